@@ -1,0 +1,45 @@
+# Two commands a newcomer needs: `make run` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck pytest migrate schema schema-check seed jobs clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python -m services.cli migrate
+	$(BIN)/python -m services.cli seed-demo
+	$(BIN)/uvicorn app:app --host 127.0.0.1 --port 8000
+
+migrate: $(STAMP)
+	$(BIN)/python -m services.cli migrate
+
+seed: $(STAMP)
+	$(BIN)/python -m services.cli seed-demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy .
+
+schema: $(STAMP)
+	$(BIN)/python -m schema.export > schema.graphql
+
+schema-check: $(STAMP)
+	$(BIN)/python -m schema.export --check schema.graphql
+
+pytest: $(STAMP)
+	$(BIN)/pytest -q
+
+test: lint typecheck schema-check pytest
+
+clean:
+	rm -rf $(VENV) data/*.db data/*.db-* .pytest_cache .mypy_cache .ruff_cache

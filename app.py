@@ -1,0 +1,157 @@
+"""The Starlette app: /graphql (HTTP and websocket), /healthz, /readyz."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+
+from resolvers.context import Context, build_context
+from resolvers.state import AppState, build_state
+from schema import schema
+from services import logs
+from services.auth import authenticate
+from services.config import Settings
+from services.errors import Unauthenticated
+
+log = logging.getLogger("chain.app")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9\-_.]{8,64}$")
+
+
+class RequestIdMiddleware:
+    """Give every request an id (the caller's X-Request-ID if sane), echo it, and log with it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in {"http", "websocket"}:
+            await self.app(scope, receive, send)
+            return
+        given = Headers(scope=scope).get("x-request-id", "")
+        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        token = logs.request_id_var.set(request_id)
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)["x-request-id"] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            logs.request_id_var.reset(token)
+
+
+class ViewerGate:
+    """Turn the bearer token into the viewer before GraphQL runs; a bad token is a 401, not anonymity."""
+
+    def __init__(self, app: ASGIApp, state: AppState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        header = Headers(scope=scope).get("authorization")
+        if scope["type"] == "http" and header:
+            scheme, _, token = header.partition(" ")
+            try:
+                if scheme.lower() != "bearer" or not token:
+                    raise Unauthenticated("Use an Authorization: Bearer token.", reason="TOKEN_INVALID")
+                async with self.state.sessionmaker() as session:
+                    viewer = await authenticate(session, self.state.security, token.strip())
+            except Unauthenticated as exc:
+                body = {"errors": [{"message": exc.message, "extensions": {"code": exc.code, "reason": exc.reason}}]}
+                response = JSONResponse(body, status_code=401, headers={"www-authenticate": "Bearer"})
+                await response(scope, receive, send)
+                return
+            scope.setdefault("state", {})["viewer"] = viewer
+        await self.app(scope, receive, send)
+
+
+class GraphQLView(GraphQL[Context, None]):
+    def __init__(self, state: AppState) -> None:
+        super().__init__(schema, graphql_ide="graphiql" if state.settings.graphiql else None)
+        self.state = state
+
+    async def get_context(self, request: Request | WebSocket, response: Response | WebSocket | None) -> Context:
+        return build_context(self.state, request, response if isinstance(response, Response) else None)
+
+
+def create_app(settings: Settings | None = None, state: AppState | None = None) -> Starlette:
+    settings = settings or (state.settings if state else Settings.from_env())
+    state = state or build_state(settings)
+    graphql = ViewerGate(GraphQLView(state), state)
+
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_: Request) -> Response:
+        try:
+            async with state.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception:
+            log.exception("database not reachable")
+            return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+        return JSONResponse({"status": "ok", "database": "ok"})
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
+        log.info("chain-bff starting (%s, %s)", settings.env, state.engine.url.get_backend_name())
+        try:
+            yield {}
+        finally:
+            await state.engine.dispose()
+
+    middleware = [Middleware(RequestIdMiddleware)]
+    if settings.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors_origins),
+                allow_methods=["GET", "POST"],
+                allow_headers=["authorization", "content-type", "x-request-id"],
+            )
+        )
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+        ],
+        middleware=middleware,
+        lifespan=lifespan,
+    )
+    app.state.chain = state
+    return app
+
+
+def _default_app() -> Starlette:
+    settings = Settings.from_env()
+    logs.configure(json_lines=settings.log_json)
+    return create_app(settings)
+
+
+def __getattr__(name: str) -> Starlette:
+    # `uvicorn app:app` builds the app on first access, so importing this module has no side effects.
+    if name == "app":
+        built = _default_app()
+        globals()["app"] = built
+        return built
+    raise AttributeError(name)

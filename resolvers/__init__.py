@@ -1,0 +1,1 @@
+"""GraphQL-facing functions: turn arguments and the viewer into calls to services/."""

@@ -1,0 +1,46 @@
+"""Sign-in: staff login, member sign-in, refresh, logout."""
+
+from __future__ import annotations
+
+from models import Member, Staff
+from resolvers.context import Context
+from services import auth as auth_service
+from services.errors import DomainError, ErrorCode, Unauthenticated
+from services.members import member_for_identity
+
+
+async def own_staff(ctx: Context) -> Staff:
+    """The signed-in staff member's own account, which they may always see."""
+    async with ctx.read() as session:
+        staff = await session.get(Staff, ctx.viewer.staff_id)
+    if staff is None:
+        raise Unauthenticated()
+    return staff
+
+
+async def login(ctx: Context, *, username: str, password: str) -> tuple[Staff, auth_service.TokenPair]:
+    staff, tokens = await auth_service.login(
+        ctx.session, ctx.app.security, username=username, password=password, ip=ctx.ip
+    )
+    ctx.audit_store_id, ctx.audit_staff_id = staff.store_id, staff.id
+    return staff, tokens
+
+
+async def refresh(ctx: Context, *, refresh_token: str) -> auth_service.TokenPair:
+    return await auth_service.refresh(ctx.session, ctx.app.security, refresh_token=refresh_token)
+
+
+async def logout(ctx: Context) -> None:
+    await auth_service.logout(ctx.session, viewer=ctx.viewer)
+
+
+async def member_sign_in(
+    ctx: Context, *, provider: str, code: str, store_id: int | None
+) -> tuple[Member, bool, auth_service.TokenPair]:
+    idp = ctx.app.identity_providers.get(provider)
+    if idp is None:
+        raise DomainError(ErrorCode.IDENTITY_REJECTED, f"Sign-in with {provider} is not enabled.", "provider")
+    identity = await idp.exchange(code)
+    member, created = await member_for_identity(ctx.session, ctx.app.cipher, identity, store_id=store_id)
+    tokens = await auth_service.start_session(ctx.session, ctx.app.security, member_id=member.id, ip=ctx.ip)
+    return member, created, tokens

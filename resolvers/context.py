@@ -1,0 +1,62 @@
+"""The per-request context: viewer, request id, loaders, and the mutation's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+
+from resolvers.loaders import Loaders
+from resolvers.state import AppState
+from services.scope import ANONYMOUS, Viewer
+
+
+@dataclass
+class Context:
+    app: AppState
+    request: Request | WebSocket
+    response: Response | None
+    viewer: Viewer
+    request_id: str
+    ip: str | None
+    loaders: Loaders
+    # Set by the mutation extension for the length of one mutation: its one transaction.
+    tx: AsyncSession | None = None
+    # Ids the mutation touched, beyond those visible in its input and payload (for the audit log).
+    audit_targets: list[str] = field(default_factory=list)
+    audit_store_id: int | None = None
+    # Sign-in has no viewer yet: the account signing in is the actor.
+    audit_staff_id: int | None = None
+
+    @property
+    def session(self) -> AsyncSession:
+        """The current mutation's session; resolvers of mutations always run inside one."""
+        if self.tx is None:
+            raise RuntimeError("no mutation transaction is open")
+        return self.tx
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A short session for a query resolver: sibling fields run concurrently, so never share one."""
+        async with self.app.sessionmaker() as session:
+            yield session
+
+
+def build_context(app: AppState, request: Request | WebSocket, response: Response | None) -> Context:
+    state = request.scope.get("state") or {}
+    viewer: Viewer = state.get("viewer", ANONYMOUS)
+    client = request.client
+    return Context(
+        app=app,
+        request=request,
+        response=response,
+        viewer=viewer,
+        request_id=state.get("request_id", "-"),
+        ip=client.host if client else None,
+        loaders=Loaders(app.sessionmaker, viewer),
+    )

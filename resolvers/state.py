@@ -1,0 +1,42 @@
+"""What the app holds for its whole life: settings, engine, sessions, keys, providers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from services.config import Settings
+from services.db import create_engine, create_sessionmaker
+from services.identity import IdentityProvider, LocalIdentityProvider, WeChatIdentityProvider
+from services.keys import load_keys
+from services.pii import PiiCipher
+from services.security import Security
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    security: Security
+    cipher: PiiCipher
+    identity_providers: dict[str, IdentityProvider] = field(default_factory=dict)
+
+
+def build_state(settings: Settings) -> AppState:
+    engine = create_engine(settings.database_url)
+    keys = load_keys(settings)
+    providers: dict[str, IdentityProvider] = {}
+    if not settings.is_production:
+        providers["local"] = LocalIdentityProvider()
+    if settings.wechat_app_id and settings.wechat_app_secret:
+        providers["wechat"] = WeChatIdentityProvider(settings.wechat_app_id, settings.wechat_app_secret)
+    return AppState(
+        settings=settings,
+        engine=engine,
+        sessionmaker=create_sessionmaker(engine),
+        security=Security(settings, keys),
+        cipher=PiiCipher(keys.pii_key),
+        identity_providers=providers,
+    )

@@ -1,0 +1,58 @@
+"""How errors reach the client: coded access errors as they are, anything unexpected masked and logged."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+from services.errors import AccessDenied, DomainError, Unauthenticated
+
+log = logging.getLogger("chain.graphql")
+
+
+def _request_id(extension: SchemaExtension) -> str:
+    ctx = extension.execution_context.context
+    return str(getattr(ctx, "request_id", "-"))
+
+
+class ErrorPresenter(SchemaExtension):
+    """Give every error an extensions.code; mask bugs to a generic error carrying the request id."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if result is not None and result.errors:
+            result.errors = [self.present(e) for e in result.errors]
+
+    def present(self, error: GraphQLError) -> GraphQLError:
+        original = error.original_error
+        if original is None or isinstance(original, GraphQLError):
+            code = (error.extensions or {}).get("code") or (
+                "GRAPHQL_PARSE_FAILED" if error.message.startswith("Syntax Error") else "GRAPHQL_VALIDATION_FAILED"
+            )
+            return self._with(error, error.message, {**(error.extensions or {}), "code": code})
+        if isinstance(original, AccessDenied):
+            extensions: dict[str, object] = {"code": original.code}
+            if isinstance(original, Unauthenticated) and original.reason:
+                extensions["reason"] = original.reason
+            return self._with(error, original.message, extensions)
+        if isinstance(original, DomainError):
+            # A rule broken by a query's arguments (a bad cursor, a page too large).
+            return self._with(
+                error,
+                original.message,
+                {"code": "BAD_USER_INPUT", "reason": original.code.value, "field": original.field},
+            )
+        request_id = _request_id(self)
+        log.error("unexpected error (request %s)", request_id, exc_info=original)
+        return self._with(error, "Internal server error.", {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id})
+
+    @staticmethod
+    def _with(error: GraphQLError, message: str, extensions: dict[str, object]) -> GraphQLError:
+        return GraphQLError(
+            message, nodes=error.nodes, source=error.source, positions=error.positions, path=error.path,
+            extensions=extensions,
+        )  # fmt: skip

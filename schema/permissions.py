@@ -1,0 +1,70 @@
+"""Permission classes declared on fields and mutations; each raises with a code the client can act on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from strawberry.extensions.field_extension import FieldExtension
+from strawberry.permission import BasePermission, PermissionExtension
+from strawberry.types import Info
+
+from services.errors import AccessDenied, Unauthenticated
+from services.scope import ViewerKind
+
+
+class IsSignedIn(BasePermission):
+    message = "Sign in first."
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        if info.context.viewer.kind is ViewerKind.ANONYMOUS:
+            raise Unauthenticated()
+        return True
+
+
+class IsStaff(BasePermission):
+    message = "Only staff may do this."
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        viewer = info.context.viewer
+        if viewer.kind is ViewerKind.ANONYMOUS:
+            raise Unauthenticated()
+        if not viewer.is_staff:
+            raise AccessDenied(self.message)
+        return True
+
+
+class IsMember(BasePermission):
+    message = "Only members may do this."
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        viewer = info.context.viewer
+        if viewer.kind is ViewerKind.ANONYMOUS:
+            raise Unauthenticated()
+        if not viewer.is_member:
+            raise AccessDenied(self.message)
+        return True
+
+
+class HasPermission(BasePermission):
+    """Staff holding a named permission (scope to a store is checked row by row in services)."""
+
+    def __init__(self, permission: str) -> None:
+        self.permission = permission
+        self.message = f"Requires the {permission} permission."
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        viewer = info.context.viewer
+        if viewer.kind is ViewerKind.ANONYMOUS:
+            raise Unauthenticated()
+        if not viewer.can(self.permission):
+            raise AccessDenied(self.message)
+        return True
+
+
+def requires(*permissions: str) -> list[FieldExtension]:
+    """Field extensions that let only staff holding every named permission through."""
+    return [PermissionExtension([HasPermission(p) for p in permissions], use_directives=False)]
+
+
+def only(*checks: BasePermission) -> list[FieldExtension]:
+    return [PermissionExtension(list(checks), use_directives=False)]

@@ -1,0 +1,54 @@
+"""Operator commands: `python -m services.cli migrate | seed-demo`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from services.config import Settings
+from services.db import create_engine, create_sessionmaker
+from services.keys import load_keys
+from services.migrate import upgrade
+from services.roles import sync_builtin_roles
+from services.security import Security
+from services.seed import demo_sign_ins, seed_demo
+
+
+async def _migrate(settings: Settings) -> None:
+    engine = create_engine(settings.database_url)
+    try:
+        await upgrade(engine)
+        async with create_sessionmaker(engine)() as session, session.begin():
+            await sync_builtin_roles(session)
+    finally:
+        await engine.dispose()
+    print(f"migrated {engine.url.render_as_string(hide_password=True)}")
+
+
+async def _seed(settings: Settings) -> None:
+    engine = create_engine(settings.database_url)
+    try:
+        async with create_sessionmaker(engine)() as session, session.begin():
+            created = await seed_demo(session, Security(settings, load_keys(settings)))
+    finally:
+        await engine.dispose()
+    print("demo chain loaded" if created else "database already has stores; demo chain left as it is")
+    print("demo sign-ins (username / password / role / store):")
+    for s in demo_sign_ins():
+        print(f"  {s.username:<14} {s.password}  {s.role:<14} {s.store or 'HQ'}")
+    print('members sign in with memberSignIn(input: {provider: "local", code: "any-name:13800138000"})')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m services.cli")
+    parser.add_argument("command", choices=["migrate", "seed-demo"])
+    args = parser.parse_args()
+    settings = Settings.from_env()
+    if args.command == "migrate":
+        asyncio.run(_migrate(settings))
+    elif settings.seed_demo:
+        asyncio.run(_seed(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""Settings read once from the environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_DATA_DIR = Path(os.environ.get("DATA_DIR", "data"))
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str = "development"
+    database_url: str = ""
+    redis_url: str | None = None
+    data_dir: Path = DEFAULT_DATA_DIR
+    # Ed25519 private key (PEM) for access tokens; in development generated once under data_dir.
+    jwt_private_key: str | None = None
+    # 32-byte key, base64, for personal data at rest (AES-GCM) and its blind index (HMAC).
+    pii_key: str | None = None
+    access_token_ttl_s: int = 900
+    refresh_token_ttl_s: int = 30 * 24 * 3600
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+    seed_demo: bool = True
+    log_json: bool = True
+    cors_origins: tuple[str, ...] = field(default_factory=tuple)
+    wechat_app_id: str | None = None
+    wechat_app_secret: str | None = None
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def graphiql(self) -> bool:
+        return not self.is_production
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        data_dir = Path(os.environ.get("DATA_DIR", "data"))
+        return cls(
+            env=os.environ.get("APP_ENV", "development"),
+            database_url=os.environ.get("DATABASE_URL") or f"sqlite+aiosqlite:///{data_dir}/chain.db",
+            redis_url=os.environ.get("REDIS_URL") or None,
+            data_dir=data_dir,
+            jwt_private_key=os.environ.get("JWT_PRIVATE_KEY") or None,
+            pii_key=os.environ.get("PII_KEY") or None,
+            access_token_ttl_s=int(os.environ.get("ACCESS_TOKEN_TTL", "900")),
+            refresh_token_ttl_s=int(os.environ.get("REFRESH_TOKEN_TTL", str(30 * 24 * 3600))),
+            seed_demo=_bool("SEED_DEMO", True),
+            log_json=_bool("LOG_JSON", True),
+            cors_origins=tuple(o for o in os.environ.get("CORS_ORIGINS", "").split(",") if o),
+            wechat_app_id=os.environ.get("WECHAT_APP_ID") or None,
+            wechat_app_secret=os.environ.get("WECHAT_APP_SECRET") or None,
+        )

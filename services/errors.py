@@ -1,0 +1,49 @@
+"""Domain errors: a rule said no (errors-as-data) or the viewer may not do this (GraphQL error)."""
+
+from __future__ import annotations
+
+import enum
+
+
+class ErrorCode(enum.StrEnum):
+    INVALID_INPUT = "INVALID_INPUT"
+    INVALID_ID = "INVALID_ID"
+    NOT_FOUND = "NOT_FOUND"
+    DUPLICATE = "DUPLICATE"
+    INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
+    ACCOUNT_DISABLED = "ACCOUNT_DISABLED"
+    TOKEN_INVALID = "TOKEN_INVALID"
+    TOKEN_EXPIRED = "TOKEN_EXPIRED"
+    TOKEN_REUSED = "TOKEN_REUSED"
+    IDENTITY_REJECTED = "IDENTITY_REJECTED"
+    ROLE_NOT_ASSIGNABLE = "ROLE_NOT_ASSIGNABLE"
+    ROLE_SCOPE_MISMATCH = "ROLE_SCOPE_MISMATCH"
+    UNKNOWN_PERMISSION = "UNKNOWN_PERMISSION"
+    BUILTIN_ROLE = "BUILTIN_ROLE"
+    CANNOT_DISABLE_SELF = "CANNOT_DISABLE_SELF"
+    INVALID_TRANSITION = "INVALID_TRANSITION"
+
+
+class DomainError(Exception):
+    """A business rule refused the operation; shown to the client as a UserError."""
+
+    def __init__(self, code: ErrorCode, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+
+
+class AccessDenied(Exception):
+    """The viewer may not do this; shown as a GraphQL error with extensions.code."""
+
+    def __init__(self, message: str = "You are not allowed to do this.", code: str = "FORBIDDEN") -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class Unauthenticated(AccessDenied):
+    def __init__(self, message: str = "Sign in first.", reason: str | None = None) -> None:
+        super().__init__(message, code="UNAUTHENTICATED")
+        self.reason = reason

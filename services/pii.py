@@ -1,0 +1,50 @@
+"""Personal data at rest: AES-GCM ciphertext plus a keyed blind index for exact lookup."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from services.errors import DomainError, ErrorCode
+
+_PHONE = re.compile(r"^1\d{10}$")
+
+
+def normalise_phone(raw: str, field: str = "phone") -> str:
+    """Mainland mobile numbers: 11 digits starting with 1; spaces, dashes and +86 are dropped."""
+    digits = re.sub(r"[\s\-]", "", raw)
+    if digits.startswith("+86"):
+        digits = digits[3:]
+    if not _PHONE.match(digits):
+        raise DomainError(ErrorCode.INVALID_INPUT, "Not a valid mobile number.", field)
+    return digits
+
+
+class PiiCipher:
+    def __init__(self, key: bytes) -> None:
+        self._aead = AESGCM(key)
+        # A separate key for the index so the ciphertext key never doubles as a MAC key.
+        self._index_key = hashlib.sha256(b"blind-index:" + key).digest()
+
+    def encrypt(self, plaintext: str, *, context: bytes = b"pii") -> bytes:
+        nonce = os.urandom(12)
+        return nonce + self._aead.encrypt(nonce, plaintext.encode(), context)
+
+    def decrypt(self, blob: bytes, *, context: bytes = b"pii") -> str:
+        return self._aead.decrypt(blob[:12], blob[12:], context).decode()
+
+    def index(self, value: str) -> str:
+        return hmac.new(self._index_key, value.encode(), hashlib.sha256).hexdigest()
+
+
+def mask_phone(phone: str | None = None, *, last4: str | None = None) -> str | None:
+    """138****5678 from the full number, or ***********5678-style from the last four alone."""
+    if phone:
+        return phone[:3] + "****" + phone[-4:]
+    if last4:
+        return "1**" + "****" + last4
+    return None

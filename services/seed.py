@@ -1,0 +1,85 @@
+"""The demo chain: nine stores in three cities, HQ staff, and a manager and clerk per store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import Role, Staff, Store, StoreStatus
+from services.roles import sync_builtin_roles
+from services.security import Security
+
+DEMO_PASSWORD = "demo-pass-2026"
+
+DEMO_STORES: tuple[tuple[str, str, str, str, float, float], ...] = (
+    ("SH01", "静安寺店", "上海", "静安区南京西路1618号", 31.2243, 121.4456),
+    ("SH02", "人民广场店", "上海", "黄浦区南京东路300号", 31.2335, 121.4737),
+    ("SH03", "陆家嘴店", "上海", "浦东新区世纪大道100号", 31.2397, 121.4998),
+    ("SH04", "徐家汇店", "上海", "徐汇区虹桥路1号", 31.1951, 121.4375),
+    ("HZ01", "西湖店", "杭州", "上城区湖滨路28号", 30.2590, 120.1641),
+    ("HZ02", "武林广场店", "杭州", "拱墅区武林广场1号", 30.2755, 120.1644),
+    ("HZ03", "滨江店", "杭州", "滨江区江南大道588号", 30.2084, 120.2105),
+    ("SZ01", "观前街店", "苏州", "姑苏区观前街88号", 31.3101, 120.6255),
+    ("SZ02", "金鸡湖店", "苏州", "工业园区苏州大道东268号", 31.3180, 120.6728),
+)
+HQ_ACCOUNTS = (("hq.admin", "总部管理员", "HQ_ADMIN"), ("hq.operator", "总部运营", "HQ_OPERATOR"),
+               ("hq.analyst", "总部分析师", "HQ_ANALYST"))  # fmt: skip
+WEEK_HOURS = [{"weekday": d, "opens": "08:00", "closes": "22:00"} for d in range(7)]
+
+
+@dataclass(frozen=True)
+class SignIn:
+    username: str
+    password: str
+    role: str
+    store: str | None
+
+
+def demo_sign_ins() -> list[SignIn]:
+    rows = [SignIn(u, DEMO_PASSWORD, r, None) for u, _, r in HQ_ACCOUNTS]
+    for code, *_ in DEMO_STORES:
+        rows.append(SignIn(f"{code.lower()}.manager", DEMO_PASSWORD, "STORE_MANAGER", code))
+        rows.append(SignIn(f"{code.lower()}.clerk", DEMO_PASSWORD, "CLERK", code))
+    return rows
+
+
+async def seed_demo(session: AsyncSession, security: Security) -> bool:
+    """Load the demo chain into an empty database; returns False when there were stores already."""
+    await sync_builtin_roles(session)
+    if await session.scalar(select(func.count()).select_from(Store)):
+        return False
+    roles = {r.code: r.id for r in (await session.scalars(select(Role))).all()}
+    password_hash = security.hash_password(DEMO_PASSWORD)
+    stores: dict[str, Store] = {}
+    for code, name, city, address, lat, lng in DEMO_STORES:
+        store = Store(
+            code=code,
+            name=name,
+            city=city,
+            address=address,
+            lat=lat,
+            lng=lng,
+            status=StoreStatus.OPEN,
+            hours=WEEK_HOURS,
+            timezone="Asia/Shanghai",
+        )
+        session.add(store)
+        stores[code] = store
+    await session.flush()
+    for username, display, role in HQ_ACCOUNTS:
+        session.add(Staff(username=username, display_name=display, password_hash=password_hash, role_id=roles[role]))
+    for code, store in stores.items():
+        for suffix, label, role in (("manager", "店长", "STORE_MANAGER"), ("clerk", "店员", "CLERK")):
+            session.add(
+                Staff(
+                    username=f"{code.lower()}.{suffix}",
+                    display_name=f"{store.name}{label}",
+                    password_hash=password_hash,
+                    role_id=roles[role],
+                    store_id=store.id,
+                )
+            )
+    await session.flush()
+    return True

@@ -1,0 +1,27 @@
+"""Input checks shared by every service: lengths and shapes, each failure naming its field."""
+
+from __future__ import annotations
+
+from services.errors import DomainError, ErrorCode
+
+
+def text(value: str, field: str, *, max_len: int, min_len: int = 1) -> str:
+    """Strip `value` and require min_len..max_len characters."""
+    cleaned = value.strip()
+    if len(cleaned) < min_len:
+        raise DomainError(ErrorCode.INVALID_INPUT, f"{field} must not be empty.", field)
+    if len(cleaned) > max_len:
+        raise DomainError(ErrorCode.INVALID_INPUT, f"{field} is longer than {max_len} characters.", field)
+    return cleaned
+
+
+def optional_text(value: str | None, field: str, *, max_len: int) -> str | None:
+    if value is None or not value.strip():
+        return None
+    return text(value, field, max_len=max_len)
+
+
+def number_in(value: float, field: str, *, low: float, high: float) -> float:
+    if not (low <= value <= high):
+        raise DomainError(ErrorCode.INVALID_INPUT, f"{field} must be between {low} and {high}.", field)
+    return value

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Enum, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, BigId, created_at, intpk, str64, str128
+from models.base import Base, BigId, Timestamp, intpk, str64, str128
 
 
 class AuditOutcome(enum.StrEnum):
@@ -28,7 +28,7 @@ class AuditLog(Base):
     )
 
     id: Mapped[intpk]
-    at: Mapped[created_at]
+    at: Mapped[Timestamp]
     request_id: Mapped[str64]
     actor_kind: Mapped[str] = mapped_column(String(16))
     staff_id: Mapped[int | None] = mapped_column(BigId)

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import Base, BigId, created_at, intpk, str32
+from models.base import Base, BigId, Timestamp, intpk, str32
 
 
 class AuthSession(Base):
@@ -19,7 +19,7 @@ class AuthSession(Base):
     id: Mapped[intpk]
     staff_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("staff.id"))
     member_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("members.id"))
-    created_at: Mapped[created_at]
+    created_at: Mapped[Timestamp]
     revoked_at: Mapped[datetime | None]
     revoke_reason: Mapped[str32 | None]
     ip: Mapped[str | None] = mapped_column(String(64))
@@ -35,7 +35,7 @@ class RefreshToken(Base):
     session_id: Mapped[int] = mapped_column(BigId, ForeignKey("auth_sessions.id"))
     # SHA-256 of a 256-bit random token: the token itself is never stored.
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[created_at]
+    created_at: Mapped[Timestamp]
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
 

@@ -46,7 +46,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 intpk = Annotated[int, mapped_column(BigId, primary_key=True, autoincrement=True)]
-created_at = Annotated[datetime, mapped_column(UTCDateTime(), default=utcnow, nullable=False)]
+Timestamp = Annotated[datetime, mapped_column(UTCDateTime(), default=utcnow, nullable=False)]
 str32 = Annotated[str, mapped_column(String(32))]
 str64 = Annotated[str, mapped_column(String(64))]
 str128 = Annotated[str, mapped_column(String(128))]

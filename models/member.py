@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import Base, BigId, created_at, intpk, str32, str128
+from models.base import Base, BigId, Timestamp, intpk, str32, str128
 
 
 class Member(Base):
@@ -21,7 +21,7 @@ class Member(Base):
     phone_index: Mapped[str | None] = mapped_column(String(64), unique=True)
     phone_last4: Mapped[str | None] = mapped_column(String(4))
     home_store_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("stores.id"))
-    joined_at: Mapped[created_at]
+    joined_at: Mapped[Timestamp]
     updated_at: Mapped[datetime | None]
 
     identities: Mapped[list[MemberIdentity]] = relationship(back_populates="member", lazy="raise")
@@ -37,6 +37,6 @@ class MemberIdentity(Base):
     member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"))
     provider: Mapped[str32]
     subject: Mapped[str128]
-    created_at: Mapped[created_at]
+    created_at: Mapped[Timestamp]
 
     member: Mapped[Member] = relationship(back_populates="identities", lazy="raise")

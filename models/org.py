@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Enum, Float, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import Base, BigId, created_at, intpk, str32, str64, str128, str255
+from models.base import Base, BigId, Timestamp, intpk, str32, str64, str128, str255
 
 
 class StoreStatus(enum.StrEnum):
@@ -41,8 +41,8 @@ class Store(Base):
     status: Mapped[StoreStatus] = mapped_column(
         Enum(StoreStatus, native_enum=False, length=16, validate_strings=True), default=StoreStatus.PREPARING
     )
-    created_at: Mapped[created_at]
-    updated_at: Mapped[created_at]
+    created_at: Mapped[Timestamp]
+    updated_at: Mapped[Timestamp]
 
     staff: Mapped[list[Staff]] = relationship(back_populates="store", lazy="raise")
 
@@ -56,7 +56,7 @@ class Role(Base):
     scope: Mapped[RoleScope] = mapped_column(Enum(RoleScope, native_enum=False, length=8, validate_strings=True))
     builtin: Mapped[bool] = mapped_column(Boolean(), default=False)
     permissions: Mapped[list[str]] = mapped_column(JSON(), default=list)
-    created_at: Mapped[created_at]
+    created_at: Mapped[Timestamp]
 
     staff: Mapped[list[Staff]] = relationship(back_populates="role", lazy="raise")
 
@@ -72,7 +72,7 @@ class Staff(Base):
     role_id: Mapped[int] = mapped_column(BigId, ForeignKey("roles.id"))
     store_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("stores.id"))
     active: Mapped[bool] = mapped_column(Boolean(), default=True)
-    created_at: Mapped[created_at]
+    created_at: Mapped[Timestamp]
     disabled_at: Mapped[datetime | None]
 
     role: Mapped[Role] = relationship(back_populates="staff", lazy="raise")

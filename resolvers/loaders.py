@@ -22,7 +22,7 @@ K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 
-class ScopedLoader(DataLoader):  # type: ignore[misc]
+class ScopedLoader(DataLoader[Any, Any]):
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], viewer: Viewer) -> None:
         super().__init__()
         self.sessionmaker = sessionmaker

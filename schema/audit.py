@@ -30,7 +30,9 @@ class AuditLogEntry(relay.Node):
     role_code: str | None
     operation: str
     target_ids: list[str]
-    input: JSON | None = strawberry.field(description="The input, with secrets redacted and phones masked.")
+    input: JSON | None = strawberry.field(
+        description="The input, with secrets redacted and phones masked."
+    )
     outcome: AuditOutcomeEnum  # type: ignore[valid-type]
     error_code: str | None
     ip: str | None
@@ -47,7 +49,7 @@ class AuditLogEntry(relay.Node):
             role_code=m.role_code,
             operation=m.operation,
             target_ids=list(m.target_ids),
-            input=m.input,
+            input=m.input,  # type: ignore[arg-type]
             outcome=m.outcome,
             error_code=m.error_code,
             ip=m.ip,

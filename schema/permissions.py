@@ -29,7 +29,7 @@ class IsStaff(BasePermission):
         if viewer.kind is ViewerKind.ANONYMOUS:
             raise Unauthenticated()
         if not viewer.is_staff:
-            raise AccessDenied(self.message)
+            raise AccessDenied(self.message or "You are not allowed to do this.")
         return True
 
 
@@ -41,7 +41,7 @@ class IsMember(BasePermission):
         if viewer.kind is ViewerKind.ANONYMOUS:
             raise Unauthenticated()
         if not viewer.is_member:
-            raise AccessDenied(self.message)
+            raise AccessDenied(self.message or "You are not allowed to do this.")
         return True
 
 
@@ -57,7 +57,7 @@ class HasPermission(BasePermission):
         if viewer.kind is ViewerKind.ANONYMOUS:
             raise Unauthenticated()
         if not viewer.can(self.permission):
-            raise AccessDenied(self.message)
+            raise AccessDenied(self.message or "You are not allowed to do this.")
         return True
 
 

@@ -48,7 +48,7 @@ def jsonable(value: Any) -> Any:
 def _node_ids(value: Any) -> list[str]:
     if isinstance(value, relay.Node) and has_object_definition(value):
         name = value.__strawberry_definition__.name
-        return [str(relay.GlobalID(type_name=name, node_id=str(type(value).resolve_id(value, info=None))))]  # type: ignore[arg-type]
+        return [str(relay.GlobalID(type_name=name, node_id=str(value.id)))]  # type: ignore[attr-defined]
     return []
 
 

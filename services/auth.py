@@ -88,7 +88,7 @@ async def refresh(session: AsyncSession, security: Security, *, refresh_token: s
     ).first()
     if row is None:
         raise DomainError(ErrorCode.TOKEN_INVALID, "The refresh token is not valid.", "refreshToken")
-    token, auth = row.tuple()
+    token, auth = row
     if auth.revoked_at is not None:
         raise DomainError(ErrorCode.TOKEN_INVALID, "This session has ended; sign in again.", "refreshToken")
     if token.expires_at <= now:

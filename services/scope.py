@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, false
+from sqlalchemy.orm import InstrumentedAttribute
 
 from models import RoleScope
 from services.errors import AccessDenied, Unauthenticated
 
-T = TypeVar("T", bound=tuple[object, ...])
+StoreColumn = ColumnElement[Any] | InstrumentedAttribute[Any]
 
 
 class ViewerKind(enum.StrEnum):
@@ -75,7 +76,7 @@ def require_store(viewer: Viewer, store_id: int | None, permission: str) -> None
         raise AccessDenied("This belongs to another store.")
 
 
-def store_condition(viewer: Viewer, column: ColumnElement[int | None], permission: str) -> ColumnElement[bool]:
+def store_condition(viewer: Viewer, column: StoreColumn, permission: str) -> ColumnElement[bool]:
     """The WHERE clause that limits `column` (a store id) to what the viewer may see."""
     if not viewer.can(permission):
         return false()
@@ -84,7 +85,7 @@ def store_condition(viewer: Viewer, column: ColumnElement[int | None], permissio
     return column == viewer.store_id
 
 
-def restrict(stmt: Select[T], viewer: Viewer, column: ColumnElement[int | None], permission: str) -> Select[T]:
+def restrict(stmt: Select[Any], viewer: Viewer, column: StoreColumn, permission: str) -> Select[Any]:
     """Limit a statement to the viewer's stores; HQ sees all, store staff their own, others nothing."""
     if viewer.is_hq and viewer.can(permission):
         return stmt

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -177,7 +178,7 @@ class StaffFilter:
     search: str | None = None
 
 
-def _filtered(viewer: Viewer, flt: StaffFilter) -> Select[tuple[Staff]]:
+def _filtered(viewer: Viewer, flt: StaffFilter) -> Select[Any]:
     stmt = restrict(select(Staff), viewer, Staff.store_id, "staff.read")
     if flt.store_id is not None:
         require_store(viewer, flt.store_id, "staff.read")

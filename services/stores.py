@@ -138,7 +138,7 @@ class StoreFilter:
     search: str | None = None
 
 
-def _filtered(viewer: Viewer, flt: StoreFilter) -> Select[tuple[Store]]:
+def _filtered(viewer: Viewer, flt: StoreFilter) -> Select[Any]:
     stmt = select(Store).where(visible_condition(viewer))
     if flt.city:
         stmt = stmt.where(Store.city == flt.city)

@@ -1,0 +1,261 @@
+"""Test harness: a fresh database per test on SQLite, and the same tests on PostgreSQL.
+
+PostgreSQL runs in a database of its own per run (PG_TEST_URL names the server); it is
+migrated once and truncated between tests. Outside CI an unreachable server skips those
+tests with the reason; with CI=true it fails the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import secrets
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import event, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+import models
+from app import create_app
+from resolvers.state import AppState, build_state
+from services.config import Settings
+from services.db import create_engine
+from services.migrate import upgrade
+from services.seed import DEMO_PASSWORD, seed_demo
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+PG_URL = os.environ.get("PG_TEST_URL", "postgresql://postgres@127.0.0.1:5432/test")
+RUN_ID = f"chain_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+
+
+def _pg_dsn(database: str | None = None) -> str:
+    base, _, current = PG_URL.rpartition("/")
+    return f"{base}/{database or current}"
+
+
+async def _pg_reachable() -> str | None:
+    try:
+        conn = await asyncpg.connect(_pg_dsn(), timeout=3)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        return f"PostgreSQL not reachable at {PG_URL}: {exc}"
+    await conn.close()
+    return None
+
+
+@pytest.fixture(scope="session")
+def pg_problem() -> str | None:
+    return asyncio.run(_pg_reachable())
+
+
+@pytest.fixture(scope="session")
+def test_keys() -> tuple[str, str]:
+    pem = (
+        Ed25519PrivateKey.generate()
+        .private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        .decode()
+    )
+    return pem, base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+
+    async def make() -> None:
+        engine = create_engine(f"sqlite+aiosqlite:///{path}")
+        await upgrade(engine)
+        await engine.dispose()
+
+    asyncio.run(make())
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_database(pg_problem: str | None) -> Iterator[str]:
+    if pg_problem:
+        if IN_CI:
+            pytest.fail(f"CI=true but {pg_problem}")
+        pytest.skip(pg_problem)
+
+    async def create() -> None:
+        conn = await asyncpg.connect(_pg_dsn())
+        await conn.execute(f'CREATE DATABASE "{RUN_ID}"')
+        await conn.close()
+        engine = create_engine(_pg_dsn(RUN_ID))
+        await upgrade(engine)
+        await engine.dispose()
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(_pg_dsn())
+        await conn.execute(f'DROP DATABASE IF EXISTS "{RUN_ID}" WITH (FORCE)')
+        await conn.close()
+
+    asyncio.run(create())
+    yield _pg_dsn(RUN_ID)
+    asyncio.run(drop())
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        path = tmp_path / "test.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite+aiosqlite:///{path}"
+    url: str = request.getfixturevalue("pg_database")
+    return url
+
+
+async def _truncate(engine: AsyncEngine) -> None:
+    tables = ", ".join(f'"{t.name}"' for t in models.Base.metadata.sorted_tables)
+    async with engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path, test_keys: tuple[str, str]) -> Settings:
+    pem, pii = test_keys
+    return Settings(
+        env="test",
+        database_url=database_url,
+        data_dir=tmp_path / "data",
+        jwt_private_key=pem,
+        pii_key=pii,
+        # Real argon2id, cheaper parameters: dozens of hashes per test.
+        argon2_time_cost=1,
+        argon2_memory_kib=1024,
+        log_json=False,
+    )
+
+
+@pytest.fixture
+async def state(settings: Settings) -> AsyncIterator[AppState]:
+    st = build_state(settings)
+    if st.engine.dialect.name == "postgresql":
+        await _truncate(st.engine)
+    async with st.sessionmaker() as session, session.begin():
+        await seed_demo(session, st.security)
+    yield st
+    await st.engine.dispose()
+
+
+@dataclass
+class Chain:
+    """The seeded demo chain: store and staff ids by code and username."""
+
+    stores: dict[str, int]
+    staff: dict[str, int]
+    roles: dict[str, int]
+
+
+@pytest.fixture
+async def chain(state: AppState) -> Chain:
+    async with state.sessionmaker() as session:
+        stores = {s.code: s.id for s in (await session.scalars(select(models.Store))).all()}
+        staff = {s.username: s.id for s in (await session.scalars(select(models.Staff))).all()}
+        roles = {r.code: r.id for r in (await session.scalars(select(models.Role))).all()}
+    return Chain(stores, staff, roles)
+
+
+def gid(type_name: str, pk: int) -> str:
+    return base64.b64encode(f"{type_name}:{pk}".encode()).decode()
+
+
+@dataclass
+class Api:
+    """Sends GraphQL as a front end does: POST /graphql with JSON, a bearer token when signed in."""
+
+    http: httpx.AsyncClient
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    async def post(self, query: str, variables: dict[str, Any] | None = None, token: str | None = None) -> httpx.Response:
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        return await self.http.post("/graphql", json={"query": query, "variables": variables or {}}, headers=headers)
+
+    async def gql(self, query: str, variables: dict[str, Any] | None = None, *, as_: str | None = None) -> dict[str, Any]:
+        token = await self.token(as_) if as_ else None
+        response = await self.post(query, variables, token)
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def login(self, username: str, password: str = DEMO_PASSWORD) -> dict[str, Any]:
+        body = await self.gql(
+            "mutation($u: String!, $p: String!) { login(input: {username: $u, password: $p}) {"
+            " errors { code message field } tokens { accessToken refreshToken } staff { id username } } }",
+            {"u": username, "p": password},
+        )
+        result: dict[str, Any] = body["data"]["login"]
+        return result
+
+    async def member_sign_in(self, code: str, store_id: str | None = None) -> dict[str, Any]:
+        body = await self.gql(
+            "mutation($c: String!, $s: ID) { memberSignIn(input: {provider: \"local\", code: $c, storeId: $s}) {"
+            " errors { code message field } created tokens { accessToken refreshToken } member { id phone } } }",
+            {"c": code, "s": store_id},
+        )
+        result: dict[str, Any] = body["data"]["memberSignIn"]
+        return result
+
+    async def token(self, who: str) -> str:
+        """A token for a staff username, or for a member when `who` is `member:<code>`."""
+        if who not in self.tokens:
+            if who.startswith("member:"):
+                self.tokens[who] = (await self.member_sign_in(who.removeprefix("member:")))["tokens"]["accessToken"]
+            else:
+                self.tokens[who] = (await self.login(who))["tokens"]["accessToken"]
+        return self.tokens[who]
+
+
+@pytest.fixture
+async def api(state: AppState) -> AsyncIterator[Api]:
+    app = create_app(state=state)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http:
+        yield Api(http)
+
+
+@dataclass
+class StatementCounter:
+    statements: list[str] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+
+@contextmanager
+def count_statements(engine: AsyncEngine) -> Iterator[StatementCounter]:
+    """Count the SQL statements the engine sends while the block runs."""
+    counter = StatementCounter()
+
+    def on_execute(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        counter.statements.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", on_execute)
+    try:
+        yield counter
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", on_execute)
+
+
+async def table_counts(state: AppState) -> dict[str, int]:
+    """Row counts of every table except the audit log: a refused mutation must leave them all as they were."""
+    counts = {}
+    async with state.sessionmaker() as session:
+        for table in models.Base.metadata.sorted_tables:
+            if table.name != "audit_logs":
+                counts[table.name] = int(await session.scalar(select(text("count(*)")).select_from(table)) or 0)
+    return counts
+
+
+__all__ = ["Api", "Chain", "count_statements", "gid", "replace", "table_counts"]

@@ -1,0 +1,201 @@
+"""Every root query and mutation of the foundation x every kind of viewer: allowed, or refused with the exact code."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from models import RoleScope
+from services.roles import create_role
+from tests.conftest import gid
+
+VIEWERS = {
+    "anonymous": None,
+    "member": "member:matrix-member",
+    "clerk": "sh01.clerk",
+    "store_manager": "sh01.manager",
+    "hq_analyst": "hq.analyst",
+    "hq_operator": "hq.operator",
+    "hq_admin": "hq.admin",
+}
+OK, UNAUTH, FORBIDDEN = "OK", "UNAUTHENTICATED", "FORBIDDEN"
+ALL = dict.fromkeys(VIEWERS, OK)
+
+
+def only(*allowed: str) -> dict[str, str]:
+    return {v: OK if v in allowed else (UNAUTH if v == "anonymous" else FORBIDDEN) for v in VIEWERS}
+
+
+def signed_in() -> dict[str, str]:
+    return {v: UNAUTH if v == "anonymous" else OK for v in VIEWERS}
+
+
+STAFF_READERS = ("store_manager", "hq_analyst", "hq_operator", "hq_admin")
+STAFF_MANAGERS = ("store_manager", "hq_admin")
+STAFF = ("clerk", "store_manager", "hq_analyst", "hq_operator", "hq_admin")
+
+Vars = Callable[[Any, Any], Awaitable[dict[str, Any]]]
+
+
+async def no_vars(chain, state) -> dict[str, Any]:
+    return {}
+
+
+async def sh01(chain, state) -> dict[str, Any]:
+    return {"id": gid("Store", chain.stores["SH01"])}
+
+
+async def sh01_clerk(chain, state) -> dict[str, Any]:
+    return {"id": gid("Staff", chain.staff["sh01.clerk"]), "role": gid("Role", chain.roles["CLERK"])}
+
+
+async def custom_role(chain, state) -> dict[str, Any]:
+    async with state.sessionmaker() as session, session.begin():
+        role = await create_role(
+            session, code="NIGHT_SHIFT", name="Night shift", scope=RoleScope.STORE, permissions=["order.checkout"]
+        )
+    return {"id": gid("Role", role.id)}
+
+
+async def new_clerk(chain, state) -> dict[str, Any]:
+    return {"role": gid("Role", chain.roles["CLERK"]), "store": gid("Store", chain.stores["SH01"])}
+
+
+@dataclass(frozen=True)
+class Op:
+    name: str
+    document: str
+    expected: dict[str, str]
+    variables: Vars = no_vars
+    # For mutations: the payload field whose errors must be empty when allowed.
+    payload: str | None = None
+
+
+OPS = [
+    Op("me", "{ me { __typename } }", ALL),
+    Op("stores", "{ stores(first: 5) { edges { node { code } } } }", ALL),
+    Op("store", "query($id: ID!) { store(id: $id) { code } }", ALL, sh01),
+    Op("nearbyStores", "{ nearbyStores(lat: 31.23, lng: 121.47) { edges { node { code } } } }", ALL),
+    Op("node", "query($id: ID!) { node(id: $id) { id } }", ALL, sh01),
+    Op("store.staff", "query($id: ID!) { store(id: $id) { staff { username } } }", only(*STAFF_READERS), sh01),
+    Op("store.manager", "query($id: ID!) { store(id: $id) { manager { username } } }", only(*STAFF_READERS), sh01),
+    Op("staffMembers", "{ staffMembers(first: 5) { edges { node { username } } } }", only(*STAFF_READERS)),
+    Op("roles", "{ roles { code } }", only(*STAFF)),
+    Op("permissions", "{ permissions { code } }", only("hq_admin")),
+    Op("auditLogs", "{ auditLogs(first: 5) { edges { node { operation } } } }", only("store_manager", "hq_admin")),
+    Op(
+        "login",
+        'mutation { login(input: {username: "sh02.clerk", password: "demo-pass-2026"}) { errors { code } } }',
+        ALL,
+        payload="login",
+    ),
+    Op("refreshToken", 'mutation { refreshToken(input: {refreshToken: "x"}) { errors { code } } }', ALL),
+    Op("logout", "mutation { logout { errors { code } } }", signed_in(), payload="logout"),
+    Op(
+        "memberSignIn",
+        'mutation { memberSignIn(input: {provider: "local", code: "someone"}) { errors { code } } }',
+        ALL,
+        payload="memberSignIn",
+    ),
+    Op(
+        "createStore",
+        'mutation { createStore(input: {code: "NJ01", name: "新街口店", city: "南京", address: "秦淮区中山路1号",'
+        " lat: 32.04, lng: 118.78}) { errors { code } } }",
+        only("hq_admin"),
+        payload="createStore",
+    ),
+    Op(
+        "updateStore",
+        'mutation($id: ID!) { updateStore(input: {id: $id, phone: "021-5555"}) { errors { code } } }',
+        only("hq_admin"),
+        sh01,
+        payload="updateStore",
+    ),
+    Op(
+        "setStoreStatus",
+        "mutation($id: ID!) { setStoreStatus(input: {id: $id, status: CLOSED}) { errors { code } } }",
+        only("hq_admin"),
+        sh01,
+        payload="setStoreStatus",
+    ),
+    Op(
+        "createStaff",
+        'mutation($role: ID!, $store: ID!) { createStaff(input: {username: "sh01.clerk2", displayName: "新店员",'
+        ' password: "long-enough-1", roleId: $role, storeId: $store}) { errors { code } } }',
+        only(*STAFF_MANAGERS),
+        new_clerk,
+        payload="createStaff",
+    ),
+    Op(
+        "updateStaff",
+        'mutation($id: ID!) { updateStaff(input: {id: $id, displayName: "张三"}) { errors { code } } }',
+        only(*STAFF_MANAGERS),
+        sh01_clerk,
+        payload="updateStaff",
+    ),
+    Op(
+        "setStaffActive",
+        "mutation($id: ID!) { setStaffActive(input: {id: $id, active: false}) { errors { code } } }",
+        only(*STAFF_MANAGERS),
+        sh01_clerk,
+        payload="setStaffActive",
+    ),
+    Op(
+        "resetStaffPassword",
+        'mutation($id: ID!) { resetStaffPassword(input: {id: $id, newPassword: "another-pass-1"}) { errors { code } } }',
+        only(*STAFF_MANAGERS),
+        sh01_clerk,
+        payload="resetStaffPassword",
+    ),
+    Op(
+        "changeMyPassword",
+        'mutation { changeMyPassword(input: {currentPassword: "demo-pass-2026", newPassword: "another-pass-1"})'
+        " { errors { code } } }",
+        only(*STAFF),
+        payload="changeMyPassword",
+    ),
+    Op(
+        "createRole",
+        'mutation { createRole(input: {code: "TRAINEE", name: "Trainee", scope: STORE, permissions: ["stock.read"]})'
+        " { errors { code } } }",
+        only("hq_admin"),
+        payload="createRole",
+    ),
+    Op(
+        "updateRole",
+        'mutation($id: ID!) { updateRole(input: {id: $id, permissions: ["order.checkout", "order.pickup"]})'
+        " { errors { code } } }",
+        only("hq_admin"),
+        custom_role,
+        payload="updateRole",
+    ),
+]
+
+CASES = [pytest.param(op, viewer, id=f"{op.name}-{viewer}") for op in OPS for viewer in VIEWERS]
+
+
+@pytest.mark.parametrize(("op", "viewer"), CASES)
+async def test_access(api, chain, state, op: Op, viewer: str):
+    variables = await op.variables(chain, state)
+    who = VIEWERS[viewer]
+    body = await api.gql(op.document, variables, as_=who)
+    expected = op.expected[viewer]
+    if expected == OK:
+        assert not body.get("errors"), body
+        if op.payload:
+            assert body["data"][op.payload]["errors"] == [], body
+    else:
+        codes = [e["extensions"]["code"] for e in body.get("errors", [])]
+        assert codes and set(codes) == {expected}, body
+
+
+def test_matrix_covers_every_root_field():
+    from schema import schema
+
+    gql = schema._schema
+    roots = set(gql.query_type.fields) | set(gql.mutation_type.fields)
+    covered = {op.name.split(".")[0] for op in OPS} | {"nodes"}
+    assert roots - covered == set(), "add these to the access matrix"

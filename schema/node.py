@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -12,6 +13,8 @@ from resolvers.context import Context
 from schema.audit import AuditLogEntry
 from schema.member import Member
 from schema.org import Role, Staff, Store
+from services.errors import DomainError, ErrorCode
+from services.pagination import MAX_PAGE
 
 NODE_TYPES: dict[str, Callable[[Context, int], Awaitable[Any]]] = {
     "Store": Store.load,
@@ -32,20 +35,23 @@ def _parse(value: strawberry.ID) -> tuple[str, int] | None:
     return gid.type_name, int(gid.node_id)
 
 
+async def resolve_node(ctx: Context, value: strawberry.ID) -> relay.Node | None:
+    parsed = _parse(value)
+    if parsed is None:
+        return None
+    loaded: relay.Node | None = await NODE_TYPES[parsed[0]](ctx, parsed[1])
+    return loaded
+
+
 @strawberry.type
 class NodeQuery:
     @strawberry.field(description="Any object by global id; null when it does not exist or is out of your scope.")
     async def node(self, info: strawberry.Info[Context, None], id: strawberry.ID) -> relay.Node | None:
-        parsed = _parse(id)
-        if parsed is None:
-            return None
-        loaded: relay.Node | None = await NODE_TYPES[parsed[0]](info.context, parsed[1])
-        return loaded
+        return await resolve_node(info.context, id)
 
     @strawberry.field(description="Many objects by global id, in the order asked; at most 100.")
     async def nodes(self, info: strawberry.Info[Context, None], ids: list[strawberry.ID]) -> list[relay.Node | None]:
-        from services.errors import DomainError, ErrorCode
-
-        if len(ids) > 100:
-            raise DomainError(ErrorCode.INVALID_INPUT, "At most 100 ids at once.", "ids")
-        return [await self.node(info, i) for i in ids]
+        if len(ids) > MAX_PAGE:
+            raise DomainError(ErrorCode.INVALID_INPUT, f"At most {MAX_PAGE} ids at once.", "ids")
+        # Gathered, so ids of one type are fetched by one loader batch.
+        return list(await asyncio.gather(*(resolve_node(info.context, i) for i in ids)))

@@ -27,12 +27,12 @@ log = logging.getLogger("chain.mutation")
 
 
 def jsonable(value: Any) -> Any:
-    """An input object as plain JSON, camelCase keys as the client sent them."""
+    """An input object as plain JSON with camelCase keys, leaving out fields not given."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {
             to_camel_case(f.name): jsonable(getattr(value, f.name))
             for f in dataclasses.fields(value)
-            if not isinstance(getattr(value, f.name), UnsetType)
+            if not isinstance(getattr(value, f.name), UnsetType) and getattr(value, f.name) is not None
         }
     if isinstance(value, list | tuple):
         return [jsonable(v) for v in value]

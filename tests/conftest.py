@@ -179,11 +179,15 @@ class Api:
     http: httpx.AsyncClient
     tokens: dict[str, str] = field(default_factory=dict)
 
-    async def post(self, query: str, variables: dict[str, Any] | None = None, token: str | None = None) -> httpx.Response:
+    async def post(
+        self, query: str, variables: dict[str, Any] | None = None, token: str | None = None
+    ) -> httpx.Response:
         headers = {"authorization": f"Bearer {token}"} if token else {}
         return await self.http.post("/graphql", json={"query": query, "variables": variables or {}}, headers=headers)
 
-    async def gql(self, query: str, variables: dict[str, Any] | None = None, *, as_: str | None = None) -> dict[str, Any]:
+    async def gql(
+        self, query: str, variables: dict[str, Any] | None = None, *, as_: str | None = None
+    ) -> dict[str, Any]:
         token = await self.token(as_) if as_ else None
         response = await self.post(query, variables, token)
         body: dict[str, Any] = response.json()
@@ -200,7 +204,7 @@ class Api:
 
     async def member_sign_in(self, code: str, store_id: str | None = None) -> dict[str, Any]:
         body = await self.gql(
-            "mutation($c: String!, $s: ID) { memberSignIn(input: {provider: \"local\", code: $c, storeId: $s}) {"
+            'mutation($c: String!, $s: ID) { memberSignIn(input: {provider: "local", code: $c, storeId: $s}) {'
             " errors { code message field } created tokens { accessToken refreshToken } member { id phone } } }",
             {"c": code, "s": store_id},
         )

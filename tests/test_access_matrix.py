@@ -197,6 +197,7 @@ def test_matrix_covers_every_root_field():
     from schema import schema
 
     gql = schema._schema
+    assert gql.query_type is not None and gql.mutation_type is not None
     roots = set(gql.query_type.fields) | set(gql.mutation_type.fields)
     covered = {op.name.split(".")[0] for op in OPS}
     assert roots - covered == set(), "add these to the access matrix"

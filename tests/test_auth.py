@@ -48,7 +48,9 @@ async def test_expired_forged_and_malformed_tokens_are_refused_with_reasons(api,
         session_id = await session.scalar(select(func.max(AuthSession.id)))
     claims = AccessClaims("staff", chain.staff["hq.admin"], session_id)
     expired, _ = state.security.issue_access_token(claims, now=utcnow() - timedelta(hours=2))
-    other_keys = type(state.security.keys)(Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate().public_key(), b"k" * 32)
+    other_keys = type(state.security.keys)(
+        Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate().public_key(), b"k" * 32
+    )
     forged, _ = Security(state.settings, other_keys).issue_access_token(claims)
     hs256 = jwt.encode({"sub": "staff:1", "sid": session_id, "exp": 9999999999, "iat": 1}, "s" * 32, algorithm="HS256")
     cases = {
@@ -158,3 +160,41 @@ def _staff_gid(chain, username):
     from tests.conftest import gid
 
     return gid("Staff", chain.staff[username])
+
+
+async def test_two_concurrent_refreshes_of_one_token_succeed_at_most_once(api):
+    import asyncio
+
+    token = (await api.login("sz02.manager"))["tokens"]["refreshToken"]
+    results = await asyncio.gather(*(api.gql(REFRESH, {"t": token}) for _ in range(2)))
+    payloads = [r["data"]["refreshToken"] for r in results]
+    assert sum(1 for p in payloads if p["tokens"]) <= 1
+    assert any(p["errors"] for p in payloads)
+
+
+async def test_wechat_provider_exchanges_the_code_for_the_union_id():
+    import httpx
+
+    from services.errors import DomainError
+    from services.identity import WeChatIdentityProvider
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.params["js_code"] == "good-code" and request.url.params["appid"] == "wxapp"
+        if request.url.params["js_code"] == "good-code":
+            return httpx.Response(200, json={"openid": "o-1", "unionid": "u-1", "session_key": "k"})
+        return httpx.Response(200, json={"errcode": 40029, "errmsg": "invalid code"})
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    provider = WeChatIdentityProvider("wxapp", "secret", client)
+    identity = await provider.exchange("good-code")
+    assert (identity.provider, identity.subject) == ("wechat", "u-1")
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"errcode": 40029, "errmsg": "invalid code"})
+
+    provider = WeChatIdentityProvider("wxapp", "secret", httpx.AsyncClient(transport=httpx.MockTransport(refuse)))
+    import pytest
+
+    with pytest.raises(DomainError) as err:
+        await provider.exchange("bad-code")
+    assert err.value.code == "IDENTITY_REJECTED"

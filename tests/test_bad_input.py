@@ -30,7 +30,11 @@ def bad_store(code="SH99", name="ok", lat=31.0, hours=None):
 
 
 async def test_login_with_over_long_username_or_password_is_coded(api):
-    assert (await api.login(LONG))["errors"][0] == {"code": "INVALID_INPUT", "message": "username is longer than 64 characters.", "field": "username"}
+    assert (await api.login(LONG))["errors"][0] == {
+        "code": "INVALID_INPUT",
+        "message": "username is longer than 64 characters.",
+        "field": "username",
+    }
     assert (await api.login("sh01.clerk", "p" * 500))["errors"][0]["code"] == "INVALID_INPUT"
 
 
@@ -38,15 +42,24 @@ async def test_login_with_over_long_username_or_password_is_coded(api):
     ("case", "expected"),
     [
         (lambda c: create_staff(display=LONG, role=gid("Role", c.roles["CLERK"])), ("INVALID_INPUT", "displayName")),
-        (lambda c: create_staff(username="Bad Name!", role=gid("Role", c.roles["CLERK"])), ("INVALID_INPUT", "username")),
+        (
+            lambda c: create_staff(username="Bad Name!", role=gid("Role", c.roles["CLERK"])),
+            ("INVALID_INPUT", "username"),
+        ),
         (lambda c: create_staff(password="short", role=gid("Role", c.roles["CLERK"])), ("INVALID_INPUT", "password")),
         (lambda c: create_staff(username="sh01.clerk", role=gid("Role", c.roles["CLERK"])), ("DUPLICATE", "username")),
         (lambda c: create_staff(role="not-an-id"), ("INVALID_ID", "roleId")),
         (lambda c: create_staff(role=gid("Store", 1)), ("INVALID_ID", "roleId")),
         (lambda c: create_staff(role=gid("Role", 99999)), ("NOT_FOUND", "roleId")),
-        (lambda c: create_staff(role=gid("Role", c.roles["CLERK"]), store=gid("Store", 99999)), ("NOT_FOUND", "storeId")),
+        (
+            lambda c: create_staff(role=gid("Role", c.roles["CLERK"]), store=gid("Store", 99999)),
+            ("NOT_FOUND", "storeId"),
+        ),
         (lambda c: create_staff(role=gid("Role", c.roles["CLERK"]), store="%%%"), ("INVALID_ID", "storeId")),
-        (lambda c: create_staff(role=gid("Role", c.roles["HQ_ANALYST"]), store=gid("Store", c.stores["SH01"])), ("ROLE_SCOPE_MISMATCH", "storeId")),
+        (
+            lambda c: create_staff(role=gid("Role", c.roles["HQ_ANALYST"]), store=gid("Store", c.stores["SH01"])),
+            ("ROLE_SCOPE_MISMATCH", "storeId"),
+        ),
         (lambda c: bad_store(code="sh01"), ("DUPLICATE", "code")),
         (lambda c: bad_store(code="!"), ("INVALID_INPUT", "code")),
         (lambda c: bad_store(name=LONG), ("INVALID_INPUT", "name")),
@@ -72,7 +85,7 @@ async def test_missing_and_mistyped_fields_are_validation_errors(api, state):
     await api.token("hq.admin")
     before = await table_counts(state)
     missing = await api.gql('mutation { createStore(input: {code: "X1"}) { errors { code } } }', as_="hq.admin")
-    mistyped = await api.gql('mutation { createStore(input: {code: 1, name: 2}) { errors { code } } }', as_="hq.admin")
+    mistyped = await api.gql("mutation { createStore(input: {code: 1, name: 2}) { errors { code } } }", as_="hq.admin")
     syntax = await api.gql("mutation { createStore(", as_="hq.admin")
     assert {e["extensions"]["code"] for e in missing["errors"]} == {"GRAPHQL_VALIDATION_FAILED"}
     assert {e["extensions"]["code"] for e in mistyped["errors"]} == {"GRAPHQL_VALIDATION_FAILED"}

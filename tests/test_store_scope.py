@@ -47,7 +47,9 @@ async def test_another_stores_staff_list_is_forbidden(api, chain, who):
 
 
 async def test_staff_list_of_a_store_manager_holds_only_their_store(api):
-    body = await api.gql("{ staffMembers(first: 100) { edges { node { username store { code } } } } }", as_="sh01.manager")
+    body = await api.gql(
+        "{ staffMembers(first: 100) { edges { node { username store { code } } } } }", as_="sh01.manager"
+    )
     stores = {e["node"]["store"]["code"] for e in body["data"]["staffMembers"]["edges"]}
     assert stores == {"SH01"}
 
@@ -71,7 +73,9 @@ async def test_another_stores_audit_log_is_forbidden_and_own_list_has_only_own_s
     assert entries and {e["node"]["store"]["code"] for e in entries} == {"SH01"}
     async with state.sessionmaker() as session:
         sh02_entry = await session.scalar(select(AuditLog.id).where(AuditLog.store_id == chain.stores["SH02"]))
-    hidden = await api.gql("query($id: ID!) { node(id: $id) { id } }", {"id": gid("AuditLogEntry", sh02_entry)}, as_="sh01.manager")
+    hidden = await api.gql(
+        "query($id: ID!) { node(id: $id) { id } }", {"id": gid("AuditLogEntry", sh02_entry)}, as_="sh01.manager"
+    )
     assert hidden["data"]["node"] is None
 
 

@@ -1,0 +1,67 @@
+"""End to end over a real socket: uvicorn serving the app, a front end talking HTTP and websocket to it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+
+import httpx
+import pytest
+import uvicorn
+import websockets
+from websockets.typing import Subprotocol
+
+from app import create_app
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+async def server(state):
+    port = _free_port()
+    config = uvicorn.Config(create_app(state=state), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    srv = uvicorn.Server(config)
+    task = asyncio.create_task(srv.serve())
+    for _ in range(100):
+        if srv.started:
+            break
+        await asyncio.sleep(0.05)
+    yield f"127.0.0.1:{port}"
+    srv.should_exit = True
+    await asyncio.wait_for(task, 10)
+
+
+async def test_store_tablet_signs_in_and_reads_its_store_over_http(server):
+    async with httpx.AsyncClient(base_url=f"http://{server}") as http:
+        login = await http.post(
+            "/graphql",
+            json={"query": 'mutation { login(input: {username: "sh01.manager", password: "demo-pass-2026"})'
+                           " { tokens { accessToken } } }"},
+        )  # fmt: skip
+        token = login.json()["data"]["login"]["tokens"]["accessToken"]
+        me = await http.post(
+            "/graphql",
+            json={"query": "{ me { ... on StaffViewer { store { code staff { username } } } } }"},
+            headers={"authorization": f"Bearer {token}"},
+        )
+    assert me.status_code == 200
+    assert me.json()["data"]["me"]["store"]["code"] == "SH01"
+    assert {s["username"] for s in me.json()["data"]["me"]["store"]["staff"]} == {"sh01.manager", "sh01.clerk"}
+    assert me.headers["x-request-id"]
+
+
+async def test_graphql_transport_ws_answers_a_query(server):
+    async with websockets.connect(f"ws://{server}/graphql", subprotocols=[Subprotocol("graphql-transport-ws")]) as ws:
+        await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        await ws.send(json.dumps({"id": "1", "type": "subscribe",
+                                  "payload": {"query": "{ stores(first: 2) { edges { node { code } } } }"}}))  # fmt: skip
+        message = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert message["type"] == "next"
+        assert [e["node"]["code"] for e in message["payload"]["data"]["stores"]["edges"]] == ["SH01", "SH02"]
+        assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "complete"

@@ -7,7 +7,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import text
 from starlette.applications import Starlette
@@ -20,8 +20,10 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.types.unset import UNSET, UnsetType
 
-from resolvers.context import Context, build_context
+from resolvers.context import Context, build_context, with_viewer
 from resolvers.state import AppState, build_state
 from schema import schema
 from services import logs
@@ -31,6 +33,7 @@ from services.errors import Unauthenticated
 
 log = logging.getLogger("chain.app")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9\-_.]{8,64}$")
+NO_ACK_PAYLOAD = cast(UnsetType, UNSET)
 
 
 class RequestIdMiddleware:
@@ -92,6 +95,22 @@ class GraphQLView(GraphQL[Context, None]):
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket | None) -> Context:
         return build_context(self.state, request, response if isinstance(response, Response) else None)
 
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """A websocket signs in with connection_init {"authorization": "Bearer <token>"}; no token is anonymous."""
+        params = context.connection_params or {}
+        header = params.get("authorization") or params.get("Authorization")
+        if header is None:
+            return NO_ACK_PAYLOAD
+        scheme, _, token = str(header).partition(" ")
+        try:
+            if scheme.lower() != "bearer" or not token:
+                raise Unauthenticated(reason="TOKEN_INVALID")
+            async with self.state.sessionmaker() as session:
+                with_viewer(context, await authenticate(session, self.state.security, token.strip()))
+        except Unauthenticated as exc:
+            raise ConnectionRejectionError({"code": exc.code, "reason": exc.reason}) from exc
+        return NO_ACK_PAYLOAD
+
 
 def create_app(settings: Settings | None = None, state: AppState | None = None) -> Starlette:
     settings = settings or (state.settings if state else Settings.from_env())
@@ -116,6 +135,7 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
         try:
             yield {}
         finally:
+            await state.broker.close()
             await state.engine.dispose()
 
     middleware = [Middleware(RequestIdMiddleware)]

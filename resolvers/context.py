@@ -32,6 +32,8 @@ class Context:
     audit_store_id: int | None = None
     # Sign-in has no viewer yet: the account signing in is the actor.
     audit_staff_id: int | None = None
+    # graphql-transport-ws connection_init payload; the viewer of a websocket comes from it.
+    connection_params: dict[str, object] | None = None
 
     @property
     def session(self) -> AsyncSession:
@@ -45,6 +47,12 @@ class Context:
         """A short session for a query resolver: sibling fields run concurrently, so never share one."""
         async with self.app.sessionmaker() as session:
             yield session
+
+
+def with_viewer(ctx: Context, viewer: Viewer) -> None:
+    """Switch a (websocket) context to a newly authenticated viewer, with loaders scoped to it."""
+    ctx.viewer = viewer
+    ctx.loaders = Loaders(ctx.app.sessionmaker, viewer)
 
 
 def build_context(app: AppState, request: Request | WebSocket, response: Response | None) -> Context:

@@ -6,16 +6,37 @@ return another store's rows.
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from aiodataloader import DataLoader
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from models import AuditLog, Member, Role, RoleScope, Staff, Store
+from models import (
+    AuditLog,
+    Category,
+    Member,
+    Product,
+    Role,
+    RoleScope,
+    Sku,
+    Staff,
+    StockLevel,
+    StockMovement,
+    Store,
+    StoreListing,
+    Transfer,
+    TransferLine,
+)
+from services.catalog import visible_products
+from services.inventory import Availability, availability, level_query, levels_for_stores_query
+from services.pagination import AnySelect, Page, encode_cursor
 from services.scope import Viewer, restrict
+from services.settings import ChainSettings, get_settings
 from services.stores import visible_condition
 
 K = TypeVar("K", bound=Hashable)
@@ -28,7 +49,7 @@ class ScopedLoader(DataLoader[Any, Any]):
         self.sessionmaker = sessionmaker
         self.viewer = viewer
 
-    async def _rows(self, stmt: Select[Any]) -> Sequence[Any]:
+    async def _rows(self, stmt: AnySelect) -> Sequence[Any]:
         async with self.sessionmaker() as session:
             return (await session.scalars(stmt)).all()
 
@@ -93,13 +114,198 @@ class AuditLogByIdLoader(ScopedLoader):
         return by_key(keys, await self._rows(stmt), lambda a: a.id)
 
 
+class CategoryByIdLoader(ScopedLoader):
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[Category | None]:
+        return by_key(keys, await self._rows(select(Category).where(Category.id.in_(keys))), lambda c: c.id)
+
+
+class CategoriesByParentLoader(ScopedLoader):
+    """Children of each category; key 0 stands for the roots."""
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[list[Category]]:
+        parents = [k for k in keys if k != 0]
+        cond: ColumnElement[bool] = Category.parent_id.in_(parents)
+        if 0 in keys:
+            cond = cond | Category.parent_id.is_(None)
+        rows = await self._rows(select(Category).where(cond).order_by(Category.sort, Category.id))
+        return grouped(keys, rows, lambda c: c.parent_id or 0)
+
+
+class ProductByIdLoader(ScopedLoader):
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[Product | None]:
+        stmt = select(Product).where(Product.id.in_(keys), visible_products(self.viewer))
+        return by_key(keys, await self._rows(stmt), lambda p: p.id)
+
+
+class SkuByIdLoader(ScopedLoader):
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[Sku | None]:
+        stmt = (
+            select(Sku)
+            .join(Product, Product.id == Sku.product_id)
+            .where(Sku.id.in_(keys), visible_products(self.viewer))
+        )
+        return by_key(keys, await self._rows(stmt), lambda s: s.id)
+
+
+class SkusByProductLoader(ScopedLoader):
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[list[Sku]]:
+        rows = await self._rows(select(Sku).where(Sku.product_id.in_(keys)).order_by(Sku.id))
+        return grouped(keys, rows, lambda s: s.product_id)
+
+
+class ListingByIdLoader(ScopedLoader):
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[StoreListing | None]:
+        stmt = restrict(
+            select(StoreListing).where(StoreListing.id.in_(keys)), self.viewer, StoreListing.store_id, "stock.read"
+        )
+        return by_key(keys, await self._rows(stmt), lambda x: x.id)
+
+
+@dataclass(frozen=True)
+class LevelView:
+    """A stock level with its effective low-stock line."""
+
+    level: StockLevel
+    threshold: int
+
+
+class _LevelLoader(ScopedLoader):
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], viewer: Viewer, settings: SettingsCache) -> None:
+        super().__init__(sessionmaker, viewer)
+        self.settings = settings
+
+    async def _levels(self, where: ColumnElement[bool]) -> list[LevelView]:
+        default = (await self.settings.get()).default_low_stock_threshold
+        stmt = restrict(level_query(default, low_only=False), self.viewer, StockLevel.store_id, "stock.read").where(
+            where
+        )
+        async with self.sessionmaker() as session:
+            return [LevelView(r.StockLevel, r.threshold) for r in (await session.execute(stmt)).all()]
+
+
+class StockLevelByIdLoader(_LevelLoader):
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[LevelView | None]:
+        return by_key(keys, await self._levels(StockLevel.id.in_(keys)), lambda v: v.level.id)
+
+
+class StockLevelByStoreSkuLoader(_LevelLoader):
+    async def batch_load_fn(self, keys: Sequence[tuple[int, int]]) -> list[LevelView | None]:
+        rows = await self._levels(tuple_(StockLevel.store_id, StockLevel.sku_id).in_(list(keys)))
+        return by_key(keys, rows, lambda v: (v.level.store_id, v.level.sku_id))
+
+
+class AvailabilityByStoreSkuLoader(_LevelLoader):
+    """What anyone may know of a store's stock: in stock, low or sold out; never the count."""
+
+    async def batch_load_fn(self, keys: Sequence[tuple[int, int]]) -> list[Availability]:
+        default = (await self.settings.get()).default_low_stock_threshold
+        stmt = level_query(default, low_only=False).where(
+            tuple_(StockLevel.store_id, StockLevel.sku_id).in_(list(keys))
+        )
+        async with self.sessionmaker() as session:
+            found = {
+                (r.StockLevel.store_id, r.StockLevel.sku_id): availability(
+                    r.StockLevel.on_hand - r.StockLevel.reserved, r.threshold
+                )
+                for r in (await session.execute(stmt)).all()
+            }
+        return [found.get(k, Availability.SOLD_OUT) for k in keys]
+
+
+class StockLevelsByStoreLoader(_LevelLoader):
+    """A page of levels per store; key (store_id, low_only, first, after_id). One statement per distinct page shape."""
+
+    async def batch_load_fn(self, keys: Sequence[tuple[int, bool, int, int | None]]) -> list[Page[LevelView]]:
+        default = (await self.settings.get()).default_low_stock_threshold
+        shapes: dict[tuple[bool, int, int | None], list[int]] = defaultdict(list)
+        for store_id, low_only, first, after_id in keys:
+            shapes[(low_only, first, after_id)].append(store_id)
+        pages: dict[tuple[int, bool, int, int | None], Page[LevelView]] = {}
+        async with self.sessionmaker() as session:
+            for (low_only, first, after_id), store_ids in shapes.items():
+                stmt = levels_for_stores_query(
+                    self.viewer, store_ids, default, low_only=low_only, first=first, after_id=after_id
+                )
+                per_store: dict[int, list[LevelView]] = defaultdict(list)
+                for row in (await session.execute(stmt)).all():
+                    level = StockLevel(**{c.key: getattr(row, c.key) for c in StockLevel.__table__.columns})
+                    per_store[level.store_id].append(LevelView(level, row.threshold))
+                for store_id in store_ids:
+                    views = per_store.get(store_id, [])
+                    shown = views[:first]
+                    pages[(store_id, low_only, first, after_id)] = Page(
+                        rows=shown, has_next=len(views) > first, cursors=[encode_cursor(v.level.id) for v in shown]
+                    )
+        return [pages[k] for k in keys]
+
+
+class StockMovementByIdLoader(ScopedLoader):
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[StockMovement | None]:
+        stmt = restrict(
+            select(StockMovement).where(StockMovement.id.in_(keys)), self.viewer, StockMovement.store_id, "stock.read"
+        )
+        return by_key(keys, await self._rows(stmt), lambda m: m.id)
+
+
+class TransferByIdLoader(ScopedLoader):
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[Transfer | None]:
+        if not self.viewer.can("stock.read"):
+            return [None for _ in keys]
+        stmt = select(Transfer).where(Transfer.id.in_(keys))
+        if not self.viewer.is_hq:
+            stmt = stmt.where(
+                or_(Transfer.from_store_id == self.viewer.store_id, Transfer.to_store_id == self.viewer.store_id)
+            )
+        return by_key(keys, await self._rows(stmt), lambda t: t.id)
+
+
+class TransferLinesByTransferLoader(ScopedLoader):
+    """Lines of transfers the caller already loaded through TransferByIdLoader (and so may see)."""
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[list[TransferLine]]:
+        rows = await self._rows(
+            select(TransferLine).where(TransferLine.transfer_id.in_(keys)).order_by(TransferLine.id)
+        )
+        return grouped(keys, rows, lambda line: line.transfer_id)
+
+
+class SettingsCache:
+    """The chain settings, read at most once per request."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self.sessionmaker = sessionmaker
+        self._value: ChainSettings | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> ChainSettings:
+        async with self._lock:
+            if self._value is None:
+                async with self.sessionmaker() as session:
+                    self._value = await get_settings(session)
+            return self._value
+
+
 class Loaders:
     """The request's loaders; built in the context factory, never at import."""
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], viewer: Viewer) -> None:
+        self.settings = SettingsCache(sessionmaker)
         self.store_by_id = StoreByIdLoader(sessionmaker, viewer)
         self.staff_by_id = StaffByIdLoader(sessionmaker, viewer)
         self.staff_by_store = StaffByStoreLoader(sessionmaker, viewer)
         self.role_by_id = RoleByIdLoader(sessionmaker, viewer)
         self.member_by_id = MemberByIdLoader(sessionmaker, viewer)
         self.audit_log_by_id = AuditLogByIdLoader(sessionmaker, viewer)
+        self.category_by_id = CategoryByIdLoader(sessionmaker, viewer)
+        self.categories_by_parent = CategoriesByParentLoader(sessionmaker, viewer)
+        self.product_by_id = ProductByIdLoader(sessionmaker, viewer)
+        self.sku_by_id = SkuByIdLoader(sessionmaker, viewer)
+        self.skus_by_product = SkusByProductLoader(sessionmaker, viewer)
+        self.listing_by_id = ListingByIdLoader(sessionmaker, viewer)
+        self.stock_level_by_id = StockLevelByIdLoader(sessionmaker, viewer, self.settings)
+        self.stock_level_by_store_sku = StockLevelByStoreSkuLoader(sessionmaker, viewer, self.settings)
+        self.availability_by_store_sku = AvailabilityByStoreSkuLoader(sessionmaker, viewer, self.settings)
+        self.stock_levels_by_store = StockLevelsByStoreLoader(sessionmaker, viewer, self.settings)
+        self.stock_movement_by_id = StockMovementByIdLoader(sessionmaker, viewer)
+        self.transfer_by_id = TransferByIdLoader(sessionmaker, viewer)
+        self.transfer_lines_by_transfer = TransferLinesByTransferLoader(sessionmaker, viewer)

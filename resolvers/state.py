@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.config import Settings
 from services.db import create_engine, create_sessionmaker
+from services.events import Broker, create_broker
 from services.identity import IdentityProvider, LocalIdentityProvider, WeChatIdentityProvider
 from services.keys import load_keys
 from services.pii import PiiCipher
@@ -21,6 +22,7 @@ class AppState:
     sessionmaker: async_sessionmaker[AsyncSession]
     security: Security
     cipher: PiiCipher
+    broker: Broker
     identity_providers: dict[str, IdentityProvider] = field(default_factory=dict)
 
 
@@ -38,5 +40,6 @@ def build_state(settings: Settings) -> AppState:
         sessionmaker=create_sessionmaker(engine),
         security=Security(settings, keys),
         cipher=PiiCipher(keys.pii_key),
+        broker=create_broker(settings.redis_url),
         identity_providers=providers,
     )

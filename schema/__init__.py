@@ -9,13 +9,16 @@ from strawberry.tools import merge_types
 
 from schema.audit import AuditQuery
 from schema.auth import AuthMutation, AuthQuery
+from schema.catalog_api import CatalogMutation, CatalogQuery
 from schema.errors import ErrorPresenter
+from schema.inventory_api import InventoryMutation, InventoryQuery
 from schema.node import NodeQuery
 from schema.staff import StaffMutation, StaffQuery
 from schema.stores import StoreMutation, StoreQuery
+from schema.subscriptions import Subscription
 
-Query = merge_types("Query", (NodeQuery, AuthQuery, StoreQuery, StaffQuery, AuditQuery))
-Mutation = merge_types("Mutation", (AuthMutation, StoreMutation, StaffMutation))
+Query = merge_types("Query", (NodeQuery, AuthQuery, StoreQuery, StaffQuery, AuditQuery, CatalogQuery, InventoryQuery))
+Mutation = merge_types("Mutation", (AuthMutation, StoreMutation, StaffMutation, CatalogMutation, InventoryMutation))
 
 
 class ChainSchema(strawberry.Schema):
@@ -24,4 +27,4 @@ class ChainSchema(strawberry.Schema):
         return None
 
 
-schema = ChainSchema(query=Query, mutation=Mutation, extensions=[ErrorPresenter])
+schema = ChainSchema(query=Query, mutation=Mutation, subscription=Subscription, extensions=[ErrorPresenter])

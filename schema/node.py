@@ -11,6 +11,8 @@ from strawberry import relay
 
 from resolvers.context import Context
 from schema.audit import AuditLogEntry
+from schema.catalog import Category, Product, Sku, StoreListing
+from schema.inventory import StockLevel, StockMovement, Transfer
 from schema.member import Member
 from schema.org import Role, Staff, Store
 from services.errors import DomainError, ErrorCode
@@ -22,6 +24,13 @@ NODE_TYPES: dict[str, Callable[[Context, int], Awaitable[Any]]] = {
     "Role": Role.load,
     "Member": Member.load,
     "AuditLogEntry": AuditLogEntry.load,
+    "Category": Category.load,
+    "Product": Product.load,
+    "Sku": Sku.load,
+    "StoreListing": StoreListing.load,
+    "StockLevel": StockLevel.load,
+    "StockMovement": StockMovement.load,
+    "Transfer": Transfer.load,
 }
 
 

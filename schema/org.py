@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Self
+from typing import TYPE_CHECKING, Annotated, Any, Self
 
 import strawberry
 from strawberry import relay
@@ -12,10 +12,23 @@ from models import Role as RoleModel
 from models import RoleScope, StoreStatus, utcnow
 from models import Staff as StaffModel
 from models import Store as StoreModel
+from resolvers import catalog as catalog_resolvers
+from resolvers import inventory as inventory_resolvers
 from resolvers import org as org_resolvers
 from resolvers.context import Context
+from schema.common import Connection, decode_optional_id
 from schema.permissions import requires
+from services.listings import ListingFilter
 from services.stores import is_open_at
+
+if TYPE_CHECKING:
+    from schema.catalog import MenuCategory, MenuItem, StoreListing
+    from schema.inventory import StockLevel
+
+StoreListingRef = Annotated["StoreListing", strawberry.lazy("schema.catalog")]
+StockLevelRef = Annotated["StockLevel", strawberry.lazy("schema.inventory")]
+MenuItemRef = Annotated["MenuItem", strawberry.lazy("schema.catalog")]
+MenuCategoryRef = Annotated["MenuCategory", strawberry.lazy("schema.catalog")]
 
 StoreStatusEnum = strawberry.enum(StoreStatus, name="StoreStatus")
 RoleScopeEnum = strawberry.enum(RoleScope, name="RoleScope")
@@ -145,6 +158,60 @@ class Store(relay.Node):
     @strawberry.field(extensions=requires("staff.read"), description="The store's staff accounts.")
     async def staff(self, info: strawberry.Info[Context, None]) -> list[Staff]:
         return [Staff.from_model(s) for s in await org_resolvers.store_staff(info.context, self.id)]
+
+    @strawberry.field(description="Library SKUs adopted by this store (its staff and HQ, stock.read).")
+    async def listings(
+        self,
+        info: strawberry.Info[Context, None],
+        on_shelf: bool | None = None,
+        search: str | None = None,
+        first: int | None = 20,
+        after: str | None = None,
+    ) -> Connection[StoreListingRef]:
+        from schema.catalog import StoreListing
+
+        flt = ListingFilter(on_shelf=on_shelf, search=search)
+        page = await catalog_resolvers.store_listings(info.context, self.id, flt, first=first, after=after)
+        return Connection[StoreListing].of(page, StoreListing.from_model)
+
+    @strawberry.field(description="Stock levels of this store (its staff and HQ, stock.read).")
+    async def stock_levels(
+        self,
+        info: strawberry.Info[Context, None],
+        low_only: bool = False,
+        first: int | None = 20,
+        after: str | None = None,
+    ) -> Connection[StockLevelRef]:
+        from schema.inventory import StockLevel
+
+        page = await inventory_resolvers.store_levels(
+            info.context, self.id, low_only=low_only, first=first, after=after
+        )
+        return Connection[StockLevel].of(page, StockLevel.from_view)
+
+    @strawberry.field(description="What is on sale here, at this store's prices; anyone may read it.")
+    async def menu(
+        self,
+        info: strawberry.Info[Context, None],
+        category_id: strawberry.ID | None = None,
+        search: str | None = None,
+        first: int | None = 20,
+        after: str | None = None,
+    ) -> Connection[MenuItemRef]:
+        from schema.catalog import MenuItem
+
+        page = await catalog_resolvers.menu(
+            info.context, self.id, category_id=decode_optional_id(category_id, "Category", "categoryId"),
+            search=search, first=first, after=after,
+        )  # fmt: skip
+        return Connection[MenuItem].of(page, MenuItem.from_model)
+
+    @strawberry.field(description="The menu's categories with how many items each holds.")
+    async def menu_categories(self, info: strawberry.Info[Context, None]) -> list[MenuCategoryRef]:
+        from schema.catalog import Category, MenuCategory
+
+        rows = await catalog_resolvers.menu_categories(info.context, self.id)
+        return [MenuCategory(category=Category.from_model(c), item_count=n) for c, n in rows]
 
     @strawberry.field(extensions=requires("staff.read"))
     async def manager(self, info: strawberry.Info[Context, None]) -> Staff | None:

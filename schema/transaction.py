@@ -21,7 +21,9 @@ from resolvers.context import Context
 from schema.common import UserError
 from services.audit import AuditEntry, record, redact
 from services.auth import PersistentRefusal
+from services.db import begin_write
 from services.errors import AccessDenied, DomainError
+from services.events import Event, discard_pending, take_pending
 
 log = logging.getLogger("chain.mutation")
 
@@ -92,8 +94,18 @@ class MutationTransaction(FieldExtension):
         except Exception:
             log.exception("could not write the audit entry for %s", entry.operation)
 
+    async def _publish(self, info: Info[Context, None], events: list[Event]) -> None:
+        """After the commit: a lost event must not turn a committed change into an error."""
+        if not events:
+            return
+        try:
+            await info.context.app.broker.publish(events)
+        except Exception:
+            log.exception("could not publish %d events after %s", len(events), info.field_name)
+
     def _refusal(self, error: DomainError) -> Any:
-        return self.payload_type(errors=[UserError(code=error.code, message=error.message, field=error.field)])
+        user_error = UserError(code=error.code, message=error.message, field=error.field)
+        return self.payload_type(errors=[user_error], **error.details)
 
     async def resolve_async(
         self, next_: AsyncExtensionResolver, source: Any, info: Info[Context, None], **kwargs: Any
@@ -104,14 +116,17 @@ class MutationTransaction(FieldExtension):
         ctx.tx, ctx.audit_targets, ctx.audit_store_id, ctx.audit_staff_id = session, [], None, None
         try:
             async with session.begin():
+                await begin_write(session)
                 try:
                     result = await next_(source, info, **kwargs)
                 except PersistentRefusal as exc:
                     # The refusal itself must stick (a reused refresh token revokes its family).
+                    discard_pending(session)
                     record(session, self._entry(info, input_data, AuditOutcome.REFUSED, exc.code, []))
                     return self._refusal(exc)
                 targets = [gid for f in dataclasses.fields(result) for gid in _node_ids(getattr(result, f.name))]
                 record(session, self._entry(info, input_data, AuditOutcome.OK, None, targets))
+            await self._publish(info, take_pending(session))
             return result
         except DomainError as exc:
             await self._record_apart(info, self._entry(info, input_data, AuditOutcome.REFUSED, exc.code, []))

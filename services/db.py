@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,8 @@ def is_sqlite(url: str) -> bool:
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # Take transaction control from the driver so that write transactions can BEGIN IMMEDIATE (below).
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     # WAL lets readers run beside the single writer; busy_timeout makes writers queue instead of failing.
     cur.execute("PRAGMA journal_mode=WAL")
@@ -31,6 +35,16 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA busy_timeout=10000")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # A write transaction takes SQLite's write lock up front: a deferred one that read first could
+    # not upgrade once another writer committed, and would fail instead of waiting its turn.
+    mode = "IMMEDIATE" if conn.get_execution_options().get(WRITE_OPTION) else "DEFERRED"
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+WRITE_OPTION = "chain_write"
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
@@ -42,6 +56,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
@@ -51,3 +66,16 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+async def begin_write(session: AsyncSession) -> None:
+    """Start the session's transaction as a writer (BEGIN IMMEDIATE on SQLite; a no-op elsewhere)."""
+    await session.connection(execution_options={WRITE_OPTION: True})
+
+
+@asynccontextmanager
+async def write_transaction(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """One session, one write transaction: committed when the block ends, rolled back if it raises."""
+    async with sessionmaker() as session, session.begin():
+        await begin_write(session)
+        yield session

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 
 class ErrorCode(enum.StrEnum):
@@ -22,16 +23,27 @@ class ErrorCode(enum.StrEnum):
     BUILTIN_ROLE = "BUILTIN_ROLE"
     CANNOT_DISABLE_SELF = "CANNOT_DISABLE_SELF"
     INVALID_TRANSITION = "INVALID_TRANSITION"
+    OUT_OF_STOCK = "OUT_OF_STOCK"
+    PRICE_OUT_OF_BAND = "PRICE_OUT_OF_BAND"
+    ALREADY_LISTED = "ALREADY_LISTED"
+    NOT_ALLOWED_BY_POLICY = "NOT_ALLOWED_BY_POLICY"
+    CSV_INVALID = "CSV_INVALID"
+    IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
+    STORE_NOT_OPEN = "STORE_NOT_OPEN"
 
 
 class DomainError(Exception):
     """A business rule refused the operation; shown to the client as a UserError."""
 
-    def __init__(self, code: ErrorCode, message: str, field: str | None = None) -> None:
+    def __init__(
+        self, code: ErrorCode, message: str, field: str | None = None, *, details: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.field = field
+        # Extra payload fields a refusal carries to the client (e.g. every bad row of a CSV file).
+        self.details = details or {}
 
 
 class AccessDenied(Exception):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeAlias, TypeVar
 
 from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,6 +14,8 @@ from sqlalchemy.orm import InstrumentedAttribute
 from services.errors import DomainError, ErrorCode
 
 MAX_PAGE = 100
+# Any select statement, whatever it returns (SQLAlchemy 2.1 types a Select by all its columns).
+AnySelect: TypeAlias = Select[*tuple[Any, ...]]
 DEFAULT_PAGE = 20
 T = TypeVar("T")
 
@@ -54,23 +56,28 @@ def page_size(first: int | None) -> int:
 
 async def keyset_page(
     session: AsyncSession,
-    stmt: Select[Any],
+    stmt: AnySelect,
     key: InstrumentedAttribute[int],
     *,
     first: int | None,
     after: str | None,
     descending: bool = False,
+    whole_rows: bool = False,
 ) -> Page[Any]:
-    """One page of `stmt` ordered by the unique integer `key`."""
+    """One page of `stmt` ordered by the unique integer `key`.
+
+    Rows are the first selected entity, or with `whole_rows` the full result rows (the entity first).
+    """
     size = page_size(first)
     if after is not None:
         last = decode_cursor(after)
         stmt = stmt.where(key < last if descending else key > last)
     stmt = stmt.order_by(key.desc() if descending else key.asc()).limit(size + 1)
-    rows = list((await session.scalars(stmt)).all())
+    rows: list[Any] = list((await session.execute(stmt)).all() if whole_rows else (await session.scalars(stmt)).all())
     has_next = len(rows) > size
     rows = rows[:size]
-    return Page(rows=rows, has_next=has_next, cursors=[encode_cursor(getattr(r, key.key)) for r in rows])
+    entities = [r[0] for r in rows] if whole_rows else rows
+    return Page(rows=rows, has_next=has_next, cursors=[encode_cursor(getattr(e, key.key)) for e in entities])
 
 
 def offset_page(items: Sequence[T], *, first: int | None, after: str | None) -> Page[T]:

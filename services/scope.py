@@ -10,11 +10,12 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, false
+from sqlalchemy import ColumnElement, false
 from sqlalchemy.orm import InstrumentedAttribute
 
 from models import RoleScope
 from services.errors import AccessDenied, Unauthenticated
+from services.pagination import AnySelect
 
 StoreColumn = ColumnElement[Any] | InstrumentedAttribute[Any]
 
@@ -85,7 +86,7 @@ def store_condition(viewer: Viewer, column: StoreColumn, permission: str) -> Col
     return column == viewer.store_id
 
 
-def restrict(stmt: Select[Any], viewer: Viewer, column: StoreColumn, permission: str) -> Select[Any]:
+def restrict(stmt: AnySelect, viewer: Viewer, column: StoreColumn, permission: str) -> AnySelect:
     """Limit a statement to the viewer's stores; HQ sees all, store staff their own, others nothing."""
     if viewer.is_hq and viewer.can(permission):
         return stmt

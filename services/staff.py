@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import AuthSession, Role, RoleScope, Staff, Store, utcnow
 from services.auth import USERNAME, revoke_sessions
 from services.errors import AccessDenied, DomainError, ErrorCode
-from services.pagination import Page, keyset_page
+from services.pagination import AnySelect, Page, keyset_page
 from services.roles import can_assign
 from services.scope import Viewer, require_store, restrict
 from services.security import Security
@@ -178,7 +177,7 @@ class StaffFilter:
     search: str | None = None
 
 
-def _filtered(viewer: Viewer, flt: StaffFilter) -> Select[Any]:
+def _filtered(viewer: Viewer, flt: StaffFilter) -> AnySelect:
     stmt = restrict(select(Staff), viewer, Staff.store_id, "staff.read")
     if flt.store_id is not None:
         require_store(viewer, flt.store_id, "staff.read")

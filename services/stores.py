@@ -9,12 +9,12 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import ColumnElement, Select, func, or_, select, true
+from sqlalchemy import ColumnElement, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Store, StoreStatus, utcnow
 from services.errors import DomainError, ErrorCode
-from services.pagination import Page, keyset_page, offset_page
+from services.pagination import AnySelect, Page, keyset_page, offset_page
 from services.scope import Viewer
 from services.validation import number_in, optional_text, text
 
@@ -138,7 +138,7 @@ class StoreFilter:
     search: str | None = None
 
 
-def _filtered(viewer: Viewer, flt: StoreFilter) -> Select[Any]:
+def _filtered(viewer: Viewer, flt: StoreFilter) -> AnySelect:
     stmt = select(Store).where(visible_condition(viewer))
     if flt.city:
         stmt = stmt.where(Store.city == flt.city)

@@ -1,0 +1,116 @@
+"""Catalog: category tree, products (SPU) and their SKUs, store listings, chain settings."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, CheckConstraint, Enum, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import Base, BigId, Timestamp, intpk, str64, str128
+
+
+class CatalogStatus(enum.StrEnum):
+    ACTIVE = "ACTIVE"
+    INACTIVE = "INACTIVE"
+
+
+Money = BigInteger  # integer fen, never a float
+
+
+class Category(Base):
+    __tablename__ = "categories"
+    __table_args__ = (Index("ix_categories_parent_id", "parent_id"),)
+
+    id: Mapped[intpk]
+    parent_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("categories.id"))
+    name: Mapped[str64]
+    sort: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[Timestamp]
+
+    parent: Mapped[Category | None] = relationship(remote_side="Category.id", lazy="raise")
+
+
+class Product(Base):
+    __tablename__ = "products"
+    __table_args__ = (
+        Index("ix_products_category_id", "category_id"),
+        Index("ix_products_owner_store_id", "owner_store_id"),
+    )
+
+    id: Mapped[intpk]
+    name: Mapped[str128]
+    description: Mapped[str | None] = mapped_column(String(1000))
+    category_id: Mapped[int] = mapped_column(BigId, ForeignKey("categories.id"))
+    # Set for a store's own product (when HQ allows them): visible only in that store.
+    owner_store_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("stores.id"))
+    images: Mapped[list[str]] = mapped_column(JSON(), default=list)
+    status: Mapped[CatalogStatus] = mapped_column(
+        Enum(CatalogStatus, native_enum=False, length=16, validate_strings=True), default=CatalogStatus.ACTIVE
+    )
+    created_at: Mapped[Timestamp]
+    updated_at: Mapped[datetime | None]
+
+    category: Mapped[Category] = relationship(lazy="raise")
+    skus: Mapped[list[Sku]] = relationship(back_populates="product", lazy="raise")
+
+
+class Sku(Base):
+    __tablename__ = "skus"
+    __table_args__ = (
+        UniqueConstraint("barcode"),
+        Index("ix_skus_product_id", "product_id"),
+        CheckConstraint("base_price >= 0", name="base_price_not_negative"),
+        CheckConstraint("cost_price >= 0", name="cost_price_not_negative"),
+    )
+
+    id: Mapped[intpk]
+    product_id: Mapped[int] = mapped_column(BigId, ForeignKey("products.id"))
+    barcode: Mapped[str64]
+    # Spec values, e.g. {"size": "L", "temperature": "hot"}.
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON(), default=dict)
+    base_price: Mapped[int] = mapped_column(Money())
+    cost_price: Mapped[int] = mapped_column(Money(), default=0)
+    # A per-SKU band for store prices; when unset the chain's percentage band applies.
+    min_price: Mapped[int | None] = mapped_column(Money())
+    max_price: Mapped[int | None] = mapped_column(Money())
+    low_stock_default: Mapped[int | None]
+    status: Mapped[CatalogStatus] = mapped_column(
+        Enum(CatalogStatus, native_enum=False, length=16, validate_strings=True), default=CatalogStatus.ACTIVE
+    )
+    created_at: Mapped[Timestamp]
+
+    product: Mapped[Product] = relationship(back_populates="skus", lazy="raise")
+
+
+class StoreListing(Base):
+    """A library SKU adopted by a store: its price there and whether it is on the shelf."""
+
+    __tablename__ = "store_listings"
+    __table_args__ = (
+        UniqueConstraint("store_id", "sku_id"),
+        Index("ix_store_listings_sku_id", "sku_id"),
+        CheckConstraint("price >= 0", name="price_not_negative"),
+    )
+
+    id: Mapped[intpk]
+    store_id: Mapped[int] = mapped_column(BigId, ForeignKey("stores.id"))
+    sku_id: Mapped[int] = mapped_column(BigId, ForeignKey("skus.id"))
+    price: Mapped[int] = mapped_column(Money())
+    on_shelf: Mapped[bool] = mapped_column(Boolean(), default=True)
+    created_at: Mapped[Timestamp]
+    updated_at: Mapped[datetime | None]
+
+    sku: Mapped[Sku] = relationship(lazy="raise")
+
+
+class Setting(Base):
+    """Chain-wide switches, one row per key."""
+
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON())
+    updated_at: Mapped[Timestamp]

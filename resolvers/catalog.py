@@ -1,0 +1,114 @@
+"""Catalog, listings and settings: the viewer and arguments in, service calls out."""
+
+from __future__ import annotations
+
+from models import Category, Product, Sku, StoreListing
+from resolvers.context import Context
+from services import catalog as catalog_service
+from services import catalog_csv, listings
+from services.pagination import Page, keyset_page
+from services.scope import require, require_store
+from services.settings import ChainSettings, get_settings, update_settings
+
+
+async def products(
+    ctx: Context, flt: catalog_service.ProductFilter, *, first: int | None, after: str | None
+) -> Page[Product]:
+    async with ctx.read() as session:
+        return await catalog_service.list_products(session, ctx.viewer, flt, first=first, after=after)
+
+
+async def root_categories(ctx: Context) -> list[Category]:
+    result: list[Category] = await ctx.loaders.categories_by_parent.load(0)
+    return result
+
+
+async def store_listings(
+    ctx: Context, store_id: int, flt: listings.ListingFilter, *, first: int | None, after: str | None
+) -> Page[StoreListing]:
+    async with ctx.read() as session:
+        return await listings.list_listings(session, ctx.viewer, store_id, flt, first=first, after=after)
+
+
+async def menu(
+    ctx: Context, store_id: int, *, category_id: int | None, search: str | None, first: int | None, after: str | None
+) -> Page[StoreListing]:
+    """A store's menu is public, but only for a store the viewer can see."""
+    if await ctx.loaders.store_by_id.load(store_id) is None:
+        return Page(rows=[], has_next=False, cursors=[])
+    async with ctx.read() as session:
+        categories = await catalog_service.category_subtree(session, category_id) if category_id is not None else None
+        stmt = listings.menu_query(store_id, search, categories)
+        return await keyset_page(session, stmt, StoreListing.id, first=first, after=after)
+
+
+async def menu_categories(ctx: Context, store_id: int) -> list[tuple[Category, int]]:
+    if await ctx.loaders.store_by_id.load(store_id) is None:
+        return []
+    async with ctx.read() as session:
+        return await listings.menu_categories(session, store_id)
+
+
+async def sku_by_barcode(ctx: Context, barcode: str) -> Sku | None:
+    async with ctx.read() as session:
+        page = await catalog_service.list_products(
+            session, ctx.viewer, catalog_service.ProductFilter(barcode=barcode), first=1, after=None
+        )
+    if not page.rows:
+        return None
+    for sku in await ctx.loaders.skus_by_product.load(page.rows[0].id):
+        if sku.barcode == barcode.strip():
+            return sku  # type: ignore[no-any-return]
+    return None
+
+
+async def chain_settings(ctx: Context) -> ChainSettings:
+    return await ctx.loaders.settings.get()
+
+
+async def catalog_csv_export(ctx: Context) -> str:
+    require(ctx.viewer, "catalog.manage")
+    async with ctx.read() as session:
+        return await catalog_csv.export_catalog(session, include_cost=ctx.viewer.can("catalog.view_cost"))
+
+
+# Mutations: all run in ctx.session, the mutation's one transaction.
+
+
+async def save_settings(ctx: Context, **changes: object) -> ChainSettings:
+    return await update_settings(ctx.session, **changes)
+
+
+async def current_settings(ctx: Context) -> ChainSettings:
+    return await get_settings(ctx.session)
+
+
+async def adopt(ctx: Context, store_id: int, items: list[listings.Adoption]) -> list[StoreListing]:
+    ctx.audit_store_id = store_id
+    return await listings.adopt(ctx.session, ctx.viewer, store_id=store_id, items=items)
+
+
+async def set_listing_price(ctx: Context, listing_id: int, price: int) -> StoreListing:
+    listing = await listings.set_price(ctx.session, ctx.viewer, listing_id=listing_id, price=price)
+    ctx.audit_store_id = listing.store_id
+    return listing
+
+
+async def set_on_shelf(ctx: Context, listing_ids: list[int], on_shelf: bool) -> list[StoreListing]:
+    rows = await listings.set_on_shelf(ctx.session, ctx.viewer, listing_ids=listing_ids, on_shelf=on_shelf)
+    ctx.audit_store_id = rows[0].store_id if rows else None
+    return rows
+
+
+async def push_price(ctx: Context, sku_id: int, price: int) -> tuple[Sku, int]:
+    require(ctx.viewer, "catalog.manage")
+    return await listings.push_price(ctx.session, sku_id=sku_id, price=price)
+
+
+async def import_csv(ctx: Context, content: str) -> catalog_csv.ImportReport:
+    require(ctx.viewer, "catalog.manage")
+    return await catalog_csv.import_catalog(ctx.session, content)
+
+
+def store_scope_check(ctx: Context, store_id: int, permission: str) -> None:
+    require_store(ctx.viewer, store_id, permission)

@@ -1,0 +1,147 @@
+"""Stock and transfers: the viewer and arguments in, service calls out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from models import AdjustmentReason, StockMovement, Transfer
+from resolvers.context import Context
+from resolvers.loaders import LevelView
+from services import idempotency, inventory, stock, transfers
+from services.errors import DomainError, ErrorCode
+from services.pagination import Page, decode_cursor, page_size
+from services.scope import require_store
+
+
+async def store_levels(
+    ctx: Context, store_id: int, *, low_only: bool, first: int | None, after: str | None
+) -> Page[LevelView]:
+    require_store(ctx.viewer, store_id, "stock.read")
+    key = (store_id, low_only, page_size(first), decode_cursor(after) if after else None)
+    page: Page[LevelView] = await ctx.loaders.stock_levels_by_store.load(key)
+    return page
+
+
+async def low_stock(ctx: Context, store_id: int | None, *, first: int | None, after: str | None) -> Page[LevelView]:
+    async with ctx.read() as session:
+        page = await inventory.low_stock(session, ctx.viewer, store_id=store_id, first=first, after=after)
+    return Page(
+        rows=[LevelView(r.StockLevel, r.threshold) for r in page.rows], has_next=page.has_next, cursors=page.cursors
+    )
+
+
+async def movements(
+    ctx: Context, flt: inventory.MovementFilter, *, first: int | None, after: str | None
+) -> Page[StockMovement]:
+    async with ctx.read() as session:
+        return await inventory.movements(session, ctx.viewer, flt, first=first, after=after)
+
+
+async def transfer_list(
+    ctx: Context, flt: transfers.TransferFilter, *, first: int | None, after: str | None
+) -> Page[Transfer]:
+    async with ctx.read() as session:
+        return await transfers.list_transfers(session, ctx.viewer, flt, first=first, after=after)
+
+
+async def suggestions(ctx: Context, store_id: int) -> list[inventory.Suggestion]:
+    async with ctx.read() as session:
+        return await inventory.transfer_suggestions(session, ctx.viewer, store_id=store_id)
+
+
+async def _once(
+    ctx: Context, operation: str, store_id: int, key: str | None, request: Any
+) -> tuple[bool, dict[str, Any]]:
+    """(already done, earlier result) for a stock mutation carrying an idempotency key."""
+    if key is None:
+        return False, {}
+    earlier = await idempotency.claim(ctx.session, scope=f"{operation}:{store_id}", key=key, request=request)
+    return earlier is not None, earlier or {}
+
+
+async def receive_stock(
+    ctx: Context, store_id: int, lines: list[stock.Line], note: str | None, key: str | None
+) -> list[int]:
+    """Record goods received; returns the touched SKU ids."""
+    require_store(ctx.viewer, store_id, "stock.adjust")
+    ctx.audit_store_id = store_id
+    request = {"lines": [(line.sku_id, line.quantity) for line in lines], "note": note}
+    done, _ = await _once(ctx, "receiveStock", store_id, key, request)
+    if not done:
+        await stock.receive(ctx.session, store_id, lines, stock.Ref("receipt", None, ctx.viewer.staff_id, note))
+        if key:
+            await idempotency.complete(ctx.session, scope=f"receiveStock:{store_id}", key=key, result={})
+    return sorted({line.sku_id for line in lines})
+
+
+async def adjust_stock(
+    ctx: Context, store_id: int, deltas: dict[int, int], reason: AdjustmentReason, note: str | None, key: str | None
+) -> list[int]:
+    require_store(ctx.viewer, store_id, "stock.adjust")
+    ctx.audit_store_id = store_id
+    if reason is AdjustmentReason.STOCKTAKE:
+        raise DomainError(ErrorCode.INVALID_INPUT, "Use submitStocktake for counted quantities.", "reason")
+    done, _ = await _once(ctx, "adjustStock", store_id, key, {"deltas": sorted(deltas.items()), "reason": reason.value})
+    if not done:
+        await stock.adjust(
+            ctx.session, store_id, deltas, reason, stock.Ref("adjustment", None, ctx.viewer.staff_id, note)
+        )
+        if key:
+            await idempotency.complete(ctx.session, scope=f"adjustStock:{store_id}", key=key, result={})
+    return sorted(deltas)
+
+
+async def stocktake(ctx: Context, store_id: int, counted: dict[int, int], key: str | None) -> dict[int, int]:
+    """Counted quantities in; differences out (the first result again on a retry)."""
+    require_store(ctx.viewer, store_id, "stock.adjust")
+    ctx.audit_store_id = store_id
+    done, earlier = await _once(ctx, "submitStocktake", store_id, key, {"counted": sorted(counted.items())})
+    if done:
+        return {int(k): v for k, v in earlier.get("differences", {}).items()}
+    differences = await stock.stocktake(
+        ctx.session, store_id, counted, stock.Ref("stocktake", None, ctx.viewer.staff_id)
+    )
+    if key:
+        await idempotency.complete(
+            ctx.session, scope=f"submitStocktake:{store_id}", key=key,
+            result={"differences": {str(k): v for k, v in differences.items()}},
+        )  # fmt: skip
+    return differences
+
+
+async def set_threshold(ctx: Context, store_id: int, sku_id: int, threshold: int | None) -> int:
+    ctx.audit_store_id = store_id
+    level = await inventory.set_threshold(
+        ctx.session, ctx.viewer, store_id=store_id, sku_id=sku_id, threshold=threshold
+    )
+    return level.id
+
+
+async def request_transfer(
+    ctx: Context, from_store_id: int, to_store_id: int, lines: list[transfers.LineQuantity], note: str | None
+) -> Transfer:
+    ctx.audit_store_id = to_store_id
+    transfer, _ = await transfers.request(
+        ctx.session, ctx.viewer, from_store_id=from_store_id, to_store_id=to_store_id, lines=lines, note=note
+    )
+    return transfer
+
+
+async def decide_transfer(ctx: Context, transfer_id: int, approve: bool) -> Transfer:
+    return await transfers.decide(ctx.session, ctx.viewer, transfer_id=transfer_id, approve=approve)
+
+
+async def ship_transfer(ctx: Context, transfer_id: int, quantities: dict[int, int] | None) -> Transfer:
+    transfer = await transfers.ship(ctx.session, ctx.viewer, transfer_id=transfer_id, quantities=quantities)
+    ctx.audit_store_id = transfer.from_store_id
+    return transfer
+
+
+async def receive_transfer(ctx: Context, transfer_id: int, quantities: dict[int, int] | None) -> Transfer:
+    transfer = await transfers.receive(ctx.session, ctx.viewer, transfer_id=transfer_id, quantities=quantities)
+    ctx.audit_store_id = transfer.to_store_id
+    return transfer
+
+
+async def cancel_transfer(ctx: Context, transfer_id: int) -> Transfer:
+    return await transfers.cancel(ctx.session, ctx.viewer, transfer_id=transfer_id)

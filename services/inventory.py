@@ -1,0 +1,179 @@
+"""Reading stock: levels, low stock, the ledger, and where a short store could get stock from."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, literal, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import MovementKind, Sku, StockLevel, StockMovement, Store, StoreStatus
+from services.errors import DomainError, ErrorCode
+from services.pagination import AnySelect, Page, keyset_page
+from services.scope import Viewer, require_store, restrict
+from services.settings import get_settings
+from services.stores import distance_km
+
+
+class Availability(enum.StrEnum):
+    IN_STOCK = "IN_STOCK"
+    LOW = "LOW"
+    SOLD_OUT = "SOLD_OUT"
+
+
+def threshold_expr(default: int) -> ColumnElement[int]:
+    """A level's low-stock line: its own, else the SKU's default, else the chain's."""
+    return func.coalesce(StockLevel.low_threshold, Sku.low_stock_default, literal(default))
+
+
+def available_expr() -> ColumnElement[int]:
+    return StockLevel.on_hand - StockLevel.reserved
+
+
+def availability(available: int, threshold: int) -> Availability:
+    if available <= 0:
+        return Availability.SOLD_OUT
+    return Availability.LOW if available <= threshold else Availability.IN_STOCK
+
+
+def level_query(default_threshold: int, *, low_only: bool) -> AnySelect:
+    stmt: AnySelect = select(StockLevel, threshold_expr(default_threshold).label("threshold")).join(
+        Sku, Sku.id == StockLevel.sku_id
+    )
+    if low_only:
+        stmt = stmt.where(available_expr() <= threshold_expr(default_threshold))
+    return stmt
+
+
+async def levels_of(session: AsyncSession, store_id: int, sku_ids: Sequence[int]) -> list[Any]:
+    """(level, threshold) rows of some SKUs in one store, read in the caller's transaction."""
+    default = (await get_settings(session)).default_low_stock_threshold
+    stmt = level_query(default, low_only=False).where(StockLevel.store_id == store_id, StockLevel.sku_id.in_(sku_ids))
+    return list((await session.execute(stmt.order_by(StockLevel.sku_id))).all())
+
+
+async def low_stock(
+    session: AsyncSession, viewer: Viewer, *, store_id: int | None, first: int | None, after: str | None
+) -> Page[Any]:
+    """Levels at or under their line; HQ across the chain, a store its own."""
+    if store_id is not None:
+        require_store(viewer, store_id, "stock.read")
+    default = (await get_settings(session)).default_low_stock_threshold
+    stmt = restrict(level_query(default, low_only=True), viewer, StockLevel.store_id, "stock.read")
+    if store_id is not None:
+        stmt = stmt.where(StockLevel.store_id == store_id)
+    return await keyset_page(session, stmt, StockLevel.id, first=first, after=after, whole_rows=True)
+
+
+async def set_threshold(
+    session: AsyncSession, viewer: Viewer, *, store_id: int, sku_id: int, threshold: int | None
+) -> StockLevel:
+    require_store(viewer, store_id, "stock.adjust")
+    if threshold is not None and not 0 <= threshold <= 1_000_000:
+        raise DomainError(ErrorCode.INVALID_INPUT, "The threshold is not valid.", "threshold")
+    level = await session.scalar(
+        select(StockLevel).where(StockLevel.store_id == store_id, StockLevel.sku_id == sku_id).with_for_update()
+    )
+    if level is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "This store does not stock that SKU.", "skuId")
+    level.low_threshold = threshold
+    await session.flush()
+    return level
+
+
+@dataclass(frozen=True)
+class MovementFilter:
+    store_id: int
+    sku_id: int | None = None
+    kind: MovementKind | None = None
+
+
+async def movements(
+    session: AsyncSession, viewer: Viewer, flt: MovementFilter, *, first: int | None, after: str | None
+) -> Page[StockMovement]:
+    require_store(viewer, flt.store_id, "stock.read")
+    stmt = select(StockMovement).where(StockMovement.store_id == flt.store_id)
+    if flt.sku_id is not None:
+        stmt = stmt.where(StockMovement.sku_id == flt.sku_id)
+    if flt.kind is not None:
+        stmt = stmt.where(StockMovement.kind == flt.kind)
+    return await keyset_page(session, stmt, StockMovement.id, first=first, after=after, descending=True)
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    sku_id: int
+    from_store: Store
+    to_store_id: int
+    available_there: int
+    short_by: int
+    quantity: int
+    distance_km: float
+    same_city: bool
+
+
+async def transfer_suggestions(
+    session: AsyncSession, viewer: Viewer, *, store_id: int, limit: int = 50
+) -> list[Suggestion]:
+    """For each SKU low in the store: stores with surplus of it, same city first, then nearest."""
+    require_store(viewer, store_id, "stock.read")
+    target = await session.get(Store, store_id)
+    if target is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such store.", "storeId")
+    default = (await get_settings(session)).default_low_stock_threshold
+    short = (await session.execute(level_query(default, low_only=True).where(StockLevel.store_id == store_id))).all()
+    # Aim to refill to twice the line; take only what leaves the giver above twice its own line.
+    need = {
+        row.StockLevel.sku_id: max(2 * row.threshold - (row.StockLevel.on_hand - row.StockLevel.reserved), 1)
+        for row in short
+    }
+    if not need:
+        return []
+    givers = (
+        await session.execute(
+            select(StockLevel, Store, threshold_expr(default).label("threshold"))
+            .join(Sku, Sku.id == StockLevel.sku_id)
+            .join(Store, Store.id == StockLevel.store_id)
+            .where(
+                StockLevel.sku_id.in_(list(need)),
+                StockLevel.store_id != store_id,
+                Store.status == StoreStatus.OPEN,
+                available_expr() > 2 * threshold_expr(default),
+            )
+        )
+    ).all()
+    suggestions = []
+    for row in givers:
+        level, store, threshold = row.StockLevel, row.Store, row.threshold
+        surplus = level.on_hand - level.reserved - 2 * threshold
+        suggestions.append(Suggestion(
+            sku_id=level.sku_id, from_store=store, to_store_id=store_id,
+            available_there=level.on_hand - level.reserved, short_by=need[level.sku_id],
+            quantity=min(need[level.sku_id], surplus), same_city=store.city == target.city,
+            distance_km=distance_km(target.lat, target.lng, store.lat, store.lng),
+        ))  # fmt: skip
+    suggestions.sort(key=lambda s: (s.sku_id, not s.same_city, s.distance_km))
+    return suggestions[:limit]
+
+
+def levels_for_stores_query(
+    viewer: Viewer, store_ids: Sequence[int], default: int, *, low_only: bool, first: int, after_id: int | None
+) -> AnySelect:
+    """The first `first`+1 levels of each store in one statement (a window per store), for the loader."""
+    base = restrict(level_query(default, low_only=low_only), viewer, StockLevel.store_id, "stock.read").where(
+        StockLevel.store_id.in_(store_ids)
+    )
+    if after_id is not None:
+        base = base.where(StockLevel.id > after_id)
+    ranked = base.add_columns(
+        func.row_number().over(partition_by=StockLevel.store_id, order_by=StockLevel.id).label("rank")
+    ).subquery()
+    level_cols = [ranked.c[c.key] for c in StockLevel.__table__.columns]
+    return (
+        select(*level_cols, ranked.c.threshold)
+        .where(ranked.c.rank <= first + 1)
+        .order_by(ranked.c.store_id, ranked.c.id)
+    )

@@ -1,0 +1,44 @@
+"""Chain-wide settings HQ controls: store-own products, the store price band, the default low-stock line."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import Setting, utcnow
+from services.errors import DomainError, ErrorCode
+
+
+@dataclass(frozen=True)
+class ChainSettings:
+    stores_may_create_products: bool = False
+    # Store prices may differ from the HQ base price by at most this many percent (unless a SKU sets min/max).
+    price_band_percent: int = 20
+    default_low_stock_threshold: int = 5
+
+
+async def get_settings(session: AsyncSession) -> ChainSettings:
+    rows = (await session.scalars(select(Setting))).all()
+    known = set(ChainSettings.__dataclass_fields__)
+    return ChainSettings(**{r.key: r.value for r in rows if r.key in known})
+
+
+async def update_settings(session: AsyncSession, **changes: Any) -> ChainSettings:
+    current = await get_settings(session)
+    given = {k: v for k, v in changes.items() if v is not None}
+    updated = replace(current, **given)
+    if not 0 <= updated.price_band_percent <= 100:
+        raise DomainError(ErrorCode.INVALID_INPUT, "The price band is 0-100 percent.", "priceBandPercent")
+    if not 0 <= updated.default_low_stock_threshold <= 1_000_000:
+        raise DomainError(ErrorCode.INVALID_INPUT, "The threshold is not valid.", "defaultLowStockThreshold")
+    for key in given:
+        row = await session.get(Setting, key, with_for_update=True)
+        if row is None:
+            session.add(Setting(key=key, value=asdict(updated)[key]))
+        else:
+            row.value, row.updated_at = asdict(updated)[key], utcnow()
+    await session.flush()
+    return updated

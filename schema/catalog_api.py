@@ -280,7 +280,8 @@ class CatalogMutation:
         product, _ = await catalog_service.create_product(
             ctx.session, ctx.viewer, name=input.name,
             category_id=decode_id(input.category_id, "Category", "categoryId"),
-            skus=[s.fields() for s in input.skus], description=input.description, images=input.images, store_id=store_id,
+            skus=[s.fields() for s in input.skus], description=input.description, images=input.images,
+            store_id=store_id,
         )  # fmt: skip
         return ProductPayload(product=Product.from_model(product))
 

@@ -85,7 +85,7 @@ async def update_category(
     if sort is not None:
         category.sort = sort
     if parent_id is not None:
-        parents = dict((await session.execute(select(Category.id, Category.parent_id))).tuples().all())
+        parents = dict((await session.execute(select(Category.id, Category.parent_id))).all())
         cursor: int | None = parent_id
         if parent_id not in parents:
             raise DomainError(ErrorCode.NOT_FOUND, "No such parent category.", "parentId")
@@ -247,7 +247,7 @@ class ProductFilter:
 
 
 async def category_subtree(session: AsyncSession, category_id: int) -> list[int]:
-    pairs = (await session.execute(select(Category.id, Category.parent_id))).tuples().all()
+    pairs = (await session.execute(select(Category.id, Category.parent_id))).all()
     children: dict[int | None, list[int]] = {}
     for cid, parent in pairs:
         children.setdefault(parent, []).append(cid)

@@ -221,7 +221,7 @@ async def export_catalog(session: AsyncSession, *, include_cost: bool) -> str:
         select(Product, Sku).join(Sku, Sku.product_id == Product.id).where(Product.owner_store_id.is_(None))
         .order_by(Product.id, Sku.id)
     )  # fmt: skip
-    for product, sku in result.tuples():
+    for product, sku in result:
         writer.writerow({
             "product": product.name, "category": path(product.category_id), "barcode": sku.barcode,
             "spec": ";".join(f"{k}={v}" for k, v in sku.spec.items()), "base_price": fen_to_yuan(sku.base_price),

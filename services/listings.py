@@ -59,7 +59,7 @@ async def adopt(session: AsyncSession, viewer: Viewer, *, store_id: int, items: 
                 .join(Product, Product.id == Sku.product_id)
                 .where(Sku.id.in_(sku_ids))
             )
-        ).tuples()
+        )
     }
     listed = set(
         (
@@ -96,7 +96,7 @@ async def _listing(session: AsyncSession, viewer: Viewer, listing_id: int) -> tu
             select(StoreListing, Sku).join(Sku, Sku.id == StoreListing.sku_id).where(StoreListing.id == listing_id)
             .with_for_update(of=StoreListing)
         )
-    ).tuples().first()  # fmt: skip
+    ).first()  # fmt: skip
     if row is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such listing.", "id")
     require_store(viewer, row[0].store_id, "listing.manage")
@@ -190,5 +190,5 @@ async def menu_categories(session: AsyncSession, store_id: int) -> list[tuple[Ca
             select(Category, func.count()).join(sub, sub.c.category_id == Category.id).group_by(Category.id)
             .order_by(Category.sort, Category.id)
         )
-    ).tuples().all()  # fmt: skip
+    ).all()  # fmt: skip
     return [(c, int(n)) for c, n in rows]

@@ -214,9 +214,7 @@ async def stocktake(session: AsyncSession, store_id: int, counted: dict[int, int
                     StockLevel.store_id == store_id, StockLevel.sku_id.in_(list(counted))
                 )
             )
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     # The adjustment is a delta from the on hand just read; _move's guard keeps it above reservations.
     differences = {sku: counted[sku] - seen[sku] for sku in sorted(counted)}

@@ -243,7 +243,9 @@ def count_statements(engine: AsyncEngine) -> Iterator[StatementCounter]:
     counter = StatementCounter()
 
     def on_execute(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        counter.statements.append(statement)
+        # Transaction control (SQLite's explicit BEGIN) is not a query.
+        if not statement.lstrip().upper().startswith("BEGIN"):
+            counter.statements.append(statement)
 
     event.listen(engine.sync_engine, "before_cursor_execute", on_execute)
     try:

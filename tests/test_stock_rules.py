@@ -13,7 +13,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 from sqlalchemy import func, select, text
 
 import models
-from models import StockLevel, StockMovement
+from models import AdjustmentReason, StockLevel, StockMovement
 from services import stock
 from services.db import create_engine, create_sessionmaker, write_transaction
 from services.errors import DomainError
@@ -113,8 +113,8 @@ def test_stock_ledger_state_machine(database_url, sqlite_template, tmp_path):
             self.loop = asyncio.new_event_loop()
             self.engine = self.loop.run_until_complete(fresh_engine())
             self.sessionmaker = create_sessionmaker(self.engine)
-            self.skus = self.loop.run_until_complete(self._given())
-            self.model = {(s, k): [0, 0] for s in self.STORES for k in self.skus}
+            skus = self.loop.run_until_complete(self._given())
+            self.model = {(s, k): [0, 0] for s in self.STORES for k in skus}
 
         async def _given(self) -> list[int]:
             async with write_transaction(self.sessionmaker) as session:
@@ -157,24 +157,24 @@ def test_stock_ledger_state_machine(database_url, sqlite_template, tmp_path):
 
             assert self.loop.run_until_complete(go()) == expect_ok
 
-        stores = st.sampled_from(STORES)
-        skus = st.sampled_from([1, 2])
+        any_store = st.sampled_from(STORES)
+        any_sku = st.sampled_from([1, 2])
         qty = st.integers(min_value=1, max_value=8)
 
-        @rule(store=stores, sku=skus, q=qty)
+        @rule(store=any_store, sku=any_sku, q=qty)
         def receive(self, store, sku, q):
             self._run(lambda s: stock.receive(s, store, [stock.Line(sku, q)], stock.Ref()), True)
             self.model[(store, sku)][0] += q
 
-        @rule(store=stores, sku=skus, delta=st.integers(min_value=-8, max_value=8).filter(bool))
+        @rule(store=any_store, sku=any_sku, delta=st.integers(min_value=-8, max_value=8).filter(bool))
         def adjust(self, store, sku, delta):
             on_hand, reserved = self.model[(store, sku)]
             ok = on_hand + delta >= reserved
-            self._run(lambda s: stock.adjust(s, store, {sku: delta}, stock.AdjustmentReason.DAMAGE, stock.Ref()), ok)
+            self._run(lambda s: stock.adjust(s, store, {sku: delta}, AdjustmentReason.DAMAGE, stock.Ref()), ok)
             if ok:
                 self.model[(store, sku)][0] += delta
 
-        @rule(store=stores, sku=skus, q=qty)
+        @rule(store=any_store, sku=any_sku, q=qty)
         def reserve(self, store, sku, q):
             on_hand, reserved = self.model[(store, sku)]
             ok = on_hand - reserved >= q
@@ -182,14 +182,14 @@ def test_stock_ledger_state_machine(database_url, sqlite_template, tmp_path):
             if ok:
                 self.model[(store, sku)][1] += q
 
-        @rule(store=stores, sku=skus, q=qty)
+        @rule(store=any_store, sku=any_sku, q=qty)
         def release(self, store, sku, q):
             ok = self.model[(store, sku)][1] >= q
             self._run(lambda s: stock.release(s, store, [stock.Line(sku, q)], stock.Ref()), ok)
             if ok:
                 self.model[(store, sku)][1] -= q
 
-        @rule(store=stores, sku=skus, q=qty)
+        @rule(store=any_store, sku=any_sku, q=qty)
         def commit(self, store, sku, q):
             ok = self.model[(store, sku)][1] >= q
             self._run(lambda s: stock.commit(s, store, [stock.Line(sku, q)], stock.Ref()), ok)
@@ -197,7 +197,7 @@ def test_stock_ledger_state_machine(database_url, sqlite_template, tmp_path):
                 self.model[(store, sku)][0] -= q
                 self.model[(store, sku)][1] -= q
 
-        @rule(store=stores, sku=skus, q=qty)
+        @rule(store=any_store, sku=any_sku, q=qty)
         def sell(self, store, sku, q):
             on_hand, reserved = self.model[(store, sku)]
             ok = on_hand - reserved >= q
@@ -205,7 +205,7 @@ def test_stock_ledger_state_machine(database_url, sqlite_template, tmp_path):
             if ok:
                 self.model[(store, sku)][0] -= q
 
-        @rule(sku=skus, q=qty, forward=st.booleans())
+        @rule(sku=any_sku, q=qty, forward=st.booleans())
         def transfer(self, sku, q, forward):
             src, dst = (1, 2) if forward else (2, 1)
             on_hand, reserved = self.model[(src, sku)]

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
+from strawberry.types.execution import StreamExecutionResult
 
 from services.errors import AccessDenied, DomainError, Unauthenticated
 
@@ -26,6 +27,12 @@ class ErrorPresenter(SchemaExtension):
         result = self.execution_context.result
         if result is not None and result.errors:
             result.errors = [self.present(e) for e in result.errors]
+
+    def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
+        """Subscriptions: each result on its way to the client gets the same treatment."""
+        if result.errors:
+            result.errors = [self.present(e) for e in result.errors]
+        yield None
 
     def present(self, error: GraphQLError) -> GraphQLError:
         original = error.original_error

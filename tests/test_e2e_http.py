@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
 import uvicorn
 import websockets
+from starlette.applications import Starlette
 from websockets.typing import Subprotocol
 
 from app import create_app
@@ -21,19 +24,27 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-async def server(state):
+@asynccontextmanager
+async def running_server(app: Starlette) -> AsyncIterator[str]:
+    """uvicorn serving `app` on a free loopback port, in this event loop; yields host:port."""
     port = _free_port()
-    config = uvicorn.Config(create_app(state=state), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    srv = uvicorn.Server(config)
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
     task = asyncio.create_task(srv.serve())
     for _ in range(100):
         if srv.started:
             break
         await asyncio.sleep(0.05)
-    yield f"127.0.0.1:{port}"
-    srv.should_exit = True
-    await asyncio.wait_for(task, 10)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        await asyncio.wait_for(task, 10)
+
+
+@pytest.fixture
+async def server(state):
+    async with running_server(create_app(state=state)) as url:
+        yield url
 
 
 async def test_store_tablet_signs_in_and_reads_its_store_over_http(server):

@@ -49,3 +49,52 @@ async def test_audit_log_with_actor_and_store_is_constant_in_statements(api, sta
         assert len(body["data"]["auditLogs"]["edges"]) == n
         counts[n] = counter.count
     assert counts[2] == counts[20], counts
+
+
+LOW_LEVELS = """query($n: Int!) { stores(first: $n) { edges { node { code
+  stockLevels(lowOnly: true, first: 10) { edges { node { onHand lowThreshold sku { barcode product { name category { name } } } } } }
+} } } }"""
+
+
+async def test_hq_low_stock_across_stores_is_constant_in_statements(api, state, chain):
+    from tests.factories import list_in_store, make_library
+
+    await _grow_chain_to(state, chain, 50)
+    library = await make_library(state, products=3, skus_per_product=2)
+    async with state.sessionmaker() as session:
+        from sqlalchemy import select
+
+        store_ids = list((await session.scalars(select(Store.id).order_by(Store.id))).all())
+    for i, store_id in enumerate(store_ids):
+        await list_in_store(state, store_id, library.sku_ids, on_hand=2 + (i % 7))
+    token = await api.token("hq.admin")
+    counts = {}
+    for n in (5, 50):
+        with count_statements(state.engine) as counter:
+            body = (await api.post(LOW_LEVELS, {"n": n}, token=token)).json()
+        assert "errors" not in body, body
+        edges = body["data"]["stores"]["edges"]
+        assert len(edges) == n and all(e["node"]["stockLevels"]["edges"] for e in edges[:3])
+        assert edges[0]["node"]["stockLevels"]["edges"][0]["node"]["sku"]["product"]["category"]["name"]
+        counts[n] = counter.count
+    assert counts[5] == counts[50], counts
+
+
+MENU = """query($s: ID!, $n: Int!) { store(id: $s) { menu(first: $n) { edges { node { price availability
+  sku { barcode spec { name value } product { name images category { name } } } } } } } }"""
+
+
+async def test_a_menu_of_10_or_100_items_takes_the_same_statements(api, state, chain):
+    from tests.conftest import gid
+    from tests.factories import list_in_store, make_library
+
+    library = await make_library(state, products=50, skus_per_product=2)
+    await list_in_store(state, chain.stores["SH01"], library.sku_ids, on_hand=3)
+    counts = {}
+    for n in (10, 100):
+        with count_statements(state.engine) as counter:
+            body = (await api.post(MENU, {"s": gid("Store", chain.stores["SH01"]), "n": n})).json()
+        assert "errors" not in body, body
+        assert len(body["data"]["store"]["menu"]["edges"]) == n
+        counts[n] = counter.count
+    assert counts[10] == counts[100], counts

@@ -30,8 +30,9 @@ class ErrorPresenter(SchemaExtension):
 
     def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
         """Subscriptions: each result on its way to the client gets the same treatment."""
-        if result.errors:
-            result.errors = [self.present(e) for e in result.errors]
+        errors = getattr(result, "errors", None)
+        if errors:
+            result.errors = [self.present(e) for e in errors]  # type: ignore[union-attr]
         yield None
 
     def present(self, error: GraphQLError) -> GraphQLError:

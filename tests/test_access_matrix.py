@@ -11,6 +11,7 @@ import pytest
 from models import RoleScope
 from services.roles import create_role
 from tests.conftest import gid
+from tests.matrix_inventory import inventory_ops
 
 VIEWERS = {
     "anonymous": None,
@@ -174,6 +175,8 @@ OPS = [
         payload="updateRole",
     ),
 ]
+
+OPS += inventory_ops(Op, only, ALL, STAFF)
 
 CASES = [pytest.param(op, viewer, id=f"{op.name}-{viewer}") for op in OPS for viewer in VIEWERS]
 

@@ -27,10 +27,15 @@ async def test_hq_creates_a_product_with_skus_and_stores_adopt_them_in_one_actio
     )  # fmt: skip
     product = body["data"]["createProduct"]["product"]
     assert [s["priceBand"] for s in product["skus"]] == [{"min": 2240, "max": 3360}, {"min": 2560, "max": 3840}]
-    skus = (await api.gql("query($id: ID!) { node(id: $id) { ... on Product { skus { id } } } }", {"id": product["id"]}))["data"]["node"]["skus"]
+    skus = (
+        await api.gql("query($id: ID!) { node(id: $id) { ... on Product { skus { id } } } }", {"id": product["id"]})
+    )["data"]["node"]["skus"]
     adopted = await api.gql(
         ADOPT,
-        {"store": gid("Store", chain.stores["SH01"]), "items": [{"skuId": skus[0]["id"]}, {"skuId": skus[1]["id"], "price": 3500}]},
+        {
+            "store": gid("Store", chain.stores["SH01"]),
+            "items": [{"skuId": skus[0]["id"]}, {"skuId": skus[1]["id"], "price": 3500}],
+        },
         as_="sh01.manager",
     )
     listings = adopted["data"]["adoptSkus"]["listings"]
@@ -43,7 +48,9 @@ async def test_price_outside_the_band_and_adopting_twice_are_coded_and_write_not
     store = gid("Store", chain.stores["SH01"])
     await api.token("sh01.manager")
     before = await table_counts(state)
-    too_high = await api.gql(ADOPT, {"store": store, "items": [{"skuId": sku_a}, {"skuId": sku_b, "price": 1201}]}, as_="sh01.manager")
+    too_high = await api.gql(
+        ADOPT, {"store": store, "items": [{"skuId": sku_a}, {"skuId": sku_b, "price": 1201}]}, as_="sh01.manager"
+    )
     assert too_high["data"]["adoptSkus"]["errors"] == [{"code": "PRICE_OUT_OF_BAND", "field": "items[1].price"}]
     twice = await api.gql(ADOPT, {"store": store, "items": [{"skuId": sku_a}, {"skuId": sku_a}]}, as_="sh01.manager")
     assert twice["data"]["adoptSkus"]["errors"] == [{"code": "ALREADY_LISTED", "field": "items[1].skuId"}]
@@ -62,13 +69,18 @@ async def test_hq_widens_the_band_and_pushes_a_price_to_every_store(api, state, 
     sku = library.sku_ids[0]
     for code in ("SH01", "HZ01", "SZ02"):
         await list_in_store(state, chain.stores[code], [sku])
-    settings = await api.gql("mutation { updateChainSettings(input: {priceBandPercent: 50}) { settings { priceBandPercent } } }", as_="hq.admin")
+    settings = await api.gql(
+        "mutation { updateChainSettings(input: {priceBandPercent: 50}) { settings { priceBandPercent } } }",
+        as_="hq.admin",
+    )
     assert settings["data"]["updateChainSettings"]["settings"]["priceBandPercent"] == 50
     pushed = await api.gql("mutation($id: ID!) { pushPrice(input: {skuId: $id, price: 1290}) { errors { code } storesUpdated sku { basePrice } } }",
                            {"id": gid("Sku", sku)}, as_="hq.operator")  # fmt: skip
     assert pushed["data"]["pushPrice"] == {"errors": [], "storesUpdated": 3, "sku": {"basePrice": 1290}}
     async with state.sessionmaker() as session:
-        assert set((await session.scalars(select(StoreListing.price).where(StoreListing.sku_id == sku))).all()) == {1290}
+        assert set((await session.scalars(select(StoreListing.price).where(StoreListing.sku_id == sku))).all()) == {
+            1290
+        }
 
 
 async def test_a_barcode_that_exists_already_is_refused(api, state):
@@ -89,7 +101,10 @@ async def test_cost_price_is_only_for_catalog_view_cost(api, state):
     assert analyst["data"]["node"] == {"basePrice": 1000, "costPrice": 500}
     for who in ("sh01.clerk", "sh01.manager", None):
         body = await api.gql(query, variables, as_=who)
-        assert body["data"]["node"]["costPrice"] is None and body["errors"][0]["extensions"]["code"] in {"FORBIDDEN", "UNAUTHENTICATED"}
+        assert body["data"]["node"]["costPrice"] is None and body["errors"][0]["extensions"]["code"] in {
+            "FORBIDDEN",
+            "UNAUTHENTICATED",
+        }
 
 
 async def test_store_own_products_need_hq_policy_and_stay_in_their_store(api, state, chain):
@@ -106,7 +121,9 @@ async def test_store_own_products_need_hq_policy_and_stay_in_their_store(api, st
     assert (await api.gql(query, {"id": product_id}, as_="hq.analyst"))["data"]["node"] is not None
     for who in ("sh02.manager", "member:m1", None):
         assert (await api.gql(query, {"id": product_id}, as_=who))["data"]["node"] is None, who
-    other_store = await api.gql(CREATE_PRODUCT, {**variables, "store": gid("Store", chain.stores["SH02"])}, as_="sh01.manager")
+    other_store = await api.gql(
+        CREATE_PRODUCT, {**variables, "store": gid("Store", chain.stores["SH02"])}, as_="sh01.manager"
+    )
     assert other_store["errors"][0]["extensions"]["code"] == "FORBIDDEN"
 
 
@@ -133,7 +150,13 @@ CSV_GOOD = """product,category,barcode,spec,base_price,cost_price,min_price,max_
 async def test_catalog_csv_imports_exports_and_round_trips(api, state):
     body = await api.gql("mutation($c: String!) { importCatalogCsv(input: {csv: $c}) { errors { code } rowErrors { row } productsCreated skusCreated skusUpdated } }",
                          {"c": CSV_GOOD}, as_="hq.admin")  # fmt: skip
-    assert body["data"]["importCatalogCsv"] == {"errors": [], "rowErrors": [], "productsCreated": 2, "skusCreated": 3, "skusUpdated": 0}
+    assert body["data"]["importCatalogCsv"] == {
+        "errors": [],
+        "rowErrors": [],
+        "productsCreated": 2,
+        "skusCreated": 3,
+        "skusUpdated": 0,
+    }
     exported = (await api.gql("{ catalogCsv }", as_="hq.admin"))["data"]["catalogCsv"]
     assert "6909990000011" in exported and "饮品/咖啡" in exported and "5.50" in exported
     again = await api.gql("mutation($c: String!) { importCatalogCsv(input: {csv: $c}) { errors { code } skusCreated skusUpdated } }",
@@ -156,7 +179,12 @@ async def test_a_csv_with_bad_rows_reports_every_row_and_writes_nothing(api, sta
                          {"c": bad}, as_="hq.admin")  # fmt: skip
     result = body["data"]["importCatalogCsv"]
     assert result["errors"] == [{"code": "CSV_INVALID", "field": "csv"}]
-    assert [(e["row"], e["column"]) for e in result["rowErrors"]] == [(5, "barcode"), (6, "product"), (7, "base_price"), (8, "status")]
+    assert [(e["row"], e["column"]) for e in result["rowErrors"]] == [
+        (5, "barcode"),
+        (6, "product"),
+        (7, "base_price"),
+        (8, "status"),
+    ]
     assert await table_counts(state) == before
     async with state.sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(Sku)) == 0

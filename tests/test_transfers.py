@@ -41,7 +41,9 @@ async def test_a_transfer_walks_every_state_and_moves_stock_out_and_in_exactly_o
     sku = await given_sh01_has_stock(state, chain)
     sh01, sh02 = chain.stores["SH01"], chain.stores["SH02"]
     lines = [{"skuId": gid("Sku", sku), "quantity": 8}]
-    requested = await api.gql(REQUEST, {"from": gid("Store", sh01), "to": gid("Store", sh02), "lines": lines}, as_="sh02.manager")
+    requested = await api.gql(
+        REQUEST, {"from": gid("Store", sh01), "to": gid("Store", sh02), "lines": lines}, as_="sh02.manager"
+    )
     transfer = requested["data"]["requestTransfer"]["transfer"]
     assert transfer["status"] == "REQUESTED"
     tid = transfer["id"]
@@ -51,7 +53,9 @@ async def test_a_transfer_walks_every_state_and_moves_stock_out_and_in_exactly_o
     assert codes(await api.gql(DECIDE, {"id": tid, "ok": True}, as_="hq.operator")) == {"FORBIDDEN"}
     approved = await api.gql(DECIDE, {"id": tid, "ok": True}, as_="hq.admin")
     assert approved["data"]["decideTransfer"]["transfer"]["status"] == "APPROVED"
-    assert (await api.gql(DECIDE, {"id": tid, "ok": False}, as_="hq.admin"))["data"]["decideTransfer"]["errors"] == [{"code": "INVALID_TRANSITION"}]
+    assert (await api.gql(DECIDE, {"id": tid, "ok": False}, as_="hq.admin"))["data"]["decideTransfer"]["errors"] == [
+        {"code": "INVALID_TRANSITION"}
+    ]
     assert codes(await api.gql(SHIP, {"id": tid}, as_="sh02.manager")) == {"FORBIDDEN"}
     assert codes(await api.gql(SHIP, {"id": tid}, as_="sh01.clerk")) == {"FORBIDDEN"}
     early = await api.gql(RECEIVE, {"id": tid}, as_="sh02.manager")  # the right store, but not shipped yet
@@ -63,17 +67,23 @@ async def test_a_transfer_walks_every_state_and_moves_stock_out_and_in_exactly_o
     assert shipped["data"]["shipTransfer"]["transfer"]["status"] == "SHIPPED"
     again = await api.gql(SHIP, {"id": tid}, as_="sh01.manager")
     assert again["data"]["shipTransfer"]["errors"] == [{"code": "INVALID_TRANSITION"}]
-    assert (await api.gql(CANCEL, {"id": tid}, as_="sh02.manager"))["data"]["cancelTransfer"]["errors"] == [{"code": "INVALID_TRANSITION"}]
+    assert (await api.gql(CANCEL, {"id": tid}, as_="sh02.manager"))["data"]["cancelTransfer"]["errors"] == [
+        {"code": "INVALID_TRANSITION"}
+    ]
     assert codes(await api.gql(RECEIVE, {"id": tid}, as_="sh01.manager")) == {"FORBIDDEN"}
     assert codes(await api.gql(RECEIVE, {"id": tid}, as_="sh03.manager")) == {"FORBIDDEN"}
     levels, _ = await _levels(state, sku)
     assert levels == {sh01: 12, sh02: 1}
 
-    received = await api.gql(RECEIVE, {"id": tid, "lines": [{"skuId": gid("Sku", sku), "quantity": 7}]}, as_="sh02.manager")
+    received = await api.gql(
+        RECEIVE, {"id": tid, "lines": [{"skuId": gid("Sku", sku), "quantity": 7}]}, as_="sh02.manager"
+    )
     done = received["data"]["receiveTransfer"]["transfer"]
     assert done["status"] == "RECEIVED"
     assert done["lines"] == [{"quantity": 8, "shippedQuantity": 8, "receivedQuantity": 7, "difference": 1}]
-    assert (await api.gql(RECEIVE, {"id": tid}, as_="sh02.manager"))["data"]["receiveTransfer"]["errors"] == [{"code": "INVALID_TRANSITION"}]
+    assert (await api.gql(RECEIVE, {"id": tid}, as_="sh02.manager"))["data"]["receiveTransfer"]["errors"] == [
+        {"code": "INVALID_TRANSITION"}
+    ]
     levels, moves = await _levels(state, sku)
     assert levels == {sh01: 12, sh02: 8}
     assert sorted(moves) == sorted([(sh01, "TRANSFER_OUT", -8), (sh02, "TRANSFER_IN", 7)])
@@ -82,9 +92,15 @@ async def test_a_transfer_walks_every_state_and_moves_stock_out_and_in_exactly_o
 async def test_wrong_state_receive_is_a_coded_error(api, state, chain):
     sku = await given_sh01_has_stock(state, chain)
     lines = [{"skuId": gid("Sku", sku), "quantity": 1}]
-    body = await api.gql(REQUEST, {"from": gid("Store", chain.stores["SH01"]), "to": gid("Store", chain.stores["SH02"]), "lines": lines}, as_="sh02.manager")
+    body = await api.gql(
+        REQUEST,
+        {"from": gid("Store", chain.stores["SH01"]), "to": gid("Store", chain.stores["SH02"]), "lines": lines},
+        as_="sh02.manager",
+    )
     tid = body["data"]["requestTransfer"]["transfer"]["id"]
-    assert (await api.gql(RECEIVE, {"id": tid}, as_="sh02.manager"))["data"]["receiveTransfer"]["errors"] == [{"code": "INVALID_TRANSITION"}]
+    assert (await api.gql(RECEIVE, {"id": tid}, as_="sh02.manager"))["data"]["receiveTransfer"]["errors"] == [
+        {"code": "INVALID_TRANSITION"}
+    ]
 
 
 async def test_rejected_and_cancelled_transfers_move_nothing(api, state, chain):
@@ -93,10 +109,16 @@ async def test_rejected_and_cancelled_transfers_move_nothing(api, state, chain):
             "lines": [{"skuId": gid("Sku", sku), "quantity": 2}]}  # fmt: skip
     first = (await api.gql(REQUEST, args, as_="sh02.manager"))["data"]["requestTransfer"]["transfer"]["id"]
     second = (await api.gql(REQUEST, args, as_="hq.admin"))["data"]["requestTransfer"]["transfer"]["id"]
-    assert (await api.gql(DECIDE, {"id": first, "ok": False}, as_="hq.admin"))["data"]["decideTransfer"]["transfer"]["status"] == "REJECTED"
+    assert (await api.gql(DECIDE, {"id": first, "ok": False}, as_="hq.admin"))["data"]["decideTransfer"]["transfer"][
+        "status"
+    ] == "REJECTED"
     assert codes(await api.gql(CANCEL, {"id": second}, as_="sh01.manager")) == {"FORBIDDEN"}
-    assert (await api.gql(CANCEL, {"id": second}, as_="sh02.manager"))["data"]["cancelTransfer"]["transfer"]["status"] == "CANCELLED"
-    assert (await api.gql(SHIP, {"id": first}, as_="sh01.manager"))["data"]["shipTransfer"]["errors"] == [{"code": "INVALID_TRANSITION"}]
+    assert (await api.gql(CANCEL, {"id": second}, as_="sh02.manager"))["data"]["cancelTransfer"]["transfer"][
+        "status"
+    ] == "CANCELLED"
+    assert (await api.gql(SHIP, {"id": first}, as_="sh01.manager"))["data"]["shipTransfer"]["errors"] == [
+        {"code": "INVALID_TRANSITION"}
+    ]
     levels, moves = await _levels(state, sku)
     assert moves == [] and levels[chain.stores["SH01"]] == 20
 
@@ -112,18 +134,20 @@ async def test_a_store_cannot_request_stock_for_another_store_or_ship_more_than_
     await api.gql(DECIDE, {"id": tid, "ok": True}, as_="hq.admin")
     short = await api.gql(SHIP, {"id": tid}, as_="sh01.manager")
     assert short["data"]["shipTransfer"]["errors"] == [{"code": "OUT_OF_STOCK"}]
-    listing = await api.gql("query($id: ID!) { node(id: $id) { ... on Transfer { status } } }", {"id": tid}, as_="sh01.manager")
+    listing = await api.gql(
+        "query($id: ID!) { node(id: $id) { ... on Transfer { status } } }", {"id": tid}, as_="sh01.manager"
+    )
     assert listing["data"]["node"]["status"] == "APPROVED"
 
 
 async def test_transfer_suggestions_prefer_surplus_in_the_same_city_nearest_first(api, state, chain):
     library = await make_library(state, products=1, skus_per_product=1)
     sku = library.sku_ids[0]
-    await list_in_store(state, chain.stores["SH02"], [sku], on_hand=1)   # short (line 5)
+    await list_in_store(state, chain.stores["SH02"], [sku], on_hand=1)  # short (line 5)
     await list_in_store(state, chain.stores["SH01"], [sku], on_hand=40)  # 2.4 km away
     await list_in_store(state, chain.stores["SH04"], [sku], on_hand=40)  # 5.5 km away
     await list_in_store(state, chain.stores["HZ01"], [sku], on_hand=400)  # another city
-    await list_in_store(state, chain.stores["SH03"], [sku], on_hand=6)   # no surplus
+    await list_in_store(state, chain.stores["SH03"], [sku], on_hand=6)  # no surplus
     body = await api.gql(
         "query($s: ID!) { transferSuggestions(storeId: $s) { fromStore { code } quantity shortBy sameCity distanceKm } }",
         {"s": gid("Store", chain.stores["SH02"])}, as_="sh02.manager",

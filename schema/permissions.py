@@ -12,37 +12,34 @@ from services.errors import AccessDenied, Unauthenticated
 from services.scope import ViewerKind
 
 
+def _require_kind(info: Info, kinds: set[ViewerKind], message: str) -> bool:
+    viewer = info.context.viewer
+    if viewer.kind is ViewerKind.ANONYMOUS:
+        raise Unauthenticated()
+    if viewer.kind not in kinds:
+        raise AccessDenied(message)
+    return True
+
+
 class IsSignedIn(BasePermission):
     message = "Sign in first."
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        if info.context.viewer.kind is ViewerKind.ANONYMOUS:
-            raise Unauthenticated()
-        return True
+        return _require_kind(info, {ViewerKind.STAFF, ViewerKind.MEMBER}, self.message)
 
 
 class IsStaff(BasePermission):
     message = "Only staff may do this."
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        viewer = info.context.viewer
-        if viewer.kind is ViewerKind.ANONYMOUS:
-            raise Unauthenticated()
-        if not viewer.is_staff:
-            raise AccessDenied(self.message or "You are not allowed to do this.")
-        return True
+        return _require_kind(info, {ViewerKind.STAFF}, self.message)
 
 
 class IsMember(BasePermission):
     message = "Only members may do this."
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        viewer = info.context.viewer
-        if viewer.kind is ViewerKind.ANONYMOUS:
-            raise Unauthenticated()
-        if not viewer.is_member:
-            raise AccessDenied(self.message or "You are not allowed to do this.")
-        return True
+        return _require_kind(info, {ViewerKind.MEMBER}, self.message)
 
 
 class HasPermission(BasePermission):

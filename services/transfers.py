@@ -113,6 +113,22 @@ async def decide(session: AsyncSession, viewer: Viewer, *, transfer_id: int, app
     )
 
 
+async def _count_lines(
+    session: AsyncSession, transfer_id: int, quantities: dict[int, int] | None, *, stage: str
+) -> list[stock.Line]:
+    """Record the shipped or received quantity of each line (default: all of the step before) and return them."""
+    moving = []
+    for line in await _lines(session, transfer_id):
+        ceiling = line.quantity if stage == "shipped" else (line.shipped_quantity or 0)
+        qty = (quantities or {}).get(line.sku_id, ceiling)
+        if not 0 <= qty <= ceiling:
+            raise DomainError(ErrorCode.INVALID_INPUT, f"Quantities {stage} must be between 0 and {ceiling}.", "lines")
+        setattr(line, f"{stage}_quantity", qty)
+        if qty:
+            moving.append(stock.Line(line.sku_id, qty))
+    return moving
+
+
 async def ship(
     session: AsyncSession, viewer: Viewer, *, transfer_id: int, quantities: dict[int, int] | None = None
 ) -> Transfer:
@@ -121,19 +137,10 @@ async def ship(
     require_store(viewer, transfer.from_store_id, "stock.adjust")
     transfer = await _step(session, transfer_id, {TransferStatus.APPROVED}, TransferStatus.SHIPPED,
                            shipped_by=viewer.staff_id, shipped_at=utcnow())  # fmt: skip
-    lines = await _lines(session, transfer_id)
-    out = []
-    for line in lines:
-        qty = (quantities or {}).get(line.sku_id, line.quantity)
-        if not 0 <= qty <= line.quantity:
-            raise DomainError(ErrorCode.INVALID_INPUT, "Ship between 0 and the requested quantity.", "lines")
-        line.shipped_quantity = qty
-        if qty:
-            out.append(stock.Line(line.sku_id, qty))
+    out = await _count_lines(session, transfer_id, quantities, stage="shipped")
     if out:
-        await stock.transfer_out(
-            session, transfer.from_store_id, out, stock.Ref("transfer", transfer.id, viewer.staff_id)
-        )
+        ref = stock.Ref("transfer", transfer.id, viewer.staff_id)
+        await stock.transfer_out(session, transfer.from_store_id, out, ref)
     await session.flush()
     return transfer
 
@@ -146,19 +153,10 @@ async def receive(
     require_store(viewer, transfer.to_store_id, "stock.adjust")
     transfer = await _step(session, transfer_id, {TransferStatus.SHIPPED}, TransferStatus.RECEIVED,
                            received_by=viewer.staff_id, received_at=utcnow())  # fmt: skip
-    arrived = []
-    for line in await _lines(session, transfer_id):
-        shipped = line.shipped_quantity or 0
-        qty = (quantities or {}).get(line.sku_id, shipped)
-        if not 0 <= qty <= shipped:
-            raise DomainError(ErrorCode.INVALID_INPUT, "Receive between 0 and the shipped quantity.", "lines")
-        line.received_quantity = qty
-        if qty:
-            arrived.append(stock.Line(line.sku_id, qty))
+    arrived = await _count_lines(session, transfer_id, quantities, stage="received")
     if arrived:
-        await stock.transfer_in(
-            session, transfer.to_store_id, arrived, stock.Ref("transfer", transfer.id, viewer.staff_id)
-        )
+        ref = stock.Ref("transfer", transfer.id, viewer.staff_id)
+        await stock.transfer_in(session, transfer.to_store_id, arrived, ref)
     await session.flush()
     return transfer
 

@@ -14,7 +14,19 @@ from models.inventory import (
     TransferLine,
     TransferStatus,
 )
-from models.member import Member, MemberIdentity
+from models.loyalty import (
+    BalanceEntry,
+    BalanceKind,
+    BalanceLot,
+    Job,
+    JobStatus,
+    LevelPrice,
+    MemberLevel,
+    PointsEntry,
+    PointsKind,
+    TopUpPlan,
+)
+from models.member import Gender, Member, MemberIdentity, MemberStore, MemberTag, MemberTagLink
 from models.org import Role, RoleScope, Staff, Store, StoreStatus
 
 __all__ = [
@@ -22,13 +34,26 @@ __all__ = [
     "AuditLog",
     "AuditOutcome",
     "AuthSession",
+    "BalanceEntry",
+    "BalanceKind",
+    "BalanceLot",
     "Base",
     "CatalogStatus",
     "Category",
+    "Gender",
     "IdempotencyKey",
+    "Job",
+    "JobStatus",
+    "LevelPrice",
     "Member",
     "MemberIdentity",
+    "MemberLevel",
+    "MemberStore",
+    "MemberTag",
+    "MemberTagLink",
     "MovementKind",
+    "PointsEntry",
+    "PointsKind",
     "Product",
     "RefreshToken",
     "Role",
@@ -41,6 +66,7 @@ __all__ = [
     "Store",
     "StoreListing",
     "StoreStatus",
+    "TopUpPlan",
     "Transfer",
     "TransferLine",
     "TransferStatus",

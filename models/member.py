@@ -2,17 +2,42 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import enum
+from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    Enum,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import Base, BigId, Timestamp, intpk, str32, str128
+from models.base import Base, BigId, Timestamp, intpk, str32, str64, str128
+
+
+class Gender(enum.StrEnum):
+    FEMALE = "FEMALE"
+    MALE = "MALE"
+    UNDISCLOSED = "UNDISCLOSED"
 
 
 class Member(Base):
     __tablename__ = "members"
-    __table_args__ = (Index("ix_members_home_store_id", "home_store_id"),)
+    __table_args__ = (
+        Index("ix_members_home_store_id", "home_store_id"),
+        Index("ix_members_level_id", "level_id"),
+        Index("ix_members_segment", "segment"),
+        CheckConstraint("points_balance >= 0", name="points_not_negative"),
+        CheckConstraint("balance_principal >= 0", name="principal_not_negative"),
+        CheckConstraint("balance_bonus >= 0", name="bonus_not_negative"),
+    )
 
     id: Mapped[intpk]
     name: Mapped[str | None] = mapped_column(String(64))
@@ -21,8 +46,24 @@ class Member(Base):
     phone_index: Mapped[str | None] = mapped_column(String(64), unique=True)
     phone_last4: Mapped[str | None] = mapped_column(String(4))
     home_store_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("stores.id"))
+    birthday: Mapped[date | None] = mapped_column(Date())
+    gender: Mapped[Gender] = mapped_column(
+        Enum(Gender, native_enum=False, length=16, validate_strings=True), default=Gender.UNDISCLOSED
+    )
+    level_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("member_levels.id"))
+    # Kept equal to the sums of their ledgers in the same transaction as each entry.
+    points_balance: Mapped[int] = mapped_column(BigInteger(), default=0)
+    balance_principal: Mapped[int] = mapped_column(BigInteger(), default=0)
+    balance_bonus: Mapped[int] = mapped_column(BigInteger(), default=0)
+    # Fed by orders: lifetime spend (fen), visits, last visit; RFM segment recomputed by a job.
+    total_spend: Mapped[int] = mapped_column(BigInteger(), default=0)
+    visit_count: Mapped[int] = mapped_column(default=0)
+    last_visit_at: Mapped[datetime | None]
+    segment: Mapped[str | None] = mapped_column(String(16))
     joined_at: Mapped[Timestamp]
     updated_at: Mapped[datetime | None]
+    # Set when the member deleted their account: personal data is erased, ledgers stay anonymised.
+    deleted_at: Mapped[datetime | None]
 
     identities: Mapped[list[MemberIdentity]] = relationship(back_populates="member", lazy="raise")
 
@@ -40,3 +81,37 @@ class MemberIdentity(Base):
     created_at: Mapped[Timestamp]
 
     member: Mapped[Member] = relationship(back_populates="identities", lazy="raise")
+
+
+class MemberStore(Base):
+    """How a member relates to a store; store staff see only members related to their store."""
+
+    __tablename__ = "member_stores"
+    __table_args__ = (UniqueConstraint("member_id", "store_id"), Index("ix_member_stores_store_id", "store_id"))
+
+    id: Mapped[intpk]
+    member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"))
+    store_id: Mapped[int] = mapped_column(BigId, ForeignKey("stores.id"))
+    registered: Mapped[bool] = mapped_column(Boolean(), default=False)
+    purchase_count: Mapped[int] = mapped_column(default=0)
+    spend: Mapped[int] = mapped_column(BigInteger(), default=0)
+    first_seen_at: Mapped[Timestamp]
+    last_purchase_at: Mapped[datetime | None]
+
+
+class MemberTag(Base):
+    __tablename__ = "member_tags"
+
+    id: Mapped[intpk]
+    name: Mapped[str64] = mapped_column(unique=True)
+    created_at: Mapped[Timestamp]
+
+
+class MemberTagLink(Base):
+    __tablename__ = "member_tag_links"
+    __table_args__ = (UniqueConstraint("member_id", "tag_id"), Index("ix_member_tag_links_tag_id", "tag_id"))
+
+    id: Mapped[intpk]
+    member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"))
+    tag_id: Mapped[int] = mapped_column(BigId, ForeignKey("member_tags.id"))
+    created_at: Mapped[Timestamp]

@@ -1,14 +1,84 @@
-"""Members: sign-in through an identity provider (first sign-in creates the member)."""
+"""Members: one person valid in every store. Sign-in, POS registration and lookup, profile, scope, erasure.
+
+Which staff may see a member is decided by the member-store relation: HQ sees everyone, a store's
+staff see members registered at, buying at, or identified at (member code scanned) their store.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, delete, false, select, true, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Member, MemberIdentity, Store, StoreStatus
-from services.errors import DomainError, ErrorCode
+from models import (
+    AuthSession,
+    BalanceEntry,
+    Gender,
+    Member,
+    MemberIdentity,
+    MemberLevel,
+    MemberStore,
+    MemberTagLink,
+    PointsEntry,
+    Store,
+    StoreStatus,
+    utcnow,
+)
+from services.errors import AccessDenied, DomainError, ErrorCode
 from services.identity import ExternalIdentity
 from services.pii import PiiCipher, normalise_phone
+from services.scope import Viewer, require
+from services.validation import optional_text
+
+
+def visible_members(viewer: Viewer, permission: str = "member.read") -> ColumnElement[bool]:
+    """The members a viewer may see: themself; HQ everyone; store staff those related to their store."""
+    if viewer.is_member:
+        return Member.id == viewer.member_id
+    if not viewer.can(permission):
+        return false()
+    if viewer.is_hq:
+        return true()
+    return Member.id.in_(select(MemberStore.member_id).where(MemberStore.store_id == viewer.store_id))
+
+
+async def may_see(session: AsyncSession, viewer: Viewer, member_id: int, permission: str) -> bool:
+    found = await session.scalar(select(Member.id).where(Member.id == member_id, visible_members(viewer, permission)))
+    return found is not None
+
+
+async def relate(session: AsyncSession, member_id: int, store_id: int, *, registered: bool = False) -> None:
+    """Record that the member is known at the store (idempotent)."""
+    values = {"member_id": member_id, "store_id": store_id, "registered": registered, "purchase_count": 0, "spend": 0,
+              "first_seen_at": utcnow()}  # fmt: skip
+    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(MemberStore).values(values)
+    await session.execute(stmt.on_conflict_do_nothing(index_elements=["member_id", "store_id"]))
+    if registered:
+        await session.execute(
+            update(MemberStore).where(MemberStore.member_id == member_id, MemberStore.store_id == store_id)
+            .values(registered=True)
+        )  # fmt: skip
+
+
+async def _store_for_joining(session: AsyncSession, store_id: int | None) -> int | None:
+    if store_id is None:
+        return None
+    status = await session.scalar(select(Store.status).where(Store.id == store_id))
+    if status is None or status is StoreStatus.PREPARING:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such store.", "storeId")
+    return store_id
+
+
+def _set_phone(member: Member, cipher: PiiCipher, phone: str) -> None:
+    member.phone_enc = cipher.encrypt(phone)
+    member.phone_index = cipher.index(phone)
+    member.phone_last4 = phone[-4:]
 
 
 async def member_for_identity(
@@ -21,28 +91,196 @@ async def member_for_identity(
         .where(MemberIdentity.provider == identity.provider, MemberIdentity.subject == identity.subject)
     )
     if existing is not None:
+        if existing.deleted_at is not None:
+            raise DomainError(ErrorCode.MEMBER_DELETED, "This account was deleted.")
         return existing, False
-    home_store_id = None
-    if store_id is not None:
-        status = await session.scalar(select(Store.status).where(Store.id == store_id))
-        if status is None or status is StoreStatus.PREPARING:
-            raise DomainError(ErrorCode.NOT_FOUND, "No such store.", "storeId")
-        home_store_id = store_id
-    member = Member(home_store_id=home_store_id)
+    home_store_id = await _store_for_joining(session, store_id)
+    member: Member | None = None
     if identity.phone:
         phone = normalise_phone(identity.phone)
-        index = cipher.index(phone)
         # One person, one member: a phone already registered (e.g. at a POS) gains this identity.
-        by_phone = await session.scalar(select(Member).where(Member.phone_index == index))
-        if by_phone is not None:
-            member = by_phone
-        else:
-            member.phone_enc = cipher.encrypt(phone)
-            member.phone_index = index
-            member.phone_last4 = phone[-4:]
-    if member.id is None:
+        member = await session.scalar(select(Member).where(Member.phone_index == cipher.index(phone)))
+    if member is None:
+        member = Member(home_store_id=home_store_id, level_id=await entry_level_id(session))
+        if identity.phone:
+            _set_phone(member, cipher, normalise_phone(identity.phone))
         session.add(member)
         await session.flush()
     session.add(MemberIdentity(member_id=member.id, provider=identity.provider, subject=identity.subject))
+    if home_store_id is not None:
+        await relate(session, member.id, home_store_id, registered=True)
     await session.flush()
     return member, True
+
+
+async def entry_level_id(session: AsyncSession) -> int | None:
+    """The level every member starts at: the one with the lowest threshold."""
+    return await session.scalar(select(MemberLevel.id).order_by(MemberLevel.spend_threshold).limit(1))
+
+
+async def register_at_store(
+    session: AsyncSession, cipher: PiiCipher, viewer: Viewer, *, phone: str, name: str | None, store_id: int
+) -> Member:
+    """A clerk registers a walk-in customer by phone; a phone already known is MEMBER_EXISTS."""
+    require(viewer, "member.lookup")
+    if not viewer.sees_store(store_id, "member.lookup"):
+        raise AccessDenied("This belongs to another store.")
+    number = normalise_phone(phone)
+    if await session.scalar(select(Member.id).where(Member.phone_index == cipher.index(number))) is not None:
+        raise DomainError(ErrorCode.MEMBER_EXISTS, "This phone is already a member; scan their member code.", "phone")
+    home = await _store_for_joining(session, store_id)
+    member = Member(
+        name=optional_text(name, "name", max_len=64), home_store_id=home, level_id=await entry_level_id(session)
+    )
+    _set_phone(member, cipher, number)
+    session.add(member)
+    await session.flush()
+    await relate(session, member.id, store_id, registered=True)
+    return member
+
+
+async def find_by_phone(session: AsyncSession, cipher: PiiCipher, viewer: Viewer, *, phone: str) -> Member | None:
+    """Exact phone lookup: among the members the viewer's store already knows (HQ: everyone)."""
+    require(viewer, "member.lookup")
+    index = cipher.index(normalise_phone(phone))
+    return await session.scalar(
+        select(Member).where(
+            Member.phone_index == index, Member.deleted_at.is_(None), visible_members(viewer, "member.lookup")
+        )
+    )
+
+
+async def identify_by_code(session: AsyncSession, viewer: Viewer, *, member_id: int, store_id: int) -> Member:
+    """A member showed their code at the counter: from now on this store knows them."""
+    require(viewer, "member.lookup")
+    if not viewer.sees_store(store_id, "member.lookup"):
+        raise AccessDenied("This belongs to another store.")
+    member = await session.get(Member, member_id)
+    if member is None or member.deleted_at is not None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such member.", "code")
+    await relate(session, member_id, store_id)
+    return member
+
+
+@dataclass(frozen=True)
+class ProfileChanges:
+    name: str | None = None
+    birthday: date | None = None
+    gender: Gender | None = None
+
+
+async def update_profile(session: AsyncSession, viewer: Viewer, changes: ProfileChanges) -> Member:
+    if not viewer.is_member or viewer.member_id is None:
+        raise AccessDenied("Only members edit their own profile.")
+    member = await session.get(Member, viewer.member_id, with_for_update=True)
+    if member is None or member.deleted_at is not None:
+        raise DomainError(ErrorCode.MEMBER_DELETED, "This account was deleted.")
+    if changes.name is not None:
+        member.name = optional_text(changes.name, "name", max_len=64)
+    if changes.birthday is not None:
+        if not date(1900, 1, 1) <= changes.birthday <= utcnow().date():
+            raise DomainError(ErrorCode.INVALID_INPUT, "The birthday is not valid.", "birthday")
+        member.birthday = changes.birthday
+    if changes.gender is not None:
+        member.gender = changes.gender
+    member.updated_at = utcnow()
+    await session.flush()
+    return member
+
+
+async def reveal_phone(session: AsyncSession, cipher: PiiCipher, viewer: Viewer, *, member_id: int) -> str | None:
+    """The full phone number, for staff holding member.read_pii for this member (the caller audits it)."""
+    require(viewer, "member.read_pii")
+    if not await may_see(session, viewer, member_id, "member.read_pii"):
+        raise AccessDenied("This member is not in your scope.")
+    blob = await session.scalar(select(Member.phone_enc).where(Member.id == member_id))
+    return cipher.decrypt(blob) if blob else None
+
+
+async def record_purchase(
+    session: AsyncSession, *, member_id: int, store_id: int, amount: int, at: datetime | None = None
+) -> None:
+    """Feed a paid order into the member: spend, visits, the store relation, and an automatic level up."""
+    at = at or utcnow()
+    await session.execute(
+        update(Member).where(Member.id == member_id)
+        .values(total_spend=Member.total_spend + amount, visit_count=Member.visit_count + 1, last_visit_at=at)
+        .execution_options(synchronize_session=False)
+    )  # fmt: skip
+    await relate(session, member_id, store_id)
+    await session.execute(
+        update(MemberStore).where(MemberStore.member_id == member_id, MemberStore.store_id == store_id)
+        .values(purchase_count=MemberStore.purchase_count + 1, spend=MemberStore.spend + amount, last_purchase_at=at)
+    )  # fmt: skip
+    await apply_level_up(session, member_id)
+
+
+async def apply_level_up(session: AsyncSession, member_id: int) -> None:
+    """Move the member up to the highest level their spend has reached (never down automatically)."""
+    row = (
+        await session.execute(
+            select(Member.total_spend, MemberLevel.spend_threshold)
+            .outerjoin(MemberLevel, MemberLevel.id == Member.level_id).where(Member.id == member_id)
+        )
+    ).first()  # fmt: skip
+    if row is None:
+        return
+    reached = await session.scalar(
+        select(MemberLevel.id).where(MemberLevel.spend_threshold <= row.total_spend)
+        .order_by(MemberLevel.spend_threshold.desc()).limit(1)
+    )  # fmt: skip
+    if reached is None:
+        return
+    reached_threshold = await session.scalar(select(MemberLevel.spend_threshold).where(MemberLevel.id == reached))
+    if row.spend_threshold is None or (reached_threshold or 0) > row.spend_threshold:
+        await session.execute(update(Member).where(Member.id == member_id).values(level_id=reached))
+
+
+async def export_data(session: AsyncSession, cipher: PiiCipher, viewer: Viewer) -> dict[str, Any]:
+    """Everything the chain holds about the signed-in member, for them to keep."""
+    if not viewer.is_member or viewer.member_id is None:
+        raise AccessDenied("Only a member may export their own data.")
+    member = await session.get(Member, viewer.member_id)
+    assert member is not None
+    stores = (await session.scalars(select(MemberStore).where(MemberStore.member_id == member.id))).all()
+    points = (
+        await session.scalars(select(PointsEntry).where(PointsEntry.member_id == member.id).order_by(PointsEntry.id))
+    ).all()
+    balance = (
+        await session.scalars(select(BalanceEntry).where(BalanceEntry.member_id == member.id).order_by(BalanceEntry.id))
+    ).all()
+    return {
+        "member": {"id": member.id, "name": member.name,
+                   "phone": cipher.decrypt(member.phone_enc) if member.phone_enc else None,
+                   "birthday": member.birthday.isoformat() if member.birthday else None, "gender": member.gender.value,
+                   "joinedAt": member.joined_at.isoformat(), "pointsBalance": member.points_balance,
+                   "storedValue": {"principal": member.balance_principal, "bonus": member.balance_bonus},
+                   "totalSpend": member.total_spend, "visits": member.visit_count},
+        "stores": [{"storeId": s.store_id, "registered": s.registered, "purchases": s.purchase_count} for s in stores],
+        "points": [{"at": p.created_at.isoformat(), "kind": p.kind.value, "points": p.points} for p in points],
+        "storedValue": [
+            {"at": b.created_at.isoformat(), "kind": b.kind.value, "principal": b.principal, "bonus": b.bonus}
+            for b in balance
+        ],
+    }  # fmt: skip
+
+
+async def delete_account(session: AsyncSession, viewer: Viewer) -> None:
+    """Erase the member's personal data and sign-ins; ledgers and orders stay, tied to an anonymous id."""
+    if not viewer.is_member or viewer.member_id is None:
+        raise AccessDenied("Only a member may delete their own account.")
+    member_id = viewer.member_id
+    if (await session.scalar(select(Member.balance_principal).where(Member.id == member_id)) or 0) > 0:
+        raise DomainError(ErrorCode.INVALID_INPUT, "Spend or refund your stored value before deleting the account.")
+    await session.execute(
+        update(Member).where(Member.id == member_id)
+        .values(name=None, phone_enc=None, phone_index=None, phone_last4=None, birthday=None, gender=Gender.UNDISCLOSED,
+                deleted_at=utcnow(), updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )  # fmt: skip
+    await session.execute(delete(MemberIdentity).where(MemberIdentity.member_id == member_id))
+    await session.execute(delete(MemberTagLink).where(MemberTagLink.member_id == member_id))
+    await session.execute(
+        update(AuthSession).where(AuthSession.member_id == member_id, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow(), revoke_reason="ACCOUNT_DELETED")
+    )  # fmt: skip

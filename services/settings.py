@@ -18,6 +18,12 @@ class ChainSettings:
     # Store prices may differ from the HQ base price by at most this many percent (unless a SKU sets min/max).
     price_band_percent: int = 20
     default_low_stock_threshold: int = 5
+    # Points: earned per whole yuan spent, worth point_value_fen each when redeemed, paying at most
+    # max_points_share_pct of an order; birthday purchases earn birthday_multiplier_pct of the usual.
+    points_per_yuan: int = 1
+    point_value_fen: int = 1
+    max_points_share_pct: int = 50
+    birthday_multiplier_pct: int = 200
 
 
 async def get_settings(session: AsyncSession) -> ChainSettings:
@@ -34,6 +40,11 @@ async def update_settings(session: AsyncSession, **changes: Any) -> ChainSetting
         raise DomainError(ErrorCode.INVALID_INPUT, "The price band is 0-100 percent.", "priceBandPercent")
     if not 0 <= updated.default_low_stock_threshold <= 1_000_000:
         raise DomainError(ErrorCode.INVALID_INPUT, "The threshold is not valid.", "defaultLowStockThreshold")
+    for name, low, high in (("points_per_yuan", 0, 1000), ("point_value_fen", 1, 10_000),
+                            ("max_points_share_pct", 0, 100), ("birthday_multiplier_pct", 100, 1000)):  # fmt: skip
+        if not low <= getattr(updated, name) <= high:
+            field = "".join(w.capitalize() if i else w for i, w in enumerate(name.split("_")))
+            raise DomainError(ErrorCode.INVALID_INPUT, f"{field} must be {low}-{high}.", field)
     for key in given:
         row = await session.get(Setting, key, with_for_update=True)
         if row is None:

@@ -1,0 +1,135 @@
+"""Jobs: time-driven work as rows with a due time, claimed by one runner at a time, each run idempotent.
+
+On PostgreSQL a runner claims with FOR UPDATE SKIP LOCKED, so several app instances never run one
+job twice; on SQLite the single writer does the same. A handler runs in the claiming transaction,
+so its work and the job's DONE commit together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from models import Job, JobStatus, utcnow
+from services import points, segments
+from services.db import write_transaction
+from services.points import CHAIN_TZ
+
+log = logging.getLogger("chain.jobs")
+Handler = Callable[[AsyncSession, dict[str, Any], datetime], Awaitable[None]]
+
+
+async def enqueue(
+    session: AsyncSession, *, kind: str, dedupe_key: str, due_at: datetime, payload: dict[str, Any]
+) -> None:
+    """Schedule a job once: the same dedupe key is never scheduled twice."""
+    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(Job).values(
+        kind=kind, dedupe_key=dedupe_key, due_at=due_at, payload=payload, status=JobStatus.PENDING, attempts=0,
+        created_at=utcnow(),
+    )  # fmt: skip
+    await session.execute(stmt.on_conflict_do_nothing(index_elements=["dedupe_key"]))
+
+
+async def _expire_points(session: AsyncSession, payload: dict[str, Any], now: datetime) -> None:
+    year = int(payload["year"])
+    await points.expire_year(session, year)
+    await schedule_points_expiry(session, year + 1)
+
+
+async def _rfm(session: AsyncSession, payload: dict[str, Any], now: datetime) -> None:
+    await segments.recompute(session, now)
+    await schedule_rfm(session, now + timedelta(days=1))
+
+
+HANDLERS: dict[str, Handler] = {"points.expire": _expire_points, "members.rfm": _rfm}
+
+
+async def schedule_points_expiry(session: AsyncSession, year: int) -> None:
+    await enqueue(session, kind="points.expire", dedupe_key=f"points.expire:{year}", due_at=points.expiry_due(year),
+                  payload={"year": year})  # fmt: skip
+
+
+async def schedule_rfm(session: AsyncSession, day: datetime) -> None:
+    local = day.astimezone(CHAIN_TZ).date()
+    due = datetime.combine(local, datetime.min.time(), tzinfo=CHAIN_TZ) + timedelta(hours=3)
+    await enqueue(session, kind="members.rfm", dedupe_key=f"members.rfm:{local.isoformat()}", due_at=due, payload={})
+
+
+async def ensure_recurring(session: AsyncSession, now: datetime | None = None) -> None:
+    """The standing schedule: today's RFM run and the expiry of last year's and this year's points."""
+    now = now or utcnow()
+    await schedule_rfm(session, now)
+    year = now.astimezone(CHAIN_TZ).year
+    for y in (year - 1, year):
+        await schedule_points_expiry(session, y)
+
+
+MAX_ATTEMPTS = 5
+
+
+async def _claim_and_run(sessionmaker: async_sessionmaker[AsyncSession], at: datetime) -> int | None:
+    """Run one due job; returns its id, or None when nothing is due. Raises what the handler raised."""
+    async with write_transaction(sessionmaker) as session:
+        job = await session.scalar(
+            select(Job).where(Job.status == JobStatus.PENDING, Job.due_at <= at).order_by(Job.due_at, Job.id)
+            .limit(1).with_for_update(skip_locked=True)
+        )  # fmt: skip
+        if job is None:
+            return None
+        handler = HANDLERS.get(job.kind)
+        job.attempts += 1
+        if handler is None:
+            job.status, job.last_error = JobStatus.FAILED, f"no handler for {job.kind}"
+        else:
+            await handler(session, dict(job.payload), at)
+            job.status, job.done_at = JobStatus.DONE, utcnow()
+        return job.id
+
+
+async def _record_failure(sessionmaker: async_sessionmaker[AsyncSession], error: Exception, at: datetime) -> None:
+    """The failed run rolled back; count the attempt and retry later, giving up after MAX_ATTEMPTS."""
+    async with write_transaction(sessionmaker) as session:
+        job = await session.scalar(
+            select(Job).where(Job.status == JobStatus.PENDING, Job.due_at <= at).order_by(Job.due_at, Job.id).limit(1)
+        )
+        if job is None:
+            return
+        job.attempts += 1
+        job.last_error = repr(error)[:1000]
+        job.due_at = at + timedelta(minutes=2**job.attempts)
+        if job.attempts >= MAX_ATTEMPTS:
+            job.status = JobStatus.FAILED
+
+
+async def run_due(sessionmaker: async_sessionmaker[AsyncSession], now: datetime | None = None, limit: int = 50) -> int:
+    """Run every job due by `now`, each in its own transaction; returns how many ran."""
+    ran = 0
+    for _ in range(limit):
+        at = now or utcnow()
+        try:
+            if await _claim_and_run(sessionmaker, at) is None:
+                break
+            ran += 1
+        except Exception as exc:
+            log.exception("job failed; it is retried later")
+            await _record_failure(sessionmaker, exc, at)
+    return ran
+
+
+async def runner(sessionmaker: async_sessionmaker[AsyncSession], interval_s: float = 30.0) -> None:
+    """The app's background loop (started in the lifespan)."""
+    while True:
+        try:
+            await run_due(sessionmaker)
+        except Exception:
+            log.exception("job runner pass failed")
+        await asyncio.sleep(interval_s)

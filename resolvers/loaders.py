@@ -10,6 +10,7 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from aiodataloader import DataLoader
@@ -20,6 +21,10 @@ from models import (
     AuditLog,
     Category,
     Member,
+    MemberLevel,
+    MemberStore,
+    MemberTag,
+    MemberTagLink,
     Product,
     Role,
     RoleScope,
@@ -34,6 +39,7 @@ from models import (
 )
 from services.catalog import visible_products
 from services.inventory import Availability, availability, level_query, levels_for_stores_query
+from services.members import visible_members
 from services.pagination import AnySelect, Page, encode_cursor
 from services.scope import Viewer, restrict
 from services.settings import ChainSettings, get_settings
@@ -101,11 +107,60 @@ class RoleByIdLoader(ScopedLoader):
 
 
 class MemberByIdLoader(ScopedLoader):
+    """Members the viewer may see: themself; HQ everyone; a store's staff those related to their store."""
+
     async def batch_load_fn(self, keys: Sequence[int]) -> list[Member | None]:
-        # Until member browsing lands (members issue), a member is visible only to themself.
-        allowed = [k for k in keys if k == self.viewer.member_id]
-        rows = await self._rows(select(Member).where(Member.id.in_(allowed))) if allowed else []
+        rows = await self._rows(select(Member).where(Member.id.in_(keys), visible_members(self.viewer)))
         return by_key(keys, rows, lambda m: m.id)
+
+
+class MemberLevelByIdLoader(ScopedLoader):
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[MemberLevel | None]:
+        return by_key(keys, await self._rows(select(MemberLevel).where(MemberLevel.id.in_(keys))), lambda x: x.id)
+
+
+class TagsByMemberLoader(ScopedLoader):
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[list[MemberTag]]:
+        async with self.sessionmaker() as session:
+            rows = (
+                await session.execute(
+                    select(MemberTagLink.member_id, MemberTag)
+                    .join(MemberTag, MemberTag.id == MemberTagLink.tag_id)
+                    .where(MemberTagLink.member_id.in_(keys))
+                    .order_by(MemberTag.name)
+                )
+            ).all()
+        groups: dict[int, list[MemberTag]] = defaultdict(list)
+        for member_id, tag in rows:
+            groups[member_id].append(tag)
+        return [groups.get(k, []) for k in keys]
+
+
+@dataclass(frozen=True)
+class MemberStoreStats:
+    favourite_store_id: int | None
+    last_purchase_at: datetime | None
+
+
+class MemberStoreStatsLoader(ScopedLoader):
+    """Favourite store (most purchases) and last purchase of each member, from the member-store relation."""
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[MemberStoreStats]:
+        rows = await self._rows(
+            select(MemberStore).where(MemberStore.member_id.in_(keys), MemberStore.purchase_count > 0)
+        )
+        by_member: dict[int, list[MemberStore]] = defaultdict(list)
+        for r in rows:
+            by_member[r.member_id].append(r)
+        never = datetime.min.replace(tzinfo=UTC)
+        stats = {
+            member_id: MemberStoreStats(
+                favourite_store_id=max(links, key=lambda x: (x.purchase_count, x.last_purchase_at or never)).store_id,
+                last_purchase_at=max((x.last_purchase_at for x in links if x.last_purchase_at), default=None),
+            )
+            for member_id, links in by_member.items()
+        }
+        return [stats.get(k, MemberStoreStats(None, None)) for k in keys]
 
 
 class AuditLogByIdLoader(ScopedLoader):
@@ -295,6 +350,9 @@ class Loaders:
         self.staff_by_store = StaffByStoreLoader(sessionmaker, viewer)
         self.role_by_id = RoleByIdLoader(sessionmaker, viewer)
         self.member_by_id = MemberByIdLoader(sessionmaker, viewer)
+        self.member_level_by_id = MemberLevelByIdLoader(sessionmaker, viewer)
+        self.tags_by_member = TagsByMemberLoader(sessionmaker, viewer)
+        self.member_store_stats = MemberStoreStatsLoader(sessionmaker, viewer)
         self.audit_log_by_id = AuditLogByIdLoader(sessionmaker, viewer)
         self.category_by_id = CategoryByIdLoader(sessionmaker, viewer)
         self.categories_by_parent = CategoriesByParentLoader(sessionmaker, viewer)

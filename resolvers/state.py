@@ -11,6 +11,7 @@ from services.db import create_engine, create_sessionmaker
 from services.events import Broker, create_broker
 from services.identity import IdentityProvider, LocalIdentityProvider, WeChatIdentityProvider
 from services.keys import load_keys
+from services.member_code import MemberCodes
 from services.pii import PiiCipher
 from services.security import Security
 
@@ -23,6 +24,7 @@ class AppState:
     security: Security
     cipher: PiiCipher
     broker: Broker
+    member_codes: MemberCodes
     identity_providers: dict[str, IdentityProvider] = field(default_factory=dict)
 
 
@@ -41,5 +43,6 @@ def build_state(settings: Settings) -> AppState:
         security=Security(settings, keys),
         cipher=PiiCipher(keys.pii_key),
         broker=create_broker(settings.redis_url),
+        member_codes=MemberCodes(keys.pii_key),
         identity_providers=providers,
     )

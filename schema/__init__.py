@@ -12,13 +12,18 @@ from schema.auth import AuthMutation, AuthQuery
 from schema.catalog_api import CatalogMutation, CatalogQuery
 from schema.errors import ErrorPresenter
 from schema.inventory_api import InventoryMutation, InventoryQuery
+from schema.members_api import MemberMutation, MemberQuery
 from schema.node import NodeQuery
 from schema.staff import StaffMutation, StaffQuery
 from schema.stores import StoreMutation, StoreQuery
 from schema.subscriptions import Subscription
 
-Query = merge_types("Query", (NodeQuery, AuthQuery, StoreQuery, StaffQuery, AuditQuery, CatalogQuery, InventoryQuery))
-Mutation = merge_types("Mutation", (AuthMutation, StoreMutation, StaffMutation, CatalogMutation, InventoryMutation))
+Query = merge_types(
+    "Query", (NodeQuery, AuthQuery, StoreQuery, StaffQuery, AuditQuery, CatalogQuery, InventoryQuery, MemberQuery)
+)
+Mutation = merge_types(
+    "Mutation", (AuthMutation, StoreMutation, StaffMutation, CatalogMutation, InventoryMutation, MemberMutation)
+)
 
 
 class ChainSchema(strawberry.Schema):

@@ -1,37 +1,125 @@
-"""Member types (the members issue grows these)."""
+"""Member types: the member, their level, tags, stored value, member code."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Self
 
 import strawberry
 from strawberry import relay
 
+from models import Gender
 from models import Member as MemberModel
+from models import MemberLevel as MemberLevelModel
+from models import MemberTag as MemberTagModel
+from models import TopUpPlan as TopUpPlanModel
+from resolvers import members as member_resolvers
 from resolvers.context import Context
 from schema.org import Store
 from services.pii import mask_phone
+
+GenderEnum = strawberry.enum(Gender, name="Gender")
+
+
+@strawberry.type
+class MemberLevel(relay.Node):
+    id: relay.NodeID[int]
+    name: str
+    spend_threshold: int = strawberry.field(description="Lifetime spend (fen) that reaches this level")
+    discount_percent: int = strawberry.field(description="Members pay this percent of the store price")
+    points_multiplier_pct: int
+
+    @classmethod
+    def from_model(cls, m: MemberLevelModel) -> Self:
+        return cls(id=m.id, name=m.name, spend_threshold=m.spend_threshold, discount_percent=m.discount_percent,
+                   points_multiplier_pct=m.points_multiplier_pct)  # fmt: skip
+
+    @classmethod
+    async def load(cls, ctx: Context, pk: int) -> Self | None:
+        m = await ctx.loaders.member_level_by_id.load(pk)
+        return cls.from_model(m) if m else None
+
+
+@strawberry.type
+class MemberTag(relay.Node):
+    id: relay.NodeID[int]
+    name: str
+
+    @classmethod
+    def from_model(cls, m: MemberTagModel) -> Self:
+        return cls(id=m.id, name=m.name)
+
+    @classmethod
+    async def load(cls, ctx: Context, pk: int) -> Self | None:
+        for tag in await member_resolvers.tags_if_allowed(ctx):
+            if tag.id == pk:
+                return cls.from_model(tag)
+        return None
+
+
+@strawberry.type
+class TopUpPlan(relay.Node):
+    id: relay.NodeID[int]
+    name: str
+    pay_amount: int = strawberry.field(description="fen")
+    bonus_amount: int = strawberry.field(description="fen")
+    active: bool
+
+    @classmethod
+    def from_model(cls, m: TopUpPlanModel) -> Self:
+        return cls(id=m.id, name=m.name, pay_amount=m.pay_amount, bonus_amount=m.bonus_amount, active=m.active)
+
+    @classmethod
+    async def load(cls, ctx: Context, pk: int) -> Self | None:
+        found = [p for p in await member_resolvers.plans(ctx) if p.id == pk]
+        return cls.from_model(found[0]) if found else None
+
+
+@strawberry.type
+class StoredValue:
+    principal: int = strawberry.field(description="Money the member paid in, fen")
+    bonus: int = strawberry.field(description="Bonus from top-up plans, fen")
+
+    @strawberry.field
+    def total(self) -> int:
+        return self.principal + self.bonus
+
+
+@strawberry.type
+class MemberCode:
+    code: str = strawberry.field(description="Show as QR/barcode; the POS scans it. Valid for one minute.")
+    expires_at: datetime
 
 
 @strawberry.type
 class Member(relay.Node):
     id: relay.NodeID[int]
     name: str | None
+    birthday: date | None
+    gender: GenderEnum  # type: ignore[valid-type]
     joined_at: datetime
-    home_store_id: strawberry.Private[int | None]
+    segment: str | None = strawberry.field(description="RFM segment: NEW, VIP, LOYAL, REGULAR, AT_RISK, LOST")
+    points_balance: int
+    total_spend: int = strawberry.field(description="Lifetime spend, fen")
+    visit_count: int
+    last_visit_at: datetime | None
+    deleted: bool
     model: strawberry.Private[MemberModel]
 
     @classmethod
     def from_model(cls, m: MemberModel) -> Self:
-        return cls(id=m.id, name=m.name, joined_at=m.joined_at, home_store_id=m.home_store_id, model=m)
+        return cls(id=m.id, name=m.name, birthday=m.birthday, gender=m.gender, joined_at=m.joined_at, segment=m.segment,
+                   points_balance=m.points_balance, total_spend=m.total_spend, visit_count=m.visit_count,
+                   last_visit_at=m.last_visit_at, deleted=m.deleted_at is not None, model=m)  # fmt: skip
 
     @classmethod
     async def load(cls, ctx: Context, pk: int) -> Self | None:
         m = await ctx.loaders.member_by_id.load(pk)
         return cls.from_model(m) if m else None
 
-    @strawberry.field(description="Masked (138****5678) unless the viewer is this member.")
+    @strawberry.field(
+        description="138****5678 for staff (revealMemberPhone shows it in full, audited); in full to the member."
+    )
     def phone(self, info: strawberry.Info[Context, None]) -> str | None:
         ctx = info.context
         if self.model.phone_enc is None:
@@ -41,5 +129,29 @@ class Member(relay.Node):
         return mask_phone(last4=self.model.phone_last4)
 
     @strawberry.field
+    def stored_value(self) -> StoredValue:
+        return StoredValue(principal=self.model.balance_principal, bonus=self.model.balance_bonus)
+
+    @strawberry.field
+    async def level(self, info: strawberry.Info[Context, None]) -> MemberLevel | None:
+        return await MemberLevel.load(info.context, self.model.level_id) if self.model.level_id else None
+
+    @strawberry.field
     async def home_store(self, info: strawberry.Info[Context, None]) -> Store | None:
-        return await Store.load(info.context, self.home_store_id) if self.home_store_id is not None else None
+        home = self.model.home_store_id
+        return await Store.load(info.context, home) if home is not None else None
+
+    @strawberry.field
+    async def tags(self, info: strawberry.Info[Context, None]) -> list[MemberTag]:
+        return [MemberTag.from_model(t) for t in await info.context.loaders.tags_by_member.load(self.id)]
+
+    @strawberry.field(description="The store where the member buys most often.")
+    async def favourite_store(self, info: strawberry.Info[Context, None]) -> Store | None:
+        stats = await info.context.loaders.member_store_stats.load(self.id)
+        return await Store.load(info.context, stats.favourite_store_id) if stats.favourite_store_id else None
+
+    @strawberry.field
+    async def last_purchase_at(self, info: strawberry.Info[Context, None]) -> datetime | None:
+        stats = await info.context.loaders.member_store_stats.load(self.id)
+        last: datetime | None = stats.last_purchase_at
+        return last

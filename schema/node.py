@@ -13,7 +13,7 @@ from resolvers.context import Context
 from schema.audit import AuditLogEntry
 from schema.catalog import Category, Product, Sku, StoreListing
 from schema.inventory import StockLevel, StockMovement, Transfer
-from schema.member import Member
+from schema.member import Member, MemberLevel, MemberTag, TopUpPlan
 from schema.org import Role, Staff, Store
 from services.errors import DomainError, ErrorCode
 from services.pagination import MAX_PAGE
@@ -31,6 +31,9 @@ NODE_TYPES: dict[str, Callable[[Context, int], Awaitable[Any]]] = {
     "StockLevel": StockLevel.load,
     "StockMovement": StockMovement.load,
     "Transfer": Transfer.load,
+    "MemberLevel": MemberLevel.load,
+    "MemberTag": MemberTag.load,
+    "TopUpPlan": TopUpPlan.load,
 }
 
 

@@ -15,7 +15,9 @@ from services.validation import text
 
 _CODE = re.compile(r"^[A-Z][A-Z0-9_]{1,63}$")
 # Permissions that only make sense chain-wide; a store-scoped role may not carry them.
-HQ_ONLY = frozenset({"store.manage", "role.manage", "settings.manage", "catalog.manage", "transfer.approve"})
+HQ_ONLY = frozenset(
+    {"store.manage", "role.manage", "settings.manage", "catalog.manage", "transfer.approve", "member.manage"}
+)
 
 
 async def sync_builtin_roles(session: AsyncSession) -> None:

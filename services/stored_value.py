@@ -150,13 +150,16 @@ async def refund(
     want = total if amount is None else amount
     if want <= 0 or want > total:
         raise DomainError(ErrorCode.INVALID_INPUT, f"At most {total} fen can be refunded.", "amount")
+    give: dict[int, list[int]] = {lot_id: [0, 0] for _, lot_id, *_ in outstanding}
+    for index in (1, 0):  # bonus first, then principal
+        for _member, lot_id, _issuer, p, b in outstanding:
+            take = min((p, b)[index], want)
+            give[lot_id][index] += take
+            want -= take
     back_p = back_b = 0
     rows = []
-    for member_id, lot_id, issuer, p, b in outstanding:
-        give_b = min(b, want)
-        want -= give_b
-        give_p = min(p, want)
-        want -= give_p
+    for member_id, lot_id, issuer, _p, _b in outstanding:
+        give_p, give_b = give[lot_id]
         if give_p or give_b:
             await session.execute(
                 update(BalanceLot).where(BalanceLot.id == lot_id)

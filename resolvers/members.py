@@ -1,0 +1,121 @@
+"""Members and loyalty: the viewer and arguments in, service calls out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from models import Member, MemberLevel, MemberTag, TopUpPlan
+from resolvers.context import Context
+from services import idempotency, member_admin, members, points, stored_value
+from services.errors import AccessDenied, DomainError, ErrorCode
+from services.pagination import Page
+from services.scope import require, require_store
+
+
+async def search(ctx: Context, flt: member_admin.MemberFilter, *, first: int | None, after: str | None) -> Page[Member]:
+    async with ctx.read() as session:
+        return await member_admin.search(session, ctx.app.cipher, ctx.viewer, flt, first=first, after=after)
+
+
+async def levels(ctx: Context) -> list[MemberLevel]:
+    async with ctx.read() as session:
+        return list((await session.scalars(select(MemberLevel).order_by(MemberLevel.spend_threshold))).all())
+
+
+async def plans(ctx: Context) -> list[TopUpPlan]:
+    async with ctx.read() as session:
+        stmt = select(TopUpPlan).order_by(TopUpPlan.pay_amount)
+        if not ctx.viewer.can("member.manage"):
+            stmt = stmt.where(TopUpPlan.active.is_(True))
+        return list((await session.scalars(stmt)).all())
+
+
+async def tags(ctx: Context) -> list[MemberTag]:
+    require(ctx.viewer, "member.read")
+    async with ctx.read() as session:
+        return list((await session.scalars(select(MemberTag).order_by(MemberTag.name))).all())
+
+
+async def tags_if_allowed(ctx: Context) -> list[MemberTag]:
+    return await tags(ctx) if ctx.viewer.can("member.read") else []
+
+
+async def my_data(ctx: Context) -> dict[str, Any]:
+    async with ctx.read() as session:
+        return await members.export_data(session, ctx.app.cipher, ctx.viewer)
+
+
+def member_code(ctx: Context) -> tuple[str, Any]:
+    if ctx.viewer.member_id is None:
+        raise AccessDenied("Only members have a member code.")
+    return ctx.app.member_codes.issue(ctx.viewer.member_id)
+
+
+def _counter_store(ctx: Context, store_id: int | None) -> int:
+    """The store a POS action happens in: the clerk's own, or one HQ names."""
+    store = store_id if store_id is not None else ctx.viewer.store_id
+    if store is None:
+        raise DomainError(ErrorCode.INVALID_INPUT, "Say which store this happens in.", "storeId")
+    return store
+
+
+async def identify(ctx: Context, *, code: str | None, phone: str | None, store_id: int | None) -> Member | None:
+    """The POS finds the member in front of the counter: by their member code, or an exact phone number."""
+    store = _counter_store(ctx, store_id)
+    ctx.audit_store_id = store
+    if code:
+        member_id = ctx.app.member_codes.verify(code)
+        return await members.identify_by_code(ctx.session, ctx.viewer, member_id=member_id, store_id=store)
+    if phone:
+        return await members.find_by_phone(ctx.session, ctx.app.cipher, ctx.viewer, phone=phone)
+    raise DomainError(ErrorCode.INVALID_INPUT, "Give a member code or a phone number.", "code")
+
+
+async def register(ctx: Context, *, phone: str, name: str | None, store_id: int | None) -> Member:
+    store = _counter_store(ctx, store_id)
+    ctx.audit_store_id = store
+    return await members.register_at_store(
+        ctx.session, ctx.app.cipher, ctx.viewer, phone=phone, name=name, store_id=store
+    )
+
+
+async def reveal_phone(ctx: Context, member_id: int) -> str | None:
+    return await members.reveal_phone(ctx.session, ctx.app.cipher, ctx.viewer, member_id=member_id)
+
+
+async def top_up(
+    ctx: Context, *, member_id: int, plan_id: int | None, amount: int | None, store_id: int | None, key: str
+) -> Member:
+    """A top-up paid at the counter (cash or card); online top-ups arrive through the payment provider."""
+    store = _counter_store(ctx, store_id)
+    require_store(ctx.viewer, store, "order.checkout")
+    ctx.audit_store_id = store
+    if not await members.may_see(ctx.session, ctx.viewer, member_id, "member.lookup"):
+        raise AccessDenied("Identify the member at this store first.")
+    request = {"member": member_id, "plan": plan_id, "amount": amount}
+    done = await idempotency.claim(ctx.session, scope=f"topUp:{store}", key=key, request=request)
+    if done is None:
+        if plan_id is not None:
+            await stored_value.top_up_with_plan(ctx.session, member_id, plan_id=plan_id, store_id=store,
+                                                ref_type="counter_top_up", ref_id=None)  # fmt: skip
+        elif amount is not None:
+            await stored_value.top_up(ctx.session, member_id, principal=amount, bonus=0, store_id=store,
+                                      ref_type="counter_top_up", ref_id=None)  # fmt: skip
+        else:
+            raise DomainError(ErrorCode.INVALID_INPUT, "Give a plan or an amount.", "planId")
+        await idempotency.complete(ctx.session, scope=f"topUp:{store}", key=key, result={})
+    member = await ctx.session.get(Member, member_id, populate_existing=True)
+    assert member is not None
+    return member
+
+
+async def adjust_points(ctx: Context, *, member_id: int, points_delta: int, note: str) -> Member:
+    require(ctx.viewer, "member.manage")
+    if not ctx.viewer.is_hq:
+        raise AccessDenied("Points are adjusted by HQ.")
+    await points.adjust(ctx.session, member_id, points_delta, note=note, staff_id=ctx.viewer.staff_id)
+    member = await ctx.session.get(Member, member_id, populate_existing=True)
+    assert member is not None
+    return member

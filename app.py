@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import uuid
@@ -26,7 +27,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from resolvers.context import Context, build_context, with_viewer
 from resolvers.state import AppState, build_state
 from schema import schema
-from services import logs
+from services import jobs, logs
 from services.auth import authenticate
 from services.config import Settings
 from services.errors import Unauthenticated
@@ -132,9 +133,12 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
         log.info("chain-bff starting (%s, %s)", settings.env, state.engine.url.get_backend_name())
+        job_runner = asyncio.create_task(jobs.runner(state.sessionmaker)) if settings.run_jobs else None
         try:
             yield {}
         finally:
+            if job_runner is not None:
+                job_runner.cancel()
             await state.broker.close()
             await state.engine.dispose()
 

@@ -1,4 +1,4 @@
-"""Operator commands: `python -m services.cli migrate | seed-demo`."""
+"""Operator commands: `python -m services.cli migrate | seed-demo | run-jobs`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 
 from services.config import Settings
 from services.db import create_engine, create_sessionmaker
+from services.jobs import run_due
 from services.keys import load_keys
 from services.migrate import upgrade
 from services.roles import sync_builtin_roles
@@ -39,13 +40,24 @@ async def _seed(settings: Settings) -> None:
     print('members sign in with memberSignIn(input: {provider: "local", code: "any-name:13800138000"})')
 
 
+async def _run_jobs(settings: Settings) -> None:
+    engine = create_engine(settings.database_url)
+    try:
+        ran = await run_due(create_sessionmaker(engine))
+    finally:
+        await engine.dispose()
+    print(f"ran {ran} due jobs")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m services.cli")
-    parser.add_argument("command", choices=["migrate", "seed-demo"])
+    parser.add_argument("command", choices=["migrate", "seed-demo", "run-jobs"])
     args = parser.parse_args()
     settings = Settings.from_env()
     if args.command == "migrate":
         asyncio.run(_migrate(settings))
+    elif args.command == "run-jobs":
+        asyncio.run(_run_jobs(settings))
     elif settings.seed_demo:
         asyncio.run(_seed(settings))
 

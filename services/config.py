@@ -35,6 +35,8 @@ class Settings:
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
     wechat_app_id: str | None = None
     wechat_app_secret: str | None = None
+    # Each app instance runs due jobs in the background; claims make it safe for several to do so.
+    run_jobs: bool = True
 
     @property
     def is_production(self) -> bool:
@@ -61,4 +63,5 @@ class Settings:
             cors_origins=tuple(o for o in os.environ.get("CORS_ORIGINS", "").split(",") if o),
             wechat_app_id=os.environ.get("WECHAT_APP_ID") or None,
             wechat_app_secret=os.environ.get("WECHAT_APP_SECRET") or None,
+            run_jobs=_bool("RUN_JOBS", True),
         )

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Role, Staff, Store, StoreStatus
+from models import MemberLevel, Role, Staff, Store, StoreStatus, TopUpPlan
+from services.jobs import ensure_recurring
 from services.roles import sync_builtin_roles
 from services.security import Security
 
@@ -26,6 +27,9 @@ DEMO_STORES: tuple[tuple[str, str, str, str, float, float], ...] = (
 )
 HQ_ACCOUNTS = (("hq.admin", "总部管理员", "HQ_ADMIN"), ("hq.operator", "总部运营", "HQ_OPERATOR"),
                ("hq.analyst", "总部分析师", "HQ_ANALYST"))  # fmt: skip
+# name, lifetime spend to reach it (fen), percent of price paid, points multiplier percent
+DEMO_LEVELS = (("普通会员", 0, 100, 100), ("银卡", 100_000, 98, 120), ("金卡", 500_000, 95, 150),
+               ("钻石卡", 2_000_000, 90, 200))  # fmt: skip
 WEEK_HOURS = [{"weekday": d, "opens": "08:00", "closes": "22:00"} for d in range(7)]
 
 
@@ -81,5 +85,15 @@ async def seed_demo(session: AsyncSession, security: Security) -> bool:
                     store_id=store.id,
                 )
             )
+    for name, threshold, discount, multiplier in DEMO_LEVELS:
+        session.add(MemberLevel(name=name, spend_threshold=threshold, discount_percent=discount,
+                                points_multiplier_pct=multiplier))  # fmt: skip
+    for name, pay, bonus in (
+        ("充200送10", 20_000, 1_000),
+        ("充500送50", 50_000, 5_000),
+        ("充1000送150", 100_000, 15_000),
+    ):
+        session.add(TopUpPlan(name=name, pay_amount=pay, bonus_amount=bonus))
+    await ensure_recurring(session)
     await session.flush()
     return True

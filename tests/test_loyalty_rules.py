@@ -51,11 +51,8 @@ async def test_one_hundred_concurrent_redemptions_of_one_point_from_fifty_succee
 
 
 async def test_points_earned_follow_level_multiplier_and_birthday(state):
-    async with write_transaction(state.sessionmaker) as session:
-        gold = MemberLevel(name="金卡", spend_threshold=100_000, discount_percent=95, points_multiplier_pct=150)
-        session.add(gold)
-        await session.flush()
-        gold_id = gold.id
+    async with state.sessionmaker() as session:
+        gold_id = await session.scalar(select(MemberLevel.id).where(MemberLevel.name == "金卡"))  # the demo's 1.5x level
     birthday = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)  # noon in Shanghai
     member_id = await _member(state, level_id=gold_id, birthday=birthday.date().replace(year=1990))
     async with write_transaction(state.sessionmaker) as session:
@@ -112,12 +109,11 @@ async def test_spend_takes_principal_first_oldest_lot_first_and_records_the_issu
 
 
 async def test_levels_move_up_automatically_with_spend(state, chain):
-    async with write_transaction(state.sessionmaker) as session:
-        for name, threshold in (("普通", 0), ("银卡", 50_000), ("金卡", 200_000)):
-            session.add(MemberLevel(name=name, spend_threshold=threshold))
+    """Given the demo levels (银卡 from 1,000 yuan, 金卡 from 5,000 yuan)."""
     member_id = await _member(state)
     async with write_transaction(state.sessionmaker) as session:
         await record_purchase(session, member_id=member_id, store_id=chain.stores["SH01"], amount=60_000)
+        await record_purchase(session, member_id=member_id, store_id=chain.stores["SH02"], amount=50_000)
     async with state.sessionmaker() as session:
         level = await session.scalar(
             select(MemberLevel.name).join(Member, Member.level_id == MemberLevel.id).where(Member.id == member_id)

@@ -44,6 +44,8 @@ class Member(Base):
     # AES-GCM ciphertext of the phone number; phone_index is its keyed HMAC for exact lookup.
     phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary())
     phone_index: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # For display as 138****5678: the network prefix and the last four digits, nothing in between.
+    phone_prefix: Mapped[str | None] = mapped_column(String(3))
     phone_last4: Mapped[str | None] = mapped_column(String(4))
     home_store_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("stores.id"))
     birthday: Mapped[date | None] = mapped_column(Date())

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from models import Member, Staff
-from resolvers.context import Context
+from resolvers.context import Context, with_viewer
 from services import auth as auth_service
 from services.errors import DomainError, ErrorCode, Unauthenticated
 from services.members import member_for_identity
+from services.scope import Viewer, ViewerKind
 
 
 async def own_staff(ctx: Context) -> Staff:
@@ -43,4 +44,6 @@ async def member_sign_in(
     identity = await idp.exchange(code)
     member, created = await member_for_identity(ctx.session, ctx.app.cipher, identity, store_id=store_id)
     tokens = await auth_service.start_session(ctx.session, ctx.app.security, member_id=member.id, ip=ctx.ip)
+    # The rest of this response is for the member who just signed in (their own phone, their own data).
+    with_viewer(ctx, Viewer(kind=ViewerKind.MEMBER, member_id=member.id))
     return member, created, tokens

@@ -126,7 +126,7 @@ class Member(relay.Node):
             return None
         if ctx.viewer.member_id == self.id:
             return ctx.app.cipher.decrypt(self.model.phone_enc)
-        return mask_phone(last4=self.model.phone_last4)
+        return mask_phone(prefix=self.model.phone_prefix, last4=self.model.phone_last4)
 
     @strawberry.field
     def stored_value(self) -> StoredValue:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import logging
-from datetime import datetime
+from datetime import date
 from typing import Any
 
 from strawberry import relay
@@ -40,7 +40,7 @@ def jsonable(value: Any) -> Any:
         return [jsonable(v) for v in value]
     if isinstance(value, enum.Enum):
         return value.value
-    if isinstance(value, datetime):
+    if isinstance(value, date):  # and datetime
         return value.isoformat()
     if isinstance(value, relay.GlobalID):
         return str(value)

@@ -17,6 +17,8 @@ from services.scope import Viewer, require_store, restrict
 
 _SECRET_KEYS = re.compile(r"password|token|secret|otp|signature", re.IGNORECASE)
 _PHONE_KEYS = re.compile(r"phone|mobile", re.IGNORECASE)
+# Personal data other than phones is left out of the log entirely.
+_PII_KEYS = re.compile(r"birthday|idNumber", re.IGNORECASE)
 REDACTED = "[REDACTED]"
 
 
@@ -26,7 +28,7 @@ def redact(value: Any, key: str = "", *, extra_secrets: frozenset[str] = frozens
         return {k: redact(v, k, extra_secrets=extra_secrets) for k, v in value.items()}
     if isinstance(value, list):
         return [redact(v, key, extra_secrets=extra_secrets) for v in value]
-    if key and (_SECRET_KEYS.search(key) or key in extra_secrets):
+    if key and (_SECRET_KEYS.search(key) or _PII_KEYS.search(key) or key in extra_secrets):
         return REDACTED if value is not None else None
     if key and _PHONE_KEYS.search(key) and isinstance(value, str):
         return mask_phone(value) if len(value) >= 7 else REDACTED

@@ -78,7 +78,7 @@ async def _store_for_joining(session: AsyncSession, store_id: int | None) -> int
 def _set_phone(member: Member, cipher: PiiCipher, phone: str) -> None:
     member.phone_enc = cipher.encrypt(phone)
     member.phone_index = cipher.index(phone)
-    member.phone_last4 = phone[-4:]
+    member.phone_prefix, member.phone_last4 = phone[:3], phone[-4:]
 
 
 async def member_for_identity(
@@ -274,7 +274,8 @@ async def delete_account(session: AsyncSession, viewer: Viewer) -> None:
         raise DomainError(ErrorCode.INVALID_INPUT, "Spend or refund your stored value before deleting the account.")
     await session.execute(
         update(Member).where(Member.id == member_id)
-        .values(name=None, phone_enc=None, phone_index=None, phone_last4=None, birthday=None, gender=Gender.UNDISCLOSED,
+        .values(name=None, phone_enc=None, phone_index=None, phone_prefix=None, phone_last4=None, birthday=None,
+                gender=Gender.UNDISCLOSED,
                 deleted_at=utcnow(), updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )  # fmt: skip

@@ -41,10 +41,10 @@ class PiiCipher:
         return hmac.new(self._index_key, value.encode(), hashlib.sha256).hexdigest()
 
 
-def mask_phone(phone: str | None = None, *, last4: str | None = None) -> str | None:
-    """138****5678 from the full number, or ***********5678-style from the last four alone."""
+def mask_phone(phone: str | None = None, *, prefix: str | None = None, last4: str | None = None) -> str | None:
+    """138****5678, from the full number or from its stored prefix and last four digits."""
     if phone:
         return phone[:3] + "****" + phone[-4:]
     if last4:
-        return "1**" + "****" + last4
+        return (prefix or "***") + "****" + last4
     return None

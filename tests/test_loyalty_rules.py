@@ -52,7 +52,9 @@ async def test_one_hundred_concurrent_redemptions_of_one_point_from_fifty_succee
 
 async def test_points_earned_follow_level_multiplier_and_birthday(state):
     async with state.sessionmaker() as session:
-        gold_id = await session.scalar(select(MemberLevel.id).where(MemberLevel.name == "金卡"))  # the demo's 1.5x level
+        gold_id = await session.scalar(
+            select(MemberLevel.id).where(MemberLevel.name == "金卡")
+        )  # the demo's 1.5x level
     birthday = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)  # noon in Shanghai
     member_id = await _member(state, level_id=gold_id, birthday=birthday.date().replace(year=1990))
     async with write_transaction(state.sessionmaker) as session:

@@ -162,6 +162,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('level_id', 'sku_id', name=op.f('uq_level_prices_level_id_sku_id'))
     )
     with op.batch_alter_table('members', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('phone_prefix', sa.String(length=3), nullable=True))
         batch_op.add_column(sa.Column('birthday', sa.Date(), nullable=True))
         batch_op.add_column(sa.Column('gender', sa.Enum('FEMALE', 'MALE', 'UNDISCLOSED', name='gender', native_enum=False, length=16), nullable=False, server_default='UNDISCLOSED'))
         batch_op.add_column(sa.Column('level_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True))
@@ -206,6 +207,7 @@ def downgrade() -> None:
         batch_op.drop_column('level_id')
         batch_op.drop_column('gender')
         batch_op.drop_column('birthday')
+        batch_op.drop_column('phone_prefix')
 
     op.drop_table('level_prices')
     with op.batch_alter_table('balance_entries', schema=None) as batch_op:

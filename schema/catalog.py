@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Annotated, Self
 
 import strawberry
@@ -210,9 +211,11 @@ class ChainSettingsType:
     stores_may_create_products: bool
     price_band_percent: int
     default_low_stock_threshold: int
+    points_per_yuan: int = strawberry.field(description="Points earned per whole yuan spent")
+    point_value_fen: int = strawberry.field(description="What one point pays, in fen")
+    max_points_share_pct: int = strawberry.field(description="The largest share of an order points may pay")
+    birthday_multiplier_pct: int = strawberry.field(description="Points on the member's birthday, percent of usual")
 
     @classmethod
     def of(cls, value: ChainSettingsValue) -> Self:
-        return cls(stores_may_create_products=value.stores_may_create_products,
-                   price_band_percent=value.price_band_percent,
-                   default_low_stock_threshold=value.default_low_stock_threshold)  # fmt: skip
+        return cls(**dataclasses.asdict(value))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import strawberry
 
 from models import CatalogStatus
@@ -113,6 +115,10 @@ class UpdateChainSettingsInput:
     stores_may_create_products: bool | None = None
     price_band_percent: int | None = None
     default_low_stock_threshold: int | None = None
+    points_per_yuan: int | None = None
+    point_value_fen: int | None = None
+    max_points_share_pct: int | None = None
+    birthday_multiplier_pct: int | None = None
 
 
 @strawberry.input
@@ -343,10 +349,7 @@ class CatalogMutation:
     async def update_chain_settings(
         self, info: strawberry.Info[Context, None], input: UpdateChainSettingsInput
     ) -> ChainSettingsPayload:
-        value = await catalog_resolvers.save_settings(
-            info.context, stores_may_create_products=input.stores_may_create_products,
-            price_band_percent=input.price_band_percent, default_low_stock_threshold=input.default_low_stock_threshold,
-        )  # fmt: skip
+        value = await catalog_resolvers.save_settings(info.context, **dataclasses.asdict(input))
         return ChainSettingsPayload(settings=ChainSettingsType.of(value))
 
     @strawberry.mutation(

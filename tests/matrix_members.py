@@ -31,11 +31,11 @@ def _vars(*keys: str):
     return build
 
 
-def member_ops(Op, only, ALL, STAFF):  # noqa: N803 - the matrix's own names
-    READ = ("store_manager", "hq_analyst", "hq_operator", "hq_admin")  # noqa: N806
-    LOOKUP = ("clerk", "store_manager", "hq_operator", "hq_admin")  # noqa: N806
-    MANAGE = ("hq_operator", "hq_admin")  # noqa: N806
-    MEMBER = ("member",)  # noqa: N806
+def member_ops(Op, only, ALL, STAFF):
+    READ = ("store_manager", "hq_analyst", "hq_operator", "hq_admin")
+    LOOKUP = ("clerk", "store_manager", "hq_operator", "hq_admin")
+    MANAGE = ("hq_operator", "hq_admin")
+    MEMBER = ("member",)
     return [
         Op("members", "{ members(first: 5) { edges { node { id phone } } } }", only(*READ)),
         Op("memberLevels", "{ memberLevels { name discountPercent } }", ALL),

@@ -7,8 +7,8 @@ from resolvers.context import Context
 from services import catalog as catalog_service
 from services import catalog_csv, listings
 from services.pagination import Page, keyset_page
-from services.scope import require, require_store
-from services.settings import ChainSettings, get_settings, update_settings
+from services.scope import require
+from services.settings import ChainSettings, update_settings
 
 
 async def products(
@@ -79,10 +79,6 @@ async def save_settings(ctx: Context, **changes: object) -> ChainSettings:
     return await update_settings(ctx.session, **changes)
 
 
-async def current_settings(ctx: Context) -> ChainSettings:
-    return await get_settings(ctx.session)
-
-
 async def adopt(ctx: Context, store_id: int, items: list[listings.Adoption]) -> list[StoreListing]:
     ctx.audit_store_id = store_id
     return await listings.adopt(ctx.session, ctx.viewer, store_id=store_id, items=items)
@@ -108,7 +104,3 @@ async def push_price(ctx: Context, sku_id: int, price: int) -> tuple[Sku, int]:
 async def import_csv(ctx: Context, content: str) -> catalog_csv.ImportReport:
     require(ctx.viewer, "catalog.manage")
     return await catalog_csv.import_catalog(ctx.session, content)
-
-
-def store_scope_check(ctx: Context, store_id: int, permission: str) -> None:
-    require_store(ctx.viewer, store_id, permission)

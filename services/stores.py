@@ -156,11 +156,6 @@ async def list_stores(
     return await keyset_page(session, _filtered(viewer, flt), Store.id, first=first, after=after)
 
 
-async def count_stores(session: AsyncSession, viewer: Viewer, flt: StoreFilter) -> int:
-    sub = _filtered(viewer, flt).with_only_columns(Store.id).subquery()
-    return int(await session.scalar(select(func.count()).select_from(sub)) or 0)
-
-
 def distance_km(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
     p1, p2 = math.radians(lat1), math.radians(lat2)
     dp, dl = p2 - p1, math.radians(lng2 - lng1)

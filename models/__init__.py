@@ -27,6 +27,16 @@ from models.loyalty import (
     TopUpPlan,
 )
 from models.member import Gender, Member, MemberIdentity, MemberStore, MemberTag, MemberTagLink
+from models.orders import (
+    Channel,
+    Fulfilment,
+    Order,
+    OrderLine,
+    OrderStatus,
+    Payment,
+    PaymentMethod,
+    PaymentStatus,
+)
 from models.org import Role, RoleScope, Staff, Store, StoreStatus
 
 __all__ = [
@@ -40,6 +50,8 @@ __all__ = [
     "Base",
     "CatalogStatus",
     "Category",
+    "Channel",
+    "Fulfilment",
     "Gender",
     "IdempotencyKey",
     "Job",
@@ -52,6 +64,12 @@ __all__ = [
     "MemberTag",
     "MemberTagLink",
     "MovementKind",
+    "Order",
+    "OrderLine",
+    "OrderStatus",
+    "Payment",
+    "PaymentMethod",
+    "PaymentStatus",
     "PointsEntry",
     "PointsKind",
     "Product",

@@ -1,0 +1,131 @@
+"""Orders: one model for POS and mini-program sales, their lines, and their payments."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Enum, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, BigId, Timestamp, intpk, str32, str64
+
+
+class Channel(enum.StrEnum):
+    POS = "POS"
+    MINI_PROGRAM = "MINI_PROGRAM"
+
+
+class Fulfilment(enum.StrEnum):
+    IN_STORE = "IN_STORE"
+    PICKUP = "PICKUP"
+    DELIVERY = "DELIVERY"
+
+
+class OrderStatus(enum.StrEnum):
+    CREATED = "CREATED"
+    PAID = "PAID"
+    PREPARING = "PREPARING"
+    READY = "READY"
+    DELIVERING = "DELIVERING"
+    COMPLETED = "COMPLETED"
+    CANCELLED = "CANCELLED"
+    PARTIALLY_REFUNDED = "PARTIALLY_REFUNDED"
+    REFUNDED = "REFUNDED"
+
+
+class PaymentMethod(enum.StrEnum):
+    WECHAT_PAY = "WECHAT_PAY"
+    ALIPAY = "ALIPAY"
+    CARD = "CARD"
+    CASH = "CASH"
+    STORED_VALUE = "STORED_VALUE"
+    POINTS = "POINTS"
+
+
+class PaymentStatus(enum.StrEnum):
+    PENDING = "PENDING"
+    SUCCEEDED = "SUCCEEDED"
+    CANCELLED = "CANCELLED"
+
+
+def _enum(kind: type[enum.StrEnum]) -> Enum:
+    return Enum(kind, native_enum=False, length=24, validate_strings=True)
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("store_id", "client_order_id"),
+        UniqueConstraint("pickup_code"),
+        Index("ix_orders_store_id_id", "store_id", "id"),
+        Index("ix_orders_member_id_id", "member_id", "id"),
+        Index("ix_orders_status_expires_at", "status", "expires_at"),
+        CheckConstraint("payable >= 0", name="payable_not_negative"),
+    )
+
+    id: Mapped[intpk]
+    store_id: Mapped[int] = mapped_column(BigId, ForeignKey("stores.id"))
+    member_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("members.id"))
+    staff_id: Mapped[int | None] = mapped_column(BigId)
+    channel: Mapped[Channel] = mapped_column(_enum(Channel))
+    fulfilment: Mapped[Fulfilment] = mapped_column(_enum(Fulfilment))
+    status: Mapped[OrderStatus] = mapped_column(_enum(OrderStatus), default=OrderStatus.CREATED)
+    # The client's retry key (mini-program idempotency key, or the tablet's own order id).
+    client_order_id: Mapped[str64]
+    # Money, fen: subtotal at list prices, discounts, then what points and stored value paid, and the rest.
+    subtotal: Mapped[int] = mapped_column(BigInteger())
+    discount_total: Mapped[int] = mapped_column(BigInteger(), default=0)
+    points_used: Mapped[int] = mapped_column(BigInteger(), default=0)
+    points_value: Mapped[int] = mapped_column(BigInteger(), default=0)
+    stored_value_used: Mapped[int] = mapped_column(BigInteger(), default=0)
+    payable: Mapped[int] = mapped_column(BigInteger())
+    pickup_code: Mapped[str | None] = mapped_column(String(12))
+    pickup_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    paid_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
+    created_at: Mapped[Timestamp]
+
+
+class OrderLine(Base):
+    __tablename__ = "order_lines"
+    __table_args__ = (
+        Index("ix_order_lines_order_id", "order_id"),
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+    )
+
+    id: Mapped[intpk]
+    order_id: Mapped[int] = mapped_column(BigId, ForeignKey("orders.id"))
+    sku_id: Mapped[int] = mapped_column(BigId, ForeignKey("skus.id"))
+    quantity: Mapped[int]
+    list_price: Mapped[int] = mapped_column(BigInteger())
+    unit_price: Mapped[int] = mapped_column(BigInteger())
+    line_total: Mapped[int] = mapped_column(BigInteger())
+    # Every price rule that applied to this line, in order: [{"rule": ..., "amount": ..., "reason": ...}]
+    adjustments: Mapped[list[dict[str, Any]]] = mapped_column(JSON(), default=list)
+    picked_up: Mapped[int] = mapped_column(default=0)
+
+
+class Payment(Base):
+    __tablename__ = "payments"
+    __table_args__ = (
+        UniqueConstraint("provider", "provider_ref"),
+        Index("ix_payments_order_id", "order_id"),
+        CheckConstraint("amount >= 0", name="amount_not_negative"),
+    )
+
+    id: Mapped[intpk]
+    order_id: Mapped[int] = mapped_column(BigId, ForeignKey("orders.id"))
+    method: Mapped[PaymentMethod] = mapped_column(_enum(PaymentMethod))
+    amount: Mapped[int] = mapped_column(BigInteger())
+    status: Mapped[PaymentStatus] = mapped_column(_enum(PaymentStatus), default=PaymentStatus.PENDING)
+    provider: Mapped[str32 | None]
+    # Our out-trade-no at the provider, and the provider's own transaction id once paid.
+    provider_ref: Mapped[str64 | None]
+    provider_txn: Mapped[str | None] = mapped_column(String(64))
+    store_id: Mapped[int] = mapped_column(BigId)
+    paid_at: Mapped[datetime | None]
+    created_at: Mapped[Timestamp]

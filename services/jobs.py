@@ -50,7 +50,13 @@ async def _rfm(session: AsyncSession, payload: dict[str, Any], now: datetime) ->
     await schedule_rfm(session, now + timedelta(days=1))
 
 
-HANDLERS: dict[str, Handler] = {"points.expire": _expire_points, "members.rfm": _rfm}
+async def _expire_order(session: AsyncSession, payload: dict[str, Any], now: datetime) -> None:
+    from services import orders  # orders schedule this job, so import at call time
+
+    await orders.expire(session, int(payload["order_id"]), now)
+
+
+HANDLERS: dict[str, Handler] = {"points.expire": _expire_points, "members.rfm": _rfm, "orders.expire": _expire_order}
 
 
 async def schedule_points_expiry(session: AsyncSession, year: int) -> None:

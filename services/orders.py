@@ -1,0 +1,279 @@
+"""Orders: placing, paying, expiring, cancelling, and picking up. Money and stock move exactly once.
+
+Placing reserves stock and takes the points and stored value the member chose, in one transaction;
+the rest is paid through a provider. Payment commits the reserved stock, earns points and feeds the
+member's spend, in the transaction that records the payment. An unpaid order expires (a job) and
+gives everything back; so does cancelling before payment.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import (
+    Channel,
+    Fulfilment,
+    Order,
+    OrderLine,
+    OrderStatus,
+    Payment,
+    PaymentMethod,
+    PaymentStatus,
+    Store,
+    StoreStatus,
+    utcnow,
+)
+from services import idempotency, jobs, points, stock, stored_value
+from services.errors import AccessDenied, DomainError, ErrorCode
+from services.events import emit
+from services.members import record_purchase
+from services.order_states import move
+from services.payments import Notification, PaymentProvider, Prepay
+from services.pricing import CartLine, quote
+from services.scope import Viewer, require_store
+from services.settings import get_settings
+
+UNPAID_LIFETIME = timedelta(minutes=15)
+
+
+def order_topic(store_id: int) -> str:
+    return f"orders.store.{store_id}"
+
+
+@dataclass(frozen=True)
+class PlaceOrder:
+    store_id: int
+    lines: Sequence[CartLine]
+    idempotency_key: str
+    fulfilment: Fulfilment = Fulfilment.PICKUP
+    pickup_at: datetime | None = None
+    use_points: int = 0
+    use_stored_value: int = 0
+
+
+@dataclass(frozen=True)
+class Placed:
+    order: Order
+    prepay: Prepay | None
+
+
+async def place_order(
+    session: AsyncSession,
+    viewer: Viewer,
+    provider: PaymentProvider,
+    request: PlaceOrder,
+    *,
+    now: datetime | None = None,
+) -> Placed:
+    """A member orders in the mini-program; retrying with the same idempotency key returns the first order."""
+    if not viewer.is_member or viewer.member_id is None:
+        raise AccessDenied("Only members place orders here.")
+    member_id = viewer.member_id
+    now = now or utcnow()
+    scope = f"placeOrder:member:{member_id}"
+    fingerprint = {"store": request.store_id, "lines": sorted((x.sku_id, x.quantity) for x in request.lines),
+                   "points": request.use_points, "sv": request.use_stored_value}  # fmt: skip
+    earlier = await idempotency.claim(session, scope=scope, key=request.idempotency_key, request=fingerprint)
+    if earlier is not None:
+        existing = await session.get(Order, int(earlier["order_id"]))
+        assert existing is not None
+        return Placed(existing, None)
+    if request.fulfilment is not Fulfilment.PICKUP:
+        raise DomainError(ErrorCode.INVALID_INPUT, "Only pickup orders are taken for now.", "fulfilment")
+    store = await session.get(Store, request.store_id)
+    if store is None or store.status is not StoreStatus.OPEN:
+        raise DomainError(ErrorCode.STORE_NOT_OPEN, "This store is not taking orders.", "storeId")
+    priced = await quote(session, store_id=store.id, lines=request.lines, member_id=member_id, at=now)
+    if priced.unavailable:
+        raise DomainError(ErrorCode.OUT_OF_STOCK, "Some items are sold out here.", "lines",
+                          details={"unavailable_sku_ids": priced.unavailable})  # fmt: skip
+    if request.use_points < 0 or request.use_points > priced.points_usable:
+        raise DomainError(ErrorCode.INVALID_INPUT, f"At most {priced.points_usable} points may be used.", "usePoints")
+    points_value = request.use_points * (await get_settings(session)).point_value_fen
+    if not 0 <= request.use_stored_value <= min(priced.stored_value_usable, priced.total - points_value):
+        raise DomainError(ErrorCode.INVALID_INPUT, "That much stored value cannot be used here.", "useStoredValue")
+    order = Order(
+        store_id=store.id, member_id=member_id, channel=Channel.MINI_PROGRAM, fulfilment=request.fulfilment,
+        status=OrderStatus.CREATED, client_order_id=f"m{member_id}:{request.idempotency_key}", subtotal=priced.subtotal,
+        discount_total=priced.discount_total, points_used=request.use_points, points_value=points_value,
+        stored_value_used=request.use_stored_value,
+        payable=priced.total - points_value - request.use_stored_value, pickup_at=request.pickup_at,
+        expires_at=now + UNPAID_LIFETIME,
+    )  # fmt: skip
+    session.add(order)
+    await session.flush()
+    session.add_all([
+        OrderLine(order_id=order.id, sku_id=q.sku_id, quantity=q.quantity, list_price=q.list_price,
+                  unit_price=q.unit_price, line_total=q.line_total,
+                  adjustments=[{"rule": a.rule, "amount": a.amount, "reason": a.reason} for a in q.adjustments])
+        for q in priced.lines
+    ])  # fmt: skip
+    ref = stock.Ref("order", order.id)
+    await stock.reserve(session, store.id, [stock.Line(q.sku_id, q.quantity) for q in priced.lines], ref)
+    if request.use_points:
+        await points.redeem(
+            session, member_id, request.use_points, store_id=store.id, ref_type="order", ref_id=order.id
+        )
+        session.add(Payment(order_id=order.id, method=PaymentMethod.POINTS, amount=points_value,
+                            status=PaymentStatus.SUCCEEDED, store_id=store.id, paid_at=now))  # fmt: skip
+    if request.use_stored_value:
+        await stored_value.spend(session, member_id, request.use_stored_value, store_id=store.id, ref_type="order",
+                                 ref_id=order.id)  # fmt: skip
+        session.add(Payment(order_id=order.id, method=PaymentMethod.STORED_VALUE, amount=request.use_stored_value,
+                            status=PaymentStatus.SUCCEEDED, store_id=store.id, paid_at=now))  # fmt: skip
+    prepay = None
+    if order.payable > 0:
+        provider_ref = f"ORD{order.id:012d}"
+        prepay = provider.create_prepay(provider_ref=provider_ref, amount=order.payable, description=store.name)
+        session.add(Payment(order_id=order.id, method=PaymentMethod.WECHAT_PAY, amount=order.payable,
+                            status=PaymentStatus.PENDING, provider=provider.name, provider_ref=provider_ref,
+                            store_id=store.id))  # fmt: skip
+        await jobs.enqueue(session, kind="orders.expire", dedupe_key=f"orders.expire:{order.id}",
+                           due_at=order.expires_at or now, payload={"order_id": order.id})  # fmt: skip
+    await session.flush()
+    if order.payable == 0:
+        order = await mark_paid(session, order.id, now)
+    await idempotency.complete(session, scope=scope, key=request.idempotency_key, result={"order_id": order.id})
+    return Placed(order, prepay)
+
+
+async def _new_pickup_code(session: AsyncSession) -> str:
+    for _ in range(10):
+        code = f"{secrets.randbelow(10**8):08d}"
+        if await session.scalar(select(Order.id).where(Order.pickup_code == code)) is None:
+            return code
+    raise RuntimeError("could not find a free pickup code")
+
+
+async def mark_paid(session: AsyncSession, order_id: int, at: datetime) -> Order:
+    """Everything payment settles, in the caller's transaction: status, stock, points, member spend, pickup code."""
+    order = await move(session, order_id, OrderStatus.PAID, only_from={OrderStatus.CREATED}, paid_at=at,
+                       pickup_code=await _new_pickup_code(session))  # fmt: skip
+    lines = (await session.scalars(select(OrderLine).where(OrderLine.order_id == order.id))).all()
+    await stock.commit(
+        session, order.store_id, [stock.Line(x.sku_id, x.quantity) for x in lines], stock.Ref("order", order.id)
+    )
+    if order.member_id is not None:
+        spend = order.payable + order.stored_value_used
+        await points.earn(
+            session, order.member_id, spend, store_id=order.store_id, ref_type="order", ref_id=order.id, at=at
+        )
+        await record_purchase(session, member_id=order.member_id, store_id=order.store_id,
+                              amount=spend + order.points_value, at=at)  # fmt: skip
+    emit(session, order_topic(order.store_id), {"orderId": order.id, "storeId": order.store_id, "status": order.status.value,
+                                                "memberId": order.member_id})  # fmt: skip
+    return order
+
+
+async def apply_notification(
+    session: AsyncSession, provider: str, note: Notification, at: datetime | None = None
+) -> Order:
+    """A verified provider notification: pay the order once; repeats change nothing; a wrong amount changes nothing."""
+    at = at or utcnow()
+    payment = await session.scalar(
+        select(Payment).where(Payment.provider == provider, Payment.provider_ref == note.provider_ref).with_for_update()
+    )
+    if payment is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such payment.")
+    order = await session.get(Order, payment.order_id)
+    assert order is not None
+    if payment.status is PaymentStatus.SUCCEEDED:
+        return order
+    if note.amount != payment.amount:
+        raise DomainError(ErrorCode.PAYMENT_AMOUNT_MISMATCH, "The amount paid does not match the order.")
+    if not note.succeeded:
+        return order
+    if order.status is not OrderStatus.CREATED:
+        raise DomainError(ErrorCode.ORDER_NOT_PAYABLE, f"The order is {order.status.value}.")
+    payment.status, payment.provider_txn, payment.paid_at = PaymentStatus.SUCCEEDED, note.provider_txn, at
+    await session.flush()
+    return await mark_paid(session, order.id, at)
+
+
+async def release(session: AsyncSession, order_id: int, *, reason: OrderStatus = OrderStatus.CANCELLED) -> Order:
+    """Cancel an unpaid order: stock, points and stored value go back, once."""
+    order = await move(session, order_id, reason, only_from={OrderStatus.CREATED}, cancelled_at=utcnow())
+    lines = (await session.scalars(select(OrderLine).where(OrderLine.order_id == order.id))).all()
+    await stock.release(
+        session, order.store_id, [stock.Line(x.sku_id, x.quantity) for x in lines], stock.Ref("order", order.id)
+    )
+    if order.points_used:
+        await points.reverse(session, ref_type="order", ref_id=order.id)
+    if order.stored_value_used:
+        await stored_value.refund(session, ref_type="order", ref_id=order.id, store_id=order.store_id)
+    pending = (await session.scalars(select(Payment).where(Payment.order_id == order.id))).all()
+    for payment in pending:
+        payment.status = PaymentStatus.CANCELLED
+    emit(session, order_topic(order.store_id), {"orderId": order.id, "storeId": order.store_id, "status": order.status.value,
+                                                "memberId": order.member_id})  # fmt: skip
+    return order
+
+
+async def expire(session: AsyncSession, order_id: int, now: datetime) -> bool:
+    """The expiry job: an order still unpaid after its time is released; anything else is left alone."""
+    order = await session.get(Order, order_id)
+    if order is None or order.status is not OrderStatus.CREATED or (order.expires_at and order.expires_at > now):
+        return False
+    try:
+        await release(session, order_id)
+    except DomainError as exc:
+        if exc.code is ErrorCode.INVALID_TRANSITION:  # paid or cancelled meanwhile
+            return False
+        raise
+    return True
+
+
+async def cancel_by_member(session: AsyncSession, viewer: Viewer, order_id: int) -> Order:
+    order = await session.get(Order, order_id)
+    if order is None or order.member_id != viewer.member_id:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such order.", "id")
+    return await release(session, order_id)
+
+
+async def _own_store_order(session: AsyncSession, viewer: Viewer, order_id: int) -> Order:
+    order = await session.get(Order, order_id)
+    if order is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such order.", "id")
+    require_store(viewer, order.store_id, "order.pickup")
+    return order
+
+
+async def mark_preparing(session: AsyncSession, viewer: Viewer, order_id: int) -> Order:
+    order = await _own_store_order(session, viewer, order_id)
+    return await move(session, order.id, OrderStatus.PREPARING)
+
+
+async def mark_ready(session: AsyncSession, viewer: Viewer, order_id: int) -> Order:
+    order = await _own_store_order(session, viewer, order_id)
+    return await move(session, order.id, OrderStatus.READY)
+
+
+async def verify_pickup(
+    session: AsyncSession, viewer: Viewer, *, store_id: int, code: str, quantities: dict[int, int] | None = None
+) -> Order:
+    """核销: hand over a paid pickup order by its code, in the order's own store; some lines may follow later."""
+    require_store(viewer, store_id, "order.pickup")
+    order = await session.scalar(select(Order).where(Order.pickup_code == code.strip()).with_for_update())
+    if order is None or order.store_id != store_id:
+        # Another store's code looks exactly like a wrong one: nothing about that order leaks.
+        raise DomainError(ErrorCode.PICKUP_CODE_INVALID, "No order with this pickup code here.", "code")
+    if order.status not in {OrderStatus.PAID, OrderStatus.PREPARING, OrderStatus.READY}:
+        raise DomainError(ErrorCode.INVALID_TRANSITION, f"A {order.status.value} order cannot be picked up.", "code")
+    lines = (
+        await session.scalars(select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.id))
+    ).all()
+    for line in lines:
+        take = (quantities or {}).get(line.sku_id, line.quantity - line.picked_up)
+        if not 0 <= take <= line.quantity - line.picked_up:
+            raise DomainError(ErrorCode.INVALID_INPUT, "More than is left to pick up.", "lines")
+        line.picked_up += take
+    await session.flush()
+    if all(line.picked_up == line.quantity for line in lines):
+        order = await move(session, order.id, OrderStatus.COMPLETED, completed_at=utcnow())
+    return order

@@ -1,0 +1,75 @@
+"""Payment providers: one interface; WeChat Pay and Alipay in production, a sandbox that signs like them.
+
+The sandbox creates a prepay and later notifies `POST /payments/notify/sandbox` with a body signed by
+HMAC-SHA256 under its secret, as the real providers sign theirs; the endpoint verifies before trusting it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Protocol
+
+import orjson
+
+from services.errors import DomainError, ErrorCode
+
+
+@dataclass(frozen=True)
+class Prepay:
+    provider_ref: str
+    client_params: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Notification:
+    provider_ref: str
+    provider_txn: str
+    amount: int
+    succeeded: bool
+
+
+class PaymentProvider(Protocol):
+    name: str
+
+    def create_prepay(self, *, provider_ref: str, amount: int, description: str) -> Prepay: ...
+
+    def verify_notification(self, headers: dict[str, str], body: bytes) -> Notification:
+        """Check the signature and parse; raise DomainError(PAYMENT_SIGNATURE_INVALID) if it does not verify."""
+        ...
+
+
+class SandboxProvider:
+    name = "sandbox"
+    SIGNATURE_HEADER = "x-sandbox-signature"
+
+    def __init__(self, secret: bytes) -> None:
+        self._secret = hashlib.sha256(b"sandbox-pay:" + secret).digest()
+
+    def _sign(self, body: bytes) -> str:
+        return hmac.new(self._secret, body, hashlib.sha256).hexdigest()
+
+    def create_prepay(self, *, provider_ref: str, amount: int, description: str) -> Prepay:
+        nonce = secrets.token_hex(8)
+        params = {"prepayId": f"sbx_{provider_ref}", "amount": str(amount), "nonce": nonce}
+        params["paySign"] = self._sign(orjson.dumps(params, option=orjson.OPT_SORT_KEYS))
+        return Prepay(provider_ref=provider_ref, client_params=params)
+
+    def notification(self, *, provider_ref: str, amount: int, txn: str | None = None) -> tuple[dict[str, str], bytes]:
+        """What the sandbox sends when the payer pays: headers and a signed body."""
+        body = orjson.dumps({"out_trade_no": provider_ref, "transaction_id": txn or f"sbx_txn_{secrets.token_hex(6)}",
+                             "amount": amount, "trade_state": "SUCCESS"})  # fmt: skip
+        return {self.SIGNATURE_HEADER: self._sign(body)}, body
+
+    def verify_notification(self, headers: dict[str, str], body: bytes) -> Notification:
+        signature = headers.get(self.SIGNATURE_HEADER, "")
+        if not hmac.compare_digest(signature, self._sign(body)):
+            raise DomainError(ErrorCode.PAYMENT_SIGNATURE_INVALID, "The notification signature does not verify.")
+        try:
+            data = orjson.loads(body)
+            return Notification(str(data["out_trade_no"]), str(data["transaction_id"]), int(data["amount"]),
+                                data["trade_state"] == "SUCCESS")  # fmt: skip
+        except (KeyError, ValueError, TypeError, orjson.JSONDecodeError) as exc:
+            raise DomainError(ErrorCode.PAYMENT_SIGNATURE_INVALID, "The notification is malformed.") from exc

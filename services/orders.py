@@ -143,6 +143,17 @@ async def place_order(
     return Placed(order, prepay)
 
 
+def announce(session: AsyncSession, order: Order) -> None:
+    """Tell the store's tablets and the member, after commit, that the order changed."""
+    payload = {
+        "orderId": order.id,
+        "storeId": order.store_id,
+        "status": order.status.value,
+        "memberId": order.member_id,
+    }
+    emit(session, order_topic(order.store_id), payload)
+
+
 async def _new_pickup_code(session: AsyncSession) -> str:
     for _ in range(10):
         code = f"{secrets.randbelow(10**8):08d}"
@@ -166,8 +177,7 @@ async def mark_paid(session: AsyncSession, order_id: int, at: datetime) -> Order
         )
         await record_purchase(session, member_id=order.member_id, store_id=order.store_id,
                               amount=spend + order.points_value, at=at)  # fmt: skip
-    emit(session, order_topic(order.store_id), {"orderId": order.id, "storeId": order.store_id, "status": order.status.value,
-                                                "memberId": order.member_id})  # fmt: skip
+    announce(session, order)
     return order
 
 
@@ -210,8 +220,7 @@ async def release(session: AsyncSession, order_id: int, *, reason: OrderStatus =
     pending = (await session.scalars(select(Payment).where(Payment.order_id == order.id))).all()
     for payment in pending:
         payment.status = PaymentStatus.CANCELLED
-    emit(session, order_topic(order.store_id), {"orderId": order.id, "storeId": order.store_id, "status": order.status.value,
-                                                "memberId": order.member_id})  # fmt: skip
+    announce(session, order)
     return order
 
 

@@ -27,10 +27,12 @@ from strawberry.types.unset import UNSET, UnsetType
 from resolvers.context import Context, build_context, with_viewer
 from resolvers.state import AppState, build_state
 from schema import schema
-from services import jobs, logs
+from services import jobs, logs, orders
 from services.auth import authenticate
 from services.config import Settings
-from services.errors import Unauthenticated
+from services.db import write_transaction
+from services.errors import DomainError, Unauthenticated
+from services.events import take_pending
 
 log = logging.getLogger("chain.app")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9\-_.]{8,64}$")
@@ -130,6 +132,23 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
         return JSONResponse({"status": "ok", "database": "ok"})
 
+    async def payment_notify(request: Request) -> Response:
+        """A provider's signed payment notification: verified, applied once, answered so it stops retrying."""
+        provider = state.payment_providers.get(request.path_params["provider"])
+        if provider is None:
+            return JSONResponse({"code": "FAIL", "message": "unknown provider"}, status_code=404)
+        body = await request.body()
+        try:
+            note = provider.verify_notification({k.lower(): v for k, v in request.headers.items()}, body)
+            async with write_transaction(state.sessionmaker) as session:
+                await orders.apply_notification(session, provider.name, note)
+                events = take_pending(session)
+        except DomainError as exc:
+            log.warning("payment notification refused: %s", exc.code)
+            return JSONResponse({"code": "FAIL", "message": exc.code.value}, status_code=400)
+        await state.broker.publish(events)
+        return JSONResponse({"code": "SUCCESS"})
+
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
         log.info("chain-bff starting (%s, %s)", settings.env, state.engine.url.get_backend_name())
@@ -158,6 +177,7 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/payments/notify/{provider}", payment_notify, methods=["POST"]),
         ],
         middleware=middleware,
         lifespan=lifespan,

@@ -25,6 +25,8 @@ from models import (
     MemberStore,
     MemberTag,
     MemberTagLink,
+    Order,
+    OrderLine,
     Product,
     Role,
     RoleScope,
@@ -340,6 +342,26 @@ class SettingsCache:
             return self._value
 
 
+class OrderByIdLoader(ScopedLoader):
+    """Orders a viewer may see: a member their own; staff their store's (order.read); HQ all."""
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[Order | None]:
+        stmt = select(Order).where(Order.id.in_(keys))
+        if self.viewer.is_member:
+            stmt = stmt.where(Order.member_id == self.viewer.member_id)
+        else:
+            stmt = restrict(stmt, self.viewer, Order.store_id, "order.read")
+        return by_key(keys, await self._rows(stmt), lambda o: o.id)
+
+
+class OrderLinesByOrderLoader(ScopedLoader):
+    """Lines of orders already loaded through a scoped path."""
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[list[OrderLine]]:
+        rows = await self._rows(select(OrderLine).where(OrderLine.order_id.in_(keys)).order_by(OrderLine.id))
+        return grouped(keys, rows, lambda line: line.order_id)
+
+
 class Loaders:
     """The request's loaders; built in the context factory, never at import."""
 
@@ -367,3 +389,5 @@ class Loaders:
         self.stock_movement_by_id = StockMovementByIdLoader(sessionmaker, viewer)
         self.transfer_by_id = TransferByIdLoader(sessionmaker, viewer)
         self.transfer_lines_by_transfer = TransferLinesByTransferLoader(sessionmaker, viewer)
+        self.order_by_id = OrderByIdLoader(sessionmaker, viewer)
+        self.order_lines_by_order = OrderLinesByOrderLoader(sessionmaker, viewer)

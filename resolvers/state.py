@@ -12,6 +12,7 @@ from services.events import Broker, create_broker
 from services.identity import IdentityProvider, LocalIdentityProvider, WeChatIdentityProvider
 from services.keys import load_keys
 from services.member_code import MemberCodes
+from services.payments import PaymentProvider, SandboxProvider
 from services.pii import PiiCipher
 from services.security import Security
 
@@ -25,6 +26,7 @@ class AppState:
     cipher: PiiCipher
     broker: Broker
     member_codes: MemberCodes
+    payment_providers: dict[str, PaymentProvider] = field(default_factory=dict)
     identity_providers: dict[str, IdentityProvider] = field(default_factory=dict)
 
 
@@ -36,6 +38,9 @@ def build_state(settings: Settings) -> AppState:
         providers["local"] = LocalIdentityProvider()
     if settings.wechat_app_id and settings.wechat_app_secret:
         providers["wechat"] = WeChatIdentityProvider(settings.wechat_app_id, settings.wechat_app_secret)
+    payment_providers: dict[str, PaymentProvider] = {}
+    if not settings.is_production:
+        payment_providers["sandbox"] = SandboxProvider(keys.pii_key)
     return AppState(
         settings=settings,
         engine=engine,
@@ -45,4 +50,5 @@ def build_state(settings: Settings) -> AppState:
         broker=create_broker(settings.redis_url),
         member_codes=MemberCodes(keys.pii_key),
         identity_providers=providers,
+        payment_providers=payment_providers,
     )

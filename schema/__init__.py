@@ -14,15 +14,18 @@ from schema.errors import ErrorPresenter
 from schema.inventory_api import InventoryMutation, InventoryQuery
 from schema.members_api import MemberMutation, MemberQuery
 from schema.node import NodeQuery
+from schema.orders import OrderMutation, OrderQuery
 from schema.staff import StaffMutation, StaffQuery
 from schema.stores import StoreMutation, StoreQuery
 from schema.subscriptions import Subscription
 
 Query = merge_types(
-    "Query", (NodeQuery, AuthQuery, StoreQuery, StaffQuery, AuditQuery, CatalogQuery, InventoryQuery, MemberQuery)
+    "Query",
+    (NodeQuery, AuthQuery, StoreQuery, StaffQuery, AuditQuery, CatalogQuery, InventoryQuery, MemberQuery, OrderQuery),
 )
 Mutation = merge_types(
-    "Mutation", (AuthMutation, StoreMutation, StaffMutation, CatalogMutation, InventoryMutation, MemberMutation)
+    "Mutation",
+    (AuthMutation, StoreMutation, StaffMutation, CatalogMutation, InventoryMutation, MemberMutation, OrderMutation),
 )
 
 

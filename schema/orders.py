@@ -1,0 +1,284 @@
+"""Order types and the order API: quote, place, pay (through the provider), pick up."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Self
+
+import strawberry
+from strawberry import relay
+from strawberry.scalars import JSON
+
+from models import Channel, Fulfilment, OrderStatus
+from models import Order as OrderModel
+from models import OrderLine as OrderLineModel
+from resolvers import orders as order_resolvers
+from resolvers.context import Context
+from schema.catalog import Sku
+from schema.common import Connection, UserError, decode_id, decode_optional_id
+from schema.member import Member
+from schema.org import Store
+from schema.permissions import IsMember, only, requires
+from schema.transaction import MutationTransaction
+from services import orders
+from services.errors import DomainError, ErrorCode
+from services.pricing import CartLine, Quote, QuoteLine
+
+OrderStatusEnum = strawberry.enum(OrderStatus, name="OrderStatus")
+ChannelEnum = strawberry.enum(Channel, name="Channel")
+FulfilmentEnum = strawberry.enum(Fulfilment, name="Fulfilment")
+
+
+@strawberry.type(description="One rule that changed a price, and why.")
+class PriceAdjustment:
+    rule: str
+    amount: int = strawberry.field(description="fen per unit; negative is a discount")
+    reason: str
+
+
+@strawberry.type
+class QuoteLineType:
+    quantity: int
+    list_price: int
+    unit_price: int
+    line_total: int
+    available: bool
+    adjustments: list[PriceAdjustment]
+    sku_id: strawberry.Private[int]
+
+    @classmethod
+    def of(cls, q: QuoteLine) -> Self:
+        return cls(quantity=q.quantity, list_price=q.list_price, unit_price=q.unit_price, line_total=q.line_total,
+                   available=q.available, adjustments=[PriceAdjustment(rule=a.rule, amount=a.amount, reason=a.reason)
+                                                       for a in q.adjustments], sku_id=q.sku_id)  # fmt: skip
+
+    @strawberry.field
+    async def sku(self, info: strawberry.Info[Context, None]) -> Sku | None:
+        return await Sku.load(info.context, self.sku_id)
+
+
+@strawberry.type(name="Quote")
+class QuoteType:
+    lines: list[QuoteLineType]
+    subtotal: int
+    discount_total: int
+    total: int = strawberry.field(description="After discounts, before points and stored value, fen")
+    points_usable: int
+    points_value_usable: int
+    stored_value_usable: int
+
+    @classmethod
+    def of(cls, q: Quote) -> Self:
+        return cls(lines=[QuoteLineType.of(x) for x in q.lines], subtotal=q.subtotal, discount_total=q.discount_total,
+                   total=q.total, points_usable=q.points_usable, points_value_usable=q.points_value_usable,
+                   stored_value_usable=q.stored_value_usable)  # fmt: skip
+
+
+@strawberry.type
+class OrderLine:
+    quantity: int
+    list_price: int
+    unit_price: int
+    line_total: int
+    picked_up: int
+    adjustments: list[PriceAdjustment]
+    sku_id: strawberry.Private[int]
+
+    @classmethod
+    def from_model(cls, m: OrderLineModel) -> Self:
+        return cls(quantity=m.quantity, list_price=m.list_price, unit_price=m.unit_price, line_total=m.line_total,
+                   picked_up=m.picked_up, sku_id=m.sku_id,
+                   adjustments=[PriceAdjustment(**a) for a in m.adjustments])  # fmt: skip
+
+    @strawberry.field
+    async def sku(self, info: strawberry.Info[Context, None]) -> Sku | None:
+        return await Sku.load(info.context, self.sku_id)
+
+
+@strawberry.type
+class Order(relay.Node):
+    id: relay.NodeID[int]
+    status: OrderStatusEnum  # type: ignore[valid-type]
+    channel: ChannelEnum  # type: ignore[valid-type]
+    fulfilment: FulfilmentEnum  # type: ignore[valid-type]
+    subtotal: int
+    discount_total: int
+    points_used: int
+    points_value: int
+    stored_value_used: int
+    payable: int = strawberry.field(description="What the provider (or the counter) takes, fen")
+    pickup_code: str | None = strawberry.field(description="Shown to the member; the store verifies it")
+    pickup_at: datetime | None
+    expires_at: datetime | None
+    paid_at: datetime | None
+    completed_at: datetime | None
+    created_at: datetime
+    store_id: strawberry.Private[int]
+    member_id: strawberry.Private[int | None]
+
+    @classmethod
+    def from_model(cls, m: OrderModel) -> Self:
+        return cls(id=m.id, status=m.status, channel=m.channel, fulfilment=m.fulfilment, subtotal=m.subtotal,
+                   discount_total=m.discount_total, points_used=m.points_used, points_value=m.points_value,
+                   stored_value_used=m.stored_value_used, payable=m.payable, pickup_code=m.pickup_code,
+                   pickup_at=m.pickup_at, expires_at=m.expires_at, paid_at=m.paid_at, completed_at=m.completed_at,
+                   created_at=m.created_at, store_id=m.store_id, member_id=m.member_id)  # fmt: skip
+
+    @classmethod
+    async def load(cls, ctx: Context, pk: int) -> Self | None:
+        m = await ctx.loaders.order_by_id.load(pk)
+        return cls.from_model(m) if m else None
+
+    @strawberry.field(description="QR payload for the pickup code")
+    def pickup_qr(self) -> str | None:
+        return f"chain://pickup/{self.pickup_code}" if self.pickup_code else None
+
+    @strawberry.field
+    async def lines(self, info: strawberry.Info[Context, None]) -> list[OrderLine]:
+        return [OrderLine.from_model(x) for x in await info.context.loaders.order_lines_by_order.load(self.id)]
+
+    @strawberry.field
+    async def store(self, info: strawberry.Info[Context, None]) -> Store | None:
+        return await Store.load(info.context, self.store_id)
+
+    @strawberry.field
+    async def member(self, info: strawberry.Info[Context, None]) -> Member | None:
+        return await Member.load(info.context, self.member_id) if self.member_id is not None else None
+
+
+@strawberry.input
+class CartLineInput:
+    sku_id: strawberry.ID
+    quantity: int
+
+
+@strawberry.input
+class QuoteInput:
+    store_id: strawberry.ID
+    lines: list[CartLineInput]
+    member_id: strawberry.ID | None = strawberry.field(default=None, description="POS: a member the store knows")
+
+
+@strawberry.input
+class PlaceOrderInput:
+    store_id: strawberry.ID
+    lines: list[CartLineInput]
+    idempotency_key: str = strawberry.field(description="The same key again returns the first order")
+    pickup_at: datetime | None = None
+    use_points: int = 0
+    use_stored_value: int = 0
+
+
+@strawberry.input
+class OrderIdInput:
+    id: strawberry.ID
+
+
+@strawberry.input
+class VerifyPickupInput:
+    code: str
+    store_id: strawberry.ID | None = None
+    lines: list[CartLineInput] | None = strawberry.field(default=None, description="Only these quantities now")
+
+
+@strawberry.type
+class PaymentRequest:
+    provider: str
+    params: JSON = strawberry.field(description="What the front end passes to the provider's pay call")
+
+
+@strawberry.type
+class OrderPayload:
+    errors: list[UserError] = strawberry.field(default_factory=list)
+    order: Order | None = None
+    payment: PaymentRequest | None = None
+    unavailable_sku_ids: list[strawberry.ID] = strawberry.field(default_factory=list)
+
+
+def _cart(lines: list[CartLineInput]) -> list[CartLine]:
+    return [CartLine(decode_id(x.sku_id, "Sku", f"lines[{i}].skuId"), x.quantity) for i, x in enumerate(lines)]
+
+
+@strawberry.type
+class OrderQuery:
+    @strawberry.field(
+        description="Price a cart: each line's price with the rules that made it; what points and stored value may pay."
+    )
+    async def quote(self, info: strawberry.Info[Context, None], input: QuoteInput) -> QuoteType:
+        q = await order_resolvers.price(
+            info.context, store_id=decode_id(input.store_id, "Store", "storeId"), lines=_cart(input.lines),
+            member_id=decode_optional_id(input.member_id, "Member", "memberId"),
+        )  # fmt: skip
+        return QuoteType.of(q)
+
+    @strawberry.field(extensions=only(IsMember()))
+    async def my_orders(
+        self, info: strawberry.Info[Context, None], first: int | None = 20, after: str | None = None
+    ) -> Connection[Order]:
+        page = await order_resolvers.my_orders(info.context, first=first, after=after)
+        return Connection[Order].of(page, Order.from_model)
+
+    @strawberry.field(extensions=requires("order.read"), description="A store's orders, newest first.")
+    async def orders(
+        self,
+        info: strawberry.Info[Context, None],
+        store_id: strawberry.ID,
+        status: OrderStatusEnum | None = None,  # type: ignore[valid-type]
+        first: int | None = 20,
+        after: str | None = None,
+    ) -> Connection[Order]:
+        page = await order_resolvers.store_orders(
+            info.context, decode_id(store_id, "Store", "storeId"), status=OrderStatus(status) if status else None,
+            first=first, after=after,
+        )  # fmt: skip
+        return Connection[Order].of(page, Order.from_model)
+
+
+@strawberry.type
+class OrderMutation:
+    @strawberry.mutation(
+        extensions=[*only(IsMember()), MutationTransaction()],
+        description="Order for pickup: stock is held for 15 minutes while the member pays.",
+    )
+    async def place_order(self, info: strawberry.Info[Context, None], input: PlaceOrderInput) -> OrderPayload:
+        request = order_resolvers.place_request(
+            decode_id(input.store_id, "Store", "storeId"), _cart(input.lines), input.idempotency_key, input.pickup_at,
+            input.use_points, input.use_stored_value,
+        )  # fmt: skip
+        placed = await order_resolvers.place(info.context, request)
+        payment = None
+        if placed.prepay is not None:
+            params: JSON = placed.prepay.client_params  # type: ignore[assignment]
+            payment = PaymentRequest(provider=order_resolvers.provider(info.context).name, params=params)
+        return OrderPayload(order=Order.from_model(placed.order), payment=payment)
+
+    @strawberry.mutation(extensions=[*only(IsMember()), MutationTransaction()], description="Cancel before paying.")
+    async def cancel_my_order(self, info: strawberry.Info[Context, None], input: OrderIdInput) -> OrderPayload:
+        order = await orders.cancel_by_member(info.context.session, info.context.viewer, decode_id(input.id, "Order"))
+        return OrderPayload(order=Order.from_model(order))
+
+    @strawberry.mutation(extensions=[*requires("order.pickup"), MutationTransaction()])
+    async def mark_order_preparing(self, info: strawberry.Info[Context, None], input: OrderIdInput) -> OrderPayload:
+        order = await orders.mark_preparing(info.context.session, info.context.viewer, decode_id(input.id, "Order"))
+        return OrderPayload(order=Order.from_model(order))
+
+    @strawberry.mutation(extensions=[*requires("order.pickup"), MutationTransaction()])
+    async def mark_order_ready(self, info: strawberry.Info[Context, None], input: OrderIdInput) -> OrderPayload:
+        order = await orders.mark_ready(info.context.session, info.context.viewer, decode_id(input.id, "Order"))
+        return OrderPayload(order=Order.from_model(order))
+
+    @strawberry.mutation(
+        extensions=[*requires("order.pickup"), MutationTransaction(secret_fields=frozenset({"code"}))],
+        description="核销: hand over a pickup order by its code (this store's orders only).",
+    )
+    async def verify_pickup(self, info: strawberry.Info[Context, None], input: VerifyPickupInput) -> OrderPayload:
+        ctx = info.context
+        store_id = decode_optional_id(input.store_id, "Store", "storeId") or ctx.viewer.store_id
+        if store_id is None:
+            raise DomainError(ErrorCode.INVALID_INPUT, "Say which store this happens in.", "storeId")
+        ctx.audit_store_id = store_id
+        quantities = {x.sku_id: x.quantity for x in _cart(input.lines)} if input.lines else None
+        order = await orders.verify_pickup(
+            ctx.session, ctx.viewer, store_id=store_id, code=input.code, quantities=quantities
+        )
+        return OrderPayload(order=Order.from_model(order))

@@ -3,19 +3,49 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from typing import Any
 
 import strawberry
 
 from resolvers.context import Context
-from schema.common import decode_id
+from schema.common import decode_id, global_id
 from schema.inventory import StockLevel
 from services.errors import AccessDenied
+from services.orders import order_topic, order_topic_all
 from services.scope import require, require_store
 from services.stock import ALL_STORES_TOPICS, stock_topic
 
 
+@strawberry.type(description="An order changed: paid, cancelled, ready, picked up.")
+class OrderEvent:
+    order_id: strawberry.ID
+    status: str
+
+    @classmethod
+    def of(cls, payload: dict[str, Any]) -> OrderEvent:
+        return cls(order_id=strawberry.ID(str(global_id("Order", payload["orderId"]))), status=payload["status"])
+
+
 @strawberry.type
 class Subscription:
+    @strawberry.subscription(description="The store tablet's feed: new paid orders, cancellations, pickups.")
+    async def order_events(
+        self, info: strawberry.Info[Context, None], store_id: strawberry.ID
+    ) -> AsyncGenerator[OrderEvent, None]:
+        sid = decode_id(store_id, "Store", "storeId")
+        require_store(info.context.viewer, sid, "order.read")
+        async for event in info.context.app.broker.subscribe(order_topic(sid)):
+            yield OrderEvent.of(event.payload)
+
+    @strawberry.subscription(description="The signed-in member's own orders as they change.")
+    async def my_order_updates(self, info: strawberry.Info[Context, None]) -> AsyncGenerator[OrderEvent, None]:
+        member_id = info.context.viewer.member_id
+        if member_id is None:
+            raise AccessDenied("Only members follow their orders.")
+        async for event in info.context.app.broker.subscribe(order_topic_all()):
+            if event.payload.get("memberId") == member_id:
+                yield OrderEvent.of(event.payload)
+
     @strawberry.subscription(description="Stock levels of one store as they change (its staff and HQ).")
     async def stock_changed(
         self, info: strawberry.Info[Context, None], store_id: strawberry.ID

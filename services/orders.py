@@ -46,6 +46,10 @@ def order_topic(store_id: int) -> str:
     return f"orders.store.{store_id}"
 
 
+def order_topic_all() -> str:
+    return "orders.store.*"
+
+
 @dataclass(frozen=True)
 class PlaceOrder:
     store_id: int

@@ -1,0 +1,67 @@
+"""The access matrix rows for orders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services import members, orders
+from services.db import write_transaction
+from services.identity import ExternalIdentity
+from services.pricing import CartLine
+from services.scope import Viewer, ViewerKind
+from tests.conftest import gid
+from tests.factories import list_in_store, make_library
+
+
+async def given_order(chain, state, *, paid: bool) -> dict[str, Any]:
+    """An order at SH01 by the matrix's member (paid or not yet)."""
+    library = await make_library(state, products=1, skus_per_product=1)
+    store = chain.stores["SH01"]
+    await list_in_store(state, store, library.sku_ids, on_hand=10)
+    async with write_transaction(state.sessionmaker) as session:
+        member, _ = await members.member_for_identity(
+            session, state.cipher, ExternalIdentity("local", "matrix-member"), store_id=None
+        )
+        placed = await orders.place_order(
+            session, Viewer(kind=ViewerKind.MEMBER, member_id=member.id), state.payment_providers["sandbox"],
+            orders.PlaceOrder(store, [CartLine(library.sku_ids[0], 1)], "matrix"),
+        )  # fmt: skip
+        order = placed.order
+        if paid:
+            order = await orders.mark_paid(session, order.id, order.created_at)
+    return {"id": gid("Order", order.id), "code": order.pickup_code, "store": gid("Store", store),
+            "sku": gid("Sku", library.sku_ids[0])}  # fmt: skip
+
+
+def _vars(*keys: str, paid: bool = True):
+    async def build(chain, state):
+        given = await given_order(chain, state, paid=paid)
+        return {k: given[k] for k in keys}
+
+    return build
+
+
+async def _listed(chain, state):
+    library = await make_library(state, products=1, skus_per_product=1)
+    await list_in_store(state, chain.stores["SH01"], library.sku_ids, on_hand=10)
+    return {"store": gid("Store", chain.stores["SH01"]), "sku": gid("Sku", library.sku_ids[0])}
+
+
+def order_ops(Op, only, ALL, STAFF):  # noqa: N803 - the matrix's own names
+    PICKUP = ("clerk", "store_manager", "hq_admin")  # noqa: N806
+    return [
+        Op("quote", "query($store: ID!, $sku: ID!) { quote(input: {storeId: $store, lines: [{skuId: $sku, quantity: 1}]}) { total } }",
+           ALL, _listed),
+        Op("myOrders", "{ myOrders { edges { node { id } } } }", only("member")),
+        Op("orders", "query($store: ID!) { orders(storeId: $store) { edges { node { id } } } }", only(*STAFF), _listed),
+        Op("placeOrder", "mutation($store: ID!, $sku: ID!) { placeOrder(input: {storeId: $store, lines: [{skuId: $sku, quantity: 1}],"
+           ' idempotencyKey: "m-1"}) { errors { code } } }', only("member"), _listed, payload="placeOrder"),
+        Op("cancelMyOrder", "mutation($id: ID!) { cancelMyOrder(input: {id: $id}) { errors { code } } }", only("member"),
+           _vars("id", paid=False), payload="cancelMyOrder"),
+        Op("markOrderPreparing", "mutation($id: ID!) { markOrderPreparing(input: {id: $id}) { errors { code } } }",
+           only(*PICKUP), _vars("id"), payload="markOrderPreparing"),
+        Op("markOrderReady", "mutation($id: ID!) { markOrderReady(input: {id: $id}) { errors { code } } }",
+           only(*PICKUP), _vars("id"), payload="markOrderReady"),
+        Op("verifyPickup", "mutation($code: String!, $store: ID!) { verifyPickup(input: {code: $code, storeId: $store}) { errors { code } } }",
+           only(*PICKUP), _vars("code", "store"), payload="verifyPickup"),
+    ]  # fmt: skip

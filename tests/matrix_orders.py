@@ -47,8 +47,8 @@ async def _listed(chain, state):
     return {"store": gid("Store", chain.stores["SH01"]), "sku": gid("Sku", library.sku_ids[0])}
 
 
-def order_ops(Op, only, ALL, STAFF):  # noqa: N803 - the matrix's own names
-    PICKUP = ("clerk", "store_manager", "hq_admin")  # noqa: N806
+def order_ops(Op, only, ALL, STAFF):
+    PICKUP = ("clerk", "store_manager", "hq_admin")
     return [
         Op("quote", "query($store: ID!, $sku: ID!) { quote(input: {storeId: $store, lines: [{skuId: $sku, quantity: 1}]}) { total } }",
            ALL, _listed),

@@ -36,6 +36,7 @@ from models.orders import (
     Payment,
     PaymentMethod,
     PaymentStatus,
+    Refund,
 )
 from models.org import Role, RoleScope, Staff, Store, StoreStatus
 
@@ -74,6 +75,7 @@ __all__ = [
     "PointsKind",
     "Product",
     "RefreshToken",
+    "Refund",
     "Role",
     "RoleScope",
     "Setting",

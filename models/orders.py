@@ -107,6 +107,7 @@ class OrderLine(Base):
     # Every price rule that applied to this line, in order: [{"rule": ..., "amount": ..., "reason": ...}]
     adjustments: Mapped[list[dict[str, Any]]] = mapped_column(JSON(), default=list)
     picked_up: Mapped[int] = mapped_column(default=0)
+    refunded: Mapped[int] = mapped_column(default=0)
 
 
 class Payment(Base):
@@ -128,4 +129,27 @@ class Payment(Base):
     provider_txn: Mapped[str | None] = mapped_column(String(64))
     store_id: Mapped[int] = mapped_column(BigId)
     paid_at: Mapped[datetime | None]
+    created_at: Mapped[Timestamp]
+
+
+class Refund(Base):
+    """Money given back on an order: how much by each method, which lines, and whether goods came back."""
+
+    __tablename__ = "refunds"
+    __table_args__ = (
+        Index("ix_refunds_order_id", "order_id"),
+        Index("ix_refunds_store_id_created_at", "store_id", "created_at"),
+    )
+
+    id: Mapped[intpk]
+    order_id: Mapped[int] = mapped_column(BigId, ForeignKey("orders.id"))
+    store_id: Mapped[int] = mapped_column(BigId)
+    staff_id: Mapped[int | None] = mapped_column(BigId)
+    amount: Mapped[int] = mapped_column(BigInteger())
+    # {"CASH": 1200, "STORED_VALUE": 300, "POINTS": 100}: fen given back per method.
+    by_method: Mapped[dict[str, int]] = mapped_column(JSON(), default=dict)
+    lines: Mapped[list[dict[str, int]]] = mapped_column(JSON(), default=list)
+    restocked: Mapped[bool] = mapped_column(default=False)
+    points_taken_back: Mapped[int] = mapped_column(BigInteger(), default=0)
+    reason: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[Timestamp]

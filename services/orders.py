@@ -166,14 +166,21 @@ async def _new_pickup_code(session: AsyncSession) -> str:
     raise RuntimeError("could not find a free pickup code")
 
 
-async def mark_paid(session: AsyncSession, order_id: int, at: datetime) -> Order:
-    """Everything payment settles, in the caller's transaction: status, stock, points, member spend, pickup code."""
-    order = await move(session, order_id, OrderStatus.PAID, only_from={OrderStatus.CREATED}, paid_at=at,
-                       pickup_code=await _new_pickup_code(session))  # fmt: skip
-    lines = (await session.scalars(select(OrderLine).where(OrderLine.order_id == order.id))).all()
-    await stock.commit(
-        session, order.store_id, [stock.Line(x.sku_id, x.quantity) for x in lines], stock.Ref("order", order.id)
+async def mark_paid(session: AsyncSession, order_id: int, at: datetime, *, reserved: bool = True) -> Order:
+    """Everything payment settles, in the caller's transaction: status, stock, points, member spend, pickup code.
+
+    A reserved order's promised units leave the shelf; a counter sale (not reserved) sells what is available.
+    """
+    current = await session.get(Order, order_id)
+    assert current is not None
+    code = await _new_pickup_code(session) if current.fulfilment is Fulfilment.PICKUP else None
+    order = await move(
+        session, order_id, OrderStatus.PAID, only_from={OrderStatus.CREATED}, paid_at=at, pickup_code=code
     )
+    lines = (await session.scalars(select(OrderLine).where(OrderLine.order_id == order.id))).all()
+    moving = [stock.Line(x.sku_id, x.quantity) for x in lines]
+    ref = stock.Ref("order", order.id, order.staff_id)
+    await (stock.commit if reserved else stock.sell)(session, order.store_id, moving, ref)
     if order.member_id is not None:
         spend = order.payable + order.stored_value_used
         await points.earn(

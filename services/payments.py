@@ -40,6 +40,10 @@ class PaymentProvider(Protocol):
         """Check the signature and parse; raise DomainError(PAYMENT_SIGNATURE_INVALID) if it does not verify."""
         ...
 
+    def refund(self, *, provider_ref: str, refund_ref: str, amount: int) -> str:
+        """Ask the provider to give `amount` back for a payment; returns the provider's refund id."""
+        ...
+
 
 class SandboxProvider:
     name = "sandbox"
@@ -56,6 +60,11 @@ class SandboxProvider:
         params = {"prepayId": f"sbx_{provider_ref}", "amount": str(amount), "nonce": nonce}
         params["paySign"] = self._sign(orjson.dumps(params, option=orjson.OPT_SORT_KEYS))
         return Prepay(provider_ref=provider_ref, client_params=params)
+
+    def refund(self, *, provider_ref: str, refund_ref: str, amount: int) -> str:
+        if amount <= 0:
+            raise DomainError(ErrorCode.INVALID_INPUT, "Refund a positive amount.", "amount")
+        return f"sbx_refund_{refund_ref}"
 
     def notification(self, *, provider_ref: str, amount: int, txn: str | None = None) -> tuple[dict[str, str], bytes]:
         """What the sandbox sends when the payer pays: headers and a signed body."""

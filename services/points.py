@@ -124,6 +124,21 @@ async def reverse(session: AsyncSession, *, ref_type: str, ref_id: int) -> int:
     return total
 
 
+async def give_back(session: AsyncSession, member_id: int, amount: int, *, ref_type: str, ref_id: int) -> None:
+    """Return redeemed points (a refund paid in points); they count as earned now."""
+    year = utcnow().astimezone(CHAIN_TZ).year
+    await _apply(session, member_id, amount, PointsKind.REVERSAL, ref_type=ref_type, ref_id=ref_id, earned_year=year)
+
+
+async def take_back(session: AsyncSession, member_id: int, amount: int, *, ref_type: str, ref_id: int) -> int:
+    """Take back up to `amount` earned points (a refund); what was already spent stays spent. Returns what was taken."""
+    balance = int(await session.scalar(select(Member.points_balance).where(Member.id == member_id)) or 0)
+    take = min(amount, balance)
+    if take > 0:
+        await _apply(session, member_id, -take, PointsKind.REVERSAL, ref_type=ref_type, ref_id=ref_id)
+    return take
+
+
 def _remaining_by_year(entries: list[tuple[PointsKind, int, int | None]]) -> dict[int, int]:
     """Points left per earning year: credits by year, expiries against their year, other debits oldest first."""
     left: dict[int, int] = defaultdict(int)

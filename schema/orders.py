@@ -9,7 +9,7 @@ import strawberry
 from strawberry import relay
 from strawberry.scalars import JSON
 
-from models import Channel, Fulfilment, OrderStatus
+from models import Channel, Fulfilment, OrderStatus, PaymentMethod
 from models import Order as OrderModel
 from models import OrderLine as OrderLineModel
 from resolvers import orders as order_resolvers
@@ -20,7 +20,7 @@ from schema.member import Member
 from schema.org import Store
 from schema.permissions import IsMember, only, requires
 from schema.transaction import MutationTransaction
-from services import orders
+from services import orders, pos, refunds
 from services.errors import DomainError, ErrorCode
 from services.pricing import CartLine, Quote, QuoteLine
 
@@ -181,6 +181,53 @@ class VerifyPickupInput:
     lines: list[CartLineInput] | None = strawberry.field(default=None, description="Only these quantities now")
 
 
+PaymentMethodEnum = strawberry.enum(PaymentMethod, name="PaymentMethod")
+
+
+@strawberry.input
+class TenderInput:
+    method: PaymentMethodEnum  # type: ignore[valid-type]
+    amount: int = strawberry.field(description="fen")
+    reference: str | None = strawberry.field(default=None, description="Card slip or scanned-code transaction id")
+
+
+@strawberry.input
+class PosCheckoutInput:
+    client_order_id: str = strawberry.field(
+        description="The tablet's own id for this sale; a retry creates nothing twice"
+    )
+    lines: list[CartLineInput]
+    tenders: list[TenderInput]
+    store_id: strawberry.ID | None = None
+    member_id: strawberry.ID | None = strawberry.field(default=None, description="From identifyMember")
+    use_points: int = 0
+
+
+@strawberry.input
+class RefundOrderInput:
+    id: strawberry.ID
+    lines: list[CartLineInput] | None = strawberry.field(
+        default=None, description="Leave out to refund everything left"
+    )
+    restock: bool = strawberry.field(default=True, description="The goods came back to the shelf")
+    reason: str | None = None
+
+
+@strawberry.type
+class RefundType:
+    amount: int
+    by_method: JSON
+    restocked: bool
+    points_taken_back: int
+
+
+@strawberry.type
+class RefundPayload:
+    errors: list[UserError] = strawberry.field(default_factory=list)
+    refund: RefundType | None = None
+    order: Order | None = None
+
+
 @strawberry.type
 class PaymentRequest:
     provider: str
@@ -256,6 +303,41 @@ class OrderMutation:
     async def cancel_my_order(self, info: strawberry.Info[Context, None], input: OrderIdInput) -> OrderPayload:
         order = await orders.cancel_by_member(info.context.session, info.context.viewer, decode_id(input.id, "Order"))
         return OrderPayload(order=Order.from_model(order))
+
+    @strawberry.mutation(
+        extensions=[*requires("order.checkout"), MutationTransaction()],
+        description="收银: a counter sale, paid by any mix of methods, completed at once.",
+    )
+    async def pos_checkout(self, info: strawberry.Info[Context, None], input: PosCheckoutInput) -> OrderPayload:
+        ctx = info.context
+        store_id = decode_optional_id(input.store_id, "Store", "storeId") or ctx.viewer.store_id
+        if store_id is None:
+            raise DomainError(ErrorCode.INVALID_INPUT, "Say which store this happens in.", "storeId")
+        ctx.audit_store_id = store_id
+        request = pos.Checkout(
+            store_id=store_id, client_order_id=input.client_order_id, lines=_cart(input.lines),
+            tenders=[pos.Tender(PaymentMethod(t.method), t.amount, t.reference) for t in input.tenders],
+            member_id=decode_optional_id(input.member_id, "Member", "memberId"), use_points=input.use_points,
+        )  # fmt: skip
+        return OrderPayload(order=Order.from_model(await pos.checkout(ctx.session, ctx.viewer, request)))
+
+    @strawberry.mutation(
+        extensions=[*requires("order.refund"), MutationTransaction()],
+        description="Refund all or some lines: money back by method, points settled, goods restocked.",
+    )
+    async def refund_order(self, info: strawberry.Info[Context, None], input: RefundOrderInput) -> RefundPayload:
+        ctx = info.context
+        quantities = {x.sku_id: x.quantity for x in _cart(input.lines)} if input.lines else None
+        refund = await refunds.refund_order(
+            ctx.session, ctx.viewer, ctx.app.payment_providers, order_id=decode_id(input.id, "Order"),
+            quantities=quantities, restock=input.restock, reason=input.reason,
+        )  # fmt: skip
+        ctx.audit_store_id = refund.store_id
+        order = await ctx.session.get(OrderModel, refund.order_id)
+        assert order is not None
+        result = RefundType(amount=refund.amount, by_method=refund.by_method, restocked=refund.restocked,  # type: ignore[arg-type]
+                            points_taken_back=refund.points_taken_back)  # fmt: skip
+        return RefundPayload(refund=result, order=Order.from_model(order))
 
     @strawberry.mutation(extensions=[*requires("order.pickup"), MutationTransaction()])
     async def mark_order_preparing(self, info: strawberry.Info[Context, None], input: OrderIdInput) -> OrderPayload:

@@ -98,8 +98,8 @@ async def refund_order(
                                   store_id=order.store_id)  # fmt: skip
     if order.member_id is not None:
         refund.points_taken_back = await _settle_points(session, order, by_method)
-        money_back = sum(by_method.get(m.value, 0) for m in (*EXTERNAL, PaymentMethod.STORED_VALUE))
-        spend_left = case((Member.total_spend > money_back, Member.total_spend - money_back), else_=0)
+        # Lifetime spend counted the whole order (points value included), so it gives back the whole refund.
+        spend_left = case((Member.total_spend > amount, Member.total_spend - amount), else_=0)
         await session.execute(update(Member).where(Member.id == order.member_id).values(total_spend=spend_left))
     for line, qty in taking:
         line.refunded += qty

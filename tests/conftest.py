@@ -172,6 +172,11 @@ def gid(type_name: str, pk: int) -> str:
     return base64.b64encode(f"{type_name}:{pk}".encode()).decode()
 
 
+def pk(global_id: str) -> int:
+    """The primary key inside a global id."""
+    return int(base64.b64decode(global_id).decode().split(":", 1)[1])
+
+
 @dataclass
 class Api:
     """Sends GraphQL as a front end does: POST /graphql with JSON, a bearer token when signed in."""
@@ -264,4 +269,4 @@ async def table_counts(state: AppState) -> dict[str, int]:
     return counts
 
 
-__all__ = ["Api", "Chain", "count_statements", "gid", "replace", "table_counts"]
+__all__ = ["Api", "Chain", "count_statements", "gid", "pk", "replace", "table_counts"]

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from models import PaymentMethod
 from services import members, orders
 from services.db import write_transaction
 from services.identity import ExternalIdentity
 from services.pricing import CartLine
 from services.scope import Viewer, ViewerKind
-from tests.conftest import gid
-from tests.factories import list_in_store, make_library
+from tests.conftest import gid, pk
+from tests.factories import HQ, list_in_store, make_library
 
 
 async def given_order(chain, state, *, paid: bool) -> dict[str, Any]:
@@ -47,6 +48,18 @@ async def _listed(chain, state):
     return {"store": gid("Store", chain.stores["SH01"]), "sku": gid("Sku", library.sku_ids[0])}
 
 
+async def _sold(chain, state):
+    """A completed counter sale of one unit (1000 fen) at SH01."""
+    from services import pos
+
+    listed = await _listed(chain, state)
+    sku = pk(listed["sku"])
+    async with write_transaction(state.sessionmaker) as session:
+        order = await pos.checkout(session, HQ, pos.Checkout(chain.stores["SH01"], "sold-1", [CartLine(sku, 1)],
+                                                             [pos.Tender(PaymentMethod.CASH, 1000)]))  # fmt: skip
+    return {"id": gid("Order", order.id)}
+
+
 def order_ops(Op, only, ALL, STAFF):
     PICKUP = ("clerk", "store_manager", "hq_admin")
     return [
@@ -58,6 +71,11 @@ def order_ops(Op, only, ALL, STAFF):
            ' idempotencyKey: "m-1"}) { errors { code } } }', only("member"), _listed, payload="placeOrder"),
         Op("cancelMyOrder", "mutation($id: ID!) { cancelMyOrder(input: {id: $id}) { errors { code } } }", only("member"),
            _vars("id", paid=False), payload="cancelMyOrder"),
+        Op("posCheckout", "mutation($store: ID!, $sku: ID!) { posCheckout(input: {clientOrderId: \"c-1\", storeId: $store,"
+           ' lines: [{skuId: $sku, quantity: 1}], tenders: [{method: CASH, amount: 1000}]}) { errors { code } } }',
+           only(*PICKUP), _listed, payload="posCheckout"),
+        Op("refundOrder", "mutation($id: ID!) { refundOrder(input: {id: $id}) { errors { code } } }",
+           only("store_manager", "hq_admin"), _sold, payload="refundOrder"),
         Op("markOrderPreparing", "mutation($id: ID!) { markOrderPreparing(input: {id: $id}) { errors { code } } }",
            only(*PICKUP), _vars("id"), payload="markOrderPreparing"),
         Op("markOrderReady", "mutation($id: ID!) { markOrderReady(input: {id: $id}) { errors { code } } }",

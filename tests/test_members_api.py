@@ -10,7 +10,7 @@ from sqlalchemy import select, text
 
 import models
 from models import AuditLog
-from tests.conftest import count_statements, gid
+from tests.conftest import count_statements, gid, pk
 
 PHONES = ["13800138001", "13900139002", "13700137003"]
 REGISTER = """mutation($p: String!, $n: String) { registerMember(input: {phone: $p, name: $n}) {
@@ -157,11 +157,7 @@ async def test_a_member_sees_their_full_profile_exports_it_and_deletes_the_accou
     assert deleted["data"]["deleteMyAccount"] == {"errors": [], "deleted": True}
     assert (await api.post("{ me { __typename } }", token=token)).status_code == 401
     async with state.sessionmaker() as session:
-        row = await session.scalar(
-            select(models.Member).where(
-                models.Member.id == int(__import__("base64").b64decode(signed["member"]["id"]).decode().split(":")[1])
-            )
-        )
+        row = await session.scalar(select(models.Member).where(models.Member.id == pk(signed["member"]["id"])))
     assert row.deleted_at is not None and row.phone_enc is None and row.phone_index is None and row.name is None
     again = await api.member_sign_in("wx-erase:13600136000")
     assert again["created"] is True and again["member"]["id"] != signed["member"]["id"]

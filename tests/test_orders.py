@@ -18,7 +18,7 @@ from services.db import write_transaction
 from services.errors import DomainError
 from services.pricing import CartLine
 from services.scope import Viewer, ViewerKind
-from tests.conftest import Api, count_statements, gid
+from tests.conftest import Api, count_statements, gid, pk
 from tests.factories import list_in_store, make_library
 from tests.test_e2e_http import running_server
 
@@ -215,7 +215,7 @@ async def test_a_member_orders_pays_and_picks_up_end_to_end_over_http_and_websoc
             ).json()
             order = placed["data"]["placeOrder"]["order"]
             assert order["status"] == "CREATED" and placed["data"]["placeOrder"]["payment"]["provider"] == "sandbox"
-            order_id = int(__import__("base64").b64decode(order["id"]).decode().split(":")[1])
+            order_id = pk(order["id"])
             headers, body = state.payment_providers["sandbox"].notification(
                 provider_ref=f"ORD{order_id:012d}", amount=order["payable"]
             )

@@ -37,6 +37,7 @@ from models.orders import (
     PaymentMethod,
     PaymentStatus,
     Refund,
+    Settlement,
 )
 from models.org import Role, RoleScope, Staff, Store, StoreStatus
 
@@ -79,6 +80,7 @@ __all__ = [
     "Role",
     "RoleScope",
     "Setting",
+    "Settlement",
     "Sku",
     "Staff",
     "StockLevel",

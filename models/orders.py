@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, Enum, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Date, Enum, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, BigId, Timestamp, intpk, str32, str64
@@ -153,3 +153,17 @@ class Refund(Base):
     points_taken_back: Mapped[int] = mapped_column(BigInteger(), default=0)
     reason: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[Timestamp]
+
+
+class Settlement(Base):
+    """A store's closed business day: its figures frozen, never recomputed."""
+
+    __tablename__ = "settlements"
+    __table_args__ = (UniqueConstraint("store_id", "business_day"),)
+
+    id: Mapped[intpk]
+    store_id: Mapped[int] = mapped_column(BigId, ForeignKey("stores.id"))
+    business_day: Mapped[date] = mapped_column(Date())
+    figures: Mapped[dict[str, Any]] = mapped_column(JSON())
+    closed_by: Mapped[int | None] = mapped_column(BigId)
+    closed_at: Mapped[Timestamp]

@@ -15,17 +15,38 @@ from schema.inventory_api import InventoryMutation, InventoryQuery
 from schema.members_api import MemberMutation, MemberQuery
 from schema.node import NodeQuery
 from schema.orders import OrderMutation, OrderQuery
+from schema.settlement import SettlementMutation, SettlementQuery
 from schema.staff import StaffMutation, StaffQuery
 from schema.stores import StoreMutation, StoreQuery
 from schema.subscriptions import Subscription
 
 Query = merge_types(
     "Query",
-    (NodeQuery, AuthQuery, StoreQuery, StaffQuery, AuditQuery, CatalogQuery, InventoryQuery, MemberQuery, OrderQuery),
+    (
+        NodeQuery,
+        AuthQuery,
+        StoreQuery,
+        StaffQuery,
+        AuditQuery,
+        CatalogQuery,
+        InventoryQuery,
+        MemberQuery,
+        OrderQuery,
+        SettlementQuery,
+    ),
 )
 Mutation = merge_types(
     "Mutation",
-    (AuthMutation, StoreMutation, StaffMutation, CatalogMutation, InventoryMutation, MemberMutation, OrderMutation),
+    (
+        AuthMutation,
+        StoreMutation,
+        StaffMutation,
+        CatalogMutation,
+        InventoryMutation,
+        MemberMutation,
+        OrderMutation,
+        SettlementMutation,
+    ),
 )
 
 

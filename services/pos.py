@@ -90,7 +90,9 @@ async def checkout(session: AsyncSession, viewer: Viewer, request: Checkout, *, 
         session.add(Payment(order_id=order.id, method=PaymentMethod.POINTS, amount=points_value,
                             status=PaymentStatus.SUCCEEDED, store_id=order.store_id, paid_at=now))  # fmt: skip
     if sv and member_id is not None:
-        await stored_value.spend(session, member_id, sv, store_id=order.store_id, ref_type="order", ref_id=order.id)
+        await stored_value.spend(
+            session, member_id, sv, store_id=order.store_id, ref_type="order", ref_id=order.id, at=now
+        )
     for tender in request.tenders:
         session.add(Payment(order_id=order.id, method=tender.method, amount=tender.amount, store_id=order.store_id,
                             status=PaymentStatus.SUCCEEDED, provider_txn=tender.reference, paid_at=now))  # fmt: skip

@@ -9,6 +9,7 @@ store, so settlement can clear between stores. A member's balances equal the sum
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import CursorResult
@@ -75,8 +76,9 @@ async def top_up_with_plan(
 
 
 async def spend(
-    session: AsyncSession, member_id: int, amount: int, *, store_id: int | None, ref_type: str, ref_id: int | None
-) -> Movement:
+    session: AsyncSession, member_id: int, amount: int, *, store_id: int | None, ref_type: str, ref_id: int | None,
+    at: datetime | None = None,
+) -> Movement:  # fmt: skip
     """Pay `amount` fen from stored value: principal first, then bonus, oldest lot first."""
     if amount <= 0:
         raise DomainError(ErrorCode.INVALID_INPUT, "Spend a positive amount.", "amount")
@@ -113,7 +115,7 @@ async def spend(
                 lot.bonus_left -= take
         if need:
             raise RuntimeError(f"member {member_id}: lots do not cover the balance")
-    now = utcnow()
+    now = at or utcnow()
     by_id = {lot.id: lot for lot in lots}
     rows = [
         {"member_id": member_id, "lot_id": lot_id, "kind": BalanceKind.SPEND, "principal": -p, "bonus": -b,

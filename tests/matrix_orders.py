@@ -60,6 +60,10 @@ async def _sold(chain, state):
     return {"id": gid("Order", order.id)}
 
 
+async def _store_only(chain, state):
+    return {"store": gid("Store", chain.stores["SH01"])}
+
+
 def order_ops(Op, only, ALL, STAFF):
     PICKUP = ("clerk", "store_manager", "hq_admin")
     return [
@@ -76,6 +80,10 @@ def order_ops(Op, only, ALL, STAFF):
            only(*PICKUP), _listed, payload="posCheckout"),
         Op("refundOrder", "mutation($id: ID!) { refundOrder(input: {id: $id}) { errors { code } } }",
            only("store_manager", "hq_admin"), _sold, payload="refundOrder"),
+        Op("settlement", 'query($store: ID!) { settlement(storeId: $store, date: "2026-01-01") { closed figures } }',
+           only("store_manager", "hq_analyst", "hq_admin"), _store_only),
+        Op("closeSettlement", 'mutation($store: ID!) { closeSettlement(input: {storeId: $store, date: "2026-01-01"}) { errors { code } } }',
+           only("hq_analyst", "hq_admin"), _store_only, payload="closeSettlement"),
         Op("markOrderPreparing", "mutation($id: ID!) { markOrderPreparing(input: {id: $id}) { errors { code } } }",
            only(*PICKUP), _vars("id"), payload="markOrderPreparing"),
         Op("markOrderReady", "mutation($id: ID!) { markOrderReady(input: {id: $id}) { errors { code } } }",

@@ -30,7 +30,8 @@ async def _brute_force(state, store_id: int, start: datetime, end: datetime) -> 
                 select(Refund).where(Refund.store_id == store_id, Refund.created_at >= start, Refund.created_at < end)
             )
         ).all()
-    return int(paid) - sum(v for r in refunds for k, v in r.by_method.items() if k != "POINTS")
+    refunded: int = sum(v for r in refunds for k, v in r.by_method.items() if k != "POINTS")
+    return int(paid) - refunded
 
 
 async def test_settlement_matches_payments_minus_refunds_and_a_closed_day_stays_closed(api, state, chain):

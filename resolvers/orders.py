@@ -6,9 +6,9 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from models import Fulfilment, Order, OrderStatus
+from models import Fulfilment, Order, OrderStatus, Store
 from resolvers.context import Context
-from services import orders
+from services import inventory, orders
 from services.errors import AccessDenied, DomainError, ErrorCode
 from services.members import may_see
 from services.pagination import Page, keyset_page
@@ -39,6 +39,15 @@ async def price(ctx: Context, *, store_id: int, lines: list[CartLine], member_id
         ):
             raise AccessDenied("Identify the member at this store first.")
         return await quote(session, store_id=store_id, lines=lines, member_id=member_id)
+
+
+async def alternatives(ctx: Context, q: Quote) -> list[tuple[Store, float]]:
+    """Where else the unavailable lines of a quote can be had, nearest first."""
+    needs = {line.sku_id: line.quantity for line in q.lines if not line.available}
+    if not needs:
+        return []
+    async with ctx.read() as session:
+        return await inventory.stores_with_stock(session, near_store_id=q.store_id, needs=needs)
 
 
 async def place(ctx: Context, request: orders.PlaceOrder) -> orders.Placed:

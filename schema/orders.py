@@ -15,7 +15,7 @@ from models import OrderLine as OrderLineModel
 from resolvers import orders as order_resolvers
 from resolvers.context import Context
 from schema.catalog import Sku
-from schema.common import Connection, UserError, decode_id, decode_optional_id
+from schema.common import Connection, UserError, decode_id, decode_optional_id, global_id
 from schema.member import Member
 from schema.org import Store
 from schema.permissions import IsMember, only, requires
@@ -66,6 +66,9 @@ class QuoteType:
     points_usable: int
     points_value_usable: int
     stored_value_usable: int
+    alternative_stores: list[Store] = strawberry.field(
+        default_factory=list, description="When lines are short here: stores that have them all, nearest first"
+    )
 
     @classmethod
     def of(cls, q: Quote) -> Self:
@@ -256,7 +259,11 @@ class OrderQuery:
             info.context, store_id=decode_id(input.store_id, "Store", "storeId"), lines=_cart(input.lines),
             member_id=decode_optional_id(input.member_id, "Member", "memberId"),
         )  # fmt: skip
-        return QuoteType.of(q)
+        result = QuoteType.of(q)
+        result.alternative_stores = [
+            Store.from_model(s, d) for s, d in await order_resolvers.alternatives(info.context, q)
+        ]
+        return result
 
     @strawberry.field(extensions=only(IsMember()))
     async def my_orders(
@@ -292,7 +299,12 @@ class OrderMutation:
             decode_id(input.store_id, "Store", "storeId"), _cart(input.lines), input.idempotency_key, input.pickup_at,
             input.use_points, input.use_stored_value,
         )  # fmt: skip
-        placed = await order_resolvers.place(info.context, request)
+        try:
+            placed = await order_resolvers.place(info.context, request)
+        except DomainError as exc:
+            if "unavailable_sku_ids" in exc.details:
+                exc.details["unavailable_sku_ids"] = [global_id("Sku", k) for k in exc.details["unavailable_sku_ids"]]
+            raise
         payment = None
         if placed.prepay is not None:
             params: JSON = placed.prepay.client_params  # type: ignore[assignment]

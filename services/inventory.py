@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import MovementKind, Sku, StockLevel, StockMovement, Store, StoreStatus
+from models import MovementKind, Sku, StockLevel, StockMovement, Store, StoreListing, StoreStatus
 from services.errors import DomainError, ErrorCode
 from services.pagination import AnySelect, Page, keyset_page
 from services.scope import Viewer, require_store, restrict
@@ -177,3 +177,33 @@ def levels_for_stores_query(
         .where(ranked.c.rank <= first + 1)
         .order_by(ranked.c.store_id, ranked.c.id)
     )
+
+
+async def stores_with_stock(
+    session: AsyncSession, *, near_store_id: int, needs: dict[int, int], limit: int = 5
+) -> list[tuple[Store, float]]:
+    """Open stores, nearest first, that list and have available every SKU in `needs` (for a short store)."""
+    target = await session.get(Store, near_store_id)
+    if target is None or not needs:
+        return []
+    rows = (
+        await session.execute(
+            select(StockLevel.store_id, StockLevel.sku_id, available_expr().label("available"))
+            .join(
+                StoreListing, (StoreListing.store_id == StockLevel.store_id) & (StoreListing.sku_id == StockLevel.sku_id)
+            )
+            .join(Store, Store.id == StockLevel.store_id)
+            .where(StockLevel.sku_id.in_(list(needs)), StockLevel.store_id != near_store_id,
+                   Store.status == StoreStatus.OPEN, StoreListing.on_shelf.is_(True))
+        )
+    ).all()  # fmt: skip
+    enough: dict[int, int] = {}
+    for row in rows:
+        if row.available >= needs[row.sku_id]:
+            enough[row.store_id] = enough.get(row.store_id, 0) + 1
+    ids = [store_id for store_id, count in enough.items() if count == len(needs)]
+    stores = (await session.scalars(select(Store).where(Store.id.in_(ids)))).all() if ids else []
+    ranked = sorted(
+        ((s, distance_km(target.lat, target.lng, s.lat, s.lng)) for s in stores), key=lambda p: (p[1], p[0].id)
+    )
+    return ranked[:limit]

@@ -248,3 +248,65 @@ async def test_a_member_orders_pays_and_picks_up_end_to_end_over_http_and_websoc
         level = await session.scalar(select(StockLevel).where(StockLevel.sku_id == sku, StockLevel.store_id == store))
     assert (level.on_hand, level.reserved) == (8, 0)
     assert member.points_balance == 56 and member.total_spend == 5600
+
+
+async def test_a_short_store_says_which_lines_and_the_quote_points_to_the_nearest_stores_that_have_them(
+    api, state, chain
+):
+    library = await make_library(state, products=1, skus_per_product=2)
+    a, b = library.sku_ids
+    await list_in_store(state, chain.stores["SH02"], [a, b], on_hand=1)
+    await list_in_store(state, chain.stores["SH01"], [a, b], on_hand=9)  # 2.4 km away
+    await list_in_store(state, chain.stores["SH04"], [a, b], on_hand=9)  # 5.5 km away
+    await list_in_store(state, chain.stores["SH03"], [a], on_hand=9)  # lacks b
+    token = await api.token("member:shorty")
+    lines = [{"skuId": gid("Sku", a), "quantity": 1}, {"skuId": gid("Sku", b), "quantity": 3}]
+    quote = await api.post("query($s: ID!, $l: [CartLineInput!]!) { quote(input: {storeId: $s, lines: $l}) { lines { available } alternativeStores { code } } }",
+                           {"s": gid("Store", chain.stores["SH02"]), "l": lines}, token=token)  # fmt: skip
+    data = quote.json()["data"]["quote"]
+    assert [x["available"] for x in data["lines"]] == [True, False]
+    assert [s["code"] for s in data["alternativeStores"]] == ["SH01", "SH04"]
+    placed = await api.post("mutation($s: ID!, $l: [CartLineInput!]!) { placeOrder(input: {storeId: $s, lines: $l, idempotencyKey: \"s-1\"}) { errors { code } unavailableSkuIds order { id } } }",
+                            {"s": gid("Store", chain.stores["SH02"]), "l": lines}, token=token)  # fmt: skip
+    assert placed.json()["data"]["placeOrder"] == {
+        "errors": [{"code": "OUT_OF_STOCK"}],
+        "unavailableSkuIds": [gid("Sku", b)],
+        "order": None,
+    }
+
+
+async def test_counter_sales_and_online_orders_racing_for_the_last_units_never_oversell(state, chain):
+    from models import PaymentMethod
+    from services import pos
+    from tests.factories import HQ
+
+    store = chain.stores["HZ02"]
+    sku = await _given_sku(state, store, on_hand=20, price=1000)
+    members = [await _member(state) for _ in range(5)]
+
+    async def online(i: int) -> bool:
+        try:
+            await _place(state, members[i % 5], store, sku, f"on-{i}")
+            return True
+        except DomainError:
+            return False
+
+    async def counter(i: int) -> bool:
+        try:
+            async with write_transaction(state.sessionmaker) as session:
+                await pos.checkout(
+                    session,
+                    HQ,
+                    pos.Checkout(store, f"pos-{i}", [CartLine(sku, 1)], [pos.Tender(PaymentMethod.CASH, 1000)]),
+                )
+            return True
+        except DomainError:
+            return False
+
+    results = await asyncio.gather(*(online(i) if i % 2 else counter(i) for i in range(60)))
+    assert sum(results) == 20
+    async with state.sessionmaker() as session:
+        level = await session.scalar(select(StockLevel).where(StockLevel.sku_id == sku, StockLevel.store_id == store))
+        ledger = (await session.execute(select(func.sum(StockMovement.quantity), func.sum(StockMovement.reserved_delta))
+                                        .where(StockMovement.sku_id == sku, StockMovement.store_id == store))).one()  # fmt: skip
+    assert level.on_hand - level.reserved == 0 and (level.on_hand, level.reserved) == tuple(ledger)

@@ -189,9 +189,7 @@ async def stores_with_stock(
     rows = (
         await session.execute(
             select(StockLevel.store_id, StockLevel.sku_id, available_expr().label("available"))
-            .join(
-                StoreListing, (StoreListing.store_id == StockLevel.store_id) & (StoreListing.sku_id == StockLevel.sku_id)
-            )
+            .join(StoreListing, and_(StoreListing.store_id == StockLevel.store_id, StoreListing.sku_id == StockLevel.sku_id))
             .join(Store, Store.id == StockLevel.store_id)
             .where(StockLevel.sku_id.in_(list(needs)), StockLevel.store_id != near_store_id,
                    Store.status == StoreStatus.OPEN, StoreListing.on_shelf.is_(True))

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, literal, select
+from sqlalchemy import ColumnElement, and_, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import MovementKind, Sku, StockLevel, StockMovement, Store, StoreListing, StoreStatus
@@ -189,7 +189,8 @@ async def stores_with_stock(
     rows = (
         await session.execute(
             select(StockLevel.store_id, StockLevel.sku_id, available_expr().label("available"))
-            .join(StoreListing, and_(StoreListing.store_id == StockLevel.store_id, StoreListing.sku_id == StockLevel.sku_id))
+            .join(StoreListing, and_(StoreListing.store_id == StockLevel.store_id,
+                                     StoreListing.sku_id == StockLevel.sku_id))  # fmt: skip
             .join(Store, Store.id == StockLevel.store_id)
             .where(StockLevel.sku_id.in_(list(needs)), StockLevel.store_id != near_store_id,
                    Store.status == StoreStatus.OPEN, StoreListing.on_shelf.is_(True))

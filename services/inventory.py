@@ -186,16 +186,19 @@ async def stores_with_stock(
     target = await session.get(Store, near_store_id)
     if target is None or not needs:
         return []
-    rows = (
-        await session.execute(
-            select(StockLevel.store_id, StockLevel.sku_id, available_expr().label("available"))
-            .join(StoreListing, and_(StoreListing.store_id == StockLevel.store_id,
-                                     StoreListing.sku_id == StockLevel.sku_id))  # fmt: skip
-            .join(Store, Store.id == StockLevel.store_id)
-            .where(StockLevel.sku_id.in_(list(needs)), StockLevel.store_id != near_store_id,
-                   Store.status == StoreStatus.OPEN, StoreListing.on_shelf.is_(True))
+    listed = and_(StoreListing.store_id == StockLevel.store_id, StoreListing.sku_id == StockLevel.sku_id)
+    stmt = (
+        select(StockLevel.store_id, StockLevel.sku_id, available_expr().label("available"))
+        .join(StoreListing, listed)
+        .join(Store, Store.id == StockLevel.store_id)
+        .where(
+            StockLevel.sku_id.in_(list(needs)),
+            StockLevel.store_id != near_store_id,
+            Store.status == StoreStatus.OPEN,
+            StoreListing.on_shelf.is_(True),
         )
-    ).all()  # fmt: skip
+    )
+    rows = (await session.execute(stmt)).all()
     enough: dict[int, int] = {}
     for row in rows:
         if row.available >= needs[row.sku_id]:

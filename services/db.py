@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -66,6 +68,16 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+def insert_new(session: AsyncSession, model: type[Any], rows: Any, *, unique: list[str]) -> Any:
+    """INSERT that skips rows whose `unique` columns exist already (ON CONFLICT DO NOTHING, both dialects).
+
+    Under concurrency the insert waits for a transaction holding the same key, so exactly one writer wins.
+    """
+    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return insert(model).values(rows).on_conflict_do_nothing(index_elements=unique)
 
 
 async def begin_write(session: AsyncSession) -> None:

@@ -7,11 +7,10 @@ from typing import Any
 
 import orjson
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import IdempotencyKey, utcnow
+from services.db import insert_new
 from services.errors import DomainError, ErrorCode
 from services.validation import text
 
@@ -28,13 +27,9 @@ async def claim(session: AsyncSession, *, scope: str, key: str, request: Any) ->
     """
     key = text(key, "idempotencyKey", max_len=64)
     digest = fingerprint(request)
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(IdempotencyKey).values(
-        scope=scope, key=key, fingerprint=digest, result=None, created_at=utcnow()
-    )
-    inserted = await session.execute(
-        stmt.on_conflict_do_nothing(index_elements=["scope", "key"]).returning(IdempotencyKey.id)
-    )
+    row = {"scope": scope, "key": key, "fingerprint": digest, "result": None, "created_at": utcnow()}
+    stmt = insert_new(session, IdempotencyKey, row, unique=["scope", "key"])
+    inserted = await session.execute(stmt.returning(IdempotencyKey.id))
     if inserted.first() is not None:
         return None
     existing = await session.scalar(

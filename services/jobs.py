@@ -14,13 +14,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import Job, JobStatus, utcnow
 from services import points, segments
-from services.db import write_transaction
+from services.db import insert_new, write_transaction
 from services.points import CHAIN_TZ
 
 log = logging.getLogger("chain.jobs")
@@ -31,12 +29,9 @@ async def enqueue(
     session: AsyncSession, *, kind: str, dedupe_key: str, due_at: datetime, payload: dict[str, Any]
 ) -> None:
     """Schedule a job once: the same dedupe key is never scheduled twice."""
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(Job).values(
-        kind=kind, dedupe_key=dedupe_key, due_at=due_at, payload=payload, status=JobStatus.PENDING, attempts=0,
-        created_at=utcnow(),
-    )  # fmt: skip
-    await session.execute(stmt.on_conflict_do_nothing(index_elements=["dedupe_key"]))
+    row = {"kind": kind, "dedupe_key": dedupe_key, "due_at": due_at, "payload": payload, "status": JobStatus.PENDING,
+           "attempts": 0, "created_at": utcnow()}  # fmt: skip
+    await session.execute(insert_new(session, Job, row, unique=["dedupe_key"]))
 
 
 async def _expire_points(session: AsyncSession, payload: dict[str, Any], now: datetime) -> None:

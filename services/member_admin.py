@@ -6,11 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import LevelPrice, Member, MemberLevel, MemberStore, MemberTag, MemberTagLink, Sku
+from models import LevelPrice, Member, MemberLevel, MemberStore, MemberTag, MemberTagLink, Sku, utcnow
+from services.db import insert_new
 from services.errors import AccessDenied, DomainError, ErrorCode
 from services.members import visible_members
 from services.pagination import Page, keyset_page
@@ -128,11 +127,8 @@ async def tag_members(session: AsyncSession, viewer: Viewer, *, tag_id: int, mem
             delete(MemberTagLink).where(MemberTagLink.tag_id == tag_id, MemberTagLink.member_id.in_(member_ids))
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(MemberTagLink).values(
-        [{"member_id": m, "tag_id": tag_id, "created_at": datetime.now().astimezone()} for m in member_ids]
-    )
-    result = await session.execute(stmt.on_conflict_do_nothing(index_elements=["member_id", "tag_id"]))
+    rows = [{"member_id": m, "tag_id": tag_id, "created_at": utcnow()} for m in member_ids]
+    result = await session.execute(insert_new(session, MemberTagLink, rows, unique=["member_id", "tag_id"]))
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 

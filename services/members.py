@@ -11,8 +11,6 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, false, select, true, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import (
@@ -29,6 +27,7 @@ from models import (
     StoreStatus,
     utcnow,
 )
+from services.db import insert_new
 from services.errors import AccessDenied, DomainError, ErrorCode
 from services.identity import ExternalIdentity
 from services.pii import PiiCipher, normalise_phone
@@ -56,9 +55,7 @@ async def relate(session: AsyncSession, member_id: int, store_id: int, *, regist
     """Record that the member is known at the store (idempotent)."""
     values = {"member_id": member_id, "store_id": store_id, "registered": registered, "purchase_count": 0, "spend": 0,
               "first_seen_at": utcnow()}  # fmt: skip
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(MemberStore).values(values)
-    await session.execute(stmt.on_conflict_do_nothing(index_elements=["member_id", "store_id"]))
+    await session.execute(insert_new(session, MemberStore, values, unique=["member_id", "store_id"]))
     if registered:
         await session.execute(
             update(MemberStore).where(MemberStore.member_id == member_id, MemberStore.store_id == store_id)

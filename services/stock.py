@@ -12,12 +12,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import AdjustmentReason, MovementKind, Sku, StockLevel, StockMovement, utcnow
+from services.db import insert_new
 from services.errors import DomainError, ErrorCode
 from services.events import emit
 from services.settings import get_settings
@@ -67,9 +66,7 @@ async def ensure_levels(session: AsyncSession, store_id: int, sku_ids: Iterable[
     rows = [{"store_id": store_id, "sku_id": s, "on_hand": 0, "reserved": 0, "updated_at": utcnow()} for s in sku_ids]
     if not rows:
         return
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(StockLevel).values(rows)
-    await session.execute(stmt.on_conflict_do_nothing(index_elements=["store_id", "sku_id"]))
+    await session.execute(insert_new(session, StockLevel, rows, unique=["store_id", "sku_id"]))
 
 
 async def _move(

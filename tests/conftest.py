@@ -168,6 +168,17 @@ async def chain(state: AppState) -> Chain:
     return Chain(stores, staff, roles)
 
 
+async def fresh_engine(database_url: str, sqlite_template: Path, tmp_path: Path) -> AsyncEngine:
+    """An engine on an empty migrated database (for tests that run their own event loop, like state machines)."""
+    if database_url.startswith("postgresql"):
+        engine = create_engine(database_url)
+        await _truncate(engine)
+        return engine
+    path = tmp_path / f"{uuid.uuid4().hex}.db"
+    shutil.copy(sqlite_template, path)
+    return create_engine(f"sqlite+aiosqlite:///{path}")
+
+
 def gid(type_name: str, pk: int) -> str:
     return base64.b64encode(f"{type_name}:{pk}".encode()).decode()
 

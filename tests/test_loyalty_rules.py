@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
-import uuid
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
-import models
 from models import BalanceEntry, BalanceLot, Member, MemberLevel, PointsEntry, PointsKind
 from services import points, stored_value
-from services.db import create_engine, create_sessionmaker, write_transaction
+from services.db import create_sessionmaker, write_transaction
 from services.errors import DomainError
 from services.member_code import MemberCodes
 from services.members import record_purchase
+from tests.conftest import fresh_engine
 
 
 async def _member(state, **values) -> int:
@@ -147,22 +145,11 @@ def test_loyalty_ledger_state_machine(database_url, sqlite_template, tmp_path):
     """Random earn, redeem, expire, top-up, spend and refund keep balances equal to their ledgers, never negative."""
     pg = database_url.startswith("postgresql")
 
-    async def fresh_engine():
-        if pg:
-            engine = create_engine(database_url)
-            async with engine.begin() as conn:
-                tables = ", ".join(f'"{t.name}"' for t in models.Base.metadata.sorted_tables)
-                await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-            return engine
-        path = tmp_path / f"{uuid.uuid4().hex}.db"
-        shutil.copy(sqlite_template, path)
-        return create_engine(f"sqlite+aiosqlite:///{path}")
-
     class LoyaltyMachine(RuleBasedStateMachine):
         def __init__(self) -> None:
             super().__init__()
             self.loop = asyncio.new_event_loop()
-            self.engine = self.loop.run_until_complete(fresh_engine())
+            self.engine = self.loop.run_until_complete(fresh_engine(database_url, sqlite_template, tmp_path))
             self.sessionmaker = create_sessionmaker(self.engine)
             self.member_id = self.loop.run_until_complete(self._given())
             self.points = 0

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
-import uuid
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -12,11 +10,11 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 from sqlalchemy import func, select, text
 
-import models
 from models import AdjustmentReason, StockLevel, StockMovement
 from services import stock
-from services.db import create_engine, create_sessionmaker, write_transaction
+from services.db import create_sessionmaker, write_transaction
 from services.errors import DomainError
+from tests.conftest import fresh_engine
 from tests.factories import list_in_store, make_library
 
 
@@ -94,24 +92,13 @@ def test_stock_ledger_state_machine(database_url, sqlite_template, tmp_path):
     """Random receipts, adjustments, reservations, sales and transfers keep every invariant."""
     pg = database_url.startswith("postgresql")
 
-    async def fresh_engine():
-        if pg:
-            engine = create_engine(database_url)
-            async with engine.begin() as conn:
-                tables = ", ".join(f'"{t.name}"' for t in models.Base.metadata.sorted_tables)
-                await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-            return engine
-        path = tmp_path / f"{uuid.uuid4().hex}.db"
-        shutil.copy(sqlite_template, path)
-        return create_engine(f"sqlite+aiosqlite:///{path}")
-
     class StockMachine(RuleBasedStateMachine):
         STORES = (1, 2)
 
         def __init__(self) -> None:
             super().__init__()
             self.loop = asyncio.new_event_loop()
-            self.engine = self.loop.run_until_complete(fresh_engine())
+            self.engine = self.loop.run_until_complete(fresh_engine(database_url, sqlite_template, tmp_path))
             self.sessionmaker = create_sessionmaker(self.engine)
             skus = self.loop.run_until_complete(self._given())
             self.model = {(s, k): [0, 0] for s in self.STORES for k in skus}

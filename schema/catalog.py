@@ -215,6 +215,7 @@ class ChainSettingsType:
     point_value_fen: int = strawberry.field(description="What one point pays, in fen")
     max_points_share_pct: int = strawberry.field(description="The largest share of an order points may pay")
     birthday_multiplier_pct: int = strawberry.field(description="Points on the member's birthday, percent of usual")
+    unpaid_order_minutes: int = strawberry.field(description="How long an unpaid order holds its stock")
 
     @classmethod
     def of(cls, value: ChainSettingsValue) -> Self:

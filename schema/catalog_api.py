@@ -119,6 +119,7 @@ class UpdateChainSettingsInput:
     point_value_fen: int | None = None
     max_points_share_pct: int | None = None
     birthday_multiplier_pct: int | None = None
+    unpaid_order_minutes: int | None = None
 
 
 @strawberry.input

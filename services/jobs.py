@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from models import Job, JobStatus, utcnow
 from services import points, segments
 from services.db import insert_new, write_transaction
+from services.events import Broker, Event, take_pending
 from services.points import CHAIN_TZ
 
 log = logging.getLogger("chain.jobs")
@@ -77,8 +78,18 @@ async def ensure_recurring(session: AsyncSession, now: datetime | None = None) -
 MAX_ATTEMPTS = 5
 
 
-async def _claim_and_run(sessionmaker: async_sessionmaker[AsyncSession], at: datetime) -> int | None:
+async def _claim_and_run(
+    sessionmaker: async_sessionmaker[AsyncSession], at: datetime, broker: Broker | None
+) -> int | None:
     """Run one due job; returns its id, or None when nothing is due. Raises what the handler raised."""
+    events: list[Event] = []
+    job_id = await _run_one(sessionmaker, at, events)
+    if broker is not None and events:
+        await broker.publish(events)  # after the commit, as for mutations
+    return job_id
+
+
+async def _run_one(sessionmaker: async_sessionmaker[AsyncSession], at: datetime, events: list[Event]) -> int | None:
     async with write_transaction(sessionmaker) as session:
         job = await session.scalar(
             select(Job).where(Job.status == JobStatus.PENDING, Job.due_at <= at).order_by(Job.due_at, Job.id)
@@ -93,6 +104,7 @@ async def _claim_and_run(sessionmaker: async_sessionmaker[AsyncSession], at: dat
         else:
             await handler(session, dict(job.payload), at)
             job.status, job.done_at = JobStatus.DONE, utcnow()
+        events.extend(take_pending(session))
         return job.id
 
 
@@ -111,13 +123,16 @@ async def _record_failure(sessionmaker: async_sessionmaker[AsyncSession], error:
             job.status = JobStatus.FAILED
 
 
-async def run_due(sessionmaker: async_sessionmaker[AsyncSession], now: datetime | None = None, limit: int = 50) -> int:
+async def run_due(
+    sessionmaker: async_sessionmaker[AsyncSession], now: datetime | None = None, limit: int = 50,
+    broker: Broker | None = None,
+) -> int:  # fmt: skip
     """Run every job due by `now`, each in its own transaction; returns how many ran."""
     ran = 0
     for _ in range(limit):
         at = now or utcnow()
         try:
-            if await _claim_and_run(sessionmaker, at) is None:
+            if await _claim_and_run(sessionmaker, at, broker) is None:
                 break
             ran += 1
         except Exception as exc:
@@ -126,11 +141,13 @@ async def run_due(sessionmaker: async_sessionmaker[AsyncSession], now: datetime 
     return ran
 
 
-async def runner(sessionmaker: async_sessionmaker[AsyncSession], interval_s: float = 30.0) -> None:
-    """The app's background loop (started in the lifespan)."""
+async def runner(
+    sessionmaker: async_sessionmaker[AsyncSession], broker: Broker | None = None, interval_s: float = 30.0
+) -> None:
+    """The app's background loop (started in the lifespan); events its jobs emit go out through `broker`."""
     while True:
         try:
-            await run_due(sessionmaker)
+            await run_due(sessionmaker, broker=broker)
         except Exception:
             log.exception("job runner pass failed")
         await asyncio.sleep(interval_s)

@@ -39,8 +39,6 @@ from services.pricing import CartLine, quote
 from services.scope import Viewer, require_store
 from services.settings import get_settings
 
-UNPAID_LIFETIME = timedelta(minutes=15)
-
 
 def order_topic(store_id: int) -> str:
     return f"orders.store.{store_id}"
@@ -99,7 +97,8 @@ async def place_order(
                           details={"unavailable_sku_ids": priced.unavailable})  # fmt: skip
     if request.use_points < 0 or request.use_points > priced.points_usable:
         raise DomainError(ErrorCode.INVALID_INPUT, f"At most {priced.points_usable} points may be used.", "usePoints")
-    points_value = request.use_points * (await get_settings(session)).point_value_fen
+    settings = await get_settings(session)
+    points_value = request.use_points * settings.point_value_fen
     if not 0 <= request.use_stored_value <= min(priced.stored_value_usable, priced.total - points_value):
         raise DomainError(ErrorCode.INVALID_INPUT, "That much stored value cannot be used here.", "useStoredValue")
     order = Order(
@@ -108,7 +107,7 @@ async def place_order(
         discount_total=priced.discount_total, points_used=request.use_points, points_value=points_value,
         stored_value_used=request.use_stored_value,
         payable=priced.total - points_value - request.use_stored_value, pickup_at=request.pickup_at,
-        expires_at=now + UNPAID_LIFETIME,
+        expires_at=now + timedelta(minutes=settings.unpaid_order_minutes),
     )  # fmt: skip
     session.add(order)
     await session.flush()

@@ -24,6 +24,8 @@ class ChainSettings:
     point_value_fen: int = 1
     max_points_share_pct: int = 50
     birthday_multiplier_pct: int = 200
+    # How long an unpaid mini-program order holds its stock.
+    unpaid_order_minutes: int = 15
 
 
 async def get_settings(session: AsyncSession) -> ChainSettings:
@@ -41,7 +43,8 @@ async def update_settings(session: AsyncSession, **changes: Any) -> ChainSetting
     if not 0 <= updated.default_low_stock_threshold <= 1_000_000:
         raise DomainError(ErrorCode.INVALID_INPUT, "The threshold is not valid.", "defaultLowStockThreshold")
     for name, low, high in (("points_per_yuan", 0, 1000), ("point_value_fen", 1, 10_000),
-                            ("max_points_share_pct", 0, 100), ("birthday_multiplier_pct", 100, 1000)):  # fmt: skip
+                            ("max_points_share_pct", 0, 100), ("birthday_multiplier_pct", 100, 1000),
+                            ("unpaid_order_minutes", 1, 120)):  # fmt: skip
         if not low <= getattr(updated, name) <= high:
             field = "".join(w.capitalize() if i else w for i, w in enumerate(name.split("_")))
             raise DomainError(ErrorCode.INVALID_INPUT, f"{field} must be {low}-{high}.", field)

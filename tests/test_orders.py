@@ -310,3 +310,46 @@ async def test_counter_sales_and_online_orders_racing_for_the_last_units_never_o
         ledger = (await session.execute(select(func.sum(StockMovement.quantity), func.sum(StockMovement.reserved_delta))
                                         .where(StockMovement.sku_id == sku, StockMovement.store_id == store))).one()  # fmt: skip
     assert level.on_hand - level.reserved == 0 and (level.on_hand, level.reserved) == tuple(ledger)
+
+
+async def test_an_expiry_reaches_the_members_live_updates_and_the_unpaid_lifetime_is_a_setting(api, state, chain):
+    from services.identity import ExternalIdentity
+    from services.members import member_for_identity
+    from services.settings import update_settings
+
+    store = chain.stores["SZ02"]
+    sku = await _given_sku(state, store, on_hand=3)
+    async with write_transaction(state.sessionmaker) as session:
+        await update_settings(session, unpaid_order_minutes=5)
+        member, _ = await member_for_identity(session, state.cipher, ExternalIdentity("local", "live-1"), store_id=None)
+    order_id = await _place(state, member.id, store, sku, "live")
+    async with state.sessionmaker() as session:
+        order = await session.get(Order, order_id)
+    assert timedelta(minutes=4) < order.expires_at - order.created_at <= timedelta(minutes=5)
+    async with running_server(create_app(state=state)) as url:
+        ws = await websockets.connect(f"ws://{url}/graphql", subprotocols=[Subprotocol("graphql-transport-ws")])
+        try:
+            await ws.send(
+                json.dumps(
+                    {
+                        "type": "connection_init",
+                        "payload": {"authorization": f"Bearer {await api.token('member:live-1')}"},
+                    }
+                )
+            )
+            assert json.loads(await ws.recv())["type"] == "connection_ack"
+            await ws.send(
+                json.dumps(
+                    {
+                        "id": "m",
+                        "type": "subscribe",
+                        "payload": {"query": "subscription { myOrderUpdates { orderId status } }"},
+                    }
+                )
+            )
+            await asyncio.sleep(0.3)
+            await jobs.run_due(state.sessionmaker, utcnow() + timedelta(minutes=6), broker=state.broker)
+            message = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        finally:
+            await ws.close()
+    assert message["payload"]["data"]["myOrderUpdates"] == {"orderId": gid("Order", order_id), "status": "CANCELLED"}

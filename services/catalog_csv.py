@@ -138,7 +138,7 @@ def parse(content: str) -> tuple[list[_Row], list[RowError]]:
     return rows, errors
 
 
-async def _category_ids(session: AsyncSession, paths: set[tuple[str, ...]]) -> dict[tuple[str, ...], int]:
+async def category_ids_for_paths(session: AsyncSession, paths: set[tuple[str, ...]]) -> dict[tuple[str, ...], int]:
     """Resolve category paths, creating the missing ones."""
     existing = (await session.execute(select(Category.id, Category.parent_id, Category.name))).all()
     by_parent_name = {(r.parent_id, r.name): r.id for r in existing}
@@ -163,7 +163,7 @@ async def import_catalog(session: AsyncSession, content: str) -> ImportReport:
     if errors:
         return ImportReport(errors=errors)
     report = ImportReport()
-    categories = await _category_ids(session, {r.category_path for r in rows})
+    categories = await category_ids_for_paths(session, {r.category_path for r in rows})
     barcodes = [r.barcode for r in rows]
     existing: dict[str, Sku] = {}
     for start in range(0, len(barcodes), 500):

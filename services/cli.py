@@ -12,7 +12,7 @@ from services.keys import load_keys
 from services.migrate import upgrade
 from services.roles import sync_builtin_roles
 from services.security import Security
-from services.seed import demo_sign_ins, seed_demo
+from services.seed import demo_sign_ins, seed_demo, seed_demo_catalog
 
 
 async def _migrate(settings: Settings) -> None:
@@ -31,6 +31,7 @@ async def _seed(settings: Settings) -> None:
     try:
         async with create_sessionmaker(engine)() as session, session.begin():
             created = await seed_demo(session, Security(settings, load_keys(settings)))
+            await seed_demo_catalog(session)
     finally:
         await engine.dispose()
     print("demo chain loaded" if created else "database already has stores; demo chain left as it is")

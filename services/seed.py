@@ -7,9 +7,14 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import MemberLevel, Role, Staff, Store, StoreStatus, TopUpPlan
+from models import MemberLevel, Role, RoleScope, Sku, Staff, Store, StoreStatus, TopUpPlan
+from services import catalog, stock
+from services.catalog_csv import category_ids_for_paths
 from services.jobs import ensure_recurring
+from services.listings import Adoption, adopt
+from services.permissions import PERMISSIONS
 from services.roles import sync_builtin_roles
+from services.scope import Viewer, ViewerKind
 from services.security import Security
 
 DEMO_PASSWORD = "demo-pass-2026"
@@ -96,4 +101,36 @@ async def seed_demo(session: AsyncSession, security: Security) -> bool:
         session.add(TopUpPlan(name=name, pay_amount=pay, bonus_amount=bonus))
     await ensure_recurring(session)
     await session.flush()
+    return True
+
+
+DEMO_MENU: tuple[tuple[str, str, tuple[tuple[str, str, int], ...]], ...] = (
+    ("饮品/咖啡", "美式咖啡", (("6920000000011", "中杯", 1800), ("6920000000012", "大杯", 2200))),
+    ("饮品/咖啡", "拿铁", (("6920000000021", "中杯", 2600), ("6920000000022", "大杯", 3000))),
+    ("饮品/茶", "茉莉花茶", (("6920000000031", "热", 1600), ("6920000000032", "冰", 1600))),
+    ("食品/烘焙", "黄油可颂", (("6920000000041", "单个", 1200),)),
+    ("食品/烘焙", "肉松小贝", (("6920000000051", "两只装", 1500),)),
+    ("食品/轻食", "鸡胸肉沙拉", (("6920000000061", "标准", 3200),)),
+)
+
+
+async def seed_demo_catalog(session: AsyncSession) -> bool:
+    """A small menu, listed in every demo store with stock, so the mini-program has something to show."""
+    if await session.scalar(select(func.count()).select_from(Sku)):
+        return False
+    hq = Viewer(
+        kind=ViewerKind.STAFF, role_code="HQ_ADMIN", role_scope=RoleScope.HQ, permissions=frozenset(PERMISSIONS)
+    )
+    categories = await category_ids_for_paths(session, {tuple(path.split("/")) for path, _, _ in DEMO_MENU})
+    sku_ids: list[int] = []
+    for path, name, skus in DEMO_MENU:
+        _, created = await catalog.create_product(
+            session, hq, name=name, category_id=categories[tuple(path.split("/"))],
+            skus=[catalog.SkuFields(barcode=code, base_price=price, cost_price=price * 35 // 100, spec={"规格": spec})
+                  for code, spec, price in skus],
+        )  # fmt: skip
+        sku_ids += [s.id for s in created]
+    for store_id in (await session.scalars(select(Store.id).order_by(Store.id))).all():
+        await adopt(session, hq, store_id=store_id, items=[Adoption(s) for s in sku_ids])
+        await stock.receive(session, store_id, [stock.Line(s, 30) for s in sku_ids], stock.Ref("demo"))
     return True

@@ -116,3 +116,19 @@ def test_opening_hours_follow_the_store_time_zone_and_cross_midnight():
     assert not is_open_at(store, datetime(2026, 11, 23, 19, 0, tzinfo=UTC))
     store.status = StoreStatus.CLOSED
     assert not is_open_at(store, datetime(2026, 11, 23, 15, 30, tzinfo=UTC))
+
+
+async def test_the_demo_menu_loads_once_into_every_store(api, state):
+    from services.db import write_transaction
+    from services.seed import DEMO_MENU, seed_demo_catalog
+
+    async with write_transaction(state.sessionmaker) as session:
+        assert await seed_demo_catalog(session) is True
+    async with write_transaction(state.sessionmaker) as session:
+        assert await seed_demo_catalog(session) is False
+    body = await api.gql(
+        "{ nearbyStores(lat: 31.31, lng: 120.63, radiusKm: 5) { edges { node { menu(first: 50) { edges { node { availability } } } } } } }"
+    )
+    menus = [e["node"]["menu"]["edges"] for e in body["data"]["nearbyStores"]["edges"]]
+    skus = sum(len(skus) for _, _, skus in DEMO_MENU)
+    assert menus and all(len(m) == skus and {x["node"]["availability"] for x in m} == {"IN_STOCK"} for m in menus)

@@ -168,7 +168,7 @@ class Transfer(relay.Node):
 @strawberry.type
 class TransferSuggestion:
     quantity: int
-    available_there: int
+    available_there: int | None = strawberry.field(description="The giver's available count (HQ only)")
     short_by: int
     distance_km: float
     same_city: bool

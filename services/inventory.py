@@ -107,8 +107,8 @@ async def movements(
 class Suggestion:
     sku_id: int
     from_store: Store
-    to_store_id: int
-    available_there: int
+    # Another store's exact count is that store's data: HQ sees it, a store only the suggested quantity.
+    available_there: int | None
     short_by: int
     quantity: int
     distance_km: float
@@ -150,8 +150,8 @@ async def transfer_suggestions(
         level, store, threshold = row.StockLevel, row.Store, row.threshold
         surplus = level.on_hand - level.reserved - 2 * threshold
         suggestions.append(Suggestion(
-            sku_id=level.sku_id, from_store=store, to_store_id=store_id,
-            available_there=level.on_hand - level.reserved, short_by=need[level.sku_id],
+            sku_id=level.sku_id, from_store=store,
+            available_there=(level.on_hand - level.reserved) if viewer.is_hq else None, short_by=need[level.sku_id],
             quantity=min(need[level.sku_id], surplus), same_city=store.city == target.city,
             distance_km=distance_km(target.lat, target.lng, store.lat, store.lng),
         ))  # fmt: skip

@@ -156,3 +156,17 @@ async def test_transfer_suggestions_prefer_surplus_in_the_same_city_nearest_firs
     assert [r["fromStore"]["code"] for r in rows] == ["SH01", "SH04", "HZ01"]
     assert rows[0]["sameCity"] and not rows[2]["sameCity"]
     assert rows[0]["shortBy"] == 9 and rows[0]["quantity"] == 9
+
+
+async def test_suggestions_do_not_show_another_stores_count_to_store_staff(api, state, chain):
+    library = await make_library(state, products=1, skus_per_product=1)
+    sku = library.sku_ids[0]
+    await list_in_store(state, chain.stores["SH02"], [sku], on_hand=1)
+    await list_in_store(state, chain.stores["SH01"], [sku], on_hand=40)
+    query = "query($s: ID!) { transferSuggestions(storeId: $s) { fromStore { code } availableThere quantity } }"
+    store = await api.gql(query, {"s": gid("Store", chain.stores["SH02"])}, as_="sh02.manager")
+    hq = await api.gql(query, {"s": gid("Store", chain.stores["SH02"])}, as_="hq.analyst")
+    assert store["data"]["transferSuggestions"] == [
+        {"fromStore": {"code": "SH01"}, "availableThere": None, "quantity": 9}
+    ]
+    assert hq["data"]["transferSuggestions"][0]["availableThere"] == 40

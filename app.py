@@ -27,7 +27,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from resolvers.context import Context, build_context, with_viewer
 from resolvers.state import AppState, build_state
 from schema import schema
-from services import jobs, logs, orders
+from services import jobs, logs, notifications
 from services.auth import authenticate
 from services.config import Settings
 from services.db import write_transaction
@@ -141,7 +141,7 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
         try:
             note = provider.verify_notification({k.lower(): v for k, v in request.headers.items()}, body)
             async with write_transaction(state.sessionmaker) as session:
-                await orders.apply_notification(session, provider.name, note)
+                await notifications.apply(session, provider.name, note)
                 events = take_pending(session)
         except DomainError as exc:
             log.warning("payment notification refused: %s", exc.code)

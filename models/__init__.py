@@ -30,6 +30,7 @@ from models.member import Gender, Member, MemberIdentity, MemberStore, MemberTag
 from models.orders import (
     Channel,
     Fulfilment,
+    OnlineTopUp,
     Order,
     OrderLine,
     OrderStatus,
@@ -38,6 +39,7 @@ from models.orders import (
     PaymentStatus,
     Refund,
     Settlement,
+    TopUpStatus,
 )
 from models.org import Role, RoleScope, Staff, Store, StoreStatus
 
@@ -66,6 +68,7 @@ __all__ = [
     "MemberTag",
     "MemberTagLink",
     "MovementKind",
+    "OnlineTopUp",
     "Order",
     "OrderLine",
     "OrderStatus",
@@ -89,6 +92,7 @@ __all__ = [
     "StoreListing",
     "StoreStatus",
     "TopUpPlan",
+    "TopUpStatus",
     "Transfer",
     "TransferLine",
     "TransferStatus",

@@ -6,7 +6,18 @@ import enum
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, Date, Enum, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Date,
+    Enum,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, BigId, Timestamp, intpk, str32, str64
@@ -81,6 +92,10 @@ class Order(Base):
     points_value: Mapped[int] = mapped_column(BigInteger(), default=0)
     stored_value_used: Mapped[int] = mapped_column(BigInteger(), default=0)
     payable: Mapped[int] = mapped_column(BigInteger())
+    # Delivery (外送): the fee (in payable), and where to: contact and address, encrypted as one JSON blob.
+    delivery_fee: Mapped[int] = mapped_column(BigInteger(), default=0, server_default="0")
+    delivery_enc: Mapped[bytes | None] = mapped_column(LargeBinary())
+    dispatched_at: Mapped[datetime | None]
     pickup_code: Mapped[str | None] = mapped_column(String(12))
     pickup_at: Mapped[datetime | None]
     expires_at: Mapped[datetime | None]
@@ -167,3 +182,36 @@ class Settlement(Base):
     figures: Mapped[dict[str, Any]] = mapped_column(JSON())
     closed_by: Mapped[int | None] = mapped_column(BigId)
     closed_at: Mapped[Timestamp]
+
+
+class TopUpStatus(enum.StrEnum):
+    PENDING = "PENDING"
+    PAID = "PAID"
+    CANCELLED = "CANCELLED"
+
+
+class OnlineTopUp(Base):
+    """A member's stored-value top-up paid through the provider: credited once, when the notification arrives."""
+
+    __tablename__ = "online_top_ups"
+    __table_args__ = (
+        UniqueConstraint("provider", "provider_ref"),
+        UniqueConstraint("member_id", "idempotency_key"),
+        Index("ix_online_top_ups_member_id_id", "member_id", "id"),
+        CheckConstraint("amount > 0 AND bonus >= 0", name="amounts_valid"),
+    )
+
+    id: Mapped[intpk]
+    member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"))
+    plan_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("top_up_plans.id"))
+    # The store the member topped up "at" in the mini-program: it issues the lot and settles the money.
+    store_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("stores.id"))
+    amount: Mapped[int] = mapped_column(BigInteger())
+    bonus: Mapped[int] = mapped_column(BigInteger(), default=0)
+    status: Mapped[TopUpStatus] = mapped_column(_enum(TopUpStatus), default=TopUpStatus.PENDING)
+    idempotency_key: Mapped[str64]
+    provider: Mapped[str32]
+    provider_ref: Mapped[str64]
+    provider_txn: Mapped[str | None] = mapped_column(String(64))
+    paid_at: Mapped[datetime | None]
+    created_at: Mapped[Timestamp]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from sqlalchemy import select
 
 from models import Fulfilment, Order, OrderStatus, Store
@@ -24,7 +22,9 @@ def provider(ctx: Context) -> PaymentProvider:
     raise DomainError(ErrorCode.INVALID_INPUT, "No payment provider is configured.")
 
 
-async def price(ctx: Context, *, store_id: int, lines: list[CartLine], member_id: int | None) -> Quote:
+async def price(
+    ctx: Context, *, store_id: int, lines: list[CartLine], member_id: int | None, fulfilment: Fulfilment
+) -> Quote:
     """A quote for the member signed in, or (at the POS) for a member the store knows, or a walk-in."""
     viewer = ctx.viewer
     if viewer.is_member:
@@ -38,7 +38,7 @@ async def price(ctx: Context, *, store_id: int, lines: list[CartLine], member_id
             and not await may_see(session, viewer, member_id, "member.lookup")
         ):
             raise AccessDenied("Identify the member at this store first.")
-        return await quote(session, store_id=store_id, lines=lines, member_id=member_id)
+        return await quote(session, store_id=store_id, lines=lines, member_id=member_id, fulfilment=fulfilment)
 
 
 async def alternatives(ctx: Context, q: Quote) -> list[tuple[Store, float]]:
@@ -52,7 +52,17 @@ async def alternatives(ctx: Context, q: Quote) -> list[tuple[Store, float]]:
 
 async def place(ctx: Context, request: orders.PlaceOrder) -> orders.Placed:
     ctx.audit_store_id = request.store_id
-    return await orders.place_order(ctx.session, ctx.viewer, provider(ctx), request)
+    return await orders.place_order(ctx.session, ctx.viewer, provider(ctx), request, cipher=ctx.app.cipher)
+
+
+def delivery_address(ctx: Context, sealed: bytes, store_id: int, member_id: int | None) -> orders.DeliveryAddress:
+    """The member and the store's own order handlers (who call the rider's customer) see the phone; HQ, masked."""
+    where = orders.open_delivery(ctx.app.cipher, sealed)
+    viewer = ctx.viewer
+    store_handler = viewer.store_id == store_id and viewer.can("order.pickup")
+    if (viewer.is_member and viewer.member_id == member_id) or store_handler:
+        return where
+    return where.masked()
 
 
 async def my_orders(ctx: Context, *, first: int | None, after: str | None) -> Page[Order]:
@@ -70,10 +80,3 @@ async def store_orders(
         if status is not None:
             stmt = stmt.where(Order.status == status)
         return await keyset_page(session, stmt, Order.id, first=first, after=after, descending=True)
-
-
-def place_request(
-    store_id: int, lines: list[CartLine], key: str, pickup_at: datetime | None, use_points: int, use_stored_value: int
-) -> orders.PlaceOrder:
-    return orders.PlaceOrder(store_id=store_id, lines=lines, idempotency_key=key, fulfilment=Fulfilment.PICKUP,
-                             pickup_at=pickup_at, use_points=use_points, use_stored_value=use_stored_value)  # fmt: skip

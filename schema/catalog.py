@@ -216,6 +216,9 @@ class ChainSettingsType:
     max_points_share_pct: int = strawberry.field(description="The largest share of an order points may pay")
     birthday_multiplier_pct: int = strawberry.field(description="Points on the member's birthday, percent of usual")
     unpaid_order_minutes: int = strawberry.field(description="How long an unpaid order holds its stock")
+    delivery_fee_fen: int = strawberry.field(description="The delivery fee, fen")
+    free_delivery_over_fen: int = strawberry.field(description="Goods worth this much deliver free (0: never)")
+    delivery_radius_km: int = strawberry.field(description="How far from the store deliveries go (0: no delivery)")
 
     @classmethod
     def of(cls, value: ChainSettingsValue) -> Self:

@@ -120,6 +120,9 @@ class UpdateChainSettingsInput:
     max_points_share_pct: int | None = None
     birthday_multiplier_pct: int | None = None
     unpaid_order_minutes: int | None = None
+    delivery_fee_fen: int | None = None
+    free_delivery_over_fen: int | None = None
+    delivery_radius_km: int | None = None
 
 
 @strawberry.input

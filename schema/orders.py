@@ -9,7 +9,8 @@ import strawberry
 from strawberry import relay
 from strawberry.scalars import JSON
 
-from models import Channel, Fulfilment, OrderStatus, PaymentMethod
+from models import Channel, Fulfilment, OrderStatus, PaymentMethod, TopUpStatus
+from models import OnlineTopUp as OnlineTopUpModel
 from models import Order as OrderModel
 from models import OrderLine as OrderLineModel
 from resolvers import orders as order_resolvers
@@ -18,10 +19,11 @@ from schema.catalog import Sku
 from schema.common import Connection, UserError, decode_id, decode_optional_id, global_id
 from schema.member import Member
 from schema.org import Store
-from schema.permissions import IsMember, only, requires
+from schema.permissions import IsMember, IsSignedIn, only, requires
 from schema.transaction import MutationTransaction
-from services import orders, pos, refunds
+from services import orders, pos, refunds, top_ups
 from services.errors import DomainError, ErrorCode
+from services.payments import Prepay
 from services.pricing import CartLine, Quote, QuoteLine
 
 OrderStatusEnum = strawberry.enum(OrderStatus, name="OrderStatus")
@@ -62,7 +64,8 @@ class QuoteType:
     lines: list[QuoteLineType]
     subtotal: int
     discount_total: int
-    total: int = strawberry.field(description="After discounts, before points and stored value, fen")
+    delivery_fee: int = strawberry.field(description="For delivery: the fee (waived over the chain's threshold), fen")
+    total: int = strawberry.field(description="After discounts, with any delivery fee, before points and stored value")
     points_usable: int
     points_value_usable: int
     stored_value_usable: int
@@ -73,7 +76,8 @@ class QuoteType:
     @classmethod
     def of(cls, q: Quote) -> Self:
         return cls(lines=[QuoteLineType.of(x) for x in q.lines], subtotal=q.subtotal, discount_total=q.discount_total,
-                   total=q.total, points_usable=q.points_usable, points_value_usable=q.points_value_usable,
+                   delivery_fee=q.delivery_fee, total=q.total, points_usable=q.points_usable,
+                   points_value_usable=q.points_value_usable,
                    stored_value_usable=q.stored_value_usable)  # fmt: skip
 
 
@@ -98,6 +102,15 @@ class OrderLine:
         return await Sku.load(info.context, self.sku_id)
 
 
+@strawberry.type(description="Where a delivery goes. The phone is in full only for the member and the store's staff.")
+class DeliveryInfo:
+    contact_name: str
+    phone: str
+    address: str
+    lat: float
+    lng: float
+
+
 @strawberry.type
 class Order(relay.Node):
     id: relay.NodeID[int]
@@ -110,22 +123,26 @@ class Order(relay.Node):
     points_value: int
     stored_value_used: int
     payable: int = strawberry.field(description="What the provider (or the counter) takes, fen")
+    delivery_fee: int = strawberry.field(description="In payable, fen")
     pickup_code: str | None = strawberry.field(description="Shown to the member; the store verifies it")
     pickup_at: datetime | None
     expires_at: datetime | None
     paid_at: datetime | None
+    dispatched_at: datetime | None
     completed_at: datetime | None
     created_at: datetime
     store_id: strawberry.Private[int]
     member_id: strawberry.Private[int | None]
+    delivery_enc: strawberry.Private[bytes | None]
 
     @classmethod
     def from_model(cls, m: OrderModel) -> Self:
         return cls(id=m.id, status=m.status, channel=m.channel, fulfilment=m.fulfilment, subtotal=m.subtotal,
                    discount_total=m.discount_total, points_used=m.points_used, points_value=m.points_value,
-                   stored_value_used=m.stored_value_used, payable=m.payable, pickup_code=m.pickup_code,
-                   pickup_at=m.pickup_at, expires_at=m.expires_at, paid_at=m.paid_at, completed_at=m.completed_at,
-                   created_at=m.created_at, store_id=m.store_id, member_id=m.member_id)  # fmt: skip
+                   stored_value_used=m.stored_value_used, payable=m.payable, delivery_fee=m.delivery_fee,
+                   pickup_code=m.pickup_code, pickup_at=m.pickup_at, expires_at=m.expires_at, paid_at=m.paid_at,
+                   dispatched_at=m.dispatched_at, completed_at=m.completed_at, created_at=m.created_at,
+                   store_id=m.store_id, member_id=m.member_id, delivery_enc=m.delivery_enc)  # fmt: skip
 
     @classmethod
     async def load(cls, ctx: Context, pk: int) -> Self | None:
@@ -135,6 +152,14 @@ class Order(relay.Node):
     @strawberry.field(description="QR payload for the pickup code")
     def pickup_qr(self) -> str | None:
         return f"chain://pickup/{self.pickup_code}" if self.pickup_code else None
+
+    @strawberry.field
+    def delivery(self, info: strawberry.Info[Context, None]) -> DeliveryInfo | None:
+        if self.delivery_enc is None:
+            return None
+        where = order_resolvers.delivery_address(info.context, self.delivery_enc, self.store_id, self.member_id)
+        return DeliveryInfo(contact_name=where.contact_name, phone=where.phone, address=where.address, lat=where.lat,
+                            lng=where.lng)  # fmt: skip
 
     @strawberry.field
     async def lines(self, info: strawberry.Info[Context, None]) -> list[OrderLine]:
@@ -160,6 +185,16 @@ class QuoteInput:
     store_id: strawberry.ID
     lines: list[CartLineInput]
     member_id: strawberry.ID | None = strawberry.field(default=None, description="POS: a member the store knows")
+    fulfilment: FulfilmentEnum = Fulfilment.PICKUP  # type: ignore[valid-type]
+
+
+@strawberry.input
+class DeliveryAddressInput:
+    contact_name: str
+    phone: str
+    address: str
+    lat: float
+    lng: float
 
 
 @strawberry.input
@@ -167,7 +202,11 @@ class PlaceOrderInput:
     store_id: strawberry.ID
     lines: list[CartLineInput]
     idempotency_key: str = strawberry.field(description="The same key again returns the first order")
+    fulfilment: FulfilmentEnum = strawberry.field(  # type: ignore[valid-type]
+        default=Fulfilment.PICKUP, description="PICKUP in the store, or DELIVERY to `delivery`"
+    )
     pickup_at: datetime | None = None
+    delivery: DeliveryAddressInput | None = strawberry.field(default=None, description="Where to, for DELIVERY")
     use_points: int = 0
     use_stored_value: int = 0
 
@@ -245,6 +284,45 @@ class OrderPayload:
     unavailable_sku_ids: list[strawberry.ID] = strawberry.field(default_factory=list)
 
 
+TopUpStatusEnum = strawberry.enum(TopUpStatus, name="TopUpStatus")
+
+
+@strawberry.type(description="A stored-value top-up paid through the provider; credited when the payment arrives.")
+class OnlineTopUp:
+    id: strawberry.ID
+    amount: int = strawberry.field(description="Paid, fen")
+    bonus: int = strawberry.field(description="Credited on top, fen")
+    status: TopUpStatusEnum  # type: ignore[valid-type]
+    paid_at: datetime | None
+
+    @classmethod
+    def from_model(cls, m: OnlineTopUpModel) -> Self:
+        gid = strawberry.ID(str(global_id("OnlineTopUp", m.id)))
+        return cls(id=gid, amount=m.amount, bonus=m.bonus, status=m.status, paid_at=m.paid_at)
+
+
+@strawberry.input
+class TopUpOnlineInput:
+    idempotency_key: str = strawberry.field(description="The same key again returns the first top-up")
+    plan_id: strawberry.ID | None = None
+    amount: int | None = strawberry.field(default=None, description="fen, when no plan is used")
+    store_id: strawberry.ID | None = strawberry.field(default=None, description="The store it is bought in the name of")
+
+
+@strawberry.type
+class TopUpOnlinePayload:
+    errors: list[UserError] = strawberry.field(default_factory=list)
+    top_up: OnlineTopUp | None = None
+    payment: PaymentRequest | None = None
+
+
+def _payment_request(ctx: Context, prepay: Prepay | None) -> PaymentRequest | None:
+    if prepay is None:
+        return None
+    params: JSON = prepay.client_params  # type: ignore[assignment]
+    return PaymentRequest(provider=order_resolvers.provider(ctx).name, params=params)
+
+
 def _cart(lines: list[CartLineInput]) -> list[CartLine]:
     return [CartLine(decode_id(x.sku_id, "Sku", f"lines[{i}].skuId"), x.quantity) for i, x in enumerate(lines)]
 
@@ -258,6 +336,7 @@ class OrderQuery:
         q = await order_resolvers.price(
             info.context, store_id=decode_id(input.store_id, "Store", "storeId"), lines=_cart(input.lines),
             member_id=decode_optional_id(input.member_id, "Member", "memberId"),
+            fulfilment=Fulfilment(input.fulfilment),
         )  # fmt: skip
         result = QuoteType.of(q)
         result.alternative_stores = [
@@ -292,12 +371,16 @@ class OrderQuery:
 class OrderMutation:
     @strawberry.mutation(
         extensions=[*only(IsMember()), MutationTransaction()],
-        description="Order for pickup: stock is held for 15 minutes while the member pays.",
+        description="Order for pickup or delivery: stock is held (15 minutes by default) while the member pays.",
     )
     async def place_order(self, info: strawberry.Info[Context, None], input: PlaceOrderInput) -> OrderPayload:
-        request = order_resolvers.place_request(
-            decode_id(input.store_id, "Store", "storeId"), _cart(input.lines), input.idempotency_key, input.pickup_at,
-            input.use_points, input.use_stored_value,
+        where = input.delivery
+        request = orders.PlaceOrder(
+            store_id=decode_id(input.store_id, "Store", "storeId"), lines=_cart(input.lines),
+            idempotency_key=input.idempotency_key, fulfilment=Fulfilment(input.fulfilment), pickup_at=input.pickup_at,
+            use_points=input.use_points, use_stored_value=input.use_stored_value,
+            delivery=orders.DeliveryAddress(where.contact_name, where.phone, where.address, where.lat, where.lng)
+            if where else None,
         )  # fmt: skip
         try:
             placed = await order_resolvers.place(info.context, request)
@@ -305,11 +388,22 @@ class OrderMutation:
             if "unavailable_sku_ids" in exc.details:
                 exc.details["unavailable_sku_ids"] = [global_id("Sku", k) for k in exc.details["unavailable_sku_ids"]]
             raise
-        payment = None
-        if placed.prepay is not None:
-            params: JSON = placed.prepay.client_params  # type: ignore[assignment]
-            payment = PaymentRequest(provider=order_resolvers.provider(info.context).name, params=params)
-        return OrderPayload(order=Order.from_model(placed.order), payment=payment)
+        return OrderPayload(order=Order.from_model(placed.order), payment=_payment_request(info.context, placed.prepay))
+
+    @strawberry.mutation(
+        extensions=[*only(IsMember()), MutationTransaction()],
+        description="储值: top up stored value online, paid through the provider; credited when payment arrives.",
+    )
+    async def top_up_online(self, info: strawberry.Info[Context, None], input: TopUpOnlineInput) -> TopUpOnlinePayload:
+        ctx = info.context
+        started = await top_ups.start(
+            ctx.session, ctx.viewer, order_resolvers.provider(ctx),
+            plan_id=decode_optional_id(input.plan_id, "TopUpPlan", "planId"), amount=input.amount,
+            store_id=decode_optional_id(input.store_id, "Store", "storeId"), idempotency_key=input.idempotency_key,
+        )  # fmt: skip
+        return TopUpOnlinePayload(
+            top_up=OnlineTopUp.from_model(started.top_up), payment=_payment_request(ctx, started.prepay)
+        )
 
     @strawberry.mutation(extensions=[*only(IsMember()), MutationTransaction()], description="Cancel before paying.")
     async def cancel_my_order(self, info: strawberry.Info[Context, None], input: OrderIdInput) -> OrderPayload:
@@ -359,6 +453,22 @@ class OrderMutation:
     @strawberry.mutation(extensions=[*requires("order.pickup"), MutationTransaction()])
     async def mark_order_ready(self, info: strawberry.Info[Context, None], input: OrderIdInput) -> OrderPayload:
         order = await orders.mark_ready(info.context.session, info.context.viewer, decode_id(input.id, "Order"))
+        return OrderPayload(order=Order.from_model(order))
+
+    @strawberry.mutation(
+        extensions=[*requires("order.pickup"), MutationTransaction()],
+        description="A delivery order leaves with the rider (this store's orders only).",
+    )
+    async def dispatch_order(self, info: strawberry.Info[Context, None], input: OrderIdInput) -> OrderPayload:
+        order = await orders.dispatch(info.context.session, info.context.viewer, decode_id(input.id, "Order"))
+        return OrderPayload(order=Order.from_model(order))
+
+    @strawberry.mutation(
+        extensions=[*only(IsSignedIn()), MutationTransaction()],
+        description="A delivery arrived: said by the store for its rider, or by the member who received it.",
+    )
+    async def confirm_delivery(self, info: strawberry.Info[Context, None], input: OrderIdInput) -> OrderPayload:
+        order = await orders.confirm_delivery(info.context.session, info.context.viewer, decode_id(input.id, "Order"))
         return OrderPayload(order=Order.from_model(order))
 
     @strawberry.mutation(

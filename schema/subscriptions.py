@@ -11,7 +11,7 @@ from resolvers.context import Context
 from schema.common import decode_id, global_id
 from schema.inventory import StockLevel
 from services.errors import AccessDenied
-from services.orders import order_topic, order_topic_all
+from services.order_states import order_topic, order_topic_all
 from services.scope import require, require_store
 from services.stock import ALL_STORES_TOPICS, stock_topic
 

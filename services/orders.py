@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
+import orjson
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,21 +32,40 @@ from models import (
 )
 from services import idempotency, jobs, points, stock, stored_value
 from services.errors import AccessDenied, DomainError, ErrorCode
-from services.events import emit
 from services.members import record_purchase
 from services.order_states import move
 from services.payments import Notification, PaymentProvider, Prepay
+from services.pii import PiiCipher, mask_phone, normalise_phone
 from services.pricing import CartLine, quote
 from services.scope import Viewer, require_store
 from services.settings import get_settings
+from services.stores import distance_km
+from services.validation import text
+
+REF_PREFIX = "ORD"  # our out-trade-no for an order's provider payment
+DELIVERY_CONTEXT = b"order.delivery"
 
 
-def order_topic(store_id: int) -> str:
-    return f"orders.store.{store_id}"
+@dataclass(frozen=True)
+class DeliveryAddress:
+    """Where a delivery goes. Kept encrypted on the order; staff and the member see it, masked where it leaks."""
+
+    contact_name: str
+    phone: str
+    address: str
+    lat: float
+    lng: float
+
+    def masked(self) -> DeliveryAddress:
+        return DeliveryAddress(self.contact_name, mask_phone(self.phone) or "", self.address, self.lat, self.lng)
 
 
-def order_topic_all() -> str:
-    return "orders.store.*"
+def seal_delivery(cipher: PiiCipher, where: DeliveryAddress) -> bytes:
+    return cipher.encrypt(orjson.dumps(asdict(where)).decode(), context=DELIVERY_CONTEXT)
+
+
+def open_delivery(cipher: PiiCipher, blob: bytes) -> DeliveryAddress:
+    return DeliveryAddress(**orjson.loads(cipher.decrypt(blob, context=DELIVERY_CONTEXT)))
 
 
 @dataclass(frozen=True)
@@ -57,6 +77,7 @@ class PlaceOrder:
     pickup_at: datetime | None = None
     use_points: int = 0
     use_stored_value: int = 0
+    delivery: DeliveryAddress | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +92,7 @@ async def place_order(
     provider: PaymentProvider,
     request: PlaceOrder,
     *,
+    cipher: PiiCipher | None = None,
     now: datetime | None = None,
 ) -> Placed:
     """A member orders in the mini-program; retrying with the same idempotency key returns the first order."""
@@ -80,24 +102,32 @@ async def place_order(
     now = now or utcnow()
     scope = f"placeOrder:member:{member_id}"
     fingerprint = {"store": request.store_id, "lines": sorted((x.sku_id, x.quantity) for x in request.lines),
-                   "points": request.use_points, "sv": request.use_stored_value}  # fmt: skip
+                   "points": request.use_points, "sv": request.use_stored_value,
+                   "fulfilment": request.fulfilment.value}  # fmt: skip
     earlier = await idempotency.claim(session, scope=scope, key=request.idempotency_key, request=fingerprint)
     if earlier is not None:
         existing = await session.get(Order, int(earlier["order_id"]))
         assert existing is not None
         return Placed(existing, None)
-    if request.fulfilment is not Fulfilment.PICKUP:
-        raise DomainError(ErrorCode.INVALID_INPUT, "Only pickup orders are taken for now.", "fulfilment")
     store = await session.get(Store, request.store_id)
     if store is None or store.status is not StoreStatus.OPEN:
         raise DomainError(ErrorCode.STORE_NOT_OPEN, "This store is not taking orders.", "storeId")
-    priced = await quote(session, store_id=store.id, lines=request.lines, member_id=member_id, at=now)
+    settings = await get_settings(session)
+    sealed = None
+    if request.fulfilment is Fulfilment.DELIVERY:
+        where = _delivery_address(request.delivery, store, settings.delivery_radius_km)
+        if cipher is None:
+            raise RuntimeError("delivery orders need the PII cipher")
+        sealed = seal_delivery(cipher, where)
+    elif request.fulfilment is not Fulfilment.PICKUP:
+        raise DomainError(ErrorCode.INVALID_INPUT, "Order for pickup or for delivery.", "fulfilment")
+    priced = await quote(session, store_id=store.id, lines=request.lines, member_id=member_id, at=now,
+                         fulfilment=request.fulfilment)  # fmt: skip
     if priced.unavailable:
         raise DomainError(ErrorCode.OUT_OF_STOCK, "Some items are sold out here.", "lines",
                           details={"unavailable_sku_ids": priced.unavailable})  # fmt: skip
     if request.use_points < 0 or request.use_points > priced.points_usable:
         raise DomainError(ErrorCode.INVALID_INPUT, f"At most {priced.points_usable} points may be used.", "usePoints")
-    settings = await get_settings(session)
     points_value = request.use_points * settings.point_value_fen
     if not 0 <= request.use_stored_value <= min(priced.stored_value_usable, priced.total - points_value):
         raise DomainError(ErrorCode.INVALID_INPUT, "That much stored value cannot be used here.", "useStoredValue")
@@ -107,7 +137,8 @@ async def place_order(
         discount_total=priced.discount_total, points_used=request.use_points, points_value=points_value,
         stored_value_used=request.use_stored_value,
         payable=priced.total - points_value - request.use_stored_value, pickup_at=request.pickup_at,
-        expires_at=now + timedelta(minutes=settings.unpaid_order_minutes),
+        expires_at=now + timedelta(minutes=settings.unpaid_order_minutes), delivery_fee=priced.delivery_fee,
+        delivery_enc=sealed,
     )  # fmt: skip
     session.add(order)
     await session.flush()
@@ -132,7 +163,7 @@ async def place_order(
                             status=PaymentStatus.SUCCEEDED, store_id=store.id, paid_at=now))  # fmt: skip
     prepay = None
     if order.payable > 0:
-        provider_ref = f"ORD{order.id:012d}"
+        provider_ref = f"{REF_PREFIX}{order.id:012d}"
         prepay = provider.create_prepay(provider_ref=provider_ref, amount=order.payable, description=store.name)
         session.add(Payment(order_id=order.id, method=PaymentMethod.WECHAT_PAY, amount=order.payable,
                             status=PaymentStatus.PENDING, provider=provider.name, provider_ref=provider_ref,
@@ -146,15 +177,21 @@ async def place_order(
     return Placed(order, prepay)
 
 
-def announce(session: AsyncSession, order: Order) -> None:
-    """Tell the store's tablets and the member, after commit, that the order changed."""
-    payload = {
-        "orderId": order.id,
-        "storeId": order.store_id,
-        "status": order.status.value,
-        "memberId": order.member_id,
-    }
-    emit(session, order_topic(order.store_id), payload)
+def _delivery_address(given: DeliveryAddress | None, store: Store, radius_km: int) -> DeliveryAddress:
+    if given is None:
+        raise DomainError(ErrorCode.INVALID_INPUT, "Say where to deliver.", "delivery")
+    if not (-90 <= given.lat <= 90 and -180 <= given.lng <= 180):
+        raise DomainError(ErrorCode.INVALID_INPUT, "The location is not valid.", "delivery.lat")
+    where = DeliveryAddress(
+        contact_name=text(given.contact_name, "delivery.contactName", max_len=32),
+        phone=normalise_phone(given.phone, "delivery.phone"),
+        address=text(given.address, "delivery.address", max_len=200),
+        lat=given.lat,
+        lng=given.lng,
+    )
+    if distance_km(store.lat, store.lng, where.lat, where.lng) > radius_km:
+        raise DomainError(ErrorCode.OUT_OF_DELIVERY_RANGE, f"This store delivers within {radius_km} km.", "delivery")
+    return where
 
 
 async def _new_pickup_code(session: AsyncSession) -> str:
@@ -181,13 +218,12 @@ async def mark_paid(session: AsyncSession, order_id: int, at: datetime, *, reser
     ref = stock.Ref("order", order.id, order.staff_id)
     await (stock.commit if reserved else stock.sell)(session, order.store_id, moving, ref)
     if order.member_id is not None:
-        spend = order.payable + order.stored_value_used
+        spend = order.payable + order.stored_value_used - order.delivery_fee
         await points.earn(
             session, order.member_id, spend, store_id=order.store_id, ref_type="order", ref_id=order.id, at=at
         )
         await record_purchase(session, member_id=order.member_id, store_id=order.store_id,
                               amount=spend + order.points_value, at=at)  # fmt: skip
-    announce(session, order)
     return order
 
 
@@ -230,7 +266,6 @@ async def release(session: AsyncSession, order_id: int, *, reason: OrderStatus =
     pending = (await session.scalars(select(Payment).where(Payment.order_id == order.id))).all()
     for payment in pending:
         payment.status = PaymentStatus.CANCELLED
-    announce(session, order)
     return order
 
 
@@ -271,6 +306,26 @@ async def mark_preparing(session: AsyncSession, viewer: Viewer, order_id: int) -
 async def mark_ready(session: AsyncSession, viewer: Viewer, order_id: int) -> Order:
     order = await _own_store_order(session, viewer, order_id)
     return await move(session, order.id, OrderStatus.READY)
+
+
+async def dispatch(session: AsyncSession, viewer: Viewer, order_id: int, at: datetime | None = None) -> Order:
+    """A delivery order leaves the store with the rider."""
+    order = await _own_store_order(session, viewer, order_id)
+    return await move(session, order.id, OrderStatus.DELIVERING, dispatched_at=at or utcnow())
+
+
+async def confirm_delivery(session: AsyncSession, viewer: Viewer, order_id: int, at: datetime | None = None) -> Order:
+    """The goods reached the member: the store (for its rider) or the member themselves says so."""
+    order = await session.get(Order, order_id)
+    if order is None or (viewer.is_member and order.member_id != viewer.member_id):
+        raise DomainError(ErrorCode.NOT_FOUND, "No such order.", "id")
+    if not viewer.is_member:
+        require_store(viewer, order.store_id, "order.pickup")
+    order = await move(session, order.id, OrderStatus.COMPLETED, only_from={OrderStatus.DELIVERING},
+                       completed_at=at or utcnow())  # fmt: skip
+    for line in (await session.scalars(select(OrderLine).where(OrderLine.order_id == order.id))).all():
+        line.picked_up = line.quantity - line.refunded
+    return order
 
 
 async def verify_pickup(

@@ -51,11 +51,16 @@ class SandboxProvider:
 
     def __init__(self, secret: bytes) -> None:
         self._secret = hashlib.sha256(b"sandbox-pay:" + secret).digest()
+        # Like the real providers, it remembers what each prepay was for and what was refunded against it
+        # (refund id -> amount), refusing to give back more than was paid and answering a repeated refund id once.
+        self.prepaid: dict[str, int] = {}
+        self.refunds: dict[str, dict[str, int]] = {}
 
     def _sign(self, body: bytes) -> str:
         return hmac.new(self._secret, body, hashlib.sha256).hexdigest()
 
     def create_prepay(self, *, provider_ref: str, amount: int, description: str) -> Prepay:
+        self.prepaid[provider_ref] = amount
         nonce = secrets.token_hex(8)
         params = {"prepayId": f"sbx_{provider_ref}", "amount": str(amount), "nonce": nonce}
         params["paySign"] = self._sign(orjson.dumps(params, option=orjson.OPT_SORT_KEYS))
@@ -64,6 +69,12 @@ class SandboxProvider:
     def refund(self, *, provider_ref: str, refund_ref: str, amount: int) -> str:
         if amount <= 0:
             raise DomainError(ErrorCode.INVALID_INPUT, "Refund a positive amount.", "amount")
+        done = self.refunds.setdefault(provider_ref, {})
+        if refund_ref not in done:
+            paid = self.prepaid.get(provider_ref)
+            if paid is not None and sum(done.values()) + amount > paid:
+                raise DomainError(ErrorCode.PAYMENT_REFUND_REFUSED, "The provider refused: more than was paid.")
+            done[refund_ref] = amount
         return f"sbx_refund_{refund_ref}"
 
     def notification(self, *, provider_ref: str, amount: int, txn: str | None = None) -> tuple[dict[str, str], bytes]:

@@ -13,7 +13,7 @@ from services import idempotency, points, stored_value
 from services.errors import DomainError, ErrorCode
 from services.members import may_see
 from services.order_states import move
-from services.orders import announce, mark_paid
+from services.orders import mark_paid
 from services.pricing import CartLine, quote
 from services.scope import Viewer, require_store
 from services.settings import get_settings
@@ -99,6 +99,5 @@ async def checkout(session: AsyncSession, viewer: Viewer, request: Checkout, *, 
     await session.flush()
     await mark_paid(session, order.id, now, reserved=False)
     order = await move(session, order.id, OrderStatus.COMPLETED, completed_at=now)
-    announce(session, order)
     await idempotency.complete(session, scope=scope, key=request.client_order_id, result={"order_id": order.id})
     return order

@@ -5,7 +5,8 @@ Precedence, in this order (each rule sees the result of the ones before it, and 
 2. A member level price for the SKU (会员价) replaces it when lower.
 3. Otherwise the level's discount (e.g. 95%) applies, rounded down in the member's favour.
 4. Order rules (the marketing issue adds full reduction, then one coupon) come after line rules.
-5. Points pay at most `max_points_share_pct` of what is left; stored value may pay the rest.
+5. A delivery order adds the delivery fee (waived over `free_delivery_over_fen` of goods); no discount touches it.
+6. Points pay at most `max_points_share_pct` of the goods; stored value may pay the rest, fee included.
 Nothing goes below zero.
 """
 
@@ -18,7 +19,18 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import CatalogStatus, LevelPrice, Member, MemberLevel, Product, Sku, StockLevel, StoreListing, utcnow
+from models import (
+    CatalogStatus,
+    Fulfilment,
+    LevelPrice,
+    Member,
+    MemberLevel,
+    Product,
+    Sku,
+    StockLevel,
+    StoreListing,
+    utcnow,
+)
 from services.errors import DomainError, ErrorCode
 from services.settings import ChainSettings, get_settings
 
@@ -56,6 +68,7 @@ class Quote:
     member_id: int | None
     lines: list[QuoteLine]
     order_adjustments: list[Adjustment] = field(default_factory=list)
+    delivery_fee: int = 0
     points_usable: int = 0
     points_value_usable: int = 0
     stored_value_usable: int = 0
@@ -65,13 +78,18 @@ class Quote:
         return sum(line.list_price * line.quantity for line in self.lines)
 
     @property
-    def total(self) -> int:
-        """After line and order rules, before points and stored value."""
+    def goods_total(self) -> int:
+        """The goods after line and order rules."""
         return max(sum(line.line_total for line in self.lines) + sum(a.amount for a in self.order_adjustments), 0)
 
     @property
+    def total(self) -> int:
+        """What the order costs: goods plus any delivery fee, before points and stored value."""
+        return self.goods_total + self.delivery_fee
+
+    @property
     def discount_total(self) -> int:
-        return self.subtotal - self.total
+        return self.subtotal - self.goods_total
 
     @property
     def unavailable(self) -> list[int]:
@@ -134,6 +152,7 @@ async def quote(
     lines: Sequence[CartLine],
     member_id: int | None,
     at: datetime | None = None,
+    fulfilment: Fulfilment = Fulfilment.PICKUP,
 ) -> Quote:
     """Price a cart in a store for a member (or a walk-in) at a moment, explaining every adjustment."""
     cart = _merge(lines)
@@ -180,8 +199,11 @@ async def quote(
     result = Quote(store_id, member_id, quote_lines)
     for order_rule in ORDER_RULES:
         await order_rule(ctx, result)
+    if fulfilment is Fulfilment.DELIVERY:
+        waived = 0 < settings.free_delivery_over_fen <= result.goods_total
+        result.delivery_fee = 0 if waived else settings.delivery_fee_fen
     if member is not None:
-        share = result.total * settings.max_points_share_pct // 100
+        share = result.goods_total * settings.max_points_share_pct // 100
         result.points_usable = min(member.points_balance, share // settings.point_value_fen)
         result.points_value_usable = result.points_usable * settings.point_value_fen
         result.stored_value_usable = min(member.balance_principal + member.balance_bonus, result.total)

@@ -26,7 +26,6 @@ from models import (
 from services import points, stock, stored_value
 from services.errors import DomainError, ErrorCode
 from services.order_states import move
-from services.orders import announce
 from services.payments import PaymentProvider
 from services.scope import Viewer, require_store
 from services.settings import get_settings
@@ -36,6 +35,7 @@ REFUNDABLE = {
     OrderStatus.PAID,
     OrderStatus.PREPARING,
     OrderStatus.READY,
+    OrderStatus.DELIVERING,
     OrderStatus.COMPLETED,
     OrderStatus.PARTIALLY_REFUNDED,
 }
@@ -65,7 +65,11 @@ async def refund_order(
             taking.append((line, qty))
     if not taking:
         raise DomainError(ErrorCode.INVALID_INPUT, "Nothing to refund.", "lines")
-    amount = sum(line.unit_price * qty for line, qty in taking)
+    goods = sum(line.unit_price * qty for line, qty in taking)
+    # The delivery fee goes back with the last of the goods.
+    taken = {line.id: qty for line, qty in taking}
+    last = all(line.refunded + taken.get(line.id, 0) == line.quantity for line in lines)
+    amount = goods + (order.delivery_fee if last else 0)
 
     succeeded = select(Payment).where(Payment.order_id == order.id, Payment.status == PaymentStatus.SUCCEEDED)
     payments = list((await session.scalars(succeeded)).all())
@@ -87,19 +91,13 @@ async def refund_order(
                     restocked=restock, reason=optional_text(reason, "reason", max_len=255))  # fmt: skip
     session.add(refund)
     await session.flush()
-    for method in EXTERNAL:
-        take = by_method.get(method.value, 0)
-        provider_payment = next((p for p in payments if p.method is method and p.provider), None)
-        if take and provider_payment is not None and provider_payment.provider in providers:
-            providers[provider_payment.provider].refund(provider_ref=provider_payment.provider_ref or "",
-                                                        refund_ref=f"R{refund.id}", amount=take)  # fmt: skip
     if by_method.get("STORED_VALUE"):
         await stored_value.refund(session, ref_type="order", ref_id=order.id, amount=by_method["STORED_VALUE"],
                                   store_id=order.store_id)  # fmt: skip
     if order.member_id is not None:
         refund.points_taken_back = await _settle_points(session, order, by_method)
-        # Lifetime spend counted the whole order (points value included), so it gives back the whole refund.
-        spend_left = case((Member.total_spend > amount, Member.total_spend - amount), else_=0)
+        # Lifetime spend counted the goods (points value included, delivery fee not); the refunded goods leave it.
+        spend_left = case((Member.total_spend > goods, Member.total_spend - goods), else_=0)
         await session.execute(update(Member).where(Member.id == order.member_id).values(total_spend=spend_left))
     for line, qty in taking:
         line.refunded += qty
@@ -109,7 +107,13 @@ async def refund_order(
     await session.flush()
     done = all(line.refunded == line.quantity for line in lines)
     order = await move(session, order.id, OrderStatus.REFUNDED if done else OrderStatus.PARTIALLY_REFUNDED)
-    announce(session, order)
+    # The provider is asked last, once every write above has succeeded; the refund id makes a retry harmless.
+    for method in EXTERNAL:
+        take = by_method.get(method.value, 0)
+        provider_payment = next((p for p in payments if p.method is method and p.provider), None)
+        if take and provider_payment is not None and provider_payment.provider in providers:
+            providers[provider_payment.provider].refund(provider_ref=provider_payment.provider_ref or "",
+                                                        refund_ref=f"R{refund.id}", amount=take)  # fmt: skip
     return refund
 
 
@@ -124,7 +128,7 @@ async def _settle_points(session: AsyncSession, order: Order, by_method: dict[st
         select(func.coalesce(func.sum(PointsEntry.points), 0))
         .where(PointsEntry.ref_type == "order", PointsEntry.ref_id == order.id, PointsEntry.kind == PointsKind.EARN)
     ) or 0)  # fmt: skip
-    base = order.payable + order.stored_value_used
+    base = order.payable + order.stored_value_used - order.delivery_fee
     money_back = sum(by_method.get(m.value, 0) for m in (*EXTERNAL, PaymentMethod.STORED_VALUE))
-    take = earned * money_back // base if base else 0
+    take = min(earned * money_back // base, earned) if base else 0
     return await points.take_back(session, order.member_id, take, ref_type="order", ref_id=order.id) if take else 0

@@ -26,6 +26,10 @@ class ChainSettings:
     birthday_multiplier_pct: int = 200
     # How long an unpaid mini-program order holds its stock.
     unpaid_order_minutes: int = 15
+    # Delivery: the fee, waived from an order value (0: never waived), and how far from the store it goes.
+    delivery_fee_fen: int = 600
+    free_delivery_over_fen: int = 5000
+    delivery_radius_km: int = 5
 
 
 async def get_settings(session: AsyncSession) -> ChainSettings:
@@ -44,7 +48,8 @@ async def update_settings(session: AsyncSession, **changes: Any) -> ChainSetting
         raise DomainError(ErrorCode.INVALID_INPUT, "The threshold is not valid.", "defaultLowStockThreshold")
     for name, low, high in (("points_per_yuan", 0, 1000), ("point_value_fen", 1, 10_000),
                             ("max_points_share_pct", 0, 100), ("birthday_multiplier_pct", 100, 1000),
-                            ("unpaid_order_minutes", 1, 120)):  # fmt: skip
+                            ("unpaid_order_minutes", 1, 120), ("delivery_fee_fen", 0, 100_000),
+                            ("free_delivery_over_fen", 0, 10_000_000), ("delivery_radius_km", 0, 50)):  # fmt: skip
         if not low <= getattr(updated, name) <= high:
             field = "".join(w.capitalize() if i else w for i, w in enumerate(name.split("_")))
             raise DomainError(ErrorCode.INVALID_INPUT, f"{field} must be {low}-{high}.", field)

@@ -1,8 +1,9 @@
 """Settlement (日结): each store's business day, in the store's own time zone.
 
-Takings by payment method, refunds by method, discounts, points value used, stored value spent split
-into principal and bonus and by the store that issued it, and the net. HQ closes a day: its figures are
-frozen then and never recomputed; a later refund falls into the day it happens.
+Takings by payment method, refunds by method, discounts, delivery fees, points value used, stored value
+spent split into principal and bonus and by the store that issued it, stored value sold, and the net of
+sales. HQ closes a day: its figures are frozen then and never recomputed; a later refund falls into the
+day it happens.
 """
 
 from __future__ import annotations
@@ -46,12 +47,19 @@ async def compute(session: AsyncSession, store: Store, day: date) -> dict[str, A
     ).all():
         for name, amount in row.by_method.items():
             refunds[name] += amount
-    discounts = int(
-        await session.scalar(
-            select(func.coalesce(func.sum(Order.discount_total), 0))
+    discounts, delivery_fees = (
+        await session.execute(
+            select(func.coalesce(func.sum(Order.discount_total), 0), func.coalesce(func.sum(Order.delivery_fee), 0))
             .where(Order.store_id == store.id, Order.paid_at >= start, Order.paid_at < end)
-        ) or 0
-    )  # fmt: skip
+        )
+    ).one()  # fmt: skip
+    sold_principal, sold_bonus = (
+        await session.execute(
+            select(func.coalesce(func.sum(BalanceEntry.principal), 0), func.coalesce(func.sum(BalanceEntry.bonus), 0))
+            .where(BalanceEntry.store_id == store.id, BalanceEntry.kind == BalanceKind.TOP_UP,
+                   BalanceEntry.created_at >= start, BalanceEntry.created_at < end)
+        )
+    ).one()  # fmt: skip
     by_issuer: dict[str, dict[str, int]] = {}
     spent = (
         select(BalanceEntry.issuer_store_id, func.sum(BalanceEntry.principal), func.sum(BalanceEntry.bonus))
@@ -68,7 +76,10 @@ async def compute(session: AsyncSession, store: Store, day: date) -> dict[str, A
         "businessDay": day.isoformat(),
         "takings": takings,
         "refunds": refunds,
-        "discounts": discounts,
+        "discounts": int(discounts),
+        "deliveryFees": int(delivery_fees),
+        # Stored value this store sold (at the counter or online, in its name): money in, owed back as goods later.
+        "storedValueSold": {"principal": int(sold_principal), "bonus": int(sold_bonus)},
         "pointsValueUsed": takings[PaymentMethod.POINTS.value] - refunds[PaymentMethod.POINTS.value],
         "storedValueByIssuer": dict(by_issuer),
         "net": sum(takings[m] for m in money) - sum(refunds[m] for m in money),

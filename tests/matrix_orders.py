@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from models import PaymentMethod
+from models import Fulfilment, PaymentMethod, Store
 from services import members, orders
 from services.db import write_transaction
 from services.identity import ExternalIdentity
@@ -14,8 +14,8 @@ from tests.conftest import gid, pk
 from tests.factories import HQ, list_in_store, make_library
 
 
-async def given_order(chain, state, *, paid: bool) -> dict[str, Any]:
-    """An order at SH01 by the matrix's member (paid or not yet)."""
+async def given_order(chain, state, *, paid: bool, delivery: bool = False, dispatched: bool = False) -> dict[str, Any]:
+    """An order at SH01 by the matrix's member (paid or not yet; for pickup, or for delivery and maybe dispatched)."""
     library = await make_library(state, products=1, skus_per_product=1)
     store = chain.stores["SH01"]
     await list_in_store(state, store, library.sku_ids, on_hand=10)
@@ -23,20 +23,29 @@ async def given_order(chain, state, *, paid: bool) -> dict[str, Any]:
         member, _ = await members.member_for_identity(
             session, state.cipher, ExternalIdentity("local", "matrix-member"), store_id=None
         )
+        where = None
+        if delivery:
+            shop = await session.get(Store, store)
+            assert shop is not None
+            where = orders.DeliveryAddress("Li Lei", "13800000000", "1 Road", shop.lat, shop.lng)
         placed = await orders.place_order(
             session, Viewer(kind=ViewerKind.MEMBER, member_id=member.id), state.payment_providers["sandbox"],
-            orders.PlaceOrder(store, [CartLine(library.sku_ids[0], 1)], "matrix"),
+            orders.PlaceOrder(store, [CartLine(library.sku_ids[0], 1)], "matrix",
+                              fulfilment=Fulfilment.DELIVERY if delivery else Fulfilment.PICKUP, delivery=where),
+            cipher=state.cipher,
         )  # fmt: skip
         order = placed.order
         if paid:
             order = await orders.mark_paid(session, order.id, order.created_at)
+        if dispatched:
+            order = await orders.dispatch(session, HQ, order.id)
     return {"id": gid("Order", order.id), "code": order.pickup_code, "store": gid("Store", store),
             "sku": gid("Sku", library.sku_ids[0])}  # fmt: skip
 
 
-def _vars(*keys: str, paid: bool = True):
+def _vars(*keys: str, paid: bool = True, delivery: bool = False, dispatched: bool = False):
     async def build(chain, state):
-        given = await given_order(chain, state, paid=paid)
+        given = await given_order(chain, state, paid=paid, delivery=delivery, dispatched=dispatched)
         return {k: given[k] for k in keys}
 
     return build
@@ -88,6 +97,12 @@ def order_ops(Op, only, ALL, STAFF):
            only(*PICKUP), _vars("id"), payload="markOrderPreparing"),
         Op("markOrderReady", "mutation($id: ID!) { markOrderReady(input: {id: $id}) { errors { code } } }",
            only(*PICKUP), _vars("id"), payload="markOrderReady"),
+        Op("dispatchOrder", "mutation($id: ID!) { dispatchOrder(input: {id: $id}) { errors { code } } }",
+           only(*PICKUP), _vars("id", delivery=True), payload="dispatchOrder"),
+        Op("confirmDelivery", "mutation($id: ID!) { confirmDelivery(input: {id: $id}) { errors { code } } }",
+           only("member", *PICKUP), _vars("id", delivery=True, dispatched=True), payload="confirmDelivery"),
+        Op("topUpOnline", 'mutation { topUpOnline(input: {idempotencyKey: "t-1", amount: 1000}) { errors { code } } }',
+           only("member"), payload="topUpOnline"),
         Op("verifyPickup", "mutation($code: String!, $store: ID!) { verifyPickup(input: {code: $code, storeId: $store}) { errors { code } } }",
            only(*PICKUP), _vars("code", "store"), payload="verifyPickup"),
     ]  # fmt: skip

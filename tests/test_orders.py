@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
 import websockets
@@ -12,7 +13,7 @@ from sqlalchemy import func, select
 from websockets.typing import Subprotocol
 
 from app import create_app
-from models import Member, Order, OrderStatus, Payment, PaymentStatus, StockLevel, StockMovement, utcnow
+from models import Member, Order, OrderStatus, Payment, PaymentStatus, StockLevel, StockMovement, Store, utcnow
 from services import jobs, orders
 from services.db import write_transaction
 from services.errors import DomainError
@@ -243,6 +244,13 @@ async def test_a_member_orders_pays_and_picks_up_end_to_end_over_http_and_websoc
             as_="sz01.clerk",
         )
         assert done["data"]["verifyPickup"]["order"]["status"] == "COMPLETED"
+        async with state.sessionmaker() as session:
+            tz = (await session.get(Store, store)).timezone
+        today = datetime.now(ZoneInfo(tz)).date().isoformat()
+        day = await api.gql("query($s: ID!, $d: Date!) { settlement(storeId: $s, date: $d) { closed figures } }",
+                            {"s": gid("Store", store), "d": today}, as_="hq.analyst")  # fmt: skip
+    figures = day["data"]["settlement"]["figures"]
+    assert figures["takings"]["WECHAT_PAY"] == 5600 and figures["net"] == 5600 and figures["discounts"] == 0
     async with state.sessionmaker() as session:
         member = await session.get(Member, order_id and (await session.get(Order, order_id)).member_id)
         level = await session.scalar(select(StockLevel).where(StockLevel.sku_id == sku, StockLevel.store_id == store))

@@ -1,0 +1,101 @@
+"""Online stored-value top-ups (线上充值): paid through the same provider as orders, credited exactly once.
+
+The member asks to top up (a plan, or an amount); we record a pending top-up and hand the front end a
+prepay. The provider's signed notification credits the balance as a lot issued by the store the member
+chose, in the transaction that marks the top-up paid. A repeated notification changes nothing; a late one
+still credits, because the money was taken.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import OnlineTopUp, Store, StoreStatus, TopUpPlan, TopUpStatus, utcnow
+from services import idempotency, stored_value
+from services.errors import AccessDenied, DomainError, ErrorCode
+from services.payments import Notification, PaymentProvider, Prepay
+from services.scope import Viewer
+
+REF_PREFIX = "TOP"
+
+
+@dataclass(frozen=True)
+class Started:
+    top_up: OnlineTopUp
+    prepay: Prepay | None
+
+
+async def start(
+    session: AsyncSession, viewer: Viewer, provider: PaymentProvider, *, plan_id: int | None, amount: int | None,
+    store_id: int | None, idempotency_key: str,
+) -> Started:  # fmt: skip
+    """A member's top-up request; the same key again returns the first one (and its prepay while unpaid)."""
+    if not viewer.is_member or viewer.member_id is None:
+        raise AccessDenied("Only members top up here.")
+    scope = f"topUpOnline:member:{viewer.member_id}"
+    request = {"plan": plan_id, "amount": amount, "store": store_id}
+    earlier = await idempotency.claim(session, scope=scope, key=idempotency_key, request=request)
+    if earlier is not None:
+        existing = await session.get(OnlineTopUp, int(earlier["top_up_id"]))
+        assert existing is not None
+    else:
+        existing = await _create(session, viewer.member_id, provider, plan_id, amount, store_id, idempotency_key)
+        await idempotency.complete(session, scope=scope, key=idempotency_key, result={"top_up_id": existing.id})
+    prepay = None
+    if existing.status is TopUpStatus.PENDING:
+        prepay = provider.create_prepay(provider_ref=existing.provider_ref, amount=existing.amount, description="储值")
+    return Started(existing, prepay)
+
+
+async def _create(
+    session: AsyncSession, member_id: int, provider: PaymentProvider, plan_id: int | None, amount: int | None,
+    store_id: int | None, key: str,
+) -> OnlineTopUp:  # fmt: skip
+    if (plan_id is None) == (amount is None):
+        raise DomainError(ErrorCode.INVALID_INPUT, "Give a plan or an amount.", "planId")
+    bonus = 0
+    if plan_id is not None:
+        plan = await session.get(TopUpPlan, plan_id)
+        if plan is None or not plan.active:
+            raise DomainError(ErrorCode.NOT_FOUND, "No such top-up plan.", "planId")
+        amount, bonus = plan.pay_amount, plan.bonus_amount
+    assert amount is not None
+    if not 0 < amount <= stored_value.MAX_TOP_UP:
+        raise DomainError(ErrorCode.INVALID_INPUT, "The top-up amount is not valid.", "amount")
+    if store_id is not None:
+        store = await session.get(Store, store_id)
+        if store is None or store.status is StoreStatus.CLOSED:
+            raise DomainError(ErrorCode.NOT_FOUND, "No such store.", "storeId")
+    top_up = OnlineTopUp(member_id=member_id, plan_id=plan_id, store_id=store_id, amount=amount, bonus=bonus,
+                         idempotency_key=key, provider=provider.name, provider_ref="")  # fmt: skip
+    session.add(top_up)
+    await session.flush()
+    top_up.provider_ref = f"{REF_PREFIX}{top_up.id:012d}"
+    await session.flush()
+    return top_up
+
+
+async def apply_notification(
+    session: AsyncSession, provider: str, note: Notification, at: datetime | None = None
+) -> OnlineTopUp:
+    """Credit a paid top-up once; a repeat changes nothing; a wrong amount changes nothing."""
+    top_up = await session.scalar(
+        select(OnlineTopUp)
+        .where(OnlineTopUp.provider == provider, OnlineTopUp.provider_ref == note.provider_ref)
+        .with_for_update()
+    )
+    if top_up is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such payment.")
+    if top_up.status is TopUpStatus.PAID or not note.succeeded:
+        return top_up
+    if note.amount != top_up.amount:
+        raise DomainError(ErrorCode.PAYMENT_AMOUNT_MISMATCH, "The amount paid does not match the top-up.")
+    top_up.status, top_up.provider_txn, top_up.paid_at = TopUpStatus.PAID, note.provider_txn, at or utcnow()
+    await session.flush()
+    await stored_value.top_up(session, top_up.member_id, principal=top_up.amount, bonus=top_up.bonus,
+                              store_id=top_up.store_id, ref_type="online_top_up", ref_id=top_up.id)  # fmt: skip
+    return top_up

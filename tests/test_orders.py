@@ -225,25 +225,28 @@ async def test_a_member_orders_pays_and_picks_up_end_to_end_over_http_and_websoc
             }
             event = json.loads(await asyncio.wait_for(ws.recv(), 5))
             assert event["payload"]["data"]["orderEvents"] == {"orderId": order["id"], "status": "PAID"}
+            mine = (
+                await api.post("{ myOrders { edges { node { status pickupCode pickupQr } } } }", token=member_token)
+            ).json()
+            paid = mine["data"]["myOrders"]["edges"][0]["node"]
+            assert paid["status"] == "PAID" and paid["pickupQr"].endswith(paid["pickupCode"])
+            ready = await api.gql(
+                "mutation($id: ID!) { markOrderReady(input: {id: $id}) { order { status } } }",
+                {"id": order["id"]},
+                as_="sz01.clerk",
+            )
+            assert ready["data"]["markOrderReady"]["order"]["status"] == "READY"
+            done = await api.gql(
+                "mutation($c: String!) { verifyPickup(input: {code: $c}) { errors { code } order { status } } }",
+                {"c": paid["pickupCode"]},
+                as_="sz01.clerk",
+            )
+            assert done["data"]["verifyPickup"]["order"]["status"] == "COMPLETED"
+            # The tablet saw each step as it happened (myOrderUpdates carries the same events to the member).
+            later = [json.loads(await asyncio.wait_for(ws.recv(), 5)) for _ in range(2)]
+            assert [e["payload"]["data"]["orderEvents"]["status"] for e in later] == ["READY", "COMPLETED"]
         finally:
             await ws.close()
-        mine = (
-            await api.post("{ myOrders { edges { node { status pickupCode pickupQr } } } }", token=member_token)
-        ).json()
-        paid = mine["data"]["myOrders"]["edges"][0]["node"]
-        assert paid["status"] == "PAID" and paid["pickupQr"].endswith(paid["pickupCode"])
-        ready = await api.gql(
-            "mutation($id: ID!) { markOrderReady(input: {id: $id}) { order { status } } }",
-            {"id": order["id"]},
-            as_="sz01.clerk",
-        )
-        assert ready["data"]["markOrderReady"]["order"]["status"] == "READY"
-        done = await api.gql(
-            "mutation($c: String!) { verifyPickup(input: {code: $c}) { errors { code } order { status } } }",
-            {"c": paid["pickupCode"]},
-            as_="sz01.clerk",
-        )
-        assert done["data"]["verifyPickup"]["order"]["status"] == "COMPLETED"
         async with state.sessionmaker() as session:
             tz = (await session.get(Store, store)).timezone
         today = datetime.now(ZoneInfo(tz)).date().isoformat()

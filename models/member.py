@@ -62,6 +62,8 @@ class Member(Base):
     visit_count: Mapped[int] = mapped_column(default=0)
     last_visit_at: Mapped[datetime | None]
     segment: Mapped[str | None] = mapped_column(String(16))
+    # The member's own share code (全民推广), made the first time they ask for it.
+    share_code: Mapped[str | None] = mapped_column(String(16), unique=True)
     joined_at: Mapped[Timestamp]
     updated_at: Mapped[datetime | None]
     # Set when the member deleted their account: personal data is erased, ledgers stay anonymised.

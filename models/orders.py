@@ -96,6 +96,8 @@ class Order(Base):
     delivery_fee: Mapped[int] = mapped_column(BigInteger(), default=0, server_default="0")
     delivery_enc: Mapped[bytes | None] = mapped_column(LargeBinary())
     dispatched_at: Mapped[datetime | None]
+    # A group-buy order belongs to its group (拼团), which decides whether it stands or is refunded.
+    group_buy_id: Mapped[int | None] = mapped_column(BigId, index=True)
     pickup_code: Mapped[str | None] = mapped_column(String(12))
     pickup_at: Mapped[datetime | None]
     expires_at: Mapped[datetime | None]

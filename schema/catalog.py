@@ -219,7 +219,11 @@ class ChainSettingsType:
     delivery_fee_fen: int = strawberry.field(description="The delivery fee, fen")
     free_delivery_over_fen: int = strawberry.field(description="Goods worth this much deliver free (0: never)")
     delivery_radius_km: int = strawberry.field(description="How far from the store deliveries go (0: no delivery)")
+    store_campaign_kinds: list[str] = strawberry.field(description="Campaign kinds a store may run on its own")
+    store_campaign_max_discount_pct: int = strawberry.field(description="The deepest discount a store campaign gives")
 
     @classmethod
     def of(cls, value: ChainSettingsValue) -> Self:
-        return cls(**dataclasses.asdict(value))
+        fields = dataclasses.asdict(value)
+        fields["store_campaign_kinds"] = list(value.store_campaign_kinds)
+        return cls(**fields)

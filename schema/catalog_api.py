@@ -123,6 +123,8 @@ class UpdateChainSettingsInput:
     delivery_fee_fen: int | None = None
     free_delivery_over_fen: int | None = None
     delivery_radius_km: int | None = None
+    store_campaign_kinds: list[str] | None = None
+    store_campaign_max_discount_pct: int | None = None
 
 
 @strawberry.input

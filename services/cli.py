@@ -42,11 +42,14 @@ async def _seed(settings: Settings) -> None:
 
 
 async def _run_jobs(settings: Settings) -> None:
-    engine = create_engine(settings.database_url)
+    from resolvers.state import build_state  # the app's providers and broker, so jobs refund and announce as it does
+
+    state = build_state(settings)
     try:
-        ran = await run_due(create_sessionmaker(engine))
+        ran = await run_due(state.sessionmaker, broker=state.broker, providers=state.payment_providers)
     finally:
-        await engine.dispose()
+        await state.broker.close()
+        await state.engine.dispose()
     print(f"ran {ran} due jobs")
 
 

@@ -75,9 +75,13 @@ def insert_new(session: AsyncSession, model: type[Any], rows: Any, *, unique: li
 
     Under concurrency the insert waits for a transaction holding the same key, so exactly one writer wins.
     """
+    return dialect_insert(session, model).values(rows).on_conflict_do_nothing(index_elements=unique)
+
+
+def dialect_insert(session: AsyncSession, model: type[Any]) -> Any:
+    """The dialect's own INSERT (it knows ON CONFLICT) for the session's database."""
     dialect = session.bind.dialect.name if session.bind else "sqlite"
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    return insert(model).values(rows).on_conflict_do_nothing(index_elements=unique)
+    return (pg_insert if dialect == "postgresql" else sqlite_insert)(model)
 
 
 async def begin_write(session: AsyncSession) -> None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,13 +18,24 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import Job, JobStatus, utcnow
-from services import points, segments
+from services import coupons, points, segments
 from services.db import insert_new, write_transaction
 from services.events import Broker, Event, take_pending
+from services.payments import PaymentProvider
 from services.points import CHAIN_TZ
 
 log = logging.getLogger("chain.jobs")
-Handler = Callable[[AsyncSession, dict[str, Any], datetime], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class JobEnv:
+    """What a handler may use besides its session: the time of the run and the payment providers (refunds)."""
+
+    now: datetime
+    providers: Mapping[str, PaymentProvider] = field(default_factory=dict)
+
+
+Handler = Callable[[AsyncSession, dict[str, Any], JobEnv], Awaitable[None]]
 
 
 async def enqueue(
@@ -35,24 +47,38 @@ async def enqueue(
     await session.execute(insert_new(session, Job, row, unique=["dedupe_key"]))
 
 
-async def _expire_points(session: AsyncSession, payload: dict[str, Any], now: datetime) -> None:
+async def _expire_points(session: AsyncSession, payload: dict[str, Any], env: JobEnv) -> None:
     year = int(payload["year"])
     await points.expire_year(session, year)
     await schedule_points_expiry(session, year + 1)
 
 
-async def _rfm(session: AsyncSession, payload: dict[str, Any], now: datetime) -> None:
-    await segments.recompute(session, now)
-    await schedule_rfm(session, now + timedelta(days=1))
+async def _rfm(session: AsyncSession, payload: dict[str, Any], env: JobEnv) -> None:
+    await segments.recompute(session, env.now)
+    await schedule_rfm(session, env.now + timedelta(days=1))
 
 
-async def _expire_order(session: AsyncSession, payload: dict[str, Any], now: datetime) -> None:
+async def _birthdays(session: AsyncSession, payload: dict[str, Any], env: JobEnv) -> None:
+    await coupons.grant_birthdays(session, env.now)
+    await schedule_birthdays(session, env.now + timedelta(days=1))
+
+
+async def _expire_order(session: AsyncSession, payload: dict[str, Any], env: JobEnv) -> None:
     from services import orders  # orders schedule this job, so import at call time
 
-    await orders.expire(session, int(payload["order_id"]), now)
+    await orders.expire(session, int(payload["order_id"]), env.now)
 
 
-HANDLERS: dict[str, Handler] = {"points.expire": _expire_points, "members.rfm": _rfm, "orders.expire": _expire_order}
+async def _expire_group(session: AsyncSession, payload: dict[str, Any], env: JobEnv) -> None:
+    from services import group_buys  # group buys schedule this job
+
+    await group_buys.expire(session, int(payload["group_id"]), env.now, env.providers)
+
+
+HANDLERS: dict[str, Handler] = {
+    "points.expire": _expire_points, "members.rfm": _rfm, "orders.expire": _expire_order,
+    "coupons.birthday": _birthdays, "groups.expire": _expire_group,
+}  # fmt: skip
 
 
 async def schedule_points_expiry(session: AsyncSession, year: int) -> None:
@@ -60,16 +86,25 @@ async def schedule_points_expiry(session: AsyncSession, year: int) -> None:
                   payload={"year": year})  # fmt: skip
 
 
-async def schedule_rfm(session: AsyncSession, day: datetime) -> None:
+async def _daily(session: AsyncSession, kind: str, day: datetime, hour: int) -> None:
     local = day.astimezone(CHAIN_TZ).date()
-    due = datetime.combine(local, datetime.min.time(), tzinfo=CHAIN_TZ) + timedelta(hours=3)
-    await enqueue(session, kind="members.rfm", dedupe_key=f"members.rfm:{local.isoformat()}", due_at=due, payload={})
+    due = datetime.combine(local, datetime.min.time(), tzinfo=CHAIN_TZ) + timedelta(hours=hour)
+    await enqueue(session, kind=kind, dedupe_key=f"{kind}:{local.isoformat()}", due_at=due, payload={})
+
+
+async def schedule_rfm(session: AsyncSession, day: datetime) -> None:
+    await _daily(session, "members.rfm", day, 3)
+
+
+async def schedule_birthdays(session: AsyncSession, day: datetime) -> None:
+    await _daily(session, "coupons.birthday", day, 0)
 
 
 async def ensure_recurring(session: AsyncSession, now: datetime | None = None) -> None:
     """The standing schedule: today's RFM run and the expiry of last year's and this year's points."""
     now = now or utcnow()
     await schedule_rfm(session, now)
+    await schedule_birthdays(session, now)
     year = now.astimezone(CHAIN_TZ).year
     for y in (year - 1, year):
         await schedule_points_expiry(session, y)
@@ -79,17 +114,18 @@ MAX_ATTEMPTS = 5
 
 
 async def _claim_and_run(
-    sessionmaker: async_sessionmaker[AsyncSession], at: datetime, broker: Broker | None
+    sessionmaker: async_sessionmaker[AsyncSession], env: JobEnv, broker: Broker | None
 ) -> int | None:
     """Run one due job; returns its id, or None when nothing is due. Raises what the handler raised."""
     events: list[Event] = []
-    job_id = await _run_one(sessionmaker, at, events)
+    job_id = await _run_one(sessionmaker, env, events)
     if broker is not None and events:
         await broker.publish(events)  # after the commit, as for mutations
     return job_id
 
 
-async def _run_one(sessionmaker: async_sessionmaker[AsyncSession], at: datetime, events: list[Event]) -> int | None:
+async def _run_one(sessionmaker: async_sessionmaker[AsyncSession], env: JobEnv, events: list[Event]) -> int | None:
+    at = env.now
     async with write_transaction(sessionmaker) as session:
         job = await session.scalar(
             select(Job).where(Job.status == JobStatus.PENDING, Job.due_at <= at).order_by(Job.due_at, Job.id)
@@ -102,7 +138,7 @@ async def _run_one(sessionmaker: async_sessionmaker[AsyncSession], at: datetime,
         if handler is None:
             job.status, job.last_error = JobStatus.FAILED, f"no handler for {job.kind}"
         else:
-            await handler(session, dict(job.payload), at)
+            await handler(session, dict(job.payload), env)
             job.status, job.done_at = JobStatus.DONE, utcnow()
         events.extend(take_pending(session))
         return job.id
@@ -125,14 +161,14 @@ async def _record_failure(sessionmaker: async_sessionmaker[AsyncSession], error:
 
 async def run_due(
     sessionmaker: async_sessionmaker[AsyncSession], now: datetime | None = None, limit: int = 50,
-    broker: Broker | None = None,
+    broker: Broker | None = None, providers: Mapping[str, PaymentProvider] | None = None,
 ) -> int:  # fmt: skip
     """Run every job due by `now`, each in its own transaction; returns how many ran."""
     ran = 0
     for _ in range(limit):
         at = now or utcnow()
         try:
-            if await _claim_and_run(sessionmaker, at, broker) is None:
+            if await _claim_and_run(sessionmaker, JobEnv(at, providers or {}), broker) is None:
                 break
             ran += 1
         except Exception as exc:
@@ -142,12 +178,15 @@ async def run_due(
 
 
 async def runner(
-    sessionmaker: async_sessionmaker[AsyncSession], broker: Broker | None = None, interval_s: float = 30.0
+    sessionmaker: async_sessionmaker[AsyncSession],
+    broker: Broker | None = None,
+    interval_s: float = 30.0,
+    providers: Mapping[str, PaymentProvider] | None = None,
 ) -> None:
     """The app's background loop (started in the lifespan); events its jobs emit go out through `broker`."""
     while True:
         try:
-            await run_due(sessionmaker, broker=broker)
+            await run_due(sessionmaker, broker=broker, providers=providers)
         except Exception:
             log.exception("job runner pass failed")
         await asyncio.sleep(interval_s)

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import (
     AuthSession,
     BalanceEntry,
+    CouponTrigger,
     Gender,
     Member,
     MemberIdentity,
@@ -27,6 +28,7 @@ from models import (
     StoreStatus,
     utcnow,
 )
+from services import coupons
 from services.db import insert_new
 from services.errors import AccessDenied, DomainError, ErrorCode
 from services.identity import ExternalIdentity
@@ -55,7 +57,11 @@ async def relate(session: AsyncSession, member_id: int, store_id: int, *, regist
     """Record that the member is known at the store (idempotent)."""
     values = {"member_id": member_id, "store_id": store_id, "registered": registered, "purchase_count": 0, "spend": 0,
               "first_seen_at": utcnow()}  # fmt: skip
-    await session.execute(insert_new(session, MemberStore, values, unique=["member_id", "store_id"]))
+    inserted = await session.execute(
+        insert_new(session, MemberStore, values, unique=["member_id", "store_id"]).returning(MemberStore.member_id)
+    )
+    if inserted.first() is not None:  # the first time this store knows the member: 进店有礼
+        await coupons.grant_automatic(session, CouponTrigger.NEW_VISITOR, member_id, store_id=store_id)
     if registered:
         await session.execute(
             update(MemberStore).where(MemberStore.member_id == member_id, MemberStore.store_id == store_id)
@@ -103,6 +109,7 @@ async def member_for_identity(
             _set_phone(member, cipher, normalise_phone(identity.phone))
         session.add(member)
         await session.flush()
+        await coupons.grant_automatic(session, CouponTrigger.NEW_MEMBER, member.id)
     session.add(MemberIdentity(member_id=member.id, provider=identity.provider, subject=identity.subject))
     if home_store_id is not None:
         await relate(session, member.id, home_store_id, registered=True)
@@ -132,6 +139,7 @@ async def register_at_store(
     _set_phone(member, cipher, number)
     session.add(member)
     await session.flush()
+    await coupons.grant_automatic(session, CouponTrigger.NEW_MEMBER, member.id)
     await relate(session, member.id, store_id, registered=True)
     return member
 

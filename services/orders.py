@@ -30,13 +30,13 @@ from models import (
     StoreStatus,
     utcnow,
 )
-from services import idempotency, jobs, points, stock, stored_value
+from services import idempotency, jobs, points, promotions, referrals, stock, stored_value
 from services.errors import AccessDenied, DomainError, ErrorCode
 from services.members import record_purchase
 from services.order_states import move
 from services.payments import Notification, PaymentProvider, Prepay
 from services.pii import PiiCipher, mask_phone, normalise_phone
-from services.pricing import CartLine, quote
+from services.pricing import CartLine, quote, stored
 from services.scope import Viewer, require_store
 from services.settings import get_settings
 from services.stores import distance_km
@@ -78,6 +78,9 @@ class PlaceOrder:
     use_points: int = 0
     use_stored_value: int = 0
     delivery: DeliveryAddress | None = None
+    coupon_id: int | None = None
+    group_campaign_id: int | None = None
+    group_buy_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,8 @@ async def place_order(
     scope = f"placeOrder:member:{member_id}"
     fingerprint = {"store": request.store_id, "lines": sorted((x.sku_id, x.quantity) for x in request.lines),
                    "points": request.use_points, "sv": request.use_stored_value,
-                   "fulfilment": request.fulfilment.value}  # fmt: skip
+                   "fulfilment": request.fulfilment.value, "coupon": request.coupon_id,
+                   "group": request.group_buy_id}  # fmt: skip
     earlier = await idempotency.claim(session, scope=scope, key=request.idempotency_key, request=fingerprint)
     if earlier is not None:
         existing = await session.get(Order, int(earlier["order_id"]))
@@ -122,7 +126,8 @@ async def place_order(
     elif request.fulfilment is not Fulfilment.PICKUP:
         raise DomainError(ErrorCode.INVALID_INPUT, "Order for pickup or for delivery.", "fulfilment")
     priced = await quote(session, store_id=store.id, lines=request.lines, member_id=member_id, at=now,
-                         fulfilment=request.fulfilment)  # fmt: skip
+                         fulfilment=request.fulfilment, coupon_id=request.coupon_id, suggest_coupon=False,
+                         group_campaign_id=request.group_campaign_id)  # fmt: skip
     if priced.unavailable:
         raise DomainError(ErrorCode.OUT_OF_STOCK, "Some items are sold out here.", "lines",
                           details={"unavailable_sku_ids": priced.unavailable})  # fmt: skip
@@ -138,16 +143,16 @@ async def place_order(
         stored_value_used=request.use_stored_value,
         payable=priced.total - points_value - request.use_stored_value, pickup_at=request.pickup_at,
         expires_at=now + timedelta(minutes=settings.unpaid_order_minutes), delivery_fee=priced.delivery_fee,
-        delivery_enc=sealed,
+        delivery_enc=sealed, group_buy_id=request.group_buy_id,
     )  # fmt: skip
     session.add(order)
     await session.flush()
     session.add_all([
         OrderLine(order_id=order.id, sku_id=q.sku_id, quantity=q.quantity, list_price=q.list_price,
-                  unit_price=q.unit_price, line_total=q.line_total,
-                  adjustments=[{"rule": a.rule, "amount": a.amount, "reason": a.reason} for a in q.adjustments])
+                  unit_price=q.unit_price, line_total=q.line_total, adjustments=stored(q.adjustments))
         for q in priced.lines
     ])  # fmt: skip
+    await promotions.claim(session, order, priced, now)
     ref = stock.Ref("order", order.id)
     await stock.reserve(session, store.id, [stock.Line(q.sku_id, q.quantity) for q in priced.lines], ref)
     if request.use_points:
@@ -224,6 +229,11 @@ async def mark_paid(session: AsyncSession, order_id: int, at: datetime, *, reser
         )
         await record_purchase(session, member_id=order.member_id, store_id=order.store_id,
                               amount=spend + order.points_value, at=at)  # fmt: skip
+        await referrals.reward(session, order.member_id, order.id, at)
+    if order.group_buy_id is not None:
+        from services import group_buys  # group buys place orders through this module
+
+        await group_buys.on_paid(session, order.group_buy_id, at)
     return order
 
 
@@ -263,6 +273,11 @@ async def release(session: AsyncSession, order_id: int, *, reason: OrderStatus =
         await points.reverse(session, ref_type="order", ref_id=order.id)
     if order.stored_value_used:
         await stored_value.refund(session, ref_type="order", ref_id=order.id, store_id=order.store_id)
+    await promotions.release(session, order)
+    if order.group_buy_id is not None:
+        from services import group_buys  # group buys place orders through this module
+
+        await group_buys.on_released(session, order.group_buy_id)
     pending = (await session.scalars(select(Payment).where(Payment.order_id == order.id))).all()
     for payment in pending:
         payment.status = PaymentStatus.CANCELLED

@@ -29,7 +29,7 @@ PERMISSIONS: dict[str, str] = {
     "member.read": "Browse and search members",
     "member.read_pii": "See members' unmasked personal data (each reveal is audited)",
     "member.manage": "Change member levels, tags and rules",
-    "marketing.manage": "Run coupons and promotions",
+    "marketing.manage": "Run coupons and promotions (store roles: their own store's, of the kinds HQ allows)",
     "report.view": "See reports (own store for store roles)",
     "settlement.view": "See daily settlements",
 }

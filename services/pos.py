@@ -9,12 +9,12 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Channel, Fulfilment, Order, OrderLine, OrderStatus, Payment, PaymentMethod, PaymentStatus, utcnow
-from services import idempotency, points, stored_value
+from services import idempotency, points, promotions, stored_value
 from services.errors import DomainError, ErrorCode
 from services.members import may_see
 from services.order_states import move
 from services.orders import mark_paid
-from services.pricing import CartLine, quote
+from services.pricing import CartLine, quote, stored
 from services.scope import Viewer, require_store
 from services.settings import get_settings
 
@@ -36,6 +36,7 @@ class Checkout:
     tenders: Sequence[Tender]
     member_id: int | None = None
     use_points: int = 0
+    coupon_id: int | None = None
 
 
 async def checkout(session: AsyncSession, viewer: Viewer, request: Checkout, *, now: datetime | None = None) -> Order:
@@ -46,6 +47,7 @@ async def checkout(session: AsyncSession, viewer: Viewer, request: Checkout, *, 
     fingerprint = {
         "lines": sorted((x.sku_id, x.quantity) for x in request.lines), "member": request.member_id,
         "tenders": sorted((t.method.value, t.amount) for t in request.tenders), "points": request.use_points,
+        "coupon": request.coupon_id,
     }  # fmt: skip
     earlier = await idempotency.claim(session, scope=scope, key=request.client_order_id, request=fingerprint)
     if earlier is not None:
@@ -55,7 +57,8 @@ async def checkout(session: AsyncSession, viewer: Viewer, request: Checkout, *, 
     member_id = request.member_id
     if member_id is not None and not await may_see(session, viewer, member_id, "member.lookup"):
         raise DomainError(ErrorCode.NOT_FOUND, "Identify the member at this store first.", "memberId")
-    priced = await quote(session, store_id=request.store_id, lines=request.lines, member_id=member_id, at=now)
+    priced = await quote(session, store_id=request.store_id, lines=request.lines, member_id=member_id, at=now,
+                         coupon_id=request.coupon_id, suggest_coupon=False)  # fmt: skip
     if request.use_points and (member_id is None or request.use_points > priced.points_usable):
         raise DomainError(ErrorCode.INVALID_INPUT, f"At most {priced.points_usable} points may be used.", "usePoints")
     points_value = request.use_points * (await get_settings(session)).point_value_fen
@@ -80,9 +83,10 @@ async def checkout(session: AsyncSession, viewer: Viewer, request: Checkout, *, 
     session.add_all([
         OrderLine(order_id=order.id, sku_id=q.sku_id, quantity=q.quantity, list_price=q.list_price,
                   unit_price=q.unit_price, line_total=q.line_total, picked_up=q.quantity,
-                  adjustments=[{"rule": a.rule, "amount": a.amount, "reason": a.reason} for a in q.adjustments])
+                  adjustments=stored(q.adjustments))
         for q in priced.lines
     ])  # fmt: skip
+    await promotions.claim(session, order, priced, now)
     if request.use_points and member_id is not None:
         await points.redeem(
             session, member_id, request.use_points, store_id=order.store_id, ref_type="order", ref_id=order.id

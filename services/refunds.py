@@ -22,8 +22,9 @@ from models import (
     PointsEntry,
     PointsKind,
     Refund,
+    utcnow,
 )
-from services import points, stock, stored_value
+from services import points, promotions, stock, stored_value
 from services.errors import DomainError, ErrorCode
 from services.order_states import move
 from services.payments import PaymentProvider
@@ -65,7 +66,7 @@ async def refund_order(
             taking.append((line, qty))
     if not taking:
         raise DomainError(ErrorCode.INVALID_INPUT, "Nothing to refund.", "lines")
-    goods = sum(line.unit_price * qty for line, qty in taking)
+    goods = sum(_paid_for(line, qty) for line, qty in taking)
     # The delivery fee goes back with the last of the goods.
     taken = {line.id: qty for line, qty in taking}
     last = all(line.refunded + taken.get(line.id, 0) == line.quantity for line in lines)
@@ -108,13 +109,23 @@ async def refund_order(
     done = all(line.refunded == line.quantity for line in lines)
     order = await move(session, order.id, OrderStatus.REFUNDED if done else OrderStatus.PARTIALLY_REFUNDED)
     # The provider is asked last, once every write above has succeeded; the refund id makes a retry harmless.
+    if done:  # the whole order came back: its coupon returns to the wallet if it is still valid
+        await promotions.give_back_coupon(session, order, when_valid_at=utcnow())
     for method in EXTERNAL:
         take = by_method.get(method.value, 0)
         provider_payment = next((p for p in payments if p.method is method and p.provider), None)
-        if take and provider_payment is not None and provider_payment.provider in providers:
-            providers[provider_payment.provider].refund(provider_ref=provider_payment.provider_ref or "",
-                                                        refund_ref=f"R{refund.id}", amount=take)  # fmt: skip
+        if take and provider_payment is not None:
+            provider = providers.get(provider_payment.provider or "")
+            if provider is None:  # never record money as returned that was not
+                raise DomainError(ErrorCode.PAYMENT_REFUND_REFUSED, "The payment provider is not available.")
+            provider.refund(provider_ref=provider_payment.provider_ref or "", refund_ref=f"R{refund.id}", amount=take)
     return refund
+
+
+def _paid_for(line: OrderLine, qty: int) -> int:
+    """What `qty` more units of a line cost the member: its total (order discounts included) shared by unit,
+    counted cumulatively so the last unit takes the rounding and the whole line refunds to the fen."""
+    return line.line_total * (line.refunded + qty) // line.quantity - line.line_total * line.refunded // line.quantity
 
 
 async def _settle_points(session: AsyncSession, order: Order, by_method: dict[str, int]) -> int:

@@ -60,6 +60,10 @@ class Viewer:
 
 
 ANONYMOUS = Viewer()
+# The chain itself acting in a job (e.g. refunding a group buy that did not fill): HQ scope, only what it needs.
+SYSTEM = Viewer(
+    kind=ViewerKind.STAFF, role_code="SYSTEM", role_scope=RoleScope.HQ, permissions=frozenset({"order.refund"})
+)
 
 
 def require(viewer: Viewer, permission: str) -> None:

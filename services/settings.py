@@ -30,12 +30,18 @@ class ChainSettings:
     delivery_fee_fen: int = 600
     free_delivery_over_fen: int = 5000
     delivery_radius_km: int = 5
+    # Marketing: the campaign kinds a store may run on its own, and the deepest discount it may give.
+    store_campaign_kinds: tuple[str, ...] = ("LIMITED_DISCOUNT", "FULL_REDUCTION")
+    store_campaign_max_discount_pct: int = 30
 
 
 async def get_settings(session: AsyncSession) -> ChainSettings:
     rows = (await session.scalars(select(Setting))).all()
     known = set(ChainSettings.__dataclass_fields__)
-    return ChainSettings(**{r.key: r.value for r in rows if r.key in known})
+    values = {r.key: r.value for r in rows if r.key in known}
+    if "store_campaign_kinds" in values:
+        values["store_campaign_kinds"] = tuple(values["store_campaign_kinds"])
+    return ChainSettings(**values)
 
 
 async def update_settings(session: AsyncSession, **changes: Any) -> ChainSettings:
@@ -49,10 +55,16 @@ async def update_settings(session: AsyncSession, **changes: Any) -> ChainSetting
     for name, low, high in (("points_per_yuan", 0, 1000), ("point_value_fen", 1, 10_000),
                             ("max_points_share_pct", 0, 100), ("birthday_multiplier_pct", 100, 1000),
                             ("unpaid_order_minutes", 1, 120), ("delivery_fee_fen", 0, 100_000),
-                            ("free_delivery_over_fen", 0, 10_000_000), ("delivery_radius_km", 0, 50)):  # fmt: skip
+                            ("free_delivery_over_fen", 0, 10_000_000), ("delivery_radius_km", 0, 50),
+                            ("store_campaign_max_discount_pct", 0, 90)):  # fmt: skip
         if not low <= getattr(updated, name) <= high:
             field = "".join(w.capitalize() if i else w for i, w in enumerate(name.split("_")))
             raise DomainError(ErrorCode.INVALID_INPUT, f"{field} must be {low}-{high}.", field)
+    allowed = {"LIMITED_DISCOUNT", "FULL_REDUCTION", "FLASH_SALE", "GROUP_BUY"}
+    if not set(updated.store_campaign_kinds) <= allowed:
+        raise DomainError(ErrorCode.INVALID_INPUT, "Stores may run only these kinds: " + ", ".join(sorted(allowed)),
+                          "storeCampaignKinds")  # fmt: skip
+    updated = replace(updated, store_campaign_kinds=tuple(sorted(set(updated.store_campaign_kinds))))
     for key in given:
         row = await session.get(Setting, key, with_for_update=True)
         if row is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from models import Job, JobStatus, Member, PointsEntry
 from services import jobs, points
@@ -54,12 +54,13 @@ async def test_points_expiry_job_runs_when_due_and_schedules_next_year(state):
 
 
 async def test_a_failing_job_is_retried_later_and_does_not_block_others(state, monkeypatch):
-    async def broken(session, payload, now):
+    async def broken(session, payload, env):
         raise RuntimeError("boom")
 
     monkeypatch.setitem(jobs.HANDLERS, "members.rfm", broken)
     now = datetime(2026, 11, 22, 20, 0, tzinfo=UTC)
     async with write_transaction(state.sessionmaker) as session:
+        await session.execute(delete(Job))  # only the broken job is due
         await jobs.schedule_rfm(session, now)
     assert await jobs.run_due(state.sessionmaker, now) == 0
     async with state.sessionmaker() as session:

@@ -19,7 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import (
     AuditLog,
+    CampaignItem,
     Category,
+    CouponTemplate,
     Member,
     MemberLevel,
     MemberStore,
@@ -362,6 +364,23 @@ class OrderLinesByOrderLoader(ScopedLoader):
         return grouped(keys, rows, lambda line: line.order_id)
 
 
+class CampaignItemsByCampaignLoader(ScopedLoader):
+    """The SKU terms of campaigns already loaded through a scoped path."""
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[list[CampaignItem]]:
+        rows = await self._rows(
+            select(CampaignItem).where(CampaignItem.campaign_id.in_(keys)).order_by(CampaignItem.id)
+        )
+        return grouped(keys, rows, lambda item: item.campaign_id)
+
+
+class CouponTemplateByIdLoader(ScopedLoader):
+    """Coupon templates are public terms (members see them in their wallet and to claim)."""
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[CouponTemplate | None]:
+        return by_key(keys, await self._rows(select(CouponTemplate).where(CouponTemplate.id.in_(keys))), lambda t: t.id)
+
+
 class Loaders:
     """The request's loaders; built in the context factory, never at import."""
 
@@ -391,3 +410,5 @@ class Loaders:
         self.transfer_lines_by_transfer = TransferLinesByTransferLoader(sessionmaker, viewer)
         self.order_by_id = OrderByIdLoader(sessionmaker, viewer)
         self.order_lines_by_order = OrderLinesByOrderLoader(sessionmaker, viewer)
+        self.campaign_items_by_campaign = CampaignItemsByCampaignLoader(sessionmaker, viewer)
+        self.coupon_template_by_id = CouponTemplateByIdLoader(sessionmaker, viewer)

@@ -23,7 +23,13 @@ def provider(ctx: Context) -> PaymentProvider:
 
 
 async def price(
-    ctx: Context, *, store_id: int, lines: list[CartLine], member_id: int | None, fulfilment: Fulfilment
+    ctx: Context,
+    *,
+    store_id: int,
+    lines: list[CartLine],
+    member_id: int | None,
+    fulfilment: Fulfilment,
+    coupon_id: int | None = None,
 ) -> Quote:
     """A quote for the member signed in, or (at the POS) for a member the store knows, or a walk-in."""
     viewer = ctx.viewer
@@ -38,7 +44,8 @@ async def price(
             and not await may_see(session, viewer, member_id, "member.lookup")
         ):
             raise AccessDenied("Identify the member at this store first.")
-        return await quote(session, store_id=store_id, lines=lines, member_id=member_id, fulfilment=fulfilment)
+        return await quote(session, store_id=store_id, lines=lines, member_id=member_id, fulfilment=fulfilment,
+                           coupon_id=coupon_id)  # fmt: skip
 
 
 async def alternatives(ctx: Context, q: Quote) -> list[tuple[Store, float]]:

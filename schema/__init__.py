@@ -12,6 +12,7 @@ from schema.auth import AuthMutation, AuthQuery
 from schema.catalog_api import CatalogMutation, CatalogQuery
 from schema.errors import ErrorPresenter
 from schema.inventory_api import InventoryMutation, InventoryQuery
+from schema.marketing import MarketingMutation, MarketingQuery
 from schema.members_api import MemberMutation, MemberQuery
 from schema.node import NodeQuery
 from schema.orders import OrderMutation, OrderQuery
@@ -32,6 +33,7 @@ Query = merge_types(
         InventoryQuery,
         MemberQuery,
         OrderQuery,
+        MarketingQuery,
         SettlementQuery,
     ),
 )
@@ -45,6 +47,7 @@ Mutation = merge_types(
         InventoryMutation,
         MemberMutation,
         OrderMutation,
+        MarketingMutation,
         SettlementMutation,
     ),
 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Self
+from typing import Any, Self
 
 import strawberry
 from strawberry import relay
@@ -24,7 +24,7 @@ from schema.transaction import MutationTransaction
 from services import orders, pos, refunds, top_ups
 from services.errors import DomainError, ErrorCode
 from services.payments import Prepay
-from services.pricing import CartLine, Quote, QuoteLine
+from services.pricing import AppliedCoupon, CartLine, Quote, QuoteLine
 
 OrderStatusEnum = strawberry.enum(OrderStatus, name="OrderStatus")
 ChannelEnum = strawberry.enum(Channel, name="Channel")
@@ -34,8 +34,12 @@ FulfilmentEnum = strawberry.enum(Fulfilment, name="Fulfilment")
 @strawberry.type(description="One rule that changed a price, and why.")
 class PriceAdjustment:
     rule: str
-    amount: int = strawberry.field(description="fen per unit; negative is a discount")
+    amount: int = strawberry.field(description="fen for the whole line; negative is a discount")
     reason: str
+
+    @classmethod
+    def of(cls, stored: dict[str, Any]) -> Self:
+        return cls(rule=str(stored["rule"]), amount=int(stored["amount"]), reason=str(stored["reason"]))
 
 
 @strawberry.type
@@ -59,6 +63,20 @@ class QuoteLineType:
         return await Sku.load(info.context, self.sku_id)
 
 
+@strawberry.type(description="A coupon from the member's wallet and what it takes off this cart.")
+class QuoteCoupon:
+    member_coupon_id: strawberry.ID
+    name: str
+    discount: int
+
+    @classmethod
+    def of(cls, c: AppliedCoupon | None) -> Self | None:
+        if c is None:
+            return None
+        return cls(member_coupon_id=strawberry.ID(str(global_id("MemberCoupon", c.member_coupon_id))), name=c.name,
+                   discount=c.discount)  # fmt: skip
+
+
 @strawberry.type(name="Quote")
 class QuoteType:
     lines: list[QuoteLineType]
@@ -69,6 +87,8 @@ class QuoteType:
     points_usable: int
     points_value_usable: int
     stored_value_usable: int
+    coupon: QuoteCoupon | None = strawberry.field(description="The coupon applied (couponId)")
+    suggested_coupon: QuoteCoupon | None = strawberry.field(description="The best coupon in the wallet for this cart")
     alternative_stores: list[Store] = strawberry.field(
         default_factory=list, description="When lines are short here: stores that have them all, nearest first"
     )
@@ -77,8 +97,8 @@ class QuoteType:
     def of(cls, q: Quote) -> Self:
         return cls(lines=[QuoteLineType.of(x) for x in q.lines], subtotal=q.subtotal, discount_total=q.discount_total,
                    delivery_fee=q.delivery_fee, total=q.total, points_usable=q.points_usable,
-                   points_value_usable=q.points_value_usable,
-                   stored_value_usable=q.stored_value_usable)  # fmt: skip
+                   points_value_usable=q.points_value_usable, stored_value_usable=q.stored_value_usable,
+                   coupon=QuoteCoupon.of(q.coupon), suggested_coupon=QuoteCoupon.of(q.suggested_coupon))  # fmt: skip
 
 
 @strawberry.type
@@ -95,7 +115,7 @@ class OrderLine:
     def from_model(cls, m: OrderLineModel) -> Self:
         return cls(quantity=m.quantity, list_price=m.list_price, unit_price=m.unit_price, line_total=m.line_total,
                    picked_up=m.picked_up, sku_id=m.sku_id,
-                   adjustments=[PriceAdjustment(**a) for a in m.adjustments])  # fmt: skip
+                   adjustments=[PriceAdjustment.of(a) for a in m.adjustments])  # fmt: skip
 
     @strawberry.field
     async def sku(self, info: strawberry.Info[Context, None]) -> Sku | None:
@@ -186,6 +206,7 @@ class QuoteInput:
     lines: list[CartLineInput]
     member_id: strawberry.ID | None = strawberry.field(default=None, description="POS: a member the store knows")
     fulfilment: FulfilmentEnum = Fulfilment.PICKUP  # type: ignore[valid-type]
+    coupon_id: strawberry.ID | None = strawberry.field(default=None, description="A MemberCoupon to apply")
 
 
 @strawberry.input
@@ -209,6 +230,7 @@ class PlaceOrderInput:
     delivery: DeliveryAddressInput | None = strawberry.field(default=None, description="Where to, for DELIVERY")
     use_points: int = 0
     use_stored_value: int = 0
+    coupon_id: strawberry.ID | None = strawberry.field(default=None, description="A MemberCoupon to apply")
 
 
 @strawberry.input
@@ -243,6 +265,7 @@ class PosCheckoutInput:
     store_id: strawberry.ID | None = None
     member_id: strawberry.ID | None = strawberry.field(default=None, description="From identifyMember")
     use_points: int = 0
+    coupon_id: strawberry.ID | None = strawberry.field(default=None, description="The member's coupon to apply")
 
 
 @strawberry.input
@@ -316,7 +339,7 @@ class TopUpOnlinePayload:
     payment: PaymentRequest | None = None
 
 
-def _payment_request(ctx: Context, prepay: Prepay | None) -> PaymentRequest | None:
+def payment_request(ctx: Context, prepay: Prepay | None) -> PaymentRequest | None:
     if prepay is None:
         return None
     params: JSON = prepay.client_params  # type: ignore[assignment]
@@ -337,6 +360,7 @@ class OrderQuery:
             info.context, store_id=decode_id(input.store_id, "Store", "storeId"), lines=_cart(input.lines),
             member_id=decode_optional_id(input.member_id, "Member", "memberId"),
             fulfilment=Fulfilment(input.fulfilment),
+            coupon_id=decode_optional_id(input.coupon_id, "MemberCoupon", "couponId"),
         )  # fmt: skip
         result = QuoteType.of(q)
         result.alternative_stores = [
@@ -380,7 +404,7 @@ class OrderMutation:
             idempotency_key=input.idempotency_key, fulfilment=Fulfilment(input.fulfilment), pickup_at=input.pickup_at,
             use_points=input.use_points, use_stored_value=input.use_stored_value,
             delivery=orders.DeliveryAddress(where.contact_name, where.phone, where.address, where.lat, where.lng)
-            if where else None,
+            if where else None, coupon_id=decode_optional_id(input.coupon_id, "MemberCoupon", "couponId"),
         )  # fmt: skip
         try:
             placed = await order_resolvers.place(info.context, request)
@@ -388,7 +412,7 @@ class OrderMutation:
             if "unavailable_sku_ids" in exc.details:
                 exc.details["unavailable_sku_ids"] = [global_id("Sku", k) for k in exc.details["unavailable_sku_ids"]]
             raise
-        return OrderPayload(order=Order.from_model(placed.order), payment=_payment_request(info.context, placed.prepay))
+        return OrderPayload(order=Order.from_model(placed.order), payment=payment_request(info.context, placed.prepay))
 
     @strawberry.mutation(
         extensions=[*only(IsMember()), MutationTransaction()],
@@ -402,7 +426,7 @@ class OrderMutation:
             store_id=decode_optional_id(input.store_id, "Store", "storeId"), idempotency_key=input.idempotency_key,
         )  # fmt: skip
         return TopUpOnlinePayload(
-            top_up=OnlineTopUp.from_model(started.top_up), payment=_payment_request(ctx, started.prepay)
+            top_up=OnlineTopUp.from_model(started.top_up), payment=payment_request(ctx, started.prepay)
         )
 
     @strawberry.mutation(extensions=[*only(IsMember()), MutationTransaction()], description="Cancel before paying.")
@@ -424,6 +448,7 @@ class OrderMutation:
             store_id=store_id, client_order_id=input.client_order_id, lines=_cart(input.lines),
             tenders=[pos.Tender(PaymentMethod(t.method), t.amount, t.reference) for t in input.tenders],
             member_id=decode_optional_id(input.member_id, "Member", "memberId"), use_points=input.use_points,
+            coupon_id=decode_optional_id(input.coupon_id, "MemberCoupon", "couponId"),
         )  # fmt: skip
         return OrderPayload(order=Order.from_model(await pos.checkout(ctx.session, ctx.viewer, request)))
 

@@ -302,6 +302,30 @@ def _check_usable(coupon: MemberCoupon, template: CouponTemplate, at: datetime) 
         raise DomainError(ErrorCode.COUPON_EXPIRED, "This coupon is not valid now.", "couponId")
 
 
+def apply_coupon(ctx: PricingContext, quote: Quote, coupon: MemberCoupon, template: CouponTemplate) -> None:
+    """Use this coupon on the quote, or say with a code why it cannot be used."""
+    _check_usable(coupon, template, ctx.at)
+    off, lines = coupon_discount(template, quote.lines, ctx.store_id)
+    if off <= 0:
+        raise DomainError(ErrorCode.COUPON_NOT_APPLICABLE, "This coupon does not apply to this cart here.", "couponId")
+    _spread(lines, off, "COUPON", template.name, template.id)
+    quote.coupon = AppliedCoupon(coupon.id, template.id, template.name, off)
+
+
+def best_coupon(
+    ctx: PricingContext, quote: Quote, wallet: Sequence[tuple[MemberCoupon, CouponTemplate]]
+) -> AppliedCoupon | None:
+    """The coupon that takes most off this cart (the soonest to expire among equals), or None."""
+    ranked = sorted(
+        ((coupon_discount(t, quote.lines, ctx.store_id)[0], c, t) for c, t in wallet),
+        key=lambda r: (-r[0], r[1].valid_until, r[1].id),
+    )
+    if not ranked or ranked[0][0] <= 0:
+        return None
+    off, coupon, template = ranked[0]
+    return AppliedCoupon(coupon.id, template.id, template.name, off)
+
+
 async def _coupon_rule(
     session: AsyncSession, ctx: PricingContext, quote: Quote, coupon_id: int | None, suggest: bool
 ) -> None:
@@ -312,25 +336,22 @@ async def _coupon_rule(
     if coupon_id is None and not suggest:
         return
     wallet = await _member_coupons(session, ctx.member.id, ctx.at, coupon_id)
-    if coupon_id is not None:
-        if not wallet:
-            raise DomainError(ErrorCode.NOT_FOUND, "No such coupon.", "couponId")
-        coupon, template = wallet[0]
-        _check_usable(coupon, template, ctx.at)
-        off, lines = coupon_discount(template, quote.lines, ctx.store_id)
-        if off <= 0:
-            raise DomainError(ErrorCode.COUPON_NOT_APPLICABLE, "This coupon does not apply to this cart here.",
-                              "couponId")  # fmt: skip
-        _spread(lines, off, "COUPON", template.name, template.id)
-        quote.coupon = AppliedCoupon(coupon.id, template.id, template.name, off)
-        return
-    ranked = sorted(
-        ((coupon_discount(t, quote.lines, ctx.store_id)[0], c, t) for c, t in wallet),
-        key=lambda r: (-r[0], r[1].valid_until, r[1].id),
-    )
-    if ranked and ranked[0][0] > 0:
-        off, coupon, template = ranked[0]
-        quote.suggested_coupon = AppliedCoupon(coupon.id, template.id, template.name, off)
+    if coupon_id is None:
+        quote.suggested_coupon = best_coupon(ctx, quote, wallet)
+    elif not wallet:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such coupon.", "couponId")
+    else:
+        apply_coupon(ctx, quote, *wallet[0])
+
+
+def price_lines(ctx: PricingContext, lines: list[QuoteLine]) -> Quote:
+    """Rules 2-4 on lines at their list prices: the part of the engine that needs no database."""
+    for line in lines:
+        if not _locking_rule(ctx, line):
+            _member_price_rule(ctx, line)
+    result = Quote(ctx.store_id, ctx.member.id if ctx.member else None, lines)
+    _full_reduction_rule(ctx, result)
+    return result
 
 
 async def _context(
@@ -430,12 +451,10 @@ async def quote(
     for line in cart:
         row = listed[line.sku_id]
         available = (row.on_hand or 0) - (row.reserved or 0) >= line.quantity
-        q = QuoteLine(line.sku_id, line.quantity, row.price, row.price, available, category_id=row.category_id)
-        if not _locking_rule(ctx, q):
-            _member_price_rule(ctx, q)
-        quote_lines.append(q)
-    result = Quote(store_id, member_id, quote_lines)
-    _full_reduction_rule(ctx, result)
+        quote_lines.append(
+            QuoteLine(line.sku_id, line.quantity, row.price, row.price, available, category_id=row.category_id)
+        )
+    result = price_lines(ctx, quote_lines)
     await _coupon_rule(session, ctx, result, coupon_id, suggest_coupon)
     settings = await get_settings(session)
     if fulfilment is Fulfilment.DELIVERY:

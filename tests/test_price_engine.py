@@ -191,7 +191,9 @@ async def test_coupons_refused_with_a_code_when_expired_used_or_out_of_scope(sta
     high = await give_coupon(state, menu.plain, CouponKind.THRESHOLD_OFF, threshold=50000, amount_off=100)
     not_mine = await give_coupon(state, menu.gold, CouponKind.AMOUNT_OFF, amount_off=100)
     async with write_transaction(state.sessionmaker) as session:
-        (await session.get(MemberCoupon, expired)).valid_until = now - timedelta(seconds=1)
+        row = await session.get(MemberCoupon, expired)
+        assert row is not None
+        row.valid_until = now - timedelta(seconds=1)
     codes = {}
     for name, coupon in (("expired", expired), ("elsewhere", elsewhere), ("threshold", high), ("not mine", not_mine)):
         with pytest.raises(DomainError) as refused:
@@ -251,7 +253,7 @@ prices = st.integers(min_value=1, max_value=50_000)
     level_pct=st.sampled_from([100, 98, 95, 88]),
     limited=st.dictionaries(st.integers(0, 5), st.integers(1, 99), max_size=3),
     tiers=st.lists(st.tuples(st.integers(100, 200_000), st.integers(1, 99)), max_size=3),
-    coupon_kind=st.sampled_from(list(CouponKind) + [None]),
+    coupon_kind=st.sampled_from([*CouponKind, None]),
     coupon_amount=st.integers(1, 300_000),
     stackable=st.booleans(),
 )

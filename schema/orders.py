@@ -231,6 +231,9 @@ class PlaceOrderInput:
     use_points: int = 0
     use_stored_value: int = 0
     coupon_id: strawberry.ID | None = strawberry.field(default=None, description="A MemberCoupon to apply")
+    flash_sale_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Ordering from a flash-sale page: the flash price, or FLASH_SALE_SOLD_OUT"
+    )
 
 
 @strawberry.input
@@ -405,6 +408,7 @@ class OrderMutation:
             use_points=input.use_points, use_stored_value=input.use_stored_value,
             delivery=orders.DeliveryAddress(where.contact_name, where.phone, where.address, where.lat, where.lng)
             if where else None, coupon_id=decode_optional_id(input.coupon_id, "MemberCoupon", "couponId"),
+            flash_sale_id=decode_optional_id(input.flash_sale_id, "Campaign", "flashSaleId"),
         )  # fmt: skip
         try:
             placed = await order_resolvers.place(info.context, request)

@@ -79,6 +79,7 @@ class PlaceOrder:
     use_stored_value: int = 0
     delivery: DeliveryAddress | None = None
     coupon_id: int | None = None
+    flash_sale_id: int | None = None  # ordered from a flash-sale page: the flash price or FLASH_SALE_SOLD_OUT
     group_campaign_id: int | None = None
     group_buy_id: int | None = None
 
@@ -107,7 +108,7 @@ async def place_order(
     fingerprint = {"store": request.store_id, "lines": sorted((x.sku_id, x.quantity) for x in request.lines),
                    "points": request.use_points, "sv": request.use_stored_value,
                    "fulfilment": request.fulfilment.value, "coupon": request.coupon_id,
-                   "group": request.group_buy_id}  # fmt: skip
+                   "group": request.group_buy_id, "flash": request.flash_sale_id}  # fmt: skip
     earlier = await idempotency.claim(session, scope=scope, key=request.idempotency_key, request=fingerprint)
     if earlier is not None:
         existing = await session.get(Order, int(earlier["order_id"]))
@@ -128,6 +129,8 @@ async def place_order(
     priced = await quote(session, store_id=store.id, lines=request.lines, member_id=member_id, at=now,
                          fulfilment=request.fulfilment, coupon_id=request.coupon_id, suggest_coupon=False,
                          group_campaign_id=request.group_campaign_id)  # fmt: skip
+    if request.flash_sale_id is not None:
+        await promotions.require_flash(session, request.flash_sale_id, member_id, priced)
     if priced.unavailable:
         raise DomainError(ErrorCode.OUT_OF_STOCK, "Some items are sold out here.", "lines",
                           details={"unavailable_sku_ids": priced.unavailable})  # fmt: skip

@@ -53,7 +53,7 @@ _HQ_ANALYST = {
 _STORE_MANAGER = {
     "staff.read", "staff.manage", "audit.view", "listing.manage", "stock.read", "stock.adjust",
     "transfer.request", "order.read", "order.checkout", "order.pickup", "order.refund", "member.lookup",
-    "member.read", "member.read_pii", "report.view", "settlement.view",
+    "member.read", "member.read_pii", "marketing.manage", "report.view", "settlement.view",
 }  # fmt: skip
 _CLERK = {"stock.read", "order.read", "order.checkout", "order.pickup", "member.lookup"}
 

@@ -199,6 +199,28 @@ def visible_campaigns(viewer: Viewer) -> Any:
     return Campaign.owner_store_id.is_(None) | (Campaign.owner_store_id == viewer.store_id)
 
 
+async def require_flash(session: AsyncSession, campaign_id: int, member_id: int, priced: Quote) -> None:
+    """A buyer on a flash-sale page gets the flash price or a clear no, never an ordinary-price order."""
+    items = {
+        i.sku_id: i
+        for i in (await session.scalars(select(CampaignItem).where(CampaignItem.campaign_id == campaign_id))).all()
+    }
+    chosen = [line for line in priced.lines if line.sku_id in items]
+    if not chosen:
+        raise DomainError(ErrorCode.CAMPAIGN_NOT_ACTIVE, "Nothing in this cart is in that flash sale.", "flashSaleId")
+    for line in chosen:
+        if line.flash_item_id == items[line.sku_id].id:
+            continue
+        item = items[line.sku_id]
+        bought = await session.scalar(
+            select(CampaignBuyer.bought).where(CampaignBuyer.item_id == item.id, CampaignBuyer.member_id == member_id)
+        )
+        if item.per_member_limit is not None and (bought or 0) + line.quantity > item.per_member_limit:
+            raise DomainError(ErrorCode.FLASH_SALE_LIMIT_REACHED, f"At most {item.per_member_limit} per member.",
+                              "lines")  # fmt: skip
+        raise DomainError(ErrorCode.FLASH_SALE_SOLD_OUT, "The flash sale has sold out.", "lines")
+
+
 async def claim(session: AsyncSession, order: Order, priced: Quote, at: datetime) -> None:
     """Take what the order uses from limited campaigns and coupons, once; record what each source gave."""
     for line in priced.lines:

@@ -136,7 +136,7 @@ async def test_issuing_to_a_segment_of_ten_thousand_is_a_bounded_number_of_state
         again = await coupons.issue(session, HQ, template_id, coupons.Audience(segment="VIP"))  # limit 1 each
         held = await session.scalar(select(func.count()).select_from(MemberCoupon))
         t = await session.get(CouponTemplate, template_id)
-    assert again == 0 and held == 10_000 and t.issued == 10_000
+    assert again == 0 and held == 10_000 and t is not None and t.issued == 10_000
     small = await template(state, CouponKind.AMOUNT_OFF, amount_off=100, total_quantity=10)
     async with write_transaction(state.sessionmaker) as session:
         try:
@@ -369,6 +369,7 @@ async def test_points_buy_coupons_and_items_while_the_mall_has_them(api, state, 
     await api.token("member:saver")
     async with write_transaction(state.sessionmaker) as session:
         saver = await session.scalar(select(Member.id).order_by(Member.id.desc()).limit(1))
+        assert saver is not None
         await adjust(session, saver, 500, note="given", staff_id=None)
     exchange = """mutation($i: ID!, $k: String!, $s: ID) { exchangePoints(input: {itemId: $i, idempotencyKey: $k,
       storeId: $s}) { errors { code } coupon { status } order { status pickupCode payable } } }"""

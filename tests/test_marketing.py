@@ -401,3 +401,32 @@ async def test_the_mini_program_sees_running_campaigns_and_claimable_coupons_of_
                          "claimableCoupons(storeId: $s) { name } }", {"s": gid("Store", menu.store)})  # fmt: skip
     assert seen["data"]["runningCampaigns"] == [{"name": "全店满减", "tiers": [{"threshold": 10000, "off": 1000}]}]
     assert seen["data"]["claimableCoupons"] == [{"name": "本店券"}]
+
+
+async def test_campaign_lists_and_wallets_are_constant_in_statements(api, state, chain):
+    menu = await given_menu(state, chain)
+    for i in range(30):
+        await campaign(state, K.LIMITED_DISCOUNT, name=f"c{i}", store_ids=[menu.store, menu.other_store],
+                       items=[ItemSpec(menu.a, percent=90), ItemSpec(menu.b, price=4000)])  # fmt: skip
+    await api.token("member:wallet")
+    async with state.sessionmaker() as session:
+        me = await session.scalar(select(Member.id).order_by(Member.id.desc()).limit(1))
+    for i in range(30):
+        await give_coupon(state, me, CouponKind.AMOUNT_OFF, amount_off=100 + i)
+    hq = await api.token("hq.operator")
+    member = await api.token("member:wallet")
+    lists = {
+        "campaigns": ("query($n: Int!) { campaigns(first: $n) { edges { node { name stores { code }"
+                      " items { price sku { barcode product { name } } } } } } }", hq),
+        "myCoupons": ("query($n: Int!) { myCoupons(first: $n) { edges { node { status template { name amountOff } } } } }",
+                      member),
+    }  # fmt: skip
+    for name, (query, token) in lists.items():
+        counts = {}
+        for n in (3, 30):
+            with count_statements(state.engine) as counter:
+                body = (await api.post(query, {"n": n}, token=token)).json()
+            assert "errors" not in body, body
+            assert len(body["data"][name]["edges"]) == n
+            counts[n] = counter.count
+        assert counts[3] == counts[30], (name, counts)

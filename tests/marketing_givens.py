@@ -68,7 +68,7 @@ async def campaign(state: AppState, kind: CampaignKind, **terms: Any) -> int:
         return (await promotions.create(session, HQ, spec)).id
 
 
-async def template(state: AppState, kind: CouponKind, **terms: Any) -> int:
+async def template(state: Any, kind: CouponKind, **terms: Any) -> int:
     now = utcnow()
     spec = coupons.NewTemplate(name=terms.pop("name", kind.value.lower()), kind=kind,
                                valid_from=terms.pop("valid_from", now - timedelta(hours=1)),
@@ -77,7 +77,7 @@ async def template(state: AppState, kind: CouponKind, **terms: Any) -> int:
         return (await coupons.create_template(session, HQ, spec)).id
 
 
-async def give_coupon(state: AppState, member_id: int, kind: CouponKind, **terms: Any) -> int:
+async def give_coupon(state: Any, member_id: int, kind: CouponKind, **terms: Any) -> int:
     """A coupon of a new template in the member's wallet; returns the member coupon id."""
     template_id = await template(state, kind, per_member_limit=100, **terms)
     async with write_transaction(state.sessionmaker) as session:
@@ -92,7 +92,7 @@ async def give_coupon(state: AppState, member_id: int, kind: CouponKind, **terms
 
 
 async def price(
-    state: AppState, store: int, member: int | None, cart: dict[int, int], coupon: int | None = None
+    state: Any, store: int, member: int | None, cart: dict[int, int], coupon: int | None = None
 ) -> Quote:
     async with state.sessionmaker() as session:
         return await quote(session, store_id=store, lines=[CartLine(k, v) for k, v in cart.items()], member_id=member,

@@ -10,14 +10,10 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, CheckConstraint, Enum, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, BigId, Timestamp, intpk, str64
-
-
-def _enum(kind: type[enum.StrEnum]) -> Enum:
-    return Enum(kind, native_enum=False, length=24, validate_strings=True)
+from models.base import Base, BigId, Timestamp, intpk, str64, str_enum
 
 
 class CampaignKind(enum.StrEnum):
@@ -41,7 +37,7 @@ class Campaign(Base):
     )
 
     id: Mapped[intpk]
-    kind: Mapped[CampaignKind] = mapped_column(_enum(CampaignKind))
+    kind: Mapped[CampaignKind] = mapped_column(str_enum(CampaignKind))
     name: Mapped[str64]
     # None: an HQ campaign; a store id: that store's own local campaign.
     owner_store_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("stores.id"))
@@ -49,7 +45,7 @@ class Campaign(Base):
     store_ids: Mapped[list[int] | None] = mapped_column(JSON())
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime]
-    status: Mapped[CampaignStatus] = mapped_column(_enum(CampaignStatus), default=CampaignStatus.ACTIVE)
+    status: Mapped[CampaignStatus] = mapped_column(str_enum(CampaignStatus), default=CampaignStatus.ACTIVE)
     # Kind-specific terms: tiers and scope for full reduction, group size and minutes for a group buy, rewards...
     rules: Mapped[dict[str, Any]] = mapped_column(JSON(), default=dict)
     created_by: Mapped[int | None] = mapped_column(BigId)
@@ -113,7 +109,7 @@ class CouponTemplate(Base):
 
     id: Mapped[intpk]
     name: Mapped[str64]
-    kind: Mapped[CouponKind] = mapped_column(_enum(CouponKind))
+    kind: Mapped[CouponKind] = mapped_column(str_enum(CouponKind))
     threshold: Mapped[int] = mapped_column(BigInteger(), default=0)
     amount_off: Mapped[int] = mapped_column(BigInteger(), default=0)
     percent: Mapped[int] = mapped_column(default=100)
@@ -132,9 +128,9 @@ class CouponTemplate(Base):
     per_member_limit: Mapped[int] = mapped_column(default=1)
     stackable: Mapped[bool] = mapped_column(Boolean(), default=True)
     claimable: Mapped[bool] = mapped_column(Boolean(), default=True)
-    trigger: Mapped[CouponTrigger] = mapped_column(_enum(CouponTrigger), default=CouponTrigger.NONE)
+    trigger: Mapped[CouponTrigger] = mapped_column(str_enum(CouponTrigger), default=CouponTrigger.NONE)
     owner_store_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("stores.id"))
-    status: Mapped[CampaignStatus] = mapped_column(_enum(CampaignStatus), default=CampaignStatus.ACTIVE)
+    status: Mapped[CampaignStatus] = mapped_column(str_enum(CampaignStatus), default=CampaignStatus.ACTIVE)
     created_at: Mapped[Timestamp]
 
 
@@ -165,8 +161,10 @@ class MemberCoupon(Base):
     template_id: Mapped[int] = mapped_column(BigId, ForeignKey("coupon_templates.id"))
     member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"))
     seq: Mapped[int] = mapped_column(default=1)
-    status: Mapped[MemberCouponStatus] = mapped_column(_enum(MemberCouponStatus), default=MemberCouponStatus.AVAILABLE)
-    source: Mapped[CouponSource] = mapped_column(_enum(CouponSource))
+    status: Mapped[MemberCouponStatus] = mapped_column(
+        str_enum(MemberCouponStatus), default=MemberCouponStatus.AVAILABLE
+    )
+    source: Mapped[CouponSource] = mapped_column(str_enum(CouponSource))
     valid_from: Mapped[datetime]
     valid_until: Mapped[datetime]
     used_order_id: Mapped[int | None] = mapped_column(BigId)
@@ -220,7 +218,7 @@ class GroupBuy(Base):
     size: Mapped[int]
     joined: Mapped[int] = mapped_column(default=0)
     paid: Mapped[int] = mapped_column(default=0)
-    status: Mapped[GroupBuyStatus] = mapped_column(_enum(GroupBuyStatus), default=GroupBuyStatus.OPEN)
+    status: Mapped[GroupBuyStatus] = mapped_column(str_enum(GroupBuyStatus), default=GroupBuyStatus.OPEN)
     expires_at: Mapped[datetime]
     completed_at: Mapped[datetime | None]
     created_at: Mapped[Timestamp]

@@ -11,7 +11,6 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Date,
-    Enum,
     ForeignKey,
     Index,
     LargeBinary,
@@ -20,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, BigId, Timestamp, intpk, str32, str64
+from models.base import Base, BigId, Timestamp, intpk, str32, str64, str_enum
 
 
 class Channel(enum.StrEnum):
@@ -61,10 +60,6 @@ class PaymentStatus(enum.StrEnum):
     CANCELLED = "CANCELLED"
 
 
-def _enum(kind: type[enum.StrEnum]) -> Enum:
-    return Enum(kind, native_enum=False, length=24, validate_strings=True)
-
-
 class Order(Base):
     __tablename__ = "orders"
     __table_args__ = (
@@ -80,9 +75,9 @@ class Order(Base):
     store_id: Mapped[int] = mapped_column(BigId, ForeignKey("stores.id"))
     member_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("members.id"))
     staff_id: Mapped[int | None] = mapped_column(BigId)
-    channel: Mapped[Channel] = mapped_column(_enum(Channel))
-    fulfilment: Mapped[Fulfilment] = mapped_column(_enum(Fulfilment))
-    status: Mapped[OrderStatus] = mapped_column(_enum(OrderStatus), default=OrderStatus.CREATED)
+    channel: Mapped[Channel] = mapped_column(str_enum(Channel))
+    fulfilment: Mapped[Fulfilment] = mapped_column(str_enum(Fulfilment))
+    status: Mapped[OrderStatus] = mapped_column(str_enum(OrderStatus), default=OrderStatus.CREATED)
     # The client's retry key (mini-program idempotency key, or the tablet's own order id).
     client_order_id: Mapped[str64]
     # Money, fen: subtotal at list prices, discounts, then what points and stored value paid, and the rest.
@@ -137,9 +132,9 @@ class Payment(Base):
 
     id: Mapped[intpk]
     order_id: Mapped[int] = mapped_column(BigId, ForeignKey("orders.id"))
-    method: Mapped[PaymentMethod] = mapped_column(_enum(PaymentMethod))
+    method: Mapped[PaymentMethod] = mapped_column(str_enum(PaymentMethod))
     amount: Mapped[int] = mapped_column(BigInteger())
-    status: Mapped[PaymentStatus] = mapped_column(_enum(PaymentStatus), default=PaymentStatus.PENDING)
+    status: Mapped[PaymentStatus] = mapped_column(str_enum(PaymentStatus), default=PaymentStatus.PENDING)
     provider: Mapped[str32 | None]
     # Our out-trade-no at the provider, and the provider's own transaction id once paid.
     provider_ref: Mapped[str64 | None]
@@ -210,7 +205,7 @@ class OnlineTopUp(Base):
     store_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("stores.id"))
     amount: Mapped[int] = mapped_column(BigInteger())
     bonus: Mapped[int] = mapped_column(BigInteger(), default=0)
-    status: Mapped[TopUpStatus] = mapped_column(_enum(TopUpStatus), default=TopUpStatus.PENDING)
+    status: Mapped[TopUpStatus] = mapped_column(str_enum(TopUpStatus), default=TopUpStatus.PENDING)
     idempotency_key: Mapped[str64]
     provider: Mapped[str32]
     provider_ref: Mapped[str64]

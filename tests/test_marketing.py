@@ -430,3 +430,21 @@ async def test_campaign_lists_and_wallets_are_constant_in_statements(api, state,
             assert len(body["data"][name]["edges"]) == n
             counts[n] = counter.count
         assert counts[3] == counts[30], (name, counts)
+
+
+async def test_the_counter_applies_a_members_coupon_once(api, state, chain):
+    menu = await given_menu(state, chain)
+    async with write_transaction(state.sessionmaker) as session:
+        await members.relate(session, menu.plain, menu.store)  # the member is known at this store
+    coupon = await give_coupon(state, menu.plain, CouponKind.THRESHOLD_OFF, threshold=10000, amount_off=1500)
+    checkout = """mutation($k: String!, $m: ID!, $c: ID!, $sku: ID!, $amount: Int!) { posCheckout(input: {
+      clientOrderId: $k, memberId: $m, couponId: $c, lines: [{skuId: $sku, quantity: 1}],
+      tenders: [{method: CASH, amount: $amount}]}) { errors { code } order { payable discountTotal
+      lines { lineTotal adjustments { rule } } } } }"""
+    variables = {"m": gid("Member", menu.plain), "c": gid("MemberCoupon", coupon), "sku": gid("Sku", menu.a),
+                 "amount": 8500}  # fmt: skip
+    sold = (await api.gql(checkout, {**variables, "k": "pos-c-1"}, as_="sh01.clerk"))["data"]["posCheckout"]
+    assert sold["order"] == {"payable": 8500, "discountTotal": 1500,
+                             "lines": [{"lineTotal": 8500, "adjustments": [{"rule": "COUPON"}]}]}  # fmt: skip
+    again = (await api.gql(checkout, {**variables, "k": "pos-c-2"}, as_="sh01.clerk"))["data"]["posCheckout"]
+    assert again["errors"] == [{"code": "COUPON_USED"}]

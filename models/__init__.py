@@ -4,6 +4,15 @@ from models.audit import AuditLog, AuditOutcome
 from models.auth import AuthSession, RefreshToken
 from models.base import Base, utcnow
 from models.catalog import CatalogStatus, Category, Product, Setting, Sku, StoreListing
+from models.facts import (
+    CoPurchase,
+    FactEvent,
+    FactEventKind,
+    SkuDayFact,
+    StoreDayFact,
+    StoreHourFact,
+    StoreSkuDayFact,
+)
 from models.inventory import (
     AdjustmentReason,
     IdempotencyKey,
@@ -78,10 +87,13 @@ __all__ = [
     "CatalogStatus",
     "Category",
     "Channel",
+    "CoPurchase",
     "CouponKind",
     "CouponSource",
     "CouponTemplate",
     "CouponTrigger",
+    "FactEvent",
+    "FactEventKind",
     "Fulfilment",
     "Gender",
     "GroupBuy",
@@ -119,11 +131,15 @@ __all__ = [
     "Setting",
     "Settlement",
     "Sku",
+    "SkuDayFact",
     "Staff",
     "StockLevel",
     "StockMovement",
     "Store",
+    "StoreDayFact",
+    "StoreHourFact",
     "StoreListing",
+    "StoreSkuDayFact",
     "StoreStatus",
     "TopUpPlan",
     "TopUpStatus",

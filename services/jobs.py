@@ -111,6 +111,7 @@ async def ensure_recurring(session: AsyncSession, now: datetime | None = None) -
 
 
 MAX_ATTEMPTS = 5
+FACTS_DELAY_S = 10.0
 
 
 async def _claim_and_run(

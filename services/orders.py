@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import (
     Channel,
+    FactEventKind,
     Fulfilment,
     Order,
     OrderLine,
@@ -30,7 +31,7 @@ from models import (
     StoreStatus,
     utcnow,
 )
-from services import idempotency, jobs, points, promotions, referrals, stock, stored_value
+from services import facts, idempotency, jobs, points, promotions, referrals, stock, stored_value
 from services.errors import AccessDenied, DomainError, ErrorCode
 from services.members import record_purchase
 from services.order_states import move
@@ -237,6 +238,7 @@ async def mark_paid(session: AsyncSession, order_id: int, at: datetime, *, reser
         from services import group_buys  # group buys place orders through this module
 
         await group_buys.on_paid(session, order.group_buy_id, at)
+    facts.record(session, FactEventKind.SALE, order.id)
     return order
 
 

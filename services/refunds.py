@@ -12,6 +12,7 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import (
+    FactEventKind,
     Member,
     Order,
     OrderLine,
@@ -24,7 +25,7 @@ from models import (
     Refund,
     utcnow,
 )
-from services import points, promotions, stock, stored_value
+from services import facts, points, promotions, stock, stored_value
 from services.errors import DomainError, ErrorCode
 from services.order_states import move
 from services.payments import PaymentProvider
@@ -87,9 +88,10 @@ async def refund_order(
     if remaining > 0:
         raise DomainError(ErrorCode.INVALID_INPUT, "More than was paid would be refunded.", "lines")
 
+    refunded_lines = [{"skuId": x.sku_id, "quantity": q, "amount": _paid_for(x, q)} for x, q in taking]
     refund = Refund(order_id=order.id, store_id=order.store_id, staff_id=viewer.staff_id, amount=amount,
-                    by_method=by_method, lines=[{"skuId": x.sku_id, "quantity": q} for x, q in taking],
-                    restocked=restock, reason=optional_text(reason, "reason", max_len=255))  # fmt: skip
+                    by_method=by_method, lines=refunded_lines, restocked=restock,
+                    reason=optional_text(reason, "reason", max_len=255))  # fmt: skip
     session.add(refund)
     await session.flush()
     if by_method.get("STORED_VALUE"):
@@ -107,6 +109,7 @@ async def refund_order(
                                     stock.Ref("refund", refund.id, viewer.staff_id))  # fmt: skip
     await session.flush()
     done = all(line.refunded == line.quantity for line in lines)
+    facts.record(session, FactEventKind.REFUND, order.id, refund.id)
     order = await move(session, order.id, OrderStatus.REFUNDED if done else OrderStatus.PARTIALLY_REFUNDED)
     # The provider is asked last, once every write above has succeeded; the refund id makes a retry harmless.
     if done:  # the whole order came back: its coupon returns to the wallet if it is still valid

@@ -16,6 +16,7 @@ from schema.marketing import MarketingMutation, MarketingQuery
 from schema.members_api import MemberMutation, MemberQuery
 from schema.node import NodeQuery
 from schema.orders import OrderMutation, OrderQuery
+from schema.reports import RecommendationQuery, ReportQuery
 from schema.settlement import SettlementMutation, SettlementQuery
 from schema.staff import StaffMutation, StaffQuery
 from schema.stores import StoreMutation, StoreQuery
@@ -34,6 +35,8 @@ Query = merge_types(
         MemberQuery,
         OrderQuery,
         MarketingQuery,
+        ReportQuery,
+        RecommendationQuery,
         SettlementQuery,
     ),
 )

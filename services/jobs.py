@@ -63,6 +63,13 @@ async def _birthdays(session: AsyncSession, payload: dict[str, Any], env: JobEnv
     await schedule_birthdays(session, env.now + timedelta(days=1))
 
 
+async def _co_purchases(session: AsyncSession, payload: dict[str, Any], env: JobEnv) -> None:
+    from services import recommendations
+
+    await recommendations.recompute_co_purchases(session, env.now)
+    await _daily(session, "recs.copurchase", env.now + timedelta(days=1), 4)
+
+
 async def _expire_order(session: AsyncSession, payload: dict[str, Any], env: JobEnv) -> None:
     from services import orders  # orders schedule this job, so import at call time
 
@@ -77,7 +84,7 @@ async def _expire_group(session: AsyncSession, payload: dict[str, Any], env: Job
 
 HANDLERS: dict[str, Handler] = {
     "points.expire": _expire_points, "members.rfm": _rfm, "orders.expire": _expire_order,
-    "coupons.birthday": _birthdays, "groups.expire": _expire_group,
+    "coupons.birthday": _birthdays, "groups.expire": _expire_group, "recs.copurchase": _co_purchases,
 }  # fmt: skip
 
 
@@ -105,6 +112,7 @@ async def ensure_recurring(session: AsyncSession, now: datetime | None = None) -
     now = now or utcnow()
     await schedule_rfm(session, now)
     await schedule_birthdays(session, now)
+    await _daily(session, "recs.copurchase", now, 4)
     year = now.astimezone(CHAIN_TZ).year
     for y in (year - 1, year):
         await schedule_points_expiry(session, y)

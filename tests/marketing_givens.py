@@ -91,9 +91,7 @@ async def give_coupon(state: Any, member_id: int, kind: CouponKind, **terms: Any
         return found
 
 
-async def price(
-    state: Any, store: int, member: int | None, cart: dict[int, int], coupon: int | None = None
-) -> Quote:
+async def price(state: Any, store: int, member: int | None, cart: dict[int, int], coupon: int | None = None) -> Quote:
     async with state.sessionmaker() as session:
         return await quote(session, store_id=store, lines=[CartLine(k, v) for k, v in cart.items()], member_id=member,
                            coupon_id=coupon)  # fmt: skip

@@ -16,6 +16,7 @@ from schema.org import Store
 from schema.permissions import requires
 from services import reports
 from services.facts import Freshness as FreshnessValue
+from services.points import CHAIN_TZ
 
 
 @strawberry.enum
@@ -235,7 +236,8 @@ class MarketingReport:
 
 
 def _period(start: date | None, end: date | None) -> tuple[date, date]:
-    end = end or date.today()
+    """Default: the last 30 days, ending today in the chain's time."""
+    end = end or datetime.now(CHAIN_TZ).date()
     return start or end - timedelta(days=29), end
 
 

@@ -105,6 +105,18 @@ async def _mall_item(chain, state) -> dict[str, Any]:
     return {"i": gid("PointsMallItem", item.id)}
 
 
+def report_ops(Op, only, ALL, STAFF):
+    READERS = ("store_manager", "hq_analyst", "hq_operator", "hq_admin")
+    return [
+        Op("salesReport", "{ salesReport { totals { net } csv } }", only(*READERS)),
+        Op("storeRanking", "{ storeRanking { rows { rank } csv } }", only(*READERS)),
+        Op("inventoryReport", "{ inventoryReport { rows { onHand } csv } }", only(*READERS)),
+        Op("memberReport", "{ memberReport { totalMembers csv } }", only(*READERS)),
+        Op("marketingReport", "{ marketingReport { rows { name } csv } }", only(*READERS)),
+        Op("recommendations", "query($store: ID!) { recommendations(storeId: $store) { reason } }", ALL, _store),
+    ]
+
+
 def marketing_ops(Op, only, ALL, STAFF):
     MARKETERS = ("store_manager", "hq_operator", "hq_admin")
     HQ_MARKETERS = ("hq_operator", "hq_admin")

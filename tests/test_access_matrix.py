@@ -12,7 +12,7 @@ from models import RoleScope
 from services.roles import create_role
 from tests.conftest import gid
 from tests.matrix_inventory import inventory_ops
-from tests.matrix_marketing import marketing_ops
+from tests.matrix_marketing import marketing_ops, report_ops
 from tests.matrix_members import member_ops
 from tests.matrix_orders import order_ops
 
@@ -183,6 +183,7 @@ OPS += inventory_ops(Op, only, ALL, STAFF)
 OPS += member_ops(Op, only, ALL, STAFF)
 OPS += order_ops(Op, only, ALL, STAFF)
 OPS += marketing_ops(Op, only, ALL, STAFF)
+OPS += report_ops(Op, only, ALL, STAFF)
 
 CASES = [pytest.param(op, viewer, id=f"{op.name}-{viewer}") for op in OPS for viewer in VIEWERS]
 

@@ -5,6 +5,7 @@ from models.auth import AuthSession, RefreshToken
 from models.base import Base, utcnow
 from models.catalog import CatalogStatus, Category, Product, Setting, Sku, StoreListing
 from models.facts import (
+    ChainHourFact,
     CoPurchase,
     FactEvent,
     FactEventKind,
@@ -86,6 +87,7 @@ __all__ = [
     "CampaignStatus",
     "CatalogStatus",
     "Category",
+    "ChainHourFact",
     "Channel",
     "CoPurchase",
     "CouponKind",

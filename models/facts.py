@@ -68,6 +68,19 @@ class StoreHourFact(Base):
     net: Mapped[int] = mapped_column(BigInteger(), default=0)
 
 
+class ChainHourFact(Base):
+    """The chain-wide roll-up by day and hour (HQ's busy-hours chart reads this, not every store's rows)."""
+
+    __tablename__ = "fact_chain_hour"
+    __table_args__ = (UniqueConstraint("day", "hour"),)
+
+    id: Mapped[intpk]
+    day: Mapped[date] = mapped_column(Date())
+    hour: Mapped[int] = mapped_column(SmallInteger())
+    orders: Mapped[int] = mapped_column(BigInteger(), default=0)
+    net: Mapped[int] = mapped_column(BigInteger(), default=0)
+
+
 class StoreSkuDayFact(Base):
     """Per store, day and SKU: units and money sold and refunded (category kept for category reports)."""
 

@@ -18,6 +18,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import (
+    ChainHourFact,
     FactEvent,
     FactEventKind,
     Order,
@@ -61,6 +62,7 @@ class _Deltas:
     def __init__(self) -> None:
         self.store_day: dict[Cell, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self.store_hour: dict[Cell, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self.chain_hour: dict[Cell, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self.store_sku: dict[Cell, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self.sku: dict[Cell, dict[str, int]] = defaultdict(lambda: defaultdict(int))
 
@@ -108,9 +110,9 @@ async def _fold(session: AsyncSession, events: list[FactEvent]) -> _Deltas:
             for name, value in (("orders", 1), ("gmv", order.subtotal), ("discounts", order.discount_total),
                                 ("net", net), ("members", 1 if order.member_id else 0)):  # fmt: skip
                 cell[name] += value
-            hour = deltas.store_hour[(order.store_id, day, local.hour)]
-            hour["orders"] += 1
-            hour["net"] += net
+            for hour in (deltas.store_hour[(order.store_id, day, local.hour)], deltas.chain_hour[(day, local.hour)]):
+                hour["orders"] += 1
+                hour["net"] += net
             for line in by_order[order.id]:
                 deltas.add_sku(order.store_id, day, line.sku_id, categories[line.sku_id], quantity=line.quantity,
                                gmv=line.list_price * line.quantity, net=line.line_total)  # fmt: skip
@@ -158,6 +160,7 @@ async def refresh(session: AsyncSession, limit: int = BATCH) -> int:
     await _upsert(session, StoreDayFact, ["day", "store_id", "channel", "fulfilment"], deltas.store_day,
                   ["orders", "gmv", "discounts", "net", "refunds", "refund_count", "members"])  # fmt: skip
     await _upsert(session, StoreHourFact, ["store_id", "day", "hour"], deltas.store_hour, ["orders", "net"])
+    await _upsert(session, ChainHourFact, ["day", "hour"], deltas.chain_hour, ["orders", "net"])
     await _upsert(session, StoreSkuDayFact, ["store_id", "day", "sku_id", "category_id"], deltas.store_sku,
                   SKU_MEASURES)  # fmt: skip
     await _upsert(session, SkuDayFact, ["day", "sku_id", "category_id"], deltas.sku, SKU_MEASURES)

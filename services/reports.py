@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import (
     BalanceLot,
     Category,
+    ChainHourFact,
     Member,
     MemberLevel,
     MemberStore,
@@ -195,10 +196,11 @@ async def sales(
         rows = (await session.execute(select(column.label("k"), *_sums(StoreDayFact)).where(*where).group_by(column)
                                       .order_by(column))).all()  # fmt: skip
         by[dimension] = [Point(str(r.k), _figures(r)) for r in rows]
+    hourly: Any = ChainHourFact if stores is None else StoreHourFact
     hours = (
         await session.execute(
-            select(StoreHourFact.hour, func.sum(StoreHourFact.orders), func.sum(StoreHourFact.net))
-            .where(*_where_days(StoreHourFact, stores, start, end)).group_by(StoreHourFact.hour)
+            select(hourly.hour, func.sum(hourly.orders), func.sum(hourly.net))
+            .where(*_where_days(hourly, stores, start, end)).group_by(hourly.hour)
         )
     ).all()  # fmt: skip
     by_hour = {int(h): Figures(orders=int(o), net=int(n)) for h, o, n in hours}

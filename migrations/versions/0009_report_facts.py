@@ -2,7 +2,7 @@
 
 Revision ID: 0009
 Revises: 0008
-Create Date: 2026-11-22 18:54:54.967647
+Create Date: 2026-11-22 19:00:49.416876
 """
 
 from collections.abc import Sequence
@@ -28,6 +28,15 @@ def upgrade() -> None:
     sa.Column('orders', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_co_purchases')),
     sa.UniqueConstraint('sku_id', 'other_sku_id', name=op.f('uq_co_purchases_sku_id_other_sku_id'))
+    )
+    op.create_table('fact_chain_hour',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('hour', sa.SmallInteger(), nullable=False),
+    sa.Column('orders', sa.BigInteger(), nullable=False),
+    sa.Column('net', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_fact_chain_hour')),
+    sa.UniqueConstraint('day', 'hour', name=op.f('uq_fact_chain_hour_day_hour'))
     )
     op.create_table('fact_events',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -112,5 +121,6 @@ def downgrade() -> None:
     op.drop_table('fact_store_day')
     op.drop_table('fact_sku_day')
     op.drop_table('fact_events')
+    op.drop_table('fact_chain_hour')
     op.drop_table('co_purchases')
     # ### end Alembic commands ###

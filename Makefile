@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest migrate schema schema-check seed jobs clean
+.PHONY: run test lint typecheck pytest migrate schema schema-check seed jobs clean bench-data bench-dashboard
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -43,3 +43,11 @@ test: lint typecheck schema-check pytest
 
 clean:
 	rm -rf $(VENV) data/*.db data/*.db-* .pytest_cache .mypy_cache .ruff_cache
+
+# Benches (not part of the test run). BENCH_DATABASE_URL names a PostgreSQL database the benches may fill.
+BENCH_DATABASE_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/bench
+bench-data: $(STAMP)
+	$(BIN)/python -m bench.generate --url $(BENCH_DATABASE_URL)
+
+bench-dashboard: $(STAMP)
+	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python -m bench.dashboard

@@ -137,12 +137,14 @@ async def _upsert(session: AsyncSession, model: type[Any], keys: list[str], cell
     rows = [
         dict(zip(keys, cell, strict=True)) | {m: values.get(m, 0) for m in measures} for cell, values in cells.items()
     ]
-    stmt = dialect_insert(session, model).values(rows)
     unique = [k for k in keys if k != "category_id"]
-    stmt = stmt.on_conflict_do_update(
-        index_elements=unique, set_={m: getattr(model, m) + getattr(stmt.excluded, m) for m in measures}
-    )
-    await session.execute(stmt)
+    per_statement = 30_000 // (len(keys) + len(measures))  # PostgreSQL takes at most 32,767 parameters a statement
+    for start in range(0, len(rows), per_statement):
+        stmt = dialect_insert(session, model).values(rows[start : start + per_statement])
+        stmt = stmt.on_conflict_do_update(
+            index_elements=unique, set_={m: getattr(model, m) + getattr(stmt.excluded, m) for m in measures}
+        )
+        await session.execute(stmt)
 
 
 SKU_MEASURES = ["quantity", "gmv", "net", "refunded_quantity", "refunds"]
@@ -168,12 +170,12 @@ async def refresh(session: AsyncSession, limit: int = BATCH) -> int:
     return len(events)
 
 
-async def refresh_all(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
+async def refresh_all(sessionmaker: async_sessionmaker[AsyncSession], batch: int = BATCH) -> int:
     """Fold everything pending, a batch per transaction."""
     total = 0
     while True:
         async with write_transaction(sessionmaker) as session:
-            done = await refresh(session)
+            done = await refresh(session, batch)
         total += done
-        if done < BATCH:
+        if done < batch:
             return total

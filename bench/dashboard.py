@@ -1,0 +1,129 @@
+"""The HQ dashboard's latency at 100,000 and at 1,000,000 orders, written to bench/RESULTS.md.
+
+    BENCH_DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1:5432/bench make bench-dashboard
+
+Loads the chain (bench/generate.py) to 100k orders, times the dashboard, grows it to 1M, times it again.
+The dashboard reads only the daily facts, so the ratio should stay near 1 (the goal: at most 1.2).
+Requests go through the whole app (HTTP semantics via httpx's ASGI transport, auth, GraphQL, SQL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import statistics
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from app import create_app
+from bench.generate import FULL, Size, generate
+from services.config import Settings
+from services.seed import DEMO_PASSWORD
+
+DASHBOARD = """{
+  salesReport(top: 10) { totals { orders gmv net refunds averageOrderValue } previous { net orders } netChange
+    series { label figures { orders net } } byHour { label figures { orders net } }
+    byChannel { label figures { orders net } } byFulfilment { label figures { orders net } }
+    byCategory { label net quantity } topProducts { label quantity net } freshness { asOf pendingEvents } }
+  storeRanking(first: 10) {
+    rows { rank store { code name } figures { net orders averageOrderValue } previous { net } } }
+}"""
+RESULTS = Path(__file__).with_name("RESULTS.md")
+
+
+async def time_dashboard(url: str, runs: int = 40, warmup: int = 5) -> dict[str, float]:
+    settings = replace(Settings.from_env(), database_url=url, run_jobs=False, log_json=False)
+    app = create_app(settings)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as http:
+        login = await http.post("/graphql", json={"query": 'mutation($p: String!) { login(input: {username: "hq.admin",'
+                                                  ' password: $p}) { tokens { accessToken } } }',
+                                                  "variables": {"p": DEMO_PASSWORD}})  # fmt: skip
+        token = login.json()["data"]["login"]["tokens"]["accessToken"]
+        headers = {"authorization": f"Bearer {token}"}
+        samples = []
+        for i in range(warmup + runs):
+            start = time.perf_counter()
+            body = (await http.post("/graphql", json={"query": DASHBOARD}, headers=headers)).json()
+            elapsed = (time.perf_counter() - start) * 1000
+            assert "errors" not in body, body
+            if i >= warmup:
+                samples.append(elapsed)
+        orders = body["data"]["salesReport"]["totals"]["orders"]
+    await app.state.chain.engine.dispose()
+    samples.sort()
+    return {"p50_ms": statistics.median(samples), "p90_ms": samples[int(len(samples) * 0.9) - 1],
+            "mean_ms": statistics.fmean(samples), "orders_in_period": orders}  # fmt: skip
+
+
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        mem_kb = next(int(x.split()[1]) for x in Path("/proc/meminfo").read_text().splitlines()
+                      if x.startswith("MemTotal"))  # fmt: skip
+        memory = f"{mem_kb / 1024 / 1024:.1f} GiB"
+    except (OSError, StopIteration):
+        memory = "?"
+    system = f"{platform.system()} {platform.release()}, Python {platform.python_version()}"
+    return f"{cpu}, {os.cpu_count()} CPUs, {memory} RAM, {system}"
+
+
+def write_results(url: str, small: dict[str, Any], large: dict[str, Any], loads: dict[str, Any]) -> None:
+    ratio = large["p50_ms"] / small["p50_ms"]
+    section = f"""## HQ dashboard: 100,000 vs 1,000,000 orders
+
+- Date: {datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
+- Machine: {_machine()}
+- Database: {url.split("@")[-1].split("?")[0]} ({url.split(":")[0]}); chain: {FULL.stores} stores, {FULL.skus} SKUs
+  listed in every store, {FULL.members:,} members, orders over the last {FULL.days} days
+- Dashboard: one GraphQL request (sales report: totals, previous period, daily series, by hour, channel, fulfilment,
+  category, top products; store ranking top 10), signed in as HQ, through the whole app; {40} timed runs after 5 warm-up
+
+| orders | p50 ms | p90 ms | mean ms | orders in the 30-day window |
+|---|---|---|---|---|
+| 100,000 | {small["p50_ms"]:.1f} | {small["p90_ms"]:.1f} | {small["mean_ms"]:.1f} | {small["orders_in_period"]:,} |
+| 1,000,000 | {large["p50_ms"]:.1f} | {large["p90_ms"]:.1f} | {large["mean_ms"]:.1f} | {large["orders_in_period"]:,} |
+
+**Ratio (p50, 1M / 100k): {ratio:.2f}** (goal: at most 1.2). Loading took {loads["first"]:.0f} s to 100k and
+{loads["second"]:.0f} s more to 1M (orders, lines, payments, and folding the report facts with the app's own job).
+"""
+    RESULTS.write_text(_merge(RESULTS.read_text() if RESULTS.exists() else "", section))
+    print(section)
+
+
+def _merge(existing: str, section: str) -> str:
+    """Replace this bench's section in RESULTS.md, keeping the other benches' sections."""
+    title = section.splitlines()[0]
+    parts = [p for p in existing.split("\n## ") if p.strip()]
+    kept = [("## " + p if not p.startswith("#") else p) for p in parts if not ("## " + p).startswith(title)]
+    header = "# Bench results\n\nMade by the commands in README.md, on the machine each section names.\n"
+    body = [k for k in kept if not k.startswith("# Bench results")]
+    return "\n\n".join([header.rstrip(), *[b.rstrip() for b in body], section.rstrip()]) + "\n"
+
+
+async def main() -> None:
+    url = os.environ.get("BENCH_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/bench")
+    t0 = time.perf_counter()
+    await generate(url, Size(FULL.stores, FULL.skus, FULL.members, 100_000, FULL.days))
+    first = time.perf_counter() - t0
+    small = await time_dashboard(url)
+    print("100k:", small, flush=True)
+    t1 = time.perf_counter()
+    await generate(url, FULL)
+    second = time.perf_counter() - t1
+    large = await time_dashboard(url)
+    print("1M:", large, flush=True)
+    write_results(url, small, large, {"first": first, "second": second})
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

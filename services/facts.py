@@ -84,11 +84,17 @@ async def _categories(session: AsyncSession, sku_ids: Iterable[int]) -> dict[int
 async def _fold(session: AsyncSession, events: list[FactEvent]) -> _Deltas:
     deltas = _Deltas()
     order_ids = {e.order_id for e in events}
-    orders = {o.id: o for o in (await session.scalars(select(Order).where(Order.id.in_(order_ids)))).all()}
-    zones = {s.id: ZoneInfo(s.timezone) for s in (await session.scalars(
-        select(Store).where(Store.id.in_({o.store_id for o in orders.values()})))).all()}  # fmt: skip
+    # Plain rows, not ORM objects: a batch is thousands of orders and this is the job's hot loop.
+    orders = {o.id: o for o in (await session.execute(
+        select(Order.id, Order.store_id, Order.channel, Order.fulfilment, Order.subtotal, Order.discount_total,
+               Order.member_id, Order.paid_at, Order.created_at).where(Order.id.in_(order_ids)))).all()}  # fmt: skip
+    store_ids = {o.store_id for o in orders.values()}
+    zones = {sid: ZoneInfo(tz) for sid, tz in (await session.execute(
+        select(Store.id, Store.timezone).where(Store.id.in_(store_ids)))).all()}  # fmt: skip
     sale_ids = [e.order_id for e in events if e.kind is FactEventKind.SALE]
-    lines = (await session.scalars(select(OrderLine).where(OrderLine.order_id.in_(sale_ids)))).all() if sale_ids else []
+    lines = (await session.execute(
+        select(OrderLine.order_id, OrderLine.sku_id, OrderLine.quantity, OrderLine.list_price, OrderLine.line_total)
+        .where(OrderLine.order_id.in_(sale_ids)))).all() if sale_ids else []  # fmt: skip
     refunds = {
         r.id: r
         for r in (await session.scalars(select(Refund).where(
@@ -96,7 +102,7 @@ async def _fold(session: AsyncSession, events: list[FactEvent]) -> _Deltas:
     }  # fmt: skip
     refund_skus = [int(x["skuId"]) for r in refunds.values() for x in r.lines]
     categories = await _categories(session, [line.sku_id for line in lines] + refund_skus)
-    by_order: dict[int, list[OrderLine]] = defaultdict(list)
+    by_order: dict[int, list[Any]] = defaultdict(list)
     for line in lines:
         by_order[line.order_id].append(line)
     for event in events:
@@ -137,14 +143,12 @@ async def _upsert(session: AsyncSession, model: type[Any], keys: list[str], cell
     rows = [
         dict(zip(keys, cell, strict=True)) | {m: values.get(m, 0) for m in measures} for cell, values in cells.items()
     ]
+    stmt = dialect_insert(session, model)
     unique = [k for k in keys if k != "category_id"]
-    per_statement = 30_000 // (len(keys) + len(measures))  # PostgreSQL takes at most 32,767 parameters a statement
-    for start in range(0, len(rows), per_statement):
-        stmt = dialect_insert(session, model).values(rows[start : start + per_statement])
-        stmt = stmt.on_conflict_do_update(
-            index_elements=unique, set_={m: getattr(model, m) + getattr(stmt.excluded, m) for m in measures}
-        )
-        await session.execute(stmt)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=unique, set_={m: getattr(model, m) + getattr(stmt.excluded, m) for m in measures}
+    )
+    await session.execute(stmt, rows)  # executemany: compiled once, sent in batches
 
 
 SKU_MEASURES = ["quantity", "gmv", "net", "refunded_quantity", "refunds"]

@@ -81,7 +81,18 @@ class ChainHourFact(Base):
     net: Mapped[int] = mapped_column(BigInteger(), default=0)
 
 
-class StoreSkuDayFact(Base):
+class SkuFigures:
+    """What a SKU did on a day: units and money sold and refunded (its category kept for category reports)."""
+
+    category_id: Mapped[int] = mapped_column(BigId)
+    quantity: Mapped[int] = mapped_column(BigInteger(), default=0)
+    gmv: Mapped[int] = mapped_column(BigInteger(), default=0)
+    net: Mapped[int] = mapped_column(BigInteger(), default=0)
+    refunded_quantity: Mapped[int] = mapped_column(BigInteger(), default=0)
+    refunds: Mapped[int] = mapped_column(BigInteger(), default=0)
+
+
+class StoreSkuDayFact(SkuFigures, Base):
     """Per store, day and SKU: units and money sold and refunded (category kept for category reports)."""
 
     __tablename__ = "fact_store_sku_day"
@@ -94,15 +105,9 @@ class StoreSkuDayFact(Base):
     store_id: Mapped[int] = mapped_column(BigId)
     day: Mapped[date] = mapped_column(Date())
     sku_id: Mapped[int] = mapped_column(BigId)
-    category_id: Mapped[int] = mapped_column(BigId)
-    quantity: Mapped[int] = mapped_column(BigInteger(), default=0)
-    gmv: Mapped[int] = mapped_column(BigInteger(), default=0)
-    net: Mapped[int] = mapped_column(BigInteger(), default=0)
-    refunded_quantity: Mapped[int] = mapped_column(BigInteger(), default=0)
-    refunds: Mapped[int] = mapped_column(BigInteger(), default=0)
 
 
-class SkuDayFact(Base):
+class SkuDayFact(SkuFigures, Base):
     """The chain-wide roll-up of the one above (HQ's top products read this, not every store's rows)."""
 
     __tablename__ = "fact_sku_day"
@@ -111,12 +116,6 @@ class SkuDayFact(Base):
     id: Mapped[intpk]
     day: Mapped[date] = mapped_column(Date())
     sku_id: Mapped[int] = mapped_column(BigId)
-    category_id: Mapped[int] = mapped_column(BigId)
-    quantity: Mapped[int] = mapped_column(BigInteger(), default=0)
-    gmv: Mapped[int] = mapped_column(BigInteger(), default=0)
-    net: Mapped[int] = mapped_column(BigInteger(), default=0)
-    refunded_quantity: Mapped[int] = mapped_column(BigInteger(), default=0)
-    refunds: Mapped[int] = mapped_column(BigInteger(), default=0)
 
 
 class CoPurchase(Base):

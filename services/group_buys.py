@@ -57,9 +57,11 @@ async def _running(session: AsyncSession, campaign_id: int, store_id: int, now: 
     return campaign
 
 
-async def _earlier(session: AsyncSession, member_id: int, key: str) -> Joined | None:
-    """The same idempotency key again: the group and order it made the first time."""
-    order = await session.scalar(select(Order).where(Order.client_order_id == f"m{member_id}:{key}"))
+async def _earlier(session: AsyncSession, viewer: Viewer, key: str) -> Joined | None:
+    """Members only; the same idempotency key again gives the group and order it made the first time."""
+    if not viewer.is_member or viewer.member_id is None:
+        raise AccessDenied("Only members join group buys.")
+    order = await session.scalar(select(Order).where(Order.client_order_id == f"m{viewer.member_id}:{key}"))
     if order is None or order.group_buy_id is None:
         return None
     group = await session.get(GroupBuy, order.group_buy_id)
@@ -72,11 +74,9 @@ async def open_group(
     idempotency_key: str, now: datetime | None = None,
 ) -> Joined:  # fmt: skip
     """开团: the leader's order is the group's first place."""
-    if not viewer.is_member or viewer.member_id is None:
-        raise AccessDenied("Only members join group buys.")
-    now = now or utcnow()
-    if (earlier := await _earlier(session, viewer.member_id, idempotency_key)) is not None:
+    if (earlier := await _earlier(session, viewer, idempotency_key)) is not None:
         return earlier
+    now = now or utcnow()
     campaign = await _running(session, campaign_id, store_id, now)
     item = await session.scalar(
         select(CampaignItem).where(CampaignItem.campaign_id == campaign.id, CampaignItem.sku_id == sku_id)
@@ -84,6 +84,7 @@ async def open_group(
     if item is None:
         raise DomainError(ErrorCode.NOT_FOUND, "This item is not in the group buy.", "skuId")
     minutes = int(campaign.rules["group_minutes"])
+    assert viewer.member_id is not None
     group = GroupBuy(campaign_id=campaign.id, store_id=store_id, sku_id=sku_id, leader_member_id=viewer.member_id,
                      share_code="".join(secrets.choice(SHARE_ALPHABET) for _ in range(10)),
                      size=int(campaign.rules["group_size"]), joined=0, paid=0, status=GroupBuyStatus.OPEN,
@@ -100,11 +101,9 @@ async def join_group(
     now: datetime | None = None,
 ) -> Joined:  # fmt: skip
     """参团: through the share code, while the group is open and has a place."""
-    if not viewer.is_member or viewer.member_id is None:
-        raise AccessDenied("Only members join group buys.")
-    now = now or utcnow()
-    if (earlier := await _earlier(session, viewer.member_id, idempotency_key)) is not None:
+    if (earlier := await _earlier(session, viewer, idempotency_key)) is not None:
         return earlier
+    now = now or utcnow()
     group = await session.scalar(select(GroupBuy).where(GroupBuy.share_code == share_code.strip().upper()))
     if group is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No group with this code.", "shareCode")

@@ -13,7 +13,7 @@ import os
 import secrets
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,7 +31,7 @@ import models
 from app import create_app
 from resolvers.state import AppState, build_state
 from services.config import Settings
-from services.db import create_engine
+from services.db import create_engine, create_sessionmaker
 from services.migrate import upgrade
 from services.seed import DEMO_PASSWORD, seed_demo
 
@@ -177,6 +177,23 @@ async def fresh_engine(database_url: str, sqlite_template: Path, tmp_path: Path)
     path = tmp_path / f"{uuid.uuid4().hex}.db"
     shutil.copy(sqlite_template, path)
     return create_engine(f"sqlite+aiosqlite:///{path}")
+
+
+async def in_own_loop(state: AppState, work: Callable[[Callable[[Any], Any], Any], None]) -> None:
+    """Run `work(run, sessionmaker)` in a thread with an event loop and an engine of its own over the test's database:
+    Hypothesis drives examples synchronously, so inside an async test each example's coroutine goes through `run`."""
+    url = state.engine.url.render_as_string(hide_password=False)
+
+    def thread() -> None:
+        loop = asyncio.new_event_loop()
+        engine = create_engine(url)
+        try:
+            work(loop.run_until_complete, create_sessionmaker(engine))
+        finally:
+            loop.run_until_complete(engine.dispose())
+            loop.close()
+
+    await asyncio.to_thread(thread)
 
 
 def gid(type_name: str, pk: int) -> str:

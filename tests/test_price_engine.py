@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -25,10 +24,11 @@ from models import (
     utcnow,
 )
 from services import orders
-from services.db import create_engine, create_sessionmaker, write_transaction
+from services.db import write_transaction
 from services.errors import DomainError
 from services.pricing import CartLine, PricingContext, QuoteLine, allocate, apply_coupon, price_lines
 from services.scope import Viewer, ViewerKind
+from tests.conftest import in_own_loop
 from tests.marketing_givens import Menu, campaign, give_coupon, given_menu, price
 
 K = CampaignKind
@@ -220,17 +220,13 @@ async def test_quote_then_place_order_charges_exactly_the_quoted_total(state, ch
     await campaign(state, K.LIMITED_DISCOUNT, items=[_item(menu.b, percent=85)])
     await campaign(state, K.FULL_REDUCTION, tiers=[(8000, 700), (20000, 2500)])
     await campaign(state, K.FLASH_SALE, items=[_item(menu.c, price=999, quota=1000, per_member_limit=1000)])
-    url = state.engine.url.render_as_string(hide_password=False)
     terms = {CouponKind.THRESHOLD_OFF: {"threshold": 6000, "amount_off": 777},
              CouponKind.PERCENT_OFF: {"percent": 88, "cap": 1500}, CouponKind.AMOUNT_OFF: {"amount_off": 333},
              CouponKind.FREE_ITEM: {"free_sku_id": menu.b}}  # fmt: skip
     checked: list[int] = []
 
-    def examples() -> None:
-        # Hypothesis drives a loop of its own in this thread, on a second engine over the same database.
-        loop = asyncio.new_event_loop()
-        engine = create_engine(url)
-        world = SimpleNamespace(sessionmaker=create_sessionmaker(engine), payment_providers=state.payment_providers)
+    def examples(run: Any, sessionmaker: Any) -> None:
+        world = SimpleNamespace(sessionmaker=sessionmaker, payment_providers=state.payment_providers)
         viewer = Viewer(kind=ViewerKind.MEMBER, member_id=menu.gold)
 
         async def one(cart: dict[int, int], kind: CouponKind | None, stackable: bool) -> None:
@@ -258,15 +254,11 @@ async def test_quote_then_place_order_charges_exactly_the_quoted_total(state, ch
             stackable=st.booleans(),
         )
         def example(cart: dict[int, int], kind: CouponKind | None, stackable: bool) -> None:
-            loop.run_until_complete(one(cart, kind, stackable))
+            run(one(cart, kind, stackable))
 
-        try:
-            example()
-        finally:
-            loop.run_until_complete(engine.dispose())
-            loop.close()
+        example()
 
-    await asyncio.to_thread(examples)
+    await in_own_loop(state, examples)
     assert checked  # some carts took their coupon (or none) and were placed
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -23,12 +24,12 @@ from models import (
     utcnow,
 )
 from services import facts, orders, pos, recommendations, refunds, reports
-from services.db import create_engine, create_sessionmaker, write_transaction
+from services.db import write_transaction
 from services.payments import Notification
 from services.pricing import CartLine
 from services.promotions import ItemSpec
 from services.scope import Viewer, ViewerKind
-from tests.conftest import gid
+from tests.conftest import gid, in_own_loop
 from tests.factories import HQ, list_in_store, make_library
 from tests.marketing_givens import campaign, given_menu
 
@@ -72,16 +73,12 @@ async def test_report_totals_equal_the_ledgers_for_hq_and_for_each_store(state, 
     menu = await given_menu(state, chain, on_hand=5000)
     await campaign(state, CampaignKind.FULL_REDUCTION, tiers=[(9000, 900)])
     await campaign(state, CampaignKind.LIMITED_DISCOUNT, items=[ItemSpec(menu.c, percent=75)])
-    url = state.engine.url.render_as_string(hide_password=False)
     stores, skus = [menu.store, menu.other_store], [menu.a, menu.b, menu.c]
     checked: list[int] = []
     sale = st.tuples(st.sampled_from(stores), st.dictionaries(st.sampled_from(skus), st.integers(1, 3), min_size=1),
                      st.booleans(), st.sampled_from(["none", "one", "all"]))  # fmt: skip
 
-    def examples() -> None:
-        loop = asyncio.new_event_loop()
-        engine = create_engine(url)
-        sessionmaker = create_sessionmaker(engine)
+    def examples(run: Any, sessionmaker: Any) -> None:
         provider = state.payment_providers["sandbox"]
 
         async def sell(store: int, cart: dict[int, int], online: bool, refund: str, n: int) -> None:
@@ -121,17 +118,13 @@ async def test_report_totals_equal_the_ledgers_for_hq_and_for_each_store(state, 
         @given(sales=st.lists(sale, min_size=1, max_size=5))
         def example(sales: list[tuple[int, dict[int, int], bool, str]]) -> None:
             for store, cart, online, refund in sales:
-                loop.run_until_complete(sell(store, cart, online, refund, len(checked)))
+                run(sell(store, cart, online, refund, len(checked)))
                 checked.append(1)
-            loop.run_until_complete(check())
+            run(check())
 
-        try:
-            example()
-        finally:
-            loop.run_until_complete(engine.dispose())
-            loop.close()
+        example()
 
-    await asyncio.to_thread(examples)
+    await in_own_loop(state, examples)
     assert len(checked) >= 12
 
 

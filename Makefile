@@ -32,9 +32,11 @@ typecheck: $(STAMP)
 
 schema: $(STAMP)
 	$(BIN)/python -m schema.export > schema.graphql
+	$(BIN)/python -m schema.export --trusted > trusted-documents.json
 
 schema-check: $(STAMP)
 	$(BIN)/python -m schema.export --check schema.graphql
+	$(BIN)/python -m schema.export --trusted --check trusted-documents.json
 
 pytest: $(STAMP)
 	$(BIN)/pytest -q

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, cast
+from urllib.parse import parse_qsl
 
+import orjson
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.datastructures import Headers, MutableHeaders
@@ -26,13 +30,14 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from resolvers.context import Context, build_context, with_viewer
 from resolvers.state import AppState, build_state
-from schema import schema
+from schema import build_schema, trusted
 from services import jobs, logs, notifications
 from services.auth import authenticate
 from services.config import Settings
 from services.db import write_transaction
 from services.errors import DomainError, Unauthenticated
 from services.events import take_pending
+from services.metrics import Metrics
 
 log = logging.getLogger("chain.app")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9\-_.]{8,64}$")
@@ -65,6 +70,34 @@ class RequestIdMiddleware:
             logs.request_id_var.reset(token)
 
 
+class HttpMetrics:
+    """Count HTTP requests by route (a known path, else "other"), method and status."""
+
+    ROUTES = frozenset({"/graphql", "/healthz", "/readyz", "/metrics"})
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        route = path if path in self.ROUTES else "/payments/notify" if path.startswith("/payments/notify/") else "other"
+        status = [500]
+
+        async def record(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record)
+        finally:
+            self.metrics.http.labels(route, scope["method"], str(status[0])).inc()
+
+
 class ViewerGate:
     """Turn the bearer token into the viewer before GraphQL runs; a bad token is a 401, not anonymity."""
 
@@ -90,9 +123,89 @@ class ViewerGate:
         await self.app(scope, receive, send)
 
 
+def _refusal(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"errors": [{"message": message, "extensions": {"code": code}}]}, status_code=status)
+
+
+class RequestGuard:
+    """HTTP rules for /graphql before GraphQL sees a request: JSON bodies only, a size limit, and trusted documents.
+
+    A body may name a trusted document (`{"documentId": "sha256:..."}`): its text is put in. In production a member
+    or an anonymous caller may send nothing else (staff consoles may send text).
+    """
+
+    def __init__(self, app: ASGIApp, state: AppState) -> None:
+        self.app = app
+        self.state = state
+        self.max_body = state.limits.max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in {"POST", "GET"}:
+            await self.app(scope, receive, send)
+            return
+        viewer = scope.get("state", {}).get("viewer")
+        trusted_only = self.state.settings.is_production and not (viewer is not None and viewer.is_staff)
+        if scope["method"] == "GET":
+            query = dict(parse_qsl(scope.get("query_string", b"").decode()))
+            if trusted_only and "query" in query:
+                await _refusal(400, "TRUSTED_DOCUMENT_REQUIRED", "Send a trusted document id.")(scope, receive, send)
+                return
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        if headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+            await _refusal(415, "UNSUPPORTED_MEDIA_TYPE", "Send application/json.")(scope, receive, send)
+            return
+        if int(headers.get("content-length") or 0) > self.max_body:
+            await _refusal(413, "REQUEST_TOO_LARGE", f"At most {self.max_body} bytes.")(scope, receive, send)
+            return
+        body = b""
+        more = True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.max_body:
+                await _refusal(413, "REQUEST_TOO_LARGE", f"At most {self.max_body} bytes.")(scope, receive, send)
+                return
+        refused, body = self._trusted(body, trusted_only)
+        if refused is not None:
+            await refused(scope, receive, send)
+            return
+
+        async def replay() -> Message:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    def _trusted(self, body: bytes, trusted_only: bool) -> tuple[JSONResponse | None, bytes]:
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None, body  # GraphQL answers malformed JSON itself
+        if not isinstance(data, dict):
+            return None, body
+        document_id = data.get("documentId") or ((data.get("extensions") or {}).get("persistedQuery") or {}).get(
+            "sha256Hash"
+        )
+        if document_id:
+            key = document_id if str(document_id).startswith("sha256:") else f"sha256:{document_id}"
+            known = trusted.documents().get(key)
+            if known is None:
+                return _refusal(400, "TRUSTED_DOCUMENT_NOT_FOUND", "No trusted document with this id."), body
+            data["query"] = known[2]
+            return None, orjson.dumps(data)
+        if trusted_only and data.get("query"):
+            return _refusal(400, "TRUSTED_DOCUMENT_REQUIRED", "Send a trusted document id, not query text."), body
+        return None, body
+
+
 class GraphQLView(GraphQL[Context, None]):
     def __init__(self, state: AppState) -> None:
-        super().__init__(schema, graphql_ide="graphiql" if state.settings.graphiql else None)
+        super().__init__(
+            build_schema(production=state.settings.is_production),
+            graphql_ide="graphiql" if state.settings.graphiql else None,
+        )
         self.state = state
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket | None) -> Context:
@@ -118,7 +231,14 @@ class GraphQLView(GraphQL[Context, None]):
 def create_app(settings: Settings | None = None, state: AppState | None = None) -> Starlette:
     settings = settings or (state.settings if state else Settings.from_env())
     state = state or build_state(settings)
-    graphql = ViewerGate(GraphQLView(state), state)
+    graphql = ViewerGate(RequestGuard(GraphQLView(state), state), state)
+
+    async def metrics(request: Request) -> Response:
+        expected = settings.metrics_token
+        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if expected and not hmac.compare_digest(given, expected):
+            return JSONResponse({"error": "metrics need the scraper's token"}, status_code=401)
+        return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -165,7 +285,7 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
             await state.broker.close()
             await state.engine.dispose()
 
-    middleware = [Middleware(RequestIdMiddleware)]
+    middleware = [Middleware(RequestIdMiddleware), Middleware(HttpMetrics, metrics=state.metrics)]
     if settings.cors_origins:
         middleware.append(
             Middleware(
@@ -180,6 +300,7 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
+            Route("/metrics", metrics),
             Route("/readyz", readyz),
             Route("/payments/notify/{provider}", payment_notify, methods=["POST"]),
         ],

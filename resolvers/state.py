@@ -11,9 +11,12 @@ from services.db import create_engine, create_sessionmaker
 from services.events import Broker, create_broker
 from services.identity import IdentityProvider, LocalIdentityProvider, WeChatIdentityProvider
 from services.keys import load_keys
+from services.limits import Limits
 from services.member_code import MemberCodes
+from services.metrics import Metrics
 from services.payments import PaymentProvider, SandboxProvider
 from services.pii import PiiCipher
+from services.ratelimit import Counter, LocalCounter, create_counter
 from services.security import Security
 
 
@@ -28,6 +31,9 @@ class AppState:
     member_codes: MemberCodes
     payment_providers: dict[str, PaymentProvider] = field(default_factory=dict)
     identity_providers: dict[str, IdentityProvider] = field(default_factory=dict)
+    limits: Limits = field(default_factory=Limits)
+    rate_counter: Counter = field(default_factory=LocalCounter)
+    metrics: Metrics = field(default_factory=Metrics)
 
 
 def build_state(settings: Settings) -> AppState:
@@ -51,4 +57,6 @@ def build_state(settings: Settings) -> AppState:
         member_codes=MemberCodes(keys.pii_key),
         identity_providers=providers,
         payment_providers=payment_providers,
+        rate_counter=create_counter(settings.redis_url),
+        metrics=Metrics(engine),
     )

@@ -5,16 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
+from strawberry.extensions import DisableIntrospection, ValidationCache
+from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from schema.audit import AuditQuery
 from schema.auth import AuthMutation, AuthQuery
 from schema.catalog_api import CatalogMutation, CatalogQuery
+from schema.common import LONG_SCALAR, Long
 from schema.errors import ErrorPresenter
 from schema.inventory_api import InventoryMutation, InventoryQuery
+from schema.limits import CachedParse, QueryLimits
 from schema.marketing import MarketingMutation, MarketingQuery
 from schema.members_api import MemberMutation, MemberQuery
 from schema.node import NodeQuery
+from schema.observe import Observe
 from schema.orders import OrderMutation, OrderQuery
 from schema.reports import RecommendationQuery, ReportQuery
 from schema.settlement import SettlementMutation, SettlementQuery
@@ -62,4 +67,23 @@ class ChainSchema(strawberry.Schema):
         return None
 
 
-schema = ChainSchema(query=Query, mutation=Mutation, subscription=Subscription, extensions=[ErrorPresenter])
+def build_schema(*, production: bool = False) -> ChainSchema:
+    """The schema with its request extensions: parse and validation caches, the query limits, error presenting.
+
+    In production introspection is refused and error messages make no field suggestions.
+    """
+    extensions: list[Any] = [
+        Observe,
+        CachedParse,
+        lambda: ValidationCache(maxsize=4096),
+        QueryLimits,  # after ValidationCache: it reads that one's verdict
+        ErrorPresenter,
+    ]
+    if production:
+        extensions.insert(0, DisableIntrospection)
+    return ChainSchema(query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions,
+                       config=StrawberryConfig(disable_field_suggestions=production,
+                                               scalar_map={Long: LONG_SCALAR}))  # fmt: skip
+
+
+schema = build_schema()

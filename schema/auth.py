@@ -12,7 +12,7 @@ from resolvers.context import Context
 from schema.common import UserError, decode_optional_id
 from schema.member import Member
 from schema.org import Role, RoleScopeEnum, Staff, Store
-from schema.permissions import IsSignedIn, only
+from schema.permissions import IsSignedIn, RateLimit, only
 from schema.transaction import MutationTransaction
 from services.auth import TokenPair
 
@@ -130,7 +130,7 @@ class AuthQuery:
 
 @strawberry.type
 class AuthMutation:
-    @strawberry.mutation(extensions=[MutationTransaction()])
+    @strawberry.mutation(extensions=[RateLimit("login", subject_field="username"), MutationTransaction()])
     async def login(self, info: strawberry.Info[Context, None], input: LoginInput) -> LoginPayload:
         staff, tokens = await auth_resolvers.login(info.context, username=input.username, password=input.password)
         return LoginPayload(tokens=Tokens.of(tokens), staff=Staff.from_model(staff))
@@ -149,7 +149,7 @@ class AuthMutation:
         await auth_resolvers.logout(info.context)
         return LogoutPayload(ok=True)
 
-    @strawberry.mutation(extensions=[MutationTransaction(secret_fields=frozenset({"code"}))])
+    @strawberry.mutation(extensions=[RateLimit("memberSignIn"), MutationTransaction(secret_fields=frozenset({"code"}))])
     async def member_sign_in(
         self, info: strawberry.Info[Context, None], input: MemberSignInInput
     ) -> MemberSignInPayload:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Generic, NewType, TypeVar
 
 import strawberry
 from strawberry import relay
@@ -12,6 +12,16 @@ from services.errors import DomainError, ErrorCode
 from services.pagination import Page
 
 ErrorCodeEnum = strawberry.enum(ErrorCode, name="ErrorCode", description="Why a business rule said no.")
+
+# Money totals across a chain outgrow GraphQL's 32-bit Int (2^31 fen is only 21 million yuan): reports use Long,
+# a JSON number exact up to 2^53.
+Long = NewType("Long", int)
+LONG_SCALAR = strawberry.scalar(
+    name="Long",
+    description="A 64-bit integer, e.g. a chain's money total in fen (a JSON number, exact up to 2^53)",
+    serialize=int,
+    parse_value=int,
+)
 
 T = TypeVar("T")
 M = TypeVar("M")

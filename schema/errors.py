@@ -10,6 +10,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types.execution import StreamExecutionResult
 
 from services.errors import AccessDenied, DomainError, Unauthenticated
+from services.ratelimit import RateLimited
 
 log = logging.getLogger("chain.graphql")
 
@@ -39,13 +40,16 @@ class ErrorPresenter(SchemaExtension):
         original = error.original_error
         if original is None or isinstance(original, GraphQLError):
             code = (error.extensions or {}).get("code") or (
-                "GRAPHQL_PARSE_FAILED" if error.message.startswith("Syntax Error") else "GRAPHQL_VALIDATION_FAILED"
-            )
+                "TOO_MANY_TOKENS" if "tokens. Parsing aborted" in error.message
+                else "GRAPHQL_PARSE_FAILED" if error.message.startswith("Syntax Error") else "GRAPHQL_VALIDATION_FAILED"
+            )  # fmt: skip
             return self._with(error, error.message, {**(error.extensions or {}), "code": code})
         if isinstance(original, AccessDenied):
             extensions: dict[str, object] = {"code": original.code}
             if isinstance(original, Unauthenticated) and original.reason:
                 extensions["reason"] = original.reason
+            if isinstance(original, RateLimited):
+                extensions["retryAfter"] = original.retry_after
             return self._with(error, original.message, extensions)
         if isinstance(original, DomainError):
             # A rule broken by a query's arguments (a bad cursor, a page too large).

@@ -1,4 +1,5 @@
-"""Print the schema's SDL, or with --check FILE fail when FILE has drifted from the code."""
+"""Print the schema's SDL (or with --trusted the trusted-documents manifest); with --check FILE fail when FILE
+has drifted from the code."""
 
 from __future__ import annotations
 
@@ -8,13 +9,15 @@ import sys
 from pathlib import Path
 
 from schema import schema
+from schema.trusted import manifest
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m schema.export")
     parser.add_argument("--check", metavar="FILE")
+    parser.add_argument("--trusted", action="store_true", help="the mini-program's trusted documents manifest")
     args = parser.parse_args()
-    sdl = schema.as_str() + "\n"
+    sdl = manifest() if args.trusted else schema.as_str() + "\n"
     if not args.check:
         sys.stdout.write(sdl)
         return 0

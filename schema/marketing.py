@@ -26,7 +26,7 @@ from resolvers import marketing as marketing_resolvers
 from resolvers import orders as order_resolvers
 from resolvers.context import Context
 from schema.catalog import Sku
-from schema.common import Connection, UserError, decode_id, decode_optional_id, global_id
+from schema.common import Connection, Long, UserError, decode_id, decode_optional_id, global_id
 from schema.orders import Order, PaymentRequest, payment_request
 from schema.org import Store
 from schema.permissions import IsMember, IsStaff, only, requires
@@ -218,8 +218,8 @@ class PointsMallItem:
 @strawberry.type(description="A campaign's or coupon's effect in one store (store null: overall).")
 class CampaignEffect:
     orders: int
-    sales: int = strawberry.field(description="Goods sold in those orders after discounts, fen")
-    discount: int = strawberry.field(description="What the campaign or coupon gave away, fen")
+    sales: Long = strawberry.field(description="Goods sold in those orders after discounts, fen")
+    discount: Long = strawberry.field(description="What the campaign or coupon gave away, fen")
     members: int = strawberry.field(description="Members reached")
     issued: int | None = strawberry.field(description="Coupons: given out (overall row)")
     claimed: int | None = strawberry.field(description="Coupons: claimed by members themselves (overall row)")

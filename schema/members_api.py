@@ -12,7 +12,7 @@ from resolvers import members as member_resolvers
 from resolvers.context import Context
 from schema.common import Connection, UserError, decode_id, decode_optional_id
 from schema.member import GenderEnum, Member, MemberCode, MemberLevel, MemberTag, TopUpPlan
-from schema.permissions import IsMember, only, requires
+from schema.permissions import IsMember, RateLimit, only, requires
 from schema.transaction import MutationTransaction
 from services import member_admin, members, stored_value
 from services.errors import DomainError, ErrorCode
@@ -211,7 +211,11 @@ class MemberQuery:
 @strawberry.type
 class MemberMutation:
     @strawberry.mutation(
-        extensions=[*requires("member.lookup"), MutationTransaction(secret_fields=frozenset({"code"}))],
+        extensions=[
+            *requires("member.lookup"),
+            RateLimit("identifyMember"),
+            MutationTransaction(secret_fields=frozenset({"code"})),
+        ],
         description="POS: the member at the counter, by member code (then known to this store) or exact phone.",
     )
     async def identify_member(self, info: strawberry.Info[Context, None], input: IdentifyMemberInput) -> MemberPayload:

@@ -8,7 +8,9 @@ from strawberry.extensions.field_extension import FieldExtension
 from strawberry.permission import BasePermission, PermissionExtension
 from strawberry.types import Info
 
+from services import ratelimit
 from services.errors import AccessDenied, Unauthenticated
+from services.ratelimit import viewer_key
 from services.scope import ViewerKind
 
 
@@ -56,6 +58,27 @@ class HasPermission(BasePermission):
         if not viewer.can(self.permission):
             raise AccessDenied(self.message or "You are not allowed to do this.")
         return True
+
+
+class RateLimit(FieldExtension):
+    """Counts each call against the operation's rate limits (services/ratelimit.py) before anything runs."""
+
+    def __init__(self, operation: str, subject_field: str | None = None) -> None:
+        self.operation = operation
+        self.subject_field = subject_field
+
+    def resolve(self, next_: Any, source: Any, info: Info, **kwargs: Any) -> Any:  # pragma: no cover - async only
+        raise NotImplementedError
+
+    async def resolve_async(self, next_: Any, source: Any, info: Info, **kwargs: Any) -> Any:
+        ctx = info.context
+        viewer = ctx.viewer
+        who = viewer_key("member", viewer.member_id) if viewer.is_member else viewer_key("staff", viewer.staff_id)
+        subject = None
+        if self.subject_field and (given := kwargs.get("input")) is not None:
+            subject = str(getattr(given, self.subject_field, "") or "").strip().lower()[:64] or None
+        await ratelimit.check(ctx.app.rate_counter, self.operation, ip=ctx.ip, viewer=who, subject=subject)
+        return await next_(source, info, **kwargs)
 
 
 def requires(*permissions: str) -> list[FieldExtension]:

@@ -11,7 +11,7 @@ import strawberry
 from resolvers import reports as report_resolvers
 from resolvers.context import Context
 from schema.catalog import Sku
-from schema.common import decode_id, decode_optional_id
+from schema.common import Long, decode_id, decode_optional_id
 from schema.org import Store
 from schema.permissions import requires
 from services import reports
@@ -51,19 +51,19 @@ class Freshness:
 )
 class SalesFigures:
     orders: int
-    gmv: int
-    discounts: int
-    net: int
-    refunds: int
+    gmv: Long
+    discounts: Long
+    net: Long
+    refunds: Long
     refund_count: int
     average_order_value: int
-    net_after_refunds: int
+    net_after_refunds: Long
 
     @classmethod
     def of(cls, f: reports.Figures) -> Self:
-        return cls(orders=f.orders, gmv=f.gmv, discounts=f.discounts, net=f.net, refunds=f.refunds,
-                   refund_count=f.refund_count, average_order_value=f.average_order_value,
-                   net_after_refunds=f.net_after_refunds)  # fmt: skip
+        return cls(orders=f.orders, gmv=Long(f.gmv), discounts=Long(f.discounts), net=Long(f.net),
+                   refunds=Long(f.refunds), refund_count=f.refund_count, average_order_value=f.average_order_value,
+                   net_after_refunds=Long(f.net_after_refunds))  # fmt: skip
 
 
 @strawberry.type(description="One point of a chart: a label (day, week start, month, hour, channel) and its figures.")
@@ -79,9 +79,9 @@ class SalesPoint:
 @strawberry.type
 class RankedItem:
     label: str
-    quantity: int
-    net: int
-    refunds: int
+    quantity: Long
+    net: Long
+    refunds: Long
     key: strawberry.Private[int]
     is_sku: strawberry.Private[bool]
 
@@ -91,8 +91,8 @@ class RankedItem:
 
 
 def _ranked(rows: list[reports.Ranked], is_sku: bool) -> list[RankedItem]:
-    return [RankedItem(label=r.label, quantity=r.quantity, net=r.net, refunds=r.refunds, key=r.key, is_sku=is_sku)
-            for r in rows]  # fmt: skip
+    return [RankedItem(label=r.label, quantity=Long(r.quantity), net=Long(r.net), refunds=Long(r.refunds), key=r.key,
+                       is_sku=is_sku) for r in rows]  # fmt: skip
 
 
 def _change(now: int, before: int) -> float | None:
@@ -159,12 +159,12 @@ class StoreRanking:
 
 @strawberry.type
 class InventoryRow:
-    on_hand: int
+    on_hand: Long
     listed: int = strawberry.field(description="SKUs on shelf")
     out_of_stock: int
     stockout_rate: float = strawberry.field(description="Share of on-shelf SKUs with nothing available")
     low_stock: int
-    sold: int = strawberry.field(description="Units sold in the period, net of refunds")
+    sold: Long = strawberry.field(description="Units sold in the period, net of refunds")
     turnover_days: float | None = strawberry.field(description="Days the stock on hand lasts at the period's pace")
     transferred_in: int
     transferred_out: int
@@ -203,7 +203,7 @@ class MemberReport:
     repurchase_rate: float = strawberry.field(description="Of members who bought, the share who bought again")
     levels: list[LabelCount]
     segments: list[LabelCount] = strawberry.field(description="RFM segments")
-    stored_value_outstanding: int = strawberry.field(description="Stored value still owed to members, fen")
+    stored_value_outstanding: Long = strawberry.field(description="Stored value still owed to members, fen")
 
     @strawberry.field
     def csv(self) -> str:
@@ -221,7 +221,7 @@ class MarketingReportRow:
     kind: str = strawberry.field(description="CAMPAIGN or COUPON")
     name: str
     orders: int
-    discount: int
+    discount: Long
     members: int
 
 
@@ -278,8 +278,9 @@ class ReportQuery:
             info.context, store_id=decode_optional_id(store_id, "Store", "storeId"), start=start, end=end
         )
         return InventoryReport(rows=[
-            InventoryRow(on_hand=r.on_hand, listed=r.listed, out_of_stock=r.out_of_stock, stockout_rate=r.stockout_rate,
-                         low_stock=r.low_stock, sold=r.sold, turnover_days=r.turnover_days,
+            InventoryRow(on_hand=Long(r.on_hand), listed=r.listed, out_of_stock=r.out_of_stock,
+                         stockout_rate=r.stockout_rate, low_stock=r.low_stock, sold=Long(r.sold),
+                         turnover_days=r.turnover_days,
                          transferred_in=r.transferred_in, transferred_out=r.transferred_out, store_id=r.store_id)
             for r in rows], codes=codes)  # fmt: skip
 
@@ -297,7 +298,7 @@ class ReportQuery:
             active_members=r.active_members, repurchase_rate=r.repurchase_rate,
             levels=[LabelCount(label=n, count=c) for n, c in r.levels],
             segments=[LabelCount(label=n, count=c) for n, c in r.segments],
-            stored_value_outstanding=r.stored_value_outstanding,
+            stored_value_outstanding=Long(r.stored_value_outstanding),
         )  # fmt: skip
 
     @strawberry.field(extensions=requires("report.view"), description="Every campaign's and coupon's cost and reach")
@@ -309,8 +310,9 @@ class ReportQuery:
         rows = await report_resolvers.marketing(
             info.context, store_id=decode_optional_id(store_id, "Store", "storeId"), start=start, end=end
         )
-        return MarketingReport(rows=[MarketingReportRow(kind=r.kind, name=name, orders=r.orders, discount=r.discount,
-                                                        members=r.members) for r, name in rows])  # fmt: skip
+        return MarketingReport(rows=[
+            MarketingReportRow(kind=r.kind, name=name, orders=r.orders, discount=Long(r.discount), members=r.members)
+            for r, name in rows])  # fmt: skip
 
 
 @strawberry.type

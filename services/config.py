@@ -37,6 +37,8 @@ class Settings:
     wechat_app_secret: str | None = None
     # Each app instance runs due jobs in the background; claims make it safe for several to do so.
     run_jobs: bool = True
+    # When set, /metrics answers only `Authorization: Bearer <metrics_token>` (scrapers), else everyone.
+    metrics_token: str | None = None
 
     @property
     def is_production(self) -> bool:
@@ -64,4 +66,5 @@ class Settings:
             wechat_app_id=os.environ.get("WECHAT_APP_ID") or None,
             wechat_app_secret=os.environ.get("WECHAT_APP_SECRET") or None,
             run_jobs=_bool("RUN_JOBS", True),
+            metrics_token=os.environ.get("METRICS_TOKEN") or None,
         )

@@ -1,4 +1,4 @@
-"""Structured JSON logs, each line carrying the request id of the request that wrote it."""
+"""Structured JSON logs, each line carrying the request id and GraphQL operation of the request that wrote it."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import orjson
 
 request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
+operation_var: ContextVar[str] = ContextVar("operation", default="-")
 
 
 class JsonFormatter(logging.Formatter):
@@ -20,7 +21,11 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
             "request_id": request_id_var.get(),
+            "operation": operation_var.get(),
         }
+        for key in ("duration_ms", "outcome", "viewer", "status"):
+            if hasattr(record, key):
+                entry[key] = getattr(record, key)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(entry, default=str).decode()

@@ -22,6 +22,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+import redis.asyncio as aioredis
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import event, select, text
@@ -298,3 +299,20 @@ async def table_counts(state: AppState) -> dict[str, int]:
 
 
 __all__ = ["Api", "Chain", "count_statements", "gid", "pk", "replace", "table_counts"]
+
+
+REDIS_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+async def redis_url():
+    client = aioredis.from_url(REDIS_URL)
+    try:
+        await client.ping()
+    except (OSError, aioredis.ConnectionError) as exc:
+        if IN_CI:
+            pytest.fail(f"CI=true but Redis is not reachable at {REDIS_URL}: {exc}")
+        pytest.skip(f"Redis not reachable at {REDIS_URL}")
+    finally:
+        await client.aclose()
+    return REDIS_URL

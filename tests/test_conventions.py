@@ -93,6 +93,20 @@ def test_schema_graphql_is_current():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_trusted_documents_are_current_and_valid_against_the_schema():
+    from graphql import parse, validate
+
+    from schema import schema
+    from schema.trusted import documents
+
+    result = subprocess.run([sys.executable, "-m", "schema.export", "--trusted", "--check", "trusted-documents.json"],
+                            cwd=ROOT, capture_output=True, text=True, check=False)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert len(documents()) >= 25
+    for name, _kind, body in documents().values():
+        assert validate(schema._schema, parse(body)) == [], name
+
+
 @pytest.mark.parametrize("first", [0, 1, 100])
 async def test_connections_accept_up_to_100(api, first):
     body = await api.gql("query($n: Int) { stores(first: $n) { edges { cursor } } }", {"n": first})

@@ -4,24 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import uuid
 from dataclasses import replace
 
 import httpx
 import pytest
-import redis.asyncio as aioredis
 import websockets
 from websockets.typing import Subprotocol
 
 from app import create_app
 from resolvers.state import build_state
 from services.events import RedisBroker
-from tests.conftest import IN_CI, Api, gid
+from tests.conftest import Api, gid
 from tests.factories import list_in_store, make_library
 from tests.test_e2e_http import running_server
 
-REDIS_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/0")
 SUBSCRIBE = "subscription($s: ID!) { stockChanged(storeId: $s) { onHand available sku { barcode } } }"
 RECEIVE = """mutation($s: ID!, $k: ID!, $q: Int!) { receiveStock(input: {storeId: $s, lines: [{skuId: $k, quantity: $q}]}) { errors { code } } }"""
 ADJUST = """mutation($s: ID!, $k: ID!, $d: Int!) { adjustStock(input: {storeId: $s, lines: [{skuId: $k, delta: $d}], reason: DAMAGE}) { errors { code } } }"""
@@ -79,20 +76,6 @@ async def test_a_bad_token_on_the_websocket_is_rejected(state):
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), 5)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
-
-
-@pytest.fixture
-async def redis_url():
-    client = aioredis.from_url(REDIS_URL)
-    try:
-        await client.ping()
-    except (OSError, aioredis.ConnectionError) as exc:
-        if IN_CI:
-            pytest.fail(f"CI=true but Redis is not reachable at {REDIS_URL}: {exc}")
-        pytest.skip(f"Redis not reachable at {REDIS_URL}")
-    finally:
-        await client.aclose()
-    return REDIS_URL
 
 
 async def test_with_redis_a_subscriber_on_a_second_instance_receives_the_change(state, chain, settings, redis_url):

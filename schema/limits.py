@@ -1,0 +1,172 @@
+"""What one GraphQL request may ask for: depth, aliases, tokens, and a cost budget by kind of viewer.
+
+Cost: every field costs 1; a field taking `first` multiplies what is below it by `first` (its default when
+not given); any other list multiplies by LIST_GUESS (a connection's `edges` are already counted by `first`).
+Each limit refuses with its own `extensions.code` before anything runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import suppress
+from functools import lru_cache
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    VariableNode,
+    get_named_type,
+    parse,
+)
+from strawberry.extensions import SchemaExtension
+
+from services.limits import Limits
+from services.scope import Viewer
+
+LIST_GUESS = 10
+
+
+def _unwrap_is_list(type_: Any) -> bool:
+    if isinstance(type_, GraphQLNonNull):
+        type_ = type_.of_type
+    return isinstance(type_, GraphQLList)
+
+
+class _Walker:
+    """Depth and cost of an operation, following fragments."""
+
+    def __init__(self, schema: GraphQLSchema, fragments: dict[str, FragmentDefinitionNode], variables: dict[str, Any]):
+        self.schema = schema
+        self.fragments = fragments
+        self.variables = variables
+
+    def _fields(
+        self, selection_set: SelectionSetNode | None, seen: frozenset[str] = frozenset()
+    ) -> Iterator[FieldNode]:
+        for selection in selection_set.selections if selection_set else ():
+            if isinstance(selection, FieldNode):
+                yield selection
+            elif isinstance(selection, InlineFragmentNode):
+                yield from self._fields(selection.selection_set, seen)
+            elif isinstance(selection, FragmentSpreadNode) and selection.name.value not in seen:
+                fragment = self.fragments.get(selection.name.value)
+                if fragment is not None:
+                    yield from self._fields(fragment.selection_set, seen | {selection.name.value})
+
+    def depth(self, selection_set: SelectionSetNode | None) -> int:
+        return max((1 + self.depth(f.selection_set) for f in self._fields(selection_set)), default=0)
+
+    def _first(self, field: FieldNode, default: Any) -> int | None:
+        for argument in field.arguments or ():
+            if argument.name.value == "first":
+                value = argument.value
+                if isinstance(value, IntValueNode):
+                    return int(value.value)
+                if isinstance(value, VariableNode):
+                    given = self.variables.get(value.name.value)
+                    return int(given) if isinstance(given, int) else None
+        return default if isinstance(default, int) else None
+
+    def cost(self, selection_set: SelectionSetNode | None, parent: Any) -> int:
+        total = 0
+        owner = get_named_type(parent)
+        for field in self._fields(selection_set):
+            definition = owner.fields.get(field.name.value) if isinstance(owner, GraphQLObjectType) else None
+            if definition is None:  # __typename, or an interface's field: count it, nothing below
+                total += 1 + (self.cost(field.selection_set, parent) if field.selection_set else 0)
+                continue
+            multiplier = 1
+            if "first" in definition.args:
+                multiplier = self._first(field, definition.args["first"].default_value) or LIST_GUESS
+            elif _unwrap_is_list(definition.type) and field.name.value != "edges":
+                multiplier = LIST_GUESS
+            below = self.cost(field.selection_set, definition.type) if field.selection_set else 0
+            total += 1 + multiplier * below
+        return total
+
+
+def check(document: DocumentNode, schema: GraphQLSchema, limits: Limits, budget: int,
+          variables: dict[str, Any]) -> list[GraphQLError]:  # fmt: skip
+    """The limits' verdict on a valid document: no errors, or one per limit broken."""
+    errors: list[GraphQLError] = []
+    aliases = sum(1 for d in document.definitions for _ in _aliases(d))
+    if aliases > limits.max_aliases:
+        errors.append(GraphQLError(f"{aliases} aliases; at most {limits.max_aliases} are allowed.",
+                                   extensions={"code": "TOO_MANY_ALIASES"}))  # fmt: skip
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    walker = _Walker(schema, fragments, variables)
+    for definition in document.definitions:
+        if not isinstance(definition, OperationDefinitionNode):
+            continue
+        depth = walker.depth(definition.selection_set)
+        if depth > limits.max_depth:
+            errors.append(GraphQLError(f"The query is {depth} levels deep; at most {limits.max_depth}.",
+                                       extensions={"code": "QUERY_TOO_DEEP"}))  # fmt: skip
+            continue
+        cost = walker.cost(definition.selection_set, schema.get_root_type(definition.operation))
+        if cost > budget:
+            extensions = {"code": "QUERY_TOO_COSTLY", "cost": cost, "budget": budget}
+            errors.append(GraphQLError(f"The query would cost {cost}; your budget is {budget}.", extensions=extensions))
+    return errors
+
+
+def _aliases(node: Any) -> Iterator[FieldNode]:
+    selection_set = getattr(node, "selection_set", None)
+    for selection in selection_set.selections if selection_set else ():
+        if isinstance(selection, FieldNode) and selection.alias is not None:
+            yield selection
+        yield from _aliases(selection)
+
+
+class QueryLimits(SchemaExtension):
+    """Caps tokens while parsing; after the (cached) validation, checks depth, aliases and the viewer's budget.
+
+    It must come after ValidationCache in the schema's extensions: it reads the verdict that one leaves.
+    """
+
+    def _limits(self) -> Limits:
+        limits: Limits | None = getattr(getattr(self.execution_context.context, "app", None), "limits", None)
+        return limits or Limits()
+
+    def on_operation(self) -> Iterator[None]:
+        self.execution_context.parse_options["max_tokens"] = self._limits().max_tokens
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        ec = self.execution_context
+        if ec.pre_execution_errors == [] and ec.graphql_document is not None:
+            limits = self._limits()
+            viewer: Viewer = getattr(ec.context, "viewer", None) or Viewer()
+            broken = check(ec.graphql_document, ec.schema._schema, limits, limits.budget(viewer), ec.variables or {})
+            if broken:
+                ec.pre_execution_errors = broken
+        yield
+
+
+@lru_cache(maxsize=4096)
+def _parse(query: str, max_tokens: int) -> DocumentNode:
+    return parse(query, max_tokens=max_tokens)
+
+
+class CachedParse(SchemaExtension):
+    """A document seen before is not parsed again. A document that fails to parse is left to strawberry, which
+    parses it once more and reports the error the usual way (strawberry's ParserCache swallows its code)."""
+
+    def on_parse(self) -> Iterator[None]:
+        ec = self.execution_context
+        if ec.query and ec.graphql_document is None:
+            with suppress(GraphQLError):
+                ec.graphql_document = _parse(ec.query, int(ec.parse_options.get("max_tokens") or 10_000))
+        yield

@@ -37,7 +37,8 @@ class AppState:
 
 
 def build_state(settings: Settings) -> AppState:
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, lock_timeout_ms=settings.db_lock_timeout_ms,
+                           statement_timeout_ms=settings.db_statement_timeout_ms)  # fmt: skip
     keys = load_keys(settings)
     providers: dict[str, IdentityProvider] = {}
     if not settings.is_production:

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterator
 
 from graphql import GraphQLError
+from sqlalchemy.exc import DBAPIError
 from strawberry.extensions import SchemaExtension
 from strawberry.types.execution import StreamExecutionResult
 
@@ -18,6 +19,24 @@ log = logging.getLogger("chain.graphql")
 def _request_id(extension: SchemaExtension) -> str:
     ctx = extension.execution_context.context
     return str(getattr(ctx, "request_id", "-"))
+
+
+# PostgreSQL says these when a transaction lost a race or waited too long: serialization failure, deadlock, lock
+# not available (lock_timeout), query cancelled (statement_timeout), and the server ending the connection.
+TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03", "57014", "57P01", "57P02", "57P03", "08000", "08003",
+                                 "08006"})  # fmt: skip
+
+
+def transient(error: BaseException) -> bool:
+    """A failure worth retrying unchanged: the database dropped the connection or gave up on a lock or a statement."""
+    if isinstance(error, DBAPIError):
+        if error.connection_invalidated:
+            return True
+        state = getattr(error.orig, "sqlstate", None) or getattr(
+            getattr(error.orig, "__cause__", None), "sqlstate", None
+        )
+        return state in TRANSIENT_SQLSTATES or "database is locked" in str(error.orig)
+    return isinstance(error, (ConnectionError, TimeoutError))
 
 
 class ErrorPresenter(SchemaExtension):
@@ -59,6 +78,10 @@ class ErrorPresenter(SchemaExtension):
                 {"code": "BAD_USER_INPUT", "reason": original.code.value, "field": original.field},
             )
         request_id = _request_id(self)
+        if transient(original):
+            log.warning("transient database failure (request %s): %s", request_id, type(original).__name__)
+            retry = {"code": "TEMPORARILY_UNAVAILABLE", "retryable": True, "requestId": request_id}
+            return self._with(error, "The service is briefly unavailable; nothing was changed. Try again.", retry)
         log.error("unexpected error (request %s)", request_id, exc_info=original)
         return self._with(error, "Internal server error.", {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id})
 

@@ -39,6 +39,9 @@ class Settings:
     run_jobs: bool = True
     # When set, /metrics answers only `Authorization: Bearer <metrics_token>` (scrapers), else everyone.
     metrics_token: str | None = None
+    # PostgreSQL: how long a request may wait for a lock, or run one statement, before failing retryable.
+    db_lock_timeout_ms: int = 5_000
+    db_statement_timeout_ms: int = 30_000
 
     @property
     def is_production(self) -> bool:
@@ -67,4 +70,6 @@ class Settings:
             wechat_app_secret=os.environ.get("WECHAT_APP_SECRET") or None,
             run_jobs=_bool("RUN_JOBS", True),
             metrics_token=os.environ.get("METRICS_TOKEN") or None,
+            db_lock_timeout_ms=int(os.environ.get("DB_LOCK_TIMEOUT_MS", "5000")),
+            db_statement_timeout_ms=int(os.environ.get("DB_STATEMENT_TIMEOUT_MS", "30000")),
         )

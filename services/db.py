@@ -49,7 +49,8 @@ def _sqlite_begin(conn: Any) -> None:
 WRITE_OPTION = "chain_write"
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+def create_engine(url: str, *, lock_timeout_ms: int = 5_000, statement_timeout_ms: int = 30_000,
+                  **kwargs: Any) -> AsyncEngine:  # fmt: skip
     """Create the async engine for `url`; SQLite files get WAL and foreign keys."""
     url = normalise_url(url)
     if is_sqlite(url):
@@ -62,7 +63,10 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
-    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_pre_ping", True)  # a connection the server dropped is replaced, not handed out
+    # A request never waits on a lock or runs a statement longer than this; it fails retryable instead.
+    settings = {"lock_timeout": str(lock_timeout_ms), "statement_timeout": str(statement_timeout_ms)}
+    kwargs.setdefault("connect_args", {}).setdefault("server_settings", {}).update(settings)
     return create_async_engine(url, **kwargs)
 
 

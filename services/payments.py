@@ -55,11 +55,20 @@ class SandboxProvider:
         # (refund id -> amount), refusing to give back more than was paid and answering a repeated refund id once.
         self.prepaid: dict[str, int] = {}
         self.refunds: dict[str, dict[str, int]] = {}
+        # Fault injection for tests and drills: the next calls time out (after doing their work, when `done`).
+        self.time_out_next: int = 0
+        self.time_out_after_done = False
+
+    def _maybe_time_out(self, *, done: bool) -> None:
+        if self.time_out_next > 0 and done == self.time_out_after_done:
+            self.time_out_next -= 1
+            raise DomainError(ErrorCode.PAYMENT_PROVIDER_UNAVAILABLE, "The payment provider did not answer; try again.")
 
     def _sign(self, body: bytes) -> str:
         return hmac.new(self._secret, body, hashlib.sha256).hexdigest()
 
     def create_prepay(self, *, provider_ref: str, amount: int, description: str) -> Prepay:
+        self._maybe_time_out(done=False)
         self.prepaid[provider_ref] = amount
         nonce = secrets.token_hex(8)
         params = {"prepayId": f"sbx_{provider_ref}", "amount": str(amount), "nonce": nonce}
@@ -69,12 +78,14 @@ class SandboxProvider:
     def refund(self, *, provider_ref: str, refund_ref: str, amount: int) -> str:
         if amount <= 0:
             raise DomainError(ErrorCode.INVALID_INPUT, "Refund a positive amount.", "amount")
+        self._maybe_time_out(done=False)
         done = self.refunds.setdefault(provider_ref, {})
         if refund_ref not in done:
             paid = self.prepaid.get(provider_ref)
             if paid is not None and sum(done.values()) + amount > paid:
                 raise DomainError(ErrorCode.PAYMENT_REFUND_REFUSED, "The provider refused: more than was paid.")
             done[refund_ref] = amount
+        self._maybe_time_out(done=True)  # the money moved, but the answer was lost
         return f"sbx_refund_{refund_ref}"
 
     def notification(self, *, provider_ref: str, amount: int, txn: str | None = None) -> tuple[dict[str, str], bytes]:

@@ -121,7 +121,10 @@ async def refund_order(
             provider = providers.get(provider_payment.provider or "")
             if provider is None:  # never record money as returned that was not
                 raise DomainError(ErrorCode.PAYMENT_REFUND_REFUSED, "The payment provider is not available.")
-            provider.refund(provider_ref=provider_payment.provider_ref or "", refund_ref=f"R{refund.id}", amount=take)
+            # The refund's id at the provider is the order's n-th refund, not our row id: a retry after a lost
+            # answer (our transaction rolled back) asks for the same refund again, and the provider does it once.
+            refund_ref = f"R{order.id}-{len(earlier) + 1}"
+            provider.refund(provider_ref=provider_payment.provider_ref or "", refund_ref=refund_ref, amount=take)
     return refund
 
 

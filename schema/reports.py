@@ -15,6 +15,7 @@ from schema.common import Long, decode_id, decode_optional_id
 from schema.org import Store
 from schema.permissions import requires
 from services import reports
+from services.errors import DomainError, ErrorCode
 from services.facts import Freshness as FreshnessValue
 from services.points import CHAIN_TZ
 
@@ -238,6 +239,9 @@ class MarketingReport:
 def _period(start: date | None, end: date | None) -> tuple[date, date]:
     """Default: the last 30 days, ending today in the chain's time."""
     end = end or datetime.now(CHAIN_TZ).date()
+    for value, name in ((start, "from"), (end, "to")):
+        if value is not None and not reports.EARLIEST <= value <= reports.LATEST:
+            raise DomainError(ErrorCode.INVALID_INPUT, f"Dates are {reports.EARLIEST} to {reports.LATEST}.", name)
     return start or end - timedelta(days=29), end
 
 

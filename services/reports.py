@@ -45,8 +45,10 @@ from services.inventory import available_expr, threshold_expr
 from services.points import CHAIN_TZ
 from services.scope import Viewer, require
 from services.settings import get_settings
+from services.validation import EARLIEST_DAY, LATEST_DAY
 
 MAX_DAYS = 366
+EARLIEST, LATEST = EARLIEST_DAY, LATEST_DAY
 GRANULARITIES = ("DAY", "WEEK", "MONTH")
 
 
@@ -61,6 +63,8 @@ def report_stores(viewer: Viewer, store_id: int | None) -> list[int] | None:
 
 
 def check_period(start: date, end: date) -> None:
+    if not (EARLIEST <= start <= LATEST and EARLIEST <= end <= LATEST):
+        raise DomainError(ErrorCode.INVALID_INPUT, f"Dates are {EARLIEST} to {LATEST}.", "from")
     if end < start:
         raise DomainError(ErrorCode.INVALID_INPUT, "The period ends before it starts.", "to")
     if (end - start).days + 1 > MAX_DAYS:

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import BalanceEntry, BalanceKind, Order, Payment, PaymentMethod, PaymentStatus, Refund, Settlement, Store
 from services.errors import AccessDenied, DomainError, ErrorCode
 from services.scope import Viewer, require_store
+from services.validation import business_day
 
 
 def day_bounds(store: Store, day: date) -> tuple[datetime, datetime]:
@@ -89,6 +90,7 @@ async def compute(session: AsyncSession, store: Store, day: date) -> dict[str, A
 async def settlement(session: AsyncSession, viewer: Viewer, *, store_id: int, day: date) -> tuple[dict[str, Any], bool]:
     """The day's figures, and whether they are closed (frozen)."""
     require_store(viewer, store_id, "settlement.view")
+    business_day(day)
     store = await session.get(Store, store_id)
     if store is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such store.", "storeId")
@@ -105,6 +107,7 @@ async def close(session: AsyncSession, viewer: Viewer, *, store_id: int, day: da
     require_store(viewer, store_id, "settlement.view")
     if not viewer.is_hq:
         raise AccessDenied("HQ closes the day.")
+    business_day(day)
     store = await session.get(Store, store_id)
     if store is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such store.", "storeId")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from services.errors import DomainError, ErrorCode
 
 
@@ -24,4 +26,14 @@ def optional_text(value: str | None, field: str, *, max_len: int) -> str | None:
 def number_in(value: float, field: str, *, low: float, high: float) -> float:
     if not (low <= value <= high):
         raise DomainError(ErrorCode.INVALID_INPUT, f"{field} must be between {low} and {high}.", field)
+    return value
+
+
+EARLIEST_DAY, LATEST_DAY = date(2000, 1, 1), date(2099, 12, 31)
+
+
+def business_day(value: date, field: str = "date") -> date:
+    """A business day the chain could have had (and whose bounds fit in a timestamp in every time zone)."""
+    if not EARLIEST_DAY <= value <= LATEST_DAY:
+        raise DomainError(ErrorCode.INVALID_INPUT, f"Dates are {EARLIEST_DAY} to {LATEST_DAY}.", field)
     return value

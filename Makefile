@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest migrate schema schema-check seed jobs clean bench-data bench-dashboard
+.PHONY: run test lint typecheck pytest migrate schema schema-check seed jobs clean bench-data bench-dashboard bench-load
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -53,3 +53,7 @@ bench-data: $(STAMP)
 
 bench-dashboard: $(STAMP)
 	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python -m bench.dashboard
+
+bench-load: $(STAMP)
+	$(BIN)/pip install -q -e '.[bench]'
+	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python -m bench.load

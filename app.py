@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import os
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -313,7 +314,7 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
 
 def _default_app() -> Starlette:
     settings = Settings.from_env()
-    logs.configure(json_lines=settings.log_json)
+    logs.configure(json_lines=settings.log_json, level=os.environ.get("LOG_LEVEL", "INFO").upper())
     return create_app(settings)
 
 

@@ -1,0 +1,83 @@
+"""The baseline for the load bench: hand-written Starlette endpoints running the same SQL as our resolvers and
+returning byte-for-byte the JSON our GraphQL answers for the member's store menu and HQ's store list with stock.
+
+    DATABASE_URL=postgresql+asyncpg://... uvicorn bench.baseline:app --workers 2
+
+No auth, no GraphQL, no loaders: what is left is the floor our API is measured against.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from models import Product, RoleScope, Sku, StockLevel, Store, StoreListing, StoreStatus
+from services.db import create_engine, create_sessionmaker
+from services.inventory import levels_for_stores_query
+from services.listings import menu_query
+from services.scope import Viewer, ViewerKind
+
+engine = create_engine(os.environ.get("DATABASE_URL", "sqlite+aiosqlite:///data/bench.db"))
+sessionmaker = create_sessionmaker(engine)
+HQ = Viewer(kind=ViewerKind.STAFF, role_scope=RoleScope.HQ, permissions=frozenset({"stock.read"}))
+
+
+def _gid(type_name: str, pk: int) -> str:
+    return base64.b64encode(f"{type_name}:{pk}".encode()).decode()
+
+
+def _json(data: Any) -> Response:
+    return Response(orjson.dumps({"data": data}), media_type="application/json")
+
+
+async def menu(request: Request) -> Response:
+    store_id = int(request.query_params["store"])
+    first = int(request.query_params.get("first", "20"))
+    async with sessionmaker() as session:
+        visible = await session.scalar(select(Store.id).where(Store.id == store_id,
+                                                              Store.status != StoreStatus.PREPARING))  # fmt: skip
+        if visible is None:
+            return _json({"store": None})
+        listings = (
+            await session.scalars(menu_query(store_id, None, None).order_by(StoreListing.id).limit(first))
+        ).all()
+        skus = {
+            row.id: row
+            for row in (await session.execute(
+                select(Sku.id, Sku.barcode, Product.name).join(Product, Product.id == Sku.product_id)
+                .where(Sku.id.in_([x.sku_id for x in listings])))).all()
+        }  # fmt: skip
+    edges = [{"node": {"listingId": _gid("StoreListing", x.id), "price": x.price,
+                       "sku": {"barcode": skus[x.sku_id].barcode, "product": {"name": skus[x.sku_id].name}}}}
+             for x in listings]  # fmt: skip
+    return _json({"store": {"menu": {"edges": edges}}})
+
+
+async def store_list(request: Request) -> Response:
+    first = int(request.query_params.get("first", "20"))
+    levels_first = int(request.query_params.get("levels", "5"))
+    async with sessionmaker() as session:
+        stores = (await session.scalars(select(Store).order_by(Store.id).limit(first))).all()
+        rows = (await session.execute(levels_for_stores_query(HQ, [s.id for s in stores], 5, low_only=False,
+                                                              first=levels_first, after_id=None))).all()  # fmt: skip
+        barcodes = dict((await session.execute(select(Sku.id, Sku.barcode).where(
+            Sku.id.in_({r.sku_id for r in rows})))).all())  # fmt: skip
+    by_store: dict[int, list[Any]] = {}
+    for r in rows:
+        by_store.setdefault(r.store_id, []).append(r)
+    edges = [{"node": {"code": s.code, "name": s.name, "stockLevels": {"edges": [
+        {"node": {"onHand": r.on_hand, "reserved": r.reserved, "sku": {"barcode": barcodes[r.sku_id]}}}
+        for r in by_store.get(s.id, [])[:levels_first]]}}} for s in stores]  # fmt: skip
+    return _json({"stores": {"edges": edges}})
+
+
+app = Starlette(routes=[Route("/menu", menu), Route("/stores", store_list)])
+__all__ = ["StockLevel", "app"]

@@ -27,7 +27,7 @@ class Client(FastHttpUser):
                 response.failure(str(body)[:300] or response.status_code)
 
     @task
-    def run(self) -> None:
+    def call(self) -> None:
         c = CONFIG
         store = random.choice(c["stores"])
         if SCENARIO == "menu":

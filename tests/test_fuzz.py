@@ -42,11 +42,11 @@ async def test_no_generated_document_breaks_the_server_or_leaks_its_insides(stat
 
         token = run(sign_in())
         headers = {"authorization": f"Bearer {token}"} if token else {}
+        http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://fuzz")
 
         async def send(body: dict[str, Any]) -> tuple[int, str]:
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://fuzz") as http:
-                response = await http.post("/graphql", json=body, headers=headers)
-                return response.status_code, response.text
+            response = await http.post("/graphql", json=body, headers=headers)
+            return response.status_code, response.text
 
         def fuzz(operation: Any) -> None:
             @settings(max_examples=CASES, deadline=None, database=None,
@@ -62,6 +62,7 @@ async def test_no_generated_document_breaks_the_server_or_leaks_its_insides(stat
 
         for operation in OPERATIONS:
             fuzz(operation)
+        run(http.aclose())
         run(fuzzed.broker.close())
         run(fuzzed.engine.dispose())
 

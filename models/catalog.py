@@ -92,6 +92,7 @@ class StoreListing(Base):
     __table_args__ = (
         UniqueConstraint("store_id", "sku_id"),
         Index("ix_store_listings_sku_id", "sku_id"),
+        Index("ix_store_listings_store_id_id", "store_id", "id"),  # a store's menu and listings, page by page
         CheckConstraint("price >= 0", name="price_not_negative"),
     )
 

@@ -47,6 +47,7 @@ class StockLevel(Base):
     __table_args__ = (
         UniqueConstraint("store_id", "sku_id"),
         Index("ix_stock_levels_sku_id", "sku_id"),
+        Index("ix_stock_levels_store_id_id", "store_id", "id"),  # a store's levels, page by page
         CheckConstraint("reserved >= 0", name="reserved_not_negative"),
         CheckConstraint("on_hand >= reserved", name="available_not_negative"),
     )

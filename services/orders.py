@@ -129,7 +129,8 @@ async def place_order(
         raise DomainError(ErrorCode.INVALID_INPUT, "Order for pickup or for delivery.", "fulfilment")
     priced = await quote(session, store_id=store.id, lines=request.lines, member_id=member_id, at=now,
                          fulfilment=request.fulfilment, coupon_id=request.coupon_id, suggest_coupon=False,
-                         group_campaign_id=request.group_campaign_id)  # fmt: skip
+                         group_campaign_id=request.group_campaign_id,
+                         flash_campaign_id=request.flash_sale_id)  # fmt: skip
     if request.flash_sale_id is not None:
         await promotions.require_flash(session, request.flash_sale_id, member_id, priced)
     if priced.unavailable:

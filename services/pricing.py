@@ -21,7 +21,7 @@ Adjustment amounts are fen for the whole line.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy import select
@@ -162,6 +162,7 @@ class PricingContext:
     bought: dict[int, int]  # flash item id -> units this member already took
     group_campaign_id: int | None
     at: datetime
+    preferred_flash: int | None = None  # the flash sale whose page the member ordered from, tried first
 
     def of_kind(self, kind: CampaignKind) -> list[Campaign]:
         return [c for c in self.campaigns if c.kind is kind]
@@ -200,7 +201,7 @@ def _locking_rule(ctx: PricingContext, line: QuoteLine) -> bool:
             return True
     if ctx.member is None:
         return False
-    for campaign in ctx.of_kind(CampaignKind.FLASH_SALE):
+    for campaign in sorted(ctx.of_kind(CampaignKind.FLASH_SALE), key=lambda c: (c.id != ctx.preferred_flash, c.id)):
         item = ctx.items.get((campaign.id, line.sku_id))
         if item is None or item.price is None or item.quota is None:
             continue
@@ -417,6 +418,7 @@ async def quote(
     coupon_id: int | None = None,
     suggest_coupon: bool = True,
     group_campaign_id: int | None = None,
+    flash_campaign_id: int | None = None,
 ) -> Quote:
     """Price a cart in a store for a member (or a walk-in) at a moment, explaining every adjustment."""
     at = at or utcnow()
@@ -445,6 +447,8 @@ async def quote(
     if member_id is not None and (member is None or member.deleted_at is not None):
         raise DomainError(ErrorCode.NOT_FOUND, "No such member.", "memberId")
     ctx = await _context(session, store_id, member, sku_ids, at, group_campaign_id)
+    if flash_campaign_id is not None:
+        ctx = replace(ctx, preferred_flash=flash_campaign_id)
     if group_campaign_id is not None and ctx.group_campaign_id is None:
         raise DomainError(ErrorCode.CAMPAIGN_NOT_ACTIVE, "This group buy is not running here now.", "campaignId")
     quote_lines = []

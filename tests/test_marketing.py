@@ -448,3 +448,14 @@ async def test_the_counter_applies_a_members_coupon_once(api, state, chain):
                              "lines": [{"lineTotal": 8500, "adjustments": [{"rule": "COUPON"}]}]}  # fmt: skip
     again = (await api.gql(checkout, {**variables, "k": "pos-c-2"}, as_="sh01.clerk"))["data"]["posCheckout"]
     assert again["errors"] == [{"code": "COUPON_USED"}]
+
+
+async def test_an_order_from_one_flash_sale_page_gets_that_sale_when_two_overlap(state, chain):
+    menu = await given_menu(state, chain)
+    await campaign(state, K.FLASH_SALE, name="早场", items=[ItemSpec(menu.a, price=900, quota=5, per_member_limit=1)])
+    late = await campaign(state, K.FLASH_SALE, name="晚场",
+                          items=[ItemSpec(menu.a, price=800, quota=5, per_member_limit=1)])  # fmt: skip
+    order = await _place(state, menu.plain, menu.store, {menu.a: 1}, "two-sales", flash_sale_id=late)
+    async with state.sessionmaker() as session:
+        sold = dict((await session.execute(select(CampaignItem.campaign_id, CampaignItem.sold))).all())
+    assert order.payable == 800 and sold[late] == 1 and sum(sold.values()) == 1

@@ -14,7 +14,7 @@ from services.keys import load_keys
 from services.limits import Limits
 from services.member_code import MemberCodes
 from services.metrics import Metrics
-from services.payments import PaymentProvider, SandboxProvider
+from services.payments import PaymentProvider, configured_providers
 from services.pii import PiiCipher
 from services.ratelimit import Counter, LocalCounter, create_counter
 from services.security import Security
@@ -45,9 +45,7 @@ def build_state(settings: Settings) -> AppState:
         providers["local"] = LocalIdentityProvider()
     if settings.wechat_app_id and settings.wechat_app_secret:
         providers["wechat"] = WeChatIdentityProvider(settings.wechat_app_id, settings.wechat_app_secret)
-    payment_providers: dict[str, PaymentProvider] = {}
-    if not settings.is_production:
-        payment_providers["sandbox"] = SandboxProvider(keys.pii_key)
+    payment_providers = configured_providers(production=settings.is_production, secret=keys.pii_key)
     return AppState(
         settings=settings,
         engine=engine,

@@ -7,9 +7,11 @@ import asyncio
 
 from services.config import Settings
 from services.db import create_engine, create_sessionmaker
+from services.events import create_broker
 from services.jobs import run_due
 from services.keys import load_keys
 from services.migrate import upgrade
+from services.payments import configured_providers
 from services.roles import sync_builtin_roles
 from services.security import Security
 from services.seed import demo_sign_ins, seed_demo, seed_demo_catalog
@@ -42,14 +44,15 @@ async def _seed(settings: Settings) -> None:
 
 
 async def _run_jobs(settings: Settings) -> None:
-    from resolvers.state import build_state  # the app's providers and broker, so jobs refund and announce as it does
-
-    state = build_state(settings)
+    """Due jobs, with the app's payment providers and broker: a job refunds and announces as the app does."""
+    engine = create_engine(settings.database_url)
+    broker = create_broker(settings.redis_url)
+    providers = configured_providers(production=settings.is_production, secret=load_keys(settings).pii_key)
     try:
-        ran = await run_due(state.sessionmaker, broker=state.broker, providers=state.payment_providers)
+        ran = await run_due(create_sessionmaker(engine), broker=broker, providers=providers)
     finally:
-        await state.broker.close()
-        await state.engine.dispose()
+        await broker.close()
+        await engine.dispose()
     print(f"ran {ran} due jobs")
 
 

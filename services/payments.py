@@ -104,3 +104,11 @@ class SandboxProvider:
                                 data["trade_state"] == "SUCCESS")  # fmt: skip
         except (KeyError, ValueError, TypeError, orjson.JSONDecodeError) as exc:
             raise DomainError(ErrorCode.PAYMENT_SIGNATURE_INVALID, "The notification is malformed.") from exc
+
+
+def configured_providers(*, production: bool, secret: bytes) -> dict[str, PaymentProvider]:
+    """The providers this deployment takes payments through (WeChat Pay and Alipay adapters plug in here)."""
+    providers: dict[str, PaymentProvider] = {}
+    if not production:
+        providers["sandbox"] = SandboxProvider(secret)
+    return providers

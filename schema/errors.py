@@ -39,6 +39,14 @@ def transient(error: BaseException) -> bool:
     return isinstance(error, (ConnectionError, TimeoutError))
 
 
+def _data_error(error: BaseException) -> bool:
+    """PostgreSQL's class 22 (data exception): a value out of range, too long, or not valid text."""
+    if not isinstance(error, DBAPIError):
+        return False
+    state = getattr(error.orig, "sqlstate", None) or getattr(getattr(error.orig, "__cause__", None), "sqlstate", None)
+    return isinstance(state, str) and state.startswith("22")
+
+
 class ErrorPresenter(SchemaExtension):
     """Give every error an extensions.code; mask bugs to a generic error carrying the request id."""
 
@@ -78,6 +86,9 @@ class ErrorPresenter(SchemaExtension):
                 {"code": "BAD_USER_INPUT", "reason": original.code.value, "field": original.field},
             )
         request_id = _request_id(self)
+        if _data_error(original):  # a value the database cannot store: the caller's input, not our bug
+            return self._with(error, "A value in the request is not valid.", {"code": "BAD_USER_INPUT",
+                                                                               "requestId": request_id})  # fmt: skip
         if transient(original):
             log.warning("transient database failure (request %s): %s", request_id, type(original).__name__)
             retry = {"code": "TEMPORARILY_UNAVAILABLE", "retryable": True, "requestId": request_id}

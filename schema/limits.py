@@ -26,9 +26,12 @@ from graphql import (
     IntValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    StringValueNode,
     VariableNode,
+    Visitor,
     get_named_type,
     parse,
+    visit,
 )
 from strawberry.extensions import SchemaExtension
 
@@ -122,6 +125,31 @@ def check(document: DocumentNode, schema: GraphQLSchema, limits: Limits, budget:
     return errors
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+class _NulFinder(Visitor):
+    found = False
+
+    def enter_string_value(self, node: StringValueNode, *_: Any) -> None:
+        if "\x00" in node.value:
+            self.found = True
+
+
+def nul_in(document: DocumentNode, variables: dict[str, Any]) -> bool:
+    """Text with a NUL character: no database column takes it (PostgreSQL refuses), so no input may carry one."""
+    finder = _NulFinder()
+    visit(document, finder)
+    return finder.found or _has_nul(variables)
+
+
 def _aliases(node: Any) -> Iterator[FieldNode]:
     selection_set = getattr(node, "selection_set", None)
     for selection in selection_set.selections if selection_set else ():
@@ -150,6 +178,10 @@ class QueryLimits(SchemaExtension):
             limits = self._limits()
             viewer: Viewer = getattr(ec.context, "viewer", None) or Viewer()
             broken = check(ec.graphql_document, ec.schema._schema, limits, limits.budget(viewer), ec.variables or {})
+            if nul_in(ec.graphql_document, ec.variables or {}):
+                broken.append(
+                    GraphQLError("Text may not contain NUL characters.", extensions={"code": "BAD_USER_INPUT"})
+                )
             if broken:
                 ec.pre_execution_errors = broken
         yield

@@ -158,3 +158,9 @@ async def test_with_redis_two_instances_share_one_count(redis_url):
         await b.close()
     local = LocalCounter()
     assert [await local.incr("k", 60) for _ in range(3)] == [1, 2, 3]
+
+
+async def test_text_with_a_nul_character_is_refused_before_it_reaches_the_database(api):
+    literal = await api.gql('{ skuByBarcode(barcode: "69\\u0000") { id } }')
+    variable = await api.gql("query($b: String!) { skuByBarcode(barcode: $b) { id } }", {"b": "69\x00"})
+    assert _codes(literal) == ["BAD_USER_INPUT"] and _codes(variable) == ["BAD_USER_INPUT"]

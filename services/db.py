@@ -99,3 +99,9 @@ async def write_transaction(sessionmaker: async_sessionmaker[AsyncSession]) -> A
     async with sessionmaker() as session, session.begin():
         await begin_write(session)
         yield session
+
+
+def rowcount(result: Any) -> int:
+    """How many rows a conditional UPDATE (a guarded claim) changed: 1 means the claim held."""
+    count: int = result.rowcount
+    return count

@@ -27,6 +27,7 @@ from models import (
     utcnow,
 )
 from services import jobs, orders, refunds
+from services.db import rowcount
 from services.errors import AccessDenied, DomainError, ErrorCode
 from services.payments import PaymentProvider
 from services.pricing import CartLine
@@ -39,11 +40,6 @@ SHARE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 class Joined:
     group: GroupBuy
     placed: orders.Placed
-
-
-def _rowcount(result: object) -> int:
-    count: int = result.rowcount  # type: ignore[attr-defined]
-    return count
 
 
 async def _running(session: AsyncSession, campaign_id: int, store_id: int, now: datetime) -> Campaign:
@@ -127,7 +123,7 @@ async def _take_place(
         .values(joined=GroupBuy.joined + 1)
         .execution_options(synchronize_session=False)
     )  # fmt: skip
-    if _rowcount(took) != 1:
+    if rowcount(took) != 1:
         await session.refresh(group)
         if group.status is not GroupBuyStatus.OPEN or group.expires_at <= now:
             raise DomainError(ErrorCode.GROUP_CLOSED, "This group has closed.", "shareCode")
@@ -166,7 +162,7 @@ async def expire(session: AsyncSession, group_id: int, now: datetime, providers:
         .values(status=GroupBuyStatus.FAILED)
         .execution_options(synchronize_session=False)
     )
-    if _rowcount(failed) != 1:
+    if rowcount(failed) != 1:
         return False
     members = (await session.scalars(select(Order).where(Order.group_buy_id == group_id).order_by(Order.id))).all()
     for order in members:

@@ -33,7 +33,7 @@ from models import (
     StoreListing,
     utcnow,
 )
-from services.db import insert_new
+from services.db import insert_new, rowcount
 from services.errors import AccessDenied, DomainError, ErrorCode
 from services.pricing import Quote
 from services.scope import Viewer, require, require_store
@@ -67,11 +67,6 @@ class NewCampaign:
     group_minutes: int | None = None
     reward_points: int | None = None
     reward_coupon_template_id: int | None = None
-
-
-def _rowcount(result: Any) -> int:
-    count: int = result.rowcount
-    return count
 
 
 def _invalid(message: str, field_name: str) -> DomainError:
@@ -234,7 +229,7 @@ async def claim(session: AsyncSession, order: Order, priced: Quote, at: datetime
             .values(sold=CampaignItem.sold + line.quantity)
             .execution_options(synchronize_session=False)
         )
-        if _rowcount(took) != 1:
+        if rowcount(took) != 1:
             raise DomainError(ErrorCode.FLASH_SALE_SOLD_OUT, "The flash sale has sold out.", "lines")
         row = {"item_id": item.id, "member_id": order.member_id, "bought": 0}
         await session.execute(insert_new(session, CampaignBuyer, row, unique=["item_id", "member_id"]))
@@ -246,7 +241,7 @@ async def claim(session: AsyncSession, order: Order, priced: Quote, at: datetime
             .values(bought=CampaignBuyer.bought + line.quantity)
             .execution_options(synchronize_session=False)
         )  # fmt: skip
-        if _rowcount(mine) != 1:
+        if rowcount(mine) != 1:
             raise DomainError(ErrorCode.FLASH_SALE_LIMIT_REACHED, f"At most {limit} per member.", "lines")
     if priced.coupon is not None:
         used = await session.execute(
@@ -256,7 +251,7 @@ async def claim(session: AsyncSession, order: Order, priced: Quote, at: datetime
             .values(status=MemberCouponStatus.USED, used_order_id=order.id, used_at=at)
             .execution_options(synchronize_session=False)
         )  # fmt: skip
-        if _rowcount(used) != 1:
+        if rowcount(used) != 1:
             raise DomainError(ErrorCode.COUPON_USED, "This coupon has been used.", "couponId")
     rows = [
         OrderPromotion(order_id=order.id, store_id=order.store_id, member_id=order.member_id,

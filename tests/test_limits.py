@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from dataclasses import replace
 from typing import Any
 
@@ -164,3 +165,42 @@ async def test_text_with_a_nul_character_is_refused_before_it_reaches_the_databa
     literal = await api.gql('{ skuByBarcode(barcode: "69\\u0000") { id } }')
     variable = await api.gql("query($b: String!) { skuByBarcode(barcode: $b) { id } }", {"b": "69\x00"})
     assert _codes(literal) == ["BAD_USER_INPUT"] and _codes(variable) == ["BAD_USER_INPUT"]
+
+
+async def test_a_repeated_document_is_parsed_and_validated_once(api, monkeypatch):
+    """The second request with the same text (other variables, another viewer) skips parse and validation; an
+    invalid document is remembered as invalid too, and a new text is validated on its own."""
+    import strawberry.schema.schema as strawberry_schema
+
+    import schema.limits as limits_module
+
+    parsed: list[str] = []
+    validated: list[str] = []
+    real_parse, real_validate = limits_module.parse, strawberry_schema.validate
+
+    def counting_parse(source: str, **kwargs: Any) -> Any:
+        parsed.append(source)
+        return real_parse(source, **kwargs)
+
+    def counting_validate(schema: Any, document: Any, *args: Any, **kwargs: Any) -> Any:
+        validated.append(document.loc.source.body)
+        return real_validate(schema, document, *args, **kwargs)
+
+    monkeypatch.setattr(limits_module, "parse", counting_parse)
+    monkeypatch.setattr(strawberry_schema, "validate", counting_validate)
+    tag = uuid.uuid4().hex  # caches live for the process: texts this test has never sent
+    text = f"query Once_{tag}($n: Int!) {{ stores(first: $n) {{ edges {{ node {{ code }} }} }} }}"
+    first = await api.gql(text, {"n": 1}, as_="hq.admin")
+    second = await api.gql(text, {"n": 2}, as_="hq.analyst")
+    assert "errors" not in first and "errors" not in second
+    assert len(second["data"]["stores"]["edges"]) == 2  # the cached document still runs with its own variables
+    assert parsed.count(text) == 1 and validated.count(text) == 1
+
+    invalid = f"query Invalid_{tag} {{ stores(first: 1) {{ edges {{ node {{ noSuchField }} }} }} }}"
+    for _ in range(3):
+        assert _codes(await api.gql(invalid, as_="hq.admin")) == ["GRAPHQL_VALIDATION_FAILED"]
+    assert validated.count(invalid) == 1
+
+    other = f"query Other_{tag} {{ stores(first: 1) {{ edges {{ node {{ name }} }} }} }}"
+    assert "errors" not in await api.gql(other, as_="hq.admin")
+    assert validated.count(other) == 1 and validated.count(text) == 1

@@ -32,6 +32,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from resolvers.context import Context, build_context, with_viewer
 from resolvers.state import AppState, build_state
 from schema import build_schema, trusted
+from schema.errors import transient
 from services import jobs, logs, notifications
 from services.auth import authenticate
 from services.config import Settings
@@ -113,12 +114,21 @@ class ViewerGate:
             try:
                 if scheme.lower() != "bearer" or not token:
                     raise Unauthenticated("Use an Authorization: Bearer token.", reason="TOKEN_INVALID")
-                async with self.state.sessionmaker() as session:
+                async with self.state.read_sessionmaker() as session:
                     viewer = await authenticate(session, self.state.security, token.strip())
             except Unauthenticated as exc:
                 body = {"errors": [{"message": exc.message, "extensions": {"code": exc.code, "reason": exc.reason}}]}
                 response = JSONResponse(body, status_code=401, headers={"www-authenticate": "Bearer"})
                 await response(scope, receive, send)
+                return
+            except Exception as exc:
+                if not transient(exc):
+                    raise
+                log.warning("transient database failure checking a token: %s", type(exc).__name__)
+                message = "The service is briefly unavailable. Try again."
+                body = {"errors": [{"message": message, "extensions": {"code": "TEMPORARILY_UNAVAILABLE",
+                                                                        "retryable": True}}]}  # fmt: skip
+                await JSONResponse(body, status_code=503, headers={"retry-after": "1"})(scope, receive, send)
                 return
             scope.setdefault("state", {})["viewer"] = viewer
         await self.app(scope, receive, send)
@@ -222,7 +232,7 @@ class GraphQLView(GraphQL[Context, None]):
         try:
             if scheme.lower() != "bearer" or not token:
                 raise Unauthenticated(reason="TOKEN_INVALID")
-            async with self.state.sessionmaker() as session:
+            async with self.state.read_sessionmaker() as session:
                 with_viewer(context, await authenticate(session, self.state.security, token.strip()))
         except Unauthenticated as exc:
             raise ConnectionRejectionError({"code": exc.code, "reason": exc.reason}) from exc

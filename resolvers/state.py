@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.config import Settings
-from services.db import create_engine, create_sessionmaker
+from services.db import create_engine, create_read_sessionmaker, create_sessionmaker
 from services.events import Broker, create_broker
 from services.identity import IdentityProvider, LocalIdentityProvider, WeChatIdentityProvider
 from services.keys import load_keys
@@ -25,6 +25,8 @@ class AppState:
     settings: Settings
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
+    # Reads outside a mutation (loaders, query resolvers, the token check): autocommit on PostgreSQL.
+    read_sessionmaker: async_sessionmaker[AsyncSession]
     security: Security
     cipher: PiiCipher
     broker: Broker
@@ -50,6 +52,7 @@ def build_state(settings: Settings) -> AppState:
         settings=settings,
         engine=engine,
         sessionmaker=create_sessionmaker(engine),
+        read_sessionmaker=create_read_sessionmaker(engine),
         security=Security(settings, keys),
         cipher=PiiCipher(keys.pii_key),
         broker=create_broker(settings.redis_url),

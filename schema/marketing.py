@@ -32,6 +32,7 @@ from schema.org import Store
 from schema.permissions import IsMember, IsStaff, only, requires
 from schema.transaction import MutationTransaction
 from services import coupons, group_buys, points_mall, promotions, referrals
+from services.db import write_transaction
 
 CampaignKindEnum = strawberry.enum(CampaignKind, name="CampaignKind")
 CampaignStatusEnum = strawberry.enum(CampaignStatus, name="CampaignStatus")
@@ -461,7 +462,7 @@ class MarketingQuery:
 
     @strawberry.field(extensions=[*only(IsMember())], description="全民推广: the member's own share code.")
     async def my_share_code(self, info: strawberry.Info[Context, None]) -> str:
-        async with info.context.read() as session, session.begin():
+        async with write_transaction(info.context.app.sessionmaker) as session:
             return await referrals.share_code(session, info.context.viewer)
 
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
@@ -63,15 +65,56 @@ def create_engine(url: str, *, lock_timeout_ms: int = 5_000, statement_timeout_m
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
-    kwargs.setdefault("pool_pre_ping", True)  # a connection the server dropped is replaced, not handed out
     # A request never waits on a lock or runs a statement longer than this; it fails retryable instead.
     settings = {"lock_timeout": str(lock_timeout_ms), "statement_timeout": str(statement_timeout_ms)}
     kwargs.setdefault("connect_args", {}).setdefault("server_settings", {}).update(settings)
-    return create_async_engine(url, **kwargs)
+    engine = create_async_engine(url, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        event.listen(engine.sync_engine.pool, "checkin", _mark_idle)
+        event.listen(engine.sync_engine.pool, "checkout", partial(_ping_if_idle, engine.dialect))
+    return engine
+
+
+# A pooled connection idle longer than this is pinged before it is handed out; one used more recently is not.
+# (pool_pre_ping pings every checkout: on asyncpg that is three round trips - BEGIN, a query, ROLLBACK - on each.)
+IDLE_PING_S = 5.0
+
+
+def _mark_idle(_dbapi_conn: Any, record: Any) -> None:
+    record.info["idle_since"] = time.monotonic()
+
+
+def _ping_if_idle(dialect: Dialect, dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+    """A connection the server dropped while it sat in the pool is replaced, not handed out.
+
+    A connection that fails while in use is invalidated by SQLAlchemy together with every connection pooled
+    before it, so the request after a database restart gets fresh connections either way.
+    """
+    idle_since = record.info.get("idle_since")
+    if idle_since is None or time.monotonic() - idle_since < IDLE_PING_S:
+        return
+    try:
+        alive = dialect.do_ping(dbapi_conn)
+    except Exception as error:
+        raise exc.DisconnectionError("pooled connection is gone") from error
+    if not alive:
+        raise exc.DisconnectionError("pooled connection is gone")
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+def create_read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for reads outside a mutation: loaders, query resolvers, the bearer-token check.
+
+    On PostgreSQL they run in autocommit: each statement of a READ COMMITTED transaction takes its own snapshot
+    anyway, so BEGIN and ROLLBACK around reads cost two round trips and buy nothing. SQLite keeps its
+    (in-process, free) deferred transactions.
+    """
+    if engine.dialect.name == "postgresql":
+        return create_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"))
+    return create_sessionmaker(engine)
 
 
 def insert_new(session: AsyncSession, model: type[Any], rows: Any, *, unique: list[str]) -> Any:

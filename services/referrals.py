@@ -27,15 +27,19 @@ ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
 
 async def share_code(session: AsyncSession, viewer: Viewer) -> str:
-    """The member's own share code, made on first asking."""
+    """The member's own share code, made on first asking (in a write transaction: two first askings racing get
+    the same code, the one whose guarded UPDATE landed)."""
     if not viewer.is_member or viewer.member_id is None:
         raise AccessDenied("Only members have share codes.")
-    member = await session.get(Member, viewer.member_id)
-    assert member is not None
-    if member.share_code is None:
-        member.share_code = "".join(secrets.choice(ALPHABET) for _ in range(8))
-        await session.flush()
-    return member.share_code
+    code = await session.scalar(select(Member.share_code).where(Member.id == viewer.member_id))
+    if code is None:
+        await session.execute(
+            update(Member).where(Member.id == viewer.member_id, Member.share_code.is_(None))
+            .values(share_code="".join(secrets.choice(ALPHABET) for _ in range(8)))
+        )  # fmt: skip
+        code = await session.scalar(select(Member.share_code).where(Member.id == viewer.member_id))
+    assert code is not None
+    return code
 
 
 async def _running(session: AsyncSession, at: datetime) -> Campaign | None:

@@ -10,10 +10,13 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import event, func, select, text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from app import create_app
 from models import IdempotencyKey, Order, Payment, StockLevel, StockMovement
 from resolvers.state import build_state
+from services import db
 from tests.conftest import Api, gid, pk
 from tests.factories import list_in_store, make_library
 
@@ -131,3 +134,43 @@ async def test_a_refund_whose_answer_was_lost_is_retried_and_money_moves_once(ap
         payments = (await session.scalars(select(Payment).where(Payment.order_id == pk(order["id"])))).all()
     assert [p.status.value for p in payments] == ["SUCCEEDED"]
     assert await _reconciles(state, store, sku) == (10, 0)
+
+
+async def _kill_pooled(state) -> int:
+    """End every server connection to the test database but the killer's own (as a database restart would)."""
+    killer = create_async_engine(db.normalise_url(state.settings.database_url), poolclass=NullPool)
+    try:
+        async with killer.connect() as conn:
+            killed = await conn.scalar(text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                            "WHERE datname = current_database() AND pid <> pg_backend_pid()"))  # fmt: skip
+    finally:
+        await killer.dispose()
+    return int(killed or 0)
+
+
+STORES = "{ stores(first: 3) { edges { node { code } } } }"
+
+
+async def test_a_pooled_connection_the_server_dropped_while_idle_is_replaced_unseen(api, state, monkeypatch):
+    if state.engine.dialect.name != "postgresql":
+        pytest.skip("pg_terminate_backend is PostgreSQL's")
+    assert "errors" not in await api.gql(STORES, as_="hq.admin")
+    assert await _kill_pooled(state) >= 1
+    monkeypatch.setattr(db, "IDLE_PING_S", 0.0)  # every pooled connection counts as idle: pinged before use
+    after = await api.gql(STORES, as_="hq.admin")
+    assert "errors" not in after and len(after["data"]["stores"]["edges"]) == 3
+
+
+async def test_after_a_database_restart_one_request_fails_retryable_and_the_next_works(api, state, monkeypatch):
+    if state.engine.dialect.name != "postgresql":
+        pytest.skip("pg_terminate_backend is PostgreSQL's")
+    token = await api.token("hq.admin")
+    monkeypatch.setattr(db, "IDLE_PING_S", 3600.0)  # recently used connections are trusted without a ping
+    assert "errors" not in await api.gql(STORES, as_="hq.admin")
+    assert await _kill_pooled(state) >= 1
+    first = await api.post(STORES, {}, token=token)  # its token check meets a dead connection
+    assert first.status_code == 503 and first.headers["retry-after"] == "1"
+    assert first.json()["errors"][0]["extensions"] == {"code": "TEMPORARILY_UNAVAILABLE", "retryable": True}
+    assert "Traceback" not in first.text and "SELECT" not in first.text
+    second = (await api.post(STORES, {}, token=token)).json()  # the failure invalidated the whole pool
+    assert "errors" not in second and len(second["data"]["stores"]["edges"]) == 3

@@ -67,7 +67,8 @@ async def store_list(request: Request) -> Response:
     async with sessionmaker() as session:
         stores = (await session.scalars(select(Store).order_by(Store.id).limit(first))).all()
         rows = (await session.execute(levels_for_stores_query(HQ, [s.id for s in stores], 5, low_only=False,
-                                                              first=levels_first, after_id=None))).all()  # fmt: skip
+                                                              first=levels_first, after_id=None,
+                                                              dialect=engine.dialect.name))).all()  # fmt: skip
         barcodes = dict((await session.execute(select(Sku.id, Sku.barcode).where(
             Sku.id.in_({r.sku_id for r in rows})))).all())  # fmt: skip
     by_store: dict[int, list[Any]] = {}

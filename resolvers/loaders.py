@@ -42,6 +42,7 @@ from models import (
     TransferLine,
 )
 from services.catalog import visible_products
+from services.db import dialect_name
 from services.inventory import Availability, availability, level_query, levels_for_stores_query
 from services.members import visible_members
 from services.pagination import AnySelect, Page, encode_cursor
@@ -283,7 +284,13 @@ class StockLevelsByStoreLoader(_LevelLoader):
         async with self.sessionmaker() as session:
             for (low_only, first, after_id), store_ids in shapes.items():
                 stmt = levels_for_stores_query(
-                    self.viewer, store_ids, default, low_only=low_only, first=first, after_id=after_id
+                    self.viewer,
+                    store_ids,
+                    default,
+                    low_only=low_only,
+                    first=first,
+                    after_id=after_id,
+                    dialect=dialect_name(session),
                 )
                 per_store: dict[int, list[LevelView]] = defaultdict(list)
                 for row in (await session.execute(stmt)).all():

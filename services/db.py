@@ -125,10 +125,14 @@ def insert_new(session: AsyncSession, model: type[Any], rows: Any, *, unique: li
     return dialect_insert(session, model).values(rows).on_conflict_do_nothing(index_elements=unique)
 
 
+def dialect_name(session: AsyncSession) -> str:
+    """ "postgresql" or "sqlite": the database the session talks to."""
+    return session.bind.dialect.name if session.bind else "sqlite"
+
+
 def dialect_insert(session: AsyncSession, model: type[Any]) -> Any:
     """The dialect's own INSERT (it knows ON CONFLICT) for the session's database."""
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    return (pg_insert if dialect == "postgresql" else sqlite_insert)(model)
+    return (pg_insert if dialect_name(session) == "postgresql" else sqlite_insert)(model)
 
 
 async def begin_write(session: AsyncSession) -> None:

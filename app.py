@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import hmac
 import logging
 import os
@@ -219,6 +220,12 @@ class GraphQLView(GraphQL[Context, None]):
         )
         self.state = state
 
+    def decode_json(self, data: str | bytes) -> object:
+        return orjson.loads(data)
+
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
+
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket | None) -> Context:
         return build_context(self.state, request, response if isinstance(response, Response) else None)
 
@@ -283,6 +290,10 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
         log.info("chain-bff starting (%s, %s)", settings.env, state.engine.url.get_backend_name())
+        # What is alive now (schema, mappers, settings) lives as long as the process: keep it out of every
+        # garbage collection, so each collection walks only what requests made.
+        gc.collect()
+        gc.freeze()
         job_runner = (
             asyncio.create_task(jobs.runner(state.sessionmaker, state.broker, providers=state.payment_providers))
             if settings.run_jobs

@@ -169,12 +169,17 @@ def main() -> None:
         assert ours_menu == base_menu, (ours_menu, base_menu)
         assert ours_stores == base_stores, "the baseline's store list differs from ours"
         results: dict[str, dict[str, float]] = {}
+        only = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))  # a quick look at some; no results file
         for scenario, port in (("menu", APP_PORT), ("menu_baseline", BASE_PORT), ("stores", APP_PORT),
                                ("stores_baseline", BASE_PORT), ("quote", APP_PORT), ("place_order", APP_PORT),
                                ("pos", APP_PORT), ("hq_dashboard", APP_PORT), ("store_dashboard", APP_PORT),
                                ("flash_spread", APP_PORT), ("flash_hot", APP_PORT)):  # fmt: skip
+            if only and scenario not in only:
+                continue
             results[scenario] = _locust(scenario, f"http://127.0.0.1:{port}", config)
             print(scenario, results[scenario], flush=True)
+        if only:
+            return
         stock = asyncio.run(_oversold(url, config))
     finally:
         for server in servers:

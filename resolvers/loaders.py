@@ -198,13 +198,25 @@ class ProductByIdLoader(ScopedLoader):
 
 
 class SkuByIdLoader(ScopedLoader):
+    """SKUs of products the viewer may see. The products come in the same statement (the join decides visibility
+    anyway) and are primed into the product loader: a SKU's `product` costs no statement of its own."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], viewer: Viewer,
+                 products: ProductByIdLoader) -> None:  # fmt: skip
+        super().__init__(sessionmaker, viewer)
+        self.products = products
+
     async def batch_load_fn(self, keys: Sequence[int]) -> list[Sku | None]:
         stmt = (
-            select(Sku)
+            select(Sku, Product)
             .join(Product, Product.id == Sku.product_id)
             .where(Sku.id.in_(keys), visible_products(self.viewer))
         )
-        return by_key(keys, await self._rows(stmt), lambda s: s.id)
+        async with self.sessionmaker() as session:
+            rows = (await session.execute(stmt)).all()
+        for _, product in rows:
+            self.products.prime(product.id, product)
+        return by_key(keys, [sku for sku, _ in rows], lambda s: s.id)
 
 
 class SkusByProductLoader(ScopedLoader):
@@ -405,7 +417,7 @@ class Loaders:
         self.category_by_id = CategoryByIdLoader(sessionmaker, viewer)
         self.categories_by_parent = CategoriesByParentLoader(sessionmaker, viewer)
         self.product_by_id = ProductByIdLoader(sessionmaker, viewer)
-        self.sku_by_id = SkuByIdLoader(sessionmaker, viewer)
+        self.sku_by_id = SkuByIdLoader(sessionmaker, viewer, self.product_by_id)
         self.skus_by_product = SkusByProductLoader(sessionmaker, viewer)
         self.listing_by_id = ListingByIdLoader(sessionmaker, viewer)
         self.stock_level_by_id = StockLevelByIdLoader(sessionmaker, viewer, self.settings)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import jwt
@@ -26,6 +28,7 @@ class AccessClaims:
     kind: str  # "staff" or "member"
     subject_id: int
     session_id: int
+    expires_at: int = 0  # seconds since the epoch; set on decoded tokens
 
 
 class Security:
@@ -37,6 +40,9 @@ class Security:
         self.hasher = PasswordHasher(time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_kib)
         # Verifying against this when the user is unknown keeps both paths equally slow.
         self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
+        # A token's signature is checked once per process, not on every request that carries it; its expiry is
+        # checked on every use (below). Invalid tokens raise, and lru_cache keeps no exceptions.
+        self._verified = lru_cache(maxsize=8192)(self._verify_signature)
 
     def hash_password(self, password: str) -> str:
         return self.hasher.hash(password)
@@ -63,8 +69,7 @@ class Security:
         }
         return jwt.encode(payload, self.keys.jwt_private, algorithm="EdDSA"), expires
 
-    def decode_access_token(self, token: str) -> AccessClaims:
-        """Verify signature, audience and expiry; raise Unauthenticated with the reason."""
+    def _verify_signature(self, token: str) -> AccessClaims:
         try:
             payload = jwt.decode(
                 token,
@@ -82,7 +87,14 @@ class Security:
         sid = payload["sid"]
         if kind not in {"staff", "member"} or not raw_id.isdigit() or not isinstance(sid, int):
             raise Unauthenticated("The access token is not valid.", reason="TOKEN_INVALID")
-        return AccessClaims(kind=kind, subject_id=int(raw_id), session_id=sid)
+        return AccessClaims(kind=kind, subject_id=int(raw_id), session_id=sid, expires_at=int(payload["exp"]))
+
+    def decode_access_token(self, token: str) -> AccessClaims:
+        """Verify signature, audience and expiry; raise Unauthenticated with the reason."""
+        claims = self._verified(token)
+        if claims.expires_at <= time.time():  # as PyJWT decides it, for a token verified earlier
+            raise Unauthenticated("The access token has expired.", reason="TOKEN_EXPIRED")
+        return claims
 
 
 def new_refresh_token() -> tuple[str, str]:

@@ -1,12 +1,16 @@
 """Sign-in: staff login, tokens that expire or are forged, refresh rotation, reuse, logout, lock-out."""
 
+import time
 from datetime import timedelta
+from typing import Any
 
 import jwt
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select
 
 from models import AuthSession, Member, MemberIdentity, utcnow
+from services.errors import Unauthenticated
 from services.security import AccessClaims, Security
 
 ME = "{ me { __typename ... on StaffViewer { staff { username } permissions scope store { code } role { code } }"
@@ -198,3 +202,27 @@ async def test_wechat_provider_exchanges_the_code_for_the_union_id():
     with pytest.raises(DomainError) as err:
         await provider.exchange("bad-code")
     assert err.value.code == "IDENTITY_REJECTED"
+
+
+async def test_a_token_is_verified_once_and_still_expires_on_time(state, chain, monkeypatch):
+    checked: list[str] = []
+    real_decode = jwt.decode
+
+    def counting_decode(token: str, *args: Any, **kwargs: Any) -> Any:
+        checked.append(token)
+        return real_decode(token, *args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", counting_decode)
+    security = Security(state.settings, state.security.keys)
+    token, expires = security.issue_access_token(AccessClaims("staff", chain.staff["hq.admin"], 1))
+    first, second = security.decode_access_token(token), security.decode_access_token(token)
+    assert first == second and first.subject_id == chain.staff["hq.admin"] and checked == [token]
+    monkeypatch.setattr(time, "time", lambda: expires.timestamp())  # the second it expires
+    with pytest.raises(Unauthenticated) as refused:
+        security.decode_access_token(token)
+    assert refused.value.reason == "TOKEN_EXPIRED" and checked == [token]
+    tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    for _ in range(2):  # a bad signature is never remembered as good
+        with pytest.raises(Unauthenticated):
+            security.decode_access_token(tampered)
+    assert checked.count(tampered) == 2

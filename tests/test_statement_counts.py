@@ -98,3 +98,23 @@ async def test_a_menu_of_10_or_100_items_takes_the_same_statements(api, state, c
         assert len(body["data"]["store"]["menu"]["edges"]) == n
         counts[n] = counter.count
     assert counts[10] == counts[100], counts
+
+
+async def test_a_skus_product_costs_no_statement_of_its_own(api, state, chain):
+    """The SKU loader reads the products in its own statement (visibility needs the join) and primes them."""
+    from tests.conftest import gid
+    from tests.factories import list_in_store, make_library
+
+    library = await make_library(state, products=5, skus_per_product=2)
+    await list_in_store(state, chain.stores["SH01"], library.sku_ids, on_hand=3)
+    counts = {}
+    for shape in ("sku { barcode }", "sku { barcode product { name } }"):
+        query = f"query($s: ID!) {{ store(id: $s) {{ menu(first: 10) {{ edges {{ node {{ price {shape} }} }} }} }} }}"
+        with count_statements(state.engine) as counter:
+            body = (await api.post(query, {"s": gid("Store", chain.stores["SH01"])})).json()
+        assert "errors" not in body, body
+        assert all(e["node"]["sku"]["barcode"] for e in body["data"]["store"]["menu"]["edges"])
+        counts[shape] = counter.count
+    names = {e["node"]["sku"]["product"]["name"] for e in body["data"]["store"]["menu"]["edges"]}
+    assert len(names) == 5
+    assert counts["sku { barcode }"] == counts["sku { barcode product { name } }"], counts

@@ -70,10 +70,10 @@ async def store_list(request: Request) -> Response:
                                                               first=levels_first, after_id=None,
                                                               dialect=engine.dialect.name))).all()  # fmt: skip
         barcodes = dict((await session.execute(select(Sku.id, Sku.barcode).where(
-            Sku.id.in_({r.sku_id for r in rows})))).all())  # fmt: skip
+            Sku.id.in_({level.sku_id for level, _ in rows})))).all())  # fmt: skip
     by_store: dict[int, list[Any]] = {}
-    for r in rows:
-        by_store.setdefault(r.store_id, []).append(r)
+    for level, _ in rows:
+        by_store.setdefault(level.store_id, []).append(level)
     edges = [{"node": {"code": s.code, "name": s.name, "stockLevels": {"edges": [
         {"node": {"onHand": r.on_hand, "reserved": r.reserved, "sku": {"barcode": barcodes[r.sku_id]}}}
         for r in by_store.get(s.id, [])[:levels_first]]}}} for s in stores]  # fmt: skip

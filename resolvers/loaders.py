@@ -305,9 +305,8 @@ class StockLevelsByStoreLoader(_LevelLoader):
                     dialect=dialect_name(session),
                 )
                 per_store: dict[int, list[LevelView]] = defaultdict(list)
-                for row in (await session.execute(stmt)).all():
-                    level = StockLevel(**{c.key: getattr(row, c.key) for c in StockLevel.__table__.columns})
-                    per_store[level.store_id].append(LevelView(level, row.threshold))
+                for level, threshold in (await session.execute(stmt)).all():
+                    per_store[level.store_id].append(LevelView(level, threshold))
                 for store_id in store_ids:
                     views = per_store.get(store_id, [])
                     shown = views[:first]

@@ -304,10 +304,6 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
         log.info("chain-bff starting (%s, %s)", settings.env, state.engine.url.get_backend_name())
-        # What is alive now (schema, mappers, settings) lives as long as the process: keep it out of every
-        # garbage collection, so each collection walks only what requests made.
-        gc.collect()
-        gc.freeze()
         job_runner = (
             asyncio.create_task(jobs.runner(state.sessionmaker, state.broker, providers=state.payment_providers))
             if settings.run_jobs
@@ -350,7 +346,12 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
 def _default_app() -> Starlette:
     settings = Settings.from_env()
     logs.configure(json_lines=settings.log_json, level=os.environ.get("LOG_LEVEL", "INFO").upper())
-    return create_app(settings)
+    app = create_app(settings)
+    # The server's one app: what is alive now (schema, mappers, settings) lives as long as the process, so keep it
+    # out of every garbage collection; each collection then walks only what requests made.
+    gc.collect()
+    gc.freeze()
+    return app
 
 
 def __getattr__(name: str) -> Starlette:

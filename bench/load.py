@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import gc
 import json
 import os
 import subprocess
@@ -150,6 +151,60 @@ async def _oversold(url: str, config: dict[str, Any]) -> dict[str, int]:
             "unpaid_orders": int(held or 0)}  # fmt: skip
 
 
+def _cases(config: dict[str, Any]) -> list[tuple[str, str, dict[str, Any], str | None]]:
+    store = {"s": config["stores"][0]}
+    return [
+        ("GraphQL `{ __typename }`, anonymous", "{ __typename }", {}, None),
+        ("the same with a member's token (signature, session check)", "{ __typename }", {}, "member"),
+        ("+ `store(id) { name }`", "query($s: ID!) { store(id: $s) { name } }", store, "member"),
+        ("+ `menu(first: 20)`: listing ids and prices",
+         "query($s: ID!) { store(id: $s) { menu(first: 20) { edges { node { listingId price } } } } }", store, "member"),
+        ("+ each item's SKU barcode", "query($s: ID!) { store(id: $s) { menu(first: 20) { edges { node { listingId price "
+         "sku { barcode } } } } } }", store, "member"),
+        ("the menu as benched (+ product name)", MENU, store, "member"),
+        ("HQ store list with stock, as benched", STORES, {}, "hq"),
+    ]  # fmt: skip
+
+
+async def cpu_breakdown(url: str, config: dict[str, Any], n: int = 300) -> list[tuple[str, float]]:
+    """CPU per request in one process (httpx's ASGI transport: no server, no locust): where our time goes, step by
+    step, next to the baseline's handlers. The best of three rounds of `n` requests each."""
+    os.environ["DATABASE_URL"] = url
+    from app import create_app
+    from bench import baseline
+    from services.config import Settings
+
+    app = create_app(Settings.from_env())
+    gc.collect()
+    gc.freeze()  # as app:app does for the server
+
+    async def cost(client: httpx.AsyncClient, send: Any) -> float:
+        for _ in range(20):
+            response = await send(client)
+        assert response.status_code == 200 and "errors" not in response.json(), response.text[:300]
+        best = float("inf")
+        for _ in range(3):
+            start = time.process_time()
+            for _ in range(n):
+                await send(client)
+            best = min(best, (time.process_time() - start) / n * 1000)
+        return best
+
+    out: list[tuple[str, float]] = []
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                                                    base_url="http://bench") as client:  # fmt: skip
+        for label, query, variables, who in _cases(config):
+            headers = {"authorization": f"Bearer {config[who]}"} if who else {}
+            body = {"query": query, "variables": variables}
+            out.append((label, await cost(client, lambda c, b=body, h=headers: c.post("/graphql", json=b, headers=h))))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=baseline.app), base_url="http://bench") as client:
+        menu_url = f"/menu?store={config['store_pks'][0]}"
+        out.append(("baseline: the menu", await cost(client, lambda c: c.get(menu_url))))
+        out.append(("baseline: the store list", await cost(client, lambda c: c.get("/stores"))))
+    await baseline.engine.dispose()
+    return out
+
+
 def main() -> None:
     url = os.environ.get("BENCH_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/bench")
     config = asyncio.run(prepare(url))
@@ -185,10 +240,13 @@ def main() -> None:
         for server in servers:
             server.terminate()
             server.wait(10)
-    write_results(url, results, stock)
+    cpu = asyncio.run(cpu_breakdown(url, config))
+    write_results(url, results, stock, cpu)
 
 
-def write_results(url: str, r: dict[str, dict[str, float]], stock: dict[str, int]) -> None:
+def write_results(
+    url: str, r: dict[str, dict[str, float]], stock: dict[str, int], cpu: list[tuple[str, float]]
+) -> None:
     def row(name: str, label: str) -> str:
         x = r[name]
         return f"| {label} | {x['rps']:.0f} | {x['p50']:.0f} | {x['p99']:.0f} | {x['requests']:.0f} | {x['failures']:.0f} |"
@@ -196,6 +254,7 @@ def write_results(url: str, r: dict[str, dict[str, float]], stock: dict[str, int
     menu_ratio = r["menu_baseline"]["rps"] / r["menu"]["rps"]
     stores_ratio = r["stores_baseline"]["rps"] / r["stores"]["rps"]
     hot_ratio = r["flash_hot"]["rps"] / r["flash_spread"]["rps"]
+    cpu_rows = "\n".join(f"| {label} | {ms:.2f} |" for label, ms in cpu)
     section = f"""## Load: each front end's busiest calls, against a baseline
 
 - Date: {datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
@@ -222,6 +281,12 @@ def write_results(url: str, r: dict[str, dict[str, float]], stock: dict[str, int
   checked before the run).
 - **Flash sale, hot / spread (throughput): {hot_ratio:.2f}.** After the run the hot SKU had {stock["sold"]:,} sold of a
   {stock["quota"]:,} quota, {stock["reserved"]:,} units reserved of {stock["on_hand"]:,} on hand: 0 oversold.
+
+CPU per request in one process (no server, no locust; best of 3 x 300), step by step:
+
+| request | CPU ms |
+|---|---|
+{cpu_rows}
 """
     RESULTS.write_text(_merge(RESULTS.read_text() if RESULTS.exists() else "", section))
     print(section)

@@ -37,7 +37,7 @@ from schema.errors import transient
 from services import jobs, logs, notifications
 from services.auth import authenticate
 from services.config import Settings
-from services.db import Reads, write_transaction
+from services.db import write_transaction
 from services.errors import DomainError, Unauthenticated
 from services.events import take_pending
 from services.metrics import Metrics
@@ -109,44 +109,30 @@ class ViewerGate:
         self.state = state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        # The request's reads, the token check's included, share one pooled connection; returned when it ends.
-        reads = self.state.reads(shared=True)
-        scope.setdefault("state", {})["reads"] = reads
-        try:
-            header = Headers(scope=scope).get("authorization")
-            if header and not await self._authenticate(scope, receive, send, header, reads):
+        header = Headers(scope=scope).get("authorization")
+        if scope["type"] == "http" and header:
+            scheme, _, token = header.partition(" ")
+            try:
+                if scheme.lower() != "bearer" or not token:
+                    raise Unauthenticated("Use an Authorization: Bearer token.", reason="TOKEN_INVALID")
+                async with self.state.read_sessionmaker() as session:
+                    viewer = await authenticate(session, self.state.security, token.strip())
+            except Unauthenticated as exc:
+                body = {"errors": [{"message": exc.message, "extensions": {"code": exc.code, "reason": exc.reason}}]}
+                response = JSONResponse(body, status_code=401, headers={"www-authenticate": "Bearer"})
+                await response(scope, receive, send)
                 return
-            await self.app(scope, receive, send)
-        finally:
-            await reads.close()
-
-    async def _authenticate(self, scope: Scope, receive: Receive, send: Send, header: str, reads: Reads) -> bool:
-        """Put the viewer in the request's state; or answer the request (401, 503) and say so."""
-        scheme, _, token = header.partition(" ")
-        try:
-            if scheme.lower() != "bearer" or not token:
-                raise Unauthenticated("Use an Authorization: Bearer token.", reason="TOKEN_INVALID")
-            async with reads() as session:
-                viewer = await authenticate(session, self.state.security, token.strip())
-        except Unauthenticated as exc:
-            body = {"errors": [{"message": exc.message, "extensions": {"code": exc.code, "reason": exc.reason}}]}
-            response = JSONResponse(body, status_code=401, headers={"www-authenticate": "Bearer"})
-            await response(scope, receive, send)
-            return False
-        except Exception as exc:
-            if not transient(exc):
-                raise
-            log.warning("transient database failure checking a token: %s", type(exc).__name__)
-            message = "The service is briefly unavailable. Try again."
-            body = {"errors": [{"message": message, "extensions": {"code": "TEMPORARILY_UNAVAILABLE",
-                                                                    "retryable": True}}]}  # fmt: skip
-            await JSONResponse(body, status_code=503, headers={"retry-after": "1"})(scope, receive, send)
-            return False
-        scope["state"]["viewer"] = viewer
-        return True
+            except Exception as exc:
+                if not transient(exc):
+                    raise
+                log.warning("transient database failure checking a token: %s", type(exc).__name__)
+                message = "The service is briefly unavailable. Try again."
+                body = {"errors": [{"message": message, "extensions": {"code": "TEMPORARILY_UNAVAILABLE",
+                                                                        "retryable": True}}]}  # fmt: skip
+                await JSONResponse(body, status_code=503, headers={"retry-after": "1"})(scope, receive, send)
+                return
+            scope.setdefault("state", {})["viewer"] = viewer
+        await self.app(scope, receive, send)
 
 
 def _refusal(status: int, code: str, message: str) -> JSONResponse:

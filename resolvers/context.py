@@ -44,15 +44,15 @@ class Context:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
-        """A session for a query resolver: the request's shared one when free, else its own (see Reads)."""
-        async with self.loaders.reads() as session:
+        """A short session for a query resolver: sibling fields run concurrently, so never share one."""
+        async with self.app.read_sessionmaker() as session:
             yield session
 
 
 def with_viewer(ctx: Context, viewer: Viewer) -> None:
     """Switch a (websocket) context to a newly authenticated viewer, with loaders scoped to it."""
     ctx.viewer = viewer
-    ctx.loaders = Loaders(ctx.app.reads(shared=False), viewer)
+    ctx.loaders = Loaders(ctx.app.read_sessionmaker, viewer)
 
 
 def build_context(app: AppState, request: Request | WebSocket, response: Response | None) -> Context:
@@ -66,5 +66,5 @@ def build_context(app: AppState, request: Request | WebSocket, response: Respons
         viewer=viewer,
         request_id=state.get("request_id", "-"),
         ip=client.host if client else None,
-        loaders=Loaders(state.get("reads") or app.reads(shared=False), viewer),
+        loaders=Loaders(app.read_sessionmaker, viewer),
     )

@@ -9,14 +9,13 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Sequence
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from aiodataloader import DataLoader
 from sqlalchemy import ColumnElement, or_, select, tuple_
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import (
     AuditLog,
@@ -43,7 +42,7 @@ from models import (
     TransferLine,
 )
 from services.catalog import visible_products
-from services.db import Reads, dialect_name
+from services.db import dialect_name
 from services.inventory import Availability, availability, level_query, levels_for_stores_query
 from services.members import visible_members
 from services.pagination import AnySelect, Page, encode_cursor
@@ -51,14 +50,12 @@ from services.scope import Viewer, restrict
 from services.settings import ChainSettings, get_settings
 from services.stores import visible_condition
 
-# Where loaders get sessions: the request's Reads, or any sessionmaker.
-SessionFactory = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 
 class ScopedLoader(DataLoader[Any, Any]):
-    def __init__(self, sessionmaker: SessionFactory, viewer: Viewer) -> None:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], viewer: Viewer) -> None:
         super().__init__()
         self.sessionmaker = sessionmaker
         self.viewer = viewer
@@ -204,7 +201,7 @@ class SkuByIdLoader(ScopedLoader):
     """SKUs of products the viewer may see. The products come in the same statement (the join decides visibility
     anyway) and are primed into the product loader: a SKU's `product` costs no statement of its own."""
 
-    def __init__(self, sessionmaker: SessionFactory, viewer: Viewer,
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], viewer: Viewer,
                  products: ProductByIdLoader) -> None:  # fmt: skip
         super().__init__(sessionmaker, viewer)
         self.products = products
@@ -245,7 +242,7 @@ class LevelView:
 
 
 class _LevelLoader(ScopedLoader):
-    def __init__(self, sessionmaker: SessionFactory, viewer: Viewer, settings: SettingsCache) -> None:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], viewer: Viewer, settings: SettingsCache) -> None:
         super().__init__(sessionmaker, viewer)
         self.settings = settings
 
@@ -352,7 +349,7 @@ class TransferLinesByTransferLoader(ScopedLoader):
 class SettingsCache:
     """The chain settings, read at most once per request."""
 
-    def __init__(self, sessionmaker: SessionFactory) -> None:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self.sessionmaker = sessionmaker
         self._value: ChainSettings | None = None
         self._lock = asyncio.Lock()
@@ -405,8 +402,7 @@ class CouponTemplateByIdLoader(ScopedLoader):
 class Loaders:
     """The request's loaders; built in the context factory, never at import."""
 
-    def __init__(self, sessionmaker: Reads, viewer: Viewer) -> None:
-        self.reads = sessionmaker
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], viewer: Viewer) -> None:
         self.settings = SettingsCache(sessionmaker)
         self.store_by_id = StoreByIdLoader(sessionmaker, viewer)
         self.staff_by_id = StaffByIdLoader(sessionmaker, viewer)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.config import Settings
-from services.db import Reads, create_engine, create_read_sessionmaker, create_sessionmaker
+from services.db import create_engine, create_read_sessionmaker, create_sessionmaker
 from services.events import Broker, create_broker
 from services.identity import IdentityProvider, LocalIdentityProvider, WeChatIdentityProvider
 from services.keys import load_keys
@@ -36,10 +36,6 @@ class AppState:
     limits: Limits = field(default_factory=Limits)
     rate_counter: Counter = field(default_factory=LocalCounter)
     metrics: Metrics = field(default_factory=Metrics)
-
-    def reads(self, *, shared: bool) -> Reads:
-        """Reads for one HTTP request (`shared`: on one connection where the database allows it) or a websocket."""
-        return Reads(self.read_sessionmaker, shared=shared and self.engine.dialect.name == "postgresql")
 
 
 def build_state(settings: Settings) -> AppState:

@@ -117,49 +117,6 @@ def create_read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSes
     return create_sessionmaker(engine)
 
 
-class Reads:
-    """A request's reads (loaders, query resolvers, the token check) on one pooled connection.
-
-    Called like a sessionmaker. With `shared`, each call hands out the request's one session when it is free and
-    a session of its own when another reader holds it (so readers never wait on each other and a reader that awaits
-    a loader cannot deadlock). The shared session's identity map is emptied after each use: what a mutation in the
-    same request changed is read afresh, never served from objects loaded before it. `close()` ends it.
-
-    Sharing needs autocommit reads (PostgreSQL, see create_read_sessionmaker): a transaction held open across the
-    request would pin the snapshot it started with.
-    """
-
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], *, shared: bool) -> None:
-        self.sessionmaker = sessionmaker
-        self.shared = shared
-        self._session: AsyncSession | None = None
-        self._busy = False
-
-    @asynccontextmanager
-    async def __call__(self) -> AsyncIterator[AsyncSession]:
-        if not self.shared or self._busy:
-            async with self.sessionmaker() as own:
-                yield own
-            return
-        self._busy = True
-        if self._session is None:
-            self._session = self.sessionmaker()
-        session = self._session
-        try:
-            yield session
-        except BaseException:
-            await session.rollback()
-            raise
-        finally:
-            session.expunge_all()
-            self._busy = False
-
-    async def close(self) -> None:
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.close()
-
-
 def insert_new(session: AsyncSession, model: type[Any], rows: Any, *, unique: list[str]) -> Any:
     """INSERT that skips rows whose `unique` columns exist already (ON CONFLICT DO NOTHING, both dialects).
 

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from aiodataloader import DataLoader
 from sqlalchemy import ColumnElement, or_, select, tuple_
@@ -51,6 +51,7 @@ from services.settings import ChainSettings, get_settings
 from services.stores import visible_condition
 
 K = TypeVar("K", bound=Hashable)
+L = TypeVar("L")
 V = TypeVar("V")
 
 
@@ -399,34 +400,52 @@ class CouponTemplateByIdLoader(ScopedLoader):
         return by_key(keys, await self._rows(select(CouponTemplate).where(CouponTemplate.id.in_(keys))), lambda t: t.id)
 
 
+class _Lazy(Generic[L]):
+    """A request's loader, made on first use: a request uses a few of the many."""
+
+    def __init__(self, make: Callable[[Loaders], L]) -> None:
+        self.make = make
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, loaders: Loaders, owner: type | None = None) -> L:
+        made = self.make(loaders)
+        loaders.__dict__[self.name] = made  # later reads find the instance attribute first
+        return made
+
+
 class Loaders:
     """The request's loaders; built in the context factory, never at import."""
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], viewer: Viewer) -> None:
+        self.sessionmaker = sessionmaker
+        self.viewer = viewer
         self.settings = SettingsCache(sessionmaker)
-        self.store_by_id = StoreByIdLoader(sessionmaker, viewer)
-        self.staff_by_id = StaffByIdLoader(sessionmaker, viewer)
-        self.staff_by_store = StaffByStoreLoader(sessionmaker, viewer)
-        self.role_by_id = RoleByIdLoader(sessionmaker, viewer)
-        self.member_by_id = MemberByIdLoader(sessionmaker, viewer)
-        self.member_level_by_id = MemberLevelByIdLoader(sessionmaker, viewer)
-        self.tags_by_member = TagsByMemberLoader(sessionmaker, viewer)
-        self.member_store_stats = MemberStoreStatsLoader(sessionmaker, viewer)
-        self.audit_log_by_id = AuditLogByIdLoader(sessionmaker, viewer)
-        self.category_by_id = CategoryByIdLoader(sessionmaker, viewer)
-        self.categories_by_parent = CategoriesByParentLoader(sessionmaker, viewer)
-        self.product_by_id = ProductByIdLoader(sessionmaker, viewer)
-        self.sku_by_id = SkuByIdLoader(sessionmaker, viewer, self.product_by_id)
-        self.skus_by_product = SkusByProductLoader(sessionmaker, viewer)
-        self.listing_by_id = ListingByIdLoader(sessionmaker, viewer)
-        self.stock_level_by_id = StockLevelByIdLoader(sessionmaker, viewer, self.settings)
-        self.stock_level_by_store_sku = StockLevelByStoreSkuLoader(sessionmaker, viewer, self.settings)
-        self.availability_by_store_sku = AvailabilityByStoreSkuLoader(sessionmaker, viewer, self.settings)
-        self.stock_levels_by_store = StockLevelsByStoreLoader(sessionmaker, viewer, self.settings)
-        self.stock_movement_by_id = StockMovementByIdLoader(sessionmaker, viewer)
-        self.transfer_by_id = TransferByIdLoader(sessionmaker, viewer)
-        self.transfer_lines_by_transfer = TransferLinesByTransferLoader(sessionmaker, viewer)
-        self.order_by_id = OrderByIdLoader(sessionmaker, viewer)
-        self.order_lines_by_order = OrderLinesByOrderLoader(sessionmaker, viewer)
-        self.campaign_items_by_campaign = CampaignItemsByCampaignLoader(sessionmaker, viewer)
-        self.coupon_template_by_id = CouponTemplateByIdLoader(sessionmaker, viewer)
+
+    store_by_id = _Lazy(lambda x: StoreByIdLoader(x.sessionmaker, x.viewer))
+    staff_by_id = _Lazy(lambda x: StaffByIdLoader(x.sessionmaker, x.viewer))
+    staff_by_store = _Lazy(lambda x: StaffByStoreLoader(x.sessionmaker, x.viewer))
+    role_by_id = _Lazy(lambda x: RoleByIdLoader(x.sessionmaker, x.viewer))
+    member_by_id = _Lazy(lambda x: MemberByIdLoader(x.sessionmaker, x.viewer))
+    member_level_by_id = _Lazy(lambda x: MemberLevelByIdLoader(x.sessionmaker, x.viewer))
+    tags_by_member = _Lazy(lambda x: TagsByMemberLoader(x.sessionmaker, x.viewer))
+    member_store_stats = _Lazy(lambda x: MemberStoreStatsLoader(x.sessionmaker, x.viewer))
+    audit_log_by_id = _Lazy(lambda x: AuditLogByIdLoader(x.sessionmaker, x.viewer))
+    category_by_id = _Lazy(lambda x: CategoryByIdLoader(x.sessionmaker, x.viewer))
+    categories_by_parent = _Lazy(lambda x: CategoriesByParentLoader(x.sessionmaker, x.viewer))
+    product_by_id = _Lazy(lambda x: ProductByIdLoader(x.sessionmaker, x.viewer))
+    sku_by_id = _Lazy(lambda x: SkuByIdLoader(x.sessionmaker, x.viewer, x.product_by_id))
+    skus_by_product = _Lazy(lambda x: SkusByProductLoader(x.sessionmaker, x.viewer))
+    listing_by_id = _Lazy(lambda x: ListingByIdLoader(x.sessionmaker, x.viewer))
+    stock_level_by_id = _Lazy(lambda x: StockLevelByIdLoader(x.sessionmaker, x.viewer, x.settings))
+    stock_level_by_store_sku = _Lazy(lambda x: StockLevelByStoreSkuLoader(x.sessionmaker, x.viewer, x.settings))
+    availability_by_store_sku = _Lazy(lambda x: AvailabilityByStoreSkuLoader(x.sessionmaker, x.viewer, x.settings))
+    stock_levels_by_store = _Lazy(lambda x: StockLevelsByStoreLoader(x.sessionmaker, x.viewer, x.settings))
+    stock_movement_by_id = _Lazy(lambda x: StockMovementByIdLoader(x.sessionmaker, x.viewer))
+    transfer_by_id = _Lazy(lambda x: TransferByIdLoader(x.sessionmaker, x.viewer))
+    transfer_lines_by_transfer = _Lazy(lambda x: TransferLinesByTransferLoader(x.sessionmaker, x.viewer))
+    order_by_id = _Lazy(lambda x: OrderByIdLoader(x.sessionmaker, x.viewer))
+    order_lines_by_order = _Lazy(lambda x: OrderLinesByOrderLoader(x.sessionmaker, x.viewer))
+    campaign_items_by_campaign = _Lazy(lambda x: CampaignItemsByCampaignLoader(x.sessionmaker, x.viewer))
+    coupon_template_by_id = _Lazy(lambda x: CouponTemplateByIdLoader(x.sessionmaker, x.viewer))

@@ -24,6 +24,9 @@ from tests.conftest import Api, gid, pk
 from tests.factories import list_in_store, make_library
 from tests.test_e2e_http import running_server
 
+# 40 orders queue on one stock row across two servers: on a busy CI machine some take longer than httpx's 5 s default.
+SLOW = httpx.Timeout(60.0)
+
 PLACE = """mutation($s: ID!, $k: ID!, $key: String!) { placeOrder(input: {storeId: $s, lines: [{skuId: $k, quantity: 1}],
   idempotencyKey: $key}) { errors { code } order { id payable } } }"""
 
@@ -44,7 +47,7 @@ async def two_instances(state, settings, redis_url):
 
 
 async def _sign_in(url: str, who: str) -> str:
-    async with httpx.AsyncClient(base_url=f"http://{url}") as http:
+    async with httpx.AsyncClient(base_url=f"http://{url}", timeout=SLOW) as http:
         return await Api(http).token(who)
 
 
@@ -68,7 +71,7 @@ async def test_members_on_two_instances_never_oversell_and_both_tablets_hear_eve
         await asyncio.sleep(0.5)
         try:
             tokens = [await _sign_in(url_a if i % 2 else url_b, f"member:multi-{i}") for i in range(8)]
-            async with httpx.AsyncClient() as http:
+            async with httpx.AsyncClient(timeout=SLOW) as http:
 
                 async def attempt(i: int) -> str | None:
                     url = (url_a, url_b)[i % 2]
@@ -103,7 +106,10 @@ async def test_each_due_job_runs_once_across_two_instances(state, chain, two_ins
     sku = library.sku_ids[0]
     await list_in_store(state, store, library.sku_ids, on_hand=20)
     a, b = two_instances
-    async with running_server(create_app(state=a)) as url_a, httpx.AsyncClient(base_url=f"http://{url_a}") as http:
+    async with (
+        running_server(create_app(state=a)) as url_a,
+        httpx.AsyncClient(base_url=f"http://{url_a}", timeout=SLOW) as http,
+    ):
         api = Api(http)
         for i in range(6):
             body = await api.gql(PLACE, {"s": gid("Store", store), "k": gid("Sku", sku), "key": f"j-{i}"},

@@ -9,6 +9,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import event, exc
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -55,6 +56,7 @@ def create_engine(url: str, *, lock_timeout_ms: int = 5_000, statement_timeout_m
                   **kwargs: Any) -> AsyncEngine:  # fmt: skip
     """Create the async engine for `url`; SQLite files get WAL and foreign keys."""
     url = normalise_url(url)
+    kwargs.setdefault("json_deserializer", orjson.loads)  # JSON columns (specs, images) on every catalog read
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":

@@ -56,7 +56,6 @@ def create_engine(url: str, *, lock_timeout_ms: int = 5_000, statement_timeout_m
                   **kwargs: Any) -> AsyncEngine:  # fmt: skip
     """Create the async engine for `url`; SQLite files get WAL and foreign keys."""
     url = normalise_url(url)
-    kwargs.setdefault("json_deserializer", orjson.loads)  # JSON columns (specs, images) on every catalog read
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":
@@ -65,6 +64,9 @@ def create_engine(url: str, *, lock_timeout_ms: int = 5_000, statement_timeout_m
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
+    # JSON columns (specs, images) on every catalog read. PostgreSQL only: SQLite hands a stored 5 back as an int,
+    # and SQLAlchemy passes it through when json.loads raises TypeError, which orjson does not raise.
+    kwargs.setdefault("json_deserializer", orjson.loads)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
     # A request never waits on a lock or runs a statement longer than this; it fails retryable instead.

@@ -33,7 +33,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from resolvers.context import Context, build_context, with_viewer
 from resolvers.state import AppState, build_state
 from schema import build_schema, trusted
-from schema.errors import transient
+from schema.errors import RETRYABLE, transient
 from services import jobs, logs, notifications
 from services.auth import authenticate
 from services.config import Settings
@@ -127,8 +127,7 @@ class ViewerGate:
                     raise
                 log.warning("transient database failure checking a token: %s", type(exc).__name__)
                 message = "The service is briefly unavailable. Try again."
-                body = {"errors": [{"message": message, "extensions": {"code": "TEMPORARILY_UNAVAILABLE",
-                                                                        "retryable": True}}]}  # fmt: skip
+                body = {"errors": [{"message": message, "extensions": RETRYABLE}]}
                 await JSONResponse(body, status_code=503, headers={"retry-after": "1"})(scope, receive, send)
                 return
             scope.setdefault("state", {})["viewer"] = viewer

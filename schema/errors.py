@@ -27,6 +27,10 @@ TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03", "57014", "57P01", "5
                                  "08006"})  # fmt: skip
 
 
+# What a client is told when the database failed in passing: the same request may simply be sent again.
+RETRYABLE: dict[str, object] = {"code": "TEMPORARILY_UNAVAILABLE", "retryable": True}
+
+
 def transient(error: BaseException) -> bool:
     """A failure worth retrying unchanged: the database dropped the connection or gave up on a lock or a statement."""
     if isinstance(error, DBAPIError):
@@ -91,7 +95,7 @@ class ErrorPresenter(SchemaExtension):
                                                                                "requestId": request_id})  # fmt: skip
         if transient(original):
             log.warning("transient database failure (request %s): %s", request_id, type(original).__name__)
-            retry = {"code": "TEMPORARILY_UNAVAILABLE", "retryable": True, "requestId": request_id}
+            retry = {**RETRYABLE, "requestId": request_id}
             return self._with(error, "The service is briefly unavailable; nothing was changed. Try again.", retry)
         log.error("unexpected error (request %s)", request_id, exc_info=original)
         return self._with(error, "Internal server error.", {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id})

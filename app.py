@@ -41,6 +41,7 @@ from services.db import write_transaction
 from services.errors import DomainError, Unauthenticated
 from services.events import take_pending
 from services.metrics import Metrics
+from services.scope import Viewer
 
 log = logging.getLogger("chain.app")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9\-_.]{8,64}$")
@@ -179,9 +180,10 @@ class RequestGuard:
             if len(body) > self.max_body:
                 await _refusal(413, "REQUEST_TOO_LARGE", f"At most {self.max_body} bytes.")(scope, receive, send)
                 return
-        refused, body = self._trusted(body, trusted_only)
-        if refused is not None:
-            await refused(scope, receive, send)
+        try:
+            body = self._trusted(body, viewer)
+        except trusted.Refused as exc:
+            await _refusal(400, exc.code, exc.message)(scope, receive, send)
             return
 
         async def replay() -> Message:
@@ -189,26 +191,15 @@ class RequestGuard:
 
         await self.app(scope, replay, send)
 
-    def _trusted(self, body: bytes, trusted_only: bool) -> tuple[JSONResponse | None, bytes]:
+    def _trusted(self, body: bytes, viewer: Viewer | None) -> bytes:
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError:
-            return None, body  # GraphQL answers malformed JSON itself
+            return body  # GraphQL answers malformed JSON itself
         if not isinstance(data, dict):
-            return None, body
-        document_id = data.get("documentId") or ((data.get("extensions") or {}).get("persistedQuery") or {}).get(
-            "sha256Hash"
-        )
-        if document_id:
-            key = document_id if str(document_id).startswith("sha256:") else f"sha256:{document_id}"
-            known = trusted.documents().get(key)
-            if known is None:
-                return _refusal(400, "TRUSTED_DOCUMENT_NOT_FOUND", "No trusted document with this id."), body
-            data["query"] = known[2]
-            return None, orjson.dumps(data)
-        if trusted_only and data.get("query"):
-            return _refusal(400, "TRUSTED_DOCUMENT_REQUIRED", "Send a trusted document id, not query text."), body
-        return None, body
+            return body
+        admitted = trusted.admit(data, viewer, production=self.state.settings.is_production)
+        return body if admitted is data else orjson.dumps(admitted)
 
 
 class GraphQLView(GraphQL[Context, None]):

@@ -103,8 +103,8 @@ def test_trusted_documents_are_current_and_valid_against_the_schema():
                             cwd=ROOT, capture_output=True, text=True, check=False)  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert len(documents()) >= 25
-    for name, _kind, body in documents().values():
-        assert validate(schema._schema, parse(body)) == [], name
+    for document in documents().values():
+        assert validate(schema._schema, parse(document.body)) == [], document.name
 
 
 @pytest.mark.parametrize("first", [0, 1, 100])

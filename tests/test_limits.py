@@ -100,7 +100,7 @@ async def test_production_hides_the_schema_and_members_run_only_trusted_document
         assert raw.status_code == 400 and _codes(raw.json()) == ["TRUSTED_DOCUMENT_REQUIRED"]
         anonymous = await prod.post("{ __typename }")
         assert anonymous.status_code == 400 and _codes(anonymous.json()) == ["TRUSTED_DOCUMENT_REQUIRED"]
-        my_orders = next(h for h, (name, _, _) in documents().items() if name == "MyOrders")
+        my_orders = next(h for h, d in documents().items() if d.name == "MyOrders")
         trusted = await http.post("/graphql", json={"documentId": my_orders, "variables": {"first": 5}},
                                   headers={"authorization": f"Bearer {member_token}"})  # fmt: skip
         assert trusted.status_code == 200 and trusted.json()["data"]["myOrders"]["edges"] == []

@@ -28,12 +28,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
 
 from resolvers.context import Context, build_context, with_viewer
 from resolvers.state import AppState, build_state
-from schema import build_schema, trusted
+from schema import build_schema, trusted, websocket
 from schema.errors import RETRYABLE, transient
+from schema.websocket import SessionWatch, SocketHandler, TextWebSocketAdapter
 from services import jobs, logs, notifications
 from services.auth import authenticate
 from services.config import Settings
@@ -203,34 +205,32 @@ class RequestGuard:
 
 
 class GraphQLView(GraphQL[Context, None]):
+    # graphql-transport-ws only (schema/websocket.py applies the HTTP rules to it; the legacy protocol would not).
+    websocket_adapter_class = TextWebSocketAdapter
+    graphql_transport_ws_handler_class = SocketHandler
+
     def __init__(self, state: AppState) -> None:
         super().__init__(
             build_schema(production=state.settings.is_production),
             graphql_ide="graphiql" if state.settings.graphiql else None,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
         )
         self.state = state
+        self.sessions = SessionWatch(state.broker)
 
     def decode_json(self, data: str | bytes) -> object:
         return orjson.loads(data)
 
     def encode_json(self, data: object) -> bytes:
-        return orjson.dumps(data)
+        return orjson.dumps(data)  # HTTP bodies as bytes; the websocket sends the same JSON as text frames
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket | None) -> Context:
         return build_context(self.state, request, response if isinstance(response, Response) else None)
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """A websocket signs in with connection_init {"authorization": "Bearer <token>"}; no token is anonymous."""
-        params = context.connection_params or {}
-        header = params.get("authorization") or params.get("Authorization")
-        if header is None:
-            return NO_ACK_PAYLOAD
-        scheme, _, token = str(header).partition(" ")
         try:
-            if scheme.lower() != "bearer" or not token:
-                raise Unauthenticated(reason="TOKEN_INVALID")
-            async with self.state.read_sessionmaker() as session:
-                with_viewer(context, await authenticate(session, self.state.security, token.strip()))
+            with_viewer(context, await websocket.sign_in(context))
         except Unauthenticated as exc:
             raise ConnectionRejectionError({"code": exc.code, "reason": exc.reason}) from exc
         return NO_ACK_PAYLOAD

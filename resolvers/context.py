@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
@@ -53,6 +53,13 @@ def with_viewer(ctx: Context, viewer: Viewer) -> None:
     """Switch a (websocket) context to a newly authenticated viewer, with loaders scoped to it."""
     ctx.viewer = viewer
     ctx.loaders = Loaders(ctx.app.read_sessionmaker, viewer)
+
+
+def for_operation(ctx: Context, viewer: Viewer) -> Context:
+    """One websocket operation's own context: operations on one socket run at once, so each has its own viewer (as
+    re-checked when it starts), loaders and mutation transaction; none can close what another is using."""
+    return replace(ctx, viewer=viewer, loaders=Loaders(ctx.app.read_sessionmaker, viewer), tx=None, audit_targets=[],
+                   audit_store_id=None, audit_staff_id=None)  # fmt: skip
 
 
 def build_context(app: AppState, request: Request | WebSocket, response: Response | None) -> Context:

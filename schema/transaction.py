@@ -23,7 +23,7 @@ from services.audit import AuditEntry, record, redact
 from services.auth import PersistentRefusal
 from services.db import begin_write
 from services.errors import AccessDenied, DomainError
-from services.events import Event, discard_pending, take_pending
+from services.events import Event, take_pending
 
 log = logging.getLogger("chain.mutation")
 
@@ -120,12 +120,13 @@ class MutationTransaction(FieldExtension):
                 try:
                     result = await next_(source, info, **kwargs)
                 except PersistentRefusal as exc:
-                    # The refusal itself must stick (a reused refresh token revokes its family).
-                    discard_pending(session)
+                    # The refusal itself must stick (a reused refresh token revokes its family), and so must what
+                    # it announces (the revoked session's websockets close).
                     record(session, self._entry(info, input_data, AuditOutcome.REFUSED, exc.code, []))
-                    return self._refusal(exc)
-                targets = [gid for f in dataclasses.fields(result) for gid in _node_ids(getattr(result, f.name))]
-                record(session, self._entry(info, input_data, AuditOutcome.OK, None, targets))
+                    result = self._refusal(exc)
+                else:
+                    targets = [gid for f in dataclasses.fields(result) for gid in _node_ids(getattr(result, f.name))]
+                    record(session, self._entry(info, input_data, AuditOutcome.OK, None, targets))
             await self._publish(info, take_pending(session))
             return result
         except DomainError as exc:

@@ -12,11 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import AuthSession, Member, RefreshToken, Role, Staff, utcnow
 from services.errors import DomainError, ErrorCode, Unauthenticated
+from services.events import emit
 from services.scope import Viewer, ViewerKind
 from services.security import AccessClaims, Security, hash_refresh_token, new_refresh_token
 from services.validation import text
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._\-]{2,63}$")
+# Published when sessions end ({"sessionIds": [...]}), so every instance closes their websockets at once.
+SESSION_REVOKED = "session.revoked"
 
 
 class PersistentRefusal(DomainError):
@@ -118,17 +121,26 @@ async def revoke_sessions(
     *,
     session_ids: list[int] | None = None,
     staff_id: int | None = None,
+    member_id: int | None = None,
     reason: str,
 ) -> None:
-    """End sessions at once: their access tokens fail on the next request, their refresh tokens too."""
+    """End sessions at once: their access tokens fail on the next request, their refresh tokens too, and their
+    open websockets close (announced after commit)."""
     stmt = update(AuthSession).where(AuthSession.revoked_at.is_(None))
     if session_ids is not None:
         stmt = stmt.where(AuthSession.id.in_(session_ids))
     if staff_id is not None:
         stmt = stmt.where(AuthSession.staff_id == staff_id)
-    await session.execute(
-        stmt.values(revoked_at=utcnow(), revoke_reason=reason).execution_options(synchronize_session=False)
+    if member_id is not None:
+        stmt = stmt.where(AuthSession.member_id == member_id)
+    ended = await session.scalars(
+        stmt.values(revoked_at=utcnow(), revoke_reason=reason)
+        .returning(AuthSession.id)
+        .execution_options(synchronize_session=False)
     )
+    ids = list(ended)
+    if ids:
+        emit(session, SESSION_REVOKED, {"sessionIds": ids})
 
 
 async def logout(session: AsyncSession, *, viewer: Viewer) -> None:

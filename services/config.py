@@ -42,6 +42,8 @@ class Settings:
     # PostgreSQL: how long a request may wait for a lock, or run one statement, before failing retryable.
     db_lock_timeout_ms: int = 5_000
     db_statement_timeout_ms: int = 30_000
+    # A signed-in websocket re-checks its session this often (seconds), besides revocations announced at once.
+    ws_session_check_s: float = 5.0
 
     @property
     def is_production(self) -> bool:
@@ -72,4 +74,5 @@ class Settings:
             metrics_token=os.environ.get("METRICS_TOKEN") or None,
             db_lock_timeout_ms=int(os.environ.get("DB_LOCK_TIMEOUT_MS", "5000")),
             db_statement_timeout_ms=int(os.environ.get("DB_STATEMENT_TIMEOUT_MS", "30000")),
+            ws_session_check_s=float(os.environ.get("WS_SESSION_CHECK_S", "5")),
         )

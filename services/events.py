@@ -36,10 +36,6 @@ def take_pending(session: AsyncSession) -> list[Event]:
     return events
 
 
-def discard_pending(session: AsyncSession) -> None:
-    session.info.pop(_PENDING, None)
-
-
 class Broker(Protocol):
     async def publish(self, events: list[Event]) -> None: ...
 

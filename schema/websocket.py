@@ -129,7 +129,7 @@ class SessionWatch:
     async def _listen(self) -> None:
         while True:
             try:
-                async with aclosing(self._broker.subscribe(SESSION_REVOKED)) as events:  # type: ignore[type-var]
+                async with aclosing(self._broker.subscribe(SESSION_REVOKED)) as events:
                     async for event in events:
                         for session_id in event.payload.get("sessionIds", ()):
                             for revoked in self._sockets.get(session_id, ()):
@@ -151,7 +151,7 @@ class SocketHandler(BaseGraphQLTransportWSHandler[Context, None]):
     _ended = False
 
     # strawberry runs every operation with `self.context`; here each operation's task sees its own.
-    @property  # type: ignore[override]
+    @property
     def context(self) -> Context:
         return _OPERATION_CONTEXT.get() or self._connection
 
@@ -171,6 +171,8 @@ class SocketHandler(BaseGraphQLTransportWSHandler[Context, None]):
             self._watch.add_done_callback(self._task_done)
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        if self._ended:
+            return  # sent before the client saw the close
         if not self.connection_acknowledged or message.get("id") in self.operations:
             await super().handle_subscribe(message)  # strawberry closes the socket: 4401, or 4409
             return
@@ -227,7 +229,8 @@ class SocketHandler(BaseGraphQLTransportWSHandler[Context, None]):
         expires_at = self._connection.app.security.decode_access_token(token).expires_at
         try:
             while not revoked.is_set():
-                wait = min(float(self._settings.ws_session_check_s), max(expires_at - time.time(), 0.0) + 0.01)
+                every = max(float(self._settings.ws_session_check_s), 0.1)
+                wait = min(every, max(expires_at - time.time(), 0.0) + 0.01)
                 with suppress(TimeoutError):
                     await asyncio.wait_for(revoked.wait(), wait)
                 if revoked.is_set() or not await self._still_valid():

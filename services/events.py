@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -39,7 +39,7 @@ def take_pending(session: AsyncSession) -> list[Event]:
 class Broker(Protocol):
     async def publish(self, events: list[Event]) -> None: ...
 
-    def subscribe(self, pattern: str) -> AsyncIterator[Event]:
+    def subscribe(self, pattern: str) -> AsyncGenerator[Event, None]:
         """Events whose topic matches the glob `pattern`, until the caller stops iterating."""
         ...
 
@@ -62,7 +62,7 @@ class InProcessBroker:
                         continue
                     queue.put_nowait(event)
 
-    async def subscribe(self, pattern: str) -> AsyncIterator[Event]:
+    async def subscribe(self, pattern: str) -> AsyncGenerator[Event, None]:
         queue: asyncio.Queue[Event] = asyncio.Queue(self._max_queue)
         key = id(queue)
         self._subscribers[key] = (pattern, queue)
@@ -89,7 +89,7 @@ class RedisBroker:
         for event in events:
             await self._redis.publish(self._prefix + event.topic, orjson.dumps(event.payload))
 
-    async def subscribe(self, pattern: str) -> AsyncIterator[Event]:
+    async def subscribe(self, pattern: str) -> AsyncGenerator[Event, None]:
         pubsub = self._redis.pubsub()
         await pubsub.psubscribe(self._prefix + pattern)
         try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -22,10 +23,10 @@ from websockets.typing import Subprotocol
 
 from app import create_app
 from models import AuthSession, StockLevel, StockMovement, utcnow
-from resolvers.state import AppState
+from resolvers.state import AppState, build_state
 from schema.trusted import documents
 from services.auth import SESSION_REVOKED
-from services.events import InProcessBroker
+from services.events import InProcessBroker, RedisBroker
 from tests.conftest import Api, Chain, gid
 from tests.factories import list_in_store, make_library
 from tests.test_e2e_http import running_server
@@ -363,3 +364,30 @@ async def test_concurrent_mutations_on_one_socket_each_run_in_their_own_transact
         assert await session.scalar(select(StockLevel.on_hand).where(StockLevel.sku_id == sku)) == 20 - at_once
         moves = (await session.scalars(select(StockMovement.quantity).where(StockMovement.sku_id == sku))).all()
     assert sorted(moves) == [-1] * at_once + [20]
+
+
+async def test_with_redis_a_sign_out_on_one_instance_closes_the_socket_on_another(
+    api, state, chain, settings, redis_url
+):
+    prefix = f"test-{uuid.uuid4().hex}:"
+    instances = [build_state(replace(settings, redis_url=redis_url, ws_session_check_s=60)) for _ in range(2)]
+    for instance in instances:
+        await instance.broker.close()
+        instance.broker = RedisBroker(redis_url, channel_prefix=prefix)
+    token, _ = await _staff_session(api, "sh01.clerk")
+    try:
+        async with (
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(state=instances[0])), base_url="http://a")
+            as http,
+            serving(instances[1]) as url_b,
+        ):  # fmt: skip
+            ws = await connect(url_b, token)
+            await send(ws, "stock", STOCK_CHANGED, {"s": gid("Store", chain.stores["SH01"])})
+            await asyncio.sleep(0.5)  # the subscriptions reach Redis
+            assert (await Api(http).post("mutation { logout { ok } }", token=token)).json()["data"]["logout"]["ok"]
+            code, waited = await closed_with(ws, 5)
+        assert code == 4403 and waited < 2
+    finally:
+        for instance in instances:
+            await instance.broker.close()
+            await instance.engine.dispose()

@@ -222,11 +222,9 @@ class SocketHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
     async def _watch_session(self, session_id: int) -> None:
         """Close the socket once its session ends: announced, found at a periodic check, or the token expired."""
+        expires_at = self._expires_at()
         sessions: SessionWatch = cast(Any, self.view).sessions
         revoked = sessions.watch(session_id)
-        token = bearer(self._connection.connection_params)
-        assert token is not None
-        expires_at = self._connection.app.security.decode_access_token(token).expires_at
         try:
             while not revoked.is_set():
                 every = max(float(self._settings.ws_session_check_s), 0.1)
@@ -238,6 +236,14 @@ class SocketHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await self._end()
         finally:
             sessions.forget(session_id, revoked)
+
+    def _expires_at(self) -> float:
+        """When the socket's access token expires (now, if it already has)."""
+        with suppress(Unauthenticated):
+            token = bearer(self._connection.connection_params)
+            if token is not None:
+                return self._connection.app.security.decode_access_token(token).expires_at
+        return time.time()
 
     async def _still_valid(self) -> bool:
         """False once the session no longer stands; a database that failed in passing is asked again next time."""

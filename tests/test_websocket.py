@@ -391,3 +391,17 @@ async def test_with_redis_a_sign_out_on_one_instance_closes_the_socket_on_anothe
         for instance in instances:
             await instance.broker.close()
             await instance.engine.dispose()
+
+
+async def test_a_members_sign_out_closes_the_members_socket(api, state):
+    token = (await api.member_sign_in("ws-member"))["tokens"]["accessToken"]
+    async with serving(checking_every(state, 60)) as url:
+        ws = await connect(url, token)
+        await send(ws, "mine", "subscription { myOrderUpdates { orderId status } }")
+        await asyncio.sleep(0.3)
+        assert subscribers(state) == 1
+        assert (await api.post("mutation { logout { ok } }", token=token)).json()["data"]["logout"]["ok"] is True
+        code, waited = await closed_with(ws, 5)
+        await asyncio.sleep(0.2)
+        assert subscribers(state) == 0
+    assert code == 4403 and waited < 2

@@ -278,7 +278,7 @@ async def test_a_revoked_session_closes_its_socket_at_once_and_ends_its_subscrip
         assert subscribers(state) == 2
         await revoke(api, chain, token, refresh)
         code, waited = await closed_with(ws, 5)
-        assert code == 4403 and waited < 2
+        assert code == 4403 and waited < 3
         await asyncio.sleep(0.2)
         assert subscribers(state) == 0  # the running subscriptions ended with the socket
         assert not state.broker._subscribers  # so did the instance's wait for revocations: no socket needs it
@@ -297,7 +297,7 @@ async def test_a_revocation_nobody_announced_closes_the_socket_at_the_next_check
         code, waited = await closed_with(ws, 5)
         await asyncio.sleep(0.2)
         assert subscribers(state) == 0
-    assert code == 4403 and waited < 0.5 + 1
+    assert code == 4403 and waited < 0.5 + 2
 
 
 async def test_a_socket_closes_when_its_access_token_expires(api, state, chain):
@@ -314,7 +314,7 @@ async def test_a_socket_closes_when_its_access_token_expires(api, state, chain):
         closed_at = time.time()
         await asyncio.sleep(0.2)
         assert subscribers(state) == 0
-    assert code == 4403 and expires_at <= closed_at < expires_at + 1.5
+    assert code == 4403 and expires_at <= closed_at < expires_at + 2.5
 
 
 async def test_a_mutation_on_a_revoked_socket_is_refused_even_before_the_close(api, state, chain):
@@ -386,7 +386,7 @@ async def test_with_redis_a_sign_out_on_one_instance_closes_the_socket_on_anothe
             await asyncio.sleep(0.5)  # the subscriptions reach Redis
             assert (await Api(http).post("mutation { logout { ok } }", token=token)).json()["data"]["logout"]["ok"]
             code, waited = await closed_with(ws, 5)
-        assert code == 4403 and waited < 2
+        assert code == 4403 and waited < 3
     finally:
         for instance in instances:
             await instance.broker.close()
@@ -404,4 +404,4 @@ async def test_a_members_sign_out_closes_the_members_socket(api, state):
         code, waited = await closed_with(ws, 5)
         await asyncio.sleep(0.2)
         assert subscribers(state) == 0
-    assert code == 4403 and waited < 2
+    assert code == 4403 and waited < 3

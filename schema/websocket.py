@@ -37,6 +37,7 @@ from resolvers.context import Context, for_operation
 from schema import trusted
 from schema.errors import RETRYABLE, transient
 from services.auth import SESSION_REVOKED, authenticate
+from services.config import Settings
 from services.errors import Unauthenticated
 from services.events import Broker
 from services.scope import ANONYMOUS, Viewer
@@ -160,7 +161,7 @@ class SocketHandler(BaseGraphQLTransportWSHandler[Context, None]):
         self._connection = value
 
     @property
-    def _settings(self) -> Any:
+    def _settings(self) -> Settings:
         return self._connection.app.settings
 
     async def handle_connection_init(self, message: Any) -> None:
@@ -227,7 +228,7 @@ class SocketHandler(BaseGraphQLTransportWSHandler[Context, None]):
         revoked = sessions.watch(session_id)
         try:
             while not revoked.is_set():
-                every = max(float(self._settings.ws_session_check_s), 0.1)
+                every = max(self._settings.ws_session_check_s, 0.1)
                 wait = min(every, max(expires_at - time.time(), 0.0) + 0.01)
                 with suppress(TimeoutError):
                     await asyncio.wait_for(revoked.wait(), wait)

@@ -81,7 +81,7 @@ class MemberIdentity(Base):
     id: Mapped[intpk]
     member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"))
     provider: Mapped[str32]
-    subject: Mapped[str128] = mapped_column(info=personal(Sensitivity.SECRET))
+    subject: Mapped[str128] = mapped_column(info=personal())
     created_at: Mapped[Timestamp]
 
     member: Mapped[Member] = relationship(back_populates="identities", lazy="raise")

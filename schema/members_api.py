@@ -15,7 +15,7 @@ from schema.member import GenderEnum, Member, MemberCode, MemberLevel, MemberTag
 from schema.permissions import IsMember, RateLimit, only, requires
 from schema.personal import Sensitivity, not_personal, personal
 from schema.transaction import MutationTransaction
-from services import member_admin, members, stored_value
+from services import member_admin, member_data, members, stored_value
 from services.errors import DomainError, ErrorCode
 
 
@@ -348,8 +348,9 @@ class MemberMutation:
 
     @strawberry.mutation(
         extensions=[*only(IsMember()), MutationTransaction()],
-        description="Erase my personal data and sign-ins; my orders stay, anonymised.",
+        description="Cancel or refund my open orders, erase my personal data and sign-ins; orders stay, anonymised.",
     )
     async def delete_my_account(self, info: strawberry.Info[Context, None]) -> DeleteAccountPayload:
-        await members.delete_account(info.context.session, info.context.viewer)
+        ctx = info.context
+        await member_data.delete_account(ctx.session, ctx.app.cipher, ctx.viewer, ctx.app.payment_providers)
         return DeleteAccountPayload(deleted=True)

@@ -52,13 +52,18 @@ def _record_without_personal_data(*args: Any, **kwargs: Any) -> logging.LogRecor
     if record.exc_info and not record.exc_text:
         record.exc_text = logging.Formatter().formatException(record.exc_info)
     if record.exc_text:
-        record.exc_text = _scrub(record.exc_text, values)
+        scrubbed = _scrub(record.exc_text, values)
+        if scrubbed != record.exc_text:  # the exception itself carries them: only its scrubbed text is kept
+            record.exc_text, record.exc_info = scrubbed, None
     if record.stack_info:
         record.stack_info = _scrub(record.stack_info, values)
     return record
 
 
 logging.setLogRecordFactory(_record_without_personal_data)
+# aiosqlite's DEBUG lines print every statement's parameters, from its own thread where no request is known: they
+# stay off whatever LOG_LEVEL says (SQLAlchemy, which hides parameters, keeps its own loggers at WARNING the same way).
+logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
 
 class JsonFormatter(logging.Formatter):

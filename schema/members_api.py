@@ -353,4 +353,5 @@ class MemberMutation:
     async def delete_my_account(self, info: strawberry.Info[Context, None]) -> DeleteAccountPayload:
         ctx = info.context
         await member_data.delete_account(ctx.session, ctx.app.cipher, ctx.viewer, ctx.app.payment_providers)
+        ctx.ip = None  # the deletion's own audit entry keeps no address of the member either
         return DeleteAccountPayload(deleted=True)

@@ -68,15 +68,17 @@ def scrub(value: Any, values: Collection[str]) -> Any:
 
 
 async def forget_member(session: AsyncSession, member_id: int, values: Collection[str]) -> None:
-    """Erase a deleted member's personal values from the entries about them: those they made (with their
-    address) and those naming them as a target. The entries stay, so who did what is still traceable."""
+    """Erase a deleted member's personal values from the entries about them: those they made and those naming them
+    as a target. Their own acts (and their sign-ins, made before they were known) lose the address they came from;
+    staff's acts on them keep it. The entries stay, so who did what is still traceable."""
     values = [v for v in values if len(v) >= 2]
-    await session.execute(update(AuditLog).where(AuditLog.member_id == member_id).values(**erased(AuditLog)))
-    if not values:
-        return
     # The global id as GraphQL shows it (relay: base64 of "Member:<id>"), inside the JSON list of targets.
     gid = base64.b64encode(f"Member:{member_id}".encode()).decode()
     about = (AuditLog.member_id == member_id) | cast(AuditLog.target_ids, Text).like(f'%"{gid}"%')
+    theirs = (AuditLog.member_id == member_id) | (AuditLog.actor_kind == "ANONYMOUS")
+    await session.execute(update(AuditLog).where(about, theirs).values(**erased(AuditLog)))
+    if not values:
+        return
     for row in (await session.execute(select(AuditLog.id, AuditLog.input).where(about))).all():
         clean = scrub(row.input, values)
         if clean != row.input:

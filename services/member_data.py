@@ -190,19 +190,18 @@ async def delete_account(
     if any(o.status is OrderStatus.DELIVERING or (o.dispatched_at and not o.completed_at) for o in open_orders):
         raise DomainError(ErrorCode.INVALID_TRANSITION, "An order is on its way; delete the account once it arrives.")
     values = await _personal_values(session, cipher, member, mine)
+    unpaid = [o.id for o in open_orders if o.status is OrderStatus.CREATED]
+    paid = [o.id for o in open_orders if o.status is not OrderStatus.CREATED]
     # Unpaid orders: cancelled, and everything they hold goes back (stock, points, stored value, coupons).
-    for order in open_orders:
-        if order.status is OrderStatus.CREATED:
-            await orders.release(session, order.id)
+    for order_id in unpaid:
+        await orders.release(session, order_id)
     to_refund: list[tuple[int, dict[int, int] | None]] = []
-    for order in open_orders:
-        if order.status is OrderStatus.CREATED:
-            continue
-        lines = (await session.scalars(select(OrderLine).where(OrderLine.order_id == order.id))).all()
+    for order_id in paid:
+        lines = (await session.scalars(select(OrderLine).where(OrderLine.order_id == order_id))).all()
         left = _left_to_hand_over(lines)
         if left:
             untouched = all(x.picked_up == 0 and x.refunded == 0 for x in lines)
-            to_refund.append((order.id, None if untouched else left))
+            to_refund.append((order_id, None if untouched else left))
     # The member's own money may not vanish with the account: what they hold, and what the refunds give back.
     await session.refresh(member)
     if member.balance_principal + await _principal_held(session, [order_id for order_id, _ in to_refund]) > 0:

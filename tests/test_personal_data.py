@@ -5,15 +5,35 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import timedelta
 
 from graphql import GraphQLInputObjectType
+from sqlalchemy import func, select
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 
+from models import (
+    AuthSession,
+    BalanceEntry,
+    BalanceLot,
+    Job,
+    JobStatus,
+    Member,
+    MemberIdentity,
+    Order,
+    OrderStatus,
+    PointsEntry,
+    Refund,
+    StockLevel,
+    StockMovement,
+    utcnow,
+)
 from schema import members_api as members
 from schema import schema
 from schema.personal import Sensitivity, declared
+from services import jobs, member_data, stored_value
 from services.audit import hidden_values, redact
-from tests.conftest import gid
+from services.db import write_transaction
+from tests.conftest import gid, pk, table_counts
 from tests.factories import list_in_store, make_library
 
 # A field whose name says it could hold personal data (or a secret) must say whether it does.
@@ -108,8 +128,13 @@ async def test_orders_and_profiles_leave_no_personal_values_in_the_audit_log_or_
     assert sorted(e["outcome"] for e in orders_logged) == ["OK", "REFUSED"]
     assert sorted(e["outcome"] for e in profiles_logged) == ["FAILED", "OK"]
     for entry in orders_logged:
-        assert entry["input"]["delivery"] == {"contactName": "[REDACTED]", "phone": "139****5678",
-                                              "address": "[REDACTED]", "lat": "[REDACTED]", "lng": "[REDACTED]"}
+        assert entry["input"]["delivery"] == {
+            "contactName": "[REDACTED]",
+            "phone": "139****5678",
+            "address": "[REDACTED]",
+            "lat": "[REDACTED]",
+            "lng": "[REDACTED]",
+        }
         assert entry["input"]["idempotencyKey"] in {"a-1", "a-2"}  # what is not personal stays readable
     for entry in profiles_logged:
         assert entry["input"] == {"name": "[REDACTED]", "birthday": "[REDACTED]", "gender": "[REDACTED]"}
@@ -130,3 +155,185 @@ def test_redaction_follows_the_declaration_into_nested_and_listed_inputs():
     assert redact(given, plan) == {"delivery": {"phone": "139****5678", "address": "[REDACTED]"}, "note": "kept",
                                    "code": "[REDACTED]", "people": [{"name": "[REDACTED]"}, {"name": None}]}  # fmt: skip
     assert hidden_values(given, plan) == {"13912345678", "a street", "s3cret", "Li"}
+
+
+# --- deleting an account ---------------------------------------------------------------------------------------
+
+
+async def _member_id(state, token_code: str) -> int:
+    subject = token_code.removeprefix("member:").split(":")[0]
+    async with state.sessionmaker() as session:
+        found = await session.scalar(
+            select(MemberIdentity.member_id).where(
+                MemberIdentity.provider == "local", MemberIdentity.subject == subject
+            )
+        )
+    assert found is not None
+    return found
+
+
+async def _stored_value(state, member_id: int, store_id: int, *, principal: int, bonus: int, spend: int = 0) -> None:
+    """A counter top-up, and some of it spent at the counter before (principal goes first)."""
+    async with write_transaction(state.sessionmaker) as session:
+        await stored_value.top_up(session, member_id, principal=principal, bonus=bonus, store_id=store_id,
+                                  ref_type="counter_top_up", ref_id=None)  # fmt: skip
+        if spend:
+            await stored_value.spend(session, member_id, spend, store_id=store_id, ref_type="counter", ref_id=None)
+
+
+async def _books_balance(state, member_id: int, sku: int, store_id: int) -> None:
+    """Balances equal their ledgers (and the lots), and stock equals its movements."""
+    async with state.sessionmaker() as session:
+        member = await session.get(Member, member_id)
+        ledger = (await session.execute(
+            select(func.coalesce(func.sum(BalanceEntry.principal), 0), func.coalesce(func.sum(BalanceEntry.bonus), 0))
+            .where(BalanceEntry.member_id == member_id))).one()  # fmt: skip
+        lots = (await session.execute(
+            select(func.coalesce(func.sum(BalanceLot.principal_left), 0), func.coalesce(func.sum(BalanceLot.bonus_left), 0))
+            .where(BalanceLot.member_id == member_id))).one()  # fmt: skip
+        points_sum = await session.scalar(
+            select(func.coalesce(func.sum(PointsEntry.points), 0)).where(PointsEntry.member_id == member_id)
+        )
+        level = await session.scalar(
+            select(StockLevel).where(StockLevel.store_id == store_id, StockLevel.sku_id == sku)
+        )
+        moved = (await session.execute(
+            select(func.sum(StockMovement.quantity), func.sum(StockMovement.reserved_delta))
+            .where(StockMovement.store_id == store_id, StockMovement.sku_id == sku))).one()  # fmt: skip
+    assert (member.balance_principal, member.balance_bonus) == tuple(ledger) == tuple(lots)
+    assert member.points_balance == points_sum
+    assert (level.on_hand, level.reserved) == tuple(moved)
+
+
+async def _jobs_settled(state) -> None:
+    """Every job due in the next day runs: none failed, none waits to be retried."""
+    await jobs.run_due(state.sessionmaker, utcnow() + timedelta(days=1), providers=state.payment_providers)
+    async with state.sessionmaker() as session:
+        stuck = (await session.execute(
+            select(Job.kind, Job.status, Job.attempts, Job.last_error)
+            .where(Job.kind == "orders.expire", (Job.status != JobStatus.DONE) | (Job.last_error.is_not(None)))
+        )).all()  # fmt: skip
+    assert stuck == []
+
+
+async def test_deleting_while_an_unpaid_order_holds_stored_value_releases_it_and_its_expiry_runs(api, state, chain):
+    sh01 = chain.stores["SH01"]
+    sku = await _sku_in(state, sh01, price=1500, on_hand=5)
+    token = (await api.member_sign_in("held:13500135000", gid("Store", sh01)))["tokens"]["accessToken"]
+    member_id = await _member_id(state, "held")
+    await _stored_value(state, member_id, sh01, principal=1000, bonus=500, spend=1000)  # 500 bonus left
+    placed = await api.post(
+        PLACE_PICKUP, {"s": gid("Store", sh01), "l": _lines(sku, 2), "key": "h-1", "sv": 300}, token
+    )
+    order = placed.json()["data"]["placeOrder"]["order"]
+    assert order["status"] == "CREATED" and order["payable"] == 2700
+    async with state.sessionmaker() as session:
+        assert (await session.get(Member, member_id)).balance_bonus == 200
+
+    deleted = (await api.post(DELETE, token=token)).json()["data"]["deleteMyAccount"]
+    assert deleted == {"errors": [], "deleted": True}
+    async with state.sessionmaker() as session:
+        cancelled = await session.get(Order, pk(order["id"]))
+        level = await session.scalar(select(StockLevel).where(StockLevel.store_id == sh01, StockLevel.sku_id == sku))
+        member = await session.get(Member, member_id)
+    assert cancelled.status is OrderStatus.CANCELLED and level.reserved == 0 and level.on_hand == 5
+    assert member.deleted_at is not None and member.balance_bonus == 500  # the held bonus came back to the books
+    await _jobs_settled(state)
+    await _books_balance(state, member_id, sku, sh01)
+
+
+async def test_a_deletion_that_would_strand_the_members_own_money_is_refused_and_changes_nothing(api, state, chain):
+    sh01 = chain.stores["SH01"]
+    sku = await _sku_in(state, sh01, price=1500, on_hand=5)
+    token = (await api.member_sign_in("owed:13500135001", gid("Store", sh01)))["tokens"]["accessToken"]
+    member_id = await _member_id(state, "owed")
+    await _stored_value(state, member_id, sh01, principal=1000, bonus=0)
+    placed = await api.post(
+        PLACE_PICKUP, {"s": gid("Store", sh01), "l": _lines(sku, 1), "key": "o-1", "sv": 1000}, token
+    )
+    order = placed.json()["data"]["placeOrder"]["order"]
+    before = await table_counts(state)
+
+    refused = (await api.post(DELETE, token=token)).json()["data"]["deleteMyAccount"]
+    assert refused["errors"][0]["code"] == "INVALID_INPUT" and refused["deleted"] is False
+    assert await table_counts(state) == before
+    async with state.sessionmaker() as session:
+        still = await session.get(Order, pk(order["id"]))
+        member = await session.get(Member, member_id)
+        level = await session.scalar(select(StockLevel).where(StockLevel.store_id == sh01, StockLevel.sku_id == sku))
+    assert still.status is OrderStatus.CREATED and level.reserved == 1
+    assert member.deleted_at is None and member.phone_enc is not None and member.balance_principal == 0
+    await _jobs_settled(state)  # the account is still there: the order expires and gives the 1000 back
+    await _books_balance(state, member_id, sku, sh01)
+    async with state.sessionmaker() as session:
+        assert (await session.get(Member, member_id)).balance_principal == 1000
+
+
+async def _notify(api, state, order_gid: str, amount: int) -> None:
+    headers, body = state.payment_providers["sandbox"].notification(
+        provider_ref=f"ORD{pk(order_gid):012d}", amount=amount
+    )
+    assert (await api.http.post("/payments/notify/sandbox", content=body, headers=headers)).json() == {
+        "code": "SUCCESS"
+    }
+
+
+async def test_deletion_refunds_paid_orders_not_handed_over_and_erases_personal_data_everywhere(api, state, chain):
+    sh01 = chain.stores["SH01"]
+    sku = await _sku_in(state, sh01, price=1500, on_hand=10)
+    token = (await api.member_sign_in("gone:13700137000", gid("Store", sh01)))["tokens"]["accessToken"]
+    member_id = await _member_id(state, "gone")
+    assert (await api.post(PROFILE, {"n": PROFILE_NAME, "b": BIRTHDAY}, token)).json()["data"]["updateMyProfile"]
+    store = gid("Store", sh01)
+    waiting = (await api.post(PLACE, {"s": store, "l": _lines(sku, 2), "key": "g-1", "d": CONTACT}, token)).json()
+    riding = (await api.post(PLACE, {"s": store, "l": _lines(sku, 1), "key": "g-2", "d": CONTACT}, token)).json()
+    waiting, riding = waiting["data"]["placeOrder"]["order"], riding["data"]["placeOrder"]["order"]
+    await _notify(api, state, waiting["id"], waiting["payable"])
+    await _notify(api, state, riding["id"], riding["payable"])
+    dispatch = "mutation($id: ID!) { dispatchOrder(input: {id: $id}) { errors { code } } }"
+    assert (await api.gql(dispatch, {"id": riding["id"]}, as_="sh01.clerk"))["data"]["dispatchOrder"]["errors"] == []
+    reveal = "mutation($m: ID!) { revealMemberPhone(input: {memberId: $m}) { errors { code } phone } }"
+    assert (await api.gql(reveal, {"m": gid("Member", member_id)}, as_="sh01.manager"))["data"]["revealMemberPhone"][
+        "phone"
+    ] == "13700137000"
+
+    # An order on its way keeps its address until it arrives: the deletion waits, changing nothing.
+    before = await table_counts(state)
+    on_its_way = (await api.post(DELETE, token=token)).json()["data"]["deleteMyAccount"]
+    assert on_its_way["errors"][0]["code"] == "INVALID_TRANSITION" and await table_counts(state) == before
+    confirm = "mutation($id: ID!) { confirmDelivery(input: {id: $id}) { errors { code } } }"
+    assert (await api.post(confirm, {"id": riding["id"]}, token)).json()["data"]["confirmDelivery"]["errors"] == []
+
+    deleted = (await api.post(DELETE, token=token)).json()["data"]["deleteMyAccount"]
+    assert deleted == {"errors": [], "deleted": True}
+    async with state.sessionmaker() as session:
+        refunded = await session.get(Order, pk(waiting["id"]))
+        kept = await session.get(Order, pk(riding["id"]))
+        refund = await session.scalar(select(Refund).where(Refund.order_id == refunded.id))
+        level = await session.scalar(select(StockLevel).where(StockLevel.store_id == sh01, StockLevel.sku_id == sku))
+        sessions = (await session.scalars(select(AuthSession).where(AuthSession.member_id == member_id))).all()
+    assert refunded.status is OrderStatus.REFUNDED and kept.status is OrderStatus.COMPLETED
+    assert refund.amount == waiting["payable"] and refund.restocked and refund.reason == member_data.DELETION_REASON
+    provider_refunds = state.payment_providers["sandbox"].refunds[f"ORD{refunded.id:012d}"]
+    assert list(provider_refunds.values()) == [waiting["payable"]]
+    assert level.on_hand == 9 and level.reserved == 0  # the refunded two came back; the delivered one is gone
+    assert refunded.delivery_enc is None and kept.delivery_enc is None  # orders stay, anonymised
+    assert refunded.member_id == member_id and all(s.ip is None and s.revoked_at for s in sessions)
+    seen = await api.gql("query($id: ID!) { node(id: $id) { ... on Order { status payable delivery { phone } } } }",
+                         {"id": riding["id"]}, as_="hq.admin")  # fmt: skip
+    assert seen["data"]["node"]["delivery"] is None and seen["data"]["node"]["status"] == "COMPLETED"
+
+    entries = await api.gql("{ auditLogs(first: 100) { edges { node { operation actorKind input ip targetIds } } } }",
+                            as_="hq.admin")  # fmt: skip
+    nodes = [e["node"] for e in entries["data"]["auditLogs"]["edges"]]
+    assert {"placeOrder", "updateMyProfile", "revealMemberPhone", "memberSignIn", "deleteMyAccount"} <= {
+        n["operation"] for n in nodes
+    }
+    text = str(nodes)
+    for value in (*CONTACT.values(), PROFILE_NAME, BIRTHDAY, "13700137000", "137****7000", "139****5678", "gone"):
+        assert str(value) not in text, value
+    own = [n for n in nodes if n["actorKind"] == "MEMBER" or gid("Member", member_id) in n["targetIds"]]
+    assert {"memberSignIn", "placeOrder", "deleteMyAccount"} <= {n["operation"] for n in own}
+    assert all(n["ip"] is None for n in own if n["actorKind"] != "STAFF")  # their own acts and sign-ins
+    assert any(n["ip"] for n in nodes if n["actorKind"] == "STAFF")  # staff's own trace is kept
+    await _books_balance(state, member_id, sku, sh01)

@@ -33,7 +33,8 @@ class StaffFilterInput:
 @strawberry.input
 class CreateStaffInput:
     username: str = not_personal()
-    display_name: str = personal()
+    # Staff are named in the audit log anyway (each entry's actor): their names are the trace, not hidden data.
+    display_name: str = not_personal()
     password: str = personal(Sensitivity.SECRET)
     role_id: strawberry.ID
     store_id: strawberry.ID | None = strawberry.field(
@@ -44,7 +45,7 @@ class CreateStaffInput:
 @strawberry.input
 class UpdateStaffInput:
     id: strawberry.ID
-    display_name: str | None = personal(default=None)
+    display_name: str | None = not_personal(default=None)
     role_id: strawberry.ID | None = None
     store_id: strawberry.ID | None = None
 

@@ -6,10 +6,13 @@ from __future__ import annotations
 import logging
 import re
 from datetime import timedelta
+from typing import Any
 
+import pytest
 from graphql import GraphQLInputObjectType
 from sqlalchemy import func, select
 from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.types.field import StrawberryField
 
 from models import (
     AuthSession,
@@ -27,11 +30,10 @@ from models import (
     StockMovement,
     utcnow,
 )
-from schema import members_api as members
 from schema import schema
 from schema.personal import Sensitivity, declared
 from services import jobs, member_data, stored_value
-from services.audit import hidden_values, redact
+from services.audit import Plan, hidden_values, redact
 from services.db import write_transaction
 from tests.conftest import gid, pk, table_counts
 from tests.factories import list_in_store, make_library
@@ -45,7 +47,7 @@ SUGGESTS_PERSONAL = re.compile(
 )
 
 
-def _input_fields() -> list[tuple[str, str, object]]:
+def _input_fields() -> list[tuple[str, str, StrawberryField]]:
     found = []
     for gql_type in schema._schema.type_map.values():
         if isinstance(gql_type, GraphQLInputObjectType) and not gql_type.name.startswith("__"):
@@ -63,7 +65,7 @@ def test_every_input_field_that_may_hold_personal_data_declares_whether_it_does(
 
 # --- redaction in the audit log and the logs -------------------------------------------------------------------
 
-CONTACT = {"contactName": "李雷", "phone": "13912345678", "address": "南京西路1700号 12楼", "lat": 31.2260,
+CONTACT: dict[str, Any] = {"contactName": "李雷", "phone": "13912345678", "address": "南京西路1700号 12楼", "lat": 31.2260,
            "lng": 121.4480}  # fmt: skip
 PROFILE_NAME, BIRTHDAY = "韩梅梅", "1991-07-08"
 PLACE = """mutation($s: ID!, $l: [CartLineInput!]!, $key: String!, $d: DeliveryAddressInput, $sv: Int) {
@@ -90,12 +92,12 @@ def _lines(sku: int, qty: int = 1) -> list[dict[str, object]]:
     return [{"skuId": gid("Sku", sku), "quantity": qty}]
 
 
-async def _audit(api, operation: str) -> list[dict]:
+async def _audit(api, operation: str) -> list[dict[str, Any]]:
     body = await api.gql(AUDIT, {"op": operation}, as_="hq.admin")
     return [e["node"] for e in body["data"]["auditLogs"]["edges"]]
 
 
-def _everything_logged(caplog) -> str:
+def _everything_logged(caplog: pytest.LogCaptureFixture) -> str:
     return caplog.text + "\n".join(r.getMessage() + str(r.exc_info or "") + (r.exc_text or "") for r in caplog.records)
 
 
@@ -118,7 +120,7 @@ async def test_orders_and_profiles_leave_no_personal_values_in_the_audit_log_or_
     async def broken(session, viewer, changes):
         raise RuntimeError(f"cannot store name={changes.name!r} birthday={changes.birthday}")
 
-    monkeypatch.setattr(members.members, "update_profile", broken)
+    monkeypatch.setattr("services.members.update_profile", broken)
     failed = (await api.post(PROFILE, {"n": PROFILE_NAME, "b": BIRTHDAY}, token)).json()
     assert failed["errors"][0]["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
     assert "unexpected error" in caplog.text and "RuntimeError: cannot store name=" in caplog.text
@@ -148,7 +150,7 @@ async def test_orders_and_profiles_leave_no_personal_values_in_the_audit_log_or_
 
 
 def test_redaction_follows_the_declaration_into_nested_and_listed_inputs():
-    plan = {"delivery": {"phone": Sensitivity.PHONE, "address": Sensitivity.PERSONAL},
+    plan: Plan = {"delivery": {"phone": Sensitivity.PHONE, "address": Sensitivity.PERSONAL},
             "people": {"name": Sensitivity.PERSONAL}, "code": Sensitivity.SECRET}  # fmt: skip
     given = {"delivery": {"phone": "13912345678", "address": "a street"}, "code": "s3cret", "note": "kept",
              "people": [{"name": "Li"}, {"name": None}]}  # fmt: skip
@@ -169,7 +171,7 @@ async def _member_id(state, token_code: str) -> int:
             )
         )
     assert found is not None
-    return found
+    return int(found)
 
 
 async def _stored_value(state, member_id: int, store_id: int, *, principal: int, bonus: int, spend: int = 0) -> None:

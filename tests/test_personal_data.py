@@ -18,6 +18,7 @@ from models import (
     AuthSession,
     BalanceEntry,
     BalanceLot,
+    CouponKind,
     Job,
     JobStatus,
     Member,
@@ -25,6 +26,7 @@ from models import (
     Order,
     OrderStatus,
     PointsEntry,
+    Referral,
     Refund,
     StockLevel,
     StockMovement,
@@ -37,6 +39,7 @@ from services.audit import Plan, hidden_values, redact
 from services.db import write_transaction
 from tests.conftest import gid, pk, table_counts
 from tests.factories import list_in_store, make_library
+from tests.marketing_givens import give_coupon
 
 # A field whose name says it could hold personal data (or a secret) must say whether it does.
 SUGGESTS_PERSONAL = re.compile(
@@ -339,3 +342,53 @@ async def test_deletion_refunds_paid_orders_not_handed_over_and_erases_personal_
     assert all(n["ip"] is None for n in own if n["actorKind"] != "STAFF")  # their own acts and sign-ins
     assert any(n["ip"] for n in nodes if n["actorKind"] == "STAFF")  # staff's own trace is kept
     await _books_balance(state, member_id, sku, sh01)
+
+
+# --- the member's export ---------------------------------------------------------------------------------------
+
+REFUND = """mutation($id: ID!, $lines: [CartLineInput!]) { refundOrder(input: {id: $id, lines: $lines, restock: true}) {
+  errors { code } refund { amount } } }"""
+
+
+async def test_the_export_holds_every_kind_of_data_kept_about_the_member(api, state, chain):
+    sh01 = chain.stores["SH01"]
+    sku = await _sku_in(state, sh01, price=1500, on_hand=10)
+    token = (await api.member_sign_in("export:13600136001", gid("Store", sh01)))["tokens"]["accessToken"]
+    member_id = await _member_id(state, "export")
+    await api.member_sign_in("referrer:13600136002")
+    referrer_id = await _member_id(state, "referrer")
+    assert (await api.post(PROFILE, {"n": PROFILE_NAME, "b": BIRTHDAY}, token)).json()["data"]["updateMyProfile"]
+    await _stored_value(state, member_id, sh01, principal=5000, bonus=500)
+    await give_coupon(state, member_id, CouponKind.AMOUNT_OFF, amount_off=100, name="见面礼")
+    async with write_transaction(state.sessionmaker) as session:
+        session.add(Referral(referrer_id=referrer_id, referred_id=member_id))
+    tag = await api.gql('mutation { createMemberTag(input: {name: "咖啡控"}) { tag { id } } }', as_="hq.admin")
+    tagged = await api.gql(
+        "mutation($t: ID!, $m: ID!) { tagMembers(input: {tagId: $t, memberIds: [$m]}) { changed } }",
+        {"t": tag["data"]["createMemberTag"]["tag"]["id"], "m": gid("Member", member_id)}, as_="hq.admin",
+    )  # fmt: skip
+    assert tagged["data"]["tagMembers"]["changed"] == 1
+    placed = await api.post(PLACE, {"s": gid("Store", sh01), "l": _lines(sku, 2), "key": "e-1", "d": CONTACT, "sv": 100},
+                            token)  # fmt: skip
+    order = placed.json()["data"]["placeOrder"]["order"]
+    await _notify(api, state, order["id"], order["payable"])
+    refunded = await api.gql(REFUND, {"id": order["id"], "lines": _lines(sku, 1)}, as_="sh01.manager")
+    assert refunded["data"]["refundOrder"]["errors"] == []
+
+    export = (await api.post("{ myDataExport }", token=token)).json()["data"]["myDataExport"]
+    assert export["member"]["name"] == PROFILE_NAME and export["member"]["phone"] == "13600136001"
+    assert export["member"]["birthday"] == BIRTHDAY
+    assert [(i["provider"], i["subject"]) for i in export["identities"]] == [("local", "export")]
+    assert export["sessions"] and export["stores"][0]["registered"] is True
+    assert export["tags"] == ["咖啡控"]
+    [kept] = export["orders"]
+    assert kept["status"] == "PARTIALLY_REFUNDED" and kept["fulfilment"] == "DELIVERY"
+    assert kept["delivery"] == CONTACT
+    assert [(x["quantity"], x["refunded"]) for x in kept["lines"]] == [(2, 1)]
+    assert {p["method"] for p in export["payments"]} == {"WECHAT_PAY", "STORED_VALUE"}
+    assert [r["amount"] for r in export["refunds"]] == [refunded["data"]["refundOrder"]["refund"]["amount"]]
+    assert {"EARN"} <= {p["kind"] for p in export["points"]}
+    assert {b["kind"] for b in export["storedValue"]} == {"TOP_UP", "SPEND"}
+    assert [(c["status"], c["source"]) for c in export["coupons"]] == [("AVAILABLE", "ISSUE")]
+    assert [r["role"] for r in export["referrals"]] == ["REFERRED"]
+    assert "topUps" in export and "groupBuys" in export

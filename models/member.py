@@ -63,7 +63,7 @@ class Member(Base):
     last_visit_at: Mapped[datetime | None]
     segment: Mapped[str | None] = mapped_column(String(16))
     # The member's own share code (全民推广), made the first time they ask for it.
-    share_code: Mapped[str | None] = mapped_column(String(16), unique=True)
+    share_code: Mapped[str | None] = mapped_column(String(16), unique=True, info=personal())
     joined_at: Mapped[Timestamp]
     updated_at: Mapped[datetime | None]
     # Set when the member deleted their account: personal data is erased, ledgers stay anonymised.

@@ -20,6 +20,7 @@ from models import (
     AuthSession,
     BalanceEntry,
     GroupBuy,
+    GroupBuyStatus,
     Member,
     MemberCoupon,
     MemberIdentity,
@@ -175,6 +176,17 @@ async def _personal_values(session: AsyncSession, cipher: PiiCipher, member: Mem
     return values | phones | {m for p in phones if (m := mask_phone(p))}
 
 
+async def _leave_open_group(session: AsyncSession, order_id: int) -> None:
+    """A paid place in a group still forming is given up with the refund, so the group counts only who stays."""
+    group_id = await session.scalar(select(Order.group_buy_id).where(Order.id == order_id))
+    if group_id is not None:
+        await session.execute(
+            update(GroupBuy)
+            .where(GroupBuy.id == group_id, GroupBuy.status == GroupBuyStatus.OPEN, GroupBuy.paid > 0)
+            .values(joined=GroupBuy.joined - 1, paid=GroupBuy.paid - 1)
+        )
+
+
 async def delete_account(
     session: AsyncSession, cipher: PiiCipher, viewer: Viewer, providers: Mapping[str, PaymentProvider]
 ) -> None:
@@ -208,6 +220,7 @@ async def delete_account(
         raise DomainError(ErrorCode.INVALID_INPUT, "Spend or refund your stored value before deleting the account.")
     # Paid orders not handed over: refunded as the store would, the provider asked last in each.
     for order_id, quantities in to_refund:
+        await _leave_open_group(session, order_id)
         await refunds.refund_order(session, SYSTEM, dict(providers), order_id=order_id, quantities=quantities,
                                    restock=True, reason=DELETION_REASON)  # fmt: skip
     now = utcnow()

@@ -18,7 +18,10 @@ from models import (
     AuthSession,
     BalanceEntry,
     BalanceLot,
+    CampaignKind,
     CouponKind,
+    GroupBuy,
+    GroupBuyStatus,
     Job,
     JobStatus,
     Member,
@@ -34,12 +37,14 @@ from models import (
 )
 from schema import schema
 from schema.personal import Sensitivity, declared
-from services import jobs, member_data, stored_value
+from services import group_buys, jobs, member_data, stored_value
 from services.audit import Plan, hidden_values, redact
 from services.db import write_transaction
+from services.promotions import ItemSpec
+from services.scope import Viewer, ViewerKind
 from tests.conftest import gid, pk, table_counts
 from tests.factories import list_in_store, make_library
-from tests.marketing_givens import give_coupon
+from tests.marketing_givens import campaign, give_coupon, given_menu
 
 # A field whose name says it could hold personal data (or a secret) must say whether it does.
 SUGGESTS_PERSONAL = re.compile(
@@ -392,3 +397,32 @@ async def test_the_export_holds_every_kind_of_data_kept_about_the_member(api, st
     assert [(c["status"], c["source"]) for c in export["coupons"]] == [("AVAILABLE", "ISSUE")]
     assert [r["role"] for r in export["referrals"]] == ["REFERRED"]
     assert "topUps" in export and "groupBuys" in export
+
+
+async def test_a_deleted_members_paid_place_in_a_forming_group_is_refunded_and_given_up(api, state, chain):
+    menu = await given_menu(state, chain, on_hand=10)
+    campaign_id = await campaign(state, CampaignKind.GROUP_BUY, items=[ItemSpec(menu.a, price=6000)], group_size=3,
+                                 group_minutes=30)  # fmt: skip
+    async with write_transaction(state.sessionmaker) as session:
+        leader, joiner = Member(name="团长"), Member(name="团员")
+        session.add_all([leader, joiner])
+    provider = state.payment_providers["sandbox"]
+    async with write_transaction(state.sessionmaker) as session:
+        opened = await group_buys.open_group(session, Viewer(kind=ViewerKind.MEMBER, member_id=leader.id), provider,
+                                             campaign_id=campaign_id, store_id=menu.store, sku_id=menu.a,
+                                             idempotency_key="grp-0")  # fmt: skip
+    async with write_transaction(state.sessionmaker) as session:
+        joined = await group_buys.join_group(session, Viewer(kind=ViewerKind.MEMBER, member_id=joiner.id), provider,
+                                             share_code=opened.group.share_code, idempotency_key="grp-1")  # fmt: skip
+    for order in (opened.placed.order, joined.placed.order):
+        await _notify(api, state, gid("Order", order.id), order.payable)
+
+    async with write_transaction(state.sessionmaker) as session:
+        await member_data.delete_account(session, state.cipher, Viewer(kind=ViewerKind.MEMBER, member_id=joiner.id),
+                                         state.payment_providers)  # fmt: skip
+    async with state.sessionmaker() as session:
+        group = await session.get(GroupBuy, opened.group.id)
+        refunded = await session.get(Order, joined.placed.order.id)
+    assert refunded.status is OrderStatus.REFUNDED
+    assert (group.status, group.joined, group.paid) == (GroupBuyStatus.OPEN, 1, 1)  # one place is free again
+    assert list(provider.refunds[f"ORD{refunded.id:012d}"].values()) == [6000]

@@ -15,6 +15,7 @@ from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 
 from models import (
+    AuditOutcome,
     AuthSession,
     BalanceEntry,
     BalanceLot,
@@ -38,7 +39,7 @@ from models import (
 from schema import schema
 from schema.personal import Sensitivity, declared
 from services import group_buys, jobs, member_data, stored_value
-from services.audit import Plan, hidden_values, redact
+from services.audit import AuditEntry, Plan, hidden_values, record, redact
 from services.db import write_transaction
 from services.promotions import ItemSpec
 from services.scope import Viewer, ViewerKind
@@ -307,6 +308,12 @@ async def test_deletion_refunds_paid_orders_not_handed_over_and_erases_personal_
         "phone"
     ] == "13700137000"
 
+    # An entry written before inputs were redacted by declaration, naming the member in clear.
+    async with write_transaction(state.sessionmaker) as session:
+        record(session, AuditEntry(request_id="legacy", actor_kind="STAFF", operation="registerMember",
+                                   outcome=AuditOutcome.OK, staff_id=chain.staff["sh01.clerk"], store_id=sh01,
+                                   target_ids=(gid("Member", member_id),), ip="10.0.0.7",
+                                   input={"phone": "137****7000", "name": PROFILE_NAME, "storeId": store}))  # fmt: skip
     # An order on its way keeps its address until it arrives: the deletion waits, changing nothing.
     before = await table_counts(state)
     on_its_way = (await api.post(DELETE, token=token)).json()["data"]["deleteMyAccount"]
@@ -345,7 +352,9 @@ async def test_deletion_refunds_paid_orders_not_handed_over_and_erases_personal_
     own = [n for n in nodes if n["actorKind"] == "MEMBER" or gid("Member", member_id) in n["targetIds"]]
     assert {"memberSignIn", "placeOrder", "deleteMyAccount"} <= {n["operation"] for n in own}
     assert all(n["ip"] is None for n in own if n["actorKind"] != "STAFF")  # their own acts and sign-ins
-    assert any(n["ip"] for n in nodes if n["actorKind"] == "STAFF")  # staff's own trace is kept
+    legacy = next(n for n in nodes if n["operation"] == "registerMember")
+    assert legacy["input"] == {"phone": "[REDACTED]", "name": "[REDACTED]", "storeId": store}
+    assert legacy["ip"] == "10.0.0.7"  # staff's own trace is kept
     await _books_balance(state, member_id, sku, sh01)
 
 

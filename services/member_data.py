@@ -148,7 +148,9 @@ async def export_data(session: AsyncSession, cipher: PiiCipher, viewer: Viewer) 
 
 
 def _left_to_hand_over(lines: Sequence[OrderLine]) -> dict[int, int]:
-    return {x.sku_id: x.quantity - x.picked_up - x.refunded for x in lines if x.quantity - x.picked_up - x.refunded}
+    """Units paid for and neither handed over nor refunded (goods refunded after pickup count as handed over)."""
+    left = {x.sku_id: x.quantity - x.picked_up - x.refunded for x in lines}
+    return {sku: n for sku, n in left.items() if n > 0}
 
 
 async def _principal_held(session: AsyncSession, order_ids: Sequence[int]) -> int:

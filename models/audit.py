@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Enum, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, BigId, Timestamp, intpk, str64, str128
+from models.base import Base, BigId, Timestamp, intpk, personal, str64, str128
 
 
 class AuditOutcome(enum.StrEnum):
@@ -43,4 +43,5 @@ class AuditLog(Base):
         Enum(AuditOutcome, native_enum=False, length=16, validate_strings=True)
     )
     error_code: Mapped[str | None] = mapped_column(String(64))
-    ip: Mapped[str | None] = mapped_column(String(64))
+    # The caller's address: erased from a member's own entries when they delete their account.
+    ip: Mapped[str | None] = mapped_column(String(64), info=personal())

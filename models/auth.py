@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import Base, BigId, Timestamp, intpk, str32
+from models.base import Base, BigId, Timestamp, intpk, personal, str32
 
 
 class AuthSession(Base):
@@ -22,7 +22,7 @@ class AuthSession(Base):
     created_at: Mapped[Timestamp]
     revoked_at: Mapped[datetime | None]
     revoke_reason: Mapped[str32 | None]
-    ip: Mapped[str | None] = mapped_column(String(64))
+    ip: Mapped[str | None] = mapped_column(String(64), info=personal())
 
     tokens: Mapped[list[RefreshToken]] = relationship(back_populates="session", lazy="raise")
 

@@ -60,6 +60,32 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime()}
 
 
+class Sensitivity(enum.StrEnum):
+    """What a field holds, declared once where the field is: a model column's `info` or a GraphQL input field.
+
+    The audit log and the logs redact by it (services/audit.py, services/logs.py); deleting an account erases
+    the columns declared personal (services/member_data.py); a test walks every input type for undeclared ones.
+    """
+
+    PERSONAL = "PERSONAL"  # about a person (name, address, birthday, location): left out of audit and logs
+    PHONE = "PHONE"  # a phone number: masked (138****5678) in the audit log, left out of logs
+    SECRET = "SECRET"  # passwords, codes, tokens: never written anywhere
+    NOT_PERSONAL = "NOT_PERSONAL"  # looks personal but is not (a store's phone, a product's name)
+
+    @property
+    def hidden(self) -> bool:
+        return self is not Sensitivity.NOT_PERSONAL
+
+
+PII = "pii"  # the declaration's key in a column's `info` and in a strawberry field's `metadata`
+REDACTED = "[REDACTED]"
+
+
+def personal(kind: Sensitivity = Sensitivity.PERSONAL) -> dict[str, Any]:
+    """`mapped_column(..., info=personal())`: this column holds personal data, erased when the member leaves."""
+    return {PII: kind}
+
+
 def str_enum(kind: type[enum.StrEnum]) -> Enum:
     """An enum column stored as its string value (no database enum type to migrate)."""
     return Enum(kind, native_enum=False, length=24, validate_strings=True)

@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import Base, BigId, Timestamp, intpk, str32, str64, str128
+from models.base import Base, BigId, Sensitivity, Timestamp, intpk, personal, str32, str64, str128
 
 
 class Gender(enum.StrEnum):
@@ -40,17 +40,17 @@ class Member(Base):
     )
 
     id: Mapped[intpk]
-    name: Mapped[str | None] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(String(64), info=personal())
     # AES-GCM ciphertext of the phone number; phone_index is its keyed HMAC for exact lookup.
-    phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary())
-    phone_index: Mapped[str | None] = mapped_column(String(64), unique=True)
+    phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary(), info=personal(Sensitivity.PHONE))
+    phone_index: Mapped[str | None] = mapped_column(String(64), unique=True, info=personal(Sensitivity.PHONE))
     # For display as 138****5678: the network prefix and the last four digits, nothing in between.
-    phone_prefix: Mapped[str | None] = mapped_column(String(3))
-    phone_last4: Mapped[str | None] = mapped_column(String(4))
+    phone_prefix: Mapped[str | None] = mapped_column(String(3), info=personal(Sensitivity.PHONE))
+    phone_last4: Mapped[str | None] = mapped_column(String(4), info=personal(Sensitivity.PHONE))
     home_store_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("stores.id"))
-    birthday: Mapped[date | None] = mapped_column(Date())
+    birthday: Mapped[date | None] = mapped_column(Date(), info=personal())
     gender: Mapped[Gender] = mapped_column(
-        Enum(Gender, native_enum=False, length=16, validate_strings=True), default=Gender.UNDISCLOSED
+        Enum(Gender, native_enum=False, length=16, validate_strings=True), default=Gender.UNDISCLOSED, info=personal()
     )
     level_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("member_levels.id"))
     # Kept equal to the sums of their ledgers in the same transaction as each entry.
@@ -63,7 +63,7 @@ class Member(Base):
     last_visit_at: Mapped[datetime | None]
     segment: Mapped[str | None] = mapped_column(String(16))
     # The member's own share code (全民推广), made the first time they ask for it.
-    share_code: Mapped[str | None] = mapped_column(String(16), unique=True)
+    share_code: Mapped[str | None] = mapped_column(String(16), unique=True, info=personal())
     joined_at: Mapped[Timestamp]
     updated_at: Mapped[datetime | None]
     # Set when the member deleted their account: personal data is erased, ledgers stay anonymised.
@@ -81,7 +81,7 @@ class MemberIdentity(Base):
     id: Mapped[intpk]
     member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"))
     provider: Mapped[str32]
-    subject: Mapped[str128]
+    subject: Mapped[str128] = mapped_column(info=personal())
     created_at: Mapped[Timestamp]
 
     member: Mapped[Member] = relationship(back_populates="identities", lazy="raise")

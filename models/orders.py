@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, BigId, Timestamp, intpk, str32, str64, str_enum
+from models.base import Base, BigId, Timestamp, intpk, personal, str32, str64, str_enum
 
 
 class Channel(enum.StrEnum):
@@ -89,7 +89,7 @@ class Order(Base):
     payable: Mapped[int] = mapped_column(BigInteger())
     # Delivery (外送): the fee (in payable), and where to: contact and address, encrypted as one JSON blob.
     delivery_fee: Mapped[int] = mapped_column(BigInteger(), default=0, server_default="0")
-    delivery_enc: Mapped[bytes | None] = mapped_column(LargeBinary())
+    delivery_enc: Mapped[bytes | None] = mapped_column(LargeBinary(), info=personal())
     dispatched_at: Mapped[datetime | None]
     # A group-buy order belongs to its group (拼团), which decides whether it stands or is refunded.
     group_buy_id: Mapped[int | None] = mapped_column(BigId, index=True)

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from models import Member, MemberLevel, MemberTag, TopUpPlan
 from resolvers.context import Context
-from services import idempotency, member_admin, members, points, stored_value
+from services import idempotency, member_admin, member_data, members, points, stored_value
 from services.errors import AccessDenied, DomainError, ErrorCode
 from services.pagination import Page
 from services.scope import require, require_store
@@ -44,7 +44,7 @@ async def tags_if_allowed(ctx: Context) -> list[MemberTag]:
 
 async def my_data(ctx: Context) -> dict[str, Any]:
     async with ctx.read() as session:
-        return await members.export_data(session, ctx.app.cipher, ctx.viewer)
+        return await member_data.export_data(session, ctx.app.cipher, ctx.viewer)
 
 
 def member_code(ctx: Context) -> tuple[str, Any]:

@@ -30,7 +30,9 @@ class AuditLogEntry(relay.Node):
     role_code: str | None
     operation: str
     target_ids: list[str]
-    input: JSON | None = strawberry.field(description="The input, with secrets redacted and phones masked.")
+    input: JSON | None = strawberry.field(
+        description="The input as its input types declare it: personal data and secrets redacted, phones masked."
+    )
     outcome: AuditOutcomeEnum  # type: ignore[valid-type]
     error_code: str | None
     ip: str | None

@@ -13,6 +13,7 @@ from schema.common import UserError, decode_optional_id
 from schema.member import Member
 from schema.org import Role, RoleScopeEnum, Staff, Store
 from schema.permissions import IsSignedIn, RateLimit, only
+from schema.personal import Sensitivity, not_personal, personal
 from schema.transaction import MutationTransaction
 from services.auth import TokenPair
 
@@ -61,19 +62,19 @@ Viewer = Annotated[StaffViewer | MemberViewer, strawberry.union("Viewer")]
 
 @strawberry.input
 class LoginInput:
-    username: str
-    password: str
+    username: str = not_personal()
+    password: str = personal(Sensitivity.SECRET)
 
 
 @strawberry.input
 class RefreshTokenInput:
-    refresh_token: str
+    refresh_token: str = personal(Sensitivity.SECRET)
 
 
 @strawberry.input
 class MemberSignInInput:
     provider: str = strawberry.field(default="wechat", description="wechat in production; local in development")
-    code: str = strawberry.field(description="The provider's one-time login code (wx.login's code)")
+    code: str = personal(Sensitivity.SECRET, description="The provider's one-time login code (wx.login's code)")
     store_id: strawberry.ID | None = strawberry.field(default=None, description="The store the member joined in")
 
 
@@ -149,7 +150,7 @@ class AuthMutation:
         await auth_resolvers.logout(info.context)
         return LogoutPayload(ok=True)
 
-    @strawberry.mutation(extensions=[RateLimit("memberSignIn"), MutationTransaction(secret_fields=frozenset({"code"}))])
+    @strawberry.mutation(extensions=[RateLimit("memberSignIn"), MutationTransaction()])
     async def member_sign_in(
         self, info: strawberry.Info[Context, None], input: MemberSignInInput
     ) -> MemberSignInPayload:

@@ -12,6 +12,7 @@ from resolvers.context import Context
 from schema.catalog import CatalogStatusEnum, Category, ChainSettingsType, Product, Sku, StoreListing
 from schema.common import Connection, UserError, decode_id, decode_optional_id
 from schema.permissions import IsStaff, only, requires
+from schema.personal import not_personal
 from schema.transaction import MutationTransaction
 from services import catalog as catalog_service
 from services.errors import DomainError, ErrorCode
@@ -20,13 +21,13 @@ from services.listings import Adoption
 
 @strawberry.input
 class SpecValueInput:
-    name: str
+    name: str = not_personal()
     value: str
 
 
 @strawberry.input
 class SkuInput:
-    barcode: str
+    barcode: str = not_personal()
     base_price: int = strawberry.field(description="fen")
     cost_price: int = 0
     spec: list[SpecValueInput] = strawberry.field(default_factory=list)
@@ -45,14 +46,14 @@ class SkuInput:
 @strawberry.input
 class ProductFilterInput:
     search: str | None = None
-    barcode: str | None = None
+    barcode: str | None = not_personal(default=None)
     category_id: strawberry.ID | None = None
     status: CatalogStatusEnum | None = None  # type: ignore[valid-type]
 
 
 @strawberry.input
 class CreateCategoryInput:
-    name: str
+    name: str = not_personal()
     parent_id: strawberry.ID | None = None
     sort: int = 0
 
@@ -60,14 +61,14 @@ class CreateCategoryInput:
 @strawberry.input
 class UpdateCategoryInput:
     id: strawberry.ID
-    name: str | None = None
+    name: str | None = not_personal(default=None)
     parent_id: strawberry.ID | None = None
     sort: int | None = None
 
 
 @strawberry.input
 class CreateProductInput:
-    name: str
+    name: str = not_personal()
     category_id: strawberry.ID
     skus: list[SkuInput]
     description: str | None = None
@@ -80,7 +81,7 @@ class CreateProductInput:
 @strawberry.input
 class UpdateProductInput:
     id: strawberry.ID
-    name: str | None = None
+    name: str | None = not_personal(default=None)
     description: str | None = None
     category_id: strawberry.ID | None = None
     images: list[str] | None = None
@@ -118,7 +119,7 @@ class UpdateChainSettingsInput:
     points_per_yuan: int | None = None
     point_value_fen: int | None = None
     max_points_share_pct: int | None = None
-    birthday_multiplier_pct: int | None = None
+    birthday_multiplier_pct: int | None = not_personal(default=None)
     unpaid_order_minutes: int | None = None
     delivery_fee_fen: int | None = None
     free_delivery_over_fen: int | None = None

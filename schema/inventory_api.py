@@ -19,6 +19,7 @@ from schema.inventory import (
     TransferSuggestion,
 )
 from schema.permissions import IsStaff, only, requires
+from schema.personal import not_personal
 from schema.transaction import MutationTransaction
 from services import inventory, stock, transfers
 
@@ -39,7 +40,7 @@ class StockDeltaInput:
 class ReceiveStockInput:
     store_id: strawberry.ID
     lines: list[StockLineInput]
-    note: str | None = None
+    note: str | None = not_personal(default=None)
     idempotency_key: str | None = strawberry.field(default=None, description="Retry with the same key: moves once")
 
 
@@ -47,8 +48,8 @@ class ReceiveStockInput:
 class AdjustStockInput:
     store_id: strawberry.ID
     lines: list[StockDeltaInput]
-    reason: AdjustmentReasonEnum  # type: ignore[valid-type]
-    note: str | None = None
+    reason: AdjustmentReasonEnum = not_personal()  # type: ignore[valid-type]
+    note: str | None = not_personal(default=None)
     idempotency_key: str | None = None
 
 
@@ -71,7 +72,7 @@ class RequestTransferInput:
     from_store_id: strawberry.ID
     to_store_id: strawberry.ID
     lines: list[StockLineInput]
-    note: str | None = None
+    note: str | None = not_personal(default=None)
 
 
 @strawberry.input

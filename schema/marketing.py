@@ -30,6 +30,7 @@ from schema.common import Connection, Long, UserError, decode_id, decode_optiona
 from schema.orders import Order, PaymentRequest, payment_request
 from schema.org import Store
 from schema.permissions import IsMember, IsStaff, only, requires
+from schema.personal import not_personal, personal
 from schema.transaction import MutationTransaction
 from services import coupons, group_buys, points_mall, promotions, referrals
 from services.db import write_transaction
@@ -250,7 +251,7 @@ class TierInput:
 @strawberry.input
 class CreateCampaignInput:
     kind: CampaignKindEnum  # type: ignore[valid-type]
-    name: str
+    name: str = not_personal()
     starts_at: datetime
     ends_at: datetime
     store_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Leave out for every store")
@@ -277,7 +278,7 @@ class CampaignPayload:
 
 @strawberry.input
 class CreateCouponTemplateInput:
-    name: str
+    name: str = not_personal()
     kind: CouponKindEnum  # type: ignore[valid-type]
     valid_from: datetime
     valid_until: datetime
@@ -338,7 +339,7 @@ class OpenGroupBuyInput:
 
 @strawberry.input
 class JoinGroupBuyInput:
-    share_code: str
+    share_code: str = not_personal()
     idempotency_key: str
 
 
@@ -352,7 +353,7 @@ class GroupBuyPayload:
 
 @strawberry.input
 class AcceptReferralInput:
-    code: str
+    code: str = personal()
 
 
 @strawberry.type
@@ -363,7 +364,7 @@ class AcceptReferralPayload:
 
 @strawberry.input
 class CreatePointsMallItemInput:
-    name: str
+    name: str = not_personal()
     points_cost: int
     stock: int
     sku_id: strawberry.ID | None = None

@@ -13,8 +13,9 @@ from resolvers.context import Context
 from schema.common import Connection, UserError, decode_id, decode_optional_id
 from schema.member import GenderEnum, Member, MemberCode, MemberLevel, MemberTag, TopUpPlan
 from schema.permissions import IsMember, RateLimit, only, requires
+from schema.personal import Sensitivity, not_personal, personal
 from schema.transaction import MutationTransaction
-from services import member_admin, members, stored_value
+from services import member_admin, member_data, members, stored_value
 from services.errors import DomainError, ErrorCode
 
 
@@ -28,29 +29,31 @@ class MemberFilterInput:
     last_visit_before: datetime | None = None
     min_spend: int | None = None
     max_spend: int | None = None
-    phone: str | None = strawberry.field(default=None, description="Exact phone number")
-    name: str | None = None
+    phone: str | None = personal(Sensitivity.PHONE, default=None, description="Exact phone number")
+    name: str | None = personal(default=None)
 
 
 @strawberry.input
 class IdentifyMemberInput:
-    code: str | None = strawberry.field(default=None, description="The member code the member shows")
-    phone: str | None = strawberry.field(default=None, description="Exact phone of a member this store knows")
+    code: str | None = personal(Sensitivity.SECRET, default=None, description="The member code the member shows")
+    phone: str | None = personal(
+        Sensitivity.PHONE, default=None, description="Exact phone of a member this store knows"
+    )
     store_id: strawberry.ID | None = None
 
 
 @strawberry.input
 class RegisterMemberInput:
-    phone: str
-    name: str | None = None
+    phone: str = personal(Sensitivity.PHONE)
+    name: str | None = personal(default=None)
     store_id: strawberry.ID | None = None
 
 
 @strawberry.input
 class UpdateMyProfileInput:
-    name: str | None = None
-    birthday: date | None = None
-    gender: GenderEnum | None = None  # type: ignore[valid-type]
+    name: str | None = personal(default=None)
+    birthday: date | None = personal(default=None)
+    gender: GenderEnum | None = personal(default=None)  # type: ignore[valid-type]
 
 
 @strawberry.input
@@ -66,7 +69,7 @@ class SetMemberLevelInput:
 
 @strawberry.input
 class CreateMemberLevelInput:
-    name: str
+    name: str = not_personal()
     spend_threshold: int
     discount_percent: int = 100
     points_multiplier_pct: int = 100
@@ -75,7 +78,7 @@ class CreateMemberLevelInput:
 @strawberry.input
 class UpdateMemberLevelInput:
     id: strawberry.ID
-    name: str | None = None
+    name: str | None = not_personal(default=None)
     discount_percent: int | None = None
     points_multiplier_pct: int | None = None
 
@@ -89,7 +92,7 @@ class SetLevelPriceInput:
 
 @strawberry.input
 class CreateTopUpPlanInput:
-    name: str
+    name: str = not_personal()
     pay_amount: int
     bonus_amount: int = 0
 
@@ -107,12 +110,12 @@ class TopUpStoredValueInput:
 class AdjustPointsInput:
     member_id: strawberry.ID
     points: int
-    note: str
+    note: str = not_personal()
 
 
 @strawberry.input
 class CreateMemberTagInput:
-    name: str
+    name: str = not_personal()
 
 
 @strawberry.input
@@ -214,7 +217,7 @@ class MemberMutation:
         extensions=[
             *requires("member.lookup"),
             RateLimit("identifyMember"),
-            MutationTransaction(secret_fields=frozenset({"code"})),
+            MutationTransaction(),
         ],
         description="POS: the member at the counter, by member code (then known to this store) or exact phone.",
     )
@@ -345,8 +348,10 @@ class MemberMutation:
 
     @strawberry.mutation(
         extensions=[*only(IsMember()), MutationTransaction()],
-        description="Erase my personal data and sign-ins; my orders stay, anonymised.",
+        description="Cancel or refund my open orders, erase my personal data and sign-ins; orders stay, anonymised.",
     )
     async def delete_my_account(self, info: strawberry.Info[Context, None]) -> DeleteAccountPayload:
-        await members.delete_account(info.context.session, info.context.viewer)
+        ctx = info.context
+        await member_data.delete_account(ctx.session, ctx.app.cipher, ctx.viewer, ctx.app.payment_providers)
+        ctx.ip = None  # the deletion's own audit entry keeps no address of the member either
         return DeleteAccountPayload(deleted=True)

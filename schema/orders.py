@@ -20,6 +20,7 @@ from schema.common import Connection, UserError, decode_id, decode_optional_id, 
 from schema.member import Member
 from schema.org import Store
 from schema.permissions import IsMember, IsSignedIn, only, requires
+from schema.personal import Sensitivity, not_personal, personal
 from schema.transaction import MutationTransaction
 from services import orders, pos, refunds, top_ups
 from services.errors import DomainError, ErrorCode
@@ -211,11 +212,11 @@ class QuoteInput:
 
 @strawberry.input
 class DeliveryAddressInput:
-    contact_name: str
-    phone: str
-    address: str
-    lat: float
-    lng: float
+    contact_name: str = personal()
+    phone: str = personal(Sensitivity.PHONE)
+    address: str = personal()
+    lat: float = personal()
+    lng: float = personal()
 
 
 @strawberry.input
@@ -243,7 +244,7 @@ class OrderIdInput:
 
 @strawberry.input
 class VerifyPickupInput:
-    code: str
+    code: str = personal(Sensitivity.SECRET)
     store_id: strawberry.ID | None = None
     lines: list[CartLineInput] | None = strawberry.field(default=None, description="Only these quantities now")
 
@@ -278,7 +279,7 @@ class RefundOrderInput:
         default=None, description="Leave out to refund everything left"
     )
     restock: bool = strawberry.field(default=True, description="The goods came back to the shelf")
-    reason: str | None = None
+    reason: str | None = not_personal(default=None)
 
 
 @strawberry.type
@@ -501,7 +502,7 @@ class OrderMutation:
         return OrderPayload(order=Order.from_model(order))
 
     @strawberry.mutation(
-        extensions=[*requires("order.pickup"), MutationTransaction(secret_fields=frozenset({"code"}))],
+        extensions=[*requires("order.pickup"), MutationTransaction()],
         description="核销: hand over a pickup order by its code (this store's orders only).",
     )
     async def verify_pickup(self, info: strawberry.Info[Context, None], input: VerifyPickupInput) -> OrderPayload:

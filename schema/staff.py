@@ -10,6 +10,7 @@ from resolvers.context import Context
 from schema.common import Connection, UserError, decode_id, decode_optional_id
 from schema.org import Role, RoleScopeEnum, Staff
 from schema.permissions import IsStaff, only, requires
+from schema.personal import Sensitivity, not_personal, personal
 from schema.transaction import MutationTransaction
 from services.permissions import PERMISSIONS
 from services.staff import StaffFilter
@@ -31,9 +32,10 @@ class StaffFilterInput:
 
 @strawberry.input
 class CreateStaffInput:
-    username: str
-    display_name: str
-    password: str
+    username: str = not_personal()
+    # Staff are named in the audit log anyway (each entry's actor): their names are the trace, not hidden data.
+    display_name: str = not_personal()
+    password: str = personal(Sensitivity.SECRET)
     role_id: strawberry.ID
     store_id: strawberry.ID | None = strawberry.field(
         default=None, description="Required for store roles; a store manager's own store by default."
@@ -43,7 +45,7 @@ class CreateStaffInput:
 @strawberry.input
 class UpdateStaffInput:
     id: strawberry.ID
-    display_name: str | None = None
+    display_name: str | None = not_personal(default=None)
     role_id: strawberry.ID | None = None
     store_id: strawberry.ID | None = None
 
@@ -57,19 +59,19 @@ class SetStaffActiveInput:
 @strawberry.input
 class ResetStaffPasswordInput:
     id: strawberry.ID
-    new_password: str
+    new_password: str = personal(Sensitivity.SECRET)
 
 
 @strawberry.input
 class ChangeMyPasswordInput:
-    current_password: str
-    new_password: str
+    current_password: str = personal(Sensitivity.SECRET)
+    new_password: str = personal(Sensitivity.SECRET)
 
 
 @strawberry.input
 class CreateRoleInput:
-    code: str
-    name: str
+    code: str = not_personal()
+    name: str = not_personal()
     scope: RoleScopeEnum  # type: ignore[valid-type]
     permissions: list[str]
 
@@ -77,7 +79,7 @@ class CreateRoleInput:
 @strawberry.input
 class UpdateRoleInput:
     id: strawberry.ID
-    name: str | None = None
+    name: str | None = not_personal(default=None)
     permissions: list[str] | None = None
 
 

@@ -10,6 +10,7 @@ from resolvers.context import Context
 from schema.common import Connection, UserError, decode_id
 from schema.org import OpeningHoursInput, Store, StoreStatusEnum
 from schema.permissions import requires
+from schema.personal import not_personal
 from schema.transaction import MutationTransaction
 from services.stores import MAX_RADIUS_KM, StoreFields, StoreFilter
 
@@ -23,13 +24,13 @@ class StoreFilterInput:
 
 @strawberry.input
 class CreateStoreInput:
-    code: str
-    name: str
+    code: str = not_personal()
+    name: str = not_personal()
     city: str
-    address: str
-    lat: float
-    lng: float
-    phone: str | None = None
+    address: str = not_personal()
+    lat: float = not_personal()
+    lng: float = not_personal()
+    phone: str | None = not_personal(default=None)
     timezone: str = "Asia/Shanghai"
     hours: list[OpeningHoursInput] = strawberry.field(default_factory=list)
 
@@ -37,12 +38,12 @@ class CreateStoreInput:
 @strawberry.input
 class UpdateStoreInput:
     id: strawberry.ID
-    name: str | None = None
+    name: str | None = not_personal(default=None)
     city: str | None = None
-    address: str | None = None
-    lat: float | None = None
-    lng: float | None = None
-    phone: str | None = None
+    address: str | None = not_personal(default=None)
+    lat: float | None = not_personal(default=None)
+    lng: float | None = not_personal(default=None)
+    phone: str | None = not_personal(default=None)
     timezone: str | None = None
     hours: list[OpeningHoursInput] | None = None
 

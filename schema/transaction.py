@@ -19,7 +19,9 @@ from strawberry.utils.str_converters import to_camel_case
 from models import AuditOutcome
 from resolvers.context import Context
 from schema.common import UserError
-from services.audit import AuditEntry, record, redact
+from schema.personal import plan_for
+from services import logs
+from services.audit import AuditEntry, Plan, hidden_values, record, redact
 from services.auth import PersistentRefusal
 from services.db import begin_write
 from services.errors import AccessDenied, DomainError
@@ -57,12 +59,14 @@ def _node_ids(value: Any) -> list[str]:
 class MutationTransaction(FieldExtension):
     """Open the mutation's transaction, write its audit entry, commit both or neither."""
 
-    def __init__(self, *, secret_fields: frozenset[str] = frozenset()) -> None:
-        self.secret_fields = secret_fields
+    def __init__(self) -> None:
         self.payload_type: Any = None
+        self.plan: Plan = {}
 
     def apply(self, field: StrawberryField) -> None:
         self.payload_type = field.type
+        # What the input's fields hold, as their input types declare it (schema/personal.py).
+        self.plan = next((plan_for(a.type) for a in field.arguments if a.python_name == "input"), {})
 
     def _entry(
         self, info: Info[Context, None], input_data: Any, outcome: AuditOutcome, code: str | None, targets: list[str]
@@ -81,7 +85,7 @@ class MutationTransaction(FieldExtension):
             role_code=viewer.role_code,
             store_id=store_id,
             target_ids=tuple(dict.fromkeys([*input_ids, *targets, *ctx.audit_targets])),
-            input=redact(input_data, extra_secrets=self.secret_fields) if input_data is not None else None,
+            input=redact(input_data, self.plan) if input_data is not None else None,
             error_code=code,
             ip=ctx.ip,
         )
@@ -112,6 +116,7 @@ class MutationTransaction(FieldExtension):
     ) -> Any:
         ctx = info.context
         input_data = jsonable(kwargs.get("input"))
+        logs.hide(hidden_values(input_data, self.plan))  # whatever this request logs from here on leaves them out
         session = ctx.app.sessionmaker()
         ctx.tx, ctx.audit_targets, ctx.audit_store_id, ctx.audit_staff_id = session, [], None, None
         try:

@@ -2,39 +2,87 @@
 
 from __future__ import annotations
 
-import re
+import base64
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Text, cast, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import AuditLog, AuditOutcome
 from services.pagination import Page, keyset_page
-from services.pii import mask_phone
+from services.pii import REDACTED, Sensitivity, erased, mask_phone
 from services.scope import Viewer, require_store, restrict
 
-_SECRET_KEYS = re.compile(r"password|token|secret|otp|signature", re.IGNORECASE)
-_PHONE_KEYS = re.compile(r"phone|mobile", re.IGNORECASE)
-# Personal data other than phones is left out of the log entirely.
-_PII_KEYS = re.compile(r"birthday|idNumber", re.IGNORECASE)
-REDACTED = "[REDACTED]"
+# What each key of an input holds, as its input type declares it: a Sensitivity, or the plan of a nested input.
+Plan = Mapping[str, "Sensitivity | Plan"]
 
 
-def redact(value: Any, key: str = "", *, extra_secrets: frozenset[str] = frozenset()) -> Any:
-    """A copy of a mutation's input with secrets replaced and phone numbers masked."""
-    if isinstance(value, dict):
-        return {k: redact(v, k, extra_secrets=extra_secrets) for k, v in value.items()}
+def redact(value: Any, plan: Plan) -> Any:
+    """A copy of a mutation's input as the audit log keeps it: personal values and secrets out, phones masked."""
     if isinstance(value, list):
-        return [redact(v, key, extra_secrets=extra_secrets) for v in value]
-    if key and (_SECRET_KEYS.search(key) or _PII_KEYS.search(key) or key in extra_secrets):
-        return REDACTED if value is not None else None
-    if key and _PHONE_KEYS.search(key) and isinstance(value, str):
-        return mask_phone(value) if len(value) >= 7 else REDACTED
-    if isinstance(value, str) and len(value) > 512:
-        return value[:512] + "…"
+        return [redact(v, plan) for v in value]
+    if not isinstance(value, dict):
+        return value
+    kept: dict[str, Any] = {}
+    for key, item in value.items():
+        declared = plan.get(key, Sensitivity.NOT_PERSONAL)
+        if not isinstance(declared, Sensitivity):
+            kept[key] = redact(item, declared)
+        elif item is None or not declared.hidden:
+            kept[key] = item[:512] + "…" if isinstance(item, str) and len(item) > 512 else item
+        elif declared is Sensitivity.PHONE and isinstance(item, str) and len(item) >= 7:
+            kept[key] = mask_phone(item)
+        else:
+            kept[key] = REDACTED
+    return kept
+
+
+def hidden_values(value: Any, plan: Plan) -> set[str]:
+    """The clear text of every value the plan hides, so that logs can leave them out too."""
+    if isinstance(value, list):
+        return {text for v in value for text in hidden_values(v, plan)}
+    if not isinstance(value, dict):
+        return set()
+    found: set[str] = set()
+    for key, item in value.items():
+        declared = plan.get(key, Sensitivity.NOT_PERSONAL)
+        if not isinstance(declared, Sensitivity):
+            found |= hidden_values(item, declared)
+        elif declared.hidden and item is not None and not isinstance(item, bool):
+            found.add(str(item))
+    return found
+
+
+def scrub(value: Any, values: Collection[str]) -> Any:
+    """A copy of a recorded input with every string holding one of `values` replaced (for an erased member)."""
+    if isinstance(value, dict):
+        return {k: scrub(v, values) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub(v, values) for v in value]
+    if isinstance(value, str) and any(v in value for v in values):
+        return REDACTED
     return value
+
+
+async def forget_member(session: AsyncSession, member_id: int, values: Collection[str]) -> None:
+    """Erase a deleted member's personal values from the entries about them: those they made and those naming them
+    as a target. Their own acts (and their sign-ins, made before they were known) lose the address they came from;
+    staff's acts on them keep it. The entries stay, so who did what is still traceable."""
+    values = [v for v in values if len(v) >= 2]
+    # The global id as GraphQL shows it (relay: base64 of "Member:<id>"), inside the JSON list of targets.
+    gid = base64.b64encode(f"Member:{member_id}".encode()).decode()
+    about = (AuditLog.member_id == member_id) | cast(AuditLog.target_ids, Text).like(f'%"{gid}"%')
+    theirs = (AuditLog.member_id == member_id) | (AuditLog.actor_kind == "ANONYMOUS")
+    await session.execute(update(AuditLog).where(about, theirs).values(**erased(AuditLog)))
+    if not values:
+        return
+    for row in (await session.execute(select(AuditLog.id, AuditLog.input).where(about))).all():
+        clean = scrub(row.input, values)
+        if clean != row.input:
+            await session.execute(update(AuditLog).where(AuditLog.id == row.id).values(input=clean))
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,8 @@ def create_engine(url: str, *, lock_timeout_ms: int = 5_000, statement_timeout_m
                   **kwargs: Any) -> AsyncEngine:  # fmt: skip
     """Create the async engine for `url`; SQLite files get WAL and foreign keys."""
     url = normalise_url(url)
+    # A statement's parameters hold personal data (a member's name, a birthday): never in errors or logs.
+    kwargs.setdefault("hide_parameters", True)
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":

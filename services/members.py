@@ -1,4 +1,4 @@
-"""Members: one person valid in every store. Sign-in, POS registration and lookup, profile, scope, erasure.
+"""Members: one person valid in every store. Sign-in, POS registration and lookup, profile, scope.
 
 Which staff may see a member is decided by the member-store relation: HQ sees everyone, a store's
 staff see members registered at, buying at, or identified at (member code scanned) their store.
@@ -8,22 +8,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
 
-from sqlalchemy import ColumnElement, delete, false, select, true, update
+from sqlalchemy import ColumnElement, false, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import (
-    AuthSession,
-    BalanceEntry,
     CouponTrigger,
     Gender,
     Member,
     MemberIdentity,
     MemberLevel,
     MemberStore,
-    MemberTagLink,
-    PointsEntry,
     Store,
     StoreStatus,
     utcnow,
@@ -239,54 +234,3 @@ async def apply_level_up(session: AsyncSession, member_id: int) -> None:
     reached_threshold = await session.scalar(select(MemberLevel.spend_threshold).where(MemberLevel.id == reached))
     if row.spend_threshold is None or (reached_threshold or 0) > row.spend_threshold:
         await session.execute(update(Member).where(Member.id == member_id).values(level_id=reached))
-
-
-async def export_data(session: AsyncSession, cipher: PiiCipher, viewer: Viewer) -> dict[str, Any]:
-    """Everything the chain holds about the signed-in member, for them to keep."""
-    if not viewer.is_member or viewer.member_id is None:
-        raise AccessDenied("Only a member may export their own data.")
-    member = await session.get(Member, viewer.member_id)
-    assert member is not None
-    stores = (await session.scalars(select(MemberStore).where(MemberStore.member_id == member.id))).all()
-    points = (
-        await session.scalars(select(PointsEntry).where(PointsEntry.member_id == member.id).order_by(PointsEntry.id))
-    ).all()
-    balance = (
-        await session.scalars(select(BalanceEntry).where(BalanceEntry.member_id == member.id).order_by(BalanceEntry.id))
-    ).all()
-    return {
-        "member": {"id": member.id, "name": member.name,
-                   "phone": cipher.decrypt(member.phone_enc) if member.phone_enc else None,
-                   "birthday": member.birthday.isoformat() if member.birthday else None, "gender": member.gender.value,
-                   "joinedAt": member.joined_at.isoformat(), "pointsBalance": member.points_balance,
-                   "storedValue": {"principal": member.balance_principal, "bonus": member.balance_bonus},
-                   "totalSpend": member.total_spend, "visits": member.visit_count},
-        "stores": [{"storeId": s.store_id, "registered": s.registered, "purchases": s.purchase_count} for s in stores],
-        "points": [{"at": p.created_at.isoformat(), "kind": p.kind.value, "points": p.points} for p in points],
-        "storedValue": [
-            {"at": b.created_at.isoformat(), "kind": b.kind.value, "principal": b.principal, "bonus": b.bonus}
-            for b in balance
-        ],
-    }  # fmt: skip
-
-
-async def delete_account(session: AsyncSession, viewer: Viewer) -> None:
-    """Erase the member's personal data and sign-ins; ledgers and orders stay, tied to an anonymous id."""
-    if not viewer.is_member or viewer.member_id is None:
-        raise AccessDenied("Only a member may delete their own account.")
-    member_id = viewer.member_id
-    if (await session.scalar(select(Member.balance_principal).where(Member.id == member_id)) or 0) > 0:
-        raise DomainError(ErrorCode.INVALID_INPUT, "Spend or refund your stored value before deleting the account.")
-    await session.execute(
-        update(Member).where(Member.id == member_id)
-        .values(name=None, phone_enc=None, phone_index=None, phone_prefix=None, phone_last4=None, birthday=None,
-                gender=Gender.UNDISCLOSED,
-                deleted_at=utcnow(), updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )  # fmt: skip
-    await session.execute(delete(MemberIdentity).where(MemberIdentity.member_id == member_id))
-    await session.execute(delete(MemberTagLink).where(MemberTagLink.member_id == member_id))
-    await session.execute(
-        update(AuthSession).where(AuthSession.member_id == member_id, AuthSession.revoked_at.is_(None))
-        .values(revoked_at=utcnow(), revoke_reason="ACCOUNT_DELETED")
-    )  # fmt: skip

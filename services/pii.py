@@ -1,4 +1,4 @@
-"""Personal data at rest: AES-GCM ciphertext plus a keyed blind index for exact lookup."""
+"""Personal data: AES-GCM ciphertext plus a keyed blind index at rest, and the one declaration of what is personal."""
 
 from __future__ import annotations
 
@@ -6,10 +6,16 @@ import hashlib
 import hmac
 import os
 import re
+from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import Column, inspect
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
+from models.base import PII, REDACTED, Base, Sensitivity
 from services.errors import DomainError, ErrorCode
+
+__all__ = ["PII", "REDACTED", "PiiCipher", "Sensitivity", "erased", "mask_phone", "normalise_phone", "personal_columns"]
 
 _PHONE = re.compile(r"^1\d{10}$")
 
@@ -48,3 +54,21 @@ def mask_phone(phone: str | None = None, *, prefix: str | None = None, last4: st
     if last4:
         return (prefix or "***") + "****" + last4
     return None
+
+
+def personal_columns(model: type[Base]) -> list[Column[Any]]:
+    """The columns of a model declared personal (`info=personal()`)."""
+    return [c for c in inspect(model).columns if Sensitivity(c.info.get(PII, Sensitivity.NOT_PERSONAL)).hidden]
+
+
+def erased(model: type[Base]) -> dict[str, Any]:
+    """Values that erase a model's personal columns: NULL, or the column's default where NULL is not allowed."""
+    values: dict[str, Any] = {}
+    for column in personal_columns(model):
+        if column.nullable:
+            values[column.key] = None
+        elif isinstance(column.default, ScalarElementColumnDefault):
+            values[column.key] = column.default.arg
+        else:  # a declaration erasure cannot honour is a bug in the model, found by the first deletion test
+            raise RuntimeError(f"{model.__name__}.{column.key} is personal but neither nullable nor defaulted")
+    return values

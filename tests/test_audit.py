@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from models import AuditLog, AuditOutcome, Staff
-from services.audit import REDACTED, redact
+from services.audit import redact
+from services.pii import REDACTED
 from tests.conftest import gid
 
 
@@ -92,11 +93,17 @@ async def test_audit_logs_filter_by_operation_and_outcome_newest_first(api):
     assert nodes[0]["id"] != nodes[1]["id"]
 
 
-def test_redaction_masks_secrets_and_phones_at_any_depth():
-    data = {"password": "p", "nested": [{"refreshToken": "t", "phone": "13800138000"}], "name": "ok", "code": "wx"}
-    assert redact(data, extra_secrets=frozenset({"code"})) == {
+def test_redaction_masks_secrets_and_phones_at_any_depth_as_the_input_types_declare():
+    from schema.auth import LoginInput
+    from schema.orders import PlaceOrderInput
+    from schema.personal import plan_for
+
+    assert redact({"username": "sh01.clerk", "password": "p"}, plan_for(LoginInput)) == {
+        "username": "sh01.clerk",
         "password": REDACTED,
-        "nested": [{"refreshToken": REDACTED, "phone": "138****8000"}],
-        "name": "ok",
-        "code": REDACTED,
+    }
+    placed = {"lines": [{"skuId": "U2t1OjE=", "quantity": 1}], "delivery": {"phone": "13800138000", "address": "x"}}
+    assert redact(placed, plan_for(PlaceOrderInput)) == {
+        "lines": [{"skuId": "U2t1OjE=", "quantity": 1}],
+        "delivery": {"phone": "138****8000", "address": REDACTED},
     }

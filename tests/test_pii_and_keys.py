@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import io
+import logging
 import secrets
 
+import orjson
 import pytest
 from cryptography.exceptions import InvalidTag
 
+from services import logs
 from services.config import Settings
 from services.errors import DomainError
 from services.keys import load_keys
+from services.logs import JsonFormatter
 from services.pii import PiiCipher, mask_phone, normalise_phone
 
 
@@ -42,3 +47,29 @@ def test_development_keys_are_made_once_and_kept(tmp_path):
 def test_production_refuses_to_start_without_keys(tmp_path):
     with pytest.raises(RuntimeError):
         load_keys(Settings(env="production", data_dir=tmp_path))
+
+
+def test_json_log_lines_leave_out_the_personal_values_of_their_own_request_only():
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("test.pii")
+    logger.addHandler(handler)
+    try:
+        token = logs.request_id_var.set("req-with-delivery")
+        logs.hide(["李雷", "13912345678", "x"])  # one character is too short to hide
+        try:
+            raise RuntimeError("cannot deliver to 李雷 at 13912345678")
+        except RuntimeError:
+            logger.exception("delivery for %s failed", "李雷")
+        logs.request_id_var.reset(token)
+        token = logs.request_id_var.set("another-request")
+        logger.warning("李雷 is only hidden where the request gave it")
+        logs.request_id_var.reset(token)
+    finally:
+        logger.removeHandler(handler)
+    first, second = (orjson.loads(line) for line in stream.getvalue().splitlines())
+    assert first["message"] == "delivery for [REDACTED] failed"
+    assert "RuntimeError: cannot deliver to [REDACTED] at [REDACTED]" in first["exception"]
+    assert "李雷" not in str(first) and "13912345678" not in str(first)
+    assert second["message"].startswith("李雷")

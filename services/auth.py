@@ -121,6 +121,7 @@ async def revoke_sessions(
     *,
     session_ids: list[int] | None = None,
     staff_id: int | None = None,
+    member_id: int | None = None,
     reason: str,
 ) -> None:
     """End sessions at once: their access tokens fail on the next request, their refresh tokens too, and their
@@ -130,6 +131,8 @@ async def revoke_sessions(
         stmt = stmt.where(AuthSession.id.in_(session_ids))
     if staff_id is not None:
         stmt = stmt.where(AuthSession.staff_id == staff_id)
+    if member_id is not None:
+        stmt = stmt.where(AuthSession.member_id == member_id)
     ended = await session.scalars(
         stmt.values(revoked_at=utcnow(), revoke_reason=reason)
         .returning(AuthSession.id)

@@ -37,7 +37,7 @@ from models import (
     Refund,
     utcnow,
 )
-from services import audit, orders, refunds
+from services import audit, auth, orders, refunds
 from services.errors import AccessDenied, DomainError, ErrorCode
 from services.payments import PaymentProvider
 from services.pii import PiiCipher, erased, mask_phone
@@ -236,9 +236,6 @@ async def delete_account(
     )  # fmt: skip
     await session.execute(delete(MemberIdentity).where(MemberIdentity.member_id == member_id))
     await session.execute(delete(MemberTagLink).where(MemberTagLink.member_id == member_id))
-    await session.execute(
-        update(AuthSession).where(AuthSession.member_id == member_id, AuthSession.revoked_at.is_(None))
-        .values(revoked_at=now, revoke_reason="ACCOUNT_DELETED")
-    )  # fmt: skip
+    await auth.revoke_sessions(session, member_id=member_id, reason="ACCOUNT_DELETED")
     await session.execute(update(AuthSession).where(AuthSession.member_id == member_id).values(**erased(AuthSession)))
     await audit.forget_member(session, member_id, values)

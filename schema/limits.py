@@ -188,7 +188,8 @@ class QueryLimits(SchemaExtension):
 
 
 @lru_cache(maxsize=4096)
-def _parse(query: str, max_tokens: int) -> DocumentNode:
+def parse_cached(query: str, max_tokens: int) -> DocumentNode:
+    """A document parsed once: shared by CachedParse and the HTTP view's choice of operation."""
     return parse(query, max_tokens=max_tokens)
 
 
@@ -200,5 +201,5 @@ class CachedParse(SchemaExtension):
         ec = self.execution_context
         if ec.query and ec.graphql_document is None:
             with suppress(GraphQLError):
-                ec.graphql_document = _parse(ec.query, int(ec.parse_options.get("max_tokens") or 10_000))
+                ec.graphql_document = parse_cached(ec.query, int(ec.parse_options.get("max_tokens") or 10_000))
         yield

@@ -103,3 +103,72 @@ async def test_in_production_a_member_signs_in_with_the_mini_programs_document_a
     assert hq.status_code == 400 and _codes(hq.json()) == ["TRUSTED_DOCUMENT_NOT_FOUND"]
     tablet_login = await _run(prod, "TabletLogin", {"username": "sh01.clerk", "password": DEMO_PASSWORD}, token)
     assert tablet_login.status_code == 400 and _codes(tablet_login.json()) == ["TRUSTED_DOCUMENT_NOT_FOUND"]
+
+
+# --- item 5: malformed requests get a coded JSON error and a 4xx, never a 500 or Python text -----------------------
+
+PYTHON_TEXT = ("Traceback", "unhashable", "object is not", "NoneType", "'str'", "'int'", "'list'", "'dict'", "slice")
+TYPENAME = "{ __typename }"
+MALFORMED_BODIES: list[Any] = [
+    *({"query": TYPENAME, "extensions": bad} for bad in ("x", [], True, 1, {"persistedQuery": "x"},
+                                                          {"persistedQuery": {"sha256Hash": 5}}, {"persistedQuery": []})),
+    *({"query": TYPENAME, "operationName": bad} for bad in (5, [], {}, True, ["a", "b"])),
+    *({"query": TYPENAME, "variables": bad} for bad in ("x", "{}", [], 5, True)),
+    *({"query": bad} for bad in (5, {}, [], True)),
+    {"qeury": TYPENAME},
+    {},
+    {"documentId": 5},
+    {"documentId": ["sha256:00"]},
+    [{"query": TYPENAME}],
+    [],
+    5,
+    "query",
+    True,
+]  # fmt: skip
+MALFORMED_RAW = [b"", b"{", b'{"query": "{ __typename }"', b"\xff\xfe", b"[1, 2", b'{"query": "\\ud800"}', b"null"]
+MALFORMED_GET = [
+    {"query": TYPENAME, "variables": "{"},
+    {"query": TYPENAME, "variables": "[1]"},
+    {"query": TYPENAME, "variables": "5"},
+    {"query": TYPENAME, "extensions": "x"},
+    {"query": TYPENAME, "extensions": "[]"},
+    {"query": TYPENAME, "extensions": '{"persistedQuery": "x"}'},
+    {"variables": "{}"},
+    {"documentId": "sha256:" + "0" * 64, "query": TYPENAME, "extensions": "{"},
+]
+
+
+def _assert_coded_refusal(response: httpx.Response) -> None:
+    assert 400 <= response.status_code < 500, (response.status_code, response.text)
+    assert response.headers["content-type"].split(";")[0] in {"application/json", "application/graphql-response+json"}
+    body = response.json()
+    assert "data" not in body
+    assert body["errors"] and all(e["extensions"]["code"] for e in body["errors"])
+    assert not any(leak in response.text for leak in PYTHON_TEXT), response.text
+
+
+@pytest.mark.parametrize("body", MALFORMED_BODIES, ids=repr)
+async def test_a_malformed_json_body_gets_a_coded_json_4xx(api, body):
+    _assert_coded_refusal(await api.http.post("/graphql", json=body))
+
+
+@pytest.mark.parametrize("raw", MALFORMED_RAW, ids=repr)
+async def test_a_body_that_is_not_json_gets_a_coded_json_400(api, raw):
+    response = await api.http.post("/graphql", content=raw, headers={"content-type": "application/json"})
+    _assert_coded_refusal(response)
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize("params", MALFORMED_GET, ids=repr)
+async def test_a_get_with_bad_parameters_gets_a_coded_json_400(api, params):
+    response = await api.http.get("/graphql", params=params, headers={"accept": "application/json"})
+    _assert_coded_refusal(response)
+    assert response.status_code == 400
+
+
+async def test_a_get_naming_a_parameter_twice_or_a_method_other_than_get_and_post_is_refused_in_json(api):
+    twice = await api.http.get("/graphql?query=%7B__typename%7D&query=%7Bme%7Bid%7D%7D")
+    _assert_coded_refusal(twice)
+    put = await api.http.put("/graphql", json={"query": TYPENAME})
+    _assert_coded_refusal(put)
+    assert put.status_code == 405 and set(put.headers["allow"].replace(" ", "").split(",")) == {"GET", "POST"}

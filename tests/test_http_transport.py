@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from app import create_app
@@ -15,7 +16,7 @@ from resolvers.state import AppState
 from schema.trusted import documents
 from services.identity import WeChatIdentityProvider
 from services.seed import DEMO_PASSWORD
-from tests.conftest import Chain, gid
+from tests.conftest import Chain, gid, table_counts
 
 
 def _codes(body: dict[str, Any]) -> list[str]:
@@ -172,3 +173,165 @@ async def test_a_get_naming_a_parameter_twice_or_a_method_other_than_get_and_pos
     put = await api.http.put("/graphql", json={"query": TYPENAME})
     _assert_coded_refusal(put)
     assert put.status_code == 405 and set(put.headers["allow"].replace(" ", "").split(",")) == {"GET", "POST"}
+
+
+# --- item 6: GraphQL over HTTP (https://graphql.github.io/graphql-over-http/, graphql-http's serverAudits) --------
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+JSON = "application/json"
+UNKNOWN_FIELD = "{ 8f31403dfe404bccbb0e835f2629c6a7 }"
+COERCION_FAILURE = "query CoerceFailure($id: ID!) { __typename }"
+
+
+async def _post(api, body: Any, accept: str | None = JSON, **headers: str) -> httpx.Response:
+    request = api.http.build_request("POST", "/graphql", json=body, headers=headers)
+    if accept is None:
+        del request.headers["accept"]
+    else:
+        request.headers["accept"] = accept
+    return await api.http.send(request)
+
+
+def _media(response: httpx.Response) -> str:
+    return response.headers["content-type"].split(";")[0].strip()
+
+
+@pytest.mark.parametrize(
+    ("accept", "expected"),
+    [(None, JSON), ("", JSON), ("*/*", JSON), (JSON, JSON), ("application/*", JSON), ("text/html", JSON),
+     (GRAPHQL_RESPONSE, GRAPHQL_RESPONSE), (f"{GRAPHQL_RESPONSE}, {JSON};q=0.9", GRAPHQL_RESPONSE),
+     (f"{JSON}, {GRAPHQL_RESPONSE};q=0.5", JSON), (f"{GRAPHQL_RESPONSE};q=0, */*", JSON),
+     (f"text/html, {GRAPHQL_RESPONSE}", GRAPHQL_RESPONSE), (f"{GRAPHQL_RESPONSE};q=bad", JSON)],
+)  # fmt: skip
+async def test_the_answer_has_the_media_type_the_client_accepts(api, accept, expected):
+    response = await _post(api, {"query": TYPENAME}, accept=accept)
+    assert response.status_code == 200 and _media(response) == expected
+    assert response.json() == {"data": {"__typename": "Query"}}
+    assert response.headers["vary"] == "Accept"
+
+
+@pytest.mark.parametrize("content_type", [JSON, f"{JSON}; charset=utf-8", f"{JSON};charset=UTF-8"])
+async def test_utf8_json_is_accepted_with_or_without_a_charset_and_answered_in_utf8(api, content_type):
+    query = '{ __type(name: "Run🏃Swim🏊") { name } }'
+    response = await api.http.post("/graphql", content=orjson.dumps({"query": query}),
+                                   headers={"content-type": content_type})  # fmt: skip
+    assert response.status_code == 200 and response.content.decode("utf-8")
+    assert response.json() == {"data": {"__type": None}}
+
+
+async def test_another_charset_or_no_content_type_is_415(api):
+    latin = await api.http.post("/graphql", content=b'{"query": "{ __typename }"}',
+                                headers={"content-type": f"{JSON}; charset=latin-1"})  # fmt: skip
+    _assert_coded_refusal(latin)
+    assert latin.status_code == 415
+    bare = await api.http.post("/graphql")
+    _assert_coded_refusal(bare)
+    assert bare.status_code == 415
+
+
+@pytest.mark.parametrize("accept", [JSON, GRAPHQL_RESPONSE])
+@pytest.mark.parametrize(
+    "body",
+    [{"query": TYPENAME, "variables": None}, {"query": TYPENAME, "operationName": None},
+     {"query": TYPENAME, "extensions": None}, {"query": TYPENAME, "extensions": {"some": "value"}},
+     {"query": "query Query { __typename }", "operationName": "Query"},
+     {"query": "query Type($name: String!) { __type(name: $name) { name } }", "variables": {"name": "sometype"}}],
+    ids=repr,
+)  # fmt: skip
+async def test_well_formed_parameters_run_without_errors(api, body, accept):
+    response = await _post(api, body, accept=accept)
+    assert response.status_code == 200 and _media(response) == accept
+    assert "errors" not in response.json() and response.json()["data"]
+
+
+@pytest.mark.parametrize("accept", [JSON, GRAPHQL_RESPONSE])
+async def test_get_runs_queries_with_url_encoded_variables(api, accept):
+    params = {"query": "query Type($name: String!) { __type(name: $name) { name } }",
+              "variables": '{"name": "sometype"}'}  # fmt: skip
+    response = await api.http.get("/graphql", params=params, headers={"accept": accept})
+    assert response.status_code == 200 and _media(response) == accept
+    assert response.json() == {"data": {"__type": None}}
+
+
+@pytest.mark.parametrize("accept", [JSON, GRAPHQL_RESPONSE, None])
+async def test_a_mutation_over_get_is_405_with_allow_post_and_does_not_run(api, accept):
+    headers = {"accept": accept} if accept else {}
+    response = await api.http.get("/graphql", params={"query": "mutation { logout { ok } }"}, headers=headers)
+    _assert_coded_refusal(response)
+    assert response.status_code == 405 and response.headers["allow"] == "POST"
+    assert _codes(response.json()) == ["METHOD_NOT_ALLOWED"]
+    named = await api.http.get("/graphql", params={"query": "query Q { __typename } mutation M { logout { ok } }",
+                                                   "operationName": "M"})  # fmt: skip
+    assert named.status_code == 405
+    query = await api.http.get("/graphql", params={"query": "query Q { __typename } mutation M { logout { ok } }",
+                                                   "operationName": "Q"})  # fmt: skip
+    assert query.status_code == 200 and query.json() == {"data": {"__typename": "Query"}}
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [({"query": "{"}, "GRAPHQL_PARSE_FAILED"),
+     ({"query": UNKNOWN_FIELD}, "GRAPHQL_PARSE_FAILED"),  # graphql-http's "validation failure" does not parse
+     ({"query": "{ nosuchfield }"}, "GRAPHQL_VALIDATION_FAILED"),
+     ({"query": COERCION_FAILURE, "variables": {"id": None}}, None),
+     ({"query": "query A { __typename } query B { __typename }"}, "OPERATION_NAME_REQUIRED"),
+     ({"query": "query A { __typename }", "operationName": "B"}, "OPERATION_NOT_FOUND"),
+     ({"query": "fragment F on Query { __typename }"}, "OPERATION_NOT_FOUND"),
+     ({"query": "subscription { chainStockChanged { onHand } }"}, "BAD_REQUEST")],
+    ids=["parse", "audit's unknown field", "validation", "variable coercion", "several operations, no name", "unknown name",
+         "no operation", "subscription"],
+)  # fmt: skip
+async def test_a_request_error_is_400_without_data_for_graphql_response_json_and_200_for_json(api, body, code):
+    strict = await _post(api, body, accept=GRAPHQL_RESPONSE)
+    assert strict.status_code == 400 and _media(strict) == GRAPHQL_RESPONSE, strict.text
+    assert "data" not in strict.json() and strict.json()["errors"]
+    legacy = await _post(api, body, accept=JSON)
+    assert legacy.status_code == 200 and _media(legacy) == JSON
+    assert "data" not in legacy.json() and legacy.json()["errors"] == strict.json()["errors"]
+    codes = _codes(strict.json())
+    assert all(codes) and (code is None or codes == [code])
+
+
+async def test_several_operations_without_a_name_run_none_of_them(api, state):
+    body = {"query": "mutation A { logout { ok } } query B { __typename }"}
+    token = await api.token("hq.admin")
+    before = await table_counts(state)
+    response = await _post(api, body, accept=GRAPHQL_RESPONSE, authorization=f"Bearer {token}")
+    assert response.status_code == 400 and _codes(response.json()) == ["OPERATION_NAME_REQUIRED"]
+    assert await table_counts(state) == before
+    me = await api.gql("{ me { __typename } }", as_="hq.admin")
+    assert me["data"]["me"]["__typename"] == "StaffViewer"  # the session is still signed in: logout did not run
+
+
+async def test_field_errors_keep_data_and_status_200_for_graphql_response_json(api):
+    partial = await _post(api, {"query": '{ __typename store(id: "not-an-id") { id } }'}, accept=GRAPHQL_RESPONSE)
+    assert partial.status_code == 200 and _media(partial) == GRAPHQL_RESPONSE
+    assert partial.json()["data"] == {"__typename": "Query", "store": None} and partial.json()["errors"]
+    nulled = await _post(api, {"query": "{ myMemberCode { code } }"}, accept=GRAPHQL_RESPONSE)
+    assert nulled.status_code == 200 and "data" in nulled.json() and nulled.json()["data"] is None
+    assert _codes(nulled.json()) == ["UNAUTHENTICATED"]
+
+
+@pytest.mark.parametrize("accept", [JSON, GRAPHQL_RESPONSE])
+async def test_the_projects_own_refusals_are_json_in_the_accepted_media_type(api, state, accept):
+    state.limits = replace(state.limits, max_depth=2)
+    too_deep = await _post(api, {"query": "{ stores { edges { node { code } } } }"}, accept=accept)
+    assert _codes(too_deep.json()) == ["QUERY_TOO_DEEP"] and _media(too_deep) == accept
+    assert too_deep.status_code == (400 if accept == GRAPHQL_RESPONSE else 200) and "data" not in too_deep.json()
+    unknown = await _post(api, {"documentId": "sha256:" + "0" * 64}, accept=accept)
+    assert unknown.status_code == 400 and _media(unknown) == accept
+    assert _codes(unknown.json()) == ["TRUSTED_DOCUMENT_NOT_FOUND"] and "data" not in unknown.json()
+
+
+async def test_a_get_can_name_a_trusted_document_and_production_answers_graphiql_with_a_json_404(api, state):
+    response = await api.http.get("/graphql", params={"documentId": _document("TopUpPlans")},
+                                  headers={"accept": "*/*"})  # fmt: skip
+    assert response.status_code == 200 and "topUpPlans" in response.json()["data"]
+    app = create_app(state=production_state(state))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://prod") as http:
+        page = await http.get("/graphql", headers={"accept": "text/html"})
+        assert page.status_code == 404 and _codes(page.json()) == ["NOT_FOUND"]
+        trusted = await http.get("/graphql", params={"documentId": _document("TopUpPlans")})
+        assert trusted.status_code == 200 and "topUpPlans" in trusted.json()["data"]
+        text = await http.get("/graphql", params={"query": "{ topUpPlans { id } }"})
+        assert text.status_code == 400 and _codes(text.json()) == ["TRUSTED_DOCUMENT_REQUIRED"]

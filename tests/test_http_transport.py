@@ -16,7 +16,7 @@ from resolvers.state import AppState
 from schema.trusted import documents
 from services.identity import WeChatIdentityProvider
 from services.seed import DEMO_PASSWORD
-from tests.conftest import Chain, gid, table_counts
+from tests.conftest import Api, Chain, gid, table_counts
 
 
 def _codes(body: dict[str, Any]) -> list[str]:
@@ -335,3 +335,37 @@ async def test_a_get_can_name_a_trusted_document_and_production_answers_graphiql
         assert trusted.status_code == 200 and "topUpPlans" in trusted.json()["data"]
         text = await http.get("/graphql", params={"query": "{ topUpPlans { id } }"})
         assert text.status_code == 400 and _codes(text.json()) == ["TRUSTED_DOCUMENT_REQUIRED"]
+
+
+# --- item 7: what production keeps to itself ----------------------------------------------------------------------
+
+STORES_BY = "query($f: StoreFilterInput) { stores(filter: $f) { edges { cursor } } }"
+SUGGESTIBLE = [
+    ("{ stors { edges { cursor } } }", None),  # field
+    ("{ stores(frist: 1) { edges { cursor } } }", None),  # argument
+    ("query($f: StoreFilterInpt) { stores(filter: $f) { edges { cursor } } }", None),  # type
+    ("{ ...F } fragment F on Qury { __typename }", None),  # type condition
+    ("{ stores(filter: {status: OPN}) { edges { cursor } } }", None),  # enum value in the text
+    ('{ stores(filter: {cty: "x"}) { edges { cursor } } }', None),  # input field in the text
+    (STORES_BY, {"f": {"status": "OPN"}}),  # enum value in a variable
+    (STORES_BY, {"f": {"cty": "x"}}),  # input field in a variable
+]
+
+
+@pytest.mark.parametrize(("query", "variables"), SUGGESTIBLE, ids=repr)
+async def test_production_suggests_no_name_of_any_kind_where_development_does(api, state, query, variables):
+    token = await api.token("hq.admin")
+    development = (await api.post(query, variables, token)).json()
+    assert any("Did you mean" in e["message"] for e in development["errors"])  # the case does invite a suggestion
+    app = create_app(state=production_state(state))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://prod") as http:
+        production = (await Api(http).post(query, variables, token)).json()
+    assert production["errors"] and all(e["extensions"]["code"] for e in production["errors"])
+    assert not any("Did you mean" in e["message"] or "OPEN" in e["message"] for e in production["errors"])
+
+
+async def test_an_anonymous_trusted_document_with_a_misspelt_enum_is_told_no_alternative(prod, chain):
+    variables = {"storeId": gid("Store", chain.stores["SH01"]), "lines": [], "fulfilment": "PICKUPP"}
+    response = await _run(prod, "Quote", variables)
+    errors = response.json()["errors"]
+    assert errors and not any("Did you mean" in e["message"] or "DELIVERY" in e["message"] for e in errors)

@@ -484,10 +484,16 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
     graphql = ViewerGate(RequestGuard(GraphQLView(state), state), state)
 
     async def metrics(request: Request) -> Response:
+        """Prometheus text for the scraper: open in development; with METRICS_TOKEN set, only for that bearer token;
+        in production without METRICS_TOKEN, for no one (the set of operations and the pool are not public)."""
         expected = settings.metrics_token
-        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        if expected and not hmac.compare_digest(given, expected):
-            return JSONResponse({"error": "metrics need the scraper's token"}, status_code=401)
+        if expected is None and not settings.is_production:
+            return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        matches = bool(expected) and hmac.compare_digest(given.strip().encode(), (expected or "").encode())
+        if scheme.lower() != "bearer" or not matches:
+            message = "Metrics need the scraper's token (METRICS_TOKEN)."
+            return _refusal(401, "UNAUTHENTICATED", message, headers={"www-authenticate": "Bearer"})
         return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     async def healthz(_: Request) -> Response:

@@ -3,6 +3,7 @@ requests, GraphQL over HTTP (https://graphql.github.io/graphql-over-http/), and 
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
@@ -369,3 +370,33 @@ async def test_an_anonymous_trusted_document_with_a_misspelt_enum_is_told_no_alt
     response = await _run(prod, "Quote", variables)
     errors = response.json()["errors"]
     assert errors and not any("Did you mean" in e["message"] or "DELIVERY" in e["message"] for e in errors)
+
+
+async def test_the_operation_label_is_a_known_operation_or_other_whatever_the_caller_sends(api, state):
+    for i in range(5):
+        await api.gql(f"query Probe{i} {{ __typename }}")
+        await api.gql(f"{{ field{i}: __typename }}")
+        await api.gql(f"{{ nosuchfield{i} }}")
+    await api.gql("query TopUpPlans { topUpPlans { id } }")
+    text = (await api.http.get("/metrics")).text
+    labels = set(re.findall(r'chain_graphql_operations_total\{operation="([^"]*)"', text))
+    assert labels == {"other", "TopUpPlans"}
+    assert 'chain_graphql_operations_total{operation="other",outcome="ok",type="query"} 10.0' in text
+
+
+async def test_metrics_refuse_without_a_token_in_production_and_stay_open_in_development(api, state):
+    assert (await api.http.get("/metrics")).status_code == 200
+    app = create_app(state=production_state(state))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://prod") as http:
+        for headers in ({}, {"authorization": "Bearer "}, {"authorization": "Bearer anything"},
+                        {"authorization": b"Bearer \xe9t\xe9"}):  # fmt: skip
+            refused = await http.get("/metrics", headers=headers)
+            assert refused.status_code == 401 and _codes(refused.json()) == ["UNAUTHENTICATED"]
+            assert "chain_" not in refused.text and refused.headers["www-authenticate"] == "Bearer"
+    guarded = production_state(state)
+    guarded = replace(guarded, settings=replace(guarded.settings, metrics_token="scrape-me"))
+    app = create_app(state=guarded)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://prod") as http:
+        assert (await http.get("/metrics", headers={"authorization": "Bearer wrong"})).status_code == 401
+        scraped = await http.get("/metrics", headers={"authorization": "Bearer scrape-me"})
+        assert scraped.status_code == 200 and "chain_http_requests_total" in scraped.text

@@ -111,12 +111,16 @@ async def test_in_production_a_member_signs_in_with_the_mini_programs_document_a
 
 PYTHON_TEXT = ("Traceback", "unhashable", "object is not", "NoneType", "'str'", "'int'", "'list'", "'dict'", "slice")
 TYPENAME = "{ __typename }"
+BAD_EXTENSIONS: list[Any] = ["x", [], True, 1, {"persistedQuery": "x"}, {"persistedQuery": {"sha256Hash": 5}},
+                            {"persistedQuery": []}]  # fmt: skip
+BAD_OPERATION_NAMES: list[Any] = [5, [], {}, True, ["a", "b"]]
+BAD_VARIABLES: list[Any] = ["x", "{}", [], 5, True]
+BAD_QUERIES: list[Any] = [5, {}, [], True]
 MALFORMED_BODIES: list[Any] = [
-    *({"query": TYPENAME, "extensions": bad} for bad in ("x", [], True, 1, {"persistedQuery": "x"},
-                                                          {"persistedQuery": {"sha256Hash": 5}}, {"persistedQuery": []})),
-    *({"query": TYPENAME, "operationName": bad} for bad in (5, [], {}, True, ["a", "b"])),
-    *({"query": TYPENAME, "variables": bad} for bad in ("x", "{}", [], 5, True)),
-    *({"query": bad} for bad in (5, {}, [], True)),
+    *({"query": TYPENAME, "extensions": bad} for bad in BAD_EXTENSIONS),
+    *({"query": TYPENAME, "operationName": bad} for bad in BAD_OPERATION_NAMES),
+    *({"query": TYPENAME, "variables": bad} for bad in BAD_VARIABLES),
+    *({"query": bad} for bad in BAD_QUERIES),
     {"qeury": TYPENAME},
     {},
     {"documentId": 5},
@@ -184,7 +188,7 @@ UNKNOWN_FIELD = "{ 8f31403dfe404bccbb0e835f2629c6a7 }"
 COERCION_FAILURE = "query CoerceFailure($id: ID!) { __typename }"
 
 
-async def _post(api, body: Any, accept: str | None = JSON, **headers: str) -> httpx.Response:
+async def _post(api: Api, body: Any, accept: str | None = JSON, **headers: str) -> httpx.Response:
     request = api.http.build_request("POST", "/graphql", json=body, headers=headers)
     if accept is None:
         del request.headers["accept"]
@@ -388,9 +392,8 @@ async def test_metrics_refuse_without_a_token_in_production_and_stay_open_in_dev
     assert (await api.http.get("/metrics")).status_code == 200
     app = create_app(state=production_state(state))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://prod") as http:
-        for headers in ({}, {"authorization": "Bearer "}, {"authorization": "Bearer anything"},
-                        {"authorization": b"Bearer \xe9t\xe9"}):  # fmt: skip
-            refused = await http.get("/metrics", headers=headers)
+        for given in [None, b"Bearer ", b"Bearer anything", b"Bearer \xe9t\xe9"]:
+            refused = await http.get("/metrics", headers={b"authorization": given} if given else {})
             assert refused.status_code == 401 and _codes(refused.json()) == ["UNAUTHENTICATED"]
             assert "chain_" not in refused.text and refused.headers["www-authenticate"] == "Bearer"
     guarded = production_state(state)

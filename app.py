@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from typing import Any, cast
 from urllib.parse import parse_qsl
 
+import mimeparse
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException, StarletteRequestAdapter
 from graphql import GraphQLError, OperationDefinitionNode, OperationType
@@ -148,25 +149,13 @@ JSON = "application/json"
 def response_media_type(accept: str | None) -> str:
     """The media type of the answer, by the client's Accept (GraphQL over HTTP): application/graphql-response+json
     when the client prefers it, else application/json, which is also the answer to no Accept, `*/*`, and an Accept
-    naming neither (the spec lets a server disregard such a header rather than refuse with 406)."""
-    best = {GRAPHQL_RESPONSE: (0.0, 0), JSON: (0.0, 0)}  # media type -> (q, specificity of the range that set it)
-    for part in (accept or "").split(","):
-        kind, *params = (p.strip() for p in part.split(";"))
-        kind = kind.lower()
-        q = 1.0
-        for param in params:
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        for media in best:
-            specificity = 3 if kind == media else 2 if kind == "application/*" else 1 if kind == "*/*" else 0
-            if specificity > best[media][1]:
-                best[media] = (q, specificity)
-    graphql_q, graphql_specificity = best[GRAPHQL_RESPONSE]
-    return GRAPHQL_RESPONSE if graphql_specificity == 3 and graphql_q > 0 and graphql_q >= best[JSON][0] else JSON
+    naming neither or not parsing (the spec lets a server disregard such a header rather than refuse with 406)."""
+    try:
+        # In order of increasing preference on a tie, so that `*/*` and `application/*` get application/json.
+        chosen: str = mimeparse.best_match([GRAPHQL_RESPONSE, JSON], accept or "*/*")
+    except mimeparse.MimeTypeParseException:
+        return JSON
+    return chosen or JSON
 
 
 def _refusal(status: int, code: str, message: str, media_type: str = JSON,

@@ -206,7 +206,7 @@ def _media(response: httpx.Response) -> str:
     [(None, JSON), ("", JSON), ("*/*", JSON), (JSON, JSON), ("application/*", JSON), ("text/html", JSON),
      (GRAPHQL_RESPONSE, GRAPHQL_RESPONSE), (f"{GRAPHQL_RESPONSE}, {JSON};q=0.9", GRAPHQL_RESPONSE),
      (f"{JSON}, {GRAPHQL_RESPONSE};q=0.5", JSON), (f"{GRAPHQL_RESPONSE};q=0, */*", JSON),
-     (f"text/html, {GRAPHQL_RESPONSE}", GRAPHQL_RESPONSE), (f"{GRAPHQL_RESPONSE};q=bad", JSON)],
+     (f"text/html, {GRAPHQL_RESPONSE}", GRAPHQL_RESPONSE), (f"{GRAPHQL_RESPONSE}, {JSON}", JSON), ("garbage", JSON), ("a/b;q=x", JSON)],
 )  # fmt: skip
 async def test_the_answer_has_the_media_type_the_client_accepts(api, accept, expected):
     response = await _post(api, {"query": TYPENAME}, accept=accept)

@@ -176,15 +176,14 @@ class Refused(Exception):
         return _refusal(self.status, self.code, self.message, media_type, self.headers)
 
 
-# Parameters of a GraphQL-over-HTTP request and the JSON types each may have (None: the parameter is absent).
-_PARAMETERS: dict[str, tuple[type, ...]] = {
-    "query": (str,),
-    "operationName": (str,),
-    "variables": (dict,),
-    "extensions": (dict,),
-    "documentId": (str,),
+# Parameters of a GraphQL-over-HTTP request: the JSON type each must have when present and not null.
+_PARAMETERS: dict[str, tuple[type, str]] = {
+    "query": (str, "a string"),
+    "operationName": (str, "a string"),
+    "variables": (dict, "an object"),
+    "extensions": (dict, "an object"),
+    "documentId": (str, "a string"),
 }
-_JSON_TYPES: dict[type, str] = {str: "a string", dict: "an object"}
 
 
 def request_shape_error(data: object) -> str | None:
@@ -195,10 +194,10 @@ def request_shape_error(data: object) -> str | None:
         return "Batching is not supported: send one operation per request."
     if not isinstance(data, dict):
         return "The body must be a JSON object with `query` (or `documentId`), `variables` and `operationName`."
-    for name, types in _PARAMETERS.items():
+    for name, (kind, described) in _PARAMETERS.items():
         value = data.get(name)
-        if value is not None and not isinstance(value, types):
-            return f"`{name}` must be {_JSON_TYPES[types[0]]} or null."
+        if value is not None and not isinstance(value, kind):
+            return f"`{name}` must be {described} or null."
     persisted = (data.get("extensions") or {}).get("persistedQuery")
     if persisted is not None and not (isinstance(persisted, dict) and isinstance(persisted.get("sha256Hash"), str)):
         return "`extensions.persistedQuery` must be an object with a string `sha256Hash`."

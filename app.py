@@ -165,7 +165,7 @@ def _refusal(status: int, code: str, message: str, media_type: str = JSON,
     return Response(orjson.dumps(body), status_code=status, media_type=media_type, headers=headers)
 
 
-class Refused(Exception):
+class HttpRefusal(Exception):
     """Raised while handling a GraphQL request that is refused with an HTTP status (the view answers it)."""
 
     def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
@@ -229,7 +229,7 @@ class RequestGuard:
             data = await self._read(scope, receive, headers)
             if data is not None:
                 scope.setdefault("state", {})["graphql_request"] = self._admit(data, scope)
-        except Refused as refused:
+        except HttpRefusal as refused:
             await refused.response(response_media_type(headers.get("accept")))(scope, receive, send)
             return
         await self.app(scope, receive, send)
@@ -239,17 +239,17 @@ class RequestGuard:
         if scope["method"] == "GET":
             return self._get_parameters(scope, headers)
         if scope["method"] != "POST":
-            raise Refused(405, "METHOD_NOT_ALLOWED", "Use GET (queries) or POST.", self.ALLOW)
+            raise HttpRefusal(405, "METHOD_NOT_ALLOWED", "Use GET (queries) or POST.", self.ALLOW)
         content_type, _, parameters = headers.get("content-type", "").partition(";")
         charset = next((v.strip().strip('"').lower() for k, _, v in (p.partition("=") for p in parameters.split(";"))
                         if k.strip().lower() == "charset"), "utf-8")  # fmt: skip
         if content_type.strip().lower() != "application/json" or charset not in {"utf-8", "utf8"}:
-            raise Refused(415, "UNSUPPORTED_MEDIA_TYPE", "Send application/json (UTF-8).")
+            raise HttpRefusal(415, "UNSUPPORTED_MEDIA_TYPE", "Send application/json (UTF-8).")
         declared = headers.get("content-length") or "0"
         if not declared.isdigit():
-            raise Refused(400, "BAD_REQUEST", "Content-Length is not a number.")
+            raise HttpRefusal(400, "BAD_REQUEST", "Content-Length is not a number.")
         if int(declared) > self.max_body:
-            raise Refused(413, "REQUEST_TOO_LARGE", f"At most {self.max_body} bytes.")
+            raise HttpRefusal(413, "REQUEST_TOO_LARGE", f"At most {self.max_body} bytes.")
         body = b""
         more = True
         while more:
@@ -257,37 +257,37 @@ class RequestGuard:
             body += message.get("body", b"")
             more = message.get("more_body", False)
             if len(body) > self.max_body:
-                raise Refused(413, "REQUEST_TOO_LARGE", f"At most {self.max_body} bytes.")
+                raise HttpRefusal(413, "REQUEST_TOO_LARGE", f"At most {self.max_body} bytes.")
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError:
-            raise Refused(400, "BAD_REQUEST", "The body is not valid JSON.") from None
+            raise HttpRefusal(400, "BAD_REQUEST", "The body is not valid JSON.") from None
         return self._shaped(data)
 
     def _get_parameters(self, scope: Scope, headers: Headers) -> dict[str, Any] | None:
         pairs = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         given = dict(pairs)
         if len(given) != len(pairs):
-            raise Refused(400, "BAD_REQUEST", "Give each parameter once.")
+            raise HttpRefusal(400, "BAD_REQUEST", "Give each parameter once.")
         if not given.get("query") and not given.get("documentId"):
             accept = headers.get("accept", "")
             if "text/html" in accept or "*/*" in accept:
                 return None  # GraphiQL in development; a JSON 404 in production
-            raise Refused(400, "BAD_REQUEST", "Send a `query` (or a `documentId`) parameter.")
+            raise HttpRefusal(400, "BAD_REQUEST", "Send a `query` (or a `documentId`) parameter.")
         data: dict[str, Any] = {k: v for k, v in given.items() if k in {"query", "operationName", "documentId"} and v}
         for name in ("variables", "extensions"):
             if given.get(name):
                 try:
                     data[name] = orjson.loads(given[name])
                 except orjson.JSONDecodeError:
-                    raise Refused(400, "BAD_REQUEST", f"`{name}` is not valid JSON.") from None
+                    raise HttpRefusal(400, "BAD_REQUEST", f"`{name}` is not valid JSON.") from None
         return self._shaped(data)
 
     @staticmethod
     def _shaped(data: object) -> dict[str, Any]:
         problem = request_shape_error(data)
         if problem is not None:
-            raise Refused(400, "BAD_REQUEST", problem)
+            raise HttpRefusal(400, "BAD_REQUEST", problem)
         return cast(dict[str, Any], data)
 
     def _admit(self, data: dict[str, Any], scope: Scope) -> dict[str, Any]:
@@ -295,9 +295,9 @@ class RequestGuard:
         try:
             admitted = trusted.admit(data, viewer, production=self.state.settings.is_production)
         except trusted.Refused as exc:
-            raise Refused(400, exc.code, exc.message) from exc
+            raise HttpRefusal(400, exc.code, exc.message) from exc
         if not admitted.get("query"):
-            raise Refused(400, "BAD_REQUEST", "Send a `query` (or a trusted `documentId`).")
+            raise HttpRefusal(400, "BAD_REQUEST", "Send a `query` (or a trusted `documentId`).")
         return admitted
 
 
@@ -351,7 +351,7 @@ class GraphQLView(GraphQL[Context, None]):
         response: Response
         try:
             response = await self.run(Request(scope, receive))
-        except Refused as refused:
+        except HttpRefusal as refused:
             response = refused.response(media_type)
         except HTTPException as exc:
             response = _refusal(
@@ -414,7 +414,7 @@ class GraphQLView(GraphQL[Context, None]):
             return _request_error("OPERATION_NOT_FOUND", "The document has no operation of that name."
                                   if data.operation_name is not None else "The document has no operation.")  # fmt: skip
         if chosen.operation is OperationType.MUTATION and method != "POST":
-            raise Refused(405, "METHOD_NOT_ALLOWED", "Mutations are sent with POST.", {"allow": "POST"})
+            raise HttpRefusal(405, "METHOD_NOT_ALLOWED", "Mutations are sent with POST.", {"allow": "POST"})
         if chosen.operation is OperationType.SUBSCRIPTION:
             return _request_error("BAD_REQUEST", "Subscriptions run over the websocket (graphql-transport-ws).")
         return None

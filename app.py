@@ -82,9 +82,11 @@ class RequestIdMiddleware:
 
 
 class HttpMetrics:
-    """Count HTTP requests by route (a known path, else "other"), method and status."""
+    """Count HTTP requests by route (a known path, else "other"), method (a standard one, else "other") and status:
+    every label from a bounded set, whatever the caller sends."""
 
     ROUTES = frozenset({"/graphql", "/healthz", "/readyz", "/metrics"})
+    METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -106,7 +108,8 @@ class HttpMetrics:
         try:
             await self.app(scope, receive, record)
         finally:
-            self.metrics.http.labels(route, scope["method"], str(status[0])).inc()
+            method = scope["method"] if scope["method"] in self.METHODS else "other"
+            self.metrics.http.labels(route, method, str(status[0])).inc()
 
 
 class ViewerGate:

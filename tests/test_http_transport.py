@@ -403,3 +403,14 @@ async def test_metrics_refuse_without_a_token_in_production_and_stay_open_in_dev
         assert (await http.get("/metrics", headers={"authorization": "Bearer wrong"})).status_code == 401
         scraped = await http.get("/metrics", headers={"authorization": "Bearer scrape-me"})
         assert scraped.status_code == 200 and "chain_http_requests_total" in scraped.text
+
+
+async def test_http_request_labels_are_bounded_whatever_the_method_and_path(api):
+    for i in range(3):
+        await api.http.request(f"BREW{i}", "/graphql")
+        await api.http.get(f"/nothing-here-{i}")
+    text = (await api.http.get("/metrics")).text
+    methods = set(re.findall(r'chain_http_requests_total\{method="([^"]*)"', text))
+    routes = set(re.findall(r'chain_http_requests_total\{[^}]*route="([^"]*)"', text))
+    assert methods <= {"GET", "POST", "other"} and "other" in methods
+    assert routes <= {"/graphql", "/metrics", "other"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
-from strawberry.extensions import DisableIntrospection, ValidationCache
+from strawberry.extensions import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
@@ -15,7 +15,7 @@ from schema.catalog_api import CatalogMutation, CatalogQuery
 from schema.common import LONG_SCALAR, Long
 from schema.errors import ErrorPresenter
 from schema.inventory_api import InventoryMutation, InventoryQuery
-from schema.limits import CachedParse, QueryLimits
+from schema.limits import CachedParse, CachedValidation, QueryLimits, QuietExecutor
 from schema.marketing import MarketingMutation, MarketingQuery
 from schema.members_api import MemberMutation, MemberQuery
 from schema.node import NodeQuery
@@ -70,20 +70,21 @@ class ChainSchema(strawberry.Schema):
 def build_schema(*, production: bool = False) -> ChainSchema:
     """The schema with its request extensions: parse and validation caches, the query limits, error presenting.
 
-    In production introspection is refused and error messages make no field suggestions.
+    In production introspection is refused and no error suggests a name (of a field, argument, type, enum value or
+    input field): validation and execution run with graphql-core's `hide_suggestions`.
     """
     extensions: list[Any] = [
         Observe,
         CachedParse,
-        lambda: ValidationCache(maxsize=4096),
-        QueryLimits,  # after ValidationCache: it reads that one's verdict
+        lambda: CachedValidation(hide_suggestions=production),
+        QueryLimits,  # after CachedValidation: it reads that one's verdict
         ErrorPresenter,
     ]
     if production:
         extensions.insert(0, DisableIntrospection)
     return ChainSchema(query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions,
-                       config=StrawberryConfig(disable_field_suggestions=production,
-                                               scalar_map={Long: LONG_SCALAR}))  # fmt: skip
+                       execution_context_class=QuietExecutor if production else None,
+                       config=StrawberryConfig(scalar_map={Long: LONG_SCALAR}))  # fmt: skip
 
 
 schema = build_schema()

@@ -31,9 +31,14 @@ from graphql import (
     Visitor,
     get_named_type,
     parse,
+    validate,
     visit,
 )
+from graphql.validation import ASTValidationRule
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
+from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from services.limits import Limits
 from services.scope import Viewer
@@ -161,7 +166,7 @@ def _aliases(node: Any) -> Iterator[FieldNode]:
 class QueryLimits(SchemaExtension):
     """Caps tokens while parsing; after the (cached) validation, checks depth, aliases and the viewer's budget.
 
-    It must come after ValidationCache in the schema's extensions: it reads the verdict that one leaves.
+    It must come after CachedValidation in the schema's extensions: it reads the verdict that one leaves.
     """
 
     def _limits(self) -> Limits:
@@ -188,7 +193,8 @@ class QueryLimits(SchemaExtension):
 
 
 @lru_cache(maxsize=4096)
-def _parse(query: str, max_tokens: int) -> DocumentNode:
+def parse_cached(query: str, max_tokens: int) -> DocumentNode:
+    """A document parsed once: shared by CachedParse and the HTTP view's choice of operation."""
     return parse(query, max_tokens=max_tokens)
 
 
@@ -200,5 +206,39 @@ class CachedParse(SchemaExtension):
         ec = self.execution_context
         if ec.query and ec.graphql_document is None:
             with suppress(GraphQLError):
-                ec.graphql_document = _parse(ec.query, int(ec.parse_options.get("max_tokens") or 10_000))
+                ec.graphql_document = parse_cached(ec.query, int(ec.parse_options.get("max_tokens") or 10_000))
         yield
+
+
+@lru_cache(maxsize=4096)
+def _validate(schema: GraphQLSchema, document: DocumentNode, rules: tuple[type[ASTValidationRule], ...],
+              hide_suggestions: bool) -> list[GraphQLError]:  # fmt: skip
+    # The rules strawberry's own validation adds to the execution context's (its validate_document does the same).
+    return validate(schema, document, (*rules, MaybeNullValidationRule, OneOfInputValidationRule),
+                    hide_suggestions=hide_suggestions)  # fmt: skip
+
+
+class CachedValidation(SchemaExtension):
+    """A document validated before is not validated again (as strawberry's ValidationCache), and with
+    `hide_suggestions` (production) no error names what the caller might have meant: graphql-core's own switch, so
+    fields, arguments, types, enum values and input fields all stay unnamed."""
+
+    def __init__(self, *, hide_suggestions: bool = False) -> None:
+        super().__init__()
+        self.hide_suggestions = hide_suggestions
+
+    def on_validate(self) -> Iterator[None]:
+        ec = self.execution_context
+        assert ec.graphql_document is not None
+        ec.pre_execution_errors = _validate(ec.schema._schema, ec.graphql_document, tuple(ec.validation_rules),
+                                            self.hide_suggestions)  # fmt: skip
+        yield
+
+
+class QuietExecutor(StrawberryGraphQLCoreExecutionContext):
+    """Strawberry's executor with graphql-core's `hide_suggestions` on: a variable's bad enum value or unknown input
+    field is refused without naming the right one (validation covers the document's own text)."""
+
+    @classmethod
+    def build(cls, *args: Any, **kwargs: Any) -> Any:
+        return super().build(*args, **{**kwargs, "hide_suggestions": True})

@@ -1,22 +1,35 @@
-"""Each GraphQL operation is timed, counted by name and outcome, and logged with its name and the request id."""
+"""Each GraphQL operation is timed, counted by name and outcome, and logged with its name and the request id.
+
+The metric's `operation` label is bounded: a trusted document's operation name (every front end's operations are
+known, schema/trusted/), else `other`; a caller choosing names or fields cannot make new series."""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Iterator
+from functools import cache
 
 from graphql import FieldNode, OperationDefinitionNode
 from strawberry.extensions import SchemaExtension
 
+from schema import trusted
 from services import logs
 
 log = logging.getLogger("chain.graphql")
 
 
+OTHER = "other"
+
+
+@cache
+def known_operations() -> frozenset[str]:
+    return frozenset(document.name for document in trusted.documents().values())
+
+
 class Observe(SchemaExtension):
     def _names(self) -> tuple[str, str, str]:
-        """(metric label: the first root field, bounded by the schema; operation type; client's operation name)."""
+        """(metric label: a known operation name, else "other"; operation type; the client's operation name)."""
         ec = self.execution_context
         document = ec.graphql_document
         for definition in document.definitions if document else ():
@@ -24,8 +37,8 @@ class Observe(SchemaExtension):
                 first = next((s.name.value for s in definition.selection_set.selections if isinstance(s, FieldNode)),
                              "-")  # fmt: skip
                 named = definition.name.value if definition.name else ec.operation_name or first
-                return first, definition.operation.value, named[:64]
-        return "-", "-", "-"
+                return named if named in known_operations() else OTHER, definition.operation.value, named[:64]
+        return OTHER, "-", "-"
 
     def on_operation(self) -> Iterator[None]:
         start = time.perf_counter()

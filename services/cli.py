@@ -8,7 +8,7 @@ import asyncio
 from services.config import Settings
 from services.db import create_engine, create_sessionmaker
 from services.events import create_broker
-from services.jobs import run_due
+from services.jobs import fold_facts, run_due
 from services.keys import load_keys
 from services.migrate import upgrade
 from services.payments import configured_providers
@@ -49,11 +49,13 @@ async def _run_jobs(settings: Settings) -> None:
     broker = create_broker(settings.redis_url)
     providers = configured_providers(production=settings.is_production, secret=load_keys(settings).pii_key)
     try:
-        ran = await run_due(create_sessionmaker(engine), broker=broker, providers=providers)
+        sessionmaker = create_sessionmaker(engine)
+        ran = await run_due(sessionmaker, broker=broker, providers=providers)
+        folded = await fold_facts(sessionmaker)
     finally:
         await broker.close()
         await engine.dispose()
-    print(f"ran {ran} due jobs")
+    print(f"ran {ran} due jobs; folded {folded} report events")
 
 
 def main() -> None:

@@ -61,6 +61,12 @@ class ScopedLoader(DataLoader[Any, Any]):
         self.sessionmaker = sessionmaker
         self.viewer = viewer
 
+    def load(self, key: Any) -> asyncio.Future[Any]:
+        """The key's value, shared by every field that asks for it. Shielded: when graphql-core cancels a field
+        because a sibling failed (a non-null FORBIDDEN), only that field's wait ends; the shared future, which
+        another part of the query still awaits, is not cancelled with it."""
+        return asyncio.shield(super().load(key))
+
     async def _rows(self, stmt: AnySelect) -> Sequence[Any]:
         async with self.sessionmaker() as session:
             return (await session.scalars(stmt)).all()

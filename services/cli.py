@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 
 from services.config import Settings
 from services.db import create_engine, create_sessionmaker
@@ -14,7 +15,7 @@ from services.migrate import upgrade
 from services.payments import configured_providers
 from services.roles import sync_builtin_roles
 from services.security import Security
-from services.seed import demo_sign_ins, seed_demo, seed_demo_catalog
+from services.seed import DEMO_REFUSED, demo_sign_ins, seed_demo, seed_demo_catalog
 
 
 async def _migrate(settings: Settings) -> None:
@@ -67,6 +68,9 @@ def main() -> None:
         asyncio.run(_migrate(settings))
     elif args.command == "run-jobs":
         asyncio.run(_run_jobs(settings))
+    elif settings.is_production:
+        print(f"error: {DEMO_REFUSED}", file=sys.stderr)
+        sys.exit(2)
     elif settings.seed_demo:
         asyncio.run(_seed(settings))
 

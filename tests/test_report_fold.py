@@ -7,10 +7,14 @@ interval; the test only talks GraphQL to it and waits for the report, bounded.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -43,6 +47,8 @@ async def serving_with_lifespan(app: Starlette) -> AsyncIterator[str]:
         srv.should_exit = True
         await asyncio.wait_for(task, 10)
 
+
+ROOT = Path(__file__).resolve().parent.parent
 
 SALES = """query($s: ID, $from: Date, $to: Date) { salesReport(storeId: $s, from: $from, to: $to) {
   totals { orders net } freshness { pendingEvents } } }"""
@@ -107,3 +113,31 @@ async def test_the_runner_folds_on_its_own_interval(state, chain, monkeypatch, i
     with pytest.raises(asyncio.CancelledError):
         await task
     assert len(calls) >= 3
+
+
+async def test_run_jobs_folds_pending_report_events(state, chain, tmp_path):
+    """The operator's `python -m services.cli run-jobs` folds what is pending, as the app's runner does."""
+    from sqlalchemy import func, select
+
+    from models import FactEvent, PaymentMethod
+    from services import pos
+    from services.db import write_transaction
+    from services.pricing import CartLine
+    from tests.factories import HQ
+
+    menu = await given_menu(state, chain)
+    async with write_transaction(state.sessionmaker) as session:
+        await pos.checkout(session, HQ, pos.Checkout(menu.store, "cli-1", [CartLine(menu.a, 1)],
+                                                     [pos.Tender(PaymentMethod.CASH, 10000)]))  # fmt: skip
+    async with state.sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(FactEvent)) == 1
+    url = state.engine.url.render_as_string(hide_password=False)
+    env = {**os.environ, "DATABASE_URL": url, "DATA_DIR": str(tmp_path), "APP_ENV": "development", "LOG_JSON": "0"}
+    done = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "services.cli", "run-jobs"], cwd=ROOT, env=env, capture_output=True,
+        text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "folded 1 report events" in done.stdout
+    async with state.sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(FactEvent)) == 0

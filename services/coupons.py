@@ -126,8 +126,9 @@ async def create_template(session: AsyncSession, viewer: Viewer, spec: NewTempla
 
 
 async def end_template(session: AsyncSession, viewer: Viewer, template_id: int) -> CouponTemplate:
-    template = await _template(session, template_id)
     require(viewer, "marketing.manage")
+    await require_visible(session, viewer, CouponTemplate, [template_id], "id")  # another store's: as if none
+    template = await _template(session, template_id)
     if not viewer.is_hq and template.owner_store_id != viewer.store_id:
         raise AccessDenied("This belongs to another store.")
     template.status = CampaignStatus.ENDED

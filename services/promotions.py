@@ -178,6 +178,7 @@ async def create(session: AsyncSession, viewer: Viewer, spec: NewCampaign) -> Ca
 
 async def end(session: AsyncSession, viewer: Viewer, campaign_id: int, now: datetime | None = None) -> Campaign:
     """HQ ends any campaign; a store ends only its own."""
+    await require_visible(session, viewer, Campaign, [campaign_id], "id")  # another store's: as if there were none
     campaign = await session.get(Campaign, campaign_id, with_for_update=True)
     if campaign is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such campaign.", "id")

@@ -168,6 +168,10 @@ TEMPLATE_USES: dict[str, tuple[str, Any]] = {
         lambda tpl: {"t": tpl},
     ),
     "node": ("query($t: ID!) { node(id: $t) { id } }", lambda tpl: {"t": tpl}),
+    "endCouponTemplate": (
+        f"mutation($t: ID!) {{ endCouponTemplate(input: {{id: $t}}) {{ {ERR} }} }}",
+        lambda tpl: {"t": tpl},
+    ),
 }
 
 

@@ -119,7 +119,8 @@ async def place_order(
     store = await session.get(Store, request.store_id)
     if store is None or store.status is not StoreStatus.OPEN:
         raise DomainError(ErrorCode.STORE_NOT_OPEN, "This store is not taking orders.", "storeId")
-    check_pickup_time(store, request.fulfilment, request.pickup_at, now)
+    if request.group_buy_id is None:  # a group's orders wait for the group; they are collected once it completes
+        check_pickup_time(store, request.fulfilment, request.pickup_at, now)
     settings = await get_settings(session)
     sealed = None
     if request.fulfilment is Fulfilment.DELIVERY:

@@ -120,3 +120,24 @@ def test_next_opening_in_the_stores_time_zone():
     assert next_opening(_store([(d, "00:00", "00:00") for d in range(7)]), at(monday, "03:00")) == at(monday, "03:00")
     assert next_opening(_store([]), at(monday, "03:00")) is None
     assert next_opening(_store([(0, "08:00", "22:00")], StoreStatus.CLOSED), at(monday, "03:00")) is None
+
+
+async def test_a_closed_store_takes_no_delivery_and_a_delivery_takes_no_pickup_time(api, state, chain):
+    menu = await given_menu(state, chain)
+    local = utcnow().astimezone(SHANGHAI)
+    await _hours(state, menu.store, (local + timedelta(hours=2)).strftime("%H:%M"),
+                 (local + timedelta(hours=3)).strftime("%H:%M"))  # fmt: skip
+    delivery = {
+        "contactName": "王",
+        "phone": "13800138111",
+        "address": "人民广场 1 号",
+        "lat": 31.2335,
+        "lng": 121.4737,
+    }
+    order = _order(menu, "deliver", None)
+    order["in"] |= {"fulfilment": "DELIVERY", "delivery": delivery}
+    closed = await api.gql(PLACE, order, as_=MEMBER)
+    assert [(e["code"], e["field"]) for e in closed["data"]["placeOrder"]["errors"]] == [("STORE_CLOSED", "storeId")]
+    order["in"] |= {"idempotencyKey": "deliver-2", "pickupAt": (utcnow() + timedelta(hours=2, minutes=10)).isoformat()}
+    timed = await api.gql(PLACE, order, as_=MEMBER)
+    assert [(e["code"], e["field"]) for e in timed["data"]["placeOrder"]["errors"]] == [("INVALID_INPUT", "pickupAt")]

@@ -68,10 +68,12 @@ def main() -> None:
         asyncio.run(_migrate(settings))
     elif args.command == "run-jobs":
         asyncio.run(_run_jobs(settings))
+    elif not settings.seed_demo:
+        print("SEED_DEMO=0: demo chain not loaded")
     elif settings.is_production:
-        print(f"error: {DEMO_REFUSED}", file=sys.stderr)
+        print(f"error: {DEMO_REFUSED} (SEED_DEMO=0 skips this step)", file=sys.stderr)
         sys.exit(2)
-    elif settings.seed_demo:
+    else:
         asyncio.run(_seed(settings))
 
 

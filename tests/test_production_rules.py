@@ -120,3 +120,12 @@ async def test_phone_reveals_are_rate_limited_per_staff_member(api):
     assert _refusal(limited) == [("RATE_LIMITED", True)]
     assert limited["data"] is None
     assert (await api.gql(REVEAL, {"m": member}, as_="hq.admin"))["data"]["revealMemberPhone"]["phone"] == "13800138001"
+
+
+def test_seed_demo_is_skipped_quietly_in_production_when_seed_demo_is_off(tmp_path):
+    """`make run` in production with SEED_DEMO=0 goes on to serve; the refusal is for asking for the demo."""
+    env = {**os.environ, "APP_ENV": "production", "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'p.db'}",
+           "DATA_DIR": str(tmp_path), "SEED_DEMO": "0"}  # fmt: skip
+    done = subprocess.run([sys.executable, "-m", "services.cli", "seed-demo"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 0 and "not loaded" in done.stdout

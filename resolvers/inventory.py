@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from models import AdjustmentReason, StockMovement, Transfer
+from models import AdjustmentReason, Sku, StockMovement, Transfer
 from resolvers.context import Context
 from resolvers.loaders import LevelView
 from services import idempotency, inventory, stock, transfers
 from services.errors import DomainError, ErrorCode
 from services.pagination import Page, decode_cursor, page_size
 from services.scope import require_store
+from services.visible import require_visible
 
 
 async def store_levels(
@@ -65,6 +66,7 @@ async def receive_stock(
     """Record goods received; returns the touched SKU ids."""
     require_store(ctx.viewer, store_id, "stock.adjust")
     ctx.audit_store_id = store_id
+    await require_visible(ctx.session, ctx.viewer, Sku, [line.sku_id for line in lines], lambda i: f"lines[{i}].skuId")
     request = {"lines": [(line.sku_id, line.quantity) for line in lines], "note": note}
     done, _ = await _once(ctx, "receiveStock", store_id, key, request)
     if not done:
@@ -81,6 +83,8 @@ async def adjust_stock(
     ctx.audit_store_id = store_id
     if reason is AdjustmentReason.STOCKTAKE:
         raise DomainError(ErrorCode.INVALID_INPUT, "Use submitStocktake for counted quantities.", "reason")
+    skus = list(deltas)
+    await require_visible(ctx.session, ctx.viewer, Sku, skus, lambda i: f"lines[{i}].skuId")
     done, _ = await _once(ctx, "adjustStock", store_id, key, {"deltas": sorted(deltas.items()), "reason": reason.value})
     if not done:
         await stock.adjust(
@@ -95,6 +99,8 @@ async def stocktake(ctx: Context, store_id: int, counted: dict[int, int], key: s
     """Counted quantities in; differences out (the first result again on a retry)."""
     require_store(ctx.viewer, store_id, "stock.adjust")
     ctx.audit_store_id = store_id
+    skus = list(counted)
+    await require_visible(ctx.session, ctx.viewer, Sku, skus, lambda i: f"counts[{i}].skuId")
     done, earlier = await _once(ctx, "submitStocktake", store_id, key, {"counted": sorted(counted.items())})
     if done:
         return {int(k): v for k, v in earlier.get("differences", {}).items()}

@@ -49,6 +49,7 @@ from services.pagination import AnySelect, Page, encode_cursor
 from services.scope import Viewer, restrict
 from services.settings import ChainSettings, get_settings
 from services.stores import visible_condition
+from services.visible import template_condition
 
 K = TypeVar("K", bound=Hashable)
 L = TypeVar("L")
@@ -60,6 +61,12 @@ class ScopedLoader(DataLoader[Any, Any]):
         super().__init__()
         self.sessionmaker = sessionmaker
         self.viewer = viewer
+
+    def load(self, key: Any) -> asyncio.Future[Any]:
+        """The key's value, shared by every field that asks for it. Shielded: when graphql-core cancels a field
+        because a sibling failed (a non-null FORBIDDEN), only that field's wait ends; the shared future, which
+        another part of the query still awaits, is not cancelled with it."""
+        return asyncio.shield(super().load(key))
 
     async def _rows(self, stmt: AnySelect) -> Sequence[Any]:
         async with self.sessionmaker() as session:
@@ -394,10 +401,12 @@ class CampaignItemsByCampaignLoader(ScopedLoader):
 
 
 class CouponTemplateByIdLoader(ScopedLoader):
-    """Coupon templates are public terms (members see them in their wallet and to claim)."""
+    """Coupon templates are public terms (members see them in their wallet and to claim); staff see the chain's
+    and their own store's, as everywhere (`services.visible`)."""
 
     async def batch_load_fn(self, keys: Sequence[int]) -> list[CouponTemplate | None]:
-        return by_key(keys, await self._rows(select(CouponTemplate).where(CouponTemplate.id.in_(keys))), lambda t: t.id)
+        stmt = select(CouponTemplate).where(CouponTemplate.id.in_(keys), template_condition(self.viewer))
+        return by_key(keys, await self._rows(stmt), lambda t: t.id)
 
 
 class _Lazy(Generic[L]):

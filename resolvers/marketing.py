@@ -24,6 +24,7 @@ from services import promotions
 from services.errors import DomainError, ErrorCode
 from services.pagination import Page, keyset_page
 from services.scope import require
+from services.visible import require_visible, template_condition
 
 PUBLIC_KINDS = (CampaignKind.LIMITED_DISCOUNT, CampaignKind.FULL_REDUCTION, CampaignKind.FLASH_SALE,
                 CampaignKind.GROUP_BUY)  # fmt: skip
@@ -63,11 +64,7 @@ async def running_campaigns(ctx: Context, store_id: int, at: datetime | None = N
 
 async def coupon_templates(ctx: Context, *, first: int | None, after: str | None) -> Page[CouponTemplate]:
     require(ctx.viewer, "marketing.manage")
-    stmt = select(CouponTemplate)
-    if not ctx.viewer.is_hq:
-        stmt = stmt.where(
-            CouponTemplate.owner_store_id.is_(None) | (CouponTemplate.owner_store_id == ctx.viewer.store_id)
-        )
+    stmt = select(CouponTemplate).where(template_condition(ctx.viewer))
     async with ctx.read() as session:
         return await keyset_page(session, stmt, CouponTemplate.id, first=first, after=after, descending=True)
 
@@ -118,6 +115,8 @@ async def effect(ctx: Context, *, campaign_id: int | None, coupon_template_id: i
             )
             if campaign is None:
                 raise DomainError(ErrorCode.NOT_FOUND, "No such campaign.", "campaignId")
+        else:
+            await require_visible(session, ctx.viewer, CouponTemplate, [coupon_template_id or 0], "couponTemplateId")
         return await promotions.effect(
             session, ctx.viewer, campaign_id=campaign_id, coupon_template_id=coupon_template_id
         )

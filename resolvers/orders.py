@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
 
-from models import Fulfilment, Order, OrderStatus, Store
+from models import Fulfilment, Order, OrderStatus, Store, utcnow
 from resolvers.context import Context
 from services import inventory, orders
 from services.errors import AccessDenied, DomainError, ErrorCode
@@ -13,6 +15,7 @@ from services.pagination import Page, keyset_page
 from services.payments import PaymentProvider
 from services.pricing import CartLine, Quote, quote
 from services.scope import require_store
+from services.stores import is_open_at, next_opening
 
 
 def provider(ctx: Context) -> PaymentProvider:
@@ -46,6 +49,13 @@ async def price(
             raise AccessDenied("Identify the member at this store first.")
         return await quote(session, store_id=store_id, lines=lines, member_id=member_id, fulfilment=fulfilment,
                            coupon_id=coupon_id)  # fmt: skip
+
+
+async def opening(ctx: Context, store_id: int) -> tuple[bool, datetime | None]:
+    """Whether the store is open now, and when it next opens (now while open)."""
+    store = await ctx.loaders.store_by_id.load(store_id)
+    now = utcnow()
+    return (False, None) if store is None else (is_open_at(store, now), next_opening(store, now))
 
 
 async def alternatives(ctx: Context, q: Quote) -> list[tuple[Store, float]]:

@@ -169,7 +169,11 @@ def _member(m: object) -> Member | None:
 @strawberry.type
 class MemberQuery:
     @strawberry.field(
-        extensions=requires("member.read"), description="HQ: every member; a store manager: their store's members."
+        extensions=[
+            *requires("member.read"),
+            RateLimit("memberPhoneLookup", when=lambda args: bool(args.get("filter") and args["filter"].phone)),
+        ],
+        description="HQ: every member; a store manager: their store's members.",
     )
     async def members(
         self,
@@ -253,7 +257,7 @@ class MemberMutation:
         )
 
     @strawberry.mutation(
-        extensions=[*requires("member.read_pii"), MutationTransaction()],
+        extensions=[*requires("member.read_pii"), RateLimit("revealMemberPhone"), MutationTransaction()],
         description="The member's full phone number; every reveal is written to the audit log.",
     )
     async def reveal_member_phone(

@@ -93,6 +93,12 @@ class QuoteType:
     alternative_stores: list[Store] = strawberry.field(
         default_factory=list, description="When lines are short here: stores that have them all, nearest first"
     )
+    open_now: bool = strawberry.field(default=False, description="Whether the store takes orders for now")
+    next_opening: datetime | None = strawberry.field(
+        default=None,
+        description="When the store next opens (now while it is open), in UTC: a closed store's order names a "
+        "pickupAt from then on. Null when it has no opening hours ahead",
+    )
 
     @classmethod
     def of(cls, q: Quote) -> Self:
@@ -370,6 +376,7 @@ class OrderQuery:
         result.alternative_stores = [
             Store.from_model(s, d) for s, d in await order_resolvers.alternatives(info.context, q)
         ]
+        result.open_now, result.next_opening = await order_resolvers.opening(info.context, q.store_id)
         return result
 
     @strawberry.field(extensions=only(IsMember()))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from strawberry.extensions.field_extension import FieldExtension
@@ -63,14 +64,20 @@ class HasPermission(BasePermission):
 class RateLimit(FieldExtension):
     """Counts each call against the operation's rate limits (services/ratelimit.py) before anything runs."""
 
-    def __init__(self, operation: str, subject_field: str | None = None) -> None:
+    def __init__(
+        self, operation: str, subject_field: str | None = None, when: Callable[[dict[str, Any]], bool] | None = None
+    ) -> None:
         self.operation = operation
         self.subject_field = subject_field
+        # Only calls whose arguments match count (e.g. a member search by exact phone, not every search).
+        self.when = when
 
     def resolve(self, next_: Any, source: Any, info: Info, **kwargs: Any) -> Any:  # pragma: no cover - async only
         raise NotImplementedError
 
     async def resolve_async(self, next_: Any, source: Any, info: Info, **kwargs: Any) -> Any:
+        if self.when is not None and not self.when(kwargs):
+            return await next_(source, info, **kwargs)
         ctx = info.context
         viewer = ctx.viewer
         who = viewer_key("member", viewer.member_id) if viewer.is_member else viewer_key("staff", viewer.staff_id)

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select, true
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import CatalogStatus, Category, Product, Sku, utcnow
@@ -15,6 +15,7 @@ from services.pagination import AnySelect, Page, keyset_page
 from services.scope import Viewer, require, require_store
 from services.settings import get_settings
 from services.validation import optional_text, text
+from services.visible import owned_condition
 
 _BARCODE = re.compile(r"^[0-9A-Za-z\-]{4,64}$")
 _URL = re.compile(r"^https?://\S{1,500}$")
@@ -23,11 +24,7 @@ MAX_PRICE = 100_000_000  # one million yuan, in fen
 
 def visible_products(viewer: Viewer) -> ColumnElement[bool]:
     """The library is public; a store's own products are seen by that store's staff and HQ only."""
-    if viewer.is_hq:
-        return true()
-    if viewer.is_staff and viewer.store_id is not None:
-        return or_(Product.owner_store_id.is_(None), Product.owner_store_id == viewer.store_id)
-    return Product.owner_store_id.is_(None)
+    return owned_condition(viewer, Product.owner_store_id)
 
 
 def money(value: int, field_name: str) -> int:

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 
 from services.config import Settings
 from services.db import create_engine, create_sessionmaker
 from services.events import create_broker
-from services.jobs import run_due
+from services.jobs import fold_facts, run_due
 from services.keys import load_keys
 from services.migrate import upgrade
 from services.payments import configured_providers
 from services.roles import sync_builtin_roles
 from services.security import Security
-from services.seed import demo_sign_ins, seed_demo, seed_demo_catalog
+from services.seed import DEMO_REFUSED, demo_sign_ins, seed_demo, seed_demo_catalog
 
 
 async def _migrate(settings: Settings) -> None:
@@ -49,11 +50,13 @@ async def _run_jobs(settings: Settings) -> None:
     broker = create_broker(settings.redis_url)
     providers = configured_providers(production=settings.is_production, secret=load_keys(settings).pii_key)
     try:
-        ran = await run_due(create_sessionmaker(engine), broker=broker, providers=providers)
+        sessionmaker = create_sessionmaker(engine)
+        ran = await run_due(sessionmaker, broker=broker, providers=providers)
+        folded = await fold_facts(sessionmaker)
     finally:
         await broker.close()
         await engine.dispose()
-    print(f"ran {ran} due jobs")
+    print(f"ran {ran} due jobs; folded {folded} report events")
 
 
 def main() -> None:
@@ -65,7 +68,12 @@ def main() -> None:
         asyncio.run(_migrate(settings))
     elif args.command == "run-jobs":
         asyncio.run(_run_jobs(settings))
-    elif settings.seed_demo:
+    elif not settings.seed_demo:
+        print("SEED_DEMO=0: demo chain not loaded")
+    elif settings.is_production:
+        print(f"error: {DEMO_REFUSED} (SEED_DEMO=0 skips this step)", file=sys.stderr)
+        sys.exit(2)
+    else:
         asyncio.run(_seed(settings))
 
 

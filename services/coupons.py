@@ -32,6 +32,7 @@ from services.points import CHAIN_TZ
 from services.scope import Viewer, require
 from services.settings import get_settings
 from services.validation import text
+from services.visible import require_visible
 
 MAX_LIST = 10_000
 
@@ -108,8 +109,9 @@ async def create_template(session: AsyncSession, viewer: Viewer, spec: NewTempla
         if store_ids not in (None, [viewer.store_id]):
             raise AccessDenied("A store's coupons are for its own store.")
         owner, store_ids = viewer.store_id, [viewer.store_id] if viewer.store_id is not None else None
-    if spec.free_sku_id is not None and await session.get(Sku, spec.free_sku_id) is None:
-        raise DomainError(ErrorCode.NOT_FOUND, "No such SKU.", "freeSkuId")
+    if spec.free_sku_id is not None:
+        await require_visible(session, viewer, Sku, [spec.free_sku_id], "freeSkuId")
+    await require_visible(session, viewer, Sku, spec.sku_ids or [], lambda n: f"skuIds[{n}]")
     template = CouponTemplate(
         name=text(spec.name, "name", max_len=64), kind=spec.kind, threshold=spec.threshold,
         amount_off=spec.amount_off, percent=spec.percent, cap=spec.cap, free_sku_id=spec.free_sku_id,
@@ -124,8 +126,9 @@ async def create_template(session: AsyncSession, viewer: Viewer, spec: NewTempla
 
 
 async def end_template(session: AsyncSession, viewer: Viewer, template_id: int) -> CouponTemplate:
-    template = await _template(session, template_id)
     require(viewer, "marketing.manage")
+    await require_visible(session, viewer, CouponTemplate, [template_id], "id")  # another store's: as if none
+    template = await _template(session, template_id)
     if not viewer.is_hq and template.owner_store_id != viewer.store_id:
         raise AccessDenied("This belongs to another store.")
     template.status = CampaignStatus.ENDED

@@ -17,6 +17,7 @@ from services.pagination import AnySelect, Page, keyset_page
 from services.scope import Viewer, require_store, restrict
 from services.settings import get_settings
 from services.stores import distance_km
+from services.visible import require_visible
 
 
 class Availability(enum.StrEnum):
@@ -75,6 +76,7 @@ async def set_threshold(
     require_store(viewer, store_id, "stock.adjust")
     if threshold is not None and not 0 <= threshold <= 1_000_000:
         raise DomainError(ErrorCode.INVALID_INPUT, "The threshold is not valid.", "threshold")
+    await require_visible(session, viewer, Sku, [sku_id], "skuId")
     level = await session.scalar(
         select(StockLevel).where(StockLevel.store_id == store_id, StockLevel.sku_id == sku_id).with_for_update()
     )

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import Job, JobStatus, utcnow
-from services import coupons, points, segments
+from services import coupons, facts, points, segments
 from services.db import insert_new, write_transaction
 from services.events import Broker, Event, take_pending
 from services.payments import PaymentProvider
@@ -119,7 +119,8 @@ async def ensure_recurring(session: AsyncSession, now: datetime | None = None) -
 
 
 MAX_ATTEMPTS = 5
-FACTS_DELAY_S = 10.0
+# How often each instance folds pending sale and refund events into the report facts (README: every 10 s).
+FACTS_INTERVAL_S = 10.0
 
 
 async def _claim_and_run(
@@ -186,16 +187,32 @@ async def run_due(
     return ran
 
 
+async def fold_facts(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
+    """Fold every pending report event into the facts. Each batch is claimed with SKIP LOCKED (`facts.refresh`),
+    so instances folding at the same time share the events and none counts one twice."""
+    return await facts.refresh_all(sessionmaker)
+
+
+async def _every(interval_s: float, what: str, work: Callable[[], Awaitable[Any]]) -> None:
+    while True:
+        try:
+            await work()
+        except Exception:
+            log.exception("%s pass failed", what)
+        await asyncio.sleep(interval_s)
+
+
 async def runner(
     sessionmaker: async_sessionmaker[AsyncSession],
     broker: Broker | None = None,
     interval_s: float = 30.0,
     providers: Mapping[str, PaymentProvider] | None = None,
+    facts_interval_s: float | None = None,
 ) -> None:
-    """The app's background loop (started in the lifespan); events its jobs emit go out through `broker`."""
-    while True:
-        try:
-            await run_due(sessionmaker, broker=broker, providers=providers)
-        except Exception:
-            log.exception("job runner pass failed")
-        await asyncio.sleep(interval_s)
+    """The app's background loops (started in the lifespan): due jobs every `interval_s`, their events out through
+    `broker`; the report fold every `facts_interval_s` (default FACTS_INTERVAL_S, read when the runner starts)."""
+    await asyncio.gather(
+        _every(interval_s, "job runner", lambda: run_due(sessionmaker, broker=broker, providers=providers)),
+        _every(FACTS_INTERVAL_S if facts_interval_s is None else facts_interval_s, "report fold",
+               lambda: fold_facts(sessionmaker)),
+    )  # fmt: skip

@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import orjson
 from sqlalchemy import select
@@ -40,7 +41,7 @@ from services.pii import PiiCipher, mask_phone, normalise_phone
 from services.pricing import CartLine, quote, stored
 from services.scope import Viewer, require_store
 from services.settings import get_settings
-from services.stores import distance_km
+from services.stores import distance_km, is_open_at, next_opening
 from services.validation import text
 
 REF_PREFIX = "ORD"  # our out-trade-no for an order's provider payment
@@ -118,6 +119,8 @@ async def place_order(
     store = await session.get(Store, request.store_id)
     if store is None or store.status is not StoreStatus.OPEN:
         raise DomainError(ErrorCode.STORE_NOT_OPEN, "This store is not taking orders.", "storeId")
+    if request.group_buy_id is None:  # a group's orders wait for the group; they are collected once it completes
+        check_pickup_time(store, request.fulfilment, request.pickup_at, now)
     settings = await get_settings(session)
     sealed = None
     if request.fulfilment is Fulfilment.DELIVERY:
@@ -185,6 +188,40 @@ async def place_order(
         order = await mark_paid(session, order.id, now)
     await idempotency.complete(session, scope=scope, key=request.idempotency_key, result={"order_id": order.id})
     return Placed(order, prepay)
+
+
+PICKUP_AHEAD = timedelta(days=7)
+
+
+def _local(store: Store, when: datetime) -> str:
+    return when.astimezone(ZoneInfo(store.timezone)).strftime("%Y-%m-%d %H:%M")
+
+
+def check_pickup_time(store: Store, fulfilment: Fulfilment, pickup_at: datetime | None, now: datetime) -> None:
+    """When the member collects: a pickup time is in the future (at most a week ahead) and inside the store's hours
+    in its own time zone. Without one the order is for now, which a closed store cannot take: like the chains'
+    apps, it refuses (STORE_CLOSED) and names the next opening, which the quote also gives, for the member to
+    book. A delivery leaves now, so it needs the store open now."""
+    if pickup_at is not None:
+        if fulfilment is not Fulfilment.PICKUP:
+            raise DomainError(ErrorCode.INVALID_INPUT, "A pickup time is for pickup orders.", "pickupAt")
+        if pickup_at.tzinfo is None:
+            raise DomainError(ErrorCode.INVALID_INPUT, "Give the pickup time with its time zone.", "pickupAt")
+        if pickup_at <= now:
+            raise DomainError(ErrorCode.PICKUP_TIME_INVALID, "The pickup time has passed.", "pickupAt")
+        if pickup_at > now + PICKUP_AHEAD:
+            raise DomainError(ErrorCode.PICKUP_TIME_INVALID, "Pick up within a week.", "pickupAt")
+        if not is_open_at(store, pickup_at):
+            opens = next_opening(store, pickup_at)
+            then = f"; it opens {_local(store, opens)} (store time)" if opens else ""
+            raise DomainError(ErrorCode.PICKUP_TIME_INVALID, f"The store is closed at that time{then}.", "pickupAt")
+        return
+    if not is_open_at(store, now):
+        opens = next_opening(store, now)
+        then = f" It opens {_local(store, opens)} (store time)" if opens else " It has no opening hours set"
+        field = "pickupAt" if fulfilment is Fulfilment.PICKUP else "storeId"
+        ask = "; choose a pickup time then." if fulfilment is Fulfilment.PICKUP else "."
+        raise DomainError(ErrorCode.STORE_CLOSED, f"The store is closed now.{then}{ask}", field)
 
 
 def _delivery_address(given: DeliveryAddress | None, store: Store, radius_km: int) -> DeliveryAddress:

@@ -22,6 +22,7 @@ from models import (
     CampaignKind,
     CampaignStatus,
     CouponSource,
+    CouponTemplate,
     MemberCoupon,
     MemberCouponStatus,
     Order,
@@ -39,6 +40,7 @@ from services.pricing import Quote
 from services.scope import Viewer, require, require_store
 from services.settings import get_settings
 from services.validation import text
+from services.visible import owned_condition, require_visible
 
 HQ_ONLY_KINDS = frozenset({CampaignKind.REFERRAL})
 
@@ -155,9 +157,11 @@ async def create(session: AsyncSession, viewer: Viewer, spec: NewCampaign) -> Ca
         found = set((await session.scalars(select(Store.id).where(Store.id.in_(store_ids)))).all())
         if not store_ids or found != set(store_ids):
             raise DomainError(ErrorCode.NOT_FOUND, "No such store.", "storeIds")
-    skus = [i.sku_id for i in spec.items]
-    if skus and len(set((await session.scalars(select(Sku.id).where(Sku.id.in_(skus)))).all())) != len(skus):
-        raise DomainError(ErrorCode.NOT_FOUND, "No such SKU.", "items")
+    await require_visible(session, viewer, Sku, [i.sku_id for i in spec.items], lambda n: f"items[{n}].skuId")
+    await require_visible(session, viewer, Sku, spec.sku_ids or [], lambda n: f"skuIds[{n}]")
+    if spec.reward_coupon_template_id is not None:
+        await require_visible(session, viewer, CouponTemplate, [spec.reward_coupon_template_id],
+                              "rewardCouponTemplateId")  # fmt: skip
     campaign = Campaign(kind=spec.kind, name=text(spec.name, "name", max_len=64), owner_store_id=owner,
                         store_ids=store_ids, starts_at=spec.starts_at, ends_at=spec.ends_at, rules=rules,
                         status=CampaignStatus.ACTIVE, created_by=viewer.staff_id)  # fmt: skip
@@ -174,6 +178,7 @@ async def create(session: AsyncSession, viewer: Viewer, spec: NewCampaign) -> Ca
 
 async def end(session: AsyncSession, viewer: Viewer, campaign_id: int, now: datetime | None = None) -> Campaign:
     """HQ ends any campaign; a store ends only its own."""
+    await require_visible(session, viewer, Campaign, [campaign_id], "id")  # another store's: as if there were none
     campaign = await session.get(Campaign, campaign_id, with_for_update=True)
     if campaign is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such campaign.", "id")
@@ -189,9 +194,7 @@ async def end(session: AsyncSession, viewer: Viewer, campaign_id: int, now: date
 
 def visible_campaigns(viewer: Viewer) -> Any:
     """HQ sees every campaign; a store sees HQ's campaigns and its own, never another store's local ones."""
-    if viewer.is_hq:
-        return Campaign.id.isnot(None)
-    return Campaign.owner_store_id.is_(None) | (Campaign.owner_store_id == viewer.store_id)
+    return owned_condition(viewer, Campaign.owner_store_id)
 
 
 async def require_flash(session: AsyncSession, campaign_id: int, member_id: int, priced: Quote) -> None:

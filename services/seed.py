@@ -54,8 +54,21 @@ def demo_sign_ins() -> list[SignIn]:
     return rows
 
 
+DEMO_REFUSED = (
+    "seed-demo refuses to run with APP_ENV=production: every demo account's password is published in the README."
+)
+
+
+class DemoRefused(RuntimeError):
+    """The demo chain was asked for in production."""
+
+
 async def seed_demo(session: AsyncSession, security: Security) -> bool:
-    """Load the demo chain into an empty database; returns False when there were stores already."""
+    """Load the demo chain into an empty database; returns False when there were stores already.
+
+    Never in production: every demo account's password is published in the README."""
+    if security.settings.is_production:
+        raise DemoRefused(DEMO_REFUSED)
     await sync_builtin_roles(session)
     if await session.scalar(select(func.count()).select_from(Store)):
         return False

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from zxcvbn import zxcvbn
 
 from models import AuthSession, Role, RoleScope, Staff, Store, utcnow
 from services.auth import USERNAME, revoke_sessions
@@ -16,14 +17,29 @@ from services.scope import Viewer, require_store, restrict
 from services.security import Security
 from services.validation import text
 
-MIN_PASSWORD = 8
+MIN_PASSWORD = 10
+MAX_PASSWORD = 128
+# zxcvbn's score (0-4): 3 is "safely unguessable" against an offline attack on a slow hash. Below it are the
+# passwords in its frequency lists (common passwords, names, words) and their easy variations.
+MIN_STRENGTH = 3
+_ZXCVBN_MAX = 72  # zxcvbn's own input limit; what lies beyond cannot make a weak start strong enough to matter
 
 
-def check_password(password: str, field: str = "password") -> str:
+def check_password(password: str, field: str = "password", *, username: str, display_name: str | None = None) -> str:
+    """A staff password: 10 to 128 characters, not the username nor containing it, and not guessable by zxcvbn
+    (common-password and word lists, keyboard patterns, the account's own names). PASSWORD_TOO_WEAK on `field`."""
+    if len(password) > MAX_PASSWORD:
+        raise DomainError(ErrorCode.INVALID_INPUT, f"Passwords have at most {MAX_PASSWORD} characters.", field)
     if len(password) < MIN_PASSWORD:
-        raise DomainError(ErrorCode.INVALID_INPUT, f"Passwords have at least {MIN_PASSWORD} characters.", field)
-    if len(password) > 128:
-        raise DomainError(ErrorCode.INVALID_INPUT, "Passwords have at most 128 characters.", field)
+        raise DomainError(ErrorCode.PASSWORD_TOO_WEAK, f"Passwords have at least {MIN_PASSWORD} characters.", field)
+    if username.lower() in password.lower():
+        raise DomainError(ErrorCode.PASSWORD_TOO_WEAK, "A password may not contain the username.", field)
+    names = [username, *username.replace("-", ".").split("."), *([display_name] if display_name else [])]
+    if zxcvbn(password[:_ZXCVBN_MAX], user_inputs=names)["score"] < MIN_STRENGTH:
+        raise DomainError(
+            ErrorCode.PASSWORD_TOO_WEAK, "This password is too common or too easy to guess; choose a longer phrase.",
+            field,
+        )  # fmt: skip
     return password
 
 
@@ -67,8 +83,8 @@ async def create_staff(
         raise DomainError(
             ErrorCode.INVALID_INPUT, "Usernames are 3-64 lower-case letters, digits, dots or dashes.", "username"
         )
-    check_password(password)
     display = text(display_name, "displayName", max_len=128)
+    check_password(password, username=name, display_name=display)
     role = await _assignable_role(session, viewer, role_id)
     placed = await _placement(session, viewer, role, store_id)
     if await session.scalar(select(Staff.id).where(Staff.username == name)) is not None:
@@ -141,7 +157,8 @@ async def reset_password(
     session: AsyncSession, security: Security, viewer: Viewer, *, staff_id: int, new_password: str
 ) -> Staff:
     staff = await get_managed(session, viewer, staff_id)
-    staff.password_hash = security.hash_password(check_password(new_password, "newPassword"))
+    check_password(new_password, "newPassword", username=staff.username, display_name=staff.display_name)
+    staff.password_hash = security.hash_password(new_password)
     await revoke_sessions(session, staff_id=staff.id, reason="PASSWORD_RESET")
     await session.flush()
     return staff
@@ -155,7 +172,8 @@ async def change_own_password(
     assert staff is not None
     if not security.verify_password(staff.password_hash, current_password):
         raise DomainError(ErrorCode.INVALID_CREDENTIALS, "The current password is wrong.", "currentPassword")
-    staff.password_hash = security.hash_password(check_password(new_password, "newPassword"))
+    check_password(new_password, "newPassword", username=staff.username, display_name=staff.display_name)
+    staff.password_hash = security.hash_password(new_password)
     ids = (
         await session.scalars(
             select(AuthSession.id).where(

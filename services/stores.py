@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -204,11 +204,33 @@ def is_open_at(store: Store, when: datetime) -> bool:
     for h in store.hours:
         if h["weekday"] != local.weekday():
             continue
+        if h["opens"] == h["closes"]:  # 00:00-00:00: open around the clock that day
+            return True
         # Hours past midnight (22:00-02:00) are written as closes < opens.
-        if h["opens"] <= h["closes"]:
+        if h["opens"] < h["closes"]:
             if h["opens"] <= hhmm < h["closes"]:
                 return True
         elif hhmm >= h["opens"]:
             return True
     previous = (local.weekday() - 1) % 7
     return any(h["weekday"] == previous and h["closes"] < h["opens"] and hhmm < h["closes"] for h in store.hours)
+
+
+def next_opening(store: Store, after: datetime, *, days: int = 8) -> datetime | None:
+    """The first moment at or after `after` when the store is open: `after` itself while it is open, else the next
+    opening time in its own time zone; None for a store that is not OPEN or has no hours within `days`."""
+    if store.status is not StoreStatus.OPEN:
+        return None
+    if is_open_at(store, after):
+        return after
+    zone = ZoneInfo(store.timezone)
+    today = after.astimezone(zone).date()
+    starts = []
+    for offset in range(days):
+        day = today + timedelta(days=offset)
+        for h in store.hours:
+            if h["weekday"] == day.weekday():
+                hour, minute = (int(x) for x in h["opens"].split(":"))
+                starts.append(datetime.combine(day, time(hour, minute), tzinfo=zone))
+    later = [s for s in starts if s >= after and is_open_at(store, s)]
+    return min(later, default=None)

@@ -20,6 +20,7 @@ from services.errors import AccessDenied, DomainError, ErrorCode
 from services.pagination import AnySelect, Page, keyset_page
 from services.scope import Viewer, require, require_store
 from services.validation import optional_text
+from services.visible import require_visible
 
 MAX_LINES = 200
 
@@ -51,10 +52,8 @@ async def request(
     sku_ids = [line.sku_id for line in lines]
     if len(set(sku_ids)) != len(sku_ids):
         raise DomainError(ErrorCode.INVALID_INPUT, "Each SKU once per transfer.", "lines")
-    known = set((await session.scalars(select(Sku.id).where(Sku.id.in_(sku_ids)))).all())
+    await require_visible(session, viewer, Sku, sku_ids, lambda i: f"lines[{i}].skuId")
     for i, line in enumerate(lines):
-        if line.sku_id not in known:
-            raise DomainError(ErrorCode.NOT_FOUND, "No such SKU.", f"lines[{i}].skuId")
         if not 0 < line.quantity <= 1_000_000:
             raise DomainError(ErrorCode.INVALID_INPUT, "Quantities must be positive.", f"lines[{i}].quantity")
     transfer = Transfer(from_store_id=from_store_id, to_store_id=to_store_id, status=TransferStatus.REQUESTED,

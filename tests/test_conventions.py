@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import logging
 import subprocess
 import sys
@@ -111,3 +112,47 @@ def test_trusted_documents_are_current_and_valid_against_the_schema():
 async def test_connections_accept_up_to_100(api, first):
     body = await api.gql("query($n: Int) { stores(first: $n) { edges { cursor } } }", {"n": first})
     assert "errors" not in body
+
+
+def _unwired_services_functions(root: Path) -> list[str]:
+    """Public top-level functions in services/ that no app code (outside tests/, bench/, migrations/) refers to.
+
+    Such a function runs in tests but never in the running app: a fold nobody triggers, a job nobody schedules.
+    References are names and attributes in the syntax tree (calls, imports, handler tables), not text matches.
+    """
+    skip = {"tests", "bench", "migrations", ".venv", "node_modules"}
+    used: dict[str, int] = {}
+    defined: list[tuple[Path, ast.FunctionDef | ast.AsyncFunctionDef]] = []
+    for path in sorted(root.rglob("*.py")):
+        parts = path.relative_to(root).parts
+        if skip.intersection(parts):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        if parts[0] == "services":
+            defined += [(path, n) for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+        for node in ast.walk(tree):
+            name = (
+                node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else None
+            )  # fmt: skip
+            names = [a.name.rsplit(".", 1)[-1] for a in node.names] if isinstance(node, ast.ImportFrom) else [name]
+            for n in names:
+                if n:
+                    used[n] = used.get(n, 0) + 1
+    return [
+        f"{path.relative_to(root)}:{fn.lineno} {fn.name}"
+        for path, fn in defined
+        if not fn.name.startswith("_") and not used.get(fn.name)
+    ]
+
+
+def test_every_public_services_function_is_reached_by_the_app():
+    assert _unwired_services_functions(ROOT) == []
+
+
+def test_the_unwired_check_finds_a_function_only_tests_call(tmp_path):
+    (tmp_path / "services").mkdir()
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "services" / "facts.py").write_text("def fold():\n    pass\n\ndef used():\n    pass\n")
+    (tmp_path / "app.py").write_text("from services.facts import used\nused()\n")
+    (tmp_path / "tests" / "test_x.py").write_text("from services.facts import fold\nfold()\n")
+    assert _unwired_services_functions(tmp_path) == ["services/facts.py:1 fold"]

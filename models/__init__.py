@@ -57,6 +57,7 @@ from models.marketing import (
 from models.member import Gender, Member, MemberIdentity, MemberStore, MemberTag, MemberTagLink
 from models.orders import (
     Channel,
+    CounterTopUp,
     Fulfilment,
     OnlineTopUp,
     Order,
@@ -97,6 +98,7 @@ __all__ = [
     "FactEvent",
     "FactEventKind",
     "Fulfilment",
+    "CounterTopUp",
     "Gender",
     "GroupBuy",
     "GroupBuyStatus",

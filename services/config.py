@@ -37,6 +37,8 @@ class Settings:
     wechat_app_secret: str | None = None
     # Each app instance runs due jobs in the background; claims make it safe for several to do so.
     run_jobs: bool = True
+    # How often the background runner looks for due jobs (seconds).
+    jobs_interval_s: float = 30.0
     # When set, /metrics answers only `Authorization: Bearer <metrics_token>` (scrapers), else everyone.
     metrics_token: str | None = None
     # PostgreSQL: how long a request may wait for a lock, or run one statement, before failing retryable.
@@ -71,6 +73,7 @@ class Settings:
             wechat_app_id=os.environ.get("WECHAT_APP_ID") or None,
             wechat_app_secret=os.environ.get("WECHAT_APP_SECRET") or None,
             run_jobs=_bool("RUN_JOBS", True),
+            jobs_interval_s=float(os.environ.get("JOBS_INTERVAL_S", "30")),
             metrics_token=os.environ.get("METRICS_TOKEN") or None,
             db_lock_timeout_ms=int(os.environ.get("DB_LOCK_TIMEOUT_MS", "5000")),
             db_statement_timeout_ms=int(os.environ.get("DB_STATEMENT_TIMEOUT_MS", "30000")),

@@ -31,7 +31,6 @@ from services.errors import AccessDenied, DomainError, ErrorCode
 from services.scope import Viewer, require_store
 from services.validation import business_day
 
-
 COUNTER_TOP_UP_METHODS = (PaymentMethod.CASH, PaymentMethod.CARD, PaymentMethod.WECHAT_PAY, PaymentMethod.ALIPAY)
 
 

@@ -60,7 +60,7 @@ class SandboxProvider:
         # (refund id -> amount), refusing to give back more than was paid and answering a repeated refund id once.
         self.prepaid: dict[str, int] = {}
         self.refunds: dict[str, dict[str, int]] = {}
-        # What payers actually paid per out-trade-no (twice, for a duplicate payment), and the closed ones.
+        # How many times payers paid each out-trade-no (twice, for a duplicate payment), and the closed ones.
         self.received: dict[str, int] = {}
         self.closed: set[str] = set()
         # Fault injection for tests and drills: the next calls time out (after doing their work, when `done`).
@@ -91,7 +91,9 @@ class SandboxProvider:
         self._maybe_time_out(done=False)
         done = self.refunds.setdefault(provider_ref, {})
         if refund_ref not in done:
-            paid = max(self.prepaid.get(provider_ref, 0), self.received.get(provider_ref, 0)) or None
+            paid = self.prepaid.get(provider_ref)
+            if paid is not None:  # a duplicate payment took the amount more than once
+                paid *= max(1, self.received.get(provider_ref, 0))
             if paid is not None and sum(done.values()) + amount > paid:
                 raise DomainError(ErrorCode.PAYMENT_REFUND_REFUSED, "The provider refused: more than was paid.")
             done[refund_ref] = amount
@@ -107,7 +109,7 @@ class SandboxProvider:
         so it never produces a notification (ORDER_NOT_PAYABLE)."""
         if provider_ref in self.closed:
             raise DomainError(ErrorCode.ORDER_NOT_PAYABLE, "The payment order is closed; the payer cannot pay it.")
-        self.received[provider_ref] = self.received.get(provider_ref, 0) + amount
+        self.received[provider_ref] = self.received.get(provider_ref, 0) + 1
         body = orjson.dumps({"out_trade_no": provider_ref, "transaction_id": txn or f"sbx_txn_{secrets.token_hex(6)}",
                              "amount": amount, "trade_state": "SUCCESS"})  # fmt: skip
         return {self.SIGNATURE_HEADER: self._sign(body)}, body

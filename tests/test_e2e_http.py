@@ -7,6 +7,7 @@ import json
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Literal
 
 import httpx
 import pytest
@@ -25,7 +26,7 @@ def _free_port() -> int:
 
 
 @asynccontextmanager
-async def running_server(app: Starlette, lifespan: str = "off") -> AsyncIterator[str]:
+async def running_server(app: Starlette, lifespan: Literal["on", "off"] = "off") -> AsyncIterator[str]:
     """uvicorn serving `app` on a free loopback port, in this event loop; yields host:port.
 
     With `lifespan="on"` the app starts as in production: its job runner runs in the background."""

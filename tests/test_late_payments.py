@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -17,6 +18,7 @@ from models import Job, Member, Order, OrderStatus, Payment, PaymentStatus, utcn
 from resolvers.state import build_state
 from services import jobs
 from services.errors import DomainError, ErrorCode
+from services.payments import SandboxProvider
 from tests.conftest import Api, count_statements, gid, pk
 from tests.factories import list_in_store, make_library
 from tests.test_e2e_http import running_server
@@ -39,9 +41,9 @@ async def _sku(state, store_id: int, price: int = 1500) -> int:
     return library.sku_ids[0]
 
 
-async def _place(api, who: str, store_id: int, sku: int, key: str, qty: int = 1) -> dict:
+async def _place(api, who: str, store_id: int, sku: int, key: str, qty: int = 1) -> dict[str, Any]:
     body = await api.gql(PLACE, {"s": gid("Store", store_id), "k": gid("Sku", sku), "q": qty, "key": key}, as_=who)
-    placed: dict = body["data"]["placeOrder"]
+    placed: dict[str, Any] = body["data"]["placeOrder"]
     assert placed["errors"] == [], placed
     return placed
 
@@ -282,6 +284,7 @@ async def test_order_payments_take_the_same_statements_for_2_and_12_orders(api, 
 async def test_over_a_real_server_a_late_payment_is_refunded_by_the_running_apps_job(state, chain):
     fast = build_state(replace(state.settings, jobs_interval_s=0.2))
     sandbox = fast.payment_providers["sandbox"]
+    assert isinstance(sandbox, SandboxProvider)
     async with (
         running_server(create_app(state=fast), lifespan="on") as url,
         httpx.AsyncClient(base_url=f"http://{url}") as http,

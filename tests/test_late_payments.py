@@ -306,3 +306,26 @@ async def test_over_a_real_server_a_late_payment_is_refunded_by_the_running_apps
             await asyncio.sleep(0.1)
         assert states == ["REFUNDED_LATE"]
         assert sum(sandbox.refunds[_ref(placed["order"]["id"])].values()) == 1500
+
+
+async def test_a_late_refund_whose_answer_is_lost_is_retried_and_moves_the_money_once(api, state, chain):
+    sh01 = chain.stores["SH01"]
+    sandbox = state.payment_providers["sandbox"]
+    assert isinstance(sandbox, SandboxProvider)
+    placed = await _place(api, "member:lost", sh01, await _sku(state, sh01), "lost-1")
+    ref = _ref(placed["order"]["id"])
+    headers, body = sandbox.notification(provider_ref=ref, amount=1500, txn="T-LOST")
+    await api.gql(CANCEL, {"id": placed["order"]["id"]}, as_="member:lost")
+    assert (await _deliver(api, headers, body)).json() == {"code": "SUCCESS"}
+    sandbox.time_out_next, sandbox.time_out_after_done = 1, True  # the provider refunds, the answer is lost
+    now = utcnow() + timedelta(seconds=1)
+    await jobs.run_due(state.sessionmaker, now, providers=state.payment_providers)
+    [late] = [p for p in await _payments(state, pk(placed["order"]["id"])) if p.provider]
+    assert late.status is PaymentStatus.LATE  # not yet marked: the job rolled back and waits to retry
+    await jobs.run_due(state.sessionmaker, now + timedelta(hours=1), providers=state.payment_providers)
+    [late] = [p for p in await _payments(state, pk(placed["order"]["id"])) if p.provider]
+    assert late.status is PaymentStatus.REFUNDED_LATE
+    assert sandbox.refunds[ref] == {f"L{late.id}": 1500}
+    async with state.sessionmaker() as session:
+        job = await session.scalar(select(Job).where(Job.kind == "payments.refund_late"))
+    assert job.status.value == "DONE" and job.attempts == 2

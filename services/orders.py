@@ -337,7 +337,8 @@ async def release(
         await group_buys.on_released(session, order.group_buy_id)
     pending = (await session.scalars(select(Payment).where(Payment.order_id == order.id))).all()
     for payment in pending:
-        payment.status = PaymentStatus.CANCELLED
+        if payment.status not in late_payments.LATE_STATES:  # money already being given back stays so
+            payment.status = PaymentStatus.CANCELLED
     await session.flush()
     await late_payments.close_payments(session, order.id, providers, utcnow())
     return order

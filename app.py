@@ -527,6 +527,7 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
                 jobs.runner(
                     state.sessionmaker,
                     state.broker,
+                    interval_s=settings.jobs_interval_s,
                     providers=state.payment_providers,
                     facts_interval_s=settings.facts_interval_s,
                 )

@@ -57,6 +57,7 @@ from models.marketing import (
 from models.member import Gender, Member, MemberIdentity, MemberStore, MemberTag, MemberTagLink
 from models.orders import (
     Channel,
+    CounterTopUp,
     Fulfilment,
     OnlineTopUp,
     Order,
@@ -90,6 +91,7 @@ __all__ = [
     "ChainHourFact",
     "Channel",
     "CoPurchase",
+    "CounterTopUp",
     "CouponKind",
     "CouponSource",
     "CouponTemplate",

@@ -58,6 +58,10 @@ class PaymentStatus(enum.StrEnum):
     PENDING = "PENDING"
     SUCCEEDED = "SUCCEEDED"
     CANCELLED = "CANCELLED"
+    # Money the provider took for an order that could no longer be paid (cancelled, expired, or paid already):
+    # recorded, then given back through the provider by a job.
+    LATE = "LATE"
+    REFUNDED_LATE = "REFUNDED_LATE"
 
 
 class Order(Base):
@@ -125,7 +129,11 @@ class OrderLine(Base):
 class Payment(Base):
     __tablename__ = "payments"
     __table_args__ = (
-        UniqueConstraint("provider", "provider_ref"),
+        # One out-trade-no may be paid more than once (a duplicate payment), but each provider transaction is
+        # recorded once: concurrent copies of one notification cannot record it twice.
+        UniqueConstraint("provider", "provider_txn"),
+        Index("ix_payments_provider_provider_ref", "provider", "provider_ref"),
+        Index("ix_payments_status_paid_at", "status", "paid_at"),
         Index("ix_payments_order_id", "order_id"),
         CheckConstraint("amount >= 0", name="amount_not_negative"),
     )
@@ -141,6 +149,9 @@ class Payment(Base):
     provider_txn: Mapped[str | None] = mapped_column(String(64))
     store_id: Mapped[int] = mapped_column(BigId)
     paid_at: Mapped[datetime | None]
+    # A late payment given back: when, and the provider's refund id.
+    refunded_at: Mapped[datetime | None]
+    provider_refund_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[Timestamp]
 
 
@@ -179,6 +190,27 @@ class Settlement(Base):
     figures: Mapped[dict[str, Any]] = mapped_column(JSON())
     closed_by: Mapped[int | None] = mapped_column(BigId)
     closed_at: Mapped[Timestamp]
+
+
+class CounterTopUp(Base):
+    """Stored value bought at the counter, and the tenders that paid for it (settled in the day's takings)."""
+
+    __tablename__ = "counter_top_ups"
+    __table_args__ = (
+        Index("ix_counter_top_ups_store_id_created_at", "store_id", "created_at"),
+        CheckConstraint("amount > 0 AND bonus >= 0", name="amounts_valid"),
+    )
+
+    id: Mapped[intpk]
+    member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"))
+    store_id: Mapped[int] = mapped_column(BigId, ForeignKey("stores.id"))
+    staff_id: Mapped[int | None] = mapped_column(BigId)
+    plan_id: Mapped[int | None] = mapped_column(BigId)
+    amount: Mapped[int] = mapped_column(BigInteger())
+    bonus: Mapped[int] = mapped_column(BigInteger(), default=0)
+    # {"CASH": 5000, "CARD": 5000}: fen taken per method; sums to `amount`.
+    by_method: Mapped[dict[str, int]] = mapped_column(JSON(), default=dict)
+    created_at: Mapped[Timestamp]
 
 
 class TopUpStatus(enum.StrEnum):

@@ -29,6 +29,7 @@ from models import (
     MemberTagLink,
     Order,
     OrderLine,
+    Payment,
     Product,
     Role,
     RoleScope,
@@ -390,6 +391,26 @@ class OrderLinesByOrderLoader(ScopedLoader):
         return grouped(keys, rows, lambda line: line.order_id)
 
 
+class PaymentsByOrderLoader(ScopedLoader):
+    """Payments of orders already loaded through a scoped path, oldest first."""
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[list[Payment]]:
+        rows = await self._rows(select(Payment).where(Payment.order_id.in_(keys)).order_by(Payment.id))
+        return grouped(keys, rows, lambda p: p.order_id)
+
+
+class PaymentByIdLoader(ScopedLoader):
+    """A payment the viewer may see: on a member's own order; staff their store's (order.read); HQ all."""
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[Payment | None]:
+        stmt = select(Payment).where(Payment.id.in_(keys))
+        if self.viewer.is_member:
+            stmt = stmt.join(Order, Order.id == Payment.order_id).where(Order.member_id == self.viewer.member_id)
+        else:
+            stmt = restrict(stmt, self.viewer, Payment.store_id, "order.read")
+        return by_key(keys, await self._rows(stmt), lambda p: p.id)
+
+
 class CampaignItemsByCampaignLoader(ScopedLoader):
     """The SKU terms of campaigns already loaded through a scoped path."""
 
@@ -456,5 +477,7 @@ class Loaders:
     transfer_lines_by_transfer = _Lazy(lambda x: TransferLinesByTransferLoader(x.sessionmaker, x.viewer))
     order_by_id = _Lazy(lambda x: OrderByIdLoader(x.sessionmaker, x.viewer))
     order_lines_by_order = _Lazy(lambda x: OrderLinesByOrderLoader(x.sessionmaker, x.viewer))
+    payments_by_order = _Lazy(lambda x: PaymentsByOrderLoader(x.sessionmaker, x.viewer))
+    payment_by_id = _Lazy(lambda x: PaymentByIdLoader(x.sessionmaker, x.viewer))
     campaign_items_by_campaign = _Lazy(lambda x: CampaignItemsByCampaignLoader(x.sessionmaker, x.viewer))
     coupon_template_by_id = _Lazy(lambda x: CouponTemplateByIdLoader(x.sessionmaker, x.viewer))

@@ -8,10 +8,10 @@ from sqlalchemy import select
 
 from models import Member, MemberLevel, MemberTag, TopUpPlan
 from resolvers.context import Context
-from services import idempotency, member_admin, member_data, members, points, stored_value
+from services import member_admin, member_data, members, points, pos, top_ups
 from services.errors import AccessDenied, DomainError, ErrorCode
 from services.pagination import Page
-from services.scope import require, require_store
+from services.scope import require
 
 
 async def search(ctx: Context, flt: member_admin.MemberFilter, *, first: int | None, after: str | None) -> Page[Member]:
@@ -86,26 +86,15 @@ async def reveal_phone(ctx: Context, member_id: int) -> str | None:
 
 
 async def top_up(
-    ctx: Context, *, member_id: int, plan_id: int | None, amount: int | None, store_id: int | None, key: str
-) -> Member:
-    """A top-up paid at the counter (cash or card); online top-ups arrive through the payment provider."""
+    ctx: Context, *, member_id: int, plan_id: int | None, amount: int | None, store_id: int | None, key: str,
+    tenders: list[pos.Tender],
+) -> Member:  # fmt: skip
+    """A top-up paid at the counter by tenders; online top-ups arrive through the payment provider."""
     store = _counter_store(ctx, store_id)
-    require_store(ctx.viewer, store, "order.checkout")
     ctx.audit_store_id = store
-    if not await members.may_see(ctx.session, ctx.viewer, member_id, "member.lookup"):
-        raise AccessDenied("Identify the member at this store first.")
-    request = {"member": member_id, "plan": plan_id, "amount": amount}
-    done = await idempotency.claim(ctx.session, scope=f"topUp:{store}", key=key, request=request)
-    if done is None:
-        if plan_id is not None:
-            await stored_value.top_up_with_plan(ctx.session, member_id, plan_id=plan_id, store_id=store,
-                                                ref_type="counter_top_up", ref_id=None)  # fmt: skip
-        elif amount is not None:
-            await stored_value.top_up(ctx.session, member_id, principal=amount, bonus=0, store_id=store,
-                                      ref_type="counter_top_up", ref_id=None)  # fmt: skip
-        else:
-            raise DomainError(ErrorCode.INVALID_INPUT, "Give a plan or an amount.", "planId")
-        await idempotency.complete(ctx.session, scope=f"topUp:{store}", key=key, result={})
+    request = top_ups.CounterRequest(member_id=member_id, store_id=store, tenders=tenders, idempotency_key=key,
+                                     plan_id=plan_id, amount=amount)  # fmt: skip
+    await top_ups.at_counter(ctx.session, ctx.viewer, request)
     member = await ctx.session.get(Member, member_id, populate_existing=True)
     assert member is not None
     return member

@@ -7,15 +7,16 @@ from datetime import date, datetime
 import strawberry
 from strawberry.scalars import JSON
 
-from models import Gender
+from models import Gender, PaymentMethod
 from resolvers import members as member_resolvers
 from resolvers.context import Context
 from schema.common import Connection, UserError, decode_id, decode_optional_id
 from schema.member import GenderEnum, Member, MemberCode, MemberLevel, MemberTag, TopUpPlan
+from schema.orders import TenderInput
 from schema.permissions import IsMember, RateLimit, only, requires
 from schema.personal import Sensitivity, not_personal, personal
 from schema.transaction import MutationTransaction
-from services import member_admin, member_data, members, stored_value
+from services import member_admin, member_data, members, pos, stored_value
 from services.errors import DomainError, ErrorCode
 
 
@@ -101,6 +102,9 @@ class CreateTopUpPlanInput:
 class TopUpStoredValueInput:
     member_id: strawberry.ID
     idempotency_key: str
+    tenders: list[TenderInput] = strawberry.field(
+        description="How it was paid (cash, card, WeChat, Alipay): adds up to the plan's price or the amount"
+    )
     plan_id: strawberry.ID | None = None
     amount: int | None = strawberry.field(default=None, description="fen, when no plan is used")
     store_id: strawberry.ID | None = None
@@ -324,6 +328,7 @@ class MemberMutation:
             info.context, member_id=decode_id(input.member_id, "Member", "memberId"),
             plan_id=decode_optional_id(input.plan_id, "TopUpPlan", "planId"), amount=input.amount,
             store_id=decode_optional_id(input.store_id, "Store", "storeId"), key=input.idempotency_key,
+            tenders=[pos.Tender(PaymentMethod(t.method), t.amount, t.reference) for t in input.tenders],
         )  # fmt: skip
         return MemberPayload(member=_member(member))
 

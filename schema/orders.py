@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 from typing import Any, Self
 
@@ -9,10 +10,11 @@ import strawberry
 from strawberry import relay
 from strawberry.scalars import JSON
 
-from models import Channel, Fulfilment, OrderStatus, PaymentMethod, TopUpStatus
+from models import Channel, Fulfilment, OrderStatus, PaymentMethod, PaymentStatus, TopUpStatus
 from models import OnlineTopUp as OnlineTopUpModel
 from models import Order as OrderModel
 from models import OrderLine as OrderLineModel
+from models import Payment as PaymentModel
 from resolvers import orders as order_resolvers
 from resolvers.context import Context
 from schema.catalog import Sku
@@ -22,7 +24,7 @@ from schema.org import Store
 from schema.permissions import IsMember, IsSignedIn, only, requires
 from schema.personal import Sensitivity, not_personal, personal
 from schema.transaction import MutationTransaction
-from services import orders, pos, refunds, top_ups
+from services import late_payments, orders, pos, refunds, top_ups
 from services.errors import DomainError, ErrorCode
 from services.payments import Prepay
 from services.pricing import AppliedCoupon, CartLine, Quote, QuoteLine
@@ -30,6 +32,22 @@ from services.pricing import AppliedCoupon, CartLine, Quote, QuoteLine
 OrderStatusEnum = strawberry.enum(OrderStatus, name="OrderStatus")
 ChannelEnum = strawberry.enum(Channel, name="Channel")
 FulfilmentEnum = strawberry.enum(Fulfilment, name="Fulfilment")
+PaymentMethodEnum = strawberry.enum(PaymentMethod, name="PaymentMethod")
+
+
+@strawberry.enum(name="PaymentState", description="Where a payment's money is.")
+class PaymentState(enum.Enum):
+    PENDING = strawberry.enum_value("PENDING", description="Waiting for the payer")
+    PAID = strawberry.enum_value("PAID", description="Taken; it paid the order")
+    CANCELLED = strawberry.enum_value("CANCELLED", description="The order ended unpaid; nothing was taken")
+    LATE = strawberry.enum_value(
+        "LATE", description="Taken after the order could no longer be paid (or twice): being given back"
+    )
+    REFUNDED_LATE = strawberry.enum_value("REFUNDED_LATE", description="A late or duplicate payment, given back")
+
+    @classmethod
+    def of(cls, status: PaymentStatus) -> PaymentState:
+        return cls.PAID if status is PaymentStatus.SUCCEEDED else cls[status.value]
 
 
 @strawberry.type(description="One rule that changed a price, and why.")
@@ -138,6 +156,36 @@ class DeliveryInfo:
     lng: float
 
 
+@strawberry.type(description="Money taken (or asked for) for an order, by one method.")
+class Payment(relay.Node):
+    id: relay.NodeID[int]
+    method: PaymentMethodEnum  # type: ignore[valid-type]
+    amount: int = strawberry.field(description="fen")
+    state: PaymentState
+    provider: str | None = strawberry.field(description="The payment provider, for provider payments")
+    provider_reference: str | None = strawberry.field(description="Our out-trade-no at the provider")
+    provider_transaction_id: str | None = strawberry.field(description="The provider's transaction id, once paid")
+    paid_at: datetime | None
+    refunded_at: datetime | None = strawberry.field(description="When a late payment was given back")
+    created_at: datetime
+    order_id: strawberry.Private[int]
+
+    @classmethod
+    def from_model(cls, m: PaymentModel) -> Self:
+        return cls(id=m.id, method=m.method, amount=m.amount, state=PaymentState.of(m.status), provider=m.provider,
+                   provider_reference=m.provider_ref, provider_transaction_id=m.provider_txn, paid_at=m.paid_at,
+                   refunded_at=m.refunded_at, created_at=m.created_at, order_id=m.order_id)  # fmt: skip
+
+    @classmethod
+    async def load(cls, ctx: Context, pk: int) -> Self | None:
+        m = await ctx.loaders.payment_by_id.load(pk)
+        return cls.from_model(m) if m else None
+
+    @strawberry.field
+    async def order(self, info: strawberry.Info[Context, None]) -> Order | None:
+        return await Order.load(info.context, self.order_id)
+
+
 @strawberry.type
 class Order(relay.Node):
     id: relay.NodeID[int]
@@ -200,6 +248,13 @@ class Order(relay.Node):
     async def member(self, info: strawberry.Info[Context, None]) -> Member | None:
         return await Member.load(info.context, self.member_id) if self.member_id is not None else None
 
+    @strawberry.field(
+        description="What was paid with what (points, stored value, the provider), oldest first; a late or "
+        "duplicate provider payment shows as LATE until it is given back (REFUNDED_LATE)."
+    )
+    async def payments(self, info: strawberry.Info[Context, None]) -> list[Payment]:
+        return [Payment.from_model(p) for p in await info.context.loaders.payments_by_order.load(self.id)]
+
 
 @strawberry.input
 class CartLineInput:
@@ -253,9 +308,6 @@ class VerifyPickupInput:
     code: str = personal(Sensitivity.SECRET)
     store_id: strawberry.ID | None = None
     lines: list[CartLineInput] | None = strawberry.field(default=None, description="Only these quantities now")
-
-
-PaymentMethodEnum = strawberry.enum(PaymentMethod, name="PaymentMethod")
 
 
 @strawberry.input
@@ -386,6 +438,27 @@ class OrderQuery:
         page = await order_resolvers.my_orders(info.context, first=first, after=after)
         return Connection[Order].of(page, Order.from_model)
 
+    @strawberry.field(
+        extensions=requires("order.read"),
+        description="Late and duplicate provider payments, newest first (HQ: every store's; staff: their own). "
+        "`refunded: false` lists those still being given back.",
+    )
+    async def late_payments(
+        self,
+        info: strawberry.Info[Context, None],
+        store_id: strawberry.ID | None = None,
+        refunded: bool | None = None,
+        first: int | None = 20,
+        after: str | None = None,
+    ) -> Connection[Payment]:
+        ctx = info.context
+        async with ctx.read() as session:
+            page = await late_payments.list_late(
+                session, ctx.viewer, store_id=decode_optional_id(store_id, "Store", "storeId"), refunded=refunded,
+                first=first, after=after,
+            )  # fmt: skip
+        return Connection[Payment].of(page, Payment.from_model)
+
     @strawberry.field(extensions=requires("order.read"), description="A store's orders, newest first.")
     async def orders(
         self,
@@ -441,10 +514,28 @@ class OrderMutation:
             top_up=OnlineTopUp.from_model(started.top_up), payment=payment_request(ctx, started.prepay)
         )
 
-    @strawberry.mutation(extensions=[*only(IsMember()), MutationTransaction()], description="Cancel before paying.")
+    @strawberry.mutation(
+        extensions=[*only(IsMember()), MutationTransaction()],
+        description="Cancel before paying; the provider's payment order is closed, so it can no longer be paid.",
+    )
     async def cancel_my_order(self, info: strawberry.Info[Context, None], input: OrderIdInput) -> OrderPayload:
-        order = await orders.cancel_by_member(info.context.session, info.context.viewer, decode_id(input.id, "Order"))
+        ctx = info.context
+        order = await orders.cancel_by_member(
+            ctx.session, ctx.viewer, decode_id(input.id, "Order"), ctx.app.payment_providers
+        )
         return OrderPayload(order=Order.from_model(order))
+
+    @strawberry.mutation(
+        extensions=[*only(IsMember()), MutationTransaction()],
+        description="Pay again (after a lost answer): the pay parameters of your unpaid order, until it expires. "
+        "Asking again is harmless: the order is paid once.",
+    )
+    async def pay_order(self, info: strawberry.Info[Context, None], input: OrderIdInput) -> OrderPayload:
+        ctx = info.context
+        placed = await orders.pay_again(
+            ctx.session, ctx.viewer, ctx.app.payment_providers, decode_id(input.id, "Order")
+        )
+        return OrderPayload(order=Order.from_model(placed.order), payment=payment_request(ctx, placed.prepay))
 
     @strawberry.mutation(
         extensions=[*requires("order.checkout"), MutationTransaction()],

@@ -39,6 +39,8 @@ class Settings:
     run_jobs: bool = True
     # Seconds between folds of pending sale and refund events into the report facts, on each instance.
     facts_interval_s: float = 10.0
+    # How often the background runner looks for due jobs (seconds).
+    jobs_interval_s: float = 30.0
     # When set, /metrics answers only `Authorization: Bearer <metrics_token>` (scrapers), else everyone.
     metrics_token: str | None = None
     # PostgreSQL: how long a request may wait for a lock, or run one statement, before failing retryable.
@@ -74,6 +76,7 @@ class Settings:
             wechat_app_secret=os.environ.get("WECHAT_APP_SECRET") or None,
             run_jobs=_bool("RUN_JOBS", True),
             facts_interval_s=float(os.environ.get("FACTS_INTERVAL_S", "10")),
+            jobs_interval_s=float(os.environ.get("JOBS_INTERVAL_S", "30")),
             metrics_token=os.environ.get("METRICS_TOKEN") or None,
             db_lock_timeout_ms=int(os.environ.get("DB_LOCK_TIMEOUT_MS", "5000")),
             db_statement_timeout_ms=int(os.environ.get("DB_STATEMENT_TIMEOUT_MS", "30000")),

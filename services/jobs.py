@@ -73,7 +73,19 @@ async def _co_purchases(session: AsyncSession, payload: dict[str, Any], env: Job
 async def _expire_order(session: AsyncSession, payload: dict[str, Any], env: JobEnv) -> None:
     from services import orders  # orders schedule this job, so import at call time
 
-    await orders.expire(session, int(payload["order_id"]), env.now)
+    await orders.expire(session, int(payload["order_id"]), env.now, env.providers)
+
+
+async def _refund_late_payment(session: AsyncSession, payload: dict[str, Any], env: JobEnv) -> None:
+    from services import late_payments  # late payments schedule this job
+
+    await late_payments.refund(session, int(payload["payment_id"]), env.providers, env.now)
+
+
+async def _close_payment(session: AsyncSession, payload: dict[str, Any], env: JobEnv) -> None:
+    from services import late_payments
+
+    await late_payments.close_job(session, int(payload["payment_id"]), env.providers)
 
 
 async def _expire_group(session: AsyncSession, payload: dict[str, Any], env: JobEnv) -> None:
@@ -85,6 +97,7 @@ async def _expire_group(session: AsyncSession, payload: dict[str, Any], env: Job
 HANDLERS: dict[str, Handler] = {
     "points.expire": _expire_points, "members.rfm": _rfm, "orders.expire": _expire_order,
     "coupons.birthday": _birthdays, "groups.expire": _expire_group, "recs.copurchase": _co_purchases,
+    "payments.refund_late": _refund_late_payment, "payments.close": _close_payment,
 }  # fmt: skip
 
 

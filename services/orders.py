@@ -9,7 +9,7 @@ gives everything back; so does cancelling before payment.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -32,7 +32,7 @@ from models import (
     StoreStatus,
     utcnow,
 )
-from services import facts, idempotency, jobs, points, promotions, referrals, stock, stored_value
+from services import facts, idempotency, jobs, late_payments, points, promotions, referrals, stock, stored_value
 from services.errors import AccessDenied, DomainError, ErrorCode
 from services.members import record_purchase
 from services.order_states import move
@@ -115,7 +115,8 @@ async def place_order(
     if earlier is not None:
         existing = await session.get(Order, int(earlier["order_id"]))
         assert existing is not None
-        return Placed(existing, None)
+        # A replay after a lost answer can still pay: the same pay parameters, while the order is payable.
+        return Placed(existing, await pay_params(session, existing, {provider.name: provider}, now))
     store = await session.get(Store, request.store_id)
     if store is None or store.status is not StoreStatus.OPEN:
         raise DomainError(ErrorCode.STORE_NOT_OPEN, "This store is not taking orders.", "storeId")
@@ -283,30 +284,80 @@ async def mark_paid(session: AsyncSession, order_id: int, at: datetime, *, reser
 async def apply_notification(
     session: AsyncSession, provider: str, note: Notification, at: datetime | None = None
 ) -> Order:
-    """A verified provider notification: pay the order once; repeats change nothing; a wrong amount changes nothing."""
+    """A verified provider notification: pay the order once; repeats change nothing; a wrong amount changes nothing.
+
+    Money taken for an order that can no longer be paid by it (cancelled, expired, or paid already by another
+    transaction) is acknowledged too: recorded as a late payment and given back by a job (services/late_payments).
+    """
     at = at or utcnow()
     payment = await session.scalar(
-        select(Payment).where(Payment.provider == provider, Payment.provider_ref == note.provider_ref).with_for_update()
-    )
+        select(Payment).where(Payment.provider == provider, Payment.provider_ref == note.provider_ref)
+        .order_by(Payment.id).limit(1).with_for_update()
+    )  # fmt: skip
     if payment is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such payment.")
     order = await session.get(Order, payment.order_id)
     assert order is not None
-    if payment.status is PaymentStatus.SUCCEEDED:
+    recorded = await session.scalar(
+        select(Payment.id).where(Payment.provider == provider, Payment.provider_txn == note.provider_txn)
+    )
+    if recorded is not None:  # this transaction is on our books already: a repeat
         return order
     if note.amount != payment.amount:
         raise DomainError(ErrorCode.PAYMENT_AMOUNT_MISMATCH, "The amount paid does not match the order.")
     if not note.succeeded:
         return order
-    if order.status is not OrderStatus.CREATED:
-        raise DomainError(ErrorCode.ORDER_NOT_PAYABLE, f"The order is {order.status.value}.")
+    if order.status is not OrderStatus.CREATED or payment.status is not PaymentStatus.PENDING:
+        await late_payments.record(session, order, payment, provider, note, at)
+        return order
     payment.status, payment.provider_txn, payment.paid_at = PaymentStatus.SUCCEEDED, note.provider_txn, at
     await session.flush()
     return await mark_paid(session, order.id, at)
 
 
-async def release(session: AsyncSession, order_id: int, *, reason: OrderStatus = OrderStatus.CANCELLED) -> Order:
-    """Cancel an unpaid order: stock, points and stored value go back, once."""
+async def pay_params(
+    session: AsyncSession, order: Order, providers: Mapping[str, PaymentProvider], now: datetime
+) -> Prepay | None:
+    """Pay parameters for an order still waiting for its provider payment (none once paid, ended or expired).
+
+    The same out-trade-no and amount each time, so paying through any of them pays the order once.
+    """
+    if order.status is not OrderStatus.CREATED or (order.expires_at is not None and order.expires_at <= now):
+        return None
+    payment = await session.scalar(
+        select(Payment).where(Payment.order_id == order.id, Payment.status == PaymentStatus.PENDING,
+                              Payment.provider.is_not(None))
+    )  # fmt: skip
+    provider = providers.get(payment.provider or "") if payment is not None else None
+    if payment is None or provider is None:
+        return None
+    store = await session.get(Store, order.store_id)
+    description = store.name if store is not None else order.client_order_id
+    return provider.create_prepay(provider_ref=payment.provider_ref or "", amount=payment.amount,
+                                  description=description)  # fmt: skip
+
+
+async def pay_again(
+    session: AsyncSession, viewer: Viewer, providers: Mapping[str, PaymentProvider], order_id: int,
+    now: datetime | None = None,
+) -> Placed:  # fmt: skip
+    """The member's own unpaid order, paid again after a lost answer: its pay parameters, re-issued."""
+    if not viewer.is_member or viewer.member_id is None:
+        raise AccessDenied("Only members pay their orders here.")
+    order = await session.get(Order, order_id)
+    if order is None or order.member_id != viewer.member_id:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such order.", "id")
+    prepay = await pay_params(session, order, providers, now or utcnow())
+    if prepay is None:
+        raise DomainError(ErrorCode.ORDER_NOT_PAYABLE, f"This order cannot be paid ({order.status.value}).", "id")
+    return Placed(order, prepay)
+
+
+async def release(
+    session: AsyncSession, order_id: int, *, reason: OrderStatus = OrderStatus.CANCELLED,
+    providers: Mapping[str, PaymentProvider] | None = None,
+) -> Order:  # fmt: skip
+    """Cancel an unpaid order: stock, points and stored value go back, once; its provider payment is closed."""
     order = await move(session, order_id, reason, only_from={OrderStatus.CREATED}, cancelled_at=utcnow())
     lines = (await session.scalars(select(OrderLine).where(OrderLine.order_id == order.id))).all()
     await stock.release(
@@ -323,17 +374,22 @@ async def release(session: AsyncSession, order_id: int, *, reason: OrderStatus =
         await group_buys.on_released(session, order.group_buy_id)
     pending = (await session.scalars(select(Payment).where(Payment.order_id == order.id))).all()
     for payment in pending:
-        payment.status = PaymentStatus.CANCELLED
+        if payment.status not in late_payments.LATE_STATES:  # money already being given back stays so
+            payment.status = PaymentStatus.CANCELLED
+    await session.flush()
+    await late_payments.close_payments(session, order.id, providers, utcnow())
     return order
 
 
-async def expire(session: AsyncSession, order_id: int, now: datetime) -> bool:
+async def expire(
+    session: AsyncSession, order_id: int, now: datetime, providers: Mapping[str, PaymentProvider] | None = None
+) -> bool:
     """The expiry job: an order still unpaid after its time is released; anything else is left alone."""
     order = await session.get(Order, order_id)
     if order is None or order.status is not OrderStatus.CREATED or (order.expires_at and order.expires_at > now):
         return False
     try:
-        await release(session, order_id)
+        await release(session, order_id, providers=providers)
     except DomainError as exc:
         if exc.code is ErrorCode.INVALID_TRANSITION:  # paid or cancelled meanwhile
             return False
@@ -341,11 +397,13 @@ async def expire(session: AsyncSession, order_id: int, now: datetime) -> bool:
     return True
 
 
-async def cancel_by_member(session: AsyncSession, viewer: Viewer, order_id: int) -> Order:
+async def cancel_by_member(
+    session: AsyncSession, viewer: Viewer, order_id: int, providers: Mapping[str, PaymentProvider] | None = None
+) -> Order:
     order = await session.get(Order, order_id)
     if order is None or order.member_id != viewer.member_id:
         raise DomainError(ErrorCode.NOT_FOUND, "No such order.", "id")
-    return await release(session, order_id)
+    return await release(session, order_id, providers=providers)
 
 
 async def _own_store_order(session: AsyncSession, viewer: Viewer, order_id: int) -> Order:

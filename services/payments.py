@@ -44,6 +44,11 @@ class PaymentProvider(Protocol):
         """Ask the provider to give `amount` back for a payment; returns the provider's refund id."""
         ...
 
+    def close(self, *, provider_ref: str) -> None:
+        """Close an unpaid payment order, so the payer can no longer pay it (WeChat's closeorder, Alipay's
+        trade.close). Closing twice is harmless; a payment that got in before the close arrives as a late one."""
+        ...
+
 
 class SandboxProvider:
     name = "sandbox"
@@ -55,6 +60,9 @@ class SandboxProvider:
         # (refund id -> amount), refusing to give back more than was paid and answering a repeated refund id once.
         self.prepaid: dict[str, int] = {}
         self.refunds: dict[str, dict[str, int]] = {}
+        # How many times payers paid each out-trade-no (twice, for a duplicate payment), and the closed ones.
+        self.received: dict[str, int] = {}
+        self.closed: set[str] = set()
         # Fault injection for tests and drills: the next calls time out (after doing their work, when `done`).
         self.time_out_next: int = 0
         self.time_out_after_done = False
@@ -69,6 +77,8 @@ class SandboxProvider:
 
     def create_prepay(self, *, provider_ref: str, amount: int, description: str) -> Prepay:
         self._maybe_time_out(done=False)
+        if provider_ref in self.closed:
+            raise DomainError(ErrorCode.ORDER_NOT_PAYABLE, "The payment order is closed.")
         self.prepaid[provider_ref] = amount
         nonce = secrets.token_hex(8)
         params = {"prepayId": f"sbx_{provider_ref}", "amount": str(amount), "nonce": nonce}
@@ -82,14 +92,24 @@ class SandboxProvider:
         done = self.refunds.setdefault(provider_ref, {})
         if refund_ref not in done:
             paid = self.prepaid.get(provider_ref)
+            if paid is not None:  # a duplicate payment took the amount more than once
+                paid *= max(1, self.received.get(provider_ref, 0))
             if paid is not None and sum(done.values()) + amount > paid:
                 raise DomainError(ErrorCode.PAYMENT_REFUND_REFUSED, "The provider refused: more than was paid.")
             done[refund_ref] = amount
         self._maybe_time_out(done=True)  # the money moved, but the answer was lost
         return f"sbx_refund_{refund_ref}"
 
+    def close(self, *, provider_ref: str) -> None:
+        self._maybe_time_out(done=False)
+        self.closed.add(provider_ref)
+
     def notification(self, *, provider_ref: str, amount: int, txn: str | None = None) -> tuple[dict[str, str], bytes]:
-        """What the sandbox sends when the payer pays: headers and a signed body."""
+        """The payer pays: the headers and signed body the sandbox then sends. A closed payment order takes no money,
+        so it never produces a notification (ORDER_NOT_PAYABLE)."""
+        if provider_ref in self.closed:
+            raise DomainError(ErrorCode.ORDER_NOT_PAYABLE, "The payment order is closed; the payer cannot pay it.")
+        self.received[provider_ref] = self.received.get(provider_ref, 0) + 1
         body = orjson.dumps({"out_trade_no": provider_ref, "transaction_id": txn or f"sbx_txn_{secrets.token_hex(6)}",
                              "amount": amount, "trade_state": "SUCCESS"})  # fmt: skip
         return {self.SIGNATURE_HEADER: self._sign(body)}, body

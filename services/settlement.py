@@ -15,10 +15,23 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import BalanceEntry, BalanceKind, Order, Payment, PaymentMethod, PaymentStatus, Refund, Settlement, Store
+from models import (
+    BalanceEntry,
+    BalanceKind,
+    CounterTopUp,
+    Order,
+    Payment,
+    PaymentMethod,
+    PaymentStatus,
+    Refund,
+    Settlement,
+    Store,
+)
 from services.errors import AccessDenied, DomainError, ErrorCode
 from services.scope import Viewer, require_store
 from services.validation import business_day
+
+COUNTER_TOP_UP_METHODS = (PaymentMethod.CASH, PaymentMethod.CARD, PaymentMethod.WECHAT_PAY, PaymentMethod.ALIPAY)
 
 
 def day_bounds(store: Store, day: date) -> tuple[datetime, datetime]:
@@ -31,15 +44,27 @@ def day_bounds(store: Store, day: date) -> tuple[datetime, datetime]:
 async def compute(session: AsyncSession, store: Store, day: date) -> dict[str, Any]:
     start, end = day_bounds(store, day)
     takings: dict[str, int] = {m.value: 0 for m in PaymentMethod}
+    # Money taken: payments (late ones too: the provider took that money today), then counter top-ups' tenders.
+    taken = (PaymentStatus.SUCCEEDED, PaymentStatus.LATE, PaymentStatus.REFUNDED_LATE)
     for method, amount in (
         await session.execute(
             select(Payment.method, func.sum(Payment.amount))
-            .where(Payment.store_id == store.id, Payment.status == PaymentStatus.SUCCEEDED,
+            .where(Payment.store_id == store.id, Payment.status.in_(taken),
                    Payment.paid_at >= start, Payment.paid_at < end)
             .group_by(Payment.method)
         )
     ).all():  # fmt: skip
         takings[method.value] = int(amount)
+    top_up_takings: dict[str, int] = {m.value: 0 for m in PaymentMethod if m in COUNTER_TOP_UP_METHODS}
+    for by_method in (
+        await session.scalars(
+            select(CounterTopUp.by_method)
+            .where(CounterTopUp.store_id == store.id, CounterTopUp.created_at >= start, CounterTopUp.created_at < end)
+        )
+    ).all():  # fmt: skip
+        for name, amount in by_method.items():
+            top_up_takings[name] += amount
+            takings[name] += amount
     refunds: dict[str, int] = {m.value: 0 for m in PaymentMethod}
     for row in (
         await session.scalars(
@@ -48,6 +73,24 @@ async def compute(session: AsyncSession, store: Store, day: date) -> dict[str, A
     ).all():
         for name, amount in row.by_method.items():
             refunds[name] += amount
+    # Late and duplicate payments: in on the day the provider took them, out on the day they went back.
+    late_in, late_out = (
+        await session.execute(
+            select(func.coalesce(func.sum(Payment.amount).filter(Payment.paid_at >= start, Payment.paid_at < end), 0),
+                   func.coalesce(func.sum(Payment.amount).filter(Payment.refunded_at >= start,
+                                                                 Payment.refunded_at < end), 0))
+            .where(Payment.store_id == store.id, Payment.status.in_((PaymentStatus.LATE, PaymentStatus.REFUNDED_LATE)))
+        )
+    ).one()  # fmt: skip
+    for method, amount in (
+        await session.execute(
+            select(Payment.method, func.sum(Payment.amount))
+            .where(Payment.store_id == store.id, Payment.status == PaymentStatus.REFUNDED_LATE,
+                   Payment.refunded_at >= start, Payment.refunded_at < end)
+            .group_by(Payment.method)
+        )
+    ).all():  # fmt: skip
+        refunds[method.value] += int(amount)
     discounts, delivery_fees = (
         await session.execute(
             select(func.coalesce(func.sum(Order.discount_total), 0), func.coalesce(func.sum(Order.delivery_fee), 0))
@@ -75,15 +118,20 @@ async def compute(session: AsyncSession, store: Store, day: date) -> dict[str, A
     return {
         "storeId": store.id,
         "businessDay": day.isoformat(),
+        # By method, counter top-ups included (so the CASH drawer reconciles); topUpTakings shows that part.
         "takings": takings,
+        "topUpTakings": top_up_takings,
         "refunds": refunds,
+        "latePayments": {"received": int(late_in), "refunded": int(late_out)},
         "discounts": int(discounts),
         "deliveryFees": int(delivery_fees),
         # Stored value this store sold (at the counter or online, in its name): money in, owed back as goods later.
         "storedValueSold": {"principal": int(sold_principal), "bonus": int(sold_bonus)},
         "pointsValueUsed": takings[PaymentMethod.POINTS.value] - refunds[PaymentMethod.POINTS.value],
         "storedValueByIssuer": dict(by_issuer),
-        "net": sum(takings[m] for m in money) - sum(refunds[m] for m in money),
+        # Net of sales: money taken less money given back, without the stored value sold at the counter (a debt
+        # to the member, in storedValueSold).
+        "net": sum(takings[m] for m in money) - sum(refunds[m] for m in money) - sum(top_up_takings.values()),
     }
 
 

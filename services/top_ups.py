@@ -1,4 +1,5 @@
-"""Online stored-value top-ups (线上充值): paid through the same provider as orders, credited exactly once.
+"""Stored-value top-ups: online (线上充值), paid through the same provider as orders, credited exactly once;
+and at the counter, paid by tenders (cash, card, WeChat, Alipay) that settle in the day's takings.
 
 The member asks to top up (a plan, or an amount); we record a pending top-up and hand the front end a
 prepay. The provider's signed notification credits the balance as a lot issued by the store the member
@@ -8,17 +9,19 @@ still credits, because the money was taken.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import OnlineTopUp, Store, StoreStatus, TopUpPlan, TopUpStatus, utcnow
-from services import idempotency, stored_value
+from models import CounterTopUp, OnlineTopUp, Store, StoreStatus, TopUpPlan, TopUpStatus, utcnow
+from services import idempotency, members, stored_value
 from services.errors import AccessDenied, DomainError, ErrorCode
 from services.payments import Notification, PaymentProvider, Prepay
-from services.scope import Viewer
+from services.pos import COUNTER_METHODS, Tender
+from services.scope import Viewer, require_store
 
 REF_PREFIX = "TOP"
 
@@ -99,3 +102,64 @@ async def apply_notification(
     await stored_value.top_up(session, top_up.member_id, principal=top_up.amount, bonus=top_up.bonus,
                               store_id=top_up.store_id, ref_type="online_top_up", ref_id=top_up.id)  # fmt: skip
     return top_up
+
+
+@dataclass(frozen=True)
+class CounterRequest:
+    member_id: int
+    store_id: int
+    tenders: Sequence[Tender]
+    idempotency_key: str
+    plan_id: int | None = None
+    amount: int | None = None
+
+
+async def at_counter(session: AsyncSession, viewer: Viewer, request: CounterRequest) -> CounterTopUp:
+    """A top-up paid at the counter: the tenders must add up to what is paid (the plan's price, or the amount);
+    the money is in the day's takings by method, the stored value a lot this store issued. A retry with the same
+    key returns the first top-up and moves nothing again."""
+    store_id = request.store_id
+    require_store(viewer, store_id, "order.checkout")
+    if not await members.may_see(session, viewer, request.member_id, "member.lookup"):
+        raise AccessDenied("Identify the member at this store first.")
+    scope = f"topUp:{store_id}"
+    fingerprint = {"member": request.member_id, "plan": request.plan_id, "amount": request.amount,
+                   "tenders": sorted((t.method.value, t.amount) for t in request.tenders)}  # fmt: skip
+    earlier = await idempotency.claim(session, scope=scope, key=request.idempotency_key, request=fingerprint)
+    if earlier is not None:
+        existing = await session.get(CounterTopUp, int(earlier["top_up_id"]))
+        assert existing is not None
+        return existing
+    if (request.plan_id is None) == (request.amount is None):
+        raise DomainError(ErrorCode.INVALID_INPUT, "Give a plan or an amount.", "planId")
+    amount, bonus = request.amount or 0, 0
+    if request.plan_id is not None:
+        plan = await session.get(TopUpPlan, request.plan_id)
+        if plan is None or not plan.active:
+            raise DomainError(ErrorCode.NOT_FOUND, "No such top-up plan.", "planId")
+        amount, bonus = plan.pay_amount, plan.bonus_amount
+    by_method = _tendered(request.tenders, amount)
+    if not 0 < amount <= stored_value.MAX_TOP_UP:
+        raise DomainError(ErrorCode.INVALID_INPUT, "The top-up amount is not valid.", "amount")
+    top_up = CounterTopUp(member_id=request.member_id, store_id=store_id, staff_id=viewer.staff_id,
+                          plan_id=request.plan_id, amount=amount, bonus=bonus, by_method=by_method)  # fmt: skip
+    session.add(top_up)
+    await session.flush()
+    await stored_value.top_up(session, request.member_id, principal=amount, bonus=bonus, store_id=store_id,
+                              ref_type="counter_top_up", ref_id=top_up.id)  # fmt: skip
+    await idempotency.complete(session, scope=scope, key=request.idempotency_key, result={"top_up_id": top_up.id})
+    return top_up
+
+
+def _tendered(tenders: Sequence[Tender], amount: int) -> dict[str, int]:
+    """Fen taken per method; only money methods, positive amounts, adding up to what is paid."""
+    if not tenders:
+        raise DomainError(ErrorCode.INVALID_INPUT, "Say how the top-up was paid.", "tenders")
+    by_method: dict[str, int] = {}
+    for tender in tenders:
+        if tender.method not in COUNTER_METHODS or tender.amount <= 0:
+            raise DomainError(ErrorCode.INVALID_INPUT, "Top-ups are paid in cash, card, WeChat or Alipay.", "tenders")
+        by_method[tender.method.value] = by_method.get(tender.method.value, 0) + tender.amount
+    if sum(by_method.values()) != amount:
+        raise DomainError(ErrorCode.INVALID_INPUT, f"The tenders must add up to {amount} fen.", "tenders")
+    return by_method

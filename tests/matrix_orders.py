@@ -82,6 +82,9 @@ def order_ops(Op, only, ALL, STAFF):
         Op("orders", "query($store: ID!) { orders(storeId: $store) { edges { node { id } } } }", only(*STAFF), _listed),
         Op("placeOrder", "mutation($store: ID!, $sku: ID!) { placeOrder(input: {storeId: $store, lines: [{skuId: $sku, quantity: 1}],"
            ' idempotencyKey: "m-1"}) { errors { code } } }', only("member"), _listed, payload="placeOrder"),
+        Op("latePayments", "{ latePayments { edges { node { id } } } }", only(*STAFF)),
+        Op("payOrder", "mutation($id: ID!) { payOrder(input: {id: $id}) { errors { code } } }", only("member"),
+           _vars("id", paid=False), payload="payOrder"),
         Op("cancelMyOrder", "mutation($id: ID!) { cancelMyOrder(input: {id: $id}) { errors { code } } }", only("member"),
            _vars("id", paid=False), payload="cancelMyOrder"),
         Op("posCheckout", "mutation($store: ID!, $sku: ID!) { posCheckout(input: {clientOrderId: \"c-1\", storeId: $store,"

@@ -7,6 +7,7 @@ import json
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Literal
 
 import httpx
 import pytest
@@ -25,10 +26,12 @@ def _free_port() -> int:
 
 
 @asynccontextmanager
-async def running_server(app: Starlette) -> AsyncIterator[str]:
-    """uvicorn serving `app` on a free loopback port, in this event loop; yields host:port."""
+async def running_server(app: Starlette, lifespan: Literal["on", "off"] = "off") -> AsyncIterator[str]:
+    """uvicorn serving `app` on a free loopback port, in this event loop; yields host:port.
+
+    With `lifespan="on"` the app starts as in production: its job runner runs in the background."""
     port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan))
     task = asyncio.create_task(srv.serve())
     for _ in range(100):
         if srv.started:

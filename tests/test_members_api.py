@@ -167,7 +167,8 @@ async def test_a_counter_top_up_credits_once_per_key(api, chain):
     member = await _register_at_sh01(api)
     plans = (await api.gql("{ topUpPlans { id payAmount bonusAmount } }"))["data"]["topUpPlans"]
     plan = next(p for p in plans if p["payAmount"] == 50_000)
-    doc = """mutation($m: ID!, $p: ID, $k: String!) { topUpStoredValue(input: {memberId: $m, planId: $p, idempotencyKey: $k}) {
+    doc = """mutation($m: ID!, $p: ID, $k: String!) { topUpStoredValue(input: {memberId: $m, planId: $p, idempotencyKey: $k,
+      tenders: [{method: CASH, amount: 20000}, {method: CARD, amount: 30000}]}) {
       errors { code } member { storedValue { principal bonus total } } } }"""
     first = await api.gql(doc, {"m": member["id"], "p": plan["id"], "k": "pos-1-0001"}, as_="sh01.clerk")
     retry = await api.gql(doc, {"m": member["id"], "p": plan["id"], "k": "pos-1-0001"}, as_="sh01.clerk")

@@ -65,16 +65,6 @@ async def top_up(
     return lot
 
 
-async def top_up_with_plan(
-    session: AsyncSession, member_id: int, *, plan_id: int, store_id: int | None, ref_type: str, ref_id: int | None
-) -> BalanceLot:
-    plan = await session.get(TopUpPlan, plan_id)
-    if plan is None or not plan.active:
-        raise DomainError(ErrorCode.NOT_FOUND, "No such top-up plan.", "planId")
-    return await top_up(session, member_id, principal=plan.pay_amount, bonus=plan.bonus_amount, store_id=store_id,
-                        ref_type=ref_type, ref_id=ref_id)  # fmt: skip
-
-
 async def spend(
     session: AsyncSession, member_id: int, amount: int, *, store_id: int | None, ref_type: str, ref_id: int | None,
     at: datetime | None = None,

@@ -87,7 +87,7 @@ def order_ops(Op, only, ALL, STAFF):
         Op("posCheckout", "mutation($store: ID!, $sku: ID!) { posCheckout(input: {clientOrderId: \"c-1\", storeId: $store,"
            ' lines: [{skuId: $sku, quantity: 1}], tenders: [{method: CASH, amount: 1000}]}) { errors { code } } }',
            only(*PICKUP), _listed, payload="posCheckout"),
-        Op("refundOrder", "mutation($id: ID!) { refundOrder(input: {id: $id}) { errors { code } } }",
+        Op("refundOrder", "mutation($idempotencyKey: String!, $id: ID!) { refundOrder(input: {idempotencyKey: $idempotencyKey, id: $id}) { errors { code } } }",
            only("store_manager", "hq_admin"), _sold, payload="refundOrder"),
         Op("settlement", 'query($store: ID!) { settlement(storeId: $store, date: "2026-01-01") { closed figures } }',
            only("store_manager", "hq_analyst", "hq_admin"), _store_only),

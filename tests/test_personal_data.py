@@ -89,7 +89,7 @@ PROFILE = """mutation($n: String, $b: Date) { updateMyProfile(input: {name: $n, 
 AUDIT = """query($op: String) { auditLogs(first: 100, filter: {operation: $op}) {
   edges { node { operation outcome input targetIds } } } }"""
 DELETE = "mutation { deleteMyAccount { errors { code message } deleted } }"
-REFUND = """mutation($id: ID!, $lines: [CartLineInput!]) { refundOrder(input: {id: $id, lines: $lines, restock: true}) {
+REFUND = """mutation($idempotencyKey: String!, $id: ID!, $lines: [CartLineInput!]) { refundOrder(input: {idempotencyKey: $idempotencyKey, id: $id, lines: $lines, restock: true}) {
   errors { code } refund { amount } } }"""
 
 

@@ -109,17 +109,28 @@ def split(amount: int, left: Mapping[PaymentMethod, int], point_value: int = 1) 
     """The rule: `amount` over the tenders in proportion to what each has `left`, largest remainder.
 
     No tender gets more than it has left; the shares add up to `amount` when the tenders hold that much.
-    Points get whole points; their fraction goes to the other tenders (largest remainder again).
+    Points get whole points: their fraction goes to the other tenders (largest remainder again), or when
+    those have no room left, the points' share grows to the next whole point and theirs shrinks.
     """
     methods = [m for m in TENDERS if left.get(m, 0) > 0]
     shares = dict(zip(methods, allocate(amount, [left[m] for m in methods]), strict=True))
     odd = shares.get(PaymentMethod.POINTS, 0) % point_value
     others = [m for m in methods if m is not PaymentMethod.POINTS]
     room = [left[m] - shares[m] for m in others]
-    if odd and sum(room) >= odd:
+    if odd and sum(room) >= odd:  # the fraction of a point goes to the other tenders
         shares[PaymentMethod.POINTS] -= odd
         for m, extra in zip(others, allocate(odd, room), strict=True):
             shares[m] += extra
+    elif (
+        odd
+        and sum(shares[m] for m in others)
+        >= point_value - odd
+        <= left[PaymentMethod.POINTS] - shares[PaymentMethod.POINTS]
+    ):  # or, when they have no room, a whole point more comes from them
+        up = point_value - odd
+        shares[PaymentMethod.POINTS] += up
+        for m, less in zip(others, allocate(up, [shares[m] for m in others]), strict=True):
+            shares[m] -= less
     return {m: s for m, s in shares.items() if s}
 
 

@@ -312,3 +312,82 @@ def test_the_split_to_the_fen(amount, left, expected):
     point_value = 10 if "POINTS" in left and amount in (25, 50) else 1
     got = refunds.split(amount, {PaymentMethod(k): v for k, v in left.items()}, point_value)
     assert {m.value: v for m, v in got.items()} == expected
+
+
+# The other value-moving mutations that gained a key: a replay answers the first result and moves nothing. ----------
+
+ADJUST_POINTS = """mutation($idempotencyKey: String!, $m: ID!, $p: Int!) {
+  adjustPoints(input: {idempotencyKey: $idempotencyKey, memberId: $m, points: $p, note: "补偿"}) {
+    errors { code field } member { pointsBalance } } }"""
+CLAIM = """mutation($idempotencyKey: String!, $t: ID!) {
+  claimCoupon(input: {idempotencyKey: $idempotencyKey, templateId: $t}) { errors { code field } coupon { id } } }"""
+ISSUE = """mutation($idempotencyKey: String!, $t: ID!, $m: [ID!]) {
+  issueCoupons(input: {idempotencyKey: $idempotencyKey, templateId: $t, memberIds: $m}) { errors { code field } issued } }"""
+REQUEST_T = """mutation($idempotencyKey: String!, $from: ID!, $to: ID!, $lines: [StockLineInput!]!) {
+  requestTransfer(input: {idempotencyKey: $idempotencyKey, fromStoreId: $from, toStoreId: $to, lines: $lines}) {
+    errors { code field } transfer { id status } } }"""
+SHIP_T = """mutation($idempotencyKey: String!, $id: ID!) {
+  shipTransfer(input: {idempotencyKey: $idempotencyKey, id: $id}) { errors { code field } transfer { id status } } }"""
+RECEIVE_T = """mutation($idempotencyKey: String!, $id: ID!, $lines: [StockLineInput!]) {
+  receiveTransfer(input: {idempotencyKey: $idempotencyKey, id: $id, lines: $lines}) {
+    errors { code field } transfer { id status } } }"""
+REUSED = [{"code": "IDEMPOTENCY_KEY_REUSED", "field": "idempotencyKey"}]
+
+
+async def test_points_adjusted_twice_with_one_key_move_once(api, state, chain):
+    _, member_id, _ = await _shop(state, chain)
+    variables = {"m": gid("Member", member_id), "p": 100, "idempotencyKey": "hq-adj-1"}
+    answers = await asyncio.gather(*(api.gql(ADJUST_POINTS, variables, as_="hq.admin") for _ in range(3)))
+    assert [a["data"]["adjustPoints"]["member"]["pointsBalance"] for a in answers] == [100] * 3
+    reused = await api.gql(ADJUST_POINTS, {**variables, "p": 200}, as_="hq.admin")
+    assert reused["data"]["adjustPoints"]["errors"] == REUSED
+    async with state.sessionmaker() as session:
+        assert (await session.get(Member, member_id)).points_balance == 100
+
+
+async def test_coupons_claimed_and_issued_with_one_key_are_given_once(api, state, chain):
+    from models import CouponKind, MemberCoupon
+    from tests.marketing_givens import template
+
+    claimable = await template(state, CouponKind.AMOUNT_OFF, amount_off=200, per_member_limit=5)
+    variables = {"t": gid("CouponTemplate", claimable), "idempotencyKey": "tap-1"}
+    first, again = [await api.gql(CLAIM, variables, as_="member:claimer") for _ in range(2)]
+    assert first["data"]["claimCoupon"]["coupon"]["id"] == again["data"]["claimCoupon"]["coupon"]["id"]
+    other = await template(state, CouponKind.AMOUNT_OFF, amount_off=300, per_member_limit=5)
+    reused = await api.gql(CLAIM, {**variables, "t": gid("CouponTemplate", other)}, as_="member:claimer")
+    assert reused["data"]["claimCoupon"]["errors"] == REUSED
+    _, member_id, _ = await _shop(state, chain)
+    issue = {"t": gid("CouponTemplate", claimable), "m": [gid("Member", member_id)], "idempotencyKey": "batch-1"}
+    issued = [await api.gql(ISSUE, issue, as_="hq.admin") for _ in range(2)]
+    assert [r["data"]["issueCoupons"]["issued"] for r in issued] == [1, 1]
+    async with state.sessionmaker() as session:
+        held = (await session.scalars(select(MemberCoupon.template_id).order_by(MemberCoupon.id))).all()
+    assert sorted(held) == [claimable, claimable]  # one claimed, one issued; nothing of `other`
+
+
+async def test_a_transfer_requested_shipped_and_received_with_replayed_keys_moves_stock_once(api, state, chain):
+    library = await make_library(state, products=1, skus_per_product=1)
+    sku = library.sku_ids[0]
+    sh01, sh02 = chain.stores["SH01"], chain.stores["SH02"]
+    await list_in_store(state, sh01, [sku], on_hand=20)
+    await list_in_store(state, sh02, [sku], on_hand=1)
+    ask = {"from": gid("Store", sh01), "to": gid("Store", sh02), "lines": [{"skuId": gid("Sku", sku), "quantity": 8}],
+           "idempotencyKey": "ask-1"}  # fmt: skip
+    asked = [await api.gql(REQUEST_T, ask, as_="sh02.manager") for _ in range(2)]
+    tid = asked[0]["data"]["requestTransfer"]["transfer"]["id"]
+    assert asked[1]["data"]["requestTransfer"]["transfer"]["id"] == tid
+    decide = "mutation($id: ID!) { decideTransfer(input: {id: $id, approve: true}) { errors { code } } }"
+    assert (await api.gql(decide, {"id": tid}, as_="hq.admin"))["data"]["decideTransfer"]["errors"] == []
+    shipped = await asyncio.gather(*(api.gql(SHIP_T, {"id": tid, "idempotencyKey": "ship-1"}, as_="sh01.manager")
+                                     for _ in range(3)))  # fmt: skip
+    assert [s["data"]["shipTransfer"]["transfer"]["status"] for s in shipped] == ["SHIPPED"] * 3
+    got = {"id": tid, "idempotencyKey": "recv-1"}
+    received = [await api.gql(RECEIVE_T, got, as_="sh02.manager") for _ in range(2)]
+    assert [r["data"]["receiveTransfer"]["transfer"]["status"] for r in received] == ["RECEIVED"] * 2
+    reused = await api.gql(RECEIVE_T, {**got, "lines": [{"skuId": gid("Sku", sku), "quantity": 7}]},
+                           as_="sh02.manager")  # fmt: skip
+    assert reused["data"]["receiveTransfer"]["errors"] == REUSED
+    async with state.sessionmaker() as session:
+        levels = dict((await session.execute(select(StockLevel.store_id, StockLevel.on_hand)
+                                             .where(StockLevel.sku_id == sku))).all())  # fmt: skip
+    assert levels == {sh01: 12, sh02: 9}

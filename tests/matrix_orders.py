@@ -89,6 +89,8 @@ def order_ops(Op, only, ALL, STAFF):
            only(*PICKUP), _listed, payload="posCheckout"),
         Op("refundOrder", "mutation($idempotencyKey: String!, $id: ID!) { refundOrder(input: {idempotencyKey: $idempotencyKey, id: $id}) { errors { code } } }",
            only("store_manager", "hq_admin"), _sold, payload="refundOrder"),
+        Op("refundPreview", "query($id: ID!) { refundPreview(input: {id: $id}) { amount tenders { method amount } } }",
+           only("store_manager", "hq_admin"), _sold),
         Op("settlement", 'query($store: ID!) { settlement(storeId: $store, date: "2026-01-01") { closed figures } }',
            only("store_manager", "hq_analyst", "hq_admin"), _store_only),
         Op("closeSettlement", 'mutation($store: ID!) { closeSettlement(input: {storeId: $store, date: "2026-01-01"}) { errors { code } } }',

@@ -109,7 +109,9 @@ def _key_field(type_: object) -> str | None:
 
 
 def test_every_mutation_that_moves_value_requires_an_idempotency_key():
-    mutations = schema._schema.mutation_type.fields
+    mutation_type = schema._schema.mutation_type
+    assert mutation_type is not None
+    mutations = mutation_type.fields
     unclassified = set(mutations) - VALUE_MOVING - set(NOT_VALUE_MOVING)
     assert not unclassified, f"classify these mutations as value-moving or not (with why): {sorted(unclassified)}"
     assert not VALUE_MOVING & set(NOT_VALUE_MOVING)

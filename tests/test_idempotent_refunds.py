@@ -393,3 +393,35 @@ async def test_a_transfer_requested_shipped_and_received_with_replayed_keys_move
         levels = dict((await session.execute(select(StockLevel.store_id, StockLevel.on_hand)
                                              .where(StockLevel.sku_id == sku))).all())  # fmt: skip
     assert levels == {sh01: 12, sh02: 9}
+
+
+async def test_refunds_line_by_line_give_every_tender_back_exactly_what_it_paid(api, state, chain):
+    skus, member_id, _ = await _shop(state, chain, prices=(1757, 4043, 999), sv=3000)
+    from services import points as points_service
+
+    async with write_transaction(state.sessionmaker) as session:
+        await points_service.adjust(session, member_id, 500, note="seed", staff_id=None)
+    sale = await api.gql("""mutation($lines: [CartLineInput!]!, $t: [TenderInput!]!, $m: ID) {
+      posCheckout(input: {clientOrderId: "three", lines: $lines, tenders: $t, memberId: $m, usePoints: 300}) {
+        errors { code field } order { id } } }""", {
+        "m": gid("Member", member_id), "lines": [{"skuId": gid("Sku", s), "quantity": 1} for s in skus],
+        "t": [{"method": "CASH", "amount": 3499}, {"method": "STORED_VALUE", "amount": 3000}],
+    }, as_="sh01.clerk")  # fmt: skip
+    assert sale["data"]["posCheckout"]["errors"] == [], sale
+    order_id = sale["data"]["posCheckout"]["order"]["id"]
+    back: dict[str, int] = {}
+    for step in ([skus[0]], [skus[2]], None):
+        lines = None if step is None else [{"skuId": gid("Sku", s), "quantity": 1} for s in step]
+        preview = (await api.gql(PREVIEW, {"id": order_id, "lines": lines}, as_="sh01.manager"))["data"]
+        made = await api.gql(REFUND, {"id": order_id, "lines": lines}, as_="sh01.manager")
+        refund = made["data"]["refundOrder"]["refund"]
+        assert (
+            refund["tenders"] == preview["refundPreview"]["tenders"]
+            and refund["amount"] == (preview["refundPreview"]["amount"])
+        )
+        assert sum(t["amount"] for t in refund["tenders"]) == refund["amount"]
+        for t in refund["tenders"]:
+            back[t["method"]] = back.get(t["method"], 0) + t["amount"]
+    assert back == {"CASH": 3499, "STORED_VALUE": 3000, "POINTS": 300}
+    async with state.sessionmaker() as session:
+        assert (await session.get(Member, member_id)).balance_principal == 3000

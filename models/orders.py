@@ -16,6 +16,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -174,6 +175,10 @@ class Refund(Base):
     lines: Mapped[list[dict[str, int]]] = mapped_column(JSON(), default=list)
     restocked: Mapped[bool] = mapped_column(default=False)
     points_taken_back: Mapped[int] = mapped_column(BigInteger(), default=0)
+    # Redeemed points that came back to the member (the POINTS fen above, in points), and whether the
+    # order's coupon went back to the wallet with this refund.
+    points_given_back: Mapped[int] = mapped_column(BigInteger(), default=0, server_default="0")
+    coupon_returned: Mapped[bool] = mapped_column(default=False, server_default=false())
     reason: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[Timestamp]
 

@@ -50,34 +50,25 @@ async def suggestions(ctx: Context, store_id: int) -> list[inventory.Suggestion]
         return await inventory.transfer_suggestions(session, ctx.viewer, store_id=store_id)
 
 
-async def _once(
-    ctx: Context, operation: str, store_id: int, key: str | None, request: Any
-) -> tuple[bool, dict[str, Any]]:
-    """(already done, earlier result) for a stock mutation carrying an idempotency key."""
-    if key is None:
-        return False, {}
-    earlier = await idempotency.claim(ctx.session, scope=f"{operation}:{store_id}", key=key, request=request)
-    return earlier is not None, earlier or {}
+async def _nothing(_: dict[str, Any]) -> None:
+    return None
 
 
-async def receive_stock(
-    ctx: Context, store_id: int, lines: list[stock.Line], note: str | None, key: str | None
-) -> list[int]:
-    """Record goods received; returns the touched SKU ids."""
+async def receive_stock(ctx: Context, store_id: int, lines: list[stock.Line], note: str | None, key: str) -> list[int]:
+    """Record goods received, once per key; returns the touched SKU ids."""
     require_store(ctx.viewer, store_id, "stock.adjust")
     ctx.audit_store_id = store_id
     await require_visible(ctx.session, ctx.viewer, Sku, [line.sku_id for line in lines], lambda i: f"lines[{i}].skuId")
     request = {"lines": [(line.sku_id, line.quantity) for line in lines], "note": note}
-    done, _ = await _once(ctx, "receiveStock", store_id, key, request)
-    if not done:
-        await stock.receive(ctx.session, store_id, lines, stock.Ref("receipt", None, ctx.viewer.staff_id, note))
-        if key:
-            await idempotency.complete(ctx.session, scope=f"receiveStock:{store_id}", key=key, result={})
+    await idempotency.once(
+        ctx.session, scope=f"receiveStock:{store_id}", key=key, request=request, save=lambda _: {}, load=_nothing,
+        run=lambda: stock.receive(ctx.session, store_id, lines, stock.Ref("receipt", None, ctx.viewer.staff_id, note)),
+    )  # fmt: skip
     return sorted({line.sku_id for line in lines})
 
 
 async def adjust_stock(
-    ctx: Context, store_id: int, deltas: dict[int, int], reason: AdjustmentReason, note: str | None, key: str | None
+    ctx: Context, store_id: int, deltas: dict[int, int], reason: AdjustmentReason, note: str | None, key: str
 ) -> list[int]:
     require_store(ctx.viewer, store_id, "stock.adjust")
     ctx.audit_store_id = store_id
@@ -85,34 +76,30 @@ async def adjust_stock(
         raise DomainError(ErrorCode.INVALID_INPUT, "Use submitStocktake for counted quantities.", "reason")
     skus = list(deltas)
     await require_visible(ctx.session, ctx.viewer, Sku, skus, lambda i: f"lines[{i}].skuId")
-    done, _ = await _once(ctx, "adjustStock", store_id, key, {"deltas": sorted(deltas.items()), "reason": reason.value})
-    if not done:
-        await stock.adjust(
-            ctx.session, store_id, deltas, reason, stock.Ref("adjustment", None, ctx.viewer.staff_id, note)
-        )
-        if key:
-            await idempotency.complete(ctx.session, scope=f"adjustStock:{store_id}", key=key, result={})
+    ref = stock.Ref("adjustment", None, ctx.viewer.staff_id, note)
+    await idempotency.once(
+        ctx.session, scope=f"adjustStock:{store_id}", key=key,
+        request={"deltas": sorted(deltas.items()), "reason": reason.value}, save=lambda _: {}, load=_nothing,
+        run=lambda: stock.adjust(ctx.session, store_id, deltas, reason, ref),
+    )  # fmt: skip
     return sorted(deltas)
 
 
-async def stocktake(ctx: Context, store_id: int, counted: dict[int, int], key: str | None) -> dict[int, int]:
+async def stocktake(ctx: Context, store_id: int, counted: dict[int, int], key: str) -> dict[int, int]:
     """Counted quantities in; differences out (the first result again on a retry)."""
     require_store(ctx.viewer, store_id, "stock.adjust")
     ctx.audit_store_id = store_id
     skus = list(counted)
     await require_visible(ctx.session, ctx.viewer, Sku, skus, lambda i: f"counts[{i}].skuId")
-    done, earlier = await _once(ctx, "submitStocktake", store_id, key, {"counted": sorted(counted.items())})
-    if done:
-        return {int(k): v for k, v in earlier.get("differences", {}).items()}
-    differences = await stock.stocktake(
-        ctx.session, store_id, counted, stock.Ref("stocktake", None, ctx.viewer.staff_id)
-    )
-    if key:
-        await idempotency.complete(
-            ctx.session, scope=f"submitStocktake:{store_id}", key=key,
-            result={"differences": {str(k): v for k, v in differences.items()}},
-        )  # fmt: skip
-    return differences
+
+    async def load(stored: dict[str, Any]) -> dict[int, int]:
+        return {int(k): v for k, v in stored.get("differences", {}).items()}
+
+    return await idempotency.once(
+        ctx.session, scope=f"submitStocktake:{store_id}", key=key, request={"counted": sorted(counted.items())},
+        run=lambda: stock.stocktake(ctx.session, store_id, counted, stock.Ref("stocktake", None, ctx.viewer.staff_id)),
+        save=lambda d: {"differences": {str(k): v for k, v in d.items()}}, load=load,
+    )  # fmt: skip
 
 
 async def set_threshold(ctx: Context, store_id: int, sku_id: int, threshold: int | None) -> int:
@@ -124,27 +111,30 @@ async def set_threshold(ctx: Context, store_id: int, sku_id: int, threshold: int
 
 
 async def request_transfer(
-    ctx: Context, from_store_id: int, to_store_id: int, lines: list[transfers.LineQuantity], note: str | None
+    ctx: Context, from_store_id: int, to_store_id: int, lines: list[transfers.LineQuantity], note: str | None, key: str
 ) -> Transfer:
     ctx.audit_store_id = to_store_id
-    transfer, _ = await transfers.request(
-        ctx.session, ctx.viewer, from_store_id=from_store_id, to_store_id=to_store_id, lines=lines, note=note
+    return await transfers.request_once(
+        ctx.session, ctx.viewer, from_store_id=from_store_id, to_store_id=to_store_id, lines=lines, note=note, key=key
     )
-    return transfer
 
 
 async def decide_transfer(ctx: Context, transfer_id: int, approve: bool) -> Transfer:
     return await transfers.decide(ctx.session, ctx.viewer, transfer_id=transfer_id, approve=approve)
 
 
-async def ship_transfer(ctx: Context, transfer_id: int, quantities: dict[int, int] | None) -> Transfer:
-    transfer = await transfers.ship(ctx.session, ctx.viewer, transfer_id=transfer_id, quantities=quantities)
+async def ship_transfer(ctx: Context, transfer_id: int, quantities: dict[int, int] | None, key: str) -> Transfer:
+    transfer = await transfers.once(
+        ctx.session, ctx.viewer, "shipTransfer", key, transfer_id, quantities, transfers.ship
+    )
     ctx.audit_store_id = transfer.from_store_id
     return transfer
 
 
-async def receive_transfer(ctx: Context, transfer_id: int, quantities: dict[int, int] | None) -> Transfer:
-    transfer = await transfers.receive(ctx.session, ctx.viewer, transfer_id=transfer_id, quantities=quantities)
+async def receive_transfer(ctx: Context, transfer_id: int, quantities: dict[int, int] | None, key: str) -> Transfer:
+    transfer = await transfers.once(
+        ctx.session, ctx.viewer, "receiveTransfer", key, transfer_id, quantities, transfers.receive
+    )
     ctx.audit_store_id = transfer.to_store_id
     return transfer
 

@@ -31,6 +31,7 @@ from models import (
     OrderLine,
     Payment,
     Product,
+    Refund,
     Role,
     RoleScope,
     Sku,
@@ -411,6 +412,26 @@ class PaymentByIdLoader(ScopedLoader):
         return by_key(keys, await self._rows(stmt), lambda p: p.id)
 
 
+class RefundsByOrderLoader(ScopedLoader):
+    """Refunds of orders already loaded through a scoped path, oldest first."""
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[list[Refund]]:
+        rows = await self._rows(select(Refund).where(Refund.order_id.in_(keys)).order_by(Refund.id))
+        return grouped(keys, rows, lambda r: r.order_id)
+
+
+class RefundByIdLoader(ScopedLoader):
+    """Refunds of orders the viewer may see (as OrderByIdLoader): a member their own; staff their store's."""
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[Refund | None]:
+        stmt = select(Refund).where(Refund.id.in_(keys))
+        if self.viewer.is_member:
+            stmt = stmt.join(Order, Order.id == Refund.order_id).where(Order.member_id == self.viewer.member_id)
+        else:
+            stmt = restrict(stmt, self.viewer, Refund.store_id, "order.read")
+        return by_key(keys, await self._rows(stmt), lambda r: r.id)
+
+
 class CampaignItemsByCampaignLoader(ScopedLoader):
     """The SKU terms of campaigns already loaded through a scoped path."""
 
@@ -479,5 +500,7 @@ class Loaders:
     order_lines_by_order = _Lazy(lambda x: OrderLinesByOrderLoader(x.sessionmaker, x.viewer))
     payments_by_order = _Lazy(lambda x: PaymentsByOrderLoader(x.sessionmaker, x.viewer))
     payment_by_id = _Lazy(lambda x: PaymentByIdLoader(x.sessionmaker, x.viewer))
+    refunds_by_order = _Lazy(lambda x: RefundsByOrderLoader(x.sessionmaker, x.viewer))
+    refund_by_id = _Lazy(lambda x: RefundByIdLoader(x.sessionmaker, x.viewer))
     campaign_items_by_campaign = _Lazy(lambda x: CampaignItemsByCampaignLoader(x.sessionmaker, x.viewer))
     coupon_template_by_id = _Lazy(lambda x: CouponTemplateByIdLoader(x.sessionmaker, x.viewer))

@@ -100,11 +100,11 @@ async def top_up(
     return member
 
 
-async def adjust_points(ctx: Context, *, member_id: int, points_delta: int, note: str) -> Member:
+async def adjust_points(ctx: Context, *, member_id: int, points_delta: int, note: str, key: str) -> Member:
     require(ctx.viewer, "member.manage")
     if not ctx.viewer.is_hq:
         raise AccessDenied("Points are adjusted by HQ.")
-    await points.adjust(ctx.session, member_id, points_delta, note=note, staff_id=ctx.viewer.staff_id)
+    await points.adjust_once(ctx.session, ctx.viewer, member_id, points_delta, note=note, key=key)
     member = await ctx.session.get(Member, member_id, populate_existing=True)
     assert member is not None
     return member

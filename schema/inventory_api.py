@@ -41,7 +41,7 @@ class ReceiveStockInput:
     store_id: strawberry.ID
     lines: list[StockLineInput]
     note: str | None = not_personal(default=None)
-    idempotency_key: str | None = strawberry.field(default=None, description="Retry with the same key: moves once")
+    idempotency_key: str = strawberry.field(description="The same key again returns the first result; moves once")
 
 
 @strawberry.input
@@ -49,15 +49,15 @@ class AdjustStockInput:
     store_id: strawberry.ID
     lines: list[StockDeltaInput]
     reason: AdjustmentReasonEnum = not_personal()  # type: ignore[valid-type]
+    idempotency_key: str = strawberry.field(description="The same key again returns the first result; moves once")
     note: str | None = not_personal(default=None)
-    idempotency_key: str | None = None
 
 
 @strawberry.input
 class StocktakeInput:
     store_id: strawberry.ID
     counts: list[StockLineInput] = strawberry.field(description="Counted quantity per SKU")
-    idempotency_key: str | None = None
+    idempotency_key: str = strawberry.field(description="The same key again returns the first differences")
 
 
 @strawberry.input
@@ -72,6 +72,7 @@ class RequestTransferInput:
     from_store_id: strawberry.ID
     to_store_id: strawberry.ID
     lines: list[StockLineInput]
+    idempotency_key: str = strawberry.field(description="The same key again returns the first transfer")
     note: str | None = not_personal(default=None)
 
 
@@ -84,6 +85,7 @@ class DecideTransferInput:
 @strawberry.input
 class TransferQuantitiesInput:
     id: strawberry.ID
+    idempotency_key: str = strawberry.field(description="The same key again returns the transfer; stock moves once")
     lines: list[StockLineInput] | None = strawberry.field(
         default=None, description="Per-SKU quantities when they differ from the document"
     )
@@ -251,6 +253,7 @@ class InventoryMutation:
             info.context, decode_id(input.from_store_id, "Store", "fromStoreId"),
             decode_id(input.to_store_id, "Store", "toStoreId"),
             [transfers.LineQuantity(line.sku_id, line.quantity) for line in _lines(input.lines)], input.note,
+            input.idempotency_key,
         )  # fmt: skip
         return TransferPayload(transfer=Transfer.from_model(transfer))
 
@@ -268,7 +271,7 @@ class InventoryMutation:
         self, info: strawberry.Info[Context, None], input: TransferQuantitiesInput
     ) -> TransferPayload:
         transfer = await inventory_resolvers.ship_transfer(
-            info.context, decode_id(input.id, "Transfer"), _quantities(input.lines)
+            info.context, decode_id(input.id, "Transfer"), _quantities(input.lines), input.idempotency_key
         )
         return TransferPayload(transfer=Transfer.from_model(transfer))
 
@@ -277,7 +280,7 @@ class InventoryMutation:
         self, info: strawberry.Info[Context, None], input: TransferQuantitiesInput
     ) -> TransferPayload:
         transfer = await inventory_resolvers.receive_transfer(
-            info.context, decode_id(input.id, "Transfer"), _quantities(input.lines)
+            info.context, decode_id(input.id, "Transfer"), _quantities(input.lines), input.idempotency_key
         )
         return TransferPayload(transfer=Transfer.from_model(transfer))
 

@@ -307,6 +307,7 @@ class CouponTemplatePayload:
 @strawberry.input
 class ClaimCouponInput:
     template_id: strawberry.ID
+    idempotency_key: str = strawberry.field(description="The same key again returns the coupon first claimed")
 
 
 @strawberry.type
@@ -318,6 +319,7 @@ class MemberCouponPayload:
 @strawberry.input
 class IssueCouponsInput:
     template_id: strawberry.ID
+    idempotency_key: str = strawberry.field(description="The same key again issues nothing more")
     segment: str | None = None
     level_id: strawberry.ID | None = None
     member_ids: list[strawberry.ID] | None = None
@@ -527,8 +529,11 @@ class MarketingMutation:
     @strawberry.mutation(extensions=[*only(IsMember()), MutationTransaction()], description="领券")
     async def claim_coupon(self, info: strawberry.Info[Context, None], input: ClaimCouponInput) -> MemberCouponPayload:
         ctx = info.context
-        coupon = await coupons.claim(
-            ctx.session, ctx.viewer, decode_id(input.template_id, "CouponTemplate", "templateId")
+        coupon = await coupons.claim_once(
+            ctx.session,
+            ctx.viewer,
+            decode_id(input.template_id, "CouponTemplate", "templateId"),
+            key=input.idempotency_key,
         )
         return MemberCouponPayload(coupon=MemberCoupon.from_model(coupon))
 
@@ -543,8 +548,12 @@ class MarketingMutation:
         audience = coupons.Audience(segment=input.segment,
                                     level_id=decode_optional_id(input.level_id, "MemberLevel", "levelId"),
                                     member_ids=_ids(input.member_ids, "Member", "memberIds"))  # fmt: skip
-        count = await coupons.issue(
-            ctx.session, ctx.viewer, decode_id(input.template_id, "CouponTemplate", "templateId"), audience
+        count = await coupons.issue_once(
+            ctx.session,
+            ctx.viewer,
+            decode_id(input.template_id, "CouponTemplate", "templateId"),
+            audience,
+            key=input.idempotency_key,
         )
         return IssueCouponsPayload(issued=count)
 

@@ -114,6 +114,7 @@ class TopUpStoredValueInput:
 class AdjustPointsInput:
     member_id: strawberry.ID
     points: int
+    idempotency_key: str = strawberry.field(description="The same key again adjusts once")
     note: str = not_personal()
 
 
@@ -336,7 +337,7 @@ class MemberMutation:
     async def adjust_points(self, info: strawberry.Info[Context, None], input: AdjustPointsInput) -> MemberPayload:
         member = await member_resolvers.adjust_points(
             info.context, member_id=decode_id(input.member_id, "Member", "memberId"), points_delta=input.points,
-            note=input.note,
+            note=input.note, key=input.idempotency_key,
         )  # fmt: skip
         return MemberPayload(member=_member(member))
 

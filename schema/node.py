@@ -14,7 +14,7 @@ from schema.audit import AuditLogEntry
 from schema.catalog import Category, Product, Sku, StoreListing
 from schema.inventory import StockLevel, StockMovement, Transfer
 from schema.member import Member, MemberLevel, MemberTag, TopUpPlan
-from schema.orders import Order, Payment
+from schema.orders import Order, Payment, Refund
 from schema.org import Role, Staff, Store
 from services.errors import DomainError, ErrorCode
 from services.pagination import MAX_PAGE
@@ -37,6 +37,7 @@ NODE_TYPES: dict[str, Callable[[Context, int], Awaitable[Any]]] = {
     "TopUpPlan": TopUpPlan.load,
     "Order": Order.load,
     "Payment": Payment.load,
+    "Refund": Refund.load,
 }
 
 

@@ -15,12 +15,13 @@ from models import OnlineTopUp as OnlineTopUpModel
 from models import Order as OrderModel
 from models import OrderLine as OrderLineModel
 from models import Payment as PaymentModel
+from models import Refund as RefundModel
 from resolvers import orders as order_resolvers
 from resolvers.context import Context
 from schema.catalog import Sku
 from schema.common import Connection, UserError, decode_id, decode_optional_id, global_id
 from schema.member import Member
-from schema.org import Store
+from schema.org import Staff, Store
 from schema.permissions import IsMember, IsSignedIn, only, requires
 from schema.personal import Sensitivity, not_personal, personal
 from schema.transaction import MutationTransaction
@@ -134,12 +135,15 @@ class OrderLine:
     line_total: int
     picked_up: int
     adjustments: list[PriceAdjustment]
+    refunded_quantity: int = strawberry.field(description="Units refunded so far")
+    refundable_quantity: int = strawberry.field(description="Units that can still be refunded (0 unless paid)")
     sku_id: strawberry.Private[int]
 
     @classmethod
-    def from_model(cls, m: OrderLineModel) -> Self:
+    def from_model(cls, m: OrderLineModel, order_status: OrderStatus) -> Self:
         return cls(quantity=m.quantity, list_price=m.list_price, unit_price=m.unit_price, line_total=m.line_total,
-                   picked_up=m.picked_up, sku_id=m.sku_id,
+                   picked_up=m.picked_up, sku_id=m.sku_id, refunded_quantity=m.refunded,
+                   refundable_quantity=refunds.refundable_quantity(m, order_status),
                    adjustments=[PriceAdjustment.of(a) for a in m.adjustments])  # fmt: skip
 
     @strawberry.field
@@ -238,7 +242,12 @@ class Order(relay.Node):
 
     @strawberry.field
     async def lines(self, info: strawberry.Info[Context, None]) -> list[OrderLine]:
-        return [OrderLine.from_model(x) for x in await info.context.loaders.order_lines_by_order.load(self.id)]
+        lines = await info.context.loaders.order_lines_by_order.load(self.id)
+        return [OrderLine.from_model(x, self.status) for x in lines]
+
+    @strawberry.field(description="Refunds made on this order, oldest first")
+    async def refunds(self, info: strawberry.Info[Context, None]) -> list[Refund]:
+        return [Refund.from_model(r) for r in await info.context.loaders.refunds_by_order.load(self.id)]
 
     @strawberry.field
     async def store(self, info: strawberry.Info[Context, None]) -> Store | None:
@@ -330,29 +339,141 @@ class PosCheckoutInput:
     coupon_id: strawberry.ID | None = strawberry.field(default=None, description="The member's coupon to apply")
 
 
-@strawberry.input
-class RefundOrderInput:
+@strawberry.input(description="A tender the cashier chose to give the refund back to, and how much.")
+class RefundTenderInput:
+    method: PaymentMethodEnum  # type: ignore[valid-type]
+    amount: int = strawberry.field(description="fen")
+
+
+@strawberry.input(description="What to refund; refundPreview takes the same as refundOrder, without the key.")
+class RefundPreviewInput:
     id: strawberry.ID
     lines: list[CartLineInput] | None = strawberry.field(
         default=None, description="Leave out to refund everything left"
     )
     restock: bool = strawberry.field(default=True, description="The goods came back to the shelf")
     reason: str | None = not_personal(default=None)
+    tenders: list[RefundTenderInput] | None = strawberry.field(
+        default=None,
+        description="Leave out for the rule: each tender gets back its share in proportion to what it paid",
+    )
 
 
-@strawberry.type
-class RefundType:
-    amount: int
-    by_method: JSON
+@strawberry.input
+class RefundOrderInput(RefundPreviewInput):
+    idempotency_key: str = strawberry.field(
+        description="The same key again returns the first refund and gives nothing back twice"
+    )
+
+
+@strawberry.type(description="Money given back to one tender.")
+class RefundTender:
+    method: PaymentMethodEnum  # type: ignore[valid-type]
+    amount: int = strawberry.field(description="fen")
+
+
+def tenders_of(by_method: dict[str, int]) -> list[RefundTender]:
+    order = [m.value for m in refunds.TENDERS]
+    return [RefundTender(method=PaymentMethod(m), amount=a)
+            for m, a in sorted(by_method.items(), key=lambda x: order.index(x[0])) if a]  # fmt: skip
+
+
+@strawberry.type(description="Units of one line given back, and what they cost the member.")
+class RefundLine:
+    quantity: int
+    amount: int = strawberry.field(description="fen")
+    sku_id: strawberry.Private[int]
+
+    @strawberry.field
+    async def sku(self, info: strawberry.Info[Context, None]) -> Sku | None:
+        return await Sku.load(info.context, self.sku_id)
+
+
+def _refund_lines(stored: list[dict[str, int]]) -> list[RefundLine]:
+    return [RefundLine(quantity=x["quantity"], amount=x["amount"], sku_id=x["skuId"]) for x in stored]
+
+
+@strawberry.type(description="A refund made on an order: what came back, to which tender, by whom, when and why.")
+class Refund(relay.Node):
+    id: relay.NodeID[int]
+    amount: int = strawberry.field(description="fen, all tenders")
+    tenders: list[RefundTender] = strawberry.field(description="What went back to each tender")
+    by_method: JSON = strawberry.field(deprecation_reason="Use tenders")
+    lines: list[RefundLine]
+    stored_value: int = strawberry.field(description="fen back to the member's stored value (in tenders too)")
+    points_given_back: int = strawberry.field(description="Redeemed points returned to the member")
+    points_taken_back: int = strawberry.field(description="Points the sale earned, taken back")
+    coupon_returned: bool = strawberry.field(description="The order's coupon went back to the wallet")
     restocked: bool
+    reason: str | None
+    created_at: datetime
+    order_id: strawberry.Private[int]
+    staff_id: strawberry.Private[int | None]
+
+    @classmethod
+    def from_model(cls, m: RefundModel) -> Self:
+        return cls(id=m.id, amount=m.amount, tenders=tenders_of(m.by_method), by_method=m.by_method,  # type: ignore[arg-type]
+                   lines=_refund_lines(m.lines), stored_value=m.by_method.get(PaymentMethod.STORED_VALUE.value, 0),
+                   points_given_back=m.points_given_back, points_taken_back=m.points_taken_back,
+                   coupon_returned=m.coupon_returned, restocked=m.restocked, reason=m.reason,
+                   created_at=m.created_at, order_id=m.order_id, staff_id=m.staff_id)  # fmt: skip
+
+    @classmethod
+    async def load(cls, ctx: Context, pk: int) -> Self | None:
+        m = await ctx.loaders.refund_by_id.load(pk)
+        return cls.from_model(m) if m else None
+
+    @strawberry.field
+    async def order(self, info: strawberry.Info[Context, None]) -> Order | None:
+        return await Order.load(info.context, self.order_id)
+
+    @strawberry.field(description="Who made it (null for a member, or staff out of your scope)")
+    async def staff(self, info: strawberry.Info[Context, None]) -> Staff | None:
+        if self.staff_id is None or not info.context.viewer.is_staff:
+            return None
+        return await Staff.load(info.context, self.staff_id)
+
+
+@strawberry.type(description="What refundOrder would give back now, computed by the same rule; nothing is moved.")
+class RefundPreview:
+    amount: int = strawberry.field(description="fen, all tenders (the delivery fee with the last of the goods)")
+    tenders: list[RefundTender]
+    lines: list[RefundLine]
+    stored_value: int
+    points_given_back: int
     points_taken_back: int
+    coupon_returned: bool
+    completes_order: bool = strawberry.field(description="Nothing will be left to refund after this")
+
+    @classmethod
+    def of(cls, p: refunds.RefundPlan) -> Self:
+        return cls(amount=p.amount, tenders=tenders_of(p.by_method), lines=_refund_lines(p.refunded_lines),
+                   stored_value=p.by_method.get(PaymentMethod.STORED_VALUE.value, 0),
+                   points_given_back=p.points_given_back, points_taken_back=p.points_taken_back,
+                   coupon_returned=p.coupon_returned, completes_order=p.completes)  # fmt: skip
 
 
 @strawberry.type
 class RefundPayload:
     errors: list[UserError] = strawberry.field(default_factory=list)
-    refund: RefundType | None = None
+    refund: Refund | None = None
     order: Order | None = None
+
+
+def refund_request(input: RefundPreviewInput) -> refunds.RefundRequest:
+    chosen: dict[PaymentMethod, int] | None = None
+    if input.tenders is not None:
+        chosen = {}
+        for t in input.tenders:
+            method = PaymentMethod(t.method)
+            if method in chosen:
+                raise DomainError(ErrorCode.INVALID_INPUT, "Name each tender once.", "tenders")
+            chosen[method] = t.amount
+    return refunds.RefundRequest(
+        order_id=decode_id(input.id, "Order"),
+        quantities={x.sku_id: x.quantity for x in _cart(input.lines)} if input.lines else None,
+        restock=input.restock, reason=input.reason, tenders=chosen,
+    )  # fmt: skip
 
 
 @strawberry.type
@@ -474,6 +595,15 @@ class OrderQuery:
         )  # fmt: skip
         return Connection[Order].of(page, Order.from_model)
 
+    @strawberry.field(
+        extensions=requires("order.refund"),
+        description="What refundOrder would give back to which tender, before it is made (the same rule).",
+    )
+    async def refund_preview(self, info: strawberry.Info[Context, None], input: RefundPreviewInput) -> RefundPreview:
+        ctx = info.context
+        async with ctx.read() as session:
+            return RefundPreview.of(await refunds.preview(session, ctx.viewer, refund_request(input)))
+
 
 @strawberry.type
 class OrderMutation:
@@ -561,17 +691,14 @@ class OrderMutation:
     )
     async def refund_order(self, info: strawberry.Info[Context, None], input: RefundOrderInput) -> RefundPayload:
         ctx = info.context
-        quantities = {x.sku_id: x.quantity for x in _cart(input.lines)} if input.lines else None
-        refund = await refunds.refund_order(
-            ctx.session, ctx.viewer, ctx.app.payment_providers, order_id=decode_id(input.id, "Order"),
-            quantities=quantities, restock=input.restock, reason=input.reason,
+        refund = await refunds.refund_order_once(
+            ctx.session, ctx.viewer, ctx.app.payment_providers, refund_request(input),
+            idempotency_key=input.idempotency_key,
         )  # fmt: skip
         ctx.audit_store_id = refund.store_id
-        order = await ctx.session.get(OrderModel, refund.order_id)
+        order = await ctx.session.get(OrderModel, refund.order_id, populate_existing=True)
         assert order is not None
-        result = RefundType(amount=refund.amount, by_method=refund.by_method, restocked=refund.restocked,  # type: ignore[arg-type]
-                            points_taken_back=refund.points_taken_back)  # fmt: skip
-        return RefundPayload(refund=result, order=Order.from_model(order))
+        return RefundPayload(refund=Refund.from_model(refund), order=Order.from_model(order))
 
     @strawberry.mutation(extensions=[*requires("order.pickup"), MutationTransaction()])
     async def mark_order_preparing(self, info: strawberry.Info[Context, None], input: OrderIdInput) -> OrderPayload:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, extract, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,6 +27,7 @@ from models import (
     Sku,
     utcnow,
 )
+from services import idempotency
 from services.db import dialect_insert
 from services.errors import AccessDenied, DomainError, ErrorCode
 from services.points import CHAIN_TZ
@@ -280,3 +282,36 @@ async def grant_birthdays(session: AsyncSession, now: datetime) -> int:
             if exc.code is not ErrorCode.COUPONS_EXHAUSTED:
                 raise
     return given
+
+
+async def claim_once(
+    session: AsyncSession, viewer: Viewer, template_id: int, *, key: str, now: datetime | None = None
+) -> MemberCoupon:
+    """`claim` once per idempotency key: a retried tap returns the coupon it took, not a second one."""
+
+    async def load(stored: dict[str, Any]) -> MemberCoupon:
+        coupon = await session.get(MemberCoupon, int(stored["coupon_id"]))
+        assert coupon is not None
+        return coupon
+
+    return await idempotency.once(
+        session, scope=idempotency.scope_for(viewer, "claimCoupon"), key=key, request={"template": template_id},
+        run=lambda: claim(session, viewer, template_id, now), save=lambda c: {"coupon_id": c.id}, load=load,
+    )  # fmt: skip
+
+
+async def issue_once(
+    session: AsyncSession, viewer: Viewer, template_id: int, audience: Audience, *, key: str,
+    now: datetime | None = None,
+) -> int:  # fmt: skip
+    """`issue` once per idempotency key: a retried batch issues nothing more and answers the first count."""
+    request = {"template": template_id, "segment": audience.segment, "level": audience.level_id,
+               "members": None if audience.member_ids is None else sorted(audience.member_ids)}  # fmt: skip
+
+    async def load(stored: dict[str, Any]) -> int:
+        return int(stored["issued"])
+
+    return await idempotency.once(
+        session, scope=idempotency.scope_for(viewer, "issueCoupons"), key=key, request=request,
+        run=lambda: issue(session, viewer, template_id, audience, now), save=lambda n: {"issued": n}, load=load,
+    )  # fmt: skip

@@ -1,9 +1,17 @@
-"""Idempotency keys for mutations that move money or stock: a retry returns the first result, moves nothing."""
+"""Idempotency keys for every mutation that moves money, stock, points, stored value, coupons or cards.
+
+One mechanism for all of them: `once` claims the key, runs the work, stores what identifies its result and,
+on a replay, loads that result again instead of running the work. The same key with a different request is
+IDEMPOTENCY_KEY_REUSED and moves nothing. Concurrent replays of one key move value once: the claim is an insert
+on a unique index, so the second waits for the first's transaction and then reads its stored result (or, if
+the first rolled back, runs the work itself).
+"""
 
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import select
@@ -12,7 +20,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import IdempotencyKey, utcnow
 from services.db import insert_new
 from services.errors import DomainError, ErrorCode
+from services.scope import Viewer
 from services.validation import text
+
+T = TypeVar("T")
+
+
+def scope_for(viewer: Viewer, operation: str) -> str:
+    """Keys are scoped by who may replay them: a member, a store's staff, or HQ."""
+    if viewer.is_member:
+        return f"{operation}:member:{viewer.member_id}"
+    if viewer.store_id is not None and not viewer.is_hq:
+        return f"{operation}:store:{viewer.store_id}"
+    return f"{operation}:hq"
 
 
 def fingerprint(request: Any) -> str:
@@ -48,3 +68,20 @@ async def complete(session: AsyncSession, *, scope: str, key: str, result: dict[
     assert row is not None
     row.result = result
     await session.flush()
+
+
+async def once(
+    session: AsyncSession, *, scope: str, key: str, request: Any, run: Callable[[], Awaitable[T]],
+    save: Callable[[T], dict[str, Any]], load: Callable[[dict[str, Any]], Awaitable[T]],
+) -> T:  # fmt: skip
+    """Run `run` once per (scope, key): the first call stores `save(result)`; a replay returns `load(stored)`.
+
+    `request` is what the caller asked for (ids, quantities, amounts): the same key with another request is
+    refused. Scope the key by who may replay it (a store, a member) so two tablets cannot collide.
+    """
+    earlier = await claim(session, scope=scope, key=key, request=request)
+    if earlier is not None:
+        return await load(earlier)
+    result = await run()
+    await complete(session, scope=scope, key=key, result=save(result))
+    return result

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, select, update
@@ -17,7 +18,9 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Member, MemberLevel, PointsEntry, PointsKind, utcnow
+from services import idempotency
 from services.errors import DomainError, ErrorCode
+from services.scope import Viewer
 from services.settings import ChainSettings, get_settings
 
 CHAIN_TZ = ZoneInfo("Asia/Shanghai")
@@ -90,6 +93,21 @@ async def adjust(session: AsyncSession, member_id: int, points: int, *, note: st
         raise DomainError(ErrorCode.INVALID_INPUT, "Adjust by a non-zero number of points.", "points")
     year = utcnow().astimezone(CHAIN_TZ).year if points > 0 else None
     await _apply(session, member_id, points, PointsKind.ADJUST, note=note, staff_id=staff_id, earned_year=year)
+
+
+async def adjust_once(
+    session: AsyncSession, viewer: Viewer, member_id: int, points: int, *, note: str, key: str
+) -> None:
+    """`adjust` once per idempotency key: a retried correction corrects once."""
+
+    async def nothing(_: dict[str, Any]) -> None:
+        return None
+
+    await idempotency.once(
+        session, scope=idempotency.scope_for(viewer, "adjustPoints"), key=key,
+        request={"member": member_id, "points": points, "note": note}, save=lambda _: {}, load=nothing,
+        run=lambda: adjust(session, member_id, points, note=note, staff_id=viewer.staff_id),
+    )  # fmt: skip
 
 
 async def reverse(session: AsyncSession, *, ref_type: str, ref_id: int) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -69,12 +70,24 @@ async def exchange(
         raise AccessDenied("Only members exchange points.")
     member_id, now = viewer.member_id, now or utcnow()
     scope = f"mall:member:{member_id}"
-    earlier = await idempotency.claim(session, scope=scope, key=idempotency_key,
-                                      request={"item": item_id, "store": store_id})  # fmt: skip
-    if earlier is not None:
-        coupon = await session.get(MemberCoupon, earlier["coupon_id"]) if earlier.get("coupon_id") else None
-        order = await session.get(Order, earlier["order_id"]) if earlier.get("order_id") else None
+
+    async def load(stored: dict[str, Any]) -> Exchanged:
+        coupon = await session.get(MemberCoupon, stored["coupon_id"]) if stored.get("coupon_id") else None
+        order = await session.get(Order, stored["order_id"]) if stored.get("order_id") else None
         return Exchanged(coupon, order)
+
+    def save(done: Exchanged) -> dict[str, Any]:
+        return {"coupon_id": done.coupon.id if done.coupon else None, "order_id": done.order.id if done.order else None}
+
+    return await idempotency.once(
+        session, scope=scope, key=idempotency_key, request={"item": item_id, "store": store_id}, save=save, load=load,
+        run=lambda: _exchange(session, member_id, item_id, store_id, idempotency_key, now),
+    )  # fmt: skip
+
+
+async def _exchange(
+    session: AsyncSession, member_id: int, item_id: int, store_id: int | None, idempotency_key: str, now: datetime
+) -> Exchanged:
     item = await session.get(PointsMallItem, item_id)
     if item is None or not item.active:
         raise DomainError(ErrorCode.NOT_FOUND, "No such item in the points mall.", "itemId")
@@ -99,9 +112,6 @@ async def exchange(
     else:
         assert item.sku_id is not None
         result = Exchanged(None, await _item_order(session, member_id, item, store_id, idempotency_key, now))
-    await idempotency.complete(session, scope=scope, key=idempotency_key,
-                               result={"coupon_id": result.coupon.id if result.coupon else None,
-                                       "order_id": result.order.id if result.order else None})  # fmt: skip
     return result
 
 

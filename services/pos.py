@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -49,11 +50,19 @@ async def checkout(session: AsyncSession, viewer: Viewer, request: Checkout, *, 
         "tenders": sorted((t.method.value, t.amount) for t in request.tenders), "points": request.use_points,
         "coupon": request.coupon_id,
     }  # fmt: skip
-    earlier = await idempotency.claim(session, scope=scope, key=request.client_order_id, request=fingerprint)
-    if earlier is not None:
-        existing = await session.get(Order, int(earlier["order_id"]))
+
+    async def load(stored: dict[str, Any]) -> Order:
+        existing = await session.get(Order, int(stored["order_id"]))
         assert existing is not None
         return existing
+
+    return await idempotency.once(
+        session, scope=scope, key=request.client_order_id, request=fingerprint,
+        run=lambda: _sell(session, viewer, request, now), save=lambda o: {"order_id": o.id}, load=load,
+    )  # fmt: skip
+
+
+async def _sell(session: AsyncSession, viewer: Viewer, request: Checkout, now: datetime) -> Order:
     member_id = request.member_id
     if member_id is not None and not await may_see(session, viewer, member_id, "member.lookup"):
         raise DomainError(ErrorCode.NOT_FOUND, "Identify the member at this store first.", "memberId")
@@ -102,6 +111,4 @@ async def checkout(session: AsyncSession, viewer: Viewer, request: Checkout, *, 
                             status=PaymentStatus.SUCCEEDED, provider_txn=tender.reference, paid_at=now))  # fmt: skip
     await session.flush()
     await mark_paid(session, order.id, now, reserved=False)
-    order = await move(session, order.id, OrderStatus.COMPLETED, completed_at=now)
-    await idempotency.complete(session, scope=scope, key=request.client_order_id, result={"order_id": order.id})
-    return order
+    return await move(session, order.id, OrderStatus.COMPLETED, completed_at=now)

@@ -8,14 +8,14 @@ conditional status update, so a double click never ships twice.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Sku, Store, StoreStatus, Transfer, TransferLine, TransferStatus, utcnow
-from services import stock
+from services import idempotency, stock
 from services.errors import AccessDenied, DomainError, ErrorCode
 from services.pagination import AnySelect, Page, keyset_page
 from services.scope import Viewer, require, require_store
@@ -195,3 +195,41 @@ async def list_transfers(
     if flt.status is not None:
         stmt = stmt.where(Transfer.status == flt.status)
     return await keyset_page(session, stmt, Transfer.id, first=first, after=after, descending=True)
+
+
+class _Step(Protocol):
+    async def __call__(
+        self, session: AsyncSession, viewer: Viewer, *, transfer_id: int, quantities: dict[int, int] | None = None
+    ) -> Transfer: ...
+
+
+async def once(
+    session: AsyncSession, viewer: Viewer, operation: str, key: str, transfer_id: int,
+    quantities: dict[int, int] | None, step: _Step,
+) -> Transfer:  # fmt: skip
+    """Ship or receive once per idempotency key: a replay returns the transfer, moving no stock again."""
+    request = {"transfer": transfer_id, "quantities": None if quantities is None else sorted(quantities.items())}
+    return await idempotency.once(
+        session, scope=idempotency.scope_for(viewer, operation), key=key, request=request,
+        run=lambda: step(session, viewer, transfer_id=transfer_id, quantities=quantities),
+        save=lambda t: {"transfer_id": t.id}, load=lambda r: _load(session, int(r["transfer_id"])),
+    )  # fmt: skip
+
+
+async def request_once(
+    session: AsyncSession, viewer: Viewer, *, from_store_id: int, to_store_id: int, lines: list[LineQuantity],
+    note: str | None, key: str,
+) -> Transfer:  # fmt: skip
+    """`request` once per idempotency key: a retried request creates one transfer."""
+
+    async def run() -> Transfer:
+        transfer, _ = await request(session, viewer, from_store_id=from_store_id, to_store_id=to_store_id,
+                                    lines=lines, note=note)  # fmt: skip
+        return transfer
+
+    fingerprint = {"from": from_store_id, "to": to_store_id, "note": note,
+                   "lines": sorted((x.sku_id, x.quantity) for x in lines)}  # fmt: skip
+    return await idempotency.once(
+        session, scope=idempotency.scope_for(viewer, "requestTransfer"), key=key, request=fingerprint, run=run,
+        save=lambda t: {"transfer_id": t.id}, load=lambda r: _load(session, int(r["transfer_id"])),
+    )  # fmt: skip

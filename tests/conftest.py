@@ -226,6 +226,9 @@ class Api:
         self, query: str, variables: dict[str, Any] | None = None, *, as_: str | None = None
     ) -> dict[str, Any]:
         token = await self.token(as_) if as_ else None
+        if "$idempotencyKey" in query and "idempotencyKey" not in (variables or {}):
+            # A fresh key per call, as a front end makes one per intent; replay tests pass their own.
+            variables = {**(variables or {}), "idempotencyKey": uuid.uuid4().hex}
         response = await self.post(query, variables, token)
         body: dict[str, Any] = response.json()
         return body

@@ -141,9 +141,9 @@ def marketing_ops(Op, only, ALL, STAFF):
            payload="createCouponTemplate"),
         Op("endCouponTemplate", "mutation($id: ID!) { endCouponTemplate(input: {id: $id}) { errors { code } } }",
            only(*MARKETERS), _local_template, payload="endCouponTemplate"),
-        Op("claimCoupon", "mutation($t: ID!) { claimCoupon(input: {templateId: $t}) { errors { code } } }",
+        Op("claimCoupon", "mutation($idempotencyKey: String!, $t: ID!) { claimCoupon(input: {idempotencyKey: $idempotencyKey, templateId: $t}) { errors { code } } }",
            only("member"), _template, payload="claimCoupon"),
-        Op("issueCoupons", 'mutation($t: ID!) { issueCoupons(input: {templateId: $t, segment: "VIP"}) { errors { code } } }',
+        Op("issueCoupons", 'mutation($idempotencyKey: String!, $t: ID!) { issueCoupons(input: {idempotencyKey: $idempotencyKey, templateId: $t, segment: "VIP"}) { errors { code } } }',
            only(*HQ_MARKETERS), _template, payload="issueCoupons"),
         Op("openGroupBuy", "mutation($c: ID!, $store: ID!, $sku: ID!) { openGroupBuy(input: {campaignId: $c,"
            ' storeId: $store, skuId: $sku, idempotencyKey: "g-1"}) { errors { code } } }', only("member"),

@@ -64,7 +64,7 @@ def member_ops(Op, only, ALL, STAFF):
         Op("topUpStoredValue", "mutation($member: ID!, $plan: ID!, $store: ID!) { topUpStoredValue(input: {memberId: $member,"
            ' planId: $plan, storeId: $store, idempotencyKey: "k-1", tenders: [{method: CASH, amount: 50000}]}) { errors { code } } }',
            only("clerk", "store_manager", "hq_admin"), _vars("member", "plan", "store"), payload="topUpStoredValue"),
-        Op("adjustPoints", 'mutation($member: ID!) { adjustPoints(input: {memberId: $member, points: 100, note: "补偿"}) { errors { code } } }',
+        Op("adjustPoints", 'mutation($idempotencyKey: String!, $member: ID!) { adjustPoints(input: {idempotencyKey: $idempotencyKey, memberId: $member, points: 100, note: "补偿"}) { errors { code } } }',
            only(*MANAGE), _vars("member"), payload="adjustPoints"),
         Op("createMemberTag", 'mutation { createMemberTag(input: {name: "咖啡控"}) { errors { code } } }', only(*MANAGE),
            payload="createMemberTag"),

@@ -90,8 +90,10 @@ def order_ops(Op, only, ALL, STAFF):
         Op("posCheckout", "mutation($store: ID!, $sku: ID!) { posCheckout(input: {clientOrderId: \"c-1\", storeId: $store,"
            ' lines: [{skuId: $sku, quantity: 1}], tenders: [{method: CASH, amount: 1000}]}) { errors { code } } }',
            only(*PICKUP), _listed, payload="posCheckout"),
-        Op("refundOrder", "mutation($id: ID!) { refundOrder(input: {id: $id}) { errors { code } } }",
+        Op("refundOrder", "mutation($idempotencyKey: String!, $id: ID!) { refundOrder(input: {idempotencyKey: $idempotencyKey, id: $id}) { errors { code } } }",
            only("store_manager", "hq_admin"), _sold, payload="refundOrder"),
+        Op("refundPreview", "query($id: ID!) { refundPreview(input: {id: $id}) { amount tenders { method amount } } }",
+           only("store_manager", "hq_admin"), _sold),
         Op("settlement", 'query($store: ID!) { settlement(storeId: $store, date: "2026-01-01") { closed figures } }',
            only("store_manager", "hq_analyst", "hq_admin"), _store_only),
         Op("closeSettlement", 'mutation($store: ID!) { closeSettlement(input: {storeId: $store, date: "2026-01-01"}) { errors { code } } }',

@@ -132,7 +132,7 @@ async def test_a_mini_program_refund_goes_back_through_the_provider_with_the_fee
     order = placed.json()["data"]["placeOrder"]["order"]
     ref = f"ORD{pk(order['id']):012d}"
     await _notify(api, state, ref, 3600)
-    refund = """mutation($id: ID!, $l: [CartLineInput!]) { refundOrder(input: {id: $id, lines: $l}) {
+    refund = """mutation($idempotencyKey: String!, $id: ID!, $l: [CartLineInput!]) { refundOrder(input: {idempotencyKey: $idempotencyKey, id: $id, lines: $l}) {
       errors { code } refund { amount byMethod pointsTakenBack } order { status } } }"""
     first = await api.gql(refund, {"id": order["id"], "l": _lines(sku, 1)}, as_="sh01.manager")
     assert first["data"]["refundOrder"]["refund"] == {"amount": 1500, "byMethod": {"WECHAT_PAY": 1500},
@@ -161,7 +161,7 @@ async def test_a_refused_provider_refund_changes_nothing(api, state, chain):
     ref = f"ORD{pk(order['id']):012d}"
     await _notify(api, state, ref, 2100)
     state.payment_providers["sandbox"].prepaid[ref] = 100  # the provider believes less was paid
-    refused = await api.gql("mutation($id: ID!) { refundOrder(input: {id: $id}) { errors { code } } }",
+    refused = await api.gql("mutation($idempotencyKey: String!, $id: ID!) { refundOrder(input: {idempotencyKey: $idempotencyKey, id: $id}) { errors { code } } }",
                             {"id": order["id"]}, as_="sh01.manager")  # fmt: skip
     assert refused["data"]["refundOrder"]["errors"] == [{"code": "PAYMENT_REFUND_REFUSED"}]
     async with state.sessionmaker() as session:

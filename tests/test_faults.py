@@ -120,7 +120,7 @@ async def test_a_refund_whose_answer_was_lost_is_retried_and_money_moves_once(ap
     for _ in range(2):  # the provider answers twice
         assert (await api.http.post("/payments/notify/sandbox", content=body, headers=headers)).json() == {
             "code": "SUCCESS"}  # fmt: skip
-    refund = "mutation($id: ID!) { refundOrder(input: {id: $id}) { errors { code } refund { amount } } }"
+    refund = "mutation($idempotencyKey: String!, $id: ID!) { refundOrder(input: {idempotencyKey: $idempotencyKey, id: $id}) { errors { code } refund { amount } } }"
     provider.time_out_next, provider.time_out_after_done = 1, True
     lost = (await api.gql(refund, {"id": order["id"]}, as_="sh01.manager"))["data"]["refundOrder"]
     assert lost["errors"] == [{"code": "PAYMENT_PROVIDER_UNAVAILABLE"}]

@@ -20,8 +20,8 @@ from tests.factories import list_in_store, make_library
 from tests.test_e2e_http import running_server
 
 SUBSCRIBE = "subscription($s: ID!) { stockChanged(storeId: $s) { onHand available sku { barcode } } }"
-RECEIVE = """mutation($s: ID!, $k: ID!, $q: Int!) { receiveStock(input: {storeId: $s, lines: [{skuId: $k, quantity: $q}]}) { errors { code } } }"""
-ADJUST = """mutation($s: ID!, $k: ID!, $d: Int!) { adjustStock(input: {storeId: $s, lines: [{skuId: $k, delta: $d}], reason: DAMAGE}) { errors { code } } }"""
+RECEIVE = """mutation($idempotencyKey: String!, $s: ID!, $k: ID!, $q: Int!) { receiveStock(input: {idempotencyKey: $idempotencyKey, storeId: $s, lines: [{skuId: $k, quantity: $q}]}) { errors { code } } }"""
+ADJUST = """mutation($idempotencyKey: String!, $s: ID!, $k: ID!, $d: Int!) { adjustStock(input: {idempotencyKey: $idempotencyKey, storeId: $s, lines: [{skuId: $k, delta: $d}], reason: DAMAGE}) { errors { code } } }"""
 
 
 async def _subscribe(url: str, token: str, store_id: str):

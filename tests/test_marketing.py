@@ -152,7 +152,7 @@ async def test_members_claim_up_to_their_limit_and_packs_arrive_on_joining_and_f
     await template(state, CouponKind.AMOUNT_OFF, amount_off=300, trigger=CouponTrigger.NEW_MEMBER, claimable=False)
     await template(state, CouponKind.AMOUNT_OFF, amount_off=400, trigger=CouponTrigger.NEW_VISITOR, claimable=False,
                    store_ids=[menu.other_store])  # fmt: skip
-    claim = "mutation($t: ID!) { claimCoupon(input: {templateId: $t}) { errors { code } coupon { status } } }"
+    claim = "mutation($idempotencyKey: String!, $t: ID!) { claimCoupon(input: {idempotencyKey: $idempotencyKey, templateId: $t}) { errors { code } coupon { status } } }"
     results = [await api.gql(claim, {"t": gid("CouponTemplate", claimable)}, as_="member:claimer") for _ in range(3)]
     assert [r["data"]["claimCoupon"]["errors"] for r in results] == [[], [], [{"code": "COUPON_LIMIT_REACHED"}]]
     wallet = await api.gql("{ myCoupons { edges { node { source template { amountOff } } } } }", as_="member:claimer")
@@ -325,7 +325,7 @@ async def test_a_refund_gives_the_coupon_back_while_it_is_still_valid(api, state
     coupon = await give_coupon(state, menu.plain, CouponKind.THRESHOLD_OFF, threshold=8000, amount_off=1000)
     order = await _place(state, menu.plain, menu.store, {menu.a: 1}, "r-1", coupon_id=coupon)
     await _pay(api, state, order)
-    refunded = await api.gql("mutation($id: ID!) { refundOrder(input: {id: $id}) { errors { code } refund { amount } } }",
+    refunded = await api.gql("mutation($idempotencyKey: String!, $id: ID!) { refundOrder(input: {idempotencyKey: $idempotencyKey, id: $id}) { errors { code } refund { amount } } }",
                              {"id": gid("Order", order.id)}, as_="sh01.manager")  # fmt: skip
     assert refunded["data"]["refundOrder"]["refund"]["amount"] == 9000
     async with state.sessionmaker() as session:

@@ -89,7 +89,7 @@ PROFILE = """mutation($n: String, $b: Date) { updateMyProfile(input: {name: $n, 
 AUDIT = """query($op: String) { auditLogs(first: 100, filter: {operation: $op}) {
   edges { node { operation outcome input targetIds } } } }"""
 DELETE = "mutation { deleteMyAccount { errors { code message } deleted } }"
-REFUND = """mutation($id: ID!, $lines: [CartLineInput!]) { refundOrder(input: {id: $id, lines: $lines, restock: true}) {
+REFUND = """mutation($idempotencyKey: String!, $id: ID!, $lines: [CartLineInput!]) { refundOrder(input: {idempotencyKey: $idempotencyKey, id: $id, lines: $lines, restock: true}) {
   errors { code } refund { amount } } }"""
 
 
@@ -404,7 +404,8 @@ async def test_the_export_holds_every_kind_of_data_kept_about_the_member(api, st
     assert {p["method"] for p in export["payments"]} == {"WECHAT_PAY", "STORED_VALUE"}
     assert [r["amount"] for r in export["refunds"]] == [refunded["data"]["refundOrder"]["refund"]["amount"]]
     assert {"EARN"} <= {p["kind"] for p in export["points"]}
-    assert {b["kind"] for b in export["storedValue"]} == {"TOP_UP", "SPEND"}
+    # The unit came back to each tender in proportion: part of it to stored value.
+    assert {b["kind"] for b in export["storedValue"]} == {"TOP_UP", "SPEND", "REFUND"}
     assert [(c["status"], c["source"]) for c in export["coupons"]] == [("AVAILABLE", "ISSUE")]
     assert [r["role"] for r in export["referrals"]] == ["REFERRED"]
     assert "topUps" in export and "groupBuys" in export

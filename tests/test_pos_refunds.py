@@ -16,8 +16,8 @@ from tests.factories import list_in_store, make_library
 CHECKOUT = """mutation($key: String!, $k: ID!, $q: Int!, $t: [TenderInput!]!, $m: ID, $p: Int) {
   posCheckout(input: {clientOrderId: $key, lines: [{skuId: $k, quantity: $q}], tenders: $t, memberId: $m, usePoints: $p}) {
     errors { code field } order { id status channel payable storedValueUsed pointsValue } } }"""
-REFUND = """mutation($id: ID!, $lines: [CartLineInput!], $restock: Boolean) {
-  refundOrder(input: {id: $id, lines: $lines, restock: $restock}) {
+REFUND = """mutation($idempotencyKey: String!, $id: ID!, $lines: [CartLineInput!], $restock: Boolean) {
+  refundOrder(input: {idempotencyKey: $idempotencyKey, id: $id, lines: $lines, restock: $restock}) {
     errors { code field } refund { amount byMethod restocked pointsTakenBack } order { status } } }"""
 
 

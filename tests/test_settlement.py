@@ -83,7 +83,7 @@ async def test_settlement_matches_payments_minus_refunds_and_a_closed_day_stays_
     closed = await api.gql("mutation($s: ID!, $d: Date!) { closeSettlement(input: {storeId: $s, date: $d}) { errors { code } settlement { closed figures } } }",
                            {"s": gid("Store", sh01), "d": day.isoformat()}, as_="hq.admin")  # fmt: skip
     assert closed["data"]["closeSettlement"]["settlement"]["figures"] == figures
-    refund = await api.gql("mutation($id: ID!) { refundOrder(input: {id: $id}) { errors { code } refund { amount } } }",
+    refund = await api.gql("mutation($idempotencyKey: String!, $id: ID!) { refundOrder(input: {idempotencyKey: $idempotencyKey, id: $id}) { errors { code } refund { amount } } }",
                            {"id": gid("Order", orders["a"])}, as_="sh01.manager")  # fmt: skip
     assert refund["data"]["refundOrder"]["refund"]["amount"] == 2000
     after = (await api.gql(SETTLEMENT, {"s": gid("Store", sh01), "d": day.isoformat()}, as_="sh01.manager"))["data"][

@@ -9,10 +9,10 @@ from models import StockMovement
 from tests.conftest import gid
 from tests.factories import list_in_store, make_library
 
-RECEIVE = """mutation($s: ID!, $lines: [StockLineInput!]!, $key: String) {
-  receiveStock(input: {storeId: $s, lines: $lines, idempotencyKey: $key}) { errors { code field } levels { onHand available } } }"""
-ADJUST = """mutation($s: ID!, $lines: [StockDeltaInput!]!) {
-  adjustStock(input: {storeId: $s, lines: $lines, reason: DAMAGE, note: "摔坏"}) { errors { code } levels { onHand } } }"""
+RECEIVE = """mutation($s: ID!, $lines: [StockLineInput!]!, $idempotencyKey: String!) {
+  receiveStock(input: {storeId: $s, lines: $lines, idempotencyKey: $idempotencyKey}) { errors { code field } levels { onHand available } } }"""
+ADJUST = """mutation($idempotencyKey: String!, $s: ID!, $lines: [StockDeltaInput!]!) {
+  adjustStock(input: {idempotencyKey: $idempotencyKey, storeId: $s, lines: $lines, reason: DAMAGE, note: "摔坏"}) { errors { code } levels { onHand } } }"""
 
 
 def codes(body):
@@ -31,7 +31,7 @@ async def test_a_receipt_retried_with_its_key_moves_stock_once(api, state, chain
     variables = {
         "s": gid("Store", chain.stores["SH01"]),
         "lines": [{"skuId": gid("Sku", given.sku_ids[0]), "quantity": 5}],
-        "key": "tablet-7-0001",
+        "idempotencyKey": "tablet-7-0001",
     }
     first = await api.gql(RECEIVE, variables, as_="sh01.manager")
     retry = await api.gql(RECEIVE, variables, as_="sh01.manager")
@@ -71,7 +71,7 @@ async def test_stocktake_and_low_stock(api, chain, given):
         {"skuId": gid("Sku", given.sku_ids[1]), "quantity": 12},
     ]
     body = await api.gql(
-        "mutation($s: ID!, $c: [StockLineInput!]!) { submitStocktake(input: {storeId: $s, counts: $c}) { errors { code } differences { quantity level { onHand isLow } } } }",
+        "mutation($idempotencyKey: String!, $s: ID!, $c: [StockLineInput!]!) { submitStocktake(input: {idempotencyKey: $idempotencyKey, storeId: $s, counts: $c}) { errors { code } differences { quantity level { onHand isLow } } } }",
         {"s": store, "c": counts}, as_="sh01.manager",
     )  # fmt: skip
     assert body["data"]["submitStocktake"]["differences"] == [

@@ -8,12 +8,12 @@ from models import StockLevel, StockMovement
 from tests.conftest import gid
 from tests.factories import list_in_store, make_library
 
-REQUEST = """mutation($from: ID!, $to: ID!, $lines: [StockLineInput!]!) {
-  requestTransfer(input: {fromStoreId: $from, toStoreId: $to, lines: $lines, note: "周末备货"}) {
+REQUEST = """mutation($idempotencyKey: String!, $from: ID!, $to: ID!, $lines: [StockLineInput!]!) {
+  requestTransfer(input: {idempotencyKey: $idempotencyKey, fromStoreId: $from, toStoreId: $to, lines: $lines, note: "周末备货"}) {
     errors { code field } transfer { id status } } }"""
 DECIDE = "mutation($id: ID!, $ok: Boolean!) { decideTransfer(input: {id: $id, approve: $ok}) { errors { code } transfer { status } } }"
-SHIP = "mutation($id: ID!, $lines: [StockLineInput!]) { shipTransfer(input: {id: $id, lines: $lines}) { errors { code } transfer { status } } }"
-RECEIVE = """mutation($id: ID!, $lines: [StockLineInput!]) { receiveTransfer(input: {id: $id, lines: $lines}) {
+SHIP = "mutation($idempotencyKey: String!, $id: ID!, $lines: [StockLineInput!]) { shipTransfer(input: {idempotencyKey: $idempotencyKey, id: $id, lines: $lines}) { errors { code } transfer { status } } }"
+RECEIVE = """mutation($idempotencyKey: String!, $id: ID!, $lines: [StockLineInput!]) { receiveTransfer(input: {idempotencyKey: $idempotencyKey, id: $id, lines: $lines}) {
   errors { code } transfer { status lines { quantity shippedQuantity receivedQuantity difference } } } }"""
 CANCEL = "mutation($id: ID!) { cancelTransfer(input: {id: $id}) { errors { code } transfer { status } } }"
 

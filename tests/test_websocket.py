@@ -34,7 +34,7 @@ from tests.test_e2e_http import running_server
 PROTOCOL = [Subprotocol("graphql-transport-ws")]
 STOCK_CHANGED = "subscription($s: ID!) { stockChanged(storeId: $s) { onHand } }"
 ORDER_EVENTS = "subscription($s: ID!) { orderEvents(storeId: $s) { orderId status } }"
-ADJUST = """mutation($s: ID!, $k: ID!, $d: Int!) { adjustStock(input: {storeId: $s, lines: [{skuId: $k, delta: $d}],
+ADJUST = """mutation($idempotencyKey: String!, $s: ID!, $k: ID!, $d: Int!) { adjustStock(input: {idempotencyKey: $idempotencyKey, storeId: $s, lines: [{skuId: $k, delta: $d}],
   reason: DAMAGE}) { errors { code } levels { onHand } } }"""
 LOGIN = "mutation($u: String!, $p: String!) { login(input: {username: $u, password: $p}) { errors { code } } }"
 NEW_PASSWORD = "a-Long-and-unlikely-passphrase-7"
@@ -325,11 +325,13 @@ async def test_a_mutation_on_a_revoked_socket_is_refused_even_before_the_close(a
     variables = {"s": gid("Store", chain.stores["SH01"]), "k": gid("Sku", library.sku_ids[0]), "d": -1}
     async with serving(watched) as url:
         ws = await connect(url, token)
-        assert (await result(ws, "1", ADJUST, variables))["data"]["adjustStock"]["levels"] == [{"onHand": 4}]
+        assert (await result(ws, "1", ADJUST, {**variables, "idempotencyKey": "ws-1"}))["data"]["adjustStock"][
+            "levels"
+        ] == [{"onHand": 4}]
         async with state.sessionmaker() as session, session.begin():  # revoked, not announced, not yet checked
             await session.execute(update(AuthSession).where(AuthSession.staff_id == chain.staff["sh01.manager"])
                                   .values(revoked_at=utcnow(), revoke_reason="TEST"))  # fmt: skip
-        refused = await result(ws, "2", ADJUST, variables)
+        refused = await result(ws, "2", ADJUST, {**variables, "idempotencyKey": "ws-2"})
         assert (
             codes(refused) == ["UNAUTHENTICATED"] and refused["errors"][0]["extensions"]["reason"] == "SESSION_REVOKED"
         )
@@ -352,7 +354,7 @@ async def test_concurrent_mutations_on_one_socket_each_run_in_their_own_transact
         ws = await connect(url, await api.token("sh01.manager"))
         try:
             for i in range(at_once):
-                await send(ws, f"adjust-{i}", ADJUST, variables)
+                await send(ws, f"adjust-{i}", ADJUST, {**variables, "idempotencyKey": f"adjust-{i}"})
             messages = [await receive(ws, 10) for _ in range(2 * at_once)]
         finally:
             await ws.close()

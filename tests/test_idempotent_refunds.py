@@ -91,6 +91,8 @@ NOT_VALUE_MOVING = {
     ),
     "verifyPickup": "records goods handed over that were paid and taken from stock at payment; capped at the "
     "quantity bought, no money, stock or points move",
+    "payOrder": "re-issues the same pay parameters (same out-trade-no and amount) for an unpaid order; the "
+    "provider takes the money at most once per order, so a replay moves nothing",
     "acceptReferral": "once per member by rule (REFERRAL_NOT_ALLOWED on a second try)",
     "deleteMyAccount": "once: the account and its sessions end, so a replay is UNAUTHENTICATED",
     "closeSettlement": "one settlement per store and day (unique), frozen figures; moves no value",

@@ -41,6 +41,7 @@ from models import (
     Transfer,
     TransferLine,
 )
+from services import ledgers
 from services.catalog import visible_products
 from services.db import dialect_name
 from services.inventory import Availability, availability, level_query, levels_for_stores_query
@@ -449,3 +450,44 @@ class Loaders:
     order_lines_by_order = _Lazy(lambda x: OrderLinesByOrderLoader(x.sessionmaker, x.viewer))
     campaign_items_by_campaign = _Lazy(lambda x: CampaignItemsByCampaignLoader(x.sessionmaker, x.viewer))
     coupon_template_by_id = _Lazy(lambda x: CouponTemplateByIdLoader(x.sessionmaker, x.viewer))
+    points_ledger = _Lazy(lambda x: PointsLedgerLoader(x.sessionmaker, x.viewer))
+    balance_ledger = _Lazy(lambda x: BalanceLedgerLoader(x.sessionmaker, x.viewer))
+
+
+LedgerKey = tuple[int, int, int | None]  # member id, page size, after id
+
+
+class _LedgerLoader(ScopedLoader):
+    """A page of a member's ledger per key; one statement per distinct (first, after), whatever the members."""
+
+    async def _read(
+        self, session: AsyncSession, member_ids: list[int], first: int, after_id: int | None
+    ) -> dict[int, Page[Any]]:
+        raise NotImplementedError
+
+    async def batch_load_fn(self, keys: Sequence[LedgerKey]) -> list[Page[Any]]:
+        shapes: dict[tuple[int, int | None], list[int]] = defaultdict(list)
+        for member_id, first, after_id in keys:
+            shapes[(first, after_id)].append(member_id)
+        pages: dict[LedgerKey, Page[Any]] = {}
+        async with self.sessionmaker() as session:
+            for (first, after_id), member_ids in shapes.items():
+                for member_id, page in (await self._read(session, member_ids, first, after_id)).items():
+                    pages[(member_id, first, after_id)] = page
+        return [pages[k] for k in keys]
+
+
+class PointsLedgerLoader(_LedgerLoader):
+    async def _read(
+        self, session: AsyncSession, member_ids: list[int], first: int, after_id: int | None
+    ) -> dict[int, Page[Any]]:
+        visible = visible_members(self.viewer, "member.read")
+        return dict(await ledgers.points_pages(session, member_ids, visible, first=first, after_id=after_id))
+
+
+class BalanceLedgerLoader(_LedgerLoader):
+    async def _read(
+        self, session: AsyncSession, member_ids: list[int], first: int, after_id: int | None
+    ) -> dict[int, Page[Any]]:
+        visible = visible_members(self.viewer, "member.read")
+        return dict(await ledgers.balance_pages(session, member_ids, visible, first=first, after_id=after_id))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Self
+from typing import TYPE_CHECKING, Annotated, Any, Self
 
 import strawberry
 from strawberry import relay
@@ -26,6 +26,9 @@ from services import orders, pos, refunds, top_ups
 from services.errors import DomainError, ErrorCode
 from services.payments import Prepay
 from services.pricing import AppliedCoupon, CartLine, Quote, QuoteLine
+
+if TYPE_CHECKING:
+    from schema.settlement import MethodAmount
 
 OrderStatusEnum = strawberry.enum(OrderStatus, name="OrderStatus")
 ChannelEnum = strawberry.enum(Channel, name="Channel")
@@ -285,9 +288,15 @@ class RefundOrderInput:
 @strawberry.type
 class RefundType:
     amount: int
-    by_method: JSON
+    by_method: JSON = strawberry.field(deprecation_reason="Use amountsByMethod.")
     restocked: bool
     points_taken_back: int
+
+    @strawberry.field(description="What went back to each tender (fen), in the PaymentMethod order")
+    def amounts_by_method(self) -> list[Annotated[MethodAmount, strawberry.lazy("schema.settlement")]]:
+        from schema.settlement import MethodAmount
+
+        return MethodAmount.listed(self.by_method)  # type: ignore[arg-type]
 
 
 @strawberry.type

@@ -1,0 +1,83 @@
+"""Typed, refetchable shapes: settlement with global ids, Node for marketing objects, typed order events."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from models import Member, PaymentMethod
+from services import pos, stored_value
+from services.db import write_transaction
+from services.members import relate
+from services.pricing import CartLine
+from tests.conftest import gid
+from tests.factories import HQ, list_in_store, make_library
+
+NOON = datetime(2026, 11, 21, 4, 0, tzinfo=UTC)  # noon in Shanghai
+TYPED_SETTLEMENT = """query($s: ID!, $d: Date!) { settlement(storeId: $s, date: $d) { businessDay closed
+  store { id code } takings { method amount } refunds { method amount } discounts deliveryFees
+  storedValueSold { principal bonus total } pointsValueUsed net
+  storedValueByIssuer { issuer { id code } principal bonus total } } }"""
+
+
+async def _day_of_sales(state, chain) -> dict[str, int]:
+    library = await make_library(state, products=1, skus_per_product=1, price=1000)
+    sku = library.sku_ids[0]
+    sh01, hz01 = chain.stores["SH01"], chain.stores["HZ01"]
+    await list_in_store(state, sh01, [sku], on_hand=50)
+    async with write_transaction(state.sessionmaker) as session:
+        member = Member(name="跨店会员", level_id=1)
+        session.add(member)
+        await session.flush()
+        await relate(session, member.id, sh01)
+        await stored_value.top_up(session, member.id, principal=5000, bonus=500, store_id=hz01, ref_type="seed",
+                                  ref_id=None)  # fmt: skip
+        sales = [("a", 2, [pos.Tender(PaymentMethod.CASH, 2000)], None),
+                 ("b", 3, [pos.Tender(PaymentMethod.CARD, 1000), pos.Tender(PaymentMethod.STORED_VALUE, 2000)],
+                  member.id)]  # fmt: skip
+        orders = {}
+        for key, qty, tenders, member_id in sales:
+            order = await pos.checkout(session, HQ, pos.Checkout(sh01, key, [CartLine(sku, qty)], tenders, member_id),
+                                       now=NOON)  # fmt: skip
+            orders[key] = order.id
+    return orders
+
+
+async def test_settlement_is_typed_with_global_store_ids_open_and_closed(api, state, chain):
+    await _day_of_sales(state, chain)
+    sh01, hz01 = chain.stores["SH01"], chain.stores["HZ01"]
+    variables = {"s": gid("Store", sh01), "d": date(2026, 11, 21).isoformat()}
+    body = await api.gql(TYPED_SETTLEMENT, variables, as_="sh01.manager")
+    assert "errors" not in body, body
+    day = body["data"]["settlement"]
+    takings = {t["method"]: t["amount"] for t in day["takings"]}
+    assert [t["method"] for t in day["takings"]] == [m.value for m in PaymentMethod]
+    assert takings == {"WECHAT_PAY": 0, "ALIPAY": 0, "CARD": 1000, "CASH": 2000, "STORED_VALUE": 2000, "POINTS": 0}
+    assert all(r["amount"] == 0 for r in day["refunds"])
+    assert day["store"] == {"id": gid("Store", sh01), "code": "SH01"}
+    assert day["storedValueByIssuer"] == [
+        {"issuer": {"id": gid("Store", hz01), "code": "HZ01"}, "principal": 2000, "bonus": 0, "total": 2000}
+    ]
+    assert day["net"] == 5000 and day["closed"] is False and day["storedValueSold"]["total"] == 0
+
+    closed = await api.gql(
+        "mutation($s: ID!, $d: Date!) { closeSettlement(input: {storeId: $s, date: $d}) { errors { code } settlement {"
+        " closed store { id } takings { method amount } storedValueByIssuer { issuer { id } total } net } } }",
+        variables, as_="hq.admin",
+    )  # fmt: skip
+    frozen = closed["data"]["closeSettlement"]["settlement"]
+    assert (
+        frozen["closed"] is True and frozen["store"]["id"] == day["store"]["id"] and frozen["takings"] == day["takings"]
+    )
+    assert frozen["storedValueByIssuer"] == [{"issuer": {"id": gid("Store", hz01)}, "total": 2000}]
+    again = (await api.gql(TYPED_SETTLEMENT, variables, as_="hq.analyst"))["data"]["settlement"]
+    assert again == {**day, "closed": True}
+
+
+async def test_a_refund_says_what_went_back_to_each_tender_as_a_typed_list(api, state, chain):
+    orders = await _day_of_sales(state, chain)
+    doc = """mutation($id: ID!) { refundOrder(input: {id: $id}) { errors { code }
+      refund { amount amountsByMethod { method amount } } } }"""
+    body = await api.gql(doc, {"id": gid("Order", orders["b"])}, as_="sh01.manager")
+    refund = body["data"]["refundOrder"]["refund"]
+    assert refund == {"amount": 3000, "amountsByMethod": [{"method": "CARD", "amount": 1000},
+                                                          {"method": "STORED_VALUE", "amount": 2000}]}  # fmt: skip

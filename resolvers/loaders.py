@@ -19,16 +19,21 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import (
     AuditLog,
+    Campaign,
     CampaignItem,
+    CampaignKind,
+    CampaignStatus,
     Category,
     CouponTemplate,
     Member,
+    MemberCoupon,
     MemberLevel,
     MemberStore,
     MemberTag,
     MemberTagLink,
     Order,
     OrderLine,
+    PointsMallItem,
     Product,
     Role,
     RoleScope,
@@ -47,9 +52,14 @@ from services.db import dialect_name
 from services.inventory import Availability, availability, level_query, levels_for_stores_query
 from services.members import visible_members
 from services.pagination import AnySelect, Page, encode_cursor
+from services.promotions import visible_campaigns
 from services.scope import Viewer, restrict
 from services.settings import ChainSettings, get_settings
 from services.stores import visible_condition
+
+# What the mini-program shows of campaigns (runningCampaigns); referral rewards are HQ's business.
+PUBLIC_CAMPAIGN_KINDS = (CampaignKind.LIMITED_DISCOUNT, CampaignKind.FULL_REDUCTION, CampaignKind.FLASH_SALE,
+                         CampaignKind.GROUP_BUY)  # fmt: skip
 
 K = TypeVar("K", bound=Hashable)
 L = TypeVar("L")
@@ -452,6 +462,10 @@ class Loaders:
     coupon_template_by_id = _Lazy(lambda x: CouponTemplateByIdLoader(x.sessionmaker, x.viewer))
     points_ledger = _Lazy(lambda x: PointsLedgerLoader(x.sessionmaker, x.viewer))
     balance_ledger = _Lazy(lambda x: BalanceLedgerLoader(x.sessionmaker, x.viewer))
+    campaign_node = _Lazy(lambda x: CampaignNodeLoader(x.sessionmaker, x.viewer))
+    coupon_template_node = _Lazy(lambda x: CouponTemplateNodeLoader(x.sessionmaker, x.viewer))
+    member_coupon_node = _Lazy(lambda x: MemberCouponNodeLoader(x.sessionmaker, x.viewer))
+    points_mall_item_node = _Lazy(lambda x: PointsMallItemNodeLoader(x.sessionmaker, x.viewer))
 
 
 LedgerKey = tuple[int, int, int | None]  # member id, page size, after id
@@ -491,3 +505,44 @@ class BalanceLedgerLoader(_LedgerLoader):
     ) -> dict[int, Page[Any]]:
         visible = visible_members(self.viewer, "member.read")
         return dict(await ledgers.balance_pages(session, member_ids, visible, first=first, after_id=after_id))
+
+
+class CampaignNodeLoader(ScopedLoader):
+    """node(id) for campaigns: marketing staff see HQ's and their store's; everyone the running public ones."""
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[Campaign | None]:
+        public = (Campaign.status == CampaignStatus.ACTIVE) & Campaign.kind.in_(PUBLIC_CAMPAIGN_KINDS)
+        shown = visible_campaigns(self.viewer) if self.viewer.can("marketing.manage") else public
+        return by_key(keys, await self._rows(select(Campaign).where(Campaign.id.in_(keys), shown)), lambda c: c.id)
+
+
+class CouponTemplateNodeLoader(ScopedLoader):
+    """node(id) for coupon templates: staff see the chain's and their store's; members and visitors the terms
+    (claimable or held: the wallet shows any store's), as the wallet and the claim list do."""
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[CouponTemplate | None]:
+        stmt = select(CouponTemplate).where(CouponTemplate.id.in_(keys))
+        if self.viewer.is_staff and not self.viewer.is_hq:
+            stmt = stmt.where(
+                CouponTemplate.owner_store_id.is_(None) | (CouponTemplate.owner_store_id == self.viewer.store_id)
+            )
+        return by_key(keys, await self._rows(stmt), lambda t: t.id)
+
+
+class MemberCouponNodeLoader(ScopedLoader):
+    """A member's coupons: the member's own; staff with member.read those of members in their scope."""
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[MemberCoupon | None]:
+        members = select(Member.id).where(visible_members(self.viewer, "member.read"))
+        stmt = select(MemberCoupon).where(MemberCoupon.id.in_(keys), MemberCoupon.member_id.in_(members))
+        return by_key(keys, await self._rows(stmt), lambda c: c.id)
+
+
+class PointsMallItemNodeLoader(ScopedLoader):
+    """Points-mall items are public while on sale; marketing staff also see retired ones."""
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[PointsMallItem | None]:
+        stmt = select(PointsMallItem).where(PointsMallItem.id.in_(keys))
+        if not self.viewer.can("marketing.manage"):
+            stmt = stmt.where(PointsMallItem.active.is_(True))
+        return by_key(keys, await self._rows(stmt), lambda i: i.id)

@@ -13,6 +13,7 @@ from resolvers.context import Context
 from schema.audit import AuditLogEntry
 from schema.catalog import Category, Product, Sku, StoreListing
 from schema.inventory import StockLevel, StockMovement, Transfer
+from schema.marketing import Campaign, CouponTemplate, MemberCoupon, PointsMallItem
 from schema.member import Member, MemberLevel, MemberTag, TopUpPlan
 from schema.orders import Order
 from schema.org import Role, Staff, Store
@@ -36,6 +37,10 @@ NODE_TYPES: dict[str, Callable[[Context, int], Awaitable[Any]]] = {
     "MemberTag": MemberTag.load,
     "TopUpPlan": TopUpPlan.load,
     "Order": Order.load,
+    "Campaign": Campaign.load,
+    "CouponTemplate": CouponTemplate.load,
+    "MemberCoupon": MemberCoupon.load,
+    "PointsMallItem": PointsMallItem.load,
 }
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 from models import Member, PaymentMethod
+from models import MemberCoupon as MemberCouponModel
 from services import pos, stored_value
 from services.db import write_transaction
 from services.members import relate
 from services.pricing import CartLine
-from tests.conftest import gid
+from tests.conftest import gid, pk
 from tests.factories import HQ, list_in_store, make_library
 
 NOON = datetime(2026, 11, 21, 4, 0, tzinfo=UTC)  # noon in Shanghai
@@ -81,3 +82,67 @@ async def test_a_refund_says_what_went_back_to_each_tender_as_a_typed_list(api, 
     refund = body["data"]["refundOrder"]["refund"]
     assert refund == {"amount": 3000, "amountsByMethod": [{"method": "CARD", "amount": 1000},
                                                           {"method": "STORED_VALUE", "amount": 2000}]}  # fmt: skip
+
+
+NODE = """query($id: ID!) { node(id: $id) { id __typename
+  ... on Campaign { name } ... on CouponTemplate { amountOff } ... on MemberCoupon { status template { id } }
+  ... on PointsMallItem { name } } }"""
+
+
+async def test_campaigns_coupon_templates_and_member_coupons_refetch_by_node_within_scope(api, state, chain):
+    from sqlalchemy import update
+
+    from models import Campaign, CampaignKind, CouponKind, CouponTemplate, PointsMallItem
+    from tests.marketing_givens import campaign, give_coupon, given_menu
+
+    menu = await given_menu(state, chain)
+    hq_campaign = await campaign(state, CampaignKind.FULL_REDUCTION, tiers=[(10000, 1000)])
+    referral = await campaign(state, CampaignKind.REFERRAL, reward_points=100)
+    local = await campaign(state, CampaignKind.FULL_REDUCTION, tiers=[(10000, 500)], name="SH01 only")
+    alice = await api.member_sign_in("node-alice:13800138333")
+    coupon = await give_coupon(state, pk(alice["member"]["id"]), CouponKind.AMOUNT_OFF, amount_off=300)
+    async with write_transaction(state.sessionmaker) as session:
+        await session.execute(update(Campaign).where(Campaign.id == local).values(owner_store_id=menu.store))
+        template_id = (await session.get(MemberCouponModel, coupon)).template_id
+        mall = PointsMallItem(name="杯子", points_cost=100, stock=5, coupon_template_id=template_id)
+        retired = PointsMallItem(name="旧杯子", points_cost=100, stock=5, coupon_template_id=template_id, active=False)
+        session.add_all([mall, retired])
+        await session.flush()
+        mall_id, retired_id = mall.id, retired.id
+        local_template = CouponTemplate(**{c: getattr(await session.get(CouponTemplate, template_id), c)
+                                           for c in ("name", "kind", "threshold", "amount_off", "percent", "valid_from",
+                                                     "valid_until", "per_member_limit")}, owner_store_id=menu.store)  # fmt: skip
+        session.add(local_template)
+        await session.flush()
+        local_template_id = local_template.id
+    alice_token = alice["tokens"]["accessToken"]
+    bob_token = (await api.member_sign_in("node-bob:13800138444"))["tokens"]["accessToken"]
+
+    async def node(type_name: str, pk_: int, *, token: str | None = None, as_: str | None = None):
+        variables = {"id": gid(type_name, pk_)}
+        body = (
+            (await api.post(NODE, variables, token=token)).json()
+            if as_ is None
+            else await api.gql(NODE, variables, as_=as_)
+        )
+        assert "errors" not in body, body
+        return body["data"]["node"]
+
+    assert await node("Campaign", hq_campaign) == {"id": gid("Campaign", hq_campaign), "__typename": "Campaign",
+                                                   "name": "full_reduction"}  # fmt: skip
+    assert await node("Campaign", referral) is None  # anonymous: not a campaign the mini-program shows
+    assert (await node("Campaign", referral, as_="hq.operator"))["__typename"] == "Campaign"
+    assert (await node("Campaign", local, as_="sh01.manager"))["name"] == "SH01 only"
+    assert await node("Campaign", local, as_="sh02.manager") is None
+    assert (await node("CouponTemplate", template_id, token=bob_token))["amountOff"] == 300
+    assert (await node("CouponTemplate", local_template_id, as_="sh01.manager"))["amountOff"] == 300
+    assert await node("CouponTemplate", local_template_id, as_="sh02.manager") is None
+    mine = await node("MemberCoupon", coupon, token=alice_token)
+    assert mine == {"id": gid("MemberCoupon", coupon), "__typename": "MemberCoupon", "status": "AVAILABLE",
+                    "template": {"id": gid("CouponTemplate", template_id)}}  # fmt: skip
+    assert await node("MemberCoupon", coupon, token=bob_token) is None
+    assert (await node("MemberCoupon", coupon, as_="hq.admin"))["status"] == "AVAILABLE"
+    assert await node("MemberCoupon", coupon, as_="sh02.manager") is None  # alice is not known at SH02
+    assert (await node("PointsMallItem", mall_id))["name"] == "杯子"
+    assert await node("PointsMallItem", retired_id) is None
+    assert await node("MemberCoupon", 10**9, as_="hq.admin") is None

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select, true, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -113,27 +113,33 @@ async def _move(
             for sku_id, d_on_hand, d_reserved in changes
         ],
     )
-    await _announce(session, store_id, [c[0] for c in changes], kind)
+    await announce(session, [c[0] for c in changes], kind.value, store_id=store_id)
 
 
-async def _announce(session: AsyncSession, store_id: int, sku_ids: list[int], kind: MovementKind) -> None:
+# The kind of an event that changed what stockChanged shows without moving stock (a low-stock line).
+THRESHOLD_CHANGED = "THRESHOLD"
+
+
+async def announce(session: AsyncSession, sku_ids: list[int], kind: str, *, store_id: int | None) -> None:
+    """Publish (after commit) the levels of `sku_ids` in one store, or in every store when `store_id` is None:
+    every change to what stockChanged shows (on hand, reserved, the low-stock line) goes through here."""
     default = (await get_settings(session)).default_low_stock_threshold
     levels = (
         await session.execute(
             select(
-                StockLevel.id, StockLevel.sku_id, StockLevel.on_hand, StockLevel.reserved,
+                StockLevel.id, StockLevel.store_id, StockLevel.sku_id, StockLevel.on_hand, StockLevel.reserved,
                 func.coalesce(StockLevel.low_threshold, Sku.low_stock_default, default).label("threshold"),
             )
             .join(Sku, Sku.id == StockLevel.sku_id)
-            .where(StockLevel.store_id == store_id, StockLevel.sku_id.in_(sku_ids))
+            .where(StockLevel.sku_id.in_(sku_ids), true() if store_id is None else StockLevel.store_id == store_id)
         )
     ).all()  # fmt: skip
     for row in levels:
         emit(
             session,
-            stock_topic(store_id),
-            {"levelId": row.id, "storeId": store_id, "skuId": row.sku_id, "onHand": row.on_hand,
-             "reserved": row.reserved, "threshold": row.threshold, "kind": kind.value},
+            stock_topic(row.store_id),
+            {"levelId": row.id, "storeId": row.store_id, "skuId": row.sku_id, "onHand": row.on_hand,
+             "reserved": row.reserved, "threshold": row.threshold, "kind": kind},
         )  # fmt: skip
 
 

@@ -146,3 +146,27 @@ async def test_campaigns_coupon_templates_and_member_coupons_refetch_by_node_wit
     assert (await node("PointsMallItem", mall_id))["name"] == "杯子"
     assert await node("PointsMallItem", retired_id) is None
     assert await node("MemberCoupon", 10**9, as_="hq.admin") is None
+
+
+PUBLIC_RULES = """{ publicChainSettings { pointsPerYuan pointValueFen maxPointsSharePct birthdayMultiplierPct
+  deliveryFeeFen freeDeliveryOverFen deliveryRadiusKm unpaidOrderMinutes } }"""
+
+
+async def test_members_and_visitors_read_the_public_rules_and_staff_keep_the_full_settings(api, state, chain):
+    changed = await api.gql(
+        "mutation { updateChainSettings(input: {pointsPerYuan: 2, freeDeliveryOverFen: 8800, deliveryFeeFen: 600}) {"
+        " errors { code } } }", as_="hq.admin",
+    )  # fmt: skip
+    assert changed["data"]["updateChainSettings"]["errors"] == []
+    anonymous = (await api.post(PUBLIC_RULES)).json()
+    assert "errors" not in anonymous, anonymous
+    rules = anonymous["data"]["publicChainSettings"]
+    assert rules["pointsPerYuan"] == 2 and rules["freeDeliveryOverFen"] == 8800 and rules["deliveryFeeFen"] == 600
+    assert set(rules) == {"pointsPerYuan", "pointValueFen", "maxPointsSharePct", "birthdayMultiplierPct",
+                          "deliveryFeeFen", "freeDeliveryOverFen", "deliveryRadiusKm", "unpaidOrderMinutes"}  # fmt: skip
+    member = await api.gql(PUBLIC_RULES, as_="member:rules-reader")
+    assert member["data"]["publicChainSettings"] == rules
+    staff_only = "{ chainSettings { priceBandPercent pointsPerYuan storeCampaignKinds } }"
+    refused = await api.gql(staff_only, as_="member:rules-reader")
+    assert refused["errors"][0]["extensions"]["code"] in {"FORBIDDEN", "UNAUTHENTICATED"}
+    assert (await api.gql(staff_only, as_="sh01.clerk"))["data"]["chainSettings"]["pointsPerYuan"] == 2

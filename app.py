@@ -523,7 +523,14 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
     async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
         log.info("chain-bff starting (%s, %s)", settings.env, state.engine.url.get_backend_name())
         job_runner = (
-            asyncio.create_task(jobs.runner(state.sessionmaker, state.broker, providers=state.payment_providers))
+            asyncio.create_task(
+                jobs.runner(
+                    state.sessionmaker,
+                    state.broker,
+                    providers=state.payment_providers,
+                    report_failed=state.metrics.set_failed_jobs,
+                )
+            )
             if settings.run_jobs
             else None
         )

@@ -1,8 +1,9 @@
 """Group buys (拼团): a member opens a group, others join with its share code, each pays their own order.
 
 A group holds `size` places; taking one is a conditional UPDATE, so a crowd never overfills it. It completes
-when `size` members have paid. If time runs out first, a job fails it (once: a conditional UPDATE from OPEN)
-and in the same transaction refunds every paid order through the provider and cancels the unpaid ones.
+when `size` members have paid. If time runs out first, a job fails it (once: a conditional UPDATE from OPEN),
+cancels the unpaid orders (their stock comes back) in the same transaction, and leaves each paid order's money
+to a refund job of its own: a provider that does not answer delays only that refund, retried and visible.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from services.db import rowcount
 from services.errors import AccessDenied, DomainError, ErrorCode
 from services.payments import PaymentProvider
 from services.pricing import CartLine
-from services.scope import SYSTEM, Viewer
+from services.scope import Viewer
 
 SHARE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
@@ -169,6 +170,5 @@ async def expire(session: AsyncSession, group_id: int, now: datetime, providers:
         if order.status is OrderStatus.CREATED:
             await orders.release(session, order.id)
         elif order.status in refunds.REFUNDABLE:
-            await refunds.refund_order(session, SYSTEM, dict(providers), order_id=order.id, quantities=None,
-                                       restock=True, reason="拼团未成团")  # fmt: skip
+            await jobs.schedule_refund(session, order.id, reason="拼团未成团", due_at=now)
     return True

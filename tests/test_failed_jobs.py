@@ -46,6 +46,7 @@ async def test_a_job_that_keeps_failing_backs_off_gives_up_and_is_listed_for_hq_
         assert await jobs.run_due(state.sessionmaker, at + waits[-1] - timedelta(seconds=1)) == 0  # not yet due
         at += waits[-1]
     assert waits[:4] == [timedelta(minutes=m) for m in (1, 2, 4, 8)] and max(waits) == timedelta(hours=1)
+    assert job is not None
     assert job.status is JobStatus.FAILED and job.attempts == jobs.MAX_ATTEMPTS and "provider says no" in job.last_error
 
     listed = await api.gql(FAILED, {"n": 10}, as_="hq.admin")
@@ -64,6 +65,7 @@ async def test_the_runner_reports_failed_jobs_by_kind_to_the_metric(state, monke
     await _boom_job(state, monkeypatch, now)
     async with write_transaction(state.sessionmaker) as session:
         job = await session.scalar(select(Job).where(Job.kind == "test.boom"))
+        assert job is not None
         job.status, job.attempts = JobStatus.FAILED, jobs.MAX_ATTEMPTS
     task = asyncio.create_task(jobs.runner(state.sessionmaker, interval_s=0.05,
                                            report_failed=state.metrics.set_failed_jobs))  # fmt: skip

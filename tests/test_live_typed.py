@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import websockets
 from websockets.typing import Subprotocol
@@ -23,10 +24,10 @@ async def _subscribe(url: str, token: str, query: str, variables: dict[str, str]
     return ws
 
 
-async def _next(ws) -> dict:
+async def _next(ws) -> dict[str, Any]:
     message = json.loads(await asyncio.wait_for(ws.recv(), 5))
     assert message["type"] == "next", message
-    data: dict = message["payload"]["data"]
+    data: dict[str, Any] = message["payload"]["data"]
     return data
 
 

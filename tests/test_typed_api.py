@@ -103,7 +103,9 @@ async def test_campaigns_coupon_templates_and_member_coupons_refetch_by_node_wit
     coupon = await give_coupon(state, pk(alice["member"]["id"]), CouponKind.AMOUNT_OFF, amount_off=300)
     async with write_transaction(state.sessionmaker) as session:
         await session.execute(update(Campaign).where(Campaign.id == local).values(owner_store_id=menu.store))
-        template_id = (await session.get(MemberCouponModel, coupon)).template_id
+        held = await session.get(MemberCouponModel, coupon)
+        assert held is not None
+        template_id = held.template_id
         mall = PointsMallItem(name="杯子", points_cost=100, stock=5, coupon_template_id=template_id)
         retired = PointsMallItem(name="旧杯子", points_cost=100, stock=5, coupon_template_id=template_id, active=False)
         session.add_all([mall, retired])

@@ -25,6 +25,8 @@ from models import (
     CampaignStatus,
     Category,
     CouponTemplate,
+    Job,
+    JobStatus,
     Member,
     MemberCoupon,
     MemberLevel,
@@ -466,6 +468,7 @@ class Loaders:
     coupon_template_node = _Lazy(lambda x: CouponTemplateNodeLoader(x.sessionmaker, x.viewer))
     member_coupon_node = _Lazy(lambda x: MemberCouponNodeLoader(x.sessionmaker, x.viewer))
     points_mall_item_node = _Lazy(lambda x: PointsMallItemNodeLoader(x.sessionmaker, x.viewer))
+    failed_job_node = _Lazy(lambda x: FailedJobNodeLoader(x.sessionmaker, x.viewer))
 
 
 LedgerKey = tuple[int, int, int | None]  # member id, page size, after id
@@ -546,3 +549,13 @@ class PointsMallItemNodeLoader(ScopedLoader):
         if not self.viewer.can("marketing.manage"):
             stmt = stmt.where(PointsMallItem.active.is_(True))
         return by_key(keys, await self._rows(stmt), lambda i: i.id)
+
+
+class FailedJobNodeLoader(ScopedLoader):
+    """Jobs that gave up, for HQ with audit.view only (as failedJobs lists them)."""
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[Job | None]:
+        if not (self.viewer.is_hq and self.viewer.can("audit.view")):
+            return [None for _ in keys]
+        stmt = select(Job).where(Job.id.in_(keys), Job.status == JobStatus.FAILED)
+        return by_key(keys, await self._rows(stmt), lambda j: j.id)

@@ -6,17 +6,18 @@ from datetime import datetime
 from typing import Self
 
 import strawberry
+from strawberry import relay
 from strawberry.scalars import JSON
 
 from models import Job
 from resolvers.context import Context
-from schema.common import Connection, global_id
+from schema.common import Connection
 from services import jobs
 
 
 @strawberry.type(description="A job that failed on every retry and was given up (FAILED).")
-class FailedJob:
-    id: strawberry.ID
+class FailedJob(relay.Node):
+    id: relay.NodeID[int]
     kind: str = strawberry.field(description="e.g. orders.refund, orders.expire, groups.expire")
     attempts: int
     last_error: str | None
@@ -27,8 +28,13 @@ class FailedJob:
     @classmethod
     def from_model(cls, m: Job) -> Self:
         payload: JSON = m.payload  # type: ignore[assignment]
-        return cls(id=strawberry.ID(str(global_id("Job", m.id))), kind=m.kind, attempts=m.attempts,
+        return cls(id=m.id, kind=m.kind, attempts=m.attempts,
                    last_error=m.last_error, payload=payload, due_at=m.due_at, created_at=m.created_at)  # fmt: skip
+
+    @classmethod
+    async def load(cls, ctx: Context, pk: int) -> Self | None:
+        m = await ctx.loaders.failed_job_node.load(pk)
+        return cls.from_model(m) if m else None
 
 
 @strawberry.type

@@ -13,6 +13,7 @@ from resolvers.context import Context
 from schema.audit import AuditLogEntry
 from schema.catalog import Category, Product, Sku, StoreListing
 from schema.inventory import StockLevel, StockMovement, Transfer
+from schema.jobs import FailedJob
 from schema.marketing import Campaign, CouponTemplate, MemberCoupon, PointsMallItem
 from schema.member import Member, MemberLevel, MemberTag, TopUpPlan
 from schema.orders import Order
@@ -41,6 +42,7 @@ NODE_TYPES: dict[str, Callable[[Context, int], Awaitable[Any]]] = {
     "CouponTemplate": CouponTemplate.load,
     "MemberCoupon": MemberCoupon.load,
     "PointsMallItem": PointsMallItem.load,
+    "FailedJob": FailedJob.load,
 }
 
 

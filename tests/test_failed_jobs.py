@@ -54,6 +54,10 @@ async def test_a_job_that_keeps_failing_backs_off_gives_up_and_is_listed_for_hq_
     [node] = [e["node"] for e in listed["data"]["failedJobs"]["edges"]]
     assert node["kind"] == "test.boom" and node["attempts"] == jobs.MAX_ATTEMPTS and node["payload"] == {"order_id": 7}
     assert "provider says no" in node["lastError"]
+    refetch = "query($id: ID!) { node(id: $id) { id ... on FailedJob { kind attempts } } }"
+    again = await api.gql(refetch, {"id": node["id"]}, as_="hq.admin")
+    assert again["data"]["node"] == {"id": node["id"], "kind": "test.boom", "attempts": jobs.MAX_ATTEMPTS}
+    assert (await api.gql(refetch, {"id": node["id"]}, as_="sh01.manager"))["data"]["node"] is None
     for who in ("sh01.manager", "hq.operator", "member:job-watcher"):
         refused = await api.gql(FAILED, as_=who)
         assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN", (who, refused)

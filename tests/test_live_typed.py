@@ -53,6 +53,10 @@ async def test_a_low_stock_line_change_is_published_to_stock_changed(api, state,
             assert (await _next(ws))["stockChanged"] == {**event, "lowThreshold": 2, "isLow": False}
             await api.gql(THRESHOLD, {"s": store, "k": sku_id, "t": None}, as_="sh01.manager")
             assert (await _next(ws))["stockChanged"]["lowThreshold"] == 5  # the chain's default again
+            # HQ moves the chain's default line: every level that follows it is published.
+            chain_line = "mutation { updateChainSettings(input: {defaultLowStockThreshold: 3}) { errors { code } } }"
+            assert (await api.gql(chain_line, as_="hq.admin"))["data"]["updateChainSettings"]["errors"] == []
+            assert (await _next(ws))["stockChanged"] == {**event, "lowThreshold": 3, "isLow": False}
             # HQ moves the SKU's own line: every store's level that follows it shows the new line.
             moved = await api.gql(SKU_LINE, {"k": sku_id, "t": 10}, as_="hq.admin")
             assert "errors" not in moved and moved["data"]["updateSku"]["errors"] == [], moved

@@ -157,6 +157,9 @@ async def on_released(session: AsyncSession, group_id: int) -> None:
 
 async def expire(session: AsyncSession, group_id: int, now: datetime, providers: Mapping[str, PaymentProvider]) -> bool:
     """The group's time is up: if it has not filled, fail it once and give every member their money back."""
+    # Lock the group's orders before the group, in the order an order's own expiry or payment takes them (order,
+    # then group): the other way round, a concurrent order expiry and this job deadlock on PostgreSQL.
+    await session.execute(select(Order.id).where(Order.group_buy_id == group_id).order_by(Order.id).with_for_update())
     failed = await session.execute(
         update(GroupBuy)
         .where(GroupBuy.id == group_id, GroupBuy.status == GroupBuyStatus.OPEN, GroupBuy.expires_at <= now)

@@ -530,6 +530,7 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
                     interval_s=settings.jobs_interval_s,
                     providers=state.payment_providers,
                     facts_interval_s=settings.facts_interval_s,
+                    report_failed=state.metrics.set_failed_jobs,
                 )
             )
             if settings.run_jobs

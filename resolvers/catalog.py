@@ -5,10 +5,10 @@ from __future__ import annotations
 from models import Category, Product, Sku, StoreListing
 from resolvers.context import Context
 from services import catalog as catalog_service
-from services import catalog_csv, listings
+from services import catalog_csv, listings, stock
 from services.pagination import Page, keyset_page
 from services.scope import require
-from services.settings import ChainSettings, update_settings
+from services.settings import ChainSettings, get_settings, update_settings
 
 
 async def products(
@@ -76,7 +76,11 @@ async def catalog_csv_export(ctx: Context) -> str:
 
 
 async def save_settings(ctx: Context, **changes: object) -> ChainSettings:
-    return await update_settings(ctx.session, **changes)
+    before = (await get_settings(ctx.session)).default_low_stock_threshold
+    saved = await update_settings(ctx.session, **changes)
+    if saved.default_low_stock_threshold != before:  # levels on the chain's line now show another isLow
+        await stock.announce_default_followers(ctx.session)
+    return saved
 
 
 async def adopt(ctx: Context, store_id: int, items: list[listings.Adoption]) -> list[StoreListing]:

@@ -19,10 +19,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import (
     AuditLog,
+    Campaign,
     CampaignItem,
+    CampaignKind,
+    CampaignStatus,
     Category,
     CouponTemplate,
+    Job,
+    JobStatus,
     Member,
+    MemberCoupon,
     MemberLevel,
     MemberStore,
     MemberTag,
@@ -30,6 +36,7 @@ from models import (
     Order,
     OrderLine,
     Payment,
+    PointsMallItem,
     Product,
     Refund,
     Role,
@@ -43,15 +50,21 @@ from models import (
     Transfer,
     TransferLine,
 )
+from services import ledgers
 from services.catalog import visible_products
 from services.db import dialect_name
 from services.inventory import Availability, availability, level_query, levels_for_stores_query
 from services.members import visible_members
 from services.pagination import AnySelect, Page, encode_cursor
+from services.promotions import visible_campaigns
 from services.scope import Viewer, restrict
 from services.settings import ChainSettings, get_settings
 from services.stores import visible_condition
 from services.visible import template_condition
+
+# What the mini-program shows of campaigns (runningCampaigns); referral rewards are HQ's business.
+PUBLIC_CAMPAIGN_KINDS = (CampaignKind.LIMITED_DISCOUNT, CampaignKind.FULL_REDUCTION, CampaignKind.FLASH_SALE,
+                         CampaignKind.GROUP_BUY)  # fmt: skip
 
 K = TypeVar("K", bound=Hashable)
 L = TypeVar("L")
@@ -504,3 +517,100 @@ class Loaders:
     refund_by_id = _Lazy(lambda x: RefundByIdLoader(x.sessionmaker, x.viewer))
     campaign_items_by_campaign = _Lazy(lambda x: CampaignItemsByCampaignLoader(x.sessionmaker, x.viewer))
     coupon_template_by_id = _Lazy(lambda x: CouponTemplateByIdLoader(x.sessionmaker, x.viewer))
+    points_ledger = _Lazy(lambda x: PointsLedgerLoader(x.sessionmaker, x.viewer))
+    balance_ledger = _Lazy(lambda x: BalanceLedgerLoader(x.sessionmaker, x.viewer))
+    campaign_node = _Lazy(lambda x: CampaignNodeLoader(x.sessionmaker, x.viewer))
+    coupon_template_node = _Lazy(lambda x: CouponTemplateNodeLoader(x.sessionmaker, x.viewer))
+    member_coupon_node = _Lazy(lambda x: MemberCouponNodeLoader(x.sessionmaker, x.viewer))
+    points_mall_item_node = _Lazy(lambda x: PointsMallItemNodeLoader(x.sessionmaker, x.viewer))
+    failed_job_node = _Lazy(lambda x: FailedJobNodeLoader(x.sessionmaker, x.viewer))
+
+
+LedgerKey = tuple[int, int, int | None]  # member id, page size, after id
+
+
+class _LedgerLoader(ScopedLoader):
+    """A page of a member's ledger per key; one statement per distinct (first, after), whatever the members."""
+
+    async def _read(
+        self, session: AsyncSession, member_ids: list[int], first: int, after_id: int | None
+    ) -> dict[int, Page[Any]]:
+        raise NotImplementedError
+
+    async def batch_load_fn(self, keys: Sequence[LedgerKey]) -> list[Page[Any]]:
+        shapes: dict[tuple[int, int | None], list[int]] = defaultdict(list)
+        for member_id, first, after_id in keys:
+            shapes[(first, after_id)].append(member_id)
+        pages: dict[LedgerKey, Page[Any]] = {}
+        async with self.sessionmaker() as session:
+            for (first, after_id), member_ids in shapes.items():
+                for member_id, page in (await self._read(session, member_ids, first, after_id)).items():
+                    pages[(member_id, first, after_id)] = page
+        return [pages[k] for k in keys]
+
+
+class PointsLedgerLoader(_LedgerLoader):
+    async def _read(
+        self, session: AsyncSession, member_ids: list[int], first: int, after_id: int | None
+    ) -> dict[int, Page[Any]]:
+        visible = visible_members(self.viewer, "member.read")
+        return dict(await ledgers.points_pages(session, member_ids, visible, first=first, after_id=after_id))
+
+
+class BalanceLedgerLoader(_LedgerLoader):
+    async def _read(
+        self, session: AsyncSession, member_ids: list[int], first: int, after_id: int | None
+    ) -> dict[int, Page[Any]]:
+        visible = visible_members(self.viewer, "member.read")
+        return dict(await ledgers.balance_pages(session, member_ids, visible, first=first, after_id=after_id))
+
+
+class CampaignNodeLoader(ScopedLoader):
+    """node(id) for campaigns: marketing staff see HQ's and their store's; everyone the running public ones."""
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[Campaign | None]:
+        public = (Campaign.status == CampaignStatus.ACTIVE) & Campaign.kind.in_(PUBLIC_CAMPAIGN_KINDS)
+        shown = visible_campaigns(self.viewer) if self.viewer.can("marketing.manage") else public
+        return by_key(keys, await self._rows(select(Campaign).where(Campaign.id.in_(keys), shown)), lambda c: c.id)
+
+
+class CouponTemplateNodeLoader(ScopedLoader):
+    """node(id) for coupon templates: staff see the chain's and their store's; members and visitors the terms
+    (claimable or held: the wallet shows any store's), as the wallet and the claim list do."""
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[CouponTemplate | None]:
+        stmt = select(CouponTemplate).where(CouponTemplate.id.in_(keys))
+        if self.viewer.is_staff and not self.viewer.is_hq:
+            stmt = stmt.where(
+                CouponTemplate.owner_store_id.is_(None) | (CouponTemplate.owner_store_id == self.viewer.store_id)
+            )
+        return by_key(keys, await self._rows(stmt), lambda t: t.id)
+
+
+class MemberCouponNodeLoader(ScopedLoader):
+    """A member's coupons: the member's own; staff with member.read those of members in their scope."""
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[MemberCoupon | None]:
+        members = select(Member.id).where(visible_members(self.viewer, "member.read"))
+        stmt = select(MemberCoupon).where(MemberCoupon.id.in_(keys), MemberCoupon.member_id.in_(members))
+        return by_key(keys, await self._rows(stmt), lambda c: c.id)
+
+
+class PointsMallItemNodeLoader(ScopedLoader):
+    """Points-mall items are public while on sale; marketing staff also see retired ones."""
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[PointsMallItem | None]:
+        stmt = select(PointsMallItem).where(PointsMallItem.id.in_(keys))
+        if not self.viewer.can("marketing.manage"):
+            stmt = stmt.where(PointsMallItem.active.is_(True))
+        return by_key(keys, await self._rows(stmt), lambda i: i.id)
+
+
+class FailedJobNodeLoader(ScopedLoader):
+    """Jobs that gave up, for HQ with audit.view only (as failedJobs lists them)."""
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[Job | None]:
+        if not (self.viewer.is_hq and self.viewer.can("audit.view")):
+            return [None for _ in keys]
+        stmt = select(Job).where(Job.id.in_(keys), Job.status == JobStatus.FAILED)
+        return by_key(keys, await self._rows(stmt), lambda j: j.id)

@@ -10,7 +10,7 @@ from models import Member, MemberLevel, MemberTag, TopUpPlan
 from resolvers.context import Context
 from services import member_admin, member_data, members, points, pos, top_ups
 from services.errors import AccessDenied, DomainError, ErrorCode
-from services.pagination import Page
+from services.pagination import Page, decode_cursor, page_size
 from services.scope import require
 
 
@@ -108,3 +108,15 @@ async def adjust_points(ctx: Context, *, member_id: int, points_delta: int, note
     member = await ctx.session.get(Member, member_id, populate_existing=True)
     assert member is not None
     return member
+
+
+async def ledger_page(
+    ctx: Context, member_id: int, *, stored_value: bool, first: int | None, after: str | None
+) -> Page[Any]:
+    """A page of the member's points or stored-value ledger: the member's own, or staff with member.read in scope."""
+    if not ctx.viewer.is_member:
+        require(ctx.viewer, "member.read")
+    key = (member_id, page_size(first), decode_cursor(after) if after else None)
+    loader = ctx.loaders.balance_ledger if stored_value else ctx.loaders.points_ledger
+    page: Page[Any] = await loader.load(key)
+    return page

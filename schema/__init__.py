@@ -15,6 +15,7 @@ from schema.catalog_api import CatalogMutation, CatalogQuery
 from schema.common import LONG_SCALAR, Long
 from schema.errors import ErrorPresenter
 from schema.inventory_api import InventoryMutation, InventoryQuery
+from schema.jobs import JobQuery
 from schema.limits import CachedParse, CachedValidation, QueryLimits, QuietExecutor
 from schema.marketing import MarketingMutation, MarketingQuery
 from schema.members_api import MemberMutation, MemberQuery
@@ -43,6 +44,7 @@ Query = merge_types(
         ReportQuery,
         RecommendationQuery,
         SettlementQuery,
+        JobQuery,
     ),
 )
 Mutation = merge_types(

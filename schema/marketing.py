@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any, Self
 
 import strawberry
+from strawberry import relay
 
 from models import Campaign as CampaignModel
 from models import CampaignItem as CampaignItemModel
@@ -26,7 +27,7 @@ from resolvers import marketing as marketing_resolvers
 from resolvers import orders as order_resolvers
 from resolvers.context import Context
 from schema.catalog import Sku
-from schema.common import Connection, Long, UserError, decode_id, decode_optional_id, global_id
+from schema.common import Connection, Long, UserError, decode_id, decode_optional_id
 from schema.orders import Order, PaymentRequest, payment_request
 from schema.org import Store
 from schema.permissions import IsMember, IsStaff, only, requires
@@ -42,10 +43,6 @@ CouponTriggerEnum = strawberry.enum(CouponTrigger, name="CouponTrigger")
 CouponSourceEnum = strawberry.enum(CouponSource, name="CouponSource")
 MemberCouponStatusEnum = strawberry.enum(MemberCouponStatus, name="MemberCouponStatus")
 GroupBuyStatusEnum = strawberry.enum(GroupBuyStatus, name="GroupBuyStatus")
-
-
-def _gid(type_name: str, pk: int) -> strawberry.ID:
-    return strawberry.ID(str(global_id(type_name, pk)))
 
 
 @strawberry.type
@@ -74,8 +71,8 @@ class CampaignItem:
 
 
 @strawberry.type
-class Campaign:
-    id: strawberry.ID
+class Campaign(relay.Node):
+    id: relay.NodeID[int]
     kind: CampaignKindEnum  # type: ignore[valid-type]
     name: str
     status: CampaignStatusEnum  # type: ignore[valid-type]
@@ -92,11 +89,17 @@ class Campaign:
     @classmethod
     def from_model(cls, m: CampaignModel) -> Self:
         rules: dict[str, Any] = m.rules or {}
-        return cls(id=_gid("Campaign", m.id), kind=m.kind, name=m.name, status=m.status, starts_at=m.starts_at,
+        return cls(id=m.id, kind=m.kind, name=m.name, status=m.status, starts_at=m.starts_at,
                    ends_at=m.ends_at, local=m.owner_store_id is not None,
                    tiers=[FullReductionTier(threshold=t["threshold"], off=t["off"]) for t in rules.get("tiers", [])],
                    group_size=rules.get("group_size"), group_minutes=rules.get("group_minutes"),
                    reward_points=rules.get("reward_points"), pk=m.id, store_ids=m.store_ids)  # fmt: skip
+
+    @classmethod
+    async def load(cls, ctx: Context, pk: int) -> Self | None:
+        """node(id): through a scoped loader (see resolvers/loaders.py)."""
+        m = await ctx.loaders.campaign_node.load(pk)
+        return cls.from_model(m) if m else None
 
     @strawberry.field
     async def items(self, info: strawberry.Info[Context, None]) -> list[CampaignItem]:
@@ -111,8 +114,8 @@ class Campaign:
 
 
 @strawberry.type
-class CouponTemplate:
-    id: strawberry.ID
+class CouponTemplate(relay.Node):
+    id: relay.NodeID[int]
     name: str
     kind: CouponKindEnum  # type: ignore[valid-type]
     threshold: int
@@ -133,11 +136,17 @@ class CouponTemplate:
 
     @classmethod
     def from_model(cls, m: CouponTemplateModel) -> Self:
-        return cls(id=_gid("CouponTemplate", m.id), name=m.name, kind=m.kind, threshold=m.threshold,
+        return cls(id=m.id, name=m.name, kind=m.kind, threshold=m.threshold,
                    amount_off=m.amount_off, percent=m.percent, cap=m.cap, valid_from=m.valid_from,
                    valid_until=m.valid_until, valid_days=m.valid_days, total_quantity=m.total_quantity,
                    issued=m.issued, per_member_limit=m.per_member_limit, stackable=m.stackable, claimable=m.claimable,
                    trigger=m.trigger, status=m.status, free_sku_id=m.free_sku_id)  # fmt: skip
+
+    @classmethod
+    async def load(cls, ctx: Context, pk: int) -> Self | None:
+        """node(id): through a scoped loader (see resolvers/loaders.py)."""
+        m = await ctx.loaders.coupon_template_node.load(pk)
+        return cls.from_model(m) if m else None
 
     @strawberry.field
     async def free_sku(self, info: strawberry.Info[Context, None]) -> Sku | None:
@@ -145,8 +154,8 @@ class CouponTemplate:
 
 
 @strawberry.type
-class MemberCoupon:
-    id: strawberry.ID
+class MemberCoupon(relay.Node):
+    id: relay.NodeID[int]
     status: MemberCouponStatusEnum  # type: ignore[valid-type]
     source: CouponSourceEnum  # type: ignore[valid-type]
     valid_from: datetime
@@ -156,8 +165,14 @@ class MemberCoupon:
 
     @classmethod
     def from_model(cls, m: MemberCouponModel) -> Self:
-        return cls(id=_gid("MemberCoupon", m.id), status=m.status, source=m.source, valid_from=m.valid_from,
+        return cls(id=m.id, status=m.status, source=m.source, valid_from=m.valid_from,
                    valid_until=m.valid_until, used_at=m.used_at, template_id=m.template_id)  # fmt: skip
+
+    @classmethod
+    async def load(cls, ctx: Context, pk: int) -> Self | None:
+        """node(id): through a scoped loader (see resolvers/loaders.py)."""
+        m = await ctx.loaders.member_coupon_node.load(pk)
+        return cls.from_model(m) if m else None
 
     @strawberry.field
     async def template(self, info: strawberry.Info[Context, None]) -> CouponTemplate | None:
@@ -193,8 +208,8 @@ class GroupBuy:
 
 
 @strawberry.type
-class PointsMallItem:
-    id: strawberry.ID
+class PointsMallItem(relay.Node):
+    id: relay.NodeID[int]
     name: str
     points_cost: int
     stock: int
@@ -204,8 +219,14 @@ class PointsMallItem:
 
     @classmethod
     def from_model(cls, m: PointsMallItemModel) -> Self:
-        return cls(id=_gid("PointsMallItem", m.id), name=m.name, points_cost=m.points_cost, stock=m.stock,
+        return cls(id=m.id, name=m.name, points_cost=m.points_cost, stock=m.stock,
                    redeemed=m.redeemed, sku_id=m.sku_id, template_id=m.coupon_template_id)  # fmt: skip
+
+    @classmethod
+    async def load(cls, ctx: Context, pk: int) -> Self | None:
+        """node(id): through a scoped loader (see resolvers/loaders.py)."""
+        m = await ctx.loaders.points_mall_item_node.load(pk)
+        return cls.from_model(m) if m else None
 
     @strawberry.field
     async def sku(self, info: strawberry.Info[Context, None]) -> Sku | None:

@@ -3,22 +3,123 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Self
+from typing import TYPE_CHECKING, Annotated, Self
 
 import strawberry
 from strawberry import relay
 
-from models import Gender
+from models import BalanceKind, Gender, PointsKind
 from models import Member as MemberModel
 from models import MemberLevel as MemberLevelModel
 from models import MemberTag as MemberTagModel
 from models import TopUpPlan as TopUpPlanModel
 from resolvers import members as member_resolvers
 from resolvers.context import Context
+from schema.common import Connection
 from schema.org import Store
+from services.ledgers import BalanceRow, PointsRow
 from services.pii import mask_phone
 
+if TYPE_CHECKING:
+    from schema.orders import Order
+
 GenderEnum = strawberry.enum(Gender, name="Gender")
+PointsKindEnum = strawberry.enum(PointsKind, name="PointsKind", description="Why points moved")
+BalanceKindEnum = strawberry.enum(BalanceKind, name="StoredValueKind", description="Why stored value moved")
+OrderRef = Annotated["Order", strawberry.lazy("schema.orders")]
+
+# What a ledger row says when staff left no note: by its kind and what it refers to.
+_REASONS = {
+    (PointsKind.EARN, "order"): "Earned on an order",
+    (PointsKind.REDEEM, "order"): "Paid part of an order",
+    (PointsKind.REDEEM, "mall"): "Exchanged in the points mall",
+    (PointsKind.REVERSAL, "order"): "Order refunded or cancelled",
+    (PointsKind.EXPIRE, None): "Expired",
+    (BalanceKind.TOP_UP, "counter_top_up"): "Topped up at the counter",
+    (BalanceKind.TOP_UP, "online_top_up"): "Topped up online",
+    (BalanceKind.SPEND, "order"): "Paid an order",
+    (BalanceKind.REFUND, "order"): "Order refunded or cancelled",
+}
+
+
+def _reason(kind: PointsKind | BalanceKind, ref_type: str | None, note: str | None) -> str:
+    return (
+        note
+        or _REASONS.get((kind, ref_type))
+        or _REASONS.get((kind, None))
+        or kind.value.replace("_", " ").capitalize()
+    )
+
+
+async def _order(info: strawberry.Info[Context, None], ref_type: str | None, ref_id: int | None) -> Order | None:
+    if ref_type != "order" or ref_id is None:
+        return None
+    from schema.orders import Order
+
+    return await Order.load(info.context, ref_id)
+
+
+@strawberry.type(description="One row of the member's points history (积分明细), newest first.")
+class PointsLedgerEntry:
+    kind: PointsKindEnum  # type: ignore[valid-type]
+    points: int = strawberry.field(description="Signed: earned positive, spent or expired negative")
+    reason: str
+    balance_after: int = strawberry.field(description="The member's points right after this row")
+    at: datetime
+    row: strawberry.Private[PointsRow]
+
+    @classmethod
+    def of(cls, row: PointsRow) -> Self:
+        e = row.entry
+        return cls(kind=e.kind, points=e.points, reason=_reason(e.kind, e.ref_type, e.note),
+                   balance_after=row.balance_after, at=e.created_at, row=row)  # fmt: skip
+
+    @strawberry.field(description="The order it belongs to; null when none, or not yours to see")
+    async def order(self, info: strawberry.Info[Context, None]) -> OrderRef | None:
+        return await _order(info, self.row.entry.ref_type, self.row.entry.ref_id)
+
+    @strawberry.field(description="Where it happened")
+    async def store(self, info: strawberry.Info[Context, None]) -> Store | None:
+        sid = self.row.entry.store_id
+        return await Store.load(info.context, sid) if sid is not None else None
+
+
+@strawberry.type(description="One row of the member's stored-value history (余额明细), newest first.")
+class StoredValueLedgerEntry:
+    kind: BalanceKindEnum  # type: ignore[valid-type]
+    principal: int = strawberry.field(description="Signed fen of paid-in money")
+    bonus: int = strawberry.field(description="Signed fen of bonus")
+    reason: str
+    at: datetime
+    row: strawberry.Private[BalanceRow]
+
+    @classmethod
+    def of(cls, row: BalanceRow) -> Self:
+        e = row.entry
+        return cls(kind=e.kind, principal=e.principal, bonus=e.bonus, reason=_reason(e.kind, e.ref_type, None),
+                   at=e.created_at, row=row)  # fmt: skip
+
+    @strawberry.field(description="Signed fen, principal and bonus together")
+    def amount(self) -> int:
+        return self.principal + self.bonus
+
+    @strawberry.field(description="The member's stored value right after this row")
+    def balance_after(self) -> StoredValue:
+        return StoredValue(principal=self.row.principal_after, bonus=self.row.bonus_after)
+
+    @strawberry.field(description="The order it belongs to; null when none, or not yours to see")
+    async def order(self, info: strawberry.Info[Context, None]) -> OrderRef | None:
+        return await _order(info, self.row.entry.ref_type, self.row.entry.ref_id)
+
+    @strawberry.field(description="Where it happened")
+    async def store(self, info: strawberry.Info[Context, None]) -> Store | None:
+        sid = self.row.entry.store_id
+        return await Store.load(info.context, sid) if sid is not None else None
+
+    @strawberry.field(description="The store that took the money in (settlement clears between the two)")
+    async def issuer(self, info: strawberry.Info[Context, None]) -> Store | None:
+        sid = self.row.entry.issuer_store_id
+        return await Store.load(info.context, sid) if sid is not None else None
 
 
 @strawberry.type
@@ -155,3 +256,17 @@ class Member(relay.Node):
         stats = await info.context.loaders.member_store_stats.load(self.id)
         last: datetime | None = stats.last_purchase_at
         return last
+
+    @strawberry.field(description="积分明细: points history, newest first (the member; staff with member.read).")
+    async def points_ledger(
+        self, info: strawberry.Info[Context, None], first: int | None = 20, after: str | None = None
+    ) -> Connection[PointsLedgerEntry]:
+        page = await member_resolvers.ledger_page(info.context, self.id, stored_value=False, first=first, after=after)
+        return Connection[PointsLedgerEntry].of(page, PointsLedgerEntry.of)
+
+    @strawberry.field(description="余额明细: stored-value history, newest first (the member; staff with member.read).")
+    async def stored_value_ledger(
+        self, info: strawberry.Info[Context, None], first: int | None = 20, after: str | None = None
+    ) -> Connection[StoredValueLedgerEntry]:
+        page = await member_resolvers.ledger_page(info.context, self.id, stored_value=True, first=first, after=after)
+        return Connection[StoredValueLedgerEntry].of(page, StoredValueLedgerEntry.of)

@@ -167,6 +167,18 @@ class DeleteAccountPayload:
     deleted: bool = False
 
 
+@strawberry.type(description="The chain's rules as members see them (no sign-in needed); staff read chainSettings.")
+class PublicChainSettings:
+    points_per_yuan: int = strawberry.field(description="Points earned per whole yuan spent (times the level's rate)")
+    point_value_fen: int = strawberry.field(description="What one point pays, in fen")
+    max_points_share_pct: int = strawberry.field(description="The largest share of an order points may pay, percent")
+    birthday_multiplier_pct: int = strawberry.field(description="Points on the member's birthday, percent of usual")
+    delivery_fee_fen: int = strawberry.field(description="The delivery fee, fen")
+    free_delivery_over_fen: int = strawberry.field(description="Goods worth this much deliver free (0: never)")
+    delivery_radius_km: int = strawberry.field(description="How far from the store deliveries go (0: no delivery)")
+    unpaid_order_minutes: int = strawberry.field(description="How long an unpaid order waits for payment")
+
+
 def _member(m: object) -> Member | None:
     return Member.from_model(m) if m is not None else None  # type: ignore[arg-type]
 
@@ -197,6 +209,16 @@ class MemberQuery:
         )  # fmt: skip
         page = await member_resolvers.search(info.context, flt, first=first, after=after)
         return Connection[Member].of(page, Member.from_model)
+
+    @strawberry.field(description="The points and delivery rules the mini-program shows (public).")
+    async def public_chain_settings(self, info: strawberry.Info[Context, None]) -> PublicChainSettings:
+        rules = await info.context.loaders.settings.get()
+        return PublicChainSettings(
+            points_per_yuan=rules.points_per_yuan, point_value_fen=rules.point_value_fen,
+            max_points_share_pct=rules.max_points_share_pct, birthday_multiplier_pct=rules.birthday_multiplier_pct,
+            delivery_fee_fen=rules.delivery_fee_fen, free_delivery_over_fen=rules.free_delivery_over_fen,
+            delivery_radius_km=rules.delivery_radius_km, unpaid_order_minutes=rules.unpaid_order_minutes,
+        )  # fmt: skip
 
     @strawberry.field(description="The membership levels and what each gives.")
     async def member_levels(self, info: strawberry.Info[Context, None]) -> list[MemberLevel]:

@@ -13,6 +13,8 @@ from resolvers.context import Context
 from schema.audit import AuditLogEntry
 from schema.catalog import Category, Product, Sku, StoreListing
 from schema.inventory import StockLevel, StockMovement, Transfer
+from schema.jobs import FailedJob
+from schema.marketing import Campaign, CouponTemplate, MemberCoupon, PointsMallItem
 from schema.member import Member, MemberLevel, MemberTag, TopUpPlan
 from schema.orders import Order, Payment, Refund
 from schema.org import Role, Staff, Store
@@ -38,6 +40,11 @@ NODE_TYPES: dict[str, Callable[[Context, int], Awaitable[Any]]] = {
     "Order": Order.load,
     "Payment": Payment.load,
     "Refund": Refund.load,
+    "Campaign": Campaign.load,
+    "CouponTemplate": CouponTemplate.load,
+    "MemberCoupon": MemberCoupon.load,
+    "PointsMallItem": PointsMallItem.load,
+    "FailedJob": FailedJob.load,
 }
 
 

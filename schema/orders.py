@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import strawberry
 from strawberry import relay
@@ -29,6 +29,9 @@ from services import late_payments, orders, pos, refunds, top_ups
 from services.errors import DomainError, ErrorCode
 from services.payments import Prepay
 from services.pricing import AppliedCoupon, CartLine, Quote, QuoteLine
+
+if TYPE_CHECKING:
+    pass
 
 OrderStatusEnum = strawberry.enum(OrderStatus, name="OrderStatus")
 ChannelEnum = strawberry.enum(Channel, name="Channel")

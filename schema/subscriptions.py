@@ -7,9 +7,11 @@ from typing import Any
 
 import strawberry
 
+from models import OrderStatus
 from resolvers.context import Context
 from schema.common import decode_id, global_id
 from schema.inventory import StockLevel
+from schema.orders import Order, OrderStatusEnum
 from services.errors import AccessDenied
 from services.order_states import order_topic, order_topic_all
 from services.scope import require, require_store
@@ -18,12 +20,20 @@ from services.stock import ALL_STORES_TOPICS, stock_topic
 
 @strawberry.type(description="An order changed: paid, cancelled, ready, picked up.")
 class OrderEvent:
-    order_id: strawberry.ID
-    status: str
+    order_id: strawberry.ID = strawberry.field(deprecation_reason="Use order { id }.")
+    status: OrderStatusEnum = strawberry.field(description="The status the order moved to")  # type: ignore[valid-type]
+    pk: strawberry.Private[int]
 
     @classmethod
     def of(cls, payload: dict[str, Any]) -> OrderEvent:
-        return cls(order_id=strawberry.ID(str(global_id("Order", payload["orderId"]))), status=payload["status"])
+        pk = int(payload["orderId"])
+        return cls(order_id=strawberry.ID(str(global_id("Order", pk))), status=OrderStatus(payload["status"]), pk=pk)
+
+    @strawberry.field(description="The order as it is now, through the same scoped loader as queries")
+    async def order(self, info: strawberry.Info[Context, None]) -> Order | None:
+        # A subscription's loaders live as long as the socket: forget what an earlier event loaded of this order.
+        info.context.loaders.order_by_id.clear(self.pk)
+        return await Order.load(info.context, self.pk)
 
 
 @strawberry.type

@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import CatalogStatus, Category, Product, Sku, utcnow
+from services import stock
 from services.errors import AccessDenied, DomainError, ErrorCode
 from services.pagination import AnySelect, Page, keyset_page
 from services.scope import Viewer, require, require_store
@@ -229,9 +230,12 @@ async def update_sku(session: AsyncSession, viewer: Viewer, *, sku_id: int, chan
         low_stock_default=changes.get("low_stock_default", sku.low_stock_default),
     )
     check_sku_fields(merged)
+    line_moved = merged.low_stock_default != sku.low_stock_default
     for key, value in changes.items():
         setattr(sku, key, value)
     await session.flush()
+    if line_moved:  # every store's level that follows the SKU's line now shows another lowThreshold / isLow
+        await stock.announce(session, [sku.id], stock.THRESHOLD_CHANGED, store_id=None)
     return sku
 
 

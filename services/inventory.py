@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from models import MovementKind, Sku, StockLevel, StockMovement, Store, StoreListing, StoreStatus
+from services import stock
 from services.errors import DomainError, ErrorCode
 from services.pagination import AnySelect, Page, keyset_page
 from services.scope import Viewer, require_store, restrict
@@ -84,6 +85,8 @@ async def set_threshold(
         raise DomainError(ErrorCode.NOT_FOUND, "This store does not stock that SKU.", "skuId")
     level.low_threshold = threshold
     await session.flush()
+    # The line decides isLow: the tablets and HQ watching stockChanged see it move.
+    await stock.announce(session, [sku_id], stock.THRESHOLD_CHANGED, store_id=store_id)
     return level
 
 

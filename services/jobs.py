@@ -14,15 +14,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from models import Job, JobStatus, utcnow
+from models import Job, JobStatus, Order, utcnow
 from services import coupons, facts, points, segments
 from services.db import insert_new, write_transaction
+from services.errors import AccessDenied, DomainError
 from services.events import Broker, Event, take_pending
+from services.pagination import Page, keyset_page
 from services.payments import PaymentProvider
 from services.points import CHAIN_TZ
+from services.scope import SYSTEM, Viewer, require
 
 log = logging.getLogger("chain.jobs")
 
@@ -94,10 +97,31 @@ async def _expire_group(session: AsyncSession, payload: dict[str, Any], env: Job
     await group_buys.expire(session, int(payload["group_id"]), env.now, env.providers)
 
 
+async def _refund_order(session: AsyncSession, payload: dict[str, Any], env: JobEnv) -> None:
+    """Give a whole order's money back (through its provider): run apart from the expiry that asked for it, so a
+    provider that does not answer delays only the money, retried with backoff and listed when it gives up."""
+    from services import refunds  # refunds use orders, which schedule jobs
+
+    order = await session.get(Order, int(payload["order_id"]), with_for_update=True)
+    if order is None or order.status not in refunds.REFUNDABLE:
+        return  # refunded (or never paid) already: nothing to give back twice
+    await refunds.refund_order(session, SYSTEM, dict(env.providers), order_id=order.id, quantities=None,
+                               restock=bool(payload.get("restock", True)), reason=payload.get("reason"))  # fmt: skip
+
+
+async def schedule_refund(
+    session: AsyncSession, order_id: int, *, reason: str, due_at: datetime, restock: bool = True
+) -> None:
+    """A refund of the whole order as a job of its own (once per order and reason)."""
+    await enqueue(session, kind="orders.refund", dedupe_key=f"orders.refund:{order_id}:{reason}"[:128],
+                  due_at=due_at, payload={"order_id": order_id, "reason": reason, "restock": restock})  # fmt: skip
+
+
 HANDLERS: dict[str, Handler] = {
     "points.expire": _expire_points, "members.rfm": _rfm, "orders.expire": _expire_order,
     "coupons.birthday": _birthdays, "groups.expire": _expire_group, "recs.copurchase": _co_purchases,
     "payments.refund_late": _refund_late_payment, "payments.close": _close_payment,
+    "orders.refund": _refund_order,
 }  # fmt: skip
 
 
@@ -131,23 +155,35 @@ async def ensure_recurring(session: AsyncSession, now: datetime | None = None) -
         await schedule_points_expiry(session, y)
 
 
-MAX_ATTEMPTS = 5
+# A failing job is retried after 1, 2, 4 ... minutes, never more than an hour apart, and given up (FAILED, listed
+# in failedJobs and counted in chain_jobs_failed) after MAX_ATTEMPTS runs: about four hours of a provider outage.
+MAX_ATTEMPTS = 10
+BACKOFF_BASE = timedelta(minutes=1)
+BACKOFF_CAP = timedelta(hours=1)
 # How often each instance folds pending sale and refund events into the report facts (README: every 10 s).
 FACTS_INTERVAL_S = 10.0
 
 
+def backoff(attempts: int) -> timedelta:
+    """How long to wait after the `attempts`-th failed run: doubling from BACKOFF_BASE, capped at BACKOFF_CAP."""
+    return min(BACKOFF_BASE * (1 << min(max(attempts - 1, 0), 20)), BACKOFF_CAP)
+
+
 async def _claim_and_run(
-    sessionmaker: async_sessionmaker[AsyncSession], env: JobEnv, broker: Broker | None
+    sessionmaker: async_sessionmaker[AsyncSession], env: JobEnv, broker: Broker | None, claimed: list[int]
 ) -> int | None:
     """Run one due job; returns its id, or None when nothing is due. Raises what the handler raised."""
     events: list[Event] = []
-    job_id = await _run_one(sessionmaker, env, events)
+    job_id = await _run_one(sessionmaker, env, events, claimed)
     if broker is not None and events:
         await broker.publish(events)  # after the commit, as for mutations
     return job_id
 
 
-async def _run_one(sessionmaker: async_sessionmaker[AsyncSession], env: JobEnv, events: list[Event]) -> int | None:
+async def _run_one(
+    sessionmaker: async_sessionmaker[AsyncSession], env: JobEnv, events: list[Event], claimed: list[int]
+) -> int | None:
+    """Claim and run one due job; its id goes into `claimed` before it runs, so a failure is recorded on it."""
     at = env.now
     async with write_transaction(sessionmaker) as session:
         job = await session.scalar(
@@ -156,6 +192,7 @@ async def _run_one(sessionmaker: async_sessionmaker[AsyncSession], env: JobEnv, 
         )  # fmt: skip
         if job is None:
             return None
+        claimed.append(job.id)
         handler = HANDLERS.get(job.kind)
         job.attempts += 1
         if handler is None:
@@ -167,19 +204,21 @@ async def _run_one(sessionmaker: async_sessionmaker[AsyncSession], env: JobEnv, 
         return job.id
 
 
-async def _record_failure(sessionmaker: async_sessionmaker[AsyncSession], error: Exception, at: datetime) -> None:
-    """The failed run rolled back; count the attempt and retry later, giving up after MAX_ATTEMPTS."""
+async def _record_failure(
+    sessionmaker: async_sessionmaker[AsyncSession], job_id: int, error: Exception, at: datetime
+) -> None:
+    """The failed run rolled back; count the attempt on that job and retry later, giving up after MAX_ATTEMPTS."""
     async with write_transaction(sessionmaker) as session:
-        job = await session.scalar(
-            select(Job).where(Job.status == JobStatus.PENDING, Job.due_at <= at).order_by(Job.due_at, Job.id).limit(1)
-        )
-        if job is None:
+        job = await session.get(Job, job_id, with_for_update=True)
+        if job is None or job.status is not JobStatus.PENDING:
             return
         job.attempts += 1
-        job.last_error = repr(error)[:1000]
-        job.due_at = at + timedelta(minutes=2**job.attempts)
+        # A rule's code (e.g. PAYMENT_PROVIDER_UNAVAILABLE) says more to whoever reads failedJobs than its class.
+        job.last_error = (f"{error.code.value}: {error}" if isinstance(error, DomainError) else repr(error))[:1000]
+        job.due_at = at + backoff(job.attempts)
         if job.attempts >= MAX_ATTEMPTS:
             job.status = JobStatus.FAILED
+            log.error("job %s (%s) FAILED after %s attempts: %s", job.id, job.kind, job.attempts, job.last_error)
 
 
 async def run_due(
@@ -190,13 +229,15 @@ async def run_due(
     ran = 0
     for _ in range(limit):
         at = now or utcnow()
+        claimed: list[int] = []
         try:
-            if await _claim_and_run(sessionmaker, JobEnv(at, providers or {}), broker) is None:
+            if await _claim_and_run(sessionmaker, JobEnv(at, providers or {}), broker, claimed) is None:
                 break
             ran += 1
         except Exception as exc:
             log.exception("job failed; it is retried later")
-            await _record_failure(sessionmaker, exc, at)
+            if claimed:
+                await _record_failure(sessionmaker, claimed[0], exc, at)
     return ran
 
 
@@ -215,17 +256,44 @@ async def _every(interval_s: float, what: str, work: Callable[[], Awaitable[Any]
         await asyncio.sleep(interval_s)
 
 
+async def failed_counts(session: AsyncSession) -> dict[str, int]:
+    """FAILED jobs by kind, every known kind present (0 when none), for the chain_jobs_failed gauge."""
+    counts = dict.fromkeys(HANDLERS, 0)
+    stmt = select(Job.kind, func.count()).where(Job.status == JobStatus.FAILED).group_by(Job.kind)
+    for kind, count in (await session.execute(stmt)).all():
+        counts[kind] = int(count)
+    return counts
+
+
+async def failed_jobs(session: AsyncSession, viewer: Viewer, *, first: int | None, after: str | None) -> Page[Job]:
+    """Jobs that gave up, newest first: HQ's to see (audit.view), as they are the chain's, not a store's."""
+    require(viewer, "audit.view")
+    if not viewer.is_hq:
+        raise AccessDenied("Failed jobs are HQ's to see.")
+    stmt = select(Job).where(Job.status == JobStatus.FAILED)
+    return await keyset_page(session, stmt, Job.id, first=first, after=after, descending=True)
+
+
 async def runner(
     sessionmaker: async_sessionmaker[AsyncSession],
     broker: Broker | None = None,
     interval_s: float = 30.0,
     providers: Mapping[str, PaymentProvider] | None = None,
     facts_interval_s: float | None = None,
+    report_failed: Callable[[dict[str, int]], None] | None = None,
 ) -> None:
     """The app's background loops (started in the lifespan): due jobs every `interval_s`, their events out through
-    `broker`; the report fold every `facts_interval_s` (default FACTS_INTERVAL_S, read when the runner starts)."""
+    `broker`, and after each pass the count of FAILED jobs by kind to `report_failed` (the metrics gauge); the
+    report fold every `facts_interval_s` (default FACTS_INTERVAL_S, read when the runner starts)."""
+
+    async def jobs_pass() -> None:
+        await run_due(sessionmaker, broker=broker, providers=providers)
+        if report_failed is not None:
+            async with sessionmaker() as session:
+                report_failed(await failed_counts(session))
+
     await asyncio.gather(
-        _every(interval_s, "job runner", lambda: run_due(sessionmaker, broker=broker, providers=providers)),
+        _every(interval_s, "job runner", jobs_pass),
         _every(FACTS_INTERVAL_S if facts_interval_s is None else facts_interval_s, "report fold",
                lambda: fold_facts(sessionmaker)),
     )  # fmt: skip

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -42,8 +42,15 @@ class Metrics:
                                  buckets=BUCKETS, registry=self.registry)  # fmt: skip
         self.http = Counter("chain_http_requests_total", "HTTP requests", ["route", "method", "status"],
                             registry=self.registry)  # fmt: skip
+        self.jobs_failed = Gauge("chain_jobs_failed", "Jobs that gave up after their retries (FAILED), by kind",
+                                 ["kind"], registry=self.registry)  # fmt: skip
         if engine is not None:
             self.registry.register(PoolCollector(engine))
+
+    def set_failed_jobs(self, counts: dict[str, int]) -> None:
+        """The job runner's count after each pass (every known kind, 0 when none): alert on chain_jobs_failed > 0."""
+        for kind, count in counts.items():
+            self.jobs_failed.labels(kind).set(count)
 
     def observe_operation(self, name: str, kind: str, outcome: str, seconds: float) -> None:
         self.operations.labels(name, kind, outcome).inc()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import ColumnElement, func, insert, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -113,27 +113,43 @@ async def _move(
             for sku_id, d_on_hand, d_reserved in changes
         ],
     )
-    await _announce(session, store_id, [c[0] for c in changes], kind)
+    await announce(session, [c[0] for c in changes], kind.value, store_id=store_id)
 
 
-async def _announce(session: AsyncSession, store_id: int, sku_ids: list[int], kind: MovementKind) -> None:
+# The kind of an event that changed what stockChanged shows without moving stock (a low-stock line).
+THRESHOLD_CHANGED = "THRESHOLD"
+
+
+async def announce(session: AsyncSession, sku_ids: list[int], kind: str, *, store_id: int | None) -> None:
+    """Publish (after commit) the levels of `sku_ids` in one store, or in every store when `store_id` is None:
+    every change to what stockChanged shows (on hand, reserved, the low-stock line) goes through here."""
+    where = StockLevel.sku_id.in_(sku_ids)
+    await _emit_levels(session, where if store_id is None else where & (StockLevel.store_id == store_id), kind)
+
+
+async def announce_default_followers(session: AsyncSession) -> None:
+    """The chain's default line moved: publish every level that has no line of its own nor its SKU's."""
+    await _emit_levels(session, StockLevel.low_threshold.is_(None) & Sku.low_stock_default.is_(None), THRESHOLD_CHANGED)
+
+
+async def _emit_levels(session: AsyncSession, where: ColumnElement[bool], kind: str) -> None:
     default = (await get_settings(session)).default_low_stock_threshold
     levels = (
         await session.execute(
             select(
-                StockLevel.id, StockLevel.sku_id, StockLevel.on_hand, StockLevel.reserved,
+                StockLevel.id, StockLevel.store_id, StockLevel.sku_id, StockLevel.on_hand, StockLevel.reserved,
                 func.coalesce(StockLevel.low_threshold, Sku.low_stock_default, default).label("threshold"),
             )
             .join(Sku, Sku.id == StockLevel.sku_id)
-            .where(StockLevel.store_id == store_id, StockLevel.sku_id.in_(sku_ids))
+            .where(where)
         )
     ).all()  # fmt: skip
     for row in levels:
         emit(
             session,
-            stock_topic(store_id),
-            {"levelId": row.id, "storeId": store_id, "skuId": row.sku_id, "onHand": row.on_hand,
-             "reserved": row.reserved, "threshold": row.threshold, "kind": kind.value},
+            stock_topic(row.store_id),
+            {"levelId": row.id, "storeId": row.store_id, "skuId": row.sku_id, "onHand": row.on_hand,
+             "reserved": row.reserved, "threshold": row.threshold, "kind": kind},
         )  # fmt: skip
 
 

@@ -40,6 +40,7 @@ def member_ops(Op, only, ALL, STAFF):
         Op("members", "{ members(first: 5) { edges { node { id phone } } } }", only(*READ)),
         Op("memberLevels", "{ memberLevels { name discountPercent } }", ALL),
         Op("topUpPlans", "{ topUpPlans { name payAmount bonusAmount } }", ALL),
+        Op("publicChainSettings", "{ publicChainSettings { pointsPerYuan freeDeliveryOverFen } }", ALL),
         Op("memberTags", "{ memberTags { name } }", only(*READ)),
         Op("myDataExport", "{ myDataExport }", only(*MEMBER)),
         Op("myMemberCode", "{ myMemberCode { code expiresAt } }", only(*MEMBER)),

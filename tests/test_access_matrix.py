@@ -91,6 +91,7 @@ OPS = [
     Op("roles", "{ roles { code } }", only(*STAFF)),
     Op("permissions", "{ permissions { code } }", only("hq_admin")),
     Op("auditLogs", "{ auditLogs(first: 5) { edges { node { operation } } } }", only("store_manager", "hq_admin")),
+    Op("failedJobs", "{ failedJobs(first: 5) { edges { node { kind } } } }", only("hq_admin")),
     Op(
         "login",
         'mutation { login(input: {username: "sh02.clerk", password: "demo-pass-2026"}) { errors { code } } }',

@@ -11,6 +11,7 @@ from sqlalchemy import delete, select
 from models import GroupBuy, GroupBuyStatus, Job, JobStatus, Order, OrderStatus, StockLevel, utcnow
 from services import group_buys, jobs
 from services.db import write_transaction
+from services.errors import DomainError, ErrorCode
 from tests.marketing_givens import given_menu
 from tests.test_marketing import _group_campaign, _member, _members, _pay
 
@@ -97,7 +98,14 @@ async def test_a_group_expiry_whose_refund_fails_releases_the_stock_and_retries_
                                               share_code=opened.group.share_code, idempotency_key="f-1")).placed.order  # fmt: skip
     paid = opened.placed.order
     await _pay(api, state, paid)
-    provider.time_out_next = 1  # the provider does not answer the refund
+    # The provider does not answer the paid member's refund (closing the unpaid member's payment order works).
+    answer_refund = provider.refund
+
+    def refund_once_unanswered(**kwargs):
+        provider.refund = answer_refund
+        raise DomainError(ErrorCode.PAYMENT_PROVIDER_UNAVAILABLE, "The payment provider did not answer; try again.")
+
+    provider.refund = refund_once_unanswered
     later = utcnow() + timedelta(minutes=31)
     await jobs.run_due(state.sessionmaker, later, providers=state.payment_providers)
 

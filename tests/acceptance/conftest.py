@@ -101,7 +101,7 @@ def base_env(data_dir: Path, database_url: str) -> dict[str, str]:
 
 def cli(env: dict[str, str], *args: str) -> None:
     """`python -m services.cli ...` as `make run` calls it; a failure shows the command's output."""
-    done = subprocess.run(  # noqa: S603 - our own interpreter, fixed arguments
+    done = subprocess.run(
         [sys.executable, "-m", "services.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )
     if done.returncode != 0:
@@ -121,7 +121,7 @@ def running(env: dict[str, str], log: Path) -> Iterator[Server]:
     port = free_port()
     server = Server(url=f"http://127.0.0.1:{port}", env=env, log=log)
     with log.open("ab") as out:
-        process = subprocess.Popen(  # noqa: S603 - our own interpreter, fixed arguments
+        process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "app:app", "--host", "127.0.0.1", "--port", str(port)],
             cwd=ROOT,
             env=env,
@@ -183,7 +183,7 @@ def staff_login(server: Server, username: str) -> dict[str, str]:
 def member_sign_in(server: Server, code: str = MEMBER_CODE, store_id: str | None = None) -> dict[str, str]:
     body = post(
         server,
-        "mutation($c: String!, $s: ID) { memberSignIn(input: {provider: \"local\", code: $c, storeId: $s}) "
+        'mutation($c: String!, $s: ID) { memberSignIn(input: {provider: "local", code: $c, storeId: $s}) '
         "{ errors { code message } tokens { accessToken refreshToken } } }",
         {"c": code, "s": store_id},
     )
@@ -257,7 +257,7 @@ def node() -> Path:
             pytest.fail(f"CI=true but {problem}")
         pytest.skip(problem)
     if not _installed_is_current():
-        done = subprocess.run(  # noqa: S603
+        done = subprocess.run(
             [shutil.which("npm") or "npm", "ci", "--no-audit", "--no-fund"],
             cwd=NODE_DIR, capture_output=True, text=True, timeout=300,
         )  # fmt: skip
@@ -271,7 +271,7 @@ def node() -> Path:
 
 def run_node(node: Path, script: str, args: dict[str, Any], timeout: float = 60) -> Any:
     """Run tests/acceptance/node/<script> with `args` as JSON in argv; it prints one JSON document."""
-    done = subprocess.run(  # noqa: S603
+    done = subprocess.run(
         [str(node), script, json.dumps(args)], cwd=NODE_DIR, capture_output=True, text=True, timeout=timeout
     )
     assert done.returncode == 0, f"{script} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"

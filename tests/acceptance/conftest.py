@@ -6,15 +6,17 @@ and `python -m uvicorn app:app` on a free port, and the tests talk to it only ov
 session-scoped (one development server, one production server) so the suite stays fast.
 
 Node and npm: the pinned packages of tests/acceptance/node are installed with `npm ci` once per session when
-node_modules is missing or older than package-lock.json. Without Node the Node tests skip with the reason; with
+node_modules is missing or was installed from another package-lock.json. Without Node the Node tests skip with the reason; with
 CI=true they fail.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -38,6 +40,7 @@ IN_CI = os.environ.get("CI", "") == "true"
 DEMO_PASSWORD = "demo-pass-2026"  # README: every demo account's password
 MEMBER_CODE = "alice:13800138000"  # README: the local provider's `subject:phone` code (development only)
 STARTUP_TIMEOUT_S = 60.0
+INSTALLED_MARKER = ".installed-from-lock"
 
 
 @dataclass(frozen=True)
@@ -242,10 +245,14 @@ def _node_problem() -> str | None:
     return None
 
 
+def _lock_digest() -> str:
+    return hashlib.sha256((NODE_DIR / "package-lock.json").read_bytes()).hexdigest()
+
+
 def _installed_is_current() -> bool:
-    marker = NODE_DIR / "node_modules" / ".package-lock.json"
-    lock = NODE_DIR / "package-lock.json"
-    return marker.exists() and marker.stat().st_mtime >= lock.stat().st_mtime
+    """node_modules was installed by `npm ci` from this very package-lock.json (a digest left beside it)."""
+    marker = NODE_DIR / "node_modules" / INSTALLED_MARKER
+    return marker.exists() and marker.read_text().strip() == _lock_digest()
 
 
 @pytest.fixture(scope="session")
@@ -266,6 +273,7 @@ def node() -> Path:
             if IN_CI:
                 pytest.fail(message)
             pytest.skip(message)
+        (NODE_DIR / "node_modules" / INSTALLED_MARKER).write_text(_lock_digest())
     return Path(shutil.which("node") or "node")
 
 
@@ -276,3 +284,21 @@ def run_node(node: Path, script: str, args: dict[str, Any], timeout: float = 60)
     )
     assert done.returncode == 0, f"{script} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
     return json.loads(done.stdout)
+
+
+# --- The trusted-document manifest the front ends are built against -------------------------------------------
+
+
+def manifest() -> list[dict[str, Any]]:
+    """trusted-documents.json's operations: {id, name, type, frontEnd, body}."""
+    operations: list[dict[str, Any]] = json.loads((ROOT / "trusted-documents.json").read_text())["operations"]
+    return operations
+
+
+def manifest_document(front_end: str, kind: str, field: str) -> dict[str, Any] | None:
+    """The front end's first `kind` (query / mutation / subscription) document whose root field is `field`."""
+    root = re.compile(rf"\s*{re.escape(field)}\s*[({{]")
+    for op in manifest():
+        if op["frontEnd"] == front_end and op["type"] == kind and root.match(op["body"].split("{", 1)[1]):
+            return op
+    return None

@@ -21,8 +21,8 @@ def store_and_sku(server: Server, token: str) -> tuple[str, str]:
     return store["id"], store["listings"]["edges"][0]["node"]["sku"]["id"]
 
 
-def run_ws_client(node: Path, server: Server, username: str) -> dict[str, Any]:
-    token = staff_login(server, username)["accessToken"]
+def run_ws_client(node: Path, server: Server, token: str) -> dict[str, Any]:
+    """ws_client.mjs as the staff member whose access token this is (a store's staff: they have a store)."""
     store_id, sku_id = store_and_sku(server, token)
     args = {"wsUrl": server.ws, "httpUrl": server.graphql, "token": token, "storeId": store_id, "skuId": sku_id,
             "boundMs": REVOKE_BOUND_MS}  # fmt: skip
@@ -51,4 +51,4 @@ def assert_live_then_revoked(result: dict[str, Any]) -> None:
 
 
 def test_graphql_ws_client_subscribes_queries_mutates_and_sign_out_closes_the_socket(node, dev_server):
-    assert_live_then_revoked(run_ws_client(node, dev_server, "sh01.manager"))
+    assert_live_then_revoked(run_ws_client(node, dev_server, staff_login(dev_server, "sh01.manager")["accessToken"]))

@@ -3,7 +3,8 @@ write (the graphql-ws reference client and graphql-http's audits under Node, `gq
 
 Nothing here imports the app: the server is `python -m services.cli migrate`, `python -m services.cli seed-demo`
 and `python -m uvicorn app:app` on a free port, and the tests talk to it only over the socket. Servers are
-session-scoped (one development server, one production server) so the suite stays fast.
+session-scoped (one development server, one production server, and for the business day a development server on
+PostgreSQL when PG_TEST_URL's server is reachable or CI=true) so the suite stays fast.
 
 Node and npm: the pinned packages of tests/acceptance/node are installed with `npm ci` once per session when
 node_modules is missing or was installed from another package-lock.json. Without Node the Node tests skip with the reason; with
@@ -12,6 +13,7 @@ CI=true they fail.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -40,6 +43,7 @@ IN_CI = os.environ.get("CI", "") == "true"
 DEMO_PASSWORD = "demo-pass-2026"  # README: every demo account's password
 MEMBER_CODE = "alice:13800138000"  # README: the local provider's `subject:phone` code (development only)
 STARTUP_TIMEOUT_S = 60.0
+PG_URL = os.environ.get("PG_TEST_URL", "postgresql://postgres@127.0.0.1:5432/test")
 INSTALLED_MARKER = ".installed-from-lock"
 
 
@@ -204,6 +208,36 @@ def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     prepare_database(env)
     with running(env, data / "server.log") as server:
         yield server
+
+
+async def _pg(statement: str) -> None:
+    conn = await asyncpg.connect(PG_URL, timeout=3)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def pg_dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The development server on a PostgreSQL database of its own (PG_TEST_URL's server; skipped when unreachable
+    outside CI, a failure with CI=true)."""
+    database = f"chain_accept_{os.getpid()}_{secrets.token_hex(4)}"
+    try:
+        asyncio.run(_pg(f'CREATE DATABASE "{database}"'))
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        problem = f"PostgreSQL not reachable at {PG_URL}: {exc}"
+        if IN_CI:
+            pytest.fail(f"CI=true but {problem}")
+        pytest.skip(problem)
+    data = tmp_path_factory.mktemp("pg-dev-server")
+    env = base_env(data, f"{PG_URL.rpartition('/')[0]}/{database}")
+    try:
+        prepare_database(env)
+        with running(env, data / "server.log") as server:
+            yield server
+    finally:
+        asyncio.run(_pg(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 from gql import Client, GraphQLRequest
 from gql.transport.httpx import HTTPXAsyncTransport
 from gql.transport.websockets import WebsocketsTransport
@@ -139,8 +140,14 @@ class LiveFeed:
             await asyncio.gather(self.task, return_exceptions=True)
 
 
-async def test_a_business_day_over_the_socket_ends_in_the_settlement_and_the_folded_sales_report(dev_server):
-    server = dev_server
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def day_server(request: pytest.FixtureRequest) -> Server:
+    server: Server = request.getfixturevalue("dev_server" if request.param == "sqlite" else "pg_dev_server")
+    return server
+
+
+async def test_a_business_day_over_the_socket_ends_in_the_settlement_and_the_folded_sales_report(day_server):
+    server = day_server
     hq = await sign_in(server, "hq.admin")
     manager = await sign_in(server, "sh02.manager")
     clerk = await sign_in(server, "sh02.clerk")

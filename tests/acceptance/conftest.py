@@ -45,6 +45,7 @@ MEMBER_CODE = "alice:13800138000"  # README: the local provider's `subject:phone
 STARTUP_TIMEOUT_S = 60.0
 PG_URL = os.environ.get("PG_TEST_URL", "postgresql://postgres@127.0.0.1:5432/test")
 INSTALLED_MARKER = ".installed-from-lock"
+WS_SESSION_CHECK_S = "5"  # README's default: how often a signed-in websocket's session is re-checked
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,7 @@ def base_env(data_dir: Path, database_url: str) -> dict[str, str]:
             "LOG_JSON": "1",
             "LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
+            "WS_SESSION_CHECK_S": WS_SESSION_CHECK_S,
             **new_keys(),
         }
     )

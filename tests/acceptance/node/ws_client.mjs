@@ -60,7 +60,11 @@ client.subscribe(
     variables: { s: args.storeId },
   },
   {
-    next: (value) => { out.events.push(value); resolveEvent(value); },
+    next: (value) => {
+      out.events.push(value);
+      const level = value && value.data && value.data.stockChanged;
+      if (level && level.sku && level.sku.id === args.skuId) resolveEvent(value);
+    },
     error: (error) => { out.subscription = { ended: 'error', atMs: since(), error: describe(error) }; resolveEnded(); },
     complete: () => { out.subscription = { ended: 'complete', atMs: since() }; resolveEnded(); },
   },

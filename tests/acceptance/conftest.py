@@ -88,9 +88,17 @@ def new_keys() -> dict[str, str]:
     return {"JWT_PRIVATE_KEY": pem, "PII_KEY": base64.b64encode(secrets.token_bytes(32)).decode()}
 
 
+# What the app reads from the environment (services/config.py, README's table): never inherited from the caller's shell.
+APP_SETTINGS = frozenset(
+    {"APP_ENV", "DATABASE_URL", "REDIS_URL", "DATA_DIR", "JWT_PRIVATE_KEY", "PII_KEY", "ACCESS_TOKEN_TTL",
+     "REFRESH_TOKEN_TTL", "SEED_DEMO", "LOG_JSON", "LOG_LEVEL", "CORS_ORIGINS", "WECHAT_APP_ID", "WECHAT_APP_SECRET",
+     "RUN_JOBS", "METRICS_TOKEN", "DB_LOCK_TIMEOUT_MS", "DB_STATEMENT_TIMEOUT_MS", "WS_SESSION_CHECK_S"}
+)  # fmt: skip
+
+
 def base_env(data_dir: Path, database_url: str) -> dict[str, str]:
     """The development environment `make run` gives the server, on a database of the test's own."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("APP_", "WECHAT_", "METRICS_", "CORS_"))}
+    env = {k: v for k, v in os.environ.items() if k not in APP_SETTINGS}
     env.update(
         {
             "APP_ENV": "development",

@@ -286,6 +286,10 @@ def _node_problem() -> str | None:
     for tool in ("node", "npm"):
         if shutil.which(tool) is None:
             return f"{tool} is not on PATH (the graphql-ws and graphql-http checks need Node.js 18+)"
+    version = subprocess.run([shutil.which("node") or "node", "--version"], capture_output=True, text=True, timeout=30)
+    major = version.stdout.strip().lstrip("v").split(".")[0]
+    if not major.isdigit() or int(major) < 18:
+        return f"Node.js 18+ is needed (global fetch), found {version.stdout.strip() or version.stderr.strip()}"
     return None
 
 

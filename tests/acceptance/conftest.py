@@ -3,12 +3,13 @@ write (the graphql-ws reference client and graphql-http's audits under Node, `gq
 
 Nothing here imports the app: the server is `python -m services.cli migrate`, `python -m services.cli seed-demo`
 and `python -m uvicorn app:app` on a free port, and the tests talk to it only over the socket. Servers are
-session-scoped (one development server, one production server, and for the business day a development server on
-PostgreSQL when PG_TEST_URL's server is reachable or CI=true) so the suite stays fast.
+package-scoped, so they start once and stop when the acceptance tests are done: one development server, one
+production server, and for the business day a development server on PostgreSQL (when PG_TEST_URL's server is
+reachable, or CI=true).
 
 Node and npm: the pinned packages of tests/acceptance/node are installed with `npm ci` once per session when
-node_modules is missing or was installed from another package-lock.json. Without Node the Node tests skip with the reason; with
-CI=true they fail.
+node_modules is missing or was installed from another package-lock.json. Without Node 18+ the Node tests skip with
+the reason; with CI=true they fail.
 """
 
 from __future__ import annotations
@@ -210,7 +211,7 @@ def member_sign_in(server: Server, code: str = MEMBER_CODE, store_id: str | None
     return tokens
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The development server, as `make run` starts it, on a SQLite file of its own."""
     data = tmp_path_factory.mktemp("dev-server")
@@ -228,7 +229,7 @@ async def _pg(statement: str) -> None:
         await conn.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def pg_dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The development server on a PostgreSQL database of its own (PG_TEST_URL's server; skipped when unreachable
     outside CI, a failure with CI=true)."""
@@ -258,7 +259,7 @@ class Production:
     member: dict[str, str]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Production]:
     """APP_ENV=production with what production needs set; the database seeded in development mode first."""
     data = tmp_path_factory.mktemp("prod-server")

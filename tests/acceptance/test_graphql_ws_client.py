@@ -1,5 +1,6 @@
 """The graphql-ws reference client (Node) against the running development server: subscribe, query and mutate over
-one socket, an event arrives, and signing out ends the socket (4403) and the subscription within the bound."""
+one socket (three mutations at once, too), an event arrives, and signing out ends the socket (4403) and the
+subscription within the bound."""
 
 from __future__ import annotations
 
@@ -43,6 +44,11 @@ def assert_live_then_revoked(result: dict[str, Any]) -> None:
     assert event is not None, f"no stockChanged event after receiveStock: {result}"
     assert event["data"]["stockChanged"]["sku"]["id"] == result["skuId"]
     assert event["data"]["stockChanged"]["onHand"] == receipt["levels"][0]["onHand"]
+    concurrent = [r["result"]["data"]["receiveStock"] for r in result["concurrent"]]
+    assert [r["errors"] for r in concurrent] == [[], [], []], result["concurrent"]
+    assert sorted(r["levels"][0]["onHand"] for r in concurrent) == [
+        receipt["levels"][0]["onHand"] + 3 * n for n in (1, 2, 3)
+    ]
     assert result["logout"]["status"] == 200 and result["logout"]["body"]["data"]["logout"]["ok"] is True, result
     # The server closes the socket with 4403 (Forbidden) and the running subscription ends, within the bound.
     assert [c["code"] for c in result["closes"]][:1] == [FORBIDDEN_CLOSE], result

@@ -2,7 +2,7 @@
 //
 // argv[2] is JSON: {wsUrl, httpUrl, token, storeId, skuId, boundMs}. As a store's staff it subscribes to
 // stockChanged(storeId), runs a query and a mutation (receiveStock) over the same socket, waits for the event,
-// then signs the session out over HTTP (logout) and waits for the server to close the socket and the
+// sends three more receiveStock at once on the socket, then signs the session out over HTTP (logout) and waits for the server to close the socket and the
 // subscription to end. Prints one JSON document with what happened; the Python test asserts on it.
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
@@ -81,6 +81,8 @@ async function main() {
   });
   out.mutation = await receive('1');
   out.event = await Promise.race([eventArrived, new Promise((r) => setTimeout(() => r(null), 5000))]);
+  // Three at once on the one socket: each gets its own session and transaction.
+  out.concurrent = await Promise.all(['2', '3', '4'].map(receive));
 
   // Sign the session out over HTTP; the open socket must not outlive it.
   const response = await fetch(args.httpUrl, {

@@ -1,15 +1,18 @@
 """The issue's reproductions, sent as an attacker would to the running server: bad requests get a coded JSON 4xx
-(never a 500 or Python text), metrics labels stay bounded whatever callers name, and production suggests nothing."""
+(never a 500 or Python text), metrics labels stay bounded whatever callers name, production suggests nothing, weak
+staff passwords and pickup times outside a store's hours are refused."""
 
 from __future__ import annotations
 
 import secrets
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
-from tests.acceptance.conftest import Server, post, staff_login
+from tests.acceptance.conftest import Server, member_sign_in, post, staff_login
 from tests.acceptance.test_production import staff_sign_in
 
 QUERY = "{ stores(first: 1) { edges { node { code } } } }"
@@ -76,3 +79,47 @@ def test_production_suggests_no_names(production):
     body = post(production.server, "{ stores(frist: 1) { edges { node { cod } } } }", token=token)
     assert body["errors"], body
     assert not [e for e in body["errors"] if "Did you mean" in e["message"]], body
+
+
+USERNAME = "<the username>"
+
+
+@pytest.mark.parametrize("password", ["password", "12345678", USERNAME, "password123", "1234567890"])
+def test_weak_staff_passwords_are_refused_and_create_nothing(dev_server, password):
+    token = staff_login(dev_server, "sh01.manager")["accessToken"]
+    roles = post(dev_server, "{ roles { id code } }", token=token)["data"]["roles"]
+    clerk = next(r["id"] for r in roles if r["code"] == "CLERK")
+    username = f"sh01.probe{secrets.token_hex(3)}"
+    created = post(
+        dev_server,
+        'mutation($u: String!, $p: String!, $r: ID!) { createStaff(input: {username: $u, displayName: "Probe", '
+        "password: $p, roleId: $r}) { errors { code field } staff { id } } }",
+        {"u": username, "p": username if password == USERNAME else password, "r": clerk},
+        token=token,
+    )["data"]["createStaff"]
+    assert created["staff"] is None and [e["field"] for e in created["errors"]] == ["password"], created
+
+
+def next_local(tz: ZoneInfo, hour: int, days: int) -> datetime:
+    """`hour`:00 in the store's time zone, `days` from its today (negative: in the past)."""
+    today = datetime.now(tz).date() + timedelta(days=days)
+    return datetime.combine(today, datetime.min.time(), tz).replace(hour=hour)
+
+
+@pytest.mark.parametrize(("hour", "days"), [(3, 1), (12, -2)], ids=["03:00-tomorrow", "two-days-ago"])
+def test_a_pickup_time_outside_the_stores_hours_or_in_the_past_is_refused(dev_server, hour, days):
+    manager = staff_login(dev_server, "sh01.manager")["accessToken"]
+    store = post(dev_server, "{ me { ... on StaffViewer { store { id timezone listings(first: 1) { edges { node "
+                 "{ sku { id } } } } } } } }", token=manager)["data"]["me"]["store"]  # fmt: skip
+    member = member_sign_in(dev_server, "probe-pickup:13800138002")["accessToken"]
+    at = next_local(ZoneInfo(store["timezone"]), hour, days)
+    placed = post(
+        dev_server,
+        "mutation($s: ID!, $k: ID!, $key: String!, $at: DateTime) { placeOrder(input: {storeId: $s, idempotencyKey: "
+        "$key, lines: [{skuId: $k, quantity: 1}], pickupAt: $at}) { errors { code field } order { id } } }",
+        {"s": store["id"], "k": store["listings"]["edges"][0]["node"]["sku"]["id"], "key": secrets.token_hex(6),
+         "at": at.isoformat()},
+        token=member,
+    )  # fmt: skip
+    payload = placed["data"]["placeOrder"]
+    assert payload["order"] is None and [e["field"] for e in payload["errors"]] == ["pickupAt"], placed

@@ -97,7 +97,8 @@ def test_weak_staff_passwords_are_refused_and_create_nothing(dev_server, passwor
         {"u": username, "p": username if password == USERNAME else password, "r": clerk},
         token=token,
     )["data"]["createStaff"]
-    assert created["staff"] is None and [e["field"] for e in created["errors"]] == ["password"], created
+    assert created["staff"] is None and created["errors"], created
+    assert all((e["field"] or "").endswith("password") for e in created["errors"]), created
 
 
 def next_local(tz: ZoneInfo, hour: int, days: int) -> datetime:
@@ -122,4 +123,5 @@ def test_a_pickup_time_outside_the_stores_hours_or_in_the_past_is_refused(dev_se
         token=member,
     )  # fmt: skip
     payload = placed["data"]["placeOrder"]
-    assert payload["order"] is None and [e["field"] for e in payload["errors"]] == ["pickupAt"], placed
+    assert payload["order"] is None and payload["errors"], placed
+    assert all((e["field"] or "").endswith("pickupAt") for e in payload["errors"]), placed

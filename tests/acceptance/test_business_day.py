@@ -117,10 +117,11 @@ class LiveFeed:
                 self.events.append((await first)["orderEvents"])
                 async for result in subscription:
                     self.events.append(result["orderEvents"])
-        except BaseException as exc:
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # kept for the test to report (start, wait_for) rather than lost in the task
             self.failure = exc
             self.ready.set()
-            raise
 
     async def start(self) -> None:
         self.task = asyncio.create_task(self._run())

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from gql import Client, GraphQLRequest
-from gql.transport.exceptions import TransportQueryError
+from gql.transport.exceptions import TransportError, TransportQueryError
 from gql.transport.websockets import WebsocketsTransport
 
 from tests.acceptance.conftest import (
@@ -107,12 +107,19 @@ async def ws_codes(server: Server, query: str, token: str | None = None) -> list
     """Run `query` as text over graphql-transport-ws (gql); the error codes the server answers with."""
     init = {"authorization": f"Bearer {token}"} if token else {}
     transport = WebsocketsTransport(url=server.ws, init_payload=init, subprotocols=["graphql-transport-ws"])
-    async with Client(transport=transport) as session:
-        try:
-            result = await asyncio.wait_for(session.execute(GraphQLRequest(query)), 10)
-        except TransportQueryError as exc:
-            return [e.get("extensions", {}).get("code") for e in exc.errors or []]
-    raise AssertionError(f"the websocket ran query text: {result}")
+    try:
+        async with Client(transport=transport) as session:
+            try:
+                result = await asyncio.wait_for(session.execute(GraphQLRequest(query)), 10)
+            except TransportQueryError as exc:
+                return [e.get("extensions", {}).get("code") for e in exc.errors or []]
+    except TransportError as exc:
+        failure = f"the websocket failed: {type(exc).__name__}: {exc}"
+    else:
+        failure = f"the websocket ran query text: {result}"
+    # Raised outside the handler: gql's deep traceback is of no use here (and trips CPython 3.11's AST recursion check
+    # when pytest prints it).
+    raise AssertionError(failure)
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from gql import Client, GraphQLRequest
+from gql.transport.exceptions import TransportError
 from gql.transport.websockets import WebsocketsTransport
 
 from tests.acceptance.conftest import WS_SESSION_CHECK_S, Server, post, staff_login
@@ -30,6 +31,14 @@ def close_code(exc: BaseException | None) -> int | None:
 
 async def subscribe_until_closed(server: Server, token: str, store_id: str, revoke: Any) -> tuple[float, int | None]:
     """Subscribe to stockChanged, call `revoke()`, and time how long the subscription lives on."""
+    try:
+        return await _subscribe_until_closed(server, token, store_id, revoke)
+    except TransportError as exc:
+        failure = f"the websocket failed: {type(exc).__name__}: {exc}"
+    raise AssertionError(failure)  # outside the handler: gql's deep traceback helps no one
+
+
+async def _subscribe_until_closed(server: Server, token: str, store_id: str, revoke: Any) -> tuple[float, int | None]:
     transport = WebsocketsTransport(
         url=server.ws, init_payload={"authorization": f"Bearer {token}"}, subprotocols=["graphql-transport-ws"]
     )

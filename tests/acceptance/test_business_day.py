@@ -24,7 +24,7 @@ from gql.transport.websockets import WebsocketsTransport
 
 from tests.acceptance.conftest import DEMO_PASSWORD, MEMBER_CODE, Server
 
-# The running app folds report events every 10 s (README); give it three rounds.
+# The running app folds report events every FACTS_INTERVAL_S (2 s here; README's default is 10 s); at most this long.
 FOLD_WAIT_S = 35.0
 
 

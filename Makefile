@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest migrate schema schema-check seed jobs clean bench-data bench-dashboard bench-load
+.PHONY: run test lint typecheck pytest acceptance migrate schema schema-check seed jobs clean bench-data bench-dashboard bench-load
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -43,8 +43,13 @@ pytest: $(STAMP)
 
 test: lint typecheck schema-check pytest
 
+# Only the acceptance suite (also part of `pytest`): real server processes, in development and production, driven by
+# clients the project did not write (graphql-ws and graphql-http under Node, npm ci'd into tests/acceptance/node; gql).
+acceptance: $(STAMP)
+	$(BIN)/pytest -q tests/acceptance
+
 clean:
-	rm -rf $(VENV) data/*.db data/*.db-* .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) data/*.db data/*.db-* .pytest_cache .mypy_cache .ruff_cache tests/acceptance/node/node_modules
 
 # Benches (not part of the test run). BENCH_DATABASE_URL names a PostgreSQL database the benches may fill.
 BENCH_DATABASE_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/bench

@@ -1,0 +1,293 @@
+"""A whole business day against the running development server, driven by `gql` (an independent Python GraphQL
+client) over HTTP and the graphql-transport-ws websocket only: HQ adds a product, a store adopts it and receives
+stock, a member quotes, orders for pickup and pays through the sandbox's signed notification, the tablet's live
+feed sees the order, the clerk hands it over, sells at the counter to the member by their member code, refunds a
+line, and the day's settlement and sales report (after the running app's own fold) show all of it."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from gql import Client, GraphQLRequest
+from gql.transport.httpx import HTTPXAsyncTransport
+from gql.transport.websockets import WebsocketsTransport
+
+from tests.acceptance.conftest import DEMO_PASSWORD, MEMBER_CODE, Server
+
+# The running app folds report events every FACTS_INTERVAL_S (2 s here; README's default is 10 s); at most this long.
+FOLD_WAIT_S = 35.0
+
+
+class Gql:
+    """One caller of the API over HTTP, through gql."""
+
+    def __init__(self, server: Server, token: str | None = None) -> None:
+        self.server = server
+        self.token = token
+
+    async def __call__(self, query: str, **variables: Any) -> dict[str, Any]:
+        headers = {"authorization": f"Bearer {self.token}"} if self.token else {}
+        async with Client(transport=HTTPXAsyncTransport(url=self.server.graphql, headers=headers, timeout=30)) as s:
+            result: dict[str, Any] = await s.execute(GraphQLRequest(query, variable_values=variables or None))
+        return result
+
+
+async def sign_in(server: Server, username: str) -> Gql:
+    body = await Gql(server)(
+        "mutation($u: String!, $p: String!) { login(input: {username: $u, password: $p}) "
+        "{ errors { code } tokens { accessToken } } }",
+        u=username,
+        p=DEMO_PASSWORD,
+    )
+    assert body["login"]["errors"] == [], body
+    return Gql(server, body["login"]["tokens"]["accessToken"])
+
+
+def ok(payload: dict[str, Any]) -> dict[str, Any]:
+    """A mutation payload that must have succeeded."""
+    assert payload["errors"] == [], payload
+    return payload
+
+
+def next_pickup_time(tz: ZoneInfo, hours: list[dict[str, Any]], now: datetime) -> datetime:
+    """The first moment at least 30 minutes ahead that lies inside the store's hours (with 10 minutes' margin)."""
+    earliest = now.astimezone(tz) + timedelta(minutes=30)
+    for offset in range(8):
+        day = (earliest - timedelta(days=1)).date() + timedelta(days=offset)
+        for h in hours:
+            if h["weekday"] != day.weekday():
+                continue
+            opens = datetime.combine(day, datetime.strptime(h["opens"], "%H:%M").time(), tz)
+            closes = datetime.combine(day, datetime.strptime(h["closes"], "%H:%M").time(), tz)
+            if closes <= opens:
+                closes += timedelta(days=1)
+            start = max(opens + timedelta(minutes=10), earliest)
+            start = start.replace(second=0, microsecond=0) + timedelta(minutes=(-start.minute) % 5)
+            if start + timedelta(minutes=10) <= closes:
+                return start
+    raise AssertionError(f"no opening hours within a week: {hours}")
+
+
+def sandbox_notification(server: Server, prepay_id: str, amount: int) -> tuple[dict[str, str], bytes]:
+    """What the sandbox provider sends when the payer pays, signed as services/payments.py documents: HMAC-SHA256
+    of the body under sha256("sandbox-pay:" + the deployment's PII_KEY bytes), in x-sandbox-signature."""
+    body = json.dumps({"out_trade_no": prepay_id.removeprefix("sbx_"), "transaction_id": f"acc_{secrets.token_hex(6)}",
+                       "amount": amount, "trade_state": "SUCCESS"}).encode()  # fmt: skip
+    secret = hashlib.sha256(b"sandbox-pay:" + server.pii_key).digest()
+    return {"x-sandbox-signature": hmac.new(secret, body, hashlib.sha256).hexdigest()}, body
+
+
+class LiveFeed:
+    """The tablet's orderEvents(storeId) over the websocket (gql, graphql-transport-ws), collected in the background."""
+
+    def __init__(self, server: Server, token: str, store_id: str) -> None:
+        self.transport = WebsocketsTransport(
+            url=server.ws, init_payload={"authorization": f"Bearer {token}"}, subprotocols=["graphql-transport-ws"]
+        )
+        self.store_id = store_id
+        self.events: list[dict[str, str]] = []
+        self.task: asyncio.Task[None] | None = None
+        self.ready = asyncio.Event()
+        self.failure: BaseException | None = None
+
+    async def _run(self) -> None:
+        try:
+            async with Client(transport=self.transport) as session:
+                # A query over the same socket first: the socket works both ways before the feed is relied on.
+                me = await session.execute(GraphQLRequest("{ me { ... on StaffViewer { store { id } } } }"))
+                assert me["me"]["store"]["id"] == self.store_id
+                request = GraphQLRequest(
+                    "subscription($s: ID!) { orderEvents(storeId: $s) { orderId status } }",
+                    variable_values={"s": self.store_id},
+                )
+                subscription = session.subscribe(request)
+                first = asyncio.ensure_future(anext(subscription))
+                await asyncio.sleep(0.5)  # the server has set the subscription up
+                self.ready.set()
+                self.events.append((await first)["orderEvents"])
+                async for result in subscription:
+                    self.events.append(result["orderEvents"])
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # kept for the test to report (start, wait_for) rather than lost in the task
+            self.failure = exc
+            self.ready.set()
+
+    async def start(self) -> None:
+        self.task = asyncio.create_task(self._run())
+        await asyncio.wait_for(self.ready.wait(), 15)
+        assert self.failure is None, f"the live feed failed: {self.failure!r}"
+
+    async def wait_for(self, order_id: str, status: str, within_s: float = 10) -> None:
+        deadline = time.monotonic() + within_s
+        while {"orderId": order_id, "status": status} not in self.events:
+            assert self.failure is None, f"the live feed failed: {self.failure!r}"
+            assert time.monotonic() < deadline, f"no {status} event for {order_id}; saw {self.events}"
+            await asyncio.sleep(0.1)
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def day_server(request: pytest.FixtureRequest) -> Server:
+    server: Server = request.getfixturevalue("dev_server" if request.param == "sqlite" else "pg_dev_server")
+    return server
+
+
+async def test_a_business_day_over_the_socket_ends_in_the_settlement_and_the_folded_sales_report(day_server):
+    server = day_server
+    hq = await sign_in(server, "hq.admin")
+    manager = await sign_in(server, "sh02.manager")
+    clerk = await sign_in(server, "sh02.clerk")
+    store = (await manager("{ me { ... on StaffViewer { store { id code timezone hours { weekday opens closes } } } } }"))[
+        "me"]["store"]  # fmt: skip
+    tz = ZoneInfo(store["timezone"])
+
+    # HQ adds a product to the library; the store adopts it at its own price inside HQ's band.
+    categories = (await hq("{ categories { id name } }"))["categories"]
+    barcode = f"69{secrets.randbelow(10**11):011d}"
+    product = ok((await hq(
+        "mutation($c: ID!, $b: String!) { createProduct(input: {name: \"验收拿铁\", categoryId: $c, "
+        "skus: [{barcode: $b, basePrice: 1800, costPrice: 600}]}) { errors { code field } product { id skus { id } } } }",
+        c=categories[0]["id"], b=barcode))["createProduct"])["product"]  # fmt: skip
+    sku = product["skus"][0]["id"]
+    listing = ok((await manager(
+        "mutation($s: ID!, $k: ID!) { adoptSkus(input: {storeId: $s, items: [{skuId: $k, price: 1900}]}) "
+        "{ errors { code field } listings { price onShelf } } }", s=store["id"], k=sku))["adoptSkus"])  # fmt: skip
+    assert listing["listings"] == [{"price": 1900, "onShelf": True}]
+
+    # Goods received; the tablet's retry with the same idempotency key moves stock once.
+    receive = (
+        "mutation($s: ID!, $k: ID!, $key: String!) { receiveStock(input: {storeId: $s, idempotencyKey: $key, "
+        "lines: [{skuId: $k, quantity: 20}]}) { errors { code field } levels { onHand available } } }"
+    )
+    key = f"acceptance-{secrets.token_hex(4)}"
+    first = ok((await manager(receive, s=store["id"], k=sku, key=key))["receiveStock"])
+    again = ok((await manager(receive, s=store["id"], k=sku, key=key))["receiveStock"])
+    assert first["levels"] == again["levels"] == [{"onHand": 20, "available": 20}]
+
+    feed = LiveFeed(server, clerk.token or "", store["id"])
+    await feed.start()
+    try:
+        # A member signs in (development: the local provider), quotes and orders for pickup at an open hour.
+        signed = (await Gql(server)(
+            "mutation($c: String!, $s: ID) { memberSignIn(input: {provider: \"local\", code: $c, storeId: $s}) "
+            "{ errors { code } tokens { accessToken } member { id } } }", c=MEMBER_CODE, s=store["id"]))["memberSignIn"]  # fmt: skip
+        member = Gql(server, ok(signed)["tokens"]["accessToken"])
+        member_id = signed["member"]["id"]
+        lines = [{"skuId": sku, "quantity": 2}]
+        quote = (await member(
+            "query($s: ID!, $l: [CartLineInput!]!) { quote(input: {storeId: $s, lines: $l}) "
+            "{ total lines { unitPrice available } } }", s=store["id"], l=lines))["quote"]  # fmt: skip
+        assert quote["lines"][0]["available"] is True and quote["total"] > 0
+        pickup_at = next_pickup_time(tz, store["hours"], datetime.now(UTC))
+        placed = ok((await member(
+            "mutation($s: ID!, $l: [CartLineInput!]!, $key: String!, $at: DateTime) { placeOrder(input: {storeId: $s, "
+            "lines: $l, idempotencyKey: $key, pickupAt: $at}) { errors { code field message } "
+            "order { id status payable } payment { provider params } } }",
+            s=store["id"], l=lines, key=f"cart-{secrets.token_hex(4)}", at=pickup_at.isoformat()))["placeOrder"])  # fmt: skip
+        order = placed["order"]
+        assert order["status"] == "CREATED" and order["payable"] == quote["total"]
+        assert placed["payment"]["provider"] == "sandbox"
+
+        # The payer pays: the provider's signed notification marks the order paid, once however often it comes.
+        headers, body = sandbox_notification(server, placed["payment"]["params"]["prepayId"], order["payable"])
+        async with httpx.AsyncClient(timeout=30) as http:
+            for _ in range(2):
+                answer = await http.post(f"{server.url}/payments/notify/sandbox", content=body, headers=headers)
+                assert answer.json() == {"code": "SUCCESS"}
+            forged = await http.post(f"{server.url}/payments/notify/sandbox", content=body.replace(b'"amount": ', b'"amount": 1'),
+                                     headers=headers)  # fmt: skip
+            assert forged.status_code == 400
+        await feed.wait_for(order["id"], "PAID")
+
+        # The tablet prepares it, and hands it over against the member's pickup code.
+        ready = ok((await manager(
+            "mutation($id: ID!) { markOrderReady(input: {id: $id}) { errors { code } order { status } } }",
+            id=order["id"]))["markOrderReady"])  # fmt: skip
+        assert ready["order"]["status"] == "READY"
+        await feed.wait_for(order["id"], "READY")
+        mine = (await member("query($id: ID!) { node(id: $id) { ... on Order { status pickupCode } } }", id=order["id"]))[
+            "node"]  # fmt: skip
+        assert mine["status"] == "READY" and mine["pickupCode"]
+        handed = ok((await clerk(
+            "mutation($c: String!, $s: ID) { verifyPickup(input: {code: $c, storeId: $s}) { errors { code } order { id status } } }",
+            c=mine["pickupCode"], s=store["id"]))["verifyPickup"])  # fmt: skip
+        assert handed["order"] == {"id": order["id"], "status": "COMPLETED"}
+        await feed.wait_for(order["id"], "COMPLETED")
+    finally:
+        await feed.stop()
+
+    # At the counter: the member shows the rotating code, the clerk identifies them and sells for cash.
+    code = (await member("{ myMemberCode { code expiresAt } }"))["myMemberCode"]["code"]
+    identified = ok((await clerk(
+        "mutation($c: String, $s: ID) { identifyMember(input: {code: $c, storeId: $s}) { errors { code } member { id } } }",
+        c=code, s=store["id"]))["identifyMember"])  # fmt: skip
+    assert identified["member"]["id"] == member_id
+    pos_lines = [{"skuId": sku, "quantity": 3}]
+    pos_quote = (await clerk(
+        "query($s: ID!, $l: [CartLineInput!]!, $m: ID) { quote(input: {storeId: $s, lines: $l, memberId: $m}) { total } }",
+        s=store["id"], l=pos_lines, m=member_id))["quote"]  # fmt: skip
+    sale = ok((await clerk(
+        "mutation($s: ID, $l: [CartLineInput!]!, $m: ID, $t: [TenderInput!]!, $c: String!) { posCheckout(input: "
+        "{storeId: $s, clientOrderId: $c, lines: $l, memberId: $m, tenders: $t}) { errors { code field message } "
+        "order { id status payable } } }",
+        s=store["id"], l=pos_lines, m=member_id, c=f"pos-{secrets.token_hex(4)}",
+        t=[{"method": "CASH", "amount": pos_quote["total"]}]))["posCheckout"])["order"]  # fmt: skip
+    assert sale["status"] == "COMPLETED" and sale["payable"] == pos_quote["total"]
+
+    # One of the three comes back.
+    refund = ok((await manager(
+        "mutation($id: ID!, $l: [CartLineInput!]) { refundOrder(input: {id: $id, lines: $l, reason: \"acceptance\"}) "
+        "{ errors { code field } refund { amount byMethod } order { status } } }",
+        id=sale["id"], l=[{"skuId": sku, "quantity": 1}]))["refundOrder"])  # fmt: skip
+    refunded = refund["refund"]["amount"]
+    assert 0 < refunded < sale["payable"] and refund["order"]["status"] == "PARTIALLY_REFUNDED"
+
+    # The day's settlement, in the store's time zone.
+    today = datetime.now(tz).date()
+    figures = (await manager("query($s: ID!, $d: Date!) { settlement(storeId: $s, date: $d) { figures closed } }",
+                             s=store["id"], d=today.isoformat()))["settlement"]["figures"]  # fmt: skip
+    assert figures["takings"]["CASH"] == sale["payable"]
+    assert figures["refunds"]["CASH"] == refunded
+    assert figures["net"] == order["payable"] + sale["payable"] - refunded
+
+    # The sales report shows the day once the running app has folded it (no calls into the app: just wait).
+    report = await folded_sales_report(hq, store["id"], today)
+    totals = report["totals"]
+    assert (totals["orders"], totals["refundCount"], totals["refunds"]) == (2, 1, refunded), report
+    assert totals["net"] == order["payable"] + sale["payable"], report
+    assert totals["netAfterRefunds"] == totals["net"] - refunded
+    assert [p["label"] for p in report["series"] if p["figures"]["orders"]] == [today.isoformat()], report
+    own = (await manager(SALES_REPORT, s=store["id"], d=today.isoformat()))["salesReport"]
+    assert own["totals"] == totals
+
+
+SALES_REPORT = (
+    "query($s: ID, $d: Date) { salesReport(storeId: $s, from: $d, to: $d) { totals { orders net refunds refundCount "
+    "netAfterRefunds } series { label figures { orders net } } freshness { asOf pendingEvents } } }"
+)
+
+
+async def folded_sales_report(caller: Gql, store_id: str, day: date) -> dict[str, Any]:
+    """Poll the report until nothing is pending and the day's two orders are in, for up to FOLD_WAIT_S."""
+    deadline = time.monotonic() + FOLD_WAIT_S
+    while True:
+        report: dict[str, Any] = (await caller(SALES_REPORT, s=store_id, d=day.isoformat()))["salesReport"]
+        if report["freshness"]["pendingEvents"] == 0 and report["totals"]["orders"] >= 2:
+            return report
+        assert time.monotonic() < deadline, f"the running app did not fold the day within {FOLD_WAIT_S:.0f} s: {report}"
+        await asyncio.sleep(1)

@@ -51,6 +51,12 @@ def _issuer_id(key: str) -> int | None:
     return int(key) if key.isdigit() else None
 
 
+@strawberry.type(description="Late and duplicate payments of the day (fen): in takings, and refunded by a job.")
+class LatePaymentFigures:
+    received: int
+    refunded: int
+
+
 @strawberry.type(name="Settlement", description="A store's business day (日结), in fen.")
 class SettlementType:
     business_day: date
@@ -64,7 +70,16 @@ class SettlementType:
     stored_value_by_issuer: list[IssuerAmount] = strawberry.field(
         description="Stored value spent here by the store that issued it, net of the day's refunds"
     )
-    net: int = strawberry.field(description="Money taken less money given back; points are not money")
+    net: int = strawberry.field(
+        description="Money taken less money given back, counter top-ups left out (they are stored value sold, a "
+        "liability, not sales); points are not money"
+    )
+    top_up_takings: list[MethodAmount] = strawberry.field(
+        description="The part of the takings that paid for counter top-ups, by method (in takings, so a drawer counts)"
+    )
+    late_payments: LatePaymentFigures = strawberry.field(
+        description="Money that arrived for orders that could no longer take it, and what of it went back"
+    )
     figures: JSON = strawberry.field(
         description="The same figures as one JSON object with raw store ids",
         deprecation_reason="Use the typed fields: store, takings, refunds, storedValueByIssuer { issuer } ...",
@@ -86,7 +101,11 @@ class SettlementType:
                 IssuerAmount(principal=int(v["principal"]), bonus=int(v["bonus"]), issuer_id=_issuer_id(k))
                 for k, v in sorted(issuers.items())
             ],
-            net=int(figures.get("net", 0)), figures=dict(figures), store_id=store_id,  # type: ignore[arg-type]
+            net=int(figures.get("net", 0)),
+            top_up_takings=MethodAmount.listed(figures.get("topUpTakings", {})),
+            late_payments=LatePaymentFigures(received=int(figures.get("latePayments", {}).get("received", 0)),
+                                             refunded=int(figures.get("latePayments", {}).get("refunded", 0))),
+            figures=dict(figures), store_id=store_id,  # type: ignore[arg-type]
         )  # fmt: skip
 
     @strawberry.field

@@ -94,7 +94,7 @@ APP_SETTINGS = frozenset(
     {"APP_ENV", "DATABASE_URL", "REDIS_URL", "DATA_DIR", "JWT_PRIVATE_KEY", "PII_KEY", "ACCESS_TOKEN_TTL",
      "REFRESH_TOKEN_TTL", "SEED_DEMO", "LOG_JSON", "LOG_LEVEL", "CORS_ORIGINS", "WECHAT_APP_ID", "WECHAT_APP_SECRET",
      "RUN_JOBS", "METRICS_TOKEN", "DB_LOCK_TIMEOUT_MS", "DB_STATEMENT_TIMEOUT_MS", "WS_SESSION_CHECK_S",
-     "FACTS_INTERVAL_S"}
+     "FACTS_INTERVAL_S", "JOBS_INTERVAL_S"}
 )  # fmt: skip
 
 
@@ -114,6 +114,8 @@ def base_env(data_dir: Path, database_url: str) -> dict[str, str]:
             "WS_SESSION_CHECK_S": WS_SESSION_CHECK_S,
             # The running app's report fold (README: every 10 s), sooner so the business day's wait is short.
             "FACTS_INTERVAL_S": "2",
+            # The job runner (README: every 30 s), sooner so a late payment's refund comes within the test's wait.
+            "JOBS_INTERVAL_S": "1",
             **new_keys(),
         }
     )

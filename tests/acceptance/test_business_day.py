@@ -241,39 +241,122 @@ async def test_a_business_day_over_the_socket_ends_in_the_settlement_and_the_fol
     pos_quote = (await clerk(
         "query($s: ID!, $l: [CartLineInput!]!, $m: ID) { quote(input: {storeId: $s, lines: $l, memberId: $m}) { total } }",
         s=store["id"], l=pos_lines, m=member_id))["quote"]  # fmt: skip
+    # Paid partly in cash, partly by card.
+    card = 1000
+    cash = pos_quote["total"] - card
     sale = ok((await clerk(
         "mutation($s: ID, $l: [CartLineInput!]!, $m: ID, $t: [TenderInput!]!, $c: String!) { posCheckout(input: "
         "{storeId: $s, clientOrderId: $c, lines: $l, memberId: $m, tenders: $t}) { errors { code field message } "
         "order { id status payable } } }",
         s=store["id"], l=pos_lines, m=member_id, c=f"pos-{secrets.token_hex(4)}",
-        t=[{"method": "CASH", "amount": pos_quote["total"]}]))["posCheckout"])["order"]  # fmt: skip
+        t=[{"method": "CASH", "amount": cash}, {"method": "CARD", "amount": card}]))["posCheckout"])["order"]  # fmt: skip
     assert sale["status"] == "COMPLETED" and sale["payable"] == pos_quote["total"]
 
-    # One of the three comes back.
-    refund = ok((await manager(
-        "mutation($id: ID!, $l: [CartLineInput!]) { refundOrder(input: {id: $id, lines: $l, reason: \"acceptance\"}) "
-        "{ errors { code field } refund { amount byMethod } order { status } } }",
-        id=sale["id"], l=[{"skuId": sku, "quantity": 1}]))["refundOrder"])  # fmt: skip
+    # One of the three comes back: the preview tells the cashier what goes back to which tender, the refund does
+    # exactly that, and the tablet's retry after a lost answer (same key) gives nothing back twice.
+    refund_lines = [{"skuId": sku, "quantity": 1}]
+    preview = (await manager(
+        "query($i: RefundPreviewInput!) { refundPreview(input: $i) { amount tenders { method amount } } }",
+        i={"id": sale["id"], "lines": refund_lines}))["refundPreview"]  # fmt: skip
+    refund_doc = (
+        "mutation($id: ID!, $l: [CartLineInput!], $k: String!) { refundOrder(input: {id: $id, lines: $l, "
+        'idempotencyKey: $k, reason: "acceptance"}) { errors { code field } refund { id amount tenders { method '
+        "amount } } order { status refunds { id } lines { refundedQuantity refundableQuantity } } } }"
+    )
+    refund_key = f"refund-{secrets.token_hex(4)}"
+    refund = ok((await manager(refund_doc, id=sale["id"], l=refund_lines, k=refund_key))["refundOrder"])
+    retried = ok((await manager(refund_doc, id=sale["id"], l=refund_lines, k=refund_key))["refundOrder"])
     refunded = refund["refund"]["amount"]
     assert 0 < refunded < sale["payable"] and refund["order"]["status"] == "PARTIALLY_REFUNDED"
+    assert retried["refund"] == refund["refund"] and len(retried["order"]["refunds"]) == 1
+    assert retried["order"]["lines"] == [{"refundedQuantity": 1, "refundableQuantity": 2}]
+    back = {t["method"]: t["amount"] for t in refund["refund"]["tenders"]}
+    assert preview == {"amount": refunded, "tenders": refund["refund"]["tenders"]}
+    # The stated rule: each tender gets back its share in proportion to what it paid (largest remainder).
+    assert sum(back.values()) == refunded and abs(back["CARD"] - refunded * card / sale["payable"]) < 1
 
-    # The day's settlement, in the store's time zone.
+    # A counter top-up paid in cash goes into the drawer's takings.
+    top_up = 5000
+    topped = ok((await manager(
+        "mutation($m: ID!, $k: String!, $t: [TenderInput!]!, $a: Int) { topUpStoredValue(input: {memberId: $m, "
+        "idempotencyKey: $k, tenders: $t, amount: $a}) { errors { code field message } } }",
+        m=member_id, k=f"topup-{secrets.token_hex(4)}", t=[{"method": "CASH", "amount": top_up}], a=top_up,
+    ))["topUpStoredValue"])  # fmt: skip
+    assert topped["errors"] == []
+
+    # A lost answer: the member orders again, the answer never arrives, and the same request (same key) brings the
+    # pay parameters back; so does payOrder. Paying through them pays the order once.
+    place = (
+        "mutation($s: ID!, $l: [CartLineInput!]!, $key: String!, $at: DateTime) { placeOrder(input: {storeId: $s, "
+        "lines: $l, idempotencyKey: $key, pickupAt: $at}) { errors { code field message } "
+        "order { id status payable } payment { provider params } } }"
+    )
+    one = [{"skuId": sku, "quantity": 1}]
+    cart = f"cart-{secrets.token_hex(4)}"
+    lost = ok((await member(place, s=store["id"], l=one, key=cart, at=pickup_at.isoformat()))["placeOrder"])
+    replay = ok((await member(place, s=store["id"], l=one, key=cart, at=pickup_at.isoformat()))["placeOrder"])
+    again = ok((await member(
+        "mutation($id: ID!) { payOrder(input: {id: $id}) { errors { code } order { id } payment { params } } }",
+        id=lost["order"]["id"]))["payOrder"])  # fmt: skip
+    assert replay["order"]["id"] == lost["order"]["id"] == again["order"]["id"]
+    prepay = lost["payment"]["params"]["prepayId"]
+    assert replay["payment"]["params"]["prepayId"] == again["payment"]["params"]["prepayId"] == prepay
+    headers, body = sandbox_notification(server, again["payment"]["params"]["prepayId"], lost["order"]["payable"])
+    async with httpx.AsyncClient(timeout=30) as http:
+        assert (await http.post(f"{server.url}/payments/notify/sandbox", content=body, headers=headers)).json() == {
+            "code": "SUCCESS"}  # fmt: skip
+
+    # A late payment: the member cancels while their payment is in flight; the provider's notification still comes.
+    # It is acknowledged, shown on the order, and given back through the provider by the running app's own job.
+    late = ok((await member(place, s=store["id"], l=one, key=f"cart-{secrets.token_hex(4)}",
+                            at=pickup_at.isoformat()))["placeOrder"])  # fmt: skip
+    cancelled = ok((await member("mutation($id: ID!) { cancelMyOrder(input: {id: $id}) { errors { code } "
+                                 "order { status } } }", id=late["order"]["id"]))["cancelMyOrder"])  # fmt: skip
+    assert cancelled["order"]["status"] == "CANCELLED"
+    headers, body = sandbox_notification(server, late["payment"]["params"]["prepayId"], late["order"]["payable"])
+    async with httpx.AsyncClient(timeout=30) as http:
+        assert (await http.post(f"{server.url}/payments/notify/sandbox", content=body, headers=headers)).json() == {
+            "code": "SUCCESS"}  # fmt: skip
+    late_payments = await refunded_late(member, late["order"]["id"])
+    assert [(p["state"], p["amount"]) for p in late_payments] == [("REFUNDED_LATE", late["order"]["payable"])]
+
+    # The day's settlement, in the store's time zone, reconciles with the cash counted at the counter.
     today = datetime.now(tz).date()
-    figures = (await manager("query($s: ID!, $d: Date!) { settlement(storeId: $s, date: $d) { figures closed } }",
-                             s=store["id"], d=today.isoformat()))["settlement"]["figures"]  # fmt: skip
-    assert figures["takings"]["CASH"] == sale["payable"]
-    assert figures["refunds"]["CASH"] == refunded
-    assert figures["net"] == order["payable"] + sale["payable"] - refunded
+    day = (await manager(
+        "query($s: ID!, $d: Date!) { settlement(storeId: $s, date: $d) { closed takings { method amount } "
+        "refunds { method amount } topUpTakings { method amount } latePayments { received refunded } net } }",
+        s=store["id"], d=today.isoformat()))["settlement"]  # fmt: skip
+    takings = {t["method"]: t["amount"] for t in day["takings"]}
+    given_back = {t["method"]: t["amount"] for t in day["refunds"]}
+    counted_cash = cash + top_up - back["CASH"]
+    assert takings["CASH"] - given_back["CASH"] == counted_cash
+    assert takings["CARD"] - given_back["CARD"] == card - back["CARD"]
+    assert {t["method"]: t["amount"] for t in day["topUpTakings"] if t["amount"]} == {"CASH": top_up}
+    assert day["latePayments"] == {"received": late["order"]["payable"], "refunded": late["order"]["payable"]}
+    paid_online = order["payable"] + lost["order"]["payable"]
+    assert day["net"] == paid_online + sale["payable"] - refunded
 
     # The sales report shows the day once the running app has folded it (no calls into the app: just wait).
     report = await folded_sales_report(hq, store["id"], today)
     totals = report["totals"]
-    assert (totals["orders"], totals["refundCount"], totals["refunds"]) == (2, 1, refunded), report
-    assert totals["net"] == order["payable"] + sale["payable"], report
+    assert (totals["orders"], totals["refundCount"], totals["refunds"]) == (3, 1, refunded), report
+    assert totals["net"] == paid_online + sale["payable"], report
     assert totals["netAfterRefunds"] == totals["net"] - refunded
     assert [p["label"] for p in report["series"] if p["figures"]["orders"]] == [today.isoformat()], report
     own = (await manager(SALES_REPORT, s=store["id"], d=today.isoformat()))["salesReport"]
     assert own["totals"] == totals
+
+
+async def refunded_late(member: Gql, order_id: str) -> list[dict[str, Any]]:
+    """The order's payments once the running app's job has given the late one back (JOBS_INTERVAL_S), polled."""
+    deadline = time.monotonic() + FOLD_WAIT_S
+    while True:
+        node = (await member("query($id: ID!) { node(id: $id) { ... on Order { payments { state amount } } } }",
+                             id=order_id))["node"]  # fmt: skip
+        if node["payments"] and all(p["state"] != "LATE" for p in node["payments"]):
+            return list(node["payments"])
+        assert time.monotonic() < deadline, f"the running app did not refund the late payment: {node}"
+        await asyncio.sleep(0.5)
 
 
 SALES_REPORT = (
@@ -283,11 +366,11 @@ SALES_REPORT = (
 
 
 async def folded_sales_report(caller: Gql, store_id: str, day: date) -> dict[str, Any]:
-    """Poll the report until nothing is pending and the day's two orders are in, for up to FOLD_WAIT_S."""
+    """Poll the report until nothing is pending and the day's three orders are in, for up to FOLD_WAIT_S."""
     deadline = time.monotonic() + FOLD_WAIT_S
     while True:
         report: dict[str, Any] = (await caller(SALES_REPORT, s=store_id, d=day.isoformat()))["salesReport"]
-        if report["freshness"]["pendingEvents"] == 0 and report["totals"]["orders"] >= 2:
+        if report["freshness"]["pendingEvents"] == 0 and report["totals"]["orders"] >= 3:
             return report
         assert time.monotonic() < deadline, f"the running app did not fold the day within {FOLD_WAIT_S:.0f} s: {report}"
         await asyncio.sleep(1)

@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -111,12 +112,24 @@ async def place_order(
                    "points": request.use_points, "sv": request.use_stored_value,
                    "fulfilment": request.fulfilment.value, "coupon": request.coupon_id,
                    "group": request.group_buy_id, "flash": request.flash_sale_id}  # fmt: skip
-    earlier = await idempotency.claim(session, scope=scope, key=request.idempotency_key, request=fingerprint)
-    if earlier is not None:
-        existing = await session.get(Order, int(earlier["order_id"]))
+
+    async def load(stored: dict[str, Any]) -> Placed:
+        existing = await session.get(Order, int(stored["order_id"]))
         assert existing is not None
         # A replay after a lost answer can still pay: the same pay parameters, while the order is payable.
         return Placed(existing, await pay_params(session, existing, {provider.name: provider}, now))
+
+    return await idempotency.once(
+        session, scope=scope, key=request.idempotency_key, request=fingerprint,
+        run=lambda: _place(session, member_id, provider, request, cipher, now),
+        save=lambda placed: {"order_id": placed.order.id}, load=load,
+    )  # fmt: skip
+
+
+async def _place(
+    session: AsyncSession, member_id: int, provider: PaymentProvider, request: PlaceOrder, cipher: PiiCipher | None,
+    now: datetime,
+) -> Placed:  # fmt: skip
     store = await session.get(Store, request.store_id)
     if store is None or store.status is not StoreStatus.OPEN:
         raise DomainError(ErrorCode.STORE_NOT_OPEN, "This store is not taking orders.", "storeId")
@@ -187,7 +200,6 @@ async def place_order(
     await session.flush()
     if order.payable == 0:
         order = await mark_paid(session, order.id, now)
-    await idempotency.complete(session, scope=scope, key=request.idempotency_key, result={"order_id": order.id})
     return Placed(order, prepay)
 
 

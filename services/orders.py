@@ -457,14 +457,32 @@ async def confirm_delivery(session: AsyncSession, viewer: Viewer, order_id: int,
 
 
 async def verify_pickup(
-    session: AsyncSession, viewer: Viewer, *, store_id: int, code: str, quantities: dict[int, int] | None = None
-) -> Order:
-    """核销: hand over a paid pickup order by its code, in the order's own store; some lines may follow later."""
+    session: AsyncSession, viewer: Viewer, *, store_id: int, code: str, key: str,
+    quantities: dict[int, int] | None = None,
+) -> Order:  # fmt: skip
+    """核销: hand over a paid pickup order by its code, in the order's own store; some lines may follow later.
+
+    Once per key: a tablet retrying a partial hand-over after a lost answer gets the first answer back instead
+    of handing the same units over again. The key's request names the order, not the code: the code is a
+    secret, and a short one is easily found again from its hash."""
     require_store(viewer, store_id, "order.pickup")
     order = await session.scalar(select(Order).where(Order.pickup_code == code.strip()).with_for_update())
     if order is None or order.store_id != store_id:
         # Another store's code looks exactly like a wrong one: nothing about that order leaks.
         raise DomainError(ErrorCode.PICKUP_CODE_INVALID, "No order with this pickup code here.", "code")
+    found = order
+
+    async def load(_: dict[str, Any]) -> Order:
+        return found  # the request names the order: a replay of this key is about this order, just read locked
+
+    request = {"order": found.id, "lines": sorted(quantities.items()) if quantities is not None else None}
+    return await idempotency.once(
+        session, scope=f"verifyPickup:{store_id}", key=key, request=request,
+        run=lambda: _hand_over(session, found, quantities), save=lambda o: {"order_id": o.id}, load=load,
+    )  # fmt: skip
+
+
+async def _hand_over(session: AsyncSession, order: Order, quantities: dict[int, int] | None) -> Order:
     if order.status not in {OrderStatus.PAID, OrderStatus.PREPARING, OrderStatus.READY}:
         raise DomainError(ErrorCode.INVALID_TRANSITION, f"A {order.status.value} order cannot be picked up.", "code")
     lines = (

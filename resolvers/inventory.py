@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from models import AdjustmentReason, Sku, StockMovement, Transfer
+from models import AdjustmentReason, StockMovement, Transfer
 from resolvers.context import Context
 from resolvers.loaders import LevelView
-from services import idempotency, inventory, stock, transfers
-from services.errors import DomainError, ErrorCode
+from services import inventory, stock, transfers
 from services.pagination import Page, decode_cursor, page_size
 from services.scope import require_store
-from services.visible import require_visible
 
 
 async def store_levels(
@@ -50,56 +46,30 @@ async def suggestions(ctx: Context, store_id: int) -> list[inventory.Suggestion]
         return await inventory.transfer_suggestions(session, ctx.viewer, store_id=store_id)
 
 
-async def _nothing(_: dict[str, Any]) -> None:
-    return None
+def _audit_at(ctx: Context, store_id: int) -> None:
+    """File the entry under the store only once the viewer may change its stock: a refused attempt on another
+    store stays out of that store's audit log."""
+    require_store(ctx.viewer, store_id, "stock.adjust")
+    ctx.audit_store_id = store_id
 
 
 async def receive_stock(ctx: Context, store_id: int, lines: list[stock.Line], note: str | None, key: str) -> list[int]:
     """Record goods received, once per key; returns the touched SKU ids."""
-    require_store(ctx.viewer, store_id, "stock.adjust")
-    ctx.audit_store_id = store_id
-    await require_visible(ctx.session, ctx.viewer, Sku, [line.sku_id for line in lines], lambda i: f"lines[{i}].skuId")
-    request = {"lines": [(line.sku_id, line.quantity) for line in lines], "note": note}
-    await idempotency.once(
-        ctx.session, scope=f"receiveStock:{store_id}", key=key, request=request, save=lambda _: {}, load=_nothing,
-        run=lambda: stock.receive(ctx.session, store_id, lines, stock.Ref("receipt", None, ctx.viewer.staff_id, note)),
-    )  # fmt: skip
-    return sorted({line.sku_id for line in lines})
+    _audit_at(ctx, store_id)
+    return await inventory.receive(ctx.session, ctx.viewer, store_id, lines, note, key)
 
 
 async def adjust_stock(
     ctx: Context, store_id: int, deltas: dict[int, int], reason: AdjustmentReason, note: str | None, key: str
 ) -> list[int]:
-    require_store(ctx.viewer, store_id, "stock.adjust")
-    ctx.audit_store_id = store_id
-    if reason is AdjustmentReason.STOCKTAKE:
-        raise DomainError(ErrorCode.INVALID_INPUT, "Use submitStocktake for counted quantities.", "reason")
-    skus = list(deltas)
-    await require_visible(ctx.session, ctx.viewer, Sku, skus, lambda i: f"lines[{i}].skuId")
-    ref = stock.Ref("adjustment", None, ctx.viewer.staff_id, note)
-    await idempotency.once(
-        ctx.session, scope=f"adjustStock:{store_id}", key=key,
-        request={"deltas": sorted(deltas.items()), "reason": reason.value}, save=lambda _: {}, load=_nothing,
-        run=lambda: stock.adjust(ctx.session, store_id, deltas, reason, ref),
-    )  # fmt: skip
-    return sorted(deltas)
+    _audit_at(ctx, store_id)
+    return await inventory.adjust(ctx.session, ctx.viewer, store_id, deltas, reason, note, key)
 
 
 async def stocktake(ctx: Context, store_id: int, counted: dict[int, int], key: str) -> dict[int, int]:
     """Counted quantities in; differences out (the first result again on a retry)."""
-    require_store(ctx.viewer, store_id, "stock.adjust")
-    ctx.audit_store_id = store_id
-    skus = list(counted)
-    await require_visible(ctx.session, ctx.viewer, Sku, skus, lambda i: f"counts[{i}].skuId")
-
-    async def load(stored: dict[str, Any]) -> dict[int, int]:
-        return {int(k): v for k, v in stored.get("differences", {}).items()}
-
-    return await idempotency.once(
-        ctx.session, scope=f"submitStocktake:{store_id}", key=key, request={"counted": sorted(counted.items())},
-        run=lambda: stock.stocktake(ctx.session, store_id, counted, stock.Ref("stocktake", None, ctx.viewer.staff_id)),
-        save=lambda d: {"differences": {str(k): v for k, v in d.items()}}, load=load,
-    )  # fmt: skip
+    _audit_at(ctx, store_id)
+    return await inventory.stocktake(ctx.session, ctx.viewer, store_id, counted, key)
 
 
 async def set_threshold(ctx: Context, store_id: int, sku_id: int, threshold: int | None) -> int:

@@ -318,6 +318,9 @@ class OrderIdInput:
 @strawberry.input
 class VerifyPickupInput:
     code: str = personal(Sensitivity.SECRET)
+    idempotency_key: str = strawberry.field(
+        description="The same key again returns the first answer; a retried partial hand-over hands over nothing more"
+    )
     store_id: strawberry.ID | None = None
     lines: list[CartLineInput] | None = strawberry.field(default=None, description="Only these quantities now")
 
@@ -741,6 +744,11 @@ class OrderMutation:
         ctx.audit_store_id = store_id
         quantities = {x.sku_id: x.quantity for x in _cart(input.lines)} if input.lines else None
         order = await orders.verify_pickup(
-            ctx.session, ctx.viewer, store_id=store_id, code=input.code, quantities=quantities
+            ctx.session,
+            ctx.viewer,
+            store_id=store_id,
+            code=input.code,
+            key=input.idempotency_key,
+            quantities=quantities,
         )
         return OrderPayload(order=Order.from_model(order))

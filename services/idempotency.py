@@ -39,7 +39,7 @@ def fingerprint(request: Any) -> str:
     return hashlib.sha256(orjson.dumps(request, option=orjson.OPT_SORT_KEYS)).hexdigest()[:64]
 
 
-async def claim(session: AsyncSession, *, scope: str, key: str, request: Any) -> dict[str, Any] | None:
+async def _claim(session: AsyncSession, *, scope: str, key: str, request: Any) -> dict[str, Any] | None:
     """Claim `key` in `scope` for this request; return the earlier result if it was already done.
 
     The claim is an insert that waits for a concurrent holder of the same key (unique index), so two
@@ -63,7 +63,7 @@ async def claim(session: AsyncSession, *, scope: str, key: str, request: Any) ->
     return existing.result or {}
 
 
-async def complete(session: AsyncSession, *, scope: str, key: str, result: dict[str, Any]) -> None:
+async def _complete(session: AsyncSession, *, scope: str, key: str, result: dict[str, Any]) -> None:
     row = await session.scalar(select(IdempotencyKey).where(IdempotencyKey.scope == scope, IdempotencyKey.key == key))
     assert row is not None
     row.result = result
@@ -79,9 +79,9 @@ async def once(
     `request` is what the caller asked for (ids, quantities, amounts): the same key with another request is
     refused. Scope the key by who may replay it (a store, a member) so two tablets cannot collide.
     """
-    earlier = await claim(session, scope=scope, key=key, request=request)
+    earlier = await _claim(session, scope=scope, key=key, request=request)
     if earlier is not None:
         return await load(earlier)
     result = await run()
-    await complete(session, scope=scope, key=key, result=save(result))
+    await _complete(session, scope=scope, key=key, result=save(result))
     return result

@@ -1,4 +1,5 @@
-"""Reading stock: levels, low stock, the ledger, and where a short store could get stock from."""
+"""Stock as staff see and change it: levels, low stock, the ledger, where a short store could get stock from,
+and the store's own changes (goods received, adjustments, stocktakes), each once per idempotency key."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from sqlalchemy import ColumnElement, and_, func, literal, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from models import MovementKind, Sku, StockLevel, StockMovement, Store, StoreListing, StoreStatus
-from services import stock
+from models import AdjustmentReason, MovementKind, Sku, StockLevel, StockMovement, Store, StoreListing, StoreStatus
+from services import idempotency, stock
 from services.errors import DomainError, ErrorCode
 from services.pagination import AnySelect, Page, keyset_page
 from services.scope import Viewer, require_store, restrict
@@ -88,6 +89,59 @@ async def set_threshold(
     # The line decides isLow: the tablets and HQ watching stockChanged see it move.
     await stock.announce(session, [sku_id], stock.THRESHOLD_CHANGED, store_id=store_id)
     return level
+
+
+async def _nothing(_: dict[str, Any]) -> None:
+    return None
+
+
+async def receive(
+    session: AsyncSession, viewer: Viewer, store_id: int, lines: list[stock.Line], note: str | None, key: str
+) -> list[int]:
+    """Record goods received, once per key; returns the touched SKU ids."""
+    require_store(viewer, store_id, "stock.adjust")
+    await require_visible(session, viewer, Sku, [line.sku_id for line in lines], lambda i: f"lines[{i}].skuId")
+    request = {"lines": [(line.sku_id, line.quantity) for line in lines], "note": note}
+    await idempotency.once(
+        session, scope=f"receiveStock:{store_id}", key=key, request=request, save=lambda _: {}, load=_nothing,
+        run=lambda: stock.receive(session, store_id, lines, stock.Ref("receipt", None, viewer.staff_id, note)),
+    )  # fmt: skip
+    return sorted({line.sku_id for line in lines})
+
+
+async def adjust(
+    session: AsyncSession, viewer: Viewer, store_id: int, deltas: dict[int, int], reason: AdjustmentReason,
+    note: str | None, key: str,
+) -> list[int]:  # fmt: skip
+    """Adjust on-hand quantities (damage, loss, correction), once per key; returns the touched SKU ids."""
+    require_store(viewer, store_id, "stock.adjust")
+    if reason is AdjustmentReason.STOCKTAKE:
+        raise DomainError(ErrorCode.INVALID_INPUT, "Use submitStocktake for counted quantities.", "reason")
+    await require_visible(session, viewer, Sku, list(deltas), lambda i: f"lines[{i}].skuId")
+    ref = stock.Ref("adjustment", None, viewer.staff_id, note)
+    await idempotency.once(
+        session, scope=f"adjustStock:{store_id}", key=key,
+        request={"deltas": sorted(deltas.items()), "reason": reason.value}, save=lambda _: {}, load=_nothing,
+        run=lambda: stock.adjust(session, store_id, deltas, reason, ref),
+    )  # fmt: skip
+    return sorted(deltas)
+
+
+async def stocktake(
+    session: AsyncSession, viewer: Viewer, store_id: int, counted: dict[int, int], key: str
+) -> dict[int, int]:
+    """Counted quantities in; differences out (the first result again on a retry)."""
+    require_store(viewer, store_id, "stock.adjust")
+    await require_visible(session, viewer, Sku, list(counted), lambda i: f"counts[{i}].skuId")
+
+    async def load(stored: dict[str, Any]) -> dict[int, int]:
+        return {int(k): v for k, v in stored.get("differences", {}).items()}
+
+    return await idempotency.once(
+        session, scope=f"submitStocktake:{store_id}", key=key, request={"counted": sorted(counted.items())},
+        run=lambda: stock.stocktake(session, store_id, counted, stock.Ref("stocktake", None, viewer.staff_id)),
+        save=lambda d: {"differences": {str(k): v for k, v in d.items()}}, load=load,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

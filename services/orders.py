@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -111,12 +112,24 @@ async def place_order(
                    "points": request.use_points, "sv": request.use_stored_value,
                    "fulfilment": request.fulfilment.value, "coupon": request.coupon_id,
                    "group": request.group_buy_id, "flash": request.flash_sale_id}  # fmt: skip
-    earlier = await idempotency.claim(session, scope=scope, key=request.idempotency_key, request=fingerprint)
-    if earlier is not None:
-        existing = await session.get(Order, int(earlier["order_id"]))
+
+    async def load(stored: dict[str, Any]) -> Placed:
+        existing = await session.get(Order, int(stored["order_id"]))
         assert existing is not None
         # A replay after a lost answer can still pay: the same pay parameters, while the order is payable.
         return Placed(existing, await pay_params(session, existing, {provider.name: provider}, now))
+
+    return await idempotency.once(
+        session, scope=scope, key=request.idempotency_key, request=fingerprint,
+        run=lambda: _place(session, member_id, provider, request, cipher, now),
+        save=lambda placed: {"order_id": placed.order.id}, load=load,
+    )  # fmt: skip
+
+
+async def _place(
+    session: AsyncSession, member_id: int, provider: PaymentProvider, request: PlaceOrder, cipher: PiiCipher | None,
+    now: datetime,
+) -> Placed:  # fmt: skip
     store = await session.get(Store, request.store_id)
     if store is None or store.status is not StoreStatus.OPEN:
         raise DomainError(ErrorCode.STORE_NOT_OPEN, "This store is not taking orders.", "storeId")
@@ -187,7 +200,6 @@ async def place_order(
     await session.flush()
     if order.payable == 0:
         order = await mark_paid(session, order.id, now)
-    await idempotency.complete(session, scope=scope, key=request.idempotency_key, result={"order_id": order.id})
     return Placed(order, prepay)
 
 
@@ -445,14 +457,32 @@ async def confirm_delivery(session: AsyncSession, viewer: Viewer, order_id: int,
 
 
 async def verify_pickup(
-    session: AsyncSession, viewer: Viewer, *, store_id: int, code: str, quantities: dict[int, int] | None = None
-) -> Order:
-    """核销: hand over a paid pickup order by its code, in the order's own store; some lines may follow later."""
+    session: AsyncSession, viewer: Viewer, *, store_id: int, code: str, key: str,
+    quantities: dict[int, int] | None = None,
+) -> Order:  # fmt: skip
+    """核销: hand over a paid pickup order by its code, in the order's own store; some lines may follow later.
+
+    Once per key: a tablet retrying a partial hand-over after a lost answer gets the first answer back instead
+    of handing the same units over again. The key's request names the order, not the code: the code is a
+    secret, and a short one is easily found again from its hash."""
     require_store(viewer, store_id, "order.pickup")
     order = await session.scalar(select(Order).where(Order.pickup_code == code.strip()).with_for_update())
     if order is None or order.store_id != store_id:
         # Another store's code looks exactly like a wrong one: nothing about that order leaks.
         raise DomainError(ErrorCode.PICKUP_CODE_INVALID, "No order with this pickup code here.", "code")
+    found = order
+
+    async def load(_: dict[str, Any]) -> Order:
+        return found  # the request names the order: a replay of this key is about this order, just read locked
+
+    request = {"order": found.id, "lines": sorted(quantities.items()) if quantities is not None else None}
+    return await idempotency.once(
+        session, scope=f"verifyPickup:{store_id}", key=key, request=request,
+        run=lambda: _hand_over(session, found, quantities), save=lambda o: {"order_id": o.id}, load=load,
+    )  # fmt: skip
+
+
+async def _hand_over(session: AsyncSession, order: Order, quantities: dict[int, int] | None) -> Order:
     if order.status not in {OrderStatus.PAID, OrderStatus.PREPARING, OrderStatus.READY}:
         raise DomainError(ErrorCode.INVALID_TRANSITION, f"A {order.status.value} order cannot be picked up.", "code")
     lines = (

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +25,8 @@ from services.pos import COUNTER_METHODS, Tender
 from services.scope import Viewer, require_store
 
 REF_PREFIX = "TOP"
+
+T = TypeVar("T", OnlineTopUp, CounterTopUp)
 
 
 @dataclass(frozen=True)
@@ -41,13 +44,12 @@ async def start(
         raise AccessDenied("Only members top up here.")
     scope = f"topUpOnline:member:{viewer.member_id}"
     request = {"plan": plan_id, "amount": amount, "store": store_id}
-    earlier = await idempotency.claim(session, scope=scope, key=idempotency_key, request=request)
-    if earlier is not None:
-        existing = await session.get(OnlineTopUp, int(earlier["top_up_id"]))
-        assert existing is not None
-    else:
-        existing = await _create(session, viewer.member_id, provider, plan_id, amount, store_id, idempotency_key)
-        await idempotency.complete(session, scope=scope, key=idempotency_key, result={"top_up_id": existing.id})
+    member_id = viewer.member_id
+    existing = await idempotency.once(
+        session, scope=scope, key=idempotency_key, request=request,
+        run=lambda: _create(session, member_id, provider, plan_id, amount, store_id, idempotency_key),
+        save=lambda top_up: {"top_up_id": top_up.id}, load=lambda stored: _get(session, OnlineTopUp, stored),
+    )  # fmt: skip
     prepay = None
     if existing.status is TopUpStatus.PENDING:
         prepay = provider.create_prepay(provider_ref=existing.provider_ref, amount=existing.amount, description="储值")
@@ -125,11 +127,22 @@ async def at_counter(session: AsyncSession, viewer: Viewer, request: CounterRequ
     scope = f"topUp:{store_id}"
     fingerprint = {"member": request.member_id, "plan": request.plan_id, "amount": request.amount,
                    "tenders": sorted((t.method.value, t.amount) for t in request.tenders)}  # fmt: skip
-    earlier = await idempotency.claim(session, scope=scope, key=request.idempotency_key, request=fingerprint)
-    if earlier is not None:
-        existing = await session.get(CounterTopUp, int(earlier["top_up_id"]))
-        assert existing is not None
-        return existing
+    return await idempotency.once(
+        session, scope=scope, key=request.idempotency_key, request=fingerprint,
+        run=lambda: _take_at_counter(session, viewer, request), save=lambda top_up: {"top_up_id": top_up.id},
+        load=lambda stored: _get(session, CounterTopUp, stored),
+    )  # fmt: skip
+
+
+async def _get(session: AsyncSession, model: type[T], stored: dict[str, Any]) -> T:
+    """The top-up a replayed key made the first time."""
+    top_up = await session.get(model, int(stored["top_up_id"]))
+    assert top_up is not None
+    return top_up
+
+
+async def _take_at_counter(session: AsyncSession, viewer: Viewer, request: CounterRequest) -> CounterTopUp:
+    store_id = request.store_id
     if (request.plan_id is None) == (request.amount is None):
         raise DomainError(ErrorCode.INVALID_INPUT, "Give a plan or an amount.", "planId")
     amount, bonus = request.amount or 0, 0
@@ -147,7 +160,6 @@ async def at_counter(session: AsyncSession, viewer: Viewer, request: CounterRequ
     await session.flush()
     await stored_value.top_up(session, request.member_id, principal=amount, bonus=bonus, store_id=store_id,
                               ref_type="counter_top_up", ref_id=top_up.id)  # fmt: skip
-    await idempotency.complete(session, scope=scope, key=request.idempotency_key, result={"top_up_id": top_up.id})
     return top_up
 
 

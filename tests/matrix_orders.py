@@ -108,6 +108,6 @@ def order_ops(Op, only, ALL, STAFF):
            only("member", *PICKUP), _vars("id", delivery=True, dispatched=True), payload="confirmDelivery"),
         Op("topUpOnline", 'mutation { topUpOnline(input: {idempotencyKey: "t-1", amount: 1000}) { errors { code } } }',
            only("member"), payload="topUpOnline"),
-        Op("verifyPickup", "mutation($code: String!, $store: ID!) { verifyPickup(input: {code: $code, storeId: $store}) { errors { code } } }",
+        Op("verifyPickup", "mutation($code: String!, $store: ID!) { verifyPickup(input: {code: $code, storeId: $store, idempotencyKey: \"p-1\"}) { errors { code } } }",
            only(*PICKUP), _vars("code", "store"), payload="verifyPickup"),
     ]  # fmt: skip

@@ -27,7 +27,7 @@ from tests.factories import list_in_store, make_library
 VALUE_MOVING = {
     "receiveStock", "adjustStock", "submitStocktake", "requestTransfer", "shipTransfer", "receiveTransfer",
     "topUpStoredValue", "adjustPoints", "placeOrder", "topUpOnline", "posCheckout", "refundOrder", "claimCoupon",
-    "issueCoupons", "openGroupBuy", "joinGroupBuy", "exchangePoints",
+    "issueCoupons", "openGroupBuy", "joinGroupBuy", "exchangePoints", "verifyPickup",
 }  # fmt: skip
 # The rest, each with why a retry cannot move value twice (or why nothing of value moves).
 NOT_VALUE_MOVING = {
@@ -89,8 +89,6 @@ NOT_VALUE_MOVING = {
         ],
         "a conditional status change: a replay finds the new status and is INVALID_TRANSITION, moving nothing",
     ),
-    "verifyPickup": "records goods handed over that were paid and taken from stock at payment; capped at the "
-    "quantity bought, no money, stock or points move",
     "payOrder": "re-issues the same pay parameters (same out-trade-no and amount) for an unpaid order; the "
     "provider takes the money at most once per order, so a replay moves nothing",
     "acceptReferral": "once per member by rule (REFERRAL_NOT_ALLOWED on a second try)",

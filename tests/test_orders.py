@@ -136,6 +136,32 @@ async def test_an_expired_order_releases_its_stock_once_even_with_two_runners(st
     assert order.status is OrderStatus.CANCELLED and releases == [-3] and level.reserved == 0
 
 
+HAND_OVER = """mutation($c: String!, $key: String!, $lines: [CartLineInput!]) {
+  verifyPickup(input: {code: $c, idempotencyKey: $key, lines: $lines}) {
+    errors { code field } order { status lines { quantity pickedUp } } } }"""
+
+
+async def test_a_retried_partial_hand_over_hands_over_nothing_twice(api, state, chain):
+    store = chain.stores["SH01"]
+    sku = await _given_sku(state, store, on_hand=5)
+    order_id = await _place(state, await _member(state), store, sku, "part", qty=3)
+    await _pay(api, state, f"ORD{order_id:012d}", 4500)
+    async with state.sessionmaker() as session:
+        code = (await session.get(Order, order_id)).pickup_code
+    one = [{"skuId": gid("Sku", sku), "quantity": 1}]
+    part = {"c": code, "key": "hand-1", "lines": one}
+    first, replay = [(await api.gql(HAND_OVER, part, as_="sh01.clerk"))["data"]["verifyPickup"] for _ in range(2)]
+    assert first == replay == {"errors": [], "order": {"status": "PAID", "lines": [{"quantity": 3, "pickedUp": 1}]}}
+    reused = await api.gql(HAND_OVER, {**part, "lines": [{**one[0], "quantity": 2}]}, as_="sh01.clerk")
+    assert reused["data"]["verifyPickup"]["errors"] == [{"code": "IDEMPOTENCY_KEY_REUSED", "field": "idempotencyKey"}]
+    rest = {"c": code, "key": "hand-2", "lines": None}
+    done, again = [(await api.gql(HAND_OVER, rest, as_="sh01.clerk"))["data"]["verifyPickup"] for _ in range(2)]
+    whole = {"errors": [], "order": {"status": "COMPLETED", "lines": [{"quantity": 3, "pickedUp": 3}]}}
+    assert done == again == whole
+    async with state.sessionmaker() as session:
+        assert (await session.get(Order, order_id)).status is OrderStatus.COMPLETED
+
+
 async def test_store_b_cannot_read_or_verify_store_a_orders(api, state, chain):
     store = chain.stores["SH01"]
     sku = await _given_sku(state, store, on_hand=5)
@@ -152,7 +178,7 @@ async def test_store_b_cannot_read_or_verify_store_a_orders(api, state, chain):
     )
     assert listing["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     wrong_store = await api.gql(
-        "mutation($c: String!) { verifyPickup(input: {code: $c}) { errors { code } order { status } } }",
+        'mutation($c: String!) { verifyPickup(input: {code: $c, idempotencyKey: "hand-over-1"}) { errors { code } order { status } } }',
         {"c": code},
         as_="sh02.clerk",
     )
@@ -162,7 +188,7 @@ async def test_store_b_cannot_read_or_verify_store_a_orders(api, state, chain):
     )
     assert ready["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     own = await api.gql(
-        "mutation($c: String!) { verifyPickup(input: {code: $c}) { errors { code } order { status lines { pickedUp } } } }",
+        'mutation($c: String!) { verifyPickup(input: {code: $c, idempotencyKey: "hand-over-1"}) { errors { code } order { status lines { pickedUp } } } }',
         {"c": code},
         as_="sh01.clerk",
     )
@@ -237,7 +263,7 @@ async def test_a_member_orders_pays_and_picks_up_end_to_end_over_http_and_websoc
             )
             assert ready["data"]["markOrderReady"]["order"]["status"] == "READY"
             done = await api.gql(
-                "mutation($c: String!) { verifyPickup(input: {code: $c}) { errors { code } order { status } } }",
+                'mutation($c: String!) { verifyPickup(input: {code: $c, idempotencyKey: "hand-over-1"}) { errors { code } order { status } } }',
                 {"c": paid["pickupCode"]},
                 as_="sz01.clerk",
             )

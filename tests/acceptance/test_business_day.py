@@ -224,8 +224,9 @@ async def test_a_business_day_over_the_socket_ends_in_the_settlement_and_the_fol
             "node"]  # fmt: skip
         assert mine["status"] == "READY" and mine["pickupCode"]
         handed = ok((await clerk(
-            "mutation($c: String!, $s: ID) { verifyPickup(input: {code: $c, storeId: $s}) { errors { code } order { id status } } }",
-            c=mine["pickupCode"], s=store["id"]))["verifyPickup"])  # fmt: skip
+            "mutation($c: String!, $s: ID, $k: String!) { verifyPickup(input: {code: $c, storeId: $s, idempotencyKey: $k})"
+            " { errors { code } order { id status } } }",
+            c=mine["pickupCode"], s=store["id"], k=f"pickup-{secrets.token_hex(4)}"))["verifyPickup"])  # fmt: skip
         assert handed["order"] == {"id": order["id"], "status": "COMPLETED"}
         await feed.wait_for(order["id"], "COMPLETED")
     finally:

@@ -59,8 +59,24 @@ async def _order(info: strawberry.Info[Context, None], ref_type: str | None, ref
     return await Order.load(info.context, ref_id)
 
 
+@strawberry.type
+class _LedgerRow:
+    """What every ledger row says besides its amounts: the order it belongs to and where it happened."""
+
+    row: strawberry.Private[PointsRow | BalanceRow]
+
+    @strawberry.field(description="The order it belongs to; null when none, or not yours to see")
+    async def order(self, info: strawberry.Info[Context, None]) -> OrderRef | None:
+        return await _order(info, self.row.entry.ref_type, self.row.entry.ref_id)
+
+    @strawberry.field(description="Where it happened")
+    async def store(self, info: strawberry.Info[Context, None]) -> Store | None:
+        sid = self.row.entry.store_id
+        return await Store.load(info.context, sid) if sid is not None else None
+
+
 @strawberry.type(description="One row of the member's points history (积分明细), newest first.")
-class PointsLedgerEntry:
+class PointsLedgerEntry(_LedgerRow):
     kind: PointsKindEnum  # type: ignore[valid-type]
     points: int = strawberry.field(description="Signed: earned positive, spent or expired negative")
     reason: str
@@ -74,18 +90,9 @@ class PointsLedgerEntry:
         return cls(kind=e.kind, points=e.points, reason=_reason(e.kind, e.ref_type, e.note),
                    balance_after=row.balance_after, at=e.created_at, row=row)  # fmt: skip
 
-    @strawberry.field(description="The order it belongs to; null when none, or not yours to see")
-    async def order(self, info: strawberry.Info[Context, None]) -> OrderRef | None:
-        return await _order(info, self.row.entry.ref_type, self.row.entry.ref_id)
-
-    @strawberry.field(description="Where it happened")
-    async def store(self, info: strawberry.Info[Context, None]) -> Store | None:
-        sid = self.row.entry.store_id
-        return await Store.load(info.context, sid) if sid is not None else None
-
 
 @strawberry.type(description="One row of the member's stored-value history (余额明细), newest first.")
-class StoredValueLedgerEntry:
+class StoredValueLedgerEntry(_LedgerRow):
     kind: BalanceKindEnum  # type: ignore[valid-type]
     principal: int = strawberry.field(description="Signed fen of paid-in money")
     bonus: int = strawberry.field(description="Signed fen of bonus")
@@ -106,15 +113,6 @@ class StoredValueLedgerEntry:
     @strawberry.field(description="The member's stored value right after this row")
     def balance_after(self) -> StoredValue:
         return StoredValue(principal=self.row.principal_after, bonus=self.row.bonus_after)
-
-    @strawberry.field(description="The order it belongs to; null when none, or not yours to see")
-    async def order(self, info: strawberry.Info[Context, None]) -> OrderRef | None:
-        return await _order(info, self.row.entry.ref_type, self.row.entry.ref_id)
-
-    @strawberry.field(description="Where it happened")
-    async def store(self, info: strawberry.Info[Context, None]) -> Store | None:
-        sid = self.row.entry.store_id
-        return await Store.load(info.context, sid) if sid is not None else None
 
     @strawberry.field(description="The store that took the money in (settlement clears between the two)")
     async def issuer(self, info: strawberry.Info[Context, None]) -> Store | None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
@@ -58,8 +58,8 @@ from services.settlement import day_bounds
 from tests.conftest import Api, gid, pk
 from tests.factories import list_in_store, make_library
 
-EXAMPLES = int(os.environ.get("MONEY_MACHINE_EXAMPLES", "4"))
-STEPS = int(os.environ.get("MONEY_MACHINE_STEPS", "14"))
+EXAMPLES = int(os.environ.get("MONEY_MACHINE_EXAMPLES", "15"))
+STEPS = int(os.environ.get("MONEY_MACHINE_STEPS", "30"))
 # No shrinking by default: the examples share one database, so a shorter replay is not the same world (and shrinking
 # a stateful failure over HTTP takes minutes); the failing steps are printed as they ran.
 PHASES = (Phase.generate,) if not os.environ.get("MONEY_MACHINE_SHRINK") else tuple(Phase)
@@ -106,6 +106,9 @@ class Env:
     offset: timedelta = timedelta(0)  # how far the clock has been run forward for the job runner
 
 
+SEEN: Counter[str] = Counter()  # what the rules met, printed with -s
+
+
 def _key() -> str:
     return uuid.uuid4().hex
 
@@ -113,6 +116,7 @@ def _key() -> str:
 def _ok(payload: dict[str, Any], what: str) -> bool:
     """True when the mutation did it; a refusal must be one a legal sequence can meet, never an unknown error."""
     codes = {e["code"] for e in payload["errors"]}
+    SEEN[f"{what}: {sorted(codes) or 'ok'}"] += 1
     assert codes <= REFUSALS, (what, payload)
     return not codes
 
@@ -142,8 +146,9 @@ class MoneyMachine(RuleBasedStateMachine):
     # ------------------------------------------------------------------------------------------------ rules
 
     @rule(target=orders, who=st.sampled_from(MEMBERS), qty=st.lists(st.integers(0, 2), min_size=2, max_size=2),
-          sv=st.sampled_from([0, 0, 300, 10**9]), points=st.sampled_from([0, 0, 100]), replay=st.booleans())  # fmt: skip
-    def place(self, who: str, qty: list[int], sv: int, points: int, replay: bool) -> Any:
+          sv=st.sampled_from([0, 0, 300, 10**9]), points=st.sampled_from([0, 0, 100]), replay=st.booleans(),
+          pay=st.sampled_from(["now", "now", "later"]))  # fmt: skip
+    def place(self, who: str, qty: list[int], sv: int, points: int, replay: bool, pay: str) -> Any:
         env = self.env
         lines = [{"skuId": gid("Sku", s), "quantity": q} for s, q in zip(env.skus, qty, strict=True) if q]
         if not lines:
@@ -162,7 +167,10 @@ class MoneyMachine(RuleBasedStateMachine):
                 assert [again["payment"]["params"][k] for k in shown] == [placed["payment"]["params"][k] for k in shown]
             else:
                 assert again["payment"] is None
-        return (placed["order"]["id"], who)
+        order = (placed["order"]["id"], who)
+        if pay == "now":
+            self.pay_now(order, 1)
+        return order
 
     @rule(target=notes, order=orders)
     def payer_pays(self, order: tuple[str, str | None]) -> Any:
@@ -181,6 +189,14 @@ class MoneyMachine(RuleBasedStateMachine):
         txn = str(__import__("orjson").loads(body)["transaction_id"])
         self.env.in_flight[txn] = amount
         return (txn, headers, body, amount)
+
+    @rule(target=notes, order=orders, times=st.integers(1, 2))
+    def pay_now(self, order: tuple[str, str | None], times: int) -> Any:
+        """The payer pays and the provider tells us straight away (on time, or twice when the order is paid)."""
+        note = self.payer_pays(order)
+        if isinstance(note, tuple):
+            self.deliver(note, times, at_once=False)
+        return note
 
     @rule(note=notes, times=st.integers(1, 3), at_once=st.booleans())
     def deliver(self, note: tuple[str, dict[str, str], bytes, int], times: int, at_once: bool) -> None:
@@ -242,6 +258,8 @@ class MoneyMachine(RuleBasedStateMachine):
     @rule(who=st.sampled_from(MEMBERS), amount=st.sampled_from([1000, 5000]),
           split=st.sampled_from(["CASH", "CARD", "WECHAT_PAY", "ALIPAY", "CASH+CARD", "ALIPAY+CASH"]), replay=st.booleans())  # fmt: skip
     def counter_top_up(self, who: str, amount: int, split: str, replay: bool) -> None:
+        if self._member_balances(self.env.members[who])[0] >= 20_000:
+            return  # enough to spend; more top-ups would crowd out the other rules
         methods = split.split("+")
         shares = [amount // len(methods)] * len(methods)
         shares[0] += amount - sum(shares)
@@ -440,6 +458,17 @@ async def _ledger(session: Any, store_id: int, start: datetime, end: datetime, p
     }
 
 
+async def _summary(state: AppState) -> dict[str, Any]:
+    async with state.sessionmaker() as session:
+        payments = (await session.execute(select(Payment.status, func.count()).where(Payment.provider.is_not(None))
+                                          .group_by(Payment.status))).all()  # fmt: skip
+        orders = (await session.execute(select(Order.status, func.count()).group_by(Order.status))).all()
+        refunds = await session.scalar(select(func.count()).select_from(Refund))
+        top_ups = await session.scalar(select(func.count()).select_from(CounterTopUp))
+    return {"provider payments": {s.value: n for s, n in payments}, "orders": {s.value: n for s, n in orders},
+            "refunds": refunds, "counter top-ups": top_ups}  # fmt: skip
+
+
 async def _given(state: AppState) -> tuple[list[int], int]:
     from sqlalchemy import update
 
@@ -483,6 +512,7 @@ async def test_the_money_path_keeps_its_books(state: AppState) -> None:
             run_state_machine_as_test(MoneyMachine, settings=settings(
                 max_examples=EXAMPLES, stateful_step_count=STEPS, deadline=None, phases=PHASES,
                 suppress_health_check=list(HealthCheck)))  # fmt: skip
+            print("money machine saw:", loop.run_until_complete(_summary(own)), dict(SEEN))  # noqa: T201 (with -s: what ran)
         finally:
             loop.run_until_complete(http.aclose())
             loop.run_until_complete(own.engine.dispose())

@@ -58,7 +58,7 @@ from services.settlement import day_bounds
 from tests.conftest import Api, gid, pk
 from tests.factories import list_in_store, make_library
 
-EXAMPLES = int(os.environ.get("MONEY_MACHINE_EXAMPLES", "15"))
+EXAMPLES = int(os.environ.get("MONEY_MACHINE_EXAMPLES", "20"))
 STEPS = int(os.environ.get("MONEY_MACHINE_STEPS", "30"))
 # No shrinking by default: the examples share one database, so a shorter replay is not the same world (and shrinking
 # a stateful failure over HTTP takes minutes); the failing steps are printed as they ran.
@@ -129,7 +129,8 @@ class MoneyMachine(RuleBasedStateMachine):
     def _gql(self, query: str, variables: dict[str, Any], who: str) -> dict[str, Any]:
         body: dict[str, Any] = self.env.run(self.env.api.gql(query, variables, as_=who))
         assert "errors" not in body, body  # no transport error, no 500: a refusal is a payload error
-        return body["data"]
+        data: dict[str, Any] = body["data"]
+        return data
 
     async def _db(self, fn: Any) -> Any:
         async with self.env.state.sessionmaker() as session:
@@ -337,7 +338,7 @@ async def _check(env: Env) -> None:
             by_ref[p.provider_ref or ""].append(p)
         order_refunds_through_provider = 0
         for r in refunds:
-            ref = next((p.provider_ref for p in by_ref_of(orders[r.order_id], provider_payments)), None)
+            ref = next((p.provider_ref for p in _provider_payments_of(orders[r.order_id], provider_payments)), None)
             if ref is not None:
                 order_refunds_through_provider += r.by_method.get("WECHAT_PAY", 0)
         late_refunded = sum(p.amount for p in provider_payments if p.status is PaymentStatus.REFUNDED_LATE)
@@ -350,7 +351,8 @@ async def _check(env: Env) -> None:
         assert booked == env.delivered
         for ref, rows in by_ref.items():
             assert sum(done for done in sandbox.refunds.get(ref, {}).values()) <= sandbox.prepaid[ref] * max(
-                1, sandbox.received.get(ref, 0))
+                1, sandbox.received.get(ref, 0)
+            )
 
         # Each order: paid is the sum of its payments, refunded <= paid; a sold order is paid in full.
         paid: dict[int, int] = defaultdict(int)
@@ -391,17 +393,18 @@ async def _check(env: Env) -> None:
             assert balance == tuple(lots) == tuple(entries), (member.id, balance, tuple(lots), tuple(entries))
 
         store = await session.get(Store, env.store)
+        assert store is not None
         day = datetime.now(ZoneInfo(store.timezone)).date()
         start, end = day_bounds(store, day)
         ledger = await _ledger(session, env.store, start, end, payments, refunds)
-    figures = (await env.api.gql(SETTLEMENT, {"s": gid("Store", env.store), "d": day.isoformat()}, as_="hq.admin"))
+    figures = await env.api.gql(SETTLEMENT, {"s": gid("Store", env.store), "d": day.isoformat()}, as_="hq.admin")
     figures = figures["data"]["settlement"]["figures"]
     shown = {k: ({m: v for m, v in figures[k].items() if v} if k in ("takings", "topUpTakings", "refunds")
                  else figures[k]) for k in ledger}  # fmt: skip
     assert shown == ledger
 
 
-def by_ref_of(order: Order, provider_payments: list[Payment]) -> list[Payment]:
+def _provider_payments_of(order: Order, provider_payments: list[Payment]) -> list[Payment]:
     return [p for p in provider_payments if p.order_id == order.id]
 
 
@@ -476,7 +479,7 @@ async def _given(state: AppState) -> tuple[list[int], int]:
 
     library = await make_library(state, products=2, skus_per_product=1)
     async with state.sessionmaker() as session:
-        store = await session.scalar(select(Store.id).where(Store.code == "SH01"))
+        store = int(await session.scalar(select(Store.id).where(Store.code == "SH01")) or 0)
     await list_in_store(state, store, library.sku_ids, on_hand=100_000)
     async with state.sessionmaker() as session, session.begin():
         for sku, price in zip(library.sku_ids, PRICES, strict=True):
@@ -498,7 +501,7 @@ async def test_the_money_path_keeps_its_books(state: AppState) -> None:
             api = Api(http)
             members = {}
             for who in MEMBERS:
-                signed = (await api.gql(SIGN_IN, {"c": who.removeprefix("member:"), "s": gid("Store", store)}))
+                signed = await api.gql(SIGN_IN, {"c": who.removeprefix("member:"), "s": gid("Store", store)})
                 signed = signed["data"]["memberSignIn"]
                 api.tokens[who] = signed["tokens"]["accessToken"]
                 members[who] = pk(signed["member"]["id"])
@@ -509,10 +512,11 @@ async def test_the_money_path_keeps_its_books(state: AppState) -> None:
         env, http = loop.run_until_complete(open_env())
         try:
             MoneyMachine.env = env
+            SEEN.clear()
             run_state_machine_as_test(MoneyMachine, settings=settings(
                 max_examples=EXAMPLES, stateful_step_count=STEPS, deadline=None, phases=PHASES,
                 suppress_health_check=list(HealthCheck)))  # fmt: skip
-            print("money machine saw:", loop.run_until_complete(_summary(own)), dict(SEEN))  # noqa: T201 (with -s: what ran)
+            print("money machine saw:", loop.run_until_complete(_summary(own)), dict(SEEN))  # with -s: what ran
         finally:
             loop.run_until_complete(http.aclose())
             loop.run_until_complete(own.engine.dispose())

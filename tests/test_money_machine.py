@@ -86,6 +86,8 @@ CHECKOUT = """mutation($key: String!, $lines: [CartLineInput!]!, $t: [TenderInpu
   posCheckout(input: {clientOrderId: $key, lines: $lines, tenders: $t, memberId: $m}) {
   errors { code field message } order { id payable } } }"""
 SETTLEMENT = "query($s: ID!, $d: Date!) { settlement(storeId: $s, date: $d) { figures } }"
+DELETE = "mutation { deleteMyAccount { errors { code } deleted } }"
+MAX_DELETIONS = 40
 SIGN_IN = """mutation($c: String!, $s: ID) { memberSignIn(input: {provider: "local", code: $c, storeId: $s}) {
   errors { code } tokens { accessToken } member { id } } }"""
 
@@ -313,6 +315,21 @@ class MoneyMachine(RuleBasedStateMachine):
         if replay:  # the tablet retries with its clientOrderId: the same sale, nothing twice
             assert sell(total)["order"]["id"] == sold["order"]["id"]
         return (sold["order"]["id"], None)
+
+    @rule(who=st.sampled_from(MEMBERS))
+    def delete_account(self, who: str) -> None:
+        """The member deletes their account (open orders settled first; refused while they hold principal), then
+        the same person signs up again: the slot goes on with a new account, the old orders stay in the books."""
+        env = self.env
+        if SEEN["deleteMyAccount: ok"] >= MAX_DELETIONS:
+            return  # each deletion signs a new member up: stay under memberSignIn's 60 a minute from one address
+        if not _ok(self._gql(DELETE, {}, who)["deleteMyAccount"], "deleteMyAccount"):
+            return
+        subject = f"{who.removeprefix('member:')}-{uuid.uuid4().hex[:8]}"
+        signed = env.run(env.api.gql(SIGN_IN, {"c": subject, "s": gid("Store", env.store)}))["data"]["memberSignIn"]
+        assert signed["errors"] == [], signed
+        env.api.tokens[who] = signed["tokens"]["accessToken"]
+        env.members[who] = pk(signed["member"]["id"])
 
     @rule(minutes=st.sampled_from([0, 16, 60]))
     def run_jobs(self, minutes: int) -> None:

@@ -1,0 +1,56 @@
+"""Reports and recommendations: each in a short read session of its own."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import select
+
+from models import Campaign, CouponTemplate
+from resolvers.context import Context
+from services.analytics import recommendations, reports
+
+
+async def sales(ctx: Context, *, store_id: int | None, start: date, end: date, granularity: str,
+                top: int) -> reports.SalesReport:  # fmt: skip
+    async with ctx.read() as session:
+        return await reports.sales(session, ctx.viewer, store_id=store_id, start=start, end=end,
+                                   granularity=granularity, top=top)  # fmt: skip
+
+
+async def ranking(
+    ctx: Context, *, start: date, end: date, metric: str, first: int
+) -> tuple[list[reports.StoreRank], dict[int, str]]:
+    async with ctx.read() as session:
+        rows = await reports.ranking(session, ctx.viewer, start=start, end=end, metric=metric, first=first)
+        return rows, await reports.store_names(session, [r.store_id for r in rows])
+
+
+async def inventory(
+    ctx: Context, *, store_id: int | None, start: date, end: date
+) -> tuple[list[reports.InventoryRow], dict[int, str]]:
+    async with ctx.read() as session:
+        rows = await reports.inventory(session, ctx.viewer, store_id=store_id, start=start, end=end)
+        return rows, await reports.store_names(session, [r.store_id for r in rows])
+
+
+async def members(ctx: Context, *, store_id: int | None, start: date, end: date) -> reports.MemberReport:
+    async with ctx.read() as session:
+        return await reports.members(session, ctx.viewer, store_id=store_id, start=start, end=end)
+
+
+async def marketing(
+    ctx: Context, *, store_id: int | None, start: date, end: date
+) -> list[tuple[reports.MarketingRow, str]]:
+    async with ctx.read() as session:
+        rows = await reports.marketing(session, ctx.viewer, store_id=store_id, start=start, end=end)
+        campaigns = dict((await session.execute(select(Campaign.id, Campaign.name).where(
+            Campaign.id.in_([r.source_id for r in rows if r.kind == "CAMPAIGN"])))).all())  # fmt: skip
+        templates = dict((await session.execute(select(CouponTemplate.id, CouponTemplate.name).where(
+            CouponTemplate.id.in_([r.source_id for r in rows if r.kind == "COUPON"])))).all())  # fmt: skip
+    return [(r, str((campaigns if r.kind == "CAMPAIGN" else templates).get(r.source_id, r.source_id))) for r in rows]
+
+
+async def recommend(ctx: Context, *, store_id: int, cart: list[int], first: int) -> list[recommendations.Suggestion]:
+    async with ctx.read() as session:
+        return await recommendations.recommend(session, ctx.viewer, store_id=store_id, cart=cart, first=first)

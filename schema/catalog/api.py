@@ -1,0 +1,387 @@
+"""Catalog, listing and chain-settings queries and mutations."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import strawberry
+
+from models import CatalogStatus
+from resolvers import catalog as catalog_resolvers
+from resolvers.context import Context
+from schema.catalog.types import CatalogStatusEnum, Category, ChainSettingsType, Product, Sku, StoreListing
+from schema.core.common import Connection, UserError, decode_id, decode_optional_id
+from schema.core.permissions import IsStaff, only, requires
+from schema.core.personal import not_personal
+from schema.core.transaction import MutationTransaction
+from services.catalog import products as catalog_service
+from services.catalog.listings import Adoption
+from services.platform.errors import DomainError, ErrorCode
+
+
+@strawberry.input
+class SpecValueInput:
+    name: str = not_personal()
+    value: str
+
+
+@strawberry.input
+class SkuInput:
+    barcode: str = not_personal()
+    base_price: int = strawberry.field(description="fen")
+    cost_price: int = 0
+    spec: list[SpecValueInput] = strawberry.field(default_factory=list)
+    min_price: int | None = None
+    max_price: int | None = None
+    low_stock_default: int | None = None
+
+    def fields(self) -> catalog_service.SkuFields:
+        return catalog_service.SkuFields(
+            barcode=self.barcode, base_price=self.base_price, cost_price=self.cost_price,
+            spec={s.name.strip(): s.value.strip() for s in self.spec}, min_price=self.min_price,
+            max_price=self.max_price, low_stock_default=self.low_stock_default,
+        )  # fmt: skip
+
+
+@strawberry.input
+class ProductFilterInput:
+    search: str | None = None
+    barcode: str | None = not_personal(default=None)
+    category_id: strawberry.ID | None = None
+    status: CatalogStatusEnum | None = None  # type: ignore[valid-type]
+
+
+@strawberry.input
+class CreateCategoryInput:
+    name: str = not_personal()
+    parent_id: strawberry.ID | None = None
+    sort: int = 0
+
+
+@strawberry.input
+class UpdateCategoryInput:
+    id: strawberry.ID
+    name: str | None = not_personal(default=None)
+    parent_id: strawberry.ID | None = None
+    sort: int | None = None
+
+
+@strawberry.input
+class CreateProductInput:
+    name: str = not_personal()
+    category_id: strawberry.ID
+    skus: list[SkuInput]
+    description: str | None = None
+    images: list[str] = strawberry.field(default_factory=list)
+    store_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Set to create a store's own product (when HQ's policy allows)."
+    )
+
+
+@strawberry.input
+class UpdateProductInput:
+    id: strawberry.ID
+    name: str | None = not_personal(default=None)
+    description: str | None = None
+    category_id: strawberry.ID | None = None
+    images: list[str] | None = None
+    status: CatalogStatusEnum | None = None  # type: ignore[valid-type]
+
+
+@strawberry.input
+class AddSkuInput:
+    product_id: strawberry.ID
+    sku: SkuInput
+
+
+@strawberry.input
+class UpdateSkuInput:
+    id: strawberry.ID
+    cost_price: int | None = None
+    spec: list[SpecValueInput] | None = None
+    min_price: int | None = None
+    max_price: int | None = None
+    low_stock_default: int | None = None
+    status: CatalogStatusEnum | None = None  # type: ignore[valid-type]
+
+
+@strawberry.input
+class PushPriceInput:
+    sku_id: strawberry.ID
+    price: int = strawberry.field(description="New HQ base price and store price everywhere, fen")
+
+
+@strawberry.input
+class UpdateChainSettingsInput:
+    stores_may_create_products: bool | None = None
+    price_band_percent: int | None = None
+    default_low_stock_threshold: int | None = None
+    points_per_yuan: int | None = None
+    point_value_fen: int | None = None
+    max_points_share_pct: int | None = None
+    birthday_multiplier_pct: int | None = not_personal(default=None)
+    unpaid_order_minutes: int | None = None
+    delivery_fee_fen: int | None = None
+    free_delivery_over_fen: int | None = None
+    delivery_radius_km: int | None = None
+    store_campaign_kinds: list[str] | None = None
+    store_campaign_max_discount_pct: int | None = None
+
+
+@strawberry.input
+class AdoptItemInput:
+    sku_id: strawberry.ID
+    price: int | None = strawberry.field(default=None, description="fen; the HQ base price when left out")
+    on_shelf: bool = True
+
+
+@strawberry.input
+class AdoptSkusInput:
+    store_id: strawberry.ID
+    items: list[AdoptItemInput]
+
+
+@strawberry.input
+class SetListingPriceInput:
+    id: strawberry.ID
+    price: int
+
+
+@strawberry.input
+class SetListingsOnShelfInput:
+    ids: list[strawberry.ID]
+    on_shelf: bool
+
+
+@strawberry.input
+class ImportCatalogCsvInput:
+    csv: str = strawberry.field(description="UTF-8 CSV in the export's format")
+
+
+@strawberry.type
+class CategoryPayload:
+    errors: list[UserError] = strawberry.field(default_factory=list)
+    category: Category | None = None
+
+
+@strawberry.type
+class ProductPayload:
+    errors: list[UserError] = strawberry.field(default_factory=list)
+    product: Product | None = None
+
+
+@strawberry.type
+class SkuPayload:
+    errors: list[UserError] = strawberry.field(default_factory=list)
+    sku: Sku | None = None
+
+
+@strawberry.type
+class PushPricePayload:
+    errors: list[UserError] = strawberry.field(default_factory=list)
+    sku: Sku | None = None
+    stores_updated: int = 0
+
+
+@strawberry.type
+class ChainSettingsPayload:
+    errors: list[UserError] = strawberry.field(default_factory=list)
+    settings: ChainSettingsType | None = None
+
+
+@strawberry.type
+class ListingsPayload:
+    errors: list[UserError] = strawberry.field(default_factory=list)
+    listings: list[StoreListing] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class ListingPayload:
+    errors: list[UserError] = strawberry.field(default_factory=list)
+    listing: StoreListing | None = None
+
+
+@strawberry.type
+class CsvRowError:
+    row: int = strawberry.field(description="Line in the file; the header is line 1")
+    column: str | None
+    message: str
+
+
+@strawberry.type
+class ImportCatalogCsvPayload:
+    errors: list[UserError] = strawberry.field(default_factory=list)
+    row_errors: list[CsvRowError] = strawberry.field(default_factory=list)
+    products_created: int = 0
+    skus_created: int = 0
+    skus_updated: int = 0
+
+
+def _spec(values: list[SpecValueInput] | None) -> dict[str, str] | None:
+    return None if values is None else {v.name.strip(): v.value.strip() for v in values}
+
+
+@strawberry.type
+class CatalogQuery:
+    @strawberry.field(description="The category tree's roots.")
+    async def categories(self, info: strawberry.Info[Context, None]) -> list[Category]:
+        return [Category.from_model(c) for c in await catalog_resolvers.root_categories(info.context)]
+
+    @strawberry.field(description="The product library; members see active library products only.")
+    async def products(
+        self,
+        info: strawberry.Info[Context, None],
+        filter: ProductFilterInput | None = None,
+        first: int | None = 20,
+        after: str | None = None,
+    ) -> Connection[Product]:
+        f = filter or ProductFilterInput()
+        flt = catalog_service.ProductFilter(
+            search=f.search, barcode=f.barcode, category_id=decode_optional_id(f.category_id, "Category", "categoryId"),
+            status=CatalogStatus(f.status) if f.status else None,
+        )  # fmt: skip
+        page = await catalog_resolvers.products(info.context, flt, first=first, after=after)
+        return Connection[Product].of(page, Product.from_model)
+
+    @strawberry.field(description="The SKU with this barcode (the POS scanner's lookup).")
+    async def sku_by_barcode(self, info: strawberry.Info[Context, None], barcode: str) -> Sku | None:
+        sku = await catalog_resolvers.sku_by_barcode(info.context, barcode)
+        return Sku.from_model(sku) if sku else None
+
+    @strawberry.field(extensions=only(IsStaff()))
+    async def chain_settings(self, info: strawberry.Info[Context, None]) -> ChainSettingsType:
+        return ChainSettingsType.of(await catalog_resolvers.chain_settings(info.context))
+
+    @strawberry.field(
+        extensions=requires("catalog.manage"),
+        description="The library as CSV (cost prices only with catalog.view_cost).",
+    )
+    async def catalog_csv(self, info: strawberry.Info[Context, None]) -> str:
+        return await catalog_resolvers.catalog_csv_export(info.context)
+
+
+@strawberry.type
+class CatalogMutation:
+    @strawberry.mutation(extensions=[*requires("catalog.manage"), MutationTransaction()])
+    async def create_category(
+        self, info: strawberry.Info[Context, None], input: CreateCategoryInput
+    ) -> CategoryPayload:
+        category = await catalog_service.create_category(
+            info.context.session, name=input.name, sort=input.sort,
+            parent_id=decode_optional_id(input.parent_id, "Category", "parentId"),
+        )  # fmt: skip
+        return CategoryPayload(category=Category.from_model(category))
+
+    @strawberry.mutation(extensions=[*requires("catalog.manage"), MutationTransaction()])
+    async def update_category(
+        self, info: strawberry.Info[Context, None], input: UpdateCategoryInput
+    ) -> CategoryPayload:
+        category = await catalog_service.update_category(
+            info.context.session, category_id=decode_id(input.id, "Category"), name=input.name,
+            parent_id=decode_optional_id(input.parent_id, "Category", "parentId"), sort=input.sort,
+        )  # fmt: skip
+        return CategoryPayload(category=Category.from_model(category))
+
+    @strawberry.mutation(
+        extensions=[*only(IsStaff()), MutationTransaction()],
+        description="HQ (catalog.manage) adds to the library; with storeId, a store adds its own product if allowed.",
+    )
+    async def create_product(self, info: strawberry.Info[Context, None], input: CreateProductInput) -> ProductPayload:
+        ctx = info.context
+        store_id = decode_optional_id(input.store_id, "Store", "storeId")
+        ctx.audit_store_id = store_id
+        product, _ = await catalog_service.create_product(
+            ctx.session, ctx.viewer, name=input.name,
+            category_id=decode_id(input.category_id, "Category", "categoryId"),
+            skus=[s.fields() for s in input.skus], description=input.description, images=input.images,
+            store_id=store_id,
+        )  # fmt: skip
+        return ProductPayload(product=Product.from_model(product))
+
+    @strawberry.mutation(extensions=[*only(IsStaff()), MutationTransaction()])
+    async def update_product(self, info: strawberry.Info[Context, None], input: UpdateProductInput) -> ProductPayload:
+        product = await catalog_service.update_product(
+            info.context.session, info.context.viewer, product_id=decode_id(input.id, "Product"), name=input.name,
+            description=input.description, category_id=decode_optional_id(input.category_id, "Category", "categoryId"),
+            images=input.images, status=CatalogStatus(input.status) if input.status else None,
+        )  # fmt: skip
+        return ProductPayload(product=Product.from_model(product))
+
+    @strawberry.mutation(extensions=[*only(IsStaff()), MutationTransaction()])
+    async def add_sku(self, info: strawberry.Info[Context, None], input: AddSkuInput) -> SkuPayload:
+        sku = await catalog_service.add_sku(
+            info.context.session, info.context.viewer, product_id=decode_id(input.product_id, "Product", "productId"),
+            fields=input.sku.fields(),
+        )  # fmt: skip
+        return SkuPayload(sku=Sku.from_model(sku))
+
+    @strawberry.mutation(extensions=[*only(IsStaff()), MutationTransaction()])
+    async def update_sku(self, info: strawberry.Info[Context, None], input: UpdateSkuInput) -> SkuPayload:
+        given = {
+            "cost_price": input.cost_price, "spec": _spec(input.spec), "min_price": input.min_price,
+            "max_price": input.max_price, "low_stock_default": input.low_stock_default,
+            "status": CatalogStatus(input.status) if input.status else None,
+        }  # fmt: skip
+        sku = await catalog_service.update_sku(
+            info.context.session, info.context.viewer, sku_id=decode_id(input.id, "Sku"),
+            changes={k: v for k, v in given.items() if v is not None},
+        )  # fmt: skip
+        return SkuPayload(sku=Sku.from_model(sku))
+
+    @strawberry.mutation(
+        extensions=[*requires("catalog.manage"), MutationTransaction()],
+        description="Set a SKU's base price and its price in every store at once.",
+    )
+    async def push_price(self, info: strawberry.Info[Context, None], input: PushPriceInput) -> PushPricePayload:
+        sku, count = await catalog_resolvers.push_price(
+            info.context, decode_id(input.sku_id, "Sku", "skuId"), input.price
+        )
+        return PushPricePayload(sku=Sku.from_model(sku), stores_updated=count)
+
+    @strawberry.mutation(extensions=[*requires("catalog.manage"), MutationTransaction()])
+    async def import_catalog_csv(
+        self, info: strawberry.Info[Context, None], input: ImportCatalogCsvInput
+    ) -> ImportCatalogCsvPayload:
+        report = await catalog_resolvers.import_csv(info.context, input.csv)
+        if report.errors:
+            # Nothing is written from a file with a bad row: refusing rolls back, and every bad row is listed.
+            rows = [CsvRowError(row=e.row, column=e.column, message=e.message) for e in report.errors]
+            message = f"{len(report.errors)} rows have errors; nothing was imported."
+            raise DomainError(ErrorCode.CSV_INVALID, message, "csv", details={"row_errors": rows})
+        return ImportCatalogCsvPayload(
+            products_created=report.products_created, skus_created=report.skus_created, skus_updated=report.skus_updated
+        )
+
+    @strawberry.mutation(extensions=[*requires("settings.manage"), MutationTransaction()])
+    async def update_chain_settings(
+        self, info: strawberry.Info[Context, None], input: UpdateChainSettingsInput
+    ) -> ChainSettingsPayload:
+        value = await catalog_resolvers.save_settings(info.context, **dataclasses.asdict(input))
+        return ChainSettingsPayload(settings=ChainSettingsType.of(value))
+
+    @strawberry.mutation(
+        extensions=[*requires("listing.manage"), MutationTransaction()],
+        description="一键上架: list many library SKUs in a store at once.",
+    )
+    async def adopt_skus(self, info: strawberry.Info[Context, None], input: AdoptSkusInput) -> ListingsPayload:
+        items = [
+            Adoption(sku_id=decode_id(i.sku_id, "Sku", f"items[{n}].skuId"), price=i.price, on_shelf=i.on_shelf)
+            for n, i in enumerate(input.items)
+        ]
+        rows = await catalog_resolvers.adopt(info.context, decode_id(input.store_id, "Store", "storeId"), items)
+        return ListingsPayload(listings=[StoreListing.from_model(r) for r in rows])
+
+    @strawberry.mutation(extensions=[*requires("listing.manage"), MutationTransaction()])
+    async def set_listing_price(
+        self, info: strawberry.Info[Context, None], input: SetListingPriceInput
+    ) -> ListingPayload:
+        row = await catalog_resolvers.set_listing_price(info.context, decode_id(input.id, "StoreListing"), input.price)
+        return ListingPayload(listing=StoreListing.from_model(row))
+
+    @strawberry.mutation(extensions=[*requires("listing.manage"), MutationTransaction()])
+    async def set_listings_on_shelf(
+        self, info: strawberry.Info[Context, None], input: SetListingsOnShelfInput
+    ) -> ListingsPayload:
+        ids = [decode_id(i, "StoreListing", "ids") for i in input.ids]
+        rows = await catalog_resolvers.set_on_shelf(info.context, ids, input.on_shelf)
+        return ListingsPayload(listings=[StoreListing.from_model(r) for r in rows])

@@ -1,0 +1,229 @@
+"""Catalog types: categories, products, SKUs, store listings, the store menu, chain settings."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Annotated, Self
+
+import strawberry
+from strawberry import relay
+
+from models import CatalogStatus
+from models import Category as CategoryModel
+from models import Product as ProductModel
+from models import Sku as SkuModel
+from models import StoreListing as StoreListingModel
+from resolvers.context import Context
+from schema.core.common import global_id
+from schema.core.permissions import requires
+from services.catalog.listings import price_band
+from services.inventory.levels import Availability
+from services.org.settings import ChainSettings as ChainSettingsValue
+
+if TYPE_CHECKING:
+    from schema.inventory.types import StockLevel
+    from schema.org.types import Store
+
+CatalogStatusEnum = strawberry.enum(CatalogStatus, name="CatalogStatus")
+AvailabilityEnum = strawberry.enum(
+    Availability, name="Availability", description="What a member may know of stock: never the count."
+)
+StoreRef = Annotated["Store", strawberry.lazy("schema.org.types")]
+StockLevelRef = Annotated["StockLevel", strawberry.lazy("schema.inventory.types")]
+
+
+@strawberry.type
+class Category(relay.Node):
+    id: relay.NodeID[int]
+    name: str
+    sort: int
+    parent_id: strawberry.Private[int | None]
+
+    @classmethod
+    def from_model(cls, m: CategoryModel) -> Self:
+        return cls(id=m.id, name=m.name, sort=m.sort, parent_id=m.parent_id)
+
+    @classmethod
+    async def load(cls, ctx: Context, pk: int) -> Self | None:
+        m = await ctx.loaders.category_by_id.load(pk)
+        return cls.from_model(m) if m else None
+
+    @strawberry.field
+    async def parent(self, info: strawberry.Info[Context, None]) -> Category | None:
+        return await Category.load(info.context, self.parent_id) if self.parent_id is not None else None
+
+    @strawberry.field
+    async def children(self, info: strawberry.Info[Context, None]) -> list[Category]:
+        return [Category.from_model(c) for c in await info.context.loaders.categories_by_parent.load(self.id)]
+
+
+@strawberry.type
+class SpecValue:
+    name: str
+    value: str
+
+
+@strawberry.type
+class PriceBand:
+    min: int
+    max: int
+
+
+@strawberry.type
+class Product(relay.Node):
+    id: relay.NodeID[int]
+    name: str
+    description: str | None
+    images: list[str]
+    status: CatalogStatusEnum  # type: ignore[valid-type]
+    category_id: strawberry.Private[int]
+    owner_store_id: strawberry.Private[int | None]
+
+    @classmethod
+    def from_model(cls, m: ProductModel) -> Self:
+        return cls(id=m.id, name=m.name, description=m.description, images=list(m.images), status=m.status,
+                   category_id=m.category_id, owner_store_id=m.owner_store_id)  # fmt: skip
+
+    @classmethod
+    async def load(cls, ctx: Context, pk: int) -> Self | None:
+        m = await ctx.loaders.product_by_id.load(pk)
+        return cls.from_model(m) if m else None
+
+    @strawberry.field
+    async def category(self, info: strawberry.Info[Context, None]) -> Category | None:
+        return await Category.load(info.context, self.category_id)
+
+    @strawberry.field
+    async def skus(self, info: strawberry.Info[Context, None]) -> list[Sku]:
+        return [Sku.from_model(s) for s in await info.context.loaders.skus_by_product.load(self.id)]
+
+    @strawberry.field(description="Set when this is a store's own product (visible in that store only).")
+    async def owner_store(self, info: strawberry.Info[Context, None]) -> StoreRef | None:
+        from schema.org.types import Store
+
+        return await Store.load(info.context, self.owner_store_id) if self.owner_store_id is not None else None
+
+
+@strawberry.type
+class Sku(relay.Node):
+    id: relay.NodeID[int]
+    barcode: str
+    base_price: int = strawberry.field(description="HQ base price, fen")
+    min_price: int | None
+    max_price: int | None
+    low_stock_default: int | None
+    status: CatalogStatusEnum  # type: ignore[valid-type]
+    model: strawberry.Private[SkuModel]
+
+    @classmethod
+    def from_model(cls, m: SkuModel) -> Self:
+        return cls(id=m.id, barcode=m.barcode, base_price=m.base_price, min_price=m.min_price, max_price=m.max_price,
+                   low_stock_default=m.low_stock_default, status=m.status, model=m)  # fmt: skip
+
+    @classmethod
+    async def load(cls, ctx: Context, pk: int) -> Self | None:
+        m = await ctx.loaders.sku_by_id.load(pk)
+        return cls.from_model(m) if m else None
+
+    @strawberry.field
+    def spec(self) -> list[SpecValue]:
+        return [SpecValue(name=k, value=str(v)) for k, v in self.model.spec.items()]
+
+    @strawberry.field(extensions=requires("catalog.view_cost"), description="Cost price, fen (catalog.view_cost).")
+    def cost_price(self) -> int | None:
+        return self.model.cost_price
+
+    @strawberry.field(description="The store prices HQ allows, fen.")
+    async def price_band(self, info: strawberry.Info[Context, None]) -> PriceBand:
+        low, high = price_band(self.model, await info.context.loaders.settings.get())
+        return PriceBand(min=low, max=high)
+
+    @strawberry.field
+    async def product(self, info: strawberry.Info[Context, None]) -> Product | None:
+        return await Product.load(info.context, self.model.product_id)
+
+
+@strawberry.type
+class StoreListing(relay.Node):
+    id: relay.NodeID[int]
+    price: int = strawberry.field(description="The store's price, fen")
+    on_shelf: bool
+    store_id: strawberry.Private[int]
+    sku_id: strawberry.Private[int]
+
+    @classmethod
+    def from_model(cls, m: StoreListingModel) -> Self:
+        return cls(id=m.id, price=m.price, on_shelf=m.on_shelf, store_id=m.store_id, sku_id=m.sku_id)
+
+    @classmethod
+    async def load(cls, ctx: Context, pk: int) -> Self | None:
+        m = await ctx.loaders.listing_by_id.load(pk)
+        return cls.from_model(m) if m else None
+
+    @strawberry.field
+    async def sku(self, info: strawberry.Info[Context, None]) -> Sku | None:
+        return await Sku.load(info.context, self.sku_id)
+
+    @strawberry.field
+    async def store(self, info: strawberry.Info[Context, None]) -> StoreRef | None:
+        from schema.org.types import Store
+
+        return await Store.load(info.context, self.store_id)
+
+    @strawberry.field(description="The stock level behind this listing (staff with stock.read).")
+    async def stock(self, info: strawberry.Info[Context, None]) -> StockLevelRef | None:
+        from schema.inventory.types import StockLevel
+
+        view = await info.context.loaders.stock_level_by_store_sku.load((self.store_id, self.sku_id))
+        return StockLevel.from_view(view) if view else None
+
+
+@strawberry.type(description="An item on a store's menu, as a member sees it.")
+class MenuItem:
+    listing_id: strawberry.ID
+    price: int = strawberry.field(description="The store's price, fen")
+    store_id: strawberry.Private[int]
+    sku_id: strawberry.Private[int]
+
+    @classmethod
+    def from_model(cls, m: StoreListingModel) -> Self:
+        return cls(listing_id=strawberry.ID(str(global_id("StoreListing", m.id))), price=m.price, store_id=m.store_id,
+                   sku_id=m.sku_id)  # fmt: skip
+
+    @strawberry.field
+    async def availability(self, info: strawberry.Info[Context, None]) -> AvailabilityEnum:  # type: ignore[valid-type]
+        found: Availability = await info.context.loaders.availability_by_store_sku.load((self.store_id, self.sku_id))
+        return found
+
+    @strawberry.field
+    async def sku(self, info: strawberry.Info[Context, None]) -> Sku | None:
+        return await Sku.load(info.context, self.sku_id)
+
+
+@strawberry.type
+class MenuCategory:
+    category: Category
+    item_count: int
+
+
+@strawberry.type(name="ChainSettings")
+class ChainSettingsType:
+    stores_may_create_products: bool
+    price_band_percent: int
+    default_low_stock_threshold: int
+    points_per_yuan: int = strawberry.field(description="Points earned per whole yuan spent")
+    point_value_fen: int = strawberry.field(description="What one point pays, in fen")
+    max_points_share_pct: int = strawberry.field(description="The largest share of an order points may pay")
+    birthday_multiplier_pct: int = strawberry.field(description="Points on the member's birthday, percent of usual")
+    unpaid_order_minutes: int = strawberry.field(description="How long an unpaid order holds its stock")
+    delivery_fee_fen: int = strawberry.field(description="The delivery fee, fen")
+    free_delivery_over_fen: int = strawberry.field(description="Goods worth this much deliver free (0: never)")
+    delivery_radius_km: int = strawberry.field(description="How far from the store deliveries go (0: no delivery)")
+    store_campaign_kinds: list[str] = strawberry.field(description="Campaign kinds a store may run on its own")
+    store_campaign_max_discount_pct: int = strawberry.field(description="The deepest discount a store campaign gives")
+
+    @classmethod
+    def of(cls, value: ChainSettingsValue) -> Self:
+        fields = dataclasses.asdict(value)
+        fields["store_campaign_kinds"] = list(value.store_campaign_kinds)
+        return cls(**fields)

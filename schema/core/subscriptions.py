@@ -1,0 +1,75 @@
+"""Live stock over graphql-transport-ws: events published after commit, filtered by the same scope as queries."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import strawberry
+
+from models import OrderStatus
+from resolvers.context import Context
+from schema.core.common import decode_id, global_id
+from schema.inventory.types import StockLevel
+from schema.orders.api import Order, OrderStatusEnum
+from services.access.scope import require, require_store
+from services.inventory.stock import ALL_STORES_TOPICS, stock_topic
+from services.orders.states import order_topic, order_topic_all
+from services.platform.errors import AccessDenied
+
+
+@strawberry.type(description="An order changed: paid, cancelled, ready, picked up.")
+class OrderEvent:
+    order_id: strawberry.ID = strawberry.field(deprecation_reason="Use order { id }.")
+    status: OrderStatusEnum = strawberry.field(description="The status the order moved to")  # type: ignore[valid-type]
+    pk: strawberry.Private[int]
+
+    @classmethod
+    def of(cls, payload: dict[str, Any]) -> OrderEvent:
+        pk = int(payload["orderId"])
+        return cls(order_id=strawberry.ID(str(global_id("Order", pk))), status=OrderStatus(payload["status"]), pk=pk)
+
+    @strawberry.field(description="The order as it is now, through the same scoped loader as queries")
+    async def order(self, info: strawberry.Info[Context, None]) -> Order | None:
+        # A subscription's loaders live as long as the socket: forget what an earlier event loaded of this order.
+        info.context.loaders.order_by_id.clear(self.pk)
+        return await Order.load(info.context, self.pk)
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(description="The store tablet's feed: new paid orders, cancellations, pickups.")
+    async def order_events(
+        self, info: strawberry.Info[Context, None], store_id: strawberry.ID
+    ) -> AsyncGenerator[OrderEvent, None]:
+        sid = decode_id(store_id, "Store", "storeId")
+        require_store(info.context.viewer, sid, "order.read")
+        async for event in info.context.app.broker.subscribe(order_topic(sid)):
+            yield OrderEvent.of(event.payload)
+
+    @strawberry.subscription(description="The signed-in member's own orders as they change.")
+    async def my_order_updates(self, info: strawberry.Info[Context, None]) -> AsyncGenerator[OrderEvent, None]:
+        member_id = info.context.viewer.member_id
+        if member_id is None:
+            raise AccessDenied("Only members follow their orders.")
+        async for event in info.context.app.broker.subscribe(order_topic_all()):
+            if event.payload.get("memberId") == member_id:
+                yield OrderEvent.of(event.payload)
+
+    @strawberry.subscription(description="Stock levels of one store as they change (its staff and HQ).")
+    async def stock_changed(
+        self, info: strawberry.Info[Context, None], store_id: strawberry.ID
+    ) -> AsyncGenerator[StockLevel, None]:
+        sid = decode_id(store_id, "Store", "storeId")
+        require_store(info.context.viewer, sid, "stock.read")
+        async for event in info.context.app.broker.subscribe(stock_topic(sid)):
+            yield StockLevel.from_event(event.payload)
+
+    @strawberry.subscription(description="Stock changes in every store (HQ).")
+    async def chain_stock_changed(self, info: strawberry.Info[Context, None]) -> AsyncGenerator[StockLevel, None]:
+        viewer = info.context.viewer
+        require(viewer, "stock.read")
+        if not viewer.is_hq:
+            raise AccessDenied("Chain-wide stock is for HQ.")
+        async for event in info.context.app.broker.subscribe(ALL_STORES_TOPICS):
+            yield StockLevel.from_event(event.payload)

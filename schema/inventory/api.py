@@ -1,0 +1,291 @@
+"""Stock, low stock, the ledger and transfers: queries and mutations."""
+
+from __future__ import annotations
+
+import strawberry
+
+from models import AdjustmentReason, MovementKind, TransferStatus
+from resolvers import inventory as inventory_resolvers
+from resolvers.context import Context
+from resolvers.loaders import LevelView
+from schema.core.common import Connection, UserError, decode_id, decode_optional_id
+from schema.core.permissions import IsStaff, only, requires
+from schema.core.personal import not_personal
+from schema.core.transaction import MutationTransaction
+from schema.inventory.types import (
+    AdjustmentReasonEnum,
+    MovementKindEnum,
+    StockLevel,
+    StockMovement,
+    Transfer,
+    TransferStatusEnum,
+    TransferSuggestion,
+)
+from services.inventory import levels as inventory
+from services.inventory import stock, transfers
+
+
+@strawberry.input
+class StockLineInput:
+    sku_id: strawberry.ID
+    quantity: int
+
+
+@strawberry.input
+class StockDeltaInput:
+    sku_id: strawberry.ID
+    delta: int = strawberry.field(description="Signed change to on hand")
+
+
+@strawberry.input
+class ReceiveStockInput:
+    store_id: strawberry.ID
+    lines: list[StockLineInput]
+    note: str | None = not_personal(default=None)
+    idempotency_key: str = strawberry.field(description="The same key again returns the first result; moves once")
+
+
+@strawberry.input
+class AdjustStockInput:
+    store_id: strawberry.ID
+    lines: list[StockDeltaInput]
+    reason: AdjustmentReasonEnum = not_personal()  # type: ignore[valid-type]
+    idempotency_key: str = strawberry.field(description="The same key again returns the first result; moves once")
+    note: str | None = not_personal(default=None)
+
+
+@strawberry.input
+class StocktakeInput:
+    store_id: strawberry.ID
+    counts: list[StockLineInput] = strawberry.field(description="Counted quantity per SKU")
+    idempotency_key: str = strawberry.field(description="The same key again returns the first differences")
+
+
+@strawberry.input
+class SetLowStockThresholdInput:
+    store_id: strawberry.ID
+    sku_id: strawberry.ID
+    threshold: int | None = strawberry.field(description="Null falls back to the SKU's or the chain's default")
+
+
+@strawberry.input
+class RequestTransferInput:
+    from_store_id: strawberry.ID
+    to_store_id: strawberry.ID
+    lines: list[StockLineInput]
+    idempotency_key: str = strawberry.field(description="The same key again returns the first transfer")
+    note: str | None = not_personal(default=None)
+
+
+@strawberry.input
+class DecideTransferInput:
+    id: strawberry.ID
+    approve: bool
+
+
+@strawberry.input
+class TransferQuantitiesInput:
+    id: strawberry.ID
+    idempotency_key: str = strawberry.field(description="The same key again returns the transfer; stock moves once")
+    lines: list[StockLineInput] | None = strawberry.field(
+        default=None, description="Per-SKU quantities when they differ from the document"
+    )
+
+
+@strawberry.input
+class TransferIdInput:
+    id: strawberry.ID
+
+
+@strawberry.input
+class TransferFilterInput:
+    store_id: strawberry.ID | None = None
+    status: TransferStatusEnum | None = None  # type: ignore[valid-type]
+
+
+@strawberry.type
+class StockLevelsPayload:
+    errors: list[UserError] = strawberry.field(default_factory=list)
+    levels: list[StockLevel] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class StockDifference:
+    quantity: int = strawberry.field(description="Counted minus expected")
+    level: StockLevel | None
+
+
+@strawberry.type
+class StocktakePayload:
+    errors: list[UserError] = strawberry.field(default_factory=list)
+    differences: list[StockDifference] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class TransferPayload:
+    errors: list[UserError] = strawberry.field(default_factory=list)
+    transfer: Transfer | None = None
+
+
+def _lines(lines: list[StockLineInput], field: str = "lines") -> list[stock.Line]:
+    return [
+        stock.Line(decode_id(line.sku_id, "Sku", f"{field}[{i}].skuId"), line.quantity) for i, line in enumerate(lines)
+    ]
+
+
+def _quantities(lines: list[StockLineInput] | None) -> dict[int, int] | None:
+    return None if lines is None else {line.sku_id: line.quantity for line in _lines(lines)}
+
+
+async def _levels(ctx: Context, store_id: int, sku_ids: list[int]) -> list[StockLevel]:
+    """Fresh levels after a change: read in the mutation's own transaction, so they include it."""
+    rows = await inventory.levels_of(ctx.session, store_id, sku_ids)
+    return [StockLevel.from_view(LevelView(r.StockLevel, r.threshold)) for r in rows]
+
+
+@strawberry.type
+class InventoryQuery:
+    @strawberry.field(
+        extensions=requires("stock.read"),
+        description="Levels at or under their low-stock line; HQ may leave storeId out.",
+    )
+    async def low_stock(
+        self,
+        info: strawberry.Info[Context, None],
+        store_id: strawberry.ID | None = None,
+        first: int | None = 20,
+        after: str | None = None,
+    ) -> Connection[StockLevel]:
+        sid = decode_optional_id(store_id, "Store", "storeId")
+        page = await inventory_resolvers.low_stock(info.context, sid, first=first, after=after)
+        return Connection[StockLevel].of(page, StockLevel.from_view)
+
+    @strawberry.field(extensions=requires("stock.read"), description="The ledger of one store, newest first.")
+    async def stock_movements(
+        self,
+        info: strawberry.Info[Context, None],
+        store_id: strawberry.ID,
+        sku_id: strawberry.ID | None = None,
+        kind: MovementKindEnum | None = None,  # type: ignore[valid-type]
+        first: int | None = 20,
+        after: str | None = None,
+    ) -> Connection[StockMovement]:
+        flt = inventory.MovementFilter(
+            store_id=decode_id(store_id, "Store", "storeId"), sku_id=decode_optional_id(sku_id, "Sku", "skuId"),
+            kind=MovementKind(kind) if kind else None,
+        )  # fmt: skip
+        page = await inventory_resolvers.movements(info.context, flt, first=first, after=after)
+        return Connection[StockMovement].of(page, StockMovement.from_model)
+
+    @strawberry.field(extensions=requires("stock.read"), description="Transfers from or to the viewer's stores.")
+    async def transfers(
+        self,
+        info: strawberry.Info[Context, None],
+        filter: TransferFilterInput | None = None,
+        first: int | None = 20,
+        after: str | None = None,
+    ) -> Connection[Transfer]:
+        f = filter or TransferFilterInput()
+        flt = transfers.TransferFilter(
+            store_id=decode_optional_id(f.store_id, "Store", "storeId"),
+            status=TransferStatus(f.status) if f.status else None,
+        )
+        page = await inventory_resolvers.transfer_list(info.context, flt, first=first, after=after)
+        return Connection[Transfer].of(page, Transfer.from_model)
+
+    @strawberry.field(
+        extensions=requires("stock.read"),
+        description="For SKUs low in a store: stores with surplus, same city first, then nearest.",
+    )
+    async def transfer_suggestions(
+        self, info: strawberry.Info[Context, None], store_id: strawberry.ID
+    ) -> list[TransferSuggestion]:
+        rows = await inventory_resolvers.suggestions(info.context, decode_id(store_id, "Store", "storeId"))
+        return [TransferSuggestion.of(s) for s in rows]
+
+
+@strawberry.type
+class InventoryMutation:
+    @strawberry.mutation(extensions=[*requires("stock.adjust"), MutationTransaction()])
+    async def receive_stock(self, info: strawberry.Info[Context, None], input: ReceiveStockInput) -> StockLevelsPayload:
+        store_id = decode_id(input.store_id, "Store", "storeId")
+        skus = await inventory_resolvers.receive_stock(info.context, store_id, _lines(input.lines), input.note,
+                                                       input.idempotency_key)  # fmt: skip
+        return StockLevelsPayload(levels=await _levels(info.context, store_id, skus))
+
+    @strawberry.mutation(extensions=[*requires("stock.adjust"), MutationTransaction()])
+    async def adjust_stock(self, info: strawberry.Info[Context, None], input: AdjustStockInput) -> StockLevelsPayload:
+        store_id = decode_id(input.store_id, "Store", "storeId")
+        deltas: dict[int, int] = {}
+        for i, line in enumerate(input.lines):
+            sku = decode_id(line.sku_id, "Sku", f"lines[{i}].skuId")
+            deltas[sku] = deltas.get(sku, 0) + line.delta
+        skus = await inventory_resolvers.adjust_stock(info.context, store_id, deltas, AdjustmentReason(input.reason),
+                                                      input.note, input.idempotency_key)  # fmt: skip
+        return StockLevelsPayload(levels=await _levels(info.context, store_id, skus))
+
+    @strawberry.mutation(
+        extensions=[*requires("stock.adjust"), MutationTransaction()],
+        description="Submit counted quantities; the differences are recorded as STOCKTAKE adjustments.",
+    )
+    async def submit_stocktake(self, info: strawberry.Info[Context, None], input: StocktakeInput) -> StocktakePayload:
+        store_id = decode_id(input.store_id, "Store", "storeId")
+        counted = {line.sku_id: line.quantity for line in _lines(input.counts, "counts")}
+        differences = await inventory_resolvers.stocktake(info.context, store_id, counted, input.idempotency_key)
+        levels = {lv.sku_id: lv for lv in await _levels(info.context, store_id, list(differences))}
+        return StocktakePayload(
+            differences=[StockDifference(quantity=d, level=levels.get(sku)) for sku, d in differences.items()]
+        )
+
+    @strawberry.mutation(extensions=[*requires("stock.adjust"), MutationTransaction()])
+    async def set_low_stock_threshold(
+        self, info: strawberry.Info[Context, None], input: SetLowStockThresholdInput
+    ) -> StockLevelsPayload:
+        store_id = decode_id(input.store_id, "Store", "storeId")
+        sku_id = decode_id(input.sku_id, "Sku", "skuId")
+        await inventory_resolvers.set_threshold(info.context, store_id, sku_id, input.threshold)
+        return StockLevelsPayload(levels=await _levels(info.context, store_id, [sku_id]))
+
+    @strawberry.mutation(extensions=[*requires("transfer.request"), MutationTransaction()])
+    async def request_transfer(
+        self, info: strawberry.Info[Context, None], input: RequestTransferInput
+    ) -> TransferPayload:
+        transfer = await inventory_resolvers.request_transfer(
+            info.context, decode_id(input.from_store_id, "Store", "fromStoreId"),
+            decode_id(input.to_store_id, "Store", "toStoreId"),
+            [transfers.LineQuantity(line.sku_id, line.quantity) for line in _lines(input.lines)], input.note,
+            input.idempotency_key,
+        )  # fmt: skip
+        return TransferPayload(transfer=Transfer.from_model(transfer))
+
+    @strawberry.mutation(extensions=[*requires("transfer.approve"), MutationTransaction()])
+    async def decide_transfer(
+        self, info: strawberry.Info[Context, None], input: DecideTransferInput
+    ) -> TransferPayload:
+        transfer = await inventory_resolvers.decide_transfer(
+            info.context, decode_id(input.id, "Transfer"), input.approve
+        )
+        return TransferPayload(transfer=Transfer.from_model(transfer))
+
+    @strawberry.mutation(extensions=[*requires("stock.adjust"), MutationTransaction()])
+    async def ship_transfer(
+        self, info: strawberry.Info[Context, None], input: TransferQuantitiesInput
+    ) -> TransferPayload:
+        transfer = await inventory_resolvers.ship_transfer(
+            info.context, decode_id(input.id, "Transfer"), _quantities(input.lines), input.idempotency_key
+        )
+        return TransferPayload(transfer=Transfer.from_model(transfer))
+
+    @strawberry.mutation(extensions=[*requires("stock.adjust"), MutationTransaction()])
+    async def receive_transfer(
+        self, info: strawberry.Info[Context, None], input: TransferQuantitiesInput
+    ) -> TransferPayload:
+        transfer = await inventory_resolvers.receive_transfer(
+            info.context, decode_id(input.id, "Transfer"), _quantities(input.lines), input.idempotency_key
+        )
+        return TransferPayload(transfer=Transfer.from_model(transfer))
+
+    @strawberry.mutation(extensions=[*only(IsStaff()), MutationTransaction()])
+    async def cancel_transfer(self, info: strawberry.Info[Context, None], input: TransferIdInput) -> TransferPayload:
+        transfer = await inventory_resolvers.cancel_transfer(info.context, decode_id(input.id, "Transfer"))
+        return TransferPayload(transfer=Transfer.from_model(transfer))

@@ -1,0 +1,190 @@
+"""Inventory types: stock levels, the movement ledger, transfers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Self
+
+import strawberry
+from strawberry import relay
+
+from models import AdjustmentReason, MovementKind, TransferStatus
+from models import StockMovement as StockMovementModel
+from models import Transfer as TransferModel
+from models import TransferLine as TransferLineModel
+from resolvers.context import Context
+from resolvers.loaders import LevelView
+from schema.catalog.types import Sku
+from schema.org.types import Staff, Store
+from services.inventory.levels import Suggestion
+
+MovementKindEnum = strawberry.enum(MovementKind, name="MovementKind")
+AdjustmentReasonEnum = strawberry.enum(AdjustmentReason, name="AdjustmentReason")
+TransferStatusEnum = strawberry.enum(TransferStatus, name="TransferStatus")
+
+
+@strawberry.type
+class StockLevel(relay.Node):
+    id: relay.NodeID[int]
+    on_hand: int
+    reserved: int
+    low_threshold: int = strawberry.field(description="The effective line: this level's, the SKU's or the chain's")
+    updated_at: datetime | None
+    store_id: strawberry.Private[int]
+    sku_id: strawberry.Private[int]
+
+    @classmethod
+    def from_view(cls, view: LevelView) -> Self:
+        m = view.level
+        return cls(id=m.id, on_hand=m.on_hand, reserved=m.reserved, low_threshold=view.threshold,
+                   updated_at=m.updated_at, store_id=m.store_id, sku_id=m.sku_id)  # fmt: skip
+
+    @classmethod
+    def from_event(cls, payload: dict[str, Any]) -> Self:
+        return cls(id=payload["levelId"], on_hand=payload["onHand"], reserved=payload["reserved"],
+                   low_threshold=payload["threshold"], updated_at=None, store_id=payload["storeId"],
+                   sku_id=payload["skuId"])  # fmt: skip
+
+    @classmethod
+    async def load(cls, ctx: Context, pk: int) -> Self | None:
+        view = await ctx.loaders.stock_level_by_id.load(pk)
+        return cls.from_view(view) if view else None
+
+    @strawberry.field
+    def available(self) -> int:
+        return self.on_hand - self.reserved
+
+    @strawberry.field
+    def is_low(self) -> bool:
+        return self.on_hand - self.reserved <= self.low_threshold
+
+    @strawberry.field
+    async def sku(self, info: strawberry.Info[Context, None]) -> Sku | None:
+        return await Sku.load(info.context, self.sku_id)
+
+    @strawberry.field
+    async def store(self, info: strawberry.Info[Context, None]) -> Store | None:
+        return await Store.load(info.context, self.store_id)
+
+
+@strawberry.type
+class StockMovement(relay.Node):
+    id: relay.NodeID[int]
+    kind: MovementKindEnum  # type: ignore[valid-type]
+    quantity: int = strawberry.field(description="Change to on hand")
+    reserved_delta: int
+    reason: AdjustmentReasonEnum | None  # type: ignore[valid-type]
+    ref_type: str | None
+    ref_id: int | None
+    note: str | None
+    created_at: datetime
+    store_id: strawberry.Private[int]
+    sku_id: strawberry.Private[int]
+    staff_id: strawberry.Private[int | None]
+
+    @classmethod
+    def from_model(cls, m: StockMovementModel) -> Self:
+        return cls(id=m.id, kind=m.kind, quantity=m.quantity, reserved_delta=m.reserved_delta, reason=m.reason,
+                   ref_type=m.ref_type, ref_id=m.ref_id, note=m.note, created_at=m.created_at, store_id=m.store_id,
+                   sku_id=m.sku_id, staff_id=m.staff_id)  # fmt: skip
+
+    @classmethod
+    async def load(cls, ctx: Context, pk: int) -> Self | None:
+        m = await ctx.loaders.stock_movement_by_id.load(pk)
+        return cls.from_model(m) if m else None
+
+    @strawberry.field
+    async def sku(self, info: strawberry.Info[Context, None]) -> Sku | None:
+        return await Sku.load(info.context, self.sku_id)
+
+    @strawberry.field
+    async def staff(self, info: strawberry.Info[Context, None]) -> Staff | None:
+        return await Staff.load(info.context, self.staff_id) if self.staff_id is not None else None
+
+
+@strawberry.type
+class TransferLine:
+    quantity: int
+    shipped_quantity: int | None
+    received_quantity: int | None
+    sku_id: strawberry.Private[int]
+
+    @classmethod
+    def from_model(cls, m: TransferLineModel) -> Self:
+        return cls(quantity=m.quantity, shipped_quantity=m.shipped_quantity, received_quantity=m.received_quantity,
+                   sku_id=m.sku_id)  # fmt: skip
+
+    @strawberry.field(description="Shipped minus received, once received.")
+    def difference(self) -> int | None:
+        if self.shipped_quantity is None or self.received_quantity is None:
+            return None
+        return self.shipped_quantity - self.received_quantity
+
+    @strawberry.field
+    async def sku(self, info: strawberry.Info[Context, None]) -> Sku | None:
+        return await Sku.load(info.context, self.sku_id)
+
+
+@strawberry.type
+class Transfer(relay.Node):
+    id: relay.NodeID[int]
+    status: TransferStatusEnum  # type: ignore[valid-type]
+    note: str | None
+    created_at: datetime
+    decided_at: datetime | None
+    shipped_at: datetime | None
+    received_at: datetime | None
+    from_store_id: strawberry.Private[int]
+    to_store_id: strawberry.Private[int]
+    requested_by: strawberry.Private[int | None]
+
+    @classmethod
+    def from_model(cls, m: TransferModel) -> Self:
+        return cls(id=m.id, status=m.status, note=m.note, created_at=m.created_at, decided_at=m.decided_at,
+                   shipped_at=m.shipped_at, received_at=m.received_at, from_store_id=m.from_store_id,
+                   to_store_id=m.to_store_id, requested_by=m.requested_by)  # fmt: skip
+
+    @classmethod
+    async def load(cls, ctx: Context, pk: int) -> Self | None:
+        m = await ctx.loaders.transfer_by_id.load(pk)
+        return cls.from_model(m) if m else None
+
+    @strawberry.field
+    async def from_store(self, info: strawberry.Info[Context, None]) -> Store | None:
+        return await Store.load(info.context, self.from_store_id)
+
+    @strawberry.field
+    async def to_store(self, info: strawberry.Info[Context, None]) -> Store | None:
+        return await Store.load(info.context, self.to_store_id)
+
+    @strawberry.field
+    async def lines(self, info: strawberry.Info[Context, None]) -> list[TransferLine]:
+        return [
+            TransferLine.from_model(line)
+            for line in await info.context.loaders.transfer_lines_by_transfer.load(self.id)
+        ]
+
+
+@strawberry.type
+class TransferSuggestion:
+    quantity: int
+    available_there: int | None = strawberry.field(description="The giver's available count (HQ only)")
+    short_by: int
+    distance_km: float
+    same_city: bool
+    sku_id: strawberry.Private[int]
+    from_store_model: strawberry.Private[Any]
+
+    @classmethod
+    def of(cls, s: Suggestion) -> Self:
+        return cls(quantity=s.quantity, available_there=s.available_there, short_by=s.short_by,
+                   distance_km=round(s.distance_km, 3), same_city=s.same_city, sku_id=s.sku_id,
+                   from_store_model=s.from_store)  # fmt: skip
+
+    @strawberry.field
+    def from_store(self) -> Store:
+        return Store.from_model(self.from_store_model)
+
+    @strawberry.field
+    async def sku(self, info: strawberry.Info[Context, None]) -> Sku | None:
+        return await Sku.load(info.context, self.sku_id)

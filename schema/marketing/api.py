@@ -1,0 +1,636 @@
+"""Marketing API: campaigns, coupons, group buys, referral and the points mall, for all three front ends."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Self
+
+import strawberry
+from strawberry import relay
+
+from models import Campaign as CampaignModel
+from models import CampaignItem as CampaignItemModel
+from models import (
+    CampaignKind,
+    CampaignStatus,
+    CouponKind,
+    CouponSource,
+    CouponTrigger,
+    GroupBuyStatus,
+    MemberCouponStatus,
+)
+from models import CouponTemplate as CouponTemplateModel
+from models import GroupBuy as GroupBuyModel
+from models import MemberCoupon as MemberCouponModel
+from models import PointsMallItem as PointsMallItemModel
+from resolvers import marketing as marketing_resolvers
+from resolvers import orders as order_resolvers
+from resolvers.context import Context
+from schema.catalog.types import Sku
+from schema.core.common import Connection, Long, UserError, decode_id, decode_optional_id
+from schema.core.permissions import IsMember, IsStaff, only, requires
+from schema.core.personal import not_personal, personal
+from schema.core.transaction import MutationTransaction
+from schema.orders.api import Order, PaymentRequest, payment_request
+from schema.org.types import Store
+from services.marketing import coupons, group_buys, points_mall, promotions, referrals
+from services.platform.db import write_transaction
+
+CampaignKindEnum = strawberry.enum(CampaignKind, name="CampaignKind")
+CampaignStatusEnum = strawberry.enum(CampaignStatus, name="CampaignStatus")
+CouponKindEnum = strawberry.enum(CouponKind, name="CouponKind")
+CouponTriggerEnum = strawberry.enum(CouponTrigger, name="CouponTrigger")
+CouponSourceEnum = strawberry.enum(CouponSource, name="CouponSource")
+MemberCouponStatusEnum = strawberry.enum(MemberCouponStatus, name="MemberCouponStatus")
+GroupBuyStatusEnum = strawberry.enum(GroupBuyStatus, name="GroupBuyStatus")
+
+
+@strawberry.type
+class FullReductionTier:
+    threshold: int = strawberry.field(description="fen")
+    off: int = strawberry.field(description="fen")
+
+
+@strawberry.type
+class CampaignItem:
+    price: int | None = strawberry.field(description="The campaign price, fen")
+    percent: int | None = strawberry.field(description="Or: pay this percentage of the store price")
+    quota: int | None = strawberry.field(description="Flash sale: units at this price")
+    sold: int
+    per_member_limit: int | None
+    sku_id: strawberry.Private[int]
+
+    @classmethod
+    def from_model(cls, m: CampaignItemModel) -> Self:
+        return cls(price=m.price, percent=m.percent, quota=m.quota, sold=m.sold, per_member_limit=m.per_member_limit,
+                   sku_id=m.sku_id)  # fmt: skip
+
+    @strawberry.field
+    async def sku(self, info: strawberry.Info[Context, None]) -> Sku | None:
+        return await Sku.load(info.context, self.sku_id)
+
+
+@strawberry.type
+class Campaign(relay.Node):
+    id: relay.NodeID[int]
+    kind: CampaignKindEnum  # type: ignore[valid-type]
+    name: str
+    status: CampaignStatusEnum  # type: ignore[valid-type]
+    starts_at: datetime
+    ends_at: datetime
+    local: bool = strawberry.field(description="A store's own campaign (else HQ's)")
+    tiers: list[FullReductionTier]
+    group_size: int | None
+    group_minutes: int | None
+    reward_points: int | None
+    pk: strawberry.Private[int]
+    store_ids: strawberry.Private[list[int] | None]
+
+    @classmethod
+    def from_model(cls, m: CampaignModel) -> Self:
+        rules: dict[str, Any] = m.rules or {}
+        return cls(id=m.id, kind=m.kind, name=m.name, status=m.status, starts_at=m.starts_at,
+                   ends_at=m.ends_at, local=m.owner_store_id is not None,
+                   tiers=[FullReductionTier(threshold=t["threshold"], off=t["off"]) for t in rules.get("tiers", [])],
+                   group_size=rules.get("group_size"), group_minutes=rules.get("group_minutes"),
+                   reward_points=rules.get("reward_points"), pk=m.id, store_ids=m.store_ids)  # fmt: skip
+
+    @classmethod
+    async def load(cls, ctx: Context, pk: int) -> Self | None:
+        """node(id): through a scoped loader (see resolvers/loaders.py)."""
+        m = await ctx.loaders.campaign_node.load(pk)
+        return cls.from_model(m) if m else None
+
+    @strawberry.field
+    async def items(self, info: strawberry.Info[Context, None]) -> list[CampaignItem]:
+        return [CampaignItem.from_model(x) for x in await info.context.loaders.campaign_items_by_campaign.load(self.pk)]
+
+    @strawberry.field(description="The stores it runs in; null means every store")
+    async def stores(self, info: strawberry.Info[Context, None]) -> list[Store] | None:
+        if self.store_ids is None:
+            return None
+        found = [await Store.load(info.context, s) for s in self.store_ids]
+        return [s for s in found if s is not None]
+
+
+@strawberry.type
+class CouponTemplate(relay.Node):
+    id: relay.NodeID[int]
+    name: str
+    kind: CouponKindEnum  # type: ignore[valid-type]
+    threshold: int
+    amount_off: int
+    percent: int
+    cap: int | None
+    valid_from: datetime
+    valid_until: datetime
+    valid_days: int | None
+    total_quantity: int | None
+    issued: int
+    per_member_limit: int
+    stackable: bool
+    claimable: bool
+    trigger: CouponTriggerEnum  # type: ignore[valid-type]
+    status: CampaignStatusEnum  # type: ignore[valid-type]
+    free_sku_id: strawberry.Private[int | None]
+
+    @classmethod
+    def from_model(cls, m: CouponTemplateModel) -> Self:
+        return cls(id=m.id, name=m.name, kind=m.kind, threshold=m.threshold,
+                   amount_off=m.amount_off, percent=m.percent, cap=m.cap, valid_from=m.valid_from,
+                   valid_until=m.valid_until, valid_days=m.valid_days, total_quantity=m.total_quantity,
+                   issued=m.issued, per_member_limit=m.per_member_limit, stackable=m.stackable, claimable=m.claimable,
+                   trigger=m.trigger, status=m.status, free_sku_id=m.free_sku_id)  # fmt: skip
+
+    @classmethod
+    async def load(cls, ctx: Context, pk: int) -> Self | None:
+        """node(id): through a scoped loader (see resolvers/loaders.py)."""
+        m = await ctx.loaders.coupon_template_node.load(pk)
+        return cls.from_model(m) if m else None
+
+    @strawberry.field
+    async def free_sku(self, info: strawberry.Info[Context, None]) -> Sku | None:
+        return await Sku.load(info.context, self.free_sku_id) if self.free_sku_id else None
+
+
+@strawberry.type
+class MemberCoupon(relay.Node):
+    id: relay.NodeID[int]
+    status: MemberCouponStatusEnum  # type: ignore[valid-type]
+    source: CouponSourceEnum  # type: ignore[valid-type]
+    valid_from: datetime
+    valid_until: datetime
+    used_at: datetime | None
+    template_id: strawberry.Private[int]
+
+    @classmethod
+    def from_model(cls, m: MemberCouponModel) -> Self:
+        return cls(id=m.id, status=m.status, source=m.source, valid_from=m.valid_from,
+                   valid_until=m.valid_until, used_at=m.used_at, template_id=m.template_id)  # fmt: skip
+
+    @classmethod
+    async def load(cls, ctx: Context, pk: int) -> Self | None:
+        """node(id): through a scoped loader (see resolvers/loaders.py)."""
+        m = await ctx.loaders.member_coupon_node.load(pk)
+        return cls.from_model(m) if m else None
+
+    @strawberry.field
+    async def template(self, info: strawberry.Info[Context, None]) -> CouponTemplate | None:
+        m = await info.context.loaders.coupon_template_by_id.load(self.template_id)
+        return CouponTemplate.from_model(m) if m else None
+
+
+@strawberry.type
+class GroupBuy:
+    share_code: str
+    size: int
+    joined: int
+    paid: int
+    status: GroupBuyStatusEnum  # type: ignore[valid-type]
+    expires_at: datetime
+    completed_at: datetime | None
+    sku_id: strawberry.Private[int]
+    store_id: strawberry.Private[int]
+
+    @classmethod
+    def from_model(cls, m: GroupBuyModel) -> Self:
+        return cls(share_code=m.share_code, size=m.size, joined=m.joined, paid=m.paid, status=m.status,
+                   expires_at=m.expires_at, completed_at=m.completed_at, sku_id=m.sku_id,
+                   store_id=m.store_id)  # fmt: skip
+
+    @strawberry.field
+    async def sku(self, info: strawberry.Info[Context, None]) -> Sku | None:
+        return await Sku.load(info.context, self.sku_id)
+
+    @strawberry.field
+    async def store(self, info: strawberry.Info[Context, None]) -> Store | None:
+        return await Store.load(info.context, self.store_id)
+
+
+@strawberry.type
+class PointsMallItem(relay.Node):
+    id: relay.NodeID[int]
+    name: str
+    points_cost: int
+    stock: int
+    redeemed: int
+    sku_id: strawberry.Private[int | None]
+    template_id: strawberry.Private[int | None]
+
+    @classmethod
+    def from_model(cls, m: PointsMallItemModel) -> Self:
+        return cls(id=m.id, name=m.name, points_cost=m.points_cost, stock=m.stock,
+                   redeemed=m.redeemed, sku_id=m.sku_id, template_id=m.coupon_template_id)  # fmt: skip
+
+    @classmethod
+    async def load(cls, ctx: Context, pk: int) -> Self | None:
+        """node(id): through a scoped loader (see resolvers/loaders.py)."""
+        m = await ctx.loaders.points_mall_item_node.load(pk)
+        return cls.from_model(m) if m else None
+
+    @strawberry.field
+    async def sku(self, info: strawberry.Info[Context, None]) -> Sku | None:
+        return await Sku.load(info.context, self.sku_id) if self.sku_id else None
+
+    @strawberry.field
+    async def coupon(self, info: strawberry.Info[Context, None]) -> CouponTemplate | None:
+        m = await info.context.loaders.coupon_template_by_id.load(self.template_id) if self.template_id else None
+        return CouponTemplate.from_model(m) if m else None
+
+
+@strawberry.type(description="A campaign's or coupon's effect in one store (store null: overall).")
+class CampaignEffect:
+    orders: int
+    sales: Long = strawberry.field(description="Goods sold in those orders after discounts, fen")
+    discount: Long = strawberry.field(description="What the campaign or coupon gave away, fen")
+    members: int = strawberry.field(description="Members reached")
+    issued: int | None = strawberry.field(description="Coupons: given out (overall row)")
+    claimed: int | None = strawberry.field(description="Coupons: claimed by members themselves (overall row)")
+    redeemed: int | None = strawberry.field(description="Coupons: used")
+    store_id: strawberry.Private[int | None]
+
+    @strawberry.field
+    async def store(self, info: strawberry.Info[Context, None]) -> Store | None:
+        return await Store.load(info.context, self.store_id) if self.store_id is not None else None
+
+
+@strawberry.input
+class CampaignItemInput:
+    sku_id: strawberry.ID
+    price: int | None = None
+    percent: int | None = None
+    quota: int | None = None
+    per_member_limit: int | None = None
+
+
+@strawberry.input
+class TierInput:
+    threshold: int
+    off: int
+
+
+@strawberry.input
+class CreateCampaignInput:
+    kind: CampaignKindEnum  # type: ignore[valid-type]
+    name: str = not_personal()
+    starts_at: datetime
+    ends_at: datetime
+    store_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Leave out for every store")
+    items: list[CampaignItemInput] = strawberry.field(default_factory=list)
+    tiers: list[TierInput] = strawberry.field(default_factory=list)
+    sku_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Full reduction: only these")
+    category_ids: list[strawberry.ID] | None = None
+    group_size: int | None = None
+    group_minutes: int | None = None
+    reward_points: int | None = None
+    reward_coupon_template_id: strawberry.ID | None = None
+
+
+@strawberry.input
+class IdInput:
+    id: strawberry.ID
+
+
+@strawberry.type
+class CampaignPayload:
+    errors: list[UserError] = strawberry.field(default_factory=list)
+    campaign: Campaign | None = None
+
+
+@strawberry.input
+class CreateCouponTemplateInput:
+    name: str = not_personal()
+    kind: CouponKindEnum  # type: ignore[valid-type]
+    valid_from: datetime
+    valid_until: datetime
+    threshold: int = 0
+    amount_off: int = 0
+    percent: int = 100
+    cap: int | None = None
+    free_sku_id: strawberry.ID | None = None
+    store_ids: list[strawberry.ID] | None = None
+    category_ids: list[strawberry.ID] | None = None
+    sku_ids: list[strawberry.ID] | None = None
+    valid_days: int | None = strawberry.field(default=None, description="Valid this many days from claiming")
+    total_quantity: int | None = None
+    per_member_limit: int = 1
+    stackable: bool = strawberry.field(default=True, description="May combine with promotions")
+    claimable: bool = True
+    trigger: CouponTriggerEnum = CouponTrigger.NONE  # type: ignore[valid-type]
+
+
+@strawberry.type
+class CouponTemplatePayload:
+    errors: list[UserError] = strawberry.field(default_factory=list)
+    template: CouponTemplate | None = None
+
+
+@strawberry.input
+class ClaimCouponInput:
+    template_id: strawberry.ID
+    idempotency_key: str = strawberry.field(description="The same key again returns the coupon first claimed")
+
+
+@strawberry.type
+class MemberCouponPayload:
+    errors: list[UserError] = strawberry.field(default_factory=list)
+    coupon: MemberCoupon | None = None
+
+
+@strawberry.input
+class IssueCouponsInput:
+    template_id: strawberry.ID
+    idempotency_key: str = strawberry.field(description="The same key again issues nothing more")
+    segment: str | None = None
+    level_id: strawberry.ID | None = None
+    member_ids: list[strawberry.ID] | None = None
+
+
+@strawberry.type
+class IssueCouponsPayload:
+    errors: list[UserError] = strawberry.field(default_factory=list)
+    issued: int = 0
+
+
+@strawberry.input
+class OpenGroupBuyInput:
+    campaign_id: strawberry.ID
+    store_id: strawberry.ID
+    sku_id: strawberry.ID
+    idempotency_key: str
+
+
+@strawberry.input
+class JoinGroupBuyInput:
+    share_code: str = not_personal()
+    idempotency_key: str
+
+
+@strawberry.type
+class GroupBuyPayload:
+    errors: list[UserError] = strawberry.field(default_factory=list)
+    group: GroupBuy | None = None
+    order: Order | None = None
+    payment: PaymentRequest | None = None
+
+
+@strawberry.input
+class AcceptReferralInput:
+    code: str = personal()
+
+
+@strawberry.type
+class AcceptReferralPayload:
+    errors: list[UserError] = strawberry.field(default_factory=list)
+    accepted: bool = False
+
+
+@strawberry.input
+class CreatePointsMallItemInput:
+    name: str = not_personal()
+    points_cost: int
+    stock: int
+    sku_id: strawberry.ID | None = None
+    coupon_template_id: strawberry.ID | None = None
+
+
+@strawberry.type
+class PointsMallItemPayload:
+    errors: list[UserError] = strawberry.field(default_factory=list)
+    item: PointsMallItem | None = None
+
+
+@strawberry.input
+class ExchangePointsInput:
+    item_id: strawberry.ID
+    idempotency_key: str
+    store_id: strawberry.ID | None = strawberry.field(default=None, description="Where to pick an item up")
+
+
+@strawberry.type
+class ExchangePointsPayload:
+    errors: list[UserError] = strawberry.field(default_factory=list)
+    coupon: MemberCoupon | None = None
+    order: Order | None = None
+
+
+def _ids(values: list[strawberry.ID] | None, type_name: str, field: str) -> list[int] | None:
+    return None if values is None else [decode_id(v, type_name, f"{field}[{i}]") for i, v in enumerate(values)]
+
+
+@strawberry.type
+class MarketingQuery:
+    @strawberry.field(
+        extensions=requires("marketing.manage"), description="HQ: every campaign; a store: HQ's and its own"
+    )
+    async def campaigns(
+        self, info: strawberry.Info[Context, None], status: CampaignStatusEnum | None = None,  # type: ignore[valid-type]
+        kind: CampaignKindEnum | None = None, first: int | None = 20, after: str | None = None,  # type: ignore[valid-type]
+    ) -> Connection[Campaign]:  # fmt: skip
+        page = await marketing_resolvers.campaigns(
+            info.context, status=CampaignStatus(status) if status else None,
+            kind=CampaignKind(kind) if kind else None, first=first, after=after,
+        )  # fmt: skip
+        return Connection[Campaign].of(page, Campaign.from_model)
+
+    @strawberry.field(description="Promotions running in a store now (public).")
+    async def running_campaigns(self, info: strawberry.Info[Context, None], store_id: strawberry.ID) -> list[Campaign]:
+        rows = await marketing_resolvers.running_campaigns(info.context, decode_id(store_id, "Store", "storeId"))
+        return [Campaign.from_model(c) for c in rows]
+
+    @strawberry.field(extensions=requires("marketing.manage"))
+    async def coupon_templates(
+        self, info: strawberry.Info[Context, None], first: int | None = 20, after: str | None = None
+    ) -> Connection[CouponTemplate]:
+        page = await marketing_resolvers.coupon_templates(info.context, first=first, after=after)
+        return Connection[CouponTemplate].of(page, CouponTemplate.from_model)
+
+    @strawberry.field(description="Coupons members may claim now (in a store, if given).")
+    async def claimable_coupons(
+        self, info: strawberry.Info[Context, None], store_id: strawberry.ID | None = None
+    ) -> list[CouponTemplate]:
+        rows = await marketing_resolvers.claimable_coupons(
+            info.context, decode_optional_id(store_id, "Store", "storeId")
+        )
+        return [CouponTemplate.from_model(t) for t in rows]
+
+    @strawberry.field(extensions=only(IsMember()))
+    async def my_coupons(
+        self, info: strawberry.Info[Context, None], usable_only: bool = True, first: int | None = 20,
+        after: str | None = None,
+    ) -> Connection[MemberCoupon]:  # fmt: skip
+        page = await marketing_resolvers.my_coupons(info.context, usable_only=usable_only, first=first, after=after)
+        return Connection[MemberCoupon].of(page, MemberCoupon.from_model)
+
+    @strawberry.field(extensions=only(IsMember()), description="A group's progress, by its share code.")
+    async def group_buy(self, info: strawberry.Info[Context, None], share_code: str) -> GroupBuy | None:
+        group = await marketing_resolvers.group_buy(info.context, share_code)
+        return GroupBuy.from_model(group) if group else None
+
+    @strawberry.field(description="积分商城: what points can buy.")
+    async def points_mall(self, info: strawberry.Info[Context, None]) -> list[PointsMallItem]:
+        return [PointsMallItem.from_model(x) for x in await marketing_resolvers.points_mall(info.context)]
+
+    @strawberry.field(extensions=only(IsStaff()), description="Per store and overall; a store sees itself.")
+    async def campaign_effect(
+        self, info: strawberry.Info[Context, None], campaign_id: strawberry.ID | None = None,
+        coupon_template_id: strawberry.ID | None = None,
+    ) -> list[CampaignEffect]:  # fmt: skip
+        rows = await marketing_resolvers.effect(
+            info.context, campaign_id=decode_optional_id(campaign_id, "Campaign", "campaignId"),
+            coupon_template_id=decode_optional_id(coupon_template_id, "CouponTemplate", "couponTemplateId"),
+        )  # fmt: skip
+        return [CampaignEffect(orders=r["orders"], sales=r["sales"], discount=r["discount"], members=r["members"],
+                               issued=r.get("issued"), claimed=r.get("claimed"), redeemed=r.get("redeemed"),
+                               store_id=r["store_id"]) for r in rows]  # fmt: skip
+
+    @strawberry.field(extensions=[*only(IsMember())], description="全民推广: the member's own share code.")
+    async def my_share_code(self, info: strawberry.Info[Context, None]) -> str:
+        async with write_transaction(info.context.app.sessionmaker) as session:
+            return await referrals.share_code(session, info.context.viewer)
+
+
+@strawberry.type
+class MarketingMutation:
+    @strawberry.mutation(
+        extensions=[*requires("marketing.manage"), MutationTransaction()],
+        description="HQ: any kind, for chosen stores; a store manager: its own store, kinds and depth HQ allows.",
+    )
+    async def create_campaign(
+        self, info: strawberry.Info[Context, None], input: CreateCampaignInput
+    ) -> CampaignPayload:
+        ctx = info.context
+        spec = promotions.NewCampaign(
+            kind=CampaignKind(input.kind), name=input.name, starts_at=input.starts_at, ends_at=input.ends_at,
+            store_ids=_ids(input.store_ids, "Store", "storeIds"),
+            items=[promotions.ItemSpec(decode_id(i.sku_id, "Sku", f"items[{n}].skuId"), i.price, i.percent, i.quota,
+                                       i.per_member_limit) for n, i in enumerate(input.items)],
+            tiers=[(t.threshold, t.off) for t in input.tiers], sku_ids=_ids(input.sku_ids, "Sku", "skuIds"),
+            category_ids=_ids(input.category_ids, "Category", "categoryIds"), group_size=input.group_size,
+            group_minutes=input.group_minutes, reward_points=input.reward_points,
+            reward_coupon_template_id=decode_optional_id(input.reward_coupon_template_id, "CouponTemplate",
+                                                         "rewardCouponTemplateId"),
+        )  # fmt: skip
+        campaign = await promotions.create(ctx.session, ctx.viewer, spec)
+        ctx.audit_store_id = campaign.owner_store_id
+        return CampaignPayload(campaign=Campaign.from_model(campaign))
+
+    @strawberry.mutation(extensions=[*requires("marketing.manage"), MutationTransaction()])
+    async def end_campaign(self, info: strawberry.Info[Context, None], input: IdInput) -> CampaignPayload:
+        ctx = info.context
+        campaign = await promotions.end(ctx.session, ctx.viewer, decode_id(input.id, "Campaign"))
+        ctx.audit_store_id = campaign.owner_store_id
+        return CampaignPayload(campaign=Campaign.from_model(campaign))
+
+    @strawberry.mutation(extensions=[*requires("marketing.manage"), MutationTransaction()])
+    async def create_coupon_template(
+        self, info: strawberry.Info[Context, None], input: CreateCouponTemplateInput
+    ) -> CouponTemplatePayload:
+        ctx = info.context
+        spec = coupons.NewTemplate(
+            name=input.name, kind=CouponKind(input.kind), valid_from=input.valid_from, valid_until=input.valid_until,
+            threshold=input.threshold, amount_off=input.amount_off, percent=input.percent, cap=input.cap,
+            free_sku_id=decode_optional_id(input.free_sku_id, "Sku", "freeSkuId"),
+            store_ids=_ids(input.store_ids, "Store", "storeIds"),
+            category_ids=_ids(input.category_ids, "Category", "categoryIds"),
+            sku_ids=_ids(input.sku_ids, "Sku", "skuIds"), valid_days=input.valid_days,
+            total_quantity=input.total_quantity, per_member_limit=input.per_member_limit, stackable=input.stackable,
+            claimable=input.claimable, trigger=CouponTrigger(input.trigger),
+        )  # fmt: skip
+        template = await coupons.create_template(ctx.session, ctx.viewer, spec)
+        ctx.audit_store_id = template.owner_store_id
+        return CouponTemplatePayload(template=CouponTemplate.from_model(template))
+
+    @strawberry.mutation(extensions=[*requires("marketing.manage"), MutationTransaction()])
+    async def end_coupon_template(self, info: strawberry.Info[Context, None], input: IdInput) -> CouponTemplatePayload:
+        ctx = info.context
+        template = await coupons.end_template(ctx.session, ctx.viewer, decode_id(input.id, "CouponTemplate"))
+        return CouponTemplatePayload(template=CouponTemplate.from_model(template))
+
+    @strawberry.mutation(extensions=[*only(IsMember()), MutationTransaction()], description="领券")
+    async def claim_coupon(self, info: strawberry.Info[Context, None], input: ClaimCouponInput) -> MemberCouponPayload:
+        ctx = info.context
+        coupon = await coupons.claim_once(
+            ctx.session,
+            ctx.viewer,
+            decode_id(input.template_id, "CouponTemplate", "templateId"),
+            key=input.idempotency_key,
+        )
+        return MemberCouponPayload(coupon=MemberCoupon.from_model(coupon))
+
+    @strawberry.mutation(
+        extensions=[*requires("marketing.manage"), MutationTransaction()],
+        description="HQ: one coupon each to a segment, a level or listed members, in one batch.",
+    )
+    async def issue_coupons(
+        self, info: strawberry.Info[Context, None], input: IssueCouponsInput
+    ) -> IssueCouponsPayload:
+        ctx = info.context
+        audience = coupons.Audience(segment=input.segment,
+                                    level_id=decode_optional_id(input.level_id, "MemberLevel", "levelId"),
+                                    member_ids=_ids(input.member_ids, "Member", "memberIds"))  # fmt: skip
+        count = await coupons.issue_once(
+            ctx.session,
+            ctx.viewer,
+            decode_id(input.template_id, "CouponTemplate", "templateId"),
+            audience,
+            key=input.idempotency_key,
+        )
+        return IssueCouponsPayload(issued=count)
+
+    @strawberry.mutation(
+        extensions=[*only(IsMember()), MutationTransaction()], description="开团: open a group and order"
+    )
+    async def open_group_buy(self, info: strawberry.Info[Context, None], input: OpenGroupBuyInput) -> GroupBuyPayload:
+        ctx = info.context
+        store_id = decode_id(input.store_id, "Store", "storeId")
+        ctx.audit_store_id = store_id
+        joined = await group_buys.open_group(
+            ctx.session, ctx.viewer, order_resolvers.provider(ctx), campaign_id=decode_id(input.campaign_id, "Campaign",
+            "campaignId"), store_id=store_id, sku_id=decode_id(input.sku_id, "Sku", "skuId"),
+            idempotency_key=input.idempotency_key,
+        )  # fmt: skip
+        return GroupBuyPayload(group=GroupBuy.from_model(joined.group), order=Order.from_model(joined.placed.order),
+                               payment=payment_request(ctx, joined.placed.prepay))  # fmt: skip
+
+    @strawberry.mutation(extensions=[*only(IsMember()), MutationTransaction()], description="参团 by share code")
+    async def join_group_buy(self, info: strawberry.Info[Context, None], input: JoinGroupBuyInput) -> GroupBuyPayload:
+        ctx = info.context
+        joined = await group_buys.join_group(
+            ctx.session, ctx.viewer, order_resolvers.provider(ctx), share_code=input.share_code,
+            idempotency_key=input.idempotency_key,
+        )  # fmt: skip
+        ctx.audit_store_id = joined.group.store_id
+        return GroupBuyPayload(group=GroupBuy.from_model(joined.group), order=Order.from_model(joined.placed.order),
+                               payment=payment_request(ctx, joined.placed.prepay))  # fmt: skip
+
+    @strawberry.mutation(extensions=[*only(IsMember()), MutationTransaction()], description="A new member's referrer")
+    async def accept_referral(
+        self, info: strawberry.Info[Context, None], input: AcceptReferralInput
+    ) -> AcceptReferralPayload:
+        await referrals.accept(info.context.session, info.context.viewer, input.code)
+        return AcceptReferralPayload(accepted=True)
+
+    @strawberry.mutation(extensions=[*requires("marketing.manage"), MutationTransaction()])
+    async def create_points_mall_item(
+        self, info: strawberry.Info[Context, None], input: CreatePointsMallItemInput
+    ) -> PointsMallItemPayload:
+        ctx = info.context
+        item = await points_mall.create_item(
+            ctx.session, ctx.viewer, name=input.name, points_cost=input.points_cost, stock_count=input.stock,
+            sku_id=decode_optional_id(input.sku_id, "Sku", "skuId"),
+            coupon_template_id=decode_optional_id(input.coupon_template_id, "CouponTemplate", "couponTemplateId"),
+        )  # fmt: skip
+        return PointsMallItemPayload(item=PointsMallItem.from_model(item))
+
+    @strawberry.mutation(extensions=[*only(IsMember()), MutationTransaction()], description="积分兑换")
+    async def exchange_points(
+        self, info: strawberry.Info[Context, None], input: ExchangePointsInput
+    ) -> ExchangePointsPayload:
+        ctx = info.context
+        done = await points_mall.exchange(
+            ctx.session, ctx.viewer, item_id=decode_id(input.item_id, "PointsMallItem", "itemId"),
+            store_id=decode_optional_id(input.store_id, "Store", "storeId"), idempotency_key=input.idempotency_key,
+        )  # fmt: skip
+        return ExchangePointsPayload(coupon=MemberCoupon.from_model(done.coupon) if done.coupon else None,
+                                     order=Order.from_model(done.order) if done.order else None)  # fmt: skip

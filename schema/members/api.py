@@ -1,0 +1,393 @@
+"""Member queries and mutations: POS lookup and registration, HQ rules and search, the member's own data."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import strawberry
+from strawberry.scalars import JSON
+
+from models import Gender, PaymentMethod
+from resolvers import members as member_resolvers
+from resolvers.context import Context
+from schema.core.common import Connection, UserError, decode_id, decode_optional_id
+from schema.core.permissions import IsMember, RateLimit, only, requires
+from schema.core.personal import Sensitivity, not_personal, personal
+from schema.core.transaction import MutationTransaction
+from schema.members.types import GenderEnum, Member, MemberCode, MemberLevel, MemberTag, TopUpPlan
+from schema.orders.api import TenderInput
+from services.members import accounts as members
+from services.members import admin as member_admin
+from services.members import data as member_data
+from services.members import stored_value
+from services.orders import pos
+from services.platform.errors import DomainError, ErrorCode
+
+
+@strawberry.input
+class MemberFilterInput:
+    level_id: strawberry.ID | None = None
+    tag_id: strawberry.ID | None = None
+    segment: str | None = None
+    store_id: strawberry.ID | None = None
+    last_visit_after: datetime | None = None
+    last_visit_before: datetime | None = None
+    min_spend: int | None = None
+    max_spend: int | None = None
+    phone: str | None = personal(Sensitivity.PHONE, default=None, description="Exact phone number")
+    name: str | None = personal(default=None)
+
+
+@strawberry.input
+class IdentifyMemberInput:
+    code: str | None = personal(Sensitivity.SECRET, default=None, description="The member code the member shows")
+    phone: str | None = personal(
+        Sensitivity.PHONE, default=None, description="Exact phone of a member this store knows"
+    )
+    store_id: strawberry.ID | None = None
+
+
+@strawberry.input
+class RegisterMemberInput:
+    phone: str = personal(Sensitivity.PHONE)
+    name: str | None = personal(default=None)
+    store_id: strawberry.ID | None = None
+
+
+@strawberry.input
+class UpdateMyProfileInput:
+    name: str | None = personal(default=None)
+    birthday: date | None = personal(default=None)
+    gender: GenderEnum | None = personal(default=None)  # type: ignore[valid-type]
+
+
+@strawberry.input
+class MemberIdInput:
+    member_id: strawberry.ID
+
+
+@strawberry.input
+class SetMemberLevelInput:
+    member_id: strawberry.ID
+    level_id: strawberry.ID
+
+
+@strawberry.input
+class CreateMemberLevelInput:
+    name: str = not_personal()
+    spend_threshold: int
+    discount_percent: int = 100
+    points_multiplier_pct: int = 100
+
+
+@strawberry.input
+class UpdateMemberLevelInput:
+    id: strawberry.ID
+    name: str | None = not_personal(default=None)
+    discount_percent: int | None = None
+    points_multiplier_pct: int | None = None
+
+
+@strawberry.input
+class SetLevelPriceInput:
+    level_id: strawberry.ID
+    sku_id: strawberry.ID
+    price: int | None = strawberry.field(description="fen; null removes the level price")
+
+
+@strawberry.input
+class CreateTopUpPlanInput:
+    name: str = not_personal()
+    pay_amount: int
+    bonus_amount: int = 0
+
+
+@strawberry.input
+class TopUpStoredValueInput:
+    member_id: strawberry.ID
+    idempotency_key: str
+    tenders: list[TenderInput] = strawberry.field(
+        description="How it was paid (cash, card, WeChat, Alipay): adds up to the plan's price or the amount"
+    )
+    plan_id: strawberry.ID | None = None
+    amount: int | None = strawberry.field(default=None, description="fen, when no plan is used")
+    store_id: strawberry.ID | None = None
+
+
+@strawberry.input
+class AdjustPointsInput:
+    member_id: strawberry.ID
+    points: int
+    idempotency_key: str = strawberry.field(description="The same key again adjusts once")
+    note: str = not_personal()
+
+
+@strawberry.input
+class CreateMemberTagInput:
+    name: str = not_personal()
+
+
+@strawberry.input
+class TagMembersInput:
+    tag_id: strawberry.ID
+    member_ids: list[strawberry.ID]
+    add: bool = True
+
+
+@strawberry.type
+class MemberPayload:
+    errors: list[UserError] = strawberry.field(default_factory=list)
+    member: Member | None = None
+
+
+@strawberry.type
+class RevealPhonePayload:
+    errors: list[UserError] = strawberry.field(default_factory=list)
+    phone: str | None = None
+
+
+@strawberry.type
+class MemberLevelPayload:
+    errors: list[UserError] = strawberry.field(default_factory=list)
+    level: MemberLevel | None = None
+
+
+@strawberry.type
+class TopUpPlanPayload:
+    errors: list[UserError] = strawberry.field(default_factory=list)
+    plan: TopUpPlan | None = None
+
+
+@strawberry.type
+class MemberTagPayload:
+    errors: list[UserError] = strawberry.field(default_factory=list)
+    tag: MemberTag | None = None
+    changed: int = 0
+
+
+@strawberry.type
+class DeleteAccountPayload:
+    errors: list[UserError] = strawberry.field(default_factory=list)
+    deleted: bool = False
+
+
+@strawberry.type(description="The chain's rules as members see them (no sign-in needed); staff read chainSettings.")
+class PublicChainSettings:
+    points_per_yuan: int = strawberry.field(description="Points earned per whole yuan spent (times the level's rate)")
+    point_value_fen: int = strawberry.field(description="What one point pays, in fen")
+    max_points_share_pct: int = strawberry.field(description="The largest share of an order points may pay, percent")
+    birthday_multiplier_pct: int = strawberry.field(description="Points on the member's birthday, percent of usual")
+    delivery_fee_fen: int = strawberry.field(description="The delivery fee, fen")
+    free_delivery_over_fen: int = strawberry.field(description="Goods worth this much deliver free (0: never)")
+    delivery_radius_km: int = strawberry.field(description="How far from the store deliveries go (0: no delivery)")
+    unpaid_order_minutes: int = strawberry.field(description="How long an unpaid order waits for payment")
+
+
+def _member(m: object) -> Member | None:
+    return Member.from_model(m) if m is not None else None  # type: ignore[arg-type]
+
+
+@strawberry.type
+class MemberQuery:
+    @strawberry.field(
+        extensions=[
+            *requires("member.read"),
+            RateLimit("memberPhoneLookup", when=lambda args: bool(args.get("filter") and args["filter"].phone)),
+        ],
+        description="HQ: every member; a store manager: their store's members.",
+    )
+    async def members(
+        self,
+        info: strawberry.Info[Context, None],
+        filter: MemberFilterInput | None = None,
+        first: int | None = 20,
+        after: str | None = None,
+    ) -> Connection[Member]:
+        f = filter or MemberFilterInput()
+        flt = member_admin.MemberFilter(
+            level_id=decode_optional_id(f.level_id, "MemberLevel", "levelId"),
+            tag_id=decode_optional_id(f.tag_id, "MemberTag", "tagId"), segment=f.segment,
+            store_id=decode_optional_id(f.store_id, "Store", "storeId"), last_visit_after=f.last_visit_after,
+            last_visit_before=f.last_visit_before, min_spend=f.min_spend, max_spend=f.max_spend, phone=f.phone,
+            name=f.name,
+        )  # fmt: skip
+        page = await member_resolvers.search(info.context, flt, first=first, after=after)
+        return Connection[Member].of(page, Member.from_model)
+
+    @strawberry.field(description="The points and delivery rules the mini-program shows (public).")
+    async def public_chain_settings(self, info: strawberry.Info[Context, None]) -> PublicChainSettings:
+        rules = await info.context.loaders.settings.get()
+        return PublicChainSettings(
+            points_per_yuan=rules.points_per_yuan, point_value_fen=rules.point_value_fen,
+            max_points_share_pct=rules.max_points_share_pct, birthday_multiplier_pct=rules.birthday_multiplier_pct,
+            delivery_fee_fen=rules.delivery_fee_fen, free_delivery_over_fen=rules.free_delivery_over_fen,
+            delivery_radius_km=rules.delivery_radius_km, unpaid_order_minutes=rules.unpaid_order_minutes,
+        )  # fmt: skip
+
+    @strawberry.field(description="The membership levels and what each gives.")
+    async def member_levels(self, info: strawberry.Info[Context, None]) -> list[MemberLevel]:
+        return [MemberLevel.from_model(m) for m in await member_resolvers.levels(info.context)]
+
+    @strawberry.field(description="Top-up plans on offer (HQ also sees retired ones).")
+    async def top_up_plans(self, info: strawberry.Info[Context, None]) -> list[TopUpPlan]:
+        return [TopUpPlan.from_model(p) for p in await member_resolvers.plans(info.context)]
+
+    @strawberry.field(extensions=requires("member.read"))
+    async def member_tags(self, info: strawberry.Info[Context, None]) -> list[MemberTag]:
+        return [MemberTag.from_model(t) for t in await member_resolvers.tags(info.context)]
+
+    @strawberry.field(extensions=only(IsMember()), description="Everything the chain holds about me, to keep.")
+    async def my_data_export(self, info: strawberry.Info[Context, None]) -> JSON:
+        return await member_resolvers.my_data(info.context)  # type: ignore[return-value]
+
+    @strawberry.field(extensions=only(IsMember()), description="My rotating member code for the POS to scan.")
+    def my_member_code(self, info: strawberry.Info[Context, None]) -> MemberCode:
+        code, expires = member_resolvers.member_code(info.context)
+        return MemberCode(code=code, expires_at=expires)
+
+
+@strawberry.type
+class MemberMutation:
+    @strawberry.mutation(
+        extensions=[
+            *requires("member.lookup"),
+            RateLimit("identifyMember"),
+            MutationTransaction(),
+        ],
+        description="POS: the member at the counter, by member code (then known to this store) or exact phone.",
+    )
+    async def identify_member(self, info: strawberry.Info[Context, None], input: IdentifyMemberInput) -> MemberPayload:
+        found = await member_resolvers.identify(
+            info.context,
+            code=input.code,
+            phone=input.phone,
+            store_id=decode_optional_id(input.store_id, "Store", "storeId"),
+        )
+        if found is None:
+            raise DomainError(ErrorCode.NOT_FOUND, "No member with this phone at this store; scan their code.", "phone")
+        return MemberPayload(member=_member(found))
+
+    @strawberry.mutation(extensions=[*requires("member.lookup"), MutationTransaction()])
+    async def register_member(self, info: strawberry.Info[Context, None], input: RegisterMemberInput) -> MemberPayload:
+        member = await member_resolvers.register(
+            info.context,
+            phone=input.phone,
+            name=input.name,
+            store_id=decode_optional_id(input.store_id, "Store", "storeId"),
+        )
+        return MemberPayload(member=_member(member))
+
+    @strawberry.mutation(extensions=[*only(IsMember()), MutationTransaction()])
+    async def update_my_profile(
+        self, info: strawberry.Info[Context, None], input: UpdateMyProfileInput
+    ) -> MemberPayload:
+        changes = members.ProfileChanges(name=input.name, birthday=input.birthday,
+                                         gender=Gender(input.gender) if input.gender else None)  # fmt: skip
+        return MemberPayload(
+            member=_member(await members.update_profile(info.context.session, info.context.viewer, changes))
+        )
+
+    @strawberry.mutation(
+        extensions=[*requires("member.read_pii"), RateLimit("revealMemberPhone"), MutationTransaction()],
+        description="The member's full phone number; every reveal is written to the audit log.",
+    )
+    async def reveal_member_phone(
+        self, info: strawberry.Info[Context, None], input: MemberIdInput
+    ) -> RevealPhonePayload:
+        phone = await member_resolvers.reveal_phone(info.context, decode_id(input.member_id, "Member", "memberId"))
+        return RevealPhonePayload(phone=phone)
+
+    @strawberry.mutation(extensions=[*requires("member.manage"), MutationTransaction()])
+    async def set_member_level(self, info: strawberry.Info[Context, None], input: SetMemberLevelInput) -> MemberPayload:
+        member = await member_admin.set_member_level(
+            info.context.session, info.context.viewer, member_id=decode_id(input.member_id, "Member", "memberId"),
+            level_id=decode_id(input.level_id, "MemberLevel", "levelId"),
+        )  # fmt: skip
+        return MemberPayload(member=_member(member))
+
+    @strawberry.mutation(extensions=[*requires("member.manage"), MutationTransaction()])
+    async def create_member_level(
+        self, info: strawberry.Info[Context, None], input: CreateMemberLevelInput
+    ) -> MemberLevelPayload:
+        level = await member_admin.create_level(
+            info.context.session, name=input.name, spend_threshold=input.spend_threshold,
+            discount_percent=input.discount_percent, points_multiplier_pct=input.points_multiplier_pct,
+        )  # fmt: skip
+        return MemberLevelPayload(level=MemberLevel.from_model(level))
+
+    @strawberry.mutation(extensions=[*requires("member.manage"), MutationTransaction()])
+    async def update_member_level(
+        self, info: strawberry.Info[Context, None], input: UpdateMemberLevelInput
+    ) -> MemberLevelPayload:
+        level = await member_admin.update_level(
+            info.context.session, level_id=decode_id(input.id, "MemberLevel"), name=input.name,
+            discount_percent=input.discount_percent, points_multiplier_pct=input.points_multiplier_pct,
+        )  # fmt: skip
+        return MemberLevelPayload(level=MemberLevel.from_model(level))
+
+    @strawberry.mutation(extensions=[*requires("member.manage"), MutationTransaction()])
+    async def set_level_price(
+        self, info: strawberry.Info[Context, None], input: SetLevelPriceInput
+    ) -> MemberLevelPayload:
+        level_id = decode_id(input.level_id, "MemberLevel", "levelId")
+        await member_admin.set_level_price(
+            info.context.session, level_id=level_id, sku_id=decode_id(input.sku_id, "Sku", "skuId"), price=input.price
+        )
+        return MemberLevelPayload(level=await MemberLevel.load(info.context, level_id))
+
+    @strawberry.mutation(extensions=[*requires("member.manage"), MutationTransaction()])
+    async def create_top_up_plan(
+        self, info: strawberry.Info[Context, None], input: CreateTopUpPlanInput
+    ) -> TopUpPlanPayload:
+        plan = await stored_value.create_plan(
+            info.context.session, name=input.name, pay_amount=input.pay_amount, bonus_amount=input.bonus_amount
+        )
+        return TopUpPlanPayload(plan=TopUpPlan.from_model(plan))
+
+    @strawberry.mutation(
+        extensions=[*requires("order.checkout"), MutationTransaction()],
+        description="POS: a stored-value top-up paid at the counter; retrying with the same key credits once.",
+    )
+    async def top_up_stored_value(
+        self, info: strawberry.Info[Context, None], input: TopUpStoredValueInput
+    ) -> MemberPayload:
+        member = await member_resolvers.top_up(
+            info.context, member_id=decode_id(input.member_id, "Member", "memberId"),
+            plan_id=decode_optional_id(input.plan_id, "TopUpPlan", "planId"), amount=input.amount,
+            store_id=decode_optional_id(input.store_id, "Store", "storeId"), key=input.idempotency_key,
+            tenders=[pos.Tender(PaymentMethod(t.method), t.amount, t.reference) for t in input.tenders],
+        )  # fmt: skip
+        return MemberPayload(member=_member(member))
+
+    @strawberry.mutation(extensions=[*requires("member.manage"), MutationTransaction()])
+    async def adjust_points(self, info: strawberry.Info[Context, None], input: AdjustPointsInput) -> MemberPayload:
+        member = await member_resolvers.adjust_points(
+            info.context, member_id=decode_id(input.member_id, "Member", "memberId"), points_delta=input.points,
+            note=input.note, key=input.idempotency_key,
+        )  # fmt: skip
+        return MemberPayload(member=_member(member))
+
+    @strawberry.mutation(extensions=[*requires("member.manage"), MutationTransaction()])
+    async def create_member_tag(
+        self, info: strawberry.Info[Context, None], input: CreateMemberTagInput
+    ) -> MemberTagPayload:
+        tag = await member_admin.create_tag(info.context.session, name=input.name)
+        return MemberTagPayload(tag=MemberTag.from_model(tag))
+
+    @strawberry.mutation(extensions=[*requires("member.manage"), MutationTransaction()])
+    async def tag_members(self, info: strawberry.Info[Context, None], input: TagMembersInput) -> MemberTagPayload:
+        changed = await member_admin.tag_members(
+            info.context.session, info.context.viewer, tag_id=decode_id(input.tag_id, "MemberTag", "tagId"),
+            member_ids=[decode_id(m, "Member", "memberIds") for m in input.member_ids], add=input.add,
+        )  # fmt: skip
+        return MemberTagPayload(changed=changed)
+
+    @strawberry.mutation(
+        extensions=[*only(IsMember()), MutationTransaction()],
+        description="Cancel or refund my open orders, erase my personal data and sign-ins; orders stay, anonymised.",
+    )
+    async def delete_my_account(self, info: strawberry.Info[Context, None]) -> DeleteAccountPayload:
+        ctx = info.context
+        await member_data.delete_account(ctx.session, ctx.app.cipher, ctx.viewer, ctx.app.payment_providers)
+        ctx.ip = None  # the deletion's own audit entry keeps no address of the member either
+        return DeleteAccountPayload(deleted=True)

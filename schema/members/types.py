@@ -1,0 +1,270 @@
+"""Member types: the member, their level, tags, stored value, member code."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Annotated, Self
+
+import strawberry
+from strawberry import relay
+
+from models import BalanceKind, Gender, PointsKind
+from models import Member as MemberModel
+from models import MemberLevel as MemberLevelModel
+from models import MemberTag as MemberTagModel
+from models import TopUpPlan as TopUpPlanModel
+from resolvers import members as member_resolvers
+from resolvers.context import Context
+from schema.core.common import Connection
+from schema.org.types import Store
+from services.access.pii import mask_phone
+from services.members.ledgers import BalanceRow, PointsRow
+
+if TYPE_CHECKING:
+    from schema.orders.api import Order
+
+GenderEnum = strawberry.enum(Gender, name="Gender")
+PointsKindEnum = strawberry.enum(PointsKind, name="PointsKind", description="Why points moved")
+BalanceKindEnum = strawberry.enum(BalanceKind, name="StoredValueKind", description="Why stored value moved")
+OrderRef = Annotated["Order", strawberry.lazy("schema.orders.api")]
+
+# What a ledger row says when staff left no note: by its kind and what it refers to.
+_REASONS = {
+    (PointsKind.EARN, "order"): "Earned on an order",
+    (PointsKind.REDEEM, "order"): "Paid part of an order",
+    (PointsKind.REDEEM, "mall"): "Exchanged in the points mall",
+    (PointsKind.REVERSAL, "order"): "Order refunded or cancelled",
+    (PointsKind.EXPIRE, None): "Expired",
+    (BalanceKind.TOP_UP, "counter_top_up"): "Topped up at the counter",
+    (BalanceKind.TOP_UP, "online_top_up"): "Topped up online",
+    (BalanceKind.SPEND, "order"): "Paid an order",
+    (BalanceKind.REFUND, "order"): "Order refunded or cancelled",
+}
+
+
+def _reason(kind: PointsKind | BalanceKind, ref_type: str | None, note: str | None) -> str:
+    return (
+        note
+        or _REASONS.get((kind, ref_type))
+        or _REASONS.get((kind, None))
+        or kind.value.replace("_", " ").capitalize()
+    )
+
+
+async def _order(info: strawberry.Info[Context, None], ref_type: str | None, ref_id: int | None) -> Order | None:
+    if ref_type != "order" or ref_id is None:
+        return None
+    from schema.orders.api import Order
+
+    return await Order.load(info.context, ref_id)
+
+
+@strawberry.type
+class _LedgerRow:
+    """What every ledger row says besides its amounts: the order it belongs to and where it happened."""
+
+    row: strawberry.Private[PointsRow | BalanceRow]
+
+    @strawberry.field(description="The order it belongs to; null when none, or not yours to see")
+    async def order(self, info: strawberry.Info[Context, None]) -> OrderRef | None:
+        return await _order(info, self.row.entry.ref_type, self.row.entry.ref_id)
+
+    @strawberry.field(description="Where it happened")
+    async def store(self, info: strawberry.Info[Context, None]) -> Store | None:
+        sid = self.row.entry.store_id
+        return await Store.load(info.context, sid) if sid is not None else None
+
+
+@strawberry.type(description="One row of the member's points history (积分明细), newest first.")
+class PointsLedgerEntry(_LedgerRow):
+    kind: PointsKindEnum  # type: ignore[valid-type]
+    points: int = strawberry.field(description="Signed: earned positive, spent or expired negative")
+    reason: str
+    balance_after: int = strawberry.field(description="The member's points right after this row")
+    at: datetime
+    row: strawberry.Private[PointsRow]
+
+    @classmethod
+    def of(cls, row: PointsRow) -> Self:
+        e = row.entry
+        return cls(kind=e.kind, points=e.points, reason=_reason(e.kind, e.ref_type, e.note),
+                   balance_after=row.balance_after, at=e.created_at, row=row)  # fmt: skip
+
+
+@strawberry.type(description="One row of the member's stored-value history (余额明细), newest first.")
+class StoredValueLedgerEntry(_LedgerRow):
+    kind: BalanceKindEnum  # type: ignore[valid-type]
+    principal: int = strawberry.field(description="Signed fen of paid-in money")
+    bonus: int = strawberry.field(description="Signed fen of bonus")
+    reason: str
+    at: datetime
+    row: strawberry.Private[BalanceRow]
+
+    @classmethod
+    def of(cls, row: BalanceRow) -> Self:
+        e = row.entry
+        return cls(kind=e.kind, principal=e.principal, bonus=e.bonus, reason=_reason(e.kind, e.ref_type, None),
+                   at=e.created_at, row=row)  # fmt: skip
+
+    @strawberry.field(description="Signed fen, principal and bonus together")
+    def amount(self) -> int:
+        return self.principal + self.bonus
+
+    @strawberry.field(description="The member's stored value right after this row")
+    def balance_after(self) -> StoredValue:
+        return StoredValue(principal=self.row.principal_after, bonus=self.row.bonus_after)
+
+    @strawberry.field(description="The store that took the money in (settlement clears between the two)")
+    async def issuer(self, info: strawberry.Info[Context, None]) -> Store | None:
+        sid = self.row.entry.issuer_store_id
+        return await Store.load(info.context, sid) if sid is not None else None
+
+
+@strawberry.type
+class MemberLevel(relay.Node):
+    id: relay.NodeID[int]
+    name: str
+    spend_threshold: int = strawberry.field(description="Lifetime spend (fen) that reaches this level")
+    discount_percent: int = strawberry.field(description="Members pay this percent of the store price")
+    points_multiplier_pct: int
+
+    @classmethod
+    def from_model(cls, m: MemberLevelModel) -> Self:
+        return cls(id=m.id, name=m.name, spend_threshold=m.spend_threshold, discount_percent=m.discount_percent,
+                   points_multiplier_pct=m.points_multiplier_pct)  # fmt: skip
+
+    @classmethod
+    async def load(cls, ctx: Context, pk: int) -> Self | None:
+        m = await ctx.loaders.member_level_by_id.load(pk)
+        return cls.from_model(m) if m else None
+
+
+@strawberry.type
+class MemberTag(relay.Node):
+    id: relay.NodeID[int]
+    name: str
+
+    @classmethod
+    def from_model(cls, m: MemberTagModel) -> Self:
+        return cls(id=m.id, name=m.name)
+
+    @classmethod
+    async def load(cls, ctx: Context, pk: int) -> Self | None:
+        for tag in await member_resolvers.tags_if_allowed(ctx):
+            if tag.id == pk:
+                return cls.from_model(tag)
+        return None
+
+
+@strawberry.type
+class TopUpPlan(relay.Node):
+    id: relay.NodeID[int]
+    name: str
+    pay_amount: int = strawberry.field(description="fen")
+    bonus_amount: int = strawberry.field(description="fen")
+    active: bool
+
+    @classmethod
+    def from_model(cls, m: TopUpPlanModel) -> Self:
+        return cls(id=m.id, name=m.name, pay_amount=m.pay_amount, bonus_amount=m.bonus_amount, active=m.active)
+
+    @classmethod
+    async def load(cls, ctx: Context, pk: int) -> Self | None:
+        found = [p for p in await member_resolvers.plans(ctx) if p.id == pk]
+        return cls.from_model(found[0]) if found else None
+
+
+@strawberry.type
+class StoredValue:
+    principal: int = strawberry.field(description="Money the member paid in, fen")
+    bonus: int = strawberry.field(description="Bonus from top-up plans, fen")
+
+    @strawberry.field
+    def total(self) -> int:
+        return self.principal + self.bonus
+
+
+@strawberry.type
+class MemberCode:
+    code: str = strawberry.field(description="Show as QR/barcode; the POS scans it. Valid for one minute.")
+    expires_at: datetime
+
+
+@strawberry.type
+class Member(relay.Node):
+    id: relay.NodeID[int]
+    name: str | None
+    birthday: date | None
+    gender: GenderEnum  # type: ignore[valid-type]
+    joined_at: datetime
+    segment: str | None = strawberry.field(description="RFM segment: NEW, VIP, LOYAL, REGULAR, AT_RISK, LOST")
+    points_balance: int
+    total_spend: int = strawberry.field(description="Lifetime spend, fen")
+    visit_count: int
+    last_visit_at: datetime | None
+    deleted: bool
+    model: strawberry.Private[MemberModel]
+
+    @classmethod
+    def from_model(cls, m: MemberModel) -> Self:
+        return cls(id=m.id, name=m.name, birthday=m.birthday, gender=m.gender, joined_at=m.joined_at, segment=m.segment,
+                   points_balance=m.points_balance, total_spend=m.total_spend, visit_count=m.visit_count,
+                   last_visit_at=m.last_visit_at, deleted=m.deleted_at is not None, model=m)  # fmt: skip
+
+    @classmethod
+    async def load(cls, ctx: Context, pk: int) -> Self | None:
+        m = await ctx.loaders.member_by_id.load(pk)
+        return cls.from_model(m) if m else None
+
+    @strawberry.field(
+        description="138****5678 for staff (revealMemberPhone shows it in full, audited); in full to the member."
+    )
+    def phone(self, info: strawberry.Info[Context, None]) -> str | None:
+        ctx = info.context
+        if self.model.phone_enc is None:
+            return None
+        if ctx.viewer.member_id == self.id:
+            return ctx.app.cipher.decrypt(self.model.phone_enc)
+        return mask_phone(prefix=self.model.phone_prefix, last4=self.model.phone_last4)
+
+    @strawberry.field
+    def stored_value(self) -> StoredValue:
+        return StoredValue(principal=self.model.balance_principal, bonus=self.model.balance_bonus)
+
+    @strawberry.field
+    async def level(self, info: strawberry.Info[Context, None]) -> MemberLevel | None:
+        return await MemberLevel.load(info.context, self.model.level_id) if self.model.level_id else None
+
+    @strawberry.field
+    async def home_store(self, info: strawberry.Info[Context, None]) -> Store | None:
+        home = self.model.home_store_id
+        return await Store.load(info.context, home) if home is not None else None
+
+    @strawberry.field
+    async def tags(self, info: strawberry.Info[Context, None]) -> list[MemberTag]:
+        return [MemberTag.from_model(t) for t in await info.context.loaders.tags_by_member.load(self.id)]
+
+    @strawberry.field(description="The store where the member buys most often.")
+    async def favourite_store(self, info: strawberry.Info[Context, None]) -> Store | None:
+        stats = await info.context.loaders.member_store_stats.load(self.id)
+        return await Store.load(info.context, stats.favourite_store_id) if stats.favourite_store_id else None
+
+    @strawberry.field
+    async def last_purchase_at(self, info: strawberry.Info[Context, None]) -> datetime | None:
+        stats = await info.context.loaders.member_store_stats.load(self.id)
+        last: datetime | None = stats.last_purchase_at
+        return last
+
+    @strawberry.field(description="积分明细: points history, newest first (the member; staff with member.read).")
+    async def points_ledger(
+        self, info: strawberry.Info[Context, None], first: int | None = 20, after: str | None = None
+    ) -> Connection[PointsLedgerEntry]:
+        page = await member_resolvers.ledger_page(info.context, self.id, stored_value=False, first=first, after=after)
+        return Connection[PointsLedgerEntry].of(page, PointsLedgerEntry.of)
+
+    @strawberry.field(description="余额明细: stored-value history, newest first (the member; staff with member.read).")
+    async def stored_value_ledger(
+        self, info: strawberry.Info[Context, None], first: int | None = 20, after: str | None = None
+    ) -> Connection[StoredValueLedgerEntry]:
+        page = await member_resolvers.ledger_page(info.context, self.id, stored_value=True, first=first, after=after)
+        return Connection[StoredValueLedgerEntry].of(page, StoredValueLedgerEntry.of)

@@ -1,0 +1,185 @@
+"""Keeping the daily facts: sales and refunds queue an event in their own transaction; `refresh` folds them in.
+
+`refresh` takes a batch of pending events (SKIP LOCKED, so several instances share the work and none counts an
+event twice), adds what they did to the fact tables with one upsert per table, and deletes them, all in one
+transaction. The app's job runner calls it every few seconds; reports say how many events are still pending.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from models import (
+    ChainHourFact,
+    FactEvent,
+    FactEventKind,
+    Order,
+    OrderLine,
+    Product,
+    Refund,
+    Sku,
+    SkuDayFact,
+    Store,
+    StoreDayFact,
+    StoreHourFact,
+    StoreSkuDayFact,
+    utcnow,
+)
+from services.platform.db import dialect_insert, write_transaction
+
+BATCH = 2000
+
+
+def record(session: AsyncSession, kind: FactEventKind, order_id: int, refund_id: int | None = None) -> None:
+    """Queue what a sale or refund did, for the facts (an insert in the caller's transaction)."""
+    session.add(FactEvent(kind=kind, order_id=order_id, refund_id=refund_id, created_at=utcnow()))
+
+
+@dataclass(frozen=True)
+class Freshness:
+    as_of: datetime
+    pending: int
+
+
+async def freshness(session: AsyncSession) -> Freshness:
+    """Reports are complete up to the oldest event not yet folded in (or now, when none is pending)."""
+    count, oldest = (await session.execute(select(func.count(), func.min(FactEvent.created_at)))).one()
+    return Freshness(oldest or utcnow(), int(count))
+
+
+Cell = tuple[Any, ...]
+
+
+class _Deltas:
+    def __init__(self) -> None:
+        self.store_day: dict[Cell, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self.store_hour: dict[Cell, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self.chain_hour: dict[Cell, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self.store_sku: dict[Cell, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self.sku: dict[Cell, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+
+    def add_sku(self, store_id: int, day: Any, sku_id: int, category_id: int, **values: int) -> None:
+        for cell in (self.store_sku[(store_id, day, sku_id, category_id)], self.sku[(day, sku_id, category_id)]):
+            for name, value in values.items():
+                cell[name] += value
+
+
+async def _categories(session: AsyncSession, sku_ids: Iterable[int]) -> dict[int, int]:
+    ids = list(set(sku_ids))
+    if not ids:
+        return {}
+    rows = await session.execute(select(Sku.id, Product.category_id).join(Product, Product.id == Sku.product_id)
+                                 .where(Sku.id.in_(ids)))  # fmt: skip
+    return {int(k): int(v) for k, v in rows.all()}
+
+
+async def _fold(session: AsyncSession, events: list[FactEvent]) -> _Deltas:
+    deltas = _Deltas()
+    order_ids = {e.order_id for e in events}
+    # Plain rows, not ORM objects: a batch is thousands of orders and this is the job's hot loop.
+    orders = {o.id: o for o in (await session.execute(
+        select(Order.id, Order.store_id, Order.channel, Order.fulfilment, Order.subtotal, Order.discount_total,
+               Order.member_id, Order.paid_at, Order.created_at).where(Order.id.in_(order_ids)))).all()}  # fmt: skip
+    store_ids = {o.store_id for o in orders.values()}
+    zones = {sid: ZoneInfo(tz) for sid, tz in (await session.execute(
+        select(Store.id, Store.timezone).where(Store.id.in_(store_ids)))).all()}  # fmt: skip
+    sale_ids = [e.order_id for e in events if e.kind is FactEventKind.SALE]
+    lines = (await session.execute(
+        select(OrderLine.order_id, OrderLine.sku_id, OrderLine.quantity, OrderLine.list_price, OrderLine.line_total)
+        .where(OrderLine.order_id.in_(sale_ids)))).all() if sale_ids else []  # fmt: skip
+    refunds = {
+        r.id: r
+        for r in (await session.scalars(select(Refund).where(
+            Refund.id.in_([e.refund_id for e in events if e.refund_id is not None])))).all()
+    }  # fmt: skip
+    refund_skus = [int(x["skuId"]) for r in refunds.values() for x in r.lines]
+    categories = await _categories(session, [line.sku_id for line in lines] + refund_skus)
+    by_order: dict[int, list[Any]] = defaultdict(list)
+    for line in lines:
+        by_order[line.order_id].append(line)
+    for event in events:
+        order = orders[event.order_id]
+        zone = zones[order.store_id]
+        if event.kind is FactEventKind.SALE:
+            local = (order.paid_at or order.created_at).astimezone(zone)
+            day = local.date()
+            cell = deltas.store_day[(day, order.store_id, order.channel.value, order.fulfilment.value)]
+            net = order.subtotal - order.discount_total
+            for name, value in (("orders", 1), ("gmv", order.subtotal), ("discounts", order.discount_total),
+                                ("net", net), ("members", 1 if order.member_id else 0)):  # fmt: skip
+                cell[name] += value
+            for hour in (deltas.store_hour[(order.store_id, day, local.hour)], deltas.chain_hour[(day, local.hour)]):
+                hour["orders"] += 1
+                hour["net"] += net
+            for line in by_order[order.id]:
+                deltas.add_sku(order.store_id, day, line.sku_id, categories[line.sku_id], quantity=line.quantity,
+                               gmv=line.list_price * line.quantity, net=line.line_total)  # fmt: skip
+        else:
+            refund = refunds[event.refund_id or 0]
+            day = refund.created_at.astimezone(zone).date()
+            goods = sum(int(x.get("amount", 0)) for x in refund.lines)
+            cell = deltas.store_day[(day, order.store_id, order.channel.value, order.fulfilment.value)]
+            cell["refunds"] += goods
+            cell["refund_count"] += 1
+            for x in refund.lines:
+                sku = int(x["skuId"])
+                deltas.add_sku(order.store_id, day, sku, categories[sku], refunded_quantity=int(x["quantity"]),
+                               refunds=int(x.get("amount", 0)))  # fmt: skip
+    return deltas
+
+
+async def _upsert(session: AsyncSession, model: type[Any], keys: list[str], cells: dict[Cell, dict[str, int]],
+                  measures: list[str]) -> None:  # fmt: skip
+    if not cells:
+        return
+    rows = [
+        dict(zip(keys, cell, strict=True)) | {m: values.get(m, 0) for m in measures} for cell, values in cells.items()
+    ]
+    stmt = dialect_insert(session, model)
+    unique = [k for k in keys if k != "category_id"]
+    stmt = stmt.on_conflict_do_update(
+        index_elements=unique, set_={m: getattr(model, m) + getattr(stmt.excluded, m) for m in measures}
+    )
+    await session.execute(stmt, rows)  # executemany: compiled once, sent in batches
+
+
+SKU_MEASURES = ["quantity", "gmv", "net", "refunded_quantity", "refunds"]
+
+
+async def refresh(session: AsyncSession, limit: int = BATCH) -> int:
+    """Fold up to `limit` pending events into the facts; returns how many were folded."""
+    events = list(
+        (await session.scalars(select(FactEvent).order_by(FactEvent.id).limit(limit).with_for_update(skip_locked=True)))
+        .all()
+    )  # fmt: skip
+    if not events:
+        return 0
+    deltas = await _fold(session, events)
+    await _upsert(session, StoreDayFact, ["day", "store_id", "channel", "fulfilment"], deltas.store_day,
+                  ["orders", "gmv", "discounts", "net", "refunds", "refund_count", "members"])  # fmt: skip
+    await _upsert(session, StoreHourFact, ["store_id", "day", "hour"], deltas.store_hour, ["orders", "net"])
+    await _upsert(session, ChainHourFact, ["day", "hour"], deltas.chain_hour, ["orders", "net"])
+    await _upsert(session, StoreSkuDayFact, ["store_id", "day", "sku_id", "category_id"], deltas.store_sku,
+                  SKU_MEASURES)  # fmt: skip
+    await _upsert(session, SkuDayFact, ["day", "sku_id", "category_id"], deltas.sku, SKU_MEASURES)
+    await session.execute(delete(FactEvent).where(FactEvent.id.in_([e.id for e in events])))
+    return len(events)
+
+
+async def refresh_all(sessionmaker: async_sessionmaker[AsyncSession], batch: int = BATCH) -> int:
+    """Fold everything pending, a batch per transaction."""
+    total = 0
+    while True:
+        async with write_transaction(sessionmaker) as session:
+            done = await refresh(session, batch)
+        total += done
+        if done < batch:
+            return total

@@ -1,0 +1,437 @@
+"""Reports HQ and stores can trust: read from the daily facts (services/facts.py), scoped in one place.
+
+HQ (`report.view` at HQ scope) sees every store or one; a store's manager sees only their own store, in every
+report. Periods are inclusive ranges of business days (each store's local day); every report also gives the
+previous period of the same length, and says how current its facts are.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import (
+    BalanceLot,
+    Category,
+    ChainHourFact,
+    Member,
+    MemberLevel,
+    MemberStore,
+    Order,
+    OrderPromotion,
+    OrderStatus,
+    Sku,
+    SkuDayFact,
+    StockLevel,
+    Store,
+    StoreDayFact,
+    StoreHourFact,
+    StoreListing,
+    StoreSkuDayFact,
+    Transfer,
+    TransferLine,
+)
+from services.access.scope import Viewer, require
+from services.analytics.facts import Freshness, freshness
+from services.inventory.levels import available_expr, threshold_expr
+from services.members.points import CHAIN_TZ
+from services.org.settings import get_settings
+from services.platform.errors import AccessDenied, DomainError, ErrorCode
+from services.platform.validation import EARLIEST_DAY, LATEST_DAY
+
+MAX_DAYS = 366
+EARLIEST, LATEST = EARLIEST_DAY, LATEST_DAY
+GRANULARITIES = ("DAY", "WEEK", "MONTH")
+
+
+def report_stores(viewer: Viewer, store_id: int | None) -> list[int] | None:
+    """The one scope rule for reports: None means every store (HQ only)."""
+    require(viewer, "report.view")
+    if viewer.is_hq:
+        return None if store_id is None else [store_id]
+    if store_id not in (None, viewer.store_id) or viewer.store_id is None:
+        raise AccessDenied("This belongs to another store.")
+    return [viewer.store_id]
+
+
+def check_period(start: date, end: date) -> None:
+    if not (EARLIEST <= start <= LATEST and EARLIEST <= end <= LATEST):
+        raise DomainError(ErrorCode.INVALID_INPUT, f"Dates are {EARLIEST} to {LATEST}.", "from")
+    if end < start:
+        raise DomainError(ErrorCode.INVALID_INPUT, "The period ends before it starts.", "to")
+    if (end - start).days + 1 > MAX_DAYS:
+        raise DomainError(ErrorCode.INVALID_INPUT, f"A report covers at most {MAX_DAYS} days.", "to")
+
+
+def previous_period(start: date, end: date) -> tuple[date, date]:
+    length = (end - start).days + 1
+    return start - timedelta(days=length), start - timedelta(days=1)
+
+
+@dataclass
+class Figures:
+    orders: int = 0
+    gmv: int = 0
+    discounts: int = 0
+    net: int = 0
+    refunds: int = 0
+    refund_count: int = 0
+
+    @property
+    def average_order_value(self) -> int:
+        return self.net // self.orders if self.orders else 0
+
+    @property
+    def net_after_refunds(self) -> int:
+        return self.net - self.refunds
+
+    def add(self, other: Figures) -> None:
+        for name, value in asdict(other).items():
+            setattr(self, name, getattr(self, name) + value)
+
+
+@dataclass
+class Point:
+    label: str
+    figures: Figures
+
+
+@dataclass
+class Ranked:
+    key: int
+    label: str
+    quantity: int
+    net: int
+    refunds: int
+
+
+@dataclass
+class SalesReport:
+    start: date
+    end: date
+    totals: Figures
+    previous: Figures
+    series: list[Point]
+    by_hour: list[Point]
+    by_channel: list[Point]
+    by_fulfilment: list[Point]
+    by_category: list[Ranked]
+    top_products: list[Ranked]
+    freshness: Freshness
+
+
+_MEASURES = ("orders", "gmv", "discounts", "net", "refunds", "refund_count")
+
+
+def _sums(model: Any) -> list[Any]:
+    return [func.coalesce(func.sum(getattr(model, m)), 0).label(m) for m in _MEASURES]
+
+
+def _figures(row: Any) -> Figures:
+    return Figures(**{m: int(getattr(row, m)) for m in _MEASURES})
+
+
+def bucket(day: date, granularity: str) -> str:
+    if granularity == "WEEK":
+        return (day - timedelta(days=day.weekday())).isoformat()
+    if granularity == "MONTH":
+        return day.replace(day=1).isoformat()
+    return day.isoformat()
+
+
+def _where_days(model: Any, stores: list[int] | None, start: date, end: date) -> list[Any]:
+    where = [model.day >= start, model.day <= end]
+    if stores is not None and hasattr(model, "store_id"):
+        where.append(model.store_id.in_(stores))
+    return where
+
+
+async def _totals(session: AsyncSession, stores: list[int] | None, start: date, end: date) -> Figures:
+    row = (
+        await session.execute(select(*_sums(StoreDayFact)).where(*_where_days(StoreDayFact, stores, start, end)))
+    ).one()
+    return _figures(row)
+
+
+async def _ranked_skus(
+    session: AsyncSession, stores: list[int] | None, start: date, end: date, *, by_category: bool, first: int
+) -> list[Ranked]:
+    model: Any = SkuDayFact if stores is None else StoreSkuDayFact
+    key = model.category_id if by_category else model.sku_id
+    name_col = Category.name if by_category else Sku.barcode
+    joined = Category.id == model.category_id if by_category else Sku.id == model.sku_id
+    stmt = (
+        select(key.label("key"), func.max(name_col).label("label"), func.sum(model.quantity).label("quantity"),
+               func.sum(model.net).label("net"), func.sum(model.refunds).label("refunds"))
+        .join(Category if by_category else Sku, joined)
+        .where(*_where_days(model, stores, start, end))
+        .group_by(key)
+        .order_by(func.sum(model.net).desc(), key)
+        .limit(first)
+    )  # fmt: skip
+    return [Ranked(int(r.key), str(r.label), int(r.quantity), int(r.net), int(r.refunds))
+            for r in (await session.execute(stmt)).all()]  # fmt: skip
+
+
+async def sales(
+    session: AsyncSession, viewer: Viewer, *, store_id: int | None, start: date, end: date, granularity: str = "DAY",
+    top: int = 10,
+) -> SalesReport:  # fmt: skip
+    stores = report_stores(viewer, store_id)
+    check_period(start, end)
+    if granularity not in GRANULARITIES:
+        raise DomainError(ErrorCode.INVALID_INPUT, "Group by DAY, WEEK or MONTH.", "granularity")
+    where = _where_days(StoreDayFact, stores, start, end)
+    series: dict[str, Figures] = {}
+    for row in (await session.execute(select(StoreDayFact.day, *_sums(StoreDayFact)).where(*where)
+                                      .group_by(StoreDayFact.day).order_by(StoreDayFact.day))).all():  # fmt: skip
+        series.setdefault(bucket(row.day, granularity), Figures()).add(_figures(row))
+    by: dict[str, list[Point]] = {}
+    for dimension in ("channel", "fulfilment"):
+        column = getattr(StoreDayFact, dimension)
+        rows = (await session.execute(select(column.label("k"), *_sums(StoreDayFact)).where(*where).group_by(column)
+                                      .order_by(column))).all()  # fmt: skip
+        by[dimension] = [Point(str(r.k), _figures(r)) for r in rows]
+    hourly: Any = ChainHourFact if stores is None else StoreHourFact
+    hours = (
+        await session.execute(
+            select(hourly.hour, func.sum(hourly.orders), func.sum(hourly.net))
+            .where(*_where_days(hourly, stores, start, end)).group_by(hourly.hour)
+        )
+    ).all()  # fmt: skip
+    by_hour = {int(h): Figures(orders=int(o), net=int(n)) for h, o, n in hours}
+    totals = Figures()
+    for point in series.values():
+        totals.add(point)
+    before = previous_period(start, end)
+    return SalesReport(
+        start=start, end=end, totals=totals, previous=await _totals(session, stores, *before),
+        series=[Point(label, figures) for label, figures in series.items()],
+        by_hour=[Point(f"{h:02d}", by_hour.get(h, Figures())) for h in range(24)],
+        by_channel=by["channel"], by_fulfilment=by["fulfilment"],
+        by_category=await _ranked_skus(session, stores, start, end, by_category=True, first=top),
+        top_products=await _ranked_skus(session, stores, start, end, by_category=False, first=top),
+        freshness=await freshness(session),
+    )  # fmt: skip
+
+
+RANK_METRICS = ("NET", "GMV", "ORDERS", "AVERAGE_ORDER_VALUE", "REFUNDS", "DISCOUNTS")
+
+
+@dataclass
+class StoreRank:
+    store_id: int
+    rank: int
+    figures: Figures
+    previous: Figures
+
+
+async def ranking(
+    session: AsyncSession, viewer: Viewer, *, start: date, end: date, metric: str = "NET", first: int = 20
+) -> list[StoreRank]:
+    """Stores ranked by a metric over a period (a store's manager sees their own store's place only)."""
+    require(viewer, "report.view")
+    check_period(start, end)
+    if metric not in RANK_METRICS:
+        raise DomainError(ErrorCode.INVALID_INPUT, "Rank by " + ", ".join(RANK_METRICS) + ".", "metric")
+
+    async def per_store(a: date, b: date) -> dict[int, Figures]:
+        rows = (await session.execute(select(StoreDayFact.store_id, *_sums(StoreDayFact))
+                                      .where(*_where_days(StoreDayFact, None, a, b))
+                                      .group_by(StoreDayFact.store_id))).all()  # fmt: skip
+        return {int(r.store_id): _figures(r) for r in rows}
+
+    now, before = await per_store(start, end), await per_store(*previous_period(start, end))
+
+    def value(f: Figures) -> int:
+        return f.average_order_value if metric == "AVERAGE_ORDER_VALUE" else int(getattr(f, metric.lower()))
+
+    ordered = sorted(now.items(), key=lambda kv: (-value(kv[1]), kv[0]))
+    ranks = [StoreRank(sid, i + 1, f, before.get(sid, Figures())) for i, (sid, f) in enumerate(ordered)]
+    if not viewer.is_hq:
+        return [r for r in ranks if r.store_id == viewer.store_id]
+    return ranks[: max(1, min(first, 500))]
+
+
+@dataclass
+class InventoryRow:
+    store_id: int
+    on_hand: int
+    listed: int
+    out_of_stock: int
+    low_stock: int
+    sold: int
+    transferred_in: int
+    transferred_out: int
+    days: int
+
+    @property
+    def stockout_rate(self) -> float:
+        return round(self.out_of_stock / self.listed, 4) if self.listed else 0.0
+
+    @property
+    def turnover_days(self) -> float | None:
+        daily = self.sold / self.days if self.days else 0
+        return round(self.on_hand / daily, 1) if daily else None
+
+
+async def inventory(
+    session: AsyncSession, viewer: Viewer, *, store_id: int | None, start: date, end: date
+) -> list[InventoryRow]:
+    """Per store: stock on hand, stockout rate (on-shelf SKUs at zero), low stock, units sold, transfers."""
+    stores = report_stores(viewer, store_id)
+    check_period(start, end)
+    default = (await get_settings(session)).default_low_stock_threshold
+    listed = and_(StoreListing.store_id == StockLevel.store_id, StoreListing.sku_id == StockLevel.sku_id)
+    stock_stmt = (
+        select(StockLevel.store_id, func.sum(StockLevel.on_hand), func.count(),
+               func.sum(func.cast(available_expr() <= 0, type_=StockLevel.on_hand.type)),
+               func.sum(func.cast(available_expr() <= threshold_expr(default), type_=StockLevel.on_hand.type)))
+        .join(StoreListing, listed).join(Sku, Sku.id == StockLevel.sku_id)
+        .where(StoreListing.on_shelf.is_(True))
+        .group_by(StockLevel.store_id)
+    )  # fmt: skip
+    if stores is not None:
+        stock_stmt = stock_stmt.where(StockLevel.store_id.in_(stores))
+    net_units = func.sum(StoreSkuDayFact.quantity - StoreSkuDayFact.refunded_quantity)
+    sold_stmt = (select(StoreSkuDayFact.store_id, net_units).where(*_where_days(StoreSkuDayFact, stores, start, end))
+                 .group_by(StoreSkuDayFact.store_id))  # fmt: skip
+    sold = {int(k): int(v) for k, v in (await session.execute(sold_stmt)).all()}
+    moved: dict[tuple[int, str], int] = defaultdict(int)
+    since, until = _start_of(start), _start_of(end + timedelta(days=1))
+    for column, direction in ((Transfer.to_store_id, "in"), (Transfer.from_store_id, "out")):
+        stmt = (select(column, func.sum(func.coalesce(TransferLine.shipped_quantity, 0)))
+                .join(TransferLine, TransferLine.transfer_id == Transfer.id)
+                .where(Transfer.shipped_at >= since, Transfer.shipped_at < until)
+                .group_by(column))  # fmt: skip
+        if stores is not None:
+            stmt = stmt.where(column.in_(stores))
+        for sid, qty in (await session.execute(stmt)).all():
+            moved[(int(sid), direction)] += int(qty or 0)
+    days = (end - start).days + 1
+    return [
+        InventoryRow(store_id=int(sid), on_hand=int(on_hand or 0), listed=int(count), out_of_stock=int(zero or 0),
+                     low_stock=int(low or 0), sold=sold.get(int(sid), 0), transferred_in=moved[(int(sid), "in")],
+                     transferred_out=moved[(int(sid), "out")], days=days)
+        for sid, on_hand, count, zero, low in sorted((await session.execute(stock_stmt)).all())
+    ]  # fmt: skip
+
+
+def _start_of(day: date) -> datetime:
+    """Where a chain-time day begins (member and transfer figures, which belong to no one store's clock)."""
+    return datetime.combine(day, time.min, tzinfo=CHAIN_TZ)
+
+
+@dataclass
+class MemberReport:
+    new_members: list[tuple[str, int]]
+    total_members: int
+    active_members: int
+    repurchase_rate: float
+    levels: list[tuple[str, int]]
+    segments: list[tuple[str, int]]
+    stored_value_outstanding: int
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+async def members(
+    session: AsyncSession, viewer: Viewer, *, store_id: int | None, start: date, end: date
+) -> MemberReport:
+    """New members by day, active in the period, repurchase rate, levels, RFM segments, stored value owed."""
+    stores = report_stores(viewer, store_id)
+    check_period(start, end)
+    since, until = _start_of(start), _start_of(end + timedelta(days=1))
+    known: Any = Member.deleted_at.is_(None)
+    if stores is not None:
+        known = and_(known, Member.id.in_(select(MemberStore.member_id).where(MemberStore.store_id.in_(stores))))
+    joined = (await session.scalars(select(Member.joined_at).where(known, Member.joined_at >= since,
+                                                                   Member.joined_at < until))).all()  # fmt: skip
+    per_day: dict[str, int] = defaultdict(int)
+    for at in joined:
+        per_day[at.astimezone(CHAIN_TZ).date().isoformat()] += 1
+    relation = select(MemberStore.member_id, MemberStore.purchase_count, MemberStore.last_purchase_at)
+    if stores is not None:
+        relation = relation.where(MemberStore.store_id.in_(stores))
+    rel = relation.subquery()
+    active = await session.scalar(
+        select(func.count(func.distinct(rel.c.member_id))).where(rel.c.last_purchase_at >= since,
+                                                                 rel.c.last_purchase_at < until)
+    )  # fmt: skip
+    buyers = await session.scalar(select(func.count(func.distinct(rel.c.member_id))).where(rel.c.purchase_count >= 1))
+    again = await session.scalar(select(func.count(func.distinct(rel.c.member_id))).where(rel.c.purchase_count >= 2))
+    levels = (await session.execute(
+        select(func.coalesce(MemberLevel.name, "-"), func.count()).select_from(Member)
+        .outerjoin(MemberLevel, MemberLevel.id == Member.level_id).where(known).group_by(MemberLevel.name)
+        .order_by(MemberLevel.name))).all()  # fmt: skip
+    segments = (await session.execute(select(func.coalesce(Member.segment, "NONE"), func.count()).where(known)
+                                      .group_by(Member.segment).order_by(Member.segment))).all()  # fmt: skip
+    if stores is None:
+        owed = await session.scalar(select(func.coalesce(func.sum(Member.balance_principal + Member.balance_bonus), 0)))
+    else:
+        left = func.coalesce(func.sum(BalanceLot.principal_left + BalanceLot.bonus_left), 0)
+        owed = await session.scalar(select(left).where(BalanceLot.issuer_store_id.in_(stores)))
+    total = await session.scalar(select(func.count()).select_from(Member).where(known))
+    return MemberReport(
+        new_members=sorted(per_day.items()), total_members=int(total or 0), active_members=int(active or 0),
+        repurchase_rate=round(int(again or 0) / int(buyers), 4) if buyers else 0.0,
+        levels=[(str(n), int(c)) for n, c in levels], segments=[(str(s), int(c)) for s, c in segments],
+        stored_value_outstanding=int(owed or 0),
+    )  # fmt: skip
+
+
+@dataclass
+class MarketingRow:
+    kind: str  # CAMPAIGN or COUPON
+    source_id: int
+    orders: int
+    discount: int
+    members: int
+
+
+async def marketing(
+    session: AsyncSession, viewer: Viewer, *, store_id: int | None, start: date, end: date
+) -> list[MarketingRow]:
+    """What every campaign and coupon gave in the period (orders paid in it), largest cost first."""
+    stores = report_stores(viewer, store_id)
+    check_period(start, end)
+    rows: list[MarketingRow] = []
+    since, until = _start_of(start), _start_of(end + timedelta(days=1))
+    for kind, column in (("CAMPAIGN", OrderPromotion.campaign_id), ("COUPON", OrderPromotion.coupon_template_id)):
+        stmt = (
+            select(column, func.count(func.distinct(OrderPromotion.order_id)), func.sum(OrderPromotion.discount),
+                   func.count(func.distinct(OrderPromotion.member_id)))
+            .join(Order, Order.id == OrderPromotion.order_id)
+            .where(column.isnot(None), Order.paid_at >= since, Order.paid_at < until,
+                   Order.status.notin_([OrderStatus.CREATED, OrderStatus.CANCELLED]))
+            .group_by(column)
+        )  # fmt: skip
+        if stores is not None:
+            stmt = stmt.where(OrderPromotion.store_id.in_(stores))
+        found = (await session.execute(stmt)).all()
+        rows += [MarketingRow(kind, int(k or 0), int(o), int(d or 0), int(m)) for k, o, d, m in found]
+    return sorted(rows, key=lambda r: (-r.discount, r.kind, r.source_id))
+
+
+def to_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+async def store_names(session: AsyncSession, ids: Iterable[int]) -> dict[int, str]:
+    wanted = list(set(ids))
+    if not wanted:
+        return {}
+    return {
+        int(i): str(c) for i, c in (await session.execute(select(Store.id, Store.code).where(Store.id.in_(wanted))))
+    }

@@ -1,0 +1,194 @@
+"""Store listings: a store adopts library SKUs in one action (一键上架) and prices them inside HQ's band."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import CatalogStatus, Category, Product, Sku, Store, StoreListing, utcnow
+from services.access.scope import Viewer, require_store
+from services.catalog.products import money
+from services.inventory.stock import ensure_levels
+from services.org.settings import ChainSettings, get_settings
+from services.platform.errors import DomainError, ErrorCode
+from services.platform.pagination import AnySelect, Page, keyset_page
+from services.platform.validation import text
+
+MAX_BATCH = 500
+
+
+def price_band(sku: Sku, settings: ChainSettings) -> tuple[int, int]:
+    """The lowest and highest store price HQ allows for this SKU."""
+    if sku.min_price is not None and sku.max_price is not None:
+        return sku.min_price, sku.max_price
+    spread = sku.base_price * settings.price_band_percent // 100
+    return sku.base_price - spread, sku.base_price + spread
+
+
+def check_price(sku: Sku, price: int, settings: ChainSettings, field: str) -> int:
+    money(price, field)
+    low, high = price_band(sku, settings)
+    if not low <= price <= high:
+        raise DomainError(ErrorCode.PRICE_OUT_OF_BAND, f"The store price must be between {low} and {high} fen.", field)
+    return price
+
+
+@dataclass(frozen=True)
+class Adoption:
+    sku_id: int
+    price: int | None = None
+    on_shelf: bool = True
+
+
+async def adopt(session: AsyncSession, viewer: Viewer, *, store_id: int, items: list[Adoption]) -> list[StoreListing]:
+    """List many library SKUs in a store at once, at the base price unless a price is given."""
+    require_store(viewer, store_id, "listing.manage")
+    if not items or len(items) > MAX_BATCH:
+        raise DomainError(ErrorCode.INVALID_INPUT, f"Adopt 1 to {MAX_BATCH} SKUs at a time.", "items")
+    if await session.get(Store, store_id) is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such store.", "storeId")
+    settings = await get_settings(session)
+    sku_ids = [i.sku_id for i in items]
+    skus = {
+        s.id: (s, owner)
+        for s, owner in (
+            await session.execute(
+                select(Sku, Product.owner_store_id)
+                .join(Product, Product.id == Sku.product_id)
+                .where(Sku.id.in_(sku_ids))
+            )
+        )
+    }
+    listed = set(
+        (
+            await session.scalars(
+                select(StoreListing.sku_id).where(StoreListing.store_id == store_id, StoreListing.sku_id.in_(sku_ids))
+            )
+        ).all()
+    )
+    seen: set[int] = set()
+    rows = []
+    for i, item in enumerate(items):
+        found = skus.get(item.sku_id)
+        if found is None or found[1] not in (None, store_id):
+            raise DomainError(ErrorCode.NOT_FOUND, "No such SKU in the library.", f"items[{i}].skuId")
+        sku = found[0]
+        if sku.status is not CatalogStatus.ACTIVE:
+            raise DomainError(ErrorCode.INVALID_INPUT, "This SKU is not active.", f"items[{i}].skuId")
+        if item.sku_id in listed or item.sku_id in seen:
+            raise DomainError(ErrorCode.ALREADY_LISTED, "This SKU is already listed in the store.", f"items[{i}].skuId")
+        seen.add(item.sku_id)
+        price = check_price(
+            sku, item.price if item.price is not None else sku.base_price, settings, f"items[{i}].price"
+        )
+        rows.append(StoreListing(store_id=store_id, sku_id=sku.id, price=price, on_shelf=item.on_shelf))
+    session.add_all(rows)
+    await ensure_levels(session, store_id, sku_ids)
+    await session.flush()
+    return rows
+
+
+async def _listing(session: AsyncSession, viewer: Viewer, listing_id: int) -> tuple[StoreListing, Sku]:
+    row = (
+        await session.execute(
+            select(StoreListing, Sku).join(Sku, Sku.id == StoreListing.sku_id).where(StoreListing.id == listing_id)
+            .with_for_update(of=StoreListing)
+        )
+    ).first()  # fmt: skip
+    if row is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such listing.", "id")
+    require_store(viewer, row[0].store_id, "listing.manage")
+    return row
+
+
+async def set_price(session: AsyncSession, viewer: Viewer, *, listing_id: int, price: int) -> StoreListing:
+    listing, sku = await _listing(session, viewer, listing_id)
+    listing.price = check_price(sku, price, await get_settings(session), "price")
+    listing.updated_at = utcnow()
+    await session.flush()
+    return listing
+
+
+async def set_on_shelf(
+    session: AsyncSession, viewer: Viewer, *, listing_ids: list[int], on_shelf: bool
+) -> list[StoreListing]:
+    if not listing_ids or len(listing_ids) > MAX_BATCH:
+        raise DomainError(ErrorCode.INVALID_INPUT, f"Give 1 to {MAX_BATCH} listings.", "ids")
+    rows = list(
+        (await session.scalars(select(StoreListing).where(StoreListing.id.in_(listing_ids)).with_for_update())).all()
+    )
+    if len(rows) != len(set(listing_ids)):
+        raise DomainError(ErrorCode.NOT_FOUND, "Some listings do not exist.", "ids")
+    for row in rows:
+        require_store(viewer, row.store_id, "listing.manage")
+        row.on_shelf, row.updated_at = on_shelf, utcnow()
+    await session.flush()
+    return sorted(rows, key=lambda r: listing_ids.index(r.id))
+
+
+async def push_price(session: AsyncSession, *, sku_id: int, price: int) -> tuple[Sku, int]:
+    """HQ sets a SKU's base price and every store's price to it at once; returns how many stores changed."""
+    sku = await session.get(Sku, sku_id, with_for_update=True)
+    if sku is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such SKU.", "skuId")
+    money(price, "price")
+    if sku.min_price is not None and sku.max_price is not None and not sku.min_price <= price <= sku.max_price:
+        raise DomainError(ErrorCode.PRICE_OUT_OF_BAND, "The price lies outside the SKU's own band.", "price")
+    sku.base_price = price
+    result = await session.execute(
+        update(StoreListing).where(StoreListing.sku_id == sku_id).values(price=price, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )  # fmt: skip
+    await session.flush()
+    return sku, int(result.rowcount)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class ListingFilter:
+    on_shelf: bool | None = None
+    search: str | None = None
+    category_id: int | None = None
+
+
+def listing_query(store_id: int, flt: ListingFilter, category_ids: list[int] | None = None) -> AnySelect:
+    stmt = (
+        select(StoreListing)
+        .join(Sku, Sku.id == StoreListing.sku_id)
+        .join(Product, Product.id == Sku.product_id)
+        .where(StoreListing.store_id == store_id)
+    )
+    if flt.on_shelf is not None:
+        stmt = stmt.where(StoreListing.on_shelf.is_(flt.on_shelf))
+    if flt.search:
+        term = f"%{text(flt.search, 'search', max_len=64).lower()}%"
+        stmt = stmt.where(func.lower(Product.name).like(term) | (Sku.barcode == flt.search.strip()))
+    if category_ids is not None:
+        stmt = stmt.where(Product.category_id.in_(category_ids))
+    return stmt
+
+
+async def list_listings(
+    session: AsyncSession, viewer: Viewer, store_id: int, flt: ListingFilter, *, first: int | None, after: str | None
+) -> Page[StoreListing]:
+    require_store(viewer, store_id, "stock.read")
+    return await keyset_page(session, listing_query(store_id, flt), StoreListing.id, first=first, after=after)
+
+
+def menu_query(store_id: int, search: str | None, category_ids: list[int] | None) -> AnySelect:
+    """What a member can buy in a store: on shelf, active SKU of an active product."""
+    stmt = listing_query(store_id, ListingFilter(on_shelf=True, search=search), category_ids)
+    return stmt.where(Sku.status == CatalogStatus.ACTIVE, Product.status == CatalogStatus.ACTIVE)
+
+
+async def menu_categories(session: AsyncSession, store_id: int) -> list[tuple[Category, int]]:
+    """The categories of a store's menu with how many items each holds."""
+    sub = menu_query(store_id, None, None).with_only_columns(Product.category_id.label("category_id")).subquery()
+    rows = (
+        await session.execute(
+            select(Category, func.count()).join(sub, sub.c.category_id == Category.id).group_by(Category.id)
+            .order_by(Category.sort, Category.id)
+        )
+    ).all()  # fmt: skip
+    return [(c, int(n)) for c, n in rows]

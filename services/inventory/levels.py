@@ -1,0 +1,293 @@
+"""Stock as staff see and change it: levels, low stock, the ledger, where a short store could get stock from,
+and the store's own changes (goods received, adjustments, stocktakes), each once per idempotency key."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, literal, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from models import AdjustmentReason, MovementKind, Sku, StockLevel, StockMovement, Store, StoreListing, StoreStatus
+from services.access.scope import Viewer, require_store, restrict
+from services.access.visible import require_visible
+from services.inventory import stock
+from services.org.settings import get_settings
+from services.org.stores import distance_km
+from services.platform import idempotency
+from services.platform.errors import DomainError, ErrorCode
+from services.platform.pagination import AnySelect, Page, keyset_page
+
+
+class Availability(enum.StrEnum):
+    IN_STOCK = "IN_STOCK"
+    LOW = "LOW"
+    SOLD_OUT = "SOLD_OUT"
+
+
+def threshold_expr(default: int) -> ColumnElement[int]:
+    """A level's low-stock line: its own, else the SKU's default, else the chain's."""
+    return func.coalesce(StockLevel.low_threshold, Sku.low_stock_default, literal(default))
+
+
+def available_expr() -> ColumnElement[int]:
+    return StockLevel.on_hand - StockLevel.reserved
+
+
+def availability(available: int, threshold: int) -> Availability:
+    if available <= 0:
+        return Availability.SOLD_OUT
+    return Availability.LOW if available <= threshold else Availability.IN_STOCK
+
+
+def level_query(default_threshold: int, *, low_only: bool) -> AnySelect:
+    stmt: AnySelect = select(StockLevel, threshold_expr(default_threshold).label("threshold")).join(
+        Sku, Sku.id == StockLevel.sku_id
+    )
+    if low_only:
+        stmt = stmt.where(available_expr() <= threshold_expr(default_threshold))
+    return stmt
+
+
+async def levels_of(session: AsyncSession, store_id: int, sku_ids: Sequence[int]) -> list[Any]:
+    """(level, threshold) rows of some SKUs in one store, read in the caller's transaction."""
+    default = (await get_settings(session)).default_low_stock_threshold
+    stmt = level_query(default, low_only=False).where(StockLevel.store_id == store_id, StockLevel.sku_id.in_(sku_ids))
+    return list((await session.execute(stmt.order_by(StockLevel.sku_id))).all())
+
+
+async def low_stock(
+    session: AsyncSession, viewer: Viewer, *, store_id: int | None, first: int | None, after: str | None
+) -> Page[Any]:
+    """Levels at or under their line; HQ across the chain, a store its own."""
+    if store_id is not None:
+        require_store(viewer, store_id, "stock.read")
+    default = (await get_settings(session)).default_low_stock_threshold
+    stmt = restrict(level_query(default, low_only=True), viewer, StockLevel.store_id, "stock.read")
+    if store_id is not None:
+        stmt = stmt.where(StockLevel.store_id == store_id)
+    return await keyset_page(session, stmt, StockLevel.id, first=first, after=after, whole_rows=True)
+
+
+async def set_threshold(
+    session: AsyncSession, viewer: Viewer, *, store_id: int, sku_id: int, threshold: int | None
+) -> StockLevel:
+    require_store(viewer, store_id, "stock.adjust")
+    if threshold is not None and not 0 <= threshold <= 1_000_000:
+        raise DomainError(ErrorCode.INVALID_INPUT, "The threshold is not valid.", "threshold")
+    await require_visible(session, viewer, Sku, [sku_id], "skuId")
+    level = await session.scalar(
+        select(StockLevel).where(StockLevel.store_id == store_id, StockLevel.sku_id == sku_id).with_for_update()
+    )
+    if level is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "This store does not stock that SKU.", "skuId")
+    level.low_threshold = threshold
+    await session.flush()
+    # The line decides isLow: the tablets and HQ watching stockChanged see it move.
+    await stock.announce(session, [sku_id], stock.THRESHOLD_CHANGED, store_id=store_id)
+    return level
+
+
+async def _nothing(_: dict[str, Any]) -> None:
+    return None
+
+
+async def receive(
+    session: AsyncSession, viewer: Viewer, store_id: int, lines: list[stock.Line], note: str | None, key: str
+) -> list[int]:
+    """Record goods received, once per key; returns the touched SKU ids."""
+    require_store(viewer, store_id, "stock.adjust")
+    await require_visible(session, viewer, Sku, [line.sku_id for line in lines], lambda i: f"lines[{i}].skuId")
+    request = {"lines": [(line.sku_id, line.quantity) for line in lines], "note": note}
+    await idempotency.once(
+        session, scope=f"receiveStock:{store_id}", key=key, request=request, save=lambda _: {}, load=_nothing,
+        run=lambda: stock.receive(session, store_id, lines, stock.Ref("receipt", None, viewer.staff_id, note)),
+    )  # fmt: skip
+    return sorted({line.sku_id for line in lines})
+
+
+async def adjust(
+    session: AsyncSession, viewer: Viewer, store_id: int, deltas: dict[int, int], reason: AdjustmentReason,
+    note: str | None, key: str,
+) -> list[int]:  # fmt: skip
+    """Adjust on-hand quantities (damage, loss, correction), once per key; returns the touched SKU ids."""
+    require_store(viewer, store_id, "stock.adjust")
+    if reason is AdjustmentReason.STOCKTAKE:
+        raise DomainError(ErrorCode.INVALID_INPUT, "Use submitStocktake for counted quantities.", "reason")
+    await require_visible(session, viewer, Sku, list(deltas), lambda i: f"lines[{i}].skuId")
+    ref = stock.Ref("adjustment", None, viewer.staff_id, note)
+    await idempotency.once(
+        session, scope=f"adjustStock:{store_id}", key=key,
+        request={"deltas": sorted(deltas.items()), "reason": reason.value}, save=lambda _: {}, load=_nothing,
+        run=lambda: stock.adjust(session, store_id, deltas, reason, ref),
+    )  # fmt: skip
+    return sorted(deltas)
+
+
+async def stocktake(
+    session: AsyncSession, viewer: Viewer, store_id: int, counted: dict[int, int], key: str
+) -> dict[int, int]:
+    """Counted quantities in; differences out (the first result again on a retry)."""
+    require_store(viewer, store_id, "stock.adjust")
+    await require_visible(session, viewer, Sku, list(counted), lambda i: f"counts[{i}].skuId")
+
+    async def load(stored: dict[str, Any]) -> dict[int, int]:
+        return {int(k): v for k, v in stored.get("differences", {}).items()}
+
+    return await idempotency.once(
+        session, scope=f"submitStocktake:{store_id}", key=key, request={"counted": sorted(counted.items())},
+        run=lambda: stock.stocktake(session, store_id, counted, stock.Ref("stocktake", None, viewer.staff_id)),
+        save=lambda d: {"differences": {str(k): v for k, v in d.items()}}, load=load,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class MovementFilter:
+    store_id: int
+    sku_id: int | None = None
+    kind: MovementKind | None = None
+
+
+async def movements(
+    session: AsyncSession, viewer: Viewer, flt: MovementFilter, *, first: int | None, after: str | None
+) -> Page[StockMovement]:
+    require_store(viewer, flt.store_id, "stock.read")
+    stmt = select(StockMovement).where(StockMovement.store_id == flt.store_id)
+    if flt.sku_id is not None:
+        stmt = stmt.where(StockMovement.sku_id == flt.sku_id)
+    if flt.kind is not None:
+        stmt = stmt.where(StockMovement.kind == flt.kind)
+    return await keyset_page(session, stmt, StockMovement.id, first=first, after=after, descending=True)
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    sku_id: int
+    from_store: Store
+    # Another store's exact count is that store's data: HQ sees it, a store only the suggested quantity.
+    available_there: int | None
+    short_by: int
+    quantity: int
+    distance_km: float
+    same_city: bool
+
+
+async def transfer_suggestions(
+    session: AsyncSession, viewer: Viewer, *, store_id: int, limit: int = 50
+) -> list[Suggestion]:
+    """For each SKU low in the store: stores with surplus of it, same city first, then nearest."""
+    require_store(viewer, store_id, "stock.read")
+    target = await session.get(Store, store_id)
+    if target is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such store.", "storeId")
+    default = (await get_settings(session)).default_low_stock_threshold
+    short = (await session.execute(level_query(default, low_only=True).where(StockLevel.store_id == store_id))).all()
+    # Aim to refill to twice the line; take only what leaves the giver above twice its own line.
+    need = {
+        row.StockLevel.sku_id: max(2 * row.threshold - (row.StockLevel.on_hand - row.StockLevel.reserved), 1)
+        for row in short
+    }
+    if not need:
+        return []
+    givers = (
+        await session.execute(
+            select(StockLevel, Store, threshold_expr(default).label("threshold"))
+            .join(Sku, Sku.id == StockLevel.sku_id)
+            .join(Store, Store.id == StockLevel.store_id)
+            .where(
+                StockLevel.sku_id.in_(list(need)),
+                StockLevel.store_id != store_id,
+                Store.status == StoreStatus.OPEN,
+                available_expr() > 2 * threshold_expr(default),
+            )
+        )
+    ).all()
+    suggestions = []
+    for row in givers:
+        level, store, threshold = row.StockLevel, row.Store, row.threshold
+        surplus = level.on_hand - level.reserved - 2 * threshold
+        suggestions.append(Suggestion(
+            sku_id=level.sku_id, from_store=store,
+            available_there=(level.on_hand - level.reserved) if viewer.is_hq else None, short_by=need[level.sku_id],
+            quantity=min(need[level.sku_id], surplus), same_city=store.city == target.city,
+            distance_km=distance_km(target.lat, target.lng, store.lat, store.lng),
+        ))  # fmt: skip
+    suggestions.sort(key=lambda s: (s.sku_id, not s.same_city, s.distance_km))
+    return suggestions[:limit]
+
+
+def levels_for_stores_query(
+    viewer: Viewer,
+    store_ids: Sequence[int],
+    default: int,
+    *,
+    low_only: bool,
+    first: int,
+    after_id: int | None,
+    dialect: str,
+) -> AnySelect:
+    """(StockLevel, threshold) rows: the first `first`+1 levels of each store in one statement, for the loader.
+
+    PostgreSQL reads each store's page from the (store_id, id) index with a LATERAL join: 20 stores of 2,000
+    SKUs read 120 index entries, where ranking every level of those stores read 40,000 (10 ms against 0.5).
+    SQLite has no LATERAL and ranks them with a window per store.
+    """
+    base = restrict(level_query(default, low_only=low_only), viewer, StockLevel.store_id, "stock.read")
+    if after_id is not None:
+        base = base.where(StockLevel.id > after_id)
+    if dialect == "postgresql":
+        wanted = select(Store.id.label("wanted_id")).where(Store.id.in_(store_ids)).subquery("wanted")
+        page = base.where(StockLevel.store_id == wanted.c.wanted_id).order_by(StockLevel.id).limit(first + 1)
+        levels = page.lateral("levels")
+        return (
+            select(aliased(StockLevel, levels), levels.c.threshold)
+            .select_from(wanted)
+            .join(levels, true())
+            .order_by(levels.c.store_id, levels.c.id)
+        )
+    ranked = (
+        base.where(StockLevel.store_id.in_(store_ids))
+        .add_columns(func.row_number().over(partition_by=StockLevel.store_id, order_by=StockLevel.id).label("rank"))
+        .subquery()
+    )
+    return (
+        select(aliased(StockLevel, ranked), ranked.c.threshold)
+        .where(ranked.c.rank <= first + 1)
+        .order_by(ranked.c.store_id, ranked.c.id)
+    )
+
+
+async def stores_with_stock(
+    session: AsyncSession, *, near_store_id: int, needs: dict[int, int], limit: int = 5
+) -> list[tuple[Store, float]]:
+    """Open stores, nearest first, that list and have available every SKU in `needs` (for a short store)."""
+    target = await session.get(Store, near_store_id)
+    if target is None or not needs:
+        return []
+    listed = and_(StoreListing.store_id == StockLevel.store_id, StoreListing.sku_id == StockLevel.sku_id)
+    stmt = (
+        select(StockLevel.store_id, StockLevel.sku_id, available_expr().label("available"))
+        .join(StoreListing, listed)
+        .join(Store, Store.id == StockLevel.store_id)
+        .where(
+            StockLevel.sku_id.in_(list(needs)),
+            StockLevel.store_id != near_store_id,
+            Store.status == StoreStatus.OPEN,
+            StoreListing.on_shelf.is_(True),
+        )
+    )
+    rows = (await session.execute(stmt)).all()
+    enough: dict[int, int] = {}
+    for row in rows:
+        if row.available >= needs[row.sku_id]:
+            enough[row.store_id] = enough.get(row.store_id, 0) + 1
+    ids = [store_id for store_id, count in enough.items() if count == len(needs)]
+    stores = (await session.scalars(select(Store).where(Store.id.in_(ids)))).all() if ids else []
+    ranked = sorted(
+        ((s, distance_km(target.lat, target.lng, s.lat, s.lng)) for s in stores), key=lambda p: (p[1], p[0].id)
+    )
+    return ranked[:limit]

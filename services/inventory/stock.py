@@ -1,0 +1,237 @@
+"""Stock: the one place where a stock level changes.
+
+Every change is one conditional UPDATE checked by its row count plus one ledger row, inside the
+caller's transaction, so stock never goes negative, is never promised twice, and on hand always
+equals the sum of its movements. Rows are touched in (store, sku) order so that two transactions
+never wait on each other's rows crosswise. The same statements are correct on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, func, insert, select, update
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import AdjustmentReason, MovementKind, Sku, StockLevel, StockMovement, utcnow
+from services.org.settings import get_settings
+from services.platform.db import insert_new
+from services.platform.errors import DomainError, ErrorCode
+from services.platform.events import emit
+
+
+@dataclass(frozen=True)
+class Line:
+    sku_id: int
+    quantity: int
+
+
+@dataclass(frozen=True)
+class Ref:
+    """What caused a movement: an order, a transfer, a stocktake, a receipt request."""
+
+    type: str | None = None
+    id: int | None = None
+    staff_id: int | None = None
+    note: str | None = None
+
+
+class OutOfStock(DomainError):
+    def __init__(self, sku_id: int, message: str = "Not enough stock.") -> None:
+        super().__init__(ErrorCode.OUT_OF_STOCK, message, "lines")
+        self.sku_id = sku_id
+
+
+def stock_topic(store_id: int) -> str:
+    return f"stock.store.{store_id}"
+
+
+ALL_STORES_TOPICS = "stock.store.*"
+
+
+def _merge(lines: Iterable[Line]) -> list[Line]:
+    """One line per SKU, in SKU order; quantities must be positive."""
+    totals: dict[int, int] = {}
+    for line in lines:
+        if line.quantity <= 0:
+            raise DomainError(ErrorCode.INVALID_INPUT, "Quantities must be positive.", "lines")
+        totals[line.sku_id] = totals.get(line.sku_id, 0) + line.quantity
+    return [Line(sku, qty) for sku, qty in sorted(totals.items())]
+
+
+async def ensure_levels(session: AsyncSession, store_id: int, sku_ids: Iterable[int]) -> None:
+    """Create missing stock level rows (zero) without racing another transaction doing the same."""
+    rows = [{"store_id": store_id, "sku_id": s, "on_hand": 0, "reserved": 0, "updated_at": utcnow()} for s in sku_ids]
+    if not rows:
+        return
+    await session.execute(insert_new(session, StockLevel, rows, unique=["store_id", "sku_id"]))
+
+
+async def _move(
+    session: AsyncSession,
+    store_id: int,
+    changes: Sequence[tuple[int, int, int]],
+    kind: MovementKind,
+    ref: Ref,
+    reason: AdjustmentReason | None = None,
+) -> None:
+    """Apply (sku, on_hand delta, reserved delta) changes; all or none, each guarded by its own WHERE."""
+    for sku_id, d_on_hand, d_reserved in sorted(changes):
+        level = StockLevel.__table__.c
+        result: CursorResult[tuple[()]] = await session.execute(  # type: ignore[assignment]
+            update(StockLevel)
+            .where(
+                StockLevel.store_id == store_id,
+                StockLevel.sku_id == sku_id,
+                # The guard is the rule: nothing below zero, nothing promised beyond what is on hand.
+                level.reserved + d_reserved >= 0,
+                level.on_hand + d_on_hand >= level.reserved + d_reserved,
+            )
+            .values(on_hand=level.on_hand + d_on_hand, reserved=level.reserved + d_reserved, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:
+            raise OutOfStock(sku_id)
+    await session.execute(
+        insert(StockMovement),
+        [
+            {
+                "store_id": store_id,
+                "sku_id": sku_id,
+                "kind": kind,
+                "quantity": d_on_hand,
+                "reserved_delta": d_reserved,
+                "reason": reason,
+                "ref_type": ref.type,
+                "ref_id": ref.id,
+                "note": ref.note,
+                "staff_id": ref.staff_id,
+                "created_at": utcnow(),
+            }
+            for sku_id, d_on_hand, d_reserved in changes
+        ],
+    )
+    await announce(session, [c[0] for c in changes], kind.value, store_id=store_id)
+
+
+# The kind of an event that changed what stockChanged shows without moving stock (a low-stock line).
+THRESHOLD_CHANGED = "THRESHOLD"
+
+
+async def announce(session: AsyncSession, sku_ids: list[int], kind: str, *, store_id: int | None) -> None:
+    """Publish (after commit) the levels of `sku_ids` in one store, or in every store when `store_id` is None:
+    every change to what stockChanged shows (on hand, reserved, the low-stock line) goes through here."""
+    where = StockLevel.sku_id.in_(sku_ids)
+    await _emit_levels(session, where if store_id is None else where & (StockLevel.store_id == store_id), kind)
+
+
+async def announce_default_followers(session: AsyncSession) -> None:
+    """The chain's default line moved: publish every level that has no line of its own nor its SKU's."""
+    await _emit_levels(session, StockLevel.low_threshold.is_(None) & Sku.low_stock_default.is_(None), THRESHOLD_CHANGED)
+
+
+async def _emit_levels(session: AsyncSession, where: ColumnElement[bool], kind: str) -> None:
+    default = (await get_settings(session)).default_low_stock_threshold
+    levels = (
+        await session.execute(
+            select(
+                StockLevel.id, StockLevel.store_id, StockLevel.sku_id, StockLevel.on_hand, StockLevel.reserved,
+                func.coalesce(StockLevel.low_threshold, Sku.low_stock_default, default).label("threshold"),
+            )
+            .join(Sku, Sku.id == StockLevel.sku_id)
+            .where(where)
+        )
+    ).all()  # fmt: skip
+    for row in levels:
+        emit(
+            session,
+            stock_topic(row.store_id),
+            {"levelId": row.id, "storeId": row.store_id, "skuId": row.sku_id, "onHand": row.on_hand,
+             "reserved": row.reserved, "threshold": row.threshold, "kind": kind},
+        )  # fmt: skip
+
+
+async def receive(session: AsyncSession, store_id: int, lines: Iterable[Line], ref: Ref) -> None:
+    """Goods arrived: on hand goes up."""
+    merged = _merge(lines)
+    await ensure_levels(session, store_id, [line.sku_id for line in merged])
+    await _move(session, store_id, [(line.sku_id, line.quantity, 0) for line in merged], MovementKind.RECEIPT, ref)
+
+
+async def reserve(session: AsyncSession, store_id: int, lines: Iterable[Line], ref: Ref) -> None:
+    """Promise stock to an unpaid order: available goes down, on hand stays."""
+    merged = _merge(lines)
+    await _move(session, store_id, [(line.sku_id, 0, line.quantity) for line in merged], MovementKind.RESERVE, ref)
+
+
+async def release(session: AsyncSession, store_id: int, lines: Iterable[Line], ref: Ref) -> None:
+    """Give a promise back (order cancelled or expired)."""
+    merged = _merge(lines)
+    await _move(session, store_id, [(line.sku_id, 0, -line.quantity) for line in merged], MovementKind.RELEASE, ref)
+
+
+async def commit(session: AsyncSession, store_id: int, lines: Iterable[Line], ref: Ref) -> None:
+    """A reserved order is paid: the promised units leave the shelf."""
+    merged = _merge(lines)
+    changes = [(line.sku_id, -line.quantity, -line.quantity) for line in merged]
+    await _move(session, store_id, changes, MovementKind.SALE, ref)
+
+
+async def sell(session: AsyncSession, store_id: int, lines: Iterable[Line], ref: Ref) -> None:
+    """A counter sale with no reservation: only what is available may go."""
+    merged = _merge(lines)
+    await _move(session, store_id, [(line.sku_id, -line.quantity, 0) for line in merged], MovementKind.SALE, ref)
+
+
+async def return_to_stock(session: AsyncSession, store_id: int, lines: Iterable[Line], ref: Ref) -> None:
+    merged = _merge(lines)
+    await ensure_levels(session, store_id, [line.sku_id for line in merged])
+    await _move(session, store_id, [(line.sku_id, line.quantity, 0) for line in merged], MovementKind.RETURN, ref)
+
+
+async def transfer_out(session: AsyncSession, store_id: int, lines: Iterable[Line], ref: Ref) -> None:
+    merged = _merge(lines)
+    changes = [(line.sku_id, -line.quantity, 0) for line in merged]
+    await _move(session, store_id, changes, MovementKind.TRANSFER_OUT, ref)
+
+
+async def transfer_in(session: AsyncSession, store_id: int, lines: Iterable[Line], ref: Ref) -> None:
+    merged = _merge(lines)
+    await ensure_levels(session, store_id, [line.sku_id for line in merged])
+    changes = [(line.sku_id, line.quantity, 0) for line in merged]
+    await _move(session, store_id, changes, MovementKind.TRANSFER_IN, ref)
+
+
+async def adjust(
+    session: AsyncSession, store_id: int, deltas: dict[int, int], reason: AdjustmentReason, ref: Ref
+) -> None:
+    """Correct on hand by signed deltas (damage, loss, correction); never below what is reserved."""
+    changes = [(sku, delta, 0) for sku, delta in sorted(deltas.items()) if delta != 0]
+    if not changes:
+        return
+    await ensure_levels(session, store_id, [c[0] for c in changes])
+    await _move(session, store_id, changes, MovementKind.ADJUSTMENT, ref, reason)
+
+
+async def stocktake(session: AsyncSession, store_id: int, counted: dict[int, int], ref: Ref) -> dict[int, int]:
+    """Set on hand to counted quantities; records and returns the differences (counted - expected)."""
+    if any(q < 0 for q in counted.values()):
+        raise DomainError(ErrorCode.INVALID_INPUT, "Counted quantities cannot be negative.", "counts")
+    await ensure_levels(session, store_id, counted)
+    seen = dict(
+        (
+            await session.execute(
+                select(StockLevel.sku_id, StockLevel.on_hand).where(
+                    StockLevel.store_id == store_id, StockLevel.sku_id.in_(list(counted))
+                )
+            )
+        ).all()
+    )
+    # The adjustment is a delta from the on hand just read; _move's guard keeps it above reservations.
+    differences = {sku: counted[sku] - seen[sku] for sku in sorted(counted)}
+    changes = [(sku, diff, 0) for sku, diff in differences.items() if diff != 0]
+    if changes:
+        await _move(session, store_id, changes, MovementKind.ADJUSTMENT, ref, AdjustmentReason.STOCKTAKE)
+    return differences

@@ -1,0 +1,172 @@
+"""Settlement (日结): each store's business day, in the store's own time zone.
+
+Takings by payment method, refunds by method, discounts, delivery fees, points value used, stored value
+spent split into principal and bonus and by the store that issued it, stored value sold, and the net of
+sales. HQ closes a day: its figures are frozen then and never recomputed; a later refund falls into the
+day it happens.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import (
+    BalanceEntry,
+    BalanceKind,
+    CounterTopUp,
+    Order,
+    Payment,
+    PaymentMethod,
+    PaymentStatus,
+    Refund,
+    Settlement,
+    Store,
+)
+from services.access.scope import Viewer, require_store
+from services.platform.errors import AccessDenied, DomainError, ErrorCode
+from services.platform.validation import business_day
+
+COUNTER_TOP_UP_METHODS = (PaymentMethod.CASH, PaymentMethod.CARD, PaymentMethod.WECHAT_PAY, PaymentMethod.ALIPAY)
+
+
+def day_bounds(store: Store, day: date) -> tuple[datetime, datetime]:
+    """The UTC instants where the store's local day begins and ends."""
+    tz = ZoneInfo(store.timezone)
+    start = datetime.combine(day, time.min, tzinfo=tz)
+    return start.astimezone(UTC), (start + timedelta(days=1)).astimezone(UTC)
+
+
+async def compute(session: AsyncSession, store: Store, day: date) -> dict[str, Any]:
+    start, end = day_bounds(store, day)
+    takings: dict[str, int] = {m.value: 0 for m in PaymentMethod}
+    # Money taken: payments (late ones too: the provider took that money today), then counter top-ups' tenders.
+    taken = (PaymentStatus.SUCCEEDED, PaymentStatus.LATE, PaymentStatus.REFUNDED_LATE)
+    for method, amount in (
+        await session.execute(
+            select(Payment.method, func.sum(Payment.amount))
+            .where(Payment.store_id == store.id, Payment.status.in_(taken),
+                   Payment.paid_at >= start, Payment.paid_at < end)
+            .group_by(Payment.method)
+        )
+    ).all():  # fmt: skip
+        takings[method.value] = int(amount)
+    top_up_takings: dict[str, int] = {m.value: 0 for m in PaymentMethod if m in COUNTER_TOP_UP_METHODS}
+    for by_method in (
+        await session.scalars(
+            select(CounterTopUp.by_method)
+            .where(CounterTopUp.store_id == store.id, CounterTopUp.created_at >= start, CounterTopUp.created_at < end)
+        )
+    ).all():  # fmt: skip
+        for name, amount in by_method.items():
+            top_up_takings[name] += amount
+            takings[name] += amount
+    refunds: dict[str, int] = {m.value: 0 for m in PaymentMethod}
+    for row in (
+        await session.scalars(
+            select(Refund).where(Refund.store_id == store.id, Refund.created_at >= start, Refund.created_at < end)
+        )
+    ).all():
+        for name, amount in row.by_method.items():
+            refunds[name] += amount
+    # Late and duplicate payments: in on the day the provider took them, out on the day they went back.
+    late_in, late_out = (
+        await session.execute(
+            select(func.coalesce(func.sum(Payment.amount).filter(Payment.paid_at >= start, Payment.paid_at < end), 0),
+                   func.coalesce(func.sum(Payment.amount).filter(Payment.refunded_at >= start,
+                                                                 Payment.refunded_at < end), 0))
+            .where(Payment.store_id == store.id, Payment.status.in_((PaymentStatus.LATE, PaymentStatus.REFUNDED_LATE)))
+        )
+    ).one()  # fmt: skip
+    for method, amount in (
+        await session.execute(
+            select(Payment.method, func.sum(Payment.amount))
+            .where(Payment.store_id == store.id, Payment.status == PaymentStatus.REFUNDED_LATE,
+                   Payment.refunded_at >= start, Payment.refunded_at < end)
+            .group_by(Payment.method)
+        )
+    ).all():  # fmt: skip
+        refunds[method.value] += int(amount)
+    discounts, delivery_fees = (
+        await session.execute(
+            select(func.coalesce(func.sum(Order.discount_total), 0), func.coalesce(func.sum(Order.delivery_fee), 0))
+            .where(Order.store_id == store.id, Order.paid_at >= start, Order.paid_at < end)
+        )
+    ).one()  # fmt: skip
+    sold_principal, sold_bonus = (
+        await session.execute(
+            select(func.coalesce(func.sum(BalanceEntry.principal), 0), func.coalesce(func.sum(BalanceEntry.bonus), 0))
+            .where(BalanceEntry.store_id == store.id, BalanceEntry.kind == BalanceKind.TOP_UP,
+                   BalanceEntry.created_at >= start, BalanceEntry.created_at < end)
+        )
+    ).one()  # fmt: skip
+    by_issuer: dict[str, dict[str, int]] = {}
+    spent = (
+        select(BalanceEntry.issuer_store_id, func.sum(BalanceEntry.principal), func.sum(BalanceEntry.bonus))
+        .where(BalanceEntry.store_id == store.id, BalanceEntry.kind.in_([BalanceKind.SPEND, BalanceKind.REFUND]),
+               BalanceEntry.created_at >= start, BalanceEntry.created_at < end)
+        .group_by(BalanceEntry.issuer_store_id)
+    )  # fmt: skip
+    for issuer, principal, bonus in (await session.execute(spent)).all():
+        # Net of refunds made the same day, signed as money the issuing store owes this one.
+        by_issuer[str(issuer)] = {"principal": -int(principal), "bonus": -int(bonus)}
+    money = [m.value for m in PaymentMethod if m is not PaymentMethod.POINTS]
+    return {
+        "storeId": store.id,
+        "businessDay": day.isoformat(),
+        # By method, counter top-ups included (so the CASH drawer reconciles); topUpTakings shows that part.
+        "takings": takings,
+        "topUpTakings": top_up_takings,
+        "refunds": refunds,
+        "latePayments": {"received": int(late_in), "refunded": int(late_out)},
+        "discounts": int(discounts),
+        "deliveryFees": int(delivery_fees),
+        # Stored value this store sold (at the counter or online, in its name): money in, owed back as goods later.
+        "storedValueSold": {"principal": int(sold_principal), "bonus": int(sold_bonus)},
+        "pointsValueUsed": takings[PaymentMethod.POINTS.value] - refunds[PaymentMethod.POINTS.value],
+        "storedValueByIssuer": dict(by_issuer),
+        # Net of sales: money taken less money given back, without the stored value sold at the counter (a debt
+        # to the member, in storedValueSold).
+        "net": sum(takings[m] for m in money) - sum(refunds[m] for m in money) - sum(top_up_takings.values()),
+    }
+
+
+async def settlement(session: AsyncSession, viewer: Viewer, *, store_id: int, day: date) -> tuple[dict[str, Any], bool]:
+    """The day's figures, and whether they are closed (frozen)."""
+    require_store(viewer, store_id, "settlement.view")
+    business_day(day)
+    store = await session.get(Store, store_id)
+    if store is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such store.", "storeId")
+    closed = await session.scalar(
+        select(Settlement).where(Settlement.store_id == store_id, Settlement.business_day == day)
+    )
+    if closed is not None:
+        return closed.figures, True
+    return await compute(session, store, day), False
+
+
+async def close(session: AsyncSession, viewer: Viewer, *, store_id: int, day: date, now: datetime) -> dict[str, Any]:
+    """HQ closes a store's day once it is over; closing again changes nothing."""
+    require_store(viewer, store_id, "settlement.view")
+    if not viewer.is_hq:
+        raise AccessDenied("HQ closes the day.")
+    business_day(day)
+    store = await session.get(Store, store_id)
+    if store is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such store.", "storeId")
+    if now < day_bounds(store, day)[1]:
+        raise DomainError(ErrorCode.INVALID_INPUT, "A day can be closed only after it ends.", "date")
+    existing = await session.scalar(
+        select(Settlement).where(Settlement.store_id == store_id, Settlement.business_day == day)
+    )
+    if existing is not None:
+        return existing.figures
+    figures = await compute(session, store, day)
+    session.add(Settlement(store_id=store_id, business_day=day, figures=figures, closed_by=viewer.staff_id))
+    await session.flush()
+    return figures

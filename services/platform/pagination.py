@@ -1,0 +1,92 @@
+"""Keyset pagination for Relay connections: at most 100 rows a page, cursors are opaque ids."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeAlias, TypeVar
+
+from sqlalchemy import Select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from services.platform.errors import DomainError, ErrorCode
+
+MAX_PAGE = 100
+# Any select statement, whatever it returns (SQLAlchemy 2.1 types a Select by all its columns).
+AnySelect: TypeAlias = Select[*tuple[Any, ...]]
+DEFAULT_PAGE = 20
+T = TypeVar("T")
+
+
+class InvalidPageArgs(DomainError):
+    pass
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    rows: Sequence[T]
+    has_next: bool
+    cursors: Sequence[str]
+
+
+def encode_cursor(value: int) -> str:
+    return base64.urlsafe_b64encode(f"c:{value}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor.encode()).decode()
+        prefix, _, value = raw.partition(":")
+        if prefix != "c":
+            raise ValueError(raw)
+        return int(value)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidPageArgs(ErrorCode.INVALID_INPUT, "The cursor is not valid.", "after") from exc
+
+
+def page_size(first: int | None) -> int:
+    if first is None:
+        return DEFAULT_PAGE
+    if first < 0 or first > MAX_PAGE:
+        raise InvalidPageArgs(ErrorCode.INVALID_INPUT, f"first must be between 0 and {MAX_PAGE}.", "first")
+    return first
+
+
+async def keyset_page(
+    session: AsyncSession,
+    stmt: AnySelect,
+    key: InstrumentedAttribute[int],
+    *,
+    first: int | None,
+    after: str | None,
+    descending: bool = False,
+    whole_rows: bool = False,
+) -> Page[Any]:
+    """One page of `stmt` ordered by the unique integer `key`.
+
+    Rows are the first selected entity, or with `whole_rows` the full result rows (the entity first).
+    """
+    size = page_size(first)
+    if after is not None:
+        last = decode_cursor(after)
+        stmt = stmt.where(key < last if descending else key > last)
+    stmt = stmt.order_by(key.desc() if descending else key.asc()).limit(size + 1)
+    rows: list[Any] = list((await session.execute(stmt)).all() if whole_rows else (await session.scalars(stmt)).all())
+    has_next = len(rows) > size
+    rows = rows[:size]
+    entities = [r[0] for r in rows] if whole_rows else rows
+    return Page(rows=rows, has_next=has_next, cursors=[encode_cursor(getattr(e, key.key)) for e in entities])
+
+
+def offset_page(items: Sequence[T], *, first: int | None, after: str | None) -> Page[T]:
+    """A page over an already ordered, bounded list (e.g. stores sorted by distance)."""
+    size = page_size(first)
+    start = decode_cursor(after) + 1 if after is not None else 0
+    chunk = list(items[start : start + size])
+    return Page(
+        rows=chunk,
+        has_next=start + size < len(items),
+        cursors=[encode_cursor(start + i) for i in range(len(chunk))],
+    )

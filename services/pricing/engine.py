@@ -1,0 +1,472 @@
+"""The price engine: the only place a price is computed. POS, mini-program and order placement all call `quote`.
+
+Precedence, in this order (each rule sees the result of the ones before it, and every line says which applied):
+
+1. The store's price for the SKU (its listing, inside HQ's band) is the list price.
+2. A group-buy price (拼团, when the order is part of a group) or a flash-sale price (秒杀, for a member, while
+   the quota and the member's limit last) replaces it. Such a line is *locked*: no other discount touches it.
+3. Otherwise the member's best one of: level price (会员价), level discount (e.g. 95%), limited-time discount
+   (限时折扣, a price or a percentage). They do not stack; the lowest price wins.
+4. Full reduction (满减): the best tier of the best campaign over its eligible, unlocked lines.
+5. One coupon (优惠券), on its eligible, unlocked lines; a coupon that is not stackable skips lines a promotion
+   (limited-time discount or full reduction) already discounted. Thresholds count what is left after 1-4.
+6. A delivery order adds the delivery fee (waived over `free_delivery_over_fen` of goods); no discount touches it.
+7. Points pay at most `max_points_share_pct` of the goods; stored value may pay the rest, fee included.
+
+Order-level discounts (4, 5) are allocated to their lines in proportion to the lines' totals (largest remainder),
+so every line carries its share: the sum of line discounts is the order's discount, and no line goes below zero.
+Adjustment amounts are fen for the whole line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import (
+    Campaign,
+    CampaignBuyer,
+    CampaignItem,
+    CampaignKind,
+    CampaignStatus,
+    CatalogStatus,
+    CouponKind,
+    CouponTemplate,
+    Fulfilment,
+    LevelPrice,
+    Member,
+    MemberCoupon,
+    MemberCouponStatus,
+    MemberLevel,
+    Product,
+    Sku,
+    StockLevel,
+    StoreListing,
+    utcnow,
+)
+from services.org.settings import get_settings
+from services.platform.errors import DomainError, ErrorCode
+
+PROMOTION_RULES = frozenset({"LIMITED_DISCOUNT", "FULL_REDUCTION"})
+LOCKING_RULES = frozenset({"FLASH_SALE", "GROUP_BUY"})
+CAMPAIGN_RULES = PROMOTION_RULES | LOCKING_RULES
+
+
+@dataclass(frozen=True)
+class CartLine:
+    sku_id: int
+    quantity: int
+
+
+@dataclass(frozen=True)
+class Adjustment:
+    rule: str
+    amount: int  # fen for the whole line; negative is a discount
+    reason: str
+    source_id: int | None = None  # the campaign or coupon template behind it
+
+
+def stored(adjustments: list[Adjustment]) -> list[dict[str, object]]:
+    """Adjustments as an order line keeps them."""
+    return [{"rule": a.rule, "amount": a.amount, "reason": a.reason, "source_id": a.source_id} for a in adjustments]
+
+
+@dataclass
+class QuoteLine:
+    sku_id: int
+    quantity: int
+    list_price: int
+    unit_price: int  # after the line rules (1-3)
+    available: bool
+    category_id: int = 0
+    adjustments: list[Adjustment] = field(default_factory=list)
+    flash_item_id: int | None = None
+
+    @property
+    def line_total(self) -> int:
+        return self.list_price * self.quantity + sum(a.amount for a in self.adjustments)
+
+    @property
+    def locked(self) -> bool:
+        return any(a.rule in LOCKING_RULES for a in self.adjustments)
+
+    @property
+    def promoted(self) -> bool:
+        return any(a.rule in PROMOTION_RULES for a in self.adjustments)
+
+
+@dataclass(frozen=True)
+class AppliedCoupon:
+    member_coupon_id: int
+    template_id: int
+    name: str
+    discount: int
+
+
+@dataclass
+class Quote:
+    store_id: int
+    member_id: int | None
+    lines: list[QuoteLine]
+    coupon: AppliedCoupon | None = None
+    suggested_coupon: AppliedCoupon | None = None
+    delivery_fee: int = 0
+    points_usable: int = 0
+    points_value_usable: int = 0
+    stored_value_usable: int = 0
+
+    @property
+    def subtotal(self) -> int:
+        return sum(line.list_price * line.quantity for line in self.lines)
+
+    @property
+    def goods_total(self) -> int:
+        return sum(line.line_total for line in self.lines)
+
+    @property
+    def total(self) -> int:
+        """What the order costs: goods plus any delivery fee, before points and stored value."""
+        return self.goods_total + self.delivery_fee
+
+    @property
+    def discount_total(self) -> int:
+        return self.subtotal - self.goods_total
+
+    @property
+    def unavailable(self) -> list[int]:
+        return [line.sku_id for line in self.lines if not line.available]
+
+    def discounts_by_source(self) -> dict[tuple[str, int], int]:
+        """Discount (positive fen) per (rule, campaign or template id), for campaign effect."""
+        totals: dict[tuple[str, int], int] = {}
+        for line in self.lines:
+            for a in line.adjustments:
+                if a.source_id is not None and a.rule in CAMPAIGN_RULES | {"COUPON"}:
+                    key = (a.rule, a.source_id)
+                    totals[key] = totals.get(key, 0) - a.amount
+        return totals
+
+
+@dataclass(frozen=True)
+class PricingContext:
+    store_id: int
+    member: Member | None
+    level: MemberLevel | None
+    level_prices: dict[int, int]
+    campaigns: list[Campaign]
+    items: dict[tuple[int, int], CampaignItem]  # (campaign id, sku id) -> item
+    bought: dict[int, int]  # flash item id -> units this member already took
+    group_campaign_id: int | None
+    at: datetime
+    preferred_flash: int | None = None  # the flash sale whose page the member ordered from, tried first
+
+    def of_kind(self, kind: CampaignKind) -> list[Campaign]:
+        return [c for c in self.campaigns if c.kind is kind]
+
+
+def allocate(total: int, weights: Sequence[int]) -> list[int]:
+    """Split `total` over `weights` in proportion, largest remainder first; no share exceeds its weight."""
+    base = sum(weights)
+    if total <= 0 or base <= 0:
+        return [0] * len(weights)
+    total = min(total, base)
+    shares = [total * w // base for w in weights]
+    order = sorted(range(len(weights)), key=lambda i: (-(total * weights[i] % base), i))
+    for i in order[: total - sum(shares)]:
+        shares[i] += 1
+    return shares
+
+
+def _spread(lines: list[QuoteLine], discount: int, rule: str, reason: str, source_id: int) -> None:
+    for line, share in zip(lines, allocate(discount, [x.line_total for x in lines]), strict=True):
+        if share:
+            line.adjustments.append(Adjustment(rule, -share, reason, source_id))
+
+
+def _set_price(line: QuoteLine, price: int, rule: str, reason: str, source_id: int | None = None) -> None:
+    line.adjustments.append(Adjustment(rule, (price - line.unit_price) * line.quantity, reason, source_id))
+    line.unit_price = price
+
+
+def _locking_rule(ctx: PricingContext, line: QuoteLine) -> bool:
+    """Group-buy or flash-sale price: replaces every other price for the line."""
+    if ctx.group_campaign_id is not None:
+        item = ctx.items.get((ctx.group_campaign_id, line.sku_id))
+        if item is not None and item.price is not None:
+            _set_price(line, min(item.price, line.unit_price), "GROUP_BUY", "拼团价", ctx.group_campaign_id)
+            return True
+    if ctx.member is None:
+        return False
+    for campaign in sorted(ctx.of_kind(CampaignKind.FLASH_SALE), key=lambda c: (c.id != ctx.preferred_flash, c.id)):
+        item = ctx.items.get((campaign.id, line.sku_id))
+        if item is None or item.price is None or item.quota is None:
+            continue
+        mine_left = (item.per_member_limit or line.quantity) - ctx.bought.get(item.id, 0)
+        if item.quota - item.sold >= line.quantity and mine_left >= line.quantity:
+            _set_price(line, min(item.price, line.unit_price), "FLASH_SALE", f"秒杀 {campaign.name}", campaign.id)
+            line.flash_item_id = item.id
+            return True
+    return False
+
+
+def _member_price_rule(ctx: PricingContext, line: QuoteLine) -> None:
+    """The lowest of level price, level discount and limited-time discount; they do not stack."""
+    options: list[tuple[int, str, str, int | None]] = []
+    if ctx.level is not None:
+        price = ctx.level_prices.get(line.sku_id)
+        if price is not None and price < line.unit_price:
+            options.append((price, "LEVEL_PRICE", f"{ctx.level.name}会员价", None))
+        elif ctx.level.discount_percent < 100:
+            discounted = line.unit_price * ctx.level.discount_percent // 100
+            options.append((discounted, "LEVEL_DISCOUNT", f"{ctx.level.name} {ctx.level.discount_percent}%", None))
+    for campaign in ctx.of_kind(CampaignKind.LIMITED_DISCOUNT):
+        item = ctx.items.get((campaign.id, line.sku_id))
+        if item is None:
+            continue
+        price = item.price if item.price is not None else line.unit_price * (item.percent or 100) // 100
+        options.append((price, "LIMITED_DISCOUNT", f"限时折扣 {campaign.name}", campaign.id))
+    best = min(options, key=lambda o: o[0], default=None)
+    if best is not None and best[0] < line.unit_price:
+        _set_price(line, best[0], best[1], best[2], best[3])
+
+
+def _in_scope(line: QuoteLine, sku_ids: list[int] | None, category_ids: list[int] | None) -> bool:
+    return (not sku_ids or line.sku_id in sku_ids) and (not category_ids or line.category_id in category_ids)
+
+
+def _full_reduction_rule(ctx: PricingContext, quote: Quote) -> None:
+    best: tuple[int, Campaign, list[QuoteLine]] | None = None
+    for campaign in ctx.of_kind(CampaignKind.FULL_REDUCTION):
+        rules = campaign.rules
+        eligible = [
+            x for x in quote.lines if not x.locked and _in_scope(x, rules.get("sku_ids"), rules.get("category_ids"))
+        ]
+        base = sum(x.line_total for x in eligible)
+        off = max((int(t["off"]) for t in rules.get("tiers", []) if base >= int(t["threshold"])), default=0)
+        if off > 0 and (best is None or off > best[0]):
+            best = (off, campaign, eligible)
+    if best is not None:
+        off, campaign, eligible = best
+        _spread(eligible, off, "FULL_REDUCTION", f"满减 {campaign.name}", campaign.id)
+
+
+def coupon_discount(template: CouponTemplate, lines: list[QuoteLine], store_id: int) -> tuple[int, list[QuoteLine]]:
+    """What a coupon would take off these lines, and which lines carry it (0 when it does not apply)."""
+    if template.store_ids and store_id not in template.store_ids:
+        return 0, []
+    eligible = [
+        x for x in lines
+        if not x.locked and _in_scope(x, template.sku_ids, template.category_ids)
+        and (template.stackable or not x.promoted)
+    ]  # fmt: skip
+    base = sum(x.line_total for x in eligible)
+    if base <= 0 or base < template.threshold:
+        return 0, []
+    match template.kind:
+        case CouponKind.THRESHOLD_OFF | CouponKind.AMOUNT_OFF:
+            return min(template.amount_off, base), eligible
+        case CouponKind.PERCENT_OFF:
+            off = base - base * template.percent // 100
+            return (min(off, template.cap) if template.cap is not None else off), eligible
+        case CouponKind.FREE_ITEM:
+            free = [x for x in eligible if x.sku_id == template.free_sku_id]
+            return (min(free[0].unit_price, free[0].line_total), free[:1]) if free else (0, [])
+    return 0, []  # pragma: no cover
+
+
+async def _member_coupons(
+    session: AsyncSession, member_id: int, at: datetime, only: int | None
+) -> list[tuple[MemberCoupon, CouponTemplate]]:
+    stmt = (
+        select(MemberCoupon, CouponTemplate)
+        .join(CouponTemplate, CouponTemplate.id == MemberCoupon.template_id)
+        .where(MemberCoupon.member_id == member_id)
+    )
+    if only is not None:
+        stmt = stmt.where(MemberCoupon.id == only)
+    else:
+        stmt = stmt.where(
+            MemberCoupon.status == MemberCouponStatus.AVAILABLE, MemberCoupon.valid_from <= at,
+            MemberCoupon.valid_until > at, CouponTemplate.status == CampaignStatus.ACTIVE,
+        )  # fmt: skip
+    return [(row[0], row[1]) for row in (await session.execute(stmt)).all()]
+
+
+def _check_usable(coupon: MemberCoupon, template: CouponTemplate, at: datetime) -> None:
+    if coupon.status is MemberCouponStatus.USED:
+        raise DomainError(ErrorCode.COUPON_USED, "This coupon has been used.", "couponId")
+    if not coupon.valid_from <= at < coupon.valid_until or template.status is not CampaignStatus.ACTIVE:
+        raise DomainError(ErrorCode.COUPON_EXPIRED, "This coupon is not valid now.", "couponId")
+
+
+def apply_coupon(ctx: PricingContext, quote: Quote, coupon: MemberCoupon, template: CouponTemplate) -> None:
+    """Use this coupon on the quote, or say with a code why it cannot be used."""
+    _check_usable(coupon, template, ctx.at)
+    off, lines = coupon_discount(template, quote.lines, ctx.store_id)
+    if off <= 0:
+        raise DomainError(ErrorCode.COUPON_NOT_APPLICABLE, "This coupon does not apply to this cart here.", "couponId")
+    _spread(lines, off, "COUPON", template.name, template.id)
+    quote.coupon = AppliedCoupon(coupon.id, template.id, template.name, off)
+
+
+def best_coupon(
+    ctx: PricingContext, quote: Quote, wallet: Sequence[tuple[MemberCoupon, CouponTemplate]]
+) -> AppliedCoupon | None:
+    """The coupon that takes most off this cart (the soonest to expire among equals), or None."""
+    ranked = sorted(
+        ((coupon_discount(t, quote.lines, ctx.store_id)[0], c, t) for c, t in wallet),
+        key=lambda r: (-r[0], r[1].valid_until, r[1].id),
+    )
+    if not ranked or ranked[0][0] <= 0:
+        return None
+    off, coupon, template = ranked[0]
+    return AppliedCoupon(coupon.id, template.id, template.name, off)
+
+
+async def _coupon_rule(
+    session: AsyncSession, ctx: PricingContext, quote: Quote, coupon_id: int | None, suggest: bool
+) -> None:
+    if ctx.member is None:
+        if coupon_id is not None:
+            raise DomainError(ErrorCode.COUPON_NOT_APPLICABLE, "Coupons need a member.", "couponId")
+        return
+    if coupon_id is None and not suggest:
+        return
+    wallet = await _member_coupons(session, ctx.member.id, ctx.at, coupon_id)
+    if coupon_id is None:
+        quote.suggested_coupon = best_coupon(ctx, quote, wallet)
+    elif not wallet:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such coupon.", "couponId")
+    else:
+        apply_coupon(ctx, quote, *wallet[0])
+
+
+def price_lines(ctx: PricingContext, lines: list[QuoteLine]) -> Quote:
+    """Rules 2-4 on lines at their list prices: the part of the engine that needs no database."""
+    for line in lines:
+        if not _locking_rule(ctx, line):
+            _member_price_rule(ctx, line)
+    result = Quote(ctx.store_id, ctx.member.id if ctx.member else None, lines)
+    _full_reduction_rule(ctx, result)
+    return result
+
+
+async def _context(
+    session: AsyncSession, store_id: int, member: Member | None, sku_ids: list[int], at: datetime,
+    group_campaign_id: int | None,
+) -> PricingContext:  # fmt: skip
+    level = await session.get(MemberLevel, member.level_id) if member and member.level_id else None
+    level_prices = (
+        dict((await session.execute(select(LevelPrice.sku_id, LevelPrice.price).where(
+            LevelPrice.level_id == level.id, LevelPrice.sku_id.in_(sku_ids)))).all())
+        if level else {}
+    )  # fmt: skip
+    running = (
+        await session.scalars(
+            select(Campaign).where(
+                Campaign.status == CampaignStatus.ACTIVE, Campaign.starts_at <= at, Campaign.ends_at > at,
+                Campaign.kind.in_([CampaignKind.LIMITED_DISCOUNT, CampaignKind.FULL_REDUCTION, CampaignKind.FLASH_SALE])
+                | (Campaign.id == (group_campaign_id or 0)),
+            )
+        )
+    ).all()  # fmt: skip
+    campaigns = [c for c in running if c.store_ids is None or store_id in c.store_ids]
+    ids = [c.id for c in campaigns]
+    items = (
+        (await session.scalars(select(CampaignItem).where(CampaignItem.campaign_id.in_(ids),
+                                                          CampaignItem.sku_id.in_(sku_ids)))).all()
+        if ids else []
+    )  # fmt: skip
+    flash = [i.id for i in items if i.quota is not None]
+    bought = (
+        dict((await session.execute(select(CampaignBuyer.item_id, CampaignBuyer.bought).where(
+            CampaignBuyer.item_id.in_(flash), CampaignBuyer.member_id == member.id))).all())
+        if member and flash else {}
+    )  # fmt: skip
+    return PricingContext(
+        store_id=store_id, member=member, level=level,
+        level_prices={int(k): int(v) for k, v in level_prices.items()},
+        campaigns=[c for c in campaigns if c.kind is not CampaignKind.GROUP_BUY],
+        items={(i.campaign_id, i.sku_id): i for i in items}, bought={int(k): int(v) for k, v in bought.items()},
+        group_campaign_id=group_campaign_id if group_campaign_id in ids else None, at=at,
+    )  # fmt: skip
+
+
+def _merge(lines: Sequence[CartLine]) -> list[CartLine]:
+    totals: dict[int, int] = {}
+    for i, line in enumerate(lines):
+        if not 0 < line.quantity <= 999:
+            raise DomainError(ErrorCode.INVALID_INPUT, "Quantities are 1 to 999.", f"lines[{i}].quantity")
+        totals[line.sku_id] = totals.get(line.sku_id, 0) + line.quantity
+    if not totals or len(totals) > 100:
+        raise DomainError(ErrorCode.INVALID_INPUT, "A cart has 1 to 100 SKUs.", "lines")
+    return [CartLine(sku, qty) for sku, qty in totals.items()]
+
+
+async def quote(
+    session: AsyncSession,
+    *,
+    store_id: int,
+    lines: Sequence[CartLine],
+    member_id: int | None,
+    at: datetime | None = None,
+    fulfilment: Fulfilment = Fulfilment.PICKUP,
+    coupon_id: int | None = None,
+    suggest_coupon: bool = True,
+    group_campaign_id: int | None = None,
+    flash_campaign_id: int | None = None,
+) -> Quote:
+    """Price a cart in a store for a member (or a walk-in) at a moment, explaining every adjustment."""
+    at = at or utcnow()
+    cart = _merge(lines)
+    sku_ids = [line.sku_id for line in cart]
+    rows = (
+        await session.execute(
+            select(StoreListing.sku_id, StoreListing.price, Product.category_id, StockLevel.on_hand,
+                   StockLevel.reserved)
+            .join(Sku, Sku.id == StoreListing.sku_id)
+            .join(Product, Product.id == Sku.product_id)
+            .outerjoin(
+                StockLevel, (StockLevel.store_id == StoreListing.store_id) & (StockLevel.sku_id == StoreListing.sku_id)
+            )
+            .where(
+                StoreListing.store_id == store_id, StoreListing.sku_id.in_(sku_ids), StoreListing.on_shelf.is_(True),
+                Sku.status == CatalogStatus.ACTIVE, Product.status == CatalogStatus.ACTIVE,
+            )
+        )
+    ).all()  # fmt: skip
+    listed = {r.sku_id: r for r in rows}
+    for i, line in enumerate(cart):
+        if line.sku_id not in listed:
+            raise DomainError(ErrorCode.NOT_FOUND, "This item is not on sale in this store.", f"lines[{i}].skuId")
+    member = await session.get(Member, member_id) if member_id is not None else None
+    if member_id is not None and (member is None or member.deleted_at is not None):
+        raise DomainError(ErrorCode.NOT_FOUND, "No such member.", "memberId")
+    ctx = await _context(session, store_id, member, sku_ids, at, group_campaign_id)
+    if flash_campaign_id is not None:
+        ctx = replace(ctx, preferred_flash=flash_campaign_id)
+    if group_campaign_id is not None and ctx.group_campaign_id is None:
+        raise DomainError(ErrorCode.CAMPAIGN_NOT_ACTIVE, "This group buy is not running here now.", "campaignId")
+    quote_lines = []
+    for line in cart:
+        row = listed[line.sku_id]
+        available = (row.on_hand or 0) - (row.reserved or 0) >= line.quantity
+        quote_lines.append(
+            QuoteLine(line.sku_id, line.quantity, row.price, row.price, available, category_id=row.category_id)
+        )
+    result = price_lines(ctx, quote_lines)
+    await _coupon_rule(session, ctx, result, coupon_id, suggest_coupon)
+    settings = await get_settings(session)
+    if fulfilment is Fulfilment.DELIVERY:
+        waived = 0 < settings.free_delivery_over_fen <= result.goods_total
+        result.delivery_fee = 0 if waived else settings.delivery_fee_fen
+    if member is not None:
+        share = result.goods_total * settings.max_points_share_pct // 100
+        result.points_usable = min(member.points_balance, share // settings.point_value_fen)
+        result.points_value_usable = result.points_usable * settings.point_value_fen
+        result.stored_value_usable = min(member.balance_principal + member.balance_bonus, result.total)
+    return result

@@ -1,10 +1,7 @@
 """SQLAlchemy models, one module per area; importing this package registers every table."""
 
-from models.audit import AuditLog, AuditOutcome
-from models.auth import AuthSession, RefreshToken
-from models.base import Base, utcnow
-from models.catalog import CatalogStatus, Category, Product, Setting, Sku, StoreListing
-from models.facts import (
+from models.access import AuditLog, AuditOutcome, AuthSession, RefreshToken
+from models.analytics import (
     ChainHourFact,
     CoPurchase,
     FactEvent,
@@ -14,27 +11,16 @@ from models.facts import (
     StoreHourFact,
     StoreSkuDayFact,
 )
+from models.base import Base, utcnow
+from models.catalog import CatalogStatus, Category, Product, Sku, StoreListing
 from models.inventory import (
     AdjustmentReason,
-    IdempotencyKey,
     MovementKind,
     StockLevel,
     StockMovement,
     Transfer,
     TransferLine,
     TransferStatus,
-)
-from models.loyalty import (
-    BalanceEntry,
-    BalanceKind,
-    BalanceLot,
-    Job,
-    JobStatus,
-    LevelPrice,
-    MemberLevel,
-    PointsEntry,
-    PointsKind,
-    TopUpPlan,
 )
 from models.marketing import (
     Campaign,
@@ -54,12 +40,28 @@ from models.marketing import (
     PointsMallItem,
     Referral,
 )
-from models.member import Gender, Member, MemberIdentity, MemberStore, MemberTag, MemberTagLink
+from models.members import (
+    BalanceEntry,
+    BalanceKind,
+    BalanceLot,
+    CounterTopUp,
+    Gender,
+    LevelPrice,
+    Member,
+    MemberIdentity,
+    MemberLevel,
+    MemberStore,
+    MemberTag,
+    MemberTagLink,
+    OnlineTopUp,
+    PointsEntry,
+    PointsKind,
+    TopUpPlan,
+    TopUpStatus,
+)
 from models.orders import (
     Channel,
-    CounterTopUp,
     Fulfilment,
-    OnlineTopUp,
     Order,
     OrderLine,
     OrderStatus,
@@ -68,9 +70,9 @@ from models.orders import (
     PaymentStatus,
     Refund,
     Settlement,
-    TopUpStatus,
 )
-from models.org import Role, RoleScope, Staff, Store, StoreStatus
+from models.org import Role, RoleScope, Setting, Staff, Store, StoreStatus
+from models.platform import IdempotencyKey, Job, JobStatus
 
 __all__ = [
     "AdjustmentReason",

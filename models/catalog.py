@@ -1,4 +1,4 @@
-"""Catalog: category tree, products (SPU) and their SKUs, store listings, chain settings."""
+"""Catalog: category tree, products (SPU) and their SKUs, store listings."""
 
 from __future__ import annotations
 
@@ -105,13 +105,3 @@ class StoreListing(Base):
     updated_at: Mapped[datetime | None]
 
     sku: Mapped[Sku] = relationship(lazy="raise")
-
-
-class Setting(Base):
-    """Chain-wide switches, one row per key."""
-
-    __tablename__ = "settings"
-
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    value: Mapped[Any] = mapped_column(JSON())
-    updated_at: Mapped[Timestamp]

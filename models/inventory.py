@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Enum, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, Enum, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import Base, BigId, Timestamp, intpk, str64
+from models.base import Base, BigId, Timestamp, intpk
 
 
 class MovementKind(enum.StrEnum):
@@ -130,17 +129,3 @@ class TransferLine(Base):
     received_quantity: Mapped[int | None]
 
     transfer: Mapped[Transfer] = relationship(back_populates="lines", lazy="raise")
-
-
-class IdempotencyKey(Base):
-    """A client's retry key: the first request's result is kept, a retry gets it back and moves nothing."""
-
-    __tablename__ = "idempotency_keys"
-    __table_args__ = (UniqueConstraint("scope", "key"),)
-
-    id: Mapped[intpk]
-    scope: Mapped[str64]
-    key: Mapped[str64]
-    fingerprint: Mapped[str64]
-    result: Mapped[dict[str, Any] | None] = mapped_column(JSON())
-    created_at: Mapped[Timestamp]

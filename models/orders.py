@@ -1,4 +1,4 @@
-"""Orders: one model for POS and mini-program sales, their lines, and their payments."""
+"""Orders: one model for POS and mini-program sales, their lines, payments, refunds and settlements."""
 
 from __future__ import annotations
 
@@ -195,57 +195,3 @@ class Settlement(Base):
     figures: Mapped[dict[str, Any]] = mapped_column(JSON())
     closed_by: Mapped[int | None] = mapped_column(BigId)
     closed_at: Mapped[Timestamp]
-
-
-class CounterTopUp(Base):
-    """Stored value bought at the counter, and the tenders that paid for it (settled in the day's takings)."""
-
-    __tablename__ = "counter_top_ups"
-    __table_args__ = (
-        Index("ix_counter_top_ups_store_id_created_at", "store_id", "created_at"),
-        CheckConstraint("amount > 0 AND bonus >= 0", name="amounts_valid"),
-    )
-
-    id: Mapped[intpk]
-    member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"))
-    store_id: Mapped[int] = mapped_column(BigId, ForeignKey("stores.id"))
-    staff_id: Mapped[int | None] = mapped_column(BigId)
-    plan_id: Mapped[int | None] = mapped_column(BigId)
-    amount: Mapped[int] = mapped_column(BigInteger())
-    bonus: Mapped[int] = mapped_column(BigInteger(), default=0)
-    # {"CASH": 5000, "CARD": 5000}: fen taken per method; sums to `amount`.
-    by_method: Mapped[dict[str, int]] = mapped_column(JSON(), default=dict)
-    created_at: Mapped[Timestamp]
-
-
-class TopUpStatus(enum.StrEnum):
-    PENDING = "PENDING"
-    PAID = "PAID"
-    CANCELLED = "CANCELLED"
-
-
-class OnlineTopUp(Base):
-    """A member's stored-value top-up paid through the provider: credited once, when the notification arrives."""
-
-    __tablename__ = "online_top_ups"
-    __table_args__ = (
-        UniqueConstraint("provider", "provider_ref"),
-        UniqueConstraint("member_id", "idempotency_key"),
-        Index("ix_online_top_ups_member_id_id", "member_id", "id"),
-        CheckConstraint("amount > 0 AND bonus >= 0", name="amounts_valid"),
-    )
-
-    id: Mapped[intpk]
-    member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"))
-    plan_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("top_up_plans.id"))
-    # The store the member topped up "at" in the mini-program: it issues the lot and settles the money.
-    store_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("stores.id"))
-    amount: Mapped[int] = mapped_column(BigInteger())
-    bonus: Mapped[int] = mapped_column(BigInteger(), default=0)
-    status: Mapped[TopUpStatus] = mapped_column(str_enum(TopUpStatus), default=TopUpStatus.PENDING)
-    idempotency_key: Mapped[str64]
-    provider: Mapped[str32]
-    provider_ref: Mapped[str64]
-    provider_txn: Mapped[str | None] = mapped_column(String(64))
-    paid_at: Mapped[datetime | None]
-    created_at: Mapped[Timestamp]

@@ -1,4 +1,4 @@
-"""Org: stores, roles and staff."""
+"""Org: stores, roles, staff, and the chain-wide settings HQ controls."""
 
 from __future__ import annotations
 
@@ -6,7 +6,16 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Enum, Float, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, BigId, Timestamp, intpk, str32, str64, str128, str255
@@ -77,3 +86,13 @@ class Staff(Base):
 
     role: Mapped[Role] = relationship(back_populates="staff", lazy="raise")
     store: Mapped[Store | None] = relationship(back_populates="staff", lazy="raise")
+
+
+class Setting(Base):
+    """Chain-wide switches, one row per key."""
+
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON())
+    updated_at: Mapped[Timestamp]

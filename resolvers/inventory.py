@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from models import AdjustmentReason, StockMovement, Transfer
 from resolvers.context import Context
-from resolvers.loaders import LevelView
+from resolvers.loaders.inventory import LevelView
 from services.access.scope import require_store
 from services.inventory import levels as inventory
 from services.inventory import stock, transfers

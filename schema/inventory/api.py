@@ -7,7 +7,7 @@ import strawberry
 from models import AdjustmentReason, MovementKind, TransferStatus
 from resolvers import inventory as inventory_resolvers
 from resolvers.context import Context
-from resolvers.loaders import LevelView
+from resolvers.loaders.inventory import LevelView
 from schema.core.common import Connection, UserError, decode_id, decode_optional_id
 from schema.core.permissions import IsStaff, only, requires
 from schema.core.personal import not_personal

@@ -13,7 +13,7 @@ from models import StockMovement as StockMovementModel
 from models import Transfer as TransferModel
 from models import TransferLine as TransferLineModel
 from resolvers.context import Context
-from resolvers.loaders import LevelView
+from resolvers.loaders.inventory import LevelView
 from schema.catalog.types import Sku
 from schema.org.types import Staff, Store
 from services.inventory.levels import Suggestion

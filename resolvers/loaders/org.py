@@ -1,0 +1,70 @@
+"""Loaders for stores, staff, roles, and the request's chain settings."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from models import (
+    Role,
+    RoleScope,
+    Staff,
+    Store,
+)
+from resolvers.loaders.base import ScopedLoader, by_key, grouped
+from services.access.scope import restrict
+from services.org.settings import ChainSettings, get_settings
+from services.org.stores import visible_condition
+
+
+class StoreByIdLoader(ScopedLoader):
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[Store | None]:
+        rows = await self._rows(select(Store).where(Store.id.in_(keys), visible_condition(self.viewer)))
+        return by_key(keys, rows, lambda s: s.id)
+
+
+class StaffByIdLoader(ScopedLoader):
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[Staff | None]:
+        stmt = restrict(select(Staff).where(Staff.id.in_(keys)), self.viewer, Staff.store_id, "staff.read")
+        return by_key(keys, await self._rows(stmt), lambda s: s.id)
+
+
+class StaffByStoreLoader(ScopedLoader):
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[list[Staff]]:
+        stmt = restrict(
+            select(Staff).where(Staff.store_id.in_(keys)).order_by(Staff.id),
+            self.viewer,
+            Staff.store_id,
+            "staff.read",
+        )
+        return grouped(keys, await self._rows(stmt), lambda s: s.store_id)
+
+
+class RoleByIdLoader(ScopedLoader):
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[Role | None]:
+        stmt = select(Role).where(Role.id.in_(keys))
+        if not self.viewer.is_staff:
+            return [None for _ in keys]
+        if not self.viewer.is_hq:
+            # Store staff see store roles, and their own role whatever its scope.
+            stmt = stmt.where((Role.scope == RoleScope.STORE) | (Role.code == self.viewer.role_code))
+        return by_key(keys, await self._rows(stmt), lambda r: r.id)
+
+
+class SettingsCache:
+    """The chain settings, read at most once per request."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self.sessionmaker = sessionmaker
+        self._value: ChainSettings | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> ChainSettings:
+        async with self._lock:
+            if self._value is None:
+                async with self.sessionmaker() as session:
+                    self._value = await get_settings(session)
+            return self._value

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest acceptance migrate schema schema-check seed jobs clean bench-data bench-dashboard bench-load
+.PHONY: run test lint typecheck imports pytest acceptance migrate schema schema-check seed jobs clean bench-data bench-dashboard bench-load
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -30,6 +30,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy .
 
+# The layer contracts in pyproject.toml ([tool.importlinter]): schema -> resolvers -> services -> models.
+imports: $(STAMP)
+	$(BIN)/lint-imports
+
 schema: $(STAMP)
 	$(BIN)/python -m schema.export > schema.graphql
 	$(BIN)/python -m schema.export --trusted > trusted-documents.json
@@ -41,7 +45,7 @@ schema-check: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest -q
 
-test: lint typecheck schema-check pytest
+test: lint typecheck imports schema-check pytest
 
 # Only the acceptance suite (also part of `pytest`): real server processes, in development and production, driven by
 # clients the project did not write (graphql-ws and graphql-http under Node, npm ci'd into tests/acceptance/node; gql).

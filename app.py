@@ -343,7 +343,7 @@ class GraphQLView(GraphQL[Context, None]):
 
     request_adapter_class = _Adapter
 
-    # graphql-transport-ws only (schema/websocket.py applies the HTTP rules to it; the legacy protocol would not).
+    # graphql-transport-ws only (schema/core/websocket.py applies the HTTP rules to it; the legacy protocol would not).
     websocket_adapter_class = TextWebSocketAdapter
     graphql_transport_ws_handler_class = SocketHandler
 

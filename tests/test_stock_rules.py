@@ -1,4 +1,4 @@
-"""The stock rule, in services/stock.py: never negative, never promised twice, on hand = sum of movements."""
+"""The stock rule, in services/inventory/stock.py: never negative, never promised twice, on hand = sum of movements."""
 
 from __future__ import annotations
 

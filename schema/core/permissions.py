@@ -62,7 +62,7 @@ class HasPermission(BasePermission):
 
 
 class RateLimit(FieldExtension):
-    """Counts each call against the operation's rate limits (services/ratelimit.py) before anything runs."""
+    """Counts each call against the operation's rate limits (services/platform/ratelimit.py) before anything runs."""
 
     def __init__(
         self, operation: str, subject_field: str | None = None, when: Callable[[dict[str, Any]], bool] | None = None

@@ -65,7 +65,7 @@ class MutationTransaction(FieldExtension):
 
     def apply(self, field: StrawberryField) -> None:
         self.payload_type = field.type
-        # What the input's fields hold, as their input types declare it (schema/personal.py).
+        # What the input's fields hold, as their input types declare it (schema/core/personal.py).
         self.plan = next((plan_for(a.type) for a in field.arguments if a.python_name == "input"), {})
 
     def _entry(

@@ -97,7 +97,7 @@ class Campaign(relay.Node):
 
     @classmethod
     async def load(cls, ctx: Context, pk: int) -> Self | None:
-        """node(id): through a scoped loader (see resolvers/loaders.py)."""
+        """node(id): through a scoped loader (see resolvers/loaders/)."""
         m = await ctx.loaders.campaign_node.load(pk)
         return cls.from_model(m) if m else None
 
@@ -144,7 +144,7 @@ class CouponTemplate(relay.Node):
 
     @classmethod
     async def load(cls, ctx: Context, pk: int) -> Self | None:
-        """node(id): through a scoped loader (see resolvers/loaders.py)."""
+        """node(id): through a scoped loader (see resolvers/loaders/)."""
         m = await ctx.loaders.coupon_template_node.load(pk)
         return cls.from_model(m) if m else None
 
@@ -170,7 +170,7 @@ class MemberCoupon(relay.Node):
 
     @classmethod
     async def load(cls, ctx: Context, pk: int) -> Self | None:
-        """node(id): through a scoped loader (see resolvers/loaders.py)."""
+        """node(id): through a scoped loader (see resolvers/loaders/)."""
         m = await ctx.loaders.member_coupon_node.load(pk)
         return cls.from_model(m) if m else None
 
@@ -224,7 +224,7 @@ class PointsMallItem(relay.Node):
 
     @classmethod
     async def load(cls, ctx: Context, pk: int) -> Self | None:
-        """node(id): through a scoped loader (see resolvers/loaders.py)."""
+        """node(id): through a scoped loader (see resolvers/loaders/)."""
         m = await ctx.loaders.points_mall_item_node.load(pk)
         return cls.from_model(m) if m else None
 

@@ -1,4 +1,4 @@
-"""Reports HQ and stores can trust: read from the daily facts (services/facts.py), scoped in one place.
+"""Reports HQ and stores can trust: read from the daily facts (services/analytics/facts.py), scoped in one place.
 
 HQ (`report.view` at HQ scope) sees every store or one; a store's manager sees only their own store, in every
 report. Periods are inclusive ranges of business days (each store's local day); every report also gives the

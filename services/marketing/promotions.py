@@ -1,6 +1,6 @@
 """Campaigns: HQ designs them once and chooses their stores; stores run local ones within HQ's limits.
 
-The price engine (services/pricing.py) applies running campaigns; this module creates and ends them,
+The price engine (services/pricing/engine.py) applies running campaigns; this module creates and ends them,
 claims what an order takes from limited ones (a flash sale's quota and the member's limit, a coupon) in the
 order's transaction, gives it back when an unpaid order is cancelled, and reports each campaign's effect.
 """

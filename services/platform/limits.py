@@ -1,4 +1,4 @@
-"""What one GraphQL request may ask for (enforced in schema/limits.py): depth, aliases, tokens, and a cost budget
+"""What one GraphQL request may ask for (enforced in schema/core/limits.py): depth, aliases, tokens, and a cost budget
 by kind of viewer, plus the HTTP body size."""
 
 from __future__ import annotations

@@ -1,15 +1,18 @@
-"""Operator commands: `python -m services.cli migrate | seed-demo | run-jobs`."""
+"""Operator commands: `python -m services.cli migrate | seed-demo | run-jobs | backup PATH | restore PATH | check`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
+from pathlib import Path
 
 from services.access.keys import load_keys
 from services.access.roles import sync_builtin_roles
 from services.access.security import Security
+from services.integrity import check_database, report
 from services.orders.payments import configured_providers
+from services.platform.backup import BackupError, backup, restore
 from services.platform.config import Settings
 from services.platform.db import create_engine, create_sessionmaker
 from services.platform.events import create_broker
@@ -59,12 +62,45 @@ async def _run_jobs(settings: Settings) -> None:
     print(f"ran {ran} due jobs; folded {folded} report events")
 
 
+async def _check(settings: Settings) -> bool:
+    engine = create_engine(settings.database_url)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            results = await check_database(session)
+    finally:
+        await engine.dispose()
+    print(report(results))
+    return all(check.ok for check in results)
+
+
+def _backups(command: str, path: Path | None, settings: Settings) -> None:
+    """backup PATH, restore PATH, check: exit 1 when check finds a broken rule, 2 when a command cannot run."""
+    try:
+        if command == "backup" and path:
+            print(f"backed up to {backup(settings.database_url, path)}")
+        elif command == "restore" and path:
+            restore(settings.database_url, path)
+            print(f"restored from {path}; run `python -m services.cli check` before serving")
+        elif command == "check":
+            if not asyncio.run(_check(settings)):
+                sys.exit(1)
+        else:
+            print(f"error: {command} needs a PATH", file=sys.stderr)
+            sys.exit(2)
+    except BackupError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m services.cli")
-    parser.add_argument("command", choices=["migrate", "seed-demo", "run-jobs"])
+    parser.add_argument("command", choices=["migrate", "seed-demo", "run-jobs", "backup", "restore", "check"])
+    parser.add_argument("path", nargs="?", type=Path, help="the backup file (backup, restore)")
     args = parser.parse_args()
     settings = Settings.from_env()
-    if args.command == "migrate":
+    if args.command in ("backup", "restore", "check"):
+        _backups(args.command, args.path, settings)
+    elif args.command == "migrate":
         asyncio.run(_migrate(settings))
     elif args.command == "run-jobs":
         asyncio.run(_run_jobs(settings))

@@ -59,8 +59,22 @@ def _iso(value: Any) -> str | None:
 
 
 # The export's sections, in the order the member sees them.
-_EXPORT_SECTIONS = ("member", "identities", "sessions", "stores", "tags", "orders", "payments", "refunds", "topUps",
-                    "points", "storedValue", "coupons", "referrals", "groupBuys")  # fmt: skip
+_EXPORT_SECTIONS = (
+    "member",
+    "identities",
+    "sessions",
+    "stores",
+    "tags",
+    "orders",
+    "payments",
+    "refunds",
+    "topUps",
+    "points",
+    "storedValue",
+    "coupons",
+    "referrals",
+    "groupBuys",
+)
 
 
 async def export_data(session: AsyncSession, cipher: PiiCipher, viewer: Viewer) -> dict[str, Any]:
@@ -80,15 +94,23 @@ async def _rows(session: AsyncSession, stmt: Any) -> Sequence[Any]:
 
 
 def _exported_profile(cipher: PiiCipher, member: Member) -> dict[str, Any]:
-    return {"id": member.id, "name": member.name,
-            "phone": cipher.decrypt(member.phone_enc) if member.phone_enc else None,
-            "birthday": _iso(member.birthday), "gender": member.gender.value,
-            "homeStoreId": member.home_store_id, "levelId": member.level_id, "segment": member.segment,
-            "shareCode": member.share_code, "joinedAt": _iso(member.joined_at),
-            "pointsBalance": member.points_balance,
-            "storedValue": {"principal": member.balance_principal, "bonus": member.balance_bonus},
-            "totalSpend": member.total_spend, "visits": member.visit_count,
-            "lastVisitAt": _iso(member.last_visit_at)}  # fmt: skip
+    return {
+        "id": member.id,
+        "name": member.name,
+        "phone": cipher.decrypt(member.phone_enc) if member.phone_enc else None,
+        "birthday": _iso(member.birthday),
+        "gender": member.gender.value,
+        "homeStoreId": member.home_store_id,
+        "levelId": member.level_id,
+        "segment": member.segment,
+        "shareCode": member.share_code,
+        "joinedAt": _iso(member.joined_at),
+        "pointsBalance": member.points_balance,
+        "storedValue": {"principal": member.balance_principal, "bonus": member.balance_bonus},
+        "totalSpend": member.total_spend,
+        "visits": member.visit_count,
+        "lastVisitAt": _iso(member.last_visit_at),
+    }
 
 
 async def _exported_purchases(session: AsyncSession, cipher: PiiCipher, member_id: int) -> dict[str, Any]:

@@ -139,7 +139,7 @@ async def _place(
     await promotions.claim(session, order, priced, now)
     ref = stock.Ref("order", order.id)
     await stock.reserve(session, store.id, [stock.Line(q.sku_id, q.quantity) for q in priced.lines], ref)
-    await _pay_from_balances(session, order, member_id, request, points_value, now)
+    await _pay_from_balances(session, store, order, member_id, request, points_value, now)
     prepay = await _prepay(session, order, provider, store, now)
     await session.flush()
     if order.payable == 0:
@@ -197,9 +197,16 @@ def _checked_balances(request: PlaceOrder, priced: Quote, settings: ChainSetting
 
 
 async def _create_order(
-    session: AsyncSession, store: Store, member_id: int, request: PlaceOrder, priced: Quote, points_value: int,
-    sealed: bytes | None, settings: ChainSettings, now: datetime,
-) -> Order:  # fmt: skip
+    session: AsyncSession,
+    store: Store,
+    member_id: int,
+    request: PlaceOrder,
+    priced: Quote,
+    points_value: int,
+    sealed: bytes | None,
+    settings: ChainSettings,
+    now: datetime,
+) -> Order:
     """The order and its lines, as quoted, written (flushed, so it has its id)."""
     order = Order(
         store_id=store.id, member_id=member_id, channel=Channel.MINI_PROGRAM, fulfilment=request.fulfilment,
@@ -221,10 +228,16 @@ async def _create_order(
 
 
 async def _pay_from_balances(
-    session: AsyncSession, order: Order, member_id: int, request: PlaceOrder, points_value: int, now: datetime
+    session: AsyncSession,
+    store: Store,
+    order: Order,
+    member_id: int,
+    request: PlaceOrder,
+    points_value: int,
+    now: datetime,
 ) -> None:
     """Take the points and stored value the member chose to use, each recorded as a payment that succeeded."""
-    store_id = order.store_id
+    store_id = store.id
     if request.use_points:
         await points.redeem(
             session, member_id, request.use_points, store_id=store_id, ref_type="order", ref_id=order.id

@@ -22,8 +22,9 @@ def response_media_type(accept: str | None) -> str:
     return chosen or JSON
 
 
-def refusal(status: int, code: str, message: str, media_type: str = JSON,
-            headers: dict[str, str] | None = None) -> Response:  # fmt: skip
+def refusal(
+    status: int, code: str, message: str, media_type: str = JSON, headers: dict[str, str] | None = None
+) -> Response:
     """A request refused before it runs: a GraphQL response with one coded error and no `data`."""
     body = {"errors": [{"message": message, "extensions": {"code": code}}]}
     return Response(orjson.dumps(body), status_code=status, media_type=media_type, headers=headers)

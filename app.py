@@ -16,8 +16,9 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from resolvers.state import AppState, LifespanState, build_state
-from services import jobs, logs
-from services.config import Settings
+from services.platform import jobs
+from services.platform import logs
+from services.platform.config import Settings
 from web.endpoints import Endpoints
 from web.middleware import HttpMetrics, RequestGuard, RequestIdMiddleware, ViewerGate
 from web.views import GraphQLView

@@ -11,11 +11,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from resolvers.state import AppState
-from services import notifications
-from services.config import Settings
-from services.db import write_transaction
-from services.errors import DomainError
-from services.events import take_pending
+from services.orders import notifications
+from services.platform.config import Settings
+from services.platform.db import write_transaction
+from services.platform.errors import DomainError
+from services.platform.events import take_pending
 from web.refusals import refusal
 
 log = logging.getLogger("chain.app")

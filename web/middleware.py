@@ -15,13 +15,13 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from resolvers.state import AppState
-from schema import trusted
-from schema.errors import RETRYABLE, transient
-from services import logs
-from services.auth import authenticate
-from services.errors import Unauthenticated
-from services.metrics import Metrics
-from services.scope import Viewer
+from schema.core import trusted
+from schema.core.errors import RETRYABLE, transient
+from services.platform import logs
+from services.access.auth import authenticate
+from services.platform.errors import Unauthenticated
+from services.platform.metrics import Metrics
+from services.access.scope import Viewer
 from web.refusals import HttpRefusal, response_media_type
 
 log = logging.getLogger("chain.app")

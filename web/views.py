@@ -22,10 +22,11 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from resolvers.context import Context, build_context, with_viewer
 from resolvers.state import AppState
-from schema import build_schema, websocket
-from schema.limits import parse_cached
-from schema.websocket import SessionWatch, SocketHandler, TextWebSocketAdapter
-from services.errors import Unauthenticated
+from schema import build_schema
+from schema.core import websocket
+from schema.core.limits import parse_cached
+from schema.core.websocket import SessionWatch, SocketHandler, TextWebSocketAdapter
+from services.platform.errors import Unauthenticated
 from web.refusals import GRAPHQL_RESPONSE, JSON, HttpRefusal, refusal, response_media_type
 
 NO_ACK_PAYLOAD = cast(UnsetType, UNSET)
@@ -66,7 +67,7 @@ class GraphQLView(GraphQL[Context, None]):
 
     request_adapter_class = _Adapter
 
-    # graphql-transport-ws only (schema/websocket.py applies the HTTP rules to it; the legacy protocol would not).
+    # graphql-transport-ws only (schema/core/websocket.py applies the HTTP rules to it; the legacy protocol would not).
     websocket_adapter_class = TextWebSocketAdapter
     graphql_transport_ws_handler_class = SocketHandler
 

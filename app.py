@@ -16,8 +16,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from resolvers.state import AppState, LifespanState, build_state
-from services.platform import jobs
-from services.platform import logs
+from services.platform import jobs, logs
 from services.platform.config import Settings
 from web.endpoints import Endpoints
 from web.middleware import HttpMetrics, RequestGuard, RequestIdMiddleware, ViewerGate

@@ -43,12 +43,12 @@ from models import (
     StoreStatus,
     utcnow,
 )
+from services.access.keys import load_keys
+from services.access.security import Security
 from services.analytics import facts
 from services.platform.config import Settings
 from services.platform.db import create_engine, create_sessionmaker
-from services.access.keys import load_keys
 from services.platform.migrate import upgrade
-from services.access.security import Security
 from services.seed import seed_demo
 
 CHUNK = 20_000

@@ -37,9 +37,9 @@ from models import (
     StoreListing,
     utcnow,
 )
+from services.access.scope import Viewer, ViewerKind
 from services.marketing import promotions
 from services.platform.db import create_engine, create_sessionmaker, write_transaction
-from services.access.scope import Viewer, ViewerKind
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_PORT, BASE_PORT = 8100, 8101

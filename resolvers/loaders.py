@@ -50,17 +50,17 @@ from models import (
     Transfer,
     TransferLine,
 )
-from services.members import ledgers
-from services.catalog.products import visible_products
-from services.platform.db import dialect_name
-from services.inventory.levels import Availability, availability, level_query, levels_for_stores_query
-from services.members.accounts import visible_members
-from services.platform.pagination import AnySelect, Page, encode_cursor
-from services.marketing.promotions import visible_campaigns
 from services.access.scope import Viewer, restrict
+from services.access.visible import template_condition
+from services.catalog.products import visible_products
+from services.inventory.levels import Availability, availability, level_query, levels_for_stores_query
+from services.marketing.promotions import visible_campaigns
+from services.members import ledgers
+from services.members.accounts import visible_members
 from services.org.settings import ChainSettings, get_settings
 from services.org.stores import visible_condition
-from services.access.visible import template_condition
+from services.platform.db import dialect_name
+from services.platform.pagination import AnySelect, Page, encode_cursor
 
 # What the mini-program shows of campaigns (runningCampaigns); referral rewards are HQ's business.
 PUBLIC_CAMPAIGN_KINDS = (CampaignKind.LIMITED_DISCOUNT, CampaignKind.FULL_REDUCTION, CampaignKind.FLASH_SALE,

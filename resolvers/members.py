@@ -8,15 +8,14 @@ from sqlalchemy import select
 
 from models import Member, MemberLevel, MemberTag, TopUpPlan
 from resolvers.context import Context
+from services.access.scope import require
+from services.members import accounts as members
 from services.members import admin as member_admin
 from services.members import data as member_data
-from services.members import accounts as members
-from services.members import points
+from services.members import points, top_ups
 from services.orders import pos
-from services.members import top_ups
 from services.platform.errors import AccessDenied, DomainError, ErrorCode
 from services.platform.pagination import Page, decode_cursor, page_size
-from services.access.scope import require
 
 
 async def search(ctx: Context, flt: member_admin.MemberFilter, *, first: int | None, after: str | None) -> Page[Member]:

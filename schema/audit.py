@@ -14,8 +14,8 @@ from models import AuditOutcome
 from resolvers import audit as audit_resolvers
 from resolvers.context import Context
 from schema.core.common import Connection, decode_optional_id
-from schema.org.types import Staff, Store
 from schema.core.permissions import requires
+from schema.org.types import Staff, Store
 from services.access.audit import AuditFilter
 
 AuditOutcomeEnum = strawberry.enum(AuditOutcome, name="AuditOutcome")

@@ -10,11 +10,11 @@ import strawberry
 from resolvers import auth as auth_resolvers
 from resolvers.context import Context
 from schema.core.common import UserError, decode_optional_id
-from schema.members.types import Member
-from schema.org.types import Role, RoleScopeEnum, Staff, Store
 from schema.core.permissions import IsSignedIn, RateLimit, only
 from schema.core.personal import Sensitivity, not_personal, personal
 from schema.core.transaction import MutationTransaction
+from schema.members.types import Member
+from schema.org.types import Role, RoleScopeEnum, Staff, Store
 from services.access.auth import TokenPair
 
 

@@ -16,8 +16,8 @@ from models import StoreListing as StoreListingModel
 from resolvers.context import Context
 from schema.core.common import global_id
 from schema.core.permissions import requires
-from services.inventory.levels import Availability
 from services.catalog.listings import price_band
+from services.inventory.levels import Availability
 from services.org.settings import ChainSettings as ChainSettingsValue
 
 if TYPE_CHECKING:

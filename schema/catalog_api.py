@@ -15,8 +15,8 @@ from schema.core.permissions import IsStaff, only, requires
 from schema.core.personal import not_personal
 from schema.core.transaction import MutationTransaction
 from services.catalog import products as catalog_service
-from services.platform.errors import DomainError, ErrorCode
 from services.catalog.listings import Adoption
+from services.platform.errors import DomainError, ErrorCode
 
 
 @strawberry.input

@@ -9,13 +9,20 @@ from resolvers import inventory as inventory_resolvers
 from resolvers.context import Context
 from resolvers.loaders import LevelView
 from schema.core.common import Connection, UserError, decode_id, decode_optional_id
-from schema.inventory.types import AdjustmentReasonEnum, MovementKindEnum, StockLevel, StockMovement, Transfer, TransferStatusEnum, TransferSuggestion
 from schema.core.permissions import IsStaff, only, requires
 from schema.core.personal import not_personal
 from schema.core.transaction import MutationTransaction
+from schema.inventory.types import (
+    AdjustmentReasonEnum,
+    MovementKindEnum,
+    StockLevel,
+    StockMovement,
+    Transfer,
+    TransferStatusEnum,
+    TransferSuggestion,
+)
 from services.inventory import levels as inventory
-from services.inventory import stock
-from services.inventory import transfers
+from services.inventory import stock, transfers
 
 
 @strawberry.input

@@ -28,16 +28,12 @@ from resolvers import orders as order_resolvers
 from resolvers.context import Context
 from schema.catalog.types import Sku
 from schema.core.common import Connection, Long, UserError, decode_id, decode_optional_id
-from schema.orders.api import Order, PaymentRequest, payment_request
-from schema.org.types import Store
 from schema.core.permissions import IsMember, IsStaff, only, requires
 from schema.core.personal import not_personal, personal
 from schema.core.transaction import MutationTransaction
-from services.marketing import coupons
-from services.marketing import group_buys
-from services.marketing import points_mall
-from services.marketing import promotions
-from services.marketing import referrals
+from schema.orders.api import Order, PaymentRequest, payment_request
+from schema.org.types import Store
+from services.marketing import coupons, group_buys, points_mall, promotions, referrals
 from services.platform.db import write_transaction
 
 CampaignKindEnum = strawberry.enum(CampaignKind, name="CampaignKind")

@@ -17,8 +17,8 @@ from resolvers import members as member_resolvers
 from resolvers.context import Context
 from schema.core.common import Connection
 from schema.org.types import Store
-from services.members.ledgers import BalanceRow, PointsRow
 from services.access.pii import mask_phone
+from services.members.ledgers import BalanceRow, PointsRow
 
 if TYPE_CHECKING:
     from schema.orders.api import Order

@@ -12,8 +12,8 @@ from strawberry import relay
 from resolvers.context import Context
 from schema.access.audit import AuditLogEntry
 from schema.catalog.types import Category, Product, Sku, StoreListing
-from schema.inventory.types import StockLevel, StockMovement, Transfer
 from schema.core.jobs import FailedJob
+from schema.inventory.types import StockLevel, StockMovement, Transfer
 from schema.marketing.api import Campaign, CouponTemplate, MemberCoupon, PointsMallItem
 from schema.members.types import Member, MemberLevel, MemberTag, TopUpPlan
 from schema.orders.api import Order, Payment, Refund

@@ -20,18 +20,16 @@ from resolvers import orders as order_resolvers
 from resolvers.context import Context
 from schema.catalog.types import Sku
 from schema.core.common import Connection, UserError, decode_id, decode_optional_id, global_id
-from schema.members.types import Member
-from schema.org.types import Staff, Store
 from schema.core.permissions import IsMember, IsSignedIn, only, requires
 from schema.core.personal import Sensitivity, not_personal, personal
 from schema.core.transaction import MutationTransaction
-from services.orders import late_payments
-from services.orders import lifecycle as orders
-from services.orders import pos
-from services.orders import refunds
+from schema.members.types import Member
+from schema.org.types import Staff, Store
 from services.members import top_ups
-from services.platform.errors import DomainError, ErrorCode
+from services.orders import late_payments, pos, refunds
+from services.orders import lifecycle as orders
 from services.orders.payments import Prepay
+from services.platform.errors import DomainError, ErrorCode
 from services.pricing.engine import AppliedCoupon, CartLine, Quote, QuoteLine
 
 if TYPE_CHECKING:

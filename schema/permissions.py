@@ -9,10 +9,10 @@ from strawberry.extensions.field_extension import FieldExtension
 from strawberry.permission import BasePermission, PermissionExtension
 from strawberry.types import Info
 
+from services.access.scope import ViewerKind
 from services.platform import ratelimit
 from services.platform.errors import AccessDenied, Unauthenticated
 from services.platform.ratelimit import viewer_key
-from services.access.scope import ViewerKind
 
 
 def _require_kind(info: Info, kinds: set[ViewerKind], message: str) -> bool:

@@ -12,12 +12,12 @@ from resolvers import analytics as report_resolvers
 from resolvers.context import Context
 from schema.catalog.types import Sku
 from schema.core.common import Long, decode_id, decode_optional_id
-from schema.org.types import Store
 from schema.core.permissions import requires
+from schema.org.types import Store
 from services.analytics import reports
-from services.platform.errors import DomainError, ErrorCode
 from services.analytics.facts import Freshness as FreshnessValue
 from services.members.points import CHAIN_TZ
+from services.platform.errors import DomainError, ErrorCode
 
 
 @strawberry.enum

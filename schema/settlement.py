@@ -12,11 +12,11 @@ from strawberry.scalars import JSON
 from models import PaymentMethod, utcnow
 from resolvers.context import Context
 from schema.core.common import UserError, decode_id
+from schema.core.permissions import requires
+from schema.core.transaction import MutationTransaction
 from schema.members.types import StoredValue
 from schema.orders.api import PaymentMethodEnum
 from schema.org.types import Store
-from schema.core.permissions import requires
-from schema.core.transaction import MutationTransaction
 from services.orders import settlement
 
 

@@ -8,10 +8,10 @@ from models import RoleScope
 from resolvers import org as org_resolvers
 from resolvers.context import Context
 from schema.core.common import Connection, UserError, decode_id, decode_optional_id
-from schema.org.types import Role, RoleScopeEnum, Staff
 from schema.core.permissions import IsStaff, only, requires
 from schema.core.personal import Sensitivity, not_personal, personal
 from schema.core.transaction import MutationTransaction
+from schema.org.types import Role, RoleScopeEnum, Staff
 from services.access.permissions import PERMISSIONS
 from services.org.staff import StaffFilter
 

@@ -20,9 +20,9 @@ from models import AuditOutcome
 from resolvers.context import Context
 from schema.core.common import UserError
 from schema.core.personal import plan_for
-from services.platform import logs
 from services.access.audit import AuditEntry, Plan, hidden_values, record, redact
 from services.access.auth import PersistentRefusal
+from services.platform import logs
 from services.platform.db import begin_write
 from services.platform.errors import AccessDenied, DomainError
 from services.platform.events import Event, take_pending

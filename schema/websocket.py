@@ -37,10 +37,10 @@ from resolvers.context import Context, for_operation
 from schema.core import trusted
 from schema.core.errors import RETRYABLE, transient
 from services.access.auth import SESSION_REVOKED, authenticate
+from services.access.scope import ANONYMOUS, Viewer
 from services.platform.config import Settings
 from services.platform.errors import Unauthenticated
 from services.platform.events import Broker
-from services.access.scope import ANONYMOUS, Viewer
 
 log = logging.getLogger("chain.websocket")
 

@@ -27,14 +27,14 @@ from models import (
     Sku,
     utcnow,
 )
+from services.access.scope import Viewer, require
+from services.access.visible import require_visible
+from services.members.points import CHAIN_TZ
+from services.org.settings import get_settings
 from services.platform import idempotency
 from services.platform.db import dialect_insert
 from services.platform.errors import AccessDenied, DomainError, ErrorCode
-from services.members.points import CHAIN_TZ
-from services.access.scope import Viewer, require
-from services.org.settings import get_settings
 from services.platform.validation import text
-from services.access.visible import require_visible
 
 MAX_LIST = 10_000
 

@@ -27,14 +27,14 @@ from models import (
     OrderStatus,
     utcnow,
 )
-from services.platform import jobs
+from services.access.scope import Viewer
 from services.orders import lifecycle as orders
 from services.orders import refunds
+from services.orders.payments import PaymentProvider
+from services.platform import jobs
 from services.platform.db import rowcount
 from services.platform.errors import AccessDenied, DomainError, ErrorCode
-from services.orders.payments import PaymentProvider
 from services.pricing.engine import CartLine
-from services.access.scope import Viewer
 
 SHARE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 

@@ -18,9 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import IdempotencyKey, utcnow
+from services.access.scope import Viewer
 from services.platform.db import insert_new
 from services.platform.errors import DomainError, ErrorCode
-from services.access.scope import Viewer
 from services.platform.validation import text
 
 T = TypeVar("T")

@@ -18,17 +18,16 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import Job, JobStatus, Order, utcnow
-from services.marketing import coupons
+from services.access.scope import SYSTEM, Viewer, require
 from services.analytics import facts
-from services.members import points
-from services.members import segments
+from services.marketing import coupons
+from services.members import points, segments
+from services.members.points import CHAIN_TZ
+from services.orders.payments import PaymentProvider
 from services.platform.db import insert_new, write_transaction
 from services.platform.errors import AccessDenied, DomainError
 from services.platform.events import Broker, Event, take_pending
 from services.platform.pagination import Page, keyset_page
-from services.orders.payments import PaymentProvider
-from services.members.points import CHAIN_TZ
-from services.access.scope import SYSTEM, Viewer, require
 
 log = logging.getLogger("chain.jobs")
 

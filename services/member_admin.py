@@ -9,12 +9,12 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import LevelPrice, Member, MemberLevel, MemberStore, MemberTag, MemberTagLink, Sku, utcnow
-from services.platform.db import insert_new
-from services.platform.errors import AccessDenied, DomainError, ErrorCode
-from services.members.accounts import visible_members
-from services.platform.pagination import Page, keyset_page
 from services.access.pii import PiiCipher, normalise_phone
 from services.access.scope import Viewer, require
+from services.members.accounts import visible_members
+from services.platform.db import insert_new
+from services.platform.errors import AccessDenied, DomainError, ErrorCode
+from services.platform.pagination import Page, keyset_page
 from services.platform.validation import text
 
 SEGMENTS = ("NEW", "VIP", "LOYAL", "REGULAR", "AT_RISK", "LOST")

@@ -37,14 +37,13 @@ from models import (
     Refund,
     utcnow,
 )
-from services.access import audit
-from services.access import auth
-from services.orders import lifecycle as orders
-from services.orders import refunds
-from services.platform.errors import AccessDenied, DomainError, ErrorCode
-from services.orders.payments import PaymentProvider
+from services.access import audit, auth
 from services.access.pii import PiiCipher, erased, mask_phone
 from services.access.scope import SYSTEM, Viewer
+from services.orders import lifecycle as orders
+from services.orders import refunds
+from services.orders.payments import PaymentProvider
+from services.platform.errors import AccessDenied, DomainError, ErrorCode
 
 # Orders that may still move money or stock: unpaid, or paid with goods not yet handed over.
 OPEN = (OrderStatus.CREATED, *refunds.REFUNDABLE)

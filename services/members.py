@@ -23,12 +23,12 @@ from models import (
     StoreStatus,
     utcnow,
 )
-from services.marketing import coupons
-from services.platform.db import insert_new
-from services.platform.errors import AccessDenied, DomainError, ErrorCode
 from services.access.identity import ExternalIdentity
 from services.access.pii import PiiCipher, normalise_phone
 from services.access.scope import Viewer, require
+from services.marketing import coupons
+from services.platform.db import insert_new
+from services.platform.errors import AccessDenied, DomainError, ErrorCode
 from services.platform.validation import optional_text
 
 

@@ -6,8 +6,8 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.orders import lifecycle as orders
 from services.members import top_ups
+from services.orders import lifecycle as orders
 from services.orders.payments import Notification
 
 

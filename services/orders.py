@@ -33,25 +33,22 @@ from models import (
     StoreStatus,
     utcnow,
 )
-from services.analytics import facts
-from services.platform import idempotency
-from services.platform import jobs
-from services.orders import late_payments
-from services.members import points
-from services.marketing import promotions
-from services.marketing import referrals
-from services.inventory import stock
-from services.members import stored_value
-from services.platform.errors import AccessDenied, DomainError, ErrorCode
-from services.members.accounts import record_purchase
-from services.orders.states import move
-from services.orders.payments import Notification, PaymentProvider, Prepay
 from services.access.pii import PiiCipher, mask_phone, normalise_phone
-from services.pricing.engine import CartLine, Quote, quote, stored
 from services.access.scope import Viewer, require_store
+from services.analytics import facts
+from services.inventory import stock
+from services.marketing import promotions, referrals
+from services.members import points, stored_value
+from services.members.accounts import record_purchase
+from services.orders import late_payments
+from services.orders.payments import Notification, PaymentProvider, Prepay
+from services.orders.states import move
 from services.org.settings import ChainSettings, get_settings
 from services.org.stores import distance_km, is_open_at, next_opening
+from services.platform import idempotency, jobs
+from services.platform.errors import AccessDenied, DomainError, ErrorCode
 from services.platform.validation import text
+from services.pricing.engine import CartLine, Quote, quote, stored
 
 REF_PREFIX = "ORD"  # our out-trade-no for an order's provider payment
 DELIVERY_CONTEXT = b"order.delivery"

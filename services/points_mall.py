@@ -26,12 +26,12 @@ from models import (
     StoreStatus,
     utcnow,
 )
-from services.marketing import coupons
-from services.platform import idempotency
-from services.members import points
-from services.inventory import stock
-from services.platform.errors import AccessDenied, DomainError, ErrorCode
 from services.access.scope import Viewer, require
+from services.inventory import stock
+from services.marketing import coupons
+from services.members import points
+from services.platform import idempotency
+from services.platform.errors import AccessDenied, DomainError, ErrorCode
 from services.platform.validation import text
 
 

@@ -48,8 +48,8 @@ from models import (
     StoreListing,
     utcnow,
 )
-from services.platform.errors import DomainError, ErrorCode
 from services.org.settings import ChainSettings, get_settings
+from services.platform.errors import DomainError, ErrorCode
 
 PROMOTION_RULES = frozenset({"LIMITED_DISCOUNT", "FULL_REDUCTION"})
 LOCKING_RULES = frozenset({"FLASH_SALE", "GROUP_BUY"})

@@ -34,13 +34,13 @@ from models import (
     StoreListing,
     utcnow,
 )
+from services.access.scope import Viewer, require, require_store
+from services.access.visible import owned_condition, require_visible
+from services.org.settings import get_settings
 from services.platform.db import insert_new, rowcount
 from services.platform.errors import AccessDenied, DomainError, ErrorCode
-from services.pricing.engine import Quote
-from services.access.scope import Viewer, require, require_store
-from services.org.settings import get_settings
 from services.platform.validation import text
-from services.access.visible import owned_condition, require_visible
+from services.pricing.engine import Quote
 
 HQ_ONLY_KINDS = frozenset({CampaignKind.REFERRAL})
 

@@ -19,10 +19,10 @@ from models import (
     Referral,
     utcnow,
 )
+from services.access.scope import Viewer
 from services.marketing import coupons
 from services.members import points
 from services.platform.errors import AccessDenied, DomainError, ErrorCode
-from services.access.scope import Viewer
 
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 

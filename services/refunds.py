@@ -45,19 +45,18 @@ from models import (
     Refund,
     utcnow,
 )
-from services.analytics import facts
-from services.platform import idempotency
-from services.members import points
-from services.marketing import promotions
-from services.inventory import stock
-from services.members import stored_value
-from services.platform.errors import DomainError, ErrorCode
-from services.orders.states import move
-from services.orders.payments import PaymentProvider
-from services.pricing.engine import allocate
 from services.access.scope import Viewer, require_store
+from services.analytics import facts
+from services.inventory import stock
+from services.marketing import promotions
+from services.members import points, stored_value
+from services.orders.payments import PaymentProvider
+from services.orders.states import move
 from services.org.settings import get_settings
+from services.platform import idempotency
+from services.platform.errors import DomainError, ErrorCode
 from services.platform.validation import optional_text
+from services.pricing.engine import allocate
 
 REFUNDABLE = {
     OrderStatus.PAID,

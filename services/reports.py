@@ -39,12 +39,12 @@ from models import (
     Transfer,
     TransferLine,
 )
-from services.platform.errors import AccessDenied, DomainError, ErrorCode
+from services.access.scope import Viewer, require
 from services.analytics.facts import Freshness, freshness
 from services.inventory.levels import available_expr, threshold_expr
 from services.members.points import CHAIN_TZ
-from services.access.scope import Viewer, require
 from services.org.settings import get_settings
+from services.platform.errors import AccessDenied, DomainError, ErrorCode
 from services.platform.validation import EARLIEST_DAY, LATEST_DAY
 
 MAX_DAYS = 366

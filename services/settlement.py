@@ -27,8 +27,8 @@ from models import (
     Settlement,
     Store,
 )
-from services.platform.errors import AccessDenied, DomainError, ErrorCode
 from services.access.scope import Viewer, require_store
+from services.platform.errors import AccessDenied, DomainError, ErrorCode
 from services.platform.validation import business_day
 
 COUNTER_TOP_UP_METHODS = (PaymentMethod.CASH, PaymentMethod.CARD, PaymentMethod.WECHAT_PAY, PaymentMethod.ALIPAY)

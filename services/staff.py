@@ -10,11 +10,11 @@ from zxcvbn import zxcvbn
 
 from models import AuthSession, Role, RoleScope, Staff, Store, utcnow
 from services.access.auth import USERNAME, revoke_sessions
-from services.platform.errors import AccessDenied, DomainError, ErrorCode
-from services.platform.pagination import AnySelect, Page, keyset_page
 from services.access.roles import can_assign
 from services.access.scope import Viewer, require_store, restrict
 from services.access.security import Security
+from services.platform.errors import AccessDenied, DomainError, ErrorCode
+from services.platform.pagination import AnySelect, Page, keyset_page
 from services.platform.validation import text
 
 MIN_PASSWORD = 10

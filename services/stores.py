@@ -13,9 +13,9 @@ from sqlalchemy import ColumnElement, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Store, StoreStatus, utcnow
+from services.access.scope import Viewer
 from services.platform.errors import DomainError, ErrorCode
 from services.platform.pagination import AnySelect, Page, keyset_page, offset_page
-from services.access.scope import Viewer
 from services.platform.validation import number_in, optional_text, text
 
 _CODE = re.compile(r"^[A-Z0-9][A-Z0-9\-]{1,31}$")

@@ -18,13 +18,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import CounterTopUp, OnlineTopUp, Store, StoreStatus, TopUpPlan, TopUpStatus, utcnow
-from services.platform import idempotency
+from services.access.scope import Viewer, require_store
 from services.members import accounts as members
 from services.members import stored_value
-from services.platform.errors import AccessDenied, DomainError, ErrorCode
 from services.orders.payments import Notification, PaymentProvider, Prepay
 from services.orders.pos import COUNTER_METHODS, Tender
-from services.access.scope import Viewer, require_store
+from services.platform import idempotency
+from services.platform.errors import AccessDenied, DomainError, ErrorCode
 
 REF_PREFIX = "TOP"
 

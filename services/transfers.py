@@ -15,13 +15,13 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Sku, Store, StoreStatus, Transfer, TransferLine, TransferStatus, utcnow
-from services.platform import idempotency
+from services.access.scope import Viewer, require, require_store
+from services.access.visible import require_visible
 from services.inventory import stock
+from services.platform import idempotency
 from services.platform.errors import AccessDenied, DomainError, ErrorCode
 from services.platform.pagination import AnySelect, Page, keyset_page
-from services.access.scope import Viewer, require, require_store
 from services.platform.validation import optional_text
-from services.access.visible import require_visible
 
 MAX_LINES = 200
 

@@ -20,8 +20,7 @@ from models import (
     utcnow,
 )
 from resolvers.state import AppState
-from services.marketing import coupons
-from services.marketing import promotions
+from services.marketing import coupons, promotions
 from services.platform.db import write_transaction
 from services.pricing.engine import CartLine, Quote, quote
 from tests.factories import HQ, list_in_store, make_library

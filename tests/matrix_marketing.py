@@ -5,16 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from models import CampaignKind, CouponKind, RoleScope
-from services.marketing import coupons
-from services.marketing import group_buys
-from services.members import accounts as members
-from services.members import points
-from services.marketing import points_mall
-from services.marketing import promotions
-from services.marketing import referrals
-from services.platform.db import write_transaction
 from services.access.identity import ExternalIdentity
 from services.access.scope import Viewer, ViewerKind
+from services.marketing import coupons, group_buys, points_mall, promotions, referrals
+from services.members import accounts as members
+from services.members import points
+from services.platform.db import write_transaction
 from tests.conftest import gid
 from tests.factories import HQ, list_in_store, make_library
 from tests.marketing_givens import campaign, template

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from models import Fulfilment, PaymentMethod, Store
+from services.access.identity import ExternalIdentity
+from services.access.scope import Viewer, ViewerKind
 from services.members import accounts as members
 from services.orders import lifecycle as orders
 from services.platform.db import write_transaction
-from services.access.identity import ExternalIdentity
 from services.pricing.engine import CartLine
-from services.access.scope import Viewer, ViewerKind
 from tests.conftest import gid, pk
 from tests.factories import HQ, list_in_store, make_library
 

@@ -17,10 +17,10 @@ from sqlalchemy import select, update
 
 from models import Member, PaymentMethod, Refund, StockLevel, StoreListing
 from schema import schema
-from services.orders import refunds
 from services.members import stored_value
-from services.platform.db import write_transaction
 from services.members.accounts import relate
+from services.orders import refunds
+from services.platform.db import write_transaction
 from tests.conftest import count_statements, gid, pk
 from tests.factories import list_in_store, make_library
 

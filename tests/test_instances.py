@@ -140,12 +140,12 @@ async def test_each_due_job_runs_once_across_two_instances(state, chain, two_ins
 
 async def _group_with_a_paid_leader(state, store: int, sku: int) -> int:
     from models import Member
-    from services.marketing import group_buys
-    from services.orders import lifecycle as orders
-    from services.platform.db import write_transaction
-    from services.orders.payments import Notification
-    from services.marketing.promotions import ItemSpec
     from services.access.scope import Viewer, ViewerKind
+    from services.marketing import group_buys
+    from services.marketing.promotions import ItemSpec
+    from services.orders import lifecycle as orders
+    from services.orders.payments import Notification
+    from services.platform.db import write_transaction
     from tests.marketing_givens import campaign
 
     campaign_id = await campaign(state, CampaignKind.GROUP_BUY, items=[ItemSpec(sku, price=600)], group_size=3,

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, select
 
 from models import Job, JobStatus, Member, PointsEntry
-from services.platform import jobs
 from services.members import points
+from services.platform import jobs
 from services.platform.db import write_transaction
 
 

@@ -25,17 +25,16 @@ from models import (
     StockLevel,
     utcnow,
 )
-from services.marketing import coupons
-from services.marketing import group_buys
-from services.platform import jobs
+from services.access.identity import ExternalIdentity
+from services.access.scope import Viewer, ViewerKind
+from services.marketing import coupons, group_buys
+from services.marketing.promotions import ItemSpec
 from services.members import accounts as members
 from services.orders import lifecycle as orders
+from services.platform import jobs
 from services.platform.db import write_transaction
 from services.platform.errors import DomainError
-from services.access.identity import ExternalIdentity
 from services.pricing.engine import CartLine
-from services.marketing.promotions import ItemSpec
-from services.access.scope import Viewer, ViewerKind
 from tests.conftest import count_statements, gid
 from tests.marketing_givens import campaign, give_coupon, given_menu, template
 

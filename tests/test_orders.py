@@ -14,12 +14,12 @@ from websockets.typing import Subprotocol
 
 from app import create_app
 from models import Member, Order, OrderStatus, Payment, PaymentStatus, StockLevel, StockMovement, Store, utcnow
-from services.platform import jobs
+from services.access.scope import Viewer, ViewerKind
 from services.orders import lifecycle as orders
+from services.platform import jobs
 from services.platform.db import write_transaction
 from services.platform.errors import DomainError
 from services.pricing.engine import CartLine
-from services.access.scope import Viewer, ViewerKind
 from tests.conftest import Api, count_statements, gid, pk
 from tests.factories import list_in_store, make_library
 from tests.test_e2e_http import running_server

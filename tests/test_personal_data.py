@@ -38,14 +38,14 @@ from models import (
 )
 from schema import schema
 from schema.core.personal import Sensitivity, declared
+from services.access.audit import AuditEntry, Plan, hidden_values, record, redact
+from services.access.scope import Viewer, ViewerKind
 from services.marketing import group_buys
-from services.platform import jobs
+from services.marketing.promotions import ItemSpec
 from services.members import data as member_data
 from services.members import stored_value
-from services.access.audit import AuditEntry, Plan, hidden_values, record, redact
+from services.platform import jobs
 from services.platform.db import write_transaction
-from services.marketing.promotions import ItemSpec
-from services.access.scope import Viewer, ViewerKind
 from tests.conftest import gid, pk, table_counts
 from tests.factories import list_in_store, make_library
 from tests.marketing_givens import campaign, give_coupon, given_menu

@@ -8,8 +8,8 @@ from sqlalchemy import func, select
 
 from models import BalanceEntry, Member, Order, OrderStatus, PointsEntry, StockLevel, StockMovement
 from services.members import stored_value
-from services.platform.db import write_transaction
 from services.members.accounts import relate
+from services.platform.db import write_transaction
 from tests.conftest import gid
 from tests.factories import list_in_store, make_library
 

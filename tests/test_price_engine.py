@@ -23,11 +23,11 @@ from models import (
     MemberCouponStatus,
     utcnow,
 )
+from services.access.scope import Viewer, ViewerKind
 from services.orders import lifecycle as orders
 from services.platform.db import write_transaction
 from services.platform.errors import DomainError
 from services.pricing.engine import CartLine, PricingContext, QuoteLine, allocate, apply_coupon, price_lines
-from services.access.scope import Viewer, ViewerKind
 from tests.conftest import in_own_loop
 from tests.marketing_givens import Menu, campaign, give_coupon, given_menu, price
 

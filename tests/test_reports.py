@@ -23,17 +23,14 @@ from models import (
     StoreListing,
     utcnow,
 )
-from services.analytics import facts
-from services.orders import lifecycle as orders
-from services.orders import pos
-from services.analytics import recommendations
-from services.orders import refunds
-from services.analytics import reports
-from services.platform.db import write_transaction
-from services.orders.payments import Notification
-from services.pricing.engine import CartLine
-from services.marketing.promotions import ItemSpec
 from services.access.scope import Viewer, ViewerKind
+from services.analytics import facts, recommendations, reports
+from services.marketing.promotions import ItemSpec
+from services.orders import lifecycle as orders
+from services.orders import pos, refunds
+from services.orders.payments import Notification
+from services.platform.db import write_transaction
+from services.pricing.engine import CartLine
 from tests.conftest import gid, in_own_loop
 from tests.factories import HQ, list_in_store, make_library
 from tests.marketing_givens import campaign, given_menu

@@ -7,10 +7,10 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import func, select
 
 from models import Member, Payment, PaymentMethod, PaymentStatus, Refund
-from services.orders import pos
 from services.members import stored_value
-from services.platform.db import write_transaction
 from services.members.accounts import relate
+from services.orders import pos
+from services.platform.db import write_transaction
 from services.pricing.engine import CartLine
 from tests.conftest import gid
 from tests.factories import HQ, list_in_store, make_library

@@ -17,11 +17,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from resolvers.state import AppState
 from schema.core import trusted
 from schema.core.errors import RETRYABLE, transient
-from services.platform import logs
 from services.access.auth import authenticate
+from services.access.scope import Viewer
+from services.platform import logs
 from services.platform.errors import Unauthenticated
 from services.platform.metrics import Metrics
-from services.access.scope import Viewer
 from web.refusals import HttpRefusal, response_media_type
 
 log = logging.getLogger("chain.app")

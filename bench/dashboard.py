@@ -23,6 +23,7 @@ import httpx
 
 from app import create_app
 from bench.generate import FULL, Size, generate
+from resolvers.state import build_state
 from services.platform.config import Settings
 from services.seed import DEMO_PASSWORD
 
@@ -39,7 +40,8 @@ RESULTS = Path(__file__).with_name("RESULTS.md")
 
 async def time_dashboard(url: str, runs: int = 40, warmup: int = 5) -> dict[str, float]:
     settings = replace(Settings.from_env(), database_url=url, run_jobs=False, log_json=False)
-    app = create_app(settings)
+    state = build_state(settings)
+    app = create_app(state=state)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as http:
         login = await http.post("/graphql", json={"query": 'mutation($p: String!) { login(input: {username: "hq.admin",'
                                                   ' password: $p}) { tokens { accessToken } } }',
@@ -55,7 +57,7 @@ async def time_dashboard(url: str, runs: int = 40, warmup: int = 5) -> dict[str,
             if i >= warmup:
                 samples.append(elapsed)
         orders = body["data"]["salesReport"]["totals"]["orders"]
-    await app.state.chain.engine.dispose()
+    await state.engine.dispose()
     samples.sort()
     return {"p50_ms": statistics.median(samples), "p90_ms": samples[int(len(samples) * 0.9) - 1],
             "mean_ms": statistics.fmean(samples), "orders_in_period": orders}  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -36,6 +37,12 @@ class AppState:
     limits: Limits = field(default_factory=Limits)
     rate_counter: Counter = field(default_factory=LocalCounter)
     metrics: Metrics = field(default_factory=Metrics)
+
+
+class LifespanState(TypedDict):
+    """What the app's lifespan yields: Starlette gives a copy to every request as `request.state` (`.chain`)."""
+
+    chain: AppState
 
 
 def build_state(settings: Settings) -> AppState:

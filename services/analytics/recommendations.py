@@ -87,43 +87,10 @@ async def recommend(
     pool = first * 5
     found: list[Suggestion] = []
     if cart:
-        together = await session.execute(
-            select(CoPurchase.other_sku_id, func.sum(CoPurchase.orders).label("n"))
-            .where(CoPurchase.sku_id.in_(list(cart)), CoPurchase.other_sku_id.notin_(list(cart)))
-            .group_by(CoPurchase.other_sku_id).order_by(func.sum(CoPurchase.orders).desc(), CoPurchase.other_sku_id)
-            .limit(pool)
-        )  # fmt: skip
-        found += [Suggestion(int(s), "BOUGHT_TOGETHER", int(n)) for s, n in together.all()]
-    recent = (now - timedelta(days=7)).date()
-    popular_here = (
-        select(StoreSkuDayFact.sku_id, func.sum(StoreSkuDayFact.quantity).label("n"))
-        .where(StoreSkuDayFact.store_id == store_id, StoreSkuDayFact.day >= recent)
-        .group_by(StoreSkuDayFact.sku_id)
-    )
+        found += await _bought_together(session, cart, pool)
     if viewer.is_member and viewer.member_id is not None:
-        history = (
-            select(OrderLine.sku_id, Product.category_id, func.sum(OrderLine.quantity).label("n"))
-            .join(Order, Order.id == OrderLine.order_id).join(Sku, Sku.id == OrderLine.sku_id)
-            .join(Product, Product.id == Sku.product_id)
-            .where(Order.member_id == viewer.member_id, Order.status.in_(SOLD),
-                   Order.created_at >= now - timedelta(days=180))
-            .group_by(OrderLine.sku_id, Product.category_id)
-        )  # fmt: skip
-        mine = (await session.execute(history)).all()
-        found += [Suggestion(int(s), "FOR_YOU", int(n)) for s, _c, n in sorted(mine, key=lambda r: -r.n)]
-        categories = {int(c) for _s, c, _n in mine}
-        if categories:
-            in_categories = (
-                select(StoreSkuDayFact.sku_id, func.sum(StoreSkuDayFact.quantity).label("n"))
-                .where(StoreSkuDayFact.store_id == store_id, StoreSkuDayFact.day >= (now - timedelta(days=28)).date(),
-                       StoreSkuDayFact.category_id.in_(categories))
-                .group_by(StoreSkuDayFact.sku_id).order_by(func.sum(StoreSkuDayFact.quantity).desc()).limit(pool)
-            )  # fmt: skip
-            found += [Suggestion(int(s), "FOR_YOU", int(n)) for s, n in (await session.execute(in_categories)).all()]
-    popular = await session.execute(
-        popular_here.order_by(func.sum(StoreSkuDayFact.quantity).desc(), StoreSkuDayFact.sku_id).limit(pool)
-    )
-    found += [Suggestion(int(s), "POPULAR", int(n)) for s, n in popular.all()]
+        found += await _for_you(session, viewer.member_id, store_id, now, pool)
+    found += await _popular(session, store_id, now, pool)
     if len({s.sku_id for s in found}) < first:  # a new store with no sales yet: anything on its shelf
         shelf = await session.scalars(
             select(StoreListing.sku_id).where(StoreListing.store_id == store_id, StoreListing.on_shelf.is_(True))
@@ -131,6 +98,59 @@ async def recommend(
         )  # fmt: skip
         found += [Suggestion(int(s), "POPULAR", 0) for s in shelf.all()]
     here = await _available_here(session, store_id, [s.sku_id for s in found])
+    return _first_available(found, here, cart, first)
+
+
+async def _bought_together(session: AsyncSession, cart: Sequence[int], pool: int) -> list[Suggestion]:
+    together = await session.execute(
+        select(CoPurchase.other_sku_id, func.sum(CoPurchase.orders).label("n"))
+        .where(CoPurchase.sku_id.in_(list(cart)), CoPurchase.other_sku_id.notin_(list(cart)))
+        .group_by(CoPurchase.other_sku_id).order_by(func.sum(CoPurchase.orders).desc(), CoPurchase.other_sku_id)
+        .limit(pool)
+    )  # fmt: skip
+    return [Suggestion(int(s), "BOUGHT_TOGETHER", int(n)) for s, n in together.all()]
+
+
+async def _for_you(session: AsyncSession, member_id: int, store_id: int, now: datetime, pool: int) -> list[Suggestion]:
+    """What the member bought in the last 180 days, most first, then what sells here in those categories."""
+    history = (
+        select(OrderLine.sku_id, Product.category_id, func.sum(OrderLine.quantity).label("n"))
+        .join(Order, Order.id == OrderLine.order_id).join(Sku, Sku.id == OrderLine.sku_id)
+        .join(Product, Product.id == Sku.product_id)
+        .where(Order.member_id == member_id, Order.status.in_(SOLD),
+               Order.created_at >= now - timedelta(days=180))
+        .group_by(OrderLine.sku_id, Product.category_id)
+    )  # fmt: skip
+    mine = (await session.execute(history)).all()
+    found = [Suggestion(int(s), "FOR_YOU", int(n)) for s, _c, n in sorted(mine, key=lambda r: -r.n)]
+    categories = {int(c) for _s, c, _n in mine}
+    if categories:
+        in_categories = (
+            select(StoreSkuDayFact.sku_id, func.sum(StoreSkuDayFact.quantity).label("n"))
+            .where(StoreSkuDayFact.store_id == store_id, StoreSkuDayFact.day >= (now - timedelta(days=28)).date(),
+                   StoreSkuDayFact.category_id.in_(categories))
+            .group_by(StoreSkuDayFact.sku_id).order_by(func.sum(StoreSkuDayFact.quantity).desc()).limit(pool)
+        )  # fmt: skip
+        found += [Suggestion(int(s), "FOR_YOU", int(n)) for s, n in (await session.execute(in_categories)).all()]
+    return found
+
+
+async def _popular(session: AsyncSession, store_id: int, now: datetime, pool: int) -> list[Suggestion]:
+    """What sold most in this store over the last week."""
+    recent = (now - timedelta(days=7)).date()
+    popular_here = (
+        select(StoreSkuDayFact.sku_id, func.sum(StoreSkuDayFact.quantity).label("n"))
+        .where(StoreSkuDayFact.store_id == store_id, StoreSkuDayFact.day >= recent)
+        .group_by(StoreSkuDayFact.sku_id)
+    )
+    popular = await session.execute(
+        popular_here.order_by(func.sum(StoreSkuDayFact.quantity).desc(), StoreSkuDayFact.sku_id).limit(pool)
+    )
+    return [Suggestion(int(s), "POPULAR", int(n)) for s, n in popular.all()]
+
+
+def _first_available(found: list[Suggestion], here: set[int], cart: Sequence[int], first: int) -> list[Suggestion]:
+    """The first `first` suggestions available here, each SKU once, none already in the cart."""
     chosen: list[Suggestion] = []
     seen = set(cart)
     for suggestion in found:

@@ -60,21 +60,103 @@ def _iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+# The export's sections, in the order the member sees them.
+_EXPORT_SECTIONS = (
+    "member",
+    "identities",
+    "sessions",
+    "stores",
+    "tags",
+    "orders",
+    "payments",
+    "refunds",
+    "topUps",
+    "points",
+    "storedValue",
+    "coupons",
+    "referrals",
+    "groupBuys",
+)
+
+
 async def export_data(session: AsyncSession, cipher: PiiCipher, viewer: Viewer) -> dict[str, Any]:
     """Everything the chain keeps about the signed-in member, for them to keep."""
     member_id = _own(viewer)
     member = await session.get(Member, member_id)
     if member is None or member.deleted_at is not None:
         raise DomainError(ErrorCode.MEMBER_DELETED, "This account was deleted.")
+    parts = {"member": _exported_profile(cipher, member)}
+    parts |= await _exported_purchases(session, cipher, member_id)
+    parts |= await _exported_account(session, member_id)
+    return {section: parts[section] for section in _EXPORT_SECTIONS}
+
+
+async def _rows(session: AsyncSession, stmt: Any) -> Sequence[Any]:
+    return (await session.scalars(stmt)).all()
+
+
+def _exported_profile(cipher: PiiCipher, member: Member) -> dict[str, Any]:
+    return {
+        "id": member.id,
+        "name": member.name,
+        "phone": cipher.decrypt(member.phone_enc) if member.phone_enc else None,
+        "birthday": _iso(member.birthday),
+        "gender": member.gender.value,
+        "homeStoreId": member.home_store_id,
+        "levelId": member.level_id,
+        "segment": member.segment,
+        "shareCode": member.share_code,
+        "joinedAt": _iso(member.joined_at),
+        "pointsBalance": member.points_balance,
+        "storedValue": {"principal": member.balance_principal, "bonus": member.balance_bonus},
+        "totalSpend": member.total_spend,
+        "visits": member.visit_count,
+        "lastVisitAt": _iso(member.last_visit_at),
+    }
+
+
+async def _exported_purchases(session: AsyncSession, cipher: PiiCipher, member_id: int) -> dict[str, Any]:
+    """The member's orders (with their lines and delivery addresses), payments and refunds."""
+    order_rows = await _rows(session, select(Order).where(Order.member_id == member_id).order_by(Order.id))
+    order_ids = [o.id for o in order_rows]
+    lines = await _rows(session, select(OrderLine).where(OrderLine.order_id.in_(order_ids)).order_by(OrderLine.id))
+    payments = await _rows(session, select(Payment).where(Payment.order_id.in_(order_ids)).order_by(Payment.id))
+    refunds_ = await _rows(session, select(Refund).where(Refund.order_id.in_(order_ids)).order_by(Refund.id))
+
+    def delivery(order: Order) -> dict[str, Any] | None:
+        if order.delivery_enc is None:
+            return None
+        where = orders.open_delivery(cipher, order.delivery_enc)
+        return {"contactName": where.contact_name, "phone": where.phone, "address": where.address,
+                "lat": where.lat, "lng": where.lng}  # fmt: skip
+
+    return {
+        "orders": [
+            {"id": o.id, "storeId": o.store_id, "channel": o.channel.value, "fulfilment": o.fulfilment.value,
+             "status": o.status.value, "subtotal": o.subtotal, "discountTotal": o.discount_total,
+             "pointsUsed": o.points_used, "storedValueUsed": o.stored_value_used, "deliveryFee": o.delivery_fee,
+             "payable": o.payable, "pickupAt": _iso(o.pickup_at), "delivery": delivery(o),
+             "createdAt": _iso(o.created_at), "paidAt": _iso(o.paid_at), "completedAt": _iso(o.completed_at),
+             "cancelledAt": _iso(o.cancelled_at),
+             "lines": [{"skuId": x.sku_id, "quantity": x.quantity, "unitPrice": x.unit_price,
+                        "lineTotal": x.line_total, "pickedUp": x.picked_up, "refunded": x.refunded}
+                       for x in lines if x.order_id == o.id]}
+            for o in order_rows
+        ],
+        "payments": [{"orderId": p.order_id, "method": p.method.value, "amount": p.amount, "status": p.status.value,
+                      "provider": p.provider, "paidAt": _iso(p.paid_at)} for p in payments],
+        "refunds": [{"orderId": r.order_id, "amount": r.amount, "byMethod": r.by_method, "lines": r.lines,
+                     "reason": r.reason, "at": _iso(r.created_at)} for r in refunds_],
+    }  # fmt: skip
+
+
+async def _exported_account(session: AsyncSession, member_id: int) -> dict[str, Any]:
+    """The rest of the member's account: stores, points, stored value, top-ups, coupons, sign-ins, referrals,
+    group buys, tags and sessions."""
 
     async def rows(stmt: Any) -> Sequence[Any]:
-        return (await session.scalars(stmt)).all()
+        return await _rows(session, stmt)
 
-    order_rows = await rows(select(Order).where(Order.member_id == member_id).order_by(Order.id))
-    order_ids = [o.id for o in order_rows]
-    lines = await rows(select(OrderLine).where(OrderLine.order_id.in_(order_ids)).order_by(OrderLine.id))
-    payments = await rows(select(Payment).where(Payment.order_id.in_(order_ids)).order_by(Payment.id))
-    refunds_ = await rows(select(Refund).where(Refund.order_id.in_(order_ids)).order_by(Refund.id))
     stores = await rows(select(MemberStore).where(MemberStore.member_id == member_id).order_by(MemberStore.id))
     points = await rows(select(PointsEntry).where(PointsEntry.member_id == member_id).order_by(PointsEntry.id))
     balance = await rows(select(BalanceEntry).where(BalanceEntry.member_id == member_id).order_by(BalanceEntry.id))
@@ -92,24 +174,7 @@ async def export_data(session: AsyncSession, cipher: PiiCipher, viewer: Viewer) 
         .where(MemberTagLink.member_id == member_id).order_by(MemberTag.name)
     )  # fmt: skip
     sessions = await rows(select(AuthSession).where(AuthSession.member_id == member_id).order_by(AuthSession.id))
-
-    def delivery(order: Order) -> dict[str, Any] | None:
-        if order.delivery_enc is None:
-            return None
-        where = orders.open_delivery(cipher, order.delivery_enc)
-        return {"contactName": where.contact_name, "phone": where.phone, "address": where.address,
-                "lat": where.lat, "lng": where.lng}  # fmt: skip
-
     return {
-        "member": {"id": member.id, "name": member.name,
-                   "phone": cipher.decrypt(member.phone_enc) if member.phone_enc else None,
-                   "birthday": _iso(member.birthday), "gender": member.gender.value,
-                   "homeStoreId": member.home_store_id, "levelId": member.level_id, "segment": member.segment,
-                   "shareCode": member.share_code, "joinedAt": _iso(member.joined_at),
-                   "pointsBalance": member.points_balance,
-                   "storedValue": {"principal": member.balance_principal, "bonus": member.balance_bonus},
-                   "totalSpend": member.total_spend, "visits": member.visit_count,
-                   "lastVisitAt": _iso(member.last_visit_at)},
         "identities": [{"provider": i.provider, "subject": i.subject, "since": _iso(i.created_at)}
                        for i in identities],
         "sessions": [{"startedAt": _iso(s.created_at), "endedAt": _iso(s.revoked_at), "ip": s.ip} for s in sessions],
@@ -117,22 +182,6 @@ async def export_data(session: AsyncSession, cipher: PiiCipher, viewer: Viewer) 
                     "spend": s.spend, "firstSeenAt": _iso(s.first_seen_at),
                     "lastPurchaseAt": _iso(s.last_purchase_at)} for s in stores],
         "tags": list(tags),
-        "orders": [
-            {"id": o.id, "storeId": o.store_id, "channel": o.channel.value, "fulfilment": o.fulfilment.value,
-             "status": o.status.value, "subtotal": o.subtotal, "discountTotal": o.discount_total,
-             "pointsUsed": o.points_used, "storedValueUsed": o.stored_value_used, "deliveryFee": o.delivery_fee,
-             "payable": o.payable, "pickupAt": _iso(o.pickup_at), "delivery": delivery(o),
-             "createdAt": _iso(o.created_at), "paidAt": _iso(o.paid_at), "completedAt": _iso(o.completed_at),
-             "cancelledAt": _iso(o.cancelled_at),
-             "lines": [{"skuId": x.sku_id, "quantity": x.quantity, "unitPrice": x.unit_price,
-                        "lineTotal": x.line_total, "pickedUp": x.picked_up, "refunded": x.refunded}
-                       for x in lines if x.order_id == o.id]}
-            for o in order_rows
-        ],
-        "payments": [{"orderId": p.order_id, "method": p.method.value, "amount": p.amount, "status": p.status.value,
-                      "provider": p.provider, "paidAt": _iso(p.paid_at)} for p in payments],
-        "refunds": [{"orderId": r.order_id, "amount": r.amount, "byMethod": r.by_method, "lines": r.lines,
-                     "reason": r.reason, "at": _iso(r.created_at)} for r in refunds_],
         "topUps": [{"amount": t.amount, "bonus": t.bonus, "status": t.status.value, "storeId": t.store_id,
                     "paidAt": _iso(t.paid_at), "createdAt": _iso(t.created_at)} for t in top_ups],
         "points": [{"at": _iso(p.created_at), "kind": p.kind.value, "points": p.points, "storeId": p.store_id,

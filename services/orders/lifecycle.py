@@ -43,12 +43,12 @@ from services.members.accounts import record_purchase
 from services.orders import late_payments
 from services.orders.payments import Notification, PaymentProvider, Prepay
 from services.orders.states import move
-from services.org.settings import get_settings
+from services.org.settings import ChainSettings, get_settings
 from services.org.stores import distance_km, is_open_at, next_opening
 from services.platform import idempotency, jobs
 from services.platform.errors import AccessDenied, DomainError, ErrorCode
 from services.platform.validation import text
-from services.pricing.engine import CartLine, quote, stored
+from services.pricing.engine import CartLine, Quote, quote, stored
 
 REF_PREFIX = "ORD"  # our out-trade-no for an order's provider payment
 DELIVERY_CONTEXT = b"order.delivery"
@@ -135,12 +135,37 @@ async def _place(
     session: AsyncSession, member_id: int, provider: PaymentProvider, request: PlaceOrder, cipher: PiiCipher | None,
     now: datetime,
 ) -> Placed:  # fmt: skip
+    store = await _open_store(session, request, now)
+    settings = await get_settings(session)
+    sealed = _sealed_delivery(request, store, settings, cipher)
+    priced = await _priced(session, store, member_id, request, now)
+    points_value = _checked_balances(request, priced, settings)
+    order = await _create_order(session, store, member_id, request, priced, points_value, sealed, settings, now)
+    await promotions.claim(session, order, priced, now)
+    ref = stock.Ref("order", order.id)
+    await stock.reserve(session, store.id, [stock.Line(q.sku_id, q.quantity) for q in priced.lines], ref)
+    await _pay_from_balances(session, store, order, member_id, request, points_value, now)
+    prepay = await _prepay(session, order, provider, store, now)
+    await session.flush()
+    if order.payable == 0:
+        order = await mark_paid(session, order.id, now)
+    return Placed(order, prepay)
+
+
+async def _open_store(session: AsyncSession, request: PlaceOrder, now: datetime) -> Store:
+    """The store, open and (unless the order is a group's) able to hand over at the chosen time."""
     store = await session.get(Store, request.store_id)
     if store is None or store.status is not StoreStatus.OPEN:
         raise DomainError(ErrorCode.STORE_NOT_OPEN, "This store is not taking orders.", "storeId")
     if request.group_buy_id is None:  # a group's orders wait for the group; they are collected once it completes
         check_pickup_time(store, request.fulfilment, request.pickup_at, now)
-    settings = await get_settings(session)
+    return store
+
+
+def _sealed_delivery(
+    request: PlaceOrder, store: Store, settings: ChainSettings, cipher: PiiCipher | None
+) -> bytes | None:
+    """The delivery address, checked and sealed, for a delivery; None for a pickup."""
     sealed = None
     if request.fulfilment is Fulfilment.DELIVERY:
         where = _delivery_address(request.delivery, store, settings.delivery_radius_km)
@@ -149,6 +174,11 @@ async def _place(
         sealed = seal_delivery(cipher, where)
     elif request.fulfilment is not Fulfilment.PICKUP:
         raise DomainError(ErrorCode.INVALID_INPUT, "Order for pickup or for delivery.", "fulfilment")
+    return sealed
+
+
+async def _priced(session: AsyncSession, store: Store, member_id: int, request: PlaceOrder, now: datetime) -> Quote:
+    """The order's quote, its flash sale (if any) allowed to this member, and every item available."""
     priced = await quote(session, store_id=store.id, lines=request.lines, member_id=member_id, at=now,
                          fulfilment=request.fulfilment, coupon_id=request.coupon_id, suggest_coupon=False,
                          group_campaign_id=request.group_campaign_id,
@@ -158,11 +188,31 @@ async def _place(
     if priced.unavailable:
         raise DomainError(ErrorCode.OUT_OF_STOCK, "Some items are sold out here.", "lines",
                           details={"unavailable_sku_ids": priced.unavailable})  # fmt: skip
+    return priced
+
+
+def _checked_balances(request: PlaceOrder, priced: Quote, settings: ChainSettings) -> int:
+    """The points and stored value to use, within what the quote allows; the points' value in fen."""
     if request.use_points < 0 or request.use_points > priced.points_usable:
         raise DomainError(ErrorCode.INVALID_INPUT, f"At most {priced.points_usable} points may be used.", "usePoints")
     points_value = request.use_points * settings.point_value_fen
     if not 0 <= request.use_stored_value <= min(priced.stored_value_usable, priced.total - points_value):
         raise DomainError(ErrorCode.INVALID_INPUT, "That much stored value cannot be used here.", "useStoredValue")
+    return points_value
+
+
+async def _create_order(
+    session: AsyncSession,
+    store: Store,
+    member_id: int,
+    request: PlaceOrder,
+    priced: Quote,
+    points_value: int,
+    sealed: bytes | None,
+    settings: ChainSettings,
+    now: datetime,
+) -> Order:
+    """The order and its lines, as quoted, written (flushed, so it has its id)."""
     order = Order(
         store_id=store.id, member_id=member_id, channel=Channel.MINI_PROGRAM, fulfilment=request.fulfilment,
         status=OrderStatus.CREATED, client_order_id=f"m{member_id}:{request.idempotency_key}", subtotal=priced.subtotal,
@@ -179,20 +229,37 @@ async def _place(
                   unit_price=q.unit_price, line_total=q.line_total, adjustments=stored(q.adjustments))
         for q in priced.lines
     ])  # fmt: skip
-    await promotions.claim(session, order, priced, now)
-    ref = stock.Ref("order", order.id)
-    await stock.reserve(session, store.id, [stock.Line(q.sku_id, q.quantity) for q in priced.lines], ref)
+    return order
+
+
+async def _pay_from_balances(
+    session: AsyncSession,
+    store: Store,
+    order: Order,
+    member_id: int,
+    request: PlaceOrder,
+    points_value: int,
+    now: datetime,
+) -> None:
+    """Take the points and stored value the member chose to use, each recorded as a payment that succeeded."""
+    store_id = store.id
     if request.use_points:
         await points.redeem(
-            session, member_id, request.use_points, store_id=store.id, ref_type="order", ref_id=order.id
+            session, member_id, request.use_points, store_id=store_id, ref_type="order", ref_id=order.id
         )
         session.add(Payment(order_id=order.id, method=PaymentMethod.POINTS, amount=points_value,
-                            status=PaymentStatus.SUCCEEDED, store_id=store.id, paid_at=now))  # fmt: skip
+                            status=PaymentStatus.SUCCEEDED, store_id=store_id, paid_at=now))  # fmt: skip
     if request.use_stored_value:
-        await stored_value.spend(session, member_id, request.use_stored_value, store_id=store.id, ref_type="order",
+        await stored_value.spend(session, member_id, request.use_stored_value, store_id=store_id, ref_type="order",
                                  ref_id=order.id)  # fmt: skip
         session.add(Payment(order_id=order.id, method=PaymentMethod.STORED_VALUE, amount=request.use_stored_value,
-                            status=PaymentStatus.SUCCEEDED, store_id=store.id, paid_at=now))  # fmt: skip
+                            status=PaymentStatus.SUCCEEDED, store_id=store_id, paid_at=now))  # fmt: skip
+
+
+async def _prepay(
+    session: AsyncSession, order: Order, provider: PaymentProvider, store: Store, now: datetime
+) -> Prepay | None:
+    """For what is left to pay: the provider's prepay, its pending payment, and the job that expires the order."""
     prepay = None
     if order.payable > 0:
         provider_ref = f"{REF_PREFIX}{order.id:012d}"
@@ -202,10 +269,7 @@ async def _place(
                             store_id=store.id))  # fmt: skip
         await jobs.enqueue(session, kind="orders.expire", dedupe_key=f"orders.expire:{order.id}",
                            due_at=order.expires_at or now, payload={"order_id": order.id})  # fmt: skip
-    await session.flush()
-    if order.payable == 0:
-        order = await mark_paid(session, order.id, now)
-    return Placed(order, prepay)
+    return prepay
 
 
 PICKUP_AHEAD = timedelta(days=7)

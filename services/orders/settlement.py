@@ -43,8 +43,43 @@ def day_bounds(store: Store, day: date) -> tuple[datetime, datetime]:
 
 async def compute(session: AsyncSession, store: Store, day: date) -> dict[str, Any]:
     start, end = day_bounds(store, day)
+    takings, top_up_takings = await _takings(session, store, start, end)
+    refunds = await _refunds(session, store, start, end)
+    late_in, late_out = await _late_payments(session, store, start, end, refunds)
+    discounts, delivery_fees = (
+        await session.execute(
+            select(func.coalesce(func.sum(Order.discount_total), 0), func.coalesce(func.sum(Order.delivery_fee), 0))
+            .where(Order.store_id == store.id, Order.paid_at >= start, Order.paid_at < end)
+        )
+    ).one()  # fmt: skip
+    (sold_principal, sold_bonus), by_issuer = await _stored_value(session, store, start, end)
+    money = [m.value for m in PaymentMethod if m is not PaymentMethod.POINTS]
+    return {
+        "storeId": store.id,
+        "businessDay": day.isoformat(),
+        # By method, counter top-ups included (so the CASH drawer reconciles); topUpTakings shows that part.
+        "takings": takings,
+        "topUpTakings": top_up_takings,
+        "refunds": refunds,
+        "latePayments": {"received": int(late_in), "refunded": int(late_out)},
+        "discounts": int(discounts),
+        "deliveryFees": int(delivery_fees),
+        # Stored value this store sold (at the counter or online, in its name): money in, owed back as goods later.
+        "storedValueSold": {"principal": int(sold_principal), "bonus": int(sold_bonus)},
+        "pointsValueUsed": takings[PaymentMethod.POINTS.value] - refunds[PaymentMethod.POINTS.value],
+        "storedValueByIssuer": dict(by_issuer),
+        # Net of sales: money taken less money given back, without the stored value sold at the counter (a debt
+        # to the member, in storedValueSold).
+        "net": sum(takings[m] for m in money) - sum(refunds[m] for m in money) - sum(top_up_takings.values()),
+    }
+
+
+async def _takings(
+    session: AsyncSession, store: Store, start: datetime, end: datetime
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Money taken by method (payments, late ones too: the provider took that money today, then counter top-ups'
+    tenders), and the counter top-ups' part of it."""
     takings: dict[str, int] = {m.value: 0 for m in PaymentMethod}
-    # Money taken: payments (late ones too: the provider took that money today), then counter top-ups' tenders.
     taken = (PaymentStatus.SUCCEEDED, PaymentStatus.LATE, PaymentStatus.REFUNDED_LATE)
     for method, amount in (
         await session.execute(
@@ -65,6 +100,11 @@ async def compute(session: AsyncSession, store: Store, day: date) -> dict[str, A
         for name, amount in by_method.items():
             top_up_takings[name] += amount
             takings[name] += amount
+    return takings, top_up_takings
+
+
+async def _refunds(session: AsyncSession, store: Store, start: datetime, end: datetime) -> dict[str, int]:
+    """Refunds made on the day, by method (late payments given back are added by _late_payments)."""
     refunds: dict[str, int] = {m.value: 0 for m in PaymentMethod}
     for row in (
         await session.scalars(
@@ -73,7 +113,14 @@ async def compute(session: AsyncSession, store: Store, day: date) -> dict[str, A
     ).all():
         for name, amount in row.by_method.items():
             refunds[name] += amount
-    # Late and duplicate payments: in on the day the provider took them, out on the day they went back.
+    return refunds
+
+
+async def _late_payments(
+    session: AsyncSession, store: Store, start: datetime, end: datetime, refunds: dict[str, int]
+) -> tuple[int, int]:
+    """Late and duplicate payments: in on the day the provider took them, out on the day they went back (added to
+    `refunds` by method). The amounts received and refunded."""
     late_in, late_out = (
         await session.execute(
             select(func.coalesce(func.sum(Payment.amount).filter(Payment.paid_at >= start, Payment.paid_at < end), 0),
@@ -91,12 +138,13 @@ async def compute(session: AsyncSession, store: Store, day: date) -> dict[str, A
         )
     ).all():  # fmt: skip
         refunds[method.value] += int(amount)
-    discounts, delivery_fees = (
-        await session.execute(
-            select(func.coalesce(func.sum(Order.discount_total), 0), func.coalesce(func.sum(Order.delivery_fee), 0))
-            .where(Order.store_id == store.id, Order.paid_at >= start, Order.paid_at < end)
-        )
-    ).one()  # fmt: skip
+    return late_in, late_out
+
+
+async def _stored_value(
+    session: AsyncSession, store: Store, start: datetime, end: datetime
+) -> tuple[tuple[int, int], dict[str, dict[str, int]]]:
+    """Stored value the store sold (principal, bonus), and what members spent here by issuing store."""
     sold_principal, sold_bonus = (
         await session.execute(
             select(func.coalesce(func.sum(BalanceEntry.principal), 0), func.coalesce(func.sum(BalanceEntry.bonus), 0))
@@ -114,25 +162,7 @@ async def compute(session: AsyncSession, store: Store, day: date) -> dict[str, A
     for issuer, principal, bonus in (await session.execute(spent)).all():
         # Net of refunds made the same day, signed as money the issuing store owes this one.
         by_issuer[str(issuer)] = {"principal": -int(principal), "bonus": -int(bonus)}
-    money = [m.value for m in PaymentMethod if m is not PaymentMethod.POINTS]
-    return {
-        "storeId": store.id,
-        "businessDay": day.isoformat(),
-        # By method, counter top-ups included (so the CASH drawer reconciles); topUpTakings shows that part.
-        "takings": takings,
-        "topUpTakings": top_up_takings,
-        "refunds": refunds,
-        "latePayments": {"received": int(late_in), "refunded": int(late_out)},
-        "discounts": int(discounts),
-        "deliveryFees": int(delivery_fees),
-        # Stored value this store sold (at the counter or online, in its name): money in, owed back as goods later.
-        "storedValueSold": {"principal": int(sold_principal), "bonus": int(sold_bonus)},
-        "pointsValueUsed": takings[PaymentMethod.POINTS.value] - refunds[PaymentMethod.POINTS.value],
-        "storedValueByIssuer": dict(by_issuer),
-        # Net of sales: money taken less money given back, without the stored value sold at the counter (a debt
-        # to the member, in storedValueSold).
-        "net": sum(takings[m] for m in money) - sum(refunds[m] for m in money) - sum(top_up_takings.values()),
-    }
+    return (sold_principal, sold_bonus), by_issuer
 
 
 async def settlement(session: AsyncSession, viewer: Viewer, *, store_id: int, day: date) -> tuple[dict[str, Any], bool]:

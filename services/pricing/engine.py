@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import (
@@ -48,7 +48,7 @@ from models import (
     StoreListing,
     utcnow,
 )
-from services.org.settings import get_settings
+from services.org.settings import ChainSettings, get_settings
 from services.platform.errors import DomainError, ErrorCode
 
 PROMOTION_RULES = frozenset({"LIMITED_DISCOUNT", "FULL_REDUCTION"})
@@ -424,6 +424,33 @@ async def quote(
     at = at or utcnow()
     cart = _merge(lines)
     sku_ids = [line.sku_id for line in cart]
+    listed = await _listed(session, store_id, cart)
+    member = await session.get(Member, member_id) if member_id is not None else None
+    if member_id is not None and (member is None or member.deleted_at is not None):
+        raise DomainError(ErrorCode.NOT_FOUND, "No such member.", "memberId")
+    ctx = await _context(session, store_id, member, sku_ids, at, group_campaign_id)
+    if flash_campaign_id is not None:
+        ctx = replace(ctx, preferred_flash=flash_campaign_id)
+    if group_campaign_id is not None and ctx.group_campaign_id is None:
+        raise DomainError(ErrorCode.CAMPAIGN_NOT_ACTIVE, "This group buy is not running here now.", "campaignId")
+    quote_lines = []
+    for line in cart:
+        row = listed[line.sku_id]
+        available = (row.on_hand or 0) - (row.reserved or 0) >= line.quantity
+        quote_lines.append(
+            QuoteLine(line.sku_id, line.quantity, row.price, row.price, available, category_id=row.category_id)
+        )
+    result = price_lines(ctx, quote_lines)
+    await _coupon_rule(session, ctx, result, coupon_id, suggest_coupon)
+    _delivery_and_balances(result, await get_settings(session), fulfilment, member)
+    return result
+
+
+async def _listed(
+    session: AsyncSession, store_id: int, cart: Sequence[CartLine]
+) -> dict[int, Row[int, int, int, int, int]]:
+    """The cart's SKUs as this store lists them (price, category, stock); every one must be on sale here."""
+    sku_ids = [line.sku_id for line in cart]
     rows = (
         await session.execute(
             select(StoreListing.sku_id, StoreListing.price, Product.category_id, StockLevel.on_hand,
@@ -443,24 +470,13 @@ async def quote(
     for i, line in enumerate(cart):
         if line.sku_id not in listed:
             raise DomainError(ErrorCode.NOT_FOUND, "This item is not on sale in this store.", f"lines[{i}].skuId")
-    member = await session.get(Member, member_id) if member_id is not None else None
-    if member_id is not None and (member is None or member.deleted_at is not None):
-        raise DomainError(ErrorCode.NOT_FOUND, "No such member.", "memberId")
-    ctx = await _context(session, store_id, member, sku_ids, at, group_campaign_id)
-    if flash_campaign_id is not None:
-        ctx = replace(ctx, preferred_flash=flash_campaign_id)
-    if group_campaign_id is not None and ctx.group_campaign_id is None:
-        raise DomainError(ErrorCode.CAMPAIGN_NOT_ACTIVE, "This group buy is not running here now.", "campaignId")
-    quote_lines = []
-    for line in cart:
-        row = listed[line.sku_id]
-        available = (row.on_hand or 0) - (row.reserved or 0) >= line.quantity
-        quote_lines.append(
-            QuoteLine(line.sku_id, line.quantity, row.price, row.price, available, category_id=row.category_id)
-        )
-    result = price_lines(ctx, quote_lines)
-    await _coupon_rule(session, ctx, result, coupon_id, suggest_coupon)
-    settings = await get_settings(session)
+    return listed
+
+
+def _delivery_and_balances(
+    result: Quote, settings: ChainSettings, fulfilment: Fulfilment, member: Member | None
+) -> None:
+    """The delivery fee (waived over the threshold), and how much of the member's points and stored value may pay."""
     if fulfilment is Fulfilment.DELIVERY:
         waived = 0 < settings.free_delivery_over_fen <= result.goods_total
         result.delivery_fee = 0 if waived else settings.delivery_fee_fen
@@ -469,4 +485,3 @@ async def quote(
         result.points_usable = min(member.points_balance, share // settings.point_value_fen)
         result.points_value_usable = result.points_usable * settings.point_value_fen
         result.stored_value_usable = min(member.balance_principal + member.balance_bonus, result.total)
-    return result

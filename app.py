@@ -37,6 +37,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
+import services.registry  # noqa: F401  (imports every domain, so their jobs are registered)
 from resolvers.context import Context, build_context, with_viewer
 from resolvers.state import AppState, build_state
 from schema import build_schema, trusted, websocket

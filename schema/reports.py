@@ -15,9 +15,9 @@ from schema.common import Long, decode_id, decode_optional_id
 from schema.org import Store
 from schema.permissions import requires
 from services import reports
+from services.config import CHAIN_TZ
 from services.errors import DomainError, ErrorCode
 from services.facts import Freshness as FreshnessValue
-from services.points import CHAIN_TZ
 
 
 @strawberry.enum

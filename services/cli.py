@@ -6,10 +6,12 @@ import argparse
 import asyncio
 import sys
 
+import services.registry  # noqa: F401  (imports every domain, so their jobs are registered)
 from services.config import Settings
 from services.db import create_engine, create_sessionmaker
 from services.events import create_broker
-from services.jobs import fold_facts, run_due
+from services.facts import refresh_all
+from services.jobs import run_due
 from services.keys import load_keys
 from services.migrate import upgrade
 from services.payments import configured_providers
@@ -52,7 +54,7 @@ async def _run_jobs(settings: Settings) -> None:
     try:
         sessionmaker = create_sessionmaker(engine)
         ran = await run_due(sessionmaker, broker=broker, providers=providers)
-        folded = await fold_facts(sessionmaker)
+        folded = await refresh_all(sessionmaker)
     finally:
         await broker.close()
         await engine.dispose()

@@ -27,10 +27,10 @@ from models import (
     Sku,
     utcnow,
 )
-from services import idempotency
+from services import idempotency, jobs
+from services.config import CHAIN_TZ
 from services.db import dialect_insert
 from services.errors import AccessDenied, DomainError, ErrorCode
-from services.points import CHAIN_TZ
 from services.scope import Viewer, require
 from services.settings import get_settings
 from services.validation import text
@@ -262,6 +262,7 @@ async def grant_automatic(
     return given
 
 
+@jobs.daily("coupons.birthday", hour=0)
 async def grant_birthdays(session: AsyncSession, now: datetime) -> int:
     """The daily birthday gift: members born on today's date (chain time), once a year per template."""
     today = now.astimezone(CHAIN_TZ).date()

@@ -28,6 +28,7 @@ from models import (
 )
 from services import coupons, idempotency, points, stock
 from services.errors import AccessDenied, DomainError, ErrorCode
+from services.orders import mark_paid  # an exchanged item is an order, paid in points
 from services.scope import Viewer, require
 from services.validation import text
 
@@ -118,8 +119,6 @@ async def _exchange(
 async def _item_order(
     session: AsyncSession, member_id: int, item: PointsMallItem, store_id: int | None, key: str, now: datetime
 ) -> Order:
-    from services.orders import mark_paid  # orders reach marketing; marketing reaches back only here
-
     assert item.sku_id is not None
     store = await session.get(Store, store_id) if store_id is not None else None
     if store is None or store.status is not StoreStatus.OPEN:

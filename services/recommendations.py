@@ -30,6 +30,7 @@ from models import (
     StoreSkuDayFact,
     utcnow,
 )
+from services import jobs
 from services.errors import DomainError, ErrorCode
 from services.inventory import available_expr
 from services.scope import Viewer
@@ -38,6 +39,7 @@ WINDOW_DAYS = 90
 SOLD = [s for s in OrderStatus if s not in (OrderStatus.CREATED, OrderStatus.CANCELLED)]
 
 
+@jobs.daily("recs.copurchase", hour=4)
 async def recompute_co_purchases(session: AsyncSession, now: datetime | None = None) -> int:
     """Count, over the last 90 days of paid orders, how many orders held each pair of SKUs (one statement)."""
     since = (now or utcnow()) - timedelta(days=WINDOW_DAYS)

@@ -39,10 +39,10 @@ from models import (
     Transfer,
     TransferLine,
 )
+from services.config import CHAIN_TZ
 from services.errors import AccessDenied, DomainError, ErrorCode
 from services.facts import Freshness, freshness
 from services.inventory import available_expr, threshold_expr
-from services.points import CHAIN_TZ
 from services.scope import Viewer, require
 from services.settings import get_settings
 from services.validation import EARLIEST_DAY, LATEST_DAY

@@ -134,11 +134,6 @@ async def schedule_daily(session: AsyncSession, kind: str, day: datetime, hour: 
     await enqueue(session, kind=kind, dedupe_key=f"{kind}:{local.isoformat()}", due_at=due, payload={})
 
 
-async def schedule_standing(session: AsyncSession, kind: str, now: datetime | None = None) -> None:
-    """Put one registered kind's standing schedule in place as of `now`."""
-    await SEEDERS[kind](session, now or utcnow())
-
-
 async def ensure_recurring(session: AsyncSession, now: datetime | None = None) -> None:
     """The standing schedule: every registered kind's (today's daily runs, the points expiries, ...)."""
     now = now or utcnow()

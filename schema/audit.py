@@ -13,10 +13,10 @@ from models import AuditLog as AuditLogModel
 from models import AuditOutcome
 from resolvers import audit as audit_resolvers
 from resolvers.context import Context
-from schema.common import Connection, decode_optional_id
-from schema.org import Staff, Store
-from schema.permissions import requires
-from services.audit import AuditFilter
+from schema.core.common import Connection, decode_optional_id
+from schema.core.permissions import requires
+from schema.org.types import Staff, Store
+from services.access.audit import AuditFilter
 
 AuditOutcomeEnum = strawberry.enum(AuditOutcome, name="AuditOutcome")
 

@@ -14,9 +14,9 @@ from models import Transfer as TransferModel
 from models import TransferLine as TransferLineModel
 from resolvers.context import Context
 from resolvers.loaders import LevelView
-from schema.catalog import Sku
-from schema.org import Staff, Store
-from services.inventory import Suggestion
+from schema.catalog.types import Sku
+from schema.org.types import Staff, Store
+from services.inventory.levels import Suggestion
 
 MovementKindEnum = strawberry.enum(MovementKind, name="MovementKind")
 AdjustmentReasonEnum = strawberry.enum(AdjustmentReason, name="AdjustmentReason")

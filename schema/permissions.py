@@ -9,10 +9,10 @@ from strawberry.extensions.field_extension import FieldExtension
 from strawberry.permission import BasePermission, PermissionExtension
 from strawberry.types import Info
 
-from services import ratelimit
-from services.errors import AccessDenied, Unauthenticated
-from services.ratelimit import viewer_key
-from services.scope import ViewerKind
+from services.access.scope import ViewerKind
+from services.platform import ratelimit
+from services.platform.errors import AccessDenied, Unauthenticated
+from services.platform.ratelimit import viewer_key
 
 
 def _require_kind(info: Info, kinds: set[ViewerKind], message: str) -> bool:
@@ -62,7 +62,7 @@ class HasPermission(BasePermission):
 
 
 class RateLimit(FieldExtension):
-    """Counts each call against the operation's rate limits (services/ratelimit.py) before anything runs."""
+    """Counts each call against the operation's rate limits (services/platform/ratelimit.py) before anything runs."""
 
     def __init__(
         self, operation: str, subject_field: str | None = None, when: Callable[[dict[str, Any]], bool] | None = None

@@ -9,13 +9,13 @@ import strawberry
 
 from models import OrderStatus
 from resolvers.context import Context
-from schema.common import decode_id, global_id
-from schema.inventory import StockLevel
-from schema.orders import Order, OrderStatusEnum
-from services.errors import AccessDenied
-from services.order_states import order_topic, order_topic_all
-from services.scope import require, require_store
-from services.stock import ALL_STORES_TOPICS, stock_topic
+from schema.core.common import decode_id, global_id
+from schema.inventory.types import StockLevel
+from schema.orders.api import Order, OrderStatusEnum
+from services.access.scope import require, require_store
+from services.inventory.stock import ALL_STORES_TOPICS, stock_topic
+from services.orders.states import order_topic, order_topic_all
+from services.platform.errors import AccessDenied
 
 
 @strawberry.type(description="An order changed: paid, cancelled, ready, picked up.")

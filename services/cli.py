@@ -7,16 +7,16 @@ import asyncio
 import sys
 
 import services.registry  # noqa: F401  (imports every domain, so their jobs are registered)
-from services.config import Settings
-from services.db import create_engine, create_sessionmaker
-from services.events import create_broker
-from services.facts import refresh_all
-from services.jobs import run_due
-from services.keys import load_keys
-from services.migrate import upgrade
-from services.payments import configured_providers
-from services.roles import sync_builtin_roles
-from services.security import Security
+from services.access.keys import load_keys
+from services.access.roles import sync_builtin_roles
+from services.access.security import Security
+from services.analytics.facts import refresh_all
+from services.orders.payments import configured_providers
+from services.platform.config import Settings
+from services.platform.db import create_engine, create_sessionmaker
+from services.platform.events import create_broker
+from services.platform.jobs import run_due
+from services.platform.migrate import upgrade
 from services.seed import DEMO_REFUSED, demo_sign_ins, seed_demo, seed_demo_catalog
 
 

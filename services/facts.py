@@ -33,8 +33,8 @@ from models import (
     StoreSkuDayFact,
     utcnow,
 )
-from services import jobs
-from services.db import dialect_insert, write_transaction
+from services.platform import jobs
+from services.platform.db import dialect_insert, write_transaction
 
 BATCH = 2000
 

@@ -24,13 +24,13 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import Job, JobStatus, utcnow
-from services.config import CHAIN_TZ
-from services.db import insert_new, write_transaction
-from services.errors import AccessDenied, DomainError
-from services.events import Broker, Event, take_pending
-from services.pagination import Page, keyset_page
-from services.payments import PaymentProvider
-from services.scope import Viewer, require
+from services.access.scope import Viewer, require
+from services.orders.payments import PaymentProvider
+from services.platform.config import CHAIN_TZ
+from services.platform.db import insert_new, write_transaction
+from services.platform.errors import AccessDenied, DomainError
+from services.platform.events import Broker, Event, take_pending
+from services.platform.pagination import Page, keyset_page
 
 log = logging.getLogger("chain.jobs")
 

@@ -33,28 +33,22 @@ from models import (
     StoreStatus,
     utcnow,
 )
-from services import (
-    facts,
-    group_places,
-    idempotency,
-    jobs,
-    late_payments,
-    points,
-    promotions,
-    referrals,
-    stock,
-    stored_value,
-)
-from services.errors import AccessDenied, DomainError, ErrorCode
-from services.members import record_purchase
-from services.order_states import move
-from services.payments import Notification, PaymentProvider, Prepay
-from services.pii import PiiCipher, mask_phone, normalise_phone
-from services.pricing import CartLine, quote, stored
-from services.scope import Viewer, require_store
-from services.settings import get_settings
-from services.stores import distance_km, is_open_at, next_opening
-from services.validation import text
+from services.access.pii import PiiCipher, mask_phone, normalise_phone
+from services.access.scope import Viewer, require_store
+from services.analytics import facts
+from services.inventory import stock
+from services.marketing import group_places, promotions, referrals
+from services.members import points, stored_value
+from services.members.accounts import record_purchase
+from services.orders import late_payments
+from services.orders.payments import Notification, PaymentProvider, Prepay
+from services.orders.states import move
+from services.org.settings import get_settings
+from services.org.stores import distance_km, is_open_at, next_opening
+from services.platform import idempotency, jobs
+from services.platform.errors import AccessDenied, DomainError, ErrorCode
+from services.platform.validation import text
+from services.pricing.engine import CartLine, quote, stored
 
 REF_PREFIX = "ORD"  # our out-trade-no for an order's provider payment
 DELIVERY_CONTEXT = b"order.delivery"

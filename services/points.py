@@ -17,11 +17,11 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Member, MemberLevel, PointsEntry, PointsKind, utcnow
-from services import idempotency, jobs
-from services.config import CHAIN_TZ
-from services.errors import DomainError, ErrorCode
-from services.scope import Viewer
-from services.settings import ChainSettings, get_settings
+from services.access.scope import Viewer
+from services.org.settings import ChainSettings, get_settings
+from services.platform import idempotency, jobs
+from services.platform.config import CHAIN_TZ
+from services.platform.errors import DomainError, ErrorCode
 
 
 async def _apply(

@@ -26,11 +26,14 @@ from models import (
     StoreStatus,
     utcnow,
 )
-from services import coupons, idempotency, points, stock
-from services.errors import AccessDenied, DomainError, ErrorCode
-from services.orders import mark_paid  # an exchanged item is an order, paid in points
-from services.scope import Viewer, require
-from services.validation import text
+from services.access.scope import Viewer, require
+from services.inventory import stock
+from services.marketing import coupons
+from services.members import points
+from services.orders.lifecycle import mark_paid  # an exchanged item is an order, paid in points
+from services.platform import idempotency
+from services.platform.errors import AccessDenied, DomainError, ErrorCode
+from services.platform.validation import text
 
 
 async def create_item(

@@ -8,7 +8,7 @@ from sqlalchemy import and_, case, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Member, utcnow
-from services import jobs
+from services.platform import jobs
 
 # The rules, first match wins. VIP: recent, frequent and big spenders.
 VIP_SPEND = 500_000  # 5,000 yuan

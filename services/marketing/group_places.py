@@ -1,6 +1,6 @@
 """A group buy's places, as its members' orders move: paying counts a place, an unpaid order's end frees it.
 
-Orders call these in the transaction that moves the order; group buys (services/group_buys.py) open the groups
+Orders call these in the transaction that moves the order; group buys (services/marketing/group_buys.py) open the groups
 and place the orders, so these live apart from both: orders need not import group buys, which import orders.
 """
 

@@ -15,6 +15,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
+import services.registry  # noqa: F401  (imports every domain, so their jobs are registered)
 from resolvers.state import AppState, LifespanState, build_state
 from services.platform import jobs, logs
 from services.platform.config import Settings

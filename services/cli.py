@@ -10,13 +10,14 @@ from pathlib import Path
 from services.access.keys import load_keys
 from services.access.roles import sync_builtin_roles
 from services.access.security import Security
+from services.analytics.facts import refresh_all
 from services.integrity import check_database, report
 from services.orders.payments import configured_providers
 from services.platform.backup import BackupError, backup, restore
 from services.platform.config import Settings
 from services.platform.db import create_engine, create_sessionmaker
 from services.platform.events import create_broker
-from services.platform.jobs import fold_facts, run_due
+from services.platform.jobs import run_due
 from services.platform.migrate import upgrade
 from services.seed import DEMO_REFUSED, demo_sign_ins, seed_demo, seed_demo_catalog
 
@@ -55,7 +56,7 @@ async def _run_jobs(settings: Settings) -> None:
     try:
         sessionmaker = create_sessionmaker(engine)
         ran = await run_due(sessionmaker, broker=broker, providers=providers)
-        folded = await fold_facts(sessionmaker)
+        folded = await refresh_all(sessionmaker)
     finally:
         await broker.close()
         await engine.dispose()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+import services.registry  # noqa: F401  (imports every domain, so their jobs are registered)
 from models import MemberLevel, Role, RoleScope, Sku, Staff, Store, StoreStatus, TopUpPlan
 from services.access.permissions import PERMISSIONS
 from services.access.roles import sync_builtin_roles

@@ -38,7 +38,7 @@ async def test_points_expiry_job_runs_when_due_and_schedules_next_year(state):
         await session.flush()
         earned_at = datetime(2025, 3, 1, tzinfo=UTC)
         await points.earn(session, member.id, 10_000, store_id=None, ref_type="order", ref_id=1, at=earned_at)
-        await jobs.schedule_points_expiry(session, 2025)
+        await points.schedule_expiry(session, 2025)
 
     async def expired():
         async with state.sessionmaker() as session:
@@ -62,7 +62,7 @@ async def test_a_failing_job_is_retried_later_and_does_not_block_others(state, m
     now = datetime(2026, 11, 22, 20, 0, tzinfo=UTC)
     async with write_transaction(state.sessionmaker) as session:
         await session.execute(delete(Job))  # only the broken job is due
-        await jobs.schedule_rfm(session, now)
+        await jobs.SEEDERS["members.rfm"](session, now)  # today's run, as ensure_recurring schedules it
     assert await jobs.run_due(state.sessionmaker, now) == 0
     async with state.sessionmaker() as session:
         job = await session.scalar(select(Job).where(Job.kind == "members.rfm"))

@@ -178,7 +178,7 @@ async def test_members_claim_up_to_their_limit_and_packs_arrive_on_joining_and_f
 async def test_birthday_gifts_arrive_once_a_year_from_the_daily_job(state, chain):
     from sqlalchemy import update
 
-    from services.members.points import CHAIN_TZ
+    from services.platform.config import CHAIN_TZ
 
     now = utcnow()
     today = now.astimezone(CHAIN_TZ).date()

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -55,7 +56,7 @@ SALES = """query($s: ID, $from: Date, $to: Date) { salesReport(storeId: $s, from
 
 
 async def test_a_pos_sale_reaches_the_sales_report_through_the_running_apps_own_fold(state, chain, monkeypatch):
-    monkeypatch.setattr(jobs, "FACTS_INTERVAL_S", 0.2)
+    monkeypatch.setitem(jobs.PERIODIC, "facts.fold", replace(jobs.PERIODIC["facts.fold"], every_s=0.2))
     menu = await given_menu(state, chain)
     store = gid("Store", menu.store)
     today = utcnow().date()
@@ -98,15 +99,14 @@ async def test_a_pos_sale_reaches_the_sales_report_through_the_running_apps_own_
 
 @pytest.mark.parametrize("interval", [None, 0.05])
 async def test_the_runner_folds_on_its_own_interval(state, chain, monkeypatch, interval):
-    """`runner` starts the fold loop beside the job loop; the default interval is the module's (10 s in the app)."""
+    """`runner` starts the fold loop beside the job loop; the default interval is the one the fold registered with (10 s)."""
     calls: list[float] = []
 
     async def fake_fold(_: object) -> int:
         calls.append(asyncio.get_running_loop().time())
         return 0
 
-    monkeypatch.setattr(jobs, "fold_facts", fake_fold)
-    monkeypatch.setattr(jobs, "FACTS_INTERVAL_S", 0.05)
+    monkeypatch.setitem(jobs.PERIODIC, "facts.fold", jobs.Periodic(fake_fold, every_s=0.05))
     task = asyncio.create_task(jobs.runner(state.sessionmaker, interval_s=60, facts_interval_s=interval))
     await asyncio.sleep(0.4)
     task.cancel()

@@ -16,7 +16,7 @@ from schema.core.permissions import requires
 from schema.org.types import Store
 from services.analytics import reports
 from services.analytics.facts import Freshness as FreshnessValue
-from services.members.points import CHAIN_TZ
+from services.platform.config import CHAIN_TZ
 from services.platform.errors import DomainError, ErrorCode
 
 

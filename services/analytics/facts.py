@@ -33,6 +33,7 @@ from models import (
     StoreSkuDayFact,
     utcnow,
 )
+from services.platform import jobs
 from services.platform.db import dialect_insert, write_transaction
 
 BATCH = 2000
@@ -174,6 +175,13 @@ async def refresh(session: AsyncSession, limit: int = BATCH) -> int:
     return len(events)
 
 
+# How often each instance folds pending sale and refund events into the report facts (README: every 10 s; the app
+# passes its FACTS_INTERVAL_S setting to the runner). Instances folding at once share the events: each batch is
+# claimed with SKIP LOCKED (`refresh`), so none counts one twice.
+FOLD_INTERVAL_S = 10.0
+
+
+@jobs.periodic("facts.fold", every_s=FOLD_INTERVAL_S)
 async def refresh_all(sessionmaker: async_sessionmaker[AsyncSession], batch: int = BATCH) -> int:
     """Fold everything pending, a batch per transaction."""
     total = 0

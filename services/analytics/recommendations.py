@@ -32,12 +32,14 @@ from models import (
 )
 from services.access.scope import Viewer
 from services.inventory.levels import available_expr
+from services.platform import jobs
 from services.platform.errors import DomainError, ErrorCode
 
 WINDOW_DAYS = 90
 SOLD = [s for s in OrderStatus if s not in (OrderStatus.CREATED, OrderStatus.CANCELLED)]
 
 
+@jobs.daily("recs.copurchase", hour=4)
 async def recompute_co_purchases(session: AsyncSession, now: datetime | None = None) -> int:
     """Count, over the last 90 days of paid orders, how many orders held each pair of SKUs (one statement)."""
     since = (now or utcnow()) - timedelta(days=WINDOW_DAYS)

@@ -42,8 +42,8 @@ from models import (
 from services.access.scope import Viewer, require
 from services.analytics.facts import Freshness, freshness
 from services.inventory.levels import available_expr, threshold_expr
-from services.members.points import CHAIN_TZ
 from services.org.settings import get_settings
+from services.platform.config import CHAIN_TZ
 from services.platform.errors import AccessDenied, DomainError, ErrorCode
 from services.platform.validation import EARLIEST_DAY, LATEST_DAY
 

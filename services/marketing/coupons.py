@@ -29,9 +29,9 @@ from models import (
 )
 from services.access.scope import Viewer, require
 from services.access.visible import require_visible
-from services.members.points import CHAIN_TZ
 from services.org.settings import get_settings
-from services.platform import idempotency
+from services.platform import idempotency, jobs
+from services.platform.config import CHAIN_TZ
 from services.platform.db import dialect_insert
 from services.platform.errors import AccessDenied, DomainError, ErrorCode
 from services.platform.validation import text
@@ -262,6 +262,7 @@ async def grant_automatic(
     return given
 
 
+@jobs.daily("coupons.birthday", hour=0)
 async def grant_birthdays(session: AsyncSession, now: datetime) -> int:
     """The daily birthday gift: members born on today's date (chain time), once a year per template."""
     today = now.astimezone(CHAIN_TZ).date()

@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -138,25 +139,6 @@ async def _take_place(
     return Joined(group, placed)
 
 
-async def on_paid(session: AsyncSession, group_id: int, at: datetime) -> None:
-    """A member of the group paid: count it; the last payment completes the group."""
-    await session.execute(update(GroupBuy).where(GroupBuy.id == group_id).values(paid=GroupBuy.paid + 1))
-    await session.execute(
-        update(GroupBuy)
-        .where(GroupBuy.id == group_id, GroupBuy.status == GroupBuyStatus.OPEN, GroupBuy.paid >= GroupBuy.size)
-        .values(status=GroupBuyStatus.COMPLETED, completed_at=at)
-    )
-
-
-async def on_released(session: AsyncSession, group_id: int) -> None:
-    """An unpaid member's order was cancelled or expired: their place opens again."""
-    await session.execute(
-        update(GroupBuy)
-        .where(GroupBuy.id == group_id, GroupBuy.status == GroupBuyStatus.OPEN, GroupBuy.joined > 0)
-        .values(joined=GroupBuy.joined - 1)
-    )
-
-
 async def expire(session: AsyncSession, group_id: int, now: datetime, providers: Mapping[str, PaymentProvider]) -> bool:
     """The group's time is up: if it has not filled, fail it once and give every member their money back."""
     # Lock the group's orders before the group, in the order an order's own expiry or payment takes them (order,
@@ -175,5 +157,10 @@ async def expire(session: AsyncSession, group_id: int, now: datetime, providers:
         if order.status is OrderStatus.CREATED:
             await orders.release(session, order.id)
         elif order.status in refunds.REFUNDABLE:
-            await jobs.schedule_refund(session, order.id, reason="拼团未成团", due_at=now)
+            await refunds.schedule_refund(session, order.id, reason="拼团未成团", due_at=now)
     return True
+
+
+@jobs.job("groups.expire")
+async def _expire_job(session: AsyncSession, payload: dict[str, Any], env: jobs.JobEnv) -> None:
+    await expire(session, int(payload["group_id"]), env.now, env.providers)

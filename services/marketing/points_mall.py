@@ -30,6 +30,7 @@ from services.access.scope import Viewer, require
 from services.inventory import stock
 from services.marketing import coupons
 from services.members import points
+from services.orders.lifecycle import mark_paid  # an exchanged item is an order, paid in points
 from services.platform import idempotency
 from services.platform.errors import AccessDenied, DomainError, ErrorCode
 from services.platform.validation import text
@@ -121,8 +122,6 @@ async def _exchange(
 async def _item_order(
     session: AsyncSession, member_id: int, item: PointsMallItem, store_id: int | None, key: str, now: datetime
 ) -> Order:
-    from services.orders.lifecycle import mark_paid  # orders reach marketing; marketing reaches back only here
-
     assert item.sku_id is not None
     store = await session.get(Store, store_id) if store_id is not None else None
     if store is None or store.status is not StoreStatus.OPEN:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import CursorResult
@@ -20,10 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import Member, MemberLevel, PointsEntry, PointsKind, utcnow
 from services.access.scope import Viewer
 from services.org.settings import ChainSettings, get_settings
-from services.platform import idempotency
+from services.platform import idempotency, jobs
+from services.platform.config import CHAIN_TZ
 from services.platform.errors import DomainError, ErrorCode
-
-CHAIN_TZ = ZoneInfo("Asia/Shanghai")
 
 
 async def _apply(
@@ -198,3 +196,24 @@ async def expire_year(session: AsyncSession, year: int) -> int:
 def expiry_due(year: int) -> datetime:
     """When points earned in `year` expire: the first moment of year+2, chain time."""
     return datetime.combine(date(year + 2, 1, 1), datetime.min.time(), tzinfo=CHAIN_TZ)
+
+
+async def schedule_expiry(session: AsyncSession, year: int) -> None:
+    """Expire what is left of `year`'s points when it is due (once per year)."""
+    await jobs.enqueue(session, kind="points.expire", dedupe_key=f"points.expire:{year}", due_at=expiry_due(year),
+                       payload={"year": year})  # fmt: skip
+
+
+async def _schedule_standing_expiries(session: AsyncSession, now: datetime) -> None:
+    """The standing schedule: the expiry of last year's and this year's points."""
+    year = now.astimezone(CHAIN_TZ).year
+    for y in (year - 1, year):
+        await schedule_expiry(session, y)
+
+
+@jobs.job("points.expire", seed=_schedule_standing_expiries)
+async def _expire_job(session: AsyncSession, payload: dict[str, Any], env: jobs.JobEnv) -> None:
+    """The expiry job: this year's points go, and next year's expiry is scheduled."""
+    year = int(payload["year"])
+    await expire_year(session, year)
+    await schedule_expiry(session, year + 1)

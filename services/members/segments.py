@@ -8,6 +8,7 @@ from sqlalchemy import and_, case, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Member, utcnow
+from services.platform import jobs
 
 # The rules, first match wins. VIP: recent, frequent and big spenders.
 VIP_SPEND = 500_000  # 5,000 yuan
@@ -15,6 +16,7 @@ VIP_VISITS = 10
 LOYAL_VISITS = 5
 
 
+@jobs.daily("members.rfm", hour=3)
 async def recompute(session: AsyncSession, now: datetime | None = None) -> int:
     """Set every member's segment in one statement; running it twice the same day changes nothing."""
     now = now or utcnow()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -101,6 +102,16 @@ async def close_job(session: AsyncSession, payment_id: int, providers: Mapping[s
     if provider is None:
         raise DomainError(ErrorCode.PAYMENT_PROVIDER_UNAVAILABLE, f"No provider {payment.provider!r} to close at.")
     provider.close(provider_ref=payment.provider_ref or "")
+
+
+@jobs.job(REFUND_JOB)
+async def _refund_job(session: AsyncSession, payload: dict[str, Any], env: jobs.JobEnv) -> None:
+    await refund(session, int(payload["payment_id"]), env.providers, env.now)
+
+
+@jobs.job(CLOSE_JOB)
+async def _close_job(session: AsyncSession, payload: dict[str, Any], env: jobs.JobEnv) -> None:
+    await close_job(session, int(payload["payment_id"]), env.providers)
 
 
 async def list_late(

@@ -37,7 +37,7 @@ from services.access.pii import PiiCipher, mask_phone, normalise_phone
 from services.access.scope import Viewer, require_store
 from services.analytics import facts
 from services.inventory import stock
-from services.marketing import promotions, referrals
+from services.marketing import group_places, promotions, referrals
 from services.members import points, stored_value
 from services.members.accounts import record_purchase
 from services.orders import late_payments
@@ -355,9 +355,7 @@ async def mark_paid(session: AsyncSession, order_id: int, at: datetime, *, reser
                               amount=spend + order.points_value, at=at)  # fmt: skip
         await referrals.reward(session, order.member_id, order.id, at)
     if order.group_buy_id is not None:
-        from services.marketing import group_buys  # group buys place orders through this module
-
-        await group_buys.on_paid(session, order.group_buy_id, at)
+        await group_places.on_paid(session, order.group_buy_id, at)
     facts.record(session, FactEventKind.SALE, order.id)
     return order
 
@@ -450,9 +448,7 @@ async def release(
         await stored_value.refund(session, ref_type="order", ref_id=order.id, store_id=order.store_id)
     await promotions.release(session, order)
     if order.group_buy_id is not None:
-        from services.marketing import group_buys  # group buys place orders through this module
-
-        await group_buys.on_released(session, order.group_buy_id)
+        await group_places.on_released(session, order.group_buy_id)
     pending = (await session.scalars(select(Payment).where(Payment.order_id == order.id))).all()
     for payment in pending:
         if payment.status not in late_payments.LATE_STATES:  # money already being given back stays so
@@ -476,6 +472,11 @@ async def expire(
             return False
         raise
     return True
+
+
+@jobs.job("orders.expire")
+async def _expire_job(session: AsyncSession, payload: dict[str, Any], env: jobs.JobEnv) -> None:
+    await expire(session, int(payload["order_id"]), env.now, env.providers)
 
 
 async def cancel_by_member(

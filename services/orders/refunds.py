@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -45,7 +46,7 @@ from models import (
     Refund,
     utcnow,
 )
-from services.access.scope import Viewer, require_store
+from services.access.scope import SYSTEM, Viewer, require_store
 from services.analytics import facts
 from services.inventory import stock
 from services.marketing import promotions
@@ -53,7 +54,7 @@ from services.members import points, stored_value
 from services.orders.payments import PaymentProvider
 from services.orders.states import move
 from services.org.settings import get_settings
-from services.platform import idempotency
+from services.platform import idempotency, jobs
 from services.platform.errors import DomainError, ErrorCode
 from services.platform.validation import optional_text
 from services.pricing.engine import allocate
@@ -214,6 +215,25 @@ async def refund_order(
     a person's refund goes through `refund_order_once` with their idempotency key."""
     request = RefundRequest(order_id=order_id, quantities=quantities, restock=restock, reason=reason)
     return await _make(session, viewer, providers, request)
+
+
+async def schedule_refund(
+    session: AsyncSession, order_id: int, *, reason: str, due_at: datetime, restock: bool = True
+) -> None:
+    """A refund of the whole order as a job of its own (once per order and reason)."""
+    await jobs.enqueue(session, kind="orders.refund", dedupe_key=f"orders.refund:{order_id}:{reason}"[:128],
+                       due_at=due_at, payload={"order_id": order_id, "reason": reason, "restock": restock})  # fmt: skip
+
+
+@jobs.job("orders.refund")
+async def _refund_job(session: AsyncSession, payload: dict[str, Any], env: jobs.JobEnv) -> None:
+    """Give a whole order's money back (through its provider): run apart from the expiry that asked for it, so a
+    provider that does not answer delays only the money, retried with backoff and listed when it gives up."""
+    order = await session.get(Order, int(payload["order_id"]), with_for_update=True)
+    if order is None or order.status not in REFUNDABLE:
+        return  # refunded (or never paid) already: nothing to give back twice
+    await refund_order(session, SYSTEM, dict(env.providers), order_id=order.id, quantities=None,
+                       restock=bool(payload.get("restock", True)), reason=payload.get("reason"))  # fmt: skip
 
 
 async def refund_order_once(

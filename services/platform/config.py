@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+# The chain's own clock: its calendar days (daily jobs, reports) and years (points expiry) are Shanghai's.
+CHAIN_TZ = ZoneInfo("Asia/Shanghai")
 DEFAULT_DATA_DIR = Path(os.environ.get("DATA_DIR", "data"))
 
 

@@ -80,7 +80,7 @@ class RedisBroker:
     """Several app instances: events go through Redis pub/sub so every instance's subscribers get them."""
 
     def __init__(self, url: str, channel_prefix: str = "chain:") -> None:
-        from redis.asyncio import Redis
+        from redis.asyncio import Redis  # loaded only when REDIS_URL is set: one instance never needs it
 
         self._redis = Redis.from_url(url)
         self._prefix = channel_prefix

@@ -3,6 +3,12 @@
 On PostgreSQL a runner claims with FOR UPDATE SKIP LOCKED, so several app instances never run one
 job twice; on SQLite the single writer does the same. A handler runs in the claiming transaction,
 so its work and the job's DONE commit together.
+
+This module knows no domain. A domain registers its own kinds beside the function that does the work:
+`@job(kind)` for a job it enqueues, `@daily(kind, hour=...)` for work run once a day (the run schedules
+tomorrow's), `@job(kind, seed=...)` for a job with a standing schedule of its own, and `@periodic(name, every_s=...)`
+for work each instance's runner repeats on an interval. services/registry.py imports every domain that does,
+so the app and `python -m services.cli` start with all of them registered.
 """
 
 from __future__ import annotations
@@ -12,18 +18,15 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from models import Job, JobStatus, Order, utcnow
-from services.access.scope import SYSTEM, Viewer, require
-from services.analytics import facts
-from services.marketing import coupons
-from services.members import points, segments
-from services.members.points import CHAIN_TZ
+from models import Job, JobStatus, utcnow
+from services.access.scope import Viewer, require
 from services.orders.payments import PaymentProvider
+from services.platform.config import CHAIN_TZ
 from services.platform.db import insert_new, write_transaction
 from services.platform.errors import AccessDenied, DomainError
 from services.platform.events import Broker, Event, take_pending
@@ -41,6 +44,78 @@ class JobEnv:
 
 
 Handler = Callable[[AsyncSession, dict[str, Any], JobEnv], Awaitable[None]]
+# Puts a kind's standing schedule in place as of `now` (idempotent: dedupe keys make a second call change nothing).
+Seeder = Callable[[AsyncSession, datetime], Awaitable[None]]
+# Work done once a day as of the run's time; what it returns is not used.
+DailyWork = Callable[[AsyncSession, datetime], Awaitable[Any]]
+# Work each runner repeats on an interval, given the sessionmaker (it opens its own transactions).
+PeriodicWork = Callable[[async_sessionmaker[AsyncSession]], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Periodic:
+    work: PeriodicWork
+    every_s: float
+
+
+# The registries the decorators below fill as each domain module is imported (services/registry.py imports them all).
+HANDLERS: dict[str, Handler] = {}
+SEEDERS: dict[str, Seeder] = {}
+PERIODIC: dict[str, Periodic] = {}
+
+H = TypeVar("H", bound=Handler)
+W = TypeVar("W", bound=DailyWork)
+P = TypeVar("P", bound=PeriodicWork)
+
+
+def register(kind: str, handler: Handler, *, seed: Seeder | None = None) -> None:
+    """Run `handler` for jobs of `kind`; `seed`, when given, is called by `ensure_recurring`. One handler a kind."""
+    if kind in HANDLERS and HANDLERS[kind] is not handler:
+        raise ValueError(f"job kind {kind!r} has a handler already")
+    HANDLERS[kind] = handler
+    if seed is not None:
+        SEEDERS[kind] = seed
+
+
+def job(kind: str, *, seed: Seeder | None = None) -> Callable[[H], H]:
+    """Decorator: the handler of `kind`, registered where the domain defines it."""
+
+    def decorate(handler: H) -> H:
+        register(kind, handler, seed=seed)
+        return handler
+
+    return decorate
+
+
+def daily(kind: str, *, hour: int) -> Callable[[W], W]:
+    """Decorator: run `work(session, now)` once a day at `hour` (chain time); each run schedules the next day's,
+    and `ensure_recurring` schedules today's."""
+
+    def decorate(work: W) -> W:
+        async def run(session: AsyncSession, payload: dict[str, Any], env: JobEnv) -> None:
+            await work(session, env.now)
+            await schedule_daily(session, kind, env.now + timedelta(days=1), hour)
+
+        async def seed(session: AsyncSession, now: datetime) -> None:
+            await schedule_daily(session, kind, now, hour)
+
+        register(kind, run, seed=seed)
+        return work
+
+    return decorate
+
+
+def periodic(name: str, *, every_s: float) -> Callable[[P], P]:
+    """Decorator: each runner calls `work(sessionmaker)` every `every_s` seconds (not a job row: every instance
+    runs it, so the work must be safe to run concurrently)."""
+
+    def decorate(work: P) -> P:
+        if name in PERIODIC and PERIODIC[name].work is not work:
+            raise ValueError(f"periodic work {name!r} is registered already")
+        PERIODIC[name] = Periodic(work, every_s)
+        return work
+
+    return decorate
 
 
 async def enqueue(
@@ -52,109 +127,18 @@ async def enqueue(
     await session.execute(insert_new(session, Job, row, unique=["dedupe_key"]))
 
 
-async def _expire_points(session: AsyncSession, payload: dict[str, Any], env: JobEnv) -> None:
-    year = int(payload["year"])
-    await points.expire_year(session, year)
-    await schedule_points_expiry(session, year + 1)
-
-
-async def _rfm(session: AsyncSession, payload: dict[str, Any], env: JobEnv) -> None:
-    await segments.recompute(session, env.now)
-    await schedule_rfm(session, env.now + timedelta(days=1))
-
-
-async def _birthdays(session: AsyncSession, payload: dict[str, Any], env: JobEnv) -> None:
-    await coupons.grant_birthdays(session, env.now)
-    await schedule_birthdays(session, env.now + timedelta(days=1))
-
-
-async def _co_purchases(session: AsyncSession, payload: dict[str, Any], env: JobEnv) -> None:
-    from services.analytics import recommendations
-
-    await recommendations.recompute_co_purchases(session, env.now)
-    await _daily(session, "recs.copurchase", env.now + timedelta(days=1), 4)
-
-
-async def _expire_order(session: AsyncSession, payload: dict[str, Any], env: JobEnv) -> None:
-    from services.orders import lifecycle as orders  # orders schedule this job, so import at call time
-
-    await orders.expire(session, int(payload["order_id"]), env.now, env.providers)
-
-
-async def _refund_late_payment(session: AsyncSession, payload: dict[str, Any], env: JobEnv) -> None:
-    from services.orders import late_payments  # late payments schedule this job
-
-    await late_payments.refund(session, int(payload["payment_id"]), env.providers, env.now)
-
-
-async def _close_payment(session: AsyncSession, payload: dict[str, Any], env: JobEnv) -> None:
-    from services.orders import late_payments
-
-    await late_payments.close_job(session, int(payload["payment_id"]), env.providers)
-
-
-async def _expire_group(session: AsyncSession, payload: dict[str, Any], env: JobEnv) -> None:
-    from services.marketing import group_buys  # group buys schedule this job
-
-    await group_buys.expire(session, int(payload["group_id"]), env.now, env.providers)
-
-
-async def _refund_order(session: AsyncSession, payload: dict[str, Any], env: JobEnv) -> None:
-    """Give a whole order's money back (through its provider): run apart from the expiry that asked for it, so a
-    provider that does not answer delays only the money, retried with backoff and listed when it gives up."""
-    from services.orders import refunds  # refunds use orders, which schedule jobs
-
-    order = await session.get(Order, int(payload["order_id"]), with_for_update=True)
-    if order is None or order.status not in refunds.REFUNDABLE:
-        return  # refunded (or never paid) already: nothing to give back twice
-    await refunds.refund_order(session, SYSTEM, dict(env.providers), order_id=order.id, quantities=None,
-                               restock=bool(payload.get("restock", True)), reason=payload.get("reason"))  # fmt: skip
-
-
-async def schedule_refund(
-    session: AsyncSession, order_id: int, *, reason: str, due_at: datetime, restock: bool = True
-) -> None:
-    """A refund of the whole order as a job of its own (once per order and reason)."""
-    await enqueue(session, kind="orders.refund", dedupe_key=f"orders.refund:{order_id}:{reason}"[:128],
-                  due_at=due_at, payload={"order_id": order_id, "reason": reason, "restock": restock})  # fmt: skip
-
-
-HANDLERS: dict[str, Handler] = {
-    "points.expire": _expire_points, "members.rfm": _rfm, "orders.expire": _expire_order,
-    "coupons.birthday": _birthdays, "groups.expire": _expire_group, "recs.copurchase": _co_purchases,
-    "payments.refund_late": _refund_late_payment, "payments.close": _close_payment,
-    "orders.refund": _refund_order,
-}  # fmt: skip
-
-
-async def schedule_points_expiry(session: AsyncSession, year: int) -> None:
-    await enqueue(session, kind="points.expire", dedupe_key=f"points.expire:{year}", due_at=points.expiry_due(year),
-                  payload={"year": year})  # fmt: skip
-
-
-async def _daily(session: AsyncSession, kind: str, day: datetime, hour: int) -> None:
+async def schedule_daily(session: AsyncSession, kind: str, day: datetime, hour: int) -> None:
+    """Schedule `kind` once on the chain's calendar day of `day`, at `hour` local time."""
     local = day.astimezone(CHAIN_TZ).date()
     due = datetime.combine(local, datetime.min.time(), tzinfo=CHAIN_TZ) + timedelta(hours=hour)
     await enqueue(session, kind=kind, dedupe_key=f"{kind}:{local.isoformat()}", due_at=due, payload={})
 
 
-async def schedule_rfm(session: AsyncSession, day: datetime) -> None:
-    await _daily(session, "members.rfm", day, 3)
-
-
-async def schedule_birthdays(session: AsyncSession, day: datetime) -> None:
-    await _daily(session, "coupons.birthday", day, 0)
-
-
 async def ensure_recurring(session: AsyncSession, now: datetime | None = None) -> None:
-    """The standing schedule: today's RFM run and the expiry of last year's and this year's points."""
+    """The standing schedule: every registered kind's (today's daily runs, the points expiries, ...)."""
     now = now or utcnow()
-    await schedule_rfm(session, now)
-    await schedule_birthdays(session, now)
-    await _daily(session, "recs.copurchase", now, 4)
-    year = now.astimezone(CHAIN_TZ).year
-    for y in (year - 1, year):
-        await schedule_points_expiry(session, y)
+    for seeder in list(SEEDERS.values()):
+        await seeder(session, now)
 
 
 # A failing job is retried after 1, 2, 4 ... minutes, never more than an hour apart, and given up (FAILED, listed
@@ -162,8 +146,6 @@ async def ensure_recurring(session: AsyncSession, now: datetime | None = None) -
 MAX_ATTEMPTS = 10
 BACKOFF_BASE = timedelta(minutes=1)
 BACKOFF_CAP = timedelta(hours=1)
-# How often each instance folds pending sale and refund events into the report facts (README: every 10 s).
-FACTS_INTERVAL_S = 10.0
 
 
 def backoff(attempts: int) -> timedelta:
@@ -243,12 +225,6 @@ async def run_due(
     return ran
 
 
-async def fold_facts(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
-    """Fold every pending report event into the facts. Each batch is claimed with SKIP LOCKED (`facts.refresh`),
-    so instances folding at the same time share the events and none counts one twice."""
-    return await facts.refresh_all(sessionmaker)
-
-
 async def _every(interval_s: float, what: str, work: Callable[[], Awaitable[Any]]) -> None:
     while True:
         try:
@@ -285,8 +261,10 @@ async def runner(
     report_failed: Callable[[dict[str, int]], None] | None = None,
 ) -> None:
     """The app's background loops (started in the lifespan): due jobs every `interval_s`, their events out through
-    `broker`, and after each pass the count of FAILED jobs by kind to `report_failed` (the metrics gauge); the
-    report fold every `facts_interval_s` (default FACTS_INTERVAL_S, read when the runner starts)."""
+    `broker`, and after each pass the count of FAILED jobs by kind to `report_failed` (the metrics gauge); beside
+    it each registered periodic work on its own interval (read from PERIODIC when the runner starts).
+    `facts_interval_s`, when given, is the interval of the report fold (registered as "facts.fold"; the app passes
+    its FACTS_INTERVAL_S setting)."""
 
     async def jobs_pass() -> None:
         await run_due(sessionmaker, broker=broker, providers=providers)
@@ -294,8 +272,11 @@ async def runner(
             async with sessionmaker() as session:
                 report_failed(await failed_counts(session))
 
+    intervals = {} if facts_interval_s is None else {"facts.fold": facts_interval_s}
+
+    def loop(name: str, p: Periodic) -> Awaitable[None]:
+        return _every(intervals.get(name, p.every_s), name, lambda: p.work(sessionmaker))
+
     await asyncio.gather(
-        _every(interval_s, "job runner", jobs_pass),
-        _every(FACTS_INTERVAL_S if facts_interval_s is None else facts_interval_s, "report fold",
-               lambda: fold_facts(sessionmaker)),
-    )  # fmt: skip
+        _every(interval_s, "job runner", jobs_pass), *(loop(name, p) for name, p in list(PERIODIC.items()))
+    )

@@ -64,7 +64,7 @@ class RedisCounter:
     """Counts shared by every instance: INCR with the window as the key's life."""
 
     def __init__(self, url: str) -> None:
-        import redis.asyncio as redis
+        import redis.asyncio as redis  # loaded only when REDIS_URL is set: one instance never needs it
 
         self._redis = redis.from_url(url)
 

@@ -12,10 +12,10 @@ from services.access.scope import require_store
 from services.inventory import levels as inventory
 from services.members.accounts import may_see
 from services.orders import lifecycle as orders
-from services.orders.payments import PaymentProvider
 from services.org.stores import is_open_at, next_opening
 from services.platform.errors import AccessDenied, DomainError, ErrorCode
 from services.platform.pagination import Page, keyset_page
+from services.platform.payments import PaymentProvider
 from services.pricing.engine import CartLine, Quote, quote
 
 

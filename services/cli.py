@@ -12,13 +12,13 @@ from services.access.roles import sync_builtin_roles
 from services.access.security import Security
 from services.analytics.facts import refresh_all
 from services.integrity import check_database, report
-from services.orders.payments import configured_providers
 from services.platform.backup import BackupError, backup, restore
 from services.platform.config import Settings
 from services.platform.db import create_engine, create_sessionmaker
 from services.platform.events import create_broker
 from services.platform.jobs import run_due
 from services.platform.migrate import upgrade
+from services.platform.payments import configured_providers
 from services.seed import DEMO_REFUSED, demo_sign_ins, seed_demo, seed_demo_catalog
 
 

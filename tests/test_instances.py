@@ -144,8 +144,8 @@ async def _group_with_a_paid_leader(state, store: int, sku: int) -> int:
     from services.marketing import group_buys
     from services.marketing.promotions import ItemSpec
     from services.orders import lifecycle as orders
-    from services.orders.payments import Notification
     from services.platform.db import write_transaction
+    from services.platform.payments import Notification
     from tests.marketing_givens import campaign
 
     campaign_id = await campaign(state, CampaignKind.GROUP_BUY, items=[ItemSpec(sku, price=600)], group_size=3,

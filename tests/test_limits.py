@@ -12,7 +12,7 @@ import pytest
 
 from app import create_app
 from schema.core.trusted import documents
-from services.platform.limits import Limits
+from services.access.limits import Limits
 from services.platform.ratelimit import LocalCounter, RedisCounter, check
 from tests.conftest import Api
 

@@ -28,8 +28,8 @@ from services.analytics import facts, recommendations, reports
 from services.marketing.promotions import ItemSpec
 from services.orders import lifecycle as orders
 from services.orders import pos, refunds
-from services.orders.payments import Notification
 from services.platform.db import write_transaction
+from services.platform.payments import Notification
 from services.pricing.engine import CartLine
 from tests.conftest import gid, in_own_loop
 from tests.factories import HQ, list_in_store, make_library

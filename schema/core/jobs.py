@@ -12,7 +12,7 @@ from strawberry.scalars import JSON
 from models import Job
 from resolvers.context import Context
 from schema.core.common import Connection
-from services.platform import jobs
+from services.access import audit as audit_service
 
 
 @strawberry.type(description="A job that failed on every retry and was given up (FAILED).")
@@ -45,5 +45,5 @@ class JobQuery:
     ) -> Connection[FailedJob]:
         ctx = info.context
         async with ctx.read() as session:
-            page = await jobs.failed_jobs(session, ctx.viewer, first=first, after=after)
+            page = await audit_service.failed_jobs(session, ctx.viewer, first=first, after=after)
         return Connection[FailedJob].of(page, FailedJob.from_model)

@@ -28,8 +28,8 @@ from schema.org.types import Staff, Store
 from services.members import top_ups
 from services.orders import late_payments, pos, refunds
 from services.orders import lifecycle as orders
-from services.orders.payments import Prepay
 from services.platform.errors import DomainError, ErrorCode
+from services.platform.payments import Prepay
 from services.pricing.engine import AppliedCoupon, CartLine, Quote, QuoteLine
 
 if TYPE_CHECKING:

@@ -11,9 +11,10 @@ from typing import Any
 from sqlalchemy import Text, cast, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import AuditLog, AuditOutcome
+from models import AuditLog, AuditOutcome, Job, JobStatus
 from services.access.pii import REDACTED, Sensitivity, erased, mask_phone
-from services.access.scope import Viewer, require_store, restrict
+from services.access.scope import Viewer, require, require_store, restrict
+from services.platform.errors import AccessDenied
 from services.platform.pagination import Page, keyset_page
 
 # What each key of an input holds, as its input type declares it: a Sensitivity, or the plan of a nested input.
@@ -150,3 +151,12 @@ async def list_audit_logs(
     if flt.until:
         stmt = stmt.where(AuditLog.at < flt.until)
     return await keyset_page(session, stmt, AuditLog.id, first=first, after=after, descending=True)
+
+
+async def failed_jobs(session: AsyncSession, viewer: Viewer, *, first: int | None, after: str | None) -> Page[Job]:
+    """Jobs that gave up, newest first: HQ's to see (audit.view), as they are the chain's, not a store's."""
+    require(viewer, "audit.view")
+    if not viewer.is_hq:
+        raise AccessDenied("Failed jobs are HQ's to see.")
+    stmt = select(Job).where(Job.status == JobStatus.FAILED)
+    return await keyset_page(session, stmt, Job.id, first=first, after=after, descending=True)

@@ -95,3 +95,13 @@ def restrict(stmt: AnySelect, viewer: Viewer, column: StoreColumn, permission: s
     if viewer.is_hq and viewer.can(permission):
         return stmt
     return stmt.where(store_condition(viewer, column, permission))
+
+
+def idempotency_scope(viewer: Viewer, operation: str) -> str:
+    """Idempotency keys (services/platform/idempotency.py) are scoped by who may replay them: a member, a store's
+    staff, or HQ."""
+    if viewer.is_member:
+        return f"{operation}:member:{viewer.member_id}"
+    if viewer.store_id is not None and not viewer.is_hq:
+        return f"{operation}:store:{viewer.store_id}"
+    return f"{operation}:hq"

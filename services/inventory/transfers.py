@@ -15,7 +15,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Sku, Store, StoreStatus, Transfer, TransferLine, TransferStatus, utcnow
-from services.access.scope import Viewer, require, require_store
+from services.access.scope import Viewer, idempotency_scope, require, require_store
 from services.access.visible import require_visible
 from services.inventory import stock
 from services.platform import idempotency
@@ -211,7 +211,7 @@ async def once(
     """Ship or receive once per idempotency key: a replay returns the transfer, moving no stock again."""
     request = {"transfer": transfer_id, "quantities": None if quantities is None else sorted(quantities.items())}
     return await idempotency.once(
-        session, scope=idempotency.scope_for(viewer, operation), key=key, request=request,
+        session, scope=idempotency_scope(viewer, operation), key=key, request=request,
         run=lambda: step(session, viewer, transfer_id=transfer_id, quantities=quantities),
         save=lambda t: {"transfer_id": t.id}, load=lambda r: _load(session, int(r["transfer_id"])),
     )  # fmt: skip
@@ -231,6 +231,6 @@ async def request_once(
     fingerprint = {"from": from_store_id, "to": to_store_id, "note": note,
                    "lines": sorted((x.sku_id, x.quantity) for x in lines)}  # fmt: skip
     return await idempotency.once(
-        session, scope=idempotency.scope_for(viewer, "requestTransfer"), key=key, request=fingerprint, run=run,
+        session, scope=idempotency_scope(viewer, "requestTransfer"), key=key, request=fingerprint, run=run,
         save=lambda t: {"transfer_id": t.id}, load=lambda r: _load(session, int(r["transfer_id"])),
     )  # fmt: skip

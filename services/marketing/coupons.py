@@ -27,7 +27,7 @@ from models import (
     Sku,
     utcnow,
 )
-from services.access.scope import Viewer, require
+from services.access.scope import Viewer, idempotency_scope, require
 from services.access.visible import require_visible
 from services.org.settings import get_settings
 from services.platform import idempotency, jobs
@@ -296,7 +296,7 @@ async def claim_once(
         return coupon
 
     return await idempotency.once(
-        session, scope=idempotency.scope_for(viewer, "claimCoupon"), key=key, request={"template": template_id},
+        session, scope=idempotency_scope(viewer, "claimCoupon"), key=key, request={"template": template_id},
         run=lambda: claim(session, viewer, template_id, now), save=lambda c: {"coupon_id": c.id}, load=load,
     )  # fmt: skip
 
@@ -313,6 +313,6 @@ async def issue_once(
         return int(stored["issued"])
 
     return await idempotency.once(
-        session, scope=idempotency.scope_for(viewer, "issueCoupons"), key=key, request=request,
+        session, scope=idempotency_scope(viewer, "issueCoupons"), key=key, request=request,
         run=lambda: issue(session, viewer, template_id, audience, now), save=lambda n: {"issued": n}, load=load,
     )  # fmt: skip

@@ -31,10 +31,10 @@ from models import (
 from services.access.scope import Viewer
 from services.orders import lifecycle as orders
 from services.orders import refunds
-from services.orders.payments import PaymentProvider
 from services.platform import jobs
 from services.platform.db import rowcount
 from services.platform.errors import AccessDenied, DomainError, ErrorCode
+from services.platform.payments import PaymentProvider
 from services.pricing.engine import CartLine
 
 SHARE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"

@@ -42,8 +42,8 @@ from services.access.pii import PiiCipher, erased, mask_phone
 from services.access.scope import SYSTEM, Viewer
 from services.orders import lifecycle as orders
 from services.orders import refunds
-from services.orders.payments import PaymentProvider
 from services.platform.errors import AccessDenied, DomainError, ErrorCode
+from services.platform.payments import PaymentProvider
 
 # Orders that may still move money or stock: unpaid, or paid with goods not yet handed over.
 OPEN = (OrderStatus.CREATED, *refunds.REFUNDABLE)

@@ -17,7 +17,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Member, MemberLevel, PointsEntry, PointsKind, utcnow
-from services.access.scope import Viewer
+from services.access.scope import Viewer, idempotency_scope
 from services.org.settings import ChainSettings, get_settings
 from services.platform import idempotency, jobs
 from services.platform.config import CHAIN_TZ
@@ -102,7 +102,7 @@ async def adjust_once(
         return None
 
     await idempotency.once(
-        session, scope=idempotency.scope_for(viewer, "adjustPoints"), key=key,
+        session, scope=idempotency_scope(viewer, "adjustPoints"), key=key,
         request={"member": member_id, "points": points, "note": note}, save=lambda _: {}, load=nothing,
         run=lambda: adjust(session, member_id, points, note=note, staff_id=viewer.staff_id),
     )  # fmt: skip

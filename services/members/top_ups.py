@@ -21,10 +21,10 @@ from models import CounterTopUp, OnlineTopUp, Store, StoreStatus, TopUpPlan, Top
 from services.access.scope import Viewer, require_store
 from services.members import accounts as members
 from services.members import stored_value
-from services.orders.payments import Notification, PaymentProvider, Prepay
 from services.orders.pos import COUNTER_METHODS, Tender
 from services.platform import idempotency
 from services.platform.errors import AccessDenied, DomainError, ErrorCode
+from services.platform.payments import Notification, PaymentProvider, Prepay
 
 REF_PREFIX = "TOP"
 

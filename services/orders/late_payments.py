@@ -20,10 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Order, Payment, PaymentStatus
 from services.access.scope import Viewer, require, restrict
-from services.orders.payments import Notification, PaymentProvider
 from services.platform import jobs
 from services.platform.errors import DomainError, ErrorCode
 from services.platform.pagination import Page, keyset_page
+from services.platform.payments import Notification, PaymentProvider
 
 REFUND_JOB = "payments.refund_late"
 CLOSE_JOB = "payments.close"

@@ -41,12 +41,12 @@ from services.marketing import group_places, promotions, referrals
 from services.members import points, stored_value
 from services.members.accounts import record_purchase
 from services.orders import late_payments
-from services.orders.payments import Notification, PaymentProvider, Prepay
 from services.orders.states import move
 from services.org.settings import ChainSettings, get_settings
 from services.org.stores import distance_km, is_open_at, next_opening
 from services.platform import idempotency, jobs
 from services.platform.errors import AccessDenied, DomainError, ErrorCode
+from services.platform.payments import Notification, PaymentProvider, Prepay
 from services.platform.validation import text
 from services.pricing.engine import CartLine, Quote, quote, stored
 

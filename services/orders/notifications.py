@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.members import top_ups
 from services.orders import lifecycle as orders
-from services.orders.payments import Notification
+from services.platform.payments import Notification
 
 
 async def apply(session: AsyncSession, provider: str, note: Notification, at: datetime | None = None) -> None:

@@ -51,11 +51,11 @@ from services.analytics import facts
 from services.inventory import stock
 from services.marketing import promotions
 from services.members import points, stored_value
-from services.orders.payments import PaymentProvider
 from services.orders.states import move
 from services.org.settings import get_settings
 from services.platform import idempotency, jobs
 from services.platform.errors import DomainError, ErrorCode
+from services.platform.payments import PaymentProvider
 from services.platform.validation import optional_text
 from services.pricing.engine import allocate
 

@@ -18,21 +18,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import IdempotencyKey, utcnow
-from services.access.scope import Viewer
 from services.platform.db import insert_new
 from services.platform.errors import DomainError, ErrorCode
 from services.platform.validation import text
 
 T = TypeVar("T")
-
-
-def scope_for(viewer: Viewer, operation: str) -> str:
-    """Keys are scoped by who may replay them: a member, a store's staff, or HQ."""
-    if viewer.is_member:
-        return f"{operation}:member:{viewer.member_id}"
-    if viewer.store_id is not None and not viewer.is_hq:
-        return f"{operation}:store:{viewer.store_id}"
-    return f"{operation}:hq"
 
 
 def fingerprint(request: Any) -> str:

@@ -24,13 +24,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import Job, JobStatus, utcnow
-from services.access.scope import Viewer, require
-from services.orders.payments import PaymentProvider
 from services.platform.config import CHAIN_TZ
 from services.platform.db import insert_new, write_transaction
-from services.platform.errors import AccessDenied, DomainError
+from services.platform.errors import DomainError
 from services.platform.events import Broker, Event, take_pending
-from services.platform.pagination import Page, keyset_page
+from services.platform.payments import PaymentProvider
 
 log = logging.getLogger("chain.jobs")
 
@@ -241,15 +239,6 @@ async def failed_counts(session: AsyncSession) -> dict[str, int]:
     for kind, count in (await session.execute(stmt)).all():
         counts[kind] = int(count)
     return counts
-
-
-async def failed_jobs(session: AsyncSession, viewer: Viewer, *, first: int | None, after: str | None) -> Page[Job]:
-    """Jobs that gave up, newest first: HQ's to see (audit.view), as they are the chain's, not a store's."""
-    require(viewer, "audit.view")
-    if not viewer.is_hq:
-        raise AccessDenied("Failed jobs are HQ's to see.")
-    stmt = select(Job).where(Job.status == JobStatus.FAILED)
-    return await keyset_page(session, stmt, Job.id, first=first, after=after, descending=True)
 
 
 async def runner(

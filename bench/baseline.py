@@ -23,11 +23,12 @@ from models import Product, RoleScope, Sku, StockLevel, Store, StoreListing, Sto
 from services.db import create_engine, create_sessionmaker
 from services.inventory import levels_for_stores_query
 from services.listings import menu_query
+from services.permissions import Perm
 from services.scope import Viewer, ViewerKind
 
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite+aiosqlite:///data/bench.db"))
 sessionmaker = create_sessionmaker(engine)
-HQ = Viewer(kind=ViewerKind.STAFF, role_scope=RoleScope.HQ, permissions=frozenset({"stock.read"}))
+HQ = Viewer(kind=ViewerKind.STAFF, role_scope=RoleScope.HQ, permissions=frozenset({Perm.STOCK_READ}))
 
 
 def _gid(type_name: str, pk: int) -> str:

@@ -7,6 +7,7 @@ from resolvers.context import Context
 from services import catalog as catalog_service
 from services import catalog_csv, listings, stock
 from services.pagination import Page, keyset_page
+from services.permissions import Perm
 from services.scope import require
 from services.settings import ChainSettings, get_settings, update_settings
 
@@ -67,9 +68,9 @@ async def chain_settings(ctx: Context) -> ChainSettings:
 
 
 async def catalog_csv_export(ctx: Context) -> str:
-    require(ctx.viewer, "catalog.manage")
+    require(ctx.viewer, Perm.CATALOG_MANAGE)
     async with ctx.read() as session:
-        return await catalog_csv.export_catalog(session, include_cost=ctx.viewer.can("catalog.view_cost"))
+        return await catalog_csv.export_catalog(session, include_cost=ctx.viewer.can(Perm.CATALOG_VIEW_COST))
 
 
 # Mutations: all run in ctx.session, the mutation's one transaction.
@@ -101,10 +102,10 @@ async def set_on_shelf(ctx: Context, listing_ids: list[int], on_shelf: bool) -> 
 
 
 async def push_price(ctx: Context, sku_id: int, price: int) -> tuple[Sku, int]:
-    require(ctx.viewer, "catalog.manage")
+    require(ctx.viewer, Perm.CATALOG_MANAGE)
     return await listings.push_price(ctx.session, sku_id=sku_id, price=price)
 
 
 async def import_csv(ctx: Context, content: str) -> catalog_csv.ImportReport:
-    require(ctx.viewer, "catalog.manage")
+    require(ctx.viewer, Perm.CATALOG_MANAGE)
     return await catalog_csv.import_catalog(ctx.session, content)

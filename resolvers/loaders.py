@@ -56,6 +56,7 @@ from services.db import dialect_name
 from services.inventory import Availability, availability, level_query, levels_for_stores_query
 from services.members import visible_members
 from services.pagination import AnySelect, Page, encode_cursor
+from services.permissions import Perm
 from services.promotions import visible_campaigns
 from services.scope import Viewer, restrict
 from services.settings import ChainSettings, get_settings
@@ -108,7 +109,7 @@ class StoreByIdLoader(ScopedLoader):
 
 class StaffByIdLoader(ScopedLoader):
     async def batch_load_fn(self, keys: Sequence[int]) -> list[Staff | None]:
-        stmt = restrict(select(Staff).where(Staff.id.in_(keys)), self.viewer, Staff.store_id, "staff.read")
+        stmt = restrict(select(Staff).where(Staff.id.in_(keys)), self.viewer, Staff.store_id, Perm.STAFF_READ)
         return by_key(keys, await self._rows(stmt), lambda s: s.id)
 
 
@@ -118,7 +119,7 @@ class StaffByStoreLoader(ScopedLoader):
             select(Staff).where(Staff.store_id.in_(keys)).order_by(Staff.id),
             self.viewer,
             Staff.store_id,
-            "staff.read",
+            Perm.STAFF_READ,
         )
         return grouped(keys, await self._rows(stmt), lambda s: s.store_id)
 
@@ -193,7 +194,7 @@ class MemberStoreStatsLoader(ScopedLoader):
 
 class AuditLogByIdLoader(ScopedLoader):
     async def batch_load_fn(self, keys: Sequence[int]) -> list[AuditLog | None]:
-        stmt = restrict(select(AuditLog).where(AuditLog.id.in_(keys)), self.viewer, AuditLog.store_id, "audit.view")
+        stmt = restrict(select(AuditLog).where(AuditLog.id.in_(keys)), self.viewer, AuditLog.store_id, Perm.AUDIT_VIEW)
         return by_key(keys, await self._rows(stmt), lambda a: a.id)
 
 
@@ -251,7 +252,7 @@ class SkusByProductLoader(ScopedLoader):
 class ListingByIdLoader(ScopedLoader):
     async def batch_load_fn(self, keys: Sequence[int]) -> list[StoreListing | None]:
         stmt = restrict(
-            select(StoreListing).where(StoreListing.id.in_(keys)), self.viewer, StoreListing.store_id, "stock.read"
+            select(StoreListing).where(StoreListing.id.in_(keys)), self.viewer, StoreListing.store_id, Perm.STOCK_READ
         )
         return by_key(keys, await self._rows(stmt), lambda x: x.id)
 
@@ -271,7 +272,7 @@ class _LevelLoader(ScopedLoader):
 
     async def _levels(self, where: ColumnElement[bool]) -> list[LevelView]:
         default = (await self.settings.get()).default_low_stock_threshold
-        stmt = restrict(level_query(default, low_only=False), self.viewer, StockLevel.store_id, "stock.read").where(
+        stmt = restrict(level_query(default, low_only=False), self.viewer, StockLevel.store_id, Perm.STOCK_READ).where(
             where
         )
         async with self.sessionmaker() as session:
@@ -342,14 +343,17 @@ class StockLevelsByStoreLoader(_LevelLoader):
 class StockMovementByIdLoader(ScopedLoader):
     async def batch_load_fn(self, keys: Sequence[int]) -> list[StockMovement | None]:
         stmt = restrict(
-            select(StockMovement).where(StockMovement.id.in_(keys)), self.viewer, StockMovement.store_id, "stock.read"
+            select(StockMovement).where(StockMovement.id.in_(keys)),
+            self.viewer,
+            StockMovement.store_id,
+            Perm.STOCK_READ,
         )
         return by_key(keys, await self._rows(stmt), lambda m: m.id)
 
 
 class TransferByIdLoader(ScopedLoader):
     async def batch_load_fn(self, keys: Sequence[int]) -> list[Transfer | None]:
-        if not self.viewer.can("stock.read"):
+        if not self.viewer.can(Perm.STOCK_READ):
             return [None for _ in keys]
         stmt = select(Transfer).where(Transfer.id.in_(keys))
         if not self.viewer.is_hq:
@@ -393,7 +397,7 @@ class OrderByIdLoader(ScopedLoader):
         if self.viewer.is_member:
             stmt = stmt.where(Order.member_id == self.viewer.member_id)
         else:
-            stmt = restrict(stmt, self.viewer, Order.store_id, "order.read")
+            stmt = restrict(stmt, self.viewer, Order.store_id, Perm.ORDER_READ)
         return by_key(keys, await self._rows(stmt), lambda o: o.id)
 
 
@@ -421,7 +425,7 @@ class PaymentByIdLoader(ScopedLoader):
         if self.viewer.is_member:
             stmt = stmt.join(Order, Order.id == Payment.order_id).where(Order.member_id == self.viewer.member_id)
         else:
-            stmt = restrict(stmt, self.viewer, Payment.store_id, "order.read")
+            stmt = restrict(stmt, self.viewer, Payment.store_id, Perm.ORDER_READ)
         return by_key(keys, await self._rows(stmt), lambda p: p.id)
 
 
@@ -441,7 +445,7 @@ class RefundByIdLoader(ScopedLoader):
         if self.viewer.is_member:
             stmt = stmt.join(Order, Order.id == Refund.order_id).where(Order.member_id == self.viewer.member_id)
         else:
-            stmt = restrict(stmt, self.viewer, Refund.store_id, "order.read")
+            stmt = restrict(stmt, self.viewer, Refund.store_id, Perm.ORDER_READ)
         return by_key(keys, await self._rows(stmt), lambda r: r.id)
 
 
@@ -553,7 +557,7 @@ class PointsLedgerLoader(_LedgerLoader):
     async def _read(
         self, session: AsyncSession, member_ids: list[int], first: int, after_id: int | None
     ) -> dict[int, Page[Any]]:
-        visible = visible_members(self.viewer, "member.read")
+        visible = visible_members(self.viewer, Perm.MEMBER_READ)
         return dict(await ledgers.points_pages(session, member_ids, visible, first=first, after_id=after_id))
 
 
@@ -561,7 +565,7 @@ class BalanceLedgerLoader(_LedgerLoader):
     async def _read(
         self, session: AsyncSession, member_ids: list[int], first: int, after_id: int | None
     ) -> dict[int, Page[Any]]:
-        visible = visible_members(self.viewer, "member.read")
+        visible = visible_members(self.viewer, Perm.MEMBER_READ)
         return dict(await ledgers.balance_pages(session, member_ids, visible, first=first, after_id=after_id))
 
 
@@ -570,7 +574,7 @@ class CampaignNodeLoader(ScopedLoader):
 
     async def batch_load_fn(self, keys: Sequence[int]) -> list[Campaign | None]:
         public = (Campaign.status == CampaignStatus.ACTIVE) & Campaign.kind.in_(PUBLIC_CAMPAIGN_KINDS)
-        shown = visible_campaigns(self.viewer) if self.viewer.can("marketing.manage") else public
+        shown = visible_campaigns(self.viewer) if self.viewer.can(Perm.MARKETING_MANAGE) else public
         return by_key(keys, await self._rows(select(Campaign).where(Campaign.id.in_(keys), shown)), lambda c: c.id)
 
 
@@ -591,7 +595,7 @@ class MemberCouponNodeLoader(ScopedLoader):
     """A member's coupons: the member's own; staff with member.read those of members in their scope."""
 
     async def batch_load_fn(self, keys: Sequence[int]) -> list[MemberCoupon | None]:
-        members = select(Member.id).where(visible_members(self.viewer, "member.read"))
+        members = select(Member.id).where(visible_members(self.viewer, Perm.MEMBER_READ))
         stmt = select(MemberCoupon).where(MemberCoupon.id.in_(keys), MemberCoupon.member_id.in_(members))
         return by_key(keys, await self._rows(stmt), lambda c: c.id)
 
@@ -601,7 +605,7 @@ class PointsMallItemNodeLoader(ScopedLoader):
 
     async def batch_load_fn(self, keys: Sequence[int]) -> list[PointsMallItem | None]:
         stmt = select(PointsMallItem).where(PointsMallItem.id.in_(keys))
-        if not self.viewer.can("marketing.manage"):
+        if not self.viewer.can(Perm.MARKETING_MANAGE):
             stmt = stmt.where(PointsMallItem.active.is_(True))
         return by_key(keys, await self._rows(stmt), lambda i: i.id)
 
@@ -610,7 +614,7 @@ class FailedJobNodeLoader(ScopedLoader):
     """Jobs that gave up, for HQ with audit.view only (as failedJobs lists them)."""
 
     async def batch_load_fn(self, keys: Sequence[int]) -> list[Job | None]:
-        if not (self.viewer.is_hq and self.viewer.can("audit.view")):
+        if not (self.viewer.is_hq and self.viewer.can(Perm.AUDIT_VIEW)):
             return [None for _ in keys]
         stmt = select(Job).where(Job.id.in_(keys), Job.status == JobStatus.FAILED)
         return by_key(keys, await self._rows(stmt), lambda j: j.id)

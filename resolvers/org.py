@@ -8,6 +8,7 @@ from services import roles as role_service
 from services import staff as staff_service
 from services import stores as store_service
 from services.pagination import Page
+from services.permissions import Perm
 from services.scope import require_store
 
 
@@ -31,7 +32,7 @@ async def store(ctx: Context, store_id: int) -> Store | None:
 
 
 async def store_staff(ctx: Context, store_id: int) -> list[Staff]:
-    require_store(ctx.viewer, store_id, "staff.read")
+    require_store(ctx.viewer, store_id, Perm.STAFF_READ)
     result: list[Staff] = await ctx.loaders.staff_by_store.load(store_id)
     return result
 

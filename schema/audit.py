@@ -17,6 +17,7 @@ from schema.common import Connection, decode_optional_id
 from schema.org import Staff, Store
 from schema.permissions import requires
 from services.audit import AuditFilter
+from services.permissions import Perm
 
 AuditOutcomeEnum = strawberry.enum(AuditOutcome, name="AuditOutcome")
 
@@ -84,7 +85,8 @@ class AuditLogFilterInput:
 @strawberry.type
 class AuditQuery:
     @strawberry.field(
-        extensions=requires("audit.view"), description="Newest first. HQ sees every store; a store manager their own."
+        extensions=requires(Perm.AUDIT_VIEW),
+        description="Newest first. HQ sees every store; a store manager their own.",
     )
     async def audit_logs(
         self,

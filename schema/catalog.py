@@ -18,6 +18,7 @@ from schema.common import global_id
 from schema.permissions import requires
 from services.inventory import Availability
 from services.listings import price_band
+from services.permissions import Perm
 from services.settings import ChainSettings as ChainSettingsValue
 
 if TYPE_CHECKING:
@@ -129,7 +130,7 @@ class Sku(relay.Node):
     def spec(self) -> list[SpecValue]:
         return [SpecValue(name=k, value=str(v)) for k, v in self.model.spec.items()]
 
-    @strawberry.field(extensions=requires("catalog.view_cost"), description="Cost price, fen (catalog.view_cost).")
+    @strawberry.field(extensions=requires(Perm.CATALOG_VIEW_COST), description="Cost price, fen (catalog.view_cost).")
     def cost_price(self) -> int | None:
         return self.model.cost_price
 

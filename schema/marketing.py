@@ -35,6 +35,7 @@ from schema.personal import not_personal, personal
 from schema.transaction import MutationTransaction
 from services import coupons, group_buys, points_mall, promotions, referrals
 from services.db import write_transaction
+from services.permissions import Perm
 
 CampaignKindEnum = strawberry.enum(CampaignKind, name="CampaignKind")
 CampaignStatusEnum = strawberry.enum(CampaignStatus, name="CampaignStatus")
@@ -421,7 +422,7 @@ def _ids(values: list[strawberry.ID] | None, type_name: str, field: str) -> list
 @strawberry.type
 class MarketingQuery:
     @strawberry.field(
-        extensions=requires("marketing.manage"), description="HQ: every campaign; a store: HQ's and its own"
+        extensions=requires(Perm.MARKETING_MANAGE), description="HQ: every campaign; a store: HQ's and its own"
     )
     async def campaigns(
         self, info: strawberry.Info[Context, None], status: CampaignStatusEnum | None = None,  # type: ignore[valid-type]
@@ -438,7 +439,7 @@ class MarketingQuery:
         rows = await marketing_resolvers.running_campaigns(info.context, decode_id(store_id, "Store", "storeId"))
         return [Campaign.from_model(c) for c in rows]
 
-    @strawberry.field(extensions=requires("marketing.manage"))
+    @strawberry.field(extensions=requires(Perm.MARKETING_MANAGE))
     async def coupon_templates(
         self, info: strawberry.Info[Context, None], first: int | None = 20, after: str | None = None
     ) -> Connection[CouponTemplate]:
@@ -493,7 +494,7 @@ class MarketingQuery:
 @strawberry.type
 class MarketingMutation:
     @strawberry.mutation(
-        extensions=[*requires("marketing.manage"), MutationTransaction()],
+        extensions=[*requires(Perm.MARKETING_MANAGE), MutationTransaction()],
         description="HQ: any kind, for chosen stores; a store manager: its own store, kinds and depth HQ allows.",
     )
     async def create_campaign(
@@ -515,14 +516,14 @@ class MarketingMutation:
         ctx.audit_store_id = campaign.owner_store_id
         return CampaignPayload(campaign=Campaign.from_model(campaign))
 
-    @strawberry.mutation(extensions=[*requires("marketing.manage"), MutationTransaction()])
+    @strawberry.mutation(extensions=[*requires(Perm.MARKETING_MANAGE), MutationTransaction()])
     async def end_campaign(self, info: strawberry.Info[Context, None], input: IdInput) -> CampaignPayload:
         ctx = info.context
         campaign = await promotions.end(ctx.session, ctx.viewer, decode_id(input.id, "Campaign"))
         ctx.audit_store_id = campaign.owner_store_id
         return CampaignPayload(campaign=Campaign.from_model(campaign))
 
-    @strawberry.mutation(extensions=[*requires("marketing.manage"), MutationTransaction()])
+    @strawberry.mutation(extensions=[*requires(Perm.MARKETING_MANAGE), MutationTransaction()])
     async def create_coupon_template(
         self, info: strawberry.Info[Context, None], input: CreateCouponTemplateInput
     ) -> CouponTemplatePayload:
@@ -541,7 +542,7 @@ class MarketingMutation:
         ctx.audit_store_id = template.owner_store_id
         return CouponTemplatePayload(template=CouponTemplate.from_model(template))
 
-    @strawberry.mutation(extensions=[*requires("marketing.manage"), MutationTransaction()])
+    @strawberry.mutation(extensions=[*requires(Perm.MARKETING_MANAGE), MutationTransaction()])
     async def end_coupon_template(self, info: strawberry.Info[Context, None], input: IdInput) -> CouponTemplatePayload:
         ctx = info.context
         template = await coupons.end_template(ctx.session, ctx.viewer, decode_id(input.id, "CouponTemplate"))
@@ -559,7 +560,7 @@ class MarketingMutation:
         return MemberCouponPayload(coupon=MemberCoupon.from_model(coupon))
 
     @strawberry.mutation(
-        extensions=[*requires("marketing.manage"), MutationTransaction()],
+        extensions=[*requires(Perm.MARKETING_MANAGE), MutationTransaction()],
         description="HQ: one coupon each to a segment, a level or listed members, in one batch.",
     )
     async def issue_coupons(
@@ -611,7 +612,7 @@ class MarketingMutation:
         await referrals.accept(info.context.session, info.context.viewer, input.code)
         return AcceptReferralPayload(accepted=True)
 
-    @strawberry.mutation(extensions=[*requires("marketing.manage"), MutationTransaction()])
+    @strawberry.mutation(extensions=[*requires(Perm.MARKETING_MANAGE), MutationTransaction()])
     async def create_points_mall_item(
         self, info: strawberry.Info[Context, None], input: CreatePointsMallItemInput
     ) -> PointsMallItemPayload:

@@ -28,6 +28,7 @@ from schema.transaction import MutationTransaction
 from services import late_payments, orders, pos, refunds, top_ups
 from services.errors import DomainError, ErrorCode
 from services.payments import Prepay
+from services.permissions import Perm
 from services.pricing import AppliedCoupon, CartLine, Quote, QuoteLine
 
 if TYPE_CHECKING:
@@ -566,7 +567,7 @@ class OrderQuery:
         return Connection[Order].of(page, Order.from_model)
 
     @strawberry.field(
-        extensions=requires("order.read"),
+        extensions=requires(Perm.ORDER_READ),
         description="Late and duplicate provider payments, newest first (HQ: every store's; staff: their own). "
         "`refunded: false` lists those still being given back.",
     )
@@ -586,7 +587,7 @@ class OrderQuery:
             )  # fmt: skip
         return Connection[Payment].of(page, Payment.from_model)
 
-    @strawberry.field(extensions=requires("order.read"), description="A store's orders, newest first.")
+    @strawberry.field(extensions=requires(Perm.ORDER_READ), description="A store's orders, newest first.")
     async def orders(
         self,
         info: strawberry.Info[Context, None],
@@ -602,7 +603,7 @@ class OrderQuery:
         return Connection[Order].of(page, Order.from_model)
 
     @strawberry.field(
-        extensions=requires("order.refund"),
+        extensions=requires(Perm.ORDER_REFUND),
         description="What refundOrder would give back to which tender, before it is made (the same rule).",
     )
     async def refund_preview(self, info: strawberry.Info[Context, None], input: RefundPreviewInput) -> RefundPreview:
@@ -674,7 +675,7 @@ class OrderMutation:
         return OrderPayload(order=Order.from_model(placed.order), payment=payment_request(ctx, placed.prepay))
 
     @strawberry.mutation(
-        extensions=[*requires("order.checkout"), MutationTransaction()],
+        extensions=[*requires(Perm.ORDER_CHECKOUT), MutationTransaction()],
         description="收银: a counter sale, paid by any mix of methods, completed at once.",
     )
     async def pos_checkout(self, info: strawberry.Info[Context, None], input: PosCheckoutInput) -> OrderPayload:
@@ -692,7 +693,7 @@ class OrderMutation:
         return OrderPayload(order=Order.from_model(await pos.checkout(ctx.session, ctx.viewer, request)))
 
     @strawberry.mutation(
-        extensions=[*requires("order.refund"), MutationTransaction()],
+        extensions=[*requires(Perm.ORDER_REFUND), MutationTransaction()],
         description="Refund all or some lines: money back by method, points settled, goods restocked.",
     )
     async def refund_order(self, info: strawberry.Info[Context, None], input: RefundOrderInput) -> RefundPayload:
@@ -706,18 +707,18 @@ class OrderMutation:
         assert order is not None
         return RefundPayload(refund=Refund.from_model(refund), order=Order.from_model(order))
 
-    @strawberry.mutation(extensions=[*requires("order.pickup"), MutationTransaction()])
+    @strawberry.mutation(extensions=[*requires(Perm.ORDER_PICKUP), MutationTransaction()])
     async def mark_order_preparing(self, info: strawberry.Info[Context, None], input: OrderIdInput) -> OrderPayload:
         order = await orders.mark_preparing(info.context.session, info.context.viewer, decode_id(input.id, "Order"))
         return OrderPayload(order=Order.from_model(order))
 
-    @strawberry.mutation(extensions=[*requires("order.pickup"), MutationTransaction()])
+    @strawberry.mutation(extensions=[*requires(Perm.ORDER_PICKUP), MutationTransaction()])
     async def mark_order_ready(self, info: strawberry.Info[Context, None], input: OrderIdInput) -> OrderPayload:
         order = await orders.mark_ready(info.context.session, info.context.viewer, decode_id(input.id, "Order"))
         return OrderPayload(order=Order.from_model(order))
 
     @strawberry.mutation(
-        extensions=[*requires("order.pickup"), MutationTransaction()],
+        extensions=[*requires(Perm.ORDER_PICKUP), MutationTransaction()],
         description="A delivery order leaves with the rider (this store's orders only).",
     )
     async def dispatch_order(self, info: strawberry.Info[Context, None], input: OrderIdInput) -> OrderPayload:
@@ -733,7 +734,7 @@ class OrderMutation:
         return OrderPayload(order=Order.from_model(order))
 
     @strawberry.mutation(
-        extensions=[*requires("order.pickup"), MutationTransaction()],
+        extensions=[*requires(Perm.ORDER_PICKUP), MutationTransaction()],
         description="核销: hand over a pickup order by its code (this store's orders only).",
     )
     async def verify_pickup(self, info: strawberry.Info[Context, None], input: VerifyPickupInput) -> OrderPayload:

@@ -19,6 +19,7 @@ from resolvers.context import Context
 from schema.common import Connection, decode_optional_id
 from schema.permissions import requires
 from services.listings import ListingFilter
+from services.permissions import Perm
 from services.stores import is_open_at
 
 if TYPE_CHECKING:
@@ -155,7 +156,7 @@ class Store(relay.Node):
     def is_open_now(self) -> bool:
         return self.model is not None and is_open_at(self.model, utcnow())
 
-    @strawberry.field(extensions=requires("staff.read"), description="The store's staff accounts.")
+    @strawberry.field(extensions=requires(Perm.STAFF_READ), description="The store's staff accounts.")
     async def staff(self, info: strawberry.Info[Context, None]) -> list[Staff]:
         return [Staff.from_model(s) for s in await org_resolvers.store_staff(info.context, self.id)]
 
@@ -213,7 +214,7 @@ class Store(relay.Node):
         rows = await catalog_resolvers.menu_categories(info.context, self.id)
         return [MenuCategory(category=Category.from_model(c), item_count=n) for c, n in rows]
 
-    @strawberry.field(extensions=requires("staff.read"))
+    @strawberry.field(extensions=requires(Perm.STAFF_READ))
     async def manager(self, info: strawberry.Info[Context, None]) -> Staff | None:
         m = await org_resolvers.store_manager(info.context, self.id)
         return Staff.from_model(m) if m else None

@@ -18,6 +18,7 @@ from schema.org import Store
 from schema.permissions import requires
 from schema.transaction import MutationTransaction
 from services import settlement
+from services.permissions import Perm
 
 
 @strawberry.type(description="An amount of money (fen) by payment method.")
@@ -127,7 +128,7 @@ class SettlementPayload:
 
 @strawberry.type
 class SettlementQuery:
-    @strawberry.field(extensions=requires("settlement.view"), description="A store's day in its own time zone.")
+    @strawberry.field(extensions=requires(Perm.SETTLEMENT_VIEW), description="A store's day in its own time zone.")
     async def settlement(
         self, info: strawberry.Info[Context, None], store_id: strawberry.ID, date: date
     ) -> SettlementType:
@@ -141,7 +142,7 @@ class SettlementQuery:
 
 @strawberry.type
 class SettlementMutation:
-    @strawberry.mutation(extensions=[*requires("settlement.view"), MutationTransaction()],
+    @strawberry.mutation(extensions=[*requires(Perm.SETTLEMENT_VIEW), MutationTransaction()],
                          description="HQ closes a store's day: its figures never change afterwards.")  # fmt: skip
     async def close_settlement(
         self, info: strawberry.Info[Context, None], input: CloseSettlementInput

@@ -12,6 +12,7 @@ from schema.org import OpeningHoursInput, Store, StoreStatusEnum
 from schema.permissions import requires
 from schema.personal import not_personal
 from schema.transaction import MutationTransaction
+from services.permissions import Perm
 from services.stores import MAX_RADIUS_KM, StoreFields, StoreFilter
 
 
@@ -112,18 +113,18 @@ class StoreQuery:
 
 @strawberry.type
 class StoreMutation:
-    @strawberry.mutation(extensions=[*requires("store.manage"), MutationTransaction()])
+    @strawberry.mutation(extensions=[*requires(Perm.STORE_MANAGE), MutationTransaction()])
     async def create_store(self, info: strawberry.Info[Context, None], input: CreateStoreInput) -> StorePayload:
         store = await org_resolvers.create_store(info.context, _fields(input))
         return StorePayload(store=Store.from_model(store))
 
-    @strawberry.mutation(extensions=[*requires("store.manage"), MutationTransaction()])
+    @strawberry.mutation(extensions=[*requires(Perm.STORE_MANAGE), MutationTransaction()])
     async def update_store(self, info: strawberry.Info[Context, None], input: UpdateStoreInput) -> StorePayload:
         store = await org_resolvers.update_store(info.context, decode_id(input.id, "Store"), _fields(input))
         return StorePayload(store=Store.from_model(store))
 
     @strawberry.mutation(
-        extensions=[*requires("store.manage"), MutationTransaction()],
+        extensions=[*requires(Perm.STORE_MANAGE), MutationTransaction()],
         description="Open a store to the public, or close it (PREPARING -> OPEN <-> CLOSED).",
     )
     async def set_store_status(self, info: strawberry.Info[Context, None], input: SetStoreStatusInput) -> StorePayload:

@@ -14,6 +14,7 @@ from schema.inventory import StockLevel
 from schema.orders import Order, OrderStatusEnum
 from services.errors import AccessDenied
 from services.order_states import order_topic, order_topic_all
+from services.permissions import Perm
 from services.scope import require, require_store
 from services.stock import ALL_STORES_TOPICS, stock_topic
 
@@ -43,7 +44,7 @@ class Subscription:
         self, info: strawberry.Info[Context, None], store_id: strawberry.ID
     ) -> AsyncGenerator[OrderEvent, None]:
         sid = decode_id(store_id, "Store", "storeId")
-        require_store(info.context.viewer, sid, "order.read")
+        require_store(info.context.viewer, sid, Perm.ORDER_READ)
         async for event in info.context.app.broker.subscribe(order_topic(sid)):
             yield OrderEvent.of(event.payload)
 
@@ -61,14 +62,14 @@ class Subscription:
         self, info: strawberry.Info[Context, None], store_id: strawberry.ID
     ) -> AsyncGenerator[StockLevel, None]:
         sid = decode_id(store_id, "Store", "storeId")
-        require_store(info.context.viewer, sid, "stock.read")
+        require_store(info.context.viewer, sid, Perm.STOCK_READ)
         async for event in info.context.app.broker.subscribe(stock_topic(sid)):
             yield StockLevel.from_event(event.payload)
 
     @strawberry.subscription(description="Stock changes in every store (HQ).")
     async def chain_stock_changed(self, info: strawberry.Info[Context, None]) -> AsyncGenerator[StockLevel, None]:
         viewer = info.context.viewer
-        require(viewer, "stock.read")
+        require(viewer, Perm.STOCK_READ)
         if not viewer.is_hq:
             raise AccessDenied("Chain-wide stock is for HQ.")
         async for event in info.context.app.broker.subscribe(ALL_STORES_TOPICS):

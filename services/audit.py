@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import AuditLog, AuditOutcome
 from services.pagination import Page, keyset_page
+from services.permissions import Perm
 from services.pii import REDACTED, Sensitivity, erased, mask_phone
 from services.scope import Viewer, require_store, restrict
 
@@ -135,9 +136,9 @@ async def list_audit_logs(
     session: AsyncSession, viewer: Viewer, flt: AuditFilter, *, first: int | None, after: str | None
 ) -> Page[AuditLog]:
     """Newest first; HQ with audit.view sees all, a store manager their own store's entries."""
-    stmt = restrict(select(AuditLog), viewer, AuditLog.store_id, "audit.view")
+    stmt = restrict(select(AuditLog), viewer, AuditLog.store_id, Perm.AUDIT_VIEW)
     if flt.store_id is not None:
-        require_store(viewer, flt.store_id, "audit.view")
+        require_store(viewer, flt.store_id, Perm.AUDIT_VIEW)
         stmt = stmt.where(AuditLog.store_id == flt.store_id)
     if flt.staff_id is not None:
         stmt = stmt.where(AuditLog.staff_id == flt.staff_id)

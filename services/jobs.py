@@ -24,6 +24,7 @@ from services.errors import AccessDenied, DomainError
 from services.events import Broker, Event, take_pending
 from services.pagination import Page, keyset_page
 from services.payments import PaymentProvider
+from services.permissions import Perm
 from services.points import CHAIN_TZ
 from services.scope import SYSTEM, Viewer, require
 
@@ -267,7 +268,7 @@ async def failed_counts(session: AsyncSession) -> dict[str, int]:
 
 async def failed_jobs(session: AsyncSession, viewer: Viewer, *, first: int | None, after: str | None) -> Page[Job]:
     """Jobs that gave up, newest first: HQ's to see (audit.view), as they are the chain's, not a store's."""
-    require(viewer, "audit.view")
+    require(viewer, Perm.AUDIT_VIEW)
     if not viewer.is_hq:
         raise AccessDenied("Failed jobs are HQ's to see.")
     stmt = select(Job).where(Job.status == JobStatus.FAILED)

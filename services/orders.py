@@ -38,6 +38,7 @@ from services.errors import AccessDenied, DomainError, ErrorCode
 from services.members import record_purchase
 from services.order_states import move
 from services.payments import Notification, PaymentProvider, Prepay
+from services.permissions import Perm
 from services.pii import PiiCipher, mask_phone, normalise_phone
 from services.pricing import CartLine, quote, stored
 from services.scope import Viewer, require_store
@@ -422,7 +423,7 @@ async def _own_store_order(session: AsyncSession, viewer: Viewer, order_id: int)
     order = await session.get(Order, order_id)
     if order is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such order.", "id")
-    require_store(viewer, order.store_id, "order.pickup")
+    require_store(viewer, order.store_id, Perm.ORDER_PICKUP)
     return order
 
 
@@ -448,7 +449,7 @@ async def confirm_delivery(session: AsyncSession, viewer: Viewer, order_id: int,
     if order is None or (viewer.is_member and order.member_id != viewer.member_id):
         raise DomainError(ErrorCode.NOT_FOUND, "No such order.", "id")
     if not viewer.is_member:
-        require_store(viewer, order.store_id, "order.pickup")
+        require_store(viewer, order.store_id, Perm.ORDER_PICKUP)
     order = await move(session, order.id, OrderStatus.COMPLETED, only_from={OrderStatus.DELIVERING},
                        completed_at=at or utcnow())  # fmt: skip
     for line in (await session.scalars(select(OrderLine).where(OrderLine.order_id == order.id))).all():
@@ -465,7 +466,7 @@ async def verify_pickup(
     Once per key: a tablet retrying a partial hand-over after a lost answer gets the first answer back instead
     of handing the same units over again. The key's request names the order, not the code: the code is a
     secret, and a short one is easily found again from its hash."""
-    require_store(viewer, store_id, "order.pickup")
+    require_store(viewer, store_id, Perm.ORDER_PICKUP)
     order = await session.scalar(select(Order).where(Order.pickup_code == code.strip()).with_for_update())
     if order is None or order.store_id != store_id:
         # Another store's code looks exactly like a wrong one: nothing about that order leaks.

@@ -28,6 +28,7 @@ from models import (
 )
 from services import coupons, idempotency, points, stock
 from services.errors import AccessDenied, DomainError, ErrorCode
+from services.permissions import Perm
 from services.scope import Viewer, require
 from services.validation import text
 
@@ -36,7 +37,7 @@ async def create_item(
     session: AsyncSession, viewer: Viewer, *, name: str, points_cost: int, stock_count: int, sku_id: int | None,
     coupon_template_id: int | None,
 ) -> PointsMallItem:  # fmt: skip
-    require(viewer, "marketing.manage")
+    require(viewer, Perm.MARKETING_MANAGE)
     if not viewer.is_hq:
         raise AccessDenied("HQ runs the points mall.")
     if (sku_id is None) == (coupon_template_id is None):

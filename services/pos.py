@@ -15,6 +15,7 @@ from services.errors import DomainError, ErrorCode
 from services.members import may_see
 from services.order_states import move
 from services.orders import mark_paid
+from services.permissions import Perm
 from services.pricing import CartLine, quote, stored
 from services.scope import Viewer, require_store
 from services.settings import get_settings
@@ -42,7 +43,7 @@ class Checkout:
 
 async def checkout(session: AsyncSession, viewer: Viewer, request: Checkout, *, now: datetime | None = None) -> Order:
     """Price, take payment by any mix of methods, move stock and points, and complete the sale."""
-    require_store(viewer, request.store_id, "order.checkout")
+    require_store(viewer, request.store_id, Perm.ORDER_CHECKOUT)
     now = now or utcnow()
     scope = f"pos:{request.store_id}"
     fingerprint = {
@@ -64,7 +65,7 @@ async def checkout(session: AsyncSession, viewer: Viewer, request: Checkout, *, 
 
 async def _sell(session: AsyncSession, viewer: Viewer, request: Checkout, now: datetime) -> Order:
     member_id = request.member_id
-    if member_id is not None and not await may_see(session, viewer, member_id, "member.lookup"):
+    if member_id is not None and not await may_see(session, viewer, member_id, Perm.MEMBER_LOOKUP):
         raise DomainError(ErrorCode.NOT_FOUND, "Identify the member at this store first.", "memberId")
     priced = await quote(session, store_id=request.store_id, lines=request.lines, member_id=member_id, at=now,
                          coupon_id=request.coupon_id, suggest_coupon=False)  # fmt: skip

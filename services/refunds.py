@@ -49,6 +49,7 @@ from services import facts, idempotency, points, promotions, stock, stored_value
 from services.errors import DomainError, ErrorCode
 from services.order_states import move
 from services.payments import PaymentProvider
+from services.permissions import Perm
 from services.pricing import allocate
 from services.scope import Viewer, require_store
 from services.settings import get_settings
@@ -139,7 +140,7 @@ async def plan(session: AsyncSession, viewer: Viewer, request: RefundRequest, *,
     order = await session.get(Order, request.order_id, with_for_update=lock, populate_existing=lock)
     if order is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such order.", "id")
-    require_store(viewer, order.store_id, "order.refund")
+    require_store(viewer, order.store_id, Perm.ORDER_REFUND)
     if order.status not in REFUNDABLE:
         raise DomainError(ErrorCode.INVALID_TRANSITION, f"A {order.status.value} order cannot be refunded.", "id")
     lines = list(
@@ -221,7 +222,7 @@ async def refund_order_once(
     order = await session.get(Order, request.order_id)
     if order is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such order.", "id")
-    require_store(viewer, order.store_id, "order.refund")
+    require_store(viewer, order.store_id, Perm.ORDER_REFUND)
 
     async def load(stored: dict[str, object]) -> Refund:
         refund = await session.get(Refund, int(str(stored["refund_id"])))

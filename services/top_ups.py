@@ -21,6 +21,7 @@ from models import CounterTopUp, OnlineTopUp, Store, StoreStatus, TopUpPlan, Top
 from services import idempotency, members, stored_value
 from services.errors import AccessDenied, DomainError, ErrorCode
 from services.payments import Notification, PaymentProvider, Prepay
+from services.permissions import Perm
 from services.pos import COUNTER_METHODS, Tender
 from services.scope import Viewer, require_store
 
@@ -121,8 +122,8 @@ async def at_counter(session: AsyncSession, viewer: Viewer, request: CounterRequ
     the money is in the day's takings by method, the stored value a lot this store issued. A retry with the same
     key returns the first top-up and moves nothing again."""
     store_id = request.store_id
-    require_store(viewer, store_id, "order.checkout")
-    if not await members.may_see(session, viewer, request.member_id, "member.lookup"):
+    require_store(viewer, store_id, Perm.ORDER_CHECKOUT)
+    if not await members.may_see(session, viewer, request.member_id, Perm.MEMBER_LOOKUP):
         raise AccessDenied("Identify the member at this store first.")
     scope = f"topUp:{store_id}"
     fingerprint = {"member": request.member_id, "plan": request.plan_id, "amount": request.amount,

@@ -12,10 +12,10 @@ from resolvers.context import Context
 from schema.common import decode_id, global_id
 from schema.inventory import StockLevel
 from schema.orders import Order, OrderStatusEnum
-from services.errors import AccessDenied
+from schema.permissions import HasPermission, IsHQ, IsMember, checks, only, requires
 from services.order_states import order_topic, order_topic_all
 from services.permissions import Perm
-from services.scope import require, require_store
+from services.scope import require_store
 from services.stock import ALL_STORES_TOPICS, stock_topic
 
 
@@ -39,7 +39,10 @@ class OrderEvent:
 
 @strawberry.type
 class Subscription:
-    @strawberry.subscription(description="The store tablet's feed: new paid orders, cancellations, pickups.")
+    @strawberry.subscription(
+        description="The store tablet's feed: new paid orders, cancellations, pickups.",
+        extensions=requires(Perm.ORDER_READ),
+    )
     async def order_events(
         self, info: strawberry.Info[Context, None], store_id: strawberry.ID
     ) -> AsyncGenerator[OrderEvent, None]:
@@ -48,16 +51,21 @@ class Subscription:
         async for event in info.context.app.broker.subscribe(order_topic(sid)):
             yield OrderEvent.of(event.payload)
 
-    @strawberry.subscription(description="The signed-in member's own orders as they change.")
+    # No IsSignedIn first: an anonymous socket is told FORBIDDEN, as a staff one is.
+    @strawberry.subscription(
+        description="The signed-in member's own orders as they change.",
+        extensions=checks(IsMember("Only members follow their orders.")),
+    )
     async def my_order_updates(self, info: strawberry.Info[Context, None]) -> AsyncGenerator[OrderEvent, None]:
         member_id = info.context.viewer.member_id
-        if member_id is None:
-            raise AccessDenied("Only members follow their orders.")
         async for event in info.context.app.broker.subscribe(order_topic_all()):
             if event.payload.get("memberId") == member_id:
                 yield OrderEvent.of(event.payload)
 
-    @strawberry.subscription(description="Stock levels of one store as they change (its staff and HQ).")
+    @strawberry.subscription(
+        description="Stock levels of one store as they change (its staff and HQ).",
+        extensions=requires(Perm.STOCK_READ),
+    )
     async def stock_changed(
         self, info: strawberry.Info[Context, None], store_id: strawberry.ID
     ) -> AsyncGenerator[StockLevel, None]:
@@ -66,11 +74,10 @@ class Subscription:
         async for event in info.context.app.broker.subscribe(stock_topic(sid)):
             yield StockLevel.from_event(event.payload)
 
-    @strawberry.subscription(description="Stock changes in every store (HQ).")
+    @strawberry.subscription(
+        description="Stock changes in every store (HQ).",
+        extensions=only(HasPermission(Perm.STOCK_READ), IsHQ("Chain-wide stock is for HQ.")),
+    )
     async def chain_stock_changed(self, info: strawberry.Info[Context, None]) -> AsyncGenerator[StockLevel, None]:
-        viewer = info.context.viewer
-        require(viewer, Perm.STOCK_READ)
-        if not viewer.is_hq:
-            raise AccessDenied("Chain-wide stock is for HQ.")
         async for event in info.context.app.broker.subscribe(ALL_STORES_TOPICS):
             yield StockLevel.from_event(event.payload)

@@ -19,7 +19,7 @@ from schema.permissions import requires
 from services.audit import AuditFilter
 from services.permissions import Perm
 
-AuditOutcomeEnum = strawberry.enum(AuditOutcome, name="AuditOutcome")
+strawberry.enum(AuditOutcome, name="AuditOutcome")
 
 
 @strawberry.type(description="One recorded action: who, as what, where, what, on which ids, and how it ended.")
@@ -34,7 +34,7 @@ class AuditLogEntry(relay.Node):
     input: JSON | None = strawberry.field(
         description="The input as its input types declare it: personal data and secrets redacted, phones masked."
     )
-    outcome: AuditOutcomeEnum  # type: ignore[valid-type]
+    outcome: AuditOutcome
     error_code: str | None
     ip: str | None
     staff_id: strawberry.Private[int | None]
@@ -77,7 +77,7 @@ class AuditLogFilterInput:
     store_id: strawberry.ID | None = None
     staff_id: strawberry.ID | None = None
     operation: str | None = None
-    outcome: AuditOutcomeEnum | None = None  # type: ignore[valid-type]
+    outcome: AuditOutcome | None = None
     since: datetime | None = None
     until: datetime | None = None
 

@@ -7,11 +7,12 @@ from typing import Annotated
 
 import strawberry
 
+from models import RoleScope
 from resolvers import auth as auth_resolvers
 from resolvers.context import Context
 from schema.common import UserError, decode_optional_id
 from schema.member import Member
-from schema.org import Role, RoleScopeEnum, Staff, Store
+from schema.org import Role, Staff, Store
 from schema.permissions import IsSignedIn, RateLimit, only
 from schema.personal import Sensitivity, not_personal, personal
 from schema.transaction import MutationTransaction
@@ -39,7 +40,7 @@ class Tokens:
 class StaffViewer:
     staff: Staff
     permissions: list[str]
-    scope: RoleScopeEnum  # type: ignore[valid-type]
+    scope: RoleScope
     role_id: strawberry.Private[int]
     store_id: strawberry.Private[int | None]
 

@@ -25,10 +25,8 @@ if TYPE_CHECKING:
     from schema.inventory import StockLevel
     from schema.org import Store
 
-CatalogStatusEnum = strawberry.enum(CatalogStatus, name="CatalogStatus")
-AvailabilityEnum = strawberry.enum(
-    Availability, name="Availability", description="What a member may know of stock: never the count."
-)
+strawberry.enum(CatalogStatus, name="CatalogStatus")
+strawberry.enum(Availability, name="Availability", description="What a member may know of stock: never the count.")
 StoreRef = Annotated["Store", strawberry.lazy("schema.org")]
 StockLevelRef = Annotated["StockLevel", strawberry.lazy("schema.inventory")]
 
@@ -76,7 +74,7 @@ class Product(relay.Node):
     name: str
     description: str | None
     images: list[str]
-    status: CatalogStatusEnum  # type: ignore[valid-type]
+    status: CatalogStatus
     category_id: strawberry.Private[int]
     owner_store_id: strawberry.Private[int | None]
 
@@ -113,7 +111,7 @@ class Sku(relay.Node):
     min_price: int | None
     max_price: int | None
     low_stock_default: int | None
-    status: CatalogStatusEnum  # type: ignore[valid-type]
+    status: CatalogStatus
     model: strawberry.Private[SkuModel]
 
     @classmethod
@@ -192,7 +190,7 @@ class MenuItem:
                    sku_id=m.sku_id)  # fmt: skip
 
     @strawberry.field
-    async def availability(self, info: strawberry.Info[Context, None]) -> AvailabilityEnum:  # type: ignore[valid-type]
+    async def availability(self, info: strawberry.Info[Context, None]) -> Availability:
         found: Availability = await info.context.loaders.availability_by_store_sku.load((self.store_id, self.sku_id))
         return found
 

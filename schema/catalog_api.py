@@ -9,7 +9,7 @@ import strawberry
 from models import CatalogStatus
 from resolvers import catalog as catalog_resolvers
 from resolvers.context import Context
-from schema.catalog import CatalogStatusEnum, Category, ChainSettingsType, Product, Sku, StoreListing
+from schema.catalog import Category, ChainSettingsType, Product, Sku, StoreListing
 from schema.common import Connection, UserError, decode_id, decode_optional_id
 from schema.permissions import IsStaff, only, requires
 from schema.personal import not_personal
@@ -49,7 +49,7 @@ class ProductFilterInput:
     search: str | None = None
     barcode: str | None = not_personal(default=None)
     category_id: strawberry.ID | None = None
-    status: CatalogStatusEnum | None = None  # type: ignore[valid-type]
+    status: CatalogStatus | None = None
 
 
 @strawberry.input
@@ -86,7 +86,7 @@ class UpdateProductInput:
     description: str | None = None
     category_id: strawberry.ID | None = None
     images: list[str] | None = None
-    status: CatalogStatusEnum | None = None  # type: ignore[valid-type]
+    status: CatalogStatus | None = None
 
 
 @strawberry.input
@@ -103,7 +103,7 @@ class UpdateSkuInput:
     min_price: int | None = None
     max_price: int | None = None
     low_stock_default: int | None = None
-    status: CatalogStatusEnum | None = None  # type: ignore[valid-type]
+    status: CatalogStatus | None = None
 
 
 @strawberry.input

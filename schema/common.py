@@ -11,7 +11,7 @@ from strawberry import relay
 from services.errors import DomainError, ErrorCode
 from services.pagination import Page
 
-ErrorCodeEnum = strawberry.enum(ErrorCode, name="ErrorCode", description="Why a business rule said no.")
+strawberry.enum(ErrorCode, name="ErrorCode", description="Why a business rule said no.")
 
 # Money totals across a chain outgrow GraphQL's 32-bit Int (2^31 fen is only 21 million yuan): reports use Long,
 # a JSON number exact up to 2^53.
@@ -29,7 +29,7 @@ M = TypeVar("M")
 
 @strawberry.type(description="A business rule refused the mutation; nothing was changed.")
 class UserError:
-    code: ErrorCodeEnum  # type: ignore[valid-type]
+    code: ErrorCode
     message: str
     field: str | None = None
 

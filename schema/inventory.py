@@ -18,9 +18,9 @@ from schema.catalog import Sku
 from schema.org import Staff, Store
 from services.inventory import Suggestion
 
-MovementKindEnum = strawberry.enum(MovementKind, name="MovementKind")
-AdjustmentReasonEnum = strawberry.enum(AdjustmentReason, name="AdjustmentReason")
-TransferStatusEnum = strawberry.enum(TransferStatus, name="TransferStatus")
+strawberry.enum(MovementKind, name="MovementKind")
+strawberry.enum(AdjustmentReason, name="AdjustmentReason")
+strawberry.enum(TransferStatus, name="TransferStatus")
 
 
 @strawberry.type
@@ -70,10 +70,10 @@ class StockLevel(relay.Node):
 @strawberry.type
 class StockMovement(relay.Node):
     id: relay.NodeID[int]
-    kind: MovementKindEnum  # type: ignore[valid-type]
+    kind: MovementKind
     quantity: int = strawberry.field(description="Change to on hand")
     reserved_delta: int
-    reason: AdjustmentReasonEnum | None  # type: ignore[valid-type]
+    reason: AdjustmentReason | None
     ref_type: str | None
     ref_id: int | None
     note: str | None
@@ -128,7 +128,7 @@ class TransferLine:
 @strawberry.type
 class Transfer(relay.Node):
     id: relay.NodeID[int]
-    status: TransferStatusEnum  # type: ignore[valid-type]
+    status: TransferStatus
     note: str | None
     created_at: datetime
     decided_at: datetime | None

@@ -9,15 +9,7 @@ from resolvers import inventory as inventory_resolvers
 from resolvers.context import Context
 from resolvers.loaders import LevelView
 from schema.common import Connection, UserError, decode_id, decode_optional_id
-from schema.inventory import (
-    AdjustmentReasonEnum,
-    MovementKindEnum,
-    StockLevel,
-    StockMovement,
-    Transfer,
-    TransferStatusEnum,
-    TransferSuggestion,
-)
+from schema.inventory import StockLevel, StockMovement, Transfer, TransferSuggestion
 from schema.permissions import IsStaff, only, requires
 from schema.personal import not_personal
 from schema.transaction import MutationTransaction
@@ -49,7 +41,7 @@ class ReceiveStockInput:
 class AdjustStockInput:
     store_id: strawberry.ID
     lines: list[StockDeltaInput]
-    reason: AdjustmentReasonEnum = not_personal()  # type: ignore[valid-type]
+    reason: AdjustmentReason = not_personal()
     idempotency_key: str = strawberry.field(description="The same key again returns the first result; moves once")
     note: str | None = not_personal(default=None)
 
@@ -100,7 +92,7 @@ class TransferIdInput:
 @strawberry.input
 class TransferFilterInput:
     store_id: strawberry.ID | None = None
-    status: TransferStatusEnum | None = None  # type: ignore[valid-type]
+    status: TransferStatus | None = None
 
 
 @strawberry.type
@@ -166,7 +158,7 @@ class InventoryQuery:
         info: strawberry.Info[Context, None],
         store_id: strawberry.ID,
         sku_id: strawberry.ID | None = None,
-        kind: MovementKindEnum | None = None,  # type: ignore[valid-type]
+        kind: MovementKind | None = None,
         first: int | None = 20,
         after: str | None = None,
     ) -> Connection[StockMovement]:

@@ -37,13 +37,13 @@ from services import coupons, group_buys, points_mall, promotions, referrals
 from services.db import write_transaction
 from services.permissions import Perm
 
-CampaignKindEnum = strawberry.enum(CampaignKind, name="CampaignKind")
-CampaignStatusEnum = strawberry.enum(CampaignStatus, name="CampaignStatus")
-CouponKindEnum = strawberry.enum(CouponKind, name="CouponKind")
-CouponTriggerEnum = strawberry.enum(CouponTrigger, name="CouponTrigger")
-CouponSourceEnum = strawberry.enum(CouponSource, name="CouponSource")
-MemberCouponStatusEnum = strawberry.enum(MemberCouponStatus, name="MemberCouponStatus")
-GroupBuyStatusEnum = strawberry.enum(GroupBuyStatus, name="GroupBuyStatus")
+strawberry.enum(CampaignKind, name="CampaignKind")
+strawberry.enum(CampaignStatus, name="CampaignStatus")
+strawberry.enum(CouponKind, name="CouponKind")
+strawberry.enum(CouponTrigger, name="CouponTrigger")
+strawberry.enum(CouponSource, name="CouponSource")
+strawberry.enum(MemberCouponStatus, name="MemberCouponStatus")
+strawberry.enum(GroupBuyStatus, name="GroupBuyStatus")
 
 
 @strawberry.type
@@ -74,9 +74,9 @@ class CampaignItem:
 @strawberry.type
 class Campaign(relay.Node):
     id: relay.NodeID[int]
-    kind: CampaignKindEnum  # type: ignore[valid-type]
+    kind: CampaignKind
     name: str
-    status: CampaignStatusEnum  # type: ignore[valid-type]
+    status: CampaignStatus
     starts_at: datetime
     ends_at: datetime
     local: bool = strawberry.field(description="A store's own campaign (else HQ's)")
@@ -118,7 +118,7 @@ class Campaign(relay.Node):
 class CouponTemplate(relay.Node):
     id: relay.NodeID[int]
     name: str
-    kind: CouponKindEnum  # type: ignore[valid-type]
+    kind: CouponKind
     threshold: int
     amount_off: int
     percent: int
@@ -131,8 +131,8 @@ class CouponTemplate(relay.Node):
     per_member_limit: int
     stackable: bool
     claimable: bool
-    trigger: CouponTriggerEnum  # type: ignore[valid-type]
-    status: CampaignStatusEnum  # type: ignore[valid-type]
+    trigger: CouponTrigger
+    status: CampaignStatus
     free_sku_id: strawberry.Private[int | None]
 
     @classmethod
@@ -157,8 +157,8 @@ class CouponTemplate(relay.Node):
 @strawberry.type
 class MemberCoupon(relay.Node):
     id: relay.NodeID[int]
-    status: MemberCouponStatusEnum  # type: ignore[valid-type]
-    source: CouponSourceEnum  # type: ignore[valid-type]
+    status: MemberCouponStatus
+    source: CouponSource
     valid_from: datetime
     valid_until: datetime
     used_at: datetime | None
@@ -187,7 +187,7 @@ class GroupBuy:
     size: int
     joined: int
     paid: int
-    status: GroupBuyStatusEnum  # type: ignore[valid-type]
+    status: GroupBuyStatus
     expires_at: datetime
     completed_at: datetime | None
     sku_id: strawberry.Private[int]
@@ -272,7 +272,7 @@ class TierInput:
 
 @strawberry.input
 class CreateCampaignInput:
-    kind: CampaignKindEnum  # type: ignore[valid-type]
+    kind: CampaignKind
     name: str = not_personal()
     starts_at: datetime
     ends_at: datetime
@@ -301,7 +301,7 @@ class CampaignPayload:
 @strawberry.input
 class CreateCouponTemplateInput:
     name: str = not_personal()
-    kind: CouponKindEnum  # type: ignore[valid-type]
+    kind: CouponKind
     valid_from: datetime
     valid_until: datetime
     threshold: int = 0
@@ -317,7 +317,7 @@ class CreateCouponTemplateInput:
     per_member_limit: int = 1
     stackable: bool = strawberry.field(default=True, description="May combine with promotions")
     claimable: bool = True
-    trigger: CouponTriggerEnum = CouponTrigger.NONE  # type: ignore[valid-type]
+    trigger: CouponTrigger = CouponTrigger.NONE
 
 
 @strawberry.type
@@ -425,8 +425,8 @@ class MarketingQuery:
         extensions=requires(Perm.MARKETING_MANAGE), description="HQ: every campaign; a store: HQ's and its own"
     )
     async def campaigns(
-        self, info: strawberry.Info[Context, None], status: CampaignStatusEnum | None = None,  # type: ignore[valid-type]
-        kind: CampaignKindEnum | None = None, first: int | None = 20, after: str | None = None,  # type: ignore[valid-type]
+        self, info: strawberry.Info[Context, None], status: CampaignStatus | None = None,
+        kind: CampaignKind | None = None, first: int | None = 20, after: str | None = None,
     ) -> Connection[Campaign]:  # fmt: skip
         page = await marketing_resolvers.campaigns(
             info.context, status=CampaignStatus(status) if status else None,

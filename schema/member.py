@@ -23,9 +23,9 @@ from services.pii import mask_phone
 if TYPE_CHECKING:
     from schema.orders import Order
 
-GenderEnum = strawberry.enum(Gender, name="Gender")
-PointsKindEnum = strawberry.enum(PointsKind, name="PointsKind", description="Why points moved")
-BalanceKindEnum = strawberry.enum(BalanceKind, name="StoredValueKind", description="Why stored value moved")
+strawberry.enum(Gender, name="Gender")
+strawberry.enum(PointsKind, name="PointsKind", description="Why points moved")
+strawberry.enum(BalanceKind, name="StoredValueKind", description="Why stored value moved")
 OrderRef = Annotated["Order", strawberry.lazy("schema.orders")]
 
 # What a ledger row says when staff left no note: by its kind and what it refers to.
@@ -77,7 +77,7 @@ class _LedgerRow:
 
 @strawberry.type(description="One row of the member's points history (积分明细), newest first.")
 class PointsLedgerEntry(_LedgerRow):
-    kind: PointsKindEnum  # type: ignore[valid-type]
+    kind: PointsKind
     points: int = strawberry.field(description="Signed: earned positive, spent or expired negative")
     reason: str
     balance_after: int = strawberry.field(description="The member's points right after this row")
@@ -93,7 +93,7 @@ class PointsLedgerEntry(_LedgerRow):
 
 @strawberry.type(description="One row of the member's stored-value history (余额明细), newest first.")
 class StoredValueLedgerEntry(_LedgerRow):
-    kind: BalanceKindEnum  # type: ignore[valid-type]
+    kind: BalanceKind
     principal: int = strawberry.field(description="Signed fen of paid-in money")
     bonus: int = strawberry.field(description="Signed fen of bonus")
     reason: str
@@ -195,7 +195,7 @@ class Member(relay.Node):
     id: relay.NodeID[int]
     name: str | None
     birthday: date | None
-    gender: GenderEnum  # type: ignore[valid-type]
+    gender: Gender
     joined_at: datetime
     segment: str | None = strawberry.field(description="RFM segment: NEW, VIP, LOYAL, REGULAR, AT_RISK, LOST")
     points_balance: int

@@ -11,7 +11,7 @@ from models import Gender, PaymentMethod
 from resolvers import members as member_resolvers
 from resolvers.context import Context
 from schema.common import Connection, UserError, decode_id, decode_optional_id
-from schema.member import GenderEnum, Member, MemberCode, MemberLevel, MemberTag, TopUpPlan
+from schema.member import Member, MemberCode, MemberLevel, MemberTag, TopUpPlan
 from schema.orders import TenderInput
 from schema.permissions import IsMember, RateLimit, only, requires
 from schema.personal import Sensitivity, not_personal, personal
@@ -55,7 +55,7 @@ class RegisterMemberInput:
 class UpdateMyProfileInput:
     name: str | None = personal(default=None)
     birthday: date | None = personal(default=None)
-    gender: GenderEnum | None = personal(default=None)  # type: ignore[valid-type]
+    gender: Gender | None = personal(default=None)
 
 
 @strawberry.input

@@ -34,10 +34,10 @@ from services.pricing import AppliedCoupon, CartLine, Quote, QuoteLine
 if TYPE_CHECKING:
     pass
 
-OrderStatusEnum = strawberry.enum(OrderStatus, name="OrderStatus")
-ChannelEnum = strawberry.enum(Channel, name="Channel")
-FulfilmentEnum = strawberry.enum(Fulfilment, name="Fulfilment")
-PaymentMethodEnum = strawberry.enum(PaymentMethod, name="PaymentMethod")
+strawberry.enum(OrderStatus, name="OrderStatus")
+strawberry.enum(Channel, name="Channel")
+strawberry.enum(Fulfilment, name="Fulfilment")
+strawberry.enum(PaymentMethod, name="PaymentMethod")
 
 
 @strawberry.enum(name="PaymentState", description="Where a payment's money is.")
@@ -167,7 +167,7 @@ class DeliveryInfo:
 @strawberry.type(description="Money taken (or asked for) for an order, by one method.")
 class Payment(relay.Node):
     id: relay.NodeID[int]
-    method: PaymentMethodEnum  # type: ignore[valid-type]
+    method: PaymentMethod
     amount: int = strawberry.field(description="fen")
     state: PaymentState
     provider: str | None = strawberry.field(description="The payment provider, for provider payments")
@@ -197,9 +197,9 @@ class Payment(relay.Node):
 @strawberry.type
 class Order(relay.Node):
     id: relay.NodeID[int]
-    status: OrderStatusEnum  # type: ignore[valid-type]
-    channel: ChannelEnum  # type: ignore[valid-type]
-    fulfilment: FulfilmentEnum  # type: ignore[valid-type]
+    status: OrderStatus
+    channel: Channel
+    fulfilment: Fulfilment
     subtotal: int
     discount_total: int
     points_used: int
@@ -280,7 +280,7 @@ class QuoteInput:
     store_id: strawberry.ID
     lines: list[CartLineInput]
     member_id: strawberry.ID | None = strawberry.field(default=None, description="POS: a member the store knows")
-    fulfilment: FulfilmentEnum = Fulfilment.PICKUP  # type: ignore[valid-type]
+    fulfilment: Fulfilment = Fulfilment.PICKUP
     coupon_id: strawberry.ID | None = strawberry.field(default=None, description="A MemberCoupon to apply")
 
 
@@ -298,7 +298,7 @@ class PlaceOrderInput:
     store_id: strawberry.ID
     lines: list[CartLineInput]
     idempotency_key: str = strawberry.field(description="The same key again returns the first order")
-    fulfilment: FulfilmentEnum = strawberry.field(  # type: ignore[valid-type]
+    fulfilment: Fulfilment = strawberry.field(
         default=Fulfilment.PICKUP, description="PICKUP in the store, or DELIVERY to `delivery`"
     )
     pickup_at: datetime | None = None
@@ -328,7 +328,7 @@ class VerifyPickupInput:
 
 @strawberry.input
 class TenderInput:
-    method: PaymentMethodEnum  # type: ignore[valid-type]
+    method: PaymentMethod
     amount: int = strawberry.field(description="fen")
     reference: str | None = strawberry.field(default=None, description="Card slip or scanned-code transaction id")
 
@@ -348,7 +348,7 @@ class PosCheckoutInput:
 
 @strawberry.input(description="A tender the cashier chose to give the refund back to, and how much.")
 class RefundTenderInput:
-    method: PaymentMethodEnum  # type: ignore[valid-type]
+    method: PaymentMethod
     amount: int = strawberry.field(description="fen")
 
 
@@ -375,7 +375,7 @@ class RefundOrderInput(RefundPreviewInput):
 
 @strawberry.type(description="Money given back to one tender.")
 class RefundTender:
-    method: PaymentMethodEnum  # type: ignore[valid-type]
+    method: PaymentMethod
     amount: int = strawberry.field(description="fen")
 
 
@@ -497,7 +497,7 @@ class OrderPayload:
     unavailable_sku_ids: list[strawberry.ID] = strawberry.field(default_factory=list)
 
 
-TopUpStatusEnum = strawberry.enum(TopUpStatus, name="TopUpStatus")
+strawberry.enum(TopUpStatus, name="TopUpStatus")
 
 
 @strawberry.type(description="A stored-value top-up paid through the provider; credited when the payment arrives.")
@@ -505,7 +505,7 @@ class OnlineTopUp:
     id: strawberry.ID
     amount: int = strawberry.field(description="Paid, fen")
     bonus: int = strawberry.field(description="Credited on top, fen")
-    status: TopUpStatusEnum  # type: ignore[valid-type]
+    status: TopUpStatus
     paid_at: datetime | None
 
     @classmethod
@@ -592,7 +592,7 @@ class OrderQuery:
         self,
         info: strawberry.Info[Context, None],
         store_id: strawberry.ID,
-        status: OrderStatusEnum | None = None,  # type: ignore[valid-type]
+        status: OrderStatus | None = None,
         first: int | None = 20,
         after: str | None = None,
     ) -> Connection[Order]:

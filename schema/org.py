@@ -31,8 +31,8 @@ StockLevelRef = Annotated["StockLevel", strawberry.lazy("schema.inventory")]
 MenuItemRef = Annotated["MenuItem", strawberry.lazy("schema.catalog")]
 MenuCategoryRef = Annotated["MenuCategory", strawberry.lazy("schema.catalog")]
 
-StoreStatusEnum = strawberry.enum(StoreStatus, name="StoreStatus")
-RoleScopeEnum = strawberry.enum(RoleScope, name="RoleScope")
+strawberry.enum(StoreStatus, name="StoreStatus")
+strawberry.enum(RoleScope, name="RoleScope")
 
 
 @strawberry.type
@@ -57,7 +57,7 @@ class Role(relay.Node):
     id: relay.NodeID[int]
     code: str
     name: str
-    scope: RoleScopeEnum  # type: ignore[valid-type]
+    scope: RoleScope
     builtin: bool
     permissions: list[str]
 
@@ -120,7 +120,7 @@ class Store(relay.Node):
     lat: float
     lng: float
     timezone: str
-    status: StoreStatusEnum  # type: ignore[valid-type]
+    status: StoreStatus
     hours: list[OpeningHours]
     created_at: datetime
     distance_km: float | None = strawberry.field(

@@ -13,7 +13,6 @@ from models import PaymentMethod, utcnow
 from resolvers.context import Context
 from schema.common import UserError, decode_id
 from schema.member import StoredValue
-from schema.orders import PaymentMethodEnum
 from schema.org import Store
 from schema.permissions import requires
 from schema.transaction import MutationTransaction
@@ -23,7 +22,7 @@ from services.permissions import Perm
 
 @strawberry.type(description="An amount of money (fen) by payment method.")
 class MethodAmount:
-    method: PaymentMethodEnum  # type: ignore[valid-type]
+    method: PaymentMethod
     amount: int = strawberry.field(description="fen")
 
     @staticmethod

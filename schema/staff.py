@@ -8,7 +8,7 @@ from models import RoleScope
 from resolvers import org as org_resolvers
 from resolvers.context import Context
 from schema.common import Connection, UserError, decode_id, decode_optional_id
-from schema.org import Role, RoleScopeEnum, Staff
+from schema.org import Role, Staff
 from schema.permissions import IsStaff, only, requires
 from schema.personal import Sensitivity, not_personal, personal
 from schema.transaction import MutationTransaction
@@ -72,7 +72,7 @@ class ChangeMyPasswordInput:
 class CreateRoleInput:
     code: str = not_personal()
     name: str = not_personal()
-    scope: RoleScopeEnum  # type: ignore[valid-type]
+    scope: RoleScope
     permissions: list[str]
 
 

@@ -8,7 +8,7 @@ from models import StoreStatus
 from resolvers import org as org_resolvers
 from resolvers.context import Context
 from schema.common import Connection, UserError, decode_id
-from schema.org import OpeningHoursInput, Store, StoreStatusEnum
+from schema.org import OpeningHoursInput, Store
 from schema.permissions import requires
 from schema.personal import not_personal
 from schema.transaction import MutationTransaction
@@ -19,7 +19,7 @@ from services.stores import MAX_RADIUS_KM, StoreFields, StoreFilter
 @strawberry.input
 class StoreFilterInput:
     city: str | None = None
-    status: StoreStatusEnum | None = None  # type: ignore[valid-type]
+    status: StoreStatus | None = None
     search: str | None = strawberry.field(default=None, description="Part of the name or code")
 
 
@@ -52,7 +52,7 @@ class UpdateStoreInput:
 @strawberry.input
 class SetStoreStatusInput:
     id: strawberry.ID
-    status: StoreStatusEnum  # type: ignore[valid-type]
+    status: StoreStatus
 
 
 @strawberry.type

@@ -11,7 +11,7 @@ from models import OrderStatus
 from resolvers.context import Context
 from schema.common import decode_id, global_id
 from schema.inventory import StockLevel
-from schema.orders import Order, OrderStatusEnum
+from schema.orders import Order
 from schema.permissions import HasPermission, IsHQ, IsMember, checks, only, requires
 from services.order_states import order_topic, order_topic_all
 from services.permissions import Perm
@@ -22,7 +22,7 @@ from services.stock import ALL_STORES_TOPICS, stock_topic
 @strawberry.type(description="An order changed: paid, cancelled, ready, picked up.")
 class OrderEvent:
     order_id: strawberry.ID = strawberry.field(deprecation_reason="Use order { id }.")
-    status: OrderStatusEnum = strawberry.field(description="The status the order moved to")  # type: ignore[valid-type]
+    status: OrderStatus = strawberry.field(description="The status the order moved to")
     pk: strawberry.Private[int]
 
     @classmethod

@@ -14,6 +14,7 @@ from models import AuditOutcome
 from resolvers import audit as audit_resolvers
 from resolvers.context import Context
 from schema.common import Connection, decode_optional_id
+from schema.node import Loaded
 from schema.org import Staff, Store
 from schema.permissions import requires
 from services.audit import AuditFilter
@@ -23,7 +24,7 @@ strawberry.enum(AuditOutcome, name="AuditOutcome")
 
 
 @strawberry.type(description="One recorded action: who, as what, where, what, on which ids, and how it ended.")
-class AuditLogEntry(relay.Node):
+class AuditLogEntry(Loaded, relay.Node):
     id: relay.NodeID[int]
     at: datetime
     request_id: str

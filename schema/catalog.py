@@ -15,6 +15,7 @@ from models import Sku as SkuModel
 from models import StoreListing as StoreListingModel
 from resolvers.context import Context
 from schema.common import global_id
+from schema.node import Loaded
 from schema.permissions import requires
 from services.inventory import Availability
 from services.listings import price_band
@@ -32,7 +33,7 @@ StockLevelRef = Annotated["StockLevel", strawberry.lazy("schema.inventory")]
 
 
 @strawberry.type
-class Category(relay.Node):
+class Category(Loaded, relay.Node):
     id: relay.NodeID[int]
     name: str
     sort: int
@@ -69,7 +70,7 @@ class PriceBand:
 
 
 @strawberry.type
-class Product(relay.Node):
+class Product(Loaded, relay.Node):
     id: relay.NodeID[int]
     name: str
     description: str | None
@@ -104,7 +105,7 @@ class Product(relay.Node):
 
 
 @strawberry.type
-class Sku(relay.Node):
+class Sku(Loaded, relay.Node):
     id: relay.NodeID[int]
     barcode: str
     base_price: int = strawberry.field(description="HQ base price, fen")
@@ -143,7 +144,7 @@ class Sku(relay.Node):
 
 
 @strawberry.type
-class StoreListing(relay.Node):
+class StoreListing(Loaded, relay.Node):
     id: relay.NodeID[int]
     price: int = strawberry.field(description="The store's price, fen")
     on_shelf: bool

@@ -15,6 +15,7 @@ from models import TransferLine as TransferLineModel
 from resolvers.context import Context
 from resolvers.loaders import LevelView
 from schema.catalog import Sku
+from schema.node import Loaded
 from schema.org import Staff, Store
 from services.inventory import Suggestion
 
@@ -24,7 +25,7 @@ strawberry.enum(TransferStatus, name="TransferStatus")
 
 
 @strawberry.type
-class StockLevel(relay.Node):
+class StockLevel(Loaded, relay.Node):
     id: relay.NodeID[int]
     on_hand: int
     reserved: int
@@ -68,7 +69,7 @@ class StockLevel(relay.Node):
 
 
 @strawberry.type
-class StockMovement(relay.Node):
+class StockMovement(Loaded, relay.Node):
     id: relay.NodeID[int]
     kind: MovementKind
     quantity: int = strawberry.field(description="Change to on hand")
@@ -126,7 +127,7 @@ class TransferLine:
 
 
 @strawberry.type
-class Transfer(relay.Node):
+class Transfer(Loaded, relay.Node):
     id: relay.NodeID[int]
     status: TransferStatus
     note: str | None

@@ -12,11 +12,12 @@ from strawberry.scalars import JSON
 from models import Job
 from resolvers.context import Context
 from schema.common import Connection
+from schema.node import Loaded
 from services import jobs
 
 
 @strawberry.type(description="A job that failed on every retry and was given up (FAILED).")
-class FailedJob(relay.Node):
+class FailedJob(Loaded, relay.Node):
     id: relay.NodeID[int]
     kind: str = strawberry.field(description="e.g. orders.refund, orders.expire, groups.expire")
     attempts: int

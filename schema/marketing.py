@@ -28,6 +28,7 @@ from resolvers import orders as order_resolvers
 from resolvers.context import Context
 from schema.catalog import Sku
 from schema.common import Connection, Long, UserError, decode_id, decode_optional_id
+from schema.node import Loaded
 from schema.orders import Order, PaymentRequest, payment_request
 from schema.org import Store
 from schema.permissions import IsMember, IsStaff, only, requires
@@ -72,7 +73,7 @@ class CampaignItem:
 
 
 @strawberry.type
-class Campaign(relay.Node):
+class Campaign(Loaded, relay.Node):
     id: relay.NodeID[int]
     kind: CampaignKind
     name: str
@@ -115,7 +116,7 @@ class Campaign(relay.Node):
 
 
 @strawberry.type
-class CouponTemplate(relay.Node):
+class CouponTemplate(Loaded, relay.Node):
     id: relay.NodeID[int]
     name: str
     kind: CouponKind
@@ -155,7 +156,7 @@ class CouponTemplate(relay.Node):
 
 
 @strawberry.type
-class MemberCoupon(relay.Node):
+class MemberCoupon(Loaded, relay.Node):
     id: relay.NodeID[int]
     status: MemberCouponStatus
     source: CouponSource
@@ -209,7 +210,7 @@ class GroupBuy:
 
 
 @strawberry.type
-class PointsMallItem(relay.Node):
+class PointsMallItem(Loaded, relay.Node):
     id: relay.NodeID[int]
     name: str
     points_cost: int

@@ -16,6 +16,7 @@ from models import TopUpPlan as TopUpPlanModel
 from resolvers import members as member_resolvers
 from resolvers.context import Context
 from schema.common import Connection
+from schema.node import Loaded
 from schema.org import Store
 from services.ledgers import BalanceRow, PointsRow
 from services.pii import mask_phone
@@ -121,7 +122,7 @@ class StoredValueLedgerEntry(_LedgerRow):
 
 
 @strawberry.type
-class MemberLevel(relay.Node):
+class MemberLevel(Loaded, relay.Node):
     id: relay.NodeID[int]
     name: str
     spend_threshold: int = strawberry.field(description="Lifetime spend (fen) that reaches this level")
@@ -140,7 +141,7 @@ class MemberLevel(relay.Node):
 
 
 @strawberry.type
-class MemberTag(relay.Node):
+class MemberTag(Loaded, relay.Node):
     id: relay.NodeID[int]
     name: str
 
@@ -157,7 +158,7 @@ class MemberTag(relay.Node):
 
 
 @strawberry.type
-class TopUpPlan(relay.Node):
+class TopUpPlan(Loaded, relay.Node):
     id: relay.NodeID[int]
     name: str
     pay_amount: int = strawberry.field(description="fen")
@@ -191,7 +192,7 @@ class MemberCode:
 
 
 @strawberry.type
-class Member(relay.Node):
+class Member(Loaded, relay.Node):
     id: relay.NodeID[int]
     name: str | None
     birthday: date | None

@@ -21,6 +21,7 @@ from resolvers.context import Context
 from schema.catalog import Sku
 from schema.common import Connection, UserError, decode_id, decode_optional_id, global_id
 from schema.member import Member
+from schema.node import Loaded
 from schema.org import Staff, Store
 from schema.permissions import IsMember, IsSignedIn, only, requires
 from schema.personal import Sensitivity, not_personal, personal
@@ -165,7 +166,7 @@ class DeliveryInfo:
 
 
 @strawberry.type(description="Money taken (or asked for) for an order, by one method.")
-class Payment(relay.Node):
+class Payment(Loaded, relay.Node):
     id: relay.NodeID[int]
     method: PaymentMethod
     amount: int = strawberry.field(description="fen")
@@ -195,7 +196,7 @@ class Payment(relay.Node):
 
 
 @strawberry.type
-class Order(relay.Node):
+class Order(Loaded, relay.Node):
     id: relay.NodeID[int]
     status: OrderStatus
     channel: Channel
@@ -401,7 +402,7 @@ def _refund_lines(stored: list[dict[str, int]]) -> list[RefundLine]:
 
 
 @strawberry.type(description="A refund made on an order: what came back, to which tender, by whom, when and why.")
-class Refund(relay.Node):
+class Refund(Loaded, relay.Node):
     id: relay.NodeID[int]
     amount: int = strawberry.field(description="fen, all tenders")
     tenders: list[RefundTender] = strawberry.field(description="What went back to each tender")

@@ -17,6 +17,7 @@ from resolvers import inventory as inventory_resolvers
 from resolvers import org as org_resolvers
 from resolvers.context import Context
 from schema.common import Connection, decode_optional_id
+from schema.node import Loaded
 from schema.permissions import requires
 from services.listings import ListingFilter
 from services.permissions import Perm
@@ -53,7 +54,7 @@ class OpeningHoursInput:
 
 
 @strawberry.type
-class Role(relay.Node):
+class Role(Loaded, relay.Node):
     id: relay.NodeID[int]
     code: str
     name: str
@@ -72,7 +73,7 @@ class Role(relay.Node):
 
 
 @strawberry.type
-class Staff(relay.Node):
+class Staff(Loaded, relay.Node):
     id: relay.NodeID[int]
     username: str
     display_name: str
@@ -110,7 +111,7 @@ class Staff(relay.Node):
 
 
 @strawberry.type
-class Store(relay.Node):
+class Store(Loaded, relay.Node):
     id: relay.NodeID[int]
     code: str
     name: str

@@ -20,6 +20,7 @@ from schema.permissions import requires
 from services.audit import AuditFilter
 from services.permissions import Perm
 
+# The Python enums as GraphQL enums (registered once, here); annotations name the Python enums themselves.
 strawberry.enum(AuditOutcome, name="AuditOutcome")
 
 

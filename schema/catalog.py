@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from schema.inventory import StockLevel
     from schema.org import Store
 
+# The Python enums as GraphQL enums (registered once, here); annotations name the Python enums themselves.
 strawberry.enum(CatalogStatus, name="CatalogStatus")
 strawberry.enum(Availability, name="Availability", description="What a member may know of stock: never the count.")
 StoreRef = Annotated["Store", strawberry.lazy("schema.org")]

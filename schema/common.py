@@ -11,6 +11,7 @@ from strawberry import relay
 from services.errors import DomainError, ErrorCode
 from services.pagination import Page
 
+# The Python enums as GraphQL enums (registered once, here); annotations name the Python enums themselves.
 strawberry.enum(ErrorCode, name="ErrorCode", description="Why a business rule said no.")
 
 # Money totals across a chain outgrow GraphQL's 32-bit Int (2^31 fen is only 21 million yuan): reports use Long,

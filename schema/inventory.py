@@ -19,6 +19,7 @@ from schema.node import Loaded
 from schema.org import Staff, Store
 from services.inventory import Suggestion
 
+# The Python enums as GraphQL enums (registered once, here); annotations name the Python enums themselves.
 strawberry.enum(MovementKind, name="MovementKind")
 strawberry.enum(AdjustmentReason, name="AdjustmentReason")
 strawberry.enum(TransferStatus, name="TransferStatus")

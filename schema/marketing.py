@@ -38,6 +38,7 @@ from services import coupons, group_buys, points_mall, promotions, referrals
 from services.db import write_transaction
 from services.permissions import Perm
 
+# The Python enums as GraphQL enums (registered once, here); annotations name the Python enums themselves.
 strawberry.enum(CampaignKind, name="CampaignKind")
 strawberry.enum(CampaignStatus, name="CampaignStatus")
 strawberry.enum(CouponKind, name="CouponKind")

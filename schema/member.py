@@ -24,6 +24,7 @@ from services.pii import mask_phone
 if TYPE_CHECKING:
     from schema.orders import Order
 
+# The Python enums as GraphQL enums (registered once, here); annotations name the Python enums themselves.
 strawberry.enum(Gender, name="Gender")
 strawberry.enum(PointsKind, name="PointsKind", description="Why points moved")
 strawberry.enum(BalanceKind, name="StoredValueKind", description="Why stored value moved")

@@ -35,6 +35,7 @@ from services.pricing import AppliedCoupon, CartLine, Quote, QuoteLine
 if TYPE_CHECKING:
     pass
 
+# The Python enums as GraphQL enums (registered once, here); annotations name the Python enums themselves.
 strawberry.enum(OrderStatus, name="OrderStatus")
 strawberry.enum(Channel, name="Channel")
 strawberry.enum(Fulfilment, name="Fulfilment")

@@ -32,6 +32,7 @@ StockLevelRef = Annotated["StockLevel", strawberry.lazy("schema.inventory")]
 MenuItemRef = Annotated["MenuItem", strawberry.lazy("schema.catalog")]
 MenuCategoryRef = Annotated["MenuCategory", strawberry.lazy("schema.catalog")]
 
+# The Python enums as GraphQL enums (registered once, here); annotations name the Python enums themselves.
 strawberry.enum(StoreStatus, name="StoreStatus")
 strawberry.enum(RoleScope, name="RoleScope")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from models import AuditLog
 from resolvers.context import Context
-from services import audit as audit_service
-from services.pagination import Page
+from services.access import audit as audit_service
+from services.platform.pagination import Page
 
 
 async def audit_logs(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from models import Member, Staff
 from resolvers.context import Context, with_viewer
-from services import auth as auth_service
-from services.errors import DomainError, ErrorCode, Unauthenticated
-from services.members import member_for_identity
-from services.scope import Viewer, ViewerKind
+from services.access import auth as auth_service
+from services.access.scope import Viewer, ViewerKind
+from services.members.accounts import member_for_identity
+from services.platform.errors import DomainError, ErrorCode, Unauthenticated
 
 
 async def own_staff(ctx: Context) -> Staff:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from models import Category, Product, Sku, StoreListing
 from resolvers.context import Context
-from services import catalog as catalog_service
-from services import catalog_csv, listings, stock
-from services.pagination import Page, keyset_page
-from services.permissions import Perm
-from services.scope import require
-from services.settings import ChainSettings, get_settings, update_settings
+from services.access.permissions import Perm
+from services.access.scope import require
+from services.catalog import csv_io as catalog_csv
+from services.catalog import listings
+from services.catalog import products as catalog_service
+from services.inventory import stock
+from services.org.settings import ChainSettings, get_settings, update_settings
+from services.platform.pagination import Page, keyset_page
 
 
 async def products(

@@ -13,7 +13,7 @@ from starlette.websockets import WebSocket
 
 from resolvers.loaders import Loaders
 from resolvers.state import AppState
-from services.scope import ANONYMOUS, Viewer
+from services.access.scope import ANONYMOUS, Viewer
 
 
 @dataclass

@@ -5,10 +5,11 @@ from __future__ import annotations
 from models import AdjustmentReason, StockMovement, Transfer
 from resolvers.context import Context
 from resolvers.loaders import LevelView
-from services import inventory, stock, transfers
-from services.pagination import Page, decode_cursor, page_size
-from services.permissions import Perm
-from services.scope import require_store
+from services.access.permissions import Perm
+from services.access.scope import require_store
+from services.inventory import levels as inventory
+from services.inventory import stock, transfers
+from services.platform.pagination import Page, decode_cursor, page_size
 
 
 async def store_levels(

@@ -20,12 +20,12 @@ from models import (
     utcnow,
 )
 from resolvers.context import Context
-from services import promotions
-from services.errors import DomainError, ErrorCode
-from services.pagination import Page, keyset_page
-from services.permissions import Perm
-from services.scope import require
-from services.visible import require_visible, template_condition
+from services.access.permissions import Perm
+from services.access.scope import require
+from services.access.visible import require_visible, template_condition
+from services.marketing import promotions
+from services.platform.errors import DomainError, ErrorCode
+from services.platform.pagination import Page, keyset_page
 
 PUBLIC_KINDS = (CampaignKind.LIMITED_DISCOUNT, CampaignKind.FULL_REDUCTION, CampaignKind.FLASH_SALE,
                 CampaignKind.GROUP_BUY)  # fmt: skip

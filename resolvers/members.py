@@ -8,11 +8,15 @@ from sqlalchemy import select
 
 from models import Member, MemberLevel, MemberTag, TopUpPlan
 from resolvers.context import Context
-from services import member_admin, member_data, members, points, pos, top_ups
-from services.errors import AccessDenied, DomainError, ErrorCode
-from services.pagination import Page, decode_cursor, page_size
-from services.permissions import Perm
-from services.scope import require
+from services.access.permissions import Perm
+from services.access.scope import require
+from services.members import accounts as members
+from services.members import admin as member_admin
+from services.members import data as member_data
+from services.members import points, top_ups
+from services.orders import pos
+from services.platform.errors import AccessDenied, DomainError, ErrorCode
+from services.platform.pagination import Page, decode_cursor, page_size
 
 
 async def search(ctx: Context, flt: member_admin.MemberFilter, *, first: int | None, after: str | None) -> Page[Member]:

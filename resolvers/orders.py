@@ -8,15 +8,16 @@ from sqlalchemy import select
 
 from models import Fulfilment, Order, OrderStatus, Store, utcnow
 from resolvers.context import Context
-from services import inventory, orders
-from services.errors import AccessDenied, DomainError, ErrorCode
-from services.members import may_see
-from services.pagination import Page, keyset_page
-from services.payments import PaymentProvider
-from services.permissions import Perm
-from services.pricing import CartLine, Quote, quote
-from services.scope import require_store
-from services.stores import is_open_at, next_opening
+from services.access.permissions import Perm
+from services.access.scope import require_store
+from services.inventory import levels as inventory
+from services.members.accounts import may_see
+from services.orders import lifecycle as orders
+from services.orders.payments import PaymentProvider
+from services.org.stores import is_open_at, next_opening
+from services.platform.errors import AccessDenied, DomainError, ErrorCode
+from services.platform.pagination import Page, keyset_page
+from services.pricing.engine import CartLine, Quote, quote
 
 
 def provider(ctx: Context) -> PaymentProvider:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from models import Role, RoleScope, Staff, Store, StoreStatus
 from resolvers.context import Context
-from services import roles as role_service
-from services import staff as staff_service
-from services import stores as store_service
-from services.pagination import Page
-from services.permissions import Perm
-from services.scope import require_store
+from services.access import roles as role_service
+from services.access.permissions import Perm
+from services.access.scope import require_store
+from services.org import staff as staff_service
+from services.org import stores as store_service
+from services.platform.pagination import Page
 
 
 async def stores(ctx: Context, flt: store_service.StoreFilter, *, first: int | None, after: str | None) -> Page[Store]:

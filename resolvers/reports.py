@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from models import Campaign, CouponTemplate
 from resolvers.context import Context
-from services import recommendations, reports
+from services.analytics import recommendations, reports
 
 
 async def sales(ctx: Context, *, store_id: int | None, start: date, end: date, granularity: str,

@@ -13,12 +13,12 @@ from models import AuditLog as AuditLogModel
 from models import AuditOutcome
 from resolvers import audit as audit_resolvers
 from resolvers.context import Context
-from schema.common import Connection, decode_optional_id
-from schema.node import Loaded
-from schema.org import Staff, Store
-from schema.permissions import requires
-from services.audit import AuditFilter
-from services.permissions import Perm
+from schema.core.common import Connection, decode_optional_id
+from schema.core.node import Loaded
+from schema.core.permissions import requires
+from schema.org.types import Staff, Store
+from services.access.audit import AuditFilter
+from services.access.permissions import Perm
 
 # The Python enums as GraphQL enums (registered once, here); annotations name the Python enums themselves.
 strawberry.enum(AuditOutcome, name="AuditOutcome")

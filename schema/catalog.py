@@ -14,23 +14,23 @@ from models import Product as ProductModel
 from models import Sku as SkuModel
 from models import StoreListing as StoreListingModel
 from resolvers.context import Context
-from schema.common import global_id
-from schema.node import Loaded
-from schema.permissions import requires
-from services.inventory import Availability
-from services.listings import price_band
-from services.permissions import Perm
-from services.settings import ChainSettings as ChainSettingsValue
+from schema.core.common import global_id
+from schema.core.node import Loaded
+from schema.core.permissions import requires
+from services.access.permissions import Perm
+from services.catalog.listings import price_band
+from services.inventory.levels import Availability
+from services.org.settings import ChainSettings as ChainSettingsValue
 
 if TYPE_CHECKING:
-    from schema.inventory import StockLevel
-    from schema.org import Store
+    from schema.inventory.types import StockLevel
+    from schema.org.types import Store
 
 # The Python enums as GraphQL enums (registered once, here); annotations name the Python enums themselves.
 strawberry.enum(CatalogStatus, name="CatalogStatus")
 strawberry.enum(Availability, name="Availability", description="What a member may know of stock: never the count.")
-StoreRef = Annotated["Store", strawberry.lazy("schema.org")]
-StockLevelRef = Annotated["StockLevel", strawberry.lazy("schema.inventory")]
+StoreRef = Annotated["Store", strawberry.lazy("schema.org.types")]
+StockLevelRef = Annotated["StockLevel", strawberry.lazy("schema.inventory.types")]
 
 
 @strawberry.type
@@ -100,7 +100,7 @@ class Product(Loaded, relay.Node):
 
     @strawberry.field(description="Set when this is a store's own product (visible in that store only).")
     async def owner_store(self, info: strawberry.Info[Context, None]) -> StoreRef | None:
-        from schema.org import Store
+        from schema.org.types import Store
 
         return await Store.load(info.context, self.owner_store_id) if self.owner_store_id is not None else None
 
@@ -167,13 +167,13 @@ class StoreListing(Loaded, relay.Node):
 
     @strawberry.field
     async def store(self, info: strawberry.Info[Context, None]) -> StoreRef | None:
-        from schema.org import Store
+        from schema.org.types import Store
 
         return await Store.load(info.context, self.store_id)
 
     @strawberry.field(description="The stock level behind this listing (staff with stock.read).")
     async def stock(self, info: strawberry.Info[Context, None]) -> StockLevelRef | None:
-        from schema.inventory import StockLevel
+        from schema.inventory.types import StockLevel
 
         view = await info.context.loaders.stock_level_by_store_sku.load((self.store_id, self.sku_id))
         return StockLevel.from_view(view) if view else None

@@ -9,15 +9,15 @@ import strawberry
 from models import CatalogStatus
 from resolvers import catalog as catalog_resolvers
 from resolvers.context import Context
-from schema.catalog import Category, ChainSettingsType, Product, Sku, StoreListing
-from schema.common import Connection, UserError, decode_id, decode_optional_id
-from schema.permissions import IsStaff, only, requires
-from schema.personal import not_personal
-from schema.transaction import MutationTransaction
-from services import catalog as catalog_service
-from services.errors import DomainError, ErrorCode
-from services.listings import Adoption
-from services.permissions import Perm
+from schema.catalog.types import Category, ChainSettingsType, Product, Sku, StoreListing
+from schema.core.common import Connection, UserError, decode_id, decode_optional_id
+from schema.core.permissions import IsStaff, only, requires
+from schema.core.personal import not_personal
+from schema.core.transaction import MutationTransaction
+from services.access.permissions import Perm
+from services.catalog import products as catalog_service
+from services.catalog.listings import Adoption
+from services.platform.errors import DomainError, ErrorCode
 
 
 @strawberry.input

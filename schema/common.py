@@ -8,8 +8,8 @@ from typing import Generic, NewType, TypeVar
 import strawberry
 from strawberry import relay
 
-from services.errors import DomainError, ErrorCode
-from services.pagination import Page
+from services.platform.errors import DomainError, ErrorCode
+from services.platform.pagination import Page
 
 # The Python enums as GraphQL enums (registered once, here); annotations name the Python enums themselves.
 strawberry.enum(ErrorCode, name="ErrorCode", description="Why a business rule said no.")

@@ -14,10 +14,10 @@ from models import Transfer as TransferModel
 from models import TransferLine as TransferLineModel
 from resolvers.context import Context
 from resolvers.loaders import LevelView
-from schema.catalog import Sku
-from schema.node import Loaded
-from schema.org import Staff, Store
-from services.inventory import Suggestion
+from schema.catalog.types import Sku
+from schema.core.node import Loaded
+from schema.org.types import Staff, Store
+from services.inventory.levels import Suggestion
 
 # The Python enums as GraphQL enums (registered once, here); annotations name the Python enums themselves.
 strawberry.enum(MovementKind, name="MovementKind")

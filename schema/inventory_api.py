@@ -8,13 +8,14 @@ from models import AdjustmentReason, MovementKind, TransferStatus
 from resolvers import inventory as inventory_resolvers
 from resolvers.context import Context
 from resolvers.loaders import LevelView
-from schema.common import Connection, UserError, decode_id, decode_optional_id
-from schema.inventory import StockLevel, StockMovement, Transfer, TransferSuggestion
-from schema.permissions import IsStaff, only, requires
-from schema.personal import not_personal
-from schema.transaction import MutationTransaction
-from services import inventory, stock, transfers
-from services.permissions import Perm
+from schema.core.common import Connection, UserError, decode_id, decode_optional_id
+from schema.core.permissions import IsStaff, only, requires
+from schema.core.personal import not_personal
+from schema.core.transaction import MutationTransaction
+from schema.inventory.types import StockLevel, StockMovement, Transfer, TransferSuggestion
+from services.access.permissions import Perm
+from services.inventory import levels as inventory
+from services.inventory import stock, transfers
 
 
 @strawberry.input

@@ -11,9 +11,9 @@ from strawberry.scalars import JSON
 
 from models import Job
 from resolvers.context import Context
-from schema.common import Connection
-from schema.node import Loaded
-from services import jobs
+from schema.core.common import Connection
+from schema.core.node import Loaded
+from services.platform import jobs
 
 
 @strawberry.type(description="A job that failed on every retry and was given up (FAILED).")

@@ -26,17 +26,17 @@ from models import PointsMallItem as PointsMallItemModel
 from resolvers import marketing as marketing_resolvers
 from resolvers import orders as order_resolvers
 from resolvers.context import Context
-from schema.catalog import Sku
-from schema.common import Connection, Long, UserError, decode_id, decode_optional_id
-from schema.node import Loaded
-from schema.orders import Order, PaymentRequest, payment_request
-from schema.org import Store
-from schema.permissions import IsMember, IsStaff, only, requires
-from schema.personal import not_personal, personal
-from schema.transaction import MutationTransaction
-from services import coupons, group_buys, points_mall, promotions, referrals
-from services.db import write_transaction
-from services.permissions import Perm
+from schema.catalog.types import Sku
+from schema.core.common import Connection, Long, UserError, decode_id, decode_optional_id
+from schema.core.node import Loaded
+from schema.core.permissions import IsMember, IsStaff, only, requires
+from schema.core.personal import not_personal, personal
+from schema.core.transaction import MutationTransaction
+from schema.orders.api import Order, PaymentRequest, payment_request
+from schema.org.types import Store
+from services.access.permissions import Perm
+from services.marketing import coupons, group_buys, points_mall, promotions, referrals
+from services.platform.db import write_transaction
 
 # The Python enums as GraphQL enums (registered once, here); annotations name the Python enums themselves.
 strawberry.enum(CampaignKind, name="CampaignKind")
@@ -100,7 +100,7 @@ class Campaign(Loaded, relay.Node):
 
     @classmethod
     async def load(cls, ctx: Context, pk: int) -> Self | None:
-        """node(id): through a scoped loader (see resolvers/loaders.py)."""
+        """node(id): through a scoped loader (see resolvers/loaders/)."""
         m = await ctx.loaders.campaign_node.load(pk)
         return cls.from_model(m) if m else None
 
@@ -147,7 +147,7 @@ class CouponTemplate(Loaded, relay.Node):
 
     @classmethod
     async def load(cls, ctx: Context, pk: int) -> Self | None:
-        """node(id): through a scoped loader (see resolvers/loaders.py)."""
+        """node(id): through a scoped loader (see resolvers/loaders/)."""
         m = await ctx.loaders.coupon_template_node.load(pk)
         return cls.from_model(m) if m else None
 
@@ -173,7 +173,7 @@ class MemberCoupon(Loaded, relay.Node):
 
     @classmethod
     async def load(cls, ctx: Context, pk: int) -> Self | None:
-        """node(id): through a scoped loader (see resolvers/loaders.py)."""
+        """node(id): through a scoped loader (see resolvers/loaders/)."""
         m = await ctx.loaders.member_coupon_node.load(pk)
         return cls.from_model(m) if m else None
 
@@ -227,7 +227,7 @@ class PointsMallItem(Loaded, relay.Node):
 
     @classmethod
     async def load(cls, ctx: Context, pk: int) -> Self | None:
-        """node(id): through a scoped loader (see resolvers/loaders.py)."""
+        """node(id): through a scoped loader (see resolvers/loaders/)."""
         m = await ctx.loaders.points_mall_item_node.load(pk)
         return cls.from_model(m) if m else None
 

@@ -15,20 +15,20 @@ from models import MemberTag as MemberTagModel
 from models import TopUpPlan as TopUpPlanModel
 from resolvers import members as member_resolvers
 from resolvers.context import Context
-from schema.common import Connection
-from schema.node import Loaded
-from schema.org import Store
-from services.ledgers import BalanceRow, PointsRow
-from services.pii import mask_phone
+from schema.core.common import Connection
+from schema.core.node import Loaded
+from schema.org.types import Store
+from services.access.pii import mask_phone
+from services.members.ledgers import BalanceRow, PointsRow
 
 if TYPE_CHECKING:
-    from schema.orders import Order
+    from schema.orders.api import Order
 
 # The Python enums as GraphQL enums (registered once, here); annotations name the Python enums themselves.
 strawberry.enum(Gender, name="Gender")
 strawberry.enum(PointsKind, name="PointsKind", description="Why points moved")
 strawberry.enum(BalanceKind, name="StoredValueKind", description="Why stored value moved")
-OrderRef = Annotated["Order", strawberry.lazy("schema.orders")]
+OrderRef = Annotated["Order", strawberry.lazy("schema.orders.api")]
 
 # What a ledger row says when staff left no note: by its kind and what it refers to.
 _REASONS = {
@@ -56,7 +56,7 @@ def _reason(kind: PointsKind | BalanceKind, ref_type: str | None, note: str | No
 async def _order(info: strawberry.Info[Context, None], ref_type: str | None, ref_id: int | None) -> Order | None:
     if ref_type != "order" or ref_id is None:
         return None
-    from schema.orders import Order
+    from schema.orders.api import Order
 
     return await Order.load(info.context, ref_id)
 

@@ -10,15 +10,19 @@ from strawberry.scalars import JSON
 from models import Gender, PaymentMethod
 from resolvers import members as member_resolvers
 from resolvers.context import Context
-from schema.common import Connection, UserError, decode_id, decode_optional_id
-from schema.member import Member, MemberCode, MemberLevel, MemberTag, TopUpPlan
-from schema.orders import TenderInput
-from schema.permissions import IsMember, RateLimit, only, requires
-from schema.personal import Sensitivity, not_personal, personal
-from schema.transaction import MutationTransaction
-from services import member_admin, member_data, members, pos, stored_value
-from services.errors import DomainError, ErrorCode
-from services.permissions import Perm
+from schema.core.common import Connection, UserError, decode_id, decode_optional_id
+from schema.core.permissions import IsMember, RateLimit, only, requires
+from schema.core.personal import Sensitivity, not_personal, personal
+from schema.core.transaction import MutationTransaction
+from schema.members.types import Member, MemberCode, MemberLevel, MemberTag, TopUpPlan
+from schema.orders.api import TenderInput
+from services.access.permissions import Perm
+from services.members import accounts as members
+from services.members import admin as member_admin
+from services.members import data as member_data
+from services.members import stored_value
+from services.orders import pos
+from services.platform.errors import DomainError, ErrorCode
 
 
 @strawberry.input

@@ -18,8 +18,8 @@ from strawberry.types.base import StrawberryObjectDefinition
 from strawberry.utils.await_maybe import await_maybe
 
 from resolvers.context import Context
-from services.errors import DomainError, ErrorCode
-from services.pagination import MAX_PAGE
+from services.platform.errors import DomainError, ErrorCode
+from services.platform.pagination import MAX_PAGE
 
 
 class Loaded:

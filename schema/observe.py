@@ -13,8 +13,8 @@ from functools import cache
 from graphql import FieldNode, OperationDefinitionNode
 from strawberry.extensions import SchemaExtension
 
-from schema import trusted
-from services import logs
+from schema.core import trusted
+from services.platform import logs
 
 log = logging.getLogger("chain.graphql")
 

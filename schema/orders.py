@@ -18,19 +18,21 @@ from models import Payment as PaymentModel
 from models import Refund as RefundModel
 from resolvers import orders as order_resolvers
 from resolvers.context import Context
-from schema.catalog import Sku
-from schema.common import Connection, UserError, decode_id, decode_optional_id, global_id
-from schema.member import Member
-from schema.node import Loaded
-from schema.org import Staff, Store
-from schema.permissions import IsMember, IsSignedIn, only, requires
-from schema.personal import Sensitivity, not_personal, personal
-from schema.transaction import MutationTransaction
-from services import late_payments, orders, pos, refunds, top_ups
-from services.errors import DomainError, ErrorCode
-from services.payments import Prepay
-from services.permissions import Perm
-from services.pricing import AppliedCoupon, CartLine, Quote, QuoteLine
+from schema.catalog.types import Sku
+from schema.core.common import Connection, UserError, decode_id, decode_optional_id, global_id
+from schema.core.node import Loaded
+from schema.core.permissions import IsMember, IsSignedIn, only, requires
+from schema.core.personal import Sensitivity, not_personal, personal
+from schema.core.transaction import MutationTransaction
+from schema.members.types import Member
+from schema.org.types import Staff, Store
+from services.access.permissions import Perm
+from services.members import top_ups
+from services.orders import late_payments, pos, refunds
+from services.orders import lifecycle as orders
+from services.orders.payments import Prepay
+from services.platform.errors import DomainError, ErrorCode
+from services.pricing.engine import AppliedCoupon, CartLine, Quote, QuoteLine
 
 if TYPE_CHECKING:
     pass

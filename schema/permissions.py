@@ -15,10 +15,10 @@ from strawberry.permission import BasePermission, PermissionExtension
 from strawberry.types import Info
 from strawberry.types.field import StrawberryField
 
-from services import ratelimit
-from services.permissions import Perm
-from services.ratelimit import viewer_key
-from services.scope import ViewerKind
+from services.access.permissions import Perm
+from services.access.scope import ViewerKind
+from services.platform import ratelimit
+from services.platform.ratelimit import viewer_key
 
 
 class IsSignedIn(BasePermission):
@@ -72,7 +72,7 @@ class HasPermission(Refusal):
 
 
 class RateLimit(FieldExtension):
-    """Counts each call against the operation's rate limits (services/ratelimit.py) before anything runs."""
+    """Counts each call against the operation's rate limits (services/platform/ratelimit.py) before anything runs."""
 
     def __init__(
         self, operation: str, subject_field: str | None = None, when: Callable[[dict[str, Any]], bool] | None = None

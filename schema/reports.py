@@ -8,17 +8,17 @@ from typing import Annotated, Self
 
 import strawberry
 
-from resolvers import reports as report_resolvers
+from resolvers import analytics as report_resolvers
 from resolvers.context import Context
-from schema.catalog import Sku
-from schema.common import Long, decode_id, decode_optional_id
-from schema.org import Store
-from schema.permissions import requires
-from services import reports
-from services.errors import DomainError, ErrorCode
-from services.facts import Freshness as FreshnessValue
-from services.permissions import Perm
-from services.points import CHAIN_TZ
+from schema.catalog.types import Sku
+from schema.core.common import Long, decode_id, decode_optional_id
+from schema.core.permissions import requires
+from schema.org.types import Store
+from services.access.permissions import Perm
+from services.analytics import reports
+from services.analytics.facts import Freshness as FreshnessValue
+from services.members.points import CHAIN_TZ
+from services.platform.errors import DomainError, ErrorCode
 
 
 @strawberry.enum

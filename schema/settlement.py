@@ -11,13 +11,13 @@ from strawberry.scalars import JSON
 
 from models import PaymentMethod, utcnow
 from resolvers.context import Context
-from schema.common import UserError, decode_id
-from schema.member import StoredValue
-from schema.org import Store
-from schema.permissions import requires
-from schema.transaction import MutationTransaction
-from services import settlement
-from services.permissions import Perm
+from schema.core.common import UserError, decode_id
+from schema.core.permissions import requires
+from schema.core.transaction import MutationTransaction
+from schema.members.types import StoredValue
+from schema.org.types import Store
+from services.access.permissions import Perm
+from services.orders import settlement
 
 
 @strawberry.type(description="An amount of money (fen) by payment method.")

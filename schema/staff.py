@@ -7,13 +7,13 @@ import strawberry
 from models import RoleScope
 from resolvers import org as org_resolvers
 from resolvers.context import Context
-from schema.common import Connection, UserError, decode_id, decode_optional_id
-from schema.org import Role, Staff
-from schema.permissions import IsStaff, only, requires
-from schema.personal import Sensitivity, not_personal, personal
-from schema.transaction import MutationTransaction
-from services.permissions import PERMISSIONS, Perm
-from services.staff import StaffFilter
+from schema.core.common import Connection, UserError, decode_id, decode_optional_id
+from schema.core.permissions import IsStaff, only, requires
+from schema.core.personal import Sensitivity, not_personal, personal
+from schema.core.transaction import MutationTransaction
+from schema.org.types import Role, Staff
+from services.access.permissions import PERMISSIONS, Perm
+from services.org.staff import StaffFilter
 
 
 @strawberry.type

@@ -9,14 +9,14 @@ import strawberry
 
 from models import OrderStatus
 from resolvers.context import Context
-from schema.common import decode_id, global_id
-from schema.inventory import StockLevel
-from schema.orders import Order
-from schema.permissions import HasPermission, IsHQ, IsMember, checks, only, requires
-from services.order_states import order_topic, order_topic_all
-from services.permissions import Perm
-from services.scope import require_store
-from services.stock import ALL_STORES_TOPICS, stock_topic
+from schema.core.common import decode_id, global_id
+from schema.core.permissions import HasPermission, IsHQ, IsMember, checks, only, requires
+from schema.inventory.types import StockLevel
+from schema.orders.api import Order
+from services.access.permissions import Perm
+from services.access.scope import require_store
+from services.inventory.stock import ALL_STORES_TOPICS, stock_topic
+from services.orders.states import order_topic, order_topic_all
 
 
 @strawberry.type(description="An order changed: paid, cancelled, ready, picked up.")

@@ -18,14 +18,14 @@ from strawberry.utils.str_converters import to_camel_case
 
 from models import AuditOutcome
 from resolvers.context import Context
-from schema.common import UserError
-from schema.personal import plan_for
-from services import logs
-from services.audit import AuditEntry, Plan, hidden_values, record, redact
-from services.auth import PersistentRefusal
-from services.db import begin_write
-from services.errors import AccessDenied, DomainError
-from services.events import Event, take_pending
+from schema.core.common import UserError
+from schema.core.personal import plan_for
+from services.access.audit import AuditEntry, Plan, hidden_values, record, redact
+from services.access.auth import PersistentRefusal
+from services.platform import logs
+from services.platform.db import begin_write
+from services.platform.errors import AccessDenied, DomainError
+from services.platform.events import Event, take_pending
 
 log = logging.getLogger("chain.mutation")
 
@@ -65,7 +65,7 @@ class MutationTransaction(FieldExtension):
 
     def apply(self, field: StrawberryField) -> None:
         self.payload_type = field.type
-        # What the input's fields hold, as their input types declare it (schema/personal.py).
+        # What the input's fields hold, as their input types declare it (schema/core/personal.py).
         self.plan = next((plan_for(a.type) for a in field.arguments if a.python_name == "input"), {})
 
     def _entry(

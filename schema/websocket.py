@@ -34,13 +34,13 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message, SubscribeMessage
 
 from resolvers.context import Context, for_operation
-from schema import trusted
-from schema.errors import RETRYABLE, transient
-from services.auth import SESSION_REVOKED, authenticate
-from services.config import Settings
-from services.errors import Unauthenticated
-from services.events import Broker
-from services.scope import ANONYMOUS, Viewer
+from schema.core import trusted
+from schema.core.errors import RETRYABLE, transient
+from services.access.auth import SESSION_REVOKED, authenticate
+from services.access.scope import ANONYMOUS, Viewer
+from services.platform.config import Settings
+from services.platform.errors import Unauthenticated
+from services.platform.events import Broker
 
 log = logging.getLogger("chain.websocket")
 

@@ -27,15 +27,15 @@ from models import (
     Sku,
     utcnow,
 )
-from services import idempotency
-from services.db import dialect_insert
-from services.errors import AccessDenied, DomainError, ErrorCode
-from services.permissions import Perm
-from services.points import CHAIN_TZ
-from services.scope import Viewer, require
-from services.settings import get_settings
-from services.validation import text
-from services.visible import require_visible
+from services.access.permissions import Perm
+from services.access.scope import Viewer, require
+from services.access.visible import require_visible
+from services.members.points import CHAIN_TZ
+from services.org.settings import get_settings
+from services.platform import idempotency
+from services.platform.db import dialect_insert
+from services.platform.errors import AccessDenied, DomainError, ErrorCode
+from services.platform.validation import text
 
 MAX_LIST = 10_000
 

@@ -9,7 +9,7 @@ import struct
 from datetime import datetime, timedelta
 
 from models import utcnow
-from services.errors import DomainError, ErrorCode
+from services.platform.errors import DomainError, ErrorCode
 
 LIFETIME = timedelta(seconds=60)
 PREFIX = "MC1"

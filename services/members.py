@@ -23,14 +23,14 @@ from models import (
     StoreStatus,
     utcnow,
 )
-from services import coupons
-from services.db import insert_new
-from services.errors import AccessDenied, DomainError, ErrorCode
-from services.identity import ExternalIdentity
-from services.permissions import Perm
-from services.pii import PiiCipher, normalise_phone
-from services.scope import Viewer, require
-from services.validation import optional_text
+from services.access.identity import ExternalIdentity
+from services.access.permissions import Perm
+from services.access.pii import PiiCipher, normalise_phone
+from services.access.scope import Viewer, require
+from services.marketing import coupons
+from services.platform.db import insert_new
+from services.platform.errors import AccessDenied, DomainError, ErrorCode
+from services.platform.validation import optional_text
 
 
 def visible_members(viewer: Viewer, permission: Perm = Perm.MEMBER_READ) -> ColumnElement[bool]:

@@ -12,8 +12,8 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Fulfilment, Order, OrderStatus
-from services.errors import DomainError, ErrorCode
-from services.events import emit
+from services.platform.errors import DomainError, ErrorCode
+from services.platform.events import emit
 
 S = OrderStatus
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {

@@ -14,9 +14,9 @@ from sqlalchemy import ColumnElement, false
 from sqlalchemy.orm import InstrumentedAttribute
 
 from models import RoleScope
-from services.errors import AccessDenied, Unauthenticated
-from services.pagination import AnySelect
-from services.permissions import Perm
+from services.access.permissions import Perm
+from services.platform.errors import AccessDenied, Unauthenticated
+from services.platform.pagination import AnySelect
 
 StoreColumn = ColumnElement[Any] | InstrumentedAttribute[Any]
 

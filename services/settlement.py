@@ -27,10 +27,10 @@ from models import (
     Settlement,
     Store,
 )
-from services.errors import AccessDenied, DomainError, ErrorCode
-from services.permissions import Perm
-from services.scope import Viewer, require_store
-from services.validation import business_day
+from services.access.permissions import Perm
+from services.access.scope import Viewer, require_store
+from services.platform.errors import AccessDenied, DomainError, ErrorCode
+from services.platform.validation import business_day
 
 COUNTER_TOP_UP_METHODS = (PaymentMethod.CASH, PaymentMethod.CARD, PaymentMethod.WECHAT_PAY, PaymentMethod.ALIPAY)
 

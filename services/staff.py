@@ -9,14 +9,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from zxcvbn import zxcvbn
 
 from models import AuthSession, Role, RoleScope, Staff, Store, utcnow
-from services.auth import USERNAME, revoke_sessions
-from services.errors import AccessDenied, DomainError, ErrorCode
-from services.pagination import AnySelect, Page, keyset_page
-from services.permissions import Perm
-from services.roles import can_assign
-from services.scope import Viewer, require_store, restrict
-from services.security import Security
-from services.validation import text
+from services.access.auth import USERNAME, revoke_sessions
+from services.access.permissions import Perm
+from services.access.roles import can_assign
+from services.access.scope import Viewer, require_store, restrict
+from services.access.security import Security
+from services.platform.errors import AccessDenied, DomainError, ErrorCode
+from services.platform.pagination import AnySelect, Page, keyset_page
+from services.platform.validation import text
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 128

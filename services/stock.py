@@ -16,10 +16,10 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import AdjustmentReason, MovementKind, Sku, StockLevel, StockMovement, utcnow
-from services.db import insert_new
-from services.errors import DomainError, ErrorCode
-from services.events import emit
-from services.settings import get_settings
+from services.org.settings import get_settings
+from services.platform.db import insert_new
+from services.platform.errors import DomainError, ErrorCode
+from services.platform.events import emit
 
 
 @dataclass(frozen=True)

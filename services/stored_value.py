@@ -16,8 +16,8 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import BalanceEntry, BalanceKind, BalanceLot, Member, TopUpPlan, utcnow
-from services.errors import DomainError, ErrorCode
-from services.validation import text
+from services.platform.errors import DomainError, ErrorCode
+from services.platform.validation import text
 
 MAX_TOP_UP = 10_000_000  # 100,000 yuan
 

@@ -20,6 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from models import Product, RoleScope, Sku, StockLevel, Store, StoreListing, StoreStatus
+from services.access.permissions import Perm
 from services.access.scope import Viewer, ViewerKind
 from services.catalog.listings import menu_query
 from services.inventory.levels import levels_for_stores_query
@@ -27,7 +28,7 @@ from services.platform.db import create_engine, create_sessionmaker
 
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite+aiosqlite:///data/bench.db"))
 sessionmaker = create_sessionmaker(engine)
-HQ = Viewer(kind=ViewerKind.STAFF, role_scope=RoleScope.HQ, permissions=frozenset({"stock.read"}))
+HQ = Viewer(kind=ViewerKind.STAFF, role_scope=RoleScope.HQ, permissions=frozenset({Perm.STOCK_READ}))
 
 
 def _gid(type_name: str, pk: int) -> str:

@@ -37,6 +37,7 @@ from models import (
     StoreListing,
     utcnow,
 )
+from services.access.permissions import Perm
 from services.access.scope import Viewer, ViewerKind
 from services.marketing import promotions
 from services.platform.db import create_engine, create_sessionmaker, write_transaction
@@ -83,7 +84,7 @@ async def prepare(url: str) -> dict[str, Any]:
                                                              StoreListing.sku_id.in_(skus)).values(price=1000))  # fmt: skip
             await session.execute(update(StockLevel).where(StockLevel.store_id.in_(stores), StockLevel.sku_id.in_(skus))
                                   .values(on_hand=10_000_000, reserved=0))  # fmt: skip
-            hq = Viewer(kind=ViewerKind.STAFF, role_scope=RoleScope.HQ, permissions=frozenset({"marketing.manage"}))
+            hq = Viewer(kind=ViewerKind.STAFF, role_scope=RoleScope.HQ, permissions=frozenset({Perm.MARKETING_MANAGE}))
             flash = await promotions.create(session, hq, promotions.NewCampaign(
                 kind=CampaignKind.FLASH_SALE, name="bench flash", starts_at=utcnow(),
                 ends_at=utcnow() + timedelta(hours=2), store_ids=[stores[0]],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from models import Category, Product, Sku, StoreListing
 from resolvers.context import Context
+from services.access.permissions import Perm
 from services.access.scope import require
 from services.catalog import csv_io as catalog_csv
 from services.catalog import listings
@@ -69,9 +70,9 @@ async def chain_settings(ctx: Context) -> ChainSettings:
 
 
 async def catalog_csv_export(ctx: Context) -> str:
-    require(ctx.viewer, "catalog.manage")
+    require(ctx.viewer, Perm.CATALOG_MANAGE)
     async with ctx.read() as session:
-        return await catalog_csv.export_catalog(session, include_cost=ctx.viewer.can("catalog.view_cost"))
+        return await catalog_csv.export_catalog(session, include_cost=ctx.viewer.can(Perm.CATALOG_VIEW_COST))
 
 
 # Mutations: all run in ctx.session, the mutation's one transaction.
@@ -103,10 +104,10 @@ async def set_on_shelf(ctx: Context, listing_ids: list[int], on_shelf: bool) -> 
 
 
 async def push_price(ctx: Context, sku_id: int, price: int) -> tuple[Sku, int]:
-    require(ctx.viewer, "catalog.manage")
+    require(ctx.viewer, Perm.CATALOG_MANAGE)
     return await listings.push_price(ctx.session, sku_id=sku_id, price=price)
 
 
 async def import_csv(ctx: Context, content: str) -> catalog_csv.ImportReport:
-    require(ctx.viewer, "catalog.manage")
+    require(ctx.viewer, Perm.CATALOG_MANAGE)
     return await catalog_csv.import_catalog(ctx.session, content)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from models import AdjustmentReason, StockMovement, Transfer
 from resolvers.context import Context
 from resolvers.loaders.inventory import LevelView
+from services.access.permissions import Perm
 from services.access.scope import require_store
 from services.inventory import levels as inventory
 from services.inventory import stock, transfers
@@ -14,7 +15,7 @@ from services.platform.pagination import Page, decode_cursor, page_size
 async def store_levels(
     ctx: Context, store_id: int, *, low_only: bool, first: int | None, after: str | None
 ) -> Page[LevelView]:
-    require_store(ctx.viewer, store_id, "stock.read")
+    require_store(ctx.viewer, store_id, Perm.STOCK_READ)
     key = (store_id, low_only, page_size(first), decode_cursor(after) if after else None)
     page: Page[LevelView] = await ctx.loaders.stock_levels_by_store.load(key)
     return page
@@ -50,7 +51,7 @@ async def suggestions(ctx: Context, store_id: int) -> list[inventory.Suggestion]
 def _audit_at(ctx: Context, store_id: int) -> None:
     """File the entry under the store only once the viewer may change its stock: a refused attempt on another
     store stays out of that store's audit log."""
-    require_store(ctx.viewer, store_id, "stock.adjust")
+    require_store(ctx.viewer, store_id, Perm.STOCK_ADJUST)
     ctx.audit_store_id = store_id
 
 

@@ -20,6 +20,7 @@ from models import (
     utcnow,
 )
 from resolvers.context import Context
+from services.access.permissions import Perm
 from services.access.scope import require
 from services.access.visible import require_visible, template_condition
 from services.marketing import promotions
@@ -37,7 +38,7 @@ def _runs_in(store_ids: list[int] | None, store_id: int | None) -> bool:
 async def campaigns(
     ctx: Context, *, status: CampaignStatus | None, kind: CampaignKind | None, first: int | None, after: str | None
 ) -> Page[Campaign]:
-    require(ctx.viewer, "marketing.manage")
+    require(ctx.viewer, Perm.MARKETING_MANAGE)
     stmt = select(Campaign).where(promotions.visible_campaigns(ctx.viewer))
     if status is not None:
         stmt = stmt.where(Campaign.status == status)
@@ -63,7 +64,7 @@ async def running_campaigns(ctx: Context, store_id: int, at: datetime | None = N
 
 
 async def coupon_templates(ctx: Context, *, first: int | None, after: str | None) -> Page[CouponTemplate]:
-    require(ctx.viewer, "marketing.manage")
+    require(ctx.viewer, Perm.MARKETING_MANAGE)
     stmt = select(CouponTemplate).where(template_condition(ctx.viewer))
     async with ctx.read() as session:
         return await keyset_page(session, stmt, CouponTemplate.id, first=first, after=after, descending=True)

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from models import Member, MemberLevel, MemberTag, TopUpPlan
 from resolvers.context import Context
+from services.access.permissions import Perm
 from services.access.scope import require
 from services.members import accounts as members
 from services.members import admin as member_admin
@@ -31,19 +32,19 @@ async def levels(ctx: Context) -> list[MemberLevel]:
 async def plans(ctx: Context) -> list[TopUpPlan]:
     async with ctx.read() as session:
         stmt = select(TopUpPlan).order_by(TopUpPlan.pay_amount)
-        if not ctx.viewer.can("member.manage"):
+        if not ctx.viewer.can(Perm.MEMBER_MANAGE):
             stmt = stmt.where(TopUpPlan.active.is_(True))
         return list((await session.scalars(stmt)).all())
 
 
 async def tags(ctx: Context) -> list[MemberTag]:
-    require(ctx.viewer, "member.read")
+    require(ctx.viewer, Perm.MEMBER_READ)
     async with ctx.read() as session:
         return list((await session.scalars(select(MemberTag).order_by(MemberTag.name))).all())
 
 
 async def tags_if_allowed(ctx: Context) -> list[MemberTag]:
-    return await tags(ctx) if ctx.viewer.can("member.read") else []
+    return await tags(ctx) if ctx.viewer.can(Perm.MEMBER_READ) else []
 
 
 async def my_data(ctx: Context) -> dict[str, Any]:
@@ -105,7 +106,7 @@ async def top_up(
 
 
 async def adjust_points(ctx: Context, *, member_id: int, points_delta: int, note: str, key: str) -> Member:
-    require(ctx.viewer, "member.manage")
+    require(ctx.viewer, Perm.MEMBER_MANAGE)
     if not ctx.viewer.is_hq:
         raise AccessDenied("Points are adjusted by HQ.")
     await points.adjust_once(ctx.session, ctx.viewer, member_id, points_delta, note=note, key=key)
@@ -119,7 +120,7 @@ async def ledger_page(
 ) -> Page[Any]:
     """A page of the member's points or stored-value ledger: the member's own, or staff with member.read in scope."""
     if not ctx.viewer.is_member:
-        require(ctx.viewer, "member.read")
+        require(ctx.viewer, Perm.MEMBER_READ)
     key = (member_id, page_size(first), decode_cursor(after) if after else None)
     loader = ctx.loaders.balance_ledger if stored_value else ctx.loaders.points_ledger
     page: Page[Any] = await loader.load(key)

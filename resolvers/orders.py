@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from models import Fulfilment, Order, OrderStatus, Store, utcnow
 from resolvers.context import Context
+from services.access.permissions import Perm
 from services.access.scope import require_store
 from services.inventory import levels as inventory
 from services.members.accounts import may_see
@@ -45,7 +46,7 @@ async def price(
         if (
             member_id is not None
             and not viewer.is_member
-            and not await may_see(session, viewer, member_id, "member.lookup")
+            and not await may_see(session, viewer, member_id, Perm.MEMBER_LOOKUP)
         ):
             raise AccessDenied("Identify the member at this store first.")
         return await quote(session, store_id=store_id, lines=lines, member_id=member_id, fulfilment=fulfilment,
@@ -77,7 +78,7 @@ def delivery_address(ctx: Context, sealed: bytes, store_id: int, member_id: int 
     """The member and the store's own order handlers (who call the rider's customer) see the phone; HQ, masked."""
     where = orders.open_delivery(ctx.app.cipher, sealed)
     viewer = ctx.viewer
-    store_handler = viewer.store_id == store_id and viewer.can("order.pickup")
+    store_handler = viewer.store_id == store_id and viewer.can(Perm.ORDER_PICKUP)
     if (viewer.is_member and viewer.member_id == member_id) or store_handler:
         return where
     return where.masked()
@@ -92,7 +93,7 @@ async def my_orders(ctx: Context, *, first: int | None, after: str | None) -> Pa
 async def store_orders(
     ctx: Context, store_id: int, *, status: OrderStatus | None, first: int | None, after: str | None
 ) -> Page[Order]:
-    require_store(ctx.viewer, store_id, "order.read")
+    require_store(ctx.viewer, store_id, Perm.ORDER_READ)
     async with ctx.read() as session:
         stmt = select(Order).where(Order.store_id == store_id)
         if status is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from models import Role, RoleScope, Staff, Store, StoreStatus
 from resolvers.context import Context
 from services.access import roles as role_service
+from services.access.permissions import Perm
 from services.access.scope import require_store
 from services.org import staff as staff_service
 from services.org import stores as store_service
@@ -31,7 +32,7 @@ async def store(ctx: Context, store_id: int) -> Store | None:
 
 
 async def store_staff(ctx: Context, store_id: int) -> list[Staff]:
-    require_store(ctx.viewer, store_id, "staff.read")
+    require_store(ctx.viewer, store_id, Perm.STAFF_READ)
     result: list[Staff] = await ctx.loaders.staff_by_store.load(store_id)
     return result
 

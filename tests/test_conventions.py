@@ -162,3 +162,53 @@ def test_the_unwired_check_finds_a_function_only_tests_call(tmp_path):
     (tmp_path / "app.py").write_text("from services.analytics.facts import used\nused()\n")
     (tmp_path / "tests" / "test_x.py").write_text("from services.analytics.facts import fold\nfold()\n")
     assert _unwired_services_functions(tmp_path) == ["services/facts.py:1 fold"]
+
+
+def _code_files() -> list[Path]:
+    return [p for d in ("schema", "resolvers", "services") for p in sorted((ROOT / d).rglob("*.py"))]
+
+
+def test_permissions_are_named_through_the_perm_enum():
+    """Every permission the code checks is a `Perm` member; its value is typed once, in the catalogue."""
+    from services.access.permissions import PERMISSIONS, Perm
+
+    assert set(PERMISSIONS) == set(Perm), "every permission is described"
+    values = {p.value for p in Perm}
+    typed = [
+        f"{path.relative_to(ROOT)}:{node.lineno} {node.value!r}"
+        for path in _code_files()
+        if path != ROOT / "services" / "permissions.py"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Constant) and node.value in values
+    ]
+    assert typed == []
+
+
+def test_every_node_type_is_fetched_through_its_scoped_load():
+    """node(id:) reaches a type through strawberry's resolve_nodes, which goes through the type's own `load`."""
+    from strawberry import relay
+
+    import schema
+    from schema.core.node import Loaded
+
+    del schema
+    pending, node_types = list(relay.Node.__subclasses__()), []
+    while pending:
+        cls = pending.pop()
+        pending += cls.__subclasses__()
+        node_types.append(cls)
+    assert node_types
+    assert [t.__name__ for t in node_types if not (issubclass(t, Loaded) and "load" in vars(t))] == []
+
+
+def test_enums_are_registered_not_aliased():
+    """A Python enum is registered with strawberry.enum(...) once and used as itself in annotations, so no alias
+    needs a type: ignore."""
+    aliases = [
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for path in _code_files()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
+        and ast.unparse(node.value.func) == "strawberry.enum"
+    ]  # fmt: skip
+    assert aliases == []

@@ -14,6 +14,7 @@ from models import (
     StoreListing,
 )
 from resolvers.loaders.base import ScopedLoader, by_key, grouped
+from services.access.permissions import Perm
 from services.access.scope import Viewer, restrict
 from services.catalog.products import visible_products
 
@@ -72,6 +73,6 @@ class SkusByProductLoader(ScopedLoader):
 class ListingByIdLoader(ScopedLoader):
     async def batch_load_fn(self, keys: Sequence[int]) -> list[StoreListing | None]:
         stmt = restrict(
-            select(StoreListing).where(StoreListing.id.in_(keys)), self.viewer, StoreListing.store_id, "stock.read"
+            select(StoreListing).where(StoreListing.id.in_(keys)), self.viewer, StoreListing.store_id, Perm.STOCK_READ
         )
         return by_key(keys, await self._rows(stmt), lambda x: x.id)

@@ -17,6 +17,7 @@ from models import (
 )
 from resolvers.loaders.base import ScopedLoader, by_key, grouped
 from resolvers.loaders.org import SettingsCache
+from services.access.permissions import Perm
 from services.access.scope import Viewer, restrict
 from services.inventory.levels import Availability, availability, level_query, levels_for_stores_query
 from services.platform.db import dialect_name
@@ -38,7 +39,7 @@ class _LevelLoader(ScopedLoader):
 
     async def _levels(self, where: ColumnElement[bool]) -> list[LevelView]:
         default = (await self.settings.get()).default_low_stock_threshold
-        stmt = restrict(level_query(default, low_only=False), self.viewer, StockLevel.store_id, "stock.read").where(
+        stmt = restrict(level_query(default, low_only=False), self.viewer, StockLevel.store_id, Perm.STOCK_READ).where(
             where
         )
         async with self.sessionmaker() as session:
@@ -109,14 +110,17 @@ class StockLevelsByStoreLoader(_LevelLoader):
 class StockMovementByIdLoader(ScopedLoader):
     async def batch_load_fn(self, keys: Sequence[int]) -> list[StockMovement | None]:
         stmt = restrict(
-            select(StockMovement).where(StockMovement.id.in_(keys)), self.viewer, StockMovement.store_id, "stock.read"
+            select(StockMovement).where(StockMovement.id.in_(keys)),
+            self.viewer,
+            StockMovement.store_id,
+            Perm.STOCK_READ,
         )
         return by_key(keys, await self._rows(stmt), lambda m: m.id)
 
 
 class TransferByIdLoader(ScopedLoader):
     async def batch_load_fn(self, keys: Sequence[int]) -> list[Transfer | None]:
-        if not self.viewer.can("stock.read"):
+        if not self.viewer.can(Perm.STOCK_READ):
             return [None for _ in keys]
         stmt = select(Transfer).where(Transfer.id.in_(keys))
         if not self.viewer.is_hq:

@@ -17,6 +17,7 @@ from models import (
     PointsMallItem,
 )
 from resolvers.loaders.base import ScopedLoader, by_key, grouped
+from services.access.permissions import Perm
 from services.access.visible import template_condition
 from services.marketing.promotions import visible_campaigns
 from services.members.accounts import visible_members
@@ -50,7 +51,7 @@ class CampaignNodeLoader(ScopedLoader):
 
     async def batch_load_fn(self, keys: Sequence[int]) -> list[Campaign | None]:
         public = (Campaign.status == CampaignStatus.ACTIVE) & Campaign.kind.in_(PUBLIC_CAMPAIGN_KINDS)
-        shown = visible_campaigns(self.viewer) if self.viewer.can("marketing.manage") else public
+        shown = visible_campaigns(self.viewer) if self.viewer.can(Perm.MARKETING_MANAGE) else public
         return by_key(keys, await self._rows(select(Campaign).where(Campaign.id.in_(keys), shown)), lambda c: c.id)
 
 
@@ -71,7 +72,7 @@ class MemberCouponNodeLoader(ScopedLoader):
     """A member's coupons: the member's own; staff with member.read those of members in their scope."""
 
     async def batch_load_fn(self, keys: Sequence[int]) -> list[MemberCoupon | None]:
-        members = select(Member.id).where(visible_members(self.viewer, "member.read"))
+        members = select(Member.id).where(visible_members(self.viewer, Perm.MEMBER_READ))
         stmt = select(MemberCoupon).where(MemberCoupon.id.in_(keys), MemberCoupon.member_id.in_(members))
         return by_key(keys, await self._rows(stmt), lambda c: c.id)
 
@@ -81,6 +82,6 @@ class PointsMallItemNodeLoader(ScopedLoader):
 
     async def batch_load_fn(self, keys: Sequence[int]) -> list[PointsMallItem | None]:
         stmt = select(PointsMallItem).where(PointsMallItem.id.in_(keys))
-        if not self.viewer.can("marketing.manage"):
+        if not self.viewer.can(Perm.MARKETING_MANAGE):
             stmt = stmt.where(PointsMallItem.active.is_(True))
         return by_key(keys, await self._rows(stmt), lambda i: i.id)

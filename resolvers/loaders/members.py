@@ -19,6 +19,7 @@ from models import (
     MemberTagLink,
 )
 from resolvers.loaders.base import ScopedLoader, by_key
+from services.access.permissions import Perm
 from services.members import ledgers
 from services.members.accounts import visible_members
 from services.platform.pagination import Page
@@ -108,7 +109,7 @@ class PointsLedgerLoader(_LedgerLoader):
     async def _read(
         self, session: AsyncSession, member_ids: list[int], first: int, after_id: int | None
     ) -> dict[int, Page[Any]]:
-        visible = visible_members(self.viewer, "member.read")
+        visible = visible_members(self.viewer, Perm.MEMBER_READ)
         return dict(await ledgers.points_pages(session, member_ids, visible, first=first, after_id=after_id))
 
 
@@ -116,5 +117,5 @@ class BalanceLedgerLoader(_LedgerLoader):
     async def _read(
         self, session: AsyncSession, member_ids: list[int], first: int, after_id: int | None
     ) -> dict[int, Page[Any]]:
-        visible = visible_members(self.viewer, "member.read")
+        visible = visible_members(self.viewer, Perm.MEMBER_READ)
         return dict(await ledgers.balance_pages(session, member_ids, visible, first=first, after_id=after_id))

@@ -13,6 +13,7 @@ from models import (
     Refund,
 )
 from resolvers.loaders.base import ScopedLoader, by_key, grouped
+from services.access.permissions import Perm
 from services.access.scope import restrict
 
 
@@ -24,7 +25,7 @@ class OrderByIdLoader(ScopedLoader):
         if self.viewer.is_member:
             stmt = stmt.where(Order.member_id == self.viewer.member_id)
         else:
-            stmt = restrict(stmt, self.viewer, Order.store_id, "order.read")
+            stmt = restrict(stmt, self.viewer, Order.store_id, Perm.ORDER_READ)
         return by_key(keys, await self._rows(stmt), lambda o: o.id)
 
 
@@ -52,7 +53,7 @@ class PaymentByIdLoader(ScopedLoader):
         if self.viewer.is_member:
             stmt = stmt.join(Order, Order.id == Payment.order_id).where(Order.member_id == self.viewer.member_id)
         else:
-            stmt = restrict(stmt, self.viewer, Payment.store_id, "order.read")
+            stmt = restrict(stmt, self.viewer, Payment.store_id, Perm.ORDER_READ)
         return by_key(keys, await self._rows(stmt), lambda p: p.id)
 
 
@@ -72,5 +73,5 @@ class RefundByIdLoader(ScopedLoader):
         if self.viewer.is_member:
             stmt = stmt.join(Order, Order.id == Refund.order_id).where(Order.member_id == self.viewer.member_id)
         else:
-            stmt = restrict(stmt, self.viewer, Refund.store_id, "order.read")
+            stmt = restrict(stmt, self.viewer, Refund.store_id, Perm.ORDER_READ)
         return by_key(keys, await self._rows(stmt), lambda r: r.id)

@@ -15,6 +15,7 @@ from models import (
     Store,
 )
 from resolvers.loaders.base import ScopedLoader, by_key, grouped
+from services.access.permissions import Perm
 from services.access.scope import restrict
 from services.org.settings import ChainSettings, get_settings
 from services.org.stores import visible_condition
@@ -28,7 +29,7 @@ class StoreByIdLoader(ScopedLoader):
 
 class StaffByIdLoader(ScopedLoader):
     async def batch_load_fn(self, keys: Sequence[int]) -> list[Staff | None]:
-        stmt = restrict(select(Staff).where(Staff.id.in_(keys)), self.viewer, Staff.store_id, "staff.read")
+        stmt = restrict(select(Staff).where(Staff.id.in_(keys)), self.viewer, Staff.store_id, Perm.STAFF_READ)
         return by_key(keys, await self._rows(stmt), lambda s: s.id)
 
 
@@ -38,7 +39,7 @@ class StaffByStoreLoader(ScopedLoader):
             select(Staff).where(Staff.store_id.in_(keys)).order_by(Staff.id),
             self.viewer,
             Staff.store_id,
-            "staff.read",
+            Perm.STAFF_READ,
         )
         return grouped(keys, await self._rows(stmt), lambda s: s.store_id)
 

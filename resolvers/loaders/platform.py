@@ -11,13 +11,14 @@ from models import (
     JobStatus,
 )
 from resolvers.loaders.base import ScopedLoader, by_key
+from services.access.permissions import Perm
 
 
 class FailedJobNodeLoader(ScopedLoader):
     """Jobs that gave up, for HQ with audit.view only (as failedJobs lists them)."""
 
     async def batch_load_fn(self, keys: Sequence[int]) -> list[Job | None]:
-        if not (self.viewer.is_hq and self.viewer.can("audit.view")):
+        if not (self.viewer.is_hq and self.viewer.can(Perm.AUDIT_VIEW)):
             return [None for _ in keys]
         stmt = select(Job).where(Job.id.in_(keys), Job.status == JobStatus.FAILED)
         return by_key(keys, await self._rows(stmt), lambda j: j.id)

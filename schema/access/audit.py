@@ -14,15 +14,18 @@ from models import AuditOutcome
 from resolvers import audit as audit_resolvers
 from resolvers.context import Context
 from schema.core.common import Connection, decode_optional_id
+from schema.core.node import Loaded
 from schema.core.permissions import requires
 from schema.org.types import Staff, Store
 from services.access.audit import AuditFilter
+from services.access.permissions import Perm
 
-AuditOutcomeEnum = strawberry.enum(AuditOutcome, name="AuditOutcome")
+# The Python enums as GraphQL enums (registered once, here); annotations name the Python enums themselves.
+strawberry.enum(AuditOutcome, name="AuditOutcome")
 
 
 @strawberry.type(description="One recorded action: who, as what, where, what, on which ids, and how it ended.")
-class AuditLogEntry(relay.Node):
+class AuditLogEntry(Loaded, relay.Node):
     id: relay.NodeID[int]
     at: datetime
     request_id: str
@@ -33,7 +36,7 @@ class AuditLogEntry(relay.Node):
     input: JSON | None = strawberry.field(
         description="The input as its input types declare it: personal data and secrets redacted, phones masked."
     )
-    outcome: AuditOutcomeEnum  # type: ignore[valid-type]
+    outcome: AuditOutcome
     error_code: str | None
     ip: str | None
     staff_id: strawberry.Private[int | None]
@@ -76,7 +79,7 @@ class AuditLogFilterInput:
     store_id: strawberry.ID | None = None
     staff_id: strawberry.ID | None = None
     operation: str | None = None
-    outcome: AuditOutcomeEnum | None = None  # type: ignore[valid-type]
+    outcome: AuditOutcome | None = None
     since: datetime | None = None
     until: datetime | None = None
 
@@ -84,7 +87,8 @@ class AuditLogFilterInput:
 @strawberry.type
 class AuditQuery:
     @strawberry.field(
-        extensions=requires("audit.view"), description="Newest first. HQ sees every store; a store manager their own."
+        extensions=requires(Perm.AUDIT_VIEW),
+        description="Newest first. HQ sees every store; a store manager their own.",
     )
     async def audit_logs(
         self,

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import strawberry
 
+from models import RoleScope
 from resolvers import auth as auth_resolvers
 from resolvers.context import Context
 from schema.core.common import UserError, decode_optional_id
@@ -14,7 +15,7 @@ from schema.core.permissions import IsSignedIn, RateLimit, only
 from schema.core.personal import Sensitivity, not_personal, personal
 from schema.core.transaction import MutationTransaction
 from schema.members.types import Member
-from schema.org.types import Role, RoleScopeEnum, Staff, Store
+from schema.org.types import Role, Staff, Store
 from services.access.auth import TokenPair
 
 
@@ -39,7 +40,7 @@ class Tokens:
 class StaffViewer:
     staff: Staff
     permissions: list[str]
-    scope: RoleScopeEnum  # type: ignore[valid-type]
+    scope: RoleScope
     role_id: strawberry.Private[int]
     store_id: strawberry.Private[int | None]
 

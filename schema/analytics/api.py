@@ -14,6 +14,7 @@ from schema.catalog.types import Sku
 from schema.core.common import Long, decode_id, decode_optional_id
 from schema.core.permissions import requires
 from schema.org.types import Store
+from services.access.permissions import Perm
 from services.analytics import reports
 from services.analytics.facts import Freshness as FreshnessValue
 from services.platform.config import CHAIN_TZ
@@ -247,7 +248,9 @@ def _period(start: date | None, end: date | None) -> tuple[date, date]:
 
 @strawberry.type
 class ReportQuery:
-    @strawberry.field(extensions=requires("report.view"), description="Sales; HQ: all stores or one, a store: itself")
+    @strawberry.field(
+        extensions=requires(Perm.REPORT_VIEW), description="Sales; HQ: all stores or one, a store: itself"
+    )
     async def sales_report(
         self, info: strawberry.Info[Context, None], store_id: strawberry.ID | None = None,
         from_: Annotated[date | None, strawberry.argument(name="from")] = None, to: date | None = None,
@@ -259,7 +262,7 @@ class ReportQuery:
                                               top=max(1, min(top, 50)))  # fmt: skip
         return SalesReport.of(report)
 
-    @strawberry.field(extensions=requires("report.view"), description="Stores ranked; a store sees its own row")
+    @strawberry.field(extensions=requires(Perm.REPORT_VIEW), description="Stores ranked; a store sees its own row")
     async def store_ranking(
         self, info: strawberry.Info[Context, None],
         from_: Annotated[date | None, strawberry.argument(name="from")] = None, to: date | None = None,
@@ -272,7 +275,7 @@ class ReportQuery:
                                                previous=SalesFigures.of(r.previous), store_id=r.store_id)
                                   for r in rows], codes=codes)  # fmt: skip
 
-    @strawberry.field(extensions=requires("report.view"))
+    @strawberry.field(extensions=requires(Perm.REPORT_VIEW))
     async def inventory_report(
         self, info: strawberry.Info[Context, None], store_id: strawberry.ID | None = None,
         from_: Annotated[date | None, strawberry.argument(name="from")] = None, to: date | None = None,
@@ -288,7 +291,7 @@ class ReportQuery:
                          transferred_in=r.transferred_in, transferred_out=r.transferred_out, store_id=r.store_id)
             for r in rows], codes=codes)  # fmt: skip
 
-    @strawberry.field(extensions=requires("report.view"))
+    @strawberry.field(extensions=requires(Perm.REPORT_VIEW))
     async def member_report(
         self, info: strawberry.Info[Context, None], store_id: strawberry.ID | None = None,
         from_: Annotated[date | None, strawberry.argument(name="from")] = None, to: date | None = None,
@@ -305,7 +308,7 @@ class ReportQuery:
             stored_value_outstanding=Long(r.stored_value_outstanding),
         )  # fmt: skip
 
-    @strawberry.field(extensions=requires("report.view"), description="Every campaign's and coupon's cost and reach")
+    @strawberry.field(extensions=requires(Perm.REPORT_VIEW), description="Every campaign's and coupon's cost and reach")
     async def marketing_report(
         self, info: strawberry.Info[Context, None], store_id: strawberry.ID | None = None,
         from_: Annotated[date | None, strawberry.argument(name="from")] = None, to: date | None = None,

@@ -9,11 +9,12 @@ import strawberry
 from models import CatalogStatus
 from resolvers import catalog as catalog_resolvers
 from resolvers.context import Context
-from schema.catalog.types import CatalogStatusEnum, Category, ChainSettingsType, Product, Sku, StoreListing
+from schema.catalog.types import Category, ChainSettingsType, Product, Sku, StoreListing
 from schema.core.common import Connection, UserError, decode_id, decode_optional_id
 from schema.core.permissions import IsStaff, only, requires
 from schema.core.personal import not_personal
 from schema.core.transaction import MutationTransaction
+from services.access.permissions import Perm
 from services.catalog import products as catalog_service
 from services.catalog.listings import Adoption
 from services.platform.errors import DomainError, ErrorCode
@@ -48,7 +49,7 @@ class ProductFilterInput:
     search: str | None = None
     barcode: str | None = not_personal(default=None)
     category_id: strawberry.ID | None = None
-    status: CatalogStatusEnum | None = None  # type: ignore[valid-type]
+    status: CatalogStatus | None = None
 
 
 @strawberry.input
@@ -85,7 +86,7 @@ class UpdateProductInput:
     description: str | None = None
     category_id: strawberry.ID | None = None
     images: list[str] | None = None
-    status: CatalogStatusEnum | None = None  # type: ignore[valid-type]
+    status: CatalogStatus | None = None
 
 
 @strawberry.input
@@ -102,7 +103,7 @@ class UpdateSkuInput:
     min_price: int | None = None
     max_price: int | None = None
     low_stock_default: int | None = None
-    status: CatalogStatusEnum | None = None  # type: ignore[valid-type]
+    status: CatalogStatus | None = None
 
 
 @strawberry.input
@@ -253,7 +254,7 @@ class CatalogQuery:
         return ChainSettingsType.of(await catalog_resolvers.chain_settings(info.context))
 
     @strawberry.field(
-        extensions=requires("catalog.manage"),
+        extensions=requires(Perm.CATALOG_MANAGE),
         description="The library as CSV (cost prices only with catalog.view_cost).",
     )
     async def catalog_csv(self, info: strawberry.Info[Context, None]) -> str:
@@ -262,7 +263,7 @@ class CatalogQuery:
 
 @strawberry.type
 class CatalogMutation:
-    @strawberry.mutation(extensions=[*requires("catalog.manage"), MutationTransaction()])
+    @strawberry.mutation(extensions=[*requires(Perm.CATALOG_MANAGE), MutationTransaction()])
     async def create_category(
         self, info: strawberry.Info[Context, None], input: CreateCategoryInput
     ) -> CategoryPayload:
@@ -272,7 +273,7 @@ class CatalogMutation:
         )  # fmt: skip
         return CategoryPayload(category=Category.from_model(category))
 
-    @strawberry.mutation(extensions=[*requires("catalog.manage"), MutationTransaction()])
+    @strawberry.mutation(extensions=[*requires(Perm.CATALOG_MANAGE), MutationTransaction()])
     async def update_category(
         self, info: strawberry.Info[Context, None], input: UpdateCategoryInput
     ) -> CategoryPayload:
@@ -329,7 +330,7 @@ class CatalogMutation:
         return SkuPayload(sku=Sku.from_model(sku))
 
     @strawberry.mutation(
-        extensions=[*requires("catalog.manage"), MutationTransaction()],
+        extensions=[*requires(Perm.CATALOG_MANAGE), MutationTransaction()],
         description="Set a SKU's base price and its price in every store at once.",
     )
     async def push_price(self, info: strawberry.Info[Context, None], input: PushPriceInput) -> PushPricePayload:
@@ -338,7 +339,7 @@ class CatalogMutation:
         )
         return PushPricePayload(sku=Sku.from_model(sku), stores_updated=count)
 
-    @strawberry.mutation(extensions=[*requires("catalog.manage"), MutationTransaction()])
+    @strawberry.mutation(extensions=[*requires(Perm.CATALOG_MANAGE), MutationTransaction()])
     async def import_catalog_csv(
         self, info: strawberry.Info[Context, None], input: ImportCatalogCsvInput
     ) -> ImportCatalogCsvPayload:
@@ -352,7 +353,7 @@ class CatalogMutation:
             products_created=report.products_created, skus_created=report.skus_created, skus_updated=report.skus_updated
         )
 
-    @strawberry.mutation(extensions=[*requires("settings.manage"), MutationTransaction()])
+    @strawberry.mutation(extensions=[*requires(Perm.SETTINGS_MANAGE), MutationTransaction()])
     async def update_chain_settings(
         self, info: strawberry.Info[Context, None], input: UpdateChainSettingsInput
     ) -> ChainSettingsPayload:
@@ -360,7 +361,7 @@ class CatalogMutation:
         return ChainSettingsPayload(settings=ChainSettingsType.of(value))
 
     @strawberry.mutation(
-        extensions=[*requires("listing.manage"), MutationTransaction()],
+        extensions=[*requires(Perm.LISTING_MANAGE), MutationTransaction()],
         description="一键上架: list many library SKUs in a store at once.",
     )
     async def adopt_skus(self, info: strawberry.Info[Context, None], input: AdoptSkusInput) -> ListingsPayload:
@@ -371,14 +372,14 @@ class CatalogMutation:
         rows = await catalog_resolvers.adopt(info.context, decode_id(input.store_id, "Store", "storeId"), items)
         return ListingsPayload(listings=[StoreListing.from_model(r) for r in rows])
 
-    @strawberry.mutation(extensions=[*requires("listing.manage"), MutationTransaction()])
+    @strawberry.mutation(extensions=[*requires(Perm.LISTING_MANAGE), MutationTransaction()])
     async def set_listing_price(
         self, info: strawberry.Info[Context, None], input: SetListingPriceInput
     ) -> ListingPayload:
         row = await catalog_resolvers.set_listing_price(info.context, decode_id(input.id, "StoreListing"), input.price)
         return ListingPayload(listing=StoreListing.from_model(row))
 
-    @strawberry.mutation(extensions=[*requires("listing.manage"), MutationTransaction()])
+    @strawberry.mutation(extensions=[*requires(Perm.LISTING_MANAGE), MutationTransaction()])
     async def set_listings_on_shelf(
         self, info: strawberry.Info[Context, None], input: SetListingsOnShelfInput
     ) -> ListingsPayload:

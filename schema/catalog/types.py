@@ -15,7 +15,9 @@ from models import Sku as SkuModel
 from models import StoreListing as StoreListingModel
 from resolvers.context import Context
 from schema.core.common import global_id
+from schema.core.node import Loaded
 from schema.core.permissions import requires
+from services.access.permissions import Perm
 from services.catalog.listings import price_band
 from services.inventory.levels import Availability
 from services.org.settings import ChainSettings as ChainSettingsValue
@@ -24,16 +26,15 @@ if TYPE_CHECKING:
     from schema.inventory.types import StockLevel
     from schema.org.types import Store
 
-CatalogStatusEnum = strawberry.enum(CatalogStatus, name="CatalogStatus")
-AvailabilityEnum = strawberry.enum(
-    Availability, name="Availability", description="What a member may know of stock: never the count."
-)
+# The Python enums as GraphQL enums (registered once, here); annotations name the Python enums themselves.
+strawberry.enum(CatalogStatus, name="CatalogStatus")
+strawberry.enum(Availability, name="Availability", description="What a member may know of stock: never the count.")
 StoreRef = Annotated["Store", strawberry.lazy("schema.org.types")]
 StockLevelRef = Annotated["StockLevel", strawberry.lazy("schema.inventory.types")]
 
 
 @strawberry.type
-class Category(relay.Node):
+class Category(Loaded, relay.Node):
     id: relay.NodeID[int]
     name: str
     sort: int
@@ -70,12 +71,12 @@ class PriceBand:
 
 
 @strawberry.type
-class Product(relay.Node):
+class Product(Loaded, relay.Node):
     id: relay.NodeID[int]
     name: str
     description: str | None
     images: list[str]
-    status: CatalogStatusEnum  # type: ignore[valid-type]
+    status: CatalogStatus
     category_id: strawberry.Private[int]
     owner_store_id: strawberry.Private[int | None]
 
@@ -105,14 +106,14 @@ class Product(relay.Node):
 
 
 @strawberry.type
-class Sku(relay.Node):
+class Sku(Loaded, relay.Node):
     id: relay.NodeID[int]
     barcode: str
     base_price: int = strawberry.field(description="HQ base price, fen")
     min_price: int | None
     max_price: int | None
     low_stock_default: int | None
-    status: CatalogStatusEnum  # type: ignore[valid-type]
+    status: CatalogStatus
     model: strawberry.Private[SkuModel]
 
     @classmethod
@@ -129,7 +130,7 @@ class Sku(relay.Node):
     def spec(self) -> list[SpecValue]:
         return [SpecValue(name=k, value=str(v)) for k, v in self.model.spec.items()]
 
-    @strawberry.field(extensions=requires("catalog.view_cost"), description="Cost price, fen (catalog.view_cost).")
+    @strawberry.field(extensions=requires(Perm.CATALOG_VIEW_COST), description="Cost price, fen (catalog.view_cost).")
     def cost_price(self) -> int | None:
         return self.model.cost_price
 
@@ -144,7 +145,7 @@ class Sku(relay.Node):
 
 
 @strawberry.type
-class StoreListing(relay.Node):
+class StoreListing(Loaded, relay.Node):
     id: relay.NodeID[int]
     price: int = strawberry.field(description="The store's price, fen")
     on_shelf: bool
@@ -191,7 +192,7 @@ class MenuItem:
                    sku_id=m.sku_id)  # fmt: skip
 
     @strawberry.field
-    async def availability(self, info: strawberry.Info[Context, None]) -> AvailabilityEnum:  # type: ignore[valid-type]
+    async def availability(self, info: strawberry.Info[Context, None]) -> Availability:
         found: Availability = await info.context.loaders.availability_by_store_sku.load((self.store_id, self.sku_id))
         return found
 

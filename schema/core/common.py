@@ -11,7 +11,8 @@ from strawberry import relay
 from services.platform.errors import DomainError, ErrorCode
 from services.platform.pagination import Page
 
-ErrorCodeEnum = strawberry.enum(ErrorCode, name="ErrorCode", description="Why a business rule said no.")
+# The Python enums as GraphQL enums (registered once, here); annotations name the Python enums themselves.
+strawberry.enum(ErrorCode, name="ErrorCode", description="Why a business rule said no.")
 
 # Money totals across a chain outgrow GraphQL's 32-bit Int (2^31 fen is only 21 million yuan): reports use Long,
 # a JSON number exact up to 2^53.
@@ -29,7 +30,7 @@ M = TypeVar("M")
 
 @strawberry.type(description="A business rule refused the mutation; nothing was changed.")
 class UserError:
-    code: ErrorCodeEnum  # type: ignore[valid-type]
+    code: ErrorCode
     message: str
     field: str | None = None
 

@@ -12,11 +12,12 @@ from strawberry.scalars import JSON
 from models import Job
 from resolvers.context import Context
 from schema.core.common import Connection
+from schema.core.node import Loaded
 from services.access import audit as audit_service
 
 
 @strawberry.type(description="A job that failed on every retry and was given up (FAILED).")
-class FailedJob(relay.Node):
+class FailedJob(Loaded, relay.Node):
     id: relay.NodeID[int]
     kind: str = strawberry.field(description="e.g. orders.refund, orders.expire, groups.expire")
     attempts: int

@@ -1,64 +1,74 @@
-"""Permission classes declared on fields and mutations; each raises with a code the client can act on."""
+"""Permission classes declared on fields, mutations and subscriptions: each answers yes or no, and a no is a GraphQL
+error with its class's `message` and `error_extensions` (the code a client can act on).
+
+`only(...)` and `requires(...)` put `IsSignedIn` first, so an anonymous viewer is told UNAUTHENTICATED ("Sign in
+first.") and a signed-in one who may not is told FORBIDDEN with the refusing check's message.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 from strawberry.extensions.field_extension import FieldExtension
 from strawberry.permission import BasePermission, PermissionExtension
 from strawberry.types import Info
+from strawberry.types.field import StrawberryField
 
+from services.access.permissions import Perm
 from services.access.scope import ViewerKind
 from services.platform import ratelimit
-from services.platform.errors import AccessDenied, Unauthenticated
 from services.platform.ratelimit import viewer_key
-
-
-def _require_kind(info: Info, kinds: set[ViewerKind], message: str) -> bool:
-    viewer = info.context.viewer
-    if viewer.kind is ViewerKind.ANONYMOUS:
-        raise Unauthenticated()
-    if viewer.kind not in kinds:
-        raise AccessDenied(message)
-    return True
 
 
 class IsSignedIn(BasePermission):
     message = "Sign in first."
+    error_extensions = {"code": "UNAUTHENTICATED"}
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        return _require_kind(info, {ViewerKind.STAFF, ViewerKind.MEMBER}, self.message)
+        return bool(info.context.viewer.kind is not ViewerKind.ANONYMOUS)
 
 
-class IsStaff(BasePermission):
+class Refusal(BasePermission):
+    """A check whose no is FORBIDDEN; a field may word its own message."""
+
+    error_extensions = {"code": "FORBIDDEN"}
+
+    def __init__(self, message: str | None = None) -> None:
+        if message is not None:
+            self.message = message
+
+
+class IsStaff(Refusal):
     message = "Only staff may do this."
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        return _require_kind(info, {ViewerKind.STAFF}, self.message)
+        return bool(info.context.viewer.is_staff)
 
 
-class IsMember(BasePermission):
+class IsMember(Refusal):
     message = "Only members may do this."
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        return _require_kind(info, {ViewerKind.MEMBER}, self.message)
+        return bool(info.context.viewer.is_member)
 
 
-class HasPermission(BasePermission):
-    """Staff holding a named permission (scope to a store is checked row by row in services)."""
-
-    def __init__(self, permission: str) -> None:
-        self.permission = permission
-        self.message = f"Requires the {permission} permission."
+class IsHQ(Refusal):
+    message = "Only HQ may do this."
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        viewer = info.context.viewer
-        if viewer.kind is ViewerKind.ANONYMOUS:
-            raise Unauthenticated()
-        if not viewer.can(self.permission):
-            raise AccessDenied(self.message or "You are not allowed to do this.")
-        return True
+        return bool(info.context.viewer.is_hq)
+
+
+class HasPermission(Refusal):
+    """Staff holding a named permission (scope to a store is checked row by row in services)."""
+
+    def __init__(self, permission: Perm) -> None:
+        super().__init__(f"Requires the {permission} permission.")
+        self.permission = permission
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        return bool(info.context.viewer.can(self.permission))
 
 
 class RateLimit(FieldExtension):
@@ -88,10 +98,38 @@ class RateLimit(FieldExtension):
         return await next_(source, info, **kwargs)
 
 
-def requires(*permissions: str) -> list[FieldExtension]:
+class Checks(PermissionExtension):
+    """strawberry's permission extension; on a subscription a refusal is the stream's one result (a `next` carrying
+    the error, then `complete`), as when the resolver itself refused, rather than a graphql-transport-ws `error`."""
+
+    subscription = False
+
+    def apply(self, field: StrawberryField) -> None:
+        super().apply(field)
+        self.subscription = field.is_subscription
+
+    def _on_unauthorized(self, permission: BasePermission) -> Any:
+        if self.subscription:
+            return _refused(permission)
+        return super()._on_unauthorized(permission)
+
+
+async def _refused(permission: BasePermission) -> AsyncGenerator[None, None]:
+    permission.on_unauthorized()  # raises
+    yield  # pragma: no cover - never reached; makes this an async generator
+
+
+def checks(*permissions: BasePermission) -> list[FieldExtension]:
+    """Field extensions running exactly these checks, in order; the first that says no is the error."""
+    return [Checks(list(permissions), use_directives=False)]
+
+
+def only(*permissions: BasePermission) -> list[FieldExtension]:
+    """Field extensions that let a signed-in viewer through when every check says yes."""
+    signed_in = [] if any(isinstance(p, IsSignedIn) for p in permissions) else [IsSignedIn()]
+    return checks(*signed_in, *permissions)
+
+
+def requires(*permissions: Perm) -> list[FieldExtension]:
     """Field extensions that let only staff holding every named permission through."""
-    return [PermissionExtension([HasPermission(p) for p in permissions], use_directives=False)]
-
-
-def only(*checks: BasePermission) -> list[FieldExtension]:
-    return [PermissionExtension(list(checks), use_directives=False)]
+    return only(*(HasPermission(p) for p in permissions))

@@ -10,18 +10,19 @@ import strawberry
 from models import OrderStatus
 from resolvers.context import Context
 from schema.core.common import decode_id, global_id
+from schema.core.permissions import HasPermission, IsHQ, IsMember, checks, only, requires
 from schema.inventory.types import StockLevel
-from schema.orders.api import Order, OrderStatusEnum
-from services.access.scope import require, require_store
+from schema.orders.api import Order
+from services.access.permissions import Perm
+from services.access.scope import require_store
 from services.inventory.stock import ALL_STORES_TOPICS, stock_topic
 from services.orders.states import order_topic, order_topic_all
-from services.platform.errors import AccessDenied
 
 
 @strawberry.type(description="An order changed: paid, cancelled, ready, picked up.")
 class OrderEvent:
     order_id: strawberry.ID = strawberry.field(deprecation_reason="Use order { id }.")
-    status: OrderStatusEnum = strawberry.field(description="The status the order moved to")  # type: ignore[valid-type]
+    status: OrderStatus = strawberry.field(description="The status the order moved to")
     pk: strawberry.Private[int]
 
     @classmethod
@@ -38,38 +39,45 @@ class OrderEvent:
 
 @strawberry.type
 class Subscription:
-    @strawberry.subscription(description="The store tablet's feed: new paid orders, cancellations, pickups.")
+    @strawberry.subscription(
+        description="The store tablet's feed: new paid orders, cancellations, pickups.",
+        extensions=requires(Perm.ORDER_READ),
+    )
     async def order_events(
         self, info: strawberry.Info[Context, None], store_id: strawberry.ID
     ) -> AsyncGenerator[OrderEvent, None]:
         sid = decode_id(store_id, "Store", "storeId")
-        require_store(info.context.viewer, sid, "order.read")
+        require_store(info.context.viewer, sid, Perm.ORDER_READ)
         async for event in info.context.app.broker.subscribe(order_topic(sid)):
             yield OrderEvent.of(event.payload)
 
-    @strawberry.subscription(description="The signed-in member's own orders as they change.")
+    # No IsSignedIn first: an anonymous socket is told FORBIDDEN, as a staff one is.
+    @strawberry.subscription(
+        description="The signed-in member's own orders as they change.",
+        extensions=checks(IsMember("Only members follow their orders.")),
+    )
     async def my_order_updates(self, info: strawberry.Info[Context, None]) -> AsyncGenerator[OrderEvent, None]:
         member_id = info.context.viewer.member_id
-        if member_id is None:
-            raise AccessDenied("Only members follow their orders.")
         async for event in info.context.app.broker.subscribe(order_topic_all()):
             if event.payload.get("memberId") == member_id:
                 yield OrderEvent.of(event.payload)
 
-    @strawberry.subscription(description="Stock levels of one store as they change (its staff and HQ).")
+    @strawberry.subscription(
+        description="Stock levels of one store as they change (its staff and HQ).",
+        extensions=requires(Perm.STOCK_READ),
+    )
     async def stock_changed(
         self, info: strawberry.Info[Context, None], store_id: strawberry.ID
     ) -> AsyncGenerator[StockLevel, None]:
         sid = decode_id(store_id, "Store", "storeId")
-        require_store(info.context.viewer, sid, "stock.read")
+        require_store(info.context.viewer, sid, Perm.STOCK_READ)
         async for event in info.context.app.broker.subscribe(stock_topic(sid)):
             yield StockLevel.from_event(event.payload)
 
-    @strawberry.subscription(description="Stock changes in every store (HQ).")
+    @strawberry.subscription(
+        description="Stock changes in every store (HQ).",
+        extensions=only(HasPermission(Perm.STOCK_READ), IsHQ("Chain-wide stock is for HQ.")),
+    )
     async def chain_stock_changed(self, info: strawberry.Info[Context, None]) -> AsyncGenerator[StockLevel, None]:
-        viewer = info.context.viewer
-        require(viewer, "stock.read")
-        if not viewer.is_hq:
-            raise AccessDenied("Chain-wide stock is for HQ.")
         async for event in info.context.app.broker.subscribe(ALL_STORES_TOPICS):
             yield StockLevel.from_event(event.payload)

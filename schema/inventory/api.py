@@ -13,14 +13,12 @@ from schema.core.permissions import IsStaff, only, requires
 from schema.core.personal import not_personal
 from schema.core.transaction import MutationTransaction
 from schema.inventory.types import (
-    AdjustmentReasonEnum,
-    MovementKindEnum,
     StockLevel,
     StockMovement,
     Transfer,
-    TransferStatusEnum,
     TransferSuggestion,
 )
+from services.access.permissions import Perm
 from services.inventory import levels as inventory
 from services.inventory import stock, transfers
 
@@ -49,7 +47,7 @@ class ReceiveStockInput:
 class AdjustStockInput:
     store_id: strawberry.ID
     lines: list[StockDeltaInput]
-    reason: AdjustmentReasonEnum = not_personal()  # type: ignore[valid-type]
+    reason: AdjustmentReason = not_personal()
     idempotency_key: str = strawberry.field(description="The same key again returns the first result; moves once")
     note: str | None = not_personal(default=None)
 
@@ -100,7 +98,7 @@ class TransferIdInput:
 @strawberry.input
 class TransferFilterInput:
     store_id: strawberry.ID | None = None
-    status: TransferStatusEnum | None = None  # type: ignore[valid-type]
+    status: TransferStatus | None = None
 
 
 @strawberry.type
@@ -146,7 +144,7 @@ async def _levels(ctx: Context, store_id: int, sku_ids: list[int]) -> list[Stock
 @strawberry.type
 class InventoryQuery:
     @strawberry.field(
-        extensions=requires("stock.read"),
+        extensions=requires(Perm.STOCK_READ),
         description="Levels at or under their low-stock line; HQ may leave storeId out.",
     )
     async def low_stock(
@@ -160,13 +158,13 @@ class InventoryQuery:
         page = await inventory_resolvers.low_stock(info.context, sid, first=first, after=after)
         return Connection[StockLevel].of(page, StockLevel.from_view)
 
-    @strawberry.field(extensions=requires("stock.read"), description="The ledger of one store, newest first.")
+    @strawberry.field(extensions=requires(Perm.STOCK_READ), description="The ledger of one store, newest first.")
     async def stock_movements(
         self,
         info: strawberry.Info[Context, None],
         store_id: strawberry.ID,
         sku_id: strawberry.ID | None = None,
-        kind: MovementKindEnum | None = None,  # type: ignore[valid-type]
+        kind: MovementKind | None = None,
         first: int | None = 20,
         after: str | None = None,
     ) -> Connection[StockMovement]:
@@ -177,7 +175,7 @@ class InventoryQuery:
         page = await inventory_resolvers.movements(info.context, flt, first=first, after=after)
         return Connection[StockMovement].of(page, StockMovement.from_model)
 
-    @strawberry.field(extensions=requires("stock.read"), description="Transfers from or to the viewer's stores.")
+    @strawberry.field(extensions=requires(Perm.STOCK_READ), description="Transfers from or to the viewer's stores.")
     async def transfers(
         self,
         info: strawberry.Info[Context, None],
@@ -194,7 +192,7 @@ class InventoryQuery:
         return Connection[Transfer].of(page, Transfer.from_model)
 
     @strawberry.field(
-        extensions=requires("stock.read"),
+        extensions=requires(Perm.STOCK_READ),
         description="For SKUs low in a store: stores with surplus, same city first, then nearest.",
     )
     async def transfer_suggestions(
@@ -206,14 +204,14 @@ class InventoryQuery:
 
 @strawberry.type
 class InventoryMutation:
-    @strawberry.mutation(extensions=[*requires("stock.adjust"), MutationTransaction()])
+    @strawberry.mutation(extensions=[*requires(Perm.STOCK_ADJUST), MutationTransaction()])
     async def receive_stock(self, info: strawberry.Info[Context, None], input: ReceiveStockInput) -> StockLevelsPayload:
         store_id = decode_id(input.store_id, "Store", "storeId")
         skus = await inventory_resolvers.receive_stock(info.context, store_id, _lines(input.lines), input.note,
                                                        input.idempotency_key)  # fmt: skip
         return StockLevelsPayload(levels=await _levels(info.context, store_id, skus))
 
-    @strawberry.mutation(extensions=[*requires("stock.adjust"), MutationTransaction()])
+    @strawberry.mutation(extensions=[*requires(Perm.STOCK_ADJUST), MutationTransaction()])
     async def adjust_stock(self, info: strawberry.Info[Context, None], input: AdjustStockInput) -> StockLevelsPayload:
         store_id = decode_id(input.store_id, "Store", "storeId")
         deltas: dict[int, int] = {}
@@ -225,7 +223,7 @@ class InventoryMutation:
         return StockLevelsPayload(levels=await _levels(info.context, store_id, skus))
 
     @strawberry.mutation(
-        extensions=[*requires("stock.adjust"), MutationTransaction()],
+        extensions=[*requires(Perm.STOCK_ADJUST), MutationTransaction()],
         description="Submit counted quantities; the differences are recorded as STOCKTAKE adjustments.",
     )
     async def submit_stocktake(self, info: strawberry.Info[Context, None], input: StocktakeInput) -> StocktakePayload:
@@ -237,7 +235,7 @@ class InventoryMutation:
             differences=[StockDifference(quantity=d, level=levels.get(sku)) for sku, d in differences.items()]
         )
 
-    @strawberry.mutation(extensions=[*requires("stock.adjust"), MutationTransaction()])
+    @strawberry.mutation(extensions=[*requires(Perm.STOCK_ADJUST), MutationTransaction()])
     async def set_low_stock_threshold(
         self, info: strawberry.Info[Context, None], input: SetLowStockThresholdInput
     ) -> StockLevelsPayload:
@@ -246,7 +244,7 @@ class InventoryMutation:
         await inventory_resolvers.set_threshold(info.context, store_id, sku_id, input.threshold)
         return StockLevelsPayload(levels=await _levels(info.context, store_id, [sku_id]))
 
-    @strawberry.mutation(extensions=[*requires("transfer.request"), MutationTransaction()])
+    @strawberry.mutation(extensions=[*requires(Perm.TRANSFER_REQUEST), MutationTransaction()])
     async def request_transfer(
         self, info: strawberry.Info[Context, None], input: RequestTransferInput
     ) -> TransferPayload:
@@ -258,7 +256,7 @@ class InventoryMutation:
         )  # fmt: skip
         return TransferPayload(transfer=Transfer.from_model(transfer))
 
-    @strawberry.mutation(extensions=[*requires("transfer.approve"), MutationTransaction()])
+    @strawberry.mutation(extensions=[*requires(Perm.TRANSFER_APPROVE), MutationTransaction()])
     async def decide_transfer(
         self, info: strawberry.Info[Context, None], input: DecideTransferInput
     ) -> TransferPayload:
@@ -267,7 +265,7 @@ class InventoryMutation:
         )
         return TransferPayload(transfer=Transfer.from_model(transfer))
 
-    @strawberry.mutation(extensions=[*requires("stock.adjust"), MutationTransaction()])
+    @strawberry.mutation(extensions=[*requires(Perm.STOCK_ADJUST), MutationTransaction()])
     async def ship_transfer(
         self, info: strawberry.Info[Context, None], input: TransferQuantitiesInput
     ) -> TransferPayload:
@@ -276,7 +274,7 @@ class InventoryMutation:
         )
         return TransferPayload(transfer=Transfer.from_model(transfer))
 
-    @strawberry.mutation(extensions=[*requires("stock.adjust"), MutationTransaction()])
+    @strawberry.mutation(extensions=[*requires(Perm.STOCK_ADJUST), MutationTransaction()])
     async def receive_transfer(
         self, info: strawberry.Info[Context, None], input: TransferQuantitiesInput
     ) -> TransferPayload:

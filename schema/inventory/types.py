@@ -15,16 +15,18 @@ from models import TransferLine as TransferLineModel
 from resolvers.context import Context
 from resolvers.loaders.inventory import LevelView
 from schema.catalog.types import Sku
+from schema.core.node import Loaded
 from schema.org.types import Staff, Store
 from services.inventory.levels import Suggestion
 
-MovementKindEnum = strawberry.enum(MovementKind, name="MovementKind")
-AdjustmentReasonEnum = strawberry.enum(AdjustmentReason, name="AdjustmentReason")
-TransferStatusEnum = strawberry.enum(TransferStatus, name="TransferStatus")
+# The Python enums as GraphQL enums (registered once, here); annotations name the Python enums themselves.
+strawberry.enum(MovementKind, name="MovementKind")
+strawberry.enum(AdjustmentReason, name="AdjustmentReason")
+strawberry.enum(TransferStatus, name="TransferStatus")
 
 
 @strawberry.type
-class StockLevel(relay.Node):
+class StockLevel(Loaded, relay.Node):
     id: relay.NodeID[int]
     on_hand: int
     reserved: int
@@ -68,12 +70,12 @@ class StockLevel(relay.Node):
 
 
 @strawberry.type
-class StockMovement(relay.Node):
+class StockMovement(Loaded, relay.Node):
     id: relay.NodeID[int]
-    kind: MovementKindEnum  # type: ignore[valid-type]
+    kind: MovementKind
     quantity: int = strawberry.field(description="Change to on hand")
     reserved_delta: int
-    reason: AdjustmentReasonEnum | None  # type: ignore[valid-type]
+    reason: AdjustmentReason | None
     ref_type: str | None
     ref_id: int | None
     note: str | None
@@ -126,9 +128,9 @@ class TransferLine:
 
 
 @strawberry.type
-class Transfer(relay.Node):
+class Transfer(Loaded, relay.Node):
     id: relay.NodeID[int]
-    status: TransferStatusEnum  # type: ignore[valid-type]
+    status: TransferStatus
     note: str | None
     created_at: datetime
     decided_at: datetime | None

@@ -28,21 +28,24 @@ from resolvers import orders as order_resolvers
 from resolvers.context import Context
 from schema.catalog.types import Sku
 from schema.core.common import Connection, Long, UserError, decode_id, decode_optional_id
+from schema.core.node import Loaded
 from schema.core.permissions import IsMember, IsStaff, only, requires
 from schema.core.personal import not_personal, personal
 from schema.core.transaction import MutationTransaction
 from schema.orders.api import Order, PaymentRequest, payment_request
 from schema.org.types import Store
+from services.access.permissions import Perm
 from services.marketing import coupons, group_buys, points_mall, promotions, referrals
 from services.platform.db import write_transaction
 
-CampaignKindEnum = strawberry.enum(CampaignKind, name="CampaignKind")
-CampaignStatusEnum = strawberry.enum(CampaignStatus, name="CampaignStatus")
-CouponKindEnum = strawberry.enum(CouponKind, name="CouponKind")
-CouponTriggerEnum = strawberry.enum(CouponTrigger, name="CouponTrigger")
-CouponSourceEnum = strawberry.enum(CouponSource, name="CouponSource")
-MemberCouponStatusEnum = strawberry.enum(MemberCouponStatus, name="MemberCouponStatus")
-GroupBuyStatusEnum = strawberry.enum(GroupBuyStatus, name="GroupBuyStatus")
+# The Python enums as GraphQL enums (registered once, here); annotations name the Python enums themselves.
+strawberry.enum(CampaignKind, name="CampaignKind")
+strawberry.enum(CampaignStatus, name="CampaignStatus")
+strawberry.enum(CouponKind, name="CouponKind")
+strawberry.enum(CouponTrigger, name="CouponTrigger")
+strawberry.enum(CouponSource, name="CouponSource")
+strawberry.enum(MemberCouponStatus, name="MemberCouponStatus")
+strawberry.enum(GroupBuyStatus, name="GroupBuyStatus")
 
 
 @strawberry.type
@@ -71,11 +74,11 @@ class CampaignItem:
 
 
 @strawberry.type
-class Campaign(relay.Node):
+class Campaign(Loaded, relay.Node):
     id: relay.NodeID[int]
-    kind: CampaignKindEnum  # type: ignore[valid-type]
+    kind: CampaignKind
     name: str
-    status: CampaignStatusEnum  # type: ignore[valid-type]
+    status: CampaignStatus
     starts_at: datetime
     ends_at: datetime
     local: bool = strawberry.field(description="A store's own campaign (else HQ's)")
@@ -114,10 +117,10 @@ class Campaign(relay.Node):
 
 
 @strawberry.type
-class CouponTemplate(relay.Node):
+class CouponTemplate(Loaded, relay.Node):
     id: relay.NodeID[int]
     name: str
-    kind: CouponKindEnum  # type: ignore[valid-type]
+    kind: CouponKind
     threshold: int
     amount_off: int
     percent: int
@@ -130,8 +133,8 @@ class CouponTemplate(relay.Node):
     per_member_limit: int
     stackable: bool
     claimable: bool
-    trigger: CouponTriggerEnum  # type: ignore[valid-type]
-    status: CampaignStatusEnum  # type: ignore[valid-type]
+    trigger: CouponTrigger
+    status: CampaignStatus
     free_sku_id: strawberry.Private[int | None]
 
     @classmethod
@@ -154,10 +157,10 @@ class CouponTemplate(relay.Node):
 
 
 @strawberry.type
-class MemberCoupon(relay.Node):
+class MemberCoupon(Loaded, relay.Node):
     id: relay.NodeID[int]
-    status: MemberCouponStatusEnum  # type: ignore[valid-type]
-    source: CouponSourceEnum  # type: ignore[valid-type]
+    status: MemberCouponStatus
+    source: CouponSource
     valid_from: datetime
     valid_until: datetime
     used_at: datetime | None
@@ -186,7 +189,7 @@ class GroupBuy:
     size: int
     joined: int
     paid: int
-    status: GroupBuyStatusEnum  # type: ignore[valid-type]
+    status: GroupBuyStatus
     expires_at: datetime
     completed_at: datetime | None
     sku_id: strawberry.Private[int]
@@ -208,7 +211,7 @@ class GroupBuy:
 
 
 @strawberry.type
-class PointsMallItem(relay.Node):
+class PointsMallItem(Loaded, relay.Node):
     id: relay.NodeID[int]
     name: str
     points_cost: int
@@ -271,7 +274,7 @@ class TierInput:
 
 @strawberry.input
 class CreateCampaignInput:
-    kind: CampaignKindEnum  # type: ignore[valid-type]
+    kind: CampaignKind
     name: str = not_personal()
     starts_at: datetime
     ends_at: datetime
@@ -300,7 +303,7 @@ class CampaignPayload:
 @strawberry.input
 class CreateCouponTemplateInput:
     name: str = not_personal()
-    kind: CouponKindEnum  # type: ignore[valid-type]
+    kind: CouponKind
     valid_from: datetime
     valid_until: datetime
     threshold: int = 0
@@ -316,7 +319,7 @@ class CreateCouponTemplateInput:
     per_member_limit: int = 1
     stackable: bool = strawberry.field(default=True, description="May combine with promotions")
     claimable: bool = True
-    trigger: CouponTriggerEnum = CouponTrigger.NONE  # type: ignore[valid-type]
+    trigger: CouponTrigger = CouponTrigger.NONE
 
 
 @strawberry.type
@@ -421,11 +424,11 @@ def _ids(values: list[strawberry.ID] | None, type_name: str, field: str) -> list
 @strawberry.type
 class MarketingQuery:
     @strawberry.field(
-        extensions=requires("marketing.manage"), description="HQ: every campaign; a store: HQ's and its own"
+        extensions=requires(Perm.MARKETING_MANAGE), description="HQ: every campaign; a store: HQ's and its own"
     )
     async def campaigns(
-        self, info: strawberry.Info[Context, None], status: CampaignStatusEnum | None = None,  # type: ignore[valid-type]
-        kind: CampaignKindEnum | None = None, first: int | None = 20, after: str | None = None,  # type: ignore[valid-type]
+        self, info: strawberry.Info[Context, None], status: CampaignStatus | None = None,
+        kind: CampaignKind | None = None, first: int | None = 20, after: str | None = None,
     ) -> Connection[Campaign]:  # fmt: skip
         page = await marketing_resolvers.campaigns(
             info.context, status=CampaignStatus(status) if status else None,
@@ -438,7 +441,7 @@ class MarketingQuery:
         rows = await marketing_resolvers.running_campaigns(info.context, decode_id(store_id, "Store", "storeId"))
         return [Campaign.from_model(c) for c in rows]
 
-    @strawberry.field(extensions=requires("marketing.manage"))
+    @strawberry.field(extensions=requires(Perm.MARKETING_MANAGE))
     async def coupon_templates(
         self, info: strawberry.Info[Context, None], first: int | None = 20, after: str | None = None
     ) -> Connection[CouponTemplate]:
@@ -493,7 +496,7 @@ class MarketingQuery:
 @strawberry.type
 class MarketingMutation:
     @strawberry.mutation(
-        extensions=[*requires("marketing.manage"), MutationTransaction()],
+        extensions=[*requires(Perm.MARKETING_MANAGE), MutationTransaction()],
         description="HQ: any kind, for chosen stores; a store manager: its own store, kinds and depth HQ allows.",
     )
     async def create_campaign(
@@ -515,14 +518,14 @@ class MarketingMutation:
         ctx.audit_store_id = campaign.owner_store_id
         return CampaignPayload(campaign=Campaign.from_model(campaign))
 
-    @strawberry.mutation(extensions=[*requires("marketing.manage"), MutationTransaction()])
+    @strawberry.mutation(extensions=[*requires(Perm.MARKETING_MANAGE), MutationTransaction()])
     async def end_campaign(self, info: strawberry.Info[Context, None], input: IdInput) -> CampaignPayload:
         ctx = info.context
         campaign = await promotions.end(ctx.session, ctx.viewer, decode_id(input.id, "Campaign"))
         ctx.audit_store_id = campaign.owner_store_id
         return CampaignPayload(campaign=Campaign.from_model(campaign))
 
-    @strawberry.mutation(extensions=[*requires("marketing.manage"), MutationTransaction()])
+    @strawberry.mutation(extensions=[*requires(Perm.MARKETING_MANAGE), MutationTransaction()])
     async def create_coupon_template(
         self, info: strawberry.Info[Context, None], input: CreateCouponTemplateInput
     ) -> CouponTemplatePayload:
@@ -541,7 +544,7 @@ class MarketingMutation:
         ctx.audit_store_id = template.owner_store_id
         return CouponTemplatePayload(template=CouponTemplate.from_model(template))
 
-    @strawberry.mutation(extensions=[*requires("marketing.manage"), MutationTransaction()])
+    @strawberry.mutation(extensions=[*requires(Perm.MARKETING_MANAGE), MutationTransaction()])
     async def end_coupon_template(self, info: strawberry.Info[Context, None], input: IdInput) -> CouponTemplatePayload:
         ctx = info.context
         template = await coupons.end_template(ctx.session, ctx.viewer, decode_id(input.id, "CouponTemplate"))
@@ -559,7 +562,7 @@ class MarketingMutation:
         return MemberCouponPayload(coupon=MemberCoupon.from_model(coupon))
 
     @strawberry.mutation(
-        extensions=[*requires("marketing.manage"), MutationTransaction()],
+        extensions=[*requires(Perm.MARKETING_MANAGE), MutationTransaction()],
         description="HQ: one coupon each to a segment, a level or listed members, in one batch.",
     )
     async def issue_coupons(
@@ -611,7 +614,7 @@ class MarketingMutation:
         await referrals.accept(info.context.session, info.context.viewer, input.code)
         return AcceptReferralPayload(accepted=True)
 
-    @strawberry.mutation(extensions=[*requires("marketing.manage"), MutationTransaction()])
+    @strawberry.mutation(extensions=[*requires(Perm.MARKETING_MANAGE), MutationTransaction()])
     async def create_points_mall_item(
         self, info: strawberry.Info[Context, None], input: CreatePointsMallItemInput
     ) -> PointsMallItemPayload:

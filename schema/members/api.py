@@ -14,8 +14,9 @@ from schema.core.common import Connection, UserError, decode_id, decode_optional
 from schema.core.permissions import IsMember, RateLimit, only, requires
 from schema.core.personal import Sensitivity, not_personal, personal
 from schema.core.transaction import MutationTransaction
-from schema.members.types import GenderEnum, Member, MemberCode, MemberLevel, MemberTag, TopUpPlan
+from schema.members.types import Member, MemberCode, MemberLevel, MemberTag, TopUpPlan
 from schema.orders.api import TenderInput
+from services.access.permissions import Perm
 from services.members import accounts as members
 from services.members import admin as member_admin
 from services.members import data as member_data
@@ -58,7 +59,7 @@ class RegisterMemberInput:
 class UpdateMyProfileInput:
     name: str | None = personal(default=None)
     birthday: date | None = personal(default=None)
-    gender: GenderEnum | None = personal(default=None)  # type: ignore[valid-type]
+    gender: Gender | None = personal(default=None)
 
 
 @strawberry.input
@@ -191,7 +192,7 @@ def _member(m: object) -> Member | None:
 class MemberQuery:
     @strawberry.field(
         extensions=[
-            *requires("member.read"),
+            *requires(Perm.MEMBER_READ),
             RateLimit("memberPhoneLookup", when=lambda args: bool(args.get("filter") and args["filter"].phone)),
         ],
         description="HQ: every member; a store manager: their store's members.",
@@ -232,7 +233,7 @@ class MemberQuery:
     async def top_up_plans(self, info: strawberry.Info[Context, None]) -> list[TopUpPlan]:
         return [TopUpPlan.from_model(p) for p in await member_resolvers.plans(info.context)]
 
-    @strawberry.field(extensions=requires("member.read"))
+    @strawberry.field(extensions=requires(Perm.MEMBER_READ))
     async def member_tags(self, info: strawberry.Info[Context, None]) -> list[MemberTag]:
         return [MemberTag.from_model(t) for t in await member_resolvers.tags(info.context)]
 
@@ -250,7 +251,7 @@ class MemberQuery:
 class MemberMutation:
     @strawberry.mutation(
         extensions=[
-            *requires("member.lookup"),
+            *requires(Perm.MEMBER_LOOKUP),
             RateLimit("identifyMember"),
             MutationTransaction(),
         ],
@@ -267,7 +268,7 @@ class MemberMutation:
             raise DomainError(ErrorCode.NOT_FOUND, "No member with this phone at this store; scan their code.", "phone")
         return MemberPayload(member=_member(found))
 
-    @strawberry.mutation(extensions=[*requires("member.lookup"), MutationTransaction()])
+    @strawberry.mutation(extensions=[*requires(Perm.MEMBER_LOOKUP), MutationTransaction()])
     async def register_member(self, info: strawberry.Info[Context, None], input: RegisterMemberInput) -> MemberPayload:
         member = await member_resolvers.register(
             info.context,
@@ -288,7 +289,7 @@ class MemberMutation:
         )
 
     @strawberry.mutation(
-        extensions=[*requires("member.read_pii"), RateLimit("revealMemberPhone"), MutationTransaction()],
+        extensions=[*requires(Perm.MEMBER_READ_PII), RateLimit("revealMemberPhone"), MutationTransaction()],
         description="The member's full phone number; every reveal is written to the audit log.",
     )
     async def reveal_member_phone(
@@ -297,7 +298,7 @@ class MemberMutation:
         phone = await member_resolvers.reveal_phone(info.context, decode_id(input.member_id, "Member", "memberId"))
         return RevealPhonePayload(phone=phone)
 
-    @strawberry.mutation(extensions=[*requires("member.manage"), MutationTransaction()])
+    @strawberry.mutation(extensions=[*requires(Perm.MEMBER_MANAGE), MutationTransaction()])
     async def set_member_level(self, info: strawberry.Info[Context, None], input: SetMemberLevelInput) -> MemberPayload:
         member = await member_admin.set_member_level(
             info.context.session, info.context.viewer, member_id=decode_id(input.member_id, "Member", "memberId"),
@@ -305,7 +306,7 @@ class MemberMutation:
         )  # fmt: skip
         return MemberPayload(member=_member(member))
 
-    @strawberry.mutation(extensions=[*requires("member.manage"), MutationTransaction()])
+    @strawberry.mutation(extensions=[*requires(Perm.MEMBER_MANAGE), MutationTransaction()])
     async def create_member_level(
         self, info: strawberry.Info[Context, None], input: CreateMemberLevelInput
     ) -> MemberLevelPayload:
@@ -315,7 +316,7 @@ class MemberMutation:
         )  # fmt: skip
         return MemberLevelPayload(level=MemberLevel.from_model(level))
 
-    @strawberry.mutation(extensions=[*requires("member.manage"), MutationTransaction()])
+    @strawberry.mutation(extensions=[*requires(Perm.MEMBER_MANAGE), MutationTransaction()])
     async def update_member_level(
         self, info: strawberry.Info[Context, None], input: UpdateMemberLevelInput
     ) -> MemberLevelPayload:
@@ -325,7 +326,7 @@ class MemberMutation:
         )  # fmt: skip
         return MemberLevelPayload(level=MemberLevel.from_model(level))
 
-    @strawberry.mutation(extensions=[*requires("member.manage"), MutationTransaction()])
+    @strawberry.mutation(extensions=[*requires(Perm.MEMBER_MANAGE), MutationTransaction()])
     async def set_level_price(
         self, info: strawberry.Info[Context, None], input: SetLevelPriceInput
     ) -> MemberLevelPayload:
@@ -335,7 +336,7 @@ class MemberMutation:
         )
         return MemberLevelPayload(level=await MemberLevel.load(info.context, level_id))
 
-    @strawberry.mutation(extensions=[*requires("member.manage"), MutationTransaction()])
+    @strawberry.mutation(extensions=[*requires(Perm.MEMBER_MANAGE), MutationTransaction()])
     async def create_top_up_plan(
         self, info: strawberry.Info[Context, None], input: CreateTopUpPlanInput
     ) -> TopUpPlanPayload:
@@ -345,7 +346,7 @@ class MemberMutation:
         return TopUpPlanPayload(plan=TopUpPlan.from_model(plan))
 
     @strawberry.mutation(
-        extensions=[*requires("order.checkout"), MutationTransaction()],
+        extensions=[*requires(Perm.ORDER_CHECKOUT), MutationTransaction()],
         description="POS: a stored-value top-up paid at the counter; retrying with the same key credits once.",
     )
     async def top_up_stored_value(
@@ -359,7 +360,7 @@ class MemberMutation:
         )  # fmt: skip
         return MemberPayload(member=_member(member))
 
-    @strawberry.mutation(extensions=[*requires("member.manage"), MutationTransaction()])
+    @strawberry.mutation(extensions=[*requires(Perm.MEMBER_MANAGE), MutationTransaction()])
     async def adjust_points(self, info: strawberry.Info[Context, None], input: AdjustPointsInput) -> MemberPayload:
         member = await member_resolvers.adjust_points(
             info.context, member_id=decode_id(input.member_id, "Member", "memberId"), points_delta=input.points,
@@ -367,14 +368,14 @@ class MemberMutation:
         )  # fmt: skip
         return MemberPayload(member=_member(member))
 
-    @strawberry.mutation(extensions=[*requires("member.manage"), MutationTransaction()])
+    @strawberry.mutation(extensions=[*requires(Perm.MEMBER_MANAGE), MutationTransaction()])
     async def create_member_tag(
         self, info: strawberry.Info[Context, None], input: CreateMemberTagInput
     ) -> MemberTagPayload:
         tag = await member_admin.create_tag(info.context.session, name=input.name)
         return MemberTagPayload(tag=MemberTag.from_model(tag))
 
-    @strawberry.mutation(extensions=[*requires("member.manage"), MutationTransaction()])
+    @strawberry.mutation(extensions=[*requires(Perm.MEMBER_MANAGE), MutationTransaction()])
     async def tag_members(self, info: strawberry.Info[Context, None], input: TagMembersInput) -> MemberTagPayload:
         changed = await member_admin.tag_members(
             info.context.session, info.context.viewer, tag_id=decode_id(input.tag_id, "MemberTag", "tagId"),

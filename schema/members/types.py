@@ -16,6 +16,7 @@ from models import TopUpPlan as TopUpPlanModel
 from resolvers import members as member_resolvers
 from resolvers.context import Context
 from schema.core.common import Connection
+from schema.core.node import Loaded
 from schema.org.types import Store
 from services.access.pii import mask_phone
 from services.members.ledgers import BalanceRow, PointsRow
@@ -23,9 +24,10 @@ from services.members.ledgers import BalanceRow, PointsRow
 if TYPE_CHECKING:
     from schema.orders.api import Order
 
-GenderEnum = strawberry.enum(Gender, name="Gender")
-PointsKindEnum = strawberry.enum(PointsKind, name="PointsKind", description="Why points moved")
-BalanceKindEnum = strawberry.enum(BalanceKind, name="StoredValueKind", description="Why stored value moved")
+# The Python enums as GraphQL enums (registered once, here); annotations name the Python enums themselves.
+strawberry.enum(Gender, name="Gender")
+strawberry.enum(PointsKind, name="PointsKind", description="Why points moved")
+strawberry.enum(BalanceKind, name="StoredValueKind", description="Why stored value moved")
 OrderRef = Annotated["Order", strawberry.lazy("schema.orders.api")]
 
 # What a ledger row says when staff left no note: by its kind and what it refers to.
@@ -77,7 +79,7 @@ class _LedgerRow:
 
 @strawberry.type(description="One row of the member's points history (积分明细), newest first.")
 class PointsLedgerEntry(_LedgerRow):
-    kind: PointsKindEnum  # type: ignore[valid-type]
+    kind: PointsKind
     points: int = strawberry.field(description="Signed: earned positive, spent or expired negative")
     reason: str
     balance_after: int = strawberry.field(description="The member's points right after this row")
@@ -93,7 +95,7 @@ class PointsLedgerEntry(_LedgerRow):
 
 @strawberry.type(description="One row of the member's stored-value history (余额明细), newest first.")
 class StoredValueLedgerEntry(_LedgerRow):
-    kind: BalanceKindEnum  # type: ignore[valid-type]
+    kind: BalanceKind
     principal: int = strawberry.field(description="Signed fen of paid-in money")
     bonus: int = strawberry.field(description="Signed fen of bonus")
     reason: str
@@ -121,7 +123,7 @@ class StoredValueLedgerEntry(_LedgerRow):
 
 
 @strawberry.type
-class MemberLevel(relay.Node):
+class MemberLevel(Loaded, relay.Node):
     id: relay.NodeID[int]
     name: str
     spend_threshold: int = strawberry.field(description="Lifetime spend (fen) that reaches this level")
@@ -140,7 +142,7 @@ class MemberLevel(relay.Node):
 
 
 @strawberry.type
-class MemberTag(relay.Node):
+class MemberTag(Loaded, relay.Node):
     id: relay.NodeID[int]
     name: str
 
@@ -157,7 +159,7 @@ class MemberTag(relay.Node):
 
 
 @strawberry.type
-class TopUpPlan(relay.Node):
+class TopUpPlan(Loaded, relay.Node):
     id: relay.NodeID[int]
     name: str
     pay_amount: int = strawberry.field(description="fen")
@@ -191,11 +193,11 @@ class MemberCode:
 
 
 @strawberry.type
-class Member(relay.Node):
+class Member(Loaded, relay.Node):
     id: relay.NodeID[int]
     name: str | None
     birthday: date | None
-    gender: GenderEnum  # type: ignore[valid-type]
+    gender: Gender
     joined_at: datetime
     segment: str | None = strawberry.field(description="RFM segment: NEW, VIP, LOYAL, REGULAR, AT_RISK, LOST")
     points_balance: int

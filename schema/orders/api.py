@@ -20,11 +20,13 @@ from resolvers import orders as order_resolvers
 from resolvers.context import Context
 from schema.catalog.types import Sku
 from schema.core.common import Connection, UserError, decode_id, decode_optional_id, global_id
+from schema.core.node import Loaded
 from schema.core.permissions import IsMember, IsSignedIn, only, requires
 from schema.core.personal import Sensitivity, not_personal, personal
 from schema.core.transaction import MutationTransaction
 from schema.members.types import Member
 from schema.org.types import Staff, Store
+from services.access.permissions import Perm
 from services.members import top_ups
 from services.orders import late_payments, pos, refunds
 from services.orders import lifecycle as orders
@@ -35,10 +37,11 @@ from services.pricing.engine import AppliedCoupon, CartLine, Quote, QuoteLine
 if TYPE_CHECKING:
     pass
 
-OrderStatusEnum = strawberry.enum(OrderStatus, name="OrderStatus")
-ChannelEnum = strawberry.enum(Channel, name="Channel")
-FulfilmentEnum = strawberry.enum(Fulfilment, name="Fulfilment")
-PaymentMethodEnum = strawberry.enum(PaymentMethod, name="PaymentMethod")
+# The Python enums as GraphQL enums (registered once, here); annotations name the Python enums themselves.
+strawberry.enum(OrderStatus, name="OrderStatus")
+strawberry.enum(Channel, name="Channel")
+strawberry.enum(Fulfilment, name="Fulfilment")
+strawberry.enum(PaymentMethod, name="PaymentMethod")
 
 
 @strawberry.enum(name="PaymentState", description="Where a payment's money is.")
@@ -166,9 +169,9 @@ class DeliveryInfo:
 
 
 @strawberry.type(description="Money taken (or asked for) for an order, by one method.")
-class Payment(relay.Node):
+class Payment(Loaded, relay.Node):
     id: relay.NodeID[int]
-    method: PaymentMethodEnum  # type: ignore[valid-type]
+    method: PaymentMethod
     amount: int = strawberry.field(description="fen")
     state: PaymentState
     provider: str | None = strawberry.field(description="The payment provider, for provider payments")
@@ -196,11 +199,11 @@ class Payment(relay.Node):
 
 
 @strawberry.type
-class Order(relay.Node):
+class Order(Loaded, relay.Node):
     id: relay.NodeID[int]
-    status: OrderStatusEnum  # type: ignore[valid-type]
-    channel: ChannelEnum  # type: ignore[valid-type]
-    fulfilment: FulfilmentEnum  # type: ignore[valid-type]
+    status: OrderStatus
+    channel: Channel
+    fulfilment: Fulfilment
     subtotal: int
     discount_total: int
     points_used: int
@@ -281,7 +284,7 @@ class QuoteInput:
     store_id: strawberry.ID
     lines: list[CartLineInput]
     member_id: strawberry.ID | None = strawberry.field(default=None, description="POS: a member the store knows")
-    fulfilment: FulfilmentEnum = Fulfilment.PICKUP  # type: ignore[valid-type]
+    fulfilment: Fulfilment = Fulfilment.PICKUP
     coupon_id: strawberry.ID | None = strawberry.field(default=None, description="A MemberCoupon to apply")
 
 
@@ -299,7 +302,7 @@ class PlaceOrderInput:
     store_id: strawberry.ID
     lines: list[CartLineInput]
     idempotency_key: str = strawberry.field(description="The same key again returns the first order")
-    fulfilment: FulfilmentEnum = strawberry.field(  # type: ignore[valid-type]
+    fulfilment: Fulfilment = strawberry.field(
         default=Fulfilment.PICKUP, description="PICKUP in the store, or DELIVERY to `delivery`"
     )
     pickup_at: datetime | None = None
@@ -329,7 +332,7 @@ class VerifyPickupInput:
 
 @strawberry.input
 class TenderInput:
-    method: PaymentMethodEnum  # type: ignore[valid-type]
+    method: PaymentMethod
     amount: int = strawberry.field(description="fen")
     reference: str | None = strawberry.field(default=None, description="Card slip or scanned-code transaction id")
 
@@ -349,7 +352,7 @@ class PosCheckoutInput:
 
 @strawberry.input(description="A tender the cashier chose to give the refund back to, and how much.")
 class RefundTenderInput:
-    method: PaymentMethodEnum  # type: ignore[valid-type]
+    method: PaymentMethod
     amount: int = strawberry.field(description="fen")
 
 
@@ -376,7 +379,7 @@ class RefundOrderInput(RefundPreviewInput):
 
 @strawberry.type(description="Money given back to one tender.")
 class RefundTender:
-    method: PaymentMethodEnum  # type: ignore[valid-type]
+    method: PaymentMethod
     amount: int = strawberry.field(description="fen")
 
 
@@ -402,7 +405,7 @@ def _refund_lines(stored: list[dict[str, int]]) -> list[RefundLine]:
 
 
 @strawberry.type(description="A refund made on an order: what came back, to which tender, by whom, when and why.")
-class Refund(relay.Node):
+class Refund(Loaded, relay.Node):
     id: relay.NodeID[int]
     amount: int = strawberry.field(description="fen, all tenders")
     tenders: list[RefundTender] = strawberry.field(description="What went back to each tender")
@@ -498,7 +501,7 @@ class OrderPayload:
     unavailable_sku_ids: list[strawberry.ID] = strawberry.field(default_factory=list)
 
 
-TopUpStatusEnum = strawberry.enum(TopUpStatus, name="TopUpStatus")
+strawberry.enum(TopUpStatus, name="TopUpStatus")
 
 
 @strawberry.type(description="A stored-value top-up paid through the provider; credited when the payment arrives.")
@@ -506,7 +509,7 @@ class OnlineTopUp:
     id: strawberry.ID
     amount: int = strawberry.field(description="Paid, fen")
     bonus: int = strawberry.field(description="Credited on top, fen")
-    status: TopUpStatusEnum  # type: ignore[valid-type]
+    status: TopUpStatus
     paid_at: datetime | None
 
     @classmethod
@@ -568,7 +571,7 @@ class OrderQuery:
         return Connection[Order].of(page, Order.from_model)
 
     @strawberry.field(
-        extensions=requires("order.read"),
+        extensions=requires(Perm.ORDER_READ),
         description="Late and duplicate provider payments, newest first (HQ: every store's; staff: their own). "
         "`refunded: false` lists those still being given back.",
     )
@@ -588,12 +591,12 @@ class OrderQuery:
             )  # fmt: skip
         return Connection[Payment].of(page, Payment.from_model)
 
-    @strawberry.field(extensions=requires("order.read"), description="A store's orders, newest first.")
+    @strawberry.field(extensions=requires(Perm.ORDER_READ), description="A store's orders, newest first.")
     async def orders(
         self,
         info: strawberry.Info[Context, None],
         store_id: strawberry.ID,
-        status: OrderStatusEnum | None = None,  # type: ignore[valid-type]
+        status: OrderStatus | None = None,
         first: int | None = 20,
         after: str | None = None,
     ) -> Connection[Order]:
@@ -604,7 +607,7 @@ class OrderQuery:
         return Connection[Order].of(page, Order.from_model)
 
     @strawberry.field(
-        extensions=requires("order.refund"),
+        extensions=requires(Perm.ORDER_REFUND),
         description="What refundOrder would give back to which tender, before it is made (the same rule).",
     )
     async def refund_preview(self, info: strawberry.Info[Context, None], input: RefundPreviewInput) -> RefundPreview:
@@ -676,7 +679,7 @@ class OrderMutation:
         return OrderPayload(order=Order.from_model(placed.order), payment=payment_request(ctx, placed.prepay))
 
     @strawberry.mutation(
-        extensions=[*requires("order.checkout"), MutationTransaction()],
+        extensions=[*requires(Perm.ORDER_CHECKOUT), MutationTransaction()],
         description="收银: a counter sale, paid by any mix of methods, completed at once.",
     )
     async def pos_checkout(self, info: strawberry.Info[Context, None], input: PosCheckoutInput) -> OrderPayload:
@@ -694,7 +697,7 @@ class OrderMutation:
         return OrderPayload(order=Order.from_model(await pos.checkout(ctx.session, ctx.viewer, request)))
 
     @strawberry.mutation(
-        extensions=[*requires("order.refund"), MutationTransaction()],
+        extensions=[*requires(Perm.ORDER_REFUND), MutationTransaction()],
         description="Refund all or some lines: money back by method, points settled, goods restocked.",
     )
     async def refund_order(self, info: strawberry.Info[Context, None], input: RefundOrderInput) -> RefundPayload:
@@ -708,18 +711,18 @@ class OrderMutation:
         assert order is not None
         return RefundPayload(refund=Refund.from_model(refund), order=Order.from_model(order))
 
-    @strawberry.mutation(extensions=[*requires("order.pickup"), MutationTransaction()])
+    @strawberry.mutation(extensions=[*requires(Perm.ORDER_PICKUP), MutationTransaction()])
     async def mark_order_preparing(self, info: strawberry.Info[Context, None], input: OrderIdInput) -> OrderPayload:
         order = await orders.mark_preparing(info.context.session, info.context.viewer, decode_id(input.id, "Order"))
         return OrderPayload(order=Order.from_model(order))
 
-    @strawberry.mutation(extensions=[*requires("order.pickup"), MutationTransaction()])
+    @strawberry.mutation(extensions=[*requires(Perm.ORDER_PICKUP), MutationTransaction()])
     async def mark_order_ready(self, info: strawberry.Info[Context, None], input: OrderIdInput) -> OrderPayload:
         order = await orders.mark_ready(info.context.session, info.context.viewer, decode_id(input.id, "Order"))
         return OrderPayload(order=Order.from_model(order))
 
     @strawberry.mutation(
-        extensions=[*requires("order.pickup"), MutationTransaction()],
+        extensions=[*requires(Perm.ORDER_PICKUP), MutationTransaction()],
         description="A delivery order leaves with the rider (this store's orders only).",
     )
     async def dispatch_order(self, info: strawberry.Info[Context, None], input: OrderIdInput) -> OrderPayload:
@@ -735,7 +738,7 @@ class OrderMutation:
         return OrderPayload(order=Order.from_model(order))
 
     @strawberry.mutation(
-        extensions=[*requires("order.pickup"), MutationTransaction()],
+        extensions=[*requires(Perm.ORDER_PICKUP), MutationTransaction()],
         description="核销: hand over a pickup order by its code (this store's orders only).",
     )
     async def verify_pickup(self, info: strawberry.Info[Context, None], input: VerifyPickupInput) -> OrderPayload:

@@ -15,14 +15,14 @@ from schema.core.common import UserError, decode_id
 from schema.core.permissions import requires
 from schema.core.transaction import MutationTransaction
 from schema.members.types import StoredValue
-from schema.orders.api import PaymentMethodEnum
 from schema.org.types import Store
+from services.access.permissions import Perm
 from services.orders import settlement
 
 
 @strawberry.type(description="An amount of money (fen) by payment method.")
 class MethodAmount:
-    method: PaymentMethodEnum  # type: ignore[valid-type]
+    method: PaymentMethod
     amount: int = strawberry.field(description="fen")
 
     @staticmethod
@@ -127,7 +127,7 @@ class SettlementPayload:
 
 @strawberry.type
 class SettlementQuery:
-    @strawberry.field(extensions=requires("settlement.view"), description="A store's day in its own time zone.")
+    @strawberry.field(extensions=requires(Perm.SETTLEMENT_VIEW), description="A store's day in its own time zone.")
     async def settlement(
         self, info: strawberry.Info[Context, None], store_id: strawberry.ID, date: date
     ) -> SettlementType:
@@ -141,7 +141,7 @@ class SettlementQuery:
 
 @strawberry.type
 class SettlementMutation:
-    @strawberry.mutation(extensions=[*requires("settlement.view"), MutationTransaction()],
+    @strawberry.mutation(extensions=[*requires(Perm.SETTLEMENT_VIEW), MutationTransaction()],
                          description="HQ closes a store's day: its figures never change afterwards.")  # fmt: skip
     async def close_settlement(
         self, info: strawberry.Info[Context, None], input: CloseSettlementInput

@@ -11,14 +11,15 @@ from schema.core.common import Connection, UserError, decode_id
 from schema.core.permissions import requires
 from schema.core.personal import not_personal
 from schema.core.transaction import MutationTransaction
-from schema.org.types import OpeningHoursInput, Store, StoreStatusEnum
+from schema.org.types import OpeningHoursInput, Store
+from services.access.permissions import Perm
 from services.org.stores import MAX_RADIUS_KM, StoreFields, StoreFilter
 
 
 @strawberry.input
 class StoreFilterInput:
     city: str | None = None
-    status: StoreStatusEnum | None = None  # type: ignore[valid-type]
+    status: StoreStatus | None = None
     search: str | None = strawberry.field(default=None, description="Part of the name or code")
 
 
@@ -51,7 +52,7 @@ class UpdateStoreInput:
 @strawberry.input
 class SetStoreStatusInput:
     id: strawberry.ID
-    status: StoreStatusEnum  # type: ignore[valid-type]
+    status: StoreStatus
 
 
 @strawberry.type
@@ -112,18 +113,18 @@ class StoreQuery:
 
 @strawberry.type
 class StoreMutation:
-    @strawberry.mutation(extensions=[*requires("store.manage"), MutationTransaction()])
+    @strawberry.mutation(extensions=[*requires(Perm.STORE_MANAGE), MutationTransaction()])
     async def create_store(self, info: strawberry.Info[Context, None], input: CreateStoreInput) -> StorePayload:
         store = await org_resolvers.create_store(info.context, _fields(input))
         return StorePayload(store=Store.from_model(store))
 
-    @strawberry.mutation(extensions=[*requires("store.manage"), MutationTransaction()])
+    @strawberry.mutation(extensions=[*requires(Perm.STORE_MANAGE), MutationTransaction()])
     async def update_store(self, info: strawberry.Info[Context, None], input: UpdateStoreInput) -> StorePayload:
         store = await org_resolvers.update_store(info.context, decode_id(input.id, "Store"), _fields(input))
         return StorePayload(store=Store.from_model(store))
 
     @strawberry.mutation(
-        extensions=[*requires("store.manage"), MutationTransaction()],
+        extensions=[*requires(Perm.STORE_MANAGE), MutationTransaction()],
         description="Open a store to the public, or close it (PREPARING -> OPEN <-> CLOSED).",
     )
     async def set_store_status(self, info: strawberry.Info[Context, None], input: SetStoreStatusInput) -> StorePayload:

@@ -11,8 +11,8 @@ from schema.core.common import Connection, UserError, decode_id, decode_optional
 from schema.core.permissions import IsStaff, only, requires
 from schema.core.personal import Sensitivity, not_personal, personal
 from schema.core.transaction import MutationTransaction
-from schema.org.types import Role, RoleScopeEnum, Staff
-from services.access.permissions import PERMISSIONS
+from schema.org.types import Role, Staff
+from services.access.permissions import PERMISSIONS, Perm
 from services.org.staff import StaffFilter
 
 
@@ -72,7 +72,7 @@ class ChangeMyPasswordInput:
 class CreateRoleInput:
     code: str = not_personal()
     name: str = not_personal()
-    scope: RoleScopeEnum  # type: ignore[valid-type]
+    scope: RoleScope
     permissions: list[str]
 
 
@@ -97,7 +97,7 @@ class RolePayload:
 
 @strawberry.type
 class StaffQuery:
-    @strawberry.field(extensions=requires("staff.read"), description="HQ sees all staff; a store its own.")
+    @strawberry.field(extensions=requires(Perm.STAFF_READ), description="HQ sees all staff; a store its own.")
     async def staff_members(
         self,
         info: strawberry.Info[Context, None],
@@ -119,14 +119,14 @@ class StaffQuery:
     async def roles(self, info: strawberry.Info[Context, None]) -> list[Role]:
         return [Role.from_model(r) for r in await org_resolvers.roles(info.context)]
 
-    @strawberry.field(extensions=requires("role.manage"), description="Every permission a role can hold.")
+    @strawberry.field(extensions=requires(Perm.ROLE_MANAGE), description="Every permission a role can hold.")
     def permissions(self) -> list[Permission]:
         return [Permission(code=c, description=d) for c, d in PERMISSIONS.items()]
 
 
 @strawberry.type
 class StaffMutation:
-    @strawberry.mutation(extensions=[*requires("staff.manage"), MutationTransaction()])
+    @strawberry.mutation(extensions=[*requires(Perm.STAFF_MANAGE), MutationTransaction()])
     async def create_staff(self, info: strawberry.Info[Context, None], input: CreateStaffInput) -> StaffPayload:
         staff = await org_resolvers.create_staff(
             info.context,
@@ -138,7 +138,7 @@ class StaffMutation:
         )
         return StaffPayload(staff=Staff.from_model(staff))
 
-    @strawberry.mutation(extensions=[*requires("staff.manage"), MutationTransaction()])
+    @strawberry.mutation(extensions=[*requires(Perm.STAFF_MANAGE), MutationTransaction()])
     async def update_staff(self, info: strawberry.Info[Context, None], input: UpdateStaffInput) -> StaffPayload:
         staff = await org_resolvers.update_staff(
             info.context,
@@ -150,7 +150,7 @@ class StaffMutation:
         return StaffPayload(staff=Staff.from_model(staff))
 
     @strawberry.mutation(
-        extensions=[*requires("staff.manage"), MutationTransaction()],
+        extensions=[*requires(Perm.STAFF_MANAGE), MutationTransaction()],
         description="Disable (ending every session at once) or re-enable a staff account.",
     )
     async def set_staff_active(self, info: strawberry.Info[Context, None], input: SetStaffActiveInput) -> StaffPayload:
@@ -159,7 +159,7 @@ class StaffMutation:
         )
         return StaffPayload(staff=Staff.from_model(staff))
 
-    @strawberry.mutation(extensions=[*requires("staff.manage"), MutationTransaction()])
+    @strawberry.mutation(extensions=[*requires(Perm.STAFF_MANAGE), MutationTransaction()])
     async def reset_staff_password(
         self, info: strawberry.Info[Context, None], input: ResetStaffPasswordInput
     ) -> StaffPayload:
@@ -177,14 +177,14 @@ class StaffMutation:
         )
         return StaffPayload(staff=Staff.from_model(staff))
 
-    @strawberry.mutation(extensions=[*requires("role.manage"), MutationTransaction()])
+    @strawberry.mutation(extensions=[*requires(Perm.ROLE_MANAGE), MutationTransaction()])
     async def create_role(self, info: strawberry.Info[Context, None], input: CreateRoleInput) -> RolePayload:
         role = await org_resolvers.create_role(
             info.context, code=input.code, name=input.name, scope=RoleScope(input.scope), permissions=input.permissions
         )
         return RolePayload(role=Role.from_model(role))
 
-    @strawberry.mutation(extensions=[*requires("role.manage"), MutationTransaction()])
+    @strawberry.mutation(extensions=[*requires(Perm.ROLE_MANAGE), MutationTransaction()])
     async def update_role(self, info: strawberry.Info[Context, None], input: UpdateRoleInput) -> RolePayload:
         role = await org_resolvers.update_role(
             info.context, role_id=decode_id(input.id, "Role"), name=input.name, permissions=input.permissions

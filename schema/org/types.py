@@ -17,7 +17,9 @@ from resolvers import inventory as inventory_resolvers
 from resolvers import org as org_resolvers
 from resolvers.context import Context
 from schema.core.common import Connection, decode_optional_id
+from schema.core.node import Loaded
 from schema.core.permissions import requires
+from services.access.permissions import Perm
 from services.catalog.listings import ListingFilter
 from services.org.stores import is_open_at
 
@@ -30,8 +32,9 @@ StockLevelRef = Annotated["StockLevel", strawberry.lazy("schema.inventory.types"
 MenuItemRef = Annotated["MenuItem", strawberry.lazy("schema.catalog.types")]
 MenuCategoryRef = Annotated["MenuCategory", strawberry.lazy("schema.catalog.types")]
 
-StoreStatusEnum = strawberry.enum(StoreStatus, name="StoreStatus")
-RoleScopeEnum = strawberry.enum(RoleScope, name="RoleScope")
+# The Python enums as GraphQL enums (registered once, here); annotations name the Python enums themselves.
+strawberry.enum(StoreStatus, name="StoreStatus")
+strawberry.enum(RoleScope, name="RoleScope")
 
 
 @strawberry.type
@@ -52,11 +55,11 @@ class OpeningHoursInput:
 
 
 @strawberry.type
-class Role(relay.Node):
+class Role(Loaded, relay.Node):
     id: relay.NodeID[int]
     code: str
     name: str
-    scope: RoleScopeEnum  # type: ignore[valid-type]
+    scope: RoleScope
     builtin: bool
     permissions: list[str]
 
@@ -71,7 +74,7 @@ class Role(relay.Node):
 
 
 @strawberry.type
-class Staff(relay.Node):
+class Staff(Loaded, relay.Node):
     id: relay.NodeID[int]
     username: str
     display_name: str
@@ -109,7 +112,7 @@ class Staff(relay.Node):
 
 
 @strawberry.type
-class Store(relay.Node):
+class Store(Loaded, relay.Node):
     id: relay.NodeID[int]
     code: str
     name: str
@@ -119,7 +122,7 @@ class Store(relay.Node):
     lat: float
     lng: float
     timezone: str
-    status: StoreStatusEnum  # type: ignore[valid-type]
+    status: StoreStatus
     hours: list[OpeningHours]
     created_at: datetime
     distance_km: float | None = strawberry.field(
@@ -155,7 +158,7 @@ class Store(relay.Node):
     def is_open_now(self) -> bool:
         return self.model is not None and is_open_at(self.model, utcnow())
 
-    @strawberry.field(extensions=requires("staff.read"), description="The store's staff accounts.")
+    @strawberry.field(extensions=requires(Perm.STAFF_READ), description="The store's staff accounts.")
     async def staff(self, info: strawberry.Info[Context, None]) -> list[Staff]:
         return [Staff.from_model(s) for s in await org_resolvers.store_staff(info.context, self.id)]
 
@@ -213,7 +216,7 @@ class Store(relay.Node):
         rows = await catalog_resolvers.menu_categories(info.context, self.id)
         return [MenuCategory(category=Category.from_model(c), item_count=n) for c, n in rows]
 
-    @strawberry.field(extensions=requires("staff.read"))
+    @strawberry.field(extensions=requires(Perm.STAFF_READ))
     async def manager(self, info: strawberry.Info[Context, None]) -> Staff | None:
         m = await org_resolvers.store_manager(info.context, self.id)
         return Staff.from_model(m) if m else None

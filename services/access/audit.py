@@ -12,6 +12,7 @@ from sqlalchemy import Text, cast, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import AuditLog, AuditOutcome, Job, JobStatus
+from services.access.permissions import Perm
 from services.access.pii import REDACTED, Sensitivity, erased, mask_phone
 from services.access.scope import Viewer, require, require_store, restrict
 from services.platform.errors import AccessDenied
@@ -136,9 +137,9 @@ async def list_audit_logs(
     session: AsyncSession, viewer: Viewer, flt: AuditFilter, *, first: int | None, after: str | None
 ) -> Page[AuditLog]:
     """Newest first; HQ with audit.view sees all, a store manager their own store's entries."""
-    stmt = restrict(select(AuditLog), viewer, AuditLog.store_id, "audit.view")
+    stmt = restrict(select(AuditLog), viewer, AuditLog.store_id, Perm.AUDIT_VIEW)
     if flt.store_id is not None:
-        require_store(viewer, flt.store_id, "audit.view")
+        require_store(viewer, flt.store_id, Perm.AUDIT_VIEW)
         stmt = stmt.where(AuditLog.store_id == flt.store_id)
     if flt.staff_id is not None:
         stmt = stmt.where(AuditLog.staff_id == flt.staff_id)
@@ -155,7 +156,7 @@ async def list_audit_logs(
 
 async def failed_jobs(session: AsyncSession, viewer: Viewer, *, first: int | None, after: str | None) -> Page[Job]:
     """Jobs that gave up, newest first: HQ's to see (audit.view), as they are the chain's, not a store's."""
-    require(viewer, "audit.view")
+    require(viewer, Perm.AUDIT_VIEW)
     if not viewer.is_hq:
         raise AccessDenied("Failed jobs are HQ's to see.")
     stmt = select(Job).where(Job.status == JobStatus.FAILED)

@@ -3,35 +3,66 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from models import RoleScope
 
-# Every permission the product knows, with what it lets a role do.
-PERMISSIONS: dict[str, str] = {
-    "store.manage": "Create, edit, open and close stores",
-    "staff.read": "See staff accounts (own store for store roles)",
-    "staff.manage": "Create, edit and disable staff (store managers: their own store's clerks)",
-    "role.manage": "Create and edit custom roles",
-    "settings.manage": "Change chain-wide settings",
-    "audit.view": "Read the audit log (own store for store roles)",
-    "catalog.manage": "Edit the product library",
-    "catalog.view_cost": "See cost prices",
-    "listing.manage": "Adopt products into a store and set store prices within policy",
-    "stock.read": "See stock levels and movements",
-    "stock.adjust": "Record receipts, adjustments and stocktakes",
-    "transfer.request": "Request stock transfers between stores",
-    "transfer.approve": "Approve or reject transfers",
-    "order.read": "See orders",
-    "order.checkout": "Sell at the POS",
-    "order.pickup": "Prepare and verify pickup orders",
-    "order.refund": "Refund orders",
-    "member.lookup": "Find a member by member code or exact phone number",
-    "member.read": "Browse and search members",
-    "member.read_pii": "See members' unmasked personal data (each reveal is audited)",
-    "member.manage": "Change member levels, tags and rules",
-    "marketing.manage": "Run coupons and promotions (store roles: their own store's, of the kinds HQ allows)",
-    "report.view": "See reports (own store for store roles)",
-    "settlement.view": "See daily settlements",
+
+class Perm(StrEnum):
+    """Every permission the product knows. The values are stored in role rows, so they never change."""
+
+    STORE_MANAGE = "store.manage"
+    STAFF_READ = "staff.read"
+    STAFF_MANAGE = "staff.manage"
+    ROLE_MANAGE = "role.manage"
+    SETTINGS_MANAGE = "settings.manage"
+    AUDIT_VIEW = "audit.view"
+    CATALOG_MANAGE = "catalog.manage"
+    CATALOG_VIEW_COST = "catalog.view_cost"
+    LISTING_MANAGE = "listing.manage"
+    STOCK_READ = "stock.read"
+    STOCK_ADJUST = "stock.adjust"
+    TRANSFER_REQUEST = "transfer.request"
+    TRANSFER_APPROVE = "transfer.approve"
+    ORDER_READ = "order.read"
+    ORDER_CHECKOUT = "order.checkout"
+    ORDER_PICKUP = "order.pickup"
+    ORDER_REFUND = "order.refund"
+    MEMBER_LOOKUP = "member.lookup"
+    MEMBER_READ = "member.read"
+    MEMBER_READ_PII = "member.read_pii"
+    MEMBER_MANAGE = "member.manage"
+    MARKETING_MANAGE = "marketing.manage"
+    REPORT_VIEW = "report.view"
+    SETTLEMENT_VIEW = "settlement.view"
+
+
+# What each permission lets a role do.
+PERMISSIONS: dict[Perm, str] = {
+    Perm.STORE_MANAGE: "Create, edit, open and close stores",
+    Perm.STAFF_READ: "See staff accounts (own store for store roles)",
+    Perm.STAFF_MANAGE: "Create, edit and disable staff (store managers: their own store's clerks)",
+    Perm.ROLE_MANAGE: "Create and edit custom roles",
+    Perm.SETTINGS_MANAGE: "Change chain-wide settings",
+    Perm.AUDIT_VIEW: "Read the audit log (own store for store roles)",
+    Perm.CATALOG_MANAGE: "Edit the product library",
+    Perm.CATALOG_VIEW_COST: "See cost prices",
+    Perm.LISTING_MANAGE: "Adopt products into a store and set store prices within policy",
+    Perm.STOCK_READ: "See stock levels and movements",
+    Perm.STOCK_ADJUST: "Record receipts, adjustments and stocktakes",
+    Perm.TRANSFER_REQUEST: "Request stock transfers between stores",
+    Perm.TRANSFER_APPROVE: "Approve or reject transfers",
+    Perm.ORDER_READ: "See orders",
+    Perm.ORDER_CHECKOUT: "Sell at the POS",
+    Perm.ORDER_PICKUP: "Prepare and verify pickup orders",
+    Perm.ORDER_REFUND: "Refund orders",
+    Perm.MEMBER_LOOKUP: "Find a member by member code or exact phone number",
+    Perm.MEMBER_READ: "Browse and search members",
+    Perm.MEMBER_READ_PII: "See members' unmasked personal data (each reveal is audited)",
+    Perm.MEMBER_MANAGE: "Change member levels, tags and rules",
+    Perm.MARKETING_MANAGE: "Run coupons and promotions (store roles: their own store's, of the kinds HQ allows)",
+    Perm.REPORT_VIEW: "See reports (own store for store roles)",
+    Perm.SETTLEMENT_VIEW: "See daily settlements",
 }
 
 
@@ -40,25 +71,28 @@ class BuiltinRole:
     code: str
     name: str
     scope: RoleScope
-    permissions: frozenset[str]
+    permissions: frozenset[Perm]
 
 
 _HQ_OPERATOR = {
-    "staff.read", "catalog.manage", "catalog.view_cost", "listing.manage", "stock.read", "order.read",
-    "member.lookup", "member.read", "member.manage", "marketing.manage", "report.view",
+    Perm.STAFF_READ, Perm.CATALOG_MANAGE, Perm.CATALOG_VIEW_COST, Perm.LISTING_MANAGE, Perm.STOCK_READ,
+    Perm.ORDER_READ, Perm.MEMBER_LOOKUP, Perm.MEMBER_READ, Perm.MEMBER_MANAGE, Perm.MARKETING_MANAGE,
+    Perm.REPORT_VIEW,
 }  # fmt: skip
 _HQ_ANALYST = {
-    "staff.read", "catalog.view_cost", "stock.read", "order.read", "member.read", "report.view", "settlement.view",
+    Perm.STAFF_READ, Perm.CATALOG_VIEW_COST, Perm.STOCK_READ, Perm.ORDER_READ, Perm.MEMBER_READ, Perm.REPORT_VIEW,
+    Perm.SETTLEMENT_VIEW,
 }  # fmt: skip
 _STORE_MANAGER = {
-    "staff.read", "staff.manage", "audit.view", "listing.manage", "stock.read", "stock.adjust",
-    "transfer.request", "order.read", "order.checkout", "order.pickup", "order.refund", "member.lookup",
-    "member.read", "member.read_pii", "marketing.manage", "report.view", "settlement.view",
+    Perm.STAFF_READ, Perm.STAFF_MANAGE, Perm.AUDIT_VIEW, Perm.LISTING_MANAGE, Perm.STOCK_READ, Perm.STOCK_ADJUST,
+    Perm.TRANSFER_REQUEST, Perm.ORDER_READ, Perm.ORDER_CHECKOUT, Perm.ORDER_PICKUP, Perm.ORDER_REFUND,
+    Perm.MEMBER_LOOKUP, Perm.MEMBER_READ, Perm.MEMBER_READ_PII, Perm.MARKETING_MANAGE, Perm.REPORT_VIEW,
+    Perm.SETTLEMENT_VIEW,
 }  # fmt: skip
-_CLERK = {"stock.read", "order.read", "order.checkout", "order.pickup", "member.lookup"}
+_CLERK = {Perm.STOCK_READ, Perm.ORDER_READ, Perm.ORDER_CHECKOUT, Perm.ORDER_PICKUP, Perm.MEMBER_LOOKUP}
 
 BUILTIN_ROLES: tuple[BuiltinRole, ...] = (
-    BuiltinRole("HQ_ADMIN", "HQ admin", RoleScope.HQ, frozenset(PERMISSIONS)),
+    BuiltinRole("HQ_ADMIN", "HQ admin", RoleScope.HQ, frozenset(Perm)),
     BuiltinRole("HQ_OPERATOR", "HQ operator", RoleScope.HQ, frozenset(_HQ_OPERATOR)),
     BuiltinRole("HQ_ANALYST", "HQ analyst", RoleScope.HQ, frozenset(_HQ_ANALYST)),
     BuiltinRole("STORE_MANAGER", "Store manager", RoleScope.STORE, frozenset(_STORE_MANAGER)),

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Role, RoleScope
-from services.access.permissions import BUILTIN_ROLES, PERMISSIONS
+from services.access.permissions import BUILTIN_ROLES, PERMISSIONS, Perm
 from services.access.scope import Viewer
 from services.platform.errors import DomainError, ErrorCode
 from services.platform.validation import text
@@ -16,7 +16,14 @@ from services.platform.validation import text
 _CODE = re.compile(r"^[A-Z][A-Z0-9_]{1,63}$")
 # Permissions that only make sense chain-wide; a store-scoped role may not carry them.
 HQ_ONLY = frozenset(
-    {"store.manage", "role.manage", "settings.manage", "catalog.manage", "transfer.approve", "member.manage"}
+    {
+        Perm.STORE_MANAGE,
+        Perm.ROLE_MANAGE,
+        Perm.SETTINGS_MANAGE,
+        Perm.CATALOG_MANAGE,
+        Perm.TRANSFER_APPROVE,
+        Perm.MEMBER_MANAGE,
+    }
 )
 
 
@@ -84,10 +91,10 @@ async def update_role(session: AsyncSession, *, role_id: int, name: str | None, 
 def can_assign(viewer: Viewer, role: Role) -> bool:
     """HQ staff managers assign any role; store managers only store roles weaker than their own."""
     if viewer.is_hq:
-        return viewer.can("staff.manage")
+        return viewer.can(Perm.STAFF_MANAGE)
     return (
         role.scope is RoleScope.STORE
-        and "staff.manage" not in role.permissions
+        and Perm.STAFF_MANAGE not in role.permissions
         and set(role.permissions) <= viewer.permissions
     )
 

@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, false
 from sqlalchemy.orm import InstrumentedAttribute
 
 from models import RoleScope
+from services.access.permissions import Perm
 from services.platform.errors import AccessDenied, Unauthenticated
 from services.platform.pagination import AnySelect
 
@@ -49,10 +50,10 @@ class Viewer:
     def is_hq(self) -> bool:
         return self.is_staff and self.role_scope is RoleScope.HQ
 
-    def can(self, permission: str) -> bool:
+    def can(self, permission: Perm) -> bool:
         return self.is_staff and permission in self.permissions
 
-    def sees_store(self, store_id: int | None, permission: str) -> bool:
+    def sees_store(self, store_id: int | None, permission: Perm) -> bool:
         """True when the viewer holds `permission` and `store_id` lies in its scope."""
         if not self.can(permission):
             return False
@@ -62,11 +63,11 @@ class Viewer:
 ANONYMOUS = Viewer()
 # The chain itself acting in a job (e.g. refunding a group buy that did not fill): HQ scope, only what it needs.
 SYSTEM = Viewer(
-    kind=ViewerKind.STAFF, role_code="SYSTEM", role_scope=RoleScope.HQ, permissions=frozenset({"order.refund"})
+    kind=ViewerKind.STAFF, role_code="SYSTEM", role_scope=RoleScope.HQ, permissions=frozenset({Perm.ORDER_REFUND})
 )
 
 
-def require(viewer: Viewer, permission: str) -> None:
+def require(viewer: Viewer, permission: Perm) -> None:
     """Raise unless the viewer is staff holding `permission`."""
     if viewer.kind is ViewerKind.ANONYMOUS:
         raise Unauthenticated()
@@ -74,14 +75,14 @@ def require(viewer: Viewer, permission: str) -> None:
         raise AccessDenied()
 
 
-def require_store(viewer: Viewer, store_id: int | None, permission: str) -> None:
+def require_store(viewer: Viewer, store_id: int | None, permission: Perm) -> None:
     """Raise unless the viewer holds `permission` for `store_id`."""
     require(viewer, permission)
     if not viewer.sees_store(store_id, permission):
         raise AccessDenied("This belongs to another store.")
 
 
-def store_condition(viewer: Viewer, column: StoreColumn, permission: str) -> ColumnElement[bool]:
+def store_condition(viewer: Viewer, column: StoreColumn, permission: Perm) -> ColumnElement[bool]:
     """The WHERE clause that limits `column` (a store id) to what the viewer may see."""
     if not viewer.can(permission):
         return false()
@@ -90,7 +91,7 @@ def store_condition(viewer: Viewer, column: StoreColumn, permission: str) -> Col
     return column == viewer.store_id
 
 
-def restrict(stmt: AnySelect, viewer: Viewer, column: StoreColumn, permission: str) -> AnySelect:
+def restrict(stmt: AnySelect, viewer: Viewer, column: StoreColumn, permission: Perm) -> AnySelect:
     """Limit a statement to the viewer's stores; HQ sees all, store staff their own, others nothing."""
     if viewer.is_hq and viewer.can(permission):
         return stmt

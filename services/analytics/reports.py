@@ -39,6 +39,7 @@ from models import (
     Transfer,
     TransferLine,
 )
+from services.access.permissions import Perm
 from services.access.scope import Viewer, require
 from services.analytics.facts import Freshness, freshness
 from services.inventory.levels import available_expr, threshold_expr
@@ -54,7 +55,7 @@ GRANULARITIES = ("DAY", "WEEK", "MONTH")
 
 def report_stores(viewer: Viewer, store_id: int | None) -> list[int] | None:
     """The one scope rule for reports: None means every store (HQ only)."""
-    require(viewer, "report.view")
+    require(viewer, Perm.REPORT_VIEW)
     if viewer.is_hq:
         return None if store_id is None else [store_id]
     if store_id not in (None, viewer.store_id) or viewer.store_id is None:
@@ -238,7 +239,7 @@ async def ranking(
     session: AsyncSession, viewer: Viewer, *, start: date, end: date, metric: str = "NET", first: int = 20
 ) -> list[StoreRank]:
     """Stores ranked by a metric over a period (a store's manager sees their own store's place only)."""
-    require(viewer, "report.view")
+    require(viewer, Perm.REPORT_VIEW)
     check_period(start, end)
     if metric not in RANK_METRICS:
         raise DomainError(ErrorCode.INVALID_INPUT, "Rank by " + ", ".join(RANK_METRICS) + ".", "metric")

@@ -8,6 +8,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import CatalogStatus, Category, Product, Sku, Store, StoreListing, utcnow
+from services.access.permissions import Perm
 from services.access.scope import Viewer, require_store
 from services.catalog.products import money
 from services.inventory.stock import ensure_levels
@@ -44,7 +45,7 @@ class Adoption:
 
 async def adopt(session: AsyncSession, viewer: Viewer, *, store_id: int, items: list[Adoption]) -> list[StoreListing]:
     """List many library SKUs in a store at once, at the base price unless a price is given."""
-    require_store(viewer, store_id, "listing.manage")
+    require_store(viewer, store_id, Perm.LISTING_MANAGE)
     if not items or len(items) > MAX_BATCH:
         raise DomainError(ErrorCode.INVALID_INPUT, f"Adopt 1 to {MAX_BATCH} SKUs at a time.", "items")
     if await session.get(Store, store_id) is None:
@@ -99,7 +100,7 @@ async def _listing(session: AsyncSession, viewer: Viewer, listing_id: int) -> tu
     ).first()  # fmt: skip
     if row is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such listing.", "id")
-    require_store(viewer, row[0].store_id, "listing.manage")
+    require_store(viewer, row[0].store_id, Perm.LISTING_MANAGE)
     return row
 
 
@@ -122,7 +123,7 @@ async def set_on_shelf(
     if len(rows) != len(set(listing_ids)):
         raise DomainError(ErrorCode.NOT_FOUND, "Some listings do not exist.", "ids")
     for row in rows:
-        require_store(viewer, row.store_id, "listing.manage")
+        require_store(viewer, row.store_id, Perm.LISTING_MANAGE)
         row.on_shelf, row.updated_at = on_shelf, utcnow()
     await session.flush()
     return sorted(rows, key=lambda r: listing_ids.index(r.id))
@@ -172,7 +173,7 @@ def listing_query(store_id: int, flt: ListingFilter, category_ids: list[int] | N
 async def list_listings(
     session: AsyncSession, viewer: Viewer, store_id: int, flt: ListingFilter, *, first: int | None, after: str | None
 ) -> Page[StoreListing]:
-    require_store(viewer, store_id, "stock.read")
+    require_store(viewer, store_id, Perm.STOCK_READ)
     return await keyset_page(session, listing_query(store_id, flt), StoreListing.id, first=first, after=after)
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import CatalogStatus, Category, Product, Sku, utcnow
+from services.access.permissions import Perm
 from services.access.scope import Viewer, require, require_store
 from services.access.visible import owned_condition
 from services.inventory import stock
@@ -123,9 +124,9 @@ async def create_product(
 ) -> tuple[Product, list[Sku]]:
     """HQ adds to the library; a store adds a product of its own only where HQ's policy allows."""
     if store_id is None:
-        require(viewer, "catalog.manage")
+        require(viewer, Perm.CATALOG_MANAGE)
     else:
-        require_store(viewer, store_id, "listing.manage")
+        require_store(viewer, store_id, Perm.LISTING_MANAGE)
         if not (await get_settings(session)).stores_may_create_products:
             raise DomainError(ErrorCode.NOT_ALLOWED_BY_POLICY, "HQ does not let stores create products.", "storeId")
     if not skus:
@@ -165,8 +166,8 @@ async def editable_product(session: AsyncSession, viewer: Viewer, product_id: in
     if product is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such product.", "id")
     if product.owner_store_id is None:
-        require(viewer, "catalog.manage")
-    elif not (viewer.can("catalog.manage") or viewer.sees_store(product.owner_store_id, "listing.manage")):
+        require(viewer, Perm.CATALOG_MANAGE)
+    elif not (viewer.can(Perm.CATALOG_MANAGE) or viewer.sees_store(product.owner_store_id, Perm.LISTING_MANAGE)):
         raise AccessDenied("This product belongs to another store.")
     return product
 

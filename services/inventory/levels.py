@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from models import AdjustmentReason, MovementKind, Sku, StockLevel, StockMovement, Store, StoreListing, StoreStatus
+from services.access.permissions import Perm
 from services.access.scope import Viewer, require_store, restrict
 from services.access.visible import require_visible
 from services.inventory import stock
@@ -65,9 +66,9 @@ async def low_stock(
 ) -> Page[Any]:
     """Levels at or under their line; HQ across the chain, a store its own."""
     if store_id is not None:
-        require_store(viewer, store_id, "stock.read")
+        require_store(viewer, store_id, Perm.STOCK_READ)
     default = (await get_settings(session)).default_low_stock_threshold
-    stmt = restrict(level_query(default, low_only=True), viewer, StockLevel.store_id, "stock.read")
+    stmt = restrict(level_query(default, low_only=True), viewer, StockLevel.store_id, Perm.STOCK_READ)
     if store_id is not None:
         stmt = stmt.where(StockLevel.store_id == store_id)
     return await keyset_page(session, stmt, StockLevel.id, first=first, after=after, whole_rows=True)
@@ -76,7 +77,7 @@ async def low_stock(
 async def set_threshold(
     session: AsyncSession, viewer: Viewer, *, store_id: int, sku_id: int, threshold: int | None
 ) -> StockLevel:
-    require_store(viewer, store_id, "stock.adjust")
+    require_store(viewer, store_id, Perm.STOCK_ADJUST)
     if threshold is not None and not 0 <= threshold <= 1_000_000:
         raise DomainError(ErrorCode.INVALID_INPUT, "The threshold is not valid.", "threshold")
     await require_visible(session, viewer, Sku, [sku_id], "skuId")
@@ -100,7 +101,7 @@ async def receive(
     session: AsyncSession, viewer: Viewer, store_id: int, lines: list[stock.Line], note: str | None, key: str
 ) -> list[int]:
     """Record goods received, once per key; returns the touched SKU ids."""
-    require_store(viewer, store_id, "stock.adjust")
+    require_store(viewer, store_id, Perm.STOCK_ADJUST)
     await require_visible(session, viewer, Sku, [line.sku_id for line in lines], lambda i: f"lines[{i}].skuId")
     request = {"lines": [(line.sku_id, line.quantity) for line in lines], "note": note}
     await idempotency.once(
@@ -115,7 +116,7 @@ async def adjust(
     note: str | None, key: str,
 ) -> list[int]:  # fmt: skip
     """Adjust on-hand quantities (damage, loss, correction), once per key; returns the touched SKU ids."""
-    require_store(viewer, store_id, "stock.adjust")
+    require_store(viewer, store_id, Perm.STOCK_ADJUST)
     if reason is AdjustmentReason.STOCKTAKE:
         raise DomainError(ErrorCode.INVALID_INPUT, "Use submitStocktake for counted quantities.", "reason")
     await require_visible(session, viewer, Sku, list(deltas), lambda i: f"lines[{i}].skuId")
@@ -132,7 +133,7 @@ async def stocktake(
     session: AsyncSession, viewer: Viewer, store_id: int, counted: dict[int, int], key: str
 ) -> dict[int, int]:
     """Counted quantities in; differences out (the first result again on a retry)."""
-    require_store(viewer, store_id, "stock.adjust")
+    require_store(viewer, store_id, Perm.STOCK_ADJUST)
     await require_visible(session, viewer, Sku, list(counted), lambda i: f"counts[{i}].skuId")
 
     async def load(stored: dict[str, Any]) -> dict[int, int]:
@@ -155,7 +156,7 @@ class MovementFilter:
 async def movements(
     session: AsyncSession, viewer: Viewer, flt: MovementFilter, *, first: int | None, after: str | None
 ) -> Page[StockMovement]:
-    require_store(viewer, flt.store_id, "stock.read")
+    require_store(viewer, flt.store_id, Perm.STOCK_READ)
     stmt = select(StockMovement).where(StockMovement.store_id == flt.store_id)
     if flt.sku_id is not None:
         stmt = stmt.where(StockMovement.sku_id == flt.sku_id)
@@ -180,7 +181,7 @@ async def transfer_suggestions(
     session: AsyncSession, viewer: Viewer, *, store_id: int, limit: int = 50
 ) -> list[Suggestion]:
     """For each SKU low in the store: stores with surplus of it, same city first, then nearest."""
-    require_store(viewer, store_id, "stock.read")
+    require_store(viewer, store_id, Perm.STOCK_READ)
     target = await session.get(Store, store_id)
     if target is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such store.", "storeId")
@@ -236,7 +237,7 @@ def levels_for_stores_query(
     SKUs read 120 index entries, where ranking every level of those stores read 40,000 (10 ms against 0.5).
     SQLite has no LATERAL and ranks them with a window per store.
     """
-    base = restrict(level_query(default, low_only=low_only), viewer, StockLevel.store_id, "stock.read")
+    base = restrict(level_query(default, low_only=low_only), viewer, StockLevel.store_id, Perm.STOCK_READ)
     if after_id is not None:
         base = base.where(StockLevel.id > after_id)
     if dialect == "postgresql":

@@ -15,6 +15,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Sku, Store, StoreStatus, Transfer, TransferLine, TransferStatus, utcnow
+from services.access.permissions import Perm
 from services.access.scope import Viewer, idempotency_scope, require, require_store
 from services.access.visible import require_visible
 from services.inventory import stock
@@ -37,7 +38,7 @@ async def request(
     note: str | None,
 ) -> tuple[Transfer, list[TransferLine]]:  # fmt: skip
     """The receiving store's manager, or HQ, asks for stock from another store."""
-    require_store(viewer, to_store_id, "transfer.request")
+    require_store(viewer, to_store_id, Perm.TRANSFER_REQUEST)
     if from_store_id == to_store_id:
         raise DomainError(ErrorCode.INVALID_INPUT, "A transfer goes between two different stores.", "fromStoreId")
     if not lines or len(lines) > MAX_LINES:
@@ -105,7 +106,7 @@ async def _lines(session: AsyncSession, transfer_id: int) -> list[TransferLine]:
 
 
 async def decide(session: AsyncSession, viewer: Viewer, *, transfer_id: int, approve: bool) -> Transfer:
-    require(viewer, "transfer.approve")
+    require(viewer, Perm.TRANSFER_APPROVE)
     await _load(session, transfer_id)
     target = TransferStatus.APPROVED if approve else TransferStatus.REJECTED
     return await _step(
@@ -134,7 +135,7 @@ async def ship(
 ) -> Transfer:
     """The sending store ships (all, or fewer per line): its stock goes out now."""
     transfer = await _load(session, transfer_id)
-    require_store(viewer, transfer.from_store_id, "stock.adjust")
+    require_store(viewer, transfer.from_store_id, Perm.STOCK_ADJUST)
     transfer = await _step(session, transfer_id, {TransferStatus.APPROVED}, TransferStatus.SHIPPED,
                            shipped_by=viewer.staff_id, shipped_at=utcnow())  # fmt: skip
     out = await _count_lines(session, transfer_id, quantities, stage="shipped")
@@ -150,7 +151,7 @@ async def receive(
 ) -> Transfer:
     """The receiving store counts what arrived: its stock goes in, differences stay on the lines."""
     transfer = await _load(session, transfer_id)
-    require_store(viewer, transfer.to_store_id, "stock.adjust")
+    require_store(viewer, transfer.to_store_id, Perm.STOCK_ADJUST)
     transfer = await _step(session, transfer_id, {TransferStatus.SHIPPED}, TransferStatus.RECEIVED,
                            received_by=viewer.staff_id, received_at=utcnow())  # fmt: skip
     arrived = await _count_lines(session, transfer_id, quantities, stage="received")
@@ -164,8 +165,8 @@ async def receive(
 async def cancel(session: AsyncSession, viewer: Viewer, *, transfer_id: int) -> Transfer:
     """Before shipping, the requesting store or HQ may cancel."""
     transfer = await _load(session, transfer_id)
-    if not (viewer.is_hq and viewer.can("transfer.approve")):
-        require_store(viewer, transfer.to_store_id, "transfer.request")
+    if not (viewer.is_hq and viewer.can(Perm.TRANSFER_APPROVE)):
+        require_store(viewer, transfer.to_store_id, Perm.TRANSFER_REQUEST)
     return await _step(
         session, transfer_id, {TransferStatus.REQUESTED, TransferStatus.APPROVED}, TransferStatus.CANCELLED
     )
@@ -173,9 +174,9 @@ async def cancel(session: AsyncSession, viewer: Viewer, *, transfer_id: int) -> 
 
 def visible_transfers(viewer: Viewer) -> AnySelect:
     stmt = select(Transfer)
-    if viewer.is_hq and viewer.can("stock.read"):
+    if viewer.is_hq and viewer.can(Perm.STOCK_READ):
         return stmt
-    if not viewer.can("stock.read") or viewer.store_id is None:
+    if not viewer.can(Perm.STOCK_READ) or viewer.store_id is None:
         raise AccessDenied()
     return stmt.where(or_(Transfer.from_store_id == viewer.store_id, Transfer.to_store_id == viewer.store_id))
 
@@ -191,7 +192,7 @@ async def list_transfers(
 ) -> Page[Transfer]:
     stmt = visible_transfers(viewer)
     if flt.store_id is not None:
-        require_store(viewer, flt.store_id, "stock.read")
+        require_store(viewer, flt.store_id, Perm.STOCK_READ)
         stmt = stmt.where(or_(Transfer.from_store_id == flt.store_id, Transfer.to_store_id == flt.store_id))
     if flt.status is not None:
         stmt = stmt.where(Transfer.status == flt.status)

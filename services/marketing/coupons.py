@@ -27,6 +27,7 @@ from models import (
     Sku,
     utcnow,
 )
+from services.access.permissions import Perm
 from services.access.scope import Viewer, idempotency_scope, require
 from services.access.visible import require_visible
 from services.org.settings import get_settings
@@ -95,7 +96,7 @@ def _check(spec: NewTemplate) -> None:
 
 async def create_template(session: AsyncSession, viewer: Viewer, spec: NewTemplate) -> CouponTemplate:
     """HQ designs coupons for any stores; a store's coupons are for itself, within HQ's discount limit."""
-    require(viewer, "marketing.manage")
+    require(viewer, Perm.MARKETING_MANAGE)
     _check(spec)
     store_ids, owner = spec.store_ids, None
     if not viewer.is_hq:
@@ -128,7 +129,7 @@ async def create_template(session: AsyncSession, viewer: Viewer, spec: NewTempla
 
 
 async def end_template(session: AsyncSession, viewer: Viewer, template_id: int) -> CouponTemplate:
-    require(viewer, "marketing.manage")
+    require(viewer, Perm.MARKETING_MANAGE)
     await require_visible(session, viewer, CouponTemplate, [template_id], "id")  # another store's: as if none
     template = await _template(session, template_id)
     if not viewer.is_hq and template.owner_store_id != viewer.store_id:
@@ -218,7 +219,7 @@ async def issue(
     session: AsyncSession, viewer: Viewer, template_id: int, audience: Audience, now: datetime | None = None
 ) -> int:
     """HQ issues a coupon to a segment, a level or a list of members in one statement; returns how many got one."""
-    require(viewer, "marketing.manage")
+    require(viewer, Perm.MARKETING_MANAGE)
     if not viewer.is_hq:
         raise AccessDenied("HQ issues coupons to members in bulk.")
     if audience.segment is None and audience.level_id is None and not audience.member_ids:

@@ -26,6 +26,7 @@ from models import (
     StoreStatus,
     utcnow,
 )
+from services.access.permissions import Perm
 from services.access.scope import Viewer, require
 from services.inventory import stock
 from services.marketing import coupons
@@ -40,7 +41,7 @@ async def create_item(
     session: AsyncSession, viewer: Viewer, *, name: str, points_cost: int, stock_count: int, sku_id: int | None,
     coupon_template_id: int | None,
 ) -> PointsMallItem:  # fmt: skip
-    require(viewer, "marketing.manage")
+    require(viewer, Perm.MARKETING_MANAGE)
     if not viewer.is_hq:
         raise AccessDenied("HQ runs the points mall.")
     if (sku_id is None) == (coupon_template_id is None):

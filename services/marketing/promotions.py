@@ -34,6 +34,7 @@ from models import (
     StoreListing,
     utcnow,
 )
+from services.access.permissions import Perm
 from services.access.scope import Viewer, require, require_store
 from services.access.visible import owned_condition, require_visible
 from services.org.settings import get_settings
@@ -143,7 +144,7 @@ async def _check_store_policy(session: AsyncSession, viewer: Viewer, spec: NewCa
 
 
 async def create(session: AsyncSession, viewer: Viewer, spec: NewCampaign) -> Campaign:
-    require(viewer, "marketing.manage")
+    require(viewer, Perm.MARKETING_MANAGE)
     rules = _check_terms(spec)
     store_ids = spec.store_ids
     owner = None
@@ -183,9 +184,9 @@ async def end(session: AsyncSession, viewer: Viewer, campaign_id: int, now: date
     if campaign is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such campaign.", "id")
     if viewer.is_hq:
-        require(viewer, "marketing.manage")
+        require(viewer, Perm.MARKETING_MANAGE)
     else:
-        require_store(viewer, campaign.owner_store_id, "marketing.manage")
+        require_store(viewer, campaign.owner_store_id, Perm.MARKETING_MANAGE)
     if campaign.status is CampaignStatus.ACTIVE:
         campaign.status, campaign.ended_at, campaign.ended_by = CampaignStatus.ENDED, now or utcnow(), viewer.staff_id
         await session.flush()
@@ -316,7 +317,7 @@ async def effect(
 ) -> list[dict[str, Any]]:
     """Overall (store None) then per store: orders, sales, discount cost, members reached; coupons add
     issued, claimed and redeemed. A store sees its own row only."""
-    if not (viewer.can("marketing.manage") or viewer.can("report.view")):
+    if not (viewer.can(Perm.MARKETING_MANAGE) or viewer.can(Perm.REPORT_VIEW)):
         raise AccessDenied()
     source = (
         OrderPromotion.campaign_id == campaign_id if campaign_id is not None

@@ -24,6 +24,7 @@ from models import (
     utcnow,
 )
 from services.access.identity import ExternalIdentity
+from services.access.permissions import Perm
 from services.access.pii import PiiCipher, normalise_phone
 from services.access.scope import Viewer, require
 from services.marketing import coupons
@@ -32,7 +33,7 @@ from services.platform.errors import AccessDenied, DomainError, ErrorCode
 from services.platform.validation import optional_text
 
 
-def visible_members(viewer: Viewer, permission: str = "member.read") -> ColumnElement[bool]:
+def visible_members(viewer: Viewer, permission: Perm = Perm.MEMBER_READ) -> ColumnElement[bool]:
     """The members a viewer may see: themself; HQ everyone; store staff those related to their store."""
     if viewer.is_member:
         return Member.id == viewer.member_id
@@ -43,7 +44,7 @@ def visible_members(viewer: Viewer, permission: str = "member.read") -> ColumnEl
     return Member.id.in_(select(MemberStore.member_id).where(MemberStore.store_id == viewer.store_id))
 
 
-async def may_see(session: AsyncSession, viewer: Viewer, member_id: int, permission: str) -> bool:
+async def may_see(session: AsyncSession, viewer: Viewer, member_id: int, permission: Perm) -> bool:
     found = await session.scalar(select(Member.id).where(Member.id == member_id, visible_members(viewer, permission)))
     return found is not None
 
@@ -121,8 +122,8 @@ async def register_at_store(
     session: AsyncSession, cipher: PiiCipher, viewer: Viewer, *, phone: str, name: str | None, store_id: int
 ) -> Member:
     """A clerk registers a walk-in customer by phone; a phone already known is MEMBER_EXISTS."""
-    require(viewer, "member.lookup")
-    if not viewer.sees_store(store_id, "member.lookup"):
+    require(viewer, Perm.MEMBER_LOOKUP)
+    if not viewer.sees_store(store_id, Perm.MEMBER_LOOKUP):
         raise AccessDenied("This belongs to another store.")
     number = normalise_phone(phone)
     if await session.scalar(select(Member.id).where(Member.phone_index == cipher.index(number))) is not None:
@@ -141,19 +142,19 @@ async def register_at_store(
 
 async def find_by_phone(session: AsyncSession, cipher: PiiCipher, viewer: Viewer, *, phone: str) -> Member | None:
     """Exact phone lookup: among the members the viewer's store already knows (HQ: everyone)."""
-    require(viewer, "member.lookup")
+    require(viewer, Perm.MEMBER_LOOKUP)
     index = cipher.index(normalise_phone(phone))
     return await session.scalar(
         select(Member).where(
-            Member.phone_index == index, Member.deleted_at.is_(None), visible_members(viewer, "member.lookup")
+            Member.phone_index == index, Member.deleted_at.is_(None), visible_members(viewer, Perm.MEMBER_LOOKUP)
         )
     )
 
 
 async def identify_by_code(session: AsyncSession, viewer: Viewer, *, member_id: int, store_id: int) -> Member:
     """A member showed their code at the counter: from now on this store knows them."""
-    require(viewer, "member.lookup")
-    if not viewer.sees_store(store_id, "member.lookup"):
+    require(viewer, Perm.MEMBER_LOOKUP)
+    if not viewer.sees_store(store_id, Perm.MEMBER_LOOKUP):
         raise AccessDenied("This belongs to another store.")
     member = await session.get(Member, member_id)
     if member is None or member.deleted_at is not None:
@@ -190,8 +191,8 @@ async def update_profile(session: AsyncSession, viewer: Viewer, changes: Profile
 
 async def reveal_phone(session: AsyncSession, cipher: PiiCipher, viewer: Viewer, *, member_id: int) -> str | None:
     """The full phone number, for staff holding member.read_pii for this member (the caller audits it)."""
-    require(viewer, "member.read_pii")
-    if not await may_see(session, viewer, member_id, "member.read_pii"):
+    require(viewer, Perm.MEMBER_READ_PII)
+    if not await may_see(session, viewer, member_id, Perm.MEMBER_READ_PII):
         raise AccessDenied("This member is not in your scope.")
     blob = await session.scalar(select(Member.phone_enc).where(Member.id == member_id))
     return cipher.decrypt(blob) if blob else None

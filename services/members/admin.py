@@ -9,6 +9,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import LevelPrice, Member, MemberLevel, MemberStore, MemberTag, MemberTagLink, Sku, utcnow
+from services.access.permissions import Perm
 from services.access.pii import PiiCipher, normalise_phone
 from services.access.scope import Viewer, require
 from services.members.accounts import visible_members
@@ -83,7 +84,7 @@ async def set_level_price(session: AsyncSession, *, level_id: int, sku_id: int, 
 
 
 async def set_member_level(session: AsyncSession, viewer: Viewer, *, member_id: int, level_id: int) -> Member:
-    require(viewer, "member.manage")
+    require(viewer, Perm.MEMBER_MANAGE)
     if not viewer.is_hq:
         raise AccessDenied("Levels are set by HQ.")
     member = await session.get(Member, member_id, with_for_update=True)
@@ -108,7 +109,7 @@ async def create_tag(session: AsyncSession, *, name: str) -> MemberTag:
 
 async def tag_members(session: AsyncSession, viewer: Viewer, *, tag_id: int, member_ids: list[int], add: bool) -> int:
     """Put a tag on (or take it off) many members at once; returns how many changed."""
-    require(viewer, "member.manage")
+    require(viewer, Perm.MEMBER_MANAGE)
     if not 1 <= len(member_ids) <= 1000:
         raise DomainError(ErrorCode.INVALID_INPUT, "Tag 1 to 1000 members at a time.", "memberIds")
     if await session.get(MemberTag, tag_id) is None:
@@ -116,7 +117,7 @@ async def tag_members(session: AsyncSession, viewer: Viewer, *, tag_id: int, mem
     visible = set(
         (
             await session.scalars(
-                select(Member.id).where(Member.id.in_(member_ids), visible_members(viewer, "member.manage"))
+                select(Member.id).where(Member.id.in_(member_ids), visible_members(viewer, Perm.MEMBER_MANAGE))
             )
         ).all()
     )
@@ -150,10 +151,10 @@ async def search(
     session: AsyncSession, cipher: PiiCipher, viewer: Viewer, flt: MemberFilter, *, first: int | None, after: str | None
 ) -> Page[Member]:
     """Members the viewer may browse (HQ: all; a store manager: their store's), newest first."""
-    require(viewer, "member.read")
+    require(viewer, Perm.MEMBER_READ)
     stmt = select(Member).where(visible_members(viewer), Member.deleted_at.is_(None))
     if flt.store_id is not None:
-        if not viewer.sees_store(flt.store_id, "member.read"):
+        if not viewer.sees_store(flt.store_id, Perm.MEMBER_READ):
             raise AccessDenied("This belongs to another store.")
         stmt = stmt.where(Member.id.in_(select(MemberStore.member_id).where(MemberStore.store_id == flt.store_id)))
     if flt.level_id is not None:

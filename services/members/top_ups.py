@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import CounterTopUp, OnlineTopUp, Store, StoreStatus, TopUpPlan, TopUpStatus, utcnow
+from services.access.permissions import Perm
 from services.access.scope import Viewer, require_store
 from services.members import accounts as members
 from services.members import stored_value
@@ -123,8 +124,8 @@ async def at_counter(session: AsyncSession, viewer: Viewer, request: CounterRequ
     the money is in the day's takings by method, the stored value a lot this store issued. A retry with the same
     key returns the first top-up and moves nothing again."""
     store_id = request.store_id
-    require_store(viewer, store_id, "order.checkout")
-    if not await members.may_see(session, viewer, request.member_id, "member.lookup"):
+    require_store(viewer, store_id, Perm.ORDER_CHECKOUT)
+    if not await members.may_see(session, viewer, request.member_id, Perm.MEMBER_LOOKUP):
         raise AccessDenied("Identify the member at this store first.")
     scope = f"topUp:{store_id}"
     fingerprint = {"member": request.member_id, "plan": request.plan_id, "amount": request.amount,

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Order, Payment, PaymentStatus
+from services.access.permissions import Perm
 from services.access.scope import Viewer, require, restrict
 from services.platform import jobs
 from services.platform.errors import DomainError, ErrorCode
@@ -119,9 +120,9 @@ async def list_late(
     after: str | None,
 ) -> Page[Payment]:  # fmt: skip
     """Late and duplicate payments, newest first: HQ sees every store's, store staff their own (order.read)."""
-    require(viewer, "order.read")
+    require(viewer, Perm.ORDER_READ)
     states = LATE_STATES if refunded is None else (PaymentStatus.REFUNDED_LATE if refunded else PaymentStatus.LATE,)
-    stmt = restrict(select(Payment).where(Payment.status.in_(states)), viewer, Payment.store_id, "order.read")
+    stmt = restrict(select(Payment).where(Payment.status.in_(states)), viewer, Payment.store_id, Perm.ORDER_READ)
     if store_id is not None:
         stmt = stmt.where(Payment.store_id == store_id)
     return await keyset_page(session, stmt, Payment.id, first=first, after=after, descending=True)

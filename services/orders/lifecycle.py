@@ -33,6 +33,7 @@ from models import (
     StoreStatus,
     utcnow,
 )
+from services.access.permissions import Perm
 from services.access.pii import PiiCipher, mask_phone, normalise_phone
 from services.access.scope import Viewer, require_store
 from services.analytics import facts
@@ -492,7 +493,7 @@ async def _own_store_order(session: AsyncSession, viewer: Viewer, order_id: int)
     order = await session.get(Order, order_id)
     if order is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such order.", "id")
-    require_store(viewer, order.store_id, "order.pickup")
+    require_store(viewer, order.store_id, Perm.ORDER_PICKUP)
     return order
 
 
@@ -518,7 +519,7 @@ async def confirm_delivery(session: AsyncSession, viewer: Viewer, order_id: int,
     if order is None or (viewer.is_member and order.member_id != viewer.member_id):
         raise DomainError(ErrorCode.NOT_FOUND, "No such order.", "id")
     if not viewer.is_member:
-        require_store(viewer, order.store_id, "order.pickup")
+        require_store(viewer, order.store_id, Perm.ORDER_PICKUP)
     order = await move(session, order.id, OrderStatus.COMPLETED, only_from={OrderStatus.DELIVERING},
                        completed_at=at or utcnow())  # fmt: skip
     for line in (await session.scalars(select(OrderLine).where(OrderLine.order_id == order.id))).all():
@@ -535,7 +536,7 @@ async def verify_pickup(
     Once per key: a tablet retrying a partial hand-over after a lost answer gets the first answer back instead
     of handing the same units over again. The key's request names the order, not the code: the code is a
     secret, and a short one is easily found again from its hash."""
-    require_store(viewer, store_id, "order.pickup")
+    require_store(viewer, store_id, Perm.ORDER_PICKUP)
     order = await session.scalar(select(Order).where(Order.pickup_code == code.strip()).with_for_update())
     if order is None or order.store_id != store_id:
         # Another store's code looks exactly like a wrong one: nothing about that order leaks.

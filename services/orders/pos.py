@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Channel, Fulfilment, Order, OrderLine, OrderStatus, Payment, PaymentMethod, PaymentStatus, utcnow
+from services.access.permissions import Perm
 from services.access.scope import Viewer, require_store
 from services.marketing import promotions
 from services.members import points, stored_value
@@ -44,7 +45,7 @@ class Checkout:
 
 async def checkout(session: AsyncSession, viewer: Viewer, request: Checkout, *, now: datetime | None = None) -> Order:
     """Price, take payment by any mix of methods, move stock and points, and complete the sale."""
-    require_store(viewer, request.store_id, "order.checkout")
+    require_store(viewer, request.store_id, Perm.ORDER_CHECKOUT)
     now = now or utcnow()
     scope = f"pos:{request.store_id}"
     fingerprint = {
@@ -66,7 +67,7 @@ async def checkout(session: AsyncSession, viewer: Viewer, request: Checkout, *, 
 
 async def _sell(session: AsyncSession, viewer: Viewer, request: Checkout, now: datetime) -> Order:
     member_id = request.member_id
-    if member_id is not None and not await may_see(session, viewer, member_id, "member.lookup"):
+    if member_id is not None and not await may_see(session, viewer, member_id, Perm.MEMBER_LOOKUP):
         raise DomainError(ErrorCode.NOT_FOUND, "Identify the member at this store first.", "memberId")
     priced = await quote(session, store_id=request.store_id, lines=request.lines, member_id=member_id, at=now,
                          coupon_id=request.coupon_id, suggest_coupon=False)  # fmt: skip

@@ -46,6 +46,7 @@ from models import (
     Refund,
     utcnow,
 )
+from services.access.permissions import Perm
 from services.access.scope import SYSTEM, Viewer, require_store
 from services.analytics import facts
 from services.inventory import stock
@@ -144,7 +145,7 @@ async def plan(session: AsyncSession, viewer: Viewer, request: RefundRequest, *,
     order = await session.get(Order, request.order_id, with_for_update=lock, populate_existing=lock)
     if order is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such order.", "id")
-    require_store(viewer, order.store_id, "order.refund")
+    require_store(viewer, order.store_id, Perm.ORDER_REFUND)
     if order.status not in REFUNDABLE:
         raise DomainError(ErrorCode.INVALID_TRANSITION, f"A {order.status.value} order cannot be refunded.", "id")
     lines = list(
@@ -245,7 +246,7 @@ async def refund_order_once(
     order = await session.get(Order, request.order_id)
     if order is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such order.", "id")
-    require_store(viewer, order.store_id, "order.refund")
+    require_store(viewer, order.store_id, Perm.ORDER_REFUND)
 
     async def load(stored: dict[str, object]) -> Refund:
         refund = await session.get(Refund, int(str(stored["refund_id"])))

@@ -27,6 +27,7 @@ from models import (
     Settlement,
     Store,
 )
+from services.access.permissions import Perm
 from services.access.scope import Viewer, require_store
 from services.platform.errors import AccessDenied, DomainError, ErrorCode
 from services.platform.validation import business_day
@@ -167,7 +168,7 @@ async def _stored_value(
 
 async def settlement(session: AsyncSession, viewer: Viewer, *, store_id: int, day: date) -> tuple[dict[str, Any], bool]:
     """The day's figures, and whether they are closed (frozen)."""
-    require_store(viewer, store_id, "settlement.view")
+    require_store(viewer, store_id, Perm.SETTLEMENT_VIEW)
     business_day(day)
     store = await session.get(Store, store_id)
     if store is None:
@@ -182,7 +183,7 @@ async def settlement(session: AsyncSession, viewer: Viewer, *, store_id: int, da
 
 async def close(session: AsyncSession, viewer: Viewer, *, store_id: int, day: date, now: datetime) -> dict[str, Any]:
     """HQ closes a store's day once it is over; closing again changes nothing."""
-    require_store(viewer, store_id, "settlement.view")
+    require_store(viewer, store_id, Perm.SETTLEMENT_VIEW)
     if not viewer.is_hq:
         raise AccessDenied("HQ closes the day.")
     business_day(day)

@@ -10,6 +10,7 @@ from zxcvbn import zxcvbn
 
 from models import AuthSession, Role, RoleScope, Staff, Store, utcnow
 from services.access.auth import USERNAME, revoke_sessions
+from services.access.permissions import Perm
 from services.access.roles import can_assign
 from services.access.scope import Viewer, require_store, restrict
 from services.access.security import Security
@@ -61,7 +62,7 @@ async def _placement(session: AsyncSession, viewer: Viewer, role: Role, store_id
     store_id = store_id if store_id is not None else viewer.store_id
     if store_id is None:
         raise DomainError(ErrorCode.ROLE_SCOPE_MISMATCH, "Store roles need a store.", "storeId")
-    require_store(viewer, store_id, "staff.manage")
+    require_store(viewer, store_id, Perm.STAFF_MANAGE)
     if await session.scalar(select(Store.id).where(Store.id == store_id)) is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such store.", "storeId")
     return store_id
@@ -111,7 +112,7 @@ async def get_managed(session: AsyncSession, viewer: Viewer, staff_id: int) -> S
         if not viewer.is_hq:
             raise AccessDenied("This account belongs to HQ.")
     else:
-        require_store(viewer, staff.store_id, "staff.manage")
+        require_store(viewer, staff.store_id, Perm.STAFF_MANAGE)
     current_role = await session.get(Role, staff.role_id)
     assert current_role is not None
     if not can_assign(viewer, current_role):
@@ -196,9 +197,9 @@ class StaffFilter:
 
 
 def _filtered(viewer: Viewer, flt: StaffFilter) -> AnySelect:
-    stmt = restrict(select(Staff), viewer, Staff.store_id, "staff.read")
+    stmt = restrict(select(Staff), viewer, Staff.store_id, Perm.STAFF_READ)
     if flt.store_id is not None:
-        require_store(viewer, flt.store_id, "staff.read")
+        require_store(viewer, flt.store_id, Perm.STAFF_READ)
         stmt = stmt.where(Staff.store_id == flt.store_id)
     if flt.role_id is not None:
         stmt = stmt.where(Staff.role_id == flt.role_id)

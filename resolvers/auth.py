@@ -20,11 +20,7 @@ async def own_staff(ctx: Context) -> Staff:
 
 
 async def login(ctx: Context, *, username: str, password: str) -> tuple[Staff, auth_service.TokenPair]:
-    staff, tokens = await auth_service.login(
-        ctx.session, ctx.app.security, username=username, password=password, ip=ctx.ip
-    )
-    ctx.audit_store_id, ctx.audit_staff_id = staff.store_id, staff.id
-    return staff, tokens
+    return await auth_service.login(ctx.session, ctx.app.security, username=username, password=password, ip=ctx.ip)
 
 
 async def refresh(ctx: Context, *, refresh_token: str) -> auth_service.TokenPair:

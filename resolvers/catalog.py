@@ -84,20 +84,15 @@ async def save_settings(ctx: Context, **changes: object) -> ChainSettings:
 
 
 async def adopt(ctx: Context, store_id: int, items: list[listings.Adoption]) -> list[StoreListing]:
-    ctx.audit_store_id = store_id
     return await listings.adopt(ctx.session, ctx.viewer, store_id=store_id, items=items)
 
 
 async def set_listing_price(ctx: Context, listing_id: int, price: int) -> StoreListing:
-    listing = await listings.set_price(ctx.session, ctx.viewer, listing_id=listing_id, price=price)
-    ctx.audit_store_id = listing.store_id
-    return listing
+    return await listings.set_price(ctx.session, ctx.viewer, listing_id=listing_id, price=price)
 
 
 async def set_on_shelf(ctx: Context, listing_ids: list[int], on_shelf: bool) -> list[StoreListing]:
-    rows = await listings.set_on_shelf(ctx.session, ctx.viewer, listing_ids=listing_ids, on_shelf=on_shelf)
-    ctx.audit_store_id = rows[0].store_id if rows else None
-    return rows
+    return await listings.set_on_shelf(ctx.session, ctx.viewer, listing_ids=listing_ids, on_shelf=on_shelf)
 
 
 async def push_price(ctx: Context, sku_id: int, price: int) -> tuple[Sku, int]:

@@ -46,34 +46,23 @@ async def suggestions(ctx: Context, store_id: int) -> list[inventory.Suggestion]
         return await inventory.transfer_suggestions(session, ctx.viewer, store_id=store_id)
 
 
-def _audit_at(ctx: Context, store_id: int) -> None:
-    """File the entry under the store only once the viewer may change its stock: a refused attempt on another
-    store stays out of that store's audit log."""
-    require_store(ctx.viewer, store_id, "stock.adjust")
-    ctx.audit_store_id = store_id
-
-
 async def receive_stock(ctx: Context, store_id: int, lines: list[stock.Line], note: str | None, key: str) -> list[int]:
     """Record goods received, once per key; returns the touched SKU ids."""
-    _audit_at(ctx, store_id)
     return await inventory.receive(ctx.session, ctx.viewer, store_id, lines, note, key)
 
 
 async def adjust_stock(
     ctx: Context, store_id: int, deltas: dict[int, int], reason: AdjustmentReason, note: str | None, key: str
 ) -> list[int]:
-    _audit_at(ctx, store_id)
     return await inventory.adjust(ctx.session, ctx.viewer, store_id, deltas, reason, note, key)
 
 
 async def stocktake(ctx: Context, store_id: int, counted: dict[int, int], key: str) -> dict[int, int]:
     """Counted quantities in; differences out (the first result again on a retry)."""
-    _audit_at(ctx, store_id)
     return await inventory.stocktake(ctx.session, ctx.viewer, store_id, counted, key)
 
 
 async def set_threshold(ctx: Context, store_id: int, sku_id: int, threshold: int | None) -> int:
-    ctx.audit_store_id = store_id
     level = await inventory.set_threshold(
         ctx.session, ctx.viewer, store_id=store_id, sku_id=sku_id, threshold=threshold
     )
@@ -83,7 +72,6 @@ async def set_threshold(ctx: Context, store_id: int, sku_id: int, threshold: int
 async def request_transfer(
     ctx: Context, from_store_id: int, to_store_id: int, lines: list[transfers.LineQuantity], note: str | None, key: str
 ) -> Transfer:
-    ctx.audit_store_id = to_store_id
     return await transfers.request_once(
         ctx.session, ctx.viewer, from_store_id=from_store_id, to_store_id=to_store_id, lines=lines, note=note, key=key
     )
@@ -94,19 +82,13 @@ async def decide_transfer(ctx: Context, transfer_id: int, approve: bool) -> Tran
 
 
 async def ship_transfer(ctx: Context, transfer_id: int, quantities: dict[int, int] | None, key: str) -> Transfer:
-    transfer = await transfers.once(
-        ctx.session, ctx.viewer, "shipTransfer", key, transfer_id, quantities, transfers.ship
-    )
-    ctx.audit_store_id = transfer.from_store_id
-    return transfer
+    return await transfers.once(ctx.session, ctx.viewer, "shipTransfer", key, transfer_id, quantities, transfers.ship)
 
 
 async def receive_transfer(ctx: Context, transfer_id: int, quantities: dict[int, int] | None, key: str) -> Transfer:
-    transfer = await transfers.once(
+    return await transfers.once(
         ctx.session, ctx.viewer, "receiveTransfer", key, transfer_id, quantities, transfers.receive
     )
-    ctx.audit_store_id = transfer.to_store_id
-    return transfer
 
 
 async def cancel_transfer(ctx: Context, transfer_id: int) -> Transfer:

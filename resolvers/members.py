@@ -9,7 +9,7 @@ from sqlalchemy import select
 from models import Member, MemberLevel, MemberTag, TopUpPlan
 from resolvers.context import Context
 from services import member_admin, member_data, members, points, pos, top_ups
-from services.errors import AccessDenied, DomainError, ErrorCode
+from services.errors import AccessDenied
 from services.pagination import Page, decode_cursor, page_size
 from services.scope import require
 
@@ -53,31 +53,14 @@ def member_code(ctx: Context) -> tuple[str, Any]:
     return ctx.app.member_codes.issue(ctx.viewer.member_id)
 
 
-def _counter_store(ctx: Context, store_id: int | None) -> int:
-    """The store a POS action happens in: the clerk's own, or one HQ names."""
-    store = store_id if store_id is not None else ctx.viewer.store_id
-    if store is None:
-        raise DomainError(ErrorCode.INVALID_INPUT, "Say which store this happens in.", "storeId")
-    return store
-
-
 async def identify(ctx: Context, *, code: str | None, phone: str | None, store_id: int | None) -> Member | None:
-    """The POS finds the member in front of the counter: by their member code, or an exact phone number."""
-    store = _counter_store(ctx, store_id)
-    ctx.audit_store_id = store
-    if code:
-        member_id = ctx.app.member_codes.verify(code)
-        return await members.identify_by_code(ctx.session, ctx.viewer, member_id=member_id, store_id=store)
-    if phone:
-        return await members.find_by_phone(ctx.session, ctx.app.cipher, ctx.viewer, phone=phone)
-    raise DomainError(ErrorCode.INVALID_INPUT, "Give a member code or a phone number.", "code")
+    return await members.identify_at_counter(ctx.session, ctx.app.cipher, ctx.app.member_codes, ctx.viewer,
+                                             code=code, phone=phone, store_id=store_id)  # fmt: skip
 
 
 async def register(ctx: Context, *, phone: str, name: str | None, store_id: int | None) -> Member:
-    store = _counter_store(ctx, store_id)
-    ctx.audit_store_id = store
-    return await members.register_at_store(
-        ctx.session, ctx.app.cipher, ctx.viewer, phone=phone, name=name, store_id=store
+    return await members.register_walk_in(
+        ctx.session, ctx.app.cipher, ctx.viewer, phone=phone, name=name, store_id=store_id
     )
 
 
@@ -90,24 +73,12 @@ async def top_up(
     tenders: list[pos.Tender],
 ) -> Member:  # fmt: skip
     """A top-up paid at the counter by tenders; online top-ups arrive through the payment provider."""
-    store = _counter_store(ctx, store_id)
-    ctx.audit_store_id = store
-    request = top_ups.CounterRequest(member_id=member_id, store_id=store, tenders=tenders, idempotency_key=key,
-                                     plan_id=plan_id, amount=amount)  # fmt: skip
-    await top_ups.at_counter(ctx.session, ctx.viewer, request)
-    member = await ctx.session.get(Member, member_id, populate_existing=True)
-    assert member is not None
-    return member
+    return await top_ups.counter_top_up(ctx.session, ctx.viewer, member_id=member_id, plan_id=plan_id, amount=amount,
+                                        store_id=store_id, key=key, tenders=tenders)  # fmt: skip
 
 
 async def adjust_points(ctx: Context, *, member_id: int, points_delta: int, note: str, key: str) -> Member:
-    require(ctx.viewer, "member.manage")
-    if not ctx.viewer.is_hq:
-        raise AccessDenied("Points are adjusted by HQ.")
-    await points.adjust_once(ctx.session, ctx.viewer, member_id, points_delta, note=note, key=key)
-    member = await ctx.session.get(Member, member_id, populate_existing=True)
-    assert member is not None
-    return member
+    return await points.adjust_by_hq(ctx.session, ctx.viewer, member_id, points_delta, note=note, key=key)
 
 
 async def ledger_page(

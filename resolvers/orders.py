@@ -68,7 +68,6 @@ async def alternatives(ctx: Context, q: Quote) -> list[tuple[Store, float]]:
 
 
 async def place(ctx: Context, request: orders.PlaceOrder) -> orders.Placed:
-    ctx.audit_store_id = request.store_id
     return await orders.place_order(ctx.session, ctx.viewer, provider(ctx), request, cipher=ctx.app.cipher)
 
 

@@ -58,25 +58,21 @@ async def roles(ctx: Context) -> list[Role]:
 
 
 async def create_store(ctx: Context, fields: store_service.StoreFields) -> Store:
-    created = await store_service.create_store(ctx.session, fields=fields)
-    ctx.audit_store_id = created.id
-    return created
+    return await store_service.create_store(ctx.session, fields=fields)
 
 
 async def update_store(ctx: Context, store_id: int, fields: store_service.StoreFields) -> Store:
-    ctx.audit_store_id = store_id
     return await store_service.update_store(ctx.session, store_id=store_id, fields=fields)
 
 
 async def set_store_status(ctx: Context, store_id: int, status: StoreStatus) -> Store:
-    ctx.audit_store_id = store_id
     return await store_service.set_status(ctx.session, store_id=store_id, status=status)
 
 
 async def create_staff(
     ctx: Context, *, username: str, display_name: str, password: str, role_id: int, store_id: int | None
 ) -> Staff:
-    created = await staff_service.create_staff(
+    return await staff_service.create_staff(
         ctx.session,
         ctx.app.security,
         ctx.viewer,
@@ -86,32 +82,24 @@ async def create_staff(
         role_id=role_id,
         store_id=store_id,
     )
-    ctx.audit_store_id = created.store_id
-    return created
 
 
 async def update_staff(
     ctx: Context, *, staff_id: int, display_name: str | None, role_id: int | None, store_id: int | None
 ) -> Staff:
-    updated = await staff_service.update_staff(
+    return await staff_service.update_staff(
         ctx.session, ctx.viewer, staff_id=staff_id, display_name=display_name, role_id=role_id, store_id=store_id
     )
-    ctx.audit_store_id = updated.store_id
-    return updated
 
 
 async def set_staff_active(ctx: Context, *, staff_id: int, active: bool) -> Staff:
-    updated = await staff_service.set_active(ctx.session, ctx.viewer, staff_id=staff_id, active=active)
-    ctx.audit_store_id = updated.store_id
-    return updated
+    return await staff_service.set_active(ctx.session, ctx.viewer, staff_id=staff_id, active=active)
 
 
 async def reset_staff_password(ctx: Context, *, staff_id: int, new_password: str) -> Staff:
-    updated = await staff_service.reset_password(
+    return await staff_service.reset_password(
         ctx.session, ctx.app.security, ctx.viewer, staff_id=staff_id, new_password=new_password
     )
-    ctx.audit_store_id = updated.store_id
-    return updated
 
 
 async def change_my_password(ctx: Context, *, current_password: str, new_password: str) -> Staff:

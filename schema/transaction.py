@@ -8,6 +8,7 @@ import logging
 from datetime import date
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry import relay
 from strawberry.extensions.field_extension import AsyncExtensionResolver, FieldExtension
 from strawberry.types import Info
@@ -17,7 +18,7 @@ from strawberry.types.unset import UnsetType
 from strawberry.utils.str_converters import to_camel_case
 
 from models import AuditOutcome
-from resolvers.context import Context
+from resolvers.context import Context, tracking
 from schema.common import UserError
 from schema.personal import plan_for
 from services import logs
@@ -73,14 +74,17 @@ class MutationTransaction(FieldExtension):
     ) -> AuditEntry:
         ctx = info.context
         viewer = ctx.viewer
-        store_id = ctx.audit_store_id if ctx.audit_store_id is not None else viewer.store_id
+        # Where the rules it ran found it acted (a store whose scope it passed, the counter's, a store it created),
+        # else the viewer's own store.
+        acting = ctx.acting
+        store_id = acting.store_id if acting.store_id is not None else viewer.store_id
         input_ids = [v for k, v in (input_data or {}).items() if (k == "id" or k.endswith("Id")) and isinstance(v, str)]
         return AuditEntry(
             request_id=ctx.request_id,
             actor_kind=viewer.kind.value,
             operation=info.field_name,
             outcome=outcome,
-            staff_id=ctx.audit_staff_id if ctx.audit_staff_id is not None else viewer.staff_id,
+            staff_id=acting.staff_id if acting.staff_id is not None else viewer.staff_id,
             member_id=viewer.member_id,
             role_code=viewer.role_code,
             store_id=store_id,
@@ -118,7 +122,15 @@ class MutationTransaction(FieldExtension):
         input_data = jsonable(kwargs.get("input"))
         logs.hide(hidden_values(input_data, self.plan))  # whatever this request logs from here on leaves them out
         session = ctx.app.sessionmaker()
-        ctx.tx, ctx.audit_targets, ctx.audit_store_id, ctx.audit_staff_id = session, [], None, None
+        ctx.tx, ctx.audit_targets = session, []
+        with tracking() as ctx.acting:
+            return await self._run(next_, source, info, session, input_data, **kwargs)
+
+    async def _run(
+        self, next_: AsyncExtensionResolver, source: Any, info: Info[Context, None], session: AsyncSession,
+        input_data: Any, **kwargs: Any,
+    ) -> Any:  # fmt: skip
+        ctx = info.context
         try:
             async with session.begin():
                 await begin_write(session)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import AuthSession, Member, RefreshToken, Role, Staff, utcnow
 from services.errors import DomainError, ErrorCode, Unauthenticated
 from services.events import emit
-from services.scope import Viewer, ViewerKind
+from services.scope import Viewer, ViewerKind, acted_as
 from services.security import AccessClaims, Security, hash_refresh_token, new_refresh_token
 from services.validation import text
 
@@ -76,6 +76,7 @@ async def login(
         raise DomainError(ErrorCode.ACCOUNT_DISABLED, "This account is disabled.")
     if security.needs_rehash(staff.password_hash):
         staff.password_hash = security.hash_password(password)
+    acted_as(staff.id, staff.store_id)
     return staff, await start_session(session, security, staff_id=staff.id, ip=ip)
 
 

@@ -32,7 +32,7 @@ from services.db import rowcount
 from services.errors import AccessDenied, DomainError, ErrorCode
 from services.payments import PaymentProvider
 from services.pricing import CartLine
-from services.scope import Viewer
+from services.scope import Viewer, acted_in
 
 SHARE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
@@ -71,6 +71,7 @@ async def open_group(
     idempotency_key: str, now: datetime | None = None,
 ) -> Joined:  # fmt: skip
     """开团: the leader's order is the group's first place."""
+    acted_in(store_id)
     if (earlier := await _earlier(session, viewer, idempotency_key)) is not None:
         return earlier
     now = now or utcnow()
@@ -99,6 +100,7 @@ async def join_group(
 ) -> Joined:  # fmt: skip
     """参团: through the share code, while the group is open and has a place."""
     if (earlier := await _earlier(session, viewer, idempotency_key)) is not None:
+        acted_in(earlier.group.store_id)
         return earlier
     now = now or utcnow()
     group = await session.scalar(select(GroupBuy).where(GroupBuy.share_code == share_code.strip().upper()))
@@ -111,7 +113,9 @@ async def join_group(
     if mine is not None:
         raise DomainError(ErrorCode.ALREADY_IN_GROUP, "You are in this group already.", "shareCode")
     await _running(session, group.campaign_id, group.store_id, now)
-    return await _take_place(session, viewer, provider, group, idempotency_key, now)
+    joined = await _take_place(session, viewer, provider, group, idempotency_key, now)
+    acted_in(group.store_id)
+    return joined
 
 
 async def _take_place(

@@ -27,8 +27,9 @@ from services import coupons
 from services.db import insert_new
 from services.errors import AccessDenied, DomainError, ErrorCode
 from services.identity import ExternalIdentity
+from services.member_code import MemberCodes
 from services.pii import PiiCipher, normalise_phone
-from services.scope import Viewer, require
+from services.scope import Viewer, counter_store, require
 from services.validation import optional_text
 
 
@@ -148,6 +149,27 @@ async def find_by_phone(session: AsyncSession, cipher: PiiCipher, viewer: Viewer
             Member.phone_index == index, Member.deleted_at.is_(None), visible_members(viewer, "member.lookup")
         )
     )
+
+
+async def identify_at_counter(
+    session: AsyncSession, cipher: PiiCipher, codes: MemberCodes, viewer: Viewer, *, code: str | None,
+    phone: str | None, store_id: int | None,
+) -> Member | None:  # fmt: skip
+    """The POS finds the member in front of the counter: by their member code, or an exact phone number."""
+    store = counter_store(viewer, store_id)
+    if code:
+        return await identify_by_code(session, viewer, member_id=codes.verify(code), store_id=store)
+    if phone:
+        return await find_by_phone(session, cipher, viewer, phone=phone)
+    raise DomainError(ErrorCode.INVALID_INPUT, "Give a member code or a phone number.", "code")
+
+
+async def register_walk_in(
+    session: AsyncSession, cipher: PiiCipher, viewer: Viewer, *, phone: str, name: str | None, store_id: int | None
+) -> Member:
+    """A clerk registers a walk-in customer at the counter of the store named (else their own)."""
+    store = counter_store(viewer, store_id)
+    return await register_at_store(session, cipher, viewer, phone=phone, name=name, store_id=store)
 
 
 async def identify_by_code(session: AsyncSession, viewer: Viewer, *, member_id: int, store_id: int) -> Member:

@@ -40,7 +40,7 @@ from services.order_states import move
 from services.payments import Notification, PaymentProvider, Prepay
 from services.pii import PiiCipher, mask_phone, normalise_phone
 from services.pricing import CartLine, quote, stored
-from services.scope import Viewer, require_store
+from services.scope import Viewer, acted_in, require_store
 from services.settings import get_settings
 from services.stores import distance_km, is_open_at, next_opening
 from services.validation import text
@@ -103,6 +103,7 @@ async def place_order(
     now: datetime | None = None,
 ) -> Placed:
     """A member orders in the mini-program; retrying with the same idempotency key returns the first order."""
+    acted_in(request.store_id)
     if not viewer.is_member or viewer.member_id is None:
         raise AccessDenied("Only members place orders here.")
     member_id = viewer.member_id

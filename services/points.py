@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Member, MemberLevel, PointsEntry, PointsKind, utcnow
 from services import idempotency
-from services.errors import DomainError, ErrorCode
-from services.scope import Viewer
+from services.errors import AccessDenied, DomainError, ErrorCode
+from services.scope import Viewer, require
 from services.settings import ChainSettings, get_settings
 
 CHAIN_TZ = ZoneInfo("Asia/Shanghai")
@@ -108,6 +108,19 @@ async def adjust_once(
         request={"member": member_id, "points": points, "note": note}, save=lambda _: {}, load=nothing,
         run=lambda: adjust(session, member_id, points, note=note, staff_id=viewer.staff_id),
     )  # fmt: skip
+
+
+async def adjust_by_hq(
+    session: AsyncSession, viewer: Viewer, member_id: int, points: int, *, note: str, key: str
+) -> Member:
+    """HQ corrects a member's points, once per key; the member as corrected."""
+    require(viewer, "member.manage")
+    if not viewer.is_hq:
+        raise AccessDenied("Points are adjusted by HQ.")
+    await adjust_once(session, viewer, member_id, points, note=note, key=key)
+    member = await session.get(Member, member_id, populate_existing=True)
+    assert member is not None
+    return member
 
 
 async def reverse(session: AsyncSession, *, ref_type: str, ref_id: int) -> int:

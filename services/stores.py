@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import Store, StoreStatus, utcnow
 from services.errors import DomainError, ErrorCode
 from services.pagination import AnySelect, Page, keyset_page, offset_page
-from services.scope import Viewer
+from services.scope import Viewer, acted_in
 from services.validation import number_in, optional_text, text
 
 _CODE = re.compile(r"^[A-Z0-9][A-Z0-9\-]{1,31}$")
@@ -101,6 +101,7 @@ async def create_store(session: AsyncSession, *, fields: StoreFields) -> Store:
     _apply(store, fields)
     session.add(store)
     await session.flush()
+    acted_in(store.id)
     return store
 
 
@@ -112,6 +113,7 @@ async def get_for_update(session: AsyncSession, store_id: int) -> Store:
 
 
 async def update_store(session: AsyncSession, *, store_id: int, fields: StoreFields) -> Store:
+    acted_in(store_id)
     store = await get_for_update(session, store_id)
     _apply(store, fields)
     store.updated_at = utcnow()
@@ -120,6 +122,7 @@ async def update_store(session: AsyncSession, *, store_id: int, fields: StoreFie
 
 
 async def set_status(session: AsyncSession, *, store_id: int, status: StoreStatus) -> Store:
+    acted_in(store_id)
     store = await get_for_update(session, store_id)
     if status not in TRANSITIONS[store.status]:
         raise DomainError(

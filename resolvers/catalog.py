@@ -1,14 +1,21 @@
-"""Catalog, listings and settings: the viewer and arguments in, service calls out."""
+"""Catalog, listings and settings: the viewer and arguments in, service calls out. The values the catalog API's
+types are made of are re-exported here (`X as X`) for schema/, which imports no service."""
 
 from __future__ import annotations
 
-from models import Category, Product, Sku, StoreListing
+from models import CatalogStatus, Category, Product, Sku, StoreListing
 from resolvers.context import Context
 from services import catalog as catalog_service
 from services import catalog_csv, listings, stock
+from services.catalog import ProductFilter as ProductFilter
+from services.catalog import SkuFields as SkuFields
+from services.inventory import Availability as Availability
+from services.listings import Adoption as Adoption
+from services.listings import ListingFilter as ListingFilter
 from services.pagination import Page, keyset_page
 from services.scope import require
-from services.settings import ChainSettings, get_settings, update_settings
+from services.settings import ChainSettings as ChainSettings
+from services.settings import get_settings, update_settings
 
 
 async def products(
@@ -62,6 +69,10 @@ async def sku_by_barcode(ctx: Context, barcode: str) -> Sku | None:
     return None
 
 
+def price_band(sku: Sku, settings: ChainSettings) -> tuple[int, int]:
+    return listings.price_band(sku, settings)
+
+
 async def chain_settings(ctx: Context) -> ChainSettings:
     return await ctx.loaders.settings.get()
 
@@ -73,6 +84,45 @@ async def catalog_csv_export(ctx: Context) -> str:
 
 
 # Mutations: all run in ctx.session, the mutation's one transaction.
+
+
+async def create_category(ctx: Context, *, name: str, sort: int, parent_id: int | None) -> Category:
+    return await catalog_service.create_category(ctx.session, name=name, sort=sort, parent_id=parent_id)
+
+
+async def update_category(
+    ctx: Context, *, category_id: int, name: str | None, parent_id: int | None, sort: int | None
+) -> Category:
+    return await catalog_service.update_category(
+        ctx.session, category_id=category_id, name=name, parent_id=parent_id, sort=sort
+    )
+
+
+async def create_product(
+    ctx: Context, *, name: str, category_id: int, skus: list[SkuFields], description: str | None,
+    images: list[str] | None, store_id: int | None,
+) -> Product:  # fmt: skip
+    product, _ = await catalog_service.create_product(ctx.session, ctx.viewer, name=name, category_id=category_id,
+                                                      skus=skus, description=description, images=images,
+                                                      store_id=store_id)  # fmt: skip
+    return product
+
+
+async def update_product(
+    ctx: Context, *, product_id: int, name: str | None, description: str | None, category_id: int | None,
+    images: list[str] | None, status: CatalogStatus | None,
+) -> Product:  # fmt: skip
+    return await catalog_service.update_product(ctx.session, ctx.viewer, product_id=product_id, name=name,
+                                                description=description, category_id=category_id, images=images,
+                                                status=status)  # fmt: skip
+
+
+async def add_sku(ctx: Context, *, product_id: int, fields: SkuFields) -> Sku:
+    return await catalog_service.add_sku(ctx.session, ctx.viewer, product_id=product_id, fields=fields)
+
+
+async def update_sku(ctx: Context, *, sku_id: int, changes: dict[str, object]) -> Sku:
+    return await catalog_service.update_sku(ctx.session, ctx.viewer, sku_id=sku_id, changes=changes)
 
 
 async def save_settings(ctx: Context, **changes: object) -> ChainSettings:

@@ -1,4 +1,5 @@
-"""Orders: the viewer and arguments in, service calls out."""
+"""Orders: the viewer and arguments in, service calls out. The values the order API's types are made of are
+re-exported here (`X as X`) for schema/, which imports no service."""
 
 from __future__ import annotations
 
@@ -6,23 +7,32 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from models import Fulfilment, Order, OrderStatus, Store, utcnow
+from models import Fulfilment, Order, OrderLine, OrderStatus, Payment, Refund, Store, utcnow
 from resolvers.context import Context
-from services import inventory, orders
+from services import inventory, late_payments, orders, pos, refunds, top_ups
 from services.errors import AccessDenied, DomainError, ErrorCode
 from services.members import may_see
+from services.orders import DeliveryAddress as DeliveryAddress
+from services.orders import Placed as Placed
+from services.orders import PlaceOrder as PlaceOrder
 from services.pagination import Page, keyset_page
-from services.payments import PaymentProvider
-from services.pricing import CartLine, Quote, quote
-from services.scope import require_store
+from services.payments import PaymentProvider, preferred_provider
+from services.payments import Prepay as Prepay
+from services.pos import Tender as Tender
+from services.pricing import AppliedCoupon as AppliedCoupon
+from services.pricing import CartLine as CartLine
+from services.pricing import Quote as Quote
+from services.pricing import QuoteLine as QuoteLine
+from services.pricing import quote
+from services.refunds import TENDERS as TENDERS
+from services.refunds import RefundPlan as RefundPlan
+from services.refunds import RefundRequest as RefundRequest
+from services.scope import counter_store, require_store
 from services.stores import is_open_at, next_opening
 
 
 def provider(ctx: Context) -> PaymentProvider:
-    for name in ("wechat", "sandbox"):
-        if name in ctx.app.payment_providers:
-            return ctx.app.payment_providers[name]
-    raise DomainError(ErrorCode.INVALID_INPUT, "No payment provider is configured.")
+    return preferred_provider(ctx.app.payment_providers)
 
 
 async def price(
@@ -72,13 +82,7 @@ async def place(ctx: Context, request: orders.PlaceOrder) -> orders.Placed:
 
 
 def delivery_address(ctx: Context, sealed: bytes, store_id: int, member_id: int | None) -> orders.DeliveryAddress:
-    """The member and the store's own order handlers (who call the rider's customer) see the phone; HQ, masked."""
-    where = orders.open_delivery(ctx.app.cipher, sealed)
-    viewer = ctx.viewer
-    store_handler = viewer.store_id == store_id and viewer.can("order.pickup")
-    if (viewer.is_member and viewer.member_id == member_id) or store_handler:
-        return where
-    return where.masked()
+    return orders.delivery_for(ctx.app.cipher, ctx.viewer, sealed, store_id=store_id, member_id=member_id)
 
 
 async def my_orders(ctx: Context, *, first: int | None, after: str | None) -> Page[Order]:
@@ -96,3 +100,82 @@ async def store_orders(
         if status is not None:
             stmt = stmt.where(Order.status == status)
         return await keyset_page(session, stmt, Order.id, first=first, after=after, descending=True)
+
+
+async def late_payments_page(
+    ctx: Context, *, store_id: int | None, refunded: bool | None, first: int | None, after: str | None
+) -> Page[Payment]:
+    async with ctx.read() as session:
+        return await late_payments.list_late(
+            session, ctx.viewer, store_id=store_id, refunded=refunded, first=first, after=after
+        )
+
+
+async def refund_preview(ctx: Context, request: RefundRequest) -> RefundPlan:
+    async with ctx.read() as session:
+        return await refunds.preview(session, ctx.viewer, request)
+
+
+def refundable_quantity(line: OrderLine, order_status: OrderStatus) -> int:
+    return refunds.refundable_quantity(line, order_status)
+
+
+# Mutations: all run in ctx.session, the mutation's one transaction.
+
+
+async def top_up_online(
+    ctx: Context, *, plan_id: int | None, amount: int | None, store_id: int | None, key: str
+) -> top_ups.Started:
+    return await top_ups.start(ctx.session, ctx.viewer, provider(ctx), plan_id=plan_id, amount=amount,
+                               store_id=store_id, idempotency_key=key)  # fmt: skip
+
+
+async def cancel_my_order(ctx: Context, order_id: int) -> Order:
+    return await orders.cancel_by_member(ctx.session, ctx.viewer, order_id, ctx.app.payment_providers)
+
+
+async def pay_again(ctx: Context, order_id: int) -> orders.Placed:
+    return await orders.pay_again(ctx.session, ctx.viewer, ctx.app.payment_providers, order_id)
+
+
+async def pos_checkout(
+    ctx: Context, *, store_id: int | None, client_order_id: str, lines: list[CartLine], tenders: list[Tender],
+    member_id: int | None, use_points: int, coupon_id: int | None,
+) -> Order:  # fmt: skip
+    request = pos.Checkout(store_id=counter_store(ctx.viewer, store_id), client_order_id=client_order_id,
+                           lines=lines, tenders=tenders, member_id=member_id, use_points=use_points,
+                           coupon_id=coupon_id)  # fmt: skip
+    return await pos.checkout(ctx.session, ctx.viewer, request)
+
+
+async def refund(ctx: Context, request: RefundRequest, key: str) -> tuple[Refund, Order]:
+    """The refund, and its order as it stands after it."""
+    made = await refunds.refund_order_once(
+        ctx.session, ctx.viewer, ctx.app.payment_providers, request, idempotency_key=key
+    )
+    order = await ctx.session.get(Order, made.order_id, populate_existing=True)
+    assert order is not None
+    return made, order
+
+
+async def mark_preparing(ctx: Context, order_id: int) -> Order:
+    return await orders.mark_preparing(ctx.session, ctx.viewer, order_id)
+
+
+async def mark_ready(ctx: Context, order_id: int) -> Order:
+    return await orders.mark_ready(ctx.session, ctx.viewer, order_id)
+
+
+async def dispatch(ctx: Context, order_id: int) -> Order:
+    return await orders.dispatch(ctx.session, ctx.viewer, order_id)
+
+
+async def confirm_delivery(ctx: Context, order_id: int) -> Order:
+    return await orders.confirm_delivery(ctx.session, ctx.viewer, order_id)
+
+
+async def verify_pickup(
+    ctx: Context, *, store_id: int | None, code: str, key: str, quantities: dict[int, int] | None
+) -> Order:
+    return await orders.verify_pickup(ctx.session, ctx.viewer, store_id=counter_store(ctx.viewer, store_id),
+                                      code=code, key=key, quantities=quantities)  # fmt: skip

@@ -13,12 +13,11 @@ from models import Category as CategoryModel
 from models import Product as ProductModel
 from models import Sku as SkuModel
 from models import StoreListing as StoreListingModel
+from resolvers.catalog import Availability, price_band
+from resolvers.catalog import ChainSettings as ChainSettingsValue
 from resolvers.context import Context
 from schema.common import global_id
 from schema.permissions import requires
-from services.inventory import Availability
-from services.listings import price_band
-from services.settings import ChainSettings as ChainSettingsValue
 
 if TYPE_CHECKING:
     from schema.inventory import StockLevel

@@ -31,6 +31,7 @@ from services import idempotency
 from services.db import dialect_insert
 from services.errors import AccessDenied, DomainError, ErrorCode
 from services.points import CHAIN_TZ
+from services.promotions import runs_in
 from services.scope import Viewer, require
 from services.settings import get_settings
 from services.validation import text
@@ -91,6 +92,20 @@ def _check(spec: NewTemplate) -> None:
         case CouponKind.FREE_ITEM:
             if spec.free_sku_id is None:
                 raise _invalid("Name the free item.", "freeSkuId")
+
+
+async def claimable(session: AsyncSession, store_id: int | None, at: datetime) -> list[CouponTemplate]:
+    """The coupons a member may claim at `at` (public), in `store_id` (None: anywhere)."""
+    rows = (
+        await session.scalars(
+            select(CouponTemplate)
+            .where(CouponTemplate.status == CampaignStatus.ACTIVE, CouponTemplate.claimable.is_(True),
+                   CouponTemplate.trigger == CouponTrigger.NONE, CouponTemplate.valid_from <= at,
+                   CouponTemplate.valid_until > at)
+            .order_by(CouponTemplate.id)
+        )
+    ).all()  # fmt: skip
+    return [t for t in rows if runs_in(t.store_ids, store_id)]
 
 
 async def create_template(session: AsyncSession, viewer: Viewer, spec: NewTemplate) -> CouponTemplate:

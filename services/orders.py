@@ -71,6 +71,17 @@ def open_delivery(cipher: PiiCipher, blob: bytes) -> DeliveryAddress:
     return DeliveryAddress(**orjson.loads(cipher.decrypt(blob, context=DELIVERY_CONTEXT)))
 
 
+def delivery_for(
+    cipher: PiiCipher, viewer: Viewer, sealed: bytes, *, store_id: int, member_id: int | None
+) -> DeliveryAddress:
+    """The member and the store's own order handlers (who call the rider's customer) see the phone; HQ, masked."""
+    where = open_delivery(cipher, sealed)
+    store_handler = viewer.store_id == store_id and viewer.can("order.pickup")
+    if (viewer.is_member and viewer.member_id == member_id) or store_handler:
+        return where
+    return where.masked()
+
+
 @dataclass(frozen=True)
 class PlaceOrder:
     store_id: int

@@ -192,6 +192,28 @@ async def end(session: AsyncSession, viewer: Viewer, campaign_id: int, now: date
     return campaign
 
 
+PUBLIC_KINDS = (CampaignKind.LIMITED_DISCOUNT, CampaignKind.FULL_REDUCTION, CampaignKind.FLASH_SALE,
+                CampaignKind.GROUP_BUY)  # fmt: skip
+
+
+def runs_in(store_ids: list[int] | None, store_id: int | None) -> bool:
+    """A campaign or coupon for `store_ids` (None: every store) applies in `store_id` (None: anywhere)."""
+    return store_id is None or store_ids is None or store_id in store_ids
+
+
+async def running(session: AsyncSession, store_id: int, at: datetime) -> list[Campaign]:
+    """What the mini-program shows in a store at `at` (public): the active campaigns of the public kinds there."""
+    rows = (
+        await session.scalars(
+            select(Campaign)
+            .where(Campaign.status == CampaignStatus.ACTIVE, Campaign.starts_at <= at, Campaign.ends_at > at,
+                   Campaign.kind.in_(PUBLIC_KINDS))
+            .order_by(Campaign.ends_at, Campaign.id)
+        )
+    ).all()  # fmt: skip
+    return [c for c in rows if runs_in(c.store_ids, store_id)]
+
+
 def visible_campaigns(viewer: Viewer) -> Any:
     """HQ sees every campaign; a store sees HQ's campaigns and its own, never another store's local ones."""
     return owned_condition(viewer, Campaign.owner_store_id)

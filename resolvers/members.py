@@ -1,4 +1,5 @@
-"""Members and loyalty: the viewer and arguments in, service calls out."""
+"""Members and loyalty: the viewer and arguments in, service calls out. The values the member API's inputs are
+made of are re-exported here (`X as X`) for schema/, which imports no service."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from sqlalchemy import select
 
 from models import Member, MemberLevel, MemberTag, TopUpPlan
 from resolvers.context import Context
-from services import member_admin, member_data, members, points, pos, top_ups
+from services import member_admin, member_data, members, points, pos, stored_value, top_ups
 from services.errors import AccessDenied
+from services.member_admin import MemberFilter as MemberFilter
+from services.members import ProfileChanges as ProfileChanges
 from services.pagination import Page, decode_cursor, page_size
 from services.scope import require
 
@@ -53,7 +56,7 @@ def member_code(ctx: Context) -> tuple[str, Any]:
     return ctx.app.member_codes.issue(ctx.viewer.member_id)
 
 
-async def identify(ctx: Context, *, code: str | None, phone: str | None, store_id: int | None) -> Member | None:
+async def identify(ctx: Context, *, code: str | None, phone: str | None, store_id: int | None) -> Member:
     return await members.identify_at_counter(ctx.session, ctx.app.cipher, ctx.app.member_codes, ctx.viewer,
                                              code=code, phone=phone, store_id=store_id)  # fmt: skip
 
@@ -91,3 +94,50 @@ async def ledger_page(
     loader = ctx.loaders.balance_ledger if stored_value else ctx.loaders.points_ledger
     page: Page[Any] = await loader.load(key)
     return page
+
+
+# Mutations: all run in ctx.session, the mutation's one transaction.
+
+
+async def update_my_profile(ctx: Context, changes: ProfileChanges) -> Member:
+    return await members.update_profile(ctx.session, ctx.viewer, changes)
+
+
+async def set_member_level(ctx: Context, *, member_id: int, level_id: int) -> Member:
+    return await member_admin.set_member_level(ctx.session, ctx.viewer, member_id=member_id, level_id=level_id)
+
+
+async def create_level(
+    ctx: Context, *, name: str, spend_threshold: int, discount_percent: int, points_multiplier_pct: int
+) -> MemberLevel:
+    return await member_admin.create_level(ctx.session, name=name, spend_threshold=spend_threshold,
+                                           discount_percent=discount_percent,
+                                           points_multiplier_pct=points_multiplier_pct)  # fmt: skip
+
+
+async def update_level(
+    ctx: Context, *, level_id: int, name: str | None, discount_percent: int | None, points_multiplier_pct: int | None
+) -> MemberLevel:
+    return await member_admin.update_level(ctx.session, level_id=level_id, name=name,
+                                           discount_percent=discount_percent,
+                                           points_multiplier_pct=points_multiplier_pct)  # fmt: skip
+
+
+async def set_level_price(ctx: Context, *, level_id: int, sku_id: int, price: int | None) -> None:
+    await member_admin.set_level_price(ctx.session, level_id=level_id, sku_id=sku_id, price=price)
+
+
+async def create_top_up_plan(ctx: Context, *, name: str, pay_amount: int, bonus_amount: int) -> TopUpPlan:
+    return await stored_value.create_plan(ctx.session, name=name, pay_amount=pay_amount, bonus_amount=bonus_amount)
+
+
+async def create_tag(ctx: Context, name: str) -> MemberTag:
+    return await member_admin.create_tag(ctx.session, name=name)
+
+
+async def tag_members(ctx: Context, *, tag_id: int, member_ids: list[int], add: bool) -> int:
+    return await member_admin.tag_members(ctx.session, ctx.viewer, tag_id=tag_id, member_ids=member_ids, add=add)
+
+
+async def delete_my_account(ctx: Context) -> None:
+    await member_data.delete_account(ctx.session, ctx.app.cipher, ctx.viewer, ctx.app.payment_providers)

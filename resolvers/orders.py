@@ -3,13 +3,14 @@ re-exported here (`X as X`) for schema/, which imports no service."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import select
 
 from models import Fulfilment, Order, OrderLine, OrderStatus, Payment, Refund, Store, utcnow
 from resolvers.context import Context
-from services import inventory, late_payments, orders, pos, refunds, top_ups
+from services import inventory, late_payments, orders, pos, refunds, settlement, top_ups
 from services.errors import AccessDenied, DomainError, ErrorCode
 from services.members import may_see
 from services.orders import DeliveryAddress as DeliveryAddress
@@ -120,7 +121,17 @@ def refundable_quantity(line: OrderLine, order_status: OrderStatus) -> int:
     return refunds.refundable_quantity(line, order_status)
 
 
+async def day_settlement(ctx: Context, store_id: int, day: date) -> tuple[dict[str, Any], bool]:
+    """A store's day: its figures, and whether HQ has closed it."""
+    async with ctx.read() as session:
+        return await settlement.settlement(session, ctx.viewer, store_id=store_id, day=day)
+
+
 # Mutations: all run in ctx.session, the mutation's one transaction.
+
+
+async def close_settlement(ctx: Context, store_id: int, day: date) -> dict[str, Any]:
+    return await settlement.close(ctx.session, ctx.viewer, store_id=store_id, day=day, now=utcnow())
 
 
 async def top_up_online(

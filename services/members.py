@@ -154,13 +154,16 @@ async def find_by_phone(session: AsyncSession, cipher: PiiCipher, viewer: Viewer
 async def identify_at_counter(
     session: AsyncSession, cipher: PiiCipher, codes: MemberCodes, viewer: Viewer, *, code: str | None,
     phone: str | None, store_id: int | None,
-) -> Member | None:  # fmt: skip
+) -> Member:  # fmt: skip
     """The POS finds the member in front of the counter: by their member code, or an exact phone number."""
     store = counter_store(viewer, store_id)
     if code:
         return await identify_by_code(session, viewer, member_id=codes.verify(code), store_id=store)
     if phone:
-        return await find_by_phone(session, cipher, viewer, phone=phone)
+        found = await find_by_phone(session, cipher, viewer, phone=phone)
+        if found is None:
+            raise DomainError(ErrorCode.NOT_FOUND, "No member with this phone at this store; scan their code.", "phone")
+        return found
     raise DomainError(ErrorCode.INVALID_INPUT, "Give a member code or a phone number.", "code")
 
 

@@ -1,4 +1,5 @@
-"""Stock and transfers: the viewer and arguments in, service calls out."""
+"""Stock and transfers: the viewer and arguments in, service calls out. The values the inventory API's types are
+made of are re-exported here (`X as X`) for schema/, which imports no service."""
 
 from __future__ import annotations
 
@@ -6,8 +7,13 @@ from models import AdjustmentReason, StockMovement, Transfer
 from resolvers.context import Context
 from resolvers.loaders import LevelView
 from services import inventory, stock, transfers
+from services.inventory import MovementFilter as MovementFilter
+from services.inventory import Suggestion as Suggestion
 from services.pagination import Page, decode_cursor, page_size
 from services.scope import require_store
+from services.stock import Line as Line
+from services.transfers import LineQuantity as LineQuantity
+from services.transfers import TransferFilter as TransferFilter
 
 
 async def store_levels(
@@ -44,6 +50,12 @@ async def transfer_list(
 async def suggestions(ctx: Context, store_id: int) -> list[inventory.Suggestion]:
     async with ctx.read() as session:
         return await inventory.transfer_suggestions(session, ctx.viewer, store_id=store_id)
+
+
+async def levels_after(ctx: Context, store_id: int, sku_ids: list[int]) -> list[LevelView]:
+    """Fresh levels after a change: read in the mutation's own transaction, so they include it."""
+    rows = await inventory.levels_of(ctx.session, store_id, sku_ids)
+    return [LevelView(r.StockLevel, r.threshold) for r in rows]
 
 
 async def receive_stock(ctx: Context, store_id: int, lines: list[stock.Line], note: str | None, key: str) -> list[int]:

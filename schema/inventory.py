@@ -13,10 +13,10 @@ from models import StockMovement as StockMovementModel
 from models import Transfer as TransferModel
 from models import TransferLine as TransferLineModel
 from resolvers.context import Context
+from resolvers.inventory import Suggestion
 from resolvers.loaders import LevelView
 from schema.catalog import Sku
 from schema.org import Staff, Store
-from services.inventory import Suggestion
 
 MovementKindEnum = strawberry.enum(MovementKind, name="MovementKind")
 AdjustmentReasonEnum = strawberry.enum(AdjustmentReason, name="AdjustmentReason")

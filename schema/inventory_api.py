@@ -7,7 +7,7 @@ import strawberry
 from models import AdjustmentReason, MovementKind, TransferStatus
 from resolvers import inventory as inventory_resolvers
 from resolvers.context import Context
-from resolvers.loaders import LevelView
+from resolvers.inventory import Line, LineQuantity, MovementFilter, TransferFilter
 from schema.common import Connection, UserError, decode_id, decode_optional_id
 from schema.inventory import (
     AdjustmentReasonEnum,
@@ -21,7 +21,6 @@ from schema.inventory import (
 from schema.permissions import IsStaff, only, requires
 from schema.personal import not_personal
 from schema.transaction import MutationTransaction
-from services import inventory, stock, transfers
 
 
 @strawberry.input
@@ -126,9 +125,9 @@ class TransferPayload:
     transfer: Transfer | None = None
 
 
-def _lines(lines: list[StockLineInput], field: str = "lines") -> list[stock.Line]:
+def _lines(lines: list[StockLineInput], field: str = "lines") -> list[Line]:
     return [
-        stock.Line(decode_id(line.sku_id, "Sku", f"{field}[{i}].skuId"), line.quantity) for i, line in enumerate(lines)
+        Line(decode_id(line.sku_id, "Sku", f"{field}[{i}].skuId"), line.quantity) for i, line in enumerate(lines)
     ]
 
 
@@ -137,9 +136,7 @@ def _quantities(lines: list[StockLineInput] | None) -> dict[int, int] | None:
 
 
 async def _levels(ctx: Context, store_id: int, sku_ids: list[int]) -> list[StockLevel]:
-    """Fresh levels after a change: read in the mutation's own transaction, so they include it."""
-    rows = await inventory.levels_of(ctx.session, store_id, sku_ids)
-    return [StockLevel.from_view(LevelView(r.StockLevel, r.threshold)) for r in rows]
+    return [StockLevel.from_view(v) for v in await inventory_resolvers.levels_after(ctx, store_id, sku_ids)]
 
 
 @strawberry.type
@@ -169,7 +166,7 @@ class InventoryQuery:
         first: int | None = 20,
         after: str | None = None,
     ) -> Connection[StockMovement]:
-        flt = inventory.MovementFilter(
+        flt = MovementFilter(
             store_id=decode_id(store_id, "Store", "storeId"), sku_id=decode_optional_id(sku_id, "Sku", "skuId"),
             kind=MovementKind(kind) if kind else None,
         )  # fmt: skip
@@ -185,7 +182,7 @@ class InventoryQuery:
         after: str | None = None,
     ) -> Connection[Transfer]:
         f = filter or TransferFilterInput()
-        flt = transfers.TransferFilter(
+        flt = TransferFilter(
             store_id=decode_optional_id(f.store_id, "Store", "storeId"),
             status=TransferStatus(f.status) if f.status else None,
         )
@@ -252,7 +249,7 @@ class InventoryMutation:
         transfer = await inventory_resolvers.request_transfer(
             info.context, decode_id(input.from_store_id, "Store", "fromStoreId"),
             decode_id(input.to_store_id, "Store", "toStoreId"),
-            [transfers.LineQuantity(line.sku_id, line.quantity) for line in _lines(input.lines)], input.note,
+            [LineQuantity(line.sku_id, line.quantity) for line in _lines(input.lines)], input.note,
             input.idempotency_key,
         )  # fmt: skip
         return TransferPayload(transfer=Transfer.from_model(transfer))

@@ -12,11 +12,11 @@ from strawberry.scalars import JSON
 from models import AuditLog as AuditLogModel
 from models import AuditOutcome
 from resolvers import audit as audit_resolvers
+from resolvers.audit import AuditFilter
 from resolvers.context import Context
 from schema.common import Connection, decode_optional_id
 from schema.org import Staff, Store
 from schema.permissions import requires
-from services.audit import AuditFilter
 
 AuditOutcomeEnum = strawberry.enum(AuditOutcome, name="AuditOutcome")
 

@@ -10,9 +10,9 @@ from strawberry import relay
 from strawberry.scalars import JSON
 
 from models import Job
+from resolvers import audit as audit_resolvers
 from resolvers.context import Context
 from schema.common import Connection
-from services import jobs
 
 
 @strawberry.type(description="A job that failed on every retry and was given up (FAILED).")
@@ -43,7 +43,5 @@ class JobQuery:
     async def failed_jobs(
         self, info: strawberry.Info[Context, None], first: int | None = 20, after: str | None = None
     ) -> Connection[FailedJob]:
-        ctx = info.context
-        async with ctx.read() as session:
-            page = await jobs.failed_jobs(session, ctx.viewer, first=first, after=after)
+        page = await audit_resolvers.failed_jobs(info.context, first=first, after=after)
         return Connection[FailedJob].of(page, FailedJob.from_model)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from models import Member, Staff
 from resolvers.context import Context, with_viewer
 from services import auth as auth_service
+from services.auth import TokenPair as TokenPair
 from services.errors import DomainError, ErrorCode, Unauthenticated
 from services.members import member_for_identity
 from services.scope import Viewer, ViewerKind

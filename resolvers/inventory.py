@@ -3,14 +3,18 @@ made of are re-exported here (`X as X`) for schema/, which imports no service.""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from typing import Any
+
 from models import AdjustmentReason, StockMovement, Transfer
 from resolvers.context import Context
 from resolvers.loaders import LevelView
 from services import inventory, stock, transfers
+from services.errors import AccessDenied
 from services.inventory import MovementFilter as MovementFilter
 from services.inventory import Suggestion as Suggestion
 from services.pagination import Page, decode_cursor, page_size
-from services.scope import require_store
+from services.scope import require, require_store
 from services.stock import Line as Line
 from services.transfers import LineQuantity as LineQuantity
 from services.transfers import TransferFilter as TransferFilter
@@ -50,6 +54,22 @@ async def transfer_list(
 async def suggestions(ctx: Context, store_id: int) -> list[inventory.Suggestion]:
     async with ctx.read() as session:
         return await inventory.transfer_suggestions(session, ctx.viewer, store_id=store_id)
+
+
+async def stock_changes(ctx: Context, store_id: int) -> AsyncIterator[dict[str, Any]]:
+    """Stock levels of one store as they change (its staff and HQ): each change's payload."""
+    require_store(ctx.viewer, store_id, "stock.read")
+    async for event in ctx.app.broker.subscribe(stock.stock_topic(store_id)):
+        yield event.payload
+
+
+async def chain_stock_changes(ctx: Context) -> AsyncIterator[dict[str, Any]]:
+    """Stock changes in every store (HQ)."""
+    require(ctx.viewer, "stock.read")
+    if not ctx.viewer.is_hq:
+        raise AccessDenied("Chain-wide stock is for HQ.")
+    async for event in ctx.app.broker.subscribe(stock.ALL_STORES_TOPICS):
+        yield event.payload
 
 
 async def levels_after(ctx: Context, store_id: int, sku_ids: list[int]) -> list[LevelView]:

@@ -11,6 +11,8 @@ from models import Member, MemberLevel, MemberTag, TopUpPlan
 from resolvers.context import Context
 from services import member_admin, member_data, members, points, pos, stored_value, top_ups
 from services.errors import AccessDenied
+from services.ledgers import BalanceRow as BalanceRow
+from services.ledgers import PointsRow as PointsRow
 from services.member_admin import MemberFilter as MemberFilter
 from services.members import ProfileChanges as ProfileChanges
 from services.pagination import Page, decode_cursor, page_size
@@ -65,6 +67,10 @@ async def register(ctx: Context, *, phone: str, name: str | None, store_id: int 
     return await members.register_walk_in(
         ctx.session, ctx.app.cipher, ctx.viewer, phone=phone, name=name, store_id=store_id
     )
+
+
+def phone(ctx: Context, member: Member) -> str | None:
+    return members.shown_phone(ctx.app.cipher, ctx.viewer, member)
 
 
 async def reveal_phone(ctx: Context, member_id: int) -> str | None:

@@ -3,6 +3,7 @@ re-exported here (`X as X`) for schema/, which imports no service."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import date, datetime
 from typing import Any
 
@@ -13,6 +14,7 @@ from resolvers.context import Context
 from services import inventory, late_payments, orders, pos, refunds, settlement, top_ups
 from services.errors import AccessDenied, DomainError, ErrorCode
 from services.members import may_see
+from services.order_states import order_topic, order_topic_all
 from services.orders import DeliveryAddress as DeliveryAddress
 from services.orders import Placed as Placed
 from services.orders import PlaceOrder as PlaceOrder
@@ -125,6 +127,23 @@ async def day_settlement(ctx: Context, store_id: int, day: date) -> tuple[dict[s
     """A store's day: its figures, and whether HQ has closed it."""
     async with ctx.read() as session:
         return await settlement.settlement(session, ctx.viewer, store_id=store_id, day=day)
+
+
+async def order_events(ctx: Context, store_id: int) -> AsyncIterator[dict[str, Any]]:
+    """The store tablet's feed (the store's staff and HQ): each order change's payload."""
+    require_store(ctx.viewer, store_id, "order.read")
+    async for event in ctx.app.broker.subscribe(order_topic(store_id)):
+        yield event.payload
+
+
+async def my_order_updates(ctx: Context) -> AsyncIterator[dict[str, Any]]:
+    """The signed-in member's own orders as they change."""
+    member_id = ctx.viewer.member_id
+    if member_id is None:
+        raise AccessDenied("Only members follow their orders.")
+    async for event in ctx.app.broker.subscribe(order_topic_all()):
+        if event.payload.get("memberId") == member_id:
+            yield event.payload
 
 
 # Mutations: all run in ctx.session, the mutation's one transaction.

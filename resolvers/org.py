@@ -1,14 +1,20 @@
-"""Stores, staff and roles: the viewer and arguments in, service calls out."""
+"""Stores, staff and roles: the viewer and arguments in, service calls out. The values the org API's inputs are
+made of are re-exported here (`X as X`) for schema/, which imports no service."""
 
 from __future__ import annotations
 
-from models import Role, RoleScope, Staff, Store, StoreStatus
+from models import Role, RoleScope, Staff, Store, StoreStatus, utcnow
 from resolvers.context import Context
 from services import roles as role_service
 from services import staff as staff_service
 from services import stores as store_service
 from services.pagination import Page
+from services.permissions import PERMISSIONS as PERMISSIONS
 from services.scope import require_store
+from services.staff import StaffFilter as StaffFilter
+from services.stores import MAX_RADIUS_KM as MAX_RADIUS_KM
+from services.stores import StoreFields as StoreFields
+from services.stores import StoreFilter as StoreFilter
 
 
 async def stores(ctx: Context, flt: store_service.StoreFilter, *, first: int | None, after: str | None) -> Page[Store]:
@@ -28,6 +34,10 @@ async def nearby_stores(
 async def store(ctx: Context, store_id: int) -> Store | None:
     result: Store | None = await ctx.loaders.store_by_id.load(store_id)
     return result
+
+
+def is_open_now(store: Store) -> bool:
+    return store_service.is_open_at(store, utcnow())
 
 
 async def store_staff(ctx: Context, store_id: int) -> list[Staff]:

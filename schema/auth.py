@@ -8,6 +8,7 @@ from typing import Annotated
 import strawberry
 
 from resolvers import auth as auth_resolvers
+from resolvers.auth import TokenPair
 from resolvers.context import Context
 from schema.common import UserError, decode_optional_id
 from schema.member import Member
@@ -15,7 +16,6 @@ from schema.org import Role, RoleScopeEnum, Staff, Store
 from schema.permissions import IsSignedIn, RateLimit, only
 from schema.personal import Sensitivity, not_personal, personal
 from schema.transaction import MutationTransaction
-from services.auth import TokenPair
 
 
 @strawberry.type

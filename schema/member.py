@@ -15,10 +15,9 @@ from models import MemberTag as MemberTagModel
 from models import TopUpPlan as TopUpPlanModel
 from resolvers import members as member_resolvers
 from resolvers.context import Context
+from resolvers.members import BalanceRow, PointsRow
 from schema.common import Connection
 from schema.org import Store
-from services.ledgers import BalanceRow, PointsRow
-from services.pii import mask_phone
 
 if TYPE_CHECKING:
     from schema.orders import Order
@@ -220,12 +219,7 @@ class Member(relay.Node):
         description="138****5678 for staff (revealMemberPhone shows it in full, audited); in full to the member."
     )
     def phone(self, info: strawberry.Info[Context, None]) -> str | None:
-        ctx = info.context
-        if self.model.phone_enc is None:
-            return None
-        if ctx.viewer.member_id == self.id:
-            return ctx.app.cipher.decrypt(self.model.phone_enc)
-        return mask_phone(prefix=self.model.phone_prefix, last4=self.model.phone_last4)
+        return member_resolvers.phone(info.context, self.model)
 
     @strawberry.field
     def stored_value(self) -> StoredValue:

@@ -7,13 +7,12 @@ import strawberry
 from models import RoleScope
 from resolvers import org as org_resolvers
 from resolvers.context import Context
+from resolvers.org import PERMISSIONS, StaffFilter
 from schema.common import Connection, UserError, decode_id, decode_optional_id
 from schema.org import Role, RoleScopeEnum, Staff
 from schema.permissions import IsStaff, only, requires
 from schema.personal import Sensitivity, not_personal, personal
 from schema.transaction import MutationTransaction
-from services.permissions import PERMISSIONS
-from services.staff import StaffFilter
 
 
 @strawberry.type

@@ -7,12 +7,12 @@ import strawberry
 from models import StoreStatus
 from resolvers import org as org_resolvers
 from resolvers.context import Context
+from resolvers.org import MAX_RADIUS_KM, StoreFields, StoreFilter
 from schema.common import Connection, UserError, decode_id
 from schema.org import OpeningHoursInput, Store, StoreStatusEnum
 from schema.permissions import requires
 from schema.personal import not_personal
 from schema.transaction import MutationTransaction
-from services.stores import MAX_RADIUS_KM, StoreFields, StoreFilter
 
 
 @strawberry.input

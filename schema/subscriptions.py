@@ -8,14 +8,12 @@ from typing import Any
 import strawberry
 
 from models import OrderStatus
+from resolvers import inventory as inventory_resolvers
+from resolvers import orders as order_resolvers
 from resolvers.context import Context
 from schema.common import decode_id, global_id
 from schema.inventory import StockLevel
 from schema.orders import Order, OrderStatusEnum
-from services.errors import AccessDenied
-from services.order_states import order_topic, order_topic_all
-from services.scope import require, require_store
-from services.stock import ALL_STORES_TOPICS, stock_topic
 
 
 @strawberry.type(description="An order changed: paid, cancelled, ready, picked up.")
@@ -42,34 +40,22 @@ class Subscription:
     async def order_events(
         self, info: strawberry.Info[Context, None], store_id: strawberry.ID
     ) -> AsyncGenerator[OrderEvent, None]:
-        sid = decode_id(store_id, "Store", "storeId")
-        require_store(info.context.viewer, sid, "order.read")
-        async for event in info.context.app.broker.subscribe(order_topic(sid)):
-            yield OrderEvent.of(event.payload)
+        async for payload in order_resolvers.order_events(info.context, decode_id(store_id, "Store", "storeId")):
+            yield OrderEvent.of(payload)
 
     @strawberry.subscription(description="The signed-in member's own orders as they change.")
     async def my_order_updates(self, info: strawberry.Info[Context, None]) -> AsyncGenerator[OrderEvent, None]:
-        member_id = info.context.viewer.member_id
-        if member_id is None:
-            raise AccessDenied("Only members follow their orders.")
-        async for event in info.context.app.broker.subscribe(order_topic_all()):
-            if event.payload.get("memberId") == member_id:
-                yield OrderEvent.of(event.payload)
+        async for payload in order_resolvers.my_order_updates(info.context):
+            yield OrderEvent.of(payload)
 
     @strawberry.subscription(description="Stock levels of one store as they change (its staff and HQ).")
     async def stock_changed(
         self, info: strawberry.Info[Context, None], store_id: strawberry.ID
     ) -> AsyncGenerator[StockLevel, None]:
-        sid = decode_id(store_id, "Store", "storeId")
-        require_store(info.context.viewer, sid, "stock.read")
-        async for event in info.context.app.broker.subscribe(stock_topic(sid)):
-            yield StockLevel.from_event(event.payload)
+        async for payload in inventory_resolvers.stock_changes(info.context, decode_id(store_id, "Store", "storeId")):
+            yield StockLevel.from_event(payload)
 
     @strawberry.subscription(description="Stock changes in every store (HQ).")
     async def chain_stock_changed(self, info: strawberry.Info[Context, None]) -> AsyncGenerator[StockLevel, None]:
-        viewer = info.context.viewer
-        require(viewer, "stock.read")
-        if not viewer.is_hq:
-            raise AccessDenied("Chain-wide stock is for HQ.")
-        async for event in info.context.app.broker.subscribe(ALL_STORES_TOPICS):
-            yield StockLevel.from_event(event.payload)
+        async for payload in inventory_resolvers.chain_stock_changes(info.context):
+            yield StockLevel.from_event(payload)

@@ -28,7 +28,7 @@ from services.db import insert_new
 from services.errors import AccessDenied, DomainError, ErrorCode
 from services.identity import ExternalIdentity
 from services.member_code import MemberCodes
-from services.pii import PiiCipher, normalise_phone
+from services.pii import PiiCipher, mask_phone, normalise_phone
 from services.scope import Viewer, counter_store, require
 from services.validation import optional_text
 
@@ -149,6 +149,16 @@ async def find_by_phone(session: AsyncSession, cipher: PiiCipher, viewer: Viewer
             Member.phone_index == index, Member.deleted_at.is_(None), visible_members(viewer, "member.lookup")
         )
     )
+
+
+def shown_phone(cipher: PiiCipher, viewer: Viewer, member: Member) -> str | None:
+    """A member's phone as a viewer sees it: in full to the member, 138****5678 to staff (revealMemberPhone shows it
+    in full, audited)."""
+    if member.phone_enc is None:
+        return None
+    if viewer.member_id == member.id:
+        return cipher.decrypt(member.phone_enc)
+    return mask_phone(prefix=member.phone_prefix, last4=member.phone_last4)
 
 
 async def identify_at_counter(

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from models import Member, Staff
 from resolvers.context import Context, with_viewer
+from resolvers.state import AppState
 from services import auth as auth_service
+from services import ratelimit
+from services.auth import SESSION_REVOKED as SESSION_REVOKED
 from services.auth import TokenPair as TokenPair
 from services.errors import DomainError, ErrorCode, Unauthenticated
 from services.members import member_for_identity
@@ -44,3 +47,17 @@ async def member_sign_in(
     # The rest of this response is for the member who just signed in (their own phone, their own data).
     with_viewer(ctx, Viewer(kind=ViewerKind.MEMBER, member_id=member.id))
     return member, created, tokens
+
+
+async def count_call(ctx: Context, operation: str, subject: str | None) -> None:
+    """Count a call against the operation's rate limits (by IP, by viewer, by subject); raise once over."""
+    viewer = ctx.viewer
+    who = (ratelimit.viewer_key("member", viewer.member_id) if viewer.is_member
+           else ratelimit.viewer_key("staff", viewer.staff_id))  # fmt: skip
+    await ratelimit.check(ctx.app.rate_counter, operation, ip=ctx.ip, viewer=who, subject=subject)
+
+
+async def authenticate(app: AppState, token: str) -> Viewer:
+    """The viewer a bearer token names, checked against its session (a revoked or expired one is refused)."""
+    async with app.read_sessionmaker() as session:
+        return await auth_service.authenticate(session, app.security, token)

@@ -15,7 +15,7 @@ from resolvers.loaders import Loaders
 from resolvers.state import AppState
 from services.scope import ANONYMOUS, Acting, Viewer, tracking
 
-__all__ = ["Context", "build_context", "for_operation", "tracking", "with_viewer"]
+__all__ = ["ANONYMOUS", "Context", "Viewer", "build_context", "for_operation", "tracking", "with_viewer"]
 
 
 @dataclass

@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from services.config import Settings
+from services.config import Settings as Settings
 from services.db import create_engine, create_read_sessionmaker, create_sessionmaker
-from services.events import Broker, create_broker
+from services.events import Broker as Broker
+from services.events import create_broker
 from services.identity import IdentityProvider, LocalIdentityProvider, WeChatIdentityProvider
 from services.keys import load_keys
 from services.limits import Limits

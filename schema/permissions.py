@@ -9,9 +9,8 @@ from strawberry.extensions.field_extension import FieldExtension
 from strawberry.permission import BasePermission, PermissionExtension
 from strawberry.types import Info
 
-from services import ratelimit
+from resolvers import auth as auth_resolvers
 from services.errors import AccessDenied, Unauthenticated
-from services.ratelimit import viewer_key
 from services.scope import ViewerKind
 
 
@@ -78,13 +77,10 @@ class RateLimit(FieldExtension):
     async def resolve_async(self, next_: Any, source: Any, info: Info, **kwargs: Any) -> Any:
         if self.when is not None and not self.when(kwargs):
             return await next_(source, info, **kwargs)
-        ctx = info.context
-        viewer = ctx.viewer
-        who = viewer_key("member", viewer.member_id) if viewer.is_member else viewer_key("staff", viewer.staff_id)
         subject = None
         if self.subject_field and (given := kwargs.get("input")) is not None:
             subject = str(getattr(given, self.subject_field, "") or "").strip().lower()[:64] or None
-        await ratelimit.check(ctx.app.rate_counter, self.operation, ip=ctx.ip, viewer=who, subject=subject)
+        await auth_resolvers.count_call(info.context, self.operation, subject)
         return await next_(source, info, **kwargs)
 
 

@@ -13,9 +13,9 @@ from starlette.websockets import WebSocket
 
 from resolvers.loaders import Loaders
 from resolvers.state import AppState
-from services.scope import ANONYMOUS, Acting, Viewer, tracking
+from services.scope import ANONYMOUS, Acting, Viewer
 
-__all__ = ["ANONYMOUS", "Context", "Viewer", "build_context", "for_operation", "tracking", "with_viewer"]
+__all__ = ["ANONYMOUS", "Context", "Viewer", "build_context", "for_operation", "with_viewer"]
 
 
 @dataclass

@@ -18,6 +18,8 @@ from services.db import begin_write
 from services.errors import AccessDenied, DomainError
 from services.events import Event, take_pending
 from services.pagination import Page
+from services.pii import PII as PII
+from services.pii import Sensitivity as Sensitivity
 from services.scope import tracking
 
 log = logging.getLogger("chain.mutation")

@@ -11,6 +11,7 @@ from services.auth import SESSION_REVOKED as SESSION_REVOKED
 from services.auth import TokenPair as TokenPair
 from services.errors import DomainError, ErrorCode, Unauthenticated
 from services.members import member_for_identity
+from services.ratelimit import RateLimited as RateLimited
 from services.scope import Viewer, ViewerKind
 
 

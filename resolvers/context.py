@@ -13,9 +13,12 @@ from starlette.websockets import WebSocket
 
 from resolvers.loaders import Loaders
 from resolvers.state import AppState
-from services.scope import ANONYMOUS, Acting, Viewer
+from services.logs import operation_var
+from services.scope import ANONYMOUS, Acting, Viewer, ViewerKind
 
-__all__ = ["ANONYMOUS", "Context", "Viewer", "build_context", "for_operation", "with_viewer"]
+# Re-exported for schema/, which imports no service: who is asking, and the operation every log line names.
+__all__ = ["ANONYMOUS", "Context", "Viewer", "ViewerKind", "build_context", "for_operation", "operation_var",
+           "with_viewer"]  # fmt: skip
 
 
 @dataclass

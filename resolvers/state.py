@@ -12,7 +12,7 @@ from services.events import Broker as Broker
 from services.events import create_broker
 from services.identity import IdentityProvider, LocalIdentityProvider, WeChatIdentityProvider
 from services.keys import load_keys
-from services.limits import Limits
+from services.limits import Limits as Limits
 from services.member_code import MemberCodes
 from services.metrics import Metrics
 from services.payments import PaymentProvider, configured_providers

@@ -10,8 +10,8 @@ from sqlalchemy.exc import DBAPIError
 from strawberry.extensions import SchemaExtension
 from strawberry.types.execution import StreamExecutionResult
 
+from resolvers.auth import RateLimited
 from services.errors import AccessDenied, DomainError, Unauthenticated
-from services.ratelimit import RateLimited
 
 log = logging.getLogger("chain.graphql")
 

@@ -10,8 +10,8 @@ from strawberry.permission import BasePermission, PermissionExtension
 from strawberry.types import Info
 
 from resolvers import auth as auth_resolvers
+from resolvers.context import ViewerKind
 from services.errors import AccessDenied, Unauthenticated
-from services.scope import ViewerKind
 
 
 def _require_kind(info: Info, kinds: set[ViewerKind], message: str) -> bool:

@@ -50,7 +50,7 @@ async def store_manager(ctx: Context, store_id: int) -> Staff | None:
     """The store's active manager: its first active staff member holding the built-in manager role."""
     for member in await store_staff(ctx, store_id):
         role: Role | None = await ctx.loaders.role_by_id.load(member.role_id)
-        if member.active and role is not None and role.code == "STORE_MANAGER":
+        if staff_service.is_store_manager(member, role):
             return member
     return None
 

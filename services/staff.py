@@ -17,6 +17,7 @@ from services.scope import Viewer, require_store, restrict
 from services.security import Security
 from services.validation import text
 
+MANAGER_ROLE = "STORE_MANAGER"  # the built-in role (services/permissions.py) that makes a store's manager
 MIN_PASSWORD = 10
 MAX_PASSWORD = 128
 # zxcvbn's score (0-4): 3 is "safely unguessable" against an offline attack on a slow hash. Below it are the
@@ -214,3 +215,8 @@ async def list_staff(
     session: AsyncSession, viewer: Viewer, flt: StaffFilter, *, first: int | None, after: str | None
 ) -> Page[Staff]:
     return await keyset_page(session, _filtered(viewer, flt), Staff.id, first=first, after=after)
+
+
+def is_store_manager(staff: Staff, role: Role | None) -> bool:
+    """An active account holding the built-in store manager role (a store's manager is the first such)."""
+    return staff.active and role is not None and role.code == MANAGER_ROLE

@@ -15,7 +15,6 @@ from services.listings import ListingFilter as ListingFilter
 from services.pagination import Page, keyset_page
 from services.scope import require
 from services.settings import ChainSettings as ChainSettings
-from services.settings import get_settings, update_settings
 
 
 async def products(
@@ -126,11 +125,7 @@ async def update_sku(ctx: Context, *, sku_id: int, changes: dict[str, object]) -
 
 
 async def save_settings(ctx: Context, **changes: object) -> ChainSettings:
-    before = (await get_settings(ctx.session)).default_low_stock_threshold
-    saved = await update_settings(ctx.session, **changes)
-    if saved.default_low_stock_threshold != before:  # levels on the chain's line now show another isLow
-        await stock.announce_default_followers(ctx.session)
-    return saved
+    return await stock.save_settings(ctx.session, **changes)
 
 
 async def adopt(ctx: Context, store_id: int, items: list[listings.Adoption]) -> list[StoreListing]:

@@ -31,10 +31,7 @@ async def levels(ctx: Context) -> list[MemberLevel]:
 
 async def plans(ctx: Context) -> list[TopUpPlan]:
     async with ctx.read() as session:
-        stmt = select(TopUpPlan).order_by(TopUpPlan.pay_amount)
-        if not ctx.viewer.can("member.manage"):
-            stmt = stmt.where(TopUpPlan.active.is_(True))
-        return list((await session.scalars(stmt)).all())
+        return await stored_value.list_plans(session, ctx.viewer)
 
 
 async def tags(ctx: Context) -> list[MemberTag]:

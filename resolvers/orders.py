@@ -13,7 +13,6 @@ from models import Fulfilment, Order, OrderLine, OrderStatus, Payment, Refund, S
 from resolvers.context import Context
 from services import inventory, late_payments, orders, pos, refunds, settlement, top_ups
 from services.errors import AccessDenied, DomainError, ErrorCode
-from services.members import may_see
 from services.order_states import order_topic, order_topic_all
 from services.orders import DeliveryAddress as DeliveryAddress
 from services.orders import Placed as Placed
@@ -26,7 +25,6 @@ from services.pricing import AppliedCoupon as AppliedCoupon
 from services.pricing import CartLine as CartLine
 from services.pricing import Quote as Quote
 from services.pricing import QuoteLine as QuoteLine
-from services.pricing import quote
 from services.refunds import TENDERS as TENDERS
 from services.refunds import RefundPlan as RefundPlan
 from services.refunds import RefundRequest as RefundRequest
@@ -48,20 +46,11 @@ async def price(
     coupon_id: int | None = None,
 ) -> Quote:
     """A quote for the member signed in, or (at the POS) for a member the store knows, or a walk-in."""
-    viewer = ctx.viewer
-    if viewer.is_member:
-        member_id = viewer.member_id
     async with ctx.read() as session:
         if await ctx.loaders.store_by_id.load(store_id) is None:
             raise DomainError(ErrorCode.NOT_FOUND, "No such store.", "storeId")
-        if (
-            member_id is not None
-            and not viewer.is_member
-            and not await may_see(session, viewer, member_id, "member.lookup")
-        ):
-            raise AccessDenied("Identify the member at this store first.")
-        return await quote(session, store_id=store_id, lines=lines, member_id=member_id, fulfilment=fulfilment,
-                           coupon_id=coupon_id)  # fmt: skip
+        return await orders.quote_for(session, ctx.viewer, store_id=store_id, lines=lines, member_id=member_id,
+                                      fulfilment=fulfilment, coupon_id=coupon_id)  # fmt: skip
 
 
 async def opening(ctx: Context, store_id: int) -> tuple[bool, datetime | None]:

@@ -35,11 +35,11 @@ from models import (
 )
 from services import facts, idempotency, jobs, late_payments, points, promotions, referrals, stock, stored_value
 from services.errors import AccessDenied, DomainError, ErrorCode
-from services.members import record_purchase
+from services.members import may_see, record_purchase
 from services.order_states import move
 from services.payments import Notification, PaymentProvider, Prepay
 from services.pii import PiiCipher, mask_phone, normalise_phone
-from services.pricing import CartLine, quote, stored
+from services.pricing import CartLine, Quote, quote, stored
 from services.scope import Viewer, acted_in, require_store
 from services.settings import get_settings
 from services.stores import distance_km, is_open_at, next_opening
@@ -69,6 +69,19 @@ def seal_delivery(cipher: PiiCipher, where: DeliveryAddress) -> bytes:
 
 def open_delivery(cipher: PiiCipher, blob: bytes) -> DeliveryAddress:
     return DeliveryAddress(**orjson.loads(cipher.decrypt(blob, context=DELIVERY_CONTEXT)))
+
+
+async def quote_for(
+    session: AsyncSession, viewer: Viewer, *, store_id: int, lines: Sequence[CartLine], member_id: int | None,
+    fulfilment: Fulfilment, coupon_id: int | None = None,
+) -> Quote:  # fmt: skip
+    """A quote for the member signed in, or (at the POS) for a member the store knows, or a walk-in."""
+    if viewer.is_member:
+        member_id = viewer.member_id
+    elif member_id is not None and not await may_see(session, viewer, member_id, "member.lookup"):
+        raise AccessDenied("Identify the member at this store first.")
+    return await quote(session, store_id=store_id, lines=lines, member_id=member_id, fulfilment=fulfilment,
+                       coupon_id=coupon_id)  # fmt: skip
 
 
 def delivery_for(

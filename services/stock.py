@@ -19,7 +19,7 @@ from models import AdjustmentReason, MovementKind, Sku, StockLevel, StockMovemen
 from services.db import insert_new
 from services.errors import DomainError, ErrorCode
 from services.events import emit
-from services.settings import get_settings
+from services.settings import ChainSettings, get_settings, update_settings
 
 
 @dataclass(frozen=True)
@@ -235,3 +235,13 @@ async def stocktake(session: AsyncSession, store_id: int, counted: dict[int, int
     if changes:
         await _move(session, store_id, changes, MovementKind.ADJUSTMENT, ref, AdjustmentReason.STOCKTAKE)
     return differences
+
+
+async def save_settings(session: AsyncSession, **changes: object) -> ChainSettings:
+    """Save the chain's settings. A new default low-stock line moves the levels that follow it (they show another
+    isLow), so they are announced to the tablets and HQ watching stockChanged."""
+    before = (await get_settings(session)).default_low_stock_threshold
+    saved = await update_settings(session, **changes)
+    if saved.default_low_stock_threshold != before:
+        await announce_default_followers(session)
+    return saved

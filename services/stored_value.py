@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import BalanceEntry, BalanceKind, BalanceLot, Member, TopUpPlan, utcnow
 from services.errors import DomainError, ErrorCode
+from services.scope import Viewer
 from services.validation import text
 
 MAX_TOP_UP = 10_000_000  # 100,000 yuan
@@ -173,3 +174,11 @@ async def create_plan(session: AsyncSession, *, name: str, pay_amount: int, bonu
     session.add(plan)
     await session.flush()
     return plan
+
+
+async def list_plans(session: AsyncSession, viewer: Viewer) -> list[TopUpPlan]:
+    """The top-up plans, cheapest first: the active ones, and for those who manage member rules every one."""
+    stmt = select(TopUpPlan).order_by(TopUpPlan.pay_amount)
+    if not viewer.can("member.manage"):
+        stmt = stmt.where(TopUpPlan.active.is_(True))
+    return list((await session.scalars(stmt)).all())

@@ -10,11 +10,10 @@ from models import AdjustmentReason, StockMovement, Transfer
 from resolvers.context import Context
 from resolvers.loaders import LevelView
 from services import inventory, stock, transfers
-from services.errors import AccessDenied
 from services.inventory import MovementFilter as MovementFilter
 from services.inventory import Suggestion as Suggestion
 from services.pagination import Page, decode_cursor, page_size
-from services.scope import require, require_store
+from services.scope import require_store
 from services.stock import Line as Line
 from services.transfers import LineQuantity as LineQuantity
 from services.transfers import TransferFilter as TransferFilter
@@ -58,17 +57,13 @@ async def suggestions(ctx: Context, store_id: int) -> list[inventory.Suggestion]
 
 async def stock_changes(ctx: Context, store_id: int) -> AsyncIterator[dict[str, Any]]:
     """Stock levels of one store as they change (its staff and HQ): each change's payload."""
-    require_store(ctx.viewer, store_id, "stock.read")
-    async for event in ctx.app.broker.subscribe(stock.stock_topic(store_id)):
+    async for event in ctx.app.broker.subscribe(stock.store_feed(ctx.viewer, store_id)):
         yield event.payload
 
 
 async def chain_stock_changes(ctx: Context) -> AsyncIterator[dict[str, Any]]:
     """Stock changes in every store (HQ)."""
-    require(ctx.viewer, "stock.read")
-    if not ctx.viewer.is_hq:
-        raise AccessDenied("Chain-wide stock is for HQ.")
-    async for event in ctx.app.broker.subscribe(stock.ALL_STORES_TOPICS):
+    async for event in ctx.app.broker.subscribe(stock.chain_feed(ctx.viewer)):
         yield event.payload
 
 

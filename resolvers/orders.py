@@ -11,9 +11,8 @@ from sqlalchemy import select
 
 from models import Fulfilment, Order, OrderLine, OrderStatus, Payment, Refund, Store, utcnow
 from resolvers.context import Context
-from services import inventory, late_payments, orders, pos, refunds, settlement, top_ups
-from services.errors import AccessDenied, DomainError, ErrorCode
-from services.order_states import order_topic, order_topic_all
+from services import inventory, late_payments, order_states, orders, pos, refunds, settlement, top_ups
+from services.errors import DomainError, ErrorCode
 from services.orders import DeliveryAddress as DeliveryAddress
 from services.orders import Placed as Placed
 from services.orders import PlaceOrder as PlaceOrder
@@ -120,17 +119,14 @@ async def day_settlement(ctx: Context, store_id: int, day: date) -> tuple[dict[s
 
 async def order_events(ctx: Context, store_id: int) -> AsyncIterator[dict[str, Any]]:
     """The store tablet's feed (the store's staff and HQ): each order change's payload."""
-    require_store(ctx.viewer, store_id, "order.read")
-    async for event in ctx.app.broker.subscribe(order_topic(store_id)):
+    async for event in ctx.app.broker.subscribe(order_states.store_feed(ctx.viewer, store_id)):
         yield event.payload
 
 
 async def my_order_updates(ctx: Context) -> AsyncIterator[dict[str, Any]]:
     """The signed-in member's own orders as they change."""
-    member_id = ctx.viewer.member_id
-    if member_id is None:
-        raise AccessDenied("Only members follow their orders.")
-    async for event in ctx.app.broker.subscribe(order_topic_all()):
+    topic, member_id = order_states.member_feed(ctx.viewer)
+    async for event in ctx.app.broker.subscribe(topic):
         if event.payload.get("memberId") == member_id:
             yield event.payload
 

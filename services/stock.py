@@ -17,8 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import AdjustmentReason, MovementKind, Sku, StockLevel, StockMovement, utcnow
 from services.db import insert_new
-from services.errors import DomainError, ErrorCode
+from services.errors import AccessDenied, DomainError, ErrorCode
 from services.events import emit
+from services.scope import Viewer, require, require_store
 from services.settings import ChainSettings, get_settings, update_settings
 
 
@@ -49,6 +50,20 @@ def stock_topic(store_id: int) -> str:
 
 
 ALL_STORES_TOPICS = "stock.store.*"
+
+
+def store_feed(viewer: Viewer, store_id: int) -> str:
+    """The topic of one store's stock changes, for its staff and HQ holding stock.read."""
+    require_store(viewer, store_id, "stock.read")
+    return stock_topic(store_id)
+
+
+def chain_feed(viewer: Viewer) -> str:
+    """The topics of every store's stock changes: HQ's."""
+    require(viewer, "stock.read")
+    if not viewer.is_hq:
+        raise AccessDenied("Chain-wide stock is for HQ.")
+    return ALL_STORES_TOPICS
 
 
 def _merge(lines: Iterable[Line]) -> list[Line]:

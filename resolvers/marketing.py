@@ -6,8 +6,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-
 from models import (
     Campaign,
     CampaignKind,
@@ -15,7 +13,6 @@ from models import (
     CouponTemplate,
     GroupBuy,
     MemberCoupon,
-    MemberCouponStatus,
     PointsMallItem,
     utcnow,
 )
@@ -26,26 +23,17 @@ from services import points_mall as mall
 from services.coupons import Audience as Audience
 from services.coupons import NewTemplate as NewTemplate
 from services.db import write_transaction
-from services.errors import DomainError, ErrorCode
 from services.group_buys import Joined
-from services.pagination import Page, keyset_page
+from services.pagination import Page
 from services.promotions import ItemSpec as ItemSpec
 from services.promotions import NewCampaign as NewCampaign
-from services.scope import require
-from services.visible import require_visible, template_condition
 
 
 async def campaigns(
     ctx: Context, *, status: CampaignStatus | None, kind: CampaignKind | None, first: int | None, after: str | None
 ) -> Page[Campaign]:
-    require(ctx.viewer, "marketing.manage")
-    stmt = select(Campaign).where(promotions.visible_campaigns(ctx.viewer))
-    if status is not None:
-        stmt = stmt.where(Campaign.status == status)
-    if kind is not None:
-        stmt = stmt.where(Campaign.kind == kind)
     async with ctx.read() as session:
-        return await keyset_page(session, stmt, Campaign.id, first=first, after=after, descending=True)
+        return await promotions.list_campaigns(session, ctx.viewer, status=status, kind=kind, first=first, after=after)
 
 
 async def running_campaigns(ctx: Context, store_id: int, at: datetime | None = None) -> list[Campaign]:
@@ -55,10 +43,8 @@ async def running_campaigns(ctx: Context, store_id: int, at: datetime | None = N
 
 
 async def coupon_templates(ctx: Context, *, first: int | None, after: str | None) -> Page[CouponTemplate]:
-    require(ctx.viewer, "marketing.manage")
-    stmt = select(CouponTemplate).where(template_condition(ctx.viewer))
     async with ctx.read() as session:
-        return await keyset_page(session, stmt, CouponTemplate.id, first=first, after=after, descending=True)
+        return await coupons.list_templates(session, ctx.viewer, first=first, after=after)
 
 
 async def claimable_coupons(ctx: Context, store_id: int | None, at: datetime | None = None) -> list[CouponTemplate]:
@@ -67,39 +53,23 @@ async def claimable_coupons(ctx: Context, store_id: int | None, at: datetime | N
 
 
 async def my_coupons(ctx: Context, *, usable_only: bool, first: int | None, after: str | None) -> Page[MemberCoupon]:
-    stmt = select(MemberCoupon).where(MemberCoupon.member_id == ctx.viewer.member_id)
-    if usable_only:
-        stmt = stmt.where(MemberCoupon.status == MemberCouponStatus.AVAILABLE, MemberCoupon.valid_until > utcnow())
     async with ctx.read() as session:
-        return await keyset_page(session, stmt, MemberCoupon.id, first=first, after=after, descending=True)
+        return await coupons.member_coupons(session, ctx.viewer, usable_only=usable_only, first=first, after=after)
 
 
 async def group_buy(ctx: Context, share_code: str) -> GroupBuy | None:
     async with ctx.read() as session:
-        return await session.scalar(select(GroupBuy).where(GroupBuy.share_code == share_code.strip().upper()))
+        return await group_buys.by_share_code(session, share_code)
 
 
 async def points_mall(ctx: Context) -> list[PointsMallItem]:
     async with ctx.read() as session:
-        rows = await session.scalars(
-            select(PointsMallItem).where(PointsMallItem.active.is_(True)).order_by(PointsMallItem.id)
-        )
-        return list(rows.all())
+        return await mall.active_items(session)
 
 
 async def effect(ctx: Context, *, campaign_id: int | None, coupon_template_id: int | None) -> list[dict[str, Any]]:
-    if (campaign_id is None) == (coupon_template_id is None):
-        raise DomainError(ErrorCode.INVALID_INPUT, "Name a campaign or a coupon.", "campaignId")
     async with ctx.read() as session:
-        if campaign_id is not None:
-            campaign = await session.scalar(
-                select(Campaign).where(Campaign.id == campaign_id, promotions.visible_campaigns(ctx.viewer))
-            )
-            if campaign is None:
-                raise DomainError(ErrorCode.NOT_FOUND, "No such campaign.", "campaignId")
-        else:
-            await require_visible(session, ctx.viewer, CouponTemplate, [coupon_template_id or 0], "couponTemplateId")
-        return await promotions.effect(
+        return await promotions.effect_of(
             session, ctx.viewer, campaign_id=campaign_id, coupon_template_id=coupon_template_id
         )
 

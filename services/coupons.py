@@ -30,12 +30,13 @@ from models import (
 from services import idempotency
 from services.db import dialect_insert
 from services.errors import AccessDenied, DomainError, ErrorCode
+from services.pagination import Page, keyset_page
 from services.points import CHAIN_TZ
 from services.promotions import runs_in
 from services.scope import Viewer, require
 from services.settings import get_settings
 from services.validation import text
-from services.visible import require_visible
+from services.visible import require_visible, template_condition
 
 MAX_LIST = 10_000
 
@@ -92,6 +93,25 @@ def _check(spec: NewTemplate) -> None:
         case CouponKind.FREE_ITEM:
             if spec.free_sku_id is None:
                 raise _invalid("Name the free item.", "freeSkuId")
+
+
+async def list_templates(
+    session: AsyncSession, viewer: Viewer, *, first: int | None, after: str | None
+) -> Page[CouponTemplate]:
+    """The coupon templates the viewer manages, newest first."""
+    require(viewer, "marketing.manage")
+    stmt = select(CouponTemplate).where(template_condition(viewer))
+    return await keyset_page(session, stmt, CouponTemplate.id, first=first, after=after, descending=True)
+
+
+async def member_coupons(
+    session: AsyncSession, viewer: Viewer, *, usable_only: bool, first: int | None, after: str | None
+) -> Page[MemberCoupon]:
+    """The signed-in member's coupons, newest first; `usable_only`: those still available and valid."""
+    stmt = select(MemberCoupon).where(MemberCoupon.member_id == viewer.member_id)
+    if usable_only:
+        stmt = stmt.where(MemberCoupon.status == MemberCouponStatus.AVAILABLE, MemberCoupon.valid_until > utcnow())
+    return await keyset_page(session, stmt, MemberCoupon.id, first=first, after=after, descending=True)
 
 
 async def claimable(session: AsyncSession, store_id: int | None, at: datetime) -> list[CouponTemplate]:

@@ -66,6 +66,11 @@ async def _earlier(session: AsyncSession, viewer: Viewer, key: str) -> Joined | 
     return Joined(group, orders.Placed(order, None))
 
 
+async def by_share_code(session: AsyncSession, share_code: str) -> GroupBuy | None:
+    """The group a share code names (as members type it: spaces and case do not matter)."""
+    return await session.scalar(select(GroupBuy).where(GroupBuy.share_code == share_code.strip().upper()))
+
+
 async def open_group(
     session: AsyncSession, viewer: Viewer, provider: PaymentProvider, *, campaign_id: int, store_id: int, sku_id: int,
     idempotency_key: str, now: datetime | None = None,

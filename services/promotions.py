@@ -36,6 +36,7 @@ from models import (
 )
 from services.db import insert_new, rowcount
 from services.errors import AccessDenied, DomainError, ErrorCode
+from services.pagination import Page, keyset_page
 from services.pricing import Quote
 from services.scope import Viewer, require, require_store
 from services.settings import get_settings
@@ -214,6 +215,20 @@ async def running(session: AsyncSession, store_id: int, at: datetime) -> list[Ca
     return [c for c in rows if runs_in(c.store_ids, store_id)]
 
 
+async def list_campaigns(
+    session: AsyncSession, viewer: Viewer, *, status: CampaignStatus | None, kind: CampaignKind | None,
+    first: int | None, after: str | None,
+) -> Page[Campaign]:  # fmt: skip
+    """The campaigns the viewer manages (HQ: all; a store: the chain's and its own), newest first."""
+    require(viewer, "marketing.manage")
+    stmt = select(Campaign).where(visible_campaigns(viewer))
+    if status is not None:
+        stmt = stmt.where(Campaign.status == status)
+    if kind is not None:
+        stmt = stmt.where(Campaign.kind == kind)
+    return await keyset_page(session, stmt, Campaign.id, first=first, after=after, descending=True)
+
+
 def visible_campaigns(viewer: Viewer) -> Any:
     """HQ sees every campaign; a store sees HQ's campaigns and its own, never another store's local ones."""
     return owned_condition(viewer, Campaign.owner_store_id)
@@ -331,6 +346,21 @@ async def give_back_coupon(session: AsyncSession, order: Order, *, when_valid_at
 
 
 COUNTED = [s for s in OrderStatus if s not in (OrderStatus.CREATED, OrderStatus.CANCELLED)]
+
+
+async def effect_of(
+    session: AsyncSession, viewer: Viewer, *, campaign_id: int | None, coupon_template_id: int | None
+) -> list[dict[str, Any]]:
+    """The effect of one campaign or one coupon the viewer can see (`effect`)."""
+    if (campaign_id is None) == (coupon_template_id is None):
+        raise DomainError(ErrorCode.INVALID_INPUT, "Name a campaign or a coupon.", "campaignId")
+    if campaign_id is not None:
+        campaign = await session.scalar(select(Campaign).where(Campaign.id == campaign_id, visible_campaigns(viewer)))
+        if campaign is None:
+            raise DomainError(ErrorCode.NOT_FOUND, "No such campaign.", "campaignId")
+    else:
+        await require_visible(session, viewer, CouponTemplate, [coupon_template_id or 0], "couponTemplateId")
+    return await effect(session, viewer, campaign_id=campaign_id, coupon_template_id=coupon_template_id)
 
 
 async def effect(

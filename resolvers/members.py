@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-
 from models import Member, MemberLevel, MemberTag, TopUpPlan
 from resolvers.context import Context
 from services import member_admin, member_data, members, points, pos, stored_value, top_ups
-from services.errors import AccessDenied
+from services import member_code as member_code_service
 from services.ledgers import BalanceRow as BalanceRow
 from services.ledgers import PointsRow as PointsRow
 from services.member_admin import MemberFilter as MemberFilter
@@ -26,7 +24,7 @@ async def search(ctx: Context, flt: member_admin.MemberFilter, *, first: int | N
 
 async def levels(ctx: Context) -> list[MemberLevel]:
     async with ctx.read() as session:
-        return list((await session.scalars(select(MemberLevel).order_by(MemberLevel.spend_threshold))).all())
+        return await member_admin.list_levels(session)
 
 
 async def plans(ctx: Context) -> list[TopUpPlan]:
@@ -35,9 +33,8 @@ async def plans(ctx: Context) -> list[TopUpPlan]:
 
 
 async def tags(ctx: Context) -> list[MemberTag]:
-    require(ctx.viewer, "member.read")
     async with ctx.read() as session:
-        return list((await session.scalars(select(MemberTag).order_by(MemberTag.name))).all())
+        return await member_admin.list_tags(session, ctx.viewer)
 
 
 async def tags_if_allowed(ctx: Context) -> list[MemberTag]:
@@ -50,9 +47,7 @@ async def my_data(ctx: Context) -> dict[str, Any]:
 
 
 def member_code(ctx: Context) -> tuple[str, Any]:
-    if ctx.viewer.member_id is None:
-        raise AccessDenied("Only members have a member code.")
-    return ctx.app.member_codes.issue(ctx.viewer.member_id)
+    return member_code_service.code_for(ctx.app.member_codes, ctx.viewer)
 
 
 async def identify(ctx: Context, *, code: str | None, phone: str | None, store_id: int | None) -> Member:

@@ -7,8 +7,6 @@ from collections.abc import AsyncIterator
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
-
 from models import Fulfilment, Order, OrderLine, OrderStatus, Payment, Refund, Store, utcnow
 from resolvers.context import Context
 from services import inventory, late_payments, order_states, orders, pos, refunds, settlement, top_ups
@@ -16,7 +14,7 @@ from services.errors import DomainError, ErrorCode
 from services.orders import DeliveryAddress as DeliveryAddress
 from services.orders import Placed as Placed
 from services.orders import PlaceOrder as PlaceOrder
-from services.pagination import Page, keyset_page
+from services.pagination import Page
 from services.payments import PaymentProvider, preferred_provider
 from services.payments import Prepay as Prepay
 from services.pos import Tender as Tender
@@ -27,7 +25,7 @@ from services.pricing import QuoteLine as QuoteLine
 from services.refunds import TENDERS as TENDERS
 from services.refunds import RefundPlan as RefundPlan
 from services.refunds import RefundRequest as RefundRequest
-from services.scope import counter_store, require_store
+from services.scope import counter_store
 from services.stores import is_open_at, next_opening
 
 
@@ -78,19 +76,14 @@ def delivery_address(ctx: Context, sealed: bytes, store_id: int, member_id: int 
 
 async def my_orders(ctx: Context, *, first: int | None, after: str | None) -> Page[Order]:
     async with ctx.read() as session:
-        stmt = select(Order).where(Order.member_id == ctx.viewer.member_id)
-        return await keyset_page(session, stmt, Order.id, first=first, after=after, descending=True)
+        return await orders.member_orders(session, ctx.viewer, first=first, after=after)
 
 
 async def store_orders(
     ctx: Context, store_id: int, *, status: OrderStatus | None, first: int | None, after: str | None
 ) -> Page[Order]:
-    require_store(ctx.viewer, store_id, "order.read")
     async with ctx.read() as session:
-        stmt = select(Order).where(Order.store_id == store_id)
-        if status is not None:
-            stmt = stmt.where(Order.status == status)
-        return await keyset_page(session, stmt, Order.id, first=first, after=after, descending=True)
+        return await orders.store_orders(session, ctx.viewer, store_id, status=status, first=first, after=after)
 
 
 async def late_payments_page(

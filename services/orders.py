@@ -37,6 +37,7 @@ from services import facts, idempotency, jobs, late_payments, points, promotions
 from services.errors import AccessDenied, DomainError, ErrorCode
 from services.members import may_see, record_purchase
 from services.order_states import move
+from services.pagination import Page, keyset_page
 from services.payments import Notification, PaymentProvider, Prepay
 from services.pii import PiiCipher, mask_phone, normalise_phone
 from services.pricing import CartLine, Quote, quote, stored
@@ -82,6 +83,24 @@ async def quote_for(
         raise AccessDenied("Identify the member at this store first.")
     return await quote(session, store_id=store_id, lines=lines, member_id=member_id, fulfilment=fulfilment,
                        coupon_id=coupon_id)  # fmt: skip
+
+
+async def member_orders(session: AsyncSession, viewer: Viewer, *, first: int | None, after: str | None) -> Page[Order]:
+    """The signed-in member's own orders, newest first."""
+    stmt = select(Order).where(Order.member_id == viewer.member_id)
+    return await keyset_page(session, stmt, Order.id, first=first, after=after, descending=True)
+
+
+async def store_orders(
+    session: AsyncSession, viewer: Viewer, store_id: int, *, status: OrderStatus | None, first: int | None,
+    after: str | None,
+) -> Page[Order]:  # fmt: skip
+    """A store's orders (its staff and HQ holding order.read), newest first."""
+    require_store(viewer, store_id, "order.read")
+    stmt = select(Order).where(Order.store_id == store_id)
+    if status is not None:
+        stmt = stmt.where(Order.status == status)
+    return await keyset_page(session, stmt, Order.id, first=first, after=after, descending=True)
 
 
 def delivery_for(

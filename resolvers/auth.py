@@ -6,10 +6,11 @@ from models import Member, Staff
 from resolvers.context import Context, with_viewer
 from resolvers.state import AppState
 from services import auth as auth_service
+from services import identity as identity_providers
 from services import ratelimit
 from services.auth import SESSION_REVOKED as SESSION_REVOKED
 from services.auth import TokenPair as TokenPair
-from services.errors import DomainError, ErrorCode, Unauthenticated
+from services.errors import Unauthenticated
 from services.members import member_for_identity
 from services.ratelimit import RateLimited as RateLimited
 from services.scope import Viewer, ViewerKind
@@ -39,10 +40,7 @@ async def logout(ctx: Context) -> None:
 async def member_sign_in(
     ctx: Context, *, provider: str, code: str, store_id: int | None
 ) -> tuple[Member, bool, auth_service.TokenPair]:
-    idp = ctx.app.identity_providers.get(provider)
-    if idp is None:
-        raise DomainError(ErrorCode.IDENTITY_REJECTED, f"Sign-in with {provider} is not enabled.", "provider")
-    identity = await idp.exchange(code)
+    identity = await identity_providers.enabled(ctx.app.identity_providers, provider).exchange(code)
     member, created = await member_for_identity(ctx.session, ctx.app.cipher, identity, store_id=store_id)
     tokens = await auth_service.start_session(ctx.session, ctx.app.security, member_id=member.id, ip=ctx.ip)
     # The rest of this response is for the member who just signed in (their own phone, their own data).

@@ -13,7 +13,6 @@ from services.inventory import Availability as Availability
 from services.listings import Adoption as Adoption
 from services.listings import ListingFilter as ListingFilter
 from services.pagination import Page, keyset_page
-from services.scope import require
 from services.settings import ChainSettings as ChainSettings
 
 
@@ -77,9 +76,8 @@ async def chain_settings(ctx: Context) -> ChainSettings:
 
 
 async def catalog_csv_export(ctx: Context) -> str:
-    require(ctx.viewer, "catalog.manage")
     async with ctx.read() as session:
-        return await catalog_csv.export_catalog(session, include_cost=ctx.viewer.can("catalog.view_cost"))
+        return await catalog_csv.export_catalog(session, ctx.viewer)
 
 
 # Mutations: all run in ctx.session, the mutation's one transaction.
@@ -141,10 +139,8 @@ async def set_on_shelf(ctx: Context, listing_ids: list[int], on_shelf: bool) -> 
 
 
 async def push_price(ctx: Context, sku_id: int, price: int) -> tuple[Sku, int]:
-    require(ctx.viewer, "catalog.manage")
-    return await listings.push_price(ctx.session, sku_id=sku_id, price=price)
+    return await listings.push_price(ctx.session, ctx.viewer, sku_id=sku_id, price=price)
 
 
 async def import_csv(ctx: Context, content: str) -> catalog_csv.ImportReport:
-    require(ctx.viewer, "catalog.manage")
-    return await catalog_csv.import_catalog(ctx.session, content)
+    return await catalog_csv.import_catalog(ctx.session, ctx.viewer, content)

@@ -7,14 +7,13 @@ from typing import Any
 
 from models import Member, MemberLevel, MemberTag, TopUpPlan
 from resolvers.context import Context
-from services import member_admin, member_data, members, points, pos, stored_value, top_ups
+from services import ledgers, member_admin, member_data, members, points, pos, stored_value, top_ups
 from services import member_code as member_code_service
 from services.ledgers import BalanceRow as BalanceRow
 from services.ledgers import PointsRow as PointsRow
 from services.member_admin import MemberFilter as MemberFilter
 from services.members import ProfileChanges as ProfileChanges
 from services.pagination import Page, decode_cursor, page_size
-from services.scope import require
 
 
 async def search(ctx: Context, flt: member_admin.MemberFilter, *, first: int | None, after: str | None) -> Page[Member]:
@@ -86,8 +85,7 @@ async def ledger_page(
     ctx: Context, member_id: int, *, stored_value: bool, first: int | None, after: str | None
 ) -> Page[Any]:
     """A page of the member's points or stored-value ledger: the member's own, or staff with member.read in scope."""
-    if not ctx.viewer.is_member:
-        require(ctx.viewer, "member.read")
+    ledgers.require_reader(ctx.viewer)
     key = (member_id, page_size(first), decode_cursor(after) if after else None)
     loader = ctx.loaders.balance_ledger if stored_value else ctx.loaders.points_ledger
     page: Page[Any] = await loader.load(key)

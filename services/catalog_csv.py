@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import CatalogStatus, Category, Product, Sku
 from services.catalog import _BARCODE, _URL, MAX_PRICE
+from services.scope import Viewer, require
 
 COLUMNS = ["product", "category", "barcode", "spec", "base_price", "cost_price", "min_price", "max_price",
            "status", "description", "images"]  # fmt: skip
@@ -157,8 +158,9 @@ async def category_ids_for_paths(session: AsyncSession, paths: set[tuple[str, ..
     return resolved
 
 
-async def import_catalog(session: AsyncSession, content: str) -> ImportReport:
-    """Validate the whole file first; write only when every row is good."""
+async def import_catalog(session: AsyncSession, viewer: Viewer, content: str) -> ImportReport:
+    """Validate the whole file first; write only when every row is good (catalog.manage)."""
+    require(viewer, "catalog.manage")
     rows, errors = parse(content)
     if errors:
         return ImportReport(errors=errors)
@@ -201,8 +203,11 @@ async def import_catalog(session: AsyncSession, content: str) -> ImportReport:
     return report
 
 
-async def export_catalog(session: AsyncSession, *, include_cost: bool) -> str:
-    """Every library SKU as one CSV row, in the import's own format."""
+async def export_catalog(session: AsyncSession, viewer: Viewer) -> str:
+    """Every library SKU as one CSV row, in the import's own format (catalog.manage; cost prices only with
+    catalog.view_cost)."""
+    require(viewer, "catalog.manage")
+    include_cost = viewer.can("catalog.view_cost")
     categories = {r.id: (r.parent_id, r.name) for r in (await session.execute(select(Category))).scalars()}
 
     def path(cid: int) -> str:

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import BalanceEntry, Member, PointsEntry
 from services.pagination import Page, encode_cursor
+from services.scope import Viewer, require
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,12 @@ def _pages(rows: Sequence[Any], member_ids: Sequence[int], first: int) -> dict[i
         )
         for m, found in by_member.items()
     }
+
+
+def require_reader(viewer: Viewer) -> None:
+    """A member reads their own ledgers (the loader keeps them to their own rows); staff need member.read."""
+    if not viewer.is_member:
+        require(viewer, "member.read")
 
 
 async def points_pages(

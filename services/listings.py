@@ -11,7 +11,7 @@ from models import CatalogStatus, Category, Product, Sku, Store, StoreListing, u
 from services.catalog import money
 from services.errors import DomainError, ErrorCode
 from services.pagination import AnySelect, Page, keyset_page
-from services.scope import Viewer, require_store
+from services.scope import Viewer, require, require_store
 from services.settings import ChainSettings, get_settings
 from services.stock import ensure_levels
 from services.validation import text
@@ -128,8 +128,9 @@ async def set_on_shelf(
     return sorted(rows, key=lambda r: listing_ids.index(r.id))
 
 
-async def push_price(session: AsyncSession, *, sku_id: int, price: int) -> tuple[Sku, int]:
+async def push_price(session: AsyncSession, viewer: Viewer, *, sku_id: int, price: int) -> tuple[Sku, int]:
     """HQ sets a SKU's base price and every store's price to it at once; returns how many stores changed."""
+    require(viewer, "catalog.manage")
     sku = await session.get(Sku, sku_id, with_for_update=True)
     if sku is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such SKU.", "skuId")

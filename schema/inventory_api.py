@@ -126,9 +126,7 @@ class TransferPayload:
 
 
 def _lines(lines: list[StockLineInput], field: str = "lines") -> list[Line]:
-    return [
-        Line(decode_id(line.sku_id, "Sku", f"{field}[{i}].skuId"), line.quantity) for i, line in enumerate(lines)
-    ]
+    return [Line(decode_id(line.sku_id, "Sku", f"{field}[{i}].skuId"), line.quantity) for i, line in enumerate(lines)]
 
 
 def _quantities(lines: list[StockLineInput] | None) -> dict[int, int] | None:

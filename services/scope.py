@@ -93,10 +93,10 @@ def tracking() -> Iterator[Acting]:
 
 
 def acted_in(store_id: int | None) -> None:
-    """The current mutation acts in `store_id` (the last store named wins: e.g. a staff account moved to another
-    store is filed under the new one)."""
+    """The current mutation acts in `store_id` (None: in no store, so the viewer's own). The last store named wins:
+    e.g. a staff account moved to another store is filed under the new one."""
     acting = _acting.get()
-    if acting is not None and store_id is not None:
+    if acting is not None:
         acting.store_id = store_id
 
 

@@ -13,7 +13,7 @@ from services.auth import USERNAME, revoke_sessions
 from services.errors import AccessDenied, DomainError, ErrorCode
 from services.pagination import AnySelect, Page, keyset_page
 from services.roles import can_assign
-from services.scope import Viewer, require_store, restrict
+from services.scope import Viewer, acted_in, require_store, restrict
 from services.security import Security
 from services.validation import text
 
@@ -137,6 +137,7 @@ async def update_staff(
         target_store = store_id if store_id is not None else (staff.store_id if role.scope is RoleScope.STORE else None)
         staff.store_id = await _placement(session, viewer, role, target_store)
         staff.role_id = role.id
+        acted_in(staff.store_id)  # where the account now belongs (an HQ role: no store)
     await session.flush()
     return staff
 

@@ -18,7 +18,7 @@ from models import Sku, Store, StoreStatus, Transfer, TransferLine, TransferStat
 from services import idempotency, stock
 from services.errors import AccessDenied, DomainError, ErrorCode
 from services.pagination import AnySelect, Page, keyset_page
-from services.scope import Viewer, require, require_store
+from services.scope import Viewer, acted_in, require, require_store
 from services.validation import optional_text
 from services.visible import require_visible
 
@@ -209,11 +209,14 @@ async def once(
 ) -> Transfer:  # fmt: skip
     """Ship or receive once per idempotency key: a replay returns the transfer, moving no stock again."""
     request = {"transfer": transfer_id, "quantities": None if quantities is None else sorted(quantities.items())}
-    return await idempotency.once(
+    transfer = await idempotency.once(
         session, scope=idempotency.scope_for(viewer, operation), key=key, request=request,
         run=lambda: step(session, viewer, transfer_id=transfer_id, quantities=quantities),
         save=lambda t: {"transfer_id": t.id}, load=lambda r: _load(session, int(r["transfer_id"])),
     )  # fmt: skip
+    # A replay runs no step: it still acts in the store the step does (shipping: the sender; receiving: the receiver).
+    acted_in(transfer.from_store_id if step is ship else transfer.to_store_id)
+    return transfer
 
 
 async def request_once(
@@ -229,7 +232,9 @@ async def request_once(
 
     fingerprint = {"from": from_store_id, "to": to_store_id, "note": note,
                    "lines": sorted((x.sku_id, x.quantity) for x in lines)}  # fmt: skip
-    return await idempotency.once(
+    transfer = await idempotency.once(
         session, scope=idempotency.scope_for(viewer, "requestTransfer"), key=key, request=fingerprint, run=run,
         save=lambda t: {"transfer_id": t.id}, load=lambda r: _load(session, int(r["transfer_id"])),
     )  # fmt: skip
+    acted_in(transfer.to_store_id)  # a replay too: the requesting store's
+    return transfer

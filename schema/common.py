@@ -8,8 +8,8 @@ from typing import Generic, NewType, TypeVar
 import strawberry
 from strawberry import relay
 
+from resolvers import Page
 from services.errors import DomainError, ErrorCode
-from services.pagination import Page
 
 ErrorCodeEnum = strawberry.enum(ErrorCode, name="ErrorCode", description="Why a business rule said no.")
 

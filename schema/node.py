@@ -9,6 +9,7 @@ from typing import Any
 import strawberry
 from strawberry import relay
 
+from resolvers import MAX_PAGE
 from resolvers.context import Context
 from schema.audit import AuditLogEntry
 from schema.catalog import Category, Product, Sku, StoreListing
@@ -19,7 +20,6 @@ from schema.member import Member, MemberLevel, MemberTag, TopUpPlan
 from schema.orders import Order, Payment, Refund
 from schema.org import Role, Staff, Store
 from services.errors import DomainError, ErrorCode
-from services.pagination import MAX_PAGE
 
 NODE_TYPES: dict[str, Callable[[Context, int], Awaitable[Any]]] = {
     "Store": Store.load,

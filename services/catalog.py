@@ -13,7 +13,7 @@ from models import CatalogStatus, Category, Product, Sku, utcnow
 from services import stock
 from services.errors import AccessDenied, DomainError, ErrorCode
 from services.pagination import AnySelect, Page, keyset_page
-from services.scope import Viewer, require, require_store
+from services.scope import Viewer, acted_in, require, require_store
 from services.settings import get_settings
 from services.validation import optional_text, text
 from services.visible import owned_condition
@@ -122,6 +122,7 @@ async def create_product(
     store_id: int | None = None,
 ) -> tuple[Product, list[Sku]]:
     """HQ adds to the library; a store adds a product of its own only where HQ's policy allows."""
+    acted_in(store_id)  # the store named, even when refused (none: the library's, so the viewer's own)
     if store_id is None:
         require(viewer, "catalog.manage")
     else:

@@ -16,7 +16,7 @@ from models import AdjustmentReason, MovementKind, Sku, StockLevel, StockMovemen
 from services import idempotency, stock
 from services.errors import DomainError, ErrorCode
 from services.pagination import AnySelect, Page, keyset_page
-from services.scope import Viewer, require_store, restrict
+from services.scope import Viewer, acted_in, require_store, restrict
 from services.settings import get_settings
 from services.stores import distance_km
 from services.visible import require_visible
@@ -75,6 +75,7 @@ async def low_stock(
 async def set_threshold(
     session: AsyncSession, viewer: Viewer, *, store_id: int, sku_id: int, threshold: int | None
 ) -> StockLevel:
+    acted_in(store_id)  # the store named, even when refused
     require_store(viewer, store_id, "stock.adjust")
     if threshold is not None and not 0 <= threshold <= 1_000_000:
         raise DomainError(ErrorCode.INVALID_INPUT, "The threshold is not valid.", "threshold")

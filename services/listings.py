@@ -11,7 +11,7 @@ from models import CatalogStatus, Category, Product, Sku, Store, StoreListing, u
 from services.catalog import money
 from services.errors import DomainError, ErrorCode
 from services.pagination import AnySelect, Page, keyset_page
-from services.scope import Viewer, require, require_store
+from services.scope import Viewer, acted_in, require, require_store
 from services.settings import ChainSettings, get_settings
 from services.stock import ensure_levels
 from services.validation import text
@@ -44,6 +44,7 @@ class Adoption:
 
 async def adopt(session: AsyncSession, viewer: Viewer, *, store_id: int, items: list[Adoption]) -> list[StoreListing]:
     """List many library SKUs in a store at once, at the base price unless a price is given."""
+    acted_in(store_id)  # the store named, even when refused
     require_store(viewer, store_id, "listing.manage")
     if not items or len(items) > MAX_BATCH:
         raise DomainError(ErrorCode.INVALID_INPUT, f"Adopt 1 to {MAX_BATCH} SKUs at a time.", "items")

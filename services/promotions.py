@@ -38,7 +38,7 @@ from services.db import insert_new, rowcount
 from services.errors import AccessDenied, DomainError, ErrorCode
 from services.pagination import Page, keyset_page
 from services.pricing import Quote
-from services.scope import Viewer, require, require_store
+from services.scope import Viewer, acted_in, require, require_store
 from services.settings import get_settings
 from services.validation import text
 from services.visible import owned_condition, require_visible
@@ -187,6 +187,7 @@ async def end(session: AsyncSession, viewer: Viewer, campaign_id: int, now: date
         require(viewer, "marketing.manage")
     else:
         require_store(viewer, campaign.owner_store_id, "marketing.manage")
+    acted_in(campaign.owner_store_id)  # HQ ending a store's campaign acts in that store
     if campaign.status is CampaignStatus.ACTIVE:
         campaign.status, campaign.ended_at, campaign.ended_by = CampaignStatus.ENDED, now or utcnow(), viewer.staff_id
         await session.flush()

@@ -28,7 +28,7 @@ from models import (
     Store,
 )
 from services.errors import AccessDenied, DomainError, ErrorCode
-from services.scope import Viewer, require_store
+from services.scope import Viewer, acted_in, require_store
 from services.validation import business_day
 
 COUNTER_TOP_UP_METHODS = (PaymentMethod.CASH, PaymentMethod.CARD, PaymentMethod.WECHAT_PAY, PaymentMethod.ALIPAY)
@@ -152,6 +152,7 @@ async def settlement(session: AsyncSession, viewer: Viewer, *, store_id: int, da
 
 async def close(session: AsyncSession, viewer: Viewer, *, store_id: int, day: date, now: datetime) -> dict[str, Any]:
     """HQ closes a store's day once it is over; closing again changes nothing."""
+    acted_in(store_id)  # the store named, even when refused
     require_store(viewer, store_id, "settlement.view")
     if not viewer.is_hq:
         raise AccessDenied("HQ closes the day.")

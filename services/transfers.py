@@ -224,6 +224,7 @@ async def request_once(
     note: str | None, key: str,
 ) -> Transfer:  # fmt: skip
     """`request` once per idempotency key: a retried request creates one transfer."""
+    acted_in(to_store_id)  # the requesting store, even when refused
 
     async def run() -> Transfer:
         transfer, _ = await request(session, viewer, from_store_id=from_store_id, to_store_id=to_store_id,
@@ -232,9 +233,7 @@ async def request_once(
 
     fingerprint = {"from": from_store_id, "to": to_store_id, "note": note,
                    "lines": sorted((x.sku_id, x.quantity) for x in lines)}  # fmt: skip
-    transfer = await idempotency.once(
+    return await idempotency.once(
         session, scope=idempotency.scope_for(viewer, "requestTransfer"), key=key, request=fingerprint, run=run,
         save=lambda t: {"transfer_id": t.id}, load=lambda r: _load(session, int(r["transfer_id"])),
     )  # fmt: skip
-    acted_in(transfer.to_store_id)  # a replay too: the requesting store's
-    return transfer

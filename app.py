@@ -39,18 +39,20 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from resolvers.context import Context, build_context, with_viewer
 from resolvers.state import AppState, build_state
-from schema import build_schema, trusted, websocket
-from schema.errors import RETRYABLE, transient
-from schema.limits import parse_cached
-from schema.websocket import SessionWatch, SocketHandler, TextWebSocketAdapter
-from services import jobs, logs, notifications
-from services.auth import authenticate
-from services.config import Settings
-from services.db import write_transaction
-from services.errors import DomainError, Unauthenticated
-from services.events import take_pending
-from services.metrics import Metrics
-from services.scope import Viewer
+from schema import build_schema
+from schema.core import trusted, websocket
+from schema.core.errors import RETRYABLE, transient
+from schema.core.limits import parse_cached
+from schema.core.websocket import SessionWatch, SocketHandler, TextWebSocketAdapter
+from services.access.auth import authenticate
+from services.access.scope import Viewer
+from services.orders import notifications
+from services.platform import jobs, logs
+from services.platform.config import Settings
+from services.platform.db import write_transaction
+from services.platform.errors import DomainError, Unauthenticated
+from services.platform.events import take_pending
+from services.platform.metrics import Metrics
 
 log = logging.getLogger("chain.app")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9\-_.]{8,64}$")
@@ -341,7 +343,7 @@ class GraphQLView(GraphQL[Context, None]):
 
     request_adapter_class = _Adapter
 
-    # graphql-transport-ws only (schema/websocket.py applies the HTTP rules to it; the legacy protocol would not).
+    # graphql-transport-ws only (schema/core/websocket.py applies the HTTP rules to it; the legacy protocol would not).
     websocket_adapter_class = TextWebSocketAdapter
     graphql_transport_ws_handler_class = SocketHandler
 

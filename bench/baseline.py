@@ -20,10 +20,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from models import Product, RoleScope, Sku, StockLevel, Store, StoreListing, StoreStatus
-from services.db import create_engine, create_sessionmaker
-from services.inventory import levels_for_stores_query
-from services.listings import menu_query
-from services.scope import Viewer, ViewerKind
+from services.access.scope import Viewer, ViewerKind
+from services.catalog.listings import menu_query
+from services.inventory.levels import levels_for_stores_query
+from services.platform.db import create_engine, create_sessionmaker
 
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite+aiosqlite:///data/bench.db"))
 sessionmaker = create_sessionmaker(engine)

@@ -23,7 +23,7 @@ import httpx
 
 from app import create_app
 from bench.generate import FULL, Size, generate
-from services.config import Settings
+from services.platform.config import Settings
 from services.seed import DEMO_PASSWORD
 
 DASHBOARD = """{

@@ -43,12 +43,12 @@ from models import (
     StoreStatus,
     utcnow,
 )
-from services import facts
-from services.config import Settings
-from services.db import create_engine, create_sessionmaker
-from services.keys import load_keys
-from services.migrate import upgrade
-from services.security import Security
+from services.access.keys import load_keys
+from services.access.security import Security
+from services.analytics import facts
+from services.platform.config import Settings
+from services.platform.db import create_engine, create_sessionmaker
+from services.platform.migrate import upgrade
 from services.seed import seed_demo
 
 CHUNK = 20_000

@@ -37,9 +37,9 @@ from models import (
     StoreListing,
     utcnow,
 )
-from services import promotions
-from services.db import create_engine, create_sessionmaker, write_transaction
-from services.scope import Viewer, ViewerKind
+from services.access.scope import Viewer, ViewerKind
+from services.marketing import promotions
+from services.platform.db import create_engine, create_sessionmaker, write_transaction
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_PORT, BASE_PORT = 8100, 8101
@@ -172,7 +172,7 @@ async def cpu_breakdown(url: str, config: dict[str, Any], n: int = 300) -> list[
     os.environ["DATABASE_URL"] = url
     from app import create_app
     from bench import baseline
-    from services.config import Settings
+    from services.platform.config import Settings
 
     app = create_app(Settings.from_env())
     gc.collect()

@@ -8,8 +8,8 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 import models
-from services.config import Settings
-from services.db import create_engine, is_sqlite
+from services.platform.config import Settings
+from services.platform.db import create_engine, is_sqlite
 
 config = context.config
 target_metadata = models.Base.metadata

@@ -63,8 +63,8 @@ class Base(DeclarativeBase):
 class Sensitivity(enum.StrEnum):
     """What a field holds, declared once where the field is: a model column's `info` or a GraphQL input field.
 
-    The audit log and the logs redact by it (services/audit.py, services/logs.py); deleting an account erases
-    the columns declared personal (services/member_data.py); a test walks every input type for undeclared ones.
+    The audit log and the logs redact by it (services/access/audit.py, services/platform/logs.py); deleting an account erases
+    the columns declared personal (services/members/data.py); a test walks every input type for undeclared ones.
     """
 
     PERSONAL = "PERSONAL"  # about a person (name, address, birthday, location): left out of audit and logs

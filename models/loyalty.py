@@ -67,7 +67,7 @@ class PointsEntry(Base):
     member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"))
     kind: Mapped[PointsKind] = mapped_column(Enum(PointsKind, native_enum=False, length=16, validate_strings=True))
     points: Mapped[int] = mapped_column(BigInteger())
-    # Earned points expire by the year they were earned in (see services/points.py).
+    # Earned points expire by the year they were earned in (see services/members/points.py).
     earned_year: Mapped[int | None]
     store_id: Mapped[int | None] = mapped_column(BigId)
     ref_type: Mapped[str | None] = mapped_column(String(32))

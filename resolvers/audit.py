@@ -8,19 +8,19 @@ from typing import Any, TypeVar
 
 from models import AuditLog, AuditOutcome, Job
 from resolvers.context import Context
-from services import audit as audit_service
-from services import jobs, logs
-from services.audit import AuditEntry, hidden_values, record, redact
-from services.audit import AuditFilter as AuditFilter
-from services.audit import Plan as Plan
-from services.auth import PersistentRefusal
-from services.db import begin_write
-from services.errors import AccessDenied, DomainError
-from services.events import Event, take_pending
-from services.pagination import Page
-from services.pii import PII as PII
-from services.pii import Sensitivity as Sensitivity
-from services.scope import tracking
+from services.access import audit as audit_service
+from services.access.audit import AuditEntry, hidden_values, record, redact
+from services.access.audit import AuditFilter as AuditFilter
+from services.access.audit import Plan as Plan
+from services.access.auth import PersistentRefusal
+from services.access.pii import PII as PII
+from services.access.pii import Sensitivity as Sensitivity
+from services.access.scope import tracking
+from services.platform import jobs, logs
+from services.platform.db import begin_write
+from services.platform.errors import AccessDenied, DomainError
+from services.platform.events import Event, take_pending
+from services.platform.pagination import Page
 
 log = logging.getLogger("chain.mutation")
 T = TypeVar("T")
@@ -38,7 +38,7 @@ async def failed_jobs(ctx: Context, *, first: int | None, after: str | None) -> 
         return await jobs.failed_jobs(session, ctx.viewer, first=first, after=after)
 
 
-# One mutation: its transaction and its audit entry (schema/transaction.py wraps every mutation in this).
+# One mutation: its transaction and its audit entry (schema/core/transaction.py wraps every mutation in this).
 
 
 def _entry(

@@ -5,15 +5,15 @@ from __future__ import annotations
 from models import Member, Staff
 from resolvers.context import Context, with_viewer
 from resolvers.state import AppState
-from services import auth as auth_service
-from services import identity as identity_providers
-from services import ratelimit
-from services.auth import SESSION_REVOKED as SESSION_REVOKED
-from services.auth import TokenPair as TokenPair
-from services.errors import Unauthenticated
-from services.members import member_for_identity
-from services.ratelimit import RateLimited as RateLimited
-from services.scope import Viewer, ViewerKind
+from services.access import auth as auth_service
+from services.access import identity as identity_providers
+from services.access.auth import SESSION_REVOKED as SESSION_REVOKED
+from services.access.auth import TokenPair as TokenPair
+from services.access.scope import Viewer, ViewerKind
+from services.members.accounts import member_for_identity
+from services.platform import ratelimit
+from services.platform.errors import Unauthenticated
+from services.platform.ratelimit import RateLimited as RateLimited
 
 
 async def own_staff(ctx: Context) -> Staff:

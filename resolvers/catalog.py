@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from models import CatalogStatus, Category, Product, Sku, StoreListing
 from resolvers.context import Context
-from services import catalog as catalog_service
-from services import catalog_csv, listings, stock
-from services.catalog import ProductFilter as ProductFilter
-from services.catalog import SkuFields as SkuFields
-from services.inventory import Availability as Availability
-from services.listings import Adoption as Adoption
-from services.listings import ListingFilter as ListingFilter
-from services.pagination import Page, keyset_page
-from services.settings import ChainSettings as ChainSettings
+from services.catalog import csv_io as catalog_csv
+from services.catalog import listings
+from services.catalog import products as catalog_service
+from services.catalog.listings import Adoption as Adoption
+from services.catalog.listings import ListingFilter as ListingFilter
+from services.catalog.products import ProductFilter as ProductFilter
+from services.catalog.products import SkuFields as SkuFields
+from services.inventory import stock
+from services.inventory.levels import Availability as Availability
+from services.org.settings import ChainSettings as ChainSettings
+from services.platform.pagination import Page, keyset_page
 
 
 async def products(

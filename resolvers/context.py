@@ -13,8 +13,8 @@ from starlette.websockets import WebSocket
 
 from resolvers.loaders import Loaders
 from resolvers.state import AppState
-from services.logs import operation_var
-from services.scope import ANONYMOUS, Acting, Viewer, ViewerKind
+from services.access.scope import ANONYMOUS, Acting, Viewer, ViewerKind
+from services.platform.logs import operation_var
 
 # Re-exported for schema/, which imports no service: who is asking, and the operation every log line names.
 __all__ = ["ANONYMOUS", "Context", "Viewer", "ViewerKind", "build_context", "for_operation", "operation_var",

@@ -9,14 +9,15 @@ from typing import Any
 from models import AdjustmentReason, StockMovement, Transfer
 from resolvers.context import Context
 from resolvers.loaders import LevelView
-from services import inventory, stock, transfers
-from services.inventory import MovementFilter as MovementFilter
-from services.inventory import Suggestion as Suggestion
-from services.pagination import Page, decode_cursor, page_size
-from services.scope import require_store
-from services.stock import Line as Line
-from services.transfers import LineQuantity as LineQuantity
-from services.transfers import TransferFilter as TransferFilter
+from services.access.scope import require_store
+from services.inventory import levels as inventory
+from services.inventory import stock, transfers
+from services.inventory.levels import MovementFilter as MovementFilter
+from services.inventory.levels import Suggestion as Suggestion
+from services.inventory.stock import Line as Line
+from services.inventory.transfers import LineQuantity as LineQuantity
+from services.inventory.transfers import TransferFilter as TransferFilter
+from services.platform.pagination import Page, decode_cursor, page_size
 
 
 async def store_levels(

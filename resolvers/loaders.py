@@ -50,17 +50,17 @@ from models import (
     Transfer,
     TransferLine,
 )
-from services import ledgers
-from services.catalog import visible_products
-from services.db import dialect_name
-from services.inventory import Availability, availability, level_query, levels_for_stores_query
-from services.members import visible_members
-from services.pagination import AnySelect, Page, encode_cursor
-from services.promotions import visible_campaigns
-from services.scope import Viewer, restrict
-from services.settings import ChainSettings, get_settings
-from services.stores import visible_condition
-from services.visible import template_condition
+from services.access.scope import Viewer, restrict
+from services.access.visible import template_condition
+from services.catalog.products import visible_products
+from services.inventory.levels import Availability, availability, level_query, levels_for_stores_query
+from services.marketing.promotions import visible_campaigns
+from services.members import ledgers
+from services.members.accounts import visible_members
+from services.org.settings import ChainSettings, get_settings
+from services.org.stores import visible_condition
+from services.platform.db import dialect_name
+from services.platform.pagination import AnySelect, Page, encode_cursor
 
 # What the mini-program shows of campaigns (runningCampaigns); referral rewards are HQ's business.
 PUBLIC_CAMPAIGN_KINDS = (CampaignKind.LIMITED_DISCOUNT, CampaignKind.FULL_REDUCTION, CampaignKind.FLASH_SALE,
@@ -457,7 +457,7 @@ class CampaignItemsByCampaignLoader(ScopedLoader):
 
 class CouponTemplateByIdLoader(ScopedLoader):
     """Coupon templates are public terms (members see them in their wallet and to claim); staff see the chain's
-    and their own store's, as everywhere (`services.visible`)."""
+    and their own store's, as everywhere (`services.access.visible`)."""
 
     async def batch_load_fn(self, keys: Sequence[int]) -> list[CouponTemplate | None]:
         stmt = select(CouponTemplate).where(CouponTemplate.id.in_(keys), template_condition(self.viewer))

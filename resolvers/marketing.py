@@ -18,15 +18,15 @@ from models import (
 )
 from resolvers.context import Context
 from resolvers.orders import provider
-from services import coupons, group_buys, promotions, referrals
-from services import points_mall as mall
-from services.coupons import Audience as Audience
-from services.coupons import NewTemplate as NewTemplate
-from services.db import write_transaction
-from services.group_buys import Joined
-from services.pagination import Page
-from services.promotions import ItemSpec as ItemSpec
-from services.promotions import NewCampaign as NewCampaign
+from services.marketing import coupons, group_buys, promotions, referrals
+from services.marketing import points_mall as mall
+from services.marketing.coupons import Audience as Audience
+from services.marketing.coupons import NewTemplate as NewTemplate
+from services.marketing.group_buys import Joined
+from services.marketing.promotions import ItemSpec as ItemSpec
+from services.marketing.promotions import NewCampaign as NewCampaign
+from services.platform.db import write_transaction
+from services.platform.pagination import Page
 
 
 async def campaigns(

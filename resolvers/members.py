@@ -7,13 +7,17 @@ from typing import Any
 
 from models import Member, MemberLevel, MemberTag, TopUpPlan
 from resolvers.context import Context
-from services import ledgers, member_admin, member_data, members, points, pos, stored_value, top_ups
-from services import member_code as member_code_service
-from services.ledgers import BalanceRow as BalanceRow
-from services.ledgers import PointsRow as PointsRow
-from services.member_admin import MemberFilter as MemberFilter
-from services.members import ProfileChanges as ProfileChanges
-from services.pagination import Page, decode_cursor, page_size
+from services.members import accounts as members
+from services.members import admin as member_admin
+from services.members import code as member_code_service
+from services.members import data as member_data
+from services.members import ledgers, points, stored_value, top_ups
+from services.members.accounts import ProfileChanges as ProfileChanges
+from services.members.admin import MemberFilter as MemberFilter
+from services.members.ledgers import BalanceRow as BalanceRow
+from services.members.ledgers import PointsRow as PointsRow
+from services.orders import pos
+from services.platform.pagination import Page, decode_cursor, page_size
 
 
 async def search(ctx: Context, flt: member_admin.MemberFilter, *, first: int | None, after: str | None) -> Page[Member]:

@@ -9,24 +9,28 @@ from typing import Any
 
 from models import Fulfilment, Order, OrderLine, OrderStatus, Payment, Refund, Store, utcnow
 from resolvers.context import Context
-from services import inventory, late_payments, order_states, orders, pos, refunds, settlement, top_ups
-from services.errors import DomainError, ErrorCode
-from services.orders import DeliveryAddress as DeliveryAddress
-from services.orders import Placed as Placed
-from services.orders import PlaceOrder as PlaceOrder
-from services.pagination import Page
-from services.payments import PaymentProvider, preferred_provider
-from services.payments import Prepay as Prepay
-from services.pos import Tender as Tender
-from services.pricing import AppliedCoupon as AppliedCoupon
-from services.pricing import CartLine as CartLine
-from services.pricing import Quote as Quote
-from services.pricing import QuoteLine as QuoteLine
-from services.refunds import TENDERS as TENDERS
-from services.refunds import RefundPlan as RefundPlan
-from services.refunds import RefundRequest as RefundRequest
-from services.scope import counter_store
-from services.stores import is_open_at, next_opening
+from services.access.scope import counter_store
+from services.inventory import levels as inventory
+from services.members import top_ups
+from services.orders import late_payments, pos, refunds, settlement
+from services.orders import lifecycle as orders
+from services.orders import states as order_states
+from services.orders.lifecycle import DeliveryAddress as DeliveryAddress
+from services.orders.lifecycle import Placed as Placed
+from services.orders.lifecycle import PlaceOrder as PlaceOrder
+from services.orders.payments import PaymentProvider, preferred_provider
+from services.orders.payments import Prepay as Prepay
+from services.orders.pos import Tender as Tender
+from services.orders.refunds import TENDERS as TENDERS
+from services.orders.refunds import RefundPlan as RefundPlan
+from services.orders.refunds import RefundRequest as RefundRequest
+from services.org.stores import is_open_at, next_opening
+from services.platform.errors import DomainError, ErrorCode
+from services.platform.pagination import Page
+from services.pricing.engine import AppliedCoupon as AppliedCoupon
+from services.pricing.engine import CartLine as CartLine
+from services.pricing.engine import Quote as Quote
+from services.pricing.engine import QuoteLine as QuoteLine
 
 
 def provider(ctx: Context) -> PaymentProvider:

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from models import Role, RoleScope, Staff, Store, StoreStatus, utcnow
 from resolvers.context import Context
-from services import roles as role_service
-from services import staff as staff_service
-from services import stores as store_service
-from services.pagination import Page
-from services.permissions import PERMISSIONS as PERMISSIONS
-from services.scope import require_store
-from services.staff import StaffFilter as StaffFilter
-from services.stores import MAX_RADIUS_KM as MAX_RADIUS_KM
-from services.stores import StoreFields as StoreFields
-from services.stores import StoreFilter as StoreFilter
+from services.access import roles as role_service
+from services.access.permissions import PERMISSIONS as PERMISSIONS
+from services.access.scope import require_store
+from services.org import staff as staff_service
+from services.org import stores as store_service
+from services.org.staff import StaffFilter as StaffFilter
+from services.org.stores import MAX_RADIUS_KM as MAX_RADIUS_KM
+from services.org.stores import StoreFields as StoreFields
+from services.org.stores import StoreFilter as StoreFilter
+from services.platform.pagination import Page
 
 
 async def stores(ctx: Context, flt: store_service.StoreFilter, *, first: int | None, after: str | None) -> Page[Store]:

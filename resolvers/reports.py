@@ -9,14 +9,14 @@ from sqlalchemy import select
 
 from models import Campaign, CouponTemplate
 from resolvers.context import Context
-from services import recommendations, reports
-from services.facts import Freshness as Freshness
-from services.reports import Figures as Figures
-from services.reports import Point as Point
-from services.reports import Ranked as Ranked
-from services.reports import SalesReport as SalesReport
-from services.reports import period as period
-from services.reports import to_csv as to_csv
+from services.analytics import recommendations, reports
+from services.analytics.facts import Freshness as Freshness
+from services.analytics.reports import Figures as Figures
+from services.analytics.reports import Point as Point
+from services.analytics.reports import Ranked as Ranked
+from services.analytics.reports import SalesReport as SalesReport
+from services.analytics.reports import period as period
+from services.analytics.reports import to_csv as to_csv
 
 
 async def sales(ctx: Context, *, store_id: int | None, start: date, end: date, granularity: str,

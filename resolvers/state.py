@@ -6,19 +6,19 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from services.config import Settings as Settings
-from services.db import create_engine, create_read_sessionmaker, create_sessionmaker
-from services.events import Broker as Broker
-from services.events import create_broker
-from services.identity import IdentityProvider, LocalIdentityProvider, WeChatIdentityProvider
-from services.keys import load_keys
-from services.limits import Limits as Limits
-from services.member_code import MemberCodes
-from services.metrics import Metrics
-from services.payments import PaymentProvider, configured_providers
-from services.pii import PiiCipher
-from services.ratelimit import Counter, LocalCounter, create_counter
-from services.security import Security
+from services.access.identity import IdentityProvider, LocalIdentityProvider, WeChatIdentityProvider
+from services.access.keys import load_keys
+from services.access.pii import PiiCipher
+from services.access.security import Security
+from services.members.code import MemberCodes
+from services.orders.payments import PaymentProvider, configured_providers
+from services.platform.config import Settings as Settings
+from services.platform.db import create_engine, create_read_sessionmaker, create_sessionmaker
+from services.platform.events import Broker as Broker
+from services.platform.events import create_broker
+from services.platform.limits import Limits as Limits
+from services.platform.metrics import Metrics
+from services.platform.ratelimit import Counter, LocalCounter, create_counter
 
 
 @dataclass

@@ -9,24 +9,24 @@ from strawberry.extensions import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
-from schema.audit import AuditQuery
-from schema.auth import AuthMutation, AuthQuery
-from schema.catalog_api import CatalogMutation, CatalogQuery
-from schema.common import LONG_SCALAR, Long
-from schema.errors import ErrorPresenter
-from schema.inventory_api import InventoryMutation, InventoryQuery
-from schema.jobs import JobQuery
-from schema.limits import CachedParse, CachedValidation, QueryLimits, QuietExecutor
-from schema.marketing import MarketingMutation, MarketingQuery
-from schema.members_api import MemberMutation, MemberQuery
-from schema.node import NodeQuery
-from schema.observe import Observe
-from schema.orders import OrderMutation, OrderQuery
-from schema.reports import RecommendationQuery, ReportQuery
-from schema.settlement import SettlementMutation, SettlementQuery
-from schema.staff import StaffMutation, StaffQuery
-from schema.stores import StoreMutation, StoreQuery
-from schema.subscriptions import Subscription
+from schema.access.audit import AuditQuery
+from schema.access.auth import AuthMutation, AuthQuery
+from schema.analytics.api import RecommendationQuery, ReportQuery
+from schema.catalog.api import CatalogMutation, CatalogQuery
+from schema.core.common import LONG_SCALAR, Long
+from schema.core.errors import ErrorPresenter
+from schema.core.jobs import JobQuery
+from schema.core.limits import CachedParse, CachedValidation, QueryLimits, QuietExecutor
+from schema.core.node import NodeQuery
+from schema.core.observe import Observe
+from schema.core.subscriptions import Subscription
+from schema.inventory.api import InventoryMutation, InventoryQuery
+from schema.marketing.api import MarketingMutation, MarketingQuery
+from schema.members.api import MemberMutation, MemberQuery
+from schema.orders.api import OrderMutation, OrderQuery
+from schema.orders.settlement import SettlementMutation, SettlementQuery
+from schema.org.api import StoreMutation, StoreQuery
+from schema.org.staff import StaffMutation, StaffQuery
 
 Query = merge_types(
     "Query",

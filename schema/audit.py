@@ -14,9 +14,9 @@ from models import AuditOutcome
 from resolvers import audit as audit_resolvers
 from resolvers.audit import AuditFilter
 from resolvers.context import Context
-from schema.common import Connection, decode_optional_id
-from schema.org import Staff, Store
-from schema.permissions import requires
+from schema.core.common import Connection, decode_optional_id
+from schema.core.permissions import requires
+from schema.org.types import Staff, Store
 
 AuditOutcomeEnum = strawberry.enum(AuditOutcome, name="AuditOutcome")
 

@@ -10,12 +10,12 @@ import strawberry
 from resolvers import auth as auth_resolvers
 from resolvers.auth import TokenPair
 from resolvers.context import Context
-from schema.common import UserError, decode_optional_id
-from schema.member import Member
-from schema.org import Role, RoleScopeEnum, Staff, Store
-from schema.permissions import IsSignedIn, RateLimit, only
-from schema.personal import Sensitivity, not_personal, personal
-from schema.transaction import MutationTransaction
+from schema.core.common import UserError, decode_optional_id
+from schema.core.permissions import IsSignedIn, RateLimit, only
+from schema.core.personal import Sensitivity, not_personal, personal
+from schema.core.transaction import MutationTransaction
+from schema.members.types import Member
+from schema.org.types import Role, RoleScopeEnum, Staff, Store
 
 
 @strawberry.type

@@ -16,19 +16,19 @@ from models import StoreListing as StoreListingModel
 from resolvers.catalog import Availability, price_band
 from resolvers.catalog import ChainSettings as ChainSettingsValue
 from resolvers.context import Context
-from schema.common import global_id
-from schema.permissions import requires
+from schema.core.common import global_id
+from schema.core.permissions import requires
 
 if TYPE_CHECKING:
-    from schema.inventory import StockLevel
-    from schema.org import Store
+    from schema.inventory.types import StockLevel
+    from schema.org.types import Store
 
 CatalogStatusEnum = strawberry.enum(CatalogStatus, name="CatalogStatus")
 AvailabilityEnum = strawberry.enum(
     Availability, name="Availability", description="What a member may know of stock: never the count."
 )
-StoreRef = Annotated["Store", strawberry.lazy("schema.org")]
-StockLevelRef = Annotated["StockLevel", strawberry.lazy("schema.inventory")]
+StoreRef = Annotated["Store", strawberry.lazy("schema.org.types")]
+StockLevelRef = Annotated["StockLevel", strawberry.lazy("schema.inventory.types")]
 
 
 @strawberry.type
@@ -98,7 +98,7 @@ class Product(relay.Node):
 
     @strawberry.field(description="Set when this is a store's own product (visible in that store only).")
     async def owner_store(self, info: strawberry.Info[Context, None]) -> StoreRef | None:
-        from schema.org import Store
+        from schema.org.types import Store
 
         return await Store.load(info.context, self.owner_store_id) if self.owner_store_id is not None else None
 
@@ -165,13 +165,13 @@ class StoreListing(relay.Node):
 
     @strawberry.field
     async def store(self, info: strawberry.Info[Context, None]) -> StoreRef | None:
-        from schema.org import Store
+        from schema.org.types import Store
 
         return await Store.load(info.context, self.store_id)
 
     @strawberry.field(description="The stock level behind this listing (staff with stock.read).")
     async def stock(self, info: strawberry.Info[Context, None]) -> StockLevelRef | None:
-        from schema.inventory import StockLevel
+        from schema.inventory.types import StockLevel
 
         view = await info.context.loaders.stock_level_by_store_sku.load((self.store_id, self.sku_id))
         return StockLevel.from_view(view) if view else None

@@ -10,12 +10,12 @@ from models import CatalogStatus
 from resolvers import catalog as catalog_resolvers
 from resolvers.catalog import Adoption, ProductFilter, SkuFields
 from resolvers.context import Context
-from schema.catalog import CatalogStatusEnum, Category, ChainSettingsType, Product, Sku, StoreListing
-from schema.common import Connection, UserError, decode_id, decode_optional_id
-from schema.permissions import IsStaff, only, requires
-from schema.personal import not_personal
-from schema.transaction import MutationTransaction
-from services.errors import DomainError, ErrorCode
+from schema.catalog.types import CatalogStatusEnum, Category, ChainSettingsType, Product, Sku, StoreListing
+from schema.core.common import Connection, UserError, decode_id, decode_optional_id
+from schema.core.permissions import IsStaff, only, requires
+from schema.core.personal import not_personal
+from schema.core.transaction import MutationTransaction
+from services.platform.errors import DomainError, ErrorCode
 
 
 @strawberry.input

@@ -9,7 +9,7 @@ import strawberry
 from strawberry import relay
 
 from resolvers import Page
-from services.errors import DomainError, ErrorCode
+from services.platform.errors import DomainError, ErrorCode
 
 ErrorCodeEnum = strawberry.enum(ErrorCode, name="ErrorCode", description="Why a business rule said no.")
 

@@ -11,7 +11,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types.execution import StreamExecutionResult
 
 from resolvers.auth import RateLimited
-from services.errors import AccessDenied, DomainError, Unauthenticated
+from services.platform.errors import AccessDenied, DomainError, Unauthenticated
 
 log = logging.getLogger("chain.graphql")
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from schema import schema
-from schema.trusted import manifest
+from schema.core.trusted import manifest
 
 
 def main() -> int:

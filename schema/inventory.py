@@ -15,8 +15,8 @@ from models import TransferLine as TransferLineModel
 from resolvers.context import Context
 from resolvers.inventory import Suggestion
 from resolvers.loaders import LevelView
-from schema.catalog import Sku
-from schema.org import Staff, Store
+from schema.catalog.types import Sku
+from schema.org.types import Staff, Store
 
 MovementKindEnum = strawberry.enum(MovementKind, name="MovementKind")
 AdjustmentReasonEnum = strawberry.enum(AdjustmentReason, name="AdjustmentReason")

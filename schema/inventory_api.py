@@ -8,8 +8,11 @@ from models import AdjustmentReason, MovementKind, TransferStatus
 from resolvers import inventory as inventory_resolvers
 from resolvers.context import Context
 from resolvers.inventory import Line, LineQuantity, MovementFilter, TransferFilter
-from schema.common import Connection, UserError, decode_id, decode_optional_id
-from schema.inventory import (
+from schema.core.common import Connection, UserError, decode_id, decode_optional_id
+from schema.core.permissions import IsStaff, only, requires
+from schema.core.personal import not_personal
+from schema.core.transaction import MutationTransaction
+from schema.inventory.types import (
     AdjustmentReasonEnum,
     MovementKindEnum,
     StockLevel,
@@ -18,9 +21,6 @@ from schema.inventory import (
     TransferStatusEnum,
     TransferSuggestion,
 )
-from schema.permissions import IsStaff, only, requires
-from schema.personal import not_personal
-from schema.transaction import MutationTransaction
 
 
 @strawberry.input

@@ -12,7 +12,7 @@ from strawberry.scalars import JSON
 from models import Job
 from resolvers import audit as audit_resolvers
 from resolvers.context import Context
-from schema.common import Connection
+from schema.core.common import Connection
 
 
 @strawberry.type(description="A job that failed on every retry and was given up (FAILED).")

@@ -26,13 +26,13 @@ from models import PointsMallItem as PointsMallItemModel
 from resolvers import marketing as marketing_resolvers
 from resolvers.context import Context
 from resolvers.marketing import Audience, ItemSpec, NewCampaign, NewTemplate
-from schema.catalog import Sku
-from schema.common import Connection, Long, UserError, decode_id, decode_optional_id
-from schema.orders import Order, PaymentRequest, payment_request
-from schema.org import Store
-from schema.permissions import IsMember, IsStaff, only, requires
-from schema.personal import not_personal, personal
-from schema.transaction import MutationTransaction
+from schema.catalog.types import Sku
+from schema.core.common import Connection, Long, UserError, decode_id, decode_optional_id
+from schema.core.permissions import IsMember, IsStaff, only, requires
+from schema.core.personal import not_personal, personal
+from schema.core.transaction import MutationTransaction
+from schema.orders.api import Order, PaymentRequest, payment_request
+from schema.org.types import Store
 
 CampaignKindEnum = strawberry.enum(CampaignKind, name="CampaignKind")
 CampaignStatusEnum = strawberry.enum(CampaignStatus, name="CampaignStatus")
@@ -95,7 +95,7 @@ class Campaign(relay.Node):
 
     @classmethod
     async def load(cls, ctx: Context, pk: int) -> Self | None:
-        """node(id): through a scoped loader (see resolvers/loaders.py)."""
+        """node(id): through a scoped loader (see resolvers/loaders/)."""
         m = await ctx.loaders.campaign_node.load(pk)
         return cls.from_model(m) if m else None
 
@@ -142,7 +142,7 @@ class CouponTemplate(relay.Node):
 
     @classmethod
     async def load(cls, ctx: Context, pk: int) -> Self | None:
-        """node(id): through a scoped loader (see resolvers/loaders.py)."""
+        """node(id): through a scoped loader (see resolvers/loaders/)."""
         m = await ctx.loaders.coupon_template_node.load(pk)
         return cls.from_model(m) if m else None
 
@@ -168,7 +168,7 @@ class MemberCoupon(relay.Node):
 
     @classmethod
     async def load(cls, ctx: Context, pk: int) -> Self | None:
-        """node(id): through a scoped loader (see resolvers/loaders.py)."""
+        """node(id): through a scoped loader (see resolvers/loaders/)."""
         m = await ctx.loaders.member_coupon_node.load(pk)
         return cls.from_model(m) if m else None
 
@@ -222,7 +222,7 @@ class PointsMallItem(relay.Node):
 
     @classmethod
     async def load(cls, ctx: Context, pk: int) -> Self | None:
-        """node(id): through a scoped loader (see resolvers/loaders.py)."""
+        """node(id): through a scoped loader (see resolvers/loaders/)."""
         m = await ctx.loaders.points_mall_item_node.load(pk)
         return cls.from_model(m) if m else None
 

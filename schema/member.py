@@ -16,16 +16,16 @@ from models import TopUpPlan as TopUpPlanModel
 from resolvers import members as member_resolvers
 from resolvers.context import Context
 from resolvers.members import BalanceRow, PointsRow
-from schema.common import Connection
-from schema.org import Store
+from schema.core.common import Connection
+from schema.org.types import Store
 
 if TYPE_CHECKING:
-    from schema.orders import Order
+    from schema.orders.api import Order
 
 GenderEnum = strawberry.enum(Gender, name="Gender")
 PointsKindEnum = strawberry.enum(PointsKind, name="PointsKind", description="Why points moved")
 BalanceKindEnum = strawberry.enum(BalanceKind, name="StoredValueKind", description="Why stored value moved")
-OrderRef = Annotated["Order", strawberry.lazy("schema.orders")]
+OrderRef = Annotated["Order", strawberry.lazy("schema.orders.api")]
 
 # What a ledger row says when staff left no note: by its kind and what it refers to.
 _REASONS = {
@@ -53,7 +53,7 @@ def _reason(kind: PointsKind | BalanceKind, ref_type: str | None, note: str | No
 async def _order(info: strawberry.Info[Context, None], ref_type: str | None, ref_id: int | None) -> Order | None:
     if ref_type != "order" or ref_id is None:
         return None
-    from schema.orders import Order
+    from schema.orders.api import Order
 
     return await Order.load(info.context, ref_id)
 

@@ -12,12 +12,12 @@ from resolvers import members as member_resolvers
 from resolvers.context import Context
 from resolvers.members import MemberFilter, ProfileChanges
 from resolvers.orders import Tender
-from schema.common import Connection, UserError, decode_id, decode_optional_id
-from schema.member import GenderEnum, Member, MemberCode, MemberLevel, MemberTag, TopUpPlan
-from schema.orders import TenderInput
-from schema.permissions import IsMember, RateLimit, only, requires
-from schema.personal import Sensitivity, not_personal, personal
-from schema.transaction import MutationTransaction
+from schema.core.common import Connection, UserError, decode_id, decode_optional_id
+from schema.core.permissions import IsMember, RateLimit, only, requires
+from schema.core.personal import Sensitivity, not_personal, personal
+from schema.core.transaction import MutationTransaction
+from schema.members.types import GenderEnum, Member, MemberCode, MemberLevel, MemberTag, TopUpPlan
+from schema.orders.api import TenderInput
 
 
 @strawberry.input

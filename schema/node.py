@@ -11,15 +11,15 @@ from strawberry import relay
 
 from resolvers import MAX_PAGE
 from resolvers.context import Context
-from schema.audit import AuditLogEntry
-from schema.catalog import Category, Product, Sku, StoreListing
-from schema.inventory import StockLevel, StockMovement, Transfer
-from schema.jobs import FailedJob
-from schema.marketing import Campaign, CouponTemplate, MemberCoupon, PointsMallItem
-from schema.member import Member, MemberLevel, MemberTag, TopUpPlan
-from schema.orders import Order, Payment, Refund
-from schema.org import Role, Staff, Store
-from services.errors import DomainError, ErrorCode
+from schema.access.audit import AuditLogEntry
+from schema.catalog.types import Category, Product, Sku, StoreListing
+from schema.core.jobs import FailedJob
+from schema.inventory.types import StockLevel, StockMovement, Transfer
+from schema.marketing.api import Campaign, CouponTemplate, MemberCoupon, PointsMallItem
+from schema.members.types import Member, MemberLevel, MemberTag, TopUpPlan
+from schema.orders.api import Order, Payment, Refund
+from schema.org.types import Role, Staff, Store
+from services.platform.errors import DomainError, ErrorCode
 
 NODE_TYPES: dict[str, Callable[[Context, int], Awaitable[Any]]] = {
     "Store": Store.load,

@@ -14,7 +14,7 @@ from graphql import FieldNode, OperationDefinitionNode
 from strawberry.extensions import SchemaExtension
 
 from resolvers.context import operation_var
-from schema import trusted
+from schema.core import trusted
 
 log = logging.getLogger("chain.graphql")
 

@@ -31,14 +31,14 @@ from resolvers.orders import (
     RefundRequest,
     Tender,
 )
-from schema.catalog import Sku
-from schema.common import Connection, UserError, decode_id, decode_optional_id, global_id
-from schema.member import Member
-from schema.org import Staff, Store
-from schema.permissions import IsMember, IsSignedIn, only, requires
-from schema.personal import Sensitivity, not_personal, personal
-from schema.transaction import MutationTransaction
-from services.errors import DomainError, ErrorCode
+from schema.catalog.types import Sku
+from schema.core.common import Connection, UserError, decode_id, decode_optional_id, global_id
+from schema.core.permissions import IsMember, IsSignedIn, only, requires
+from schema.core.personal import Sensitivity, not_personal, personal
+from schema.core.transaction import MutationTransaction
+from schema.members.types import Member
+from schema.org.types import Staff, Store
+from services.platform.errors import DomainError, ErrorCode
 
 if TYPE_CHECKING:
     pass

@@ -17,17 +17,17 @@ from resolvers import inventory as inventory_resolvers
 from resolvers import org as org_resolvers
 from resolvers.catalog import ListingFilter
 from resolvers.context import Context
-from schema.common import Connection, decode_optional_id
-from schema.permissions import requires
+from schema.core.common import Connection, decode_optional_id
+from schema.core.permissions import requires
 
 if TYPE_CHECKING:
-    from schema.catalog import MenuCategory, MenuItem, StoreListing
-    from schema.inventory import StockLevel
+    from schema.catalog.types import MenuCategory, MenuItem, StoreListing
+    from schema.inventory.types import StockLevel
 
-StoreListingRef = Annotated["StoreListing", strawberry.lazy("schema.catalog")]
-StockLevelRef = Annotated["StockLevel", strawberry.lazy("schema.inventory")]
-MenuItemRef = Annotated["MenuItem", strawberry.lazy("schema.catalog")]
-MenuCategoryRef = Annotated["MenuCategory", strawberry.lazy("schema.catalog")]
+StoreListingRef = Annotated["StoreListing", strawberry.lazy("schema.catalog.types")]
+StockLevelRef = Annotated["StockLevel", strawberry.lazy("schema.inventory.types")]
+MenuItemRef = Annotated["MenuItem", strawberry.lazy("schema.catalog.types")]
+MenuCategoryRef = Annotated["MenuCategory", strawberry.lazy("schema.catalog.types")]
 
 StoreStatusEnum = strawberry.enum(StoreStatus, name="StoreStatus")
 RoleScopeEnum = strawberry.enum(RoleScope, name="RoleScope")
@@ -167,7 +167,7 @@ class Store(relay.Node):
         first: int | None = 20,
         after: str | None = None,
     ) -> Connection[StoreListingRef]:
-        from schema.catalog import StoreListing
+        from schema.catalog.types import StoreListing
 
         flt = ListingFilter(on_shelf=on_shelf, search=search)
         page = await catalog_resolvers.store_listings(info.context, self.id, flt, first=first, after=after)
@@ -181,7 +181,7 @@ class Store(relay.Node):
         first: int | None = 20,
         after: str | None = None,
     ) -> Connection[StockLevelRef]:
-        from schema.inventory import StockLevel
+        from schema.inventory.types import StockLevel
 
         page = await inventory_resolvers.store_levels(
             info.context, self.id, low_only=low_only, first=first, after=after
@@ -197,7 +197,7 @@ class Store(relay.Node):
         first: int | None = 20,
         after: str | None = None,
     ) -> Connection[MenuItemRef]:
-        from schema.catalog import MenuItem
+        from schema.catalog.types import MenuItem
 
         page = await catalog_resolvers.menu(
             info.context, self.id, category_id=decode_optional_id(category_id, "Category", "categoryId"),
@@ -207,7 +207,7 @@ class Store(relay.Node):
 
     @strawberry.field(description="The menu's categories with how many items each holds.")
     async def menu_categories(self, info: strawberry.Info[Context, None]) -> list[MenuCategoryRef]:
-        from schema.catalog import Category, MenuCategory
+        from schema.catalog.types import Category, MenuCategory
 
         rows = await catalog_resolvers.menu_categories(info.context, self.id)
         return [MenuCategory(category=Category.from_model(c), item_count=n) for c, n in rows]

@@ -11,7 +11,7 @@ from strawberry.types import Info
 
 from resolvers import auth as auth_resolvers
 from resolvers.context import ViewerKind
-from services.errors import AccessDenied, Unauthenticated
+from services.platform.errors import AccessDenied, Unauthenticated
 
 
 def _require_kind(info: Info, kinds: set[ViewerKind], message: str) -> bool:
@@ -61,7 +61,7 @@ class HasPermission(BasePermission):
 
 
 class RateLimit(FieldExtension):
-    """Counts each call against the operation's rate limits (services/ratelimit.py) before anything runs."""
+    """Counts each call against the operation's rate limits (services/platform/ratelimit.py) before anything runs."""
 
     def __init__(
         self, operation: str, subject_field: str | None = None, when: Callable[[dict[str, Any]], bool] | None = None

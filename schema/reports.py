@@ -8,15 +8,15 @@ from typing import Annotated, Self
 
 import strawberry
 
-from resolvers import reports as report_resolvers
+from resolvers import analytics as report_resolvers
+from resolvers.analytics import Figures, Point, Ranked, period, to_csv
+from resolvers.analytics import Freshness as FreshnessValue
+from resolvers.analytics import SalesReport as SalesReportValue
 from resolvers.context import Context
-from resolvers.reports import Figures, Point, Ranked, period, to_csv
-from resolvers.reports import Freshness as FreshnessValue
-from resolvers.reports import SalesReport as SalesReportValue
-from schema.catalog import Sku
-from schema.common import Long, decode_id, decode_optional_id
-from schema.org import Store
-from schema.permissions import requires
+from schema.catalog.types import Sku
+from schema.core.common import Long, decode_id, decode_optional_id
+from schema.core.permissions import requires
+from schema.org.types import Store
 
 
 @strawberry.enum

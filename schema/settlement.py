@@ -12,12 +12,12 @@ from strawberry.scalars import JSON
 from models import PaymentMethod
 from resolvers import orders as order_resolvers
 from resolvers.context import Context
-from schema.common import UserError, decode_id
-from schema.member import StoredValue
-from schema.orders import PaymentMethodEnum
-from schema.org import Store
-from schema.permissions import requires
-from schema.transaction import MutationTransaction
+from schema.core.common import UserError, decode_id
+from schema.core.permissions import requires
+from schema.core.transaction import MutationTransaction
+from schema.members.types import StoredValue
+from schema.orders.api import PaymentMethodEnum
+from schema.org.types import Store
 
 
 @strawberry.type(description="An amount of money (fen) by payment method.")

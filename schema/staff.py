@@ -8,11 +8,11 @@ from models import RoleScope
 from resolvers import org as org_resolvers
 from resolvers.context import Context
 from resolvers.org import PERMISSIONS, StaffFilter
-from schema.common import Connection, UserError, decode_id, decode_optional_id
-from schema.org import Role, RoleScopeEnum, Staff
-from schema.permissions import IsStaff, only, requires
-from schema.personal import Sensitivity, not_personal, personal
-from schema.transaction import MutationTransaction
+from schema.core.common import Connection, UserError, decode_id, decode_optional_id
+from schema.core.permissions import IsStaff, only, requires
+from schema.core.personal import Sensitivity, not_personal, personal
+from schema.core.transaction import MutationTransaction
+from schema.org.types import Role, RoleScopeEnum, Staff
 
 
 @strawberry.type

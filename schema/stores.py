@@ -8,11 +8,11 @@ from models import StoreStatus
 from resolvers import org as org_resolvers
 from resolvers.context import Context
 from resolvers.org import MAX_RADIUS_KM, StoreFields, StoreFilter
-from schema.common import Connection, UserError, decode_id
-from schema.org import OpeningHoursInput, Store, StoreStatusEnum
-from schema.permissions import requires
-from schema.personal import not_personal
-from schema.transaction import MutationTransaction
+from schema.core.common import Connection, UserError, decode_id
+from schema.core.permissions import requires
+from schema.core.personal import not_personal
+from schema.core.transaction import MutationTransaction
+from schema.org.types import OpeningHoursInput, Store, StoreStatusEnum
 
 
 @strawberry.input

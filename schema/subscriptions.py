@@ -11,9 +11,9 @@ from models import OrderStatus
 from resolvers import inventory as inventory_resolvers
 from resolvers import orders as order_resolvers
 from resolvers.context import Context
-from schema.common import decode_id, global_id
-from schema.inventory import StockLevel
-from schema.orders import Order, OrderStatusEnum
+from schema.core.common import decode_id, global_id
+from schema.inventory.types import StockLevel
+from schema.orders.api import Order, OrderStatusEnum
 
 
 @strawberry.type(description="An order changed: paid, cancelled, ready, picked up.")

@@ -18,9 +18,9 @@ from strawberry.utils.str_converters import to_camel_case
 from resolvers import audit as audit_resolvers
 from resolvers.audit import Plan
 from resolvers.context import Context
-from schema.common import UserError
-from schema.personal import plan_for
-from services.errors import DomainError
+from schema.core.common import UserError
+from schema.core.personal import plan_for
+from services.platform.errors import DomainError
 
 
 def jsonable(value: Any) -> Any:
@@ -58,7 +58,7 @@ class MutationTransaction(FieldExtension):
 
     def apply(self, field: StrawberryField) -> None:
         self.payload_type = field.type
-        # What the input's fields hold, as their input types declare it (schema/personal.py).
+        # What the input's fields hold, as their input types declare it (schema/core/personal.py).
         self.plan = next((plan_for(a.type) for a in field.arguments if a.python_name == "input"), {})
 
     def _refusal(self, error: DomainError) -> Any:

@@ -37,9 +37,9 @@ from resolvers import auth as auth_resolvers
 from resolvers.auth import SESSION_REVOKED
 from resolvers.context import ANONYMOUS, Context, Viewer, for_operation
 from resolvers.state import Broker, Settings
-from schema import trusted
-from schema.errors import RETRYABLE, transient
-from services.errors import Unauthenticated
+from schema.core import trusted
+from schema.core.errors import RETRYABLE, transient
+from services.platform.errors import Unauthenticated
 
 log = logging.getLogger("chain.websocket")
 

@@ -12,9 +12,9 @@ from sqlalchemy import Text, cast, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import AuditLog, AuditOutcome
-from services.pagination import Page, keyset_page
-from services.pii import REDACTED, Sensitivity, erased, mask_phone
-from services.scope import Viewer, require_store, restrict
+from services.access.pii import REDACTED, Sensitivity, erased, mask_phone
+from services.access.scope import Viewer, require_store, restrict
+from services.platform.pagination import Page, keyset_page
 
 # What each key of an input holds, as its input type declares it: a Sensitivity, or the plan of a nested input.
 Plan = Mapping[str, "Sensitivity | Plan"]

@@ -11,11 +11,11 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import AuthSession, Member, RefreshToken, Role, Staff, utcnow
-from services.errors import DomainError, ErrorCode, Unauthenticated
-from services.events import emit
-from services.scope import Viewer, ViewerKind, acted_as
-from services.security import AccessClaims, Security, hash_refresh_token, new_refresh_token
-from services.validation import text
+from services.access.scope import Viewer, ViewerKind, acted_as
+from services.access.security import AccessClaims, Security, hash_refresh_token, new_refresh_token
+from services.platform.errors import DomainError, ErrorCode, Unauthenticated
+from services.platform.events import emit
+from services.platform.validation import text
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._\-]{2,63}$")
 # Published when sessions end ({"sessionIds": [...]}), so every instance closes their websockets at once.

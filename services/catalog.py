@@ -10,13 +10,13 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import CatalogStatus, Category, Product, Sku, utcnow
-from services import stock
-from services.errors import AccessDenied, DomainError, ErrorCode
-from services.pagination import AnySelect, Page, keyset_page
-from services.scope import Viewer, acted_in, require, require_store
-from services.settings import get_settings
-from services.validation import optional_text, text
-from services.visible import owned_condition
+from services.access.scope import Viewer, acted_in, require, require_store
+from services.access.visible import owned_condition
+from services.inventory import stock
+from services.org.settings import get_settings
+from services.platform.errors import AccessDenied, DomainError, ErrorCode
+from services.platform.pagination import AnySelect, Page, keyset_page
+from services.platform.validation import optional_text, text
 
 _BARCODE = re.compile(r"^[0-9A-Za-z\-]{4,64}$")
 _URL = re.compile(r"^https?://\S{1,500}$")

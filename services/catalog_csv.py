@@ -15,8 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import CatalogStatus, Category, Product, Sku
-from services.catalog import _BARCODE, _URL, MAX_PRICE
-from services.scope import Viewer, require
+from services.access.scope import Viewer, require
+from services.catalog.products import _BARCODE, _URL, MAX_PRICE
 
 COLUMNS = ["product", "category", "barcode", "spec", "base_price", "cost_price", "min_price", "max_price",
            "status", "description", "images"]  # fmt: skip

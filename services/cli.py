@@ -6,15 +6,15 @@ import argparse
 import asyncio
 import sys
 
-from services.config import Settings
-from services.db import create_engine, create_sessionmaker
-from services.events import create_broker
-from services.jobs import fold_facts, run_due
-from services.keys import load_keys
-from services.migrate import upgrade
-from services.payments import configured_providers
-from services.roles import sync_builtin_roles
-from services.security import Security
+from services.access.keys import load_keys
+from services.access.roles import sync_builtin_roles
+from services.access.security import Security
+from services.orders.payments import configured_providers
+from services.platform.config import Settings
+from services.platform.db import create_engine, create_sessionmaker
+from services.platform.events import create_broker
+from services.platform.jobs import fold_facts, run_due
+from services.platform.migrate import upgrade
 from services.seed import DEMO_REFUSED, demo_sign_ins, seed_demo, seed_demo_catalog
 
 

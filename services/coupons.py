@@ -27,16 +27,16 @@ from models import (
     Sku,
     utcnow,
 )
-from services import idempotency
-from services.db import dialect_insert
-from services.errors import AccessDenied, DomainError, ErrorCode
-from services.pagination import Page, keyset_page
-from services.points import CHAIN_TZ
-from services.promotions import runs_in
-from services.scope import Viewer, require
-from services.settings import get_settings
-from services.validation import text
-from services.visible import require_visible, template_condition
+from services.access.scope import Viewer, require
+from services.access.visible import require_visible, template_condition
+from services.marketing.promotions import runs_in
+from services.members.points import CHAIN_TZ
+from services.org.settings import get_settings
+from services.platform import idempotency
+from services.platform.db import dialect_insert
+from services.platform.errors import AccessDenied, DomainError, ErrorCode
+from services.platform.pagination import Page, keyset_page
+from services.platform.validation import text
 
 MAX_LIST = 10_000
 

@@ -33,7 +33,7 @@ from models import (
     StoreSkuDayFact,
     utcnow,
 )
-from services.db import dialect_insert, write_transaction
+from services.platform.db import dialect_insert, write_transaction
 
 BATCH = 2000
 

@@ -27,12 +27,14 @@ from models import (
     OrderStatus,
     utcnow,
 )
-from services import jobs, orders, refunds
-from services.db import rowcount
-from services.errors import AccessDenied, DomainError, ErrorCode
-from services.payments import PaymentProvider
-from services.pricing import CartLine
-from services.scope import Viewer, acted_in
+from services.access.scope import Viewer, acted_in
+from services.orders import lifecycle as orders
+from services.orders import refunds
+from services.orders.payments import PaymentProvider
+from services.platform import jobs
+from services.platform.db import rowcount
+from services.platform.errors import AccessDenied, DomainError, ErrorCode
+from services.pricing.engine import CartLine
 
 SHARE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 

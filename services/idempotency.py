@@ -18,10 +18,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import IdempotencyKey, utcnow
-from services.db import insert_new
-from services.errors import DomainError, ErrorCode
-from services.scope import Viewer
-from services.validation import text
+from services.access.scope import Viewer
+from services.platform.db import insert_new
+from services.platform.errors import DomainError, ErrorCode
+from services.platform.validation import text
 
 T = TypeVar("T")
 

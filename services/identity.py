@@ -9,7 +9,7 @@ from typing import Protocol
 
 import httpx
 
-from services.errors import DomainError, ErrorCode
+from services.platform.errors import DomainError, ErrorCode
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from models import AdjustmentReason, MovementKind, Sku, StockLevel, StockMovement, Store, StoreListing, StoreStatus
-from services import idempotency, stock
-from services.errors import DomainError, ErrorCode
-from services.pagination import AnySelect, Page, keyset_page
-from services.scope import Viewer, acted_in, require_store, restrict
-from services.settings import get_settings
-from services.stores import distance_km
-from services.visible import require_visible
+from services.access.scope import Viewer, acted_in, require_store, restrict
+from services.access.visible import require_visible
+from services.inventory import stock
+from services.org.settings import get_settings
+from services.org.stores import distance_km
+from services.platform import idempotency
+from services.platform.errors import DomainError, ErrorCode
+from services.platform.pagination import AnySelect, Page, keyset_page
 
 
 class Availability(enum.StrEnum):

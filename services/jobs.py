@@ -18,14 +18,16 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import Job, JobStatus, Order, utcnow
-from services import coupons, facts, points, segments
-from services.db import insert_new, write_transaction
-from services.errors import AccessDenied, DomainError
-from services.events import Broker, Event, take_pending
-from services.pagination import Page, keyset_page
-from services.payments import PaymentProvider
-from services.points import CHAIN_TZ
-from services.scope import SYSTEM, Viewer, require
+from services.access.scope import SYSTEM, Viewer, require
+from services.analytics import facts
+from services.marketing import coupons
+from services.members import points, segments
+from services.members.points import CHAIN_TZ
+from services.orders.payments import PaymentProvider
+from services.platform.db import insert_new, write_transaction
+from services.platform.errors import AccessDenied, DomainError
+from services.platform.events import Broker, Event, take_pending
+from services.platform.pagination import Page, keyset_page
 
 log = logging.getLogger("chain.jobs")
 
@@ -67,32 +69,32 @@ async def _birthdays(session: AsyncSession, payload: dict[str, Any], env: JobEnv
 
 
 async def _co_purchases(session: AsyncSession, payload: dict[str, Any], env: JobEnv) -> None:
-    from services import recommendations
+    from services.analytics import recommendations
 
     await recommendations.recompute_co_purchases(session, env.now)
     await _daily(session, "recs.copurchase", env.now + timedelta(days=1), 4)
 
 
 async def _expire_order(session: AsyncSession, payload: dict[str, Any], env: JobEnv) -> None:
-    from services import orders  # orders schedule this job, so import at call time
+    from services.orders import lifecycle as orders  # orders schedule this job, so import at call time
 
     await orders.expire(session, int(payload["order_id"]), env.now, env.providers)
 
 
 async def _refund_late_payment(session: AsyncSession, payload: dict[str, Any], env: JobEnv) -> None:
-    from services import late_payments  # late payments schedule this job
+    from services.orders import late_payments  # late payments schedule this job
 
     await late_payments.refund(session, int(payload["payment_id"]), env.providers, env.now)
 
 
 async def _close_payment(session: AsyncSession, payload: dict[str, Any], env: JobEnv) -> None:
-    from services import late_payments
+    from services.orders import late_payments
 
     await late_payments.close_job(session, int(payload["payment_id"]), env.providers)
 
 
 async def _expire_group(session: AsyncSession, payload: dict[str, Any], env: JobEnv) -> None:
-    from services import group_buys  # group buys schedule this job
+    from services.marketing import group_buys  # group buys schedule this job
 
     await group_buys.expire(session, int(payload["group_id"]), env.now, env.providers)
 
@@ -100,7 +102,7 @@ async def _expire_group(session: AsyncSession, payload: dict[str, Any], env: Job
 async def _refund_order(session: AsyncSession, payload: dict[str, Any], env: JobEnv) -> None:
     """Give a whole order's money back (through its provider): run apart from the expiry that asked for it, so a
     provider that does not answer delays only the money, retried with backoff and listed when it gives up."""
-    from services import refunds  # refunds use orders, which schedule jobs
+    from services.orders import refunds  # refunds use orders, which schedule jobs
 
     order = await session.get(Order, int(payload["order_id"]), with_for_update=True)
     if order is None or order.status not in refunds.REFUNDABLE:

@@ -18,11 +18,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Order, Payment, PaymentStatus
-from services import jobs
-from services.errors import DomainError, ErrorCode
-from services.pagination import Page, keyset_page
-from services.payments import Notification, PaymentProvider
-from services.scope import Viewer, require, restrict
+from services.access.scope import Viewer, require, restrict
+from services.orders.payments import Notification, PaymentProvider
+from services.platform import jobs
+from services.platform.errors import DomainError, ErrorCode
+from services.platform.pagination import Page, keyset_page
 
 REFUND_JOB = "payments.refund_late"
 CLOSE_JOB = "payments.close"

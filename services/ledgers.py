@@ -15,8 +15,8 @@ from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import BalanceEntry, Member, PointsEntry
-from services.pagination import Page, encode_cursor
-from services.scope import Viewer, require
+from services.access.scope import Viewer, require
+from services.platform.pagination import Page, encode_cursor
 
 
 @dataclass(frozen=True)

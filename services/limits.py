@@ -1,11 +1,11 @@
-"""What one GraphQL request may ask for (enforced in schema/limits.py): depth, aliases, tokens, and a cost budget
+"""What one GraphQL request may ask for (enforced in schema/core/limits.py): depth, aliases, tokens, and a cost budget
 by kind of viewer, plus the HTTP body size."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.scope import Viewer, ViewerKind
+from services.access.scope import Viewer, ViewerKind
 
 
 @dataclass(frozen=True)

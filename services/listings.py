@@ -8,13 +8,13 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import CatalogStatus, Category, Product, Sku, Store, StoreListing, utcnow
-from services.catalog import money
-from services.errors import DomainError, ErrorCode
-from services.pagination import AnySelect, Page, keyset_page
-from services.scope import Viewer, acted_in, require, require_store
-from services.settings import ChainSettings, get_settings
-from services.stock import ensure_levels
-from services.validation import text
+from services.access.scope import Viewer, acted_in, require, require_store
+from services.catalog.products import money
+from services.inventory.stock import ensure_levels
+from services.org.settings import ChainSettings, get_settings
+from services.platform.errors import DomainError, ErrorCode
+from services.platform.pagination import AnySelect, Page, keyset_page
+from services.platform.validation import text
 
 MAX_BATCH = 500
 

@@ -9,13 +9,13 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import LevelPrice, Member, MemberLevel, MemberStore, MemberTag, MemberTagLink, Sku, utcnow
-from services.db import insert_new
-from services.errors import AccessDenied, DomainError, ErrorCode
-from services.members import visible_members
-from services.pagination import Page, keyset_page
-from services.pii import PiiCipher, normalise_phone
-from services.scope import Viewer, require
-from services.validation import text
+from services.access.pii import PiiCipher, normalise_phone
+from services.access.scope import Viewer, require
+from services.members.accounts import visible_members
+from services.platform.db import insert_new
+from services.platform.errors import AccessDenied, DomainError, ErrorCode
+from services.platform.pagination import Page, keyset_page
+from services.platform.validation import text
 
 SEGMENTS = ("NEW", "VIP", "LOYAL", "REGULAR", "AT_RISK", "LOST")
 

@@ -9,8 +9,8 @@ import struct
 from datetime import datetime, timedelta
 
 from models import utcnow
-from services.errors import AccessDenied, DomainError, ErrorCode
-from services.scope import Viewer
+from services.access.scope import Viewer
+from services.platform.errors import AccessDenied, DomainError, ErrorCode
 
 LIFETIME = timedelta(seconds=60)
 PREFIX = "MC1"

@@ -37,11 +37,13 @@ from models import (
     Refund,
     utcnow,
 )
-from services import audit, auth, orders, refunds
-from services.errors import AccessDenied, DomainError, ErrorCode
-from services.payments import PaymentProvider
-from services.pii import PiiCipher, erased, mask_phone
-from services.scope import SYSTEM, Viewer
+from services.access import audit, auth
+from services.access.pii import PiiCipher, erased, mask_phone
+from services.access.scope import SYSTEM, Viewer
+from services.orders import lifecycle as orders
+from services.orders import refunds
+from services.orders.payments import PaymentProvider
+from services.platform.errors import AccessDenied, DomainError, ErrorCode
 
 # Orders that may still move money or stock: unpaid, or paid with goods not yet handed over.
 OPEN = (OrderStatus.CREATED, *refunds.REFUNDABLE)

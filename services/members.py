@@ -23,14 +23,14 @@ from models import (
     StoreStatus,
     utcnow,
 )
-from services import coupons
-from services.db import insert_new
-from services.errors import AccessDenied, DomainError, ErrorCode
-from services.identity import ExternalIdentity
-from services.member_code import MemberCodes
-from services.pii import PiiCipher, mask_phone, normalise_phone
-from services.scope import Viewer, counter_store, require
-from services.validation import optional_text
+from services.access.identity import ExternalIdentity
+from services.access.pii import PiiCipher, mask_phone, normalise_phone
+from services.access.scope import Viewer, counter_store, require
+from services.marketing import coupons
+from services.members.code import MemberCodes
+from services.platform.db import insert_new
+from services.platform.errors import AccessDenied, DomainError, ErrorCode
+from services.platform.validation import optional_text
 
 
 def visible_members(viewer: Viewer, permission: str = "member.read") -> ColumnElement[bool]:

@@ -6,8 +6,9 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services import orders, top_ups
-from services.payments import Notification
+from services.members import top_ups
+from services.orders import lifecycle as orders
+from services.orders.payments import Notification
 
 
 async def apply(session: AsyncSession, provider: str, note: Notification, at: datetime | None = None) -> None:

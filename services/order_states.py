@@ -12,9 +12,9 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Fulfilment, Order, OrderStatus
-from services.errors import AccessDenied, DomainError, ErrorCode
-from services.events import emit
-from services.scope import Viewer, require_store
+from services.access.scope import Viewer, require_store
+from services.platform.errors import AccessDenied, DomainError, ErrorCode
+from services.platform.events import emit
 
 S = OrderStatus
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {

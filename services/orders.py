@@ -33,18 +33,23 @@ from models import (
     StoreStatus,
     utcnow,
 )
-from services import facts, idempotency, jobs, late_payments, points, promotions, referrals, stock, stored_value
-from services.errors import AccessDenied, DomainError, ErrorCode
-from services.members import may_see, record_purchase
-from services.order_states import move
-from services.pagination import Page, keyset_page
-from services.payments import Notification, PaymentProvider, Prepay
-from services.pii import PiiCipher, mask_phone, normalise_phone
-from services.pricing import CartLine, Quote, quote, stored
-from services.scope import Viewer, acted_in, require_store
-from services.settings import get_settings
-from services.stores import distance_km, is_open_at, next_opening
-from services.validation import text
+from services.access.pii import PiiCipher, mask_phone, normalise_phone
+from services.access.scope import Viewer, acted_in, require_store
+from services.analytics import facts
+from services.inventory import stock
+from services.marketing import promotions, referrals
+from services.members import points, stored_value
+from services.members.accounts import may_see, record_purchase
+from services.orders import late_payments
+from services.orders.payments import Notification, PaymentProvider, Prepay
+from services.orders.states import move
+from services.org.settings import get_settings
+from services.org.stores import distance_km, is_open_at, next_opening
+from services.platform import idempotency, jobs
+from services.platform.errors import AccessDenied, DomainError, ErrorCode
+from services.platform.pagination import Page, keyset_page
+from services.platform.validation import text
+from services.pricing.engine import CartLine, Quote, quote, stored
 
 REF_PREFIX = "ORD"  # our out-trade-no for an order's provider payment
 DELIVERY_CONTEXT = b"order.delivery"
@@ -330,7 +335,7 @@ async def mark_paid(session: AsyncSession, order_id: int, at: datetime, *, reser
                               amount=spend + order.points_value, at=at)  # fmt: skip
         await referrals.reward(session, order.member_id, order.id, at)
     if order.group_buy_id is not None:
-        from services import group_buys  # group buys place orders through this module
+        from services.marketing import group_buys  # group buys place orders through this module
 
         await group_buys.on_paid(session, order.group_buy_id, at)
     facts.record(session, FactEventKind.SALE, order.id)
@@ -425,7 +430,7 @@ async def release(
         await stored_value.refund(session, ref_type="order", ref_id=order.id, store_id=order.store_id)
     await promotions.release(session, order)
     if order.group_buy_id is not None:
-        from services import group_buys  # group buys place orders through this module
+        from services.marketing import group_buys  # group buys place orders through this module
 
         await group_buys.on_released(session, order.group_buy_id)
     pending = (await session.scalars(select(Payment).where(Payment.order_id == order.id))).all()

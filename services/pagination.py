@@ -11,7 +11,7 @@ from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from services.errors import DomainError, ErrorCode
+from services.platform.errors import DomainError, ErrorCode
 
 MAX_PAGE = 100
 # Any select statement, whatever it returns (SQLAlchemy 2.1 types a Select by all its columns).

@@ -15,7 +15,7 @@ from typing import Protocol
 
 import orjson
 
-from services.errors import DomainError, ErrorCode
+from services.platform.errors import DomainError, ErrorCode
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from sqlalchemy import Column, inspect
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from models.base import PII, REDACTED, Base, Sensitivity
-from services.errors import DomainError, ErrorCode
+from services.platform.errors import DomainError, ErrorCode
 
 __all__ = ["PII", "REDACTED", "PiiCipher", "Sensitivity", "erased", "mask_phone", "normalise_phone", "personal_columns"]
 

@@ -18,10 +18,10 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Member, MemberLevel, PointsEntry, PointsKind, utcnow
-from services import idempotency
-from services.errors import AccessDenied, DomainError, ErrorCode
-from services.scope import Viewer, require
-from services.settings import ChainSettings, get_settings
+from services.access.scope import Viewer, require
+from services.org.settings import ChainSettings, get_settings
+from services.platform import idempotency
+from services.platform.errors import AccessDenied, DomainError, ErrorCode
 
 CHAIN_TZ = ZoneInfo("Asia/Shanghai")
 

@@ -26,10 +26,13 @@ from models import (
     StoreStatus,
     utcnow,
 )
-from services import coupons, idempotency, points, stock
-from services.errors import AccessDenied, DomainError, ErrorCode
-from services.scope import Viewer, require
-from services.validation import text
+from services.access.scope import Viewer, require
+from services.inventory import stock
+from services.marketing import coupons
+from services.members import points
+from services.platform import idempotency
+from services.platform.errors import AccessDenied, DomainError, ErrorCode
+from services.platform.validation import text
 
 
 async def create_item(
@@ -126,7 +129,7 @@ async def _exchange(
 async def _item_order(
     session: AsyncSession, member_id: int, item: PointsMallItem, store_id: int | None, key: str, now: datetime
 ) -> Order:
-    from services.orders import mark_paid  # orders reach marketing; marketing reaches back only here
+    from services.orders.lifecycle import mark_paid  # orders reach marketing; marketing reaches back only here
 
     assert item.sku_id is not None
     store = await session.get(Store, store_id) if store_id is not None else None

@@ -10,14 +10,16 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Channel, Fulfilment, Order, OrderLine, OrderStatus, Payment, PaymentMethod, PaymentStatus, utcnow
-from services import idempotency, points, promotions, stored_value
-from services.errors import DomainError, ErrorCode
-from services.members import may_see
-from services.order_states import move
-from services.orders import mark_paid
-from services.pricing import CartLine, quote, stored
-from services.scope import Viewer, require_store
-from services.settings import get_settings
+from services.access.scope import Viewer, require_store
+from services.marketing import promotions
+from services.members import points, stored_value
+from services.members.accounts import may_see
+from services.orders.lifecycle import mark_paid
+from services.orders.states import move
+from services.org.settings import get_settings
+from services.platform import idempotency
+from services.platform.errors import DomainError, ErrorCode
+from services.pricing.engine import CartLine, quote, stored
 
 COUNTER_METHODS = {PaymentMethod.CASH, PaymentMethod.CARD, PaymentMethod.WECHAT_PAY, PaymentMethod.ALIPAY}
 

@@ -48,8 +48,8 @@ from models import (
     StoreListing,
     utcnow,
 )
-from services.errors import DomainError, ErrorCode
-from services.settings import get_settings
+from services.org.settings import get_settings
+from services.platform.errors import DomainError, ErrorCode
 
 PROMOTION_RULES = frozenset({"LIMITED_DISCOUNT", "FULL_REDUCTION"})
 LOCKING_RULES = frozenset({"FLASH_SALE", "GROUP_BUY"})

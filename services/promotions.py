@@ -1,6 +1,6 @@
 """Campaigns: HQ designs them once and chooses their stores; stores run local ones within HQ's limits.
 
-The price engine (services/pricing.py) applies running campaigns; this module creates and ends them,
+The price engine (services/pricing/engine.py) applies running campaigns; this module creates and ends them,
 claims what an order takes from limited ones (a flash sale's quota and the member's limit, a coupon) in the
 order's transaction, gives it back when an unpaid order is cancelled, and reports each campaign's effect.
 """
@@ -34,14 +34,14 @@ from models import (
     StoreListing,
     utcnow,
 )
-from services.db import insert_new, rowcount
-from services.errors import AccessDenied, DomainError, ErrorCode
-from services.pagination import Page, keyset_page
-from services.pricing import Quote
-from services.scope import Viewer, acted_in, require, require_store
-from services.settings import get_settings
-from services.validation import text
-from services.visible import owned_condition, require_visible
+from services.access.scope import Viewer, acted_in, require, require_store
+from services.access.visible import owned_condition, require_visible
+from services.org.settings import get_settings
+from services.platform.db import insert_new, rowcount
+from services.platform.errors import AccessDenied, DomainError, ErrorCode
+from services.platform.pagination import Page, keyset_page
+from services.platform.validation import text
+from services.pricing.engine import Quote
 
 HQ_ONLY_KINDS = frozenset({CampaignKind.REFERRAL})
 

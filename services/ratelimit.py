@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from services.errors import AccessDenied
+from services.platform.errors import AccessDenied
 
 
 class RateLimited(AccessDenied):

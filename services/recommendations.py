@@ -30,9 +30,9 @@ from models import (
     StoreSkuDayFact,
     utcnow,
 )
-from services.errors import DomainError, ErrorCode
-from services.inventory import available_expr
-from services.scope import Viewer
+from services.access.scope import Viewer
+from services.inventory.levels import available_expr
+from services.platform.errors import DomainError, ErrorCode
 
 WINDOW_DAYS = 90
 SOLD = [s for s in OrderStatus if s not in (OrderStatus.CREATED, OrderStatus.CANCELLED)]

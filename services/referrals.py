@@ -19,9 +19,10 @@ from models import (
     Referral,
     utcnow,
 )
-from services import coupons, points
-from services.errors import AccessDenied, DomainError, ErrorCode
-from services.scope import Viewer
+from services.access.scope import Viewer
+from services.marketing import coupons
+from services.members import points
+from services.platform.errors import AccessDenied, DomainError, ErrorCode
 
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 

@@ -45,14 +45,18 @@ from models import (
     Refund,
     utcnow,
 )
-from services import facts, idempotency, points, promotions, stock, stored_value
-from services.errors import DomainError, ErrorCode
-from services.order_states import move
-from services.payments import PaymentProvider
-from services.pricing import allocate
-from services.scope import Viewer, require_store
-from services.settings import get_settings
-from services.validation import optional_text
+from services.access.scope import Viewer, require_store
+from services.analytics import facts
+from services.inventory import stock
+from services.marketing import promotions
+from services.members import points, stored_value
+from services.orders.payments import PaymentProvider
+from services.orders.states import move
+from services.org.settings import get_settings
+from services.platform import idempotency
+from services.platform.errors import DomainError, ErrorCode
+from services.platform.validation import optional_text
+from services.pricing.engine import allocate
 
 REFUNDABLE = {
     OrderStatus.PAID,

@@ -1,4 +1,4 @@
-"""Reports HQ and stores can trust: read from the daily facts (services/facts.py), scoped in one place.
+"""Reports HQ and stores can trust: read from the daily facts (services/analytics/facts.py), scoped in one place.
 
 HQ (`report.view` at HQ scope) sees every store or one; a store's manager sees only their own store, in every
 report. Periods are inclusive ranges of business days (each store's local day); every report also gives the
@@ -39,13 +39,13 @@ from models import (
     Transfer,
     TransferLine,
 )
-from services.errors import AccessDenied, DomainError, ErrorCode
-from services.facts import Freshness, freshness
-from services.inventory import available_expr, threshold_expr
-from services.points import CHAIN_TZ
-from services.scope import Viewer, require
-from services.settings import get_settings
-from services.validation import EARLIEST_DAY, LATEST_DAY
+from services.access.scope import Viewer, require
+from services.analytics.facts import Freshness, freshness
+from services.inventory.levels import available_expr, threshold_expr
+from services.members.points import CHAIN_TZ
+from services.org.settings import get_settings
+from services.platform.errors import AccessDenied, DomainError, ErrorCode
+from services.platform.validation import EARLIEST_DAY, LATEST_DAY
 
 MAX_DAYS = 366
 EARLIEST, LATEST = EARLIEST_DAY, LATEST_DAY

@@ -8,10 +8,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Role, RoleScope
-from services.errors import DomainError, ErrorCode
-from services.permissions import BUILTIN_ROLES, PERMISSIONS
-from services.scope import Viewer
-from services.validation import text
+from services.access.permissions import BUILTIN_ROLES, PERMISSIONS
+from services.access.scope import Viewer
+from services.platform.errors import DomainError, ErrorCode
+from services.platform.validation import text
 
 _CODE = re.compile(r"^[A-Z][A-Z0-9_]{1,63}$")
 # Permissions that only make sense chain-wide; a store-scoped role may not carry them.

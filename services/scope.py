@@ -17,8 +17,8 @@ from sqlalchemy import ColumnElement, false
 from sqlalchemy.orm import InstrumentedAttribute
 
 from models import RoleScope
-from services.errors import AccessDenied, DomainError, ErrorCode, Unauthenticated
-from services.pagination import AnySelect
+from services.platform.errors import AccessDenied, DomainError, ErrorCode, Unauthenticated
+from services.platform.pagination import AnySelect
 
 StoreColumn = ColumnElement[Any] | InstrumentedAttribute[Any]
 

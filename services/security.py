@@ -15,9 +15,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from models import utcnow
-from services.config import Settings
-from services.errors import Unauthenticated
-from services.keys import Keys
+from services.access.keys import Keys
+from services.platform.config import Settings
+from services.platform.errors import Unauthenticated
 
 ISSUER = "chain-bff"
 AUDIENCE = "chain-bff"

@@ -8,14 +8,15 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import MemberLevel, Role, RoleScope, Sku, Staff, Store, StoreStatus, TopUpPlan
-from services import catalog, stock
-from services.catalog_csv import category_ids_for_paths
-from services.jobs import ensure_recurring
-from services.listings import Adoption, adopt
-from services.permissions import PERMISSIONS
-from services.roles import sync_builtin_roles
-from services.scope import Viewer, ViewerKind
-from services.security import Security
+from services.access.permissions import PERMISSIONS
+from services.access.roles import sync_builtin_roles
+from services.access.scope import Viewer, ViewerKind
+from services.access.security import Security
+from services.catalog import products as catalog
+from services.catalog.csv_io import category_ids_for_paths
+from services.catalog.listings import Adoption, adopt
+from services.inventory import stock
+from services.platform.jobs import ensure_recurring
 
 DEMO_PASSWORD = "demo-pass-2026"
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Setting, utcnow
-from services.errors import DomainError, ErrorCode
+from services.platform.errors import DomainError, ErrorCode
 
 
 @dataclass(frozen=True)

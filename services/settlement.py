@@ -27,9 +27,9 @@ from models import (
     Settlement,
     Store,
 )
-from services.errors import AccessDenied, DomainError, ErrorCode
-from services.scope import Viewer, acted_in, require_store
-from services.validation import business_day
+from services.access.scope import Viewer, acted_in, require_store
+from services.platform.errors import AccessDenied, DomainError, ErrorCode
+from services.platform.validation import business_day
 
 COUNTER_TOP_UP_METHODS = (PaymentMethod.CASH, PaymentMethod.CARD, PaymentMethod.WECHAT_PAY, PaymentMethod.ALIPAY)
 

@@ -9,15 +9,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from zxcvbn import zxcvbn
 
 from models import AuthSession, Role, RoleScope, Staff, Store, utcnow
-from services.auth import USERNAME, revoke_sessions
-from services.errors import AccessDenied, DomainError, ErrorCode
-from services.pagination import AnySelect, Page, keyset_page
-from services.roles import can_assign
-from services.scope import Viewer, acted_in, require_store, restrict
-from services.security import Security
-from services.validation import text
+from services.access.auth import USERNAME, revoke_sessions
+from services.access.roles import can_assign
+from services.access.scope import Viewer, acted_in, require_store, restrict
+from services.access.security import Security
+from services.platform.errors import AccessDenied, DomainError, ErrorCode
+from services.platform.pagination import AnySelect, Page, keyset_page
+from services.platform.validation import text
 
-MANAGER_ROLE = "STORE_MANAGER"  # the built-in role (services/permissions.py) that makes a store's manager
+MANAGER_ROLE = "STORE_MANAGER"  # the built-in role (services/access/permissions.py) that makes a store's manager
 MIN_PASSWORD = 10
 MAX_PASSWORD = 128
 # zxcvbn's score (0-4): 3 is "safely unguessable" against an offline attack on a slow hash. Below it are the

@@ -16,11 +16,11 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import AdjustmentReason, MovementKind, Sku, StockLevel, StockMovement, utcnow
-from services.db import insert_new
-from services.errors import AccessDenied, DomainError, ErrorCode
-from services.events import emit
-from services.scope import Viewer, require, require_store
-from services.settings import ChainSettings, get_settings, update_settings
+from services.access.scope import Viewer, require, require_store
+from services.org.settings import ChainSettings, get_settings, update_settings
+from services.platform.db import insert_new
+from services.platform.errors import AccessDenied, DomainError, ErrorCode
+from services.platform.events import emit
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import BalanceEntry, BalanceKind, BalanceLot, Member, TopUpPlan, utcnow
-from services.errors import DomainError, ErrorCode
-from services.scope import Viewer
-from services.validation import text
+from services.access.scope import Viewer
+from services.platform.errors import DomainError, ErrorCode
+from services.platform.validation import text
 
 MAX_TOP_UP = 10_000_000  # 100,000 yuan
 

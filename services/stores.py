@@ -13,10 +13,10 @@ from sqlalchemy import ColumnElement, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Store, StoreStatus, utcnow
-from services.errors import DomainError, ErrorCode
-from services.pagination import AnySelect, Page, keyset_page, offset_page
-from services.scope import Viewer, acted_in
-from services.validation import number_in, optional_text, text
+from services.access.scope import Viewer, acted_in
+from services.platform.errors import DomainError, ErrorCode
+from services.platform.pagination import AnySelect, Page, keyset_page, offset_page
+from services.platform.validation import number_in, optional_text, text
 
 _CODE = re.compile(r"^[A-Z0-9][A-Z0-9\-]{1,31}$")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")

@@ -18,11 +18,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import CounterTopUp, Member, OnlineTopUp, Store, StoreStatus, TopUpPlan, TopUpStatus, utcnow
-from services import idempotency, members, stored_value
-from services.errors import AccessDenied, DomainError, ErrorCode
-from services.payments import Notification, PaymentProvider, Prepay
-from services.pos import COUNTER_METHODS, Tender
-from services.scope import Viewer, counter_store, require_store
+from services.access.scope import Viewer, counter_store, require_store
+from services.members import accounts as members
+from services.members import stored_value
+from services.orders.payments import Notification, PaymentProvider, Prepay
+from services.orders.pos import COUNTER_METHODS, Tender
+from services.platform import idempotency
+from services.platform.errors import AccessDenied, DomainError, ErrorCode
 
 REF_PREFIX = "TOP"
 

@@ -15,12 +15,13 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Sku, Store, StoreStatus, Transfer, TransferLine, TransferStatus, utcnow
-from services import idempotency, stock
-from services.errors import AccessDenied, DomainError, ErrorCode
-from services.pagination import AnySelect, Page, keyset_page
-from services.scope import Viewer, acted_in, require, require_store
-from services.validation import optional_text
-from services.visible import require_visible
+from services.access.scope import Viewer, acted_in, require, require_store
+from services.access.visible import require_visible
+from services.inventory import stock
+from services.platform import idempotency
+from services.platform.errors import AccessDenied, DomainError, ErrorCode
+from services.platform.pagination import AnySelect, Page, keyset_page
+from services.platform.validation import optional_text
 
 MAX_LINES = 200
 

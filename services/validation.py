@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from services.errors import DomainError, ErrorCode
+from services.platform.errors import DomainError, ErrorCode
 
 
 def text(value: str, field: str, *, max_len: int, min_len: int = 1) -> str:

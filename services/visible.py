@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from models import Campaign, CouponTemplate, Product, Sku
-from services.errors import DomainError, ErrorCode
-from services.scope import Viewer
+from services.access.scope import Viewer
+from services.platform.errors import DomainError, ErrorCode
 
 
 def owned_condition(viewer: Viewer, owner: InstrumentedAttribute[Any]) -> ColumnElement[bool]:

@@ -31,9 +31,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 import models
 from app import create_app
 from resolvers.state import AppState, build_state
-from services.config import Settings
-from services.db import create_engine, create_sessionmaker
-from services.migrate import upgrade
+from services.platform.config import Settings
+from services.platform.db import create_engine, create_sessionmaker
+from services.platform.migrate import upgrade
 from services.seed import DEMO_PASSWORD, seed_demo
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}

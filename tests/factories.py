@@ -6,11 +6,13 @@ from dataclasses import dataclass
 
 from models import RoleScope, Staff
 from resolvers.state import AppState
-from services import catalog, listings, stock
-from services.db import write_transaction
-from services.permissions import PERMISSIONS
-from services.scope import Viewer, ViewerKind
-from services.settings import update_settings
+from services.access.permissions import PERMISSIONS
+from services.access.scope import Viewer, ViewerKind
+from services.catalog import listings
+from services.catalog import products as catalog
+from services.inventory import stock
+from services.org.settings import update_settings
+from services.platform.db import write_transaction
 
 HQ = Viewer(kind=ViewerKind.STAFF, role_code="HQ_ADMIN", role_scope=RoleScope.HQ, permissions=frozenset(PERMISSIONS))
 

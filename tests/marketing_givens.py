@@ -20,9 +20,9 @@ from models import (
     utcnow,
 )
 from resolvers.state import AppState
-from services import coupons, promotions
-from services.db import write_transaction
-from services.pricing import CartLine, Quote, quote
+from services.marketing import coupons, promotions
+from services.platform.db import write_transaction
+from services.pricing.engine import CartLine, Quote, quote
 from tests.factories import HQ, list_in_store, make_library
 
 PRICES = (10000, 5000, 2000)  # A (coffee), B (food), C (coffee)

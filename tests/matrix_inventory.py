@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from services import transfers
-from services.db import write_transaction
+from services.inventory import transfers
+from services.platform.db import write_transaction
 from tests.conftest import gid
 from tests.factories import HQ, list_in_store, make_library
 

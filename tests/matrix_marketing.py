@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from models import CampaignKind, CouponKind, RoleScope
-from services import coupons, group_buys, members, points, points_mall, promotions, referrals
-from services.db import write_transaction
-from services.identity import ExternalIdentity
-from services.scope import Viewer, ViewerKind
+from services.access.identity import ExternalIdentity
+from services.access.scope import Viewer, ViewerKind
+from services.marketing import coupons, group_buys, points_mall, promotions, referrals
+from services.members import accounts as members
+from services.members import points
+from services.platform.db import write_transaction
 from tests.conftest import gid
 from tests.factories import HQ, list_in_store, make_library
 from tests.marketing_givens import campaign, template
@@ -64,7 +66,7 @@ async def _template(chain, state) -> dict[str, Any]:
 
 
 async def _group_campaign(chain, state) -> dict[str, Any]:
-    from services.promotions import ItemSpec
+    from services.marketing.promotions import ItemSpec
 
     library = await make_library(state, products=1, skus_per_product=1)
     await list_in_store(state, chain.stores["SH01"], library.sku_ids, on_hand=10)

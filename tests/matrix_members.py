@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from services import member_admin, members
-from services.db import write_transaction
+from services.members import accounts as members
+from services.members import admin as member_admin
+from services.platform.db import write_transaction
 from tests.conftest import gid
 from tests.factories import HQ, make_library
 

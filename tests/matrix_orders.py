@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from models import Fulfilment, PaymentMethod, Store
-from services import members, orders
-from services.db import write_transaction
-from services.identity import ExternalIdentity
-from services.pricing import CartLine
-from services.scope import Viewer, ViewerKind
+from services.access.identity import ExternalIdentity
+from services.access.scope import Viewer, ViewerKind
+from services.members import accounts as members
+from services.orders import lifecycle as orders
+from services.platform.db import write_transaction
+from services.pricing.engine import CartLine
 from tests.conftest import gid, pk
 from tests.factories import HQ, list_in_store, make_library
 
@@ -59,7 +60,7 @@ async def _listed(chain, state):
 
 async def _sold(chain, state):
     """A completed counter sale of one unit (1000 fen) at SH01."""
-    from services import pos
+    from services.orders import pos
 
     listed = await _listed(chain, state)
     sku = pk(listed["sku"])

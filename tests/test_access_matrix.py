@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from models import RoleScope
-from services.roles import create_role
+from services.access.roles import create_role
 from tests.conftest import gid
 from tests.matrix_inventory import inventory_ops
 from tests.matrix_marketing import marketing_ops, report_ops

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from models import AuditLog, AuditOutcome, Staff
-from services.audit import redact
-from services.pii import REDACTED
+from services.access.audit import redact
+from services.access.pii import REDACTED
 from tests.conftest import gid
 
 
@@ -94,9 +94,9 @@ async def test_audit_logs_filter_by_operation_and_outcome_newest_first(api):
 
 
 def test_redaction_masks_secrets_and_phones_at_any_depth_as_the_input_types_declare():
-    from schema.auth import LoginInput
-    from schema.orders import PlaceOrderInput
-    from schema.personal import plan_for
+    from schema.access.auth import LoginInput
+    from schema.core.personal import plan_for
+    from schema.orders.api import PlaceOrderInput
 
     assert redact({"username": "sh01.clerk", "password": "p"}, plan_for(LoginInput)) == {
         "username": "sh01.clerk",

@@ -10,8 +10,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select
 
 from models import AuthSession, Member, MemberIdentity, utcnow
-from services.errors import Unauthenticated
-from services.security import AccessClaims, Security
+from services.access.security import AccessClaims, Security
+from services.platform.errors import Unauthenticated
 
 ME = "{ me { __typename ... on StaffViewer { staff { username } permissions scope store { code } role { code } }"
 ME += " ... on MemberViewer { member { id phone } } } }"
@@ -179,8 +179,8 @@ async def test_two_concurrent_refreshes_of_one_token_succeed_at_most_once(api):
 async def test_wechat_provider_exchanges_the_code_for_the_union_id():
     import httpx
 
-    from services.errors import DomainError
-    from services.identity import WeChatIdentityProvider
+    from services.access.identity import WeChatIdentityProvider
+    from services.platform.errors import DomainError
 
     def handler(request: httpx.Request) -> httpx.Response:
         assert request.url.params["js_code"] == "good-code" and request.url.params["appid"] == "wxapp"

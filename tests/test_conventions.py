@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from services import stores as store_service
+from services.org import stores as store_service
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,7 +34,7 @@ async def test_failed_mutation_is_rolled_back_masked_and_audited(api, state, mon
     from sqlalchemy import select
 
     from models import AuditLog, Store
-    from services import roles
+    from services.access import roles
 
     real = store_service.create_store
 
@@ -65,7 +65,7 @@ async def test_readiness_fails_when_the_database_is_gone(tmp_path, settings):
     import httpx
 
     from app import create_app
-    from services.config import Settings
+    from services.platform.config import Settings
 
     broken = Settings(**{**settings.__dict__, "database_url": "postgresql+asyncpg://nobody@127.0.0.1:1/none"})
     app = create_app(broken)
@@ -98,7 +98,7 @@ def test_trusted_documents_are_current_and_valid_against_the_schema():
     from graphql import parse, validate
 
     from schema import schema
-    from schema.trusted import documents
+    from schema.core.trusted import documents
 
     result = subprocess.run([sys.executable, "-m", "schema.export", "--trusted", "--check", "trusted-documents.json"],
                             cwd=ROOT, capture_output=True, text=True, check=False)  # fmt: skip
@@ -153,6 +153,6 @@ def test_the_unwired_check_finds_a_function_only_tests_call(tmp_path):
     (tmp_path / "services").mkdir()
     (tmp_path / "tests").mkdir()
     (tmp_path / "services" / "facts.py").write_text("def fold():\n    pass\n\ndef used():\n    pass\n")
-    (tmp_path / "app.py").write_text("from services.facts import used\nused()\n")
-    (tmp_path / "tests" / "test_x.py").write_text("from services.facts import fold\nfold()\n")
+    (tmp_path / "app.py").write_text("from services.analytics.facts import used\nused()\n")
+    (tmp_path / "tests" / "test_x.py").write_text("from services.analytics.facts import fold\nfold()\n")
     assert _unwired_services_functions(tmp_path) == ["services/facts.py:1 fold"]

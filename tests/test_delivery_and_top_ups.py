@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from models import BalanceLot, Member, OnlineTopUp, Order, StockLevel, Store, TopUpStatus
-from services import settlement
+from services.orders import settlement
 from tests.conftest import gid, pk
 from tests.factories import list_in_store, make_library
 

@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, select
 
 from models import GroupBuy, GroupBuyStatus, Job, JobStatus, Order, OrderStatus, StockLevel, utcnow
-from services import group_buys, jobs
-from services.db import write_transaction
-from services.errors import DomainError, ErrorCode
+from services.marketing import group_buys
+from services.platform import jobs
+from services.platform.db import write_transaction
+from services.platform.errors import DomainError, ErrorCode
 from tests.marketing_givens import given_menu
 from tests.test_marketing import _group_campaign, _member, _members, _pay
 

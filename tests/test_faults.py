@@ -16,7 +16,7 @@ from sqlalchemy.pool import NullPool
 from app import create_app
 from models import IdempotencyKey, Order, Payment, StockLevel, StockMovement
 from resolvers.state import build_state
-from services import db
+from services.platform import db
 from tests.conftest import Api, gid, pk
 from tests.factories import list_in_store, make_library
 

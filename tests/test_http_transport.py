@@ -14,8 +14,8 @@ import pytest
 
 from app import create_app
 from resolvers.state import AppState
-from schema.trusted import documents
-from services.identity import WeChatIdentityProvider
+from schema.core.trusted import documents
+from services.access.identity import WeChatIdentityProvider
 from services.seed import DEMO_PASSWORD
 from tests.conftest import Api, Chain, gid, table_counts
 

@@ -17,9 +17,10 @@ from sqlalchemy import select, update
 
 from models import Member, PaymentMethod, Refund, StockLevel, StoreListing
 from schema import schema
-from services import refunds, stored_value
-from services.db import write_transaction
-from services.members import relate
+from services.members import stored_value
+from services.members.accounts import relate
+from services.orders import refunds
+from services.platform.db import write_transaction
 from tests.conftest import count_statements, gid, pk
 from tests.factories import list_in_store, make_library
 
@@ -397,7 +398,7 @@ async def test_a_transfer_requested_shipped_and_received_with_replayed_keys_move
 
 async def test_refunds_line_by_line_give_every_tender_back_exactly_what_it_paid(api, state, chain):
     skus, member_id, _ = await _shop(state, chain, prices=(1757, 4043, 999), sv=3000)
-    from services import points as points_service
+    from services.members import points as points_service
 
     async with write_transaction(state.sessionmaker) as session:
         await points_service.adjust(session, member_id, 500, note="seed", staff_id=None)

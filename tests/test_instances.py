@@ -18,8 +18,8 @@ from websockets.typing import Subprotocol
 from app import create_app
 from models import CampaignKind, Job, JobStatus, Order, OrderStatus, StockLevel, StockMovement, utcnow
 from resolvers.state import build_state
-from services import jobs
-from services.events import RedisBroker
+from services.platform import jobs
+from services.platform.events import RedisBroker
 from tests.conftest import Api, gid, pk
 from tests.factories import list_in_store, make_library
 from tests.test_e2e_http import running_server
@@ -140,11 +140,12 @@ async def test_each_due_job_runs_once_across_two_instances(state, chain, two_ins
 
 async def _group_with_a_paid_leader(state, store: int, sku: int) -> int:
     from models import Member
-    from services import group_buys, orders
-    from services.db import write_transaction
-    from services.payments import Notification
-    from services.promotions import ItemSpec
-    from services.scope import Viewer, ViewerKind
+    from services.access.scope import Viewer, ViewerKind
+    from services.marketing import group_buys
+    from services.marketing.promotions import ItemSpec
+    from services.orders import lifecycle as orders
+    from services.orders.payments import Notification
+    from services.platform.db import write_transaction
     from tests.marketing_givens import campaign
 
     campaign_id = await campaign(state, CampaignKind.GROUP_BUY, items=[ItemSpec(sku, price=600)], group_size=3,

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, select
 
 from models import Job, JobStatus, Member, PointsEntry
-from services import jobs, points
-from services.db import write_transaction
+from services.members import points
+from services.platform import jobs
+from services.platform.db import write_transaction
 
 
 async def test_rfm_job_segments_members_once_and_schedules_tomorrow(state):

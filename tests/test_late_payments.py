@@ -16,9 +16,9 @@ from sqlalchemy import func, select, update
 from app import create_app
 from models import Job, Member, Order, OrderStatus, Payment, PaymentStatus, utcnow
 from resolvers.state import build_state
-from services import jobs
-from services.errors import DomainError, ErrorCode
-from services.payments import SandboxProvider
+from services.orders.payments import SandboxProvider
+from services.platform import jobs
+from services.platform.errors import DomainError, ErrorCode
 from tests.conftest import Api, count_statements, gid, pk
 from tests.factories import list_in_store, make_library
 from tests.test_e2e_http import running_server

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from models import Member
-from services import points, stored_value
-from services.db import write_transaction
-from services.members import relate
+from services.members import points, stored_value
+from services.members.accounts import relate
+from services.platform.db import write_transaction
 from tests.conftest import count_statements, gid, pk
 from tests.factories import list_in_store, make_library
 

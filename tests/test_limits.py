@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from app import create_app
-from schema.trusted import documents
-from services.limits import Limits
-from services.ratelimit import LocalCounter, RedisCounter, check
+from schema.core.trusted import documents
+from services.platform.limits import Limits
+from services.platform.ratelimit import LocalCounter, RedisCounter, check
 from tests.conftest import Api
 
 STORES = "query($n: Int!) { stores(first: $n) { edges { node { code } } } }"  # cost 1 + 3n, depth 4
@@ -170,7 +170,7 @@ async def test_text_with_a_nul_character_is_refused_before_it_reaches_the_databa
 async def test_a_repeated_document_is_parsed_and_validated_once(api, monkeypatch):
     """The second request with the same text (other variables, another viewer) skips parse and validation; an
     invalid document is remembered as invalid too, and a new text is validated on its own."""
-    import schema.limits as limits_module
+    import schema.core.limits as limits_module
 
     parsed: list[str] = []
     validated: list[str] = []

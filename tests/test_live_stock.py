@@ -14,7 +14,7 @@ from websockets.typing import Subprotocol
 
 from app import create_app
 from resolvers.state import build_state
-from services.events import RedisBroker
+from services.platform.events import RedisBroker
 from tests.conftest import Api, gid
 from tests.factories import list_in_store, make_library
 from tests.test_e2e_http import running_server

@@ -11,11 +11,11 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 from sqlalchemy import func, select
 
 from models import BalanceEntry, BalanceLot, Member, MemberLevel, PointsEntry, PointsKind
-from services import points, stored_value
-from services.db import create_sessionmaker, write_transaction
-from services.errors import DomainError
-from services.member_code import MemberCodes
-from services.members import record_purchase
+from services.members import points, stored_value
+from services.members.accounts import record_purchase
+from services.members.code import MemberCodes
+from services.platform.db import create_sessionmaker, write_transaction
+from services.platform.errors import DomainError
 from tests.conftest import fresh_engine
 
 

@@ -25,13 +25,16 @@ from models import (
     StockLevel,
     utcnow,
 )
-from services import coupons, group_buys, jobs, members, orders
-from services.db import write_transaction
-from services.errors import DomainError
-from services.identity import ExternalIdentity
-from services.pricing import CartLine
-from services.promotions import ItemSpec
-from services.scope import Viewer, ViewerKind
+from services.access.identity import ExternalIdentity
+from services.access.scope import Viewer, ViewerKind
+from services.marketing import coupons, group_buys
+from services.marketing.promotions import ItemSpec
+from services.members import accounts as members
+from services.orders import lifecycle as orders
+from services.platform import jobs
+from services.platform.db import write_transaction
+from services.platform.errors import DomainError
+from services.pricing.engine import CartLine
 from tests.conftest import count_statements, gid
 from tests.marketing_givens import campaign, give_coupon, given_menu, template
 
@@ -175,7 +178,7 @@ async def test_members_claim_up_to_their_limit_and_packs_arrive_on_joining_and_f
 async def test_birthday_gifts_arrive_once_a_year_from_the_daily_job(state, chain):
     from sqlalchemy import update
 
-    from services.points import CHAIN_TZ
+    from services.members.points import CHAIN_TZ
 
     now = utcnow()
     today = now.astimezone(CHAIN_TZ).date()
@@ -356,7 +359,7 @@ async def test_a_referred_members_first_paid_order_rewards_the_referrer_once(api
 
 
 async def test_points_buy_coupons_and_items_while_the_mall_has_them(api, state, chain):
-    from services.points import adjust
+    from services.members.points import adjust
 
     menu = await given_menu(state, chain)
     coupon_template = await template(state, CouponKind.AMOUNT_OFF, amount_off=500, claimable=False, per_member_limit=5)

@@ -184,8 +184,8 @@ async def test_a_counter_top_up_credits_once_per_key(api, chain):
 
 @pytest.mark.parametrize("n", [10, 100])
 async def test_hq_member_search_with_profile_stats_is_constant_in_statements(api, state, chain, n):
-    from services.db import write_transaction
-    from services.members import record_purchase
+    from services.members.accounts import record_purchase
+    from services.platform.db import write_transaction
 
     async with write_transaction(state.sessionmaker) as session:
         for i in range(100):

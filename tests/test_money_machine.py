@@ -52,10 +52,10 @@ from models import (
     utcnow,
 )
 from resolvers.state import AppState, build_state
-from services import jobs
-from services.errors import DomainError, ErrorCode
-from services.payments import SandboxProvider
-from services.settlement import day_bounds
+from services.orders.payments import SandboxProvider
+from services.orders.settlement import day_bounds
+from services.platform import jobs
+from services.platform.errors import DomainError, ErrorCode
 from tests.conftest import Api, gid, pk
 from tests.factories import list_in_store, make_library
 

@@ -10,7 +10,7 @@ import httpx
 import orjson
 
 from app import create_app
-from services.logs import JsonFormatter
+from services.platform.logs import JsonFormatter
 
 
 async def test_metrics_count_operations_by_name_and_outcome_and_show_the_pool(api, state):

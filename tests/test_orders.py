@@ -14,11 +14,12 @@ from websockets.typing import Subprotocol
 
 from app import create_app
 from models import Member, Order, OrderStatus, Payment, PaymentStatus, StockLevel, StockMovement, Store, utcnow
-from services import jobs, orders
-from services.db import write_transaction
-from services.errors import DomainError
-from services.pricing import CartLine
-from services.scope import Viewer, ViewerKind
+from services.access.scope import Viewer, ViewerKind
+from services.orders import lifecycle as orders
+from services.platform import jobs
+from services.platform.db import write_transaction
+from services.platform.errors import DomainError
+from services.pricing.engine import CartLine
 from tests.conftest import Api, count_statements, gid, pk
 from tests.factories import list_in_store, make_library
 from tests.test_e2e_http import running_server
@@ -314,7 +315,7 @@ async def test_a_short_store_says_which_lines_and_the_quote_points_to_the_neares
 
 async def test_counter_sales_and_online_orders_racing_for_the_last_units_never_oversell(state, chain):
     from models import PaymentMethod
-    from services import pos
+    from services.orders import pos
     from tests.factories import HQ
 
     store = chain.stores["HZ02"]
@@ -350,9 +351,9 @@ async def test_counter_sales_and_online_orders_racing_for_the_last_units_never_o
 
 
 async def test_an_expiry_reaches_the_members_live_updates_and_the_unpaid_lifetime_is_a_setting(api, state, chain):
-    from services.identity import ExternalIdentity
-    from services.members import member_for_identity
-    from services.settings import update_settings
+    from services.access.identity import ExternalIdentity
+    from services.members.accounts import member_for_identity
+    from services.org.settings import update_settings
 
     store = chain.stores["SZ02"]
     sku = await _given_sku(state, store, on_hand=3)

@@ -37,12 +37,15 @@ from models import (
     utcnow,
 )
 from schema import schema
-from schema.personal import Sensitivity, declared
-from services import group_buys, jobs, member_data, stored_value
-from services.audit import AuditEntry, Plan, hidden_values, record, redact
-from services.db import write_transaction
-from services.promotions import ItemSpec
-from services.scope import Viewer, ViewerKind
+from schema.core.personal import Sensitivity, declared
+from services.access.audit import AuditEntry, Plan, hidden_values, record, redact
+from services.access.scope import Viewer, ViewerKind
+from services.marketing import group_buys
+from services.marketing.promotions import ItemSpec
+from services.members import data as member_data
+from services.members import stored_value
+from services.platform import jobs
+from services.platform.db import write_transaction
 from tests.conftest import gid, pk, table_counts
 from tests.factories import list_in_store, make_library
 from tests.marketing_givens import campaign, give_coupon, given_menu
@@ -131,7 +134,7 @@ async def test_orders_and_profiles_leave_no_personal_values_in_the_audit_log_or_
     async def broken(session, viewer, changes):
         raise RuntimeError(f"cannot store name={changes.name!r} birthday={changes.birthday}")
 
-    monkeypatch.setattr("services.members.update_profile", broken)
+    monkeypatch.setattr("services.members.accounts.update_profile", broken)
     failed = (await api.post(PROFILE, {"n": PROFILE_NAME, "b": BIRTHDAY}, token)).json()
     assert failed["errors"][0]["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
     assert "unexpected error" in caplog.text and "RuntimeError: cannot store name=" in caplog.text

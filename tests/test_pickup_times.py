@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select, update
 
 from models import Order, Store, StoreStatus, utcnow
-from services.stores import next_opening
+from services.org.stores import next_opening
 from tests.conftest import gid, table_counts
 from tests.marketing_givens import given_menu
 

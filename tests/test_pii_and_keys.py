@@ -10,12 +10,12 @@ import orjson
 import pytest
 from cryptography.exceptions import InvalidTag
 
-from services import logs
-from services.config import Settings
-from services.errors import DomainError
-from services.keys import load_keys
-from services.logs import JsonFormatter
-from services.pii import PiiCipher, mask_phone, normalise_phone
+from services.access.keys import load_keys
+from services.access.pii import PiiCipher, mask_phone, normalise_phone
+from services.platform import logs
+from services.platform.config import Settings
+from services.platform.errors import DomainError
+from services.platform.logs import JsonFormatter
 
 
 def test_phone_round_trips_encrypted_with_a_fresh_nonce_and_a_stable_index():

@@ -7,9 +7,9 @@ import asyncio
 from sqlalchemy import func, select
 
 from models import BalanceEntry, Member, Order, OrderStatus, PointsEntry, StockLevel, StockMovement
-from services import stored_value
-from services.db import write_transaction
-from services.members import relate
+from services.members import stored_value
+from services.members.accounts import relate
+from services.platform.db import write_transaction
 from tests.conftest import gid
 from tests.factories import list_in_store, make_library
 
@@ -35,7 +35,7 @@ async def _given(state, chain, *, on_hand=10, price=2000, balance=0, points=0):
                 session, member.id, principal=balance, bonus=0, store_id=store, ref_type="seed", ref_id=None
             )
         if points:
-            from services import points as points_service
+            from services.members import points as points_service
 
             await points_service.adjust(session, member.id, points, note="seed", staff_id=None)
     return library.sku_ids[0], member.id, store

@@ -23,11 +23,11 @@ from models import (
     MemberCouponStatus,
     utcnow,
 )
-from services import orders
-from services.db import write_transaction
-from services.errors import DomainError
-from services.pricing import CartLine, PricingContext, QuoteLine, allocate, apply_coupon, price_lines
-from services.scope import Viewer, ViewerKind
+from services.access.scope import Viewer, ViewerKind
+from services.orders import lifecycle as orders
+from services.platform.db import write_transaction
+from services.platform.errors import DomainError
+from services.pricing.engine import CartLine, PricingContext, QuoteLine, allocate, apply_coupon, price_lines
 from tests.conftest import in_own_loop
 from tests.marketing_givens import Menu, campaign, give_coupon, given_menu, price
 
@@ -53,7 +53,7 @@ async def _limited_pct(state, m):
 
 
 async def _level_price(state, m):
-    from services.member_admin import set_level_price
+    from services.members.admin import set_level_price
 
     async with write_transaction(state.sessionmaker) as session:
         await set_level_price(session, level_id=m.gold_level, sku_id=m.a, price=7000)
@@ -61,7 +61,7 @@ async def _level_price(state, m):
 
 
 async def _flash(state, m):
-    from services.member_admin import set_level_price
+    from services.members.admin import set_level_price
 
     async with write_transaction(state.sessionmaker) as session:
         await set_level_price(session, level_id=m.gold_level, sku_id=m.a, price=7000)
@@ -125,7 +125,7 @@ async def _ended(state, m):
 
 
 def _item(sku: int, **terms: Any):
-    from services.promotions import ItemSpec
+    from services.marketing.promotions import ItemSpec
 
     return ItemSpec(sku, **terms)
 

@@ -1,5 +1,5 @@
 """Another store's private ids (its own product's SKU, its own coupon template) behave exactly like ids that do not
-exist, in every write that names them: the same answer, and nothing written. `services.visible` decides, once."""
+exist, in every write that names them: the same answer, and nothing written. `services.access.visible` decides, once."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy import update
 
 from models import CouponKind, CouponTemplate, utcnow
-from services import catalog, coupons
-from services.db import write_transaction
+from services.catalog import products as catalog
+from services.marketing import coupons
+from services.platform.db import write_transaction
 from tests.conftest import gid, table_counts
 from tests.factories import HQ, allow_store_products, list_in_store, make_library
 

@@ -23,7 +23,7 @@ from starlette.applications import Starlette
 
 from app import create_app
 from models import utcnow
-from services import jobs
+from services.platform import jobs
 from tests.conftest import Api, gid
 from tests.marketing_givens import given_menu
 
@@ -120,9 +120,9 @@ async def test_run_jobs_folds_pending_report_events(state, chain, tmp_path):
     from sqlalchemy import func, select
 
     from models import FactEvent, PaymentMethod
-    from services import pos
-    from services.db import write_transaction
-    from services.pricing import CartLine
+    from services.orders import pos
+    from services.platform.db import write_transaction
+    from services.pricing.engine import CartLine
     from tests.factories import HQ
 
     menu = await given_menu(state, chain)

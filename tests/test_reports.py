@@ -23,12 +23,14 @@ from models import (
     StoreListing,
     utcnow,
 )
-from services import facts, orders, pos, recommendations, refunds, reports
-from services.db import write_transaction
-from services.payments import Notification
-from services.pricing import CartLine
-from services.promotions import ItemSpec
-from services.scope import Viewer, ViewerKind
+from services.access.scope import Viewer, ViewerKind
+from services.analytics import facts, recommendations, reports
+from services.marketing.promotions import ItemSpec
+from services.orders import lifecycle as orders
+from services.orders import pos, refunds
+from services.orders.payments import Notification
+from services.platform.db import write_transaction
+from services.pricing.engine import CartLine
 from tests.conftest import gid, in_own_loop
 from tests.factories import HQ, list_in_store, make_library
 from tests.marketing_givens import campaign, given_menu
@@ -91,7 +93,7 @@ async def test_report_totals_equal_the_ledgers_for_hq_and_for_each_store(state, 
                         session, provider.name, Notification(f"ORD{placed.order.id:012d}", f"t{n}",
                                                              placed.order.payable, True))  # fmt: skip
                 else:
-                    from services.pricing import quote
+                    from services.pricing.engine import quote
 
                     total = (await quote(session, store_id=store, lines=lines, member_id=None)).total
                     order = await pos.checkout(session, HQ, pos.Checkout(store, f"p-{n}", lines,
@@ -219,7 +221,7 @@ async def test_recommendations_follow_the_cart_and_never_offer_what_is_not_there
 
 
 async def test_a_member_is_offered_what_they_buy(api, state, chain):
-    from services.members import relate
+    from services.members.accounts import relate
 
     menu = await given_menu(state, chain)
     viewer = Viewer(kind=ViewerKind.MEMBER, member_id=menu.plain)

@@ -7,10 +7,11 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import func, select
 
 from models import Member, Payment, PaymentMethod, PaymentStatus, Refund
-from services import pos, stored_value
-from services.db import write_transaction
-from services.members import relate
-from services.pricing import CartLine
+from services.members import stored_value
+from services.members.accounts import relate
+from services.orders import pos
+from services.platform.db import write_transaction
+from services.pricing.engine import CartLine
 from tests.conftest import gid
 from tests.factories import HQ, list_in_store, make_library
 

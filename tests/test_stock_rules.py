@@ -1,4 +1,4 @@
-"""The stock rule, in services/stock.py: never negative, never promised twice, on hand = sum of movements."""
+"""The stock rule, in services/inventory/stock.py: never negative, never promised twice, on hand = sum of movements."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 from sqlalchemy import func, select, text
 
 from models import AdjustmentReason, StockLevel, StockMovement
-from services import stock
-from services.db import create_sessionmaker, write_transaction
-from services.errors import DomainError
+from services.inventory import stock
+from services.platform.db import create_sessionmaker, write_transaction
+from services.platform.errors import DomainError
 from tests.conftest import fresh_engine
 from tests.factories import list_in_store, make_library
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from models import Store, StoreStatus
-from services.stores import distance_km, is_open_at
+from services.org.stores import distance_km, is_open_at
 
 STORE_FIELDS = "{ id code name city status hours { weekday opens closes } timezone phone }"
 
@@ -119,7 +119,7 @@ def test_opening_hours_follow_the_store_time_zone_and_cross_midnight():
 
 
 async def test_the_demo_menu_loads_once_into_every_store(api, state):
-    from services.db import write_transaction
+    from services.platform.db import write_transaction
     from services.seed import DEMO_MENU, seed_demo_catalog
 
     async with write_transaction(state.sessionmaker) as session:

@@ -6,10 +6,11 @@ from datetime import UTC, date, datetime
 
 from models import Member, PaymentMethod
 from models import MemberCoupon as MemberCouponModel
-from services import pos, stored_value
-from services.db import write_transaction
-from services.members import relate
-from services.pricing import CartLine
+from services.members import stored_value
+from services.members.accounts import relate
+from services.orders import pos
+from services.platform.db import write_transaction
+from services.pricing.engine import CartLine
 from tests.conftest import gid, pk
 from tests.factories import HQ, list_in_store, make_library
 

@@ -24,9 +24,9 @@ from websockets.typing import Subprotocol
 from app import create_app
 from models import AuthSession, StockLevel, StockMovement, utcnow
 from resolvers.state import AppState, build_state
-from schema.trusted import documents
-from services.auth import SESSION_REVOKED
-from services.events import InProcessBroker, RedisBroker
+from schema.core.trusted import documents
+from services.access.auth import SESSION_REVOKED
+from services.platform.events import InProcessBroker, RedisBroker
 from tests.conftest import Api, Chain, gid
 from tests.factories import list_in_store, make_library
 from tests.test_e2e_http import running_server

@@ -80,7 +80,7 @@ def free_port() -> int:
 
 
 def new_keys() -> dict[str, str]:
-    """JWT_PRIVATE_KEY and PII_KEY as production takes them (services/keys.py)."""
+    """JWT_PRIVATE_KEY and PII_KEY as production takes them (services/access/keys.py)."""
     pem = (
         Ed25519PrivateKey.generate()
         .private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
@@ -89,7 +89,7 @@ def new_keys() -> dict[str, str]:
     return {"JWT_PRIVATE_KEY": pem, "PII_KEY": base64.b64encode(secrets.token_bytes(32)).decode()}
 
 
-# What the app reads from the environment (services/config.py, README's table): never inherited from the caller's shell.
+# What the app reads from the environment (services/platform/config.py, README's table): never inherited from the caller's shell.
 APP_SETTINGS = frozenset(
     {"APP_ENV", "DATABASE_URL", "REDIS_URL", "DATA_DIR", "JWT_PRIVATE_KEY", "PII_KEY", "ACCESS_TOKEN_TTL",
      "REFRESH_TOKEN_TTL", "SEED_DEMO", "LOG_JSON", "LOG_LEVEL", "CORS_ORIGINS", "WECHAT_APP_ID", "WECHAT_APP_SECRET",

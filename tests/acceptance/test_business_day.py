@@ -79,7 +79,7 @@ def next_pickup_time(tz: ZoneInfo, hours: list[dict[str, Any]], now: datetime) -
 
 
 def sandbox_notification(server: Server, prepay_id: str, amount: int) -> tuple[dict[str, str], bytes]:
-    """What the sandbox provider sends when the payer pays, signed as services/payments.py documents: HMAC-SHA256
+    """What the sandbox provider sends when the payer pays, signed as services/orders/payments.py documents: HMAC-SHA256
     of the body under sha256("sandbox-pay:" + the deployment's PII_KEY bytes), in x-sandbox-signature."""
     body = json.dumps({"out_trade_no": prepay_id.removeprefix("sbx_"), "transaction_id": f"acc_{secrets.token_hex(6)}",
                        "amount": amount, "trade_state": "SUCCESS"}).encode()  # fmt: skip

@@ -1,4 +1,5 @@
-"""Reports and recommendations: each in a short read session of its own."""
+"""Reports and recommendations: each in a short read session of its own. The values reports are made of are
+re-exported here (`X as X`) for schema/, which imports no service."""
 
 from __future__ import annotations
 
@@ -9,6 +10,13 @@ from sqlalchemy import select
 from models import Campaign, CouponTemplate
 from resolvers.context import Context
 from services.analytics import recommendations, reports
+from services.analytics.facts import Freshness as Freshness
+from services.analytics.reports import Figures as Figures
+from services.analytics.reports import Point as Point
+from services.analytics.reports import Ranked as Ranked
+from services.analytics.reports import SalesReport as SalesReport
+from services.analytics.reports import period as period
+from services.analytics.reports import to_csv as to_csv
 
 
 async def sales(ctx: Context, *, store_id: int | None, start: date, end: date, granularity: str,

@@ -1,16 +1,20 @@
-"""Catalog, listings and settings: the viewer and arguments in, service calls out."""
+"""Catalog, listings and settings: the viewer and arguments in, service calls out. The values the catalog API's
+types are made of are re-exported here (`X as X`) for schema/, which imports no service."""
 
 from __future__ import annotations
 
-from models import Category, Product, Sku, StoreListing
+from models import CatalogStatus, Category, Product, Sku, StoreListing
 from resolvers.context import Context
-from services.access.permissions import Perm
-from services.access.scope import require
 from services.catalog import csv_io as catalog_csv
 from services.catalog import listings
 from services.catalog import products as catalog_service
+from services.catalog.listings import Adoption as Adoption
+from services.catalog.listings import ListingFilter as ListingFilter
+from services.catalog.products import ProductFilter as ProductFilter
+from services.catalog.products import SkuFields as SkuFields
 from services.inventory import stock
-from services.org.settings import ChainSettings, get_settings, update_settings
+from services.inventory.levels import Availability as Availability
+from services.org.settings import ChainSettings as ChainSettings
 from services.platform.pagination import Page, keyset_page
 
 
@@ -65,49 +69,80 @@ async def sku_by_barcode(ctx: Context, barcode: str) -> Sku | None:
     return None
 
 
+def price_band(sku: Sku, settings: ChainSettings) -> tuple[int, int]:
+    return listings.price_band(sku, settings)
+
+
 async def chain_settings(ctx: Context) -> ChainSettings:
     return await ctx.loaders.settings.get()
 
 
 async def catalog_csv_export(ctx: Context) -> str:
-    require(ctx.viewer, Perm.CATALOG_MANAGE)
     async with ctx.read() as session:
-        return await catalog_csv.export_catalog(session, include_cost=ctx.viewer.can(Perm.CATALOG_VIEW_COST))
+        return await catalog_csv.export_catalog(session, ctx.viewer)
 
 
 # Mutations: all run in ctx.session, the mutation's one transaction.
 
 
+async def create_category(ctx: Context, *, name: str, sort: int, parent_id: int | None) -> Category:
+    return await catalog_service.create_category(ctx.session, name=name, sort=sort, parent_id=parent_id)
+
+
+async def update_category(
+    ctx: Context, *, category_id: int, name: str | None, parent_id: int | None, sort: int | None
+) -> Category:
+    return await catalog_service.update_category(
+        ctx.session, category_id=category_id, name=name, parent_id=parent_id, sort=sort
+    )
+
+
+async def create_product(
+    ctx: Context, *, name: str, category_id: int, skus: list[SkuFields], description: str | None,
+    images: list[str] | None, store_id: int | None,
+) -> Product:  # fmt: skip
+    product, _ = await catalog_service.create_product(ctx.session, ctx.viewer, name=name, category_id=category_id,
+                                                      skus=skus, description=description, images=images,
+                                                      store_id=store_id)  # fmt: skip
+    return product
+
+
+async def update_product(
+    ctx: Context, *, product_id: int, name: str | None, description: str | None, category_id: int | None,
+    images: list[str] | None, status: CatalogStatus | None,
+) -> Product:  # fmt: skip
+    return await catalog_service.update_product(ctx.session, ctx.viewer, product_id=product_id, name=name,
+                                                description=description, category_id=category_id, images=images,
+                                                status=status)  # fmt: skip
+
+
+async def add_sku(ctx: Context, *, product_id: int, fields: SkuFields) -> Sku:
+    return await catalog_service.add_sku(ctx.session, ctx.viewer, product_id=product_id, fields=fields)
+
+
+async def update_sku(ctx: Context, *, sku_id: int, changes: dict[str, object]) -> Sku:
+    return await catalog_service.update_sku(ctx.session, ctx.viewer, sku_id=sku_id, changes=changes)
+
+
 async def save_settings(ctx: Context, **changes: object) -> ChainSettings:
-    before = (await get_settings(ctx.session)).default_low_stock_threshold
-    saved = await update_settings(ctx.session, **changes)
-    if saved.default_low_stock_threshold != before:  # levels on the chain's line now show another isLow
-        await stock.announce_default_followers(ctx.session)
-    return saved
+    return await stock.save_settings(ctx.session, **changes)
 
 
 async def adopt(ctx: Context, store_id: int, items: list[listings.Adoption]) -> list[StoreListing]:
-    ctx.audit_store_id = store_id
     return await listings.adopt(ctx.session, ctx.viewer, store_id=store_id, items=items)
 
 
 async def set_listing_price(ctx: Context, listing_id: int, price: int) -> StoreListing:
-    listing = await listings.set_price(ctx.session, ctx.viewer, listing_id=listing_id, price=price)
-    ctx.audit_store_id = listing.store_id
-    return listing
+    return await listings.set_price(ctx.session, ctx.viewer, listing_id=listing_id, price=price)
 
 
 async def set_on_shelf(ctx: Context, listing_ids: list[int], on_shelf: bool) -> list[StoreListing]:
-    rows = await listings.set_on_shelf(ctx.session, ctx.viewer, listing_ids=listing_ids, on_shelf=on_shelf)
-    ctx.audit_store_id = rows[0].store_id if rows else None
-    return rows
+    return await listings.set_on_shelf(ctx.session, ctx.viewer, listing_ids=listing_ids, on_shelf=on_shelf)
 
 
 async def push_price(ctx: Context, sku_id: int, price: int) -> tuple[Sku, int]:
-    require(ctx.viewer, Perm.CATALOG_MANAGE)
-    return await listings.push_price(ctx.session, sku_id=sku_id, price=price)
+    return await listings.push_price(ctx.session, ctx.viewer, sku_id=sku_id, price=price)
 
 
 async def import_csv(ctx: Context, content: str) -> catalog_csv.ImportReport:
-    require(ctx.viewer, Perm.CATALOG_MANAGE)
-    return await catalog_csv.import_catalog(ctx.session, content)
+    return await catalog_csv.import_catalog(ctx.session, ctx.viewer, content)

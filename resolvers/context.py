@@ -13,7 +13,12 @@ from starlette.websockets import WebSocket
 
 from resolvers.loaders import Loaders
 from resolvers.state import AppState
-from services.access.scope import ANONYMOUS, Viewer
+from services.access.scope import ANONYMOUS, Acting, Viewer, ViewerKind
+from services.platform.logs import operation_var
+
+# Re-exported for schema/, which imports no service: who is asking, and the operation every log line names.
+__all__ = ["ANONYMOUS", "Context", "Viewer", "ViewerKind", "build_context", "for_operation", "operation_var",
+           "with_viewer"]  # fmt: skip
 
 
 @dataclass
@@ -29,9 +34,8 @@ class Context:
     tx: AsyncSession | None = None
     # Ids the mutation touched, beyond those visible in its input and payload (for the audit log).
     audit_targets: list[str] = field(default_factory=list)
-    audit_store_id: int | None = None
-    # Sign-in has no viewer yet: the account signing in is the actor.
-    audit_staff_id: int | None = None
+    # Where the mutation acted, as its rules found it (the store whose scope it passed; at sign-in, the account).
+    acting: Acting = field(default_factory=Acting)
     # graphql-transport-ws connection_init payload; the viewer of a websocket comes from it.
     connection_params: dict[str, object] | None = None
 
@@ -59,7 +63,7 @@ def for_operation(ctx: Context, viewer: Viewer) -> Context:
     """One websocket operation's own context: operations on one socket run at once, so each has its own viewer (as
     re-checked when it starts), loaders and mutation transaction; none can close what another is using."""
     return replace(ctx, viewer=viewer, loaders=Loaders(ctx.app.read_sessionmaker, viewer), tx=None, audit_targets=[],
-                   audit_store_id=None, audit_staff_id=None)  # fmt: skip
+                   acting=Acting())  # fmt: skip
 
 
 def build_context(app: AppState, request: Request | WebSocket, response: Response | None) -> Context:

@@ -1,6 +1,10 @@
-"""Stock and transfers: the viewer and arguments in, service calls out."""
+"""Stock and transfers: the viewer and arguments in, service calls out. The values the inventory API's types are
+made of are re-exported here (`X as X`) for schema/, which imports no service."""
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
 
 from models import AdjustmentReason, StockMovement, Transfer
 from resolvers.context import Context
@@ -9,6 +13,11 @@ from services.access.permissions import Perm
 from services.access.scope import require_store
 from services.inventory import levels as inventory
 from services.inventory import stock, transfers
+from services.inventory.levels import MovementFilter as MovementFilter
+from services.inventory.levels import Suggestion as Suggestion
+from services.inventory.stock import Line as Line
+from services.inventory.transfers import LineQuantity as LineQuantity
+from services.inventory.transfers import TransferFilter as TransferFilter
 from services.platform.pagination import Page, decode_cursor, page_size
 
 
@@ -48,34 +57,41 @@ async def suggestions(ctx: Context, store_id: int) -> list[inventory.Suggestion]
         return await inventory.transfer_suggestions(session, ctx.viewer, store_id=store_id)
 
 
-def _audit_at(ctx: Context, store_id: int) -> None:
-    """File the entry under the store only once the viewer may change its stock: a refused attempt on another
-    store stays out of that store's audit log."""
-    require_store(ctx.viewer, store_id, Perm.STOCK_ADJUST)
-    ctx.audit_store_id = store_id
+async def stock_changes(ctx: Context, store_id: int) -> AsyncIterator[dict[str, Any]]:
+    """Stock levels of one store as they change (its staff and HQ): each change's payload."""
+    async for event in ctx.app.broker.subscribe(stock.store_feed(ctx.viewer, store_id)):
+        yield event.payload
+
+
+async def chain_stock_changes(ctx: Context) -> AsyncIterator[dict[str, Any]]:
+    """Stock changes in every store (HQ)."""
+    async for event in ctx.app.broker.subscribe(stock.chain_feed(ctx.viewer)):
+        yield event.payload
+
+
+async def levels_after(ctx: Context, store_id: int, sku_ids: list[int]) -> list[LevelView]:
+    """Fresh levels after a change: read in the mutation's own transaction, so they include it."""
+    rows = await inventory.levels_of(ctx.session, store_id, sku_ids)
+    return [LevelView(r.StockLevel, r.threshold) for r in rows]
 
 
 async def receive_stock(ctx: Context, store_id: int, lines: list[stock.Line], note: str | None, key: str) -> list[int]:
     """Record goods received, once per key; returns the touched SKU ids."""
-    _audit_at(ctx, store_id)
     return await inventory.receive(ctx.session, ctx.viewer, store_id, lines, note, key)
 
 
 async def adjust_stock(
     ctx: Context, store_id: int, deltas: dict[int, int], reason: AdjustmentReason, note: str | None, key: str
 ) -> list[int]:
-    _audit_at(ctx, store_id)
     return await inventory.adjust(ctx.session, ctx.viewer, store_id, deltas, reason, note, key)
 
 
 async def stocktake(ctx: Context, store_id: int, counted: dict[int, int], key: str) -> dict[int, int]:
     """Counted quantities in; differences out (the first result again on a retry)."""
-    _audit_at(ctx, store_id)
     return await inventory.stocktake(ctx.session, ctx.viewer, store_id, counted, key)
 
 
 async def set_threshold(ctx: Context, store_id: int, sku_id: int, threshold: int | None) -> int:
-    ctx.audit_store_id = store_id
     level = await inventory.set_threshold(
         ctx.session, ctx.viewer, store_id=store_id, sku_id=sku_id, threshold=threshold
     )
@@ -85,7 +101,6 @@ async def set_threshold(ctx: Context, store_id: int, sku_id: int, threshold: int
 async def request_transfer(
     ctx: Context, from_store_id: int, to_store_id: int, lines: list[transfers.LineQuantity], note: str | None, key: str
 ) -> Transfer:
-    ctx.audit_store_id = to_store_id
     return await transfers.request_once(
         ctx.session, ctx.viewer, from_store_id=from_store_id, to_store_id=to_store_id, lines=lines, note=note, key=key
     )
@@ -96,19 +111,13 @@ async def decide_transfer(ctx: Context, transfer_id: int, approve: bool) -> Tran
 
 
 async def ship_transfer(ctx: Context, transfer_id: int, quantities: dict[int, int] | None, key: str) -> Transfer:
-    transfer = await transfers.once(
-        ctx.session, ctx.viewer, "shipTransfer", key, transfer_id, quantities, transfers.ship
-    )
-    ctx.audit_store_id = transfer.from_store_id
-    return transfer
+    return await transfers.once(ctx.session, ctx.viewer, "shipTransfer", key, transfer_id, quantities, transfers.ship)
 
 
 async def receive_transfer(ctx: Context, transfer_id: int, quantities: dict[int, int] | None, key: str) -> Transfer:
-    transfer = await transfers.once(
+    return await transfers.once(
         ctx.session, ctx.viewer, "receiveTransfer", key, transfer_id, quantities, transfers.receive
     )
-    ctx.audit_store_id = transfer.to_store_id
-    return transfer
 
 
 async def cancel_transfer(ctx: Context, transfer_id: int) -> Transfer:

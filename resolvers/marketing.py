@@ -1,123 +1,134 @@
-"""Marketing: the viewer and arguments in, service calls out; the lists each front end reads."""
+"""Marketing: the viewer and arguments in, service calls out; the lists each front end reads. The specs a new
+campaign or coupon is made of are re-exported (`X as X`) for schema/."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-
 from models import (
     Campaign,
     CampaignKind,
     CampaignStatus,
     CouponTemplate,
-    CouponTrigger,
     GroupBuy,
     MemberCoupon,
-    MemberCouponStatus,
     PointsMallItem,
     utcnow,
 )
 from resolvers.context import Context
-from services.access.permissions import Perm
-from services.access.scope import require
-from services.access.visible import require_visible, template_condition
-from services.marketing import promotions
-from services.platform.errors import DomainError, ErrorCode
-from services.platform.pagination import Page, keyset_page
-
-PUBLIC_KINDS = (CampaignKind.LIMITED_DISCOUNT, CampaignKind.FULL_REDUCTION, CampaignKind.FLASH_SALE,
-                CampaignKind.GROUP_BUY)  # fmt: skip
-
-
-def _runs_in(store_ids: list[int] | None, store_id: int | None) -> bool:
-    return store_id is None or store_ids is None or store_id in store_ids
+from resolvers.orders import provider
+from services.marketing import coupons, group_buys, promotions, referrals
+from services.marketing import points_mall as mall
+from services.marketing.coupons import Audience as Audience
+from services.marketing.coupons import NewTemplate as NewTemplate
+from services.marketing.group_buys import Joined
+from services.marketing.promotions import ItemSpec as ItemSpec
+from services.marketing.promotions import NewCampaign as NewCampaign
+from services.platform.db import write_transaction
+from services.platform.pagination import Page
 
 
 async def campaigns(
     ctx: Context, *, status: CampaignStatus | None, kind: CampaignKind | None, first: int | None, after: str | None
 ) -> Page[Campaign]:
-    require(ctx.viewer, Perm.MARKETING_MANAGE)
-    stmt = select(Campaign).where(promotions.visible_campaigns(ctx.viewer))
-    if status is not None:
-        stmt = stmt.where(Campaign.status == status)
-    if kind is not None:
-        stmt = stmt.where(Campaign.kind == kind)
     async with ctx.read() as session:
-        return await keyset_page(session, stmt, Campaign.id, first=first, after=after, descending=True)
+        return await promotions.list_campaigns(session, ctx.viewer, status=status, kind=kind, first=first, after=after)
 
 
 async def running_campaigns(ctx: Context, store_id: int, at: datetime | None = None) -> list[Campaign]:
     """What the mini-program shows in a store now (public)."""
-    at = at or utcnow()
     async with ctx.read() as session:
-        rows = (
-            await session.scalars(
-                select(Campaign)
-                .where(Campaign.status == CampaignStatus.ACTIVE, Campaign.starts_at <= at, Campaign.ends_at > at,
-                       Campaign.kind.in_(PUBLIC_KINDS))
-                .order_by(Campaign.ends_at, Campaign.id)
-            )
-        ).all()  # fmt: skip
-    return [c for c in rows if _runs_in(c.store_ids, store_id)]
+        return await promotions.running(session, store_id, at or utcnow())
 
 
 async def coupon_templates(ctx: Context, *, first: int | None, after: str | None) -> Page[CouponTemplate]:
-    require(ctx.viewer, Perm.MARKETING_MANAGE)
-    stmt = select(CouponTemplate).where(template_condition(ctx.viewer))
     async with ctx.read() as session:
-        return await keyset_page(session, stmt, CouponTemplate.id, first=first, after=after, descending=True)
+        return await coupons.list_templates(session, ctx.viewer, first=first, after=after)
 
 
 async def claimable_coupons(ctx: Context, store_id: int | None, at: datetime | None = None) -> list[CouponTemplate]:
-    at = at or utcnow()
     async with ctx.read() as session:
-        rows = (
-            await session.scalars(
-                select(CouponTemplate)
-                .where(CouponTemplate.status == CampaignStatus.ACTIVE, CouponTemplate.claimable.is_(True),
-                       CouponTemplate.trigger == CouponTrigger.NONE, CouponTemplate.valid_from <= at,
-                       CouponTemplate.valid_until > at)
-                .order_by(CouponTemplate.id)
-            )
-        ).all()  # fmt: skip
-    return [t for t in rows if _runs_in(t.store_ids, store_id)]
+        return await coupons.claimable(session, store_id, at or utcnow())
 
 
 async def my_coupons(ctx: Context, *, usable_only: bool, first: int | None, after: str | None) -> Page[MemberCoupon]:
-    stmt = select(MemberCoupon).where(MemberCoupon.member_id == ctx.viewer.member_id)
-    if usable_only:
-        stmt = stmt.where(MemberCoupon.status == MemberCouponStatus.AVAILABLE, MemberCoupon.valid_until > utcnow())
     async with ctx.read() as session:
-        return await keyset_page(session, stmt, MemberCoupon.id, first=first, after=after, descending=True)
+        return await coupons.member_coupons(session, ctx.viewer, usable_only=usable_only, first=first, after=after)
 
 
 async def group_buy(ctx: Context, share_code: str) -> GroupBuy | None:
     async with ctx.read() as session:
-        return await session.scalar(select(GroupBuy).where(GroupBuy.share_code == share_code.strip().upper()))
+        return await group_buys.by_share_code(session, share_code)
 
 
 async def points_mall(ctx: Context) -> list[PointsMallItem]:
     async with ctx.read() as session:
-        rows = await session.scalars(
-            select(PointsMallItem).where(PointsMallItem.active.is_(True)).order_by(PointsMallItem.id)
-        )
-        return list(rows.all())
+        return await mall.active_items(session)
 
 
 async def effect(ctx: Context, *, campaign_id: int | None, coupon_template_id: int | None) -> list[dict[str, Any]]:
-    if (campaign_id is None) == (coupon_template_id is None):
-        raise DomainError(ErrorCode.INVALID_INPUT, "Name a campaign or a coupon.", "campaignId")
     async with ctx.read() as session:
-        if campaign_id is not None:
-            campaign = await session.scalar(
-                select(Campaign).where(Campaign.id == campaign_id, promotions.visible_campaigns(ctx.viewer))
-            )
-            if campaign is None:
-                raise DomainError(ErrorCode.NOT_FOUND, "No such campaign.", "campaignId")
-        else:
-            await require_visible(session, ctx.viewer, CouponTemplate, [coupon_template_id or 0], "couponTemplateId")
-        return await promotions.effect(
+        return await promotions.effect_of(
             session, ctx.viewer, campaign_id=campaign_id, coupon_template_id=coupon_template_id
         )
+
+
+async def my_share_code(ctx: Context) -> str:
+    """Made on first asking, so a query that writes: in a short write transaction of its own."""
+    async with write_transaction(ctx.app.sessionmaker) as session:
+        return await referrals.share_code(session, ctx.viewer)
+
+
+# Mutations: all run in ctx.session, the mutation's one transaction.
+
+
+async def create_campaign(ctx: Context, spec: NewCampaign) -> Campaign:
+    return await promotions.create(ctx.session, ctx.viewer, spec)
+
+
+async def end_campaign(ctx: Context, campaign_id: int) -> Campaign:
+    return await promotions.end(ctx.session, ctx.viewer, campaign_id)
+
+
+async def create_coupon_template(ctx: Context, spec: NewTemplate) -> CouponTemplate:
+    return await coupons.create_template(ctx.session, ctx.viewer, spec)
+
+
+async def end_coupon_template(ctx: Context, template_id: int) -> CouponTemplate:
+    return await coupons.end_template(ctx.session, ctx.viewer, template_id)
+
+
+async def claim_coupon(ctx: Context, template_id: int, key: str) -> MemberCoupon:
+    return await coupons.claim_once(ctx.session, ctx.viewer, template_id, key=key)
+
+
+async def issue_coupons(ctx: Context, template_id: int, audience: Audience, key: str) -> int:
+    return await coupons.issue_once(ctx.session, ctx.viewer, template_id, audience, key=key)
+
+
+async def open_group_buy(ctx: Context, *, campaign_id: int, store_id: int, sku_id: int, key: str) -> Joined:
+    return await group_buys.open_group(ctx.session, ctx.viewer, provider(ctx), campaign_id=campaign_id,
+                                       store_id=store_id, sku_id=sku_id, idempotency_key=key)  # fmt: skip
+
+
+async def join_group_buy(ctx: Context, *, share_code: str, key: str) -> Joined:
+    return await group_buys.join_group(ctx.session, ctx.viewer, provider(ctx), share_code=share_code,
+                                       idempotency_key=key)  # fmt: skip
+
+
+async def accept_referral(ctx: Context, code: str) -> None:
+    await referrals.accept(ctx.session, ctx.viewer, code)
+
+
+async def create_points_mall_item(
+    ctx: Context, *, name: str, points_cost: int, stock_count: int, sku_id: int | None, coupon_template_id: int | None
+) -> PointsMallItem:
+    return await mall.create_item(ctx.session, ctx.viewer, name=name, points_cost=points_cost,
+                                         stock_count=stock_count, sku_id=sku_id,
+                                         coupon_template_id=coupon_template_id)  # fmt: skip
+
+
+async def exchange_points(ctx: Context, *, item_id: int, store_id: int | None, key: str) -> mall.Exchanged:
+    return await mall.exchange(ctx.session, ctx.viewer, item_id=item_id, store_id=store_id,
+                                      idempotency_key=key)  # fmt: skip

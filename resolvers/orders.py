@@ -1,30 +1,40 @@
-"""Orders: the viewer and arguments in, service calls out."""
+"""Orders: the viewer and arguments in, service calls out. The values the order API's types are made of are
+re-exported here (`X as X`) for schema/, which imports no service."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import AsyncIterator
+from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import select
-
-from models import Fulfilment, Order, OrderStatus, Store, utcnow
+from models import Fulfilment, Order, OrderLine, OrderStatus, Payment, Refund, Store, utcnow
 from resolvers.context import Context
-from services.access.permissions import Perm
-from services.access.scope import require_store
+from services.access.scope import counter_store
 from services.inventory import levels as inventory
-from services.members.accounts import may_see
+from services.members import top_ups
+from services.orders import late_payments, pos, refunds, settlement
 from services.orders import lifecycle as orders
+from services.orders import states as order_states
+from services.orders.lifecycle import DeliveryAddress as DeliveryAddress
+from services.orders.lifecycle import Placed as Placed
+from services.orders.lifecycle import PlaceOrder as PlaceOrder
+from services.orders.pos import Tender as Tender
+from services.orders.refunds import TENDERS as TENDERS
+from services.orders.refunds import RefundPlan as RefundPlan
+from services.orders.refunds import RefundRequest as RefundRequest
 from services.org.stores import is_open_at, next_opening
-from services.platform.errors import AccessDenied, DomainError, ErrorCode
-from services.platform.pagination import Page, keyset_page
-from services.platform.payments import PaymentProvider
-from services.pricing.engine import CartLine, Quote, quote
+from services.platform.errors import DomainError, ErrorCode
+from services.platform.pagination import Page
+from services.platform.payments import PaymentProvider, preferred_provider
+from services.platform.payments import Prepay as Prepay
+from services.pricing.engine import AppliedCoupon as AppliedCoupon
+from services.pricing.engine import CartLine as CartLine
+from services.pricing.engine import Quote as Quote
+from services.pricing.engine import QuoteLine as QuoteLine
 
 
 def provider(ctx: Context) -> PaymentProvider:
-    for name in ("wechat", "sandbox"):
-        if name in ctx.app.payment_providers:
-            return ctx.app.payment_providers[name]
-    raise DomainError(ErrorCode.INVALID_INPUT, "No payment provider is configured.")
+    return preferred_provider(ctx.app.payment_providers)
 
 
 async def price(
@@ -37,20 +47,11 @@ async def price(
     coupon_id: int | None = None,
 ) -> Quote:
     """A quote for the member signed in, or (at the POS) for a member the store knows, or a walk-in."""
-    viewer = ctx.viewer
-    if viewer.is_member:
-        member_id = viewer.member_id
     async with ctx.read() as session:
         if await ctx.loaders.store_by_id.load(store_id) is None:
             raise DomainError(ErrorCode.NOT_FOUND, "No such store.", "storeId")
-        if (
-            member_id is not None
-            and not viewer.is_member
-            and not await may_see(session, viewer, member_id, Perm.MEMBER_LOOKUP)
-        ):
-            raise AccessDenied("Identify the member at this store first.")
-        return await quote(session, store_id=store_id, lines=lines, member_id=member_id, fulfilment=fulfilment,
-                           coupon_id=coupon_id)  # fmt: skip
+        return await orders.quote_for(session, ctx.viewer, store_id=store_id, lines=lines, member_id=member_id,
+                                      fulfilment=fulfilment, coupon_id=coupon_id)  # fmt: skip
 
 
 async def opening(ctx: Context, store_id: int) -> tuple[bool, datetime | None]:
@@ -70,32 +71,123 @@ async def alternatives(ctx: Context, q: Quote) -> list[tuple[Store, float]]:
 
 
 async def place(ctx: Context, request: orders.PlaceOrder) -> orders.Placed:
-    ctx.audit_store_id = request.store_id
     return await orders.place_order(ctx.session, ctx.viewer, provider(ctx), request, cipher=ctx.app.cipher)
 
 
 def delivery_address(ctx: Context, sealed: bytes, store_id: int, member_id: int | None) -> orders.DeliveryAddress:
-    """The member and the store's own order handlers (who call the rider's customer) see the phone; HQ, masked."""
-    where = orders.open_delivery(ctx.app.cipher, sealed)
-    viewer = ctx.viewer
-    store_handler = viewer.store_id == store_id and viewer.can(Perm.ORDER_PICKUP)
-    if (viewer.is_member and viewer.member_id == member_id) or store_handler:
-        return where
-    return where.masked()
+    return orders.delivery_for(ctx.app.cipher, ctx.viewer, sealed, store_id=store_id, member_id=member_id)
 
 
 async def my_orders(ctx: Context, *, first: int | None, after: str | None) -> Page[Order]:
     async with ctx.read() as session:
-        stmt = select(Order).where(Order.member_id == ctx.viewer.member_id)
-        return await keyset_page(session, stmt, Order.id, first=first, after=after, descending=True)
+        return await orders.member_orders(session, ctx.viewer, first=first, after=after)
 
 
 async def store_orders(
     ctx: Context, store_id: int, *, status: OrderStatus | None, first: int | None, after: str | None
 ) -> Page[Order]:
-    require_store(ctx.viewer, store_id, Perm.ORDER_READ)
     async with ctx.read() as session:
-        stmt = select(Order).where(Order.store_id == store_id)
-        if status is not None:
-            stmt = stmt.where(Order.status == status)
-        return await keyset_page(session, stmt, Order.id, first=first, after=after, descending=True)
+        return await orders.store_orders(session, ctx.viewer, store_id, status=status, first=first, after=after)
+
+
+async def late_payments_page(
+    ctx: Context, *, store_id: int | None, refunded: bool | None, first: int | None, after: str | None
+) -> Page[Payment]:
+    async with ctx.read() as session:
+        return await late_payments.list_late(
+            session, ctx.viewer, store_id=store_id, refunded=refunded, first=first, after=after
+        )
+
+
+async def refund_preview(ctx: Context, request: RefundRequest) -> RefundPlan:
+    async with ctx.read() as session:
+        return await refunds.preview(session, ctx.viewer, request)
+
+
+def refundable_quantity(line: OrderLine, order_status: OrderStatus) -> int:
+    return refunds.refundable_quantity(line, order_status)
+
+
+async def day_settlement(ctx: Context, store_id: int, day: date) -> tuple[dict[str, Any], bool]:
+    """A store's day: its figures, and whether HQ has closed it."""
+    async with ctx.read() as session:
+        return await settlement.settlement(session, ctx.viewer, store_id=store_id, day=day)
+
+
+async def order_events(ctx: Context, store_id: int) -> AsyncIterator[dict[str, Any]]:
+    """The store tablet's feed (the store's staff and HQ): each order change's payload."""
+    async for event in ctx.app.broker.subscribe(order_states.store_feed(ctx.viewer, store_id)):
+        yield event.payload
+
+
+async def my_order_updates(ctx: Context) -> AsyncIterator[dict[str, Any]]:
+    """The signed-in member's own orders as they change."""
+    topic, member_id = order_states.member_feed(ctx.viewer)
+    async for event in ctx.app.broker.subscribe(topic):
+        if event.payload.get("memberId") == member_id:
+            yield event.payload
+
+
+# Mutations: all run in ctx.session, the mutation's one transaction.
+
+
+async def close_settlement(ctx: Context, store_id: int, day: date) -> dict[str, Any]:
+    return await settlement.close(ctx.session, ctx.viewer, store_id=store_id, day=day, now=utcnow())
+
+
+async def top_up_online(
+    ctx: Context, *, plan_id: int | None, amount: int | None, store_id: int | None, key: str
+) -> top_ups.Started:
+    return await top_ups.start(ctx.session, ctx.viewer, provider(ctx), plan_id=plan_id, amount=amount,
+                               store_id=store_id, idempotency_key=key)  # fmt: skip
+
+
+async def cancel_my_order(ctx: Context, order_id: int) -> Order:
+    return await orders.cancel_by_member(ctx.session, ctx.viewer, order_id, ctx.app.payment_providers)
+
+
+async def pay_again(ctx: Context, order_id: int) -> orders.Placed:
+    return await orders.pay_again(ctx.session, ctx.viewer, ctx.app.payment_providers, order_id)
+
+
+async def pos_checkout(
+    ctx: Context, *, store_id: int | None, client_order_id: str, lines: list[CartLine], tenders: list[Tender],
+    member_id: int | None, use_points: int, coupon_id: int | None,
+) -> Order:  # fmt: skip
+    request = pos.Checkout(store_id=counter_store(ctx.viewer, store_id), client_order_id=client_order_id,
+                           lines=lines, tenders=tenders, member_id=member_id, use_points=use_points,
+                           coupon_id=coupon_id)  # fmt: skip
+    return await pos.checkout(ctx.session, ctx.viewer, request)
+
+
+async def refund(ctx: Context, request: RefundRequest, key: str) -> tuple[Refund, Order]:
+    """The refund, and its order as it stands after it."""
+    made = await refunds.refund_order_once(
+        ctx.session, ctx.viewer, ctx.app.payment_providers, request, idempotency_key=key
+    )
+    order = await ctx.session.get(Order, made.order_id, populate_existing=True)
+    assert order is not None
+    return made, order
+
+
+async def mark_preparing(ctx: Context, order_id: int) -> Order:
+    return await orders.mark_preparing(ctx.session, ctx.viewer, order_id)
+
+
+async def mark_ready(ctx: Context, order_id: int) -> Order:
+    return await orders.mark_ready(ctx.session, ctx.viewer, order_id)
+
+
+async def dispatch(ctx: Context, order_id: int) -> Order:
+    return await orders.dispatch(ctx.session, ctx.viewer, order_id)
+
+
+async def confirm_delivery(ctx: Context, order_id: int) -> Order:
+    return await orders.confirm_delivery(ctx.session, ctx.viewer, order_id)
+
+
+async def verify_pickup(
+    ctx: Context, *, store_id: int | None, code: str, key: str, quantities: dict[int, int] | None
+) -> Order:
+    return await orders.verify_pickup(ctx.session, ctx.viewer, store_id=counter_store(ctx.viewer, store_id),
+                                      code=code, key=key, quantities=quantities)  # fmt: skip

@@ -9,13 +9,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.access.identity import IdentityProvider, LocalIdentityProvider, WeChatIdentityProvider
 from services.access.keys import load_keys
-from services.access.limits import Limits
+from services.access.limits import Limits as Limits
 from services.access.pii import PiiCipher
 from services.access.security import Security
 from services.members.code import MemberCodes
-from services.platform.config import Settings
+from services.platform.config import Settings as Settings
 from services.platform.db import create_engine, create_read_sessionmaker, create_sessionmaker
-from services.platform.events import Broker, create_broker
+from services.platform.events import Broker as Broker
+from services.platform.events import create_broker
 from services.platform.metrics import Metrics
 from services.platform.payments import PaymentProvider, configured_providers
 from services.platform.ratelimit import Counter, LocalCounter, create_counter

@@ -11,14 +11,14 @@ from strawberry.scalars import JSON
 
 from models import AuditLog as AuditLogModel
 from models import AuditOutcome
+from resolvers import Perm
 from resolvers import audit as audit_resolvers
+from resolvers.audit import AuditFilter
 from resolvers.context import Context
 from schema.core.common import Connection, decode_optional_id
 from schema.core.node import Loaded
 from schema.core.permissions import requires
 from schema.org.types import Staff, Store
-from services.access.audit import AuditFilter
-from services.access.permissions import Perm
 
 # The Python enums as GraphQL enums (registered once, here); annotations name the Python enums themselves.
 strawberry.enum(AuditOutcome, name="AuditOutcome")

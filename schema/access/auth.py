@@ -9,6 +9,7 @@ import strawberry
 
 from models import RoleScope
 from resolvers import auth as auth_resolvers
+from resolvers.auth import TokenPair
 from resolvers.context import Context
 from schema.core.common import UserError, decode_optional_id
 from schema.core.permissions import IsSignedIn, RateLimit, only
@@ -16,7 +17,6 @@ from schema.core.personal import Sensitivity, not_personal, personal
 from schema.core.transaction import MutationTransaction
 from schema.members.types import Member
 from schema.org.types import Role, Staff, Store
-from services.access.auth import TokenPair
 
 
 @strawberry.type

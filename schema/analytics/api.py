@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from enum import Enum
 from typing import Annotated, Self
 
 import strawberry
 
+from resolvers import Perm
 from resolvers import analytics as report_resolvers
+from resolvers.analytics import Figures, Point, Ranked, period, to_csv
+from resolvers.analytics import Freshness as FreshnessValue
+from resolvers.analytics import SalesReport as SalesReportValue
 from resolvers.context import Context
 from schema.catalog.types import Sku
 from schema.core.common import Long, decode_id, decode_optional_id
 from schema.core.permissions import requires
 from schema.org.types import Store
-from services.access.permissions import Perm
-from services.analytics import reports
-from services.analytics.facts import Freshness as FreshnessValue
-from services.platform.config import CHAIN_TZ
-from services.platform.errors import DomainError, ErrorCode
 
 
 @strawberry.enum
@@ -62,7 +61,7 @@ class SalesFigures:
     net_after_refunds: Long
 
     @classmethod
-    def of(cls, f: reports.Figures) -> Self:
+    def of(cls, f: Figures) -> Self:
         return cls(orders=f.orders, gmv=Long(f.gmv), discounts=Long(f.discounts), net=Long(f.net),
                    refunds=Long(f.refunds), refund_count=f.refund_count, average_order_value=f.average_order_value,
                    net_after_refunds=Long(f.net_after_refunds))  # fmt: skip
@@ -74,7 +73,7 @@ class SalesPoint:
     figures: SalesFigures
 
     @classmethod
-    def of(cls, p: reports.Point) -> Self:
+    def of(cls, p: Point) -> Self:
         return cls(label=p.label, figures=SalesFigures.of(p.figures))
 
 
@@ -92,7 +91,7 @@ class RankedItem:
         return await Sku.load(info.context, self.key) if self.is_sku else None
 
 
-def _ranked(rows: list[reports.Ranked], is_sku: bool) -> list[RankedItem]:
+def _ranked(rows: list[Ranked], is_sku: bool) -> list[RankedItem]:
     return [RankedItem(label=r.label, quantity=Long(r.quantity), net=Long(r.net), refunds=Long(r.refunds), key=r.key,
                        is_sku=is_sku) for r in rows]  # fmt: skip
 
@@ -115,10 +114,10 @@ class SalesReport:
     by_category: list[RankedItem]
     top_products: list[RankedItem]
     freshness: Freshness
-    report: strawberry.Private[reports.SalesReport]
+    report: strawberry.Private[SalesReportValue]
 
     @classmethod
-    def of(cls, r: reports.SalesReport) -> Self:
+    def of(cls, r: SalesReportValue) -> Self:
         return cls(from_=r.start, to=r.end, totals=SalesFigures.of(r.totals), previous=SalesFigures.of(r.previous),
                    net_change=_change(r.totals.net, r.previous.net), series=[SalesPoint.of(p) for p in r.series],
                    by_hour=[SalesPoint.of(p) for p in r.by_hour], by_channel=[SalesPoint.of(p) for p in r.by_channel],
@@ -131,7 +130,7 @@ class SalesReport:
         header = ["period", "orders", "gmv", "discounts", "net", "refunds", "net_after_refunds"]
         rows = [(p.label, p.figures.orders, p.figures.gmv, p.figures.discounts, p.figures.net, p.figures.refunds,
                  p.figures.net_after_refunds) for p in self.report.series]  # fmt: skip
-        return reports.to_csv(header, rows)
+        return to_csv(header, rows)
 
 
 @strawberry.type
@@ -154,7 +153,7 @@ class StoreRanking:
     @strawberry.field
     def csv(self) -> str:
         header = ["rank", "store", "orders", "gmv", "net", "refunds", "average_order_value", "previous_net"]
-        return reports.to_csv(header, [(r.rank, self.codes.get(r.store_id, r.store_id), r.figures.orders,
+        return to_csv(header, [(r.rank, self.codes.get(r.store_id, r.store_id), r.figures.orders,
                                         r.figures.gmv, r.figures.net, r.figures.refunds, r.figures.average_order_value,
                                         r.previous.net) for r in self.rows])  # fmt: skip
 
@@ -186,7 +185,7 @@ class InventoryReport:
     def csv(self) -> str:
         header = ["store", "on_hand", "listed", "out_of_stock", "stockout_rate", "low_stock", "sold", "turnover_days",
                   "transferred_in", "transferred_out"]  # fmt: skip
-        return reports.to_csv(header, [(self.codes.get(r.store_id, r.store_id), r.on_hand, r.listed, r.out_of_stock,
+        return to_csv(header, [(self.codes.get(r.store_id, r.store_id), r.on_hand, r.listed, r.out_of_stock,
                                         r.stockout_rate, r.low_stock, r.sold, r.turnover_days, r.transferred_in,
                                         r.transferred_out) for r in self.rows])  # fmt: skip
 
@@ -215,7 +214,7 @@ class MemberReport:
         ]
         rows += [("total", "members", self.total_members), ("total", "active", self.active_members),
                  ("total", "stored_value_outstanding", self.stored_value_outstanding)]  # fmt: skip
-        return reports.to_csv(["kind", "label", "value"], rows)
+        return to_csv(["kind", "label", "value"], rows)
 
 
 @strawberry.type
@@ -233,17 +232,8 @@ class MarketingReport:
 
     @strawberry.field
     def csv(self) -> str:
-        return reports.to_csv(["kind", "name", "orders", "discount", "members"],
+        return to_csv(["kind", "name", "orders", "discount", "members"],
                               [(r.kind, r.name, r.orders, r.discount, r.members) for r in self.rows])  # fmt: skip
-
-
-def _period(start: date | None, end: date | None) -> tuple[date, date]:
-    """Default: the last 30 days, ending today in the chain's time."""
-    end = end or datetime.now(CHAIN_TZ).date()
-    for value, name in ((start, "from"), (end, "to")):
-        if value is not None and not reports.EARLIEST <= value <= reports.LATEST:
-            raise DomainError(ErrorCode.INVALID_INPUT, f"Dates are {reports.EARLIEST} to {reports.LATEST}.", name)
-    return start or end - timedelta(days=29), end
 
 
 @strawberry.type
@@ -256,7 +246,7 @@ class ReportQuery:
         from_: Annotated[date | None, strawberry.argument(name="from")] = None, to: date | None = None,
         granularity: Granularity = Granularity.DAY, top: int = 10,
     ) -> SalesReport:  # fmt: skip
-        start, end = _period(from_, to)
+        start, end = period(from_, to)
         report = await report_resolvers.sales(info.context, store_id=decode_optional_id(store_id, "Store", "storeId"),
                                               start=start, end=end, granularity=granularity.value,
                                               top=max(1, min(top, 50)))  # fmt: skip
@@ -268,7 +258,7 @@ class ReportQuery:
         from_: Annotated[date | None, strawberry.argument(name="from")] = None, to: date | None = None,
         metric: RankMetric = RankMetric.NET, first: int = 20,
     ) -> StoreRanking:  # fmt: skip
-        start, end = _period(from_, to)
+        start, end = period(from_, to)
         rows, codes = await report_resolvers.ranking(info.context, start=start, end=end, metric=metric.value,
                                                      first=first)  # fmt: skip
         return StoreRanking(rows=[StoreRankRow(rank=r.rank, figures=SalesFigures.of(r.figures),
@@ -280,7 +270,7 @@ class ReportQuery:
         self, info: strawberry.Info[Context, None], store_id: strawberry.ID | None = None,
         from_: Annotated[date | None, strawberry.argument(name="from")] = None, to: date | None = None,
     ) -> InventoryReport:  # fmt: skip
-        start, end = _period(from_, to)
+        start, end = period(from_, to)
         rows, codes = await report_resolvers.inventory(
             info.context, store_id=decode_optional_id(store_id, "Store", "storeId"), start=start, end=end
         )
@@ -296,7 +286,7 @@ class ReportQuery:
         self, info: strawberry.Info[Context, None], store_id: strawberry.ID | None = None,
         from_: Annotated[date | None, strawberry.argument(name="from")] = None, to: date | None = None,
     ) -> MemberReport:  # fmt: skip
-        start, end = _period(from_, to)
+        start, end = period(from_, to)
         r = await report_resolvers.members(
             info.context, store_id=decode_optional_id(store_id, "Store", "storeId"), start=start, end=end
         )
@@ -313,7 +303,7 @@ class ReportQuery:
         self, info: strawberry.Info[Context, None], store_id: strawberry.ID | None = None,
         from_: Annotated[date | None, strawberry.argument(name="from")] = None, to: date | None = None,
     ) -> MarketingReport:  # fmt: skip
-        start, end = _period(from_, to)
+        start, end = period(from_, to)
         rows = await report_resolvers.marketing(
             info.context, store_id=decode_optional_id(store_id, "Store", "storeId"), start=start, end=end
         )

@@ -7,17 +7,15 @@ import dataclasses
 import strawberry
 
 from models import CatalogStatus
+from resolvers import DomainError, ErrorCode, Perm
 from resolvers import catalog as catalog_resolvers
+from resolvers.catalog import Adoption, ProductFilter, SkuFields
 from resolvers.context import Context
 from schema.catalog.types import Category, ChainSettingsType, Product, Sku, StoreListing
 from schema.core.common import Connection, UserError, decode_id, decode_optional_id
 from schema.core.permissions import IsStaff, only, requires
 from schema.core.personal import not_personal
 from schema.core.transaction import MutationTransaction
-from services.access.permissions import Perm
-from services.catalog import products as catalog_service
-from services.catalog.listings import Adoption
-from services.platform.errors import DomainError, ErrorCode
 
 
 @strawberry.input
@@ -36,8 +34,8 @@ class SkuInput:
     max_price: int | None = None
     low_stock_default: int | None = None
 
-    def fields(self) -> catalog_service.SkuFields:
-        return catalog_service.SkuFields(
+    def fields(self) -> SkuFields:
+        return SkuFields(
             barcode=self.barcode, base_price=self.base_price, cost_price=self.cost_price,
             spec={s.name.strip(): s.value.strip() for s in self.spec}, min_price=self.min_price,
             max_price=self.max_price, low_stock_default=self.low_stock_default,
@@ -237,7 +235,7 @@ class CatalogQuery:
         after: str | None = None,
     ) -> Connection[Product]:
         f = filter or ProductFilterInput()
-        flt = catalog_service.ProductFilter(
+        flt = ProductFilter(
             search=f.search, barcode=f.barcode, category_id=decode_optional_id(f.category_id, "Category", "categoryId"),
             status=CatalogStatus(f.status) if f.status else None,
         )  # fmt: skip
@@ -267,8 +265,8 @@ class CatalogMutation:
     async def create_category(
         self, info: strawberry.Info[Context, None], input: CreateCategoryInput
     ) -> CategoryPayload:
-        category = await catalog_service.create_category(
-            info.context.session, name=input.name, sort=input.sort,
+        category = await catalog_resolvers.create_category(
+            info.context, name=input.name, sort=input.sort,
             parent_id=decode_optional_id(input.parent_id, "Category", "parentId"),
         )  # fmt: skip
         return CategoryPayload(category=Category.from_model(category))
@@ -277,8 +275,8 @@ class CatalogMutation:
     async def update_category(
         self, info: strawberry.Info[Context, None], input: UpdateCategoryInput
     ) -> CategoryPayload:
-        category = await catalog_service.update_category(
-            info.context.session, category_id=decode_id(input.id, "Category"), name=input.name,
+        category = await catalog_resolvers.update_category(
+            info.context, category_id=decode_id(input.id, "Category"), name=input.name,
             parent_id=decode_optional_id(input.parent_id, "Category", "parentId"), sort=input.sort,
         )  # fmt: skip
         return CategoryPayload(category=Category.from_model(category))
@@ -288,11 +286,9 @@ class CatalogMutation:
         description="HQ (catalog.manage) adds to the library; with storeId, a store adds its own product if allowed.",
     )
     async def create_product(self, info: strawberry.Info[Context, None], input: CreateProductInput) -> ProductPayload:
-        ctx = info.context
         store_id = decode_optional_id(input.store_id, "Store", "storeId")
-        ctx.audit_store_id = store_id
-        product, _ = await catalog_service.create_product(
-            ctx.session, ctx.viewer, name=input.name,
+        product = await catalog_resolvers.create_product(
+            info.context, name=input.name,
             category_id=decode_id(input.category_id, "Category", "categoryId"),
             skus=[s.fields() for s in input.skus], description=input.description, images=input.images,
             store_id=store_id,
@@ -301,8 +297,8 @@ class CatalogMutation:
 
     @strawberry.mutation(extensions=[*only(IsStaff()), MutationTransaction()])
     async def update_product(self, info: strawberry.Info[Context, None], input: UpdateProductInput) -> ProductPayload:
-        product = await catalog_service.update_product(
-            info.context.session, info.context.viewer, product_id=decode_id(input.id, "Product"), name=input.name,
+        product = await catalog_resolvers.update_product(
+            info.context, product_id=decode_id(input.id, "Product"), name=input.name,
             description=input.description, category_id=decode_optional_id(input.category_id, "Category", "categoryId"),
             images=input.images, status=CatalogStatus(input.status) if input.status else None,
         )  # fmt: skip
@@ -310,8 +306,8 @@ class CatalogMutation:
 
     @strawberry.mutation(extensions=[*only(IsStaff()), MutationTransaction()])
     async def add_sku(self, info: strawberry.Info[Context, None], input: AddSkuInput) -> SkuPayload:
-        sku = await catalog_service.add_sku(
-            info.context.session, info.context.viewer, product_id=decode_id(input.product_id, "Product", "productId"),
+        sku = await catalog_resolvers.add_sku(
+            info.context, product_id=decode_id(input.product_id, "Product", "productId"),
             fields=input.sku.fields(),
         )  # fmt: skip
         return SkuPayload(sku=Sku.from_model(sku))
@@ -323,8 +319,8 @@ class CatalogMutation:
             "max_price": input.max_price, "low_stock_default": input.low_stock_default,
             "status": CatalogStatus(input.status) if input.status else None,
         }  # fmt: skip
-        sku = await catalog_service.update_sku(
-            info.context.session, info.context.viewer, sku_id=decode_id(input.id, "Sku"),
+        sku = await catalog_resolvers.update_sku(
+            info.context, sku_id=decode_id(input.id, "Sku"),
             changes={k: v for k, v in given.items() if v is not None},
         )  # fmt: skip
         return SkuPayload(sku=Sku.from_model(sku))

@@ -13,14 +13,13 @@ from models import Category as CategoryModel
 from models import Product as ProductModel
 from models import Sku as SkuModel
 from models import StoreListing as StoreListingModel
+from resolvers import Perm
+from resolvers.catalog import Availability, price_band
+from resolvers.catalog import ChainSettings as ChainSettingsValue
 from resolvers.context import Context
 from schema.core.common import global_id
 from schema.core.node import Loaded
 from schema.core.permissions import requires
-from services.access.permissions import Perm
-from services.catalog.listings import price_band
-from services.inventory.levels import Availability
-from services.org.settings import ChainSettings as ChainSettingsValue
 
 if TYPE_CHECKING:
     from schema.inventory.types import StockLevel

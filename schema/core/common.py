@@ -8,8 +8,7 @@ from typing import Generic, NewType, TypeVar
 import strawberry
 from strawberry import relay
 
-from services.platform.errors import DomainError, ErrorCode
-from services.platform.pagination import Page
+from resolvers import DomainError, ErrorCode, Page
 
 # The Python enums as GraphQL enums (registered once, here); annotations name the Python enums themselves.
 strawberry.enum(ErrorCode, name="ErrorCode", description="Why a business rule said no.")

@@ -10,8 +10,8 @@ from sqlalchemy.exc import DBAPIError
 from strawberry.extensions import SchemaExtension
 from strawberry.types.execution import StreamExecutionResult
 
-from services.platform.errors import AccessDenied, DomainError, Unauthenticated
-from services.platform.ratelimit import RateLimited
+from resolvers import AccessDenied, DomainError, Unauthenticated
+from resolvers.auth import RateLimited
 
 log = logging.getLogger("chain.graphql")
 

@@ -10,10 +10,10 @@ from strawberry import relay
 from strawberry.scalars import JSON
 
 from models import Job
+from resolvers import audit as audit_resolvers
 from resolvers.context import Context
 from schema.core.common import Connection
 from schema.core.node import Loaded
-from services.access import audit as audit_service
 
 
 @strawberry.type(description="A job that failed on every retry and was given up (FAILED).")
@@ -44,7 +44,5 @@ class JobQuery:
     async def failed_jobs(
         self, info: strawberry.Info[Context, None], first: int | None = 20, after: str | None = None
     ) -> Connection[FailedJob]:
-        ctx = info.context
-        async with ctx.read() as session:
-            page = await audit_service.failed_jobs(session, ctx.viewer, first=first, after=after)
+        page = await audit_resolvers.failed_jobs(info.context, first=first, after=after)
         return Connection[FailedJob].of(page, FailedJob.from_model)

@@ -40,8 +40,8 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
-from services.access.limits import Limits
-from services.access.scope import Viewer
+from resolvers.context import Viewer
+from resolvers.state import Limits
 
 LIST_GUESS = 10
 

@@ -17,9 +17,8 @@ from strawberry import relay
 from strawberry.types.base import StrawberryObjectDefinition
 from strawberry.utils.await_maybe import await_maybe
 
+from resolvers import MAX_PAGE, DomainError, ErrorCode
 from resolvers.context import Context
-from services.platform.errors import DomainError, ErrorCode
-from services.platform.pagination import MAX_PAGE
 
 
 class Loaded:

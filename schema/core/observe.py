@@ -13,8 +13,8 @@ from functools import cache
 from graphql import FieldNode, OperationDefinitionNode
 from strawberry.extensions import SchemaExtension
 
+from resolvers.context import operation_var
 from schema.core import trusted
-from services.platform import logs
 
 log = logging.getLogger("chain.graphql")
 
@@ -42,7 +42,7 @@ class Observe(SchemaExtension):
 
     def on_operation(self) -> Iterator[None]:
         start = time.perf_counter()
-        token = logs.operation_var.set("-")
+        token = operation_var.set("-")
         try:
             yield
         finally:
@@ -53,11 +53,11 @@ class Observe(SchemaExtension):
             metrics = getattr(getattr(self.execution_context.context, "app", None), "metrics", None)
             if metrics is not None:
                 metrics.observe_operation(label, kind, outcome, seconds)
-            logs.operation_var.set(named)
+            operation_var.set(named)
             log.info("%s %s %s", kind, named, outcome, extra={"duration_ms": round(seconds * 1000, 1),
                                                               "outcome": outcome})  # fmt: skip
-            logs.operation_var.reset(token)
+            operation_var.reset(token)
 
     def on_execute(self) -> Iterator[None]:
-        logs.operation_var.set(self._names()[2])  # everything logged while resolving carries the operation
+        operation_var.set(self._names()[2])  # everything logged while resolving carries the operation
         yield

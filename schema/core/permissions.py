@@ -15,10 +15,9 @@ from strawberry.permission import BasePermission, PermissionExtension
 from strawberry.types import Info
 from strawberry.types.field import StrawberryField
 
-from services.access.permissions import Perm
-from services.access.scope import ViewerKind
-from services.platform import ratelimit
-from services.platform.ratelimit import viewer_key
+from resolvers import Perm
+from resolvers import auth as auth_resolvers
+from resolvers.context import ViewerKind
 
 
 class IsSignedIn(BasePermission):
@@ -88,13 +87,10 @@ class RateLimit(FieldExtension):
     async def resolve_async(self, next_: Any, source: Any, info: Info, **kwargs: Any) -> Any:
         if self.when is not None and not self.when(kwargs):
             return await next_(source, info, **kwargs)
-        ctx = info.context
-        viewer = ctx.viewer
-        who = viewer_key("member", viewer.member_id) if viewer.is_member else viewer_key("staff", viewer.staff_id)
         subject = None
         if self.subject_field and (given := kwargs.get("input")) is not None:
             subject = str(getattr(given, self.subject_field, "") or "").strip().lower()[:64] or None
-        await ratelimit.check(ctx.app.rate_counter, self.operation, ip=ctx.ip, viewer=who, subject=subject)
+        await auth_resolvers.count_call(info.context, self.operation, subject)
         return await next_(source, info, **kwargs)
 
 

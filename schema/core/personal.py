@@ -20,8 +20,7 @@ from strawberry.types.field import StrawberryField
 from strawberry.types.lazy_type import LazyType
 from strawberry.utils.str_converters import to_camel_case
 
-from services.access.audit import Plan
-from services.access.pii import PII, Sensitivity
+from resolvers.audit import PII, Plan, Sensitivity
 
 __all__ = ["Sensitivity", "declared", "not_personal", "personal", "plan_for"]
 

@@ -8,15 +8,14 @@ from typing import Any
 import strawberry
 
 from models import OrderStatus
+from resolvers import Perm
+from resolvers import inventory as inventory_resolvers
+from resolvers import orders as order_resolvers
 from resolvers.context import Context
 from schema.core.common import decode_id, global_id
 from schema.core.permissions import HasPermission, IsHQ, IsMember, checks, only, requires
 from schema.inventory.types import StockLevel
 from schema.orders.api import Order
-from services.access.permissions import Perm
-from services.access.scope import require_store
-from services.inventory.stock import ALL_STORES_TOPICS, stock_topic
-from services.orders.states import order_topic, order_topic_all
 
 
 @strawberry.type(description="An order changed: paid, cancelled, ready, picked up.")
@@ -46,10 +45,8 @@ class Subscription:
     async def order_events(
         self, info: strawberry.Info[Context, None], store_id: strawberry.ID
     ) -> AsyncGenerator[OrderEvent, None]:
-        sid = decode_id(store_id, "Store", "storeId")
-        require_store(info.context.viewer, sid, Perm.ORDER_READ)
-        async for event in info.context.app.broker.subscribe(order_topic(sid)):
-            yield OrderEvent.of(event.payload)
+        async for payload in order_resolvers.order_events(info.context, decode_id(store_id, "Store", "storeId")):
+            yield OrderEvent.of(payload)
 
     # No IsSignedIn first: an anonymous socket is told FORBIDDEN, as a staff one is.
     @strawberry.subscription(
@@ -57,10 +54,8 @@ class Subscription:
         extensions=checks(IsMember("Only members follow their orders.")),
     )
     async def my_order_updates(self, info: strawberry.Info[Context, None]) -> AsyncGenerator[OrderEvent, None]:
-        member_id = info.context.viewer.member_id
-        async for event in info.context.app.broker.subscribe(order_topic_all()):
-            if event.payload.get("memberId") == member_id:
-                yield OrderEvent.of(event.payload)
+        async for payload in order_resolvers.my_order_updates(info.context):
+            yield OrderEvent.of(payload)
 
     @strawberry.subscription(
         description="Stock levels of one store as they change (its staff and HQ).",
@@ -69,15 +64,13 @@ class Subscription:
     async def stock_changed(
         self, info: strawberry.Info[Context, None], store_id: strawberry.ID
     ) -> AsyncGenerator[StockLevel, None]:
-        sid = decode_id(store_id, "Store", "storeId")
-        require_store(info.context.viewer, sid, Perm.STOCK_READ)
-        async for event in info.context.app.broker.subscribe(stock_topic(sid)):
-            yield StockLevel.from_event(event.payload)
+        async for payload in inventory_resolvers.stock_changes(info.context, decode_id(store_id, "Store", "storeId")):
+            yield StockLevel.from_event(payload)
 
     @strawberry.subscription(
         description="Stock changes in every store (HQ).",
         extensions=only(HasPermission(Perm.STOCK_READ), IsHQ("Chain-wide stock is for HQ.")),
     )
     async def chain_stock_changed(self, info: strawberry.Info[Context, None]) -> AsyncGenerator[StockLevel, None]:
-        async for event in info.context.app.broker.subscribe(ALL_STORES_TOPICS):
-            yield StockLevel.from_event(event.payload)
+        async for payload in inventory_resolvers.chain_stock_changes(info.context):
+            yield StockLevel.from_event(payload)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import logging
 from datetime import date
 from typing import Any
 
@@ -16,18 +15,12 @@ from strawberry.types.field import StrawberryField
 from strawberry.types.unset import UnsetType
 from strawberry.utils.str_converters import to_camel_case
 
-from models import AuditOutcome
+from resolvers import DomainError
+from resolvers import audit as audit_resolvers
+from resolvers.audit import Plan
 from resolvers.context import Context
 from schema.core.common import UserError
 from schema.core.personal import plan_for
-from services.access.audit import AuditEntry, Plan, hidden_values, record, redact
-from services.access.auth import PersistentRefusal
-from services.platform import logs
-from services.platform.db import begin_write
-from services.platform.errors import AccessDenied, DomainError
-from services.platform.events import Event, take_pending
-
-log = logging.getLogger("chain.mutation")
 
 
 def jsonable(value: Any) -> Any:
@@ -57,7 +50,7 @@ def _node_ids(value: Any) -> list[str]:
 
 
 class MutationTransaction(FieldExtension):
-    """Open the mutation's transaction, write its audit entry, commit both or neither."""
+    """Open the mutation's transaction, write its audit entry, commit both or neither (resolvers/audit.py)."""
 
     def __init__(self) -> None:
         self.payload_type: Any = None
@@ -68,45 +61,6 @@ class MutationTransaction(FieldExtension):
         # What the input's fields hold, as their input types declare it (schema/core/personal.py).
         self.plan = next((plan_for(a.type) for a in field.arguments if a.python_name == "input"), {})
 
-    def _entry(
-        self, info: Info[Context, None], input_data: Any, outcome: AuditOutcome, code: str | None, targets: list[str]
-    ) -> AuditEntry:
-        ctx = info.context
-        viewer = ctx.viewer
-        store_id = ctx.audit_store_id if ctx.audit_store_id is not None else viewer.store_id
-        input_ids = [v for k, v in (input_data or {}).items() if (k == "id" or k.endswith("Id")) and isinstance(v, str)]
-        return AuditEntry(
-            request_id=ctx.request_id,
-            actor_kind=viewer.kind.value,
-            operation=info.field_name,
-            outcome=outcome,
-            staff_id=ctx.audit_staff_id if ctx.audit_staff_id is not None else viewer.staff_id,
-            member_id=viewer.member_id,
-            role_code=viewer.role_code,
-            store_id=store_id,
-            target_ids=tuple(dict.fromkeys([*input_ids, *targets, *ctx.audit_targets])),
-            input=redact(input_data, self.plan) if input_data is not None else None,
-            error_code=code,
-            ip=ctx.ip,
-        )
-
-    async def _record_apart(self, info: Info[Context, None], entry: AuditEntry) -> None:
-        """Record a refused or failed mutation in a transaction of its own, after the rollback."""
-        try:
-            async with info.context.app.sessionmaker() as session, session.begin():
-                record(session, entry)
-        except Exception:
-            log.exception("could not write the audit entry for %s", entry.operation)
-
-    async def _publish(self, info: Info[Context, None], events: list[Event]) -> None:
-        """After the commit: a lost event must not turn a committed change into an error."""
-        if not events:
-            return
-        try:
-            await info.context.app.broker.publish(events)
-        except Exception:
-            log.exception("could not publish %d events after %s", len(events), info.field_name)
-
     def _refusal(self, error: DomainError) -> Any:
         user_error = UserError(code=error.code, message=error.message, field=error.field)
         return self.payload_type(errors=[user_error], **error.details)
@@ -114,36 +68,10 @@ class MutationTransaction(FieldExtension):
     async def resolve_async(
         self, next_: AsyncExtensionResolver, source: Any, info: Info[Context, None], **kwargs: Any
     ) -> Any:
-        ctx = info.context
-        input_data = jsonable(kwargs.get("input"))
-        logs.hide(hidden_values(input_data, self.plan))  # whatever this request logs from here on leaves them out
-        session = ctx.app.sessionmaker()
-        ctx.tx, ctx.audit_targets, ctx.audit_store_id, ctx.audit_staff_id = session, [], None, None
-        try:
-            async with session.begin():
-                await begin_write(session)
-                try:
-                    result = await next_(source, info, **kwargs)
-                except PersistentRefusal as exc:
-                    # The refusal itself must stick (a reused refresh token revokes its family), and so must what
-                    # it announces (the revoked session's websockets close).
-                    record(session, self._entry(info, input_data, AuditOutcome.REFUSED, exc.code, []))
-                    result = self._refusal(exc)
-                else:
-                    targets = [gid for f in dataclasses.fields(result) for gid in _node_ids(getattr(result, f.name))]
-                    record(session, self._entry(info, input_data, AuditOutcome.OK, None, targets))
-            await self._publish(info, take_pending(session))
-            return result
-        except DomainError as exc:
-            await self._record_apart(info, self._entry(info, input_data, AuditOutcome.REFUSED, exc.code, []))
-            return self._refusal(exc)
-        except AccessDenied as exc:
-            outcome = AuditOutcome.UNAUTHENTICATED if exc.code == "UNAUTHENTICATED" else AuditOutcome.FORBIDDEN
-            await self._record_apart(info, self._entry(info, input_data, outcome, exc.code, []))
-            raise
-        except Exception:
-            await self._record_apart(info, self._entry(info, input_data, AuditOutcome.FAILED, "INTERNAL", []))
-            raise
-        finally:
-            ctx.tx = None
-            await session.close()
+        def targets(result: Any) -> list[str]:
+            return [gid for f in dataclasses.fields(result) for gid in _node_ids(getattr(result, f.name))]
+
+        return await audit_resolvers.in_mutation(
+            info.context, info.field_name, jsonable(kwargs.get("input")), self.plan,
+            lambda: next_(source, info, **kwargs), targets, self._refusal,
+        )  # fmt: skip

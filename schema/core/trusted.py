@@ -19,7 +19,7 @@ from typing import Any
 
 from graphql import OperationDefinitionNode, parse, print_ast
 
-from services.access.scope import Viewer
+from resolvers.context import Viewer
 
 SOURCES = sorted((Path(__file__).parents[1] / "trusted").glob("*.graphql"))
 MINI_PROGRAM = "mini_program"

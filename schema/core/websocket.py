@@ -33,14 +33,13 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message, SubscribeMessage
 
-from resolvers.context import Context, for_operation
+from resolvers import Unauthenticated
+from resolvers import auth as auth_resolvers
+from resolvers.auth import SESSION_REVOKED
+from resolvers.context import ANONYMOUS, Context, Viewer, for_operation
+from resolvers.state import Broker, Settings
 from schema.core import trusted
 from schema.core.errors import RETRYABLE, transient
-from services.access.auth import SESSION_REVOKED, authenticate
-from services.access.scope import ANONYMOUS, Viewer
-from services.platform.config import Settings
-from services.platform.errors import Unauthenticated
-from services.platform.events import Broker
 
 log = logging.getLogger("chain.websocket")
 
@@ -64,8 +63,7 @@ async def sign_in(context: Context) -> Viewer:
     token = bearer(context.connection_params)
     if token is None:
         return ANONYMOUS
-    async with context.app.read_sessionmaker() as session:
-        return await authenticate(session, context.app.security, token)
+    return await auth_resolvers.authenticate(context.app, token)
 
 
 class TextWebSocketAdapter(ASGIWebSocketAdapter):

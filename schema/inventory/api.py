@@ -5,9 +5,10 @@ from __future__ import annotations
 import strawberry
 
 from models import AdjustmentReason, MovementKind, TransferStatus
+from resolvers import Perm
 from resolvers import inventory as inventory_resolvers
 from resolvers.context import Context
-from resolvers.loaders.inventory import LevelView
+from resolvers.inventory import Line, LineQuantity, MovementFilter, TransferFilter
 from schema.core.common import Connection, UserError, decode_id, decode_optional_id
 from schema.core.permissions import IsStaff, only, requires
 from schema.core.personal import not_personal
@@ -18,9 +19,6 @@ from schema.inventory.types import (
     Transfer,
     TransferSuggestion,
 )
-from services.access.permissions import Perm
-from services.inventory import levels as inventory
-from services.inventory import stock, transfers
 
 
 @strawberry.input
@@ -125,10 +123,8 @@ class TransferPayload:
     transfer: Transfer | None = None
 
 
-def _lines(lines: list[StockLineInput], field: str = "lines") -> list[stock.Line]:
-    return [
-        stock.Line(decode_id(line.sku_id, "Sku", f"{field}[{i}].skuId"), line.quantity) for i, line in enumerate(lines)
-    ]
+def _lines(lines: list[StockLineInput], field: str = "lines") -> list[Line]:
+    return [Line(decode_id(line.sku_id, "Sku", f"{field}[{i}].skuId"), line.quantity) for i, line in enumerate(lines)]
 
 
 def _quantities(lines: list[StockLineInput] | None) -> dict[int, int] | None:
@@ -136,9 +132,7 @@ def _quantities(lines: list[StockLineInput] | None) -> dict[int, int] | None:
 
 
 async def _levels(ctx: Context, store_id: int, sku_ids: list[int]) -> list[StockLevel]:
-    """Fresh levels after a change: read in the mutation's own transaction, so they include it."""
-    rows = await inventory.levels_of(ctx.session, store_id, sku_ids)
-    return [StockLevel.from_view(LevelView(r.StockLevel, r.threshold)) for r in rows]
+    return [StockLevel.from_view(v) for v in await inventory_resolvers.levels_after(ctx, store_id, sku_ids)]
 
 
 @strawberry.type
@@ -168,7 +162,7 @@ class InventoryQuery:
         first: int | None = 20,
         after: str | None = None,
     ) -> Connection[StockMovement]:
-        flt = inventory.MovementFilter(
+        flt = MovementFilter(
             store_id=decode_id(store_id, "Store", "storeId"), sku_id=decode_optional_id(sku_id, "Sku", "skuId"),
             kind=MovementKind(kind) if kind else None,
         )  # fmt: skip
@@ -184,7 +178,7 @@ class InventoryQuery:
         after: str | None = None,
     ) -> Connection[Transfer]:
         f = filter or TransferFilterInput()
-        flt = transfers.TransferFilter(
+        flt = TransferFilter(
             store_id=decode_optional_id(f.store_id, "Store", "storeId"),
             status=TransferStatus(f.status) if f.status else None,
         )
@@ -251,7 +245,7 @@ class InventoryMutation:
         transfer = await inventory_resolvers.request_transfer(
             info.context, decode_id(input.from_store_id, "Store", "fromStoreId"),
             decode_id(input.to_store_id, "Store", "toStoreId"),
-            [transfers.LineQuantity(line.sku_id, line.quantity) for line in _lines(input.lines)], input.note,
+            [LineQuantity(line.sku_id, line.quantity) for line in _lines(input.lines)], input.note,
             input.idempotency_key,
         )  # fmt: skip
         return TransferPayload(transfer=Transfer.from_model(transfer))

@@ -13,11 +13,11 @@ from models import StockMovement as StockMovementModel
 from models import Transfer as TransferModel
 from models import TransferLine as TransferLineModel
 from resolvers.context import Context
+from resolvers.inventory import Suggestion
 from resolvers.loaders.inventory import LevelView
 from schema.catalog.types import Sku
 from schema.core.node import Loaded
 from schema.org.types import Staff, Store
-from services.inventory.levels import Suggestion
 
 # The Python enums as GraphQL enums (registered once, here); annotations name the Python enums themselves.
 strawberry.enum(MovementKind, name="MovementKind")

@@ -23,9 +23,10 @@ from models import CouponTemplate as CouponTemplateModel
 from models import GroupBuy as GroupBuyModel
 from models import MemberCoupon as MemberCouponModel
 from models import PointsMallItem as PointsMallItemModel
+from resolvers import Perm
 from resolvers import marketing as marketing_resolvers
-from resolvers import orders as order_resolvers
 from resolvers.context import Context
+from resolvers.marketing import Audience, ItemSpec, NewCampaign, NewTemplate
 from schema.catalog.types import Sku
 from schema.core.common import Connection, Long, UserError, decode_id, decode_optional_id
 from schema.core.node import Loaded
@@ -34,9 +35,6 @@ from schema.core.personal import not_personal, personal
 from schema.core.transaction import MutationTransaction
 from schema.orders.api import Order, PaymentRequest, payment_request
 from schema.org.types import Store
-from services.access.permissions import Perm
-from services.marketing import coupons, group_buys, points_mall, promotions, referrals
-from services.platform.db import write_transaction
 
 # The Python enums as GraphQL enums (registered once, here); annotations name the Python enums themselves.
 strawberry.enum(CampaignKind, name="CampaignKind")
@@ -489,8 +487,7 @@ class MarketingQuery:
 
     @strawberry.field(extensions=[*only(IsMember())], description="全民推广: the member's own share code.")
     async def my_share_code(self, info: strawberry.Info[Context, None]) -> str:
-        async with write_transaction(info.context.app.sessionmaker) as session:
-            return await referrals.share_code(session, info.context.viewer)
+        return await marketing_resolvers.my_share_code(info.context)
 
 
 @strawberry.type
@@ -503,10 +500,10 @@ class MarketingMutation:
         self, info: strawberry.Info[Context, None], input: CreateCampaignInput
     ) -> CampaignPayload:
         ctx = info.context
-        spec = promotions.NewCampaign(
+        spec = NewCampaign(
             kind=CampaignKind(input.kind), name=input.name, starts_at=input.starts_at, ends_at=input.ends_at,
             store_ids=_ids(input.store_ids, "Store", "storeIds"),
-            items=[promotions.ItemSpec(decode_id(i.sku_id, "Sku", f"items[{n}].skuId"), i.price, i.percent, i.quota,
+            items=[ItemSpec(decode_id(i.sku_id, "Sku", f"items[{n}].skuId"), i.price, i.percent, i.quota,
                                        i.per_member_limit) for n, i in enumerate(input.items)],
             tiers=[(t.threshold, t.off) for t in input.tiers], sku_ids=_ids(input.sku_ids, "Sku", "skuIds"),
             category_ids=_ids(input.category_ids, "Category", "categoryIds"), group_size=input.group_size,
@@ -514,15 +511,12 @@ class MarketingMutation:
             reward_coupon_template_id=decode_optional_id(input.reward_coupon_template_id, "CouponTemplate",
                                                          "rewardCouponTemplateId"),
         )  # fmt: skip
-        campaign = await promotions.create(ctx.session, ctx.viewer, spec)
-        ctx.audit_store_id = campaign.owner_store_id
+        campaign = await marketing_resolvers.create_campaign(ctx, spec)
         return CampaignPayload(campaign=Campaign.from_model(campaign))
 
     @strawberry.mutation(extensions=[*requires(Perm.MARKETING_MANAGE), MutationTransaction()])
     async def end_campaign(self, info: strawberry.Info[Context, None], input: IdInput) -> CampaignPayload:
-        ctx = info.context
-        campaign = await promotions.end(ctx.session, ctx.viewer, decode_id(input.id, "Campaign"))
-        ctx.audit_store_id = campaign.owner_store_id
+        campaign = await marketing_resolvers.end_campaign(info.context, decode_id(input.id, "Campaign"))
         return CampaignPayload(campaign=Campaign.from_model(campaign))
 
     @strawberry.mutation(extensions=[*requires(Perm.MARKETING_MANAGE), MutationTransaction()])
@@ -530,7 +524,7 @@ class MarketingMutation:
         self, info: strawberry.Info[Context, None], input: CreateCouponTemplateInput
     ) -> CouponTemplatePayload:
         ctx = info.context
-        spec = coupons.NewTemplate(
+        spec = NewTemplate(
             name=input.name, kind=CouponKind(input.kind), valid_from=input.valid_from, valid_until=input.valid_until,
             threshold=input.threshold, amount_off=input.amount_off, percent=input.percent, cap=input.cap,
             free_sku_id=decode_optional_id(input.free_sku_id, "Sku", "freeSkuId"),
@@ -540,24 +534,18 @@ class MarketingMutation:
             total_quantity=input.total_quantity, per_member_limit=input.per_member_limit, stackable=input.stackable,
             claimable=input.claimable, trigger=CouponTrigger(input.trigger),
         )  # fmt: skip
-        template = await coupons.create_template(ctx.session, ctx.viewer, spec)
-        ctx.audit_store_id = template.owner_store_id
+        template = await marketing_resolvers.create_coupon_template(ctx, spec)
         return CouponTemplatePayload(template=CouponTemplate.from_model(template))
 
     @strawberry.mutation(extensions=[*requires(Perm.MARKETING_MANAGE), MutationTransaction()])
     async def end_coupon_template(self, info: strawberry.Info[Context, None], input: IdInput) -> CouponTemplatePayload:
-        ctx = info.context
-        template = await coupons.end_template(ctx.session, ctx.viewer, decode_id(input.id, "CouponTemplate"))
+        template = await marketing_resolvers.end_coupon_template(info.context, decode_id(input.id, "CouponTemplate"))
         return CouponTemplatePayload(template=CouponTemplate.from_model(template))
 
     @strawberry.mutation(extensions=[*only(IsMember()), MutationTransaction()], description="领券")
     async def claim_coupon(self, info: strawberry.Info[Context, None], input: ClaimCouponInput) -> MemberCouponPayload:
-        ctx = info.context
-        coupon = await coupons.claim_once(
-            ctx.session,
-            ctx.viewer,
-            decode_id(input.template_id, "CouponTemplate", "templateId"),
-            key=input.idempotency_key,
+        coupon = await marketing_resolvers.claim_coupon(
+            info.context, decode_id(input.template_id, "CouponTemplate", "templateId"), input.idempotency_key
         )
         return MemberCouponPayload(coupon=MemberCoupon.from_model(coupon))
 
@@ -568,16 +556,11 @@ class MarketingMutation:
     async def issue_coupons(
         self, info: strawberry.Info[Context, None], input: IssueCouponsInput
     ) -> IssueCouponsPayload:
-        ctx = info.context
-        audience = coupons.Audience(segment=input.segment,
-                                    level_id=decode_optional_id(input.level_id, "MemberLevel", "levelId"),
-                                    member_ids=_ids(input.member_ids, "Member", "memberIds"))  # fmt: skip
-        count = await coupons.issue_once(
-            ctx.session,
-            ctx.viewer,
-            decode_id(input.template_id, "CouponTemplate", "templateId"),
-            audience,
-            key=input.idempotency_key,
+        audience = Audience(segment=input.segment,
+                            level_id=decode_optional_id(input.level_id, "MemberLevel", "levelId"),
+                            member_ids=_ids(input.member_ids, "Member", "memberIds"))  # fmt: skip
+        count = await marketing_resolvers.issue_coupons(
+            info.context, decode_id(input.template_id, "CouponTemplate", "templateId"), audience, input.idempotency_key
         )
         return IssueCouponsPayload(issued=count)
 
@@ -587,11 +570,9 @@ class MarketingMutation:
     async def open_group_buy(self, info: strawberry.Info[Context, None], input: OpenGroupBuyInput) -> GroupBuyPayload:
         ctx = info.context
         store_id = decode_id(input.store_id, "Store", "storeId")
-        ctx.audit_store_id = store_id
-        joined = await group_buys.open_group(
-            ctx.session, ctx.viewer, order_resolvers.provider(ctx), campaign_id=decode_id(input.campaign_id, "Campaign",
-            "campaignId"), store_id=store_id, sku_id=decode_id(input.sku_id, "Sku", "skuId"),
-            idempotency_key=input.idempotency_key,
+        joined = await marketing_resolvers.open_group_buy(
+            ctx, campaign_id=decode_id(input.campaign_id, "Campaign", "campaignId"), store_id=store_id,
+            sku_id=decode_id(input.sku_id, "Sku", "skuId"), key=input.idempotency_key,
         )  # fmt: skip
         return GroupBuyPayload(group=GroupBuy.from_model(joined.group), order=Order.from_model(joined.placed.order),
                                payment=payment_request(ctx, joined.placed.prepay))  # fmt: skip
@@ -599,11 +580,7 @@ class MarketingMutation:
     @strawberry.mutation(extensions=[*only(IsMember()), MutationTransaction()], description="参团 by share code")
     async def join_group_buy(self, info: strawberry.Info[Context, None], input: JoinGroupBuyInput) -> GroupBuyPayload:
         ctx = info.context
-        joined = await group_buys.join_group(
-            ctx.session, ctx.viewer, order_resolvers.provider(ctx), share_code=input.share_code,
-            idempotency_key=input.idempotency_key,
-        )  # fmt: skip
-        ctx.audit_store_id = joined.group.store_id
+        joined = await marketing_resolvers.join_group_buy(ctx, share_code=input.share_code, key=input.idempotency_key)
         return GroupBuyPayload(group=GroupBuy.from_model(joined.group), order=Order.from_model(joined.placed.order),
                                payment=payment_request(ctx, joined.placed.prepay))  # fmt: skip
 
@@ -611,16 +588,15 @@ class MarketingMutation:
     async def accept_referral(
         self, info: strawberry.Info[Context, None], input: AcceptReferralInput
     ) -> AcceptReferralPayload:
-        await referrals.accept(info.context.session, info.context.viewer, input.code)
+        await marketing_resolvers.accept_referral(info.context, input.code)
         return AcceptReferralPayload(accepted=True)
 
     @strawberry.mutation(extensions=[*requires(Perm.MARKETING_MANAGE), MutationTransaction()])
     async def create_points_mall_item(
         self, info: strawberry.Info[Context, None], input: CreatePointsMallItemInput
     ) -> PointsMallItemPayload:
-        ctx = info.context
-        item = await points_mall.create_item(
-            ctx.session, ctx.viewer, name=input.name, points_cost=input.points_cost, stock_count=input.stock,
+        item = await marketing_resolvers.create_points_mall_item(
+            info.context, name=input.name, points_cost=input.points_cost, stock_count=input.stock,
             sku_id=decode_optional_id(input.sku_id, "Sku", "skuId"),
             coupon_template_id=decode_optional_id(input.coupon_template_id, "CouponTemplate", "couponTemplateId"),
         )  # fmt: skip
@@ -630,10 +606,9 @@ class MarketingMutation:
     async def exchange_points(
         self, info: strawberry.Info[Context, None], input: ExchangePointsInput
     ) -> ExchangePointsPayload:
-        ctx = info.context
-        done = await points_mall.exchange(
-            ctx.session, ctx.viewer, item_id=decode_id(input.item_id, "PointsMallItem", "itemId"),
-            store_id=decode_optional_id(input.store_id, "Store", "storeId"), idempotency_key=input.idempotency_key,
+        done = await marketing_resolvers.exchange_points(
+            info.context, item_id=decode_id(input.item_id, "PointsMallItem", "itemId"),
+            store_id=decode_optional_id(input.store_id, "Store", "storeId"), key=input.idempotency_key,
         )  # fmt: skip
         return ExchangePointsPayload(coupon=MemberCoupon.from_model(done.coupon) if done.coupon else None,
                                      order=Order.from_model(done.order) if done.order else None)  # fmt: skip

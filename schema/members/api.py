@@ -8,21 +8,17 @@ import strawberry
 from strawberry.scalars import JSON
 
 from models import Gender, PaymentMethod
+from resolvers import Perm
 from resolvers import members as member_resolvers
 from resolvers.context import Context
+from resolvers.members import MemberFilter, ProfileChanges
+from resolvers.orders import Tender
 from schema.core.common import Connection, UserError, decode_id, decode_optional_id
 from schema.core.permissions import IsMember, RateLimit, only, requires
 from schema.core.personal import Sensitivity, not_personal, personal
 from schema.core.transaction import MutationTransaction
 from schema.members.types import Member, MemberCode, MemberLevel, MemberTag, TopUpPlan
 from schema.orders.api import TenderInput
-from services.access.permissions import Perm
-from services.members import accounts as members
-from services.members import admin as member_admin
-from services.members import data as member_data
-from services.members import stored_value
-from services.orders import pos
-from services.platform.errors import DomainError, ErrorCode
 
 
 @strawberry.input
@@ -205,7 +201,7 @@ class MemberQuery:
         after: str | None = None,
     ) -> Connection[Member]:
         f = filter or MemberFilterInput()
-        flt = member_admin.MemberFilter(
+        flt = MemberFilter(
             level_id=decode_optional_id(f.level_id, "MemberLevel", "levelId"),
             tag_id=decode_optional_id(f.tag_id, "MemberTag", "tagId"), segment=f.segment,
             store_id=decode_optional_id(f.store_id, "Store", "storeId"), last_visit_after=f.last_visit_after,
@@ -264,8 +260,6 @@ class MemberMutation:
             phone=input.phone,
             store_id=decode_optional_id(input.store_id, "Store", "storeId"),
         )
-        if found is None:
-            raise DomainError(ErrorCode.NOT_FOUND, "No member with this phone at this store; scan their code.", "phone")
         return MemberPayload(member=_member(found))
 
     @strawberry.mutation(extensions=[*requires(Perm.MEMBER_LOOKUP), MutationTransaction()])
@@ -282,11 +276,9 @@ class MemberMutation:
     async def update_my_profile(
         self, info: strawberry.Info[Context, None], input: UpdateMyProfileInput
     ) -> MemberPayload:
-        changes = members.ProfileChanges(name=input.name, birthday=input.birthday,
-                                         gender=Gender(input.gender) if input.gender else None)  # fmt: skip
-        return MemberPayload(
-            member=_member(await members.update_profile(info.context.session, info.context.viewer, changes))
-        )
+        changes = ProfileChanges(name=input.name, birthday=input.birthday,
+                                 gender=Gender(input.gender) if input.gender else None)  # fmt: skip
+        return MemberPayload(member=_member(await member_resolvers.update_my_profile(info.context, changes)))
 
     @strawberry.mutation(
         extensions=[*requires(Perm.MEMBER_READ_PII), RateLimit("revealMemberPhone"), MutationTransaction()],
@@ -300,8 +292,8 @@ class MemberMutation:
 
     @strawberry.mutation(extensions=[*requires(Perm.MEMBER_MANAGE), MutationTransaction()])
     async def set_member_level(self, info: strawberry.Info[Context, None], input: SetMemberLevelInput) -> MemberPayload:
-        member = await member_admin.set_member_level(
-            info.context.session, info.context.viewer, member_id=decode_id(input.member_id, "Member", "memberId"),
+        member = await member_resolvers.set_member_level(
+            info.context, member_id=decode_id(input.member_id, "Member", "memberId"),
             level_id=decode_id(input.level_id, "MemberLevel", "levelId"),
         )  # fmt: skip
         return MemberPayload(member=_member(member))
@@ -310,8 +302,8 @@ class MemberMutation:
     async def create_member_level(
         self, info: strawberry.Info[Context, None], input: CreateMemberLevelInput
     ) -> MemberLevelPayload:
-        level = await member_admin.create_level(
-            info.context.session, name=input.name, spend_threshold=input.spend_threshold,
+        level = await member_resolvers.create_level(
+            info.context, name=input.name, spend_threshold=input.spend_threshold,
             discount_percent=input.discount_percent, points_multiplier_pct=input.points_multiplier_pct,
         )  # fmt: skip
         return MemberLevelPayload(level=MemberLevel.from_model(level))
@@ -320,8 +312,8 @@ class MemberMutation:
     async def update_member_level(
         self, info: strawberry.Info[Context, None], input: UpdateMemberLevelInput
     ) -> MemberLevelPayload:
-        level = await member_admin.update_level(
-            info.context.session, level_id=decode_id(input.id, "MemberLevel"), name=input.name,
+        level = await member_resolvers.update_level(
+            info.context, level_id=decode_id(input.id, "MemberLevel"), name=input.name,
             discount_percent=input.discount_percent, points_multiplier_pct=input.points_multiplier_pct,
         )  # fmt: skip
         return MemberLevelPayload(level=MemberLevel.from_model(level))
@@ -331,8 +323,8 @@ class MemberMutation:
         self, info: strawberry.Info[Context, None], input: SetLevelPriceInput
     ) -> MemberLevelPayload:
         level_id = decode_id(input.level_id, "MemberLevel", "levelId")
-        await member_admin.set_level_price(
-            info.context.session, level_id=level_id, sku_id=decode_id(input.sku_id, "Sku", "skuId"), price=input.price
+        await member_resolvers.set_level_price(
+            info.context, level_id=level_id, sku_id=decode_id(input.sku_id, "Sku", "skuId"), price=input.price
         )
         return MemberLevelPayload(level=await MemberLevel.load(info.context, level_id))
 
@@ -340,8 +332,8 @@ class MemberMutation:
     async def create_top_up_plan(
         self, info: strawberry.Info[Context, None], input: CreateTopUpPlanInput
     ) -> TopUpPlanPayload:
-        plan = await stored_value.create_plan(
-            info.context.session, name=input.name, pay_amount=input.pay_amount, bonus_amount=input.bonus_amount
+        plan = await member_resolvers.create_top_up_plan(
+            info.context, name=input.name, pay_amount=input.pay_amount, bonus_amount=input.bonus_amount
         )
         return TopUpPlanPayload(plan=TopUpPlan.from_model(plan))
 
@@ -356,7 +348,7 @@ class MemberMutation:
             info.context, member_id=decode_id(input.member_id, "Member", "memberId"),
             plan_id=decode_optional_id(input.plan_id, "TopUpPlan", "planId"), amount=input.amount,
             store_id=decode_optional_id(input.store_id, "Store", "storeId"), key=input.idempotency_key,
-            tenders=[pos.Tender(PaymentMethod(t.method), t.amount, t.reference) for t in input.tenders],
+            tenders=[Tender(PaymentMethod(t.method), t.amount, t.reference) for t in input.tenders],
         )  # fmt: skip
         return MemberPayload(member=_member(member))
 
@@ -372,13 +364,13 @@ class MemberMutation:
     async def create_member_tag(
         self, info: strawberry.Info[Context, None], input: CreateMemberTagInput
     ) -> MemberTagPayload:
-        tag = await member_admin.create_tag(info.context.session, name=input.name)
+        tag = await member_resolvers.create_tag(info.context, input.name)
         return MemberTagPayload(tag=MemberTag.from_model(tag))
 
     @strawberry.mutation(extensions=[*requires(Perm.MEMBER_MANAGE), MutationTransaction()])
     async def tag_members(self, info: strawberry.Info[Context, None], input: TagMembersInput) -> MemberTagPayload:
-        changed = await member_admin.tag_members(
-            info.context.session, info.context.viewer, tag_id=decode_id(input.tag_id, "MemberTag", "tagId"),
+        changed = await member_resolvers.tag_members(
+            info.context, tag_id=decode_id(input.tag_id, "MemberTag", "tagId"),
             member_ids=[decode_id(m, "Member", "memberIds") for m in input.member_ids], add=input.add,
         )  # fmt: skip
         return MemberTagPayload(changed=changed)
@@ -389,6 +381,6 @@ class MemberMutation:
     )
     async def delete_my_account(self, info: strawberry.Info[Context, None]) -> DeleteAccountPayload:
         ctx = info.context
-        await member_data.delete_account(ctx.session, ctx.app.cipher, ctx.viewer, ctx.app.payment_providers)
+        await member_resolvers.delete_my_account(ctx)
         ctx.ip = None  # the deletion's own audit entry keeps no address of the member either
         return DeleteAccountPayload(deleted=True)

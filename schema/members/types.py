@@ -15,11 +15,10 @@ from models import MemberTag as MemberTagModel
 from models import TopUpPlan as TopUpPlanModel
 from resolvers import members as member_resolvers
 from resolvers.context import Context
+from resolvers.members import BalanceRow, PointsRow
 from schema.core.common import Connection
 from schema.core.node import Loaded
 from schema.org.types import Store
-from services.access.pii import mask_phone
-from services.members.ledgers import BalanceRow, PointsRow
 
 if TYPE_CHECKING:
     from schema.orders.api import Order
@@ -222,12 +221,7 @@ class Member(Loaded, relay.Node):
         description="138****5678 for staff (revealMemberPhone shows it in full, audited); in full to the member."
     )
     def phone(self, info: strawberry.Info[Context, None]) -> str | None:
-        ctx = info.context
-        if self.model.phone_enc is None:
-            return None
-        if ctx.viewer.member_id == self.id:
-            return ctx.app.cipher.decrypt(self.model.phone_enc)
-        return mask_phone(prefix=self.model.phone_prefix, last4=self.model.phone_last4)
+        return member_resolvers.phone(info.context, self.model)
 
     @strawberry.field
     def stored_value(self) -> StoredValue:

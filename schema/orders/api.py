@@ -16,8 +16,22 @@ from models import Order as OrderModel
 from models import OrderLine as OrderLineModel
 from models import Payment as PaymentModel
 from models import Refund as RefundModel
+from resolvers import DomainError, ErrorCode, Perm
 from resolvers import orders as order_resolvers
 from resolvers.context import Context
+from resolvers.orders import (
+    TENDERS,
+    AppliedCoupon,
+    CartLine,
+    DeliveryAddress,
+    PlaceOrder,
+    Prepay,
+    Quote,
+    QuoteLine,
+    RefundPlan,
+    RefundRequest,
+    Tender,
+)
 from schema.catalog.types import Sku
 from schema.core.common import Connection, UserError, decode_id, decode_optional_id, global_id
 from schema.core.node import Loaded
@@ -26,13 +40,6 @@ from schema.core.personal import Sensitivity, not_personal, personal
 from schema.core.transaction import MutationTransaction
 from schema.members.types import Member
 from schema.org.types import Staff, Store
-from services.access.permissions import Perm
-from services.members import top_ups
-from services.orders import late_payments, pos, refunds
-from services.orders import lifecycle as orders
-from services.platform.errors import DomainError, ErrorCode
-from services.platform.payments import Prepay
-from services.pricing.engine import AppliedCoupon, CartLine, Quote, QuoteLine
 
 if TYPE_CHECKING:
     pass
@@ -151,7 +158,7 @@ class OrderLine:
     def from_model(cls, m: OrderLineModel, order_status: OrderStatus) -> Self:
         return cls(quantity=m.quantity, list_price=m.list_price, unit_price=m.unit_price, line_total=m.line_total,
                    picked_up=m.picked_up, sku_id=m.sku_id, refunded_quantity=m.refunded,
-                   refundable_quantity=refunds.refundable_quantity(m, order_status),
+                   refundable_quantity=order_resolvers.refundable_quantity(m, order_status),
                    adjustments=[PriceAdjustment.of(a) for a in m.adjustments])  # fmt: skip
 
     @strawberry.field
@@ -384,7 +391,7 @@ class RefundTender:
 
 
 def tenders_of(by_method: dict[str, int]) -> list[RefundTender]:
-    order = [m.value for m in refunds.TENDERS]
+    order = [m.value for m in TENDERS]
     return [RefundTender(method=PaymentMethod(m), amount=a)
             for m, a in sorted(by_method.items(), key=lambda x: order.index(x[0])) if a]  # fmt: skip
 
@@ -457,7 +464,7 @@ class RefundPreview:
     completes_order: bool = strawberry.field(description="Nothing will be left to refund after this")
 
     @classmethod
-    def of(cls, p: refunds.RefundPlan) -> Self:
+    def of(cls, p: RefundPlan) -> Self:
         return cls(amount=p.amount, tenders=tenders_of(p.by_method), lines=_refund_lines(p.refunded_lines),
                    stored_value=p.by_method.get(PaymentMethod.STORED_VALUE.value, 0),
                    points_given_back=p.points_given_back, points_taken_back=p.points_taken_back,
@@ -471,7 +478,7 @@ class RefundPayload:
     order: Order | None = None
 
 
-def refund_request(input: RefundPreviewInput) -> refunds.RefundRequest:
+def refund_request(input: RefundPreviewInput) -> RefundRequest:
     chosen: dict[PaymentMethod, int] | None = None
     if input.tenders is not None:
         chosen = {}
@@ -480,7 +487,7 @@ def refund_request(input: RefundPreviewInput) -> refunds.RefundRequest:
             if method in chosen:
                 raise DomainError(ErrorCode.INVALID_INPUT, "Name each tender once.", "tenders")
             chosen[method] = t.amount
-    return refunds.RefundRequest(
+    return RefundRequest(
         order_id=decode_id(input.id, "Order"),
         quantities={x.sku_id: x.quantity for x in _cart(input.lines)} if input.lines else None,
         restock=input.restock, reason=input.reason, tenders=chosen,
@@ -583,12 +590,10 @@ class OrderQuery:
         first: int | None = 20,
         after: str | None = None,
     ) -> Connection[Payment]:
-        ctx = info.context
-        async with ctx.read() as session:
-            page = await late_payments.list_late(
-                session, ctx.viewer, store_id=decode_optional_id(store_id, "Store", "storeId"), refunded=refunded,
-                first=first, after=after,
-            )  # fmt: skip
+        page = await order_resolvers.late_payments_page(
+            info.context, store_id=decode_optional_id(store_id, "Store", "storeId"), refunded=refunded, first=first,
+            after=after,
+        )  # fmt: skip
         return Connection[Payment].of(page, Payment.from_model)
 
     @strawberry.field(extensions=requires(Perm.ORDER_READ), description="A store's orders, newest first.")
@@ -611,9 +616,7 @@ class OrderQuery:
         description="What refundOrder would give back to which tender, before it is made (the same rule).",
     )
     async def refund_preview(self, info: strawberry.Info[Context, None], input: RefundPreviewInput) -> RefundPreview:
-        ctx = info.context
-        async with ctx.read() as session:
-            return RefundPreview.of(await refunds.preview(session, ctx.viewer, refund_request(input)))
+        return RefundPreview.of(await order_resolvers.refund_preview(info.context, refund_request(input)))
 
 
 @strawberry.type
@@ -624,11 +627,11 @@ class OrderMutation:
     )
     async def place_order(self, info: strawberry.Info[Context, None], input: PlaceOrderInput) -> OrderPayload:
         where = input.delivery
-        request = orders.PlaceOrder(
+        request = PlaceOrder(
             store_id=decode_id(input.store_id, "Store", "storeId"), lines=_cart(input.lines),
             idempotency_key=input.idempotency_key, fulfilment=Fulfilment(input.fulfilment), pickup_at=input.pickup_at,
             use_points=input.use_points, use_stored_value=input.use_stored_value,
-            delivery=orders.DeliveryAddress(where.contact_name, where.phone, where.address, where.lat, where.lng)
+            delivery=DeliveryAddress(where.contact_name, where.phone, where.address, where.lat, where.lng)
             if where else None, coupon_id=decode_optional_id(input.coupon_id, "MemberCoupon", "couponId"),
             flash_sale_id=decode_optional_id(input.flash_sale_id, "Campaign", "flashSaleId"),
         )  # fmt: skip
@@ -646,10 +649,9 @@ class OrderMutation:
     )
     async def top_up_online(self, info: strawberry.Info[Context, None], input: TopUpOnlineInput) -> TopUpOnlinePayload:
         ctx = info.context
-        started = await top_ups.start(
-            ctx.session, ctx.viewer, order_resolvers.provider(ctx),
-            plan_id=decode_optional_id(input.plan_id, "TopUpPlan", "planId"), amount=input.amount,
-            store_id=decode_optional_id(input.store_id, "Store", "storeId"), idempotency_key=input.idempotency_key,
+        started = await order_resolvers.top_up_online(
+            ctx, plan_id=decode_optional_id(input.plan_id, "TopUpPlan", "planId"), amount=input.amount,
+            store_id=decode_optional_id(input.store_id, "Store", "storeId"), key=input.idempotency_key,
         )  # fmt: skip
         return TopUpOnlinePayload(
             top_up=OnlineTopUp.from_model(started.top_up), payment=payment_request(ctx, started.prepay)
@@ -660,10 +662,7 @@ class OrderMutation:
         description="Cancel before paying; the provider's payment order is closed, so it can no longer be paid.",
     )
     async def cancel_my_order(self, info: strawberry.Info[Context, None], input: OrderIdInput) -> OrderPayload:
-        ctx = info.context
-        order = await orders.cancel_by_member(
-            ctx.session, ctx.viewer, decode_id(input.id, "Order"), ctx.app.payment_providers
-        )
+        order = await order_resolvers.cancel_my_order(info.context, decode_id(input.id, "Order"))
         return OrderPayload(order=Order.from_model(order))
 
     @strawberry.mutation(
@@ -673,9 +672,7 @@ class OrderMutation:
     )
     async def pay_order(self, info: strawberry.Info[Context, None], input: OrderIdInput) -> OrderPayload:
         ctx = info.context
-        placed = await orders.pay_again(
-            ctx.session, ctx.viewer, ctx.app.payment_providers, decode_id(input.id, "Order")
-        )
+        placed = await order_resolvers.pay_again(ctx, decode_id(input.id, "Order"))
         return OrderPayload(order=Order.from_model(placed.order), payment=payment_request(ctx, placed.prepay))
 
     @strawberry.mutation(
@@ -683,42 +680,31 @@ class OrderMutation:
         description="收银: a counter sale, paid by any mix of methods, completed at once.",
     )
     async def pos_checkout(self, info: strawberry.Info[Context, None], input: PosCheckoutInput) -> OrderPayload:
-        ctx = info.context
-        store_id = decode_optional_id(input.store_id, "Store", "storeId") or ctx.viewer.store_id
-        if store_id is None:
-            raise DomainError(ErrorCode.INVALID_INPUT, "Say which store this happens in.", "storeId")
-        ctx.audit_store_id = store_id
-        request = pos.Checkout(
-            store_id=store_id, client_order_id=input.client_order_id, lines=_cart(input.lines),
-            tenders=[pos.Tender(PaymentMethod(t.method), t.amount, t.reference) for t in input.tenders],
+        order = await order_resolvers.pos_checkout(
+            info.context, store_id=decode_optional_id(input.store_id, "Store", "storeId"),
+            client_order_id=input.client_order_id, lines=_cart(input.lines),
+            tenders=[Tender(PaymentMethod(t.method), t.amount, t.reference) for t in input.tenders],
             member_id=decode_optional_id(input.member_id, "Member", "memberId"), use_points=input.use_points,
             coupon_id=decode_optional_id(input.coupon_id, "MemberCoupon", "couponId"),
         )  # fmt: skip
-        return OrderPayload(order=Order.from_model(await pos.checkout(ctx.session, ctx.viewer, request)))
+        return OrderPayload(order=Order.from_model(order))
 
     @strawberry.mutation(
         extensions=[*requires(Perm.ORDER_REFUND), MutationTransaction()],
         description="Refund all or some lines: money back by method, points settled, goods restocked.",
     )
     async def refund_order(self, info: strawberry.Info[Context, None], input: RefundOrderInput) -> RefundPayload:
-        ctx = info.context
-        refund = await refunds.refund_order_once(
-            ctx.session, ctx.viewer, ctx.app.payment_providers, refund_request(input),
-            idempotency_key=input.idempotency_key,
-        )  # fmt: skip
-        ctx.audit_store_id = refund.store_id
-        order = await ctx.session.get(OrderModel, refund.order_id, populate_existing=True)
-        assert order is not None
+        refund, order = await order_resolvers.refund(info.context, refund_request(input), input.idempotency_key)
         return RefundPayload(refund=Refund.from_model(refund), order=Order.from_model(order))
 
     @strawberry.mutation(extensions=[*requires(Perm.ORDER_PICKUP), MutationTransaction()])
     async def mark_order_preparing(self, info: strawberry.Info[Context, None], input: OrderIdInput) -> OrderPayload:
-        order = await orders.mark_preparing(info.context.session, info.context.viewer, decode_id(input.id, "Order"))
+        order = await order_resolvers.mark_preparing(info.context, decode_id(input.id, "Order"))
         return OrderPayload(order=Order.from_model(order))
 
     @strawberry.mutation(extensions=[*requires(Perm.ORDER_PICKUP), MutationTransaction()])
     async def mark_order_ready(self, info: strawberry.Info[Context, None], input: OrderIdInput) -> OrderPayload:
-        order = await orders.mark_ready(info.context.session, info.context.viewer, decode_id(input.id, "Order"))
+        order = await order_resolvers.mark_ready(info.context, decode_id(input.id, "Order"))
         return OrderPayload(order=Order.from_model(order))
 
     @strawberry.mutation(
@@ -726,7 +712,7 @@ class OrderMutation:
         description="A delivery order leaves with the rider (this store's orders only).",
     )
     async def dispatch_order(self, info: strawberry.Info[Context, None], input: OrderIdInput) -> OrderPayload:
-        order = await orders.dispatch(info.context.session, info.context.viewer, decode_id(input.id, "Order"))
+        order = await order_resolvers.dispatch(info.context, decode_id(input.id, "Order"))
         return OrderPayload(order=Order.from_model(order))
 
     @strawberry.mutation(
@@ -734,7 +720,7 @@ class OrderMutation:
         description="A delivery arrived: said by the store for its rider, or by the member who received it.",
     )
     async def confirm_delivery(self, info: strawberry.Info[Context, None], input: OrderIdInput) -> OrderPayload:
-        order = await orders.confirm_delivery(info.context.session, info.context.viewer, decode_id(input.id, "Order"))
+        order = await order_resolvers.confirm_delivery(info.context, decode_id(input.id, "Order"))
         return OrderPayload(order=Order.from_model(order))
 
     @strawberry.mutation(
@@ -742,16 +728,10 @@ class OrderMutation:
         description="核销: hand over a pickup order by its code (this store's orders only).",
     )
     async def verify_pickup(self, info: strawberry.Info[Context, None], input: VerifyPickupInput) -> OrderPayload:
-        ctx = info.context
-        store_id = decode_optional_id(input.store_id, "Store", "storeId") or ctx.viewer.store_id
-        if store_id is None:
-            raise DomainError(ErrorCode.INVALID_INPUT, "Say which store this happens in.", "storeId")
-        ctx.audit_store_id = store_id
         quantities = {x.sku_id: x.quantity for x in _cart(input.lines)} if input.lines else None
-        order = await orders.verify_pickup(
-            ctx.session,
-            ctx.viewer,
-            store_id=store_id,
+        order = await order_resolvers.verify_pickup(
+            info.context,
+            store_id=decode_optional_id(input.store_id, "Store", "storeId"),
             code=input.code,
             key=input.idempotency_key,
             quantities=quantities,

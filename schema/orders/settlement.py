@@ -9,15 +9,15 @@ from typing import Any, Self
 import strawberry
 from strawberry.scalars import JSON
 
-from models import PaymentMethod, utcnow
+from models import PaymentMethod
+from resolvers import Perm
+from resolvers import orders as order_resolvers
 from resolvers.context import Context
 from schema.core.common import UserError, decode_id
 from schema.core.permissions import requires
 from schema.core.transaction import MutationTransaction
 from schema.members.types import StoredValue
 from schema.org.types import Store
-from services.access.permissions import Perm
-from services.orders import settlement
 
 
 @strawberry.type(description="An amount of money (fen) by payment method.")
@@ -131,11 +131,9 @@ class SettlementQuery:
     async def settlement(
         self, info: strawberry.Info[Context, None], store_id: strawberry.ID, date: date
     ) -> SettlementType:
-        ctx = info.context
-        async with ctx.read() as session:
-            figures, closed = await settlement.settlement(
-                session, ctx.viewer, store_id=decode_id(store_id, "Store", "storeId"), day=date
-            )
+        figures, closed = await order_resolvers.day_settlement(
+            info.context, decode_id(store_id, "Store", "storeId"), date
+        )
         return SettlementType.of(decode_id(store_id, "Store", "storeId"), date, closed, figures)
 
 
@@ -146,8 +144,6 @@ class SettlementMutation:
     async def close_settlement(
         self, info: strawberry.Info[Context, None], input: CloseSettlementInput
     ) -> SettlementPayload:
-        ctx = info.context
         store_id = decode_id(input.store_id, "Store", "storeId")
-        ctx.audit_store_id = store_id
-        figures = await settlement.close(ctx.session, ctx.viewer, store_id=store_id, day=input.date, now=utcnow())
+        figures = await order_resolvers.close_settlement(info.context, store_id, input.date)
         return SettlementPayload(settlement=SettlementType.of(store_id, input.date, True, figures))

@@ -5,15 +5,15 @@ from __future__ import annotations
 import strawberry
 
 from models import StoreStatus
+from resolvers import Perm
 from resolvers import org as org_resolvers
 from resolvers.context import Context
+from resolvers.org import MAX_RADIUS_KM, StoreFields, StoreFilter
 from schema.core.common import Connection, UserError, decode_id
 from schema.core.permissions import requires
 from schema.core.personal import not_personal
 from schema.core.transaction import MutationTransaction
 from schema.org.types import OpeningHoursInput, Store
-from services.access.permissions import Perm
-from services.org.stores import MAX_RADIUS_KM, StoreFields, StoreFilter
 
 
 @strawberry.input

@@ -5,15 +5,15 @@ from __future__ import annotations
 import strawberry
 
 from models import RoleScope
+from resolvers import Perm
 from resolvers import org as org_resolvers
 from resolvers.context import Context
+from resolvers.org import PERMISSIONS, StaffFilter
 from schema.core.common import Connection, UserError, decode_id, decode_optional_id
 from schema.core.permissions import IsStaff, only, requires
 from schema.core.personal import Sensitivity, not_personal, personal
 from schema.core.transaction import MutationTransaction
 from schema.org.types import Role, Staff
-from services.access.permissions import PERMISSIONS, Perm
-from services.org.staff import StaffFilter
 
 
 @strawberry.type

@@ -9,19 +9,18 @@ import strawberry
 from strawberry import relay
 
 from models import Role as RoleModel
-from models import RoleScope, StoreStatus, utcnow
+from models import RoleScope, StoreStatus
 from models import Staff as StaffModel
 from models import Store as StoreModel
+from resolvers import Perm
 from resolvers import catalog as catalog_resolvers
 from resolvers import inventory as inventory_resolvers
 from resolvers import org as org_resolvers
+from resolvers.catalog import ListingFilter
 from resolvers.context import Context
 from schema.core.common import Connection, decode_optional_id
 from schema.core.node import Loaded
 from schema.core.permissions import requires
-from services.access.permissions import Perm
-from services.catalog.listings import ListingFilter
-from services.org.stores import is_open_at
 
 if TYPE_CHECKING:
     from schema.catalog.types import MenuCategory, MenuItem, StoreListing
@@ -156,7 +155,7 @@ class Store(Loaded, relay.Node):
 
     @strawberry.field(description="Open now, by the store's hours in its own time zone.")
     def is_open_now(self) -> bool:
-        return self.model is not None and is_open_at(self.model, utcnow())
+        return self.model is not None and org_resolvers.is_open_now(self.model)
 
     @strawberry.field(extensions=requires(Perm.STAFF_READ), description="The store's staff accounts.")
     async def staff(self, info: strawberry.Info[Context, None]) -> list[Staff]:

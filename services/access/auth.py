@@ -11,7 +11,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import AuthSession, Member, RefreshToken, Role, Staff, utcnow
-from services.access.scope import Viewer, ViewerKind
+from services.access.scope import Viewer, ViewerKind, acted_as
 from services.access.security import AccessClaims, Security, hash_refresh_token, new_refresh_token
 from services.platform.errors import DomainError, ErrorCode, Unauthenticated
 from services.platform.events import emit
@@ -76,6 +76,7 @@ async def login(
         raise DomainError(ErrorCode.ACCOUNT_DISABLED, "This account is disabled.")
     if security.needs_rehash(staff.password_hash):
         staff.password_hash = security.hash_password(password)
+    acted_as(staff.id, staff.store_id)
     return staff, await start_session(session, security, staff_id=staff.id, ip=ip)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -68,3 +69,11 @@ class WeChatIdentityProvider:
             raise DomainError(ErrorCode.IDENTITY_REJECTED, "WeChat did not accept the sign-in code.", "code")
         # unionid ties the same person across the chain's apps; prefer it when WeChat gives one.
         return ExternalIdentity(self.name, str(body.get("unionid") or body["openid"]))
+
+
+def enabled(providers: Mapping[str, IdentityProvider], name: str) -> IdentityProvider:
+    """The identity provider a member signs in with, if this deployment enables it."""
+    idp = providers.get(name)
+    if idp is None:
+        raise DomainError(ErrorCode.IDENTITY_REJECTED, f"Sign-in with {name} is not enabled.", "provider")
+    return idp

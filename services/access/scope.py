@@ -7,6 +7,9 @@ row with `require_store`), so a store's staff never see another store's rows.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +18,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from models import RoleScope
 from services.access.permissions import Perm
-from services.platform.errors import AccessDenied, Unauthenticated
+from services.platform.errors import AccessDenied, DomainError, ErrorCode, Unauthenticated
 from services.platform.pagination import AnySelect
 
 StoreColumn = ColumnElement[Any] | InstrumentedAttribute[Any]
@@ -67,6 +70,44 @@ SYSTEM = Viewer(
 )
 
 
+@dataclass
+class Acting:
+    """Where one mutation acted, as the rules it ran found it: the store whose scope it passed (or the store a rule
+    names, e.g. the counter's), and the account acting when there is no viewer yet (sign-in). For its audit entry."""
+
+    store_id: int | None = None
+    staff_id: int | None = None
+
+
+_acting: ContextVar[Acting | None] = ContextVar("acting", default=None)
+
+
+@contextmanager
+def tracking() -> Iterator[Acting]:
+    """Collect where the code run inside acts (one mutation); outside, nothing is collected."""
+    acting = Acting()
+    token = _acting.set(acting)
+    try:
+        yield acting
+    finally:
+        _acting.reset(token)
+
+
+def acted_in(store_id: int | None) -> None:
+    """The current mutation acts in `store_id` (None: in no store, so the viewer's own). The last store named wins:
+    e.g. a staff account moved to another store is filed under the new one."""
+    acting = _acting.get()
+    if acting is not None:
+        acting.store_id = store_id
+
+
+def acted_as(staff_id: int, store_id: int | None) -> None:
+    """The current mutation acts for this staff account (sign-in, before there is a viewer), in its store."""
+    acting = _acting.get()
+    if acting is not None:
+        acting.staff_id, acting.store_id = staff_id, store_id
+
+
 def require(viewer: Viewer, permission: Perm) -> None:
     """Raise unless the viewer is staff holding `permission`."""
     if viewer.kind is ViewerKind.ANONYMOUS:
@@ -76,10 +117,22 @@ def require(viewer: Viewer, permission: Perm) -> None:
 
 
 def require_store(viewer: Viewer, store_id: int | None, permission: Perm) -> None:
-    """Raise unless the viewer holds `permission` for `store_id`."""
+    """Raise unless the viewer holds `permission` for `store_id`; a mutation that passes acts in that store (a refused
+    attempt on another store stays out of that store's audit log)."""
     require(viewer, permission)
     if not viewer.sees_store(store_id, permission):
         raise AccessDenied("This belongs to another store.")
+    acted_in(store_id)
+
+
+def counter_store(viewer: Viewer, store_id: int | None) -> int:
+    """The store a counter action (POS sale, pickup, member lookup, top-up) happens in: the one named, else the
+    clerk's own. The mutation acts in it (even when refused), so it is filed under that store."""
+    store = store_id if store_id is not None else viewer.store_id
+    if store is None:
+        raise DomainError(ErrorCode.INVALID_INPUT, "Say which store this happens in.", "storeId")
+    acted_in(store)
+    return store
 
 
 def store_condition(viewer: Viewer, column: StoreColumn, permission: Perm) -> ColumnElement[bool]:

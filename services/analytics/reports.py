@@ -421,6 +421,15 @@ async def marketing(
     return sorted(rows, key=lambda r: (-r.discount, r.kind, r.source_id))
 
 
+def period(start: date | None, end: date | None) -> tuple[date, date]:
+    """A report's days. Default: the last 30 days, ending today in the chain's time."""
+    end = end or datetime.now(CHAIN_TZ).date()
+    for value, name in ((start, "from"), (end, "to")):
+        if value is not None and not EARLIEST <= value <= LATEST:
+            raise DomainError(ErrorCode.INVALID_INPUT, f"Dates are {EARLIEST} to {LATEST}.", name)
+    return start or end - timedelta(days=29), end
+
+
 def to_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")

@@ -15,6 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import CatalogStatus, Category, Product, Sku
+from services.access.permissions import Perm
+from services.access.scope import Viewer, require
 from services.catalog.products import _BARCODE, _URL, MAX_PRICE
 
 COLUMNS = ["product", "category", "barcode", "spec", "base_price", "cost_price", "min_price", "max_price",
@@ -157,8 +159,9 @@ async def category_ids_for_paths(session: AsyncSession, paths: set[tuple[str, ..
     return resolved
 
 
-async def import_catalog(session: AsyncSession, content: str) -> ImportReport:
-    """Validate the whole file first; write only when every row is good."""
+async def import_catalog(session: AsyncSession, viewer: Viewer, content: str) -> ImportReport:
+    """Validate the whole file first; write only when every row is good (catalog.manage)."""
+    require(viewer, Perm.CATALOG_MANAGE)
     rows, errors = parse(content)
     if errors:
         return ImportReport(errors=errors)
@@ -201,8 +204,11 @@ async def import_catalog(session: AsyncSession, content: str) -> ImportReport:
     return report
 
 
-async def export_catalog(session: AsyncSession, *, include_cost: bool) -> str:
-    """Every library SKU as one CSV row, in the import's own format."""
+async def export_catalog(session: AsyncSession, viewer: Viewer) -> str:
+    """Every library SKU as one CSV row, in the import's own format (catalog.manage; cost prices only with
+    catalog.view_cost)."""
+    require(viewer, Perm.CATALOG_MANAGE)
+    include_cost = viewer.can(Perm.CATALOG_VIEW_COST)
     categories = {r.id: (r.parent_id, r.name) for r in (await session.execute(select(Category))).scalars()}
 
     def path(cid: int) -> str:

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import CatalogStatus, Category, Product, Sku, Store, StoreListing, utcnow
 from services.access.permissions import Perm
-from services.access.scope import Viewer, require_store
+from services.access.scope import Viewer, acted_in, require, require_store
 from services.catalog.products import money
 from services.inventory.stock import ensure_levels
 from services.org.settings import ChainSettings, get_settings
@@ -45,6 +45,7 @@ class Adoption:
 
 async def adopt(session: AsyncSession, viewer: Viewer, *, store_id: int, items: list[Adoption]) -> list[StoreListing]:
     """List many library SKUs in a store at once, at the base price unless a price is given."""
+    acted_in(store_id)  # the store named, even when refused
     require_store(viewer, store_id, Perm.LISTING_MANAGE)
     if not items or len(items) > MAX_BATCH:
         raise DomainError(ErrorCode.INVALID_INPUT, f"Adopt 1 to {MAX_BATCH} SKUs at a time.", "items")
@@ -129,8 +130,9 @@ async def set_on_shelf(
     return sorted(rows, key=lambda r: listing_ids.index(r.id))
 
 
-async def push_price(session: AsyncSession, *, sku_id: int, price: int) -> tuple[Sku, int]:
+async def push_price(session: AsyncSession, viewer: Viewer, *, sku_id: int, price: int) -> tuple[Sku, int]:
     """HQ sets a SKU's base price and every store's price to it at once; returns how many stores changed."""
+    require(viewer, Perm.CATALOG_MANAGE)
     sku = await session.get(Sku, sku_id, with_for_update=True)
     if sku is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such SKU.", "skuId")

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import CatalogStatus, Category, Product, Sku, utcnow
 from services.access.permissions import Perm
-from services.access.scope import Viewer, require, require_store
+from services.access.scope import Viewer, acted_in, require, require_store
 from services.access.visible import owned_condition
 from services.inventory import stock
 from services.org.settings import get_settings
@@ -123,6 +123,7 @@ async def create_product(
     store_id: int | None = None,
 ) -> tuple[Product, list[Sku]]:
     """HQ adds to the library; a store adds a product of its own only where HQ's policy allows."""
+    acted_in(store_id)  # the store named, even when refused (none: the library's, so the viewer's own)
     if store_id is None:
         require(viewer, Perm.CATALOG_MANAGE)
     else:

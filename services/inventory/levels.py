@@ -14,7 +14,7 @@ from sqlalchemy.orm import aliased
 
 from models import AdjustmentReason, MovementKind, Sku, StockLevel, StockMovement, Store, StoreListing, StoreStatus
 from services.access.permissions import Perm
-from services.access.scope import Viewer, require_store, restrict
+from services.access.scope import Viewer, acted_in, require_store, restrict
 from services.access.visible import require_visible
 from services.inventory import stock
 from services.org.settings import get_settings
@@ -77,6 +77,7 @@ async def low_stock(
 async def set_threshold(
     session: AsyncSession, viewer: Viewer, *, store_id: int, sku_id: int, threshold: int | None
 ) -> StockLevel:
+    acted_in(store_id)  # the store named, even when refused
     require_store(viewer, store_id, Perm.STOCK_ADJUST)
     if threshold is not None and not 0 <= threshold <= 1_000_000:
         raise DomainError(ErrorCode.INVALID_INPUT, "The threshold is not valid.", "threshold")

@@ -16,9 +16,11 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import AdjustmentReason, MovementKind, Sku, StockLevel, StockMovement, utcnow
-from services.org.settings import get_settings
+from services.access.permissions import Perm
+from services.access.scope import Viewer, require, require_store
+from services.org.settings import ChainSettings, get_settings, update_settings
 from services.platform.db import insert_new
-from services.platform.errors import DomainError, ErrorCode
+from services.platform.errors import AccessDenied, DomainError, ErrorCode
 from services.platform.events import emit
 
 
@@ -49,6 +51,20 @@ def stock_topic(store_id: int) -> str:
 
 
 ALL_STORES_TOPICS = "stock.store.*"
+
+
+def store_feed(viewer: Viewer, store_id: int) -> str:
+    """The topic of one store's stock changes, for its staff and HQ holding stock.read."""
+    require_store(viewer, store_id, Perm.STOCK_READ)
+    return stock_topic(store_id)
+
+
+def chain_feed(viewer: Viewer) -> str:
+    """The topics of every store's stock changes: HQ's."""
+    require(viewer, Perm.STOCK_READ)
+    if not viewer.is_hq:
+        raise AccessDenied("Chain-wide stock is for HQ.")
+    return ALL_STORES_TOPICS
 
 
 def _merge(lines: Iterable[Line]) -> list[Line]:
@@ -235,3 +251,13 @@ async def stocktake(session: AsyncSession, store_id: int, counted: dict[int, int
     if changes:
         await _move(session, store_id, changes, MovementKind.ADJUSTMENT, ref, AdjustmentReason.STOCKTAKE)
     return differences
+
+
+async def save_settings(session: AsyncSession, **changes: object) -> ChainSettings:
+    """Save the chain's settings. A new default low-stock line moves the levels that follow it (they show another
+    isLow), so they are announced to the tablets and HQ watching stockChanged."""
+    before = (await get_settings(session)).default_low_stock_threshold
+    saved = await update_settings(session, **changes)
+    if saved.default_low_stock_threshold != before:
+        await announce_default_followers(session)
+    return saved

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Sku, Store, StoreStatus, Transfer, TransferLine, TransferStatus, utcnow
 from services.access.permissions import Perm
-from services.access.scope import Viewer, idempotency_scope, require, require_store
+from services.access.scope import Viewer, acted_in, idempotency_scope, require, require_store
 from services.access.visible import require_visible
 from services.inventory import stock
 from services.platform import idempotency
@@ -211,11 +211,14 @@ async def once(
 ) -> Transfer:  # fmt: skip
     """Ship or receive once per idempotency key: a replay returns the transfer, moving no stock again."""
     request = {"transfer": transfer_id, "quantities": None if quantities is None else sorted(quantities.items())}
-    return await idempotency.once(
+    transfer = await idempotency.once(
         session, scope=idempotency_scope(viewer, operation), key=key, request=request,
         run=lambda: step(session, viewer, transfer_id=transfer_id, quantities=quantities),
         save=lambda t: {"transfer_id": t.id}, load=lambda r: _load(session, int(r["transfer_id"])),
     )  # fmt: skip
+    # A replay runs no step: it still acts in the store the step does (shipping: the sender; receiving: the receiver).
+    acted_in(transfer.from_store_id if step is ship else transfer.to_store_id)
+    return transfer
 
 
 async def request_once(
@@ -223,6 +226,7 @@ async def request_once(
     note: str | None, key: str,
 ) -> Transfer:  # fmt: skip
     """`request` once per idempotency key: a retried request creates one transfer."""
+    acted_in(to_store_id)  # the requesting store, even when refused
 
     async def run() -> Transfer:
         transfer, _ = await request(session, viewer, from_store_id=from_store_id, to_store_id=to_store_id,

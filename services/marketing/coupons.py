@@ -29,12 +29,14 @@ from models import (
 )
 from services.access.permissions import Perm
 from services.access.scope import Viewer, idempotency_scope, require
-from services.access.visible import require_visible
+from services.access.visible import require_visible, template_condition
+from services.marketing.promotions import runs_in
 from services.org.settings import get_settings
 from services.platform import idempotency, jobs
 from services.platform.config import CHAIN_TZ
 from services.platform.db import dialect_insert
 from services.platform.errors import AccessDenied, DomainError, ErrorCode
+from services.platform.pagination import Page, keyset_page
 from services.platform.validation import text
 
 MAX_LIST = 10_000
@@ -92,6 +94,39 @@ def _check(spec: NewTemplate) -> None:
         case CouponKind.FREE_ITEM:
             if spec.free_sku_id is None:
                 raise _invalid("Name the free item.", "freeSkuId")
+
+
+async def list_templates(
+    session: AsyncSession, viewer: Viewer, *, first: int | None, after: str | None
+) -> Page[CouponTemplate]:
+    """The coupon templates the viewer manages, newest first."""
+    require(viewer, Perm.MARKETING_MANAGE)
+    stmt = select(CouponTemplate).where(template_condition(viewer))
+    return await keyset_page(session, stmt, CouponTemplate.id, first=first, after=after, descending=True)
+
+
+async def member_coupons(
+    session: AsyncSession, viewer: Viewer, *, usable_only: bool, first: int | None, after: str | None
+) -> Page[MemberCoupon]:
+    """The signed-in member's coupons, newest first; `usable_only`: those still available and valid."""
+    stmt = select(MemberCoupon).where(MemberCoupon.member_id == viewer.member_id)
+    if usable_only:
+        stmt = stmt.where(MemberCoupon.status == MemberCouponStatus.AVAILABLE, MemberCoupon.valid_until > utcnow())
+    return await keyset_page(session, stmt, MemberCoupon.id, first=first, after=after, descending=True)
+
+
+async def claimable(session: AsyncSession, store_id: int | None, at: datetime) -> list[CouponTemplate]:
+    """The coupons a member may claim at `at` (public), in `store_id` (None: anywhere)."""
+    rows = (
+        await session.scalars(
+            select(CouponTemplate)
+            .where(CouponTemplate.status == CampaignStatus.ACTIVE, CouponTemplate.claimable.is_(True),
+                   CouponTemplate.trigger == CouponTrigger.NONE, CouponTemplate.valid_from <= at,
+                   CouponTemplate.valid_until > at)
+            .order_by(CouponTemplate.id)
+        )
+    ).all()  # fmt: skip
+    return [t for t in rows if runs_in(t.store_ids, store_id)]
 
 
 async def create_template(session: AsyncSession, viewer: Viewer, spec: NewTemplate) -> CouponTemplate:

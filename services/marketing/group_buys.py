@@ -28,7 +28,7 @@ from models import (
     OrderStatus,
     utcnow,
 )
-from services.access.scope import Viewer
+from services.access.scope import Viewer, acted_in
 from services.orders import lifecycle as orders
 from services.orders import refunds
 from services.platform import jobs
@@ -69,11 +69,17 @@ async def _earlier(session: AsyncSession, viewer: Viewer, key: str) -> Joined | 
     return Joined(group, orders.Placed(order, None))
 
 
+async def by_share_code(session: AsyncSession, share_code: str) -> GroupBuy | None:
+    """The group a share code names (as members type it: spaces and case do not matter)."""
+    return await session.scalar(select(GroupBuy).where(GroupBuy.share_code == share_code.strip().upper()))
+
+
 async def open_group(
     session: AsyncSession, viewer: Viewer, provider: PaymentProvider, *, campaign_id: int, store_id: int, sku_id: int,
     idempotency_key: str, now: datetime | None = None,
 ) -> Joined:  # fmt: skip
     """开团: the leader's order is the group's first place."""
+    acted_in(store_id)
     if (earlier := await _earlier(session, viewer, idempotency_key)) is not None:
         return earlier
     now = now or utcnow()
@@ -102,6 +108,7 @@ async def join_group(
 ) -> Joined:  # fmt: skip
     """参团: through the share code, while the group is open and has a place."""
     if (earlier := await _earlier(session, viewer, idempotency_key)) is not None:
+        acted_in(earlier.group.store_id)
         return earlier
     now = now or utcnow()
     group = await session.scalar(select(GroupBuy).where(GroupBuy.share_code == share_code.strip().upper()))
@@ -114,7 +121,9 @@ async def join_group(
     if mine is not None:
         raise DomainError(ErrorCode.ALREADY_IN_GROUP, "You are in this group already.", "shareCode")
     await _running(session, group.campaign_id, group.store_id, now)
-    return await _take_place(session, viewer, provider, group, idempotency_key, now)
+    joined = await _take_place(session, viewer, provider, group, idempotency_key, now)
+    acted_in(group.store_id)
+    return joined
 
 
 async def _take_place(

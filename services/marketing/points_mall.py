@@ -66,6 +66,14 @@ class Exchanged:
     order: Order | None
 
 
+async def active_items(session: AsyncSession) -> list[PointsMallItem]:
+    """What the points mall offers now (public)."""
+    rows = await session.scalars(
+        select(PointsMallItem).where(PointsMallItem.active.is_(True)).order_by(PointsMallItem.id)
+    )
+    return list(rows.all())
+
+
 async def exchange(
     session: AsyncSession, viewer: Viewer, *, item_id: int, store_id: int | None, idempotency_key: str,
     now: datetime | None = None,

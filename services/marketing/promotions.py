@@ -35,11 +35,12 @@ from models import (
     utcnow,
 )
 from services.access.permissions import Perm
-from services.access.scope import Viewer, require, require_store
+from services.access.scope import Viewer, acted_in, require, require_store
 from services.access.visible import owned_condition, require_visible
 from services.org.settings import get_settings
 from services.platform.db import insert_new, rowcount
 from services.platform.errors import AccessDenied, DomainError, ErrorCode
+from services.platform.pagination import Page, keyset_page
 from services.platform.validation import text
 from services.pricing.engine import Quote
 
@@ -187,10 +188,47 @@ async def end(session: AsyncSession, viewer: Viewer, campaign_id: int, now: date
         require(viewer, Perm.MARKETING_MANAGE)
     else:
         require_store(viewer, campaign.owner_store_id, Perm.MARKETING_MANAGE)
+    acted_in(campaign.owner_store_id)  # HQ ending a store's campaign acts in that store
     if campaign.status is CampaignStatus.ACTIVE:
         campaign.status, campaign.ended_at, campaign.ended_by = CampaignStatus.ENDED, now or utcnow(), viewer.staff_id
         await session.flush()
     return campaign
+
+
+PUBLIC_KINDS = (CampaignKind.LIMITED_DISCOUNT, CampaignKind.FULL_REDUCTION, CampaignKind.FLASH_SALE,
+                CampaignKind.GROUP_BUY)  # fmt: skip
+
+
+def runs_in(store_ids: list[int] | None, store_id: int | None) -> bool:
+    """A campaign or coupon for `store_ids` (None: every store) applies in `store_id` (None: anywhere)."""
+    return store_id is None or store_ids is None or store_id in store_ids
+
+
+async def running(session: AsyncSession, store_id: int, at: datetime) -> list[Campaign]:
+    """What the mini-program shows in a store at `at` (public): the active campaigns of the public kinds there."""
+    rows = (
+        await session.scalars(
+            select(Campaign)
+            .where(Campaign.status == CampaignStatus.ACTIVE, Campaign.starts_at <= at, Campaign.ends_at > at,
+                   Campaign.kind.in_(PUBLIC_KINDS))
+            .order_by(Campaign.ends_at, Campaign.id)
+        )
+    ).all()  # fmt: skip
+    return [c for c in rows if runs_in(c.store_ids, store_id)]
+
+
+async def list_campaigns(
+    session: AsyncSession, viewer: Viewer, *, status: CampaignStatus | None, kind: CampaignKind | None,
+    first: int | None, after: str | None,
+) -> Page[Campaign]:  # fmt: skip
+    """The campaigns the viewer manages (HQ: all; a store: the chain's and its own), newest first."""
+    require(viewer, Perm.MARKETING_MANAGE)
+    stmt = select(Campaign).where(visible_campaigns(viewer))
+    if status is not None:
+        stmt = stmt.where(Campaign.status == status)
+    if kind is not None:
+        stmt = stmt.where(Campaign.kind == kind)
+    return await keyset_page(session, stmt, Campaign.id, first=first, after=after, descending=True)
 
 
 def visible_campaigns(viewer: Viewer) -> Any:
@@ -310,6 +348,21 @@ async def give_back_coupon(session: AsyncSession, order: Order, *, when_valid_at
 
 
 COUNTED = [s for s in OrderStatus if s not in (OrderStatus.CREATED, OrderStatus.CANCELLED)]
+
+
+async def effect_of(
+    session: AsyncSession, viewer: Viewer, *, campaign_id: int | None, coupon_template_id: int | None
+) -> list[dict[str, Any]]:
+    """The effect of one campaign or one coupon the viewer can see (`effect`)."""
+    if (campaign_id is None) == (coupon_template_id is None):
+        raise DomainError(ErrorCode.INVALID_INPUT, "Name a campaign or a coupon.", "campaignId")
+    if campaign_id is not None:
+        campaign = await session.scalar(select(Campaign).where(Campaign.id == campaign_id, visible_campaigns(viewer)))
+        if campaign is None:
+            raise DomainError(ErrorCode.NOT_FOUND, "No such campaign.", "campaignId")
+    else:
+        await require_visible(session, viewer, CouponTemplate, [coupon_template_id or 0], "couponTemplateId")
+    return await effect(session, viewer, campaign_id=campaign_id, coupon_template_id=coupon_template_id)
 
 
 async def effect(

@@ -25,9 +25,10 @@ from models import (
 )
 from services.access.identity import ExternalIdentity
 from services.access.permissions import Perm
-from services.access.pii import PiiCipher, normalise_phone
-from services.access.scope import Viewer, require
+from services.access.pii import PiiCipher, mask_phone, normalise_phone
+from services.access.scope import Viewer, counter_store, require
 from services.marketing import coupons
+from services.members.code import MemberCodes
 from services.platform.db import insert_new
 from services.platform.errors import AccessDenied, DomainError, ErrorCode
 from services.platform.validation import optional_text
@@ -149,6 +150,40 @@ async def find_by_phone(session: AsyncSession, cipher: PiiCipher, viewer: Viewer
             Member.phone_index == index, Member.deleted_at.is_(None), visible_members(viewer, Perm.MEMBER_LOOKUP)
         )
     )
+
+
+def shown_phone(cipher: PiiCipher, viewer: Viewer, member: Member) -> str | None:
+    """A member's phone as a viewer sees it: in full to the member, 138****5678 to staff (revealMemberPhone shows it
+    in full, audited)."""
+    if member.phone_enc is None:
+        return None
+    if viewer.member_id == member.id:
+        return cipher.decrypt(member.phone_enc)
+    return mask_phone(prefix=member.phone_prefix, last4=member.phone_last4)
+
+
+async def identify_at_counter(
+    session: AsyncSession, cipher: PiiCipher, codes: MemberCodes, viewer: Viewer, *, code: str | None,
+    phone: str | None, store_id: int | None,
+) -> Member:  # fmt: skip
+    """The POS finds the member in front of the counter: by their member code, or an exact phone number."""
+    store = counter_store(viewer, store_id)
+    if code:
+        return await identify_by_code(session, viewer, member_id=codes.verify(code), store_id=store)
+    if phone:
+        found = await find_by_phone(session, cipher, viewer, phone=phone)
+        if found is None:
+            raise DomainError(ErrorCode.NOT_FOUND, "No member with this phone at this store; scan their code.", "phone")
+        return found
+    raise DomainError(ErrorCode.INVALID_INPUT, "Give a member code or a phone number.", "code")
+
+
+async def register_walk_in(
+    session: AsyncSession, cipher: PiiCipher, viewer: Viewer, *, phone: str, name: str | None, store_id: int | None
+) -> Member:
+    """A clerk registers a walk-in customer at the counter of the store named (else their own)."""
+    store = counter_store(viewer, store_id)
+    return await register_at_store(session, cipher, viewer, phone=phone, name=name, store_id=store)
 
 
 async def identify_by_code(session: AsyncSession, viewer: Viewer, *, member_id: int, store_id: int) -> Member:

@@ -30,6 +30,17 @@ def _check_level(threshold: int, discount_percent: int, multiplier_pct: int) -> 
         raise DomainError(ErrorCode.INVALID_INPUT, "The points multiplier is 0-1000 percent.", "pointsMultiplierPct")
 
 
+async def list_levels(session: AsyncSession) -> list[MemberLevel]:
+    """The member levels, lowest threshold first (public)."""
+    return list((await session.scalars(select(MemberLevel).order_by(MemberLevel.spend_threshold))).all())
+
+
+async def list_tags(session: AsyncSession, viewer: Viewer) -> list[MemberTag]:
+    """The member tags, by name, for staff holding member.read."""
+    require(viewer, Perm.MEMBER_READ)
+    return list((await session.scalars(select(MemberTag).order_by(MemberTag.name))).all())
+
+
 async def create_level(
     session: AsyncSession, *, name: str, spend_threshold: int, discount_percent: int, points_multiplier_pct: int
 ) -> MemberLevel:

@@ -9,7 +9,8 @@ import struct
 from datetime import datetime, timedelta
 
 from models import utcnow
-from services.platform.errors import DomainError, ErrorCode
+from services.access.scope import Viewer
+from services.platform.errors import AccessDenied, DomainError, ErrorCode
 
 LIFETIME = timedelta(seconds=60)
 PREFIX = "MC1"
@@ -47,3 +48,10 @@ class MemberCodes:
         if (now or utcnow()).timestamp() > expires:
             raise DomainError(ErrorCode.MEMBER_CODE_EXPIRED, "This member code has expired; refresh it.", "code")
         return int(member_id)
+
+
+def code_for(codes: MemberCodes, viewer: Viewer) -> tuple[str, datetime]:
+    """The signed-in member's rotating code; only members have one."""
+    if viewer.member_id is None:
+        raise AccessDenied("Only members have a member code.")
+    return codes.issue(viewer.member_id)

@@ -15,6 +15,8 @@ from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import BalanceEntry, Member, PointsEntry
+from services.access.permissions import Perm
+from services.access.scope import Viewer, require
 from services.platform.pagination import Page, encode_cursor
 
 
@@ -81,6 +83,12 @@ def _pages(rows: Sequence[Any], member_ids: Sequence[int], first: int) -> dict[i
         )
         for m, found in by_member.items()
     }
+
+
+def require_reader(viewer: Viewer) -> None:
+    """A member reads their own ledgers (the loader keeps them to their own rows); staff need member.read."""
+    if not viewer.is_member:
+        require(viewer, Perm.MEMBER_READ)
 
 
 async def points_pages(

@@ -17,11 +17,12 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Member, MemberLevel, PointsEntry, PointsKind, utcnow
-from services.access.scope import Viewer, idempotency_scope
+from services.access.permissions import Perm
+from services.access.scope import Viewer, idempotency_scope, require
 from services.org.settings import ChainSettings, get_settings
 from services.platform import idempotency, jobs
 from services.platform.config import CHAIN_TZ
-from services.platform.errors import DomainError, ErrorCode
+from services.platform.errors import AccessDenied, DomainError, ErrorCode
 
 
 async def _apply(
@@ -106,6 +107,19 @@ async def adjust_once(
         request={"member": member_id, "points": points, "note": note}, save=lambda _: {}, load=nothing,
         run=lambda: adjust(session, member_id, points, note=note, staff_id=viewer.staff_id),
     )  # fmt: skip
+
+
+async def adjust_by_hq(
+    session: AsyncSession, viewer: Viewer, member_id: int, points: int, *, note: str, key: str
+) -> Member:
+    """HQ corrects a member's points, once per key; the member as corrected."""
+    require(viewer, Perm.MEMBER_MANAGE)
+    if not viewer.is_hq:
+        raise AccessDenied("Points are adjusted by HQ.")
+    await adjust_once(session, viewer, member_id, points, note=note, key=key)
+    member = await session.get(Member, member_id, populate_existing=True)
+    assert member is not None
+    return member
 
 
 async def reverse(session: AsyncSession, *, ref_type: str, ref_id: int) -> int:

@@ -16,6 +16,8 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import BalanceEntry, BalanceKind, BalanceLot, Member, TopUpPlan, utcnow
+from services.access.permissions import Perm
+from services.access.scope import Viewer
 from services.platform.errors import DomainError, ErrorCode
 from services.platform.validation import text
 
@@ -173,3 +175,11 @@ async def create_plan(session: AsyncSession, *, name: str, pay_amount: int, bonu
     session.add(plan)
     await session.flush()
     return plan
+
+
+async def list_plans(session: AsyncSession, viewer: Viewer) -> list[TopUpPlan]:
+    """The top-up plans, cheapest first: the active ones, and for those who manage member rules every one."""
+    stmt = select(TopUpPlan).order_by(TopUpPlan.pay_amount)
+    if not viewer.can(Perm.MEMBER_MANAGE):
+        stmt = stmt.where(TopUpPlan.active.is_(True))
+    return list((await session.scalars(stmt)).all())

@@ -17,9 +17,9 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import CounterTopUp, OnlineTopUp, Store, StoreStatus, TopUpPlan, TopUpStatus, utcnow
+from models import CounterTopUp, Member, OnlineTopUp, Store, StoreStatus, TopUpPlan, TopUpStatus, utcnow
 from services.access.permissions import Perm
-from services.access.scope import Viewer, require_store
+from services.access.scope import Viewer, counter_store, require_store
 from services.members import accounts as members
 from services.members import stored_value
 from services.orders.pos import COUNTER_METHODS, Tender
@@ -135,6 +135,20 @@ async def at_counter(session: AsyncSession, viewer: Viewer, request: CounterRequ
         run=lambda: _take_at_counter(session, viewer, request), save=lambda top_up: {"top_up_id": top_up.id},
         load=lambda stored: _get(session, CounterTopUp, stored),
     )  # fmt: skip
+
+
+async def counter_top_up(
+    session: AsyncSession, viewer: Viewer, *, member_id: int, plan_id: int | None, amount: int | None,
+    store_id: int | None, key: str, tenders: list[Tender],
+) -> Member:  # fmt: skip
+    """A top-up at the counter of the store named (else the clerk's own), once per key; the member as credited."""
+    store = counter_store(viewer, store_id)
+    request = CounterRequest(member_id=member_id, store_id=store, tenders=tenders, idempotency_key=key,
+                             plan_id=plan_id, amount=amount)  # fmt: skip
+    await at_counter(session, viewer, request)
+    member = await session.get(Member, member_id, populate_existing=True)
+    assert member is not None
+    return member
 
 
 async def _get(session: AsyncSession, model: type[T], stored: dict[str, Any]) -> T:

@@ -35,18 +35,19 @@ from models import (
 )
 from services.access.permissions import Perm
 from services.access.pii import PiiCipher, mask_phone, normalise_phone
-from services.access.scope import Viewer, require_store
+from services.access.scope import Viewer, acted_in, require_store
 from services.analytics import facts
 from services.inventory import stock
 from services.marketing import group_places, promotions, referrals
 from services.members import points, stored_value
-from services.members.accounts import record_purchase
+from services.members.accounts import may_see, record_purchase
 from services.orders import late_payments
 from services.orders.states import move
 from services.org.settings import ChainSettings, get_settings
 from services.org.stores import distance_km, is_open_at, next_opening
 from services.platform import idempotency, jobs
 from services.platform.errors import AccessDenied, DomainError, ErrorCode
+from services.platform.pagination import Page, keyset_page
 from services.platform.payments import Notification, PaymentProvider, Prepay
 from services.platform.validation import text
 from services.pricing.engine import CartLine, Quote, quote, stored
@@ -75,6 +76,48 @@ def seal_delivery(cipher: PiiCipher, where: DeliveryAddress) -> bytes:
 
 def open_delivery(cipher: PiiCipher, blob: bytes) -> DeliveryAddress:
     return DeliveryAddress(**orjson.loads(cipher.decrypt(blob, context=DELIVERY_CONTEXT)))
+
+
+async def quote_for(
+    session: AsyncSession, viewer: Viewer, *, store_id: int, lines: Sequence[CartLine], member_id: int | None,
+    fulfilment: Fulfilment, coupon_id: int | None = None,
+) -> Quote:  # fmt: skip
+    """A quote for the member signed in, or (at the POS) for a member the store knows, or a walk-in."""
+    if viewer.is_member:
+        member_id = viewer.member_id
+    elif member_id is not None and not await may_see(session, viewer, member_id, Perm.MEMBER_LOOKUP):
+        raise AccessDenied("Identify the member at this store first.")
+    return await quote(session, store_id=store_id, lines=lines, member_id=member_id, fulfilment=fulfilment,
+                       coupon_id=coupon_id)  # fmt: skip
+
+
+async def member_orders(session: AsyncSession, viewer: Viewer, *, first: int | None, after: str | None) -> Page[Order]:
+    """The signed-in member's own orders, newest first."""
+    stmt = select(Order).where(Order.member_id == viewer.member_id)
+    return await keyset_page(session, stmt, Order.id, first=first, after=after, descending=True)
+
+
+async def store_orders(
+    session: AsyncSession, viewer: Viewer, store_id: int, *, status: OrderStatus | None, first: int | None,
+    after: str | None,
+) -> Page[Order]:  # fmt: skip
+    """A store's orders (its staff and HQ holding order.read), newest first."""
+    require_store(viewer, store_id, Perm.ORDER_READ)
+    stmt = select(Order).where(Order.store_id == store_id)
+    if status is not None:
+        stmt = stmt.where(Order.status == status)
+    return await keyset_page(session, stmt, Order.id, first=first, after=after, descending=True)
+
+
+def delivery_for(
+    cipher: PiiCipher, viewer: Viewer, sealed: bytes, *, store_id: int, member_id: int | None
+) -> DeliveryAddress:
+    """The member and the store's own order handlers (who call the rider's customer) see the phone; HQ, masked."""
+    where = open_delivery(cipher, sealed)
+    store_handler = viewer.store_id == store_id and viewer.can(Perm.ORDER_PICKUP)
+    if (viewer.is_member and viewer.member_id == member_id) or store_handler:
+        return where
+    return where.masked()
 
 
 @dataclass(frozen=True)
@@ -109,6 +152,7 @@ async def place_order(
     now: datetime | None = None,
 ) -> Placed:
     """A member orders in the mini-program; retrying with the same idempotency key returns the first order."""
+    acted_in(request.store_id)
     if not viewer.is_member or viewer.member_id is None:
         raise AccessDenied("Only members place orders here.")
     member_id = viewer.member_id

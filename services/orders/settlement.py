@@ -28,7 +28,7 @@ from models import (
     Store,
 )
 from services.access.permissions import Perm
-from services.access.scope import Viewer, require_store
+from services.access.scope import Viewer, acted_in, require_store
 from services.platform.errors import AccessDenied, DomainError, ErrorCode
 from services.platform.validation import business_day
 
@@ -183,6 +183,7 @@ async def settlement(session: AsyncSession, viewer: Viewer, *, store_id: int, da
 
 async def close(session: AsyncSession, viewer: Viewer, *, store_id: int, day: date, now: datetime) -> dict[str, Any]:
     """HQ closes a store's day once it is over; closing again changes nothing."""
+    acted_in(store_id)  # the store named, even when refused
     require_store(viewer, store_id, Perm.SETTLEMENT_VIEW)
     if not viewer.is_hq:
         raise AccessDenied("HQ closes the day.")

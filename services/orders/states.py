@@ -12,7 +12,9 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Fulfilment, Order, OrderStatus
-from services.platform.errors import DomainError, ErrorCode
+from services.access.permissions import Perm
+from services.access.scope import Viewer, require_store
+from services.platform.errors import AccessDenied, DomainError, ErrorCode
 from services.platform.events import emit
 
 S = OrderStatus
@@ -40,6 +42,19 @@ def order_topic(store_id: int) -> str:
 
 def order_topic_all() -> str:
     return "orders.store.*"
+
+
+def store_feed(viewer: Viewer, store_id: int) -> str:
+    """The topic of a store's order feed (the tablet's), for its staff and HQ holding order.read."""
+    require_store(viewer, store_id, Perm.ORDER_READ)
+    return order_topic(store_id)
+
+
+def member_feed(viewer: Viewer) -> tuple[str, int]:
+    """The topic a member's own orders pass through, and the member whose events it keeps."""
+    if viewer.member_id is None:
+        raise AccessDenied("Only members follow their orders.")
+    return order_topic_all(), viewer.member_id
 
 
 def announce(session: AsyncSession, order: Order) -> None:

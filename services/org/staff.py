@@ -12,12 +12,13 @@ from models import AuthSession, Role, RoleScope, Staff, Store, utcnow
 from services.access.auth import USERNAME, revoke_sessions
 from services.access.permissions import Perm
 from services.access.roles import can_assign
-from services.access.scope import Viewer, require_store, restrict
+from services.access.scope import Viewer, acted_in, require_store, restrict
 from services.access.security import Security
 from services.platform.errors import AccessDenied, DomainError, ErrorCode
 from services.platform.pagination import AnySelect, Page, keyset_page
 from services.platform.validation import text
 
+MANAGER_ROLE = "STORE_MANAGER"  # the built-in role (services/access/permissions.py) that makes a store's manager
 MIN_PASSWORD = 10
 MAX_PASSWORD = 128
 # zxcvbn's score (0-4): 3 is "safely unguessable" against an offline attack on a slow hash. Below it are the
@@ -137,6 +138,7 @@ async def update_staff(
         target_store = store_id if store_id is not None else (staff.store_id if role.scope is RoleScope.STORE else None)
         staff.store_id = await _placement(session, viewer, role, target_store)
         staff.role_id = role.id
+        acted_in(staff.store_id)  # where the account now belongs (an HQ role: no store)
     await session.flush()
     return staff
 
@@ -215,3 +217,8 @@ async def list_staff(
     session: AsyncSession, viewer: Viewer, flt: StaffFilter, *, first: int | None, after: str | None
 ) -> Page[Staff]:
     return await keyset_page(session, _filtered(viewer, flt), Staff.id, first=first, after=after)
+
+
+def is_store_manager(staff: Staff, role: Role | None) -> bool:
+    """An active account holding the built-in store manager role (a store's manager is the first such)."""
+    return staff.active and role is not None and role.code == MANAGER_ROLE

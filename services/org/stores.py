@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Store, StoreStatus, utcnow
-from services.access.scope import Viewer
+from services.access.scope import Viewer, acted_in
 from services.platform.errors import DomainError, ErrorCode
 from services.platform.pagination import AnySelect, Page, keyset_page, offset_page
 from services.platform.validation import number_in, optional_text, text
@@ -101,6 +101,7 @@ async def create_store(session: AsyncSession, *, fields: StoreFields) -> Store:
     _apply(store, fields)
     session.add(store)
     await session.flush()
+    acted_in(store.id)
     return store
 
 
@@ -112,6 +113,7 @@ async def get_for_update(session: AsyncSession, store_id: int) -> Store:
 
 
 async def update_store(session: AsyncSession, *, store_id: int, fields: StoreFields) -> Store:
+    acted_in(store_id)
     store = await get_for_update(session, store_id)
     _apply(store, fields)
     store.updated_at = utcnow()
@@ -120,6 +122,7 @@ async def update_store(session: AsyncSession, *, store_id: int, fields: StoreFie
 
 
 async def set_status(session: AsyncSession, *, store_id: int, status: StoreStatus) -> Store:
+    acted_in(store_id)
     store = await get_for_update(session, store_id)
     if status not in TRANSITIONS[store.status]:
         raise DomainError(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -124,6 +125,14 @@ class SandboxProvider:
                                 data["trade_state"] == "SUCCESS")  # fmt: skip
         except (KeyError, ValueError, TypeError, orjson.JSONDecodeError) as exc:
             raise DomainError(ErrorCode.PAYMENT_SIGNATURE_INVALID, "The notification is malformed.") from exc
+
+
+def preferred_provider(providers: Mapping[str, PaymentProvider]) -> PaymentProvider:
+    """The provider new payments go through: WeChat Pay where configured, else the sandbox."""
+    for name in ("wechat", "sandbox"):
+        if name in providers:
+            return providers[name]
+    raise DomainError(ErrorCode.INVALID_INPUT, "No payment provider is configured.")
 
 
 def configured_providers(*, production: bool, secret: bytes) -> dict[str, PaymentProvider]:

@@ -6,6 +6,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from graphql import GraphQLError
+
 from models import AuditLog, AuditOutcome, Job
 from resolvers.context import Context
 from services.access import audit as audit_service
@@ -23,6 +25,7 @@ from services.platform.events import Event, take_pending
 from services.platform.pagination import Page
 
 log = logging.getLogger("chain.mutation")
+ACCESS_CODES = frozenset({"UNAUTHENTICATED", "FORBIDDEN"})
 T = TypeVar("T")
 
 
@@ -114,8 +117,15 @@ async def in_mutation(
             await _record_apart(ctx, _entry(ctx, operation, plan, input_data, AuditOutcome.REFUSED, exc.code, []))
             return refusal(exc)
         except AccessDenied as exc:
-            outcome = AuditOutcome.UNAUTHENTICATED if exc.code == "UNAUTHENTICATED" else AuditOutcome.FORBIDDEN
-            await _record_apart(ctx, _entry(ctx, operation, plan, input_data, outcome, exc.code, []))
+            await _record_refused_access(ctx, operation, plan, input_data, exc.code)
+            raise
+        except GraphQLError as exc:
+            # A permission class said no (schema/core/permissions.py): its error carries the code.
+            code = (exc.extensions or {}).get("code")
+            if code not in ACCESS_CODES:
+                await _record_apart(ctx, _entry(ctx, operation, plan, input_data, AuditOutcome.FAILED, "INTERNAL", []))
+                raise
+            await _record_refused_access(ctx, operation, plan, input_data, code)
             raise
         except Exception:
             await _record_apart(ctx, _entry(ctx, operation, plan, input_data, AuditOutcome.FAILED, "INTERNAL", []))
@@ -123,3 +133,8 @@ async def in_mutation(
         finally:
             ctx.tx = None
             await session.close()
+
+
+async def _record_refused_access(ctx: Context, operation: str, plan: Plan, input_data: Any, code: str) -> None:
+    outcome = AuditOutcome.UNAUTHENTICATED if code == "UNAUTHENTICATED" else AuditOutcome.FORBIDDEN
+    await _record_apart(ctx, _entry(ctx, operation, plan, input_data, outcome, code, []))

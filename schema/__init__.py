@@ -9,13 +9,11 @@ from strawberry.extensions import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
-from schema.access.audit import AuditQuery
-from schema.access.auth import AuthMutation, AuthQuery
+from schema.access.api import AuditQuery, AuthMutation, AuthQuery, JobQuery
 from schema.analytics.api import RecommendationQuery, ReportQuery
 from schema.catalog.api import CatalogMutation, CatalogQuery
 from schema.core.common import LONG_SCALAR, Long
 from schema.core.errors import ErrorPresenter
-from schema.core.jobs import JobQuery
 from schema.core.limits import CachedParse, CachedValidation, QueryLimits, QuietExecutor
 from schema.core.node import NodeQuery
 from schema.core.observe import Observe
@@ -23,10 +21,8 @@ from schema.core.subscriptions import Subscription
 from schema.inventory.api import InventoryMutation, InventoryQuery
 from schema.marketing.api import MarketingMutation, MarketingQuery
 from schema.members.api import MemberMutation, MemberQuery
-from schema.orders.api import OrderMutation, OrderQuery
-from schema.orders.settlement import SettlementMutation, SettlementQuery
-from schema.org.api import StoreMutation, StoreQuery
-from schema.org.staff import StaffMutation, StaffQuery
+from schema.orders.api import OrderMutation, OrderQuery, SettlementMutation, SettlementQuery
+from schema.org.api import StaffMutation, StaffQuery, StoreMutation, StoreQuery
 
 Query = merge_types(
     "Query",

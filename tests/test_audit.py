@@ -94,9 +94,9 @@ async def test_audit_logs_filter_by_operation_and_outcome_newest_first(api):
 
 
 def test_redaction_masks_secrets_and_phones_at_any_depth_as_the_input_types_declare():
-    from schema.access.auth import LoginInput
+    from schema.access.types import LoginInput
     from schema.core.personal import plan_for
-    from schema.orders.api import PlaceOrderInput
+    from schema.orders.types import PlaceOrderInput
 
     assert redact({"username": "sh01.clerk", "password": "p"}, plan_for(LoginInput)) == {
         "username": "sh01.clerk",

@@ -1,239 +1,34 @@
-"""Reports API: chart-ready series and totals, the same reports for HQ (any store) and a store (itself), and CSV."""
+"""Report root fields: the same reports for HQ (any store) and a store (itself), CSV, recommendations."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from enum import Enum
-from typing import Annotated, Self
+from datetime import date
+from typing import Annotated
 
 import strawberry
 
 from resolvers import Perm
 from resolvers import analytics as report_resolvers
-from resolvers.analytics import Figures, Point, Ranked, period, to_csv
-from resolvers.analytics import Freshness as FreshnessValue
-from resolvers.analytics import SalesReport as SalesReportValue
+from resolvers.analytics import period
 from resolvers.context import Context
-from schema.catalog.types import Sku
+from schema.analytics.types import (
+    Granularity,
+    InventoryReport,
+    InventoryRow,
+    LabelCount,
+    MarketingReport,
+    MarketingReportRow,
+    MemberReport,
+    RankMetric,
+    Recommendation,
+    RecommendationContext,
+    SalesFigures,
+    SalesReport,
+    StoreRanking,
+    StoreRankRow,
+)
 from schema.core.common import Long, decode_id, decode_optional_id
 from schema.core.permissions import requires
-from schema.org.types import Store
-
-
-@strawberry.enum
-class Granularity(Enum):
-    DAY = "DAY"
-    WEEK = "WEEK"
-    MONTH = "MONTH"
-
-
-@strawberry.enum
-class RankMetric(Enum):
-    NET = "NET"
-    GMV = "GMV"
-    ORDERS = "ORDERS"
-    AVERAGE_ORDER_VALUE = "AVERAGE_ORDER_VALUE"
-    REFUNDS = "REFUNDS"
-    DISCOUNTS = "DISCOUNTS"
-
-
-@strawberry.type(description="How current the facts behind a report are: complete up to `asOf`.")
-class Freshness:
-    as_of: datetime
-    pending_events: int
-
-    @classmethod
-    def of(cls, f: FreshnessValue) -> Self:
-        return cls(as_of=f.as_of, pending_events=f.pending)
-
-
-@strawberry.type(
-    description="Sales figures in fen (orders a count). net = after discounts; refunds the day they happen."
-)
-class SalesFigures:
-    orders: int
-    gmv: Long
-    discounts: Long
-    net: Long
-    refunds: Long
-    refund_count: int
-    average_order_value: int
-    net_after_refunds: Long
-
-    @classmethod
-    def of(cls, f: Figures) -> Self:
-        return cls(orders=f.orders, gmv=Long(f.gmv), discounts=Long(f.discounts), net=Long(f.net),
-                   refunds=Long(f.refunds), refund_count=f.refund_count, average_order_value=f.average_order_value,
-                   net_after_refunds=Long(f.net_after_refunds))  # fmt: skip
-
-
-@strawberry.type(description="One point of a chart: a label (day, week start, month, hour, channel) and its figures.")
-class SalesPoint:
-    label: str
-    figures: SalesFigures
-
-    @classmethod
-    def of(cls, p: Point) -> Self:
-        return cls(label=p.label, figures=SalesFigures.of(p.figures))
-
-
-@strawberry.type
-class RankedItem:
-    label: str
-    quantity: Long
-    net: Long
-    refunds: Long
-    key: strawberry.Private[int]
-    is_sku: strawberry.Private[bool]
-
-    @strawberry.field(description="The SKU (top products only)")
-    async def sku(self, info: strawberry.Info[Context, None]) -> Sku | None:
-        return await Sku.load(info.context, self.key) if self.is_sku else None
-
-
-def _ranked(rows: list[Ranked], is_sku: bool) -> list[RankedItem]:
-    return [RankedItem(label=r.label, quantity=Long(r.quantity), net=Long(r.net), refunds=Long(r.refunds), key=r.key,
-                       is_sku=is_sku) for r in rows]  # fmt: skip
-
-
-def _change(now: int, before: int) -> float | None:
-    return round((now - before) / before, 4) if before else None
-
-
-@strawberry.type
-class SalesReport:
-    from_: date = strawberry.field(name="from")
-    to: date
-    totals: SalesFigures
-    previous: SalesFigures = strawberry.field(description="The period of the same length just before")
-    net_change: float | None = strawberry.field(description="Net sales against the previous period, as a fraction")
-    series: list[SalesPoint]
-    by_hour: list[SalesPoint]
-    by_channel: list[SalesPoint]
-    by_fulfilment: list[SalesPoint]
-    by_category: list[RankedItem]
-    top_products: list[RankedItem]
-    freshness: Freshness
-    report: strawberry.Private[SalesReportValue]
-
-    @classmethod
-    def of(cls, r: SalesReportValue) -> Self:
-        return cls(from_=r.start, to=r.end, totals=SalesFigures.of(r.totals), previous=SalesFigures.of(r.previous),
-                   net_change=_change(r.totals.net, r.previous.net), series=[SalesPoint.of(p) for p in r.series],
-                   by_hour=[SalesPoint.of(p) for p in r.by_hour], by_channel=[SalesPoint.of(p) for p in r.by_channel],
-                   by_fulfilment=[SalesPoint.of(p) for p in r.by_fulfilment],
-                   by_category=_ranked(r.by_category, False), top_products=_ranked(r.top_products, True),
-                   freshness=Freshness.of(r.freshness), report=r)  # fmt: skip
-
-    @strawberry.field(description="The series as CSV")
-    def csv(self) -> str:
-        header = ["period", "orders", "gmv", "discounts", "net", "refunds", "net_after_refunds"]
-        rows = [(p.label, p.figures.orders, p.figures.gmv, p.figures.discounts, p.figures.net, p.figures.refunds,
-                 p.figures.net_after_refunds) for p in self.report.series]  # fmt: skip
-        return to_csv(header, rows)
-
-
-@strawberry.type
-class StoreRankRow:
-    rank: int
-    figures: SalesFigures
-    previous: SalesFigures
-    store_id: strawberry.Private[int]
-
-    @strawberry.field
-    async def store(self, info: strawberry.Info[Context, None]) -> Store | None:
-        return await Store.load(info.context, self.store_id)
-
-
-@strawberry.type
-class StoreRanking:
-    rows: list[StoreRankRow]
-    codes: strawberry.Private[dict[int, str]]
-
-    @strawberry.field
-    def csv(self) -> str:
-        header = ["rank", "store", "orders", "gmv", "net", "refunds", "average_order_value", "previous_net"]
-        return to_csv(header, [(r.rank, self.codes.get(r.store_id, r.store_id), r.figures.orders,
-                                        r.figures.gmv, r.figures.net, r.figures.refunds, r.figures.average_order_value,
-                                        r.previous.net) for r in self.rows])  # fmt: skip
-
-
-@strawberry.type
-class InventoryRow:
-    on_hand: Long
-    listed: int = strawberry.field(description="SKUs on shelf")
-    out_of_stock: int
-    stockout_rate: float = strawberry.field(description="Share of on-shelf SKUs with nothing available")
-    low_stock: int
-    sold: Long = strawberry.field(description="Units sold in the period, net of refunds")
-    turnover_days: float | None = strawberry.field(description="Days the stock on hand lasts at the period's pace")
-    transferred_in: int
-    transferred_out: int
-    store_id: strawberry.Private[int]
-
-    @strawberry.field
-    async def store(self, info: strawberry.Info[Context, None]) -> Store | None:
-        return await Store.load(info.context, self.store_id)
-
-
-@strawberry.type
-class InventoryReport:
-    rows: list[InventoryRow]
-    codes: strawberry.Private[dict[int, str]]
-
-    @strawberry.field
-    def csv(self) -> str:
-        header = ["store", "on_hand", "listed", "out_of_stock", "stockout_rate", "low_stock", "sold", "turnover_days",
-                  "transferred_in", "transferred_out"]  # fmt: skip
-        return to_csv(header, [(self.codes.get(r.store_id, r.store_id), r.on_hand, r.listed, r.out_of_stock,
-                                        r.stockout_rate, r.low_stock, r.sold, r.turnover_days, r.transferred_in,
-                                        r.transferred_out) for r in self.rows])  # fmt: skip
-
-
-@strawberry.type
-class LabelCount:
-    label: str
-    count: int
-
-
-@strawberry.type
-class MemberReport:
-    new_members: list[LabelCount] = strawberry.field(description="New members by day (chain time)")
-    total_members: int
-    active_members: int = strawberry.field(description="Members who bought in the period")
-    repurchase_rate: float = strawberry.field(description="Of members who bought, the share who bought again")
-    levels: list[LabelCount]
-    segments: list[LabelCount] = strawberry.field(description="RFM segments")
-    stored_value_outstanding: Long = strawberry.field(description="Stored value still owed to members, fen")
-
-    @strawberry.field
-    def csv(self) -> str:
-        rows = [("new_members", x.label, x.count) for x in self.new_members]
-        rows += [("level", x.label, x.count) for x in self.levels] + [
-            ("segment", x.label, x.count) for x in self.segments
-        ]
-        rows += [("total", "members", self.total_members), ("total", "active", self.active_members),
-                 ("total", "stored_value_outstanding", self.stored_value_outstanding)]  # fmt: skip
-        return to_csv(["kind", "label", "value"], rows)
-
-
-@strawberry.type
-class MarketingReportRow:
-    kind: str = strawberry.field(description="CAMPAIGN or COUPON")
-    name: str
-    orders: int
-    discount: Long
-    members: int
-
-
-@strawberry.type
-class MarketingReport:
-    rows: list[MarketingReportRow]
-
-    @strawberry.field
-    def csv(self) -> str:
-        return to_csv(["kind", "name", "orders", "discount", "members"],
-                              [(r.kind, r.name, r.orders, r.discount, r.members) for r in self.rows])  # fmt: skip
 
 
 @strawberry.type
@@ -310,22 +105,6 @@ class ReportQuery:
         return MarketingReport(rows=[
             MarketingReportRow(kind=r.kind, name=name, orders=r.orders, discount=Long(r.discount), members=r.members)
             for r, name in rows])  # fmt: skip
-
-
-@strawberry.type
-class Recommendation:
-    reason: str = strawberry.field(description="BOUGHT_TOGETHER, FOR_YOU or POPULAR")
-    score: int
-    sku_id: strawberry.Private[int]
-
-    @strawberry.field
-    async def sku(self, info: strawberry.Info[Context, None]) -> Sku | None:
-        return await Sku.load(info.context, self.sku_id)
-
-
-@strawberry.input
-class RecommendationContext:
-    sku_ids: list[strawberry.ID] = strawberry.field(default_factory=list, description="What is in the cart")
 
 
 @strawberry.type

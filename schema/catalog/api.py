@@ -1,4 +1,4 @@
-"""Catalog, listing and chain-settings queries and mutations."""
+"""Catalog root fields: the product library, store listings and the menu, chain settings, CSV import and export."""
 
 from __future__ import annotations
 
@@ -9,211 +9,41 @@ import strawberry
 from models import CatalogStatus
 from resolvers import DomainError, ErrorCode, Perm
 from resolvers import catalog as catalog_resolvers
-from resolvers.catalog import Adoption, ProductFilter, SkuFields
+from resolvers.catalog import Adoption, ProductFilter
 from resolvers.context import Context
-from schema.catalog.types import Category, ChainSettingsType, Product, Sku, StoreListing
-from schema.core.common import Connection, UserError, decode_id, decode_optional_id
+from schema.catalog.types import (
+    AddSkuInput,
+    AdoptSkusInput,
+    Category,
+    CategoryPayload,
+    ChainSettingsPayload,
+    ChainSettingsType,
+    CreateCategoryInput,
+    CreateProductInput,
+    CsvRowError,
+    ImportCatalogCsvInput,
+    ImportCatalogCsvPayload,
+    ListingPayload,
+    ListingsPayload,
+    Product,
+    ProductFilterInput,
+    ProductPayload,
+    PushPriceInput,
+    PushPricePayload,
+    SetListingPriceInput,
+    SetListingsOnShelfInput,
+    Sku,
+    SkuPayload,
+    SpecValueInput,
+    StoreListing,
+    UpdateCategoryInput,
+    UpdateChainSettingsInput,
+    UpdateProductInput,
+    UpdateSkuInput,
+)
+from schema.core.common import Connection, decode_id, decode_optional_id
 from schema.core.permissions import IsStaff, only, requires
-from schema.core.personal import not_personal
 from schema.core.transaction import MutationTransaction
-
-
-@strawberry.input
-class SpecValueInput:
-    name: str = not_personal()
-    value: str
-
-
-@strawberry.input
-class SkuInput:
-    barcode: str = not_personal()
-    base_price: int = strawberry.field(description="fen")
-    cost_price: int = 0
-    spec: list[SpecValueInput] = strawberry.field(default_factory=list)
-    min_price: int | None = None
-    max_price: int | None = None
-    low_stock_default: int | None = None
-
-    def fields(self) -> SkuFields:
-        return SkuFields(
-            barcode=self.barcode, base_price=self.base_price, cost_price=self.cost_price,
-            spec={s.name.strip(): s.value.strip() for s in self.spec}, min_price=self.min_price,
-            max_price=self.max_price, low_stock_default=self.low_stock_default,
-        )  # fmt: skip
-
-
-@strawberry.input
-class ProductFilterInput:
-    search: str | None = None
-    barcode: str | None = not_personal(default=None)
-    category_id: strawberry.ID | None = None
-    status: CatalogStatus | None = None
-
-
-@strawberry.input
-class CreateCategoryInput:
-    name: str = not_personal()
-    parent_id: strawberry.ID | None = None
-    sort: int = 0
-
-
-@strawberry.input
-class UpdateCategoryInput:
-    id: strawberry.ID
-    name: str | None = not_personal(default=None)
-    parent_id: strawberry.ID | None = None
-    sort: int | None = None
-
-
-@strawberry.input
-class CreateProductInput:
-    name: str = not_personal()
-    category_id: strawberry.ID
-    skus: list[SkuInput]
-    description: str | None = None
-    images: list[str] = strawberry.field(default_factory=list)
-    store_id: strawberry.ID | None = strawberry.field(
-        default=None, description="Set to create a store's own product (when HQ's policy allows)."
-    )
-
-
-@strawberry.input
-class UpdateProductInput:
-    id: strawberry.ID
-    name: str | None = not_personal(default=None)
-    description: str | None = None
-    category_id: strawberry.ID | None = None
-    images: list[str] | None = None
-    status: CatalogStatus | None = None
-
-
-@strawberry.input
-class AddSkuInput:
-    product_id: strawberry.ID
-    sku: SkuInput
-
-
-@strawberry.input
-class UpdateSkuInput:
-    id: strawberry.ID
-    cost_price: int | None = None
-    spec: list[SpecValueInput] | None = None
-    min_price: int | None = None
-    max_price: int | None = None
-    low_stock_default: int | None = None
-    status: CatalogStatus | None = None
-
-
-@strawberry.input
-class PushPriceInput:
-    sku_id: strawberry.ID
-    price: int = strawberry.field(description="New HQ base price and store price everywhere, fen")
-
-
-@strawberry.input
-class UpdateChainSettingsInput:
-    stores_may_create_products: bool | None = None
-    price_band_percent: int | None = None
-    default_low_stock_threshold: int | None = None
-    points_per_yuan: int | None = None
-    point_value_fen: int | None = None
-    max_points_share_pct: int | None = None
-    birthday_multiplier_pct: int | None = not_personal(default=None)
-    unpaid_order_minutes: int | None = None
-    delivery_fee_fen: int | None = None
-    free_delivery_over_fen: int | None = None
-    delivery_radius_km: int | None = None
-    store_campaign_kinds: list[str] | None = None
-    store_campaign_max_discount_pct: int | None = None
-
-
-@strawberry.input
-class AdoptItemInput:
-    sku_id: strawberry.ID
-    price: int | None = strawberry.field(default=None, description="fen; the HQ base price when left out")
-    on_shelf: bool = True
-
-
-@strawberry.input
-class AdoptSkusInput:
-    store_id: strawberry.ID
-    items: list[AdoptItemInput]
-
-
-@strawberry.input
-class SetListingPriceInput:
-    id: strawberry.ID
-    price: int
-
-
-@strawberry.input
-class SetListingsOnShelfInput:
-    ids: list[strawberry.ID]
-    on_shelf: bool
-
-
-@strawberry.input
-class ImportCatalogCsvInput:
-    csv: str = strawberry.field(description="UTF-8 CSV in the export's format")
-
-
-@strawberry.type
-class CategoryPayload:
-    errors: list[UserError] = strawberry.field(default_factory=list)
-    category: Category | None = None
-
-
-@strawberry.type
-class ProductPayload:
-    errors: list[UserError] = strawberry.field(default_factory=list)
-    product: Product | None = None
-
-
-@strawberry.type
-class SkuPayload:
-    errors: list[UserError] = strawberry.field(default_factory=list)
-    sku: Sku | None = None
-
-
-@strawberry.type
-class PushPricePayload:
-    errors: list[UserError] = strawberry.field(default_factory=list)
-    sku: Sku | None = None
-    stores_updated: int = 0
-
-
-@strawberry.type
-class ChainSettingsPayload:
-    errors: list[UserError] = strawberry.field(default_factory=list)
-    settings: ChainSettingsType | None = None
-
-
-@strawberry.type
-class ListingsPayload:
-    errors: list[UserError] = strawberry.field(default_factory=list)
-    listings: list[StoreListing] = strawberry.field(default_factory=list)
-
-
-@strawberry.type
-class ListingPayload:
-    errors: list[UserError] = strawberry.field(default_factory=list)
-    listing: StoreListing | None = None
-
-
-@strawberry.type
-class CsvRowError:
-    row: int = strawberry.field(description="Line in the file; the header is line 1")
-    column: str | None
-    message: str
-
-
-@strawberry.type
-class ImportCatalogCsvPayload:
-    errors: list[UserError] = strawberry.field(default_factory=list)
-    row_errors: list[CsvRowError] = strawberry.field(default_factory=list)
-    products_created: int = 0
-    skus_created: int = 0
-    skus_updated: int = 0
 
 
 def _spec(values: list[SpecValueInput] | None) -> dict[str, str] | None:

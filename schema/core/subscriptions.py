@@ -15,7 +15,7 @@ from resolvers.context import Context
 from schema.core.common import decode_id, global_id
 from schema.core.permissions import HasPermission, IsHQ, IsMember, checks, only, requires
 from schema.inventory.types import StockLevel
-from schema.orders.api import Order
+from schema.orders.types import Order
 
 
 @strawberry.type(description="An order changed: paid, cancelled, ready, picked up.")

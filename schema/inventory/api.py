@@ -1,4 +1,4 @@
-"""Stock, low stock, the ledger and transfers: queries and mutations."""
+"""Inventory root fields: stock levels, low stock, the movement ledger, stocktakes and transfers."""
 
 from __future__ import annotations
 
@@ -9,118 +9,29 @@ from resolvers import Perm
 from resolvers import inventory as inventory_resolvers
 from resolvers.context import Context
 from resolvers.inventory import Line, LineQuantity, MovementFilter, TransferFilter
-from schema.core.common import Connection, UserError, decode_id, decode_optional_id
+from schema.core.common import Connection, decode_id, decode_optional_id
 from schema.core.permissions import IsStaff, only, requires
-from schema.core.personal import not_personal
 from schema.core.transaction import MutationTransaction
 from schema.inventory.types import (
+    AdjustStockInput,
+    DecideTransferInput,
+    ReceiveStockInput,
+    RequestTransferInput,
+    SetLowStockThresholdInput,
+    StockDifference,
     StockLevel,
+    StockLevelsPayload,
+    StockLineInput,
     StockMovement,
+    StocktakeInput,
+    StocktakePayload,
     Transfer,
+    TransferFilterInput,
+    TransferIdInput,
+    TransferPayload,
+    TransferQuantitiesInput,
     TransferSuggestion,
 )
-
-
-@strawberry.input
-class StockLineInput:
-    sku_id: strawberry.ID
-    quantity: int
-
-
-@strawberry.input
-class StockDeltaInput:
-    sku_id: strawberry.ID
-    delta: int = strawberry.field(description="Signed change to on hand")
-
-
-@strawberry.input
-class ReceiveStockInput:
-    store_id: strawberry.ID
-    lines: list[StockLineInput]
-    note: str | None = not_personal(default=None)
-    idempotency_key: str = strawberry.field(description="The same key again returns the first result; moves once")
-
-
-@strawberry.input
-class AdjustStockInput:
-    store_id: strawberry.ID
-    lines: list[StockDeltaInput]
-    reason: AdjustmentReason = not_personal()
-    idempotency_key: str = strawberry.field(description="The same key again returns the first result; moves once")
-    note: str | None = not_personal(default=None)
-
-
-@strawberry.input
-class StocktakeInput:
-    store_id: strawberry.ID
-    counts: list[StockLineInput] = strawberry.field(description="Counted quantity per SKU")
-    idempotency_key: str = strawberry.field(description="The same key again returns the first differences")
-
-
-@strawberry.input
-class SetLowStockThresholdInput:
-    store_id: strawberry.ID
-    sku_id: strawberry.ID
-    threshold: int | None = strawberry.field(description="Null falls back to the SKU's or the chain's default")
-
-
-@strawberry.input
-class RequestTransferInput:
-    from_store_id: strawberry.ID
-    to_store_id: strawberry.ID
-    lines: list[StockLineInput]
-    idempotency_key: str = strawberry.field(description="The same key again returns the first transfer")
-    note: str | None = not_personal(default=None)
-
-
-@strawberry.input
-class DecideTransferInput:
-    id: strawberry.ID
-    approve: bool
-
-
-@strawberry.input
-class TransferQuantitiesInput:
-    id: strawberry.ID
-    idempotency_key: str = strawberry.field(description="The same key again returns the transfer; stock moves once")
-    lines: list[StockLineInput] | None = strawberry.field(
-        default=None, description="Per-SKU quantities when they differ from the document"
-    )
-
-
-@strawberry.input
-class TransferIdInput:
-    id: strawberry.ID
-
-
-@strawberry.input
-class TransferFilterInput:
-    store_id: strawberry.ID | None = None
-    status: TransferStatus | None = None
-
-
-@strawberry.type
-class StockLevelsPayload:
-    errors: list[UserError] = strawberry.field(default_factory=list)
-    levels: list[StockLevel] = strawberry.field(default_factory=list)
-
-
-@strawberry.type
-class StockDifference:
-    quantity: int = strawberry.field(description="Counted minus expected")
-    level: StockLevel | None
-
-
-@strawberry.type
-class StocktakePayload:
-    errors: list[UserError] = strawberry.field(default_factory=list)
-    differences: list[StockDifference] = strawberry.field(default_factory=list)
-
-
-@strawberry.type
-class TransferPayload:
-    errors: list[UserError] = strawberry.field(default_factory=list)
-    transfer: Transfer | None = None
 
 
 def _lines(lines: list[StockLineInput], field: str = "lines") -> list[Line]:

@@ -16,7 +16,9 @@ from resolvers.context import Context
 from resolvers.inventory import Suggestion
 from resolvers.loaders.inventory import LevelView
 from schema.catalog.types import Sku
+from schema.core.common import UserError
 from schema.core.node import Loaded
+from schema.core.personal import not_personal
 from schema.org.types import Staff, Store
 
 # The Python enums as GraphQL enums (registered once, here); annotations name the Python enums themselves.
@@ -190,3 +192,105 @@ class TransferSuggestion:
     @strawberry.field
     async def sku(self, info: strawberry.Info[Context, None]) -> Sku | None:
         return await Sku.load(info.context, self.sku_id)
+
+
+@strawberry.input
+class StockLineInput:
+    sku_id: strawberry.ID
+    quantity: int
+
+
+@strawberry.input
+class StockDeltaInput:
+    sku_id: strawberry.ID
+    delta: int = strawberry.field(description="Signed change to on hand")
+
+
+@strawberry.input
+class ReceiveStockInput:
+    store_id: strawberry.ID
+    lines: list[StockLineInput]
+    note: str | None = not_personal(default=None)
+    idempotency_key: str = strawberry.field(description="The same key again returns the first result; moves once")
+
+
+@strawberry.input
+class AdjustStockInput:
+    store_id: strawberry.ID
+    lines: list[StockDeltaInput]
+    reason: AdjustmentReason = not_personal()
+    idempotency_key: str = strawberry.field(description="The same key again returns the first result; moves once")
+    note: str | None = not_personal(default=None)
+
+
+@strawberry.input
+class StocktakeInput:
+    store_id: strawberry.ID
+    counts: list[StockLineInput] = strawberry.field(description="Counted quantity per SKU")
+    idempotency_key: str = strawberry.field(description="The same key again returns the first differences")
+
+
+@strawberry.input
+class SetLowStockThresholdInput:
+    store_id: strawberry.ID
+    sku_id: strawberry.ID
+    threshold: int | None = strawberry.field(description="Null falls back to the SKU's or the chain's default")
+
+
+@strawberry.input
+class RequestTransferInput:
+    from_store_id: strawberry.ID
+    to_store_id: strawberry.ID
+    lines: list[StockLineInput]
+    idempotency_key: str = strawberry.field(description="The same key again returns the first transfer")
+    note: str | None = not_personal(default=None)
+
+
+@strawberry.input
+class DecideTransferInput:
+    id: strawberry.ID
+    approve: bool
+
+
+@strawberry.input
+class TransferQuantitiesInput:
+    id: strawberry.ID
+    idempotency_key: str = strawberry.field(description="The same key again returns the transfer; stock moves once")
+    lines: list[StockLineInput] | None = strawberry.field(
+        default=None, description="Per-SKU quantities when they differ from the document"
+    )
+
+
+@strawberry.input
+class TransferIdInput:
+    id: strawberry.ID
+
+
+@strawberry.input
+class TransferFilterInput:
+    store_id: strawberry.ID | None = None
+    status: TransferStatus | None = None
+
+
+@strawberry.type
+class StockLevelsPayload:
+    errors: list[UserError] = strawberry.field(default_factory=list)
+    levels: list[StockLevel] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class StockDifference:
+    quantity: int = strawberry.field(description="Counted minus expected")
+    level: StockLevel | None
+
+
+@strawberry.type
+class StocktakePayload:
+    errors: list[UserError] = strawberry.field(default_factory=list)
+    differences: list[StockDifference] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class TransferPayload:
+    errors: list[UserError] = strawberry.field(default_factory=list)
+    transfer: Transfer | None = None

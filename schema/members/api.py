@@ -1,8 +1,6 @@
-"""Member queries and mutations: POS lookup and registration, HQ rules and search, the member's own data."""
+"""Member root fields: POS lookup and registration, HQ rules and search, the member's own data and ledgers."""
 
 from __future__ import annotations
-
-from datetime import date, datetime
 
 import strawberry
 from strawberry.scalars import JSON
@@ -13,171 +11,37 @@ from resolvers import members as member_resolvers
 from resolvers.context import Context
 from resolvers.members import MemberFilter, ProfileChanges
 from resolvers.orders import Tender
-from schema.core.common import Connection, UserError, decode_id, decode_optional_id
+from schema.core.common import Connection, decode_id, decode_optional_id
 from schema.core.permissions import IsMember, RateLimit, only, requires
-from schema.core.personal import Sensitivity, not_personal, personal
 from schema.core.transaction import MutationTransaction
-from schema.members.types import Member, MemberCode, MemberLevel, MemberTag, TopUpPlan
-from schema.orders.api import TenderInput
-
-
-@strawberry.input
-class MemberFilterInput:
-    level_id: strawberry.ID | None = None
-    tag_id: strawberry.ID | None = None
-    segment: str | None = None
-    store_id: strawberry.ID | None = None
-    last_visit_after: datetime | None = None
-    last_visit_before: datetime | None = None
-    min_spend: int | None = None
-    max_spend: int | None = None
-    phone: str | None = personal(Sensitivity.PHONE, default=None, description="Exact phone number")
-    name: str | None = personal(default=None)
-
-
-@strawberry.input
-class IdentifyMemberInput:
-    code: str | None = personal(Sensitivity.SECRET, default=None, description="The member code the member shows")
-    phone: str | None = personal(
-        Sensitivity.PHONE, default=None, description="Exact phone of a member this store knows"
-    )
-    store_id: strawberry.ID | None = None
-
-
-@strawberry.input
-class RegisterMemberInput:
-    phone: str = personal(Sensitivity.PHONE)
-    name: str | None = personal(default=None)
-    store_id: strawberry.ID | None = None
-
-
-@strawberry.input
-class UpdateMyProfileInput:
-    name: str | None = personal(default=None)
-    birthday: date | None = personal(default=None)
-    gender: Gender | None = personal(default=None)
-
-
-@strawberry.input
-class MemberIdInput:
-    member_id: strawberry.ID
-
-
-@strawberry.input
-class SetMemberLevelInput:
-    member_id: strawberry.ID
-    level_id: strawberry.ID
-
-
-@strawberry.input
-class CreateMemberLevelInput:
-    name: str = not_personal()
-    spend_threshold: int
-    discount_percent: int = 100
-    points_multiplier_pct: int = 100
-
-
-@strawberry.input
-class UpdateMemberLevelInput:
-    id: strawberry.ID
-    name: str | None = not_personal(default=None)
-    discount_percent: int | None = None
-    points_multiplier_pct: int | None = None
-
-
-@strawberry.input
-class SetLevelPriceInput:
-    level_id: strawberry.ID
-    sku_id: strawberry.ID
-    price: int | None = strawberry.field(description="fen; null removes the level price")
-
-
-@strawberry.input
-class CreateTopUpPlanInput:
-    name: str = not_personal()
-    pay_amount: int
-    bonus_amount: int = 0
-
-
-@strawberry.input
-class TopUpStoredValueInput:
-    member_id: strawberry.ID
-    idempotency_key: str
-    tenders: list[TenderInput] = strawberry.field(
-        description="How it was paid (cash, card, WeChat, Alipay): adds up to the plan's price or the amount"
-    )
-    plan_id: strawberry.ID | None = None
-    amount: int | None = strawberry.field(default=None, description="fen, when no plan is used")
-    store_id: strawberry.ID | None = None
-
-
-@strawberry.input
-class AdjustPointsInput:
-    member_id: strawberry.ID
-    points: int
-    idempotency_key: str = strawberry.field(description="The same key again adjusts once")
-    note: str = not_personal()
-
-
-@strawberry.input
-class CreateMemberTagInput:
-    name: str = not_personal()
-
-
-@strawberry.input
-class TagMembersInput:
-    tag_id: strawberry.ID
-    member_ids: list[strawberry.ID]
-    add: bool = True
-
-
-@strawberry.type
-class MemberPayload:
-    errors: list[UserError] = strawberry.field(default_factory=list)
-    member: Member | None = None
-
-
-@strawberry.type
-class RevealPhonePayload:
-    errors: list[UserError] = strawberry.field(default_factory=list)
-    phone: str | None = None
-
-
-@strawberry.type
-class MemberLevelPayload:
-    errors: list[UserError] = strawberry.field(default_factory=list)
-    level: MemberLevel | None = None
-
-
-@strawberry.type
-class TopUpPlanPayload:
-    errors: list[UserError] = strawberry.field(default_factory=list)
-    plan: TopUpPlan | None = None
-
-
-@strawberry.type
-class MemberTagPayload:
-    errors: list[UserError] = strawberry.field(default_factory=list)
-    tag: MemberTag | None = None
-    changed: int = 0
-
-
-@strawberry.type
-class DeleteAccountPayload:
-    errors: list[UserError] = strawberry.field(default_factory=list)
-    deleted: bool = False
-
-
-@strawberry.type(description="The chain's rules as members see them (no sign-in needed); staff read chainSettings.")
-class PublicChainSettings:
-    points_per_yuan: int = strawberry.field(description="Points earned per whole yuan spent (times the level's rate)")
-    point_value_fen: int = strawberry.field(description="What one point pays, in fen")
-    max_points_share_pct: int = strawberry.field(description="The largest share of an order points may pay, percent")
-    birthday_multiplier_pct: int = strawberry.field(description="Points on the member's birthday, percent of usual")
-    delivery_fee_fen: int = strawberry.field(description="The delivery fee, fen")
-    free_delivery_over_fen: int = strawberry.field(description="Goods worth this much deliver free (0: never)")
-    delivery_radius_km: int = strawberry.field(description="How far from the store deliveries go (0: no delivery)")
-    unpaid_order_minutes: int = strawberry.field(description="How long an unpaid order waits for payment")
+from schema.members.types import (
+    AdjustPointsInput,
+    CreateMemberLevelInput,
+    CreateMemberTagInput,
+    CreateTopUpPlanInput,
+    DeleteAccountPayload,
+    IdentifyMemberInput,
+    Member,
+    MemberCode,
+    MemberFilterInput,
+    MemberIdInput,
+    MemberLevel,
+    MemberLevelPayload,
+    MemberPayload,
+    MemberTag,
+    MemberTagPayload,
+    PublicChainSettings,
+    RegisterMemberInput,
+    RevealPhonePayload,
+    SetLevelPriceInput,
+    SetMemberLevelInput,
+    TagMembersInput,
+    TopUpPlan,
+    TopUpPlanPayload,
+    TopUpStoredValueInput,
+    UpdateMemberLevelInput,
+    UpdateMyProfileInput,
+)
 
 
 def _member(m: object) -> Member | None:

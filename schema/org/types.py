@@ -1,4 +1,4 @@
-"""Org types: stores, staff, roles."""
+"""Org types: stores, staff, roles and their inputs."""
 
 from __future__ import annotations
 
@@ -18,9 +18,10 @@ from resolvers import inventory as inventory_resolvers
 from resolvers import org as org_resolvers
 from resolvers.catalog import ListingFilter
 from resolvers.context import Context
-from schema.core.common import Connection, decode_optional_id
+from schema.core.common import Connection, UserError, decode_optional_id
 from schema.core.node import Loaded
 from schema.core.permissions import requires
+from schema.core.personal import Sensitivity, not_personal, personal
 
 if TYPE_CHECKING:
     from schema.catalog.types import MenuCategory, MenuItem, StoreListing
@@ -219,3 +220,127 @@ class Store(Loaded, relay.Node):
     async def manager(self, info: strawberry.Info[Context, None]) -> Staff | None:
         m = await org_resolvers.store_manager(info.context, self.id)
         return Staff.from_model(m) if m else None
+
+
+@strawberry.input
+class StoreFilterInput:
+    city: str | None = None
+    status: StoreStatus | None = None
+    search: str | None = strawberry.field(default=None, description="Part of the name or code")
+
+
+@strawberry.input
+class CreateStoreInput:
+    code: str = not_personal()
+    name: str = not_personal()
+    city: str
+    address: str = not_personal()
+    lat: float = not_personal()
+    lng: float = not_personal()
+    phone: str | None = not_personal(default=None)
+    timezone: str = "Asia/Shanghai"
+    hours: list[OpeningHoursInput] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class UpdateStoreInput:
+    id: strawberry.ID
+    name: str | None = not_personal(default=None)
+    city: str | None = None
+    address: str | None = not_personal(default=None)
+    lat: float | None = not_personal(default=None)
+    lng: float | None = not_personal(default=None)
+    phone: str | None = not_personal(default=None)
+    timezone: str | None = None
+    hours: list[OpeningHoursInput] | None = None
+
+
+@strawberry.input
+class SetStoreStatusInput:
+    id: strawberry.ID
+    status: StoreStatus
+
+
+@strawberry.type
+class StorePayload:
+    errors: list[UserError] = strawberry.field(default_factory=list)
+    store: Store | None = None
+
+
+@strawberry.type
+class Permission:
+    code: str
+    description: str
+
+
+@strawberry.input
+class StaffFilterInput:
+    store_id: strawberry.ID | None = None
+    role_id: strawberry.ID | None = None
+    active: bool | None = None
+    search: str | None = None
+
+
+@strawberry.input
+class CreateStaffInput:
+    username: str = not_personal()
+    # Staff are named in the audit log anyway (each entry's actor): their names are the trace, not hidden data.
+    display_name: str = not_personal()
+    password: str = personal(Sensitivity.SECRET)
+    role_id: strawberry.ID
+    store_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Required for store roles; a store manager's own store by default."
+    )
+
+
+@strawberry.input
+class UpdateStaffInput:
+    id: strawberry.ID
+    display_name: str | None = not_personal(default=None)
+    role_id: strawberry.ID | None = None
+    store_id: strawberry.ID | None = None
+
+
+@strawberry.input
+class SetStaffActiveInput:
+    id: strawberry.ID
+    active: bool
+
+
+@strawberry.input
+class ResetStaffPasswordInput:
+    id: strawberry.ID
+    new_password: str = personal(Sensitivity.SECRET)
+
+
+@strawberry.input
+class ChangeMyPasswordInput:
+    current_password: str = personal(Sensitivity.SECRET)
+    new_password: str = personal(Sensitivity.SECRET)
+
+
+@strawberry.input
+class CreateRoleInput:
+    code: str = not_personal()
+    name: str = not_personal()
+    scope: RoleScope
+    permissions: list[str]
+
+
+@strawberry.input
+class UpdateRoleInput:
+    id: strawberry.ID
+    name: str | None = not_personal(default=None)
+    permissions: list[str] | None = None
+
+
+@strawberry.type
+class StaffPayload:
+    errors: list[UserError] = strawberry.field(default_factory=list)
+    staff: Staff | None = None
+
+
+@strawberry.type
+class RolePayload:
+    errors: list[UserError] = strawberry.field(default_factory=list)
+    role: Role | None = None

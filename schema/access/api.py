@@ -1,109 +1,66 @@
-"""Sign-in: who am I, staff login, member sign-in, refresh, logout."""
+"""Access root fields: staff and member sign-in, refresh, logout, sessions; the audit log and failed jobs."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 import strawberry
 
-from models import RoleScope
+from models import AuditOutcome
+from resolvers import Perm
+from resolvers import audit as audit_resolvers
 from resolvers import auth as auth_resolvers
-from resolvers.auth import TokenPair
+from resolvers.audit import AuditFilter
 from resolvers.context import Context
-from schema.core.common import UserError, decode_optional_id
-from schema.core.permissions import IsSignedIn, RateLimit, only
-from schema.core.personal import Sensitivity, not_personal, personal
+from schema.access.types import (
+    AuditLogEntry,
+    AuditLogFilterInput,
+    FailedJob,
+    LoginInput,
+    LoginPayload,
+    LogoutPayload,
+    MemberSignInInput,
+    MemberSignInPayload,
+    MemberViewer,
+    RefreshTokenInput,
+    RefreshTokenPayload,
+    StaffViewer,
+    Tokens,
+)
+from schema.core.common import Connection, decode_optional_id
+from schema.core.permissions import IsSignedIn, RateLimit, only, requires
 from schema.core.transaction import MutationTransaction
 from schema.members.types import Member
-from schema.org.types import Role, Staff, Store
+from schema.org.types import Staff
 
 
 @strawberry.type
-class Tokens:
-    access_token: str
-    access_token_expires_at: datetime
-    refresh_token: str
-    refresh_token_expires_at: datetime
-
-    @classmethod
-    def of(cls, pair: TokenPair) -> Tokens:
-        return cls(
-            access_token=pair.access_token,
-            access_token_expires_at=pair.access_expires_at,
-            refresh_token=pair.refresh_token,
-            refresh_token_expires_at=pair.refresh_expires_at,
+class AuditQuery:
+    @strawberry.field(
+        extensions=requires(Perm.AUDIT_VIEW),
+        description="Newest first. HQ sees every store; a store manager their own.",
+    )
+    async def audit_logs(
+        self,
+        info: strawberry.Info[Context, None],
+        filter: AuditLogFilterInput | None = None,
+        first: int | None = 20,
+        after: str | None = None,
+    ) -> Connection[AuditLogEntry]:
+        f = filter or AuditLogFilterInput()
+        flt = AuditFilter(
+            store_id=decode_optional_id(f.store_id, "Store", "storeId"),
+            staff_id=decode_optional_id(f.staff_id, "Staff", "staffId"),
+            operation=f.operation,
+            outcome=AuditOutcome(f.outcome) if f.outcome else None,
+            since=f.since,
+            until=f.until,
         )
-
-
-@strawberry.type(description="A signed-in staff member: who, with which role, permissions and store.")
-class StaffViewer:
-    staff: Staff
-    permissions: list[str]
-    scope: RoleScope
-    role_id: strawberry.Private[int]
-    store_id: strawberry.Private[int | None]
-
-    @strawberry.field
-    async def role(self, info: strawberry.Info[Context, None]) -> Role | None:
-        return await Role.load(info.context, self.role_id)
-
-    @strawberry.field
-    async def store(self, info: strawberry.Info[Context, None]) -> Store | None:
-        return await Store.load(info.context, self.store_id) if self.store_id is not None else None
-
-
-@strawberry.type(description="A signed-in member.")
-class MemberViewer:
-    member: Member
+        page = await audit_resolvers.audit_logs(info.context, flt, first=first, after=after)
+        return Connection[AuditLogEntry].of(page, AuditLogEntry.from_model)
 
 
 Viewer = Annotated[StaffViewer | MemberViewer, strawberry.union("Viewer")]
-
-
-@strawberry.input
-class LoginInput:
-    username: str = not_personal()
-    password: str = personal(Sensitivity.SECRET)
-
-
-@strawberry.input
-class RefreshTokenInput:
-    refresh_token: str = personal(Sensitivity.SECRET)
-
-
-@strawberry.input
-class MemberSignInInput:
-    provider: str = strawberry.field(default="wechat", description="wechat in production; local in development")
-    code: str = personal(Sensitivity.SECRET, description="The provider's one-time login code (wx.login's code)")
-    store_id: strawberry.ID | None = strawberry.field(default=None, description="The store the member joined in")
-
-
-@strawberry.type
-class LoginPayload:
-    errors: list[UserError] = strawberry.field(default_factory=list)
-    tokens: Tokens | None = None
-    staff: Staff | None = None
-
-
-@strawberry.type
-class RefreshTokenPayload:
-    errors: list[UserError] = strawberry.field(default_factory=list)
-    tokens: Tokens | None = None
-
-
-@strawberry.type
-class LogoutPayload:
-    errors: list[UserError] = strawberry.field(default_factory=list)
-    ok: bool = False
-
-
-@strawberry.type
-class MemberSignInPayload:
-    errors: list[UserError] = strawberry.field(default_factory=list)
-    tokens: Tokens | None = None
-    member: Member | None = None
-    created: bool = False
 
 
 async def resolve_me(info: strawberry.Info[Context, None]) -> Viewer | None:
@@ -160,3 +117,13 @@ class AuthMutation:
             info.context, provider=input.provider, code=input.code, store_id=store_id
         )
         return MemberSignInPayload(tokens=Tokens.of(tokens), member=Member.from_model(member), created=created)
+
+
+@strawberry.type
+class JobQuery:
+    @strawberry.field(description="HQ (audit.view): jobs that gave up after their retries, newest first.")
+    async def failed_jobs(
+        self, info: strawberry.Info[Context, None], first: int | None = 20, after: str | None = None
+    ) -> Connection[FailedJob]:
+        page = await audit_resolvers.failed_jobs(info.context, first=first, after=after)
+        return Connection[FailedJob].of(page, FailedJob.from_model)

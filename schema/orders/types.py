@@ -1,0 +1,628 @@
+"""Order types: quotes, orders and their lines, payments, refunds, top-ups, settlements."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, Self
+
+import strawberry
+from strawberry import relay
+from strawberry.scalars import JSON
+
+from models import Channel, Fulfilment, OrderStatus, PaymentMethod, PaymentStatus, TopUpStatus
+from models import OnlineTopUp as OnlineTopUpModel
+from models import Order as OrderModel
+from models import OrderLine as OrderLineModel
+from models import Payment as PaymentModel
+from models import Refund as RefundModel
+from resolvers import orders as order_resolvers
+from resolvers.context import Context
+from resolvers.orders import (
+    TENDERS,
+    AppliedCoupon,
+    Quote,
+    QuoteLine,
+    RefundPlan,
+)
+from schema.catalog.types import Sku
+from schema.core.common import UserError, global_id
+from schema.core.node import Loaded
+from schema.core.personal import Sensitivity, not_personal, personal
+from schema.members.types import Member, StoredValue
+from schema.org.types import Staff, Store
+
+if TYPE_CHECKING:
+    pass
+
+
+# The Python enums as GraphQL enums (registered once, here); annotations name the Python enums themselves.
+strawberry.enum(OrderStatus, name="OrderStatus")
+
+
+strawberry.enum(Channel, name="Channel")
+
+
+strawberry.enum(Fulfilment, name="Fulfilment")
+
+
+strawberry.enum(PaymentMethod, name="PaymentMethod")
+
+
+@strawberry.enum(name="PaymentState", description="Where a payment's money is.")
+class PaymentState(enum.Enum):
+    PENDING = strawberry.enum_value("PENDING", description="Waiting for the payer")
+    PAID = strawberry.enum_value("PAID", description="Taken; it paid the order")
+    CANCELLED = strawberry.enum_value("CANCELLED", description="The order ended unpaid; nothing was taken")
+    LATE = strawberry.enum_value(
+        "LATE", description="Taken after the order could no longer be paid (or twice): being given back"
+    )
+    REFUNDED_LATE = strawberry.enum_value("REFUNDED_LATE", description="A late or duplicate payment, given back")
+
+    @classmethod
+    def of(cls, status: PaymentStatus) -> PaymentState:
+        return cls.PAID if status is PaymentStatus.SUCCEEDED else cls[status.value]
+
+
+@strawberry.type(description="One rule that changed a price, and why.")
+class PriceAdjustment:
+    rule: str
+    amount: int = strawberry.field(description="fen for the whole line; negative is a discount")
+    reason: str
+
+    @classmethod
+    def of(cls, stored: dict[str, Any]) -> Self:
+        return cls(rule=str(stored["rule"]), amount=int(stored["amount"]), reason=str(stored["reason"]))
+
+
+@strawberry.type
+class QuoteLineType:
+    quantity: int
+    list_price: int
+    unit_price: int
+    line_total: int
+    available: bool
+    adjustments: list[PriceAdjustment]
+    sku_id: strawberry.Private[int]
+
+    @classmethod
+    def of(cls, q: QuoteLine) -> Self:
+        return cls(quantity=q.quantity, list_price=q.list_price, unit_price=q.unit_price, line_total=q.line_total,
+                   available=q.available, adjustments=[PriceAdjustment(rule=a.rule, amount=a.amount, reason=a.reason)
+                                                       for a in q.adjustments], sku_id=q.sku_id)  # fmt: skip
+
+    @strawberry.field
+    async def sku(self, info: strawberry.Info[Context, None]) -> Sku | None:
+        return await Sku.load(info.context, self.sku_id)
+
+
+@strawberry.type(description="A coupon from the member's wallet and what it takes off this cart.")
+class QuoteCoupon:
+    member_coupon_id: strawberry.ID
+    name: str
+    discount: int
+
+    @classmethod
+    def of(cls, c: AppliedCoupon | None) -> Self | None:
+        if c is None:
+            return None
+        return cls(member_coupon_id=strawberry.ID(str(global_id("MemberCoupon", c.member_coupon_id))), name=c.name,
+                   discount=c.discount)  # fmt: skip
+
+
+@strawberry.type(name="Quote")
+class QuoteType:
+    lines: list[QuoteLineType]
+    subtotal: int
+    discount_total: int
+    delivery_fee: int = strawberry.field(description="For delivery: the fee (waived over the chain's threshold), fen")
+    total: int = strawberry.field(description="After discounts, with any delivery fee, before points and stored value")
+    points_usable: int
+    points_value_usable: int
+    stored_value_usable: int
+    coupon: QuoteCoupon | None = strawberry.field(description="The coupon applied (couponId)")
+    suggested_coupon: QuoteCoupon | None = strawberry.field(description="The best coupon in the wallet for this cart")
+    alternative_stores: list[Store] = strawberry.field(
+        default_factory=list, description="When lines are short here: stores that have them all, nearest first"
+    )
+    open_now: bool = strawberry.field(default=False, description="Whether the store takes orders for now")
+    next_opening: datetime | None = strawberry.field(
+        default=None,
+        description="When the store next opens (now while it is open), in UTC: a closed store's order names a "
+        "pickupAt from then on. Null when it has no opening hours ahead",
+    )
+
+    @classmethod
+    def of(cls, q: Quote) -> Self:
+        return cls(lines=[QuoteLineType.of(x) for x in q.lines], subtotal=q.subtotal, discount_total=q.discount_total,
+                   delivery_fee=q.delivery_fee, total=q.total, points_usable=q.points_usable,
+                   points_value_usable=q.points_value_usable, stored_value_usable=q.stored_value_usable,
+                   coupon=QuoteCoupon.of(q.coupon), suggested_coupon=QuoteCoupon.of(q.suggested_coupon))  # fmt: skip
+
+
+@strawberry.type
+class OrderLine:
+    quantity: int
+    list_price: int
+    unit_price: int
+    line_total: int
+    picked_up: int
+    adjustments: list[PriceAdjustment]
+    refunded_quantity: int = strawberry.field(description="Units refunded so far")
+    refundable_quantity: int = strawberry.field(description="Units that can still be refunded (0 unless paid)")
+    sku_id: strawberry.Private[int]
+
+    @classmethod
+    def from_model(cls, m: OrderLineModel, order_status: OrderStatus) -> Self:
+        return cls(quantity=m.quantity, list_price=m.list_price, unit_price=m.unit_price, line_total=m.line_total,
+                   picked_up=m.picked_up, sku_id=m.sku_id, refunded_quantity=m.refunded,
+                   refundable_quantity=order_resolvers.refundable_quantity(m, order_status),
+                   adjustments=[PriceAdjustment.of(a) for a in m.adjustments])  # fmt: skip
+
+    @strawberry.field
+    async def sku(self, info: strawberry.Info[Context, None]) -> Sku | None:
+        return await Sku.load(info.context, self.sku_id)
+
+
+@strawberry.type(description="Where a delivery goes. The phone is in full only for the member and the store's staff.")
+class DeliveryInfo:
+    contact_name: str
+    phone: str
+    address: str
+    lat: float
+    lng: float
+
+
+@strawberry.type(description="Money taken (or asked for) for an order, by one method.")
+class Payment(Loaded, relay.Node):
+    id: relay.NodeID[int]
+    method: PaymentMethod
+    amount: int = strawberry.field(description="fen")
+    state: PaymentState
+    provider: str | None = strawberry.field(description="The payment provider, for provider payments")
+    provider_reference: str | None = strawberry.field(description="Our out-trade-no at the provider")
+    provider_transaction_id: str | None = strawberry.field(description="The provider's transaction id, once paid")
+    paid_at: datetime | None
+    refunded_at: datetime | None = strawberry.field(description="When a late payment was given back")
+    created_at: datetime
+    order_id: strawberry.Private[int]
+
+    @classmethod
+    def from_model(cls, m: PaymentModel) -> Self:
+        return cls(id=m.id, method=m.method, amount=m.amount, state=PaymentState.of(m.status), provider=m.provider,
+                   provider_reference=m.provider_ref, provider_transaction_id=m.provider_txn, paid_at=m.paid_at,
+                   refunded_at=m.refunded_at, created_at=m.created_at, order_id=m.order_id)  # fmt: skip
+
+    @classmethod
+    async def load(cls, ctx: Context, pk: int) -> Self | None:
+        m = await ctx.loaders.payment_by_id.load(pk)
+        return cls.from_model(m) if m else None
+
+    @strawberry.field
+    async def order(self, info: strawberry.Info[Context, None]) -> Order | None:
+        return await Order.load(info.context, self.order_id)
+
+
+@strawberry.type
+class Order(Loaded, relay.Node):
+    id: relay.NodeID[int]
+    status: OrderStatus
+    channel: Channel
+    fulfilment: Fulfilment
+    subtotal: int
+    discount_total: int
+    points_used: int
+    points_value: int
+    stored_value_used: int
+    payable: int = strawberry.field(description="What the provider (or the counter) takes, fen")
+    delivery_fee: int = strawberry.field(description="In payable, fen")
+    pickup_code: str | None = strawberry.field(description="Shown to the member; the store verifies it")
+    pickup_at: datetime | None
+    expires_at: datetime | None
+    paid_at: datetime | None
+    dispatched_at: datetime | None
+    completed_at: datetime | None
+    created_at: datetime
+    store_id: strawberry.Private[int]
+    member_id: strawberry.Private[int | None]
+    delivery_enc: strawberry.Private[bytes | None]
+
+    @classmethod
+    def from_model(cls, m: OrderModel) -> Self:
+        return cls(id=m.id, status=m.status, channel=m.channel, fulfilment=m.fulfilment, subtotal=m.subtotal,
+                   discount_total=m.discount_total, points_used=m.points_used, points_value=m.points_value,
+                   stored_value_used=m.stored_value_used, payable=m.payable, delivery_fee=m.delivery_fee,
+                   pickup_code=m.pickup_code, pickup_at=m.pickup_at, expires_at=m.expires_at, paid_at=m.paid_at,
+                   dispatched_at=m.dispatched_at, completed_at=m.completed_at, created_at=m.created_at,
+                   store_id=m.store_id, member_id=m.member_id, delivery_enc=m.delivery_enc)  # fmt: skip
+
+    @classmethod
+    async def load(cls, ctx: Context, pk: int) -> Self | None:
+        m = await ctx.loaders.order_by_id.load(pk)
+        return cls.from_model(m) if m else None
+
+    @strawberry.field(description="QR payload for the pickup code")
+    def pickup_qr(self) -> str | None:
+        return f"chain://pickup/{self.pickup_code}" if self.pickup_code else None
+
+    @strawberry.field
+    def delivery(self, info: strawberry.Info[Context, None]) -> DeliveryInfo | None:
+        if self.delivery_enc is None:
+            return None
+        where = order_resolvers.delivery_address(info.context, self.delivery_enc, self.store_id, self.member_id)
+        return DeliveryInfo(contact_name=where.contact_name, phone=where.phone, address=where.address, lat=where.lat,
+                            lng=where.lng)  # fmt: skip
+
+    @strawberry.field
+    async def lines(self, info: strawberry.Info[Context, None]) -> list[OrderLine]:
+        lines = await info.context.loaders.order_lines_by_order.load(self.id)
+        return [OrderLine.from_model(x, self.status) for x in lines]
+
+    @strawberry.field(description="Refunds made on this order, oldest first")
+    async def refunds(self, info: strawberry.Info[Context, None]) -> list[Refund]:
+        return [Refund.from_model(r) for r in await info.context.loaders.refunds_by_order.load(self.id)]
+
+    @strawberry.field
+    async def store(self, info: strawberry.Info[Context, None]) -> Store | None:
+        return await Store.load(info.context, self.store_id)
+
+    @strawberry.field
+    async def member(self, info: strawberry.Info[Context, None]) -> Member | None:
+        return await Member.load(info.context, self.member_id) if self.member_id is not None else None
+
+    @strawberry.field(
+        description="What was paid with what (points, stored value, the provider), oldest first; a late or "
+        "duplicate provider payment shows as LATE until it is given back (REFUNDED_LATE)."
+    )
+    async def payments(self, info: strawberry.Info[Context, None]) -> list[Payment]:
+        return [Payment.from_model(p) for p in await info.context.loaders.payments_by_order.load(self.id)]
+
+
+@strawberry.input
+class CartLineInput:
+    sku_id: strawberry.ID
+    quantity: int
+
+
+@strawberry.input
+class QuoteInput:
+    store_id: strawberry.ID
+    lines: list[CartLineInput]
+    member_id: strawberry.ID | None = strawberry.field(default=None, description="POS: a member the store knows")
+    fulfilment: Fulfilment = Fulfilment.PICKUP
+    coupon_id: strawberry.ID | None = strawberry.field(default=None, description="A MemberCoupon to apply")
+
+
+@strawberry.input
+class DeliveryAddressInput:
+    contact_name: str = personal()
+    phone: str = personal(Sensitivity.PHONE)
+    address: str = personal()
+    lat: float = personal()
+    lng: float = personal()
+
+
+@strawberry.input
+class PlaceOrderInput:
+    store_id: strawberry.ID
+    lines: list[CartLineInput]
+    idempotency_key: str = strawberry.field(description="The same key again returns the first order")
+    fulfilment: Fulfilment = strawberry.field(
+        default=Fulfilment.PICKUP, description="PICKUP in the store, or DELIVERY to `delivery`"
+    )
+    pickup_at: datetime | None = None
+    delivery: DeliveryAddressInput | None = strawberry.field(default=None, description="Where to, for DELIVERY")
+    use_points: int = 0
+    use_stored_value: int = 0
+    coupon_id: strawberry.ID | None = strawberry.field(default=None, description="A MemberCoupon to apply")
+    flash_sale_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Ordering from a flash-sale page: the flash price, or FLASH_SALE_SOLD_OUT"
+    )
+
+
+@strawberry.input
+class OrderIdInput:
+    id: strawberry.ID
+
+
+@strawberry.input
+class VerifyPickupInput:
+    code: str = personal(Sensitivity.SECRET)
+    idempotency_key: str = strawberry.field(
+        description="The same key again returns the first answer; a retried partial hand-over hands over nothing more"
+    )
+    store_id: strawberry.ID | None = None
+    lines: list[CartLineInput] | None = strawberry.field(default=None, description="Only these quantities now")
+
+
+@strawberry.input
+class TenderInput:
+    method: PaymentMethod
+    amount: int = strawberry.field(description="fen")
+    reference: str | None = strawberry.field(default=None, description="Card slip or scanned-code transaction id")
+
+
+@strawberry.input
+class PosCheckoutInput:
+    client_order_id: str = strawberry.field(
+        description="The tablet's own id for this sale; a retry creates nothing twice"
+    )
+    lines: list[CartLineInput]
+    tenders: list[TenderInput]
+    store_id: strawberry.ID | None = None
+    member_id: strawberry.ID | None = strawberry.field(default=None, description="From identifyMember")
+    use_points: int = 0
+    coupon_id: strawberry.ID | None = strawberry.field(default=None, description="The member's coupon to apply")
+
+
+@strawberry.input(description="A tender the cashier chose to give the refund back to, and how much.")
+class RefundTenderInput:
+    method: PaymentMethod
+    amount: int = strawberry.field(description="fen")
+
+
+@strawberry.input(description="What to refund; refundPreview takes the same as refundOrder, without the key.")
+class RefundPreviewInput:
+    id: strawberry.ID
+    lines: list[CartLineInput] | None = strawberry.field(
+        default=None, description="Leave out to refund everything left"
+    )
+    restock: bool = strawberry.field(default=True, description="The goods came back to the shelf")
+    reason: str | None = not_personal(default=None)
+    tenders: list[RefundTenderInput] | None = strawberry.field(
+        default=None,
+        description="Leave out for the rule: each tender gets back its share in proportion to what it paid",
+    )
+
+
+@strawberry.input
+class RefundOrderInput(RefundPreviewInput):
+    idempotency_key: str = strawberry.field(
+        description="The same key again returns the first refund and gives nothing back twice"
+    )
+
+
+@strawberry.type(description="Money given back to one tender.")
+class RefundTender:
+    method: PaymentMethod
+    amount: int = strawberry.field(description="fen")
+
+
+def tenders_of(by_method: dict[str, int]) -> list[RefundTender]:
+    order = [m.value for m in TENDERS]
+    return [RefundTender(method=PaymentMethod(m), amount=a)
+            for m, a in sorted(by_method.items(), key=lambda x: order.index(x[0])) if a]  # fmt: skip
+
+
+@strawberry.type(description="Units of one line given back, and what they cost the member.")
+class RefundLine:
+    quantity: int
+    amount: int = strawberry.field(description="fen")
+    sku_id: strawberry.Private[int]
+
+    @strawberry.field
+    async def sku(self, info: strawberry.Info[Context, None]) -> Sku | None:
+        return await Sku.load(info.context, self.sku_id)
+
+
+def _refund_lines(stored: list[dict[str, int]]) -> list[RefundLine]:
+    return [RefundLine(quantity=x["quantity"], amount=x["amount"], sku_id=x["skuId"]) for x in stored]
+
+
+@strawberry.type(description="A refund made on an order: what came back, to which tender, by whom, when and why.")
+class Refund(Loaded, relay.Node):
+    id: relay.NodeID[int]
+    amount: int = strawberry.field(description="fen, all tenders")
+    tenders: list[RefundTender] = strawberry.field(description="What went back to each tender")
+    by_method: JSON = strawberry.field(deprecation_reason="Use tenders")
+    lines: list[RefundLine]
+    stored_value: int = strawberry.field(description="fen back to the member's stored value (in tenders too)")
+    points_given_back: int = strawberry.field(description="Redeemed points returned to the member")
+    points_taken_back: int = strawberry.field(description="Points the sale earned, taken back")
+    coupon_returned: bool = strawberry.field(description="The order's coupon went back to the wallet")
+    restocked: bool
+    reason: str | None
+    created_at: datetime
+    order_id: strawberry.Private[int]
+    staff_id: strawberry.Private[int | None]
+
+    @classmethod
+    def from_model(cls, m: RefundModel) -> Self:
+        return cls(id=m.id, amount=m.amount, tenders=tenders_of(m.by_method), by_method=m.by_method,  # type: ignore[arg-type]
+                   lines=_refund_lines(m.lines), stored_value=m.by_method.get(PaymentMethod.STORED_VALUE.value, 0),
+                   points_given_back=m.points_given_back, points_taken_back=m.points_taken_back,
+                   coupon_returned=m.coupon_returned, restocked=m.restocked, reason=m.reason,
+                   created_at=m.created_at, order_id=m.order_id, staff_id=m.staff_id)  # fmt: skip
+
+    @classmethod
+    async def load(cls, ctx: Context, pk: int) -> Self | None:
+        m = await ctx.loaders.refund_by_id.load(pk)
+        return cls.from_model(m) if m else None
+
+    @strawberry.field
+    async def order(self, info: strawberry.Info[Context, None]) -> Order | None:
+        return await Order.load(info.context, self.order_id)
+
+    @strawberry.field(description="Who made it (null for a member, or staff out of your scope)")
+    async def staff(self, info: strawberry.Info[Context, None]) -> Staff | None:
+        if self.staff_id is None or not info.context.viewer.is_staff:
+            return None
+        return await Staff.load(info.context, self.staff_id)
+
+
+@strawberry.type(description="What refundOrder would give back now, computed by the same rule; nothing is moved.")
+class RefundPreview:
+    amount: int = strawberry.field(description="fen, all tenders (the delivery fee with the last of the goods)")
+    tenders: list[RefundTender]
+    lines: list[RefundLine]
+    stored_value: int
+    points_given_back: int
+    points_taken_back: int
+    coupon_returned: bool
+    completes_order: bool = strawberry.field(description="Nothing will be left to refund after this")
+
+    @classmethod
+    def of(cls, p: RefundPlan) -> Self:
+        return cls(amount=p.amount, tenders=tenders_of(p.by_method), lines=_refund_lines(p.refunded_lines),
+                   stored_value=p.by_method.get(PaymentMethod.STORED_VALUE.value, 0),
+                   points_given_back=p.points_given_back, points_taken_back=p.points_taken_back,
+                   coupon_returned=p.coupon_returned, completes_order=p.completes)  # fmt: skip
+
+
+@strawberry.type
+class RefundPayload:
+    errors: list[UserError] = strawberry.field(default_factory=list)
+    refund: Refund | None = None
+    order: Order | None = None
+
+
+@strawberry.type
+class PaymentRequest:
+    provider: str
+    params: JSON = strawberry.field(description="What the front end passes to the provider's pay call")
+
+
+@strawberry.type
+class OrderPayload:
+    errors: list[UserError] = strawberry.field(default_factory=list)
+    order: Order | None = None
+    payment: PaymentRequest | None = None
+    unavailable_sku_ids: list[strawberry.ID] = strawberry.field(default_factory=list)
+
+
+strawberry.enum(TopUpStatus, name="TopUpStatus")
+
+
+@strawberry.type(description="A stored-value top-up paid through the provider; credited when the payment arrives.")
+class OnlineTopUp:
+    id: strawberry.ID
+    amount: int = strawberry.field(description="Paid, fen")
+    bonus: int = strawberry.field(description="Credited on top, fen")
+    status: TopUpStatus
+    paid_at: datetime | None
+
+    @classmethod
+    def from_model(cls, m: OnlineTopUpModel) -> Self:
+        gid = strawberry.ID(str(global_id("OnlineTopUp", m.id)))
+        return cls(id=gid, amount=m.amount, bonus=m.bonus, status=m.status, paid_at=m.paid_at)
+
+
+@strawberry.input
+class TopUpOnlineInput:
+    idempotency_key: str = strawberry.field(description="The same key again returns the first top-up")
+    plan_id: strawberry.ID | None = None
+    amount: int | None = strawberry.field(default=None, description="fen, when no plan is used")
+    store_id: strawberry.ID | None = strawberry.field(default=None, description="The store it is bought in the name of")
+
+
+@strawberry.type
+class TopUpOnlinePayload:
+    errors: list[UserError] = strawberry.field(default_factory=list)
+    top_up: OnlineTopUp | None = None
+    payment: PaymentRequest | None = None
+
+
+@strawberry.type(description="An amount of money (fen) by payment method.")
+class MethodAmount:
+    method: PaymentMethod
+    amount: int = strawberry.field(description="fen")
+
+    @staticmethod
+    def listed(by_method: Mapping[str, int], *, all_methods: bool = False) -> list[MethodAmount]:
+        """In the enum's order; with `all_methods`, every method (0 when unused), so a screen's rows stay put."""
+        methods = list(PaymentMethod) if all_methods else [m for m in PaymentMethod if m.value in by_method]
+        return [MethodAmount(method=m, amount=int(by_method.get(m.value, 0))) for m in methods]
+
+
+@strawberry.type(description="Stored value spent here that another store (the issuer) took the money for.")
+class IssuerAmount:
+    principal: int = strawberry.field(description="fen the issuer owes this store (negative: this store owes it)")
+    bonus: int = strawberry.field(description="bonus fen, the same way")
+    issuer_id: strawberry.Private[int | None]
+
+    @strawberry.field
+    def total(self) -> int:
+        return self.principal + self.bonus
+
+    @strawberry.field(description="The store that sold the stored value; null for value no store issued")
+    async def issuer(self, info: strawberry.Info[Context, None]) -> Store | None:
+        return await Store.load(info.context, self.issuer_id) if self.issuer_id is not None else None
+
+
+def _issuer_id(key: str) -> int | None:
+    return int(key) if key.isdigit() else None
+
+
+@strawberry.type(description="Late and duplicate payments of the day (fen): in takings, and refunded by a job.")
+class LatePaymentFigures:
+    received: int
+    refunded: int
+
+
+@strawberry.type(name="Settlement", description="A store's business day (日结), in fen.")
+class SettlementType:
+    business_day: date
+    closed: bool
+    takings: list[MethodAmount] = strawberry.field(description="Money taken, by method (every method)")
+    refunds: list[MethodAmount] = strawberry.field(description="Money given back, by method (every method)")
+    discounts: int
+    delivery_fees: int
+    stored_value_sold: StoredValue = strawberry.field(description="Stored value this store sold (money in)")
+    points_value_used: int
+    stored_value_by_issuer: list[IssuerAmount] = strawberry.field(
+        description="Stored value spent here by the store that issued it, net of the day's refunds"
+    )
+    net: int = strawberry.field(
+        description="Money taken less money given back, counter top-ups left out (they are stored value sold, a "
+        "liability, not sales); points are not money"
+    )
+    top_up_takings: list[MethodAmount] = strawberry.field(
+        description="The part of the takings that paid for counter top-ups, by method (in takings, so a drawer counts)"
+    )
+    late_payments: LatePaymentFigures = strawberry.field(
+        description="Money that arrived for orders that could no longer take it, and what of it went back"
+    )
+    figures: JSON = strawberry.field(
+        description="The same figures as one JSON object with raw store ids",
+        deprecation_reason="Use the typed fields: store, takings, refunds, storedValueByIssuer { issuer } ...",
+    )
+    store_id: strawberry.Private[int]
+
+    @classmethod
+    def of(cls, store_id: int, day: date, closed: bool, figures: Mapping[str, Any]) -> Self:
+        sold = figures.get("storedValueSold", {})
+        issuers = figures.get("storedValueByIssuer", {})
+        return cls(
+            business_day=day, closed=closed,
+            takings=MethodAmount.listed(figures.get("takings", {}), all_methods=True),
+            refunds=MethodAmount.listed(figures.get("refunds", {}), all_methods=True),
+            discounts=int(figures.get("discounts", 0)), delivery_fees=int(figures.get("deliveryFees", 0)),
+            stored_value_sold=StoredValue(principal=int(sold.get("principal", 0)), bonus=int(sold.get("bonus", 0))),
+            points_value_used=int(figures.get("pointsValueUsed", 0)),
+            stored_value_by_issuer=[
+                IssuerAmount(principal=int(v["principal"]), bonus=int(v["bonus"]), issuer_id=_issuer_id(k))
+                for k, v in sorted(issuers.items())
+            ],
+            net=int(figures.get("net", 0)),
+            top_up_takings=MethodAmount.listed(figures.get("topUpTakings", {})),
+            late_payments=LatePaymentFigures(received=int(figures.get("latePayments", {}).get("received", 0)),
+                                             refunded=int(figures.get("latePayments", {}).get("refunded", 0))),
+            figures=dict(figures), store_id=store_id,  # type: ignore[arg-type]
+        )  # fmt: skip
+
+    @strawberry.field
+    async def store(self, info: strawberry.Info[Context, None]) -> Store | None:
+        return await Store.load(info.context, self.store_id)
+
+
+@strawberry.input
+class CloseSettlementInput:
+    store_id: strawberry.ID
+    date: date
+
+
+@strawberry.type
+class SettlementPayload:
+    errors: list[UserError] = strawberry.field(default_factory=list)
+    settlement: SettlementType | None = None

@@ -43,8 +43,9 @@ async def menu(request: Request) -> Response:
     store_id = int(request.query_params["store"])
     first = int(request.query_params.get("first", "20"))
     async with sessionmaker() as session:
-        visible = await session.scalar(select(Store.id).where(Store.id == store_id,
-                                                              Store.status != StoreStatus.PREPARING))  # fmt: skip
+        visible = await session.scalar(
+            select(Store.id).where(Store.id == store_id, Store.status != StoreStatus.PREPARING)
+        )
         if visible is None:
             return _json({"store": None})
         listings = (
@@ -52,13 +53,24 @@ async def menu(request: Request) -> Response:
         ).all()
         skus = {
             row.id: row
-            for row in (await session.execute(
-                select(Sku.id, Sku.barcode, Product.name).join(Product, Product.id == Sku.product_id)
-                .where(Sku.id.in_([x.sku_id for x in listings])))).all()
-        }  # fmt: skip
-    edges = [{"node": {"listingId": _gid("StoreListing", x.id), "price": x.price,
-                       "sku": {"barcode": skus[x.sku_id].barcode, "product": {"name": skus[x.sku_id].name}}}}
-             for x in listings]  # fmt: skip
+            for row in (
+                await session.execute(
+                    select(Sku.id, Sku.barcode, Product.name)
+                    .join(Product, Product.id == Sku.product_id)
+                    .where(Sku.id.in_([x.sku_id for x in listings]))
+                )
+            ).all()
+        }
+    edges = [
+        {
+            "node": {
+                "listingId": _gid("StoreListing", x.id),
+                "price": x.price,
+                "sku": {"barcode": skus[x.sku_id].barcode, "product": {"name": skus[x.sku_id].name}},
+            }
+        }
+        for x in listings
+    ]
     return _json({"store": {"menu": {"edges": edges}}})
 
 
@@ -67,17 +79,44 @@ async def store_list(request: Request) -> Response:
     levels_first = int(request.query_params.get("levels", "5"))
     async with sessionmaker() as session:
         stores = (await session.scalars(select(Store).order_by(Store.id).limit(first))).all()
-        rows = (await session.execute(levels_for_stores_query(HQ, [s.id for s in stores], 5, low_only=False,
-                                                              first=levels_first, after_id=None,
-                                                              dialect=engine.dialect.name))).all()  # fmt: skip
-        barcodes = dict((await session.execute(select(Sku.id, Sku.barcode).where(
-            Sku.id.in_({level.sku_id for level, _ in rows})))).all())  # fmt: skip
+        rows = (
+            await session.execute(
+                levels_for_stores_query(
+                    HQ,
+                    [s.id for s in stores],
+                    5,
+                    low_only=False,
+                    first=levels_first,
+                    after_id=None,
+                    dialect=engine.dialect.name,
+                )
+            )
+        ).all()
+        barcodes = dict(
+            (
+                await session.execute(
+                    select(Sku.id, Sku.barcode).where(Sku.id.in_({level.sku_id for level, _ in rows}))
+                )
+            ).all()
+        )
     by_store: dict[int, list[Any]] = {}
     for level, _ in rows:
         by_store.setdefault(level.store_id, []).append(level)
-    edges = [{"node": {"code": s.code, "name": s.name, "stockLevels": {"edges": [
-        {"node": {"onHand": r.on_hand, "reserved": r.reserved, "sku": {"barcode": barcodes[r.sku_id]}}}
-        for r in by_store.get(s.id, [])[:levels_first]]}}} for s in stores]  # fmt: skip
+    edges = [
+        {
+            "node": {
+                "code": s.code,
+                "name": s.name,
+                "stockLevels": {
+                    "edges": [
+                        {"node": {"onHand": r.on_hand, "reserved": r.reserved, "sku": {"barcode": barcodes[r.sku_id]}}}
+                        for r in by_store.get(s.id, [])[:levels_first]
+                    ]
+                },
+            }
+        }
+        for s in stores
+    ]
     return _json({"stores": {"edges": edges}})
 
 

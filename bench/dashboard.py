@@ -43,9 +43,14 @@ async def time_dashboard(url: str, runs: int = 40, warmup: int = 5) -> dict[str,
     state = build_state(settings)
     app = create_app(state=state)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as http:
-        login = await http.post("/graphql", json={"query": 'mutation($p: String!) { login(input: {username: "hq.admin",'
-                                                  ' password: $p}) { tokens { accessToken } } }',
-                                                  "variables": {"p": DEMO_PASSWORD}})  # fmt: skip
+        login = await http.post(
+            "/graphql",
+            json={
+                "query": 'mutation($p: String!) { login(input: {username: "hq.admin",'
+                " password: $p}) { tokens { accessToken } } }",
+                "variables": {"p": DEMO_PASSWORD},
+            },
+        )
         token = login.json()["data"]["login"]["tokens"]["accessToken"]
         headers = {"authorization": f"Bearer {token}"}
         samples = []
@@ -59,8 +64,12 @@ async def time_dashboard(url: str, runs: int = 40, warmup: int = 5) -> dict[str,
         orders = body["data"]["salesReport"]["totals"]["orders"]
     await state.engine.dispose()
     samples.sort()
-    return {"p50_ms": statistics.median(samples), "p90_ms": samples[int(len(samples) * 0.9) - 1],
-            "mean_ms": statistics.fmean(samples), "orders_in_period": orders}  # fmt: skip
+    return {
+        "p50_ms": statistics.median(samples),
+        "p90_ms": samples[int(len(samples) * 0.9) - 1],
+        "mean_ms": statistics.fmean(samples),
+        "orders_in_period": orders,
+    }
 
 
 def _machine() -> str:
@@ -70,8 +79,9 @@ def _machine() -> str:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-        mem_kb = next(int(x.split()[1]) for x in Path("/proc/meminfo").read_text().splitlines()
-                      if x.startswith("MemTotal"))  # fmt: skip
+        mem_kb = next(
+            int(x.split()[1]) for x in Path("/proc/meminfo").read_text().splitlines() if x.startswith("MemTotal")
+        )
         memory = f"{mem_kb / 1024 / 1024:.1f} GiB"
     except (OSError, StopIteration):
         memory = "?"

@@ -83,22 +83,50 @@ async def _library(engine: AsyncEngine, size: Size, rng: random.Random) -> None:
         products = [Product(name=f"商品{i:05d}", category_id=categories[i % 20].id) for i in range(size.skus)]
         session.add_all(products)
         await session.flush()
-        await _bulk(session, Sku, [
-            {"product_id": p.id, "barcode": f"69{i:011d}", "spec": {}, "base_price": rng.randrange(500, 9000, 100),
-             "cost_price": 300} for i, p in enumerate(products)
-        ])  # fmt: skip
-        await _bulk(session, Store, [
-            {"code": f"{PREFIX}{i:04d}", "name": f"门店{i:04d}", "city": "上海", "address": f"路{i}号",
-             "lat": 31.0 + (i % 50) / 100, "lng": 121.0 + (i // 50) / 100, "status": StoreStatus.OPEN, "hours": []}
-            for i in range(size.stores)
-        ])  # fmt: skip
+        await _bulk(
+            session,
+            Sku,
+            [
+                {
+                    "product_id": p.id,
+                    "barcode": f"69{i:011d}",
+                    "spec": {},
+                    "base_price": rng.randrange(500, 9000, 100),
+                    "cost_price": 300,
+                }
+                for i, p in enumerate(products)
+            ],
+        )
+        await _bulk(
+            session,
+            Store,
+            [
+                {
+                    "code": f"{PREFIX}{i:04d}",
+                    "name": f"门店{i:04d}",
+                    "city": "上海",
+                    "address": f"路{i}号",
+                    "lat": 31.0 + (i % 50) / 100,
+                    "lng": 121.0 + (i // 50) / 100,
+                    "status": StoreStatus.OPEN,
+                    "hours": [],
+                }
+                for i in range(size.stores)
+            ],
+        )
         skus = (await session.execute(select(Sku.id, Sku.base_price))).all()
         stores = (await session.scalars(select(Store.id).where(Store.code.like(f"{PREFIX}%")))).all()
         for store_id in stores:
-            await _bulk(session, StoreListing, [{"store_id": store_id, "sku_id": s, "price": p, "on_shelf": True}
-                                                for s, p in skus])  # fmt: skip
-            await _bulk(session, StockLevel, [{"store_id": store_id, "sku_id": s, "on_hand": rng.randrange(0, 200),
-                                               "reserved": 0} for s, _ in skus])  # fmt: skip
+            await _bulk(
+                session,
+                StoreListing,
+                [{"store_id": store_id, "sku_id": s, "price": p, "on_shelf": True} for s, p in skus],
+            )
+            await _bulk(
+                session,
+                StockLevel,
+                [{"store_id": store_id, "sku_id": s, "on_hand": rng.randrange(0, 200), "reserved": 0} for s, _ in skus],
+            )
 
 
 async def _members(engine: AsyncEngine, size: Size, rng: random.Random) -> None:
@@ -107,20 +135,34 @@ async def _members(engine: AsyncEngine, size: Size, rng: random.Random) -> None:
         level = await session.scalar(select(MemberLevel.id).order_by(MemberLevel.spend_threshold).limit(1))
         stores = (await session.scalars(select(Store.id).where(Store.code.like(f"{PREFIX}%")))).all()
         now = utcnow()
-        await _bulk(session, Member, [
-            {"name": f"会员{i}", "level_id": level, "home_store_id": rng.choice(stores), "points_balance": 0,
-             "balance_principal": 0, "balance_bonus": 0, "total_spend": 0, "visit_count": 0,
-             "segment": rng.choice(["NEW", "VIP", "LOYAL", "REGULAR", "AT_RISK", "LOST"]),
-             "joined_at": now - timedelta(days=rng.randrange(0, 365))}
-            for i in range(have, size.members)
-        ])  # fmt: skip
+        await _bulk(
+            session,
+            Member,
+            [
+                {
+                    "name": f"会员{i}",
+                    "level_id": level,
+                    "home_store_id": rng.choice(stores),
+                    "points_balance": 0,
+                    "balance_principal": 0,
+                    "balance_bonus": 0,
+                    "total_spend": 0,
+                    "visit_count": 0,
+                    "segment": rng.choice(["NEW", "VIP", "LOYAL", "REGULAR", "AT_RISK", "LOST"]),
+                    "joined_at": now - timedelta(days=rng.randrange(0, 365)),
+                }
+                for i in range(have, size.members)
+            ],
+        )
 
 
 async def _orders(engine: AsyncEngine, size: Size, rng: random.Random) -> int:
     sessionmaker = create_sessionmaker(engine)
     async with sessionmaker() as session:
-        have = int(await session.scalar(select(func.count()).select_from(Order).where(
-            Order.client_order_id.like("gen:%"))) or 0)  # fmt: skip
+        have = int(
+            await session.scalar(select(func.count()).select_from(Order).where(Order.client_order_id.like("gen:%")))
+            or 0
+        )
         next_id = int(await session.scalar(select(func.coalesce(func.max(Order.id), 0))) or 0) + 1
         stores = list((await session.scalars(select(Store.id).where(Store.code.like(f"{PREFIX}%")))).all())
         prices = dict((await session.execute(select(Sku.id, Sku.base_price))).all())
@@ -139,22 +181,53 @@ async def _orders(engine: AsyncEngine, size: Size, rng: random.Random) -> int:
             for sku in rng.sample(sku_ids, rng.randint(1, 3)):
                 qty = rng.randint(1, 2)
                 subtotal += prices[sku] * qty
-                lines.append({"order_id": oid, "sku_id": sku, "quantity": qty, "list_price": prices[sku],
-                              "unit_price": prices[sku], "line_total": prices[sku] * qty, "adjustments": [],
-                              "picked_up": qty, "refunded": 0})  # fmt: skip
+                lines.append(
+                    {
+                        "order_id": oid,
+                        "sku_id": sku,
+                        "quantity": qty,
+                        "list_price": prices[sku],
+                        "unit_price": prices[sku],
+                        "line_total": prices[sku] * qty,
+                        "adjustments": [],
+                        "picked_up": qty,
+                        "refunded": 0,
+                    }
+                )
             store = rng.choice(stores)
-            orders.append({
-                "id": oid, "store_id": store, "member_id": rng.choice(member_ids) if rng.random() < 0.7 else None,
-                "channel": Channel.MINI_PROGRAM if online else Channel.POS,
-                "fulfilment": (Fulfilment.DELIVERY if rng.random() < 0.3 else Fulfilment.PICKUP) if online
-                else Fulfilment.IN_STORE, "status": OrderStatus.COMPLETED, "client_order_id": f"gen:{n}",
-                "subtotal": subtotal, "discount_total": 0, "points_used": 0, "points_value": 0,
-                "stored_value_used": 0, "payable": subtotal, "delivery_fee": 0, "paid_at": paid,
-                "completed_at": paid, "created_at": paid,
-            })  # fmt: skip
-            payments.append({"order_id": oid, "method": PaymentMethod.WECHAT_PAY if online else PaymentMethod.CASH,
-                             "amount": subtotal, "status": PaymentStatus.SUCCEEDED, "store_id": store,
-                             "paid_at": paid})  # fmt: skip
+            orders.append(
+                {
+                    "id": oid,
+                    "store_id": store,
+                    "member_id": rng.choice(member_ids) if rng.random() < 0.7 else None,
+                    "channel": Channel.MINI_PROGRAM if online else Channel.POS,
+                    "fulfilment": (Fulfilment.DELIVERY if rng.random() < 0.3 else Fulfilment.PICKUP)
+                    if online
+                    else Fulfilment.IN_STORE,
+                    "status": OrderStatus.COMPLETED,
+                    "client_order_id": f"gen:{n}",
+                    "subtotal": subtotal,
+                    "discount_total": 0,
+                    "points_used": 0,
+                    "points_value": 0,
+                    "stored_value_used": 0,
+                    "payable": subtotal,
+                    "delivery_fee": 0,
+                    "paid_at": paid,
+                    "completed_at": paid,
+                    "created_at": paid,
+                }
+            )
+            payments.append(
+                {
+                    "order_id": oid,
+                    "method": PaymentMethod.WECHAT_PAY if online else PaymentMethod.CASH,
+                    "amount": subtotal,
+                    "status": PaymentStatus.SUCCEEDED,
+                    "store_id": store,
+                    "paid_at": paid,
+                }
+            )
             events.append({"kind": FactEventKind.SALE, "order_id": oid, "created_at": now})
         async with sessionmaker() as session, session.begin():
             for model, rows in ((Order, orders), (OrderLine, lines), (Payment, payments), (FactEvent, events)):

@@ -77,31 +77,79 @@ async def prepare(url: str) -> dict[str, Any]:
     sessionmaker = create_sessionmaker(engine)
     try:
         async with write_transaction(sessionmaker) as session:
-            stores = list((await session.scalars(select(Store.id).where(Store.code.like("G%")).order_by(Store.id)
-                                                  .limit(20))).all())  # fmt: skip
+            stores = list(
+                (
+                    await session.scalars(select(Store.id).where(Store.code.like("G%")).order_by(Store.id).limit(20))
+                ).all()
+            )
             skus = list((await session.scalars(select(Sku.id).order_by(Sku.id).limit(200))).all())
-            await session.execute(update(StoreListing).where(StoreListing.store_id.in_(stores),
-                                                             StoreListing.sku_id.in_(skus)).values(price=1000))  # fmt: skip
-            await session.execute(update(StockLevel).where(StockLevel.store_id.in_(stores), StockLevel.sku_id.in_(skus))
-                                  .values(on_hand=10_000_000, reserved=0))  # fmt: skip
+            await session.execute(
+                update(StoreListing)
+                .where(StoreListing.store_id.in_(stores), StoreListing.sku_id.in_(skus))
+                .values(price=1000)
+            )
+            await session.execute(
+                update(StockLevel)
+                .where(StockLevel.store_id.in_(stores), StockLevel.sku_id.in_(skus))
+                .values(on_hand=10_000_000, reserved=0)
+            )
             hq = Viewer(kind=ViewerKind.STAFF, role_scope=RoleScope.HQ, permissions=frozenset({Perm.MARKETING_MANAGE}))
-            flash = await promotions.create(session, hq, promotions.NewCampaign(
-                kind=CampaignKind.FLASH_SALE, name="bench flash", starts_at=utcnow(),
-                ends_at=utcnow() + timedelta(hours=2), store_ids=[stores[0]],
-                items=[promotions.ItemSpec(skus[0], price=500, quota=10_000_000, per_member_limit=10_000_000)]))  # fmt: skip
+            flash = await promotions.create(
+                session,
+                hq,
+                promotions.NewCampaign(
+                    kind=CampaignKind.FLASH_SALE,
+                    name="bench flash",
+                    starts_at=utcnow(),
+                    ends_at=utcnow() + timedelta(hours=2),
+                    store_ids=[stores[0]],
+                    items=[promotions.ItemSpec(skus[0], price=500, quota=10_000_000, per_member_limit=10_000_000)],
+                ),
+            )
     finally:
         await engine.dispose()
-    return {"stores": [_gid("Store", s) for s in stores], "store_pks": stores, "skus": [_gid("Sku", k) for k in skus],
-            "flash_store": _gid("Store", stores[0]), "flash_sku": _gid("Sku", skus[0]), "flash_id": _gid("Campaign", flash.id),
-            "flash_pk": flash.id, "flash_store_pk": stores[0], "flash_sku_pk": skus[0],
-            "menu": MENU, "stores_doc": STORES, "quote": QUOTE, "place": PLACE, "place_flash": PLACE_FLASH, "pos": POS,
-            "dashboard": DASHBOARD, "store_dashboard": STORE_DASHBOARD}  # fmt: skip
+    return {
+        "stores": [_gid("Store", s) for s in stores],
+        "store_pks": stores,
+        "skus": [_gid("Sku", k) for k in skus],
+        "flash_store": _gid("Store", stores[0]),
+        "flash_sku": _gid("Sku", skus[0]),
+        "flash_id": _gid("Campaign", flash.id),
+        "flash_pk": flash.id,
+        "flash_store_pk": stores[0],
+        "flash_sku_pk": skus[0],
+        "menu": MENU,
+        "stores_doc": STORES,
+        "quote": QUOTE,
+        "place": PLACE,
+        "place_flash": PLACE_FLASH,
+        "pos": POS,
+        "dashboard": DASHBOARD,
+        "store_dashboard": STORE_DASHBOARD,
+    }
 
 
 def _serve(target: str, port: int, url: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "DATABASE_URL": url, "RUN_JOBS": "0", "LOG_LEVEL": "WARNING", "APP_ENV": "development"}
-    return subprocess.Popen([sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port),
-                             "--workers", str(WORKERS), "--log-level", "warning", "--no-access-log"], cwd=ROOT, env=env)  # fmt: skip
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            target,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(WORKERS),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
 
 
 def _wait(port: int, path: str) -> None:
@@ -117,8 +165,12 @@ def _wait(port: int, path: str) -> None:
 
 def _post(query: str, variables: dict[str, Any], token: str | None = None) -> dict[str, Any]:
     headers = {"authorization": f"Bearer {token}"} if token else {}
-    body: dict[str, Any] = httpx.post(f"http://127.0.0.1:{APP_PORT}/graphql", json={"query": query, "variables": variables},
-                                      headers=headers, timeout=30).json()  # fmt: skip
+    body: dict[str, Any] = httpx.post(
+        f"http://127.0.0.1:{APP_PORT}/graphql",
+        json={"query": query, "variables": variables},
+        headers=headers,
+        timeout=30,
+    ).json()
     return body
 
 
@@ -126,14 +178,42 @@ def _locust(scenario: str, host: str, config: dict[str, Any]) -> dict[str, float
     with tempfile.TemporaryDirectory() as tmp:
         prefix = f"{tmp}/stats"
         env = {**os.environ, "SCENARIO": scenario, "BENCH_CONFIG": json.dumps(config)}
-        subprocess.run([sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "locustfile.py"), "--headless",
-                        "-u", str(USERS), "-r", str(USERS), "-t", f"{SECONDS}s", "--host", host, "--csv", prefix,
-                        "--only-summary", "--loglevel", "WARNING"], cwd=ROOT, env=env, check=False,
-                       capture_output=True)  # fmt: skip
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "locust",
+                "-f",
+                str(ROOT / "bench" / "locustfile.py"),
+                "--headless",
+                "-u",
+                str(USERS),
+                "-r",
+                str(USERS),
+                "-t",
+                f"{SECONDS}s",
+                "--host",
+                host,
+                "--csv",
+                prefix,
+                "--only-summary",
+                "--loglevel",
+                "WARNING",
+            ],
+            cwd=ROOT,
+            env=env,
+            check=False,
+            capture_output=True,
+        )
         with open(f"{prefix}_stats.csv") as f:
             row = next(r for r in csv.DictReader(f) if r["Name"] == "Aggregated")
-    return {"rps": float(row["Requests/s"]), "p50": float(row["50%"]), "p99": float(row["99%"]),
-            "requests": float(row["Request Count"]), "failures": float(row["Failure Count"])}  # fmt: skip
+    return {
+        "rps": float(row["Requests/s"]),
+        "p50": float(row["50%"]),
+        "p99": float(row["99%"]),
+        "requests": float(row["Request Count"]),
+        "failures": float(row["Failure Count"]),
+    }
 
 
 async def _oversold(url: str, config: dict[str, Any]) -> dict[str, int]:
@@ -141,15 +221,26 @@ async def _oversold(url: str, config: dict[str, Any]) -> dict[str, int]:
     try:
         async with create_sessionmaker(engine)() as session:
             item = await session.scalar(select(CampaignItem).where(CampaignItem.campaign_id == config["flash_pk"]))
-            level = await session.scalar(select(StockLevel).where(StockLevel.store_id == config["flash_store_pk"],
-                                                                  StockLevel.sku_id == config["flash_sku_pk"]))  # fmt: skip
-            held = await session.scalar(select(func.count()).select_from(Order).where(
-                Order.status == OrderStatus.CREATED, Order.store_id == config["flash_store_pk"]))  # fmt: skip
+            level = await session.scalar(
+                select(StockLevel).where(
+                    StockLevel.store_id == config["flash_store_pk"], StockLevel.sku_id == config["flash_sku_pk"]
+                )
+            )
+            held = await session.scalar(
+                select(func.count())
+                .select_from(Order)
+                .where(Order.status == OrderStatus.CREATED, Order.store_id == config["flash_store_pk"])
+            )
     finally:
         await engine.dispose()
     assert item is not None and level is not None
-    return {"sold": item.sold, "quota": item.quota or 0, "reserved": level.reserved, "on_hand": level.on_hand,
-            "unpaid_orders": int(held or 0)}  # fmt: skip
+    return {
+        "sold": item.sold,
+        "quota": item.quota or 0,
+        "reserved": level.reserved,
+        "on_hand": level.on_hand,
+        "unpaid_orders": int(held or 0),
+    }
 
 
 def _cases(config: dict[str, Any]) -> list[tuple[str, str, dict[str, Any], str | None]]:
@@ -158,13 +249,22 @@ def _cases(config: dict[str, Any]) -> list[tuple[str, str, dict[str, Any], str |
         ("GraphQL `{ __typename }`, anonymous", "{ __typename }", {}, None),
         ("the same with a member's token (signature, session check)", "{ __typename }", {}, "member"),
         ("+ `store(id) { name }`", "query($s: ID!) { store(id: $s) { name } }", store, "member"),
-        ("+ `menu(first: 20)`: listing ids and prices",
-         "query($s: ID!) { store(id: $s) { menu(first: 20) { edges { node { listingId price } } } } }", store, "member"),
-        ("+ each item's SKU barcode", "query($s: ID!) { store(id: $s) { menu(first: 20) { edges { node { listingId price "
-         "sku { barcode } } } } } }", store, "member"),
+        (
+            "+ `menu(first: 20)`: listing ids and prices",
+            "query($s: ID!) { store(id: $s) { menu(first: 20) { edges { node { listingId price } } } } }",
+            store,
+            "member",
+        ),
+        (
+            "+ each item's SKU barcode",
+            "query($s: ID!) { store(id: $s) { menu(first: 20) { edges { node { listingId price "
+            "sku { barcode } } } } } }",
+            store,
+            "member",
+        ),
         ("the menu as benched (+ product name)", MENU, store, "member"),
         ("HQ store list with stock, as benched", STORES, {}, "hq"),
-    ]  # fmt: skip
+    ]
 
 
 async def cpu_breakdown(url: str, config: dict[str, Any], n: int = 300) -> list[tuple[str, float]]:
@@ -192,8 +292,10 @@ async def cpu_breakdown(url: str, config: dict[str, Any], n: int = 300) -> list[
         return best
 
     out: list[tuple[str, float]] = []
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                                                    base_url="http://bench") as client:  # fmt: skip
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as client,
+    ):
         for label, query, variables, who in _cases(config):
             headers = {"authorization": f"Bearer {config[who]}"} if who else {}
             body = {"query": query, "variables": variables}
@@ -213,10 +315,13 @@ def main() -> None:
     try:
         _wait(APP_PORT, "/healthz")
         _wait(BASE_PORT, "/stores")
-        hq = _post('mutation { login(input: {username: "hq.admin", password: "demo-pass-2026"}) { tokens { accessToken } } }',
-                   {})["data"]["login"]["tokens"]["accessToken"]  # fmt: skip
-        member = _post('mutation { memberSignIn(input: {provider: "local", code: "bench-member"}) { tokens { accessToken } } }',
-                       {})["data"]["memberSignIn"]["tokens"]["accessToken"]  # fmt: skip
+        hq = _post(
+            'mutation { login(input: {username: "hq.admin", password: "demo-pass-2026"}) { tokens { accessToken } } }',
+            {},
+        )["data"]["login"]["tokens"]["accessToken"]
+        member = _post(
+            'mutation { memberSignIn(input: {provider: "local", code: "bench-member"}) { tokens { accessToken } } }', {}
+        )["data"]["memberSignIn"]["tokens"]["accessToken"]
         config |= {"hq": hq, "member": member}
         ours_menu = _post(MENU, {"s": config["stores"][0]}, member)
         base_menu = httpx.get(f"http://127.0.0.1:{BASE_PORT}/menu?store={config['store_pks'][0]}").json()
@@ -226,10 +331,19 @@ def main() -> None:
         assert ours_stores == base_stores, "the baseline's store list differs from ours"
         results: dict[str, dict[str, float]] = {}
         only = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))  # a quick look at some; no results file
-        for scenario, port in (("menu", APP_PORT), ("menu_baseline", BASE_PORT), ("stores", APP_PORT),
-                               ("stores_baseline", BASE_PORT), ("quote", APP_PORT), ("place_order", APP_PORT),
-                               ("pos", APP_PORT), ("hq_dashboard", APP_PORT), ("store_dashboard", APP_PORT),
-                               ("flash_spread", APP_PORT), ("flash_hot", APP_PORT)):  # fmt: skip
+        for scenario, port in (
+            ("menu", APP_PORT),
+            ("menu_baseline", BASE_PORT),
+            ("stores", APP_PORT),
+            ("stores_baseline", BASE_PORT),
+            ("quote", APP_PORT),
+            ("place_order", APP_PORT),
+            ("pos", APP_PORT),
+            ("hq_dashboard", APP_PORT),
+            ("store_dashboard", APP_PORT),
+            ("flash_spread", APP_PORT),
+            ("flash_hot", APP_PORT),
+        ):
             if only and scenario not in only:
                 continue
             results[scenario] = _locust(scenario, f"http://127.0.0.1:{port}", config)

@@ -20,8 +20,13 @@ class Client(FastHttpUser):
         headers = {"content-type": "application/json"}
         if token:
             headers["authorization"] = f"Bearer {token}"
-        with self.client.post("/graphql", data=json.dumps({"query": query, "variables": variables}), headers=headers,
-                              name=name, catch_response=True) as response:  # fmt: skip
+        with self.client.post(
+            "/graphql",
+            data=json.dumps({"query": query, "variables": variables}),
+            headers=headers,
+            name=name,
+            catch_response=True,
+        ) as response:
             body = response.json() if response.status_code == 200 else {}
             if response.status_code != 200 or body.get("errors") or _payload_errors(body):
                 response.failure(str(body)[:300] or response.status_code)
@@ -39,20 +44,37 @@ class Client(FastHttpUser):
         elif SCENARIO == "stores_baseline":
             self.client.get("/stores", name="stores_baseline")
         elif SCENARIO == "quote":
-            self._graphql("quote", c["quote"], {"s": store, "l": [{"skuId": random.choice(c["skus"]), "quantity": 1}]},
-                          c["member"])  # fmt: skip
+            self._graphql(
+                "quote",
+                c["quote"],
+                {"s": store, "l": [{"skuId": random.choice(c["skus"]), "quantity": 1}]},
+                c["member"],
+            )
         elif SCENARIO == "place_order":
-            self._graphql("placeOrder", c["place"], {"s": store, "k": random.choice(c["skus"]),
-                                                     "key": uuid.uuid4().hex}, c["member"])  # fmt: skip
+            self._graphql(
+                "placeOrder",
+                c["place"],
+                {"s": store, "k": random.choice(c["skus"]), "key": uuid.uuid4().hex},
+                c["member"],
+            )
         elif SCENARIO == "flash_hot":
-            self._graphql("flash_hot", c["place_flash"], {"s": c["flash_store"], "k": c["flash_sku"],
-                                                          "f": c["flash_id"], "key": uuid.uuid4().hex}, c["member"])  # fmt: skip
+            self._graphql(
+                "flash_hot",
+                c["place_flash"],
+                {"s": c["flash_store"], "k": c["flash_sku"], "f": c["flash_id"], "key": uuid.uuid4().hex},
+                c["member"],
+            )
         elif SCENARIO == "flash_spread":
-            self._graphql("flash_spread", c["place"], {"s": c["flash_store"], "k": random.choice(c["skus"]),
-                                                       "key": uuid.uuid4().hex}, c["member"])  # fmt: skip
+            self._graphql(
+                "flash_spread",
+                c["place"],
+                {"s": c["flash_store"], "k": random.choice(c["skus"]), "key": uuid.uuid4().hex},
+                c["member"],
+            )
         elif SCENARIO == "pos":
-            self._graphql("posCheckout", c["pos"], {"s": store, "k": random.choice(c["skus"]), "key": uuid.uuid4().hex},
-                          c["hq"])  # fmt: skip
+            self._graphql(
+                "posCheckout", c["pos"], {"s": store, "k": random.choice(c["skus"]), "key": uuid.uuid4().hex}, c["hq"]
+            )
         elif SCENARIO == "hq_dashboard":
             self._graphql("hq_dashboard", c["dashboard"], {}, c["hq"])
         elif SCENARIO == "store_dashboard":

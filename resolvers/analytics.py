@@ -19,11 +19,13 @@ from services.analytics.reports import period as period
 from services.analytics.reports import to_csv as to_csv
 
 
-async def sales(ctx: Context, *, store_id: int | None, start: date, end: date, granularity: str,
-                top: int) -> reports.SalesReport:  # fmt: skip
+async def sales(
+    ctx: Context, *, store_id: int | None, start: date, end: date, granularity: str, top: int
+) -> reports.SalesReport:
     async with ctx.read() as session:
-        return await reports.sales(session, ctx.viewer, store_id=store_id, start=start, end=end,
-                                   granularity=granularity, top=top)  # fmt: skip
+        return await reports.sales(
+            session, ctx.viewer, store_id=store_id, start=start, end=end, granularity=granularity, top=top
+        )
 
 
 async def ranking(
@@ -52,10 +54,24 @@ async def marketing(
 ) -> list[tuple[reports.MarketingRow, str]]:
     async with ctx.read() as session:
         rows = await reports.marketing(session, ctx.viewer, store_id=store_id, start=start, end=end)
-        campaigns = dict((await session.execute(select(Campaign.id, Campaign.name).where(
-            Campaign.id.in_([r.source_id for r in rows if r.kind == "CAMPAIGN"])))).all())  # fmt: skip
-        templates = dict((await session.execute(select(CouponTemplate.id, CouponTemplate.name).where(
-            CouponTemplate.id.in_([r.source_id for r in rows if r.kind == "COUPON"])))).all())  # fmt: skip
+        campaigns = dict(
+            (
+                await session.execute(
+                    select(Campaign.id, Campaign.name).where(
+                        Campaign.id.in_([r.source_id for r in rows if r.kind == "CAMPAIGN"])
+                    )
+                )
+            ).all()
+        )
+        templates = dict(
+            (
+                await session.execute(
+                    select(CouponTemplate.id, CouponTemplate.name).where(
+                        CouponTemplate.id.in_([r.source_id for r in rows if r.kind == "COUPON"])
+                    )
+                )
+            ).all()
+        )
     return [(r, str((campaigns if r.kind == "CAMPAIGN" else templates).get(r.source_id, r.source_id))) for r in rows]
 
 

@@ -45,9 +45,14 @@ async def failed_jobs(ctx: Context, *, first: int | None, after: str | None) -> 
 
 
 def _entry(
-    ctx: Context, operation: str, plan: Plan, input_data: Any, outcome: AuditOutcome, code: str | None,
+    ctx: Context,
+    operation: str,
+    plan: Plan,
+    input_data: Any,
+    outcome: AuditOutcome,
+    code: str | None,
     targets: list[str],
-) -> AuditEntry:  # fmt: skip
+) -> AuditEntry:
     viewer = ctx.viewer
     # Where the rules it ran found it acted (a store whose scope it passed, the counter's, a store it created),
     # else the viewer's own store.
@@ -90,9 +95,14 @@ async def _publish(ctx: Context, operation: str, events: list[Event]) -> None:
 
 
 async def in_mutation(
-    ctx: Context, operation: str, input_data: Any, plan: Plan, run: Callable[[], Awaitable[T]],
-    targets_of: Callable[[T], list[str]], refusal: Callable[[DomainError], T],
-) -> T:  # fmt: skip
+    ctx: Context,
+    operation: str,
+    input_data: Any,
+    plan: Plan,
+    run: Callable[[], Awaitable[T]],
+    targets_of: Callable[[T], list[str]],
+    refusal: Callable[[DomainError], T],
+) -> T:
     """Run one mutation in its one transaction with its audit entry, committing both or neither; a refusal (a
     DomainError) changes nothing but the log and answers `refusal(error)`."""
     logs.hide(hidden_values(input_data, plan))  # whatever this request logs from here on leaves them out

@@ -51,8 +51,11 @@ async def member_sign_in(
 async def count_call(ctx: Context, operation: str, subject: str | None) -> None:
     """Count a call against the operation's rate limits (by IP, by viewer, by subject); raise once over."""
     viewer = ctx.viewer
-    who = (ratelimit.viewer_key("member", viewer.member_id) if viewer.is_member
-           else ratelimit.viewer_key("staff", viewer.staff_id))  # fmt: skip
+    who = (
+        ratelimit.viewer_key("member", viewer.member_id)
+        if viewer.is_member
+        else ratelimit.viewer_key("staff", viewer.staff_id)
+    )
     await ratelimit.check(ctx.app.rate_counter, operation, ip=ctx.ip, viewer=who, subject=subject)
 
 

@@ -98,22 +98,48 @@ async def update_category(
 
 
 async def create_product(
-    ctx: Context, *, name: str, category_id: int, skus: list[SkuFields], description: str | None,
-    images: list[str] | None, store_id: int | None,
-) -> Product:  # fmt: skip
-    product, _ = await catalog_service.create_product(ctx.session, ctx.viewer, name=name, category_id=category_id,
-                                                      skus=skus, description=description, images=images,
-                                                      store_id=store_id)  # fmt: skip
+    ctx: Context,
+    *,
+    name: str,
+    category_id: int,
+    skus: list[SkuFields],
+    description: str | None,
+    images: list[str] | None,
+    store_id: int | None,
+) -> Product:
+    product, _ = await catalog_service.create_product(
+        ctx.session,
+        ctx.viewer,
+        name=name,
+        category_id=category_id,
+        skus=skus,
+        description=description,
+        images=images,
+        store_id=store_id,
+    )
     return product
 
 
 async def update_product(
-    ctx: Context, *, product_id: int, name: str | None, description: str | None, category_id: int | None,
-    images: list[str] | None, status: CatalogStatus | None,
-) -> Product:  # fmt: skip
-    return await catalog_service.update_product(ctx.session, ctx.viewer, product_id=product_id, name=name,
-                                                description=description, category_id=category_id, images=images,
-                                                status=status)  # fmt: skip
+    ctx: Context,
+    *,
+    product_id: int,
+    name: str | None,
+    description: str | None,
+    category_id: int | None,
+    images: list[str] | None,
+    status: CatalogStatus | None,
+) -> Product:
+    return await catalog_service.update_product(
+        ctx.session,
+        ctx.viewer,
+        product_id=product_id,
+        name=name,
+        description=description,
+        category_id=category_id,
+        images=images,
+        status=status,
+    )
 
 
 async def add_sku(ctx: Context, *, product_id: int, fields: SkuFields) -> Sku:

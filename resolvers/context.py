@@ -17,8 +17,16 @@ from services.access.scope import ANONYMOUS, Acting, Viewer, ViewerKind
 from services.platform.logs import operation_var
 
 # Re-exported for schema/, which imports no service: who is asking, and the operation every log line names.
-__all__ = ["ANONYMOUS", "Context", "Viewer", "ViewerKind", "build_context", "for_operation", "operation_var",
-           "with_viewer"]  # fmt: skip
+__all__ = [
+    "ANONYMOUS",
+    "Context",
+    "Viewer",
+    "ViewerKind",
+    "build_context",
+    "for_operation",
+    "operation_var",
+    "with_viewer",
+]
 
 
 @dataclass
@@ -62,8 +70,14 @@ def with_viewer(ctx: Context, viewer: Viewer) -> None:
 def for_operation(ctx: Context, viewer: Viewer) -> Context:
     """One websocket operation's own context: operations on one socket run at once, so each has its own viewer (as
     re-checked when it starts), loaders and mutation transaction; none can close what another is using."""
-    return replace(ctx, viewer=viewer, loaders=Loaders(ctx.app.read_sessionmaker, viewer), tx=None, audit_targets=[],
-                   acting=Acting())  # fmt: skip
+    return replace(
+        ctx,
+        viewer=viewer,
+        loaders=Loaders(ctx.app.read_sessionmaker, viewer),
+        tx=None,
+        audit_targets=[],
+        acting=Acting(),
+    )
 
 
 def build_context(app: AppState, request: Request | WebSocket, response: Response | None) -> Context:

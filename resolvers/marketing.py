@@ -108,13 +108,21 @@ async def issue_coupons(ctx: Context, template_id: int, audience: Audience, key:
 
 
 async def open_group_buy(ctx: Context, *, campaign_id: int, store_id: int, sku_id: int, key: str) -> Joined:
-    return await group_buys.open_group(ctx.session, ctx.viewer, provider(ctx), campaign_id=campaign_id,
-                                       store_id=store_id, sku_id=sku_id, idempotency_key=key)  # fmt: skip
+    return await group_buys.open_group(
+        ctx.session,
+        ctx.viewer,
+        provider(ctx),
+        campaign_id=campaign_id,
+        store_id=store_id,
+        sku_id=sku_id,
+        idempotency_key=key,
+    )
 
 
 async def join_group_buy(ctx: Context, *, share_code: str, key: str) -> Joined:
-    return await group_buys.join_group(ctx.session, ctx.viewer, provider(ctx), share_code=share_code,
-                                       idempotency_key=key)  # fmt: skip
+    return await group_buys.join_group(
+        ctx.session, ctx.viewer, provider(ctx), share_code=share_code, idempotency_key=key
+    )
 
 
 async def accept_referral(ctx: Context, code: str) -> None:
@@ -124,11 +132,16 @@ async def accept_referral(ctx: Context, code: str) -> None:
 async def create_points_mall_item(
     ctx: Context, *, name: str, points_cost: int, stock_count: int, sku_id: int | None, coupon_template_id: int | None
 ) -> PointsMallItem:
-    return await mall.create_item(ctx.session, ctx.viewer, name=name, points_cost=points_cost,
-                                         stock_count=stock_count, sku_id=sku_id,
-                                         coupon_template_id=coupon_template_id)  # fmt: skip
+    return await mall.create_item(
+        ctx.session,
+        ctx.viewer,
+        name=name,
+        points_cost=points_cost,
+        stock_count=stock_count,
+        sku_id=sku_id,
+        coupon_template_id=coupon_template_id,
+    )
 
 
 async def exchange_points(ctx: Context, *, item_id: int, store_id: int | None, key: str) -> mall.Exchanged:
-    return await mall.exchange(ctx.session, ctx.viewer, item_id=item_id, store_id=store_id,
-                                      idempotency_key=key)  # fmt: skip
+    return await mall.exchange(ctx.session, ctx.viewer, item_id=item_id, store_id=store_id, idempotency_key=key)

@@ -55,8 +55,9 @@ def member_code(ctx: Context) -> tuple[str, Any]:
 
 
 async def identify(ctx: Context, *, code: str | None, phone: str | None, store_id: int | None) -> Member:
-    return await members.identify_at_counter(ctx.session, ctx.app.cipher, ctx.app.member_codes, ctx.viewer,
-                                             code=code, phone=phone, store_id=store_id)  # fmt: skip
+    return await members.identify_at_counter(
+        ctx.session, ctx.app.cipher, ctx.app.member_codes, ctx.viewer, code=code, phone=phone, store_id=store_id
+    )
 
 
 async def register(ctx: Context, *, phone: str, name: str | None, store_id: int | None) -> Member:
@@ -74,12 +75,26 @@ async def reveal_phone(ctx: Context, member_id: int) -> str | None:
 
 
 async def top_up(
-    ctx: Context, *, member_id: int, plan_id: int | None, amount: int | None, store_id: int | None, key: str,
+    ctx: Context,
+    *,
+    member_id: int,
+    plan_id: int | None,
+    amount: int | None,
+    store_id: int | None,
+    key: str,
     tenders: list[pos.Tender],
-) -> Member:  # fmt: skip
+) -> Member:
     """A top-up paid at the counter by tenders; online top-ups arrive through the payment provider."""
-    return await top_ups.counter_top_up(ctx.session, ctx.viewer, member_id=member_id, plan_id=plan_id, amount=amount,
-                                        store_id=store_id, key=key, tenders=tenders)  # fmt: skip
+    return await top_ups.counter_top_up(
+        ctx.session,
+        ctx.viewer,
+        member_id=member_id,
+        plan_id=plan_id,
+        amount=amount,
+        store_id=store_id,
+        key=key,
+        tenders=tenders,
+    )
 
 
 async def adjust_points(ctx: Context, *, member_id: int, points_delta: int, note: str, key: str) -> Member:
@@ -111,17 +126,25 @@ async def set_member_level(ctx: Context, *, member_id: int, level_id: int) -> Me
 async def create_level(
     ctx: Context, *, name: str, spend_threshold: int, discount_percent: int, points_multiplier_pct: int
 ) -> MemberLevel:
-    return await member_admin.create_level(ctx.session, name=name, spend_threshold=spend_threshold,
-                                           discount_percent=discount_percent,
-                                           points_multiplier_pct=points_multiplier_pct)  # fmt: skip
+    return await member_admin.create_level(
+        ctx.session,
+        name=name,
+        spend_threshold=spend_threshold,
+        discount_percent=discount_percent,
+        points_multiplier_pct=points_multiplier_pct,
+    )
 
 
 async def update_level(
     ctx: Context, *, level_id: int, name: str | None, discount_percent: int | None, points_multiplier_pct: int | None
 ) -> MemberLevel:
-    return await member_admin.update_level(ctx.session, level_id=level_id, name=name,
-                                           discount_percent=discount_percent,
-                                           points_multiplier_pct=points_multiplier_pct)  # fmt: skip
+    return await member_admin.update_level(
+        ctx.session,
+        level_id=level_id,
+        name=name,
+        discount_percent=discount_percent,
+        points_multiplier_pct=points_multiplier_pct,
+    )
 
 
 async def set_level_price(ctx: Context, *, level_id: int, sku_id: int, price: int | None) -> None:

@@ -50,8 +50,15 @@ async def price(
     async with ctx.read() as session:
         if await ctx.loaders.store_by_id.load(store_id) is None:
             raise DomainError(ErrorCode.NOT_FOUND, "No such store.", "storeId")
-        return await orders.quote_for(session, ctx.viewer, store_id=store_id, lines=lines, member_id=member_id,
-                                      fulfilment=fulfilment, coupon_id=coupon_id)  # fmt: skip
+        return await orders.quote_for(
+            session,
+            ctx.viewer,
+            store_id=store_id,
+            lines=lines,
+            member_id=member_id,
+            fulfilment=fulfilment,
+            coupon_id=coupon_id,
+        )
 
 
 async def opening(ctx: Context, store_id: int) -> tuple[bool, datetime | None]:
@@ -138,8 +145,9 @@ async def close_settlement(ctx: Context, store_id: int, day: date) -> dict[str, 
 async def top_up_online(
     ctx: Context, *, plan_id: int | None, amount: int | None, store_id: int | None, key: str
 ) -> top_ups.Started:
-    return await top_ups.start(ctx.session, ctx.viewer, provider(ctx), plan_id=plan_id, amount=amount,
-                               store_id=store_id, idempotency_key=key)  # fmt: skip
+    return await top_ups.start(
+        ctx.session, ctx.viewer, provider(ctx), plan_id=plan_id, amount=amount, store_id=store_id, idempotency_key=key
+    )
 
 
 async def cancel_my_order(ctx: Context, order_id: int) -> Order:
@@ -151,12 +159,25 @@ async def pay_again(ctx: Context, order_id: int) -> orders.Placed:
 
 
 async def pos_checkout(
-    ctx: Context, *, store_id: int | None, client_order_id: str, lines: list[CartLine], tenders: list[Tender],
-    member_id: int | None, use_points: int, coupon_id: int | None,
-) -> Order:  # fmt: skip
-    request = pos.Checkout(store_id=counter_store(ctx.viewer, store_id), client_order_id=client_order_id,
-                           lines=lines, tenders=tenders, member_id=member_id, use_points=use_points,
-                           coupon_id=coupon_id)  # fmt: skip
+    ctx: Context,
+    *,
+    store_id: int | None,
+    client_order_id: str,
+    lines: list[CartLine],
+    tenders: list[Tender],
+    member_id: int | None,
+    use_points: int,
+    coupon_id: int | None,
+) -> Order:
+    request = pos.Checkout(
+        store_id=counter_store(ctx.viewer, store_id),
+        client_order_id=client_order_id,
+        lines=lines,
+        tenders=tenders,
+        member_id=member_id,
+        use_points=use_points,
+        coupon_id=coupon_id,
+    )
     return await pos.checkout(ctx.session, ctx.viewer, request)
 
 
@@ -189,5 +210,6 @@ async def confirm_delivery(ctx: Context, order_id: int) -> Order:
 async def verify_pickup(
     ctx: Context, *, store_id: int | None, code: str, key: str, quantities: dict[int, int] | None
 ) -> Order:
-    return await orders.verify_pickup(ctx.session, ctx.viewer, store_id=counter_store(ctx.viewer, store_id),
-                                      code=code, key=key, quantities=quantities)  # fmt: skip
+    return await orders.verify_pickup(
+        ctx.session, ctx.viewer, store_id=counter_store(ctx.viewer, store_id), code=code, key=key, quantities=quantities
+    )

@@ -47,8 +47,11 @@ class LifespanState(TypedDict):
 
 
 def build_state(settings: Settings) -> AppState:
-    engine = create_engine(settings.database_url, lock_timeout_ms=settings.db_lock_timeout_ms,
-                           statement_timeout_ms=settings.db_statement_timeout_ms)  # fmt: skip
+    engine = create_engine(
+        settings.database_url,
+        lock_timeout_ms=settings.db_lock_timeout_ms,
+        statement_timeout_ms=settings.db_statement_timeout_ms,
+    )
     keys = load_keys(settings)
     providers: dict[str, IdentityProvider] = {}
     if not settings.is_production:

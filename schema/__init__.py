@@ -80,9 +80,14 @@ def build_schema(*, production: bool = False) -> ChainSchema:
     ]
     if production:
         extensions.insert(0, DisableIntrospection)
-    return ChainSchema(query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions,
-                       execution_context_class=QuietExecutor if production else None,
-                       config=StrawberryConfig(scalar_map={Long: LONG_SCALAR}))  # fmt: skip
+    return ChainSchema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=extensions,
+        execution_context_class=QuietExecutor if production else None,
+        config=StrawberryConfig(scalar_map={Long: LONG_SCALAR}),
+    )
 
 
 schema = build_schema()

@@ -32,11 +32,18 @@ DEMO_STORES: tuple[tuple[str, str, str, str, float, float], ...] = (
     ("SZ01", "观前街店", "苏州", "姑苏区观前街88号", 31.3101, 120.6255),
     ("SZ02", "金鸡湖店", "苏州", "工业园区苏州大道东268号", 31.3180, 120.6728),
 )
-HQ_ACCOUNTS = (("hq.admin", "总部管理员", "HQ_ADMIN"), ("hq.operator", "总部运营", "HQ_OPERATOR"),
-               ("hq.analyst", "总部分析师", "HQ_ANALYST"))  # fmt: skip
+HQ_ACCOUNTS = (
+    ("hq.admin", "总部管理员", "HQ_ADMIN"),
+    ("hq.operator", "总部运营", "HQ_OPERATOR"),
+    ("hq.analyst", "总部分析师", "HQ_ANALYST"),
+)
 # name, lifetime spend to reach it (fen), percent of price paid, points multiplier percent
-DEMO_LEVELS = (("普通会员", 0, 100, 100), ("银卡", 100_000, 98, 120), ("金卡", 500_000, 95, 150),
-               ("钻石卡", 2_000_000, 90, 200))  # fmt: skip
+DEMO_LEVELS = (
+    ("普通会员", 0, 100, 100),
+    ("银卡", 100_000, 98, 120),
+    ("金卡", 500_000, 95, 150),
+    ("钻石卡", 2_000_000, 90, 200),
+)
 WEEK_HOURS = [{"weekday": d, "opens": "08:00", "closes": "22:00"} for d in range(7)]
 
 
@@ -106,8 +113,11 @@ async def seed_demo(session: AsyncSession, security: Security) -> bool:
                 )
             )
     for name, threshold, discount, multiplier in DEMO_LEVELS:
-        session.add(MemberLevel(name=name, spend_threshold=threshold, discount_percent=discount,
-                                points_multiplier_pct=multiplier))  # fmt: skip
+        session.add(
+            MemberLevel(
+                name=name, spend_threshold=threshold, discount_percent=discount, points_multiplier_pct=multiplier
+            )
+        )
     for name, pay, bonus in (
         ("充200送10", 20_000, 1_000),
         ("充500送50", 50_000, 5_000),
@@ -140,10 +150,15 @@ async def seed_demo_catalog(session: AsyncSession) -> bool:
     sku_ids: list[int] = []
     for path, name, skus in DEMO_MENU:
         _, created = await catalog.create_product(
-            session, hq, name=name, category_id=categories[tuple(path.split("/"))],
-            skus=[catalog.SkuFields(barcode=code, base_price=price, cost_price=price * 35 // 100, spec={"规格": spec})
-                  for code, spec, price in skus],
-        )  # fmt: skip
+            session,
+            hq,
+            name=name,
+            category_id=categories[tuple(path.split("/"))],
+            skus=[
+                catalog.SkuFields(barcode=code, base_price=price, cost_price=price * 35 // 100, spec={"规格": spec})
+                for code, spec, price in skus
+            ],
+        )
         sku_ids += [s.id for s in created]
     for store_id in (await session.scalars(select(Store.id).order_by(Store.id))).all():
         await adopt(session, hq, store_id=store_id, items=[Adoption(s) for s in sku_ids])

@@ -183,8 +183,14 @@ class RequestGuard:
         if scope["method"] != "POST":
             raise HttpRefusal(405, "METHOD_NOT_ALLOWED", "Use GET (queries) or POST.", self.ALLOW)
         content_type, _, parameters = headers.get("content-type", "").partition(";")
-        charset = next((v.strip().strip('"').lower() for k, _, v in (p.partition("=") for p in parameters.split(";"))
-                        if k.strip().lower() == "charset"), "utf-8")  # fmt: skip
+        charset = next(
+            (
+                v.strip().strip('"').lower()
+                for k, _, v in (p.partition("=") for p in parameters.split(";"))
+                if k.strip().lower() == "charset"
+            ),
+            "utf-8",
+        )
         if content_type.strip().lower() != "application/json" or charset not in {"utf-8", "utf8"}:
             raise HttpRefusal(415, "UNSUPPORTED_MEDIA_TYPE", "Send application/json (UTF-8).")
         declared = headers.get("content-length") or "0"

@@ -149,8 +149,12 @@ class GraphQLView(GraphQL[Context, None]):
         else:
             chosen = next((o for o in operations if o.name and o.name.value == data.operation_name), None)
         if chosen is None:
-            return _request_error("OPERATION_NOT_FOUND", "The document has no operation of that name."
-                                  if data.operation_name is not None else "The document has no operation.")  # fmt: skip
+            return _request_error(
+                "OPERATION_NOT_FOUND",
+                "The document has no operation of that name."
+                if data.operation_name is not None
+                else "The document has no operation.",
+            )
         if chosen.operation is OperationType.MUTATION and method != "POST":
             raise HttpRefusal(405, "METHOD_NOT_ALLOWED", "Mutations are sent with POST.", {"allow": "POST"})
         if chosen.operation is OperationType.SUBSCRIPTION:
@@ -180,8 +184,9 @@ class GraphQLView(GraphQL[Context, None]):
                 for e in response_data.get("errors") or ()
                 if isinstance(e, dict)
             }
-            response.status_code = (500 if "INTERNAL_SERVER_ERROR" in codes
-                                    else 503 if "TEMPORARILY_UNAVAILABLE" in codes else 400)  # fmt: skip
+            response.status_code = (
+                500 if "INTERNAL_SERVER_ERROR" in codes else 503 if "TEMPORARILY_UNAVAILABLE" in codes else 400
+            )
         return response
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket | None) -> Context:

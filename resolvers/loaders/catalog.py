@@ -46,8 +46,9 @@ class SkuByIdLoader(ScopedLoader):
     """SKUs of products the viewer may see. The products come in the same statement (the join decides visibility
     anyway) and are primed into the product loader: a SKU's `product` costs no statement of its own."""
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], viewer: Viewer,
-                 products: ProductByIdLoader) -> None:  # fmt: skip
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], viewer: Viewer, products: ProductByIdLoader
+    ) -> None:
         super().__init__(sessionmaker, viewer)
         self.products = products
 

@@ -23,8 +23,12 @@ from services.marketing.promotions import visible_campaigns
 from services.members.accounts import visible_members
 
 # What the mini-program shows of campaigns (runningCampaigns); referral rewards are HQ's business.
-PUBLIC_CAMPAIGN_KINDS = (CampaignKind.LIMITED_DISCOUNT, CampaignKind.FULL_REDUCTION, CampaignKind.FLASH_SALE,
-                         CampaignKind.GROUP_BUY)  # fmt: skip
+PUBLIC_CAMPAIGN_KINDS = (
+    CampaignKind.LIMITED_DISCOUNT,
+    CampaignKind.FULL_REDUCTION,
+    CampaignKind.FLASH_SALE,
+    CampaignKind.GROUP_BUY,
+)
 
 
 class CampaignItemsByCampaignLoader(ScopedLoader):

@@ -180,8 +180,15 @@ class FailedJob(Loaded, relay.Node):
     @classmethod
     def from_model(cls, m: Job) -> Self:
         payload: JSON = m.payload  # type: ignore[assignment]
-        return cls(id=m.id, kind=m.kind, attempts=m.attempts,
-                   last_error=m.last_error, payload=payload, due_at=m.due_at, created_at=m.created_at)  # fmt: skip
+        return cls(
+            id=m.id,
+            kind=m.kind,
+            attempts=m.attempts,
+            last_error=m.last_error,
+            payload=payload,
+            due_at=m.due_at,
+            created_at=m.created_at,
+        )
 
     @classmethod
     async def load(cls, ctx: Context, pk: int) -> Self | None:

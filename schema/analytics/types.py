@@ -59,9 +59,16 @@ class SalesFigures:
 
     @classmethod
     def of(cls, f: Figures) -> Self:
-        return cls(orders=f.orders, gmv=Long(f.gmv), discounts=Long(f.discounts), net=Long(f.net),
-                   refunds=Long(f.refunds), refund_count=f.refund_count, average_order_value=f.average_order_value,
-                   net_after_refunds=Long(f.net_after_refunds))  # fmt: skip
+        return cls(
+            orders=f.orders,
+            gmv=Long(f.gmv),
+            discounts=Long(f.discounts),
+            net=Long(f.net),
+            refunds=Long(f.refunds),
+            refund_count=f.refund_count,
+            average_order_value=f.average_order_value,
+            net_after_refunds=Long(f.net_after_refunds),
+        )
 
 
 @strawberry.type(description="One point of a chart: a label (day, week start, month, hour, channel) and its figures.")
@@ -89,8 +96,12 @@ class RankedItem:
 
 
 def _ranked(rows: list[Ranked], is_sku: bool) -> list[RankedItem]:
-    return [RankedItem(label=r.label, quantity=Long(r.quantity), net=Long(r.net), refunds=Long(r.refunds), key=r.key,
-                       is_sku=is_sku) for r in rows]  # fmt: skip
+    return [
+        RankedItem(
+            label=r.label, quantity=Long(r.quantity), net=Long(r.net), refunds=Long(r.refunds), key=r.key, is_sku=is_sku
+        )
+        for r in rows
+    ]
 
 
 def _change(now: int, before: int) -> float | None:
@@ -115,18 +126,37 @@ class SalesReport:
 
     @classmethod
     def of(cls, r: SalesReportValue) -> Self:
-        return cls(from_=r.start, to=r.end, totals=SalesFigures.of(r.totals), previous=SalesFigures.of(r.previous),
-                   net_change=_change(r.totals.net, r.previous.net), series=[SalesPoint.of(p) for p in r.series],
-                   by_hour=[SalesPoint.of(p) for p in r.by_hour], by_channel=[SalesPoint.of(p) for p in r.by_channel],
-                   by_fulfilment=[SalesPoint.of(p) for p in r.by_fulfilment],
-                   by_category=_ranked(r.by_category, False), top_products=_ranked(r.top_products, True),
-                   freshness=Freshness.of(r.freshness), report=r)  # fmt: skip
+        return cls(
+            from_=r.start,
+            to=r.end,
+            totals=SalesFigures.of(r.totals),
+            previous=SalesFigures.of(r.previous),
+            net_change=_change(r.totals.net, r.previous.net),
+            series=[SalesPoint.of(p) for p in r.series],
+            by_hour=[SalesPoint.of(p) for p in r.by_hour],
+            by_channel=[SalesPoint.of(p) for p in r.by_channel],
+            by_fulfilment=[SalesPoint.of(p) for p in r.by_fulfilment],
+            by_category=_ranked(r.by_category, False),
+            top_products=_ranked(r.top_products, True),
+            freshness=Freshness.of(r.freshness),
+            report=r,
+        )
 
     @strawberry.field(description="The series as CSV")
     def csv(self) -> str:
         header = ["period", "orders", "gmv", "discounts", "net", "refunds", "net_after_refunds"]
-        rows = [(p.label, p.figures.orders, p.figures.gmv, p.figures.discounts, p.figures.net, p.figures.refunds,
-                 p.figures.net_after_refunds) for p in self.report.series]  # fmt: skip
+        rows = [
+            (
+                p.label,
+                p.figures.orders,
+                p.figures.gmv,
+                p.figures.discounts,
+                p.figures.net,
+                p.figures.refunds,
+                p.figures.net_after_refunds,
+            )
+            for p in self.report.series
+        ]
         return to_csv(header, rows)
 
 
@@ -150,9 +180,22 @@ class StoreRanking:
     @strawberry.field
     def csv(self) -> str:
         header = ["rank", "store", "orders", "gmv", "net", "refunds", "average_order_value", "previous_net"]
-        return to_csv(header, [(r.rank, self.codes.get(r.store_id, r.store_id), r.figures.orders,
-                                        r.figures.gmv, r.figures.net, r.figures.refunds, r.figures.average_order_value,
-                                        r.previous.net) for r in self.rows])  # fmt: skip
+        return to_csv(
+            header,
+            [
+                (
+                    r.rank,
+                    self.codes.get(r.store_id, r.store_id),
+                    r.figures.orders,
+                    r.figures.gmv,
+                    r.figures.net,
+                    r.figures.refunds,
+                    r.figures.average_order_value,
+                    r.previous.net,
+                )
+                for r in self.rows
+            ],
+        )
 
 
 @strawberry.type
@@ -180,11 +223,36 @@ class InventoryReport:
 
     @strawberry.field
     def csv(self) -> str:
-        header = ["store", "on_hand", "listed", "out_of_stock", "stockout_rate", "low_stock", "sold", "turnover_days",
-                  "transferred_in", "transferred_out"]  # fmt: skip
-        return to_csv(header, [(self.codes.get(r.store_id, r.store_id), r.on_hand, r.listed, r.out_of_stock,
-                                        r.stockout_rate, r.low_stock, r.sold, r.turnover_days, r.transferred_in,
-                                        r.transferred_out) for r in self.rows])  # fmt: skip
+        header = [
+            "store",
+            "on_hand",
+            "listed",
+            "out_of_stock",
+            "stockout_rate",
+            "low_stock",
+            "sold",
+            "turnover_days",
+            "transferred_in",
+            "transferred_out",
+        ]
+        return to_csv(
+            header,
+            [
+                (
+                    self.codes.get(r.store_id, r.store_id),
+                    r.on_hand,
+                    r.listed,
+                    r.out_of_stock,
+                    r.stockout_rate,
+                    r.low_stock,
+                    r.sold,
+                    r.turnover_days,
+                    r.transferred_in,
+                    r.transferred_out,
+                )
+                for r in self.rows
+            ],
+        )
 
 
 @strawberry.type
@@ -209,8 +277,11 @@ class MemberReport:
         rows += [("level", x.label, x.count) for x in self.levels] + [
             ("segment", x.label, x.count) for x in self.segments
         ]
-        rows += [("total", "members", self.total_members), ("total", "active", self.active_members),
-                 ("total", "stored_value_outstanding", self.stored_value_outstanding)]  # fmt: skip
+        rows += [
+            ("total", "members", self.total_members),
+            ("total", "active", self.active_members),
+            ("total", "stored_value_outstanding", self.stored_value_outstanding),
+        ]
         return to_csv(["kind", "label", "value"], rows)
 
 
@@ -229,8 +300,10 @@ class MarketingReport:
 
     @strawberry.field
     def csv(self) -> str:
-        return to_csv(["kind", "name", "orders", "discount", "members"],
-                              [(r.kind, r.name, r.orders, r.discount, r.members) for r in self.rows])  # fmt: skip
+        return to_csv(
+            ["kind", "name", "orders", "discount", "members"],
+            [(r.kind, r.name, r.orders, r.discount, r.members) for r in self.rows],
+        )
 
 
 @strawberry.type

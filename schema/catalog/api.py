@@ -66,9 +66,11 @@ class CatalogQuery:
     ) -> Connection[Product]:
         f = filter or ProductFilterInput()
         flt = ProductFilter(
-            search=f.search, barcode=f.barcode, category_id=decode_optional_id(f.category_id, "Category", "categoryId"),
+            search=f.search,
+            barcode=f.barcode,
+            category_id=decode_optional_id(f.category_id, "Category", "categoryId"),
             status=CatalogStatus(f.status) if f.status else None,
-        )  # fmt: skip
+        )
         page = await catalog_resolvers.products(info.context, flt, first=first, after=after)
         return Connection[Product].of(page, Product.from_model)
 
@@ -96,9 +98,11 @@ class CatalogMutation:
         self, info: strawberry.Info[Context, None], input: CreateCategoryInput
     ) -> CategoryPayload:
         category = await catalog_resolvers.create_category(
-            info.context, name=input.name, sort=input.sort,
+            info.context,
+            name=input.name,
+            sort=input.sort,
             parent_id=decode_optional_id(input.parent_id, "Category", "parentId"),
-        )  # fmt: skip
+        )
         return CategoryPayload(category=Category.from_model(category))
 
     @strawberry.mutation(extensions=[*requires(Perm.CATALOG_MANAGE), MutationTransaction()])
@@ -106,9 +110,12 @@ class CatalogMutation:
         self, info: strawberry.Info[Context, None], input: UpdateCategoryInput
     ) -> CategoryPayload:
         category = await catalog_resolvers.update_category(
-            info.context, category_id=decode_id(input.id, "Category"), name=input.name,
-            parent_id=decode_optional_id(input.parent_id, "Category", "parentId"), sort=input.sort,
-        )  # fmt: skip
+            info.context,
+            category_id=decode_id(input.id, "Category"),
+            name=input.name,
+            parent_id=decode_optional_id(input.parent_id, "Category", "parentId"),
+            sort=input.sort,
+        )
         return CategoryPayload(category=Category.from_model(category))
 
     @strawberry.mutation(
@@ -118,41 +125,53 @@ class CatalogMutation:
     async def create_product(self, info: strawberry.Info[Context, None], input: CreateProductInput) -> ProductPayload:
         store_id = decode_optional_id(input.store_id, "Store", "storeId")
         product = await catalog_resolvers.create_product(
-            info.context, name=input.name,
+            info.context,
+            name=input.name,
             category_id=decode_id(input.category_id, "Category", "categoryId"),
-            skus=[s.fields() for s in input.skus], description=input.description, images=input.images,
+            skus=[s.fields() for s in input.skus],
+            description=input.description,
+            images=input.images,
             store_id=store_id,
-        )  # fmt: skip
+        )
         return ProductPayload(product=Product.from_model(product))
 
     @strawberry.mutation(extensions=[*only(IsStaff()), MutationTransaction()])
     async def update_product(self, info: strawberry.Info[Context, None], input: UpdateProductInput) -> ProductPayload:
         product = await catalog_resolvers.update_product(
-            info.context, product_id=decode_id(input.id, "Product"), name=input.name,
-            description=input.description, category_id=decode_optional_id(input.category_id, "Category", "categoryId"),
-            images=input.images, status=CatalogStatus(input.status) if input.status else None,
-        )  # fmt: skip
+            info.context,
+            product_id=decode_id(input.id, "Product"),
+            name=input.name,
+            description=input.description,
+            category_id=decode_optional_id(input.category_id, "Category", "categoryId"),
+            images=input.images,
+            status=CatalogStatus(input.status) if input.status else None,
+        )
         return ProductPayload(product=Product.from_model(product))
 
     @strawberry.mutation(extensions=[*only(IsStaff()), MutationTransaction()])
     async def add_sku(self, info: strawberry.Info[Context, None], input: AddSkuInput) -> SkuPayload:
         sku = await catalog_resolvers.add_sku(
-            info.context, product_id=decode_id(input.product_id, "Product", "productId"),
+            info.context,
+            product_id=decode_id(input.product_id, "Product", "productId"),
             fields=input.sku.fields(),
-        )  # fmt: skip
+        )
         return SkuPayload(sku=Sku.from_model(sku))
 
     @strawberry.mutation(extensions=[*only(IsStaff()), MutationTransaction()])
     async def update_sku(self, info: strawberry.Info[Context, None], input: UpdateSkuInput) -> SkuPayload:
         given = {
-            "cost_price": input.cost_price, "spec": _spec(input.spec), "min_price": input.min_price,
-            "max_price": input.max_price, "low_stock_default": input.low_stock_default,
+            "cost_price": input.cost_price,
+            "spec": _spec(input.spec),
+            "min_price": input.min_price,
+            "max_price": input.max_price,
+            "low_stock_default": input.low_stock_default,
             "status": CatalogStatus(input.status) if input.status else None,
-        }  # fmt: skip
+        }
         sku = await catalog_resolvers.update_sku(
-            info.context, sku_id=decode_id(input.id, "Sku"),
+            info.context,
+            sku_id=decode_id(input.id, "Sku"),
             changes={k: v for k, v in given.items() if v is not None},
-        )  # fmt: skip
+        )
         return SkuPayload(sku=Sku.from_model(sku))
 
     @strawberry.mutation(

@@ -82,8 +82,15 @@ class Product(Loaded, relay.Node):
 
     @classmethod
     def from_model(cls, m: ProductModel) -> Self:
-        return cls(id=m.id, name=m.name, description=m.description, images=list(m.images), status=m.status,
-                   category_id=m.category_id, owner_store_id=m.owner_store_id)  # fmt: skip
+        return cls(
+            id=m.id,
+            name=m.name,
+            description=m.description,
+            images=list(m.images),
+            status=m.status,
+            category_id=m.category_id,
+            owner_store_id=m.owner_store_id,
+        )
 
     @classmethod
     async def load(cls, ctx: Context, pk: int) -> Self | None:
@@ -118,8 +125,16 @@ class Sku(Loaded, relay.Node):
 
     @classmethod
     def from_model(cls, m: SkuModel) -> Self:
-        return cls(id=m.id, barcode=m.barcode, base_price=m.base_price, min_price=m.min_price, max_price=m.max_price,
-                   low_stock_default=m.low_stock_default, status=m.status, model=m)  # fmt: skip
+        return cls(
+            id=m.id,
+            barcode=m.barcode,
+            base_price=m.base_price,
+            min_price=m.min_price,
+            max_price=m.max_price,
+            low_stock_default=m.low_stock_default,
+            status=m.status,
+            model=m,
+        )
 
     @classmethod
     async def load(cls, ctx: Context, pk: int) -> Self | None:
@@ -188,8 +203,12 @@ class MenuItem:
 
     @classmethod
     def from_model(cls, m: StoreListingModel) -> Self:
-        return cls(listing_id=strawberry.ID(str(global_id("StoreListing", m.id))), price=m.price, store_id=m.store_id,
-                   sku_id=m.sku_id)  # fmt: skip
+        return cls(
+            listing_id=strawberry.ID(str(global_id("StoreListing", m.id))),
+            price=m.price,
+            store_id=m.store_id,
+            sku_id=m.sku_id,
+        )
 
     @strawberry.field
     async def availability(self, info: strawberry.Info[Context, None]) -> Availability:
@@ -248,10 +267,14 @@ class SkuInput:
 
     def fields(self) -> SkuFields:
         return SkuFields(
-            barcode=self.barcode, base_price=self.base_price, cost_price=self.cost_price,
-            spec={s.name.strip(): s.value.strip() for s in self.spec}, min_price=self.min_price,
-            max_price=self.max_price, low_stock_default=self.low_stock_default,
-        )  # fmt: skip
+            barcode=self.barcode,
+            base_price=self.base_price,
+            cost_price=self.cost_price,
+            spec={s.name.strip(): s.value.strip() for s in self.spec},
+            min_price=self.min_price,
+            max_price=self.max_price,
+            low_stock_default=self.low_stock_default,
+        )
 
 
 @strawberry.input

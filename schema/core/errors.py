@@ -23,8 +23,9 @@ def _request_id(extension: SchemaExtension) -> str:
 
 # PostgreSQL says these when a transaction lost a race or waited too long: serialization failure, deadlock, lock
 # not available (lock_timeout), query cancelled (statement_timeout), and the server ending the connection.
-TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03", "57014", "57P01", "57P02", "57P03", "08000", "08003",
-                                 "08006"})  # fmt: skip
+TRANSIENT_SQLSTATES = frozenset(
+    {"40001", "40P01", "55P03", "57014", "57P01", "57P02", "57P03", "08000", "08003", "08006"}
+)
 
 
 # What a client is told when the database failed in passing: the same request may simply be sent again.
@@ -71,9 +72,12 @@ class ErrorPresenter(SchemaExtension):
         original = error.original_error
         if original is None or isinstance(original, GraphQLError):
             code = (error.extensions or {}).get("code") or (
-                "TOO_MANY_TOKENS" if "tokens. Parsing aborted" in error.message
-                else "GRAPHQL_PARSE_FAILED" if error.message.startswith("Syntax Error") else "GRAPHQL_VALIDATION_FAILED"
-            )  # fmt: skip
+                "TOO_MANY_TOKENS"
+                if "tokens. Parsing aborted" in error.message
+                else "GRAPHQL_PARSE_FAILED"
+                if error.message.startswith("Syntax Error")
+                else "GRAPHQL_VALIDATION_FAILED"
+            )
             return self._with(error, error.message, {**(error.extensions or {}), "code": code})
         if isinstance(original, AccessDenied):
             extensions: dict[str, object] = {"code": original.code}
@@ -91,8 +95,9 @@ class ErrorPresenter(SchemaExtension):
             )
         request_id = _request_id(self)
         if _data_error(original):  # a value the database cannot store: the caller's input, not our bug
-            return self._with(error, "A value in the request is not valid.", {"code": "BAD_USER_INPUT",
-                                                                               "requestId": request_id})  # fmt: skip
+            return self._with(
+                error, "A value in the request is not valid.", {"code": "BAD_USER_INPUT", "requestId": request_id}
+            )
         if transient(original):
             log.warning("transient database failure (request %s): %s", request_id, type(original).__name__)
             retry = {**RETRYABLE, "requestId": request_id}
@@ -103,6 +108,10 @@ class ErrorPresenter(SchemaExtension):
     @staticmethod
     def _with(error: GraphQLError, message: str, extensions: dict[str, object]) -> GraphQLError:
         return GraphQLError(
-            message, nodes=error.nodes, source=error.source, positions=error.positions, path=error.path,
+            message,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
             extensions=extensions,
-        )  # fmt: skip
+        )

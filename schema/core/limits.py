@@ -105,14 +105,18 @@ class _Walker:
         return total
 
 
-def check(document: DocumentNode, schema: GraphQLSchema, limits: Limits, budget: int,
-          variables: dict[str, Any]) -> list[GraphQLError]:  # fmt: skip
+def check(
+    document: DocumentNode, schema: GraphQLSchema, limits: Limits, budget: int, variables: dict[str, Any]
+) -> list[GraphQLError]:
     """The limits' verdict on a valid document: no errors, or one per limit broken."""
     errors: list[GraphQLError] = []
     aliases = sum(1 for d in document.definitions for _ in _aliases(d))
     if aliases > limits.max_aliases:
-        errors.append(GraphQLError(f"{aliases} aliases; at most {limits.max_aliases} are allowed.",
-                                   extensions={"code": "TOO_MANY_ALIASES"}))  # fmt: skip
+        errors.append(
+            GraphQLError(
+                f"{aliases} aliases; at most {limits.max_aliases} are allowed.", extensions={"code": "TOO_MANY_ALIASES"}
+            )
+        )
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
     walker = _Walker(schema, fragments, variables)
     for definition in document.definitions:
@@ -120,8 +124,12 @@ def check(document: DocumentNode, schema: GraphQLSchema, limits: Limits, budget:
             continue
         depth = walker.depth(definition.selection_set)
         if depth > limits.max_depth:
-            errors.append(GraphQLError(f"The query is {depth} levels deep; at most {limits.max_depth}.",
-                                       extensions={"code": "QUERY_TOO_DEEP"}))  # fmt: skip
+            errors.append(
+                GraphQLError(
+                    f"The query is {depth} levels deep; at most {limits.max_depth}.",
+                    extensions={"code": "QUERY_TOO_DEEP"},
+                )
+            )
             continue
         cost = walker.cost(definition.selection_set, schema.get_root_type(definition.operation))
         if cost > budget:
@@ -211,11 +219,13 @@ class CachedParse(SchemaExtension):
 
 
 @lru_cache(maxsize=4096)
-def _validate(schema: GraphQLSchema, document: DocumentNode, rules: tuple[type[ASTValidationRule], ...],
-              hide_suggestions: bool) -> list[GraphQLError]:  # fmt: skip
+def _validate(
+    schema: GraphQLSchema, document: DocumentNode, rules: tuple[type[ASTValidationRule], ...], hide_suggestions: bool
+) -> list[GraphQLError]:
     # The rules strawberry's own validation adds to the execution context's (its validate_document does the same).
-    return validate(schema, document, (*rules, MaybeNullValidationRule, OneOfInputValidationRule),
-                    hide_suggestions=hide_suggestions)  # fmt: skip
+    return validate(
+        schema, document, (*rules, MaybeNullValidationRule, OneOfInputValidationRule), hide_suggestions=hide_suggestions
+    )
 
 
 class CachedValidation(SchemaExtension):
@@ -230,8 +240,9 @@ class CachedValidation(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         ec = self.execution_context
         assert ec.graphql_document is not None
-        ec.pre_execution_errors = _validate(ec.schema._schema, ec.graphql_document, tuple(ec.validation_rules),
-                                            self.hide_suggestions)  # fmt: skip
+        ec.pre_execution_errors = _validate(
+            ec.schema._schema, ec.graphql_document, tuple(ec.validation_rules), self.hide_suggestions
+        )
         yield
 
 

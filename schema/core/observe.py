@@ -34,8 +34,9 @@ class Observe(SchemaExtension):
         document = ec.graphql_document
         for definition in document.definitions if document else ():
             if isinstance(definition, OperationDefinitionNode):
-                first = next((s.name.value for s in definition.selection_set.selections if isinstance(s, FieldNode)),
-                             "-")  # fmt: skip
+                first = next(
+                    (s.name.value for s in definition.selection_set.selections if isinstance(s, FieldNode)), "-"
+                )
                 named = definition.name.value if definition.name else ec.operation_name or first
                 return named if named in known_operations() else OTHER, definition.operation.value, named[:64]
         return OTHER, "-", "-"
@@ -54,8 +55,9 @@ class Observe(SchemaExtension):
             if metrics is not None:
                 metrics.observe_operation(label, kind, outcome, seconds)
             operation_var.set(named)
-            log.info("%s %s %s", kind, named, outcome, extra={"duration_ms": round(seconds * 1000, 1),
-                                                              "outcome": outcome})  # fmt: skip
+            log.info(
+                "%s %s %s", kind, named, outcome, extra={"duration_ms": round(seconds * 1000, 1), "outcome": outcome}
+            )
             operation_var.reset(token)
 
     def on_execute(self) -> Iterator[None]:

@@ -72,6 +72,11 @@ class MutationTransaction(FieldExtension):
             return [gid for f in dataclasses.fields(result) for gid in _node_ids(getattr(result, f.name))]
 
         return await audit_resolvers.in_mutation(
-            info.context, info.field_name, jsonable(kwargs.get("input")), self.plan,
-            lambda: next_(source, info, **kwargs), targets, self._refusal,
-        )  # fmt: skip
+            info.context,
+            info.field_name,
+            jsonable(kwargs.get("input")),
+            self.plan,
+            lambda: next_(source, info, **kwargs),
+            targets,
+            self._refusal,
+        )

@@ -89,8 +89,14 @@ def manifest() -> str:
     operations = [
         {"id": h, "name": d.name, "type": d.operation, "frontEnd": d.front_end, "body": d.body} for h, d in ordered
     ]
-    return json.dumps({"format": "apollo-persisted-query-manifest", "version": 1, "operations": operations},
-                      ensure_ascii=False, indent=2) + "\n"  # fmt: skip
+    return (
+        json.dumps(
+            {"format": "apollo-persisted-query-manifest", "version": 1, "operations": operations},
+            ensure_ascii=False,
+            indent=2,
+        )
+        + "\n"
+    )
 
 
 if __name__ == "__main__":

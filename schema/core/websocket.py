@@ -216,8 +216,7 @@ class SocketHandler(BaseGraphQLTransportWSHandler[Context, None]):
     @staticmethod
     async def _refuse(operation: Operation[Context, None], message: str, extensions: Mapping[str, object]) -> None:
         error = {"message": message, "extensions": dict(extensions)}
-        await operation.send_operation_message(cast(Message, {"id": operation.id, "type": "error",
-                                                              "payload": [error]}))  # fmt: skip
+        await operation.send_operation_message(cast(Message, {"id": operation.id, "type": "error", "payload": [error]}))
 
     async def _watch_session(self, session_id: int) -> None:
         """Close the socket once its session ends: announced, found at a periodic check, or the token expired."""
@@ -279,6 +278,11 @@ def _well_formed(payload: object) -> bool:
     """A subscribe payload as graphql-transport-ws defines it (a document id may stand in for the query)."""
     if not isinstance(payload, dict):
         return False
-    shapes: dict[str, type | tuple[type, ...]] = {"query": str, "variables": dict, "operationName": str,
-                                                  "extensions": dict, "documentId": str}  # fmt: skip
+    shapes: dict[str, type | tuple[type, ...]] = {
+        "query": str,
+        "variables": dict,
+        "operationName": str,
+        "extensions": dict,
+        "documentId": str,
+    }
     return all(payload.get(key) is None or isinstance(payload[key], shape) for key, shape in shapes.items())

@@ -74,9 +74,10 @@ class InventoryQuery:
         after: str | None = None,
     ) -> Connection[StockMovement]:
         flt = MovementFilter(
-            store_id=decode_id(store_id, "Store", "storeId"), sku_id=decode_optional_id(sku_id, "Sku", "skuId"),
+            store_id=decode_id(store_id, "Store", "storeId"),
+            sku_id=decode_optional_id(sku_id, "Sku", "skuId"),
             kind=MovementKind(kind) if kind else None,
-        )  # fmt: skip
+        )
         page = await inventory_resolvers.movements(info.context, flt, first=first, after=after)
         return Connection[StockMovement].of(page, StockMovement.from_model)
 
@@ -112,8 +113,9 @@ class InventoryMutation:
     @strawberry.mutation(extensions=[*requires(Perm.STOCK_ADJUST), MutationTransaction()])
     async def receive_stock(self, info: strawberry.Info[Context, None], input: ReceiveStockInput) -> StockLevelsPayload:
         store_id = decode_id(input.store_id, "Store", "storeId")
-        skus = await inventory_resolvers.receive_stock(info.context, store_id, _lines(input.lines), input.note,
-                                                       input.idempotency_key)  # fmt: skip
+        skus = await inventory_resolvers.receive_stock(
+            info.context, store_id, _lines(input.lines), input.note, input.idempotency_key
+        )
         return StockLevelsPayload(levels=await _levels(info.context, store_id, skus))
 
     @strawberry.mutation(extensions=[*requires(Perm.STOCK_ADJUST), MutationTransaction()])
@@ -123,8 +125,9 @@ class InventoryMutation:
         for i, line in enumerate(input.lines):
             sku = decode_id(line.sku_id, "Sku", f"lines[{i}].skuId")
             deltas[sku] = deltas.get(sku, 0) + line.delta
-        skus = await inventory_resolvers.adjust_stock(info.context, store_id, deltas, AdjustmentReason(input.reason),
-                                                      input.note, input.idempotency_key)  # fmt: skip
+        skus = await inventory_resolvers.adjust_stock(
+            info.context, store_id, deltas, AdjustmentReason(input.reason), input.note, input.idempotency_key
+        )
         return StockLevelsPayload(levels=await _levels(info.context, store_id, skus))
 
     @strawberry.mutation(
@@ -154,11 +157,13 @@ class InventoryMutation:
         self, info: strawberry.Info[Context, None], input: RequestTransferInput
     ) -> TransferPayload:
         transfer = await inventory_resolvers.request_transfer(
-            info.context, decode_id(input.from_store_id, "Store", "fromStoreId"),
+            info.context,
+            decode_id(input.from_store_id, "Store", "fromStoreId"),
             decode_id(input.to_store_id, "Store", "toStoreId"),
-            [LineQuantity(line.sku_id, line.quantity) for line in _lines(input.lines)], input.note,
+            [LineQuantity(line.sku_id, line.quantity) for line in _lines(input.lines)],
+            input.note,
             input.idempotency_key,
-        )  # fmt: skip
+        )
         return TransferPayload(transfer=Transfer.from_model(transfer))
 
     @strawberry.mutation(extensions=[*requires(Perm.TRANSFER_APPROVE), MutationTransaction()])

@@ -40,14 +40,27 @@ class StockLevel(Loaded, relay.Node):
     @classmethod
     def from_view(cls, view: LevelView) -> Self:
         m = view.level
-        return cls(id=m.id, on_hand=m.on_hand, reserved=m.reserved, low_threshold=view.threshold,
-                   updated_at=m.updated_at, store_id=m.store_id, sku_id=m.sku_id)  # fmt: skip
+        return cls(
+            id=m.id,
+            on_hand=m.on_hand,
+            reserved=m.reserved,
+            low_threshold=view.threshold,
+            updated_at=m.updated_at,
+            store_id=m.store_id,
+            sku_id=m.sku_id,
+        )
 
     @classmethod
     def from_event(cls, payload: dict[str, Any]) -> Self:
-        return cls(id=payload["levelId"], on_hand=payload["onHand"], reserved=payload["reserved"],
-                   low_threshold=payload["threshold"], updated_at=None, store_id=payload["storeId"],
-                   sku_id=payload["skuId"])  # fmt: skip
+        return cls(
+            id=payload["levelId"],
+            on_hand=payload["onHand"],
+            reserved=payload["reserved"],
+            low_threshold=payload["threshold"],
+            updated_at=None,
+            store_id=payload["storeId"],
+            sku_id=payload["skuId"],
+        )
 
     @classmethod
     async def load(cls, ctx: Context, pk: int) -> Self | None:
@@ -88,9 +101,20 @@ class StockMovement(Loaded, relay.Node):
 
     @classmethod
     def from_model(cls, m: StockMovementModel) -> Self:
-        return cls(id=m.id, kind=m.kind, quantity=m.quantity, reserved_delta=m.reserved_delta, reason=m.reason,
-                   ref_type=m.ref_type, ref_id=m.ref_id, note=m.note, created_at=m.created_at, store_id=m.store_id,
-                   sku_id=m.sku_id, staff_id=m.staff_id)  # fmt: skip
+        return cls(
+            id=m.id,
+            kind=m.kind,
+            quantity=m.quantity,
+            reserved_delta=m.reserved_delta,
+            reason=m.reason,
+            ref_type=m.ref_type,
+            ref_id=m.ref_id,
+            note=m.note,
+            created_at=m.created_at,
+            store_id=m.store_id,
+            sku_id=m.sku_id,
+            staff_id=m.staff_id,
+        )
 
     @classmethod
     async def load(cls, ctx: Context, pk: int) -> Self | None:
@@ -115,8 +139,12 @@ class TransferLine:
 
     @classmethod
     def from_model(cls, m: TransferLineModel) -> Self:
-        return cls(quantity=m.quantity, shipped_quantity=m.shipped_quantity, received_quantity=m.received_quantity,
-                   sku_id=m.sku_id)  # fmt: skip
+        return cls(
+            quantity=m.quantity,
+            shipped_quantity=m.shipped_quantity,
+            received_quantity=m.received_quantity,
+            sku_id=m.sku_id,
+        )
 
     @strawberry.field(description="Shipped minus received, once received.")
     def difference(self) -> int | None:
@@ -144,9 +172,18 @@ class Transfer(Loaded, relay.Node):
 
     @classmethod
     def from_model(cls, m: TransferModel) -> Self:
-        return cls(id=m.id, status=m.status, note=m.note, created_at=m.created_at, decided_at=m.decided_at,
-                   shipped_at=m.shipped_at, received_at=m.received_at, from_store_id=m.from_store_id,
-                   to_store_id=m.to_store_id, requested_by=m.requested_by)  # fmt: skip
+        return cls(
+            id=m.id,
+            status=m.status,
+            note=m.note,
+            created_at=m.created_at,
+            decided_at=m.decided_at,
+            shipped_at=m.shipped_at,
+            received_at=m.received_at,
+            from_store_id=m.from_store_id,
+            to_store_id=m.to_store_id,
+            requested_by=m.requested_by,
+        )
 
     @classmethod
     async def load(cls, ctx: Context, pk: int) -> Self | None:
@@ -181,9 +218,15 @@ class TransferSuggestion:
 
     @classmethod
     def of(cls, s: Suggestion) -> Self:
-        return cls(quantity=s.quantity, available_there=s.available_there, short_by=s.short_by,
-                   distance_km=round(s.distance_km, 3), same_city=s.same_city, sku_id=s.sku_id,
-                   from_store_model=s.from_store)  # fmt: skip
+        return cls(
+            quantity=s.quantity,
+            available_there=s.available_there,
+            short_by=s.short_by,
+            distance_km=round(s.distance_km, 3),
+            same_city=s.same_city,
+            sku_id=s.sku_id,
+            from_store_model=s.from_store,
+        )
 
     @strawberry.field
     def from_store(self) -> Store:

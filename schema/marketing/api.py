@@ -57,13 +57,20 @@ class MarketingQuery:
         extensions=requires(Perm.MARKETING_MANAGE), description="HQ: every campaign; a store: HQ's and its own"
     )
     async def campaigns(
-        self, info: strawberry.Info[Context, None], status: CampaignStatus | None = None,
-        kind: CampaignKind | None = None, first: int | None = 20, after: str | None = None,
-    ) -> Connection[Campaign]:  # fmt: skip
+        self,
+        info: strawberry.Info[Context, None],
+        status: CampaignStatus | None = None,
+        kind: CampaignKind | None = None,
+        first: int | None = 20,
+        after: str | None = None,
+    ) -> Connection[Campaign]:
         page = await marketing_resolvers.campaigns(
-            info.context, status=CampaignStatus(status) if status else None,
-            kind=CampaignKind(kind) if kind else None, first=first, after=after,
-        )  # fmt: skip
+            info.context,
+            status=CampaignStatus(status) if status else None,
+            kind=CampaignKind(kind) if kind else None,
+            first=first,
+            after=after,
+        )
         return Connection[Campaign].of(page, Campaign.from_model)
 
     @strawberry.field(description="Promotions running in a store now (public).")
@@ -89,9 +96,12 @@ class MarketingQuery:
 
     @strawberry.field(extensions=only(IsMember()))
     async def my_coupons(
-        self, info: strawberry.Info[Context, None], usable_only: bool = True, first: int | None = 20,
+        self,
+        info: strawberry.Info[Context, None],
+        usable_only: bool = True,
+        first: int | None = 20,
         after: str | None = None,
-    ) -> Connection[MemberCoupon]:  # fmt: skip
+    ) -> Connection[MemberCoupon]:
         page = await marketing_resolvers.my_coupons(info.context, usable_only=usable_only, first=first, after=after)
         return Connection[MemberCoupon].of(page, MemberCoupon.from_model)
 
@@ -106,16 +116,29 @@ class MarketingQuery:
 
     @strawberry.field(extensions=only(IsStaff()), description="Per store and overall; a store sees itself.")
     async def campaign_effect(
-        self, info: strawberry.Info[Context, None], campaign_id: strawberry.ID | None = None,
+        self,
+        info: strawberry.Info[Context, None],
+        campaign_id: strawberry.ID | None = None,
         coupon_template_id: strawberry.ID | None = None,
-    ) -> list[CampaignEffect]:  # fmt: skip
+    ) -> list[CampaignEffect]:
         rows = await marketing_resolvers.effect(
-            info.context, campaign_id=decode_optional_id(campaign_id, "Campaign", "campaignId"),
+            info.context,
+            campaign_id=decode_optional_id(campaign_id, "Campaign", "campaignId"),
             coupon_template_id=decode_optional_id(coupon_template_id, "CouponTemplate", "couponTemplateId"),
-        )  # fmt: skip
-        return [CampaignEffect(orders=r["orders"], sales=r["sales"], discount=r["discount"], members=r["members"],
-                               issued=r.get("issued"), claimed=r.get("claimed"), redeemed=r.get("redeemed"),
-                               store_id=r["store_id"]) for r in rows]  # fmt: skip
+        )
+        return [
+            CampaignEffect(
+                orders=r["orders"],
+                sales=r["sales"],
+                discount=r["discount"],
+                members=r["members"],
+                issued=r.get("issued"),
+                claimed=r.get("claimed"),
+                redeemed=r.get("redeemed"),
+                store_id=r["store_id"],
+            )
+            for r in rows
+        ]
 
     @strawberry.field(extensions=[*only(IsMember())], description="全民推广: the member's own share code.")
     async def my_share_code(self, info: strawberry.Info[Context, None]) -> str:
@@ -133,16 +156,27 @@ class MarketingMutation:
     ) -> CampaignPayload:
         ctx = info.context
         spec = NewCampaign(
-            kind=CampaignKind(input.kind), name=input.name, starts_at=input.starts_at, ends_at=input.ends_at,
+            kind=CampaignKind(input.kind),
+            name=input.name,
+            starts_at=input.starts_at,
+            ends_at=input.ends_at,
             store_ids=_ids(input.store_ids, "Store", "storeIds"),
-            items=[ItemSpec(decode_id(i.sku_id, "Sku", f"items[{n}].skuId"), i.price, i.percent, i.quota,
-                                       i.per_member_limit) for n, i in enumerate(input.items)],
-            tiers=[(t.threshold, t.off) for t in input.tiers], sku_ids=_ids(input.sku_ids, "Sku", "skuIds"),
-            category_ids=_ids(input.category_ids, "Category", "categoryIds"), group_size=input.group_size,
-            group_minutes=input.group_minutes, reward_points=input.reward_points,
-            reward_coupon_template_id=decode_optional_id(input.reward_coupon_template_id, "CouponTemplate",
-                                                         "rewardCouponTemplateId"),
-        )  # fmt: skip
+            items=[
+                ItemSpec(
+                    decode_id(i.sku_id, "Sku", f"items[{n}].skuId"), i.price, i.percent, i.quota, i.per_member_limit
+                )
+                for n, i in enumerate(input.items)
+            ],
+            tiers=[(t.threshold, t.off) for t in input.tiers],
+            sku_ids=_ids(input.sku_ids, "Sku", "skuIds"),
+            category_ids=_ids(input.category_ids, "Category", "categoryIds"),
+            group_size=input.group_size,
+            group_minutes=input.group_minutes,
+            reward_points=input.reward_points,
+            reward_coupon_template_id=decode_optional_id(
+                input.reward_coupon_template_id, "CouponTemplate", "rewardCouponTemplateId"
+            ),
+        )
         campaign = await marketing_resolvers.create_campaign(ctx, spec)
         return CampaignPayload(campaign=Campaign.from_model(campaign))
 
@@ -157,15 +191,25 @@ class MarketingMutation:
     ) -> CouponTemplatePayload:
         ctx = info.context
         spec = NewTemplate(
-            name=input.name, kind=CouponKind(input.kind), valid_from=input.valid_from, valid_until=input.valid_until,
-            threshold=input.threshold, amount_off=input.amount_off, percent=input.percent, cap=input.cap,
+            name=input.name,
+            kind=CouponKind(input.kind),
+            valid_from=input.valid_from,
+            valid_until=input.valid_until,
+            threshold=input.threshold,
+            amount_off=input.amount_off,
+            percent=input.percent,
+            cap=input.cap,
             free_sku_id=decode_optional_id(input.free_sku_id, "Sku", "freeSkuId"),
             store_ids=_ids(input.store_ids, "Store", "storeIds"),
             category_ids=_ids(input.category_ids, "Category", "categoryIds"),
-            sku_ids=_ids(input.sku_ids, "Sku", "skuIds"), valid_days=input.valid_days,
-            total_quantity=input.total_quantity, per_member_limit=input.per_member_limit, stackable=input.stackable,
-            claimable=input.claimable, trigger=CouponTrigger(input.trigger),
-        )  # fmt: skip
+            sku_ids=_ids(input.sku_ids, "Sku", "skuIds"),
+            valid_days=input.valid_days,
+            total_quantity=input.total_quantity,
+            per_member_limit=input.per_member_limit,
+            stackable=input.stackable,
+            claimable=input.claimable,
+            trigger=CouponTrigger(input.trigger),
+        )
         template = await marketing_resolvers.create_coupon_template(ctx, spec)
         return CouponTemplatePayload(template=CouponTemplate.from_model(template))
 
@@ -188,9 +232,11 @@ class MarketingMutation:
     async def issue_coupons(
         self, info: strawberry.Info[Context, None], input: IssueCouponsInput
     ) -> IssueCouponsPayload:
-        audience = Audience(segment=input.segment,
-                            level_id=decode_optional_id(input.level_id, "MemberLevel", "levelId"),
-                            member_ids=_ids(input.member_ids, "Member", "memberIds"))  # fmt: skip
+        audience = Audience(
+            segment=input.segment,
+            level_id=decode_optional_id(input.level_id, "MemberLevel", "levelId"),
+            member_ids=_ids(input.member_ids, "Member", "memberIds"),
+        )
         count = await marketing_resolvers.issue_coupons(
             info.context, decode_id(input.template_id, "CouponTemplate", "templateId"), audience, input.idempotency_key
         )
@@ -203,18 +249,27 @@ class MarketingMutation:
         ctx = info.context
         store_id = decode_id(input.store_id, "Store", "storeId")
         joined = await marketing_resolvers.open_group_buy(
-            ctx, campaign_id=decode_id(input.campaign_id, "Campaign", "campaignId"), store_id=store_id,
-            sku_id=decode_id(input.sku_id, "Sku", "skuId"), key=input.idempotency_key,
-        )  # fmt: skip
-        return GroupBuyPayload(group=GroupBuy.from_model(joined.group), order=Order.from_model(joined.placed.order),
-                               payment=payment_request(ctx, joined.placed.prepay))  # fmt: skip
+            ctx,
+            campaign_id=decode_id(input.campaign_id, "Campaign", "campaignId"),
+            store_id=store_id,
+            sku_id=decode_id(input.sku_id, "Sku", "skuId"),
+            key=input.idempotency_key,
+        )
+        return GroupBuyPayload(
+            group=GroupBuy.from_model(joined.group),
+            order=Order.from_model(joined.placed.order),
+            payment=payment_request(ctx, joined.placed.prepay),
+        )
 
     @strawberry.mutation(extensions=[*only(IsMember()), MutationTransaction()], description="参团 by share code")
     async def join_group_buy(self, info: strawberry.Info[Context, None], input: JoinGroupBuyInput) -> GroupBuyPayload:
         ctx = info.context
         joined = await marketing_resolvers.join_group_buy(ctx, share_code=input.share_code, key=input.idempotency_key)
-        return GroupBuyPayload(group=GroupBuy.from_model(joined.group), order=Order.from_model(joined.placed.order),
-                               payment=payment_request(ctx, joined.placed.prepay))  # fmt: skip
+        return GroupBuyPayload(
+            group=GroupBuy.from_model(joined.group),
+            order=Order.from_model(joined.placed.order),
+            payment=payment_request(ctx, joined.placed.prepay),
+        )
 
     @strawberry.mutation(extensions=[*only(IsMember()), MutationTransaction()], description="A new member's referrer")
     async def accept_referral(
@@ -228,10 +283,13 @@ class MarketingMutation:
         self, info: strawberry.Info[Context, None], input: CreatePointsMallItemInput
     ) -> PointsMallItemPayload:
         item = await marketing_resolvers.create_points_mall_item(
-            info.context, name=input.name, points_cost=input.points_cost, stock_count=input.stock,
+            info.context,
+            name=input.name,
+            points_cost=input.points_cost,
+            stock_count=input.stock,
             sku_id=decode_optional_id(input.sku_id, "Sku", "skuId"),
             coupon_template_id=decode_optional_id(input.coupon_template_id, "CouponTemplate", "couponTemplateId"),
-        )  # fmt: skip
+        )
         return PointsMallItemPayload(item=PointsMallItem.from_model(item))
 
     @strawberry.mutation(extensions=[*only(IsMember()), MutationTransaction()], description="积分兑换")
@@ -239,8 +297,12 @@ class MarketingMutation:
         self, info: strawberry.Info[Context, None], input: ExchangePointsInput
     ) -> ExchangePointsPayload:
         done = await marketing_resolvers.exchange_points(
-            info.context, item_id=decode_id(input.item_id, "PointsMallItem", "itemId"),
-            store_id=decode_optional_id(input.store_id, "Store", "storeId"), key=input.idempotency_key,
-        )  # fmt: skip
-        return ExchangePointsPayload(coupon=MemberCoupon.from_model(done.coupon) if done.coupon else None,
-                                     order=Order.from_model(done.order) if done.order else None)  # fmt: skip
+            info.context,
+            item_id=decode_id(input.item_id, "PointsMallItem", "itemId"),
+            store_id=decode_optional_id(input.store_id, "Store", "storeId"),
+            key=input.idempotency_key,
+        )
+        return ExchangePointsPayload(
+            coupon=MemberCoupon.from_model(done.coupon) if done.coupon else None,
+            order=Order.from_model(done.order) if done.order else None,
+        )

@@ -70,8 +70,14 @@ class CampaignItem:
 
     @classmethod
     def from_model(cls, m: CampaignItemModel) -> Self:
-        return cls(price=m.price, percent=m.percent, quota=m.quota, sold=m.sold, per_member_limit=m.per_member_limit,
-                   sku_id=m.sku_id)  # fmt: skip
+        return cls(
+            price=m.price,
+            percent=m.percent,
+            quota=m.quota,
+            sold=m.sold,
+            per_member_limit=m.per_member_limit,
+            sku_id=m.sku_id,
+        )
 
     @strawberry.field
     async def sku(self, info: strawberry.Info[Context, None]) -> Sku | None:
@@ -97,11 +103,21 @@ class Campaign(Loaded, relay.Node):
     @classmethod
     def from_model(cls, m: CampaignModel) -> Self:
         rules: dict[str, Any] = m.rules or {}
-        return cls(id=m.id, kind=m.kind, name=m.name, status=m.status, starts_at=m.starts_at,
-                   ends_at=m.ends_at, local=m.owner_store_id is not None,
-                   tiers=[FullReductionTier(threshold=t["threshold"], off=t["off"]) for t in rules.get("tiers", [])],
-                   group_size=rules.get("group_size"), group_minutes=rules.get("group_minutes"),
-                   reward_points=rules.get("reward_points"), pk=m.id, store_ids=m.store_ids)  # fmt: skip
+        return cls(
+            id=m.id,
+            kind=m.kind,
+            name=m.name,
+            status=m.status,
+            starts_at=m.starts_at,
+            ends_at=m.ends_at,
+            local=m.owner_store_id is not None,
+            tiers=[FullReductionTier(threshold=t["threshold"], off=t["off"]) for t in rules.get("tiers", [])],
+            group_size=rules.get("group_size"),
+            group_minutes=rules.get("group_minutes"),
+            reward_points=rules.get("reward_points"),
+            pk=m.id,
+            store_ids=m.store_ids,
+        )
 
     @classmethod
     async def load(cls, ctx: Context, pk: int) -> Self | None:
@@ -144,11 +160,26 @@ class CouponTemplate(Loaded, relay.Node):
 
     @classmethod
     def from_model(cls, m: CouponTemplateModel) -> Self:
-        return cls(id=m.id, name=m.name, kind=m.kind, threshold=m.threshold,
-                   amount_off=m.amount_off, percent=m.percent, cap=m.cap, valid_from=m.valid_from,
-                   valid_until=m.valid_until, valid_days=m.valid_days, total_quantity=m.total_quantity,
-                   issued=m.issued, per_member_limit=m.per_member_limit, stackable=m.stackable, claimable=m.claimable,
-                   trigger=m.trigger, status=m.status, free_sku_id=m.free_sku_id)  # fmt: skip
+        return cls(
+            id=m.id,
+            name=m.name,
+            kind=m.kind,
+            threshold=m.threshold,
+            amount_off=m.amount_off,
+            percent=m.percent,
+            cap=m.cap,
+            valid_from=m.valid_from,
+            valid_until=m.valid_until,
+            valid_days=m.valid_days,
+            total_quantity=m.total_quantity,
+            issued=m.issued,
+            per_member_limit=m.per_member_limit,
+            stackable=m.stackable,
+            claimable=m.claimable,
+            trigger=m.trigger,
+            status=m.status,
+            free_sku_id=m.free_sku_id,
+        )
 
     @classmethod
     async def load(cls, ctx: Context, pk: int) -> Self | None:
@@ -173,8 +204,15 @@ class MemberCoupon(Loaded, relay.Node):
 
     @classmethod
     def from_model(cls, m: MemberCouponModel) -> Self:
-        return cls(id=m.id, status=m.status, source=m.source, valid_from=m.valid_from,
-                   valid_until=m.valid_until, used_at=m.used_at, template_id=m.template_id)  # fmt: skip
+        return cls(
+            id=m.id,
+            status=m.status,
+            source=m.source,
+            valid_from=m.valid_from,
+            valid_until=m.valid_until,
+            used_at=m.used_at,
+            template_id=m.template_id,
+        )
 
     @classmethod
     async def load(cls, ctx: Context, pk: int) -> Self | None:
@@ -202,9 +240,17 @@ class GroupBuy:
 
     @classmethod
     def from_model(cls, m: GroupBuyModel) -> Self:
-        return cls(share_code=m.share_code, size=m.size, joined=m.joined, paid=m.paid, status=m.status,
-                   expires_at=m.expires_at, completed_at=m.completed_at, sku_id=m.sku_id,
-                   store_id=m.store_id)  # fmt: skip
+        return cls(
+            share_code=m.share_code,
+            size=m.size,
+            joined=m.joined,
+            paid=m.paid,
+            status=m.status,
+            expires_at=m.expires_at,
+            completed_at=m.completed_at,
+            sku_id=m.sku_id,
+            store_id=m.store_id,
+        )
 
     @strawberry.field
     async def sku(self, info: strawberry.Info[Context, None]) -> Sku | None:
@@ -227,8 +273,15 @@ class PointsMallItem(Loaded, relay.Node):
 
     @classmethod
     def from_model(cls, m: PointsMallItemModel) -> Self:
-        return cls(id=m.id, name=m.name, points_cost=m.points_cost, stock=m.stock,
-                   redeemed=m.redeemed, sku_id=m.sku_id, template_id=m.coupon_template_id)  # fmt: skip
+        return cls(
+            id=m.id,
+            name=m.name,
+            points_cost=m.points_cost,
+            stock=m.stock,
+            redeemed=m.redeemed,
+            sku_id=m.sku_id,
+            template_id=m.coupon_template_id,
+        )
 
     @classmethod
     async def load(cls, ctx: Context, pk: int) -> Self | None:

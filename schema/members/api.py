@@ -67,11 +67,16 @@ class MemberQuery:
         f = filter or MemberFilterInput()
         flt = MemberFilter(
             level_id=decode_optional_id(f.level_id, "MemberLevel", "levelId"),
-            tag_id=decode_optional_id(f.tag_id, "MemberTag", "tagId"), segment=f.segment,
-            store_id=decode_optional_id(f.store_id, "Store", "storeId"), last_visit_after=f.last_visit_after,
-            last_visit_before=f.last_visit_before, min_spend=f.min_spend, max_spend=f.max_spend, phone=f.phone,
+            tag_id=decode_optional_id(f.tag_id, "MemberTag", "tagId"),
+            segment=f.segment,
+            store_id=decode_optional_id(f.store_id, "Store", "storeId"),
+            last_visit_after=f.last_visit_after,
+            last_visit_before=f.last_visit_before,
+            min_spend=f.min_spend,
+            max_spend=f.max_spend,
+            phone=f.phone,
             name=f.name,
-        )  # fmt: skip
+        )
         page = await member_resolvers.search(info.context, flt, first=first, after=after)
         return Connection[Member].of(page, Member.from_model)
 
@@ -79,11 +84,15 @@ class MemberQuery:
     async def public_chain_settings(self, info: strawberry.Info[Context, None]) -> PublicChainSettings:
         rules = await info.context.loaders.settings.get()
         return PublicChainSettings(
-            points_per_yuan=rules.points_per_yuan, point_value_fen=rules.point_value_fen,
-            max_points_share_pct=rules.max_points_share_pct, birthday_multiplier_pct=rules.birthday_multiplier_pct,
-            delivery_fee_fen=rules.delivery_fee_fen, free_delivery_over_fen=rules.free_delivery_over_fen,
-            delivery_radius_km=rules.delivery_radius_km, unpaid_order_minutes=rules.unpaid_order_minutes,
-        )  # fmt: skip
+            points_per_yuan=rules.points_per_yuan,
+            point_value_fen=rules.point_value_fen,
+            max_points_share_pct=rules.max_points_share_pct,
+            birthday_multiplier_pct=rules.birthday_multiplier_pct,
+            delivery_fee_fen=rules.delivery_fee_fen,
+            free_delivery_over_fen=rules.free_delivery_over_fen,
+            delivery_radius_km=rules.delivery_radius_km,
+            unpaid_order_minutes=rules.unpaid_order_minutes,
+        )
 
     @strawberry.field(description="The membership levels and what each gives.")
     async def member_levels(self, info: strawberry.Info[Context, None]) -> list[MemberLevel]:
@@ -140,8 +149,9 @@ class MemberMutation:
     async def update_my_profile(
         self, info: strawberry.Info[Context, None], input: UpdateMyProfileInput
     ) -> MemberPayload:
-        changes = ProfileChanges(name=input.name, birthday=input.birthday,
-                                 gender=Gender(input.gender) if input.gender else None)  # fmt: skip
+        changes = ProfileChanges(
+            name=input.name, birthday=input.birthday, gender=Gender(input.gender) if input.gender else None
+        )
         return MemberPayload(member=_member(await member_resolvers.update_my_profile(info.context, changes)))
 
     @strawberry.mutation(
@@ -157,9 +167,10 @@ class MemberMutation:
     @strawberry.mutation(extensions=[*requires(Perm.MEMBER_MANAGE), MutationTransaction()])
     async def set_member_level(self, info: strawberry.Info[Context, None], input: SetMemberLevelInput) -> MemberPayload:
         member = await member_resolvers.set_member_level(
-            info.context, member_id=decode_id(input.member_id, "Member", "memberId"),
+            info.context,
+            member_id=decode_id(input.member_id, "Member", "memberId"),
             level_id=decode_id(input.level_id, "MemberLevel", "levelId"),
-        )  # fmt: skip
+        )
         return MemberPayload(member=_member(member))
 
     @strawberry.mutation(extensions=[*requires(Perm.MEMBER_MANAGE), MutationTransaction()])
@@ -167,9 +178,12 @@ class MemberMutation:
         self, info: strawberry.Info[Context, None], input: CreateMemberLevelInput
     ) -> MemberLevelPayload:
         level = await member_resolvers.create_level(
-            info.context, name=input.name, spend_threshold=input.spend_threshold,
-            discount_percent=input.discount_percent, points_multiplier_pct=input.points_multiplier_pct,
-        )  # fmt: skip
+            info.context,
+            name=input.name,
+            spend_threshold=input.spend_threshold,
+            discount_percent=input.discount_percent,
+            points_multiplier_pct=input.points_multiplier_pct,
+        )
         return MemberLevelPayload(level=MemberLevel.from_model(level))
 
     @strawberry.mutation(extensions=[*requires(Perm.MEMBER_MANAGE), MutationTransaction()])
@@ -177,9 +191,12 @@ class MemberMutation:
         self, info: strawberry.Info[Context, None], input: UpdateMemberLevelInput
     ) -> MemberLevelPayload:
         level = await member_resolvers.update_level(
-            info.context, level_id=decode_id(input.id, "MemberLevel"), name=input.name,
-            discount_percent=input.discount_percent, points_multiplier_pct=input.points_multiplier_pct,
-        )  # fmt: skip
+            info.context,
+            level_id=decode_id(input.id, "MemberLevel"),
+            name=input.name,
+            discount_percent=input.discount_percent,
+            points_multiplier_pct=input.points_multiplier_pct,
+        )
         return MemberLevelPayload(level=MemberLevel.from_model(level))
 
     @strawberry.mutation(extensions=[*requires(Perm.MEMBER_MANAGE), MutationTransaction()])
@@ -209,19 +226,25 @@ class MemberMutation:
         self, info: strawberry.Info[Context, None], input: TopUpStoredValueInput
     ) -> MemberPayload:
         member = await member_resolvers.top_up(
-            info.context, member_id=decode_id(input.member_id, "Member", "memberId"),
-            plan_id=decode_optional_id(input.plan_id, "TopUpPlan", "planId"), amount=input.amount,
-            store_id=decode_optional_id(input.store_id, "Store", "storeId"), key=input.idempotency_key,
+            info.context,
+            member_id=decode_id(input.member_id, "Member", "memberId"),
+            plan_id=decode_optional_id(input.plan_id, "TopUpPlan", "planId"),
+            amount=input.amount,
+            store_id=decode_optional_id(input.store_id, "Store", "storeId"),
+            key=input.idempotency_key,
             tenders=[Tender(PaymentMethod(t.method), t.amount, t.reference) for t in input.tenders],
-        )  # fmt: skip
+        )
         return MemberPayload(member=_member(member))
 
     @strawberry.mutation(extensions=[*requires(Perm.MEMBER_MANAGE), MutationTransaction()])
     async def adjust_points(self, info: strawberry.Info[Context, None], input: AdjustPointsInput) -> MemberPayload:
         member = await member_resolvers.adjust_points(
-            info.context, member_id=decode_id(input.member_id, "Member", "memberId"), points_delta=input.points,
-            note=input.note, key=input.idempotency_key,
-        )  # fmt: skip
+            info.context,
+            member_id=decode_id(input.member_id, "Member", "memberId"),
+            points_delta=input.points,
+            note=input.note,
+            key=input.idempotency_key,
+        )
         return MemberPayload(member=_member(member))
 
     @strawberry.mutation(extensions=[*requires(Perm.MEMBER_MANAGE), MutationTransaction()])
@@ -234,9 +257,11 @@ class MemberMutation:
     @strawberry.mutation(extensions=[*requires(Perm.MEMBER_MANAGE), MutationTransaction()])
     async def tag_members(self, info: strawberry.Info[Context, None], input: TagMembersInput) -> MemberTagPayload:
         changed = await member_resolvers.tag_members(
-            info.context, tag_id=decode_id(input.tag_id, "MemberTag", "tagId"),
-            member_ids=[decode_id(m, "Member", "memberIds") for m in input.member_ids], add=input.add,
-        )  # fmt: skip
+            info.context,
+            tag_id=decode_id(input.tag_id, "MemberTag", "tagId"),
+            member_ids=[decode_id(m, "Member", "memberIds") for m in input.member_ids],
+            add=input.add,
+        )
         return MemberTagPayload(changed=changed)
 
     @strawberry.mutation(

@@ -89,8 +89,14 @@ class PointsLedgerEntry(_LedgerRow):
     @classmethod
     def of(cls, row: PointsRow) -> Self:
         e = row.entry
-        return cls(kind=e.kind, points=e.points, reason=_reason(e.kind, e.ref_type, e.note),
-                   balance_after=row.balance_after, at=e.created_at, row=row)  # fmt: skip
+        return cls(
+            kind=e.kind,
+            points=e.points,
+            reason=_reason(e.kind, e.ref_type, e.note),
+            balance_after=row.balance_after,
+            at=e.created_at,
+            row=row,
+        )
 
 
 @strawberry.type(description="One row of the member's stored-value history (余额明细), newest first.")
@@ -105,8 +111,14 @@ class StoredValueLedgerEntry(_LedgerRow):
     @classmethod
     def of(cls, row: BalanceRow) -> Self:
         e = row.entry
-        return cls(kind=e.kind, principal=e.principal, bonus=e.bonus, reason=_reason(e.kind, e.ref_type, None),
-                   at=e.created_at, row=row)  # fmt: skip
+        return cls(
+            kind=e.kind,
+            principal=e.principal,
+            bonus=e.bonus,
+            reason=_reason(e.kind, e.ref_type, None),
+            at=e.created_at,
+            row=row,
+        )
 
     @strawberry.field(description="Signed fen, principal and bonus together")
     def amount(self) -> int:
@@ -132,8 +144,13 @@ class MemberLevel(Loaded, relay.Node):
 
     @classmethod
     def from_model(cls, m: MemberLevelModel) -> Self:
-        return cls(id=m.id, name=m.name, spend_threshold=m.spend_threshold, discount_percent=m.discount_percent,
-                   points_multiplier_pct=m.points_multiplier_pct)  # fmt: skip
+        return cls(
+            id=m.id,
+            name=m.name,
+            spend_threshold=m.spend_threshold,
+            discount_percent=m.discount_percent,
+            points_multiplier_pct=m.points_multiplier_pct,
+        )
 
     @classmethod
     async def load(cls, ctx: Context, pk: int) -> Self | None:
@@ -209,9 +226,20 @@ class Member(Loaded, relay.Node):
 
     @classmethod
     def from_model(cls, m: MemberModel) -> Self:
-        return cls(id=m.id, name=m.name, birthday=m.birthday, gender=m.gender, joined_at=m.joined_at, segment=m.segment,
-                   points_balance=m.points_balance, total_spend=m.total_spend, visit_count=m.visit_count,
-                   last_visit_at=m.last_visit_at, deleted=m.deleted_at is not None, model=m)  # fmt: skip
+        return cls(
+            id=m.id,
+            name=m.name,
+            birthday=m.birthday,
+            gender=m.gender,
+            joined_at=m.joined_at,
+            segment=m.segment,
+            points_balance=m.points_balance,
+            total_spend=m.total_spend,
+            visit_count=m.visit_count,
+            last_visit_at=m.last_visit_at,
+            deleted=m.deleted_at is not None,
+            model=m,
+        )
 
     @classmethod
     async def load(cls, ctx: Context, pk: int) -> Self | None:

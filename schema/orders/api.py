@@ -61,8 +61,10 @@ def refund_request(input: RefundPreviewInput) -> RefundRequest:
     return RefundRequest(
         order_id=decode_id(input.id, "Order"),
         quantities={x.sku_id: x.quantity for x in _cart(input.lines)} if input.lines else None,
-        restock=input.restock, reason=input.reason, tenders=chosen,
-    )  # fmt: skip
+        restock=input.restock,
+        reason=input.reason,
+        tenders=chosen,
+    )
 
 
 def payment_request(ctx: Context, prepay: Prepay | None) -> PaymentRequest | None:
@@ -83,11 +85,13 @@ class OrderQuery:
     )
     async def quote(self, info: strawberry.Info[Context, None], input: QuoteInput) -> QuoteType:
         q = await order_resolvers.price(
-            info.context, store_id=decode_id(input.store_id, "Store", "storeId"), lines=_cart(input.lines),
+            info.context,
+            store_id=decode_id(input.store_id, "Store", "storeId"),
+            lines=_cart(input.lines),
             member_id=decode_optional_id(input.member_id, "Member", "memberId"),
             fulfilment=Fulfilment(input.fulfilment),
             coupon_id=decode_optional_id(input.coupon_id, "MemberCoupon", "couponId"),
-        )  # fmt: skip
+        )
         result = QuoteType.of(q)
         result.alternative_stores = [
             Store.from_model(s, d) for s, d in await order_resolvers.alternatives(info.context, q)
@@ -116,9 +120,12 @@ class OrderQuery:
         after: str | None = None,
     ) -> Connection[Payment]:
         page = await order_resolvers.late_payments_page(
-            info.context, store_id=decode_optional_id(store_id, "Store", "storeId"), refunded=refunded, first=first,
+            info.context,
+            store_id=decode_optional_id(store_id, "Store", "storeId"),
+            refunded=refunded,
+            first=first,
             after=after,
-        )  # fmt: skip
+        )
         return Connection[Payment].of(page, Payment.from_model)
 
     @strawberry.field(extensions=requires(Perm.ORDER_READ), description="A store's orders, newest first.")
@@ -131,9 +138,12 @@ class OrderQuery:
         after: str | None = None,
     ) -> Connection[Order]:
         page = await order_resolvers.store_orders(
-            info.context, decode_id(store_id, "Store", "storeId"), status=OrderStatus(status) if status else None,
-            first=first, after=after,
-        )  # fmt: skip
+            info.context,
+            decode_id(store_id, "Store", "storeId"),
+            status=OrderStatus(status) if status else None,
+            first=first,
+            after=after,
+        )
         return Connection[Order].of(page, Order.from_model)
 
     @strawberry.field(
@@ -153,13 +163,19 @@ class OrderMutation:
     async def place_order(self, info: strawberry.Info[Context, None], input: PlaceOrderInput) -> OrderPayload:
         where = input.delivery
         request = PlaceOrder(
-            store_id=decode_id(input.store_id, "Store", "storeId"), lines=_cart(input.lines),
-            idempotency_key=input.idempotency_key, fulfilment=Fulfilment(input.fulfilment), pickup_at=input.pickup_at,
-            use_points=input.use_points, use_stored_value=input.use_stored_value,
+            store_id=decode_id(input.store_id, "Store", "storeId"),
+            lines=_cart(input.lines),
+            idempotency_key=input.idempotency_key,
+            fulfilment=Fulfilment(input.fulfilment),
+            pickup_at=input.pickup_at,
+            use_points=input.use_points,
+            use_stored_value=input.use_stored_value,
             delivery=DeliveryAddress(where.contact_name, where.phone, where.address, where.lat, where.lng)
-            if where else None, coupon_id=decode_optional_id(input.coupon_id, "MemberCoupon", "couponId"),
+            if where
+            else None,
+            coupon_id=decode_optional_id(input.coupon_id, "MemberCoupon", "couponId"),
             flash_sale_id=decode_optional_id(input.flash_sale_id, "Campaign", "flashSaleId"),
-        )  # fmt: skip
+        )
         try:
             placed = await order_resolvers.place(info.context, request)
         except DomainError as exc:
@@ -175,9 +191,12 @@ class OrderMutation:
     async def top_up_online(self, info: strawberry.Info[Context, None], input: TopUpOnlineInput) -> TopUpOnlinePayload:
         ctx = info.context
         started = await order_resolvers.top_up_online(
-            ctx, plan_id=decode_optional_id(input.plan_id, "TopUpPlan", "planId"), amount=input.amount,
-            store_id=decode_optional_id(input.store_id, "Store", "storeId"), key=input.idempotency_key,
-        )  # fmt: skip
+            ctx,
+            plan_id=decode_optional_id(input.plan_id, "TopUpPlan", "planId"),
+            amount=input.amount,
+            store_id=decode_optional_id(input.store_id, "Store", "storeId"),
+            key=input.idempotency_key,
+        )
         return TopUpOnlinePayload(
             top_up=OnlineTopUp.from_model(started.top_up), payment=payment_request(ctx, started.prepay)
         )
@@ -206,12 +225,15 @@ class OrderMutation:
     )
     async def pos_checkout(self, info: strawberry.Info[Context, None], input: PosCheckoutInput) -> OrderPayload:
         order = await order_resolvers.pos_checkout(
-            info.context, store_id=decode_optional_id(input.store_id, "Store", "storeId"),
-            client_order_id=input.client_order_id, lines=_cart(input.lines),
+            info.context,
+            store_id=decode_optional_id(input.store_id, "Store", "storeId"),
+            client_order_id=input.client_order_id,
+            lines=_cart(input.lines),
             tenders=[Tender(PaymentMethod(t.method), t.amount, t.reference) for t in input.tenders],
-            member_id=decode_optional_id(input.member_id, "Member", "memberId"), use_points=input.use_points,
+            member_id=decode_optional_id(input.member_id, "Member", "memberId"),
+            use_points=input.use_points,
             coupon_id=decode_optional_id(input.coupon_id, "MemberCoupon", "couponId"),
-        )  # fmt: skip
+        )
         return OrderPayload(order=Order.from_model(order))
 
     @strawberry.mutation(
@@ -278,8 +300,10 @@ class SettlementQuery:
 
 @strawberry.type
 class SettlementMutation:
-    @strawberry.mutation(extensions=[*requires(Perm.SETTLEMENT_VIEW), MutationTransaction()],
-                         description="HQ closes a store's day: its figures never change afterwards.")  # fmt: skip
+    @strawberry.mutation(
+        extensions=[*requires(Perm.SETTLEMENT_VIEW), MutationTransaction()],
+        description="HQ closes a store's day: its figures never change afterwards.",
+    )
     async def close_settlement(
         self, info: strawberry.Info[Context, None], input: CloseSettlementInput
     ) -> SettlementPayload:

@@ -88,9 +88,15 @@ class QuoteLineType:
 
     @classmethod
     def of(cls, q: QuoteLine) -> Self:
-        return cls(quantity=q.quantity, list_price=q.list_price, unit_price=q.unit_price, line_total=q.line_total,
-                   available=q.available, adjustments=[PriceAdjustment(rule=a.rule, amount=a.amount, reason=a.reason)
-                                                       for a in q.adjustments], sku_id=q.sku_id)  # fmt: skip
+        return cls(
+            quantity=q.quantity,
+            list_price=q.list_price,
+            unit_price=q.unit_price,
+            line_total=q.line_total,
+            available=q.available,
+            adjustments=[PriceAdjustment(rule=a.rule, amount=a.amount, reason=a.reason) for a in q.adjustments],
+            sku_id=q.sku_id,
+        )
 
     @strawberry.field
     async def sku(self, info: strawberry.Info[Context, None]) -> Sku | None:
@@ -107,8 +113,11 @@ class QuoteCoupon:
     def of(cls, c: AppliedCoupon | None) -> Self | None:
         if c is None:
             return None
-        return cls(member_coupon_id=strawberry.ID(str(global_id("MemberCoupon", c.member_coupon_id))), name=c.name,
-                   discount=c.discount)  # fmt: skip
+        return cls(
+            member_coupon_id=strawberry.ID(str(global_id("MemberCoupon", c.member_coupon_id))),
+            name=c.name,
+            discount=c.discount,
+        )
 
 
 @strawberry.type(name="Quote")
@@ -135,10 +144,18 @@ class QuoteType:
 
     @classmethod
     def of(cls, q: Quote) -> Self:
-        return cls(lines=[QuoteLineType.of(x) for x in q.lines], subtotal=q.subtotal, discount_total=q.discount_total,
-                   delivery_fee=q.delivery_fee, total=q.total, points_usable=q.points_usable,
-                   points_value_usable=q.points_value_usable, stored_value_usable=q.stored_value_usable,
-                   coupon=QuoteCoupon.of(q.coupon), suggested_coupon=QuoteCoupon.of(q.suggested_coupon))  # fmt: skip
+        return cls(
+            lines=[QuoteLineType.of(x) for x in q.lines],
+            subtotal=q.subtotal,
+            discount_total=q.discount_total,
+            delivery_fee=q.delivery_fee,
+            total=q.total,
+            points_usable=q.points_usable,
+            points_value_usable=q.points_value_usable,
+            stored_value_usable=q.stored_value_usable,
+            coupon=QuoteCoupon.of(q.coupon),
+            suggested_coupon=QuoteCoupon.of(q.suggested_coupon),
+        )
 
 
 @strawberry.type
@@ -155,10 +172,17 @@ class OrderLine:
 
     @classmethod
     def from_model(cls, m: OrderLineModel, order_status: OrderStatus) -> Self:
-        return cls(quantity=m.quantity, list_price=m.list_price, unit_price=m.unit_price, line_total=m.line_total,
-                   picked_up=m.picked_up, sku_id=m.sku_id, refunded_quantity=m.refunded,
-                   refundable_quantity=order_resolvers.refundable_quantity(m, order_status),
-                   adjustments=[PriceAdjustment.of(a) for a in m.adjustments])  # fmt: skip
+        return cls(
+            quantity=m.quantity,
+            list_price=m.list_price,
+            unit_price=m.unit_price,
+            line_total=m.line_total,
+            picked_up=m.picked_up,
+            sku_id=m.sku_id,
+            refunded_quantity=m.refunded,
+            refundable_quantity=order_resolvers.refundable_quantity(m, order_status),
+            adjustments=[PriceAdjustment.of(a) for a in m.adjustments],
+        )
 
     @strawberry.field
     async def sku(self, info: strawberry.Info[Context, None]) -> Sku | None:
@@ -190,9 +214,19 @@ class Payment(Loaded, relay.Node):
 
     @classmethod
     def from_model(cls, m: PaymentModel) -> Self:
-        return cls(id=m.id, method=m.method, amount=m.amount, state=PaymentState.of(m.status), provider=m.provider,
-                   provider_reference=m.provider_ref, provider_transaction_id=m.provider_txn, paid_at=m.paid_at,
-                   refunded_at=m.refunded_at, created_at=m.created_at, order_id=m.order_id)  # fmt: skip
+        return cls(
+            id=m.id,
+            method=m.method,
+            amount=m.amount,
+            state=PaymentState.of(m.status),
+            provider=m.provider,
+            provider_reference=m.provider_ref,
+            provider_transaction_id=m.provider_txn,
+            paid_at=m.paid_at,
+            refunded_at=m.refunded_at,
+            created_at=m.created_at,
+            order_id=m.order_id,
+        )
 
     @classmethod
     async def load(cls, ctx: Context, pk: int) -> Self | None:
@@ -230,12 +264,29 @@ class Order(Loaded, relay.Node):
 
     @classmethod
     def from_model(cls, m: OrderModel) -> Self:
-        return cls(id=m.id, status=m.status, channel=m.channel, fulfilment=m.fulfilment, subtotal=m.subtotal,
-                   discount_total=m.discount_total, points_used=m.points_used, points_value=m.points_value,
-                   stored_value_used=m.stored_value_used, payable=m.payable, delivery_fee=m.delivery_fee,
-                   pickup_code=m.pickup_code, pickup_at=m.pickup_at, expires_at=m.expires_at, paid_at=m.paid_at,
-                   dispatched_at=m.dispatched_at, completed_at=m.completed_at, created_at=m.created_at,
-                   store_id=m.store_id, member_id=m.member_id, delivery_enc=m.delivery_enc)  # fmt: skip
+        return cls(
+            id=m.id,
+            status=m.status,
+            channel=m.channel,
+            fulfilment=m.fulfilment,
+            subtotal=m.subtotal,
+            discount_total=m.discount_total,
+            points_used=m.points_used,
+            points_value=m.points_value,
+            stored_value_used=m.stored_value_used,
+            payable=m.payable,
+            delivery_fee=m.delivery_fee,
+            pickup_code=m.pickup_code,
+            pickup_at=m.pickup_at,
+            expires_at=m.expires_at,
+            paid_at=m.paid_at,
+            dispatched_at=m.dispatched_at,
+            completed_at=m.completed_at,
+            created_at=m.created_at,
+            store_id=m.store_id,
+            member_id=m.member_id,
+            delivery_enc=m.delivery_enc,
+        )
 
     @classmethod
     async def load(cls, ctx: Context, pk: int) -> Self | None:
@@ -251,8 +302,9 @@ class Order(Loaded, relay.Node):
         if self.delivery_enc is None:
             return None
         where = order_resolvers.delivery_address(info.context, self.delivery_enc, self.store_id, self.member_id)
-        return DeliveryInfo(contact_name=where.contact_name, phone=where.phone, address=where.address, lat=where.lat,
-                            lng=where.lng)  # fmt: skip
+        return DeliveryInfo(
+            contact_name=where.contact_name, phone=where.phone, address=where.address, lat=where.lat, lng=where.lng
+        )
 
     @strawberry.field
     async def lines(self, info: strawberry.Info[Context, None]) -> list[OrderLine]:
@@ -391,8 +443,11 @@ class RefundTender:
 
 def tenders_of(by_method: dict[str, int]) -> list[RefundTender]:
     order = [m.value for m in TENDERS]
-    return [RefundTender(method=PaymentMethod(m), amount=a)
-            for m, a in sorted(by_method.items(), key=lambda x: order.index(x[0])) if a]  # fmt: skip
+    return [
+        RefundTender(method=PaymentMethod(m), amount=a)
+        for m, a in sorted(by_method.items(), key=lambda x: order.index(x[0]))
+        if a
+    ]
 
 
 @strawberry.type(description="Units of one line given back, and what they cost the member.")
@@ -429,11 +484,22 @@ class Refund(Loaded, relay.Node):
 
     @classmethod
     def from_model(cls, m: RefundModel) -> Self:
-        return cls(id=m.id, amount=m.amount, tenders=tenders_of(m.by_method), by_method=m.by_method,  # type: ignore[arg-type]
-                   lines=_refund_lines(m.lines), stored_value=m.by_method.get(PaymentMethod.STORED_VALUE.value, 0),
-                   points_given_back=m.points_given_back, points_taken_back=m.points_taken_back,
-                   coupon_returned=m.coupon_returned, restocked=m.restocked, reason=m.reason,
-                   created_at=m.created_at, order_id=m.order_id, staff_id=m.staff_id)  # fmt: skip
+        return cls(
+            id=m.id,
+            amount=m.amount,
+            tenders=tenders_of(m.by_method),
+            by_method=m.by_method,  # type: ignore[arg-type]
+            lines=_refund_lines(m.lines),
+            stored_value=m.by_method.get(PaymentMethod.STORED_VALUE.value, 0),
+            points_given_back=m.points_given_back,
+            points_taken_back=m.points_taken_back,
+            coupon_returned=m.coupon_returned,
+            restocked=m.restocked,
+            reason=m.reason,
+            created_at=m.created_at,
+            order_id=m.order_id,
+            staff_id=m.staff_id,
+        )
 
     @classmethod
     async def load(cls, ctx: Context, pk: int) -> Self | None:
@@ -464,10 +530,16 @@ class RefundPreview:
 
     @classmethod
     def of(cls, p: RefundPlan) -> Self:
-        return cls(amount=p.amount, tenders=tenders_of(p.by_method), lines=_refund_lines(p.refunded_lines),
-                   stored_value=p.by_method.get(PaymentMethod.STORED_VALUE.value, 0),
-                   points_given_back=p.points_given_back, points_taken_back=p.points_taken_back,
-                   coupon_returned=p.coupon_returned, completes_order=p.completes)  # fmt: skip
+        return cls(
+            amount=p.amount,
+            tenders=tenders_of(p.by_method),
+            lines=_refund_lines(p.refunded_lines),
+            stored_value=p.by_method.get(PaymentMethod.STORED_VALUE.value, 0),
+            points_given_back=p.points_given_back,
+            points_taken_back=p.points_taken_back,
+            coupon_returned=p.coupon_returned,
+            completes_order=p.completes,
+        )
 
 
 @strawberry.type
@@ -594,10 +666,12 @@ class SettlementType:
         sold = figures.get("storedValueSold", {})
         issuers = figures.get("storedValueByIssuer", {})
         return cls(
-            business_day=day, closed=closed,
+            business_day=day,
+            closed=closed,
             takings=MethodAmount.listed(figures.get("takings", {}), all_methods=True),
             refunds=MethodAmount.listed(figures.get("refunds", {}), all_methods=True),
-            discounts=int(figures.get("discounts", 0)), delivery_fees=int(figures.get("deliveryFees", 0)),
+            discounts=int(figures.get("discounts", 0)),
+            delivery_fees=int(figures.get("deliveryFees", 0)),
             stored_value_sold=StoredValue(principal=int(sold.get("principal", 0)), bonus=int(sold.get("bonus", 0))),
             points_value_used=int(figures.get("pointsValueUsed", 0)),
             stored_value_by_issuer=[
@@ -606,10 +680,13 @@ class SettlementType:
             ],
             net=int(figures.get("net", 0)),
             top_up_takings=MethodAmount.listed(figures.get("topUpTakings", {})),
-            late_payments=LatePaymentFigures(received=int(figures.get("latePayments", {}).get("received", 0)),
-                                             refunded=int(figures.get("latePayments", {}).get("refunded", 0))),
-            figures=dict(figures), store_id=store_id,  # type: ignore[arg-type]
-        )  # fmt: skip
+            late_payments=LatePaymentFigures(
+                received=int(figures.get("latePayments", {}).get("received", 0)),
+                refunded=int(figures.get("latePayments", {}).get("refunded", 0)),
+            ),
+            figures=dict(figures),  # type: ignore[arg-type]
+            store_id=store_id,
+        )
 
     @strawberry.field
     async def store(self, info: strawberry.Info[Context, None]) -> Store | None:

@@ -204,9 +204,13 @@ class Store(Loaded, relay.Node):
         from schema.catalog.types import MenuItem
 
         page = await catalog_resolvers.menu(
-            info.context, self.id, category_id=decode_optional_id(category_id, "Category", "categoryId"),
-            search=search, first=first, after=after,
-        )  # fmt: skip
+            info.context,
+            self.id,
+            category_id=decode_optional_id(category_id, "Category", "categoryId"),
+            search=search,
+            first=first,
+            after=after,
+        )
         return Connection[MenuItem].of(page, MenuItem.from_model)
 
     @strawberry.field(description="The menu's categories with how many items each holds.")

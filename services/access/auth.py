@@ -168,8 +168,9 @@ async def authenticate(session: AsyncSession, security: Security, token: str) ->
     """Turn a bearer token into the viewer, checking on every request that the session still stands."""
     claims = security.decode_access_token(token)
     if claims.kind == "staff":
-        staff_row = (await session.execute(_STAFF_SESSION, {"subject": claims.subject_id,
-                                                            "session": claims.session_id})).first()  # fmt: skip
+        staff_row = (
+            await session.execute(_STAFF_SESSION, {"subject": claims.subject_id, "session": claims.session_id})
+        ).first()
         if staff_row is None or staff_row.revoked_at is not None:
             raise Unauthenticated("This session has ended; sign in again.", reason="SESSION_REVOKED")
         if not staff_row.active:
@@ -183,8 +184,9 @@ async def authenticate(session: AsyncSession, security: Security, token: str) ->
             store_id=staff_row.store_id,
             permissions=frozenset(staff_row.permissions),
         )
-    member_row = (await session.execute(_MEMBER_SESSION, {"subject": claims.subject_id,
-                                                          "session": claims.session_id})).first()  # fmt: skip
+    member_row = (
+        await session.execute(_MEMBER_SESSION, {"subject": claims.subject_id, "session": claims.session_id})
+    ).first()
     if member_row is None or member_row.revoked_at is not None:
         raise Unauthenticated("This session has ended; sign in again.", reason="SESSION_REVOKED")
     return Viewer(kind=ViewerKind.MEMBER, member_id=claims.subject_id, session_id=claims.session_id)

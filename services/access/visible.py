@@ -39,13 +39,14 @@ def template_condition(viewer: Viewer) -> ColumnElement[bool]:
 
 _KINDS: dict[type[Any], tuple[Callable[[Viewer], Any], str]] = {
     Sku: (
-        lambda v: select(Sku.id).join(Product, Product.id == Sku.product_id)
-        .where(owned_condition(v, Product.owner_store_id)),
+        lambda v: (
+            select(Sku.id).join(Product, Product.id == Sku.product_id).where(owned_condition(v, Product.owner_store_id))
+        ),
         "No such SKU.",
     ),
     CouponTemplate: (lambda v: select(CouponTemplate.id).where(template_condition(v)), "No such coupon template."),
     Campaign: (lambda v: select(Campaign.id).where(owned_condition(v, Campaign.owner_store_id)), "No such campaign."),
-}  # fmt: skip
+}
 
 
 async def visible_ids(session: AsyncSession, viewer: Viewer, model: type[Any], ids: Sequence[int]) -> set[int]:

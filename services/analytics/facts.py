@@ -77,8 +77,9 @@ async def _categories(session: AsyncSession, sku_ids: Iterable[int]) -> dict[int
     ids = list(set(sku_ids))
     if not ids:
         return {}
-    rows = await session.execute(select(Sku.id, Product.category_id).join(Product, Product.id == Sku.product_id)
-                                 .where(Sku.id.in_(ids)))  # fmt: skip
+    rows = await session.execute(
+        select(Sku.id, Product.category_id).join(Product, Product.id == Sku.product_id).where(Sku.id.in_(ids))
+    )
     return {int(k): int(v) for k, v in rows.all()}
 
 
@@ -86,21 +87,49 @@ async def _fold(session: AsyncSession, events: list[FactEvent]) -> _Deltas:
     deltas = _Deltas()
     order_ids = {e.order_id for e in events}
     # Plain rows, not ORM objects: a batch is thousands of orders and this is the job's hot loop.
-    orders = {o.id: o for o in (await session.execute(
-        select(Order.id, Order.store_id, Order.channel, Order.fulfilment, Order.subtotal, Order.discount_total,
-               Order.member_id, Order.paid_at, Order.created_at).where(Order.id.in_(order_ids)))).all()}  # fmt: skip
+    orders = {
+        o.id: o
+        for o in (
+            await session.execute(
+                select(
+                    Order.id,
+                    Order.store_id,
+                    Order.channel,
+                    Order.fulfilment,
+                    Order.subtotal,
+                    Order.discount_total,
+                    Order.member_id,
+                    Order.paid_at,
+                    Order.created_at,
+                ).where(Order.id.in_(order_ids))
+            )
+        ).all()
+    }
     store_ids = {o.store_id for o in orders.values()}
-    zones = {sid: ZoneInfo(tz) for sid, tz in (await session.execute(
-        select(Store.id, Store.timezone).where(Store.id.in_(store_ids)))).all()}  # fmt: skip
+    zones = {
+        sid: ZoneInfo(tz)
+        for sid, tz in (await session.execute(select(Store.id, Store.timezone).where(Store.id.in_(store_ids)))).all()
+    }
     sale_ids = [e.order_id for e in events if e.kind is FactEventKind.SALE]
-    lines = (await session.execute(
-        select(OrderLine.order_id, OrderLine.sku_id, OrderLine.quantity, OrderLine.list_price, OrderLine.line_total)
-        .where(OrderLine.order_id.in_(sale_ids)))).all() if sale_ids else []  # fmt: skip
+    lines = (
+        (
+            await session.execute(
+                select(
+                    OrderLine.order_id, OrderLine.sku_id, OrderLine.quantity, OrderLine.list_price, OrderLine.line_total
+                ).where(OrderLine.order_id.in_(sale_ids))
+            )
+        ).all()
+        if sale_ids
+        else []
+    )
     refunds = {
         r.id: r
-        for r in (await session.scalars(select(Refund).where(
-            Refund.id.in_([e.refund_id for e in events if e.refund_id is not None])))).all()
-    }  # fmt: skip
+        for r in (
+            await session.scalars(
+                select(Refund).where(Refund.id.in_([e.refund_id for e in events if e.refund_id is not None]))
+            )
+        ).all()
+    }
     refund_skus = [int(x["skuId"]) for r in refunds.values() for x in r.lines]
     categories = await _categories(session, [line.sku_id for line in lines] + refund_skus)
     by_order: dict[int, list[Any]] = defaultdict(list)
@@ -114,15 +143,27 @@ async def _fold(session: AsyncSession, events: list[FactEvent]) -> _Deltas:
             day = local.date()
             cell = deltas.store_day[(day, order.store_id, order.channel.value, order.fulfilment.value)]
             net = order.subtotal - order.discount_total
-            for name, value in (("orders", 1), ("gmv", order.subtotal), ("discounts", order.discount_total),
-                                ("net", net), ("members", 1 if order.member_id else 0)):  # fmt: skip
+            for name, value in (
+                ("orders", 1),
+                ("gmv", order.subtotal),
+                ("discounts", order.discount_total),
+                ("net", net),
+                ("members", 1 if order.member_id else 0),
+            ):
                 cell[name] += value
             for hour in (deltas.store_hour[(order.store_id, day, local.hour)], deltas.chain_hour[(day, local.hour)]):
                 hour["orders"] += 1
                 hour["net"] += net
             for line in by_order[order.id]:
-                deltas.add_sku(order.store_id, day, line.sku_id, categories[line.sku_id], quantity=line.quantity,
-                               gmv=line.list_price * line.quantity, net=line.line_total)  # fmt: skip
+                deltas.add_sku(
+                    order.store_id,
+                    day,
+                    line.sku_id,
+                    categories[line.sku_id],
+                    quantity=line.quantity,
+                    gmv=line.list_price * line.quantity,
+                    net=line.line_total,
+                )
         else:
             refund = refunds[event.refund_id or 0]
             day = refund.created_at.astimezone(zone).date()
@@ -132,13 +173,20 @@ async def _fold(session: AsyncSession, events: list[FactEvent]) -> _Deltas:
             cell["refund_count"] += 1
             for x in refund.lines:
                 sku = int(x["skuId"])
-                deltas.add_sku(order.store_id, day, sku, categories[sku], refunded_quantity=int(x["quantity"]),
-                               refunds=int(x.get("amount", 0)))  # fmt: skip
+                deltas.add_sku(
+                    order.store_id,
+                    day,
+                    sku,
+                    categories[sku],
+                    refunded_quantity=int(x["quantity"]),
+                    refunds=int(x.get("amount", 0)),
+                )
     return deltas
 
 
-async def _upsert(session: AsyncSession, model: type[Any], keys: list[str], cells: dict[Cell, dict[str, int]],
-                  measures: list[str]) -> None:  # fmt: skip
+async def _upsert(
+    session: AsyncSession, model: type[Any], keys: list[str], cells: dict[Cell, dict[str, int]], measures: list[str]
+) -> None:
     if not cells:
         return
     rows = [
@@ -158,18 +206,27 @@ SKU_MEASURES = ["quantity", "gmv", "net", "refunded_quantity", "refunds"]
 async def refresh(session: AsyncSession, limit: int = BATCH) -> int:
     """Fold up to `limit` pending events into the facts; returns how many were folded."""
     events = list(
-        (await session.scalars(select(FactEvent).order_by(FactEvent.id).limit(limit).with_for_update(skip_locked=True)))
-        .all()
-    )  # fmt: skip
+        (
+            await session.scalars(
+                select(FactEvent).order_by(FactEvent.id).limit(limit).with_for_update(skip_locked=True)
+            )
+        ).all()
+    )
     if not events:
         return 0
     deltas = await _fold(session, events)
-    await _upsert(session, StoreDayFact, ["day", "store_id", "channel", "fulfilment"], deltas.store_day,
-                  ["orders", "gmv", "discounts", "net", "refunds", "refund_count", "members"])  # fmt: skip
+    await _upsert(
+        session,
+        StoreDayFact,
+        ["day", "store_id", "channel", "fulfilment"],
+        deltas.store_day,
+        ["orders", "gmv", "discounts", "net", "refunds", "refund_count", "members"],
+    )
     await _upsert(session, StoreHourFact, ["store_id", "day", "hour"], deltas.store_hour, ["orders", "net"])
     await _upsert(session, ChainHourFact, ["day", "hour"], deltas.chain_hour, ["orders", "net"])
-    await _upsert(session, StoreSkuDayFact, ["store_id", "day", "sku_id", "category_id"], deltas.store_sku,
-                  SKU_MEASURES)  # fmt: skip
+    await _upsert(
+        session, StoreSkuDayFact, ["store_id", "day", "sku_id", "category_id"], deltas.store_sku, SKU_MEASURES
+    )
     await _upsert(session, SkuDayFact, ["day", "sku_id", "category_id"], deltas.sku, SKU_MEASURES)
     await session.execute(delete(FactEvent).where(FactEvent.id.in_([e.id for e in events])))
     return len(events)

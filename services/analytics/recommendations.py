@@ -69,18 +69,29 @@ async def _available_here(session: AsyncSession, store_id: int, sku_ids: Sequenc
     rows = await session.scalars(
         select(StoreListing.sku_id)
         .join(StockLevel, and_(StockLevel.store_id == StoreListing.store_id, StockLevel.sku_id == StoreListing.sku_id))
-        .join(Sku, Sku.id == StoreListing.sku_id).join(Product, Product.id == Sku.product_id)
-        .where(StoreListing.store_id == store_id, StoreListing.sku_id.in_(list(set(sku_ids))),
-               StoreListing.on_shelf.is_(True), available_expr() > 0, Sku.status == CatalogStatus.ACTIVE,
-               Product.status == CatalogStatus.ACTIVE)
-    )  # fmt: skip
+        .join(Sku, Sku.id == StoreListing.sku_id)
+        .join(Product, Product.id == Sku.product_id)
+        .where(
+            StoreListing.store_id == store_id,
+            StoreListing.sku_id.in_(list(set(sku_ids))),
+            StoreListing.on_shelf.is_(True),
+            available_expr() > 0,
+            Sku.status == CatalogStatus.ACTIVE,
+            Product.status == CatalogStatus.ACTIVE,
+        )
+    )
     return set(rows.all())
 
 
 async def recommend(
-    session: AsyncSession, viewer: Viewer, *, store_id: int, cart: Sequence[int], first: int = 10,
+    session: AsyncSession,
+    viewer: Viewer,
+    *,
+    store_id: int,
+    cart: Sequence[int],
+    first: int = 10,
     now: datetime | None = None,
-) -> list[Suggestion]:  # fmt: skip
+) -> list[Suggestion]:
     if not 1 <= first <= 50:
         raise DomainError(ErrorCode.INVALID_INPUT, "Ask for 1 to 50 suggestions.", "first")
     if await session.get(Store, store_id) is None:
@@ -95,9 +106,11 @@ async def recommend(
     found += await _popular(session, store_id, now, pool)
     if len({s.sku_id for s in found}) < first:  # a new store with no sales yet: anything on its shelf
         shelf = await session.scalars(
-            select(StoreListing.sku_id).where(StoreListing.store_id == store_id, StoreListing.on_shelf.is_(True))
-            .order_by(StoreListing.sku_id).limit(pool)
-        )  # fmt: skip
+            select(StoreListing.sku_id)
+            .where(StoreListing.store_id == store_id, StoreListing.on_shelf.is_(True))
+            .order_by(StoreListing.sku_id)
+            .limit(pool)
+        )
         found += [Suggestion(int(s), "POPULAR", 0) for s in shelf.all()]
     here = await _available_here(session, store_id, [s.sku_id for s in found])
     return _first_available(found, here, cart, first)
@@ -107,9 +120,10 @@ async def _bought_together(session: AsyncSession, cart: Sequence[int], pool: int
     together = await session.execute(
         select(CoPurchase.other_sku_id, func.sum(CoPurchase.orders).label("n"))
         .where(CoPurchase.sku_id.in_(list(cart)), CoPurchase.other_sku_id.notin_(list(cart)))
-        .group_by(CoPurchase.other_sku_id).order_by(func.sum(CoPurchase.orders).desc(), CoPurchase.other_sku_id)
+        .group_by(CoPurchase.other_sku_id)
+        .order_by(func.sum(CoPurchase.orders).desc(), CoPurchase.other_sku_id)
         .limit(pool)
-    )  # fmt: skip
+    )
     return [Suggestion(int(s), "BOUGHT_TOGETHER", int(n)) for s, n in together.all()]
 
 
@@ -117,22 +131,27 @@ async def _for_you(session: AsyncSession, member_id: int, store_id: int, now: da
     """What the member bought in the last 180 days, most first, then what sells here in those categories."""
     history = (
         select(OrderLine.sku_id, Product.category_id, func.sum(OrderLine.quantity).label("n"))
-        .join(Order, Order.id == OrderLine.order_id).join(Sku, Sku.id == OrderLine.sku_id)
+        .join(Order, Order.id == OrderLine.order_id)
+        .join(Sku, Sku.id == OrderLine.sku_id)
         .join(Product, Product.id == Sku.product_id)
-        .where(Order.member_id == member_id, Order.status.in_(SOLD),
-               Order.created_at >= now - timedelta(days=180))
+        .where(Order.member_id == member_id, Order.status.in_(SOLD), Order.created_at >= now - timedelta(days=180))
         .group_by(OrderLine.sku_id, Product.category_id)
-    )  # fmt: skip
+    )
     mine = (await session.execute(history)).all()
     found = [Suggestion(int(s), "FOR_YOU", int(n)) for s, _c, n in sorted(mine, key=lambda r: -r.n)]
     categories = {int(c) for _s, c, _n in mine}
     if categories:
         in_categories = (
             select(StoreSkuDayFact.sku_id, func.sum(StoreSkuDayFact.quantity).label("n"))
-            .where(StoreSkuDayFact.store_id == store_id, StoreSkuDayFact.day >= (now - timedelta(days=28)).date(),
-                   StoreSkuDayFact.category_id.in_(categories))
-            .group_by(StoreSkuDayFact.sku_id).order_by(func.sum(StoreSkuDayFact.quantity).desc()).limit(pool)
-        )  # fmt: skip
+            .where(
+                StoreSkuDayFact.store_id == store_id,
+                StoreSkuDayFact.day >= (now - timedelta(days=28)).date(),
+                StoreSkuDayFact.category_id.in_(categories),
+            )
+            .group_by(StoreSkuDayFact.sku_id)
+            .order_by(func.sum(StoreSkuDayFact.quantity).desc())
+            .limit(pool)
+        )
         found += [Suggestion(int(s), "FOR_YOU", int(n)) for s, n in (await session.execute(in_categories)).all()]
     return found
 

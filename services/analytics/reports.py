@@ -170,58 +170,85 @@ async def _ranked_skus(
     name_col = Category.name if by_category else Sku.barcode
     joined = Category.id == model.category_id if by_category else Sku.id == model.sku_id
     stmt = (
-        select(key.label("key"), func.max(name_col).label("label"), func.sum(model.quantity).label("quantity"),
-               func.sum(model.net).label("net"), func.sum(model.refunds).label("refunds"))
+        select(
+            key.label("key"),
+            func.max(name_col).label("label"),
+            func.sum(model.quantity).label("quantity"),
+            func.sum(model.net).label("net"),
+            func.sum(model.refunds).label("refunds"),
+        )
         .join(Category if by_category else Sku, joined)
         .where(*_where_days(model, stores, start, end))
         .group_by(key)
         .order_by(func.sum(model.net).desc(), key)
         .limit(first)
-    )  # fmt: skip
-    return [Ranked(int(r.key), str(r.label), int(r.quantity), int(r.net), int(r.refunds))
-            for r in (await session.execute(stmt)).all()]  # fmt: skip
+    )
+    return [
+        Ranked(int(r.key), str(r.label), int(r.quantity), int(r.net), int(r.refunds))
+        for r in (await session.execute(stmt)).all()
+    ]
 
 
 async def sales(
-    session: AsyncSession, viewer: Viewer, *, store_id: int | None, start: date, end: date, granularity: str = "DAY",
+    session: AsyncSession,
+    viewer: Viewer,
+    *,
+    store_id: int | None,
+    start: date,
+    end: date,
+    granularity: str = "DAY",
     top: int = 10,
-) -> SalesReport:  # fmt: skip
+) -> SalesReport:
     stores = report_stores(viewer, store_id)
     check_period(start, end)
     if granularity not in GRANULARITIES:
         raise DomainError(ErrorCode.INVALID_INPUT, "Group by DAY, WEEK or MONTH.", "granularity")
     where = _where_days(StoreDayFact, stores, start, end)
     series: dict[str, Figures] = {}
-    for row in (await session.execute(select(StoreDayFact.day, *_sums(StoreDayFact)).where(*where)
-                                      .group_by(StoreDayFact.day).order_by(StoreDayFact.day))).all():  # fmt: skip
+    for row in (
+        await session.execute(
+            select(StoreDayFact.day, *_sums(StoreDayFact))
+            .where(*where)
+            .group_by(StoreDayFact.day)
+            .order_by(StoreDayFact.day)
+        )
+    ).all():
         series.setdefault(bucket(row.day, granularity), Figures()).add(_figures(row))
     by: dict[str, list[Point]] = {}
     for dimension in ("channel", "fulfilment"):
         column = getattr(StoreDayFact, dimension)
-        rows = (await session.execute(select(column.label("k"), *_sums(StoreDayFact)).where(*where).group_by(column)
-                                      .order_by(column))).all()  # fmt: skip
+        rows = (
+            await session.execute(
+                select(column.label("k"), *_sums(StoreDayFact)).where(*where).group_by(column).order_by(column)
+            )
+        ).all()
         by[dimension] = [Point(str(r.k), _figures(r)) for r in rows]
     hourly: Any = ChainHourFact if stores is None else StoreHourFact
     hours = (
         await session.execute(
             select(hourly.hour, func.sum(hourly.orders), func.sum(hourly.net))
-            .where(*_where_days(hourly, stores, start, end)).group_by(hourly.hour)
+            .where(*_where_days(hourly, stores, start, end))
+            .group_by(hourly.hour)
         )
-    ).all()  # fmt: skip
+    ).all()
     by_hour = {int(h): Figures(orders=int(o), net=int(n)) for h, o, n in hours}
     totals = Figures()
     for point in series.values():
         totals.add(point)
     before = previous_period(start, end)
     return SalesReport(
-        start=start, end=end, totals=totals, previous=await _totals(session, stores, *before),
+        start=start,
+        end=end,
+        totals=totals,
+        previous=await _totals(session, stores, *before),
         series=[Point(label, figures) for label, figures in series.items()],
         by_hour=[Point(f"{h:02d}", by_hour.get(h, Figures())) for h in range(24)],
-        by_channel=by["channel"], by_fulfilment=by["fulfilment"],
+        by_channel=by["channel"],
+        by_fulfilment=by["fulfilment"],
         by_category=await _ranked_skus(session, stores, start, end, by_category=True, first=top),
         top_products=await _ranked_skus(session, stores, start, end, by_category=False, first=top),
         freshness=await freshness(session),
-    )  # fmt: skip
+    )
 
 
 RANK_METRICS = ("NET", "GMV", "ORDERS", "AVERAGE_ORDER_VALUE", "REFUNDS", "DISCOUNTS")
@@ -245,9 +272,13 @@ async def ranking(
         raise DomainError(ErrorCode.INVALID_INPUT, "Rank by " + ", ".join(RANK_METRICS) + ".", "metric")
 
     async def per_store(a: date, b: date) -> dict[int, Figures]:
-        rows = (await session.execute(select(StoreDayFact.store_id, *_sums(StoreDayFact))
-                                      .where(*_where_days(StoreDayFact, None, a, b))
-                                      .group_by(StoreDayFact.store_id))).all()  # fmt: skip
+        rows = (
+            await session.execute(
+                select(StoreDayFact.store_id, *_sums(StoreDayFact))
+                .where(*_where_days(StoreDayFact, None, a, b))
+                .group_by(StoreDayFact.store_id)
+            )
+        ).all()
         return {int(r.store_id): _figures(r) for r in rows}
 
     now, before = await per_store(start, end), await per_store(*previous_period(start, end))
@@ -293,37 +324,55 @@ async def inventory(
     default = (await get_settings(session)).default_low_stock_threshold
     listed = and_(StoreListing.store_id == StockLevel.store_id, StoreListing.sku_id == StockLevel.sku_id)
     stock_stmt = (
-        select(StockLevel.store_id, func.sum(StockLevel.on_hand), func.count(),
-               func.sum(func.cast(available_expr() <= 0, type_=StockLevel.on_hand.type)),
-               func.sum(func.cast(available_expr() <= threshold_expr(default), type_=StockLevel.on_hand.type)))
-        .join(StoreListing, listed).join(Sku, Sku.id == StockLevel.sku_id)
+        select(
+            StockLevel.store_id,
+            func.sum(StockLevel.on_hand),
+            func.count(),
+            func.sum(func.cast(available_expr() <= 0, type_=StockLevel.on_hand.type)),
+            func.sum(func.cast(available_expr() <= threshold_expr(default), type_=StockLevel.on_hand.type)),
+        )
+        .join(StoreListing, listed)
+        .join(Sku, Sku.id == StockLevel.sku_id)
         .where(StoreListing.on_shelf.is_(True))
         .group_by(StockLevel.store_id)
-    )  # fmt: skip
+    )
     if stores is not None:
         stock_stmt = stock_stmt.where(StockLevel.store_id.in_(stores))
     net_units = func.sum(StoreSkuDayFact.quantity - StoreSkuDayFact.refunded_quantity)
-    sold_stmt = (select(StoreSkuDayFact.store_id, net_units).where(*_where_days(StoreSkuDayFact, stores, start, end))
-                 .group_by(StoreSkuDayFact.store_id))  # fmt: skip
+    sold_stmt = (
+        select(StoreSkuDayFact.store_id, net_units)
+        .where(*_where_days(StoreSkuDayFact, stores, start, end))
+        .group_by(StoreSkuDayFact.store_id)
+    )
     sold = {int(k): int(v) for k, v in (await session.execute(sold_stmt)).all()}
     moved: dict[tuple[int, str], int] = defaultdict(int)
     since, until = _start_of(start), _start_of(end + timedelta(days=1))
     for column, direction in ((Transfer.to_store_id, "in"), (Transfer.from_store_id, "out")):
-        stmt = (select(column, func.sum(func.coalesce(TransferLine.shipped_quantity, 0)))
-                .join(TransferLine, TransferLine.transfer_id == Transfer.id)
-                .where(Transfer.shipped_at >= since, Transfer.shipped_at < until)
-                .group_by(column))  # fmt: skip
+        stmt = (
+            select(column, func.sum(func.coalesce(TransferLine.shipped_quantity, 0)))
+            .join(TransferLine, TransferLine.transfer_id == Transfer.id)
+            .where(Transfer.shipped_at >= since, Transfer.shipped_at < until)
+            .group_by(column)
+        )
         if stores is not None:
             stmt = stmt.where(column.in_(stores))
         for sid, qty in (await session.execute(stmt)).all():
             moved[(int(sid), direction)] += int(qty or 0)
     days = (end - start).days + 1
     return [
-        InventoryRow(store_id=int(sid), on_hand=int(on_hand or 0), listed=int(count), out_of_stock=int(zero or 0),
-                     low_stock=int(low or 0), sold=sold.get(int(sid), 0), transferred_in=moved[(int(sid), "in")],
-                     transferred_out=moved[(int(sid), "out")], days=days)
+        InventoryRow(
+            store_id=int(sid),
+            on_hand=int(on_hand or 0),
+            listed=int(count),
+            out_of_stock=int(zero or 0),
+            low_stock=int(low or 0),
+            sold=sold.get(int(sid), 0),
+            transferred_in=moved[(int(sid), "in")],
+            transferred_out=moved[(int(sid), "out")],
+            days=days,
+        )
         for sid, on_hand, count, zero, low in sorted((await session.execute(stock_stmt)).all())
-    ]  # fmt: skip
+    ]
 
 
 def _start_of(day: date) -> datetime:
@@ -353,8 +402,11 @@ async def members(
     known: Any = Member.deleted_at.is_(None)
     if stores is not None:
         known = and_(known, Member.id.in_(select(MemberStore.member_id).where(MemberStore.store_id.in_(stores))))
-    joined = (await session.scalars(select(Member.joined_at).where(known, Member.joined_at >= since,
-                                                                   Member.joined_at < until))).all()  # fmt: skip
+    joined = (
+        await session.scalars(
+            select(Member.joined_at).where(known, Member.joined_at >= since, Member.joined_at < until)
+        )
+    ).all()
     per_day: dict[str, int] = defaultdict(int)
     for at in joined:
         per_day[at.astimezone(CHAIN_TZ).date().isoformat()] += 1
@@ -363,17 +415,30 @@ async def members(
         relation = relation.where(MemberStore.store_id.in_(stores))
     rel = relation.subquery()
     active = await session.scalar(
-        select(func.count(func.distinct(rel.c.member_id))).where(rel.c.last_purchase_at >= since,
-                                                                 rel.c.last_purchase_at < until)
-    )  # fmt: skip
+        select(func.count(func.distinct(rel.c.member_id))).where(
+            rel.c.last_purchase_at >= since, rel.c.last_purchase_at < until
+        )
+    )
     buyers = await session.scalar(select(func.count(func.distinct(rel.c.member_id))).where(rel.c.purchase_count >= 1))
     again = await session.scalar(select(func.count(func.distinct(rel.c.member_id))).where(rel.c.purchase_count >= 2))
-    levels = (await session.execute(
-        select(func.coalesce(MemberLevel.name, "-"), func.count()).select_from(Member)
-        .outerjoin(MemberLevel, MemberLevel.id == Member.level_id).where(known).group_by(MemberLevel.name)
-        .order_by(MemberLevel.name))).all()  # fmt: skip
-    segments = (await session.execute(select(func.coalesce(Member.segment, "NONE"), func.count()).where(known)
-                                      .group_by(Member.segment).order_by(Member.segment))).all()  # fmt: skip
+    levels = (
+        await session.execute(
+            select(func.coalesce(MemberLevel.name, "-"), func.count())
+            .select_from(Member)
+            .outerjoin(MemberLevel, MemberLevel.id == Member.level_id)
+            .where(known)
+            .group_by(MemberLevel.name)
+            .order_by(MemberLevel.name)
+        )
+    ).all()
+    segments = (
+        await session.execute(
+            select(func.coalesce(Member.segment, "NONE"), func.count())
+            .where(known)
+            .group_by(Member.segment)
+            .order_by(Member.segment)
+        )
+    ).all()
     if stores is None:
         owed = await session.scalar(select(func.coalesce(func.sum(Member.balance_principal + Member.balance_bonus), 0)))
     else:
@@ -381,11 +446,14 @@ async def members(
         owed = await session.scalar(select(left).where(BalanceLot.issuer_store_id.in_(stores)))
     total = await session.scalar(select(func.count()).select_from(Member).where(known))
     return MemberReport(
-        new_members=sorted(per_day.items()), total_members=int(total or 0), active_members=int(active or 0),
+        new_members=sorted(per_day.items()),
+        total_members=int(total or 0),
+        active_members=int(active or 0),
         repurchase_rate=round(int(again or 0) / int(buyers), 4) if buyers else 0.0,
-        levels=[(str(n), int(c)) for n, c in levels], segments=[(str(s), int(c)) for s, c in segments],
+        levels=[(str(n), int(c)) for n, c in levels],
+        segments=[(str(s), int(c)) for s, c in segments],
         stored_value_outstanding=int(owed or 0),
-    )  # fmt: skip
+    )
 
 
 @dataclass
@@ -407,13 +475,21 @@ async def marketing(
     since, until = _start_of(start), _start_of(end + timedelta(days=1))
     for kind, column in (("CAMPAIGN", OrderPromotion.campaign_id), ("COUPON", OrderPromotion.coupon_template_id)):
         stmt = (
-            select(column, func.count(func.distinct(OrderPromotion.order_id)), func.sum(OrderPromotion.discount),
-                   func.count(func.distinct(OrderPromotion.member_id)))
+            select(
+                column,
+                func.count(func.distinct(OrderPromotion.order_id)),
+                func.sum(OrderPromotion.discount),
+                func.count(func.distinct(OrderPromotion.member_id)),
+            )
             .join(Order, Order.id == OrderPromotion.order_id)
-            .where(column.isnot(None), Order.paid_at >= since, Order.paid_at < until,
-                   Order.status.notin_([OrderStatus.CREATED, OrderStatus.CANCELLED]))
+            .where(
+                column.isnot(None),
+                Order.paid_at >= since,
+                Order.paid_at < until,
+                Order.status.notin_([OrderStatus.CREATED, OrderStatus.CANCELLED]),
+            )
             .group_by(column)
-        )  # fmt: skip
+        )
         if stores is not None:
             stmt = stmt.where(OrderPromotion.store_id.in_(stores))
         found = (await session.execute(stmt)).all()

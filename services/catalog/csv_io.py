@@ -19,8 +19,19 @@ from services.access.permissions import Perm
 from services.access.scope import Viewer, require
 from services.catalog.products import _BARCODE, _URL, MAX_PRICE
 
-COLUMNS = ["product", "category", "barcode", "spec", "base_price", "cost_price", "min_price", "max_price",
-           "status", "description", "images"]  # fmt: skip
+COLUMNS = [
+    "product",
+    "category",
+    "barcode",
+    "spec",
+    "base_price",
+    "cost_price",
+    "min_price",
+    "max_price",
+    "status",
+    "description",
+    "images",
+]
 REQUIRED = ("product", "category", "barcode", "base_price")
 MAX_ROWS = 20_000
 MAX_BYTES = 5 * 1024 * 1024
@@ -110,8 +121,20 @@ def _parse_row(line: int, raw: dict[str, str], errors: list[RowError]) -> _Row |
         errors.append(RowError(line, "base_price", "outside the SKU's min/max band"))
     if len(errors) > start or base is None:
         return None
-    return _Row(line, values["product"], path, values["barcode"], spec, base, prices["cost_price"], low, high,
-                status, values["description"] or None, images)  # fmt: skip
+    return _Row(
+        line,
+        values["product"],
+        path,
+        values["barcode"],
+        spec,
+        base,
+        prices["cost_price"],
+        low,
+        high,
+        status,
+        values["description"] or None,
+        images,
+    )
 
 
 def parse(content: str) -> tuple[list[_Row], list[RowError]]:
@@ -190,15 +213,29 @@ async def import_catalog(session: AsyncSession, viewer: Viewer, content: str) ->
             continue
         product = library.get((category_id, row.product))
         if product is None:
-            product = Product(name=row.product, category_id=category_id, description=row.description,
-                              images=row.images, status=CatalogStatus.ACTIVE)  # fmt: skip
+            product = Product(
+                name=row.product,
+                category_id=category_id,
+                description=row.description,
+                images=row.images,
+                status=CatalogStatus.ACTIVE,
+            )
             session.add(product)
             await session.flush()
             library[(category_id, row.product)] = product
             report.products_created += 1
-        session.add(Sku(product_id=product.id, barcode=row.barcode, spec=row.spec, base_price=row.base_price,
-                        cost_price=row.cost_price or 0, min_price=row.min_price, max_price=row.max_price,
-                        status=row.status))  # fmt: skip
+        session.add(
+            Sku(
+                product_id=product.id,
+                barcode=row.barcode,
+                spec=row.spec,
+                base_price=row.base_price,
+                cost_price=row.cost_price or 0,
+                min_price=row.min_price,
+                max_price=row.max_price,
+                status=row.status,
+            )
+        )
         report.skus_created += 1
     await session.flush()
     return report
@@ -224,15 +261,25 @@ async def export_catalog(session: AsyncSession, viewer: Viewer) -> str:
     writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
     result = await session.execute(
-        select(Product, Sku).join(Sku, Sku.product_id == Product.id).where(Product.owner_store_id.is_(None))
+        select(Product, Sku)
+        .join(Sku, Sku.product_id == Product.id)
+        .where(Product.owner_store_id.is_(None))
         .order_by(Product.id, Sku.id)
-    )  # fmt: skip
+    )
     for product, sku in result:
-        writer.writerow({
-            "product": product.name, "category": path(product.category_id), "barcode": sku.barcode,
-            "spec": ";".join(f"{k}={v}" for k, v in sku.spec.items()), "base_price": fen_to_yuan(sku.base_price),
-            "cost_price": fen_to_yuan(sku.cost_price) if include_cost else "",
-            "min_price": fen_to_yuan(sku.min_price), "max_price": fen_to_yuan(sku.max_price),
-            "status": sku.status.value, "description": product.description or "", "images": " ".join(product.images),
-        })  # fmt: skip
+        writer.writerow(
+            {
+                "product": product.name,
+                "category": path(product.category_id),
+                "barcode": sku.barcode,
+                "spec": ";".join(f"{k}={v}" for k, v in sku.spec.items()),
+                "base_price": fen_to_yuan(sku.base_price),
+                "cost_price": fen_to_yuan(sku.cost_price) if include_cost else "",
+                "min_price": fen_to_yuan(sku.min_price),
+                "max_price": fen_to_yuan(sku.max_price),
+                "status": sku.status.value,
+                "description": product.description or "",
+                "images": " ".join(product.images),
+            }
+        )
     return out.getvalue()

@@ -95,10 +95,12 @@ async def adopt(session: AsyncSession, viewer: Viewer, *, store_id: int, items: 
 async def _listing(session: AsyncSession, viewer: Viewer, listing_id: int) -> tuple[StoreListing, Sku]:
     row = (
         await session.execute(
-            select(StoreListing, Sku).join(Sku, Sku.id == StoreListing.sku_id).where(StoreListing.id == listing_id)
+            select(StoreListing, Sku)
+            .join(Sku, Sku.id == StoreListing.sku_id)
+            .where(StoreListing.id == listing_id)
             .with_for_update(of=StoreListing)
         )
-    ).first()  # fmt: skip
+    ).first()
     if row is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such listing.", "id")
     require_store(viewer, row[0].store_id, Perm.LISTING_MANAGE)
@@ -141,9 +143,11 @@ async def push_price(session: AsyncSession, viewer: Viewer, *, sku_id: int, pric
         raise DomainError(ErrorCode.PRICE_OUT_OF_BAND, "The price lies outside the SKU's own band.", "price")
     sku.base_price = price
     result = await session.execute(
-        update(StoreListing).where(StoreListing.sku_id == sku_id).values(price=price, updated_at=utcnow())
+        update(StoreListing)
+        .where(StoreListing.sku_id == sku_id)
+        .values(price=price, updated_at=utcnow())
         .execution_options(synchronize_session=False)
-    )  # fmt: skip
+    )
     await session.flush()
     return sku, int(result.rowcount)  # type: ignore[attr-defined]
 
@@ -190,8 +194,10 @@ async def menu_categories(session: AsyncSession, store_id: int) -> list[tuple[Ca
     sub = menu_query(store_id, None, None).with_only_columns(Product.category_id.label("category_id")).subquery()
     rows = (
         await session.execute(
-            select(Category, func.count()).join(sub, sub.c.category_id == Category.id).group_by(Category.id)
+            select(Category, func.count())
+            .join(sub, sub.c.category_id == Category.id)
+            .group_by(Category.id)
             .order_by(Category.sort, Category.id)
         )
-    ).all()  # fmt: skip
+    ).all()
     return [(c, int(n)) for c, n in rows]

@@ -152,11 +152,19 @@ async def create_product(
     session.add(product)
     await session.flush()
     rows = [
-        Sku(product_id=product.id, barcode=s.barcode.strip(), spec=dict(s.spec), base_price=s.base_price,
-            cost_price=s.cost_price, min_price=s.min_price, max_price=s.max_price,
-            low_stock_default=s.low_stock_default, status=CatalogStatus.ACTIVE)
+        Sku(
+            product_id=product.id,
+            barcode=s.barcode.strip(),
+            spec=dict(s.spec),
+            base_price=s.base_price,
+            cost_price=s.cost_price,
+            min_price=s.min_price,
+            max_price=s.max_price,
+            low_stock_default=s.low_stock_default,
+            status=CatalogStatus.ACTIVE,
+        )
         for s in checked
-    ]  # fmt: skip
+    ]
     session.add_all(rows)
     await session.flush()
     return product, rows
@@ -208,9 +216,16 @@ async def add_sku(session: AsyncSession, viewer: Viewer, *, product_id: int, fie
     product = await editable_product(session, viewer, product_id)
     check_sku_fields(fields)
     await _check_barcodes_free(session, [fields.barcode.strip()], prefix="sku")
-    sku = Sku(product_id=product.id, barcode=fields.barcode.strip(), spec=dict(fields.spec),
-              base_price=fields.base_price, cost_price=fields.cost_price, min_price=fields.min_price,
-              max_price=fields.max_price, low_stock_default=fields.low_stock_default)  # fmt: skip
+    sku = Sku(
+        product_id=product.id,
+        barcode=fields.barcode.strip(),
+        spec=dict(fields.spec),
+        base_price=fields.base_price,
+        cost_price=fields.cost_price,
+        min_price=fields.min_price,
+        max_price=fields.max_price,
+        low_stock_default=fields.low_stock_default,
+    )
     session.add(sku)
     await session.flush()
     return sku

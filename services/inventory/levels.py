@@ -106,16 +106,26 @@ async def receive(
     await require_visible(session, viewer, Sku, [line.sku_id for line in lines], lambda i: f"lines[{i}].skuId")
     request = {"lines": [(line.sku_id, line.quantity) for line in lines], "note": note}
     await idempotency.once(
-        session, scope=f"receiveStock:{store_id}", key=key, request=request, save=lambda _: {}, load=_nothing,
+        session,
+        scope=f"receiveStock:{store_id}",
+        key=key,
+        request=request,
+        save=lambda _: {},
+        load=_nothing,
         run=lambda: stock.receive(session, store_id, lines, stock.Ref("receipt", None, viewer.staff_id, note)),
-    )  # fmt: skip
+    )
     return sorted({line.sku_id for line in lines})
 
 
 async def adjust(
-    session: AsyncSession, viewer: Viewer, store_id: int, deltas: dict[int, int], reason: AdjustmentReason,
-    note: str | None, key: str,
-) -> list[int]:  # fmt: skip
+    session: AsyncSession,
+    viewer: Viewer,
+    store_id: int,
+    deltas: dict[int, int],
+    reason: AdjustmentReason,
+    note: str | None,
+    key: str,
+) -> list[int]:
     """Adjust on-hand quantities (damage, loss, correction), once per key; returns the touched SKU ids."""
     require_store(viewer, store_id, Perm.STOCK_ADJUST)
     if reason is AdjustmentReason.STOCKTAKE:
@@ -123,10 +133,14 @@ async def adjust(
     await require_visible(session, viewer, Sku, list(deltas), lambda i: f"lines[{i}].skuId")
     ref = stock.Ref("adjustment", None, viewer.staff_id, note)
     await idempotency.once(
-        session, scope=f"adjustStock:{store_id}", key=key,
-        request={"deltas": sorted(deltas.items()), "reason": reason.value}, save=lambda _: {}, load=_nothing,
+        session,
+        scope=f"adjustStock:{store_id}",
+        key=key,
+        request={"deltas": sorted(deltas.items()), "reason": reason.value},
+        save=lambda _: {},
+        load=_nothing,
         run=lambda: stock.adjust(session, store_id, deltas, reason, ref),
-    )  # fmt: skip
+    )
     return sorted(deltas)
 
 
@@ -141,10 +155,14 @@ async def stocktake(
         return {int(k): v for k, v in stored.get("differences", {}).items()}
 
     return await idempotency.once(
-        session, scope=f"submitStocktake:{store_id}", key=key, request={"counted": sorted(counted.items())},
+        session,
+        scope=f"submitStocktake:{store_id}",
+        key=key,
+        request={"counted": sorted(counted.items())},
         run=lambda: stock.stocktake(session, store_id, counted, stock.Ref("stocktake", None, viewer.staff_id)),
-        save=lambda d: {"differences": {str(k): v for k, v in d.items()}}, load=load,
-    )  # fmt: skip
+        save=lambda d: {"differences": {str(k): v for k, v in d.items()}},
+        load=load,
+    )
 
 
 @dataclass(frozen=True)
@@ -212,12 +230,17 @@ async def transfer_suggestions(
     for row in givers:
         level, store, threshold = row.StockLevel, row.Store, row.threshold
         surplus = level.on_hand - level.reserved - 2 * threshold
-        suggestions.append(Suggestion(
-            sku_id=level.sku_id, from_store=store,
-            available_there=(level.on_hand - level.reserved) if viewer.is_hq else None, short_by=need[level.sku_id],
-            quantity=min(need[level.sku_id], surplus), same_city=store.city == target.city,
-            distance_km=distance_km(target.lat, target.lng, store.lat, store.lng),
-        ))  # fmt: skip
+        suggestions.append(
+            Suggestion(
+                sku_id=level.sku_id,
+                from_store=store,
+                available_there=(level.on_hand - level.reserved) if viewer.is_hq else None,
+                short_by=need[level.sku_id],
+                quantity=min(need[level.sku_id], surplus),
+                same_city=store.city == target.city,
+                distance_km=distance_km(target.lat, target.lng, store.lat, store.lng),
+            )
+        )
     suggestions.sort(key=lambda s: (s.sku_id, not s.same_city, s.distance_km))
     return suggestions[:limit]
 

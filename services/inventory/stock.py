@@ -153,20 +153,31 @@ async def _emit_levels(session: AsyncSession, where: ColumnElement[bool], kind: 
     levels = (
         await session.execute(
             select(
-                StockLevel.id, StockLevel.store_id, StockLevel.sku_id, StockLevel.on_hand, StockLevel.reserved,
+                StockLevel.id,
+                StockLevel.store_id,
+                StockLevel.sku_id,
+                StockLevel.on_hand,
+                StockLevel.reserved,
                 func.coalesce(StockLevel.low_threshold, Sku.low_stock_default, default).label("threshold"),
             )
             .join(Sku, Sku.id == StockLevel.sku_id)
             .where(where)
         )
-    ).all()  # fmt: skip
+    ).all()
     for row in levels:
         emit(
             session,
             stock_topic(row.store_id),
-            {"levelId": row.id, "storeId": row.store_id, "skuId": row.sku_id, "onHand": row.on_hand,
-             "reserved": row.reserved, "threshold": row.threshold, "kind": kind},
-        )  # fmt: skip
+            {
+                "levelId": row.id,
+                "storeId": row.store_id,
+                "skuId": row.sku_id,
+                "onHand": row.on_hand,
+                "reserved": row.reserved,
+                "threshold": row.threshold,
+                "kind": kind,
+            },
+        )
 
 
 async def receive(session: AsyncSession, store_id: int, lines: Iterable[Line], ref: Ref) -> None:

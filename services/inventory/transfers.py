@@ -34,9 +34,14 @@ class LineQuantity:
 
 
 async def request(
-    session: AsyncSession, viewer: Viewer, *, from_store_id: int, to_store_id: int, lines: list[LineQuantity],
+    session: AsyncSession,
+    viewer: Viewer,
+    *,
+    from_store_id: int,
+    to_store_id: int,
+    lines: list[LineQuantity],
     note: str | None,
-) -> tuple[Transfer, list[TransferLine]]:  # fmt: skip
+) -> tuple[Transfer, list[TransferLine]]:
     """The receiving store's manager, or HQ, asks for stock from another store."""
     require_store(viewer, to_store_id, Perm.TRANSFER_REQUEST)
     if from_store_id == to_store_id:
@@ -58,8 +63,13 @@ async def request(
     for i, line in enumerate(lines):
         if not 0 < line.quantity <= 1_000_000:
             raise DomainError(ErrorCode.INVALID_INPUT, "Quantities must be positive.", f"lines[{i}].quantity")
-    transfer = Transfer(from_store_id=from_store_id, to_store_id=to_store_id, status=TransferStatus.REQUESTED,
-                        note=optional_text(note, "note", max_len=255), requested_by=viewer.staff_id)  # fmt: skip
+    transfer = Transfer(
+        from_store_id=from_store_id,
+        to_store_id=to_store_id,
+        status=TransferStatus.REQUESTED,
+        note=optional_text(note, "note", max_len=255),
+        requested_by=viewer.staff_id,
+    )
     session.add(transfer)
     await session.flush()
     rows = [TransferLine(transfer_id=transfer.id, sku_id=line.sku_id, quantity=line.quantity) for line in lines]
@@ -136,8 +146,14 @@ async def ship(
     """The sending store ships (all, or fewer per line): its stock goes out now."""
     transfer = await _load(session, transfer_id)
     require_store(viewer, transfer.from_store_id, Perm.STOCK_ADJUST)
-    transfer = await _step(session, transfer_id, {TransferStatus.APPROVED}, TransferStatus.SHIPPED,
-                           shipped_by=viewer.staff_id, shipped_at=utcnow())  # fmt: skip
+    transfer = await _step(
+        session,
+        transfer_id,
+        {TransferStatus.APPROVED},
+        TransferStatus.SHIPPED,
+        shipped_by=viewer.staff_id,
+        shipped_at=utcnow(),
+    )
     out = await _count_lines(session, transfer_id, quantities, stage="shipped")
     if out:
         ref = stock.Ref("transfer", transfer.id, viewer.staff_id)
@@ -152,8 +168,14 @@ async def receive(
     """The receiving store counts what arrived: its stock goes in, differences stay on the lines."""
     transfer = await _load(session, transfer_id)
     require_store(viewer, transfer.to_store_id, Perm.STOCK_ADJUST)
-    transfer = await _step(session, transfer_id, {TransferStatus.SHIPPED}, TransferStatus.RECEIVED,
-                           received_by=viewer.staff_id, received_at=utcnow())  # fmt: skip
+    transfer = await _step(
+        session,
+        transfer_id,
+        {TransferStatus.SHIPPED},
+        TransferStatus.RECEIVED,
+        received_by=viewer.staff_id,
+        received_at=utcnow(),
+    )
     arrived = await _count_lines(session, transfer_id, quantities, stage="received")
     if arrived:
         ref = stock.Ref("transfer", transfer.id, viewer.staff_id)
@@ -206,36 +228,61 @@ class _Step(Protocol):
 
 
 async def once(
-    session: AsyncSession, viewer: Viewer, operation: str, key: str, transfer_id: int,
-    quantities: dict[int, int] | None, step: _Step,
-) -> Transfer:  # fmt: skip
+    session: AsyncSession,
+    viewer: Viewer,
+    operation: str,
+    key: str,
+    transfer_id: int,
+    quantities: dict[int, int] | None,
+    step: _Step,
+) -> Transfer:
     """Ship or receive once per idempotency key: a replay returns the transfer, moving no stock again."""
     request = {"transfer": transfer_id, "quantities": None if quantities is None else sorted(quantities.items())}
     transfer = await idempotency.once(
-        session, scope=idempotency_scope(viewer, operation), key=key, request=request,
+        session,
+        scope=idempotency_scope(viewer, operation),
+        key=key,
+        request=request,
         run=lambda: step(session, viewer, transfer_id=transfer_id, quantities=quantities),
-        save=lambda t: {"transfer_id": t.id}, load=lambda r: _load(session, int(r["transfer_id"])),
-    )  # fmt: skip
+        save=lambda t: {"transfer_id": t.id},
+        load=lambda r: _load(session, int(r["transfer_id"])),
+    )
     # A replay runs no step: it still acts in the store the step does (shipping: the sender; receiving: the receiver).
     acted_in(transfer.from_store_id if step is ship else transfer.to_store_id)
     return transfer
 
 
 async def request_once(
-    session: AsyncSession, viewer: Viewer, *, from_store_id: int, to_store_id: int, lines: list[LineQuantity],
-    note: str | None, key: str,
-) -> Transfer:  # fmt: skip
+    session: AsyncSession,
+    viewer: Viewer,
+    *,
+    from_store_id: int,
+    to_store_id: int,
+    lines: list[LineQuantity],
+    note: str | None,
+    key: str,
+) -> Transfer:
     """`request` once per idempotency key: a retried request creates one transfer."""
     acted_in(to_store_id)  # the requesting store, even when refused
 
     async def run() -> Transfer:
-        transfer, _ = await request(session, viewer, from_store_id=from_store_id, to_store_id=to_store_id,
-                                    lines=lines, note=note)  # fmt: skip
+        transfer, _ = await request(
+            session, viewer, from_store_id=from_store_id, to_store_id=to_store_id, lines=lines, note=note
+        )
         return transfer
 
-    fingerprint = {"from": from_store_id, "to": to_store_id, "note": note,
-                   "lines": sorted((x.sku_id, x.quantity) for x in lines)}  # fmt: skip
+    fingerprint = {
+        "from": from_store_id,
+        "to": to_store_id,
+        "note": note,
+        "lines": sorted((x.sku_id, x.quantity) for x in lines),
+    }
     return await idempotency.once(
-        session, scope=idempotency_scope(viewer, "requestTransfer"), key=key, request=fingerprint, run=run,
-        save=lambda t: {"transfer_id": t.id}, load=lambda r: _load(session, int(r["transfer_id"])),
-    )  # fmt: skip
+        session,
+        scope=idempotency_scope(viewer, "requestTransfer"),
+        key=key,
+        request=fingerprint,
+        run=run,
+        save=lambda t: {"transfer_id": t.id},
+        load=lambda r: _load(session, int(r["transfer_id"])),
+    )

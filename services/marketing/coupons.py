@@ -120,12 +120,16 @@ async def claimable(session: AsyncSession, store_id: int | None, at: datetime) -
     rows = (
         await session.scalars(
             select(CouponTemplate)
-            .where(CouponTemplate.status == CampaignStatus.ACTIVE, CouponTemplate.claimable.is_(True),
-                   CouponTemplate.trigger == CouponTrigger.NONE, CouponTemplate.valid_from <= at,
-                   CouponTemplate.valid_until > at)
+            .where(
+                CouponTemplate.status == CampaignStatus.ACTIVE,
+                CouponTemplate.claimable.is_(True),
+                CouponTemplate.trigger == CouponTrigger.NONE,
+                CouponTemplate.valid_from <= at,
+                CouponTemplate.valid_until > at,
+            )
             .order_by(CouponTemplate.id)
         )
-    ).all()  # fmt: skip
+    ).all()
     return [t for t in rows if runs_in(t.store_ids, store_id)]
 
 
@@ -142,8 +146,11 @@ async def create_template(session: AsyncSession, viewer: Viewer, spec: NewTempla
             or (spec.kind is CouponKind.PERCENT_OFF and 100 - spec.percent > cap)
         )
         if too_deep or spec.trigger not in (CouponTrigger.NONE, CouponTrigger.NEW_VISITOR):
-            raise DomainError(ErrorCode.CAMPAIGN_NOT_ALLOWED, f"Store coupons take at most {cap}% off, with a "
-                              "threshold, claimed or given on a first visit.", "kind")  # fmt: skip
+            raise DomainError(
+                ErrorCode.CAMPAIGN_NOT_ALLOWED,
+                f"Store coupons take at most {cap}% off, with a threshold, claimed or given on a first visit.",
+                "kind",
+            )
         if store_ids not in (None, [viewer.store_id]):
             raise AccessDenied("A store's coupons are for its own store.")
         owner, store_ids = viewer.store_id, [viewer.store_id] if viewer.store_id is not None else None
@@ -151,13 +158,28 @@ async def create_template(session: AsyncSession, viewer: Viewer, spec: NewTempla
         await require_visible(session, viewer, Sku, [spec.free_sku_id], "freeSkuId")
     await require_visible(session, viewer, Sku, spec.sku_ids or [], lambda n: f"skuIds[{n}]")
     template = CouponTemplate(
-        name=text(spec.name, "name", max_len=64), kind=spec.kind, threshold=spec.threshold,
-        amount_off=spec.amount_off, percent=spec.percent, cap=spec.cap, free_sku_id=spec.free_sku_id,
-        store_ids=store_ids, category_ids=spec.category_ids, sku_ids=spec.sku_ids, valid_from=spec.valid_from,
-        valid_until=spec.valid_until, valid_days=spec.valid_days, total_quantity=spec.total_quantity, issued=0,
-        per_member_limit=spec.per_member_limit, stackable=spec.stackable, claimable=spec.claimable,
-        trigger=spec.trigger, owner_store_id=owner, status=CampaignStatus.ACTIVE,
-    )  # fmt: skip
+        name=text(spec.name, "name", max_len=64),
+        kind=spec.kind,
+        threshold=spec.threshold,
+        amount_off=spec.amount_off,
+        percent=spec.percent,
+        cap=spec.cap,
+        free_sku_id=spec.free_sku_id,
+        store_ids=store_ids,
+        category_ids=spec.category_ids,
+        sku_ids=spec.sku_ids,
+        valid_from=spec.valid_from,
+        valid_until=spec.valid_until,
+        valid_days=spec.valid_days,
+        total_quantity=spec.total_quantity,
+        issued=0,
+        per_member_limit=spec.per_member_limit,
+        stackable=spec.stackable,
+        claimable=spec.claimable,
+        trigger=spec.trigger,
+        owner_store_id=owner,
+        status=CampaignStatus.ACTIVE,
+    )
     session.add(template)
     await session.flush()
     return template
@@ -182,16 +204,24 @@ async def _template(session: AsyncSession, template_id: int) -> CouponTemplate:
 
 
 async def grant(
-    session: AsyncSession, template: CouponTemplate, members: ColumnElement[bool], source: CouponSource,
-    now: datetime, *, once_within: timedelta | None = None,
-) -> int:  # fmt: skip
+    session: AsyncSession,
+    template: CouponTemplate,
+    members: ColumnElement[bool],
+    source: CouponSource,
+    now: datetime,
+    *,
+    once_within: timedelta | None = None,
+) -> int:
     """One coupon of `template` to every member matching `members` who is under the limit; returns how many."""
     if template.status is not CampaignStatus.ACTIVE or now >= template.valid_until:
         raise DomainError(ErrorCode.CAMPAIGN_NOT_ACTIVE, "This coupon is no longer given out.", "templateId")
     mine = select(func.count()).where(MemberCoupon.template_id == template.id, MemberCoupon.member_id == Member.id)
     if once_within is not None:  # yearly gifts: one per period, whatever the limit
-        under = ~exists().where(MemberCoupon.template_id == template.id, MemberCoupon.member_id == Member.id,
-                                MemberCoupon.created_at > now - once_within)  # fmt: skip
+        under = ~exists().where(
+            MemberCoupon.template_id == template.id,
+            MemberCoupon.member_id == Member.id,
+            MemberCoupon.created_at > now - once_within,
+        )
     else:
         under = mine.scalar_subquery() < template.per_member_limit
     who = and_(members, Member.deleted_at.is_(None), under)
@@ -207,19 +237,30 @@ async def grant(
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         raise DomainError(ErrorCode.COUPONS_EXHAUSTED, "Not enough of this coupon is left.", "templateId")
     starts = max(now, template.valid_from) if template.valid_days else template.valid_from
-    ends = min(starts + timedelta(days=template.valid_days), template.valid_until) if template.valid_days else (
-        template.valid_until)  # fmt: skip
+    ends = (
+        min(starts + timedelta(days=template.valid_days), template.valid_until)
+        if template.valid_days
+        else (template.valid_until)
+    )
     rows = select(
-        literal(template.id), Member.id, mine.scalar_subquery() + 1, literal(MemberCouponStatus.AVAILABLE.value),
-        literal(source.value), literal(starts, MemberCoupon.valid_from.type),
-        literal(ends, MemberCoupon.valid_until.type), literal(now, MemberCoupon.created_at.type),
-    ).where(who)  # fmt: skip
+        literal(template.id),
+        Member.id,
+        mine.scalar_subquery() + 1,
+        literal(MemberCouponStatus.AVAILABLE.value),
+        literal(source.value),
+        literal(starts, MemberCoupon.valid_from.type),
+        literal(ends, MemberCoupon.valid_until.type),
+        literal(now, MemberCoupon.created_at.type),
+    ).where(who)
     columns = ["template_id", "member_id", "seq", "status", "source", "valid_from", "valid_until", "created_at"]
     stmt = dialect_insert(session, MemberCoupon).from_select(columns, rows).on_conflict_do_nothing()
     written = int((await session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
     if written != wanted:  # a racing grant took some of these members first: count only what was written
-        await session.execute(update(CouponTemplate).where(CouponTemplate.id == template.id)
-                              .values(issued=CouponTemplate.issued - (wanted - written)))  # fmt: skip
+        await session.execute(
+            update(CouponTemplate)
+            .where(CouponTemplate.id == template.id)
+            .values(issued=CouponTemplate.issued - (wanted - written))
+        )
     return written
 
 
@@ -234,9 +275,11 @@ async def claim(session: AsyncSession, viewer: Viewer, template_id: int, now: da
     if not await grant(session, template, Member.id == viewer.member_id, CouponSource.CLAIM, now):
         raise DomainError(ErrorCode.COUPON_LIMIT_REACHED, "You already hold as many as allowed.", "templateId")
     coupon = await session.scalar(
-        select(MemberCoupon).where(MemberCoupon.template_id == template.id, MemberCoupon.member_id == viewer.member_id)
-        .order_by(MemberCoupon.seq.desc()).limit(1)
-    )  # fmt: skip
+        select(MemberCoupon)
+        .where(MemberCoupon.template_id == template.id, MemberCoupon.member_id == viewer.member_id)
+        .order_by(MemberCoupon.seq.desc())
+        .limit(1)
+    )
     assert coupon is not None
     return coupon
 
@@ -273,19 +316,25 @@ async def issue(
 
 
 async def grant_automatic(
-    session: AsyncSession, trigger: CouponTrigger, member_id: int, *, store_id: int | None = None,
+    session: AsyncSession,
+    trigger: CouponTrigger,
+    member_id: int,
+    *,
+    store_id: int | None = None,
     now: datetime | None = None,
-) -> int:  # fmt: skip
+) -> int:
     """New member (新人礼) and first visit to a store (进店有礼) packs: every running template of the trigger."""
     now = now or utcnow()
     templates = (
         await session.scalars(
             select(CouponTemplate).where(
-                CouponTemplate.trigger == trigger, CouponTemplate.status == CampaignStatus.ACTIVE,
-                CouponTemplate.valid_from <= now, CouponTemplate.valid_until > now,
+                CouponTemplate.trigger == trigger,
+                CouponTemplate.status == CampaignStatus.ACTIVE,
+                CouponTemplate.valid_from <= now,
+                CouponTemplate.valid_until > now,
             )
         )
-    ).all()  # fmt: skip
+    ).all()
     given = 0
     for template in templates:
         if store_id is not None and template.store_ids and store_id not in template.store_ids:
@@ -306,11 +355,13 @@ async def grant_birthdays(session: AsyncSession, now: datetime) -> int:
     templates = (
         await session.scalars(
             select(CouponTemplate).where(
-                CouponTemplate.trigger == CouponTrigger.BIRTHDAY, CouponTemplate.status == CampaignStatus.ACTIVE,
-                CouponTemplate.valid_from <= now, CouponTemplate.valid_until > now,
+                CouponTemplate.trigger == CouponTrigger.BIRTHDAY,
+                CouponTemplate.status == CampaignStatus.ACTIVE,
+                CouponTemplate.valid_from <= now,
+                CouponTemplate.valid_until > now,
             )
         )
-    ).all()  # fmt: skip
+    ).all()
     given = 0
     for template in templates:
         try:
@@ -332,23 +383,42 @@ async def claim_once(
         return coupon
 
     return await idempotency.once(
-        session, scope=idempotency_scope(viewer, "claimCoupon"), key=key, request={"template": template_id},
-        run=lambda: claim(session, viewer, template_id, now), save=lambda c: {"coupon_id": c.id}, load=load,
-    )  # fmt: skip
+        session,
+        scope=idempotency_scope(viewer, "claimCoupon"),
+        key=key,
+        request={"template": template_id},
+        run=lambda: claim(session, viewer, template_id, now),
+        save=lambda c: {"coupon_id": c.id},
+        load=load,
+    )
 
 
 async def issue_once(
-    session: AsyncSession, viewer: Viewer, template_id: int, audience: Audience, *, key: str,
+    session: AsyncSession,
+    viewer: Viewer,
+    template_id: int,
+    audience: Audience,
+    *,
+    key: str,
     now: datetime | None = None,
-) -> int:  # fmt: skip
+) -> int:
     """`issue` once per idempotency key: a retried batch issues nothing more and answers the first count."""
-    request = {"template": template_id, "segment": audience.segment, "level": audience.level_id,
-               "members": None if audience.member_ids is None else sorted(audience.member_ids)}  # fmt: skip
+    request = {
+        "template": template_id,
+        "segment": audience.segment,
+        "level": audience.level_id,
+        "members": None if audience.member_ids is None else sorted(audience.member_ids),
+    }
 
     async def load(stored: dict[str, Any]) -> int:
         return int(stored["issued"])
 
     return await idempotency.once(
-        session, scope=idempotency_scope(viewer, "issueCoupons"), key=key, request=request,
-        run=lambda: issue(session, viewer, template_id, audience, now), save=lambda n: {"issued": n}, load=load,
-    )  # fmt: skip
+        session,
+        scope=idempotency_scope(viewer, "issueCoupons"),
+        key=key,
+        request=request,
+        run=lambda: issue(session, viewer, template_id, audience, now),
+        save=lambda n: {"issued": n},
+        load=load,
+    )

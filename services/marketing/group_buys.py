@@ -49,10 +49,12 @@ class Joined:
 async def _running(session: AsyncSession, campaign_id: int, store_id: int, now: datetime) -> Campaign:
     campaign = await session.get(Campaign, campaign_id)
     if (
-        campaign is None or campaign.kind is not CampaignKind.GROUP_BUY or campaign.status is not CampaignStatus.ACTIVE
+        campaign is None
+        or campaign.kind is not CampaignKind.GROUP_BUY
+        or campaign.status is not CampaignStatus.ACTIVE
         or not campaign.starts_at <= now < campaign.ends_at
         or (campaign.store_ids is not None and store_id not in campaign.store_ids)
-    ):  # fmt: skip
+    ):
         raise DomainError(ErrorCode.CAMPAIGN_NOT_ACTIVE, "This group buy is not running here now.", "campaignId")
     return campaign
 
@@ -75,9 +77,16 @@ async def by_share_code(session: AsyncSession, share_code: str) -> GroupBuy | No
 
 
 async def open_group(
-    session: AsyncSession, viewer: Viewer, provider: PaymentProvider, *, campaign_id: int, store_id: int, sku_id: int,
-    idempotency_key: str, now: datetime | None = None,
-) -> Joined:  # fmt: skip
+    session: AsyncSession,
+    viewer: Viewer,
+    provider: PaymentProvider,
+    *,
+    campaign_id: int,
+    store_id: int,
+    sku_id: int,
+    idempotency_key: str,
+    now: datetime | None = None,
+) -> Joined:
     """开团: the leader's order is the group's first place."""
     acted_in(store_id)
     if (earlier := await _earlier(session, viewer, idempotency_key)) is not None:
@@ -91,21 +100,39 @@ async def open_group(
         raise DomainError(ErrorCode.NOT_FOUND, "This item is not in the group buy.", "skuId")
     minutes = int(campaign.rules["group_minutes"])
     assert viewer.member_id is not None
-    group = GroupBuy(campaign_id=campaign.id, store_id=store_id, sku_id=sku_id, leader_member_id=viewer.member_id,
-                     share_code="".join(secrets.choice(SHARE_ALPHABET) for _ in range(10)),
-                     size=int(campaign.rules["group_size"]), joined=0, paid=0, status=GroupBuyStatus.OPEN,
-                     expires_at=min(now + timedelta(minutes=minutes), campaign.ends_at))  # fmt: skip
+    group = GroupBuy(
+        campaign_id=campaign.id,
+        store_id=store_id,
+        sku_id=sku_id,
+        leader_member_id=viewer.member_id,
+        share_code="".join(secrets.choice(SHARE_ALPHABET) for _ in range(10)),
+        size=int(campaign.rules["group_size"]),
+        joined=0,
+        paid=0,
+        status=GroupBuyStatus.OPEN,
+        expires_at=min(now + timedelta(minutes=minutes), campaign.ends_at),
+    )
     session.add(group)
     await session.flush()
-    await jobs.enqueue(session, kind="groups.expire", dedupe_key=f"groups.expire:{group.id}", due_at=group.expires_at,
-                       payload={"group_id": group.id})  # fmt: skip
+    await jobs.enqueue(
+        session,
+        kind="groups.expire",
+        dedupe_key=f"groups.expire:{group.id}",
+        due_at=group.expires_at,
+        payload={"group_id": group.id},
+    )
     return await _take_place(session, viewer, provider, group, idempotency_key, now)
 
 
 async def join_group(
-    session: AsyncSession, viewer: Viewer, provider: PaymentProvider, *, share_code: str, idempotency_key: str,
+    session: AsyncSession,
+    viewer: Viewer,
+    provider: PaymentProvider,
+    *,
+    share_code: str,
+    idempotency_key: str,
     now: datetime | None = None,
-) -> Joined:  # fmt: skip
+) -> Joined:
     """参团: through the share code, while the group is open and has a place."""
     if (earlier := await _earlier(session, viewer, idempotency_key)) is not None:
         acted_in(earlier.group.store_id)
@@ -115,9 +142,10 @@ async def join_group(
     if group is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No group with this code.", "shareCode")
     mine = await session.scalar(
-        select(Order.id).where(Order.group_buy_id == group.id, Order.member_id == viewer.member_id,
-                               Order.status != OrderStatus.CANCELLED)
-    )  # fmt: skip
+        select(Order.id).where(
+            Order.group_buy_id == group.id, Order.member_id == viewer.member_id, Order.status != OrderStatus.CANCELLED
+        )
+    )
     if mine is not None:
         raise DomainError(ErrorCode.ALREADY_IN_GROUP, "You are in this group already.", "shareCode")
     await _running(session, group.campaign_id, group.store_id, now)
@@ -131,18 +159,27 @@ async def _take_place(
 ) -> Joined:
     took = await session.execute(
         update(GroupBuy)
-        .where(GroupBuy.id == group.id, GroupBuy.status == GroupBuyStatus.OPEN, GroupBuy.joined < GroupBuy.size,
-               GroupBuy.expires_at > now)
+        .where(
+            GroupBuy.id == group.id,
+            GroupBuy.status == GroupBuyStatus.OPEN,
+            GroupBuy.joined < GroupBuy.size,
+            GroupBuy.expires_at > now,
+        )
         .values(joined=GroupBuy.joined + 1)
         .execution_options(synchronize_session=False)
-    )  # fmt: skip
+    )
     if rowcount(took) != 1:
         await session.refresh(group)
         if group.status is not GroupBuyStatus.OPEN or group.expires_at <= now:
             raise DomainError(ErrorCode.GROUP_CLOSED, "This group has closed.", "shareCode")
         raise DomainError(ErrorCode.GROUP_FULL, "This group is full.", "shareCode")
-    request = orders.PlaceOrder(store_id=group.store_id, lines=[CartLine(group.sku_id, 1)], idempotency_key=key,
-                                group_campaign_id=group.campaign_id, group_buy_id=group.id)  # fmt: skip
+    request = orders.PlaceOrder(
+        store_id=group.store_id,
+        lines=[CartLine(group.sku_id, 1)],
+        idempotency_key=key,
+        group_campaign_id=group.campaign_id,
+        group_buy_id=group.id,
+    )
     placed = await orders.place_order(session, viewer, provider, request, now=now)
     await session.refresh(group)
     return Joined(group, placed)

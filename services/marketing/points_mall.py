@@ -38,9 +38,15 @@ from services.platform.validation import text
 
 
 async def create_item(
-    session: AsyncSession, viewer: Viewer, *, name: str, points_cost: int, stock_count: int, sku_id: int | None,
+    session: AsyncSession,
+    viewer: Viewer,
+    *,
+    name: str,
+    points_cost: int,
+    stock_count: int,
+    sku_id: int | None,
     coupon_template_id: int | None,
-) -> PointsMallItem:  # fmt: skip
+) -> PointsMallItem:
     require(viewer, Perm.MARKETING_MANAGE)
     if not viewer.is_hq:
         raise AccessDenied("HQ runs the points mall.")
@@ -52,9 +58,15 @@ async def create_item(
         raise DomainError(ErrorCode.NOT_FOUND, "No such SKU.", "skuId")
     if coupon_template_id is not None and await session.get(CouponTemplate, coupon_template_id) is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such coupon.", "couponTemplateId")
-    item = PointsMallItem(name=text(name, "name", max_len=64), points_cost=points_cost, sku_id=sku_id,
-                          coupon_template_id=coupon_template_id, stock=stock_count, redeemed=0,
-                          active=True)  # fmt: skip
+    item = PointsMallItem(
+        name=text(name, "name", max_len=64),
+        points_cost=points_cost,
+        sku_id=sku_id,
+        coupon_template_id=coupon_template_id,
+        stock=stock_count,
+        redeemed=0,
+        active=True,
+    )
     session.add(item)
     await session.flush()
     return item
@@ -75,9 +87,14 @@ async def active_items(session: AsyncSession) -> list[PointsMallItem]:
 
 
 async def exchange(
-    session: AsyncSession, viewer: Viewer, *, item_id: int, store_id: int | None, idempotency_key: str,
+    session: AsyncSession,
+    viewer: Viewer,
+    *,
+    item_id: int,
+    store_id: int | None,
+    idempotency_key: str,
     now: datetime | None = None,
-) -> Exchanged:  # fmt: skip
+) -> Exchanged:
     """Spend points on a mall item; an item comes as a paid pickup order at the chosen store."""
     if not viewer.is_member or viewer.member_id is None:
         raise AccessDenied("Only members exchange points.")
@@ -93,9 +110,14 @@ async def exchange(
         return {"coupon_id": done.coupon.id if done.coupon else None, "order_id": done.order.id if done.order else None}
 
     return await idempotency.once(
-        session, scope=scope, key=idempotency_key, request={"item": item_id, "store": store_id}, save=save, load=load,
+        session,
+        scope=scope,
+        key=idempotency_key,
+        request={"item": item_id, "store": store_id},
+        save=save,
+        load=load,
         run=lambda: _exchange(session, member_id, item_id, store_id, idempotency_key, now),
-    )  # fmt: skip
+    )
 
 
 async def _exchange(
@@ -105,9 +127,11 @@ async def _exchange(
     if item is None or not item.active:
         raise DomainError(ErrorCode.NOT_FOUND, "No such item in the points mall.", "itemId")
     took = await session.execute(
-        update(PointsMallItem).where(PointsMallItem.id == item.id, PointsMallItem.redeemed < PointsMallItem.stock)
-        .values(redeemed=PointsMallItem.redeemed + 1).execution_options(synchronize_session=False)
-    )  # fmt: skip
+        update(PointsMallItem)
+        .where(PointsMallItem.id == item.id, PointsMallItem.redeemed < PointsMallItem.stock)
+        .values(redeemed=PointsMallItem.redeemed + 1)
+        .execution_options(synchronize_session=False)
+    )
     if took.rowcount != 1:  # type: ignore[attr-defined]
         raise DomainError(ErrorCode.MALL_ITEM_EXHAUSTED, "This item has all been exchanged.", "itemId")
     await points.redeem(session, member_id, item.points_cost, store_id=store_id, ref_type="mall", ref_id=item.id)
@@ -118,9 +142,11 @@ async def _exchange(
         if not await coupons.grant(session, template, Member.id == member_id, CouponSource.MALL, now):
             raise DomainError(ErrorCode.COUPON_LIMIT_REACHED, "You already hold as many as allowed.", "itemId")
         coupon = await session.scalar(
-            select(MemberCoupon).where(MemberCoupon.template_id == template.id, MemberCoupon.member_id == member_id)
-            .order_by(MemberCoupon.seq.desc()).limit(1)
-        )  # fmt: skip
+            select(MemberCoupon)
+            .where(MemberCoupon.template_id == template.id, MemberCoupon.member_id == member_id)
+            .order_by(MemberCoupon.seq.desc())
+            .limit(1)
+        )
         result = Exchanged(coupon, None)
     else:
         assert item.sku_id is not None
@@ -136,19 +162,37 @@ async def _item_order(
     if store is None or store.status is not StoreStatus.OPEN:
         raise DomainError(ErrorCode.STORE_NOT_OPEN, "Choose an open store to pick the item up.", "storeId")
     price = await session.scalar(
-        select(StoreListing.price).where(StoreListing.store_id == store.id, StoreListing.sku_id == item.sku_id,
-                                         StoreListing.on_shelf.is_(True))
-    )  # fmt: skip
+        select(StoreListing.price).where(
+            StoreListing.store_id == store.id, StoreListing.sku_id == item.sku_id, StoreListing.on_shelf.is_(True)
+        )
+    )
     if price is None:
         raise DomainError(ErrorCode.NOT_FOUND, "This store does not carry this item.", "storeId")
-    order = Order(store_id=store.id, member_id=member_id, channel=Channel.MINI_PROGRAM, fulfilment=Fulfilment.PICKUP,
-                  status=OrderStatus.CREATED, client_order_id=f"mall{member_id}:{key}", subtotal=price,
-                  discount_total=price, payable=0)  # fmt: skip
+    order = Order(
+        store_id=store.id,
+        member_id=member_id,
+        channel=Channel.MINI_PROGRAM,
+        fulfilment=Fulfilment.PICKUP,
+        status=OrderStatus.CREATED,
+        client_order_id=f"mall{member_id}:{key}",
+        subtotal=price,
+        discount_total=price,
+        payable=0,
+    )
     session.add(order)
     await session.flush()
     exchanged = {"rule": "POINTS_MALL", "amount": -price, "reason": f"积分兑换 {item.points_cost}", "source_id": None}
-    session.add(OrderLine(order_id=order.id, sku_id=item.sku_id, quantity=1, list_price=price, unit_price=0,
-                          line_total=0, adjustments=[exchanged]))  # fmt: skip
+    session.add(
+        OrderLine(
+            order_id=order.id,
+            sku_id=item.sku_id,
+            quantity=1,
+            list_price=price,
+            unit_price=0,
+            line_total=0,
+            adjustments=[exchanged],
+        )
+    )
     await stock.reserve(session, store.id, [stock.Line(item.sku_id, 1)], stock.Ref("order", order.id))
     await session.flush()
     return await mark_paid(session, order.id, now)

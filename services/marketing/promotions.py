@@ -97,15 +97,19 @@ def _check_terms(spec: NewCampaign) -> dict[str, Any]:
             raise _invalid("Give the campaign price.", f"{where}.price")
         if item.price is not None and item.price <= 0:
             raise _invalid("Prices are positive.", f"{where}.price")
-        if spec.kind is CampaignKind.FLASH_SALE and (not item.quota or item.quota < 1 or not item.per_member_limit
-                                                     or item.per_member_limit < 1):  # fmt: skip
+        if spec.kind is CampaignKind.FLASH_SALE and (
+            not item.quota or item.quota < 1 or not item.per_member_limit or item.per_member_limit < 1
+        ):
             raise _invalid("A flash sale needs a quota and a per-member limit.", f"{where}.quota")
     rules: dict[str, Any] = {}
     if spec.kind is CampaignKind.FULL_REDUCTION:
         if not spec.tiers or any(not 0 < off < threshold for threshold, off in spec.tiers):
             raise _invalid("Tiers take less off than their threshold.", "tiers")
-        rules = {"tiers": [{"threshold": t, "off": o} for t, o in sorted(spec.tiers)], "sku_ids": spec.sku_ids,
-                 "category_ids": spec.category_ids}  # fmt: skip
+        rules = {
+            "tiers": [{"threshold": t, "off": o} for t, o in sorted(spec.tiers)],
+            "sku_ids": spec.sku_ids,
+            "category_ids": spec.category_ids,
+        }
     elif spec.kind is CampaignKind.GROUP_BUY:
         if not spec.group_size or not 2 <= spec.group_size <= 50:
             raise _invalid("A group is 2-50 members.", "groupSize")
@@ -125,16 +129,22 @@ async def _check_store_policy(session: AsyncSession, viewer: Viewer, spec: NewCa
     """A store's own campaign: a kind HQ allows, only its store, and no deeper discount than HQ allows."""
     settings = await get_settings(session)
     if spec.kind.value not in settings.store_campaign_kinds or spec.kind in HQ_ONLY_KINDS:
-        raise DomainError(ErrorCode.CAMPAIGN_NOT_ALLOWED, f"HQ does not let stores run {spec.kind.value} campaigns.",
-                          "kind")  # fmt: skip
+        raise DomainError(
+            ErrorCode.CAMPAIGN_NOT_ALLOWED, f"HQ does not let stores run {spec.kind.value} campaigns.", "kind"
+        )
     cap = settings.store_campaign_max_discount_pct
     for threshold, off in spec.tiers:
         if off * 100 > threshold * cap:
             raise DomainError(ErrorCode.CAMPAIGN_NOT_ALLOWED, f"Stores may take at most {cap}% off.", "tiers")
     prices = dict(
-        (await session.execute(select(StoreListing.sku_id, StoreListing.price).where(
-            StoreListing.store_id == viewer.store_id, StoreListing.sku_id.in_([i.sku_id for i in spec.items])))).all()
-    )  # fmt: skip
+        (
+            await session.execute(
+                select(StoreListing.sku_id, StoreListing.price).where(
+                    StoreListing.store_id == viewer.store_id, StoreListing.sku_id.in_([i.sku_id for i in spec.items])
+                )
+            )
+        ).all()
+    )
     for n, item in enumerate(spec.items):
         listed = prices.get(item.sku_id)
         if listed is None:
@@ -162,18 +172,34 @@ async def create(session: AsyncSession, viewer: Viewer, spec: NewCampaign) -> Ca
     await require_visible(session, viewer, Sku, [i.sku_id for i in spec.items], lambda n: f"items[{n}].skuId")
     await require_visible(session, viewer, Sku, spec.sku_ids or [], lambda n: f"skuIds[{n}]")
     if spec.reward_coupon_template_id is not None:
-        await require_visible(session, viewer, CouponTemplate, [spec.reward_coupon_template_id],
-                              "rewardCouponTemplateId")  # fmt: skip
-    campaign = Campaign(kind=spec.kind, name=text(spec.name, "name", max_len=64), owner_store_id=owner,
-                        store_ids=store_ids, starts_at=spec.starts_at, ends_at=spec.ends_at, rules=rules,
-                        status=CampaignStatus.ACTIVE, created_by=viewer.staff_id)  # fmt: skip
+        await require_visible(
+            session, viewer, CouponTemplate, [spec.reward_coupon_template_id], "rewardCouponTemplateId"
+        )
+    campaign = Campaign(
+        kind=spec.kind,
+        name=text(spec.name, "name", max_len=64),
+        owner_store_id=owner,
+        store_ids=store_ids,
+        starts_at=spec.starts_at,
+        ends_at=spec.ends_at,
+        rules=rules,
+        status=CampaignStatus.ACTIVE,
+        created_by=viewer.staff_id,
+    )
     session.add(campaign)
     await session.flush()
     session.add_all(
-        CampaignItem(campaign_id=campaign.id, sku_id=i.sku_id, price=i.price, percent=i.percent, quota=i.quota,
-                     per_member_limit=i.per_member_limit, sold=0)
+        CampaignItem(
+            campaign_id=campaign.id,
+            sku_id=i.sku_id,
+            price=i.price,
+            percent=i.percent,
+            quota=i.quota,
+            per_member_limit=i.per_member_limit,
+            sold=0,
+        )
         for i in spec.items
-    )  # fmt: skip
+    )
     await session.flush()
     return campaign
 
@@ -195,8 +221,12 @@ async def end(session: AsyncSession, viewer: Viewer, campaign_id: int, now: date
     return campaign
 
 
-PUBLIC_KINDS = (CampaignKind.LIMITED_DISCOUNT, CampaignKind.FULL_REDUCTION, CampaignKind.FLASH_SALE,
-                CampaignKind.GROUP_BUY)  # fmt: skip
+PUBLIC_KINDS = (
+    CampaignKind.LIMITED_DISCOUNT,
+    CampaignKind.FULL_REDUCTION,
+    CampaignKind.FLASH_SALE,
+    CampaignKind.GROUP_BUY,
+)
 
 
 def runs_in(store_ids: list[int] | None, store_id: int | None) -> bool:
@@ -209,18 +239,27 @@ async def running(session: AsyncSession, store_id: int, at: datetime) -> list[Ca
     rows = (
         await session.scalars(
             select(Campaign)
-            .where(Campaign.status == CampaignStatus.ACTIVE, Campaign.starts_at <= at, Campaign.ends_at > at,
-                   Campaign.kind.in_(PUBLIC_KINDS))
+            .where(
+                Campaign.status == CampaignStatus.ACTIVE,
+                Campaign.starts_at <= at,
+                Campaign.ends_at > at,
+                Campaign.kind.in_(PUBLIC_KINDS),
+            )
             .order_by(Campaign.ends_at, Campaign.id)
         )
-    ).all()  # fmt: skip
+    ).all()
     return [c for c in rows if runs_in(c.store_ids, store_id)]
 
 
 async def list_campaigns(
-    session: AsyncSession, viewer: Viewer, *, status: CampaignStatus | None, kind: CampaignKind | None,
-    first: int | None, after: str | None,
-) -> Page[Campaign]:  # fmt: skip
+    session: AsyncSession,
+    viewer: Viewer,
+    *,
+    status: CampaignStatus | None,
+    kind: CampaignKind | None,
+    first: int | None,
+    after: str | None,
+) -> Page[Campaign]:
     """The campaigns the viewer manages (HQ: all; a store: the chain's and its own), newest first."""
     require(viewer, Perm.MARKETING_MANAGE)
     stmt = select(Campaign).where(visible_campaigns(viewer))
@@ -253,8 +292,9 @@ async def require_flash(session: AsyncSession, campaign_id: int, member_id: int,
             select(CampaignBuyer.bought).where(CampaignBuyer.item_id == item.id, CampaignBuyer.member_id == member_id)
         )
         if item.per_member_limit is not None and (bought or 0) + line.quantity > item.per_member_limit:
-            raise DomainError(ErrorCode.FLASH_SALE_LIMIT_REACHED, f"At most {item.per_member_limit} per member.",
-                              "lines")  # fmt: skip
+            raise DomainError(
+                ErrorCode.FLASH_SALE_LIMIT_REACHED, f"At most {item.per_member_limit} per member.", "lines"
+            )
         raise DomainError(ErrorCode.FLASH_SALE_SOLD_OUT, "The flash sale has sold out.", "lines")
 
 
@@ -278,31 +318,41 @@ async def claim(session: AsyncSession, order: Order, priced: Quote, at: datetime
         limit = item.per_member_limit or line.quantity
         mine = await session.execute(
             update(CampaignBuyer)
-            .where(CampaignBuyer.item_id == item.id, CampaignBuyer.member_id == order.member_id,
-                   CampaignBuyer.bought + line.quantity <= limit)
+            .where(
+                CampaignBuyer.item_id == item.id,
+                CampaignBuyer.member_id == order.member_id,
+                CampaignBuyer.bought + line.quantity <= limit,
+            )
             .values(bought=CampaignBuyer.bought + line.quantity)
             .execution_options(synchronize_session=False)
-        )  # fmt: skip
+        )
         if rowcount(mine) != 1:
             raise DomainError(ErrorCode.FLASH_SALE_LIMIT_REACHED, f"At most {limit} per member.", "lines")
     if priced.coupon is not None:
         used = await session.execute(
             update(MemberCoupon)
-            .where(MemberCoupon.id == priced.coupon.member_coupon_id, MemberCoupon.member_id == order.member_id,
-                   MemberCoupon.status == MemberCouponStatus.AVAILABLE)
+            .where(
+                MemberCoupon.id == priced.coupon.member_coupon_id,
+                MemberCoupon.member_id == order.member_id,
+                MemberCoupon.status == MemberCouponStatus.AVAILABLE,
+            )
             .values(status=MemberCouponStatus.USED, used_order_id=order.id, used_at=at)
             .execution_options(synchronize_session=False)
-        )  # fmt: skip
+        )
         if rowcount(used) != 1:
             raise DomainError(ErrorCode.COUPON_USED, "This coupon has been used.", "couponId")
     rows = [
-        OrderPromotion(order_id=order.id, store_id=order.store_id, member_id=order.member_id,
-                       campaign_id=source if rule != "COUPON" else None,
-                       coupon_template_id=source if rule == "COUPON" else None,
-                       member_coupon_id=priced.coupon.member_coupon_id if rule == "COUPON" and priced.coupon else None,
-                       discount=amount)
+        OrderPromotion(
+            order_id=order.id,
+            store_id=order.store_id,
+            member_id=order.member_id,
+            campaign_id=source if rule != "COUPON" else None,
+            coupon_template_id=source if rule == "COUPON" else None,
+            member_coupon_id=priced.coupon.member_coupon_id if rule == "COUPON" and priced.coupon else None,
+            discount=amount,
+        )
         for (rule, source), amount in priced.discounts_by_source().items()
-    ]  # fmt: skip
+    ]
     session.add_all(rows)
     await session.flush()
 
@@ -373,21 +423,26 @@ async def effect(
     if not (viewer.can(Perm.MARKETING_MANAGE) or viewer.can(Perm.REPORT_VIEW)):
         raise AccessDenied()
     source = (
-        OrderPromotion.campaign_id == campaign_id if campaign_id is not None
+        OrderPromotion.campaign_id == campaign_id
+        if campaign_id is not None
         else OrderPromotion.coupon_template_id == coupon_template_id
-    )  # fmt: skip
+    )
     where = [source, Order.status.in_(COUNTED)]
     if not viewer.is_hq:
         where.append(OrderPromotion.store_id == viewer.store_id)
     per_order = (
-        select(OrderPromotion.order_id, OrderPromotion.store_id, OrderPromotion.member_id,
-               func.sum(OrderPromotion.discount).label("discount"),
-               func.max(Order.subtotal - Order.discount_total).label("sales"))
+        select(
+            OrderPromotion.order_id,
+            OrderPromotion.store_id,
+            OrderPromotion.member_id,
+            func.sum(OrderPromotion.discount).label("discount"),
+            func.max(Order.subtotal - Order.discount_total).label("sales"),
+        )
         .join(Order, Order.id == OrderPromotion.order_id)
         .where(*where)
         .group_by(OrderPromotion.order_id, OrderPromotion.store_id, OrderPromotion.member_id)
         .subquery()
-    )  # fmt: skip
+    )
     figures = (
         func.count(),
         func.coalesce(func.sum(per_order.c.sales), 0),
@@ -397,17 +452,22 @@ async def effect(
     by_store = select(per_order.c.store_id, *figures).group_by(per_order.c.store_id).order_by(per_order.c.store_id)
 
     def row(store_id: int | None, r: Any) -> dict[str, Any]:
-        return {"store_id": store_id, "orders": int(r[0]), "sales": int(r[1]), "discount": int(r[2]),
-                "members": int(r[3])}  # fmt: skip
+        return {
+            "store_id": store_id,
+            "orders": int(r[0]),
+            "sales": int(r[1]),
+            "discount": int(r[2]),
+            "members": int(r[3]),
+        }
 
     rows = [row(r[0], r[1:]) for r in (await session.execute(by_store)).all()]
     overall = row(None, (await session.execute(select(*figures))).one())
     if coupon_template_id is not None:
-        wallet = (
-            select(func.count(), func.count().filter(MemberCoupon.source == CouponSource.CLAIM),
-                   func.count().filter(MemberCoupon.status == MemberCouponStatus.USED))
-            .where(MemberCoupon.template_id == coupon_template_id)
-        )  # fmt: skip
+        wallet = select(
+            func.count(),
+            func.count().filter(MemberCoupon.source == CouponSource.CLAIM),
+            func.count().filter(MemberCoupon.status == MemberCouponStatus.USED),
+        ).where(MemberCoupon.template_id == coupon_template_id)
         issued, claimed, redeemed = (await session.execute(wallet)).one()
         if viewer.is_hq:
             overall |= {"issued": int(issued), "claimed": int(claimed), "redeemed": int(redeemed)}

@@ -35,9 +35,10 @@ async def share_code(session: AsyncSession, viewer: Viewer) -> str:
     code = await session.scalar(select(Member.share_code).where(Member.id == viewer.member_id))
     if code is None:
         await session.execute(
-            update(Member).where(Member.id == viewer.member_id, Member.share_code.is_(None))
+            update(Member)
+            .where(Member.id == viewer.member_id, Member.share_code.is_(None))
             .values(share_code="".join(secrets.choice(ALPHABET) for _ in range(8)))
-        )  # fmt: skip
+        )
         code = await session.scalar(select(Member.share_code).where(Member.id == viewer.member_id))
     assert code is not None
     return code
@@ -46,10 +47,15 @@ async def share_code(session: AsyncSession, viewer: Viewer) -> str:
 async def _running(session: AsyncSession, at: datetime) -> Campaign | None:
     return await session.scalar(
         select(Campaign)
-        .where(Campaign.kind == CampaignKind.REFERRAL, Campaign.status == CampaignStatus.ACTIVE,
-               Campaign.starts_at <= at, Campaign.ends_at > at)
-        .order_by(Campaign.id.desc()).limit(1)
-    )  # fmt: skip
+        .where(
+            Campaign.kind == CampaignKind.REFERRAL,
+            Campaign.status == CampaignStatus.ACTIVE,
+            Campaign.starts_at <= at,
+            Campaign.ends_at > at,
+        )
+        .order_by(Campaign.id.desc())
+        .limit(1)
+    )
 
 
 async def accept(session: AsyncSession, viewer: Viewer, code: str, now: datetime | None = None) -> Referral:
@@ -82,16 +88,19 @@ async def reward(session: AsyncSession, member_id: int, order_id: int, at: datet
     if referral is None:
         return False
     took = await session.execute(
-        update(Referral).where(Referral.id == referral.id, Referral.rewarded_at.is_(None))
-        .values(rewarded_at=at, rewarded_order_id=order_id).execution_options(synchronize_session=False)
-    )  # fmt: skip
+        update(Referral)
+        .where(Referral.id == referral.id, Referral.rewarded_at.is_(None))
+        .values(rewarded_at=at, rewarded_order_id=order_id)
+        .execution_options(synchronize_session=False)
+    )
     if took.rowcount != 1:  # type: ignore[attr-defined]
         return False
     campaign = await session.get(Campaign, referral.campaign_id) if referral.campaign_id else None
     rules = campaign.rules if campaign is not None else {}
     if rules.get("reward_points"):
-        await points.adjust(session, referral.referrer_id, int(rules["reward_points"]), note=f"推荐奖励 #{member_id}",
-                            staff_id=None)  # fmt: skip
+        await points.adjust(
+            session, referral.referrer_id, int(rules["reward_points"]), note=f"推荐奖励 #{member_id}", staff_id=None
+        )
     if rules.get("reward_coupon_template_id"):
         template = await session.get(CouponTemplate, int(rules["reward_coupon_template_id"]))
         if template is not None:

@@ -52,8 +52,14 @@ async def may_see(session: AsyncSession, viewer: Viewer, member_id: int, permiss
 
 async def relate(session: AsyncSession, member_id: int, store_id: int, *, registered: bool = False) -> None:
     """Record that the member is known at the store (idempotent)."""
-    values = {"member_id": member_id, "store_id": store_id, "registered": registered, "purchase_count": 0, "spend": 0,
-              "first_seen_at": utcnow()}  # fmt: skip
+    values = {
+        "member_id": member_id,
+        "store_id": store_id,
+        "registered": registered,
+        "purchase_count": 0,
+        "spend": 0,
+        "first_seen_at": utcnow(),
+    }
     inserted = await session.execute(
         insert_new(session, MemberStore, values, unique=["member_id", "store_id"]).returning(MemberStore.member_id)
     )
@@ -61,9 +67,10 @@ async def relate(session: AsyncSession, member_id: int, store_id: int, *, regist
         await coupons.grant_automatic(session, CouponTrigger.NEW_VISITOR, member_id, store_id=store_id)
     if registered:
         await session.execute(
-            update(MemberStore).where(MemberStore.member_id == member_id, MemberStore.store_id == store_id)
+            update(MemberStore)
+            .where(MemberStore.member_id == member_id, MemberStore.store_id == store_id)
             .values(registered=True)
-        )  # fmt: skip
+        )
 
 
 async def _store_for_joining(session: AsyncSession, store_id: int | None) -> int | None:
@@ -163,9 +170,15 @@ def shown_phone(cipher: PiiCipher, viewer: Viewer, member: Member) -> str | None
 
 
 async def identify_at_counter(
-    session: AsyncSession, cipher: PiiCipher, codes: MemberCodes, viewer: Viewer, *, code: str | None,
-    phone: str | None, store_id: int | None,
-) -> Member:  # fmt: skip
+    session: AsyncSession,
+    cipher: PiiCipher,
+    codes: MemberCodes,
+    viewer: Viewer,
+    *,
+    code: str | None,
+    phone: str | None,
+    store_id: int | None,
+) -> Member:
     """The POS finds the member in front of the counter: by their member code, or an exact phone number."""
     store = counter_store(viewer, store_id)
     if code:
@@ -239,15 +252,17 @@ async def record_purchase(
     """Feed a paid order into the member: spend, visits, the store relation, and an automatic level up."""
     at = at or utcnow()
     await session.execute(
-        update(Member).where(Member.id == member_id)
+        update(Member)
+        .where(Member.id == member_id)
         .values(total_spend=Member.total_spend + amount, visit_count=Member.visit_count + 1, last_visit_at=at)
         .execution_options(synchronize_session=False)
-    )  # fmt: skip
+    )
     await relate(session, member_id, store_id)
     await session.execute(
-        update(MemberStore).where(MemberStore.member_id == member_id, MemberStore.store_id == store_id)
+        update(MemberStore)
+        .where(MemberStore.member_id == member_id, MemberStore.store_id == store_id)
         .values(purchase_count=MemberStore.purchase_count + 1, spend=MemberStore.spend + amount, last_purchase_at=at)
-    )  # fmt: skip
+    )
     await apply_level_up(session, member_id)
 
 
@@ -256,15 +271,18 @@ async def apply_level_up(session: AsyncSession, member_id: int) -> None:
     row = (
         await session.execute(
             select(Member.total_spend, MemberLevel.spend_threshold)
-            .outerjoin(MemberLevel, MemberLevel.id == Member.level_id).where(Member.id == member_id)
+            .outerjoin(MemberLevel, MemberLevel.id == Member.level_id)
+            .where(Member.id == member_id)
         )
-    ).first()  # fmt: skip
+    ).first()
     if row is None:
         return
     reached = await session.scalar(
-        select(MemberLevel.id).where(MemberLevel.spend_threshold <= row.total_spend)
-        .order_by(MemberLevel.spend_threshold.desc()).limit(1)
-    )  # fmt: skip
+        select(MemberLevel.id)
+        .where(MemberLevel.spend_threshold <= row.total_spend)
+        .order_by(MemberLevel.spend_threshold.desc())
+        .limit(1)
+    )
     if reached is None:
         return
     reached_threshold = await session.scalar(select(MemberLevel.spend_threshold).where(MemberLevel.id == reached))

@@ -51,8 +51,12 @@ async def create_level(
     )
     if clash is not None:
         raise DomainError(ErrorCode.DUPLICATE, "A level with this name or threshold exists.", "name")
-    level = MemberLevel(name=name, spend_threshold=spend_threshold, discount_percent=discount_percent,
-                        points_multiplier_pct=points_multiplier_pct)  # fmt: skip
+    level = MemberLevel(
+        name=name,
+        spend_threshold=spend_threshold,
+        discount_percent=discount_percent,
+        points_multiplier_pct=points_multiplier_pct,
+    )
     session.add(level)
     await session.flush()
     return level

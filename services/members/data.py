@@ -127,27 +127,72 @@ async def _exported_purchases(session: AsyncSession, cipher: PiiCipher, member_i
         if order.delivery_enc is None:
             return None
         where = orders.open_delivery(cipher, order.delivery_enc)
-        return {"contactName": where.contact_name, "phone": where.phone, "address": where.address,
-                "lat": where.lat, "lng": where.lng}  # fmt: skip
+        return {
+            "contactName": where.contact_name,
+            "phone": where.phone,
+            "address": where.address,
+            "lat": where.lat,
+            "lng": where.lng,
+        }
 
     return {
         "orders": [
-            {"id": o.id, "storeId": o.store_id, "channel": o.channel.value, "fulfilment": o.fulfilment.value,
-             "status": o.status.value, "subtotal": o.subtotal, "discountTotal": o.discount_total,
-             "pointsUsed": o.points_used, "storedValueUsed": o.stored_value_used, "deliveryFee": o.delivery_fee,
-             "payable": o.payable, "pickupAt": _iso(o.pickup_at), "delivery": delivery(o),
-             "createdAt": _iso(o.created_at), "paidAt": _iso(o.paid_at), "completedAt": _iso(o.completed_at),
-             "cancelledAt": _iso(o.cancelled_at),
-             "lines": [{"skuId": x.sku_id, "quantity": x.quantity, "unitPrice": x.unit_price,
-                        "lineTotal": x.line_total, "pickedUp": x.picked_up, "refunded": x.refunded}
-                       for x in lines if x.order_id == o.id]}
+            {
+                "id": o.id,
+                "storeId": o.store_id,
+                "channel": o.channel.value,
+                "fulfilment": o.fulfilment.value,
+                "status": o.status.value,
+                "subtotal": o.subtotal,
+                "discountTotal": o.discount_total,
+                "pointsUsed": o.points_used,
+                "storedValueUsed": o.stored_value_used,
+                "deliveryFee": o.delivery_fee,
+                "payable": o.payable,
+                "pickupAt": _iso(o.pickup_at),
+                "delivery": delivery(o),
+                "createdAt": _iso(o.created_at),
+                "paidAt": _iso(o.paid_at),
+                "completedAt": _iso(o.completed_at),
+                "cancelledAt": _iso(o.cancelled_at),
+                "lines": [
+                    {
+                        "skuId": x.sku_id,
+                        "quantity": x.quantity,
+                        "unitPrice": x.unit_price,
+                        "lineTotal": x.line_total,
+                        "pickedUp": x.picked_up,
+                        "refunded": x.refunded,
+                    }
+                    for x in lines
+                    if x.order_id == o.id
+                ],
+            }
             for o in order_rows
         ],
-        "payments": [{"orderId": p.order_id, "method": p.method.value, "amount": p.amount, "status": p.status.value,
-                      "provider": p.provider, "paidAt": _iso(p.paid_at)} for p in payments],
-        "refunds": [{"orderId": r.order_id, "amount": r.amount, "byMethod": r.by_method, "lines": r.lines,
-                     "reason": r.reason, "at": _iso(r.created_at)} for r in refunds_],
-    }  # fmt: skip
+        "payments": [
+            {
+                "orderId": p.order_id,
+                "method": p.method.value,
+                "amount": p.amount,
+                "status": p.status.value,
+                "provider": p.provider,
+                "paidAt": _iso(p.paid_at),
+            }
+            for p in payments
+        ],
+        "refunds": [
+            {
+                "orderId": r.order_id,
+                "amount": r.amount,
+                "byMethod": r.by_method,
+                "lines": r.lines,
+                "reason": r.reason,
+                "at": _iso(r.created_at),
+            }
+            for r in refunds_
+        ],
+    }
 
 
 async def _exported_account(session: AsyncSession, member_id: int) -> dict[str, Any]:
@@ -170,32 +215,77 @@ async def _exported_account(session: AsyncSession, member_id: int) -> dict[str, 
     )
     groups = await rows(select(GroupBuy).where(GroupBuy.leader_member_id == member_id).order_by(GroupBuy.id))
     tags = await rows(
-        select(MemberTag.name).join(MemberTagLink, MemberTagLink.tag_id == MemberTag.id)
-        .where(MemberTagLink.member_id == member_id).order_by(MemberTag.name)
-    )  # fmt: skip
+        select(MemberTag.name)
+        .join(MemberTagLink, MemberTagLink.tag_id == MemberTag.id)
+        .where(MemberTagLink.member_id == member_id)
+        .order_by(MemberTag.name)
+    )
     sessions = await rows(select(AuthSession).where(AuthSession.member_id == member_id).order_by(AuthSession.id))
     return {
-        "identities": [{"provider": i.provider, "subject": i.subject, "since": _iso(i.created_at)}
-                       for i in identities],
+        "identities": [{"provider": i.provider, "subject": i.subject, "since": _iso(i.created_at)} for i in identities],
         "sessions": [{"startedAt": _iso(s.created_at), "endedAt": _iso(s.revoked_at), "ip": s.ip} for s in sessions],
-        "stores": [{"storeId": s.store_id, "registered": s.registered, "purchases": s.purchase_count,
-                    "spend": s.spend, "firstSeenAt": _iso(s.first_seen_at),
-                    "lastPurchaseAt": _iso(s.last_purchase_at)} for s in stores],
+        "stores": [
+            {
+                "storeId": s.store_id,
+                "registered": s.registered,
+                "purchases": s.purchase_count,
+                "spend": s.spend,
+                "firstSeenAt": _iso(s.first_seen_at),
+                "lastPurchaseAt": _iso(s.last_purchase_at),
+            }
+            for s in stores
+        ],
         "tags": list(tags),
-        "topUps": [{"amount": t.amount, "bonus": t.bonus, "status": t.status.value, "storeId": t.store_id,
-                    "paidAt": _iso(t.paid_at), "createdAt": _iso(t.created_at)} for t in top_ups],
-        "points": [{"at": _iso(p.created_at), "kind": p.kind.value, "points": p.points, "storeId": p.store_id,
-                    "note": p.note} for p in points],
-        "storedValue": [{"at": _iso(b.created_at), "kind": b.kind.value, "principal": b.principal, "bonus": b.bonus,
-                         "storeId": b.store_id} for b in balance],
-        "coupons": [{"templateId": c.template_id, "status": c.status.value, "source": c.source.value,
-                     "validFrom": _iso(c.valid_from), "validUntil": _iso(c.valid_until),
-                     "usedOrderId": c.used_order_id, "claimedAt": _iso(c.created_at)} for c in coupons],
-        "referrals": [{"role": "REFERRER" if r.referrer_id == member_id else "REFERRED",
-                       "rewarded": r.rewarded_at is not None, "at": _iso(r.created_at)} for r in referrals],
-        "groupBuys": [{"id": g.id, "status": g.status.value, "size": g.size, "joined": g.joined,
-                       "createdAt": _iso(g.created_at)} for g in groups],
-    }  # fmt: skip
+        "topUps": [
+            {
+                "amount": t.amount,
+                "bonus": t.bonus,
+                "status": t.status.value,
+                "storeId": t.store_id,
+                "paidAt": _iso(t.paid_at),
+                "createdAt": _iso(t.created_at),
+            }
+            for t in top_ups
+        ],
+        "points": [
+            {"at": _iso(p.created_at), "kind": p.kind.value, "points": p.points, "storeId": p.store_id, "note": p.note}
+            for p in points
+        ],
+        "storedValue": [
+            {
+                "at": _iso(b.created_at),
+                "kind": b.kind.value,
+                "principal": b.principal,
+                "bonus": b.bonus,
+                "storeId": b.store_id,
+            }
+            for b in balance
+        ],
+        "coupons": [
+            {
+                "templateId": c.template_id,
+                "status": c.status.value,
+                "source": c.source.value,
+                "validFrom": _iso(c.valid_from),
+                "validUntil": _iso(c.valid_until),
+                "usedOrderId": c.used_order_id,
+                "claimedAt": _iso(c.created_at),
+            }
+            for c in coupons
+        ],
+        "referrals": [
+            {
+                "role": "REFERRER" if r.referrer_id == member_id else "REFERRED",
+                "rewarded": r.rewarded_at is not None,
+                "at": _iso(r.created_at),
+            }
+            for r in referrals
+        ],
+        "groupBuys": [
+            {"id": g.id, "status": g.status.value, "size": g.size, "joined": g.joined, "createdAt": _iso(g.created_at)}
+            for g in groups
+        ],
+    }
 
 
 def _left_to_hand_over(lines: Sequence[OrderLine]) -> dict[int, int]:
@@ -209,9 +299,10 @@ async def _principal_held(session: AsyncSession, order_ids: Sequence[int]) -> in
     if not order_ids:
         return 0
     held = await session.scalar(
-        select(func.coalesce(func.sum(BalanceEntry.principal), 0))
-        .where(BalanceEntry.ref_type == "order", BalanceEntry.ref_id.in_(order_ids))
-    )  # fmt: skip
+        select(func.coalesce(func.sum(BalanceEntry.principal), 0)).where(
+            BalanceEntry.ref_type == "order", BalanceEntry.ref_id.in_(order_ids)
+        )
+    )
     return -int(held or 0)
 
 
@@ -274,17 +365,28 @@ async def delete_account(
     # Paid orders not handed over: refunded as the store would, the provider asked last in each.
     for order_id, quantities in to_refund:
         await _leave_open_group(session, order_id)
-        await refunds.refund_order(session, SYSTEM, dict(providers), order_id=order_id, quantities=quantities,
-                                   restock=True, reason=DELETION_REASON)  # fmt: skip
+        await refunds.refund_order(
+            session,
+            SYSTEM,
+            dict(providers),
+            order_id=order_id,
+            quantities=quantities,
+            restock=True,
+            reason=DELETION_REASON,
+        )
     now = utcnow()
     await session.execute(
-        update(Member).where(Member.id == member_id).values(**erased(Member), deleted_at=now, updated_at=now)
+        update(Member)
+        .where(Member.id == member_id)
+        .values(**erased(Member), deleted_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
-    )  # fmt: skip
+    )
     await session.execute(
-        update(Order).where(Order.member_id == member_id).values(**erased(Order))
+        update(Order)
+        .where(Order.member_id == member_id)
+        .values(**erased(Order))
         .execution_options(synchronize_session=False)
-    )  # fmt: skip
+    )
     await session.execute(delete(MemberIdentity).where(MemberIdentity.member_id == member_id))
     await session.execute(delete(MemberTagLink).where(MemberTagLink.member_id == member_id))
     await auth.revoke_sessions(session, member_id=member_id, reason="ACCOUNT_DELETED")

@@ -26,10 +26,18 @@ from services.platform.errors import AccessDenied, DomainError, ErrorCode
 
 
 async def _apply(
-    session: AsyncSession, member_id: int, points: int, kind: PointsKind, *, store_id: int | None = None,
-    ref_type: str | None = None, ref_id: int | None = None, earned_year: int | None = None, note: str | None = None,
+    session: AsyncSession,
+    member_id: int,
+    points: int,
+    kind: PointsKind,
+    *,
+    store_id: int | None = None,
+    ref_type: str | None = None,
+    ref_id: int | None = None,
+    earned_year: int | None = None,
+    note: str | None = None,
     staff_id: int | None = None,
-) -> None:  # fmt: skip
+) -> None:
     """Add a signed amount to the balance and its ledger; a debit beyond the balance is refused."""
     result: CursorResult[tuple[()]] = await session.execute(  # type: ignore[assignment]
         update(Member)
@@ -41,10 +49,18 @@ async def _apply(
         raise DomainError(ErrorCode.INSUFFICIENT_POINTS, "Not enough points.", "points")
     await session.execute(
         insert(PointsEntry).values(
-            member_id=member_id, kind=kind, points=points, earned_year=earned_year, store_id=store_id,
-            ref_type=ref_type, ref_id=ref_id, note=note, staff_id=staff_id, created_at=utcnow(),
+            member_id=member_id,
+            kind=kind,
+            points=points,
+            earned_year=earned_year,
+            store_id=store_id,
+            ref_type=ref_type,
+            ref_id=ref_id,
+            note=note,
+            staff_id=staff_id,
+            created_at=utcnow(),
         )
-    )  # fmt: skip
+    )
 
 
 def points_for(amount_fen: int, settings: ChainSettings, *, multiplier_pct: int, birthday: bool) -> int:
@@ -54,9 +70,15 @@ def points_for(amount_fen: int, settings: ChainSettings, *, multiplier_pct: int,
 
 
 async def earn(
-    session: AsyncSession, member_id: int, amount_fen: int, *, store_id: int | None, ref_type: str, ref_id: int | None,
+    session: AsyncSession,
+    member_id: int,
+    amount_fen: int,
+    *,
+    store_id: int | None,
+    ref_type: str,
+    ref_id: int | None,
     at: datetime | None = None,
-) -> int:  # fmt: skip
+) -> int:
     """Credit the points a purchase earns; returns them."""
     at = at or utcnow()
     row = (
@@ -70,11 +92,20 @@ async def earn(
         raise DomainError(ErrorCode.NOT_FOUND, "No such member.", "memberId")
     local = at.astimezone(CHAIN_TZ).date()
     birthday = row.birthday is not None and (row.birthday.month, row.birthday.day) == (local.month, local.day)
-    points = points_for(amount_fen, await get_settings(session), multiplier_pct=row.points_multiplier_pct or 100,
-                        birthday=birthday)  # fmt: skip
+    points = points_for(
+        amount_fen, await get_settings(session), multiplier_pct=row.points_multiplier_pct or 100, birthday=birthday
+    )
     if points > 0:
-        await _apply(session, member_id, points, PointsKind.EARN, store_id=store_id, ref_type=ref_type, ref_id=ref_id,
-                     earned_year=local.year)  # fmt: skip
+        await _apply(
+            session,
+            member_id,
+            points,
+            PointsKind.EARN,
+            store_id=store_id,
+            ref_type=ref_type,
+            ref_id=ref_id,
+            earned_year=local.year,
+        )
     return points
 
 
@@ -103,10 +134,14 @@ async def adjust_once(
         return None
 
     await idempotency.once(
-        session, scope=idempotency_scope(viewer, "adjustPoints"), key=key,
-        request={"member": member_id, "points": points, "note": note}, save=lambda _: {}, load=nothing,
+        session,
+        scope=idempotency_scope(viewer, "adjustPoints"),
+        key=key,
+        request={"member": member_id, "points": points, "note": note},
+        save=lambda _: {},
+        load=nothing,
         run=lambda: adjust(session, member_id, points, note=note, staff_id=viewer.staff_id),
-    )  # fmt: skip
+    )
 
 
 async def adjust_by_hq(
@@ -129,9 +164,10 @@ async def reverse(session: AsyncSession, *, ref_type: str, ref_id: int) -> int:
     twice changes nothing the second time. Returns the net change.
     """
     done = await session.scalar(
-        select(func.count()).select_from(PointsEntry)
+        select(func.count())
+        .select_from(PointsEntry)
         .where(PointsEntry.ref_type == ref_type, PointsEntry.ref_id == ref_id, PointsEntry.kind == PointsKind.REVERSAL)
-    )  # fmt: skip
+    )
     if done:
         return 0
     rows = (
@@ -148,8 +184,15 @@ async def reverse(session: AsyncSession, *, ref_type: str, ref_id: int) -> int:
             balance = int(await session.scalar(select(Member.points_balance).where(Member.id == member_id)) or 0)
             change = max(change, -balance)
         if change:
-            await _apply(session, member_id, change, PointsKind.REVERSAL, ref_type=ref_type, ref_id=ref_id,
-                         earned_year=utcnow().astimezone(CHAIN_TZ).year if change > 0 else None)  # fmt: skip
+            await _apply(
+                session,
+                member_id,
+                change,
+                PointsKind.REVERSAL,
+                ref_type=ref_type,
+                ref_id=ref_id,
+                earned_year=utcnow().astimezone(CHAIN_TZ).year if change > 0 else None,
+            )
             total += change
     return total
 
@@ -197,9 +240,10 @@ async def expire_year(session: AsyncSession, year: int) -> int:
         entries = (
             await session.execute(
                 select(PointsEntry.kind, PointsEntry.points, PointsEntry.earned_year)
-                .where(PointsEntry.member_id == member_id).order_by(PointsEntry.id)
+                .where(PointsEntry.member_id == member_id)
+                .order_by(PointsEntry.id)
             )
-        ).all()  # fmt: skip
+        ).all()
         remaining = _remaining_by_year([(k, p, y) for k, p, y in entries]).get(year, 0)
         if remaining > 0:
             await _apply(session, member_id, -remaining, PointsKind.EXPIRE, earned_year=year, note=f"earned in {year}")
@@ -214,8 +258,13 @@ def expiry_due(year: int) -> datetime:
 
 async def schedule_expiry(session: AsyncSession, year: int) -> None:
     """Expire what is left of `year`'s points when it is due (once per year)."""
-    await jobs.enqueue(session, kind="points.expire", dedupe_key=f"points.expire:{year}", due_at=expiry_due(year),
-                       payload={"year": year})  # fmt: skip
+    await jobs.enqueue(
+        session,
+        kind="points.expire",
+        dedupe_key=f"points.expire:{year}",
+        due_at=expiry_due(year),
+        payload={"year": year},
+    )
 
 
 async def _schedule_standing_expiries(session: AsyncSession, now: datetime) -> None:

@@ -48,9 +48,15 @@ async def _change_member(session: AsyncSession, member_id: int, principal: int, 
 
 
 async def top_up(
-    session: AsyncSession, member_id: int, *, principal: int, bonus: int, store_id: int | None, ref_type: str,
+    session: AsyncSession,
+    member_id: int,
+    *,
+    principal: int,
+    bonus: int,
+    store_id: int | None,
+    ref_type: str,
     ref_id: int | None,
-) -> BalanceLot:  # fmt: skip
+) -> BalanceLot:
     """Credit a paid top-up (principal) and its bonus as a new lot issued by `store_id`."""
     if not 0 < principal <= MAX_TOP_UP or not 0 <= bonus <= principal:
         raise DomainError(ErrorCode.INVALID_INPUT, "The top-up amount is not valid.", "amount")
@@ -60,17 +66,31 @@ async def top_up(
     await session.flush()
     await session.execute(
         insert(BalanceEntry).values(
-            member_id=member_id, lot_id=lot.id, kind=BalanceKind.TOP_UP, principal=principal, bonus=bonus,
-            store_id=store_id, issuer_store_id=store_id, ref_type=ref_type, ref_id=ref_id, created_at=utcnow(),
+            member_id=member_id,
+            lot_id=lot.id,
+            kind=BalanceKind.TOP_UP,
+            principal=principal,
+            bonus=bonus,
+            store_id=store_id,
+            issuer_store_id=store_id,
+            ref_type=ref_type,
+            ref_id=ref_id,
+            created_at=utcnow(),
         )
-    )  # fmt: skip
+    )
     return lot
 
 
 async def spend(
-    session: AsyncSession, member_id: int, amount: int, *, store_id: int | None, ref_type: str, ref_id: int | None,
+    session: AsyncSession,
+    member_id: int,
+    amount: int,
+    *,
+    store_id: int | None,
+    ref_type: str,
+    ref_id: int | None,
     at: datetime | None = None,
-) -> Movement:  # fmt: skip
+) -> Movement:
     """Pay `amount` fen from stored value: principal first, then bonus, oldest lot first."""
     if amount <= 0:
         raise DomainError(ErrorCode.INVALID_INPUT, "Spend a positive amount.", "amount")
@@ -110,11 +130,21 @@ async def spend(
     now = at or utcnow()
     by_id = {lot.id: lot for lot in lots}
     rows = [
-        {"member_id": member_id, "lot_id": lot_id, "kind": BalanceKind.SPEND, "principal": -p, "bonus": -b,
-         "store_id": store_id, "issuer_store_id": by_id[lot_id].issuer_store_id, "ref_type": ref_type,
-         "ref_id": ref_id, "created_at": now}
-        for lot_id, (p, b) in takes.items() if p or b
-    ]  # fmt: skip
+        {
+            "member_id": member_id,
+            "lot_id": lot_id,
+            "kind": BalanceKind.SPEND,
+            "principal": -p,
+            "bonus": -b,
+            "store_id": store_id,
+            "issuer_store_id": by_id[lot_id].issuer_store_id,
+            "ref_type": ref_type,
+            "ref_id": ref_id,
+            "created_at": now,
+        }
+        for lot_id, (p, b) in takes.items()
+        if p or b
+    ]
     await session.execute(insert(BalanceEntry), rows)
     await session.flush()
     return Movement(principal, bonus)
@@ -130,13 +160,18 @@ async def refund(
     """
     entries = (
         await session.execute(
-            select(BalanceEntry.member_id, BalanceEntry.lot_id, BalanceEntry.issuer_store_id,
-                   func.sum(BalanceEntry.principal).label("p"), func.sum(BalanceEntry.bonus).label("b"))
+            select(
+                BalanceEntry.member_id,
+                BalanceEntry.lot_id,
+                BalanceEntry.issuer_store_id,
+                func.sum(BalanceEntry.principal).label("p"),
+                func.sum(BalanceEntry.bonus).label("b"),
+            )
             .where(BalanceEntry.ref_type == ref_type, BalanceEntry.ref_id == ref_id)
             .group_by(BalanceEntry.member_id, BalanceEntry.lot_id, BalanceEntry.issuer_store_id)
             .order_by(BalanceEntry.lot_id.desc())
         )
-    ).all()  # fmt: skip
+    ).all()
     outstanding = [
         (r.member_id, r.lot_id, r.issuer_store_id, -int(r.p), -int(r.b)) for r in entries if r.p < 0 or r.b < 0
     ]
@@ -156,13 +191,25 @@ async def refund(
         give_p, give_b = give[lot_id]
         if give_p or give_b:
             await session.execute(
-                update(BalanceLot).where(BalanceLot.id == lot_id)
+                update(BalanceLot)
+                .where(BalanceLot.id == lot_id)
                 .values(principal_left=BalanceLot.principal_left + give_p, bonus_left=BalanceLot.bonus_left + give_b)
-            )  # fmt: skip
+            )
             await _change_member(session, member_id, give_p, give_b)
-            rows.append({"member_id": member_id, "lot_id": lot_id, "kind": BalanceKind.REFUND, "principal": give_p,
-                         "bonus": give_b, "store_id": store_id, "issuer_store_id": issuer, "ref_type": ref_type,
-                         "ref_id": ref_id, "created_at": utcnow()})  # fmt: skip
+            rows.append(
+                {
+                    "member_id": member_id,
+                    "lot_id": lot_id,
+                    "kind": BalanceKind.REFUND,
+                    "principal": give_p,
+                    "bonus": give_b,
+                    "store_id": store_id,
+                    "issuer_store_id": issuer,
+                    "ref_type": ref_type,
+                    "ref_id": ref_id,
+                    "created_at": utcnow(),
+                }
+            )
             back_p, back_b = back_p + give_p, back_b + give_b
     await session.execute(insert(BalanceEntry), rows)
     return Movement(back_p, back_b)

@@ -39,9 +39,15 @@ class Started:
 
 
 async def start(
-    session: AsyncSession, viewer: Viewer, provider: PaymentProvider, *, plan_id: int | None, amount: int | None,
-    store_id: int | None, idempotency_key: str,
-) -> Started:  # fmt: skip
+    session: AsyncSession,
+    viewer: Viewer,
+    provider: PaymentProvider,
+    *,
+    plan_id: int | None,
+    amount: int | None,
+    store_id: int | None,
+    idempotency_key: str,
+) -> Started:
     """A member's top-up request; the same key again returns the first one (and its prepay while unpaid)."""
     if not viewer.is_member or viewer.member_id is None:
         raise AccessDenied("Only members top up here.")
@@ -49,10 +55,14 @@ async def start(
     request = {"plan": plan_id, "amount": amount, "store": store_id}
     member_id = viewer.member_id
     existing = await idempotency.once(
-        session, scope=scope, key=idempotency_key, request=request,
+        session,
+        scope=scope,
+        key=idempotency_key,
+        request=request,
         run=lambda: _create(session, member_id, provider, plan_id, amount, store_id, idempotency_key),
-        save=lambda top_up: {"top_up_id": top_up.id}, load=lambda stored: _get(session, OnlineTopUp, stored),
-    )  # fmt: skip
+        save=lambda top_up: {"top_up_id": top_up.id},
+        load=lambda stored: _get(session, OnlineTopUp, stored),
+    )
     prepay = None
     if existing.status is TopUpStatus.PENDING:
         prepay = provider.create_prepay(provider_ref=existing.provider_ref, amount=existing.amount, description="储值")
@@ -60,9 +70,14 @@ async def start(
 
 
 async def _create(
-    session: AsyncSession, member_id: int, provider: PaymentProvider, plan_id: int | None, amount: int | None,
-    store_id: int | None, key: str,
-) -> OnlineTopUp:  # fmt: skip
+    session: AsyncSession,
+    member_id: int,
+    provider: PaymentProvider,
+    plan_id: int | None,
+    amount: int | None,
+    store_id: int | None,
+    key: str,
+) -> OnlineTopUp:
     if (plan_id is None) == (amount is None):
         raise DomainError(ErrorCode.INVALID_INPUT, "Give a plan or an amount.", "planId")
     bonus = 0
@@ -78,8 +93,16 @@ async def _create(
         store = await session.get(Store, store_id)
         if store is None or store.status is StoreStatus.CLOSED:
             raise DomainError(ErrorCode.NOT_FOUND, "No such store.", "storeId")
-    top_up = OnlineTopUp(member_id=member_id, plan_id=plan_id, store_id=store_id, amount=amount, bonus=bonus,
-                         idempotency_key=key, provider=provider.name, provider_ref="")  # fmt: skip
+    top_up = OnlineTopUp(
+        member_id=member_id,
+        plan_id=plan_id,
+        store_id=store_id,
+        amount=amount,
+        bonus=bonus,
+        idempotency_key=key,
+        provider=provider.name,
+        provider_ref="",
+    )
     session.add(top_up)
     await session.flush()
     top_up.provider_ref = f"{REF_PREFIX}{top_up.id:012d}"
@@ -104,8 +127,15 @@ async def apply_notification(
         raise DomainError(ErrorCode.PAYMENT_AMOUNT_MISMATCH, "The amount paid does not match the top-up.")
     top_up.status, top_up.provider_txn, top_up.paid_at = TopUpStatus.PAID, note.provider_txn, at or utcnow()
     await session.flush()
-    await stored_value.top_up(session, top_up.member_id, principal=top_up.amount, bonus=top_up.bonus,
-                              store_id=top_up.store_id, ref_type="online_top_up", ref_id=top_up.id)  # fmt: skip
+    await stored_value.top_up(
+        session,
+        top_up.member_id,
+        principal=top_up.amount,
+        bonus=top_up.bonus,
+        store_id=top_up.store_id,
+        ref_type="online_top_up",
+        ref_id=top_up.id,
+    )
     return top_up
 
 
@@ -128,23 +158,39 @@ async def at_counter(session: AsyncSession, viewer: Viewer, request: CounterRequ
     if not await members.may_see(session, viewer, request.member_id, Perm.MEMBER_LOOKUP):
         raise AccessDenied("Identify the member at this store first.")
     scope = f"topUp:{store_id}"
-    fingerprint = {"member": request.member_id, "plan": request.plan_id, "amount": request.amount,
-                   "tenders": sorted((t.method.value, t.amount) for t in request.tenders)}  # fmt: skip
+    fingerprint = {
+        "member": request.member_id,
+        "plan": request.plan_id,
+        "amount": request.amount,
+        "tenders": sorted((t.method.value, t.amount) for t in request.tenders),
+    }
     return await idempotency.once(
-        session, scope=scope, key=request.idempotency_key, request=fingerprint,
-        run=lambda: _take_at_counter(session, viewer, request), save=lambda top_up: {"top_up_id": top_up.id},
+        session,
+        scope=scope,
+        key=request.idempotency_key,
+        request=fingerprint,
+        run=lambda: _take_at_counter(session, viewer, request),
+        save=lambda top_up: {"top_up_id": top_up.id},
         load=lambda stored: _get(session, CounterTopUp, stored),
-    )  # fmt: skip
+    )
 
 
 async def counter_top_up(
-    session: AsyncSession, viewer: Viewer, *, member_id: int, plan_id: int | None, amount: int | None,
-    store_id: int | None, key: str, tenders: list[Tender],
-) -> Member:  # fmt: skip
+    session: AsyncSession,
+    viewer: Viewer,
+    *,
+    member_id: int,
+    plan_id: int | None,
+    amount: int | None,
+    store_id: int | None,
+    key: str,
+    tenders: list[Tender],
+) -> Member:
     """A top-up at the counter of the store named (else the clerk's own), once per key; the member as credited."""
     store = counter_store(viewer, store_id)
-    request = CounterRequest(member_id=member_id, store_id=store, tenders=tenders, idempotency_key=key,
-                             plan_id=plan_id, amount=amount)  # fmt: skip
+    request = CounterRequest(
+        member_id=member_id, store_id=store, tenders=tenders, idempotency_key=key, plan_id=plan_id, amount=amount
+    )
     await at_counter(session, viewer, request)
     member = await session.get(Member, member_id, populate_existing=True)
     assert member is not None
@@ -171,12 +217,26 @@ async def _take_at_counter(session: AsyncSession, viewer: Viewer, request: Count
     by_method = _tendered(request.tenders, amount)
     if not 0 < amount <= stored_value.MAX_TOP_UP:
         raise DomainError(ErrorCode.INVALID_INPUT, "The top-up amount is not valid.", "amount")
-    top_up = CounterTopUp(member_id=request.member_id, store_id=store_id, staff_id=viewer.staff_id,
-                          plan_id=request.plan_id, amount=amount, bonus=bonus, by_method=by_method)  # fmt: skip
+    top_up = CounterTopUp(
+        member_id=request.member_id,
+        store_id=store_id,
+        staff_id=viewer.staff_id,
+        plan_id=request.plan_id,
+        amount=amount,
+        bonus=bonus,
+        by_method=by_method,
+    )
     session.add(top_up)
     await session.flush()
-    await stored_value.top_up(session, request.member_id, principal=amount, bonus=bonus, store_id=store_id,
-                              ref_type="counter_top_up", ref_id=top_up.id)  # fmt: skip
+    await stored_value.top_up(
+        session,
+        request.member_id,
+        principal=amount,
+        bonus=bonus,
+        store_id=store_id,
+        ref_type="counter_top_up",
+        ref_id=top_up.id,
+    )
     return top_up
 
 

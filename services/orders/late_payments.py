@@ -42,13 +42,20 @@ async def record(
     if original.status in (PaymentStatus.PENDING, PaymentStatus.CANCELLED) and original.provider_txn is None:
         payment = original
     else:
-        payment = Payment(order_id=order.id, method=original.method, amount=note.amount, provider=provider,
-                          provider_ref=original.provider_ref, store_id=order.store_id)  # fmt: skip
+        payment = Payment(
+            order_id=order.id,
+            method=original.method,
+            amount=note.amount,
+            provider=provider,
+            provider_ref=original.provider_ref,
+            store_id=order.store_id,
+        )
         session.add(payment)
     payment.status, payment.provider_txn, payment.paid_at = PaymentStatus.LATE, note.provider_txn, at
     await session.flush()
-    await jobs.enqueue(session, kind=REFUND_JOB, dedupe_key=f"{REFUND_JOB}:{payment.id}", due_at=at,
-                       payload={"payment_id": payment.id})  # fmt: skip
+    await jobs.enqueue(
+        session, kind=REFUND_JOB, dedupe_key=f"{REFUND_JOB}:{payment.id}", due_at=at, payload={"payment_id": payment.id}
+    )
     return payment
 
 
@@ -62,8 +69,9 @@ async def refund(
     provider = providers.get(payment.provider or "")
     if provider is None:  # never mark money as returned that was not: the job fails and is retried
         raise DomainError(ErrorCode.PAYMENT_PROVIDER_UNAVAILABLE, f"No provider {payment.provider!r} to refund at.")
-    refund_id = provider.refund(provider_ref=payment.provider_ref or "", refund_ref=f"L{payment.id}",
-                                amount=payment.amount)  # fmt: skip
+    refund_id = provider.refund(
+        provider_ref=payment.provider_ref or "", refund_ref=f"L{payment.id}", amount=payment.amount
+    )
     payment.status, payment.refunded_at, payment.provider_refund_id = PaymentStatus.REFUNDED_LATE, now, refund_id
     return True
 
@@ -78,10 +86,14 @@ async def close_payments(
     """
     pending = (
         await session.scalars(
-            select(Payment).where(Payment.order_id == order_id, Payment.provider.is_not(None),
-                                  Payment.status == PaymentStatus.CANCELLED, Payment.provider_txn.is_(None))
+            select(Payment).where(
+                Payment.order_id == order_id,
+                Payment.provider.is_not(None),
+                Payment.status == PaymentStatus.CANCELLED,
+                Payment.provider_txn.is_(None),
+            )
         )
-    ).all()  # fmt: skip
+    ).all()
     for payment in pending:
         provider = (providers or {}).get(payment.provider or "")
         if provider is not None:
@@ -91,8 +103,13 @@ async def close_payments(
             except DomainError as exc:
                 if exc.code is not ErrorCode.PAYMENT_PROVIDER_UNAVAILABLE:
                     raise
-        await jobs.enqueue(session, kind=CLOSE_JOB, dedupe_key=f"{CLOSE_JOB}:{payment.id}", due_at=at,
-                           payload={"payment_id": payment.id})  # fmt: skip
+        await jobs.enqueue(
+            session,
+            kind=CLOSE_JOB,
+            dedupe_key=f"{CLOSE_JOB}:{payment.id}",
+            due_at=at,
+            payload={"payment_id": payment.id},
+        )
 
 
 async def close_job(session: AsyncSession, payment_id: int, providers: Mapping[str, PaymentProvider]) -> None:
@@ -116,9 +133,14 @@ async def _close_job(session: AsyncSession, payload: dict[str, Any], env: jobs.J
 
 
 async def list_late(
-    session: AsyncSession, viewer: Viewer, *, store_id: int | None, refunded: bool | None, first: int | None,
+    session: AsyncSession,
+    viewer: Viewer,
+    *,
+    store_id: int | None,
+    refunded: bool | None,
+    first: int | None,
     after: str | None,
-) -> Page[Payment]:  # fmt: skip
+) -> Page[Payment]:
     """Late and duplicate payments, newest first: HQ sees every store's, store staff their own (order.read)."""
     require(viewer, Perm.ORDER_READ)
     states = LATE_STATES if refunded is None else (PaymentStatus.REFUNDED_LATE if refunded else PaymentStatus.LATE,)

@@ -79,16 +79,23 @@ def open_delivery(cipher: PiiCipher, blob: bytes) -> DeliveryAddress:
 
 
 async def quote_for(
-    session: AsyncSession, viewer: Viewer, *, store_id: int, lines: Sequence[CartLine], member_id: int | None,
-    fulfilment: Fulfilment, coupon_id: int | None = None,
-) -> Quote:  # fmt: skip
+    session: AsyncSession,
+    viewer: Viewer,
+    *,
+    store_id: int,
+    lines: Sequence[CartLine],
+    member_id: int | None,
+    fulfilment: Fulfilment,
+    coupon_id: int | None = None,
+) -> Quote:
     """A quote for the member signed in, or (at the POS) for a member the store knows, or a walk-in."""
     if viewer.is_member:
         member_id = viewer.member_id
     elif member_id is not None and not await may_see(session, viewer, member_id, Perm.MEMBER_LOOKUP):
         raise AccessDenied("Identify the member at this store first.")
-    return await quote(session, store_id=store_id, lines=lines, member_id=member_id, fulfilment=fulfilment,
-                       coupon_id=coupon_id)  # fmt: skip
+    return await quote(
+        session, store_id=store_id, lines=lines, member_id=member_id, fulfilment=fulfilment, coupon_id=coupon_id
+    )
 
 
 async def member_orders(session: AsyncSession, viewer: Viewer, *, first: int | None, after: str | None) -> Page[Order]:
@@ -98,9 +105,14 @@ async def member_orders(session: AsyncSession, viewer: Viewer, *, first: int | N
 
 
 async def store_orders(
-    session: AsyncSession, viewer: Viewer, store_id: int, *, status: OrderStatus | None, first: int | None,
+    session: AsyncSession,
+    viewer: Viewer,
+    store_id: int,
+    *,
+    status: OrderStatus | None,
+    first: int | None,
     after: str | None,
-) -> Page[Order]:  # fmt: skip
+) -> Page[Order]:
     """A store's orders (its staff and HQ holding order.read), newest first."""
     require_store(viewer, store_id, Perm.ORDER_READ)
     stmt = select(Order).where(Order.store_id == store_id)
@@ -158,10 +170,16 @@ async def place_order(
     member_id = viewer.member_id
     now = now or utcnow()
     scope = f"placeOrder:member:{member_id}"
-    fingerprint = {"store": request.store_id, "lines": sorted((x.sku_id, x.quantity) for x in request.lines),
-                   "points": request.use_points, "sv": request.use_stored_value,
-                   "fulfilment": request.fulfilment.value, "coupon": request.coupon_id,
-                   "group": request.group_buy_id, "flash": request.flash_sale_id}  # fmt: skip
+    fingerprint = {
+        "store": request.store_id,
+        "lines": sorted((x.sku_id, x.quantity) for x in request.lines),
+        "points": request.use_points,
+        "sv": request.use_stored_value,
+        "fulfilment": request.fulfilment.value,
+        "coupon": request.coupon_id,
+        "group": request.group_buy_id,
+        "flash": request.flash_sale_id,
+    }
 
     async def load(stored: dict[str, Any]) -> Placed:
         existing = await session.get(Order, int(stored["order_id"]))
@@ -170,16 +188,24 @@ async def place_order(
         return Placed(existing, await pay_params(session, existing, {provider.name: provider}, now))
 
     return await idempotency.once(
-        session, scope=scope, key=request.idempotency_key, request=fingerprint,
+        session,
+        scope=scope,
+        key=request.idempotency_key,
+        request=fingerprint,
         run=lambda: _place(session, member_id, provider, request, cipher, now),
-        save=lambda placed: {"order_id": placed.order.id}, load=load,
-    )  # fmt: skip
+        save=lambda placed: {"order_id": placed.order.id},
+        load=load,
+    )
 
 
 async def _place(
-    session: AsyncSession, member_id: int, provider: PaymentProvider, request: PlaceOrder, cipher: PiiCipher | None,
+    session: AsyncSession,
+    member_id: int,
+    provider: PaymentProvider,
+    request: PlaceOrder,
+    cipher: PiiCipher | None,
     now: datetime,
-) -> Placed:  # fmt: skip
+) -> Placed:
     store = await _open_store(session, request, now)
     settings = await get_settings(session)
     sealed = _sealed_delivery(request, store, settings, cipher)
@@ -224,15 +250,27 @@ def _sealed_delivery(
 
 async def _priced(session: AsyncSession, store: Store, member_id: int, request: PlaceOrder, now: datetime) -> Quote:
     """The order's quote, its flash sale (if any) allowed to this member, and every item available."""
-    priced = await quote(session, store_id=store.id, lines=request.lines, member_id=member_id, at=now,
-                         fulfilment=request.fulfilment, coupon_id=request.coupon_id, suggest_coupon=False,
-                         group_campaign_id=request.group_campaign_id,
-                         flash_campaign_id=request.flash_sale_id)  # fmt: skip
+    priced = await quote(
+        session,
+        store_id=store.id,
+        lines=request.lines,
+        member_id=member_id,
+        at=now,
+        fulfilment=request.fulfilment,
+        coupon_id=request.coupon_id,
+        suggest_coupon=False,
+        group_campaign_id=request.group_campaign_id,
+        flash_campaign_id=request.flash_sale_id,
+    )
     if request.flash_sale_id is not None:
         await promotions.require_flash(session, request.flash_sale_id, member_id, priced)
     if priced.unavailable:
-        raise DomainError(ErrorCode.OUT_OF_STOCK, "Some items are sold out here.", "lines",
-                          details={"unavailable_sku_ids": priced.unavailable})  # fmt: skip
+        raise DomainError(
+            ErrorCode.OUT_OF_STOCK,
+            "Some items are sold out here.",
+            "lines",
+            details={"unavailable_sku_ids": priced.unavailable},
+        )
     return priced
 
 
@@ -259,21 +297,40 @@ async def _create_order(
 ) -> Order:
     """The order and its lines, as quoted, written (flushed, so it has its id)."""
     order = Order(
-        store_id=store.id, member_id=member_id, channel=Channel.MINI_PROGRAM, fulfilment=request.fulfilment,
-        status=OrderStatus.CREATED, client_order_id=f"m{member_id}:{request.idempotency_key}", subtotal=priced.subtotal,
-        discount_total=priced.discount_total, points_used=request.use_points, points_value=points_value,
+        store_id=store.id,
+        member_id=member_id,
+        channel=Channel.MINI_PROGRAM,
+        fulfilment=request.fulfilment,
+        status=OrderStatus.CREATED,
+        client_order_id=f"m{member_id}:{request.idempotency_key}",
+        subtotal=priced.subtotal,
+        discount_total=priced.discount_total,
+        points_used=request.use_points,
+        points_value=points_value,
         stored_value_used=request.use_stored_value,
-        payable=priced.total - points_value - request.use_stored_value, pickup_at=request.pickup_at,
-        expires_at=now + timedelta(minutes=settings.unpaid_order_minutes), delivery_fee=priced.delivery_fee,
-        delivery_enc=sealed, group_buy_id=request.group_buy_id,
-    )  # fmt: skip
+        payable=priced.total - points_value - request.use_stored_value,
+        pickup_at=request.pickup_at,
+        expires_at=now + timedelta(minutes=settings.unpaid_order_minutes),
+        delivery_fee=priced.delivery_fee,
+        delivery_enc=sealed,
+        group_buy_id=request.group_buy_id,
+    )
     session.add(order)
     await session.flush()
-    session.add_all([
-        OrderLine(order_id=order.id, sku_id=q.sku_id, quantity=q.quantity, list_price=q.list_price,
-                  unit_price=q.unit_price, line_total=q.line_total, adjustments=stored(q.adjustments))
-        for q in priced.lines
-    ])  # fmt: skip
+    session.add_all(
+        [
+            OrderLine(
+                order_id=order.id,
+                sku_id=q.sku_id,
+                quantity=q.quantity,
+                list_price=q.list_price,
+                unit_price=q.unit_price,
+                line_total=q.line_total,
+                adjustments=stored(q.adjustments),
+            )
+            for q in priced.lines
+        ]
+    )
     return order
 
 
@@ -292,13 +349,30 @@ async def _pay_from_balances(
         await points.redeem(
             session, member_id, request.use_points, store_id=store_id, ref_type="order", ref_id=order.id
         )
-        session.add(Payment(order_id=order.id, method=PaymentMethod.POINTS, amount=points_value,
-                            status=PaymentStatus.SUCCEEDED, store_id=store_id, paid_at=now))  # fmt: skip
+        session.add(
+            Payment(
+                order_id=order.id,
+                method=PaymentMethod.POINTS,
+                amount=points_value,
+                status=PaymentStatus.SUCCEEDED,
+                store_id=store_id,
+                paid_at=now,
+            )
+        )
     if request.use_stored_value:
-        await stored_value.spend(session, member_id, request.use_stored_value, store_id=store_id, ref_type="order",
-                                 ref_id=order.id)  # fmt: skip
-        session.add(Payment(order_id=order.id, method=PaymentMethod.STORED_VALUE, amount=request.use_stored_value,
-                            status=PaymentStatus.SUCCEEDED, store_id=store_id, paid_at=now))  # fmt: skip
+        await stored_value.spend(
+            session, member_id, request.use_stored_value, store_id=store_id, ref_type="order", ref_id=order.id
+        )
+        session.add(
+            Payment(
+                order_id=order.id,
+                method=PaymentMethod.STORED_VALUE,
+                amount=request.use_stored_value,
+                status=PaymentStatus.SUCCEEDED,
+                store_id=store_id,
+                paid_at=now,
+            )
+        )
 
 
 async def _prepay(
@@ -309,11 +383,24 @@ async def _prepay(
     if order.payable > 0:
         provider_ref = f"{REF_PREFIX}{order.id:012d}"
         prepay = provider.create_prepay(provider_ref=provider_ref, amount=order.payable, description=store.name)
-        session.add(Payment(order_id=order.id, method=PaymentMethod.WECHAT_PAY, amount=order.payable,
-                            status=PaymentStatus.PENDING, provider=provider.name, provider_ref=provider_ref,
-                            store_id=store.id))  # fmt: skip
-        await jobs.enqueue(session, kind="orders.expire", dedupe_key=f"orders.expire:{order.id}",
-                           due_at=order.expires_at or now, payload={"order_id": order.id})  # fmt: skip
+        session.add(
+            Payment(
+                order_id=order.id,
+                method=PaymentMethod.WECHAT_PAY,
+                amount=order.payable,
+                status=PaymentStatus.PENDING,
+                provider=provider.name,
+                provider_ref=provider_ref,
+                store_id=store.id,
+            )
+        )
+        await jobs.enqueue(
+            session,
+            kind="orders.expire",
+            dedupe_key=f"orders.expire:{order.id}",
+            due_at=order.expires_at or now,
+            payload={"order_id": order.id},
+        )
     return prepay
 
 
@@ -396,8 +483,9 @@ async def mark_paid(session: AsyncSession, order_id: int, at: datetime, *, reser
         await points.earn(
             session, order.member_id, spend, store_id=order.store_id, ref_type="order", ref_id=order.id, at=at
         )
-        await record_purchase(session, member_id=order.member_id, store_id=order.store_id,
-                              amount=spend + order.points_value, at=at)  # fmt: skip
+        await record_purchase(
+            session, member_id=order.member_id, store_id=order.store_id, amount=spend + order.points_value, at=at
+        )
         await referrals.reward(session, order.member_id, order.id, at)
     if order.group_buy_id is not None:
         await group_places.on_paid(session, order.group_buy_id, at)
@@ -415,9 +503,12 @@ async def apply_notification(
     """
     at = at or utcnow()
     payment = await session.scalar(
-        select(Payment).where(Payment.provider == provider, Payment.provider_ref == note.provider_ref)
-        .order_by(Payment.id).limit(1).with_for_update()
-    )  # fmt: skip
+        select(Payment)
+        .where(Payment.provider == provider, Payment.provider_ref == note.provider_ref)
+        .order_by(Payment.id)
+        .limit(1)
+        .with_for_update()
+    )
     if payment is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such payment.")
     order = await session.get(Order, payment.order_id)
@@ -449,22 +540,27 @@ async def pay_params(
     if order.status is not OrderStatus.CREATED or (order.expires_at is not None and order.expires_at <= now):
         return None
     payment = await session.scalar(
-        select(Payment).where(Payment.order_id == order.id, Payment.status == PaymentStatus.PENDING,
-                              Payment.provider.is_not(None))
-    )  # fmt: skip
+        select(Payment).where(
+            Payment.order_id == order.id, Payment.status == PaymentStatus.PENDING, Payment.provider.is_not(None)
+        )
+    )
     provider = providers.get(payment.provider or "") if payment is not None else None
     if payment is None or provider is None:
         return None
     store = await session.get(Store, order.store_id)
     description = store.name if store is not None else order.client_order_id
-    return provider.create_prepay(provider_ref=payment.provider_ref or "", amount=payment.amount,
-                                  description=description)  # fmt: skip
+    return provider.create_prepay(
+        provider_ref=payment.provider_ref or "", amount=payment.amount, description=description
+    )
 
 
 async def pay_again(
-    session: AsyncSession, viewer: Viewer, providers: Mapping[str, PaymentProvider], order_id: int,
+    session: AsyncSession,
+    viewer: Viewer,
+    providers: Mapping[str, PaymentProvider],
+    order_id: int,
     now: datetime | None = None,
-) -> Placed:  # fmt: skip
+) -> Placed:
     """The member's own unpaid order, paid again after a lost answer: its pay parameters, re-issued."""
     if not viewer.is_member or viewer.member_id is None:
         raise AccessDenied("Only members pay their orders here.")
@@ -478,9 +574,12 @@ async def pay_again(
 
 
 async def release(
-    session: AsyncSession, order_id: int, *, reason: OrderStatus = OrderStatus.CANCELLED,
+    session: AsyncSession,
+    order_id: int,
+    *,
+    reason: OrderStatus = OrderStatus.CANCELLED,
     providers: Mapping[str, PaymentProvider] | None = None,
-) -> Order:  # fmt: skip
+) -> Order:
     """Cancel an unpaid order: stock, points and stored value go back, once; its provider payment is closed."""
     order = await move(session, order_id, reason, only_from={OrderStatus.CREATED}, cancelled_at=utcnow())
     lines = (await session.scalars(select(OrderLine).where(OrderLine.order_id == order.id))).all()
@@ -564,17 +663,23 @@ async def confirm_delivery(session: AsyncSession, viewer: Viewer, order_id: int,
         raise DomainError(ErrorCode.NOT_FOUND, "No such order.", "id")
     if not viewer.is_member:
         require_store(viewer, order.store_id, Perm.ORDER_PICKUP)
-    order = await move(session, order.id, OrderStatus.COMPLETED, only_from={OrderStatus.DELIVERING},
-                       completed_at=at or utcnow())  # fmt: skip
+    order = await move(
+        session, order.id, OrderStatus.COMPLETED, only_from={OrderStatus.DELIVERING}, completed_at=at or utcnow()
+    )
     for line in (await session.scalars(select(OrderLine).where(OrderLine.order_id == order.id))).all():
         line.picked_up = line.quantity - line.refunded
     return order
 
 
 async def verify_pickup(
-    session: AsyncSession, viewer: Viewer, *, store_id: int, code: str, key: str,
+    session: AsyncSession,
+    viewer: Viewer,
+    *,
+    store_id: int,
+    code: str,
+    key: str,
     quantities: dict[int, int] | None = None,
-) -> Order:  # fmt: skip
+) -> Order:
     """核销: hand over a paid pickup order by its code, in the order's own store; some lines may follow later.
 
     Once per key: a tablet retrying a partial hand-over after a lost answer gets the first answer back instead
@@ -592,9 +697,14 @@ async def verify_pickup(
 
     request = {"order": found.id, "lines": sorted(quantities.items()) if quantities is not None else None}
     return await idempotency.once(
-        session, scope=f"verifyPickup:{store_id}", key=key, request=request,
-        run=lambda: _hand_over(session, found, quantities), save=lambda o: {"order_id": o.id}, load=load,
-    )  # fmt: skip
+        session,
+        scope=f"verifyPickup:{store_id}",
+        key=key,
+        request=request,
+        run=lambda: _hand_over(session, found, quantities),
+        save=lambda o: {"order_id": o.id},
+        load=load,
+    )
 
 
 async def _hand_over(session: AsyncSession, order: Order, quantities: dict[int, int] | None) -> Order:

@@ -49,10 +49,12 @@ async def checkout(session: AsyncSession, viewer: Viewer, request: Checkout, *, 
     now = now or utcnow()
     scope = f"pos:{request.store_id}"
     fingerprint = {
-        "lines": sorted((x.sku_id, x.quantity) for x in request.lines), "member": request.member_id,
-        "tenders": sorted((t.method.value, t.amount) for t in request.tenders), "points": request.use_points,
+        "lines": sorted((x.sku_id, x.quantity) for x in request.lines),
+        "member": request.member_id,
+        "tenders": sorted((t.method.value, t.amount) for t in request.tenders),
+        "points": request.use_points,
         "coupon": request.coupon_id,
-    }  # fmt: skip
+    }
 
     async def load(stored: dict[str, Any]) -> Order:
         existing = await session.get(Order, int(stored["order_id"]))
@@ -60,17 +62,29 @@ async def checkout(session: AsyncSession, viewer: Viewer, request: Checkout, *, 
         return existing
 
     return await idempotency.once(
-        session, scope=scope, key=request.client_order_id, request=fingerprint,
-        run=lambda: _sell(session, viewer, request, now), save=lambda o: {"order_id": o.id}, load=load,
-    )  # fmt: skip
+        session,
+        scope=scope,
+        key=request.client_order_id,
+        request=fingerprint,
+        run=lambda: _sell(session, viewer, request, now),
+        save=lambda o: {"order_id": o.id},
+        load=load,
+    )
 
 
 async def _sell(session: AsyncSession, viewer: Viewer, request: Checkout, now: datetime) -> Order:
     member_id = request.member_id
     if member_id is not None and not await may_see(session, viewer, member_id, Perm.MEMBER_LOOKUP):
         raise DomainError(ErrorCode.NOT_FOUND, "Identify the member at this store first.", "memberId")
-    priced = await quote(session, store_id=request.store_id, lines=request.lines, member_id=member_id, at=now,
-                         coupon_id=request.coupon_id, suggest_coupon=False)  # fmt: skip
+    priced = await quote(
+        session,
+        store_id=request.store_id,
+        lines=request.lines,
+        member_id=member_id,
+        at=now,
+        coupon_id=request.coupon_id,
+        suggest_coupon=False,
+    )
     if request.use_points and (member_id is None or request.use_points > priced.points_usable):
         raise DomainError(ErrorCode.INVALID_INPUT, f"At most {priced.points_usable} points may be used.", "usePoints")
     points_value = request.use_points * (await get_settings(session)).point_value_fen
@@ -85,33 +99,68 @@ async def _sell(session: AsyncSession, viewer: Viewer, request: Checkout, now: d
     if sv and member_id is None:
         raise DomainError(ErrorCode.INVALID_INPUT, "Stored value needs a member.", "tenders")
     order = Order(
-        store_id=request.store_id, member_id=member_id, staff_id=viewer.staff_id, channel=Channel.POS,
-        fulfilment=Fulfilment.IN_STORE, status=OrderStatus.CREATED, client_order_id=f"pos:{request.client_order_id}",
-        subtotal=priced.subtotal, discount_total=priced.discount_total, points_used=request.use_points,
-        points_value=points_value, stored_value_used=sv, payable=counter,
-    )  # fmt: skip
+        store_id=request.store_id,
+        member_id=member_id,
+        staff_id=viewer.staff_id,
+        channel=Channel.POS,
+        fulfilment=Fulfilment.IN_STORE,
+        status=OrderStatus.CREATED,
+        client_order_id=f"pos:{request.client_order_id}",
+        subtotal=priced.subtotal,
+        discount_total=priced.discount_total,
+        points_used=request.use_points,
+        points_value=points_value,
+        stored_value_used=sv,
+        payable=counter,
+    )
     session.add(order)
     await session.flush()
-    session.add_all([
-        OrderLine(order_id=order.id, sku_id=q.sku_id, quantity=q.quantity, list_price=q.list_price,
-                  unit_price=q.unit_price, line_total=q.line_total, picked_up=q.quantity,
-                  adjustments=stored(q.adjustments))
-        for q in priced.lines
-    ])  # fmt: skip
+    session.add_all(
+        [
+            OrderLine(
+                order_id=order.id,
+                sku_id=q.sku_id,
+                quantity=q.quantity,
+                list_price=q.list_price,
+                unit_price=q.unit_price,
+                line_total=q.line_total,
+                picked_up=q.quantity,
+                adjustments=stored(q.adjustments),
+            )
+            for q in priced.lines
+        ]
+    )
     await promotions.claim(session, order, priced, now)
     if request.use_points and member_id is not None:
         await points.redeem(
             session, member_id, request.use_points, store_id=order.store_id, ref_type="order", ref_id=order.id
         )
-        session.add(Payment(order_id=order.id, method=PaymentMethod.POINTS, amount=points_value,
-                            status=PaymentStatus.SUCCEEDED, store_id=order.store_id, paid_at=now))  # fmt: skip
+        session.add(
+            Payment(
+                order_id=order.id,
+                method=PaymentMethod.POINTS,
+                amount=points_value,
+                status=PaymentStatus.SUCCEEDED,
+                store_id=order.store_id,
+                paid_at=now,
+            )
+        )
     if sv and member_id is not None:
         await stored_value.spend(
             session, member_id, sv, store_id=order.store_id, ref_type="order", ref_id=order.id, at=now
         )
     for tender in request.tenders:
-        session.add(Payment(order_id=order.id, method=tender.method, amount=tender.amount, store_id=order.store_id,
-                            status=PaymentStatus.SUCCEEDED, provider_txn=tender.reference, paid_at=now))  # fmt: skip
+        session.add(
+            Payment(
+                order_id=order.id,
+                method=tender.method,
+                amount=tender.amount,
+                store_id=order.store_id,
+                status=PaymentStatus.SUCCEEDED,
+                provider_txn=tender.reference,
+                paid_at=now,
+            )
+        )
     await session.flush()
     await mark_paid(session, order.id, now, reserved=False)
     return await move(session, order.id, OrderStatus.COMPLETED, completed_at=now)

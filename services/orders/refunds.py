@@ -83,10 +83,12 @@ class RefundRequest:
 
     def fingerprint(self) -> dict[str, object]:
         return {
-            "order": self.order_id, "restock": self.restock, "reason": self.reason,
+            "order": self.order_id,
+            "restock": self.restock,
+            "reason": self.reason,
             "lines": None if self.quantities is None else sorted(self.quantities.items()),
             "tenders": None if self.tenders is None else sorted((m.value, a) for m, a in self.tenders.items()),
-        }  # fmt: skip
+        }
 
 
 @dataclass
@@ -171,8 +173,9 @@ async def plan(session: AsyncSession, viewer: Viewer, request: RefundRequest, *,
     succeeded = select(Payment).where(Payment.order_id == order.id, Payment.status == PaymentStatus.SUCCEEDED)
     payments = list((await session.scalars(succeeded.order_by(Payment.id))).all())
     earlier = list((await session.scalars(select(Refund.by_method).where(Refund.order_id == order.id))).all())
-    held = {m: sum(x.amount for x in payments if x.method is m) - sum(r.get(m.value, 0) for r in earlier)
-            for m in TENDERS}  # fmt: skip
+    held = {
+        m: sum(x.amount for x in payments if x.method is m) - sum(r.get(m.value, 0) for r in earlier) for m in TENDERS
+    }
     if amount > sum(max(v, 0) for v in held.values()):
         raise DomainError(ErrorCode.INVALID_INPUT, "More than was paid would be refunded.", "lines")
     settings = await get_settings(session)
@@ -184,9 +187,20 @@ async def plan(session: AsyncSession, viewer: Viewer, request: RefundRequest, *,
     given_back = by_method.get(PaymentMethod.POINTS.value, 0) // settings.point_value_fen
     taken_back = await _points_to_take_back(session, order, by_method, given_back) if order.member_id else 0
     coupon = completes and await _coupon_comes_back(session, order, utcnow())
-    return RefundPlan(order=order, lines=lines, taking=taking, goods=goods, amount=amount, by_method=by_method,
-                      points_given_back=given_back, points_taken_back=taken_back, coupon_returned=coupon,
-                      completes=completes, payments=payments, earlier_refunds=len(earlier))  # fmt: skip
+    return RefundPlan(
+        order=order,
+        lines=lines,
+        taking=taking,
+        goods=goods,
+        amount=amount,
+        by_method=by_method,
+        points_given_back=given_back,
+        points_taken_back=taken_back,
+        coupon_returned=coupon,
+        completes=completes,
+        payments=payments,
+        earlier_refunds=len(earlier),
+    )
 
 
 def _chosen(request: RefundRequest, left: Mapping[PaymentMethod, int], amount: int) -> dict[PaymentMethod, int]:
@@ -195,9 +209,10 @@ def _chosen(request: RefundRequest, left: Mapping[PaymentMethod, int], amount: i
     for method, value in request.tenders.items():
         if value <= 0 or value > left.get(method, 0):
             raise DomainError(
-                ErrorCode.INVALID_INPUT, f"{method.value} can give back at most {max(left.get(method, 0), 0)} fen.",
+                ErrorCode.INVALID_INPUT,
+                f"{method.value} can give back at most {max(left.get(method, 0), 0)} fen.",
                 "tenders",
-            )  # fmt: skip
+            )
     if sum(request.tenders.values()) != amount:
         raise DomainError(ErrorCode.INVALID_INPUT, f"The tenders must add up to the refund, {amount} fen.", "tenders")
     return dict(request.tenders)
@@ -209,9 +224,15 @@ async def preview(session: AsyncSession, viewer: Viewer, request: RefundRequest)
 
 
 async def refund_order(
-    session: AsyncSession, viewer: Viewer, providers: dict[str, PaymentProvider], *, order_id: int,
-    quantities: Mapping[int, int] | None, restock: bool, reason: str | None,
-) -> Refund:  # fmt: skip
+    session: AsyncSession,
+    viewer: Viewer,
+    providers: dict[str, PaymentProvider],
+    *,
+    order_id: int,
+    quantities: Mapping[int, int] | None,
+    restock: bool,
+    reason: str | None,
+) -> Refund:
     """A refund the system makes (a failed group buy, an account deletion), each guarded by its own state change;
     a person's refund goes through `refund_order_once` with their idempotency key."""
     request = RefundRequest(order_id=order_id, quantities=quantities, restock=restock, reason=reason)
@@ -222,8 +243,13 @@ async def schedule_refund(
     session: AsyncSession, order_id: int, *, reason: str, due_at: datetime, restock: bool = True
 ) -> None:
     """A refund of the whole order as a job of its own (once per order and reason)."""
-    await jobs.enqueue(session, kind="orders.refund", dedupe_key=f"orders.refund:{order_id}:{reason}"[:128],
-                       due_at=due_at, payload={"order_id": order_id, "reason": reason, "restock": restock})  # fmt: skip
+    await jobs.enqueue(
+        session,
+        kind="orders.refund",
+        dedupe_key=f"orders.refund:{order_id}:{reason}"[:128],
+        due_at=due_at,
+        payload={"order_id": order_id, "reason": reason, "restock": restock},
+    )
 
 
 @jobs.job("orders.refund")
@@ -233,14 +259,25 @@ async def _refund_job(session: AsyncSession, payload: dict[str, Any], env: jobs.
     order = await session.get(Order, int(payload["order_id"]), with_for_update=True)
     if order is None or order.status not in REFUNDABLE:
         return  # refunded (or never paid) already: nothing to give back twice
-    await refund_order(session, SYSTEM, dict(env.providers), order_id=order.id, quantities=None,
-                       restock=bool(payload.get("restock", True)), reason=payload.get("reason"))  # fmt: skip
+    await refund_order(
+        session,
+        SYSTEM,
+        dict(env.providers),
+        order_id=order.id,
+        quantities=None,
+        restock=bool(payload.get("restock", True)),
+        reason=payload.get("reason"),
+    )
 
 
 async def refund_order_once(
-    session: AsyncSession, viewer: Viewer, providers: dict[str, PaymentProvider], request: RefundRequest, *,
+    session: AsyncSession,
+    viewer: Viewer,
+    providers: dict[str, PaymentProvider],
+    request: RefundRequest,
+    *,
     idempotency_key: str,
-) -> Refund:  # fmt: skip
+) -> Refund:
     """Make the refund once per key: a replay returns the first refund and moves nothing; the same key with
     another request is IDEMPOTENCY_KEY_REUSED."""
     order = await session.get(Order, request.order_id)
@@ -254,9 +291,14 @@ async def refund_order_once(
         return refund
 
     return await idempotency.once(
-        session, scope=f"refundOrder:{order.store_id}", key=idempotency_key, request=request.fingerprint(),
-        run=lambda: _make(session, viewer, providers, request), save=lambda r: {"refund_id": r.id}, load=load,
-    )  # fmt: skip
+        session,
+        scope=f"refundOrder:{order.store_id}",
+        key=idempotency_key,
+        request=request.fingerprint(),
+        run=lambda: _make(session, viewer, providers, request),
+        save=lambda r: {"refund_id": r.id},
+        load=load,
+    )
 
 
 async def _make(
@@ -264,15 +306,23 @@ async def _make(
 ) -> Refund:
     p = await plan(session, viewer, request, lock=True)
     order, by_method = p.order, p.by_method
-    refund = Refund(order_id=order.id, store_id=order.store_id, staff_id=viewer.staff_id, amount=p.amount,
-                    by_method=by_method, lines=p.refunded_lines, restocked=request.restock,
-                    points_given_back=p.points_given_back,
-                    reason=optional_text(request.reason, "reason", max_len=255))  # fmt: skip
+    refund = Refund(
+        order_id=order.id,
+        store_id=order.store_id,
+        staff_id=viewer.staff_id,
+        amount=p.amount,
+        by_method=by_method,
+        lines=p.refunded_lines,
+        restocked=request.restock,
+        points_given_back=p.points_given_back,
+        reason=optional_text(request.reason, "reason", max_len=255),
+    )
     session.add(refund)
     await session.flush()
     if by_method.get("STORED_VALUE"):
-        await stored_value.refund(session, ref_type="order", ref_id=order.id, amount=by_method["STORED_VALUE"],
-                                  store_id=order.store_id)  # fmt: skip
+        await stored_value.refund(
+            session, ref_type="order", ref_id=order.id, amount=by_method["STORED_VALUE"], store_id=order.store_id
+        )
     if order.member_id is not None:
         if p.points_given_back:
             await points.give_back(session, order.member_id, p.points_given_back, ref_type="order", ref_id=order.id)
@@ -286,8 +336,12 @@ async def _make(
     for line, qty in p.taking:
         line.refunded += qty
     if request.restock:
-        await stock.return_to_stock(session, order.store_id, [stock.Line(x.sku_id, q) for x, q in p.taking],
-                                    stock.Ref("refund", refund.id, viewer.staff_id))  # fmt: skip
+        await stock.return_to_stock(
+            session,
+            order.store_id,
+            [stock.Line(x.sku_id, q) for x, q in p.taking],
+            stock.Ref("refund", refund.id, viewer.staff_id),
+        )
     await session.flush()
     facts.record(session, FactEventKind.REFUND, order.id, refund.id)
     order = await move(session, order.id, OrderStatus.REFUNDED if p.completes else OrderStatus.PARTIALLY_REFUNDED)
@@ -329,10 +383,14 @@ async def _points_to_take_back(
 ) -> int:
     """Earned points in proportion to the money refunded, at most what the member will hold."""
     assert order.member_id is not None
-    earned = int(await session.scalar(
-        select(func.coalesce(func.sum(PointsEntry.points), 0))
-        .where(PointsEntry.ref_type == "order", PointsEntry.ref_id == order.id, PointsEntry.kind == PointsKind.EARN)
-    ) or 0)  # fmt: skip
+    earned = int(
+        await session.scalar(
+            select(func.coalesce(func.sum(PointsEntry.points), 0)).where(
+                PointsEntry.ref_type == "order", PointsEntry.ref_id == order.id, PointsEntry.kind == PointsKind.EARN
+            )
+        )
+        or 0
+    )
     base = order.payable + order.stored_value_used - order.delivery_fee
     money_back = sum(by_method.get(m.value, 0) for m in (*EXTERNAL, PaymentMethod.STORED_VALUE))
     take = min(earned * money_back // base, earned) if base > 0 else 0
@@ -344,9 +402,12 @@ async def _points_to_take_back(
 
 async def _coupon_comes_back(session: AsyncSession, order: Order, at: datetime) -> bool:
     used = await session.scalar(
-        select(func.count()).select_from(MemberCoupon).where(
-            MemberCoupon.used_order_id == order.id, MemberCoupon.status == MemberCouponStatus.USED,
+        select(func.count())
+        .select_from(MemberCoupon)
+        .where(
+            MemberCoupon.used_order_id == order.id,
+            MemberCoupon.status == MemberCouponStatus.USED,
             MemberCoupon.valid_until > at,
         )
-    )  # fmt: skip
+    )
     return bool(used)

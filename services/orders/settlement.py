@@ -49,10 +49,11 @@ async def compute(session: AsyncSession, store: Store, day: date) -> dict[str, A
     late_in, late_out = await _late_payments(session, store, start, end, refunds)
     discounts, delivery_fees = (
         await session.execute(
-            select(func.coalesce(func.sum(Order.discount_total), 0), func.coalesce(func.sum(Order.delivery_fee), 0))
-            .where(Order.store_id == store.id, Order.paid_at >= start, Order.paid_at < end)
+            select(
+                func.coalesce(func.sum(Order.discount_total), 0), func.coalesce(func.sum(Order.delivery_fee), 0)
+            ).where(Order.store_id == store.id, Order.paid_at >= start, Order.paid_at < end)
         )
-    ).one()  # fmt: skip
+    ).one()
     (sold_principal, sold_bonus), by_issuer = await _stored_value(session, store, start, end)
     money = [m.value for m in PaymentMethod if m is not PaymentMethod.POINTS]
     return {
@@ -85,19 +86,21 @@ async def _takings(
     for method, amount in (
         await session.execute(
             select(Payment.method, func.sum(Payment.amount))
-            .where(Payment.store_id == store.id, Payment.status.in_(taken),
-                   Payment.paid_at >= start, Payment.paid_at < end)
+            .where(
+                Payment.store_id == store.id, Payment.status.in_(taken), Payment.paid_at >= start, Payment.paid_at < end
+            )
             .group_by(Payment.method)
         )
-    ).all():  # fmt: skip
+    ).all():
         takings[method.value] = int(amount)
     top_up_takings: dict[str, int] = {m.value: 0 for m in PaymentMethod if m in COUNTER_TOP_UP_METHODS}
     for by_method in (
         await session.scalars(
-            select(CounterTopUp.by_method)
-            .where(CounterTopUp.store_id == store.id, CounterTopUp.created_at >= start, CounterTopUp.created_at < end)
+            select(CounterTopUp.by_method).where(
+                CounterTopUp.store_id == store.id, CounterTopUp.created_at >= start, CounterTopUp.created_at < end
+            )
         )
-    ).all():  # fmt: skip
+    ).all():
         for name, amount in by_method.items():
             top_up_takings[name] += amount
             takings[name] += amount
@@ -124,20 +127,26 @@ async def _late_payments(
     `refunds` by method). The amounts received and refunded."""
     late_in, late_out = (
         await session.execute(
-            select(func.coalesce(func.sum(Payment.amount).filter(Payment.paid_at >= start, Payment.paid_at < end), 0),
-                   func.coalesce(func.sum(Payment.amount).filter(Payment.refunded_at >= start,
-                                                                 Payment.refunded_at < end), 0))
-            .where(Payment.store_id == store.id, Payment.status.in_((PaymentStatus.LATE, PaymentStatus.REFUNDED_LATE)))
+            select(
+                func.coalesce(func.sum(Payment.amount).filter(Payment.paid_at >= start, Payment.paid_at < end), 0),
+                func.coalesce(
+                    func.sum(Payment.amount).filter(Payment.refunded_at >= start, Payment.refunded_at < end), 0
+                ),
+            ).where(Payment.store_id == store.id, Payment.status.in_((PaymentStatus.LATE, PaymentStatus.REFUNDED_LATE)))
         )
-    ).one()  # fmt: skip
+    ).one()
     for method, amount in (
         await session.execute(
             select(Payment.method, func.sum(Payment.amount))
-            .where(Payment.store_id == store.id, Payment.status == PaymentStatus.REFUNDED_LATE,
-                   Payment.refunded_at >= start, Payment.refunded_at < end)
+            .where(
+                Payment.store_id == store.id,
+                Payment.status == PaymentStatus.REFUNDED_LATE,
+                Payment.refunded_at >= start,
+                Payment.refunded_at < end,
+            )
             .group_by(Payment.method)
         )
-    ).all():  # fmt: skip
+    ).all():
         refunds[method.value] += int(amount)
     return late_in, late_out
 
@@ -148,18 +157,27 @@ async def _stored_value(
     """Stored value the store sold (principal, bonus), and what members spent here by issuing store."""
     sold_principal, sold_bonus = (
         await session.execute(
-            select(func.coalesce(func.sum(BalanceEntry.principal), 0), func.coalesce(func.sum(BalanceEntry.bonus), 0))
-            .where(BalanceEntry.store_id == store.id, BalanceEntry.kind == BalanceKind.TOP_UP,
-                   BalanceEntry.created_at >= start, BalanceEntry.created_at < end)
+            select(
+                func.coalesce(func.sum(BalanceEntry.principal), 0), func.coalesce(func.sum(BalanceEntry.bonus), 0)
+            ).where(
+                BalanceEntry.store_id == store.id,
+                BalanceEntry.kind == BalanceKind.TOP_UP,
+                BalanceEntry.created_at >= start,
+                BalanceEntry.created_at < end,
+            )
         )
-    ).one()  # fmt: skip
+    ).one()
     by_issuer: dict[str, dict[str, int]] = {}
     spent = (
         select(BalanceEntry.issuer_store_id, func.sum(BalanceEntry.principal), func.sum(BalanceEntry.bonus))
-        .where(BalanceEntry.store_id == store.id, BalanceEntry.kind.in_([BalanceKind.SPEND, BalanceKind.REFUND]),
-               BalanceEntry.created_at >= start, BalanceEntry.created_at < end)
+        .where(
+            BalanceEntry.store_id == store.id,
+            BalanceEntry.kind.in_([BalanceKind.SPEND, BalanceKind.REFUND]),
+            BalanceEntry.created_at >= start,
+            BalanceEntry.created_at < end,
+        )
         .group_by(BalanceEntry.issuer_store_id)
-    )  # fmt: skip
+    )
     for issuer, principal, bonus in (await session.execute(spent)).all():
         # Net of refunds made the same day, signed as money the issuing store owes this one.
         by_issuer[str(issuer)] = {"principal": -int(principal), "bonus": -int(bonus)}

@@ -84,11 +84,14 @@ async def move(
     sources = allowed_from(target) & (only_from or set(OrderStatus))
     result: CursorResult[tuple[()]] = await session.execute(  # type: ignore[assignment]
         update(Order)
-        .where(Order.id == order_id, Order.status.in_(sources),
-               Order.fulfilment.in_(ONLY_FOR.get(target, frozenset(Fulfilment))))
+        .where(
+            Order.id == order_id,
+            Order.status.in_(sources),
+            Order.fulfilment.in_(ONLY_FOR.get(target, frozenset(Fulfilment))),
+        )
         .values(status=target, **values)
         .execution_options(synchronize_session=False)
-    )  # fmt: skip
+    )
     order = await session.get(Order, order_id, populate_existing=True)
     if order is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such order.", "id")

@@ -52,18 +52,27 @@ async def update_settings(session: AsyncSession, **changes: Any) -> ChainSetting
         raise DomainError(ErrorCode.INVALID_INPUT, "The price band is 0-100 percent.", "priceBandPercent")
     if not 0 <= updated.default_low_stock_threshold <= 1_000_000:
         raise DomainError(ErrorCode.INVALID_INPUT, "The threshold is not valid.", "defaultLowStockThreshold")
-    for name, low, high in (("points_per_yuan", 0, 1000), ("point_value_fen", 1, 10_000),
-                            ("max_points_share_pct", 0, 100), ("birthday_multiplier_pct", 100, 1000),
-                            ("unpaid_order_minutes", 1, 120), ("delivery_fee_fen", 0, 100_000),
-                            ("free_delivery_over_fen", 0, 10_000_000), ("delivery_radius_km", 0, 50),
-                            ("store_campaign_max_discount_pct", 0, 90)):  # fmt: skip
+    for name, low, high in (
+        ("points_per_yuan", 0, 1000),
+        ("point_value_fen", 1, 10_000),
+        ("max_points_share_pct", 0, 100),
+        ("birthday_multiplier_pct", 100, 1000),
+        ("unpaid_order_minutes", 1, 120),
+        ("delivery_fee_fen", 0, 100_000),
+        ("free_delivery_over_fen", 0, 10_000_000),
+        ("delivery_radius_km", 0, 50),
+        ("store_campaign_max_discount_pct", 0, 90),
+    ):
         if not low <= getattr(updated, name) <= high:
             field = "".join(w.capitalize() if i else w for i, w in enumerate(name.split("_")))
             raise DomainError(ErrorCode.INVALID_INPUT, f"{field} must be {low}-{high}.", field)
     allowed = {"LIMITED_DISCOUNT", "FULL_REDUCTION", "FLASH_SALE", "GROUP_BUY"}
     if not set(updated.store_campaign_kinds) <= allowed:
-        raise DomainError(ErrorCode.INVALID_INPUT, "Stores may run only these kinds: " + ", ".join(sorted(allowed)),
-                          "storeCampaignKinds")  # fmt: skip
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            "Stores may run only these kinds: " + ", ".join(sorted(allowed)),
+            "storeCampaignKinds",
+        )
     updated = replace(updated, store_campaign_kinds=tuple(sorted(set(updated.store_campaign_kinds))))
     for key in given:
         row = await session.get(Setting, key, with_for_update=True)

@@ -39,9 +39,10 @@ def check_password(password: str, field: str = "password", *, username: str, dis
     names = [username, *username.replace("-", ".").split("."), *([display_name] if display_name else [])]
     if zxcvbn(password[:_ZXCVBN_MAX], user_inputs=names)["score"] < MIN_STRENGTH:
         raise DomainError(
-            ErrorCode.PASSWORD_TOO_WEAK, "This password is too common or too easy to guess; choose a longer phrase.",
+            ErrorCode.PASSWORD_TOO_WEAK,
+            "This password is too common or too easy to guess; choose a longer phrase.",
             field,
-        )  # fmt: skip
+        )
     return password
 
 

@@ -52,8 +52,9 @@ def _sqlite_begin(conn: Any) -> None:
 WRITE_OPTION = "chain_write"
 
 
-def create_engine(url: str, *, lock_timeout_ms: int = 5_000, statement_timeout_ms: int = 30_000,
-                  **kwargs: Any) -> AsyncEngine:  # fmt: skip
+def create_engine(
+    url: str, *, lock_timeout_ms: int = 5_000, statement_timeout_ms: int = 30_000, **kwargs: Any
+) -> AsyncEngine:
     """Create the async engine for `url`; SQLite files get WAL and foreign keys."""
     url = normalise_url(url)
     # A statement's parameters hold personal data (a member's name, a birthday): never in errors or logs.

@@ -61,9 +61,15 @@ async def _complete(session: AsyncSession, *, scope: str, key: str, result: dict
 
 
 async def once(
-    session: AsyncSession, *, scope: str, key: str, request: Any, run: Callable[[], Awaitable[T]],
-    save: Callable[[T], dict[str, Any]], load: Callable[[dict[str, Any]], Awaitable[T]],
-) -> T:  # fmt: skip
+    session: AsyncSession,
+    *,
+    scope: str,
+    key: str,
+    request: Any,
+    run: Callable[[], Awaitable[T]],
+    save: Callable[[T], dict[str, Any]],
+    load: Callable[[dict[str, Any]], Awaitable[T]],
+) -> T:
     """Run `run` once per (scope, key): the first call stores `save(result)`; a replay returns `load(stored)`.
 
     `request` is what the caller asked for (ids, quantities, amounts): the same key with another request is

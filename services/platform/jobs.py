@@ -120,8 +120,15 @@ async def enqueue(
     session: AsyncSession, *, kind: str, dedupe_key: str, due_at: datetime, payload: dict[str, Any]
 ) -> None:
     """Schedule a job once: the same dedupe key is never scheduled twice."""
-    row = {"kind": kind, "dedupe_key": dedupe_key, "due_at": due_at, "payload": payload, "status": JobStatus.PENDING,
-           "attempts": 0, "created_at": utcnow()}  # fmt: skip
+    row = {
+        "kind": kind,
+        "dedupe_key": dedupe_key,
+        "due_at": due_at,
+        "payload": payload,
+        "status": JobStatus.PENDING,
+        "attempts": 0,
+        "created_at": utcnow(),
+    }
     await session.execute(insert_new(session, Job, row, unique=["dedupe_key"]))
 
 
@@ -169,9 +176,12 @@ async def _run_one(
     at = env.now
     async with write_transaction(sessionmaker) as session:
         job = await session.scalar(
-            select(Job).where(Job.status == JobStatus.PENDING, Job.due_at <= at).order_by(Job.due_at, Job.id)
-            .limit(1).with_for_update(skip_locked=True)
-        )  # fmt: skip
+            select(Job)
+            .where(Job.status == JobStatus.PENDING, Job.due_at <= at)
+            .order_by(Job.due_at, Job.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
         if job is None:
             return None
         claimed.append(job.id)
@@ -204,9 +214,12 @@ async def _record_failure(
 
 
 async def run_due(
-    sessionmaker: async_sessionmaker[AsyncSession], now: datetime | None = None, limit: int = 50,
-    broker: Broker | None = None, providers: Mapping[str, PaymentProvider] | None = None,
-) -> int:  # fmt: skip
+    sessionmaker: async_sessionmaker[AsyncSession],
+    now: datetime | None = None,
+    limit: int = 50,
+    broker: Broker | None = None,
+    providers: Mapping[str, PaymentProvider] | None = None,
+) -> int:
     """Run every job due by `now`, each in its own transaction; returns how many ran."""
     ran = 0
     for _ in range(limit):

@@ -24,9 +24,11 @@ class PoolCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         pool: Any = self.engine.sync_engine.pool
-        for name, method, help_text in (("size", "size", "Connections the pool keeps"),
-                                        ("checked_out", "checkedout", "Connections in use now"),
-                                        ("overflow", "overflow", "Connections beyond the pool size")):  # fmt: skip
+        for name, method, help_text in (
+            ("size", "size", "Connections the pool keeps"),
+            ("checked_out", "checkedout", "Connections in use now"),
+            ("overflow", "overflow", "Connections beyond the pool size"),
+        ):
             family = GaugeMetricFamily(f"chain_db_pool_{name}", help_text)
             reader = getattr(pool, method, None)
             family.add_metric([], float(reader()) if callable(reader) else 0.0)
@@ -36,14 +38,28 @@ class PoolCollector(Collector):
 class Metrics:
     def __init__(self, engine: AsyncEngine | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.operations = Counter("chain_graphql_operations_total", "GraphQL operations",
-                                  ["operation", "type", "outcome"], registry=self.registry)  # fmt: skip
-        self.latency = Histogram("chain_graphql_operation_seconds", "GraphQL operation latency", ["operation", "type"],
-                                 buckets=BUCKETS, registry=self.registry)  # fmt: skip
-        self.http = Counter("chain_http_requests_total", "HTTP requests", ["route", "method", "status"],
-                            registry=self.registry)  # fmt: skip
-        self.jobs_failed = Gauge("chain_jobs_failed", "Jobs that gave up after their retries (FAILED), by kind",
-                                 ["kind"], registry=self.registry)  # fmt: skip
+        self.operations = Counter(
+            "chain_graphql_operations_total",
+            "GraphQL operations",
+            ["operation", "type", "outcome"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "chain_graphql_operation_seconds",
+            "GraphQL operation latency",
+            ["operation", "type"],
+            buckets=BUCKETS,
+            registry=self.registry,
+        )
+        self.http = Counter(
+            "chain_http_requests_total", "HTTP requests", ["route", "method", "status"], registry=self.registry
+        )
+        self.jobs_failed = Gauge(
+            "chain_jobs_failed",
+            "Jobs that gave up after their retries (FAILED), by kind",
+            ["kind"],
+            registry=self.registry,
+        )
         if engine is not None:
             self.registry.register(PoolCollector(engine))
 

@@ -111,8 +111,14 @@ class SandboxProvider:
         if provider_ref in self.closed:
             raise DomainError(ErrorCode.ORDER_NOT_PAYABLE, "The payment order is closed; the payer cannot pay it.")
         self.received[provider_ref] = self.received.get(provider_ref, 0) + 1
-        body = orjson.dumps({"out_trade_no": provider_ref, "transaction_id": txn or f"sbx_txn_{secrets.token_hex(6)}",
-                             "amount": amount, "trade_state": "SUCCESS"})  # fmt: skip
+        body = orjson.dumps(
+            {
+                "out_trade_no": provider_ref,
+                "transaction_id": txn or f"sbx_txn_{secrets.token_hex(6)}",
+                "amount": amount,
+                "trade_state": "SUCCESS",
+            }
+        )
         return {self.SIGNATURE_HEADER: self._sign(body)}, body
 
     def verify_notification(self, headers: dict[str, str], body: bytes) -> Notification:
@@ -121,8 +127,12 @@ class SandboxProvider:
             raise DomainError(ErrorCode.PAYMENT_SIGNATURE_INVALID, "The notification signature does not verify.")
         try:
             data = orjson.loads(body)
-            return Notification(str(data["out_trade_no"]), str(data["transaction_id"]), int(data["amount"]),
-                                data["trade_state"] == "SUCCESS")  # fmt: skip
+            return Notification(
+                str(data["out_trade_no"]),
+                str(data["transaction_id"]),
+                int(data["amount"]),
+                data["trade_state"] == "SUCCESS",
+            )
         except (KeyError, ValueError, TypeError, orjson.JSONDecodeError) as exc:
             raise DomainError(ErrorCode.PAYMENT_SIGNATURE_INVALID, "The notification is malformed.") from exc
 

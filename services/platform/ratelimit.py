@@ -84,8 +84,15 @@ def create_counter(redis_url: str | None) -> Counter:
     return RedisCounter(redis_url) if redis_url else LocalCounter()
 
 
-async def check(counter: Counter, operation: str, *, ip: str | None, viewer: str | None, subject: str | None,
-                rules: dict[str, tuple[Rule, ...]] | None = None) -> None:  # fmt: skip
+async def check(
+    counter: Counter,
+    operation: str,
+    *,
+    ip: str | None,
+    viewer: str | None,
+    subject: str | None,
+    rules: dict[str, tuple[Rule, ...]] | None = None,
+) -> None:
     """Count this attempt against every rule of `operation`; refuse when any is over its limit."""
     keys = {"ip": ip, "viewer": viewer, "subject": subject}
     for rule in (rules or RULES).get(operation, ()):

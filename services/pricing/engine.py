@@ -259,10 +259,12 @@ def coupon_discount(template: CouponTemplate, lines: list[QuoteLine], store_id: 
     if template.store_ids and store_id not in template.store_ids:
         return 0, []
     eligible = [
-        x for x in lines
-        if not x.locked and _in_scope(x, template.sku_ids, template.category_ids)
+        x
+        for x in lines
+        if not x.locked
+        and _in_scope(x, template.sku_ids, template.category_ids)
         and (template.stackable or not x.promoted)
-    ]  # fmt: skip
+    ]
     base = sum(x.line_total for x in eligible)
     if base <= 0 or base < template.threshold:
         return 0, []
@@ -290,9 +292,11 @@ async def _member_coupons(
         stmt = stmt.where(MemberCoupon.id == only)
     else:
         stmt = stmt.where(
-            MemberCoupon.status == MemberCouponStatus.AVAILABLE, MemberCoupon.valid_from <= at,
-            MemberCoupon.valid_until > at, CouponTemplate.status == CampaignStatus.ACTIVE,
-        )  # fmt: skip
+            MemberCoupon.status == MemberCouponStatus.AVAILABLE,
+            MemberCoupon.valid_from <= at,
+            MemberCoupon.valid_until > at,
+            CouponTemplate.status == CampaignStatus.ACTIVE,
+        )
     return [(row[0], row[1]) for row in (await session.execute(stmt)).all()]
 
 
@@ -356,44 +360,74 @@ def price_lines(ctx: PricingContext, lines: list[QuoteLine]) -> Quote:
 
 
 async def _context(
-    session: AsyncSession, store_id: int, member: Member | None, sku_ids: list[int], at: datetime,
+    session: AsyncSession,
+    store_id: int,
+    member: Member | None,
+    sku_ids: list[int],
+    at: datetime,
     group_campaign_id: int | None,
-) -> PricingContext:  # fmt: skip
+) -> PricingContext:
     level = await session.get(MemberLevel, member.level_id) if member and member.level_id else None
     level_prices = (
-        dict((await session.execute(select(LevelPrice.sku_id, LevelPrice.price).where(
-            LevelPrice.level_id == level.id, LevelPrice.sku_id.in_(sku_ids)))).all())
-        if level else {}
-    )  # fmt: skip
+        dict(
+            (
+                await session.execute(
+                    select(LevelPrice.sku_id, LevelPrice.price).where(
+                        LevelPrice.level_id == level.id, LevelPrice.sku_id.in_(sku_ids)
+                    )
+                )
+            ).all()
+        )
+        if level
+        else {}
+    )
     running = (
         await session.scalars(
             select(Campaign).where(
-                Campaign.status == CampaignStatus.ACTIVE, Campaign.starts_at <= at, Campaign.ends_at > at,
+                Campaign.status == CampaignStatus.ACTIVE,
+                Campaign.starts_at <= at,
+                Campaign.ends_at > at,
                 Campaign.kind.in_([CampaignKind.LIMITED_DISCOUNT, CampaignKind.FULL_REDUCTION, CampaignKind.FLASH_SALE])
                 | (Campaign.id == (group_campaign_id or 0)),
             )
         )
-    ).all()  # fmt: skip
+    ).all()
     campaigns = [c for c in running if c.store_ids is None or store_id in c.store_ids]
     ids = [c.id for c in campaigns]
     items = (
-        (await session.scalars(select(CampaignItem).where(CampaignItem.campaign_id.in_(ids),
-                                                          CampaignItem.sku_id.in_(sku_ids)))).all()
-        if ids else []
-    )  # fmt: skip
+        (
+            await session.scalars(
+                select(CampaignItem).where(CampaignItem.campaign_id.in_(ids), CampaignItem.sku_id.in_(sku_ids))
+            )
+        ).all()
+        if ids
+        else []
+    )
     flash = [i.id for i in items if i.quota is not None]
     bought = (
-        dict((await session.execute(select(CampaignBuyer.item_id, CampaignBuyer.bought).where(
-            CampaignBuyer.item_id.in_(flash), CampaignBuyer.member_id == member.id))).all())
-        if member and flash else {}
-    )  # fmt: skip
+        dict(
+            (
+                await session.execute(
+                    select(CampaignBuyer.item_id, CampaignBuyer.bought).where(
+                        CampaignBuyer.item_id.in_(flash), CampaignBuyer.member_id == member.id
+                    )
+                )
+            ).all()
+        )
+        if member and flash
+        else {}
+    )
     return PricingContext(
-        store_id=store_id, member=member, level=level,
+        store_id=store_id,
+        member=member,
+        level=level,
         level_prices={int(k): int(v) for k, v in level_prices.items()},
         campaigns=[c for c in campaigns if c.kind is not CampaignKind.GROUP_BUY],
-        items={(i.campaign_id, i.sku_id): i for i in items}, bought={int(k): int(v) for k, v in bought.items()},
-        group_campaign_id=group_campaign_id if group_campaign_id in ids else None, at=at,
-    )  # fmt: skip
+        items={(i.campaign_id, i.sku_id): i for i in items},
+        bought={int(k): int(v) for k, v in bought.items()},
+        group_campaign_id=group_campaign_id if group_campaign_id in ids else None,
+        at=at,
+    )
 
 
 def _merge(lines: Sequence[CartLine]) -> list[CartLine]:
@@ -453,19 +487,23 @@ async def _listed(
     sku_ids = [line.sku_id for line in cart]
     rows = (
         await session.execute(
-            select(StoreListing.sku_id, StoreListing.price, Product.category_id, StockLevel.on_hand,
-                   StockLevel.reserved)
+            select(
+                StoreListing.sku_id, StoreListing.price, Product.category_id, StockLevel.on_hand, StockLevel.reserved
+            )
             .join(Sku, Sku.id == StoreListing.sku_id)
             .join(Product, Product.id == Sku.product_id)
             .outerjoin(
                 StockLevel, (StockLevel.store_id == StoreListing.store_id) & (StockLevel.sku_id == StoreListing.sku_id)
             )
             .where(
-                StoreListing.store_id == store_id, StoreListing.sku_id.in_(sku_ids), StoreListing.on_shelf.is_(True),
-                Sku.status == CatalogStatus.ACTIVE, Product.status == CatalogStatus.ACTIVE,
+                StoreListing.store_id == store_id,
+                StoreListing.sku_id.in_(sku_ids),
+                StoreListing.on_shelf.is_(True),
+                Sku.status == CatalogStatus.ACTIVE,
+                Product.status == CatalogStatus.ACTIVE,
             )
         )
-    ).all()  # fmt: skip
+    ).all()
     listed = {r.sku_id: r for r in rows}
     for i, line in enumerate(cart):
         if line.sku_id not in listed:

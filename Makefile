@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck imports pytest acceptance migrate schema schema-check seed jobs clean bench-data bench-dashboard bench-load
+
+.PHONY: run test lint typecheck imports pytest fuzz acceptance migrate schema schema-check seed jobs clean bench-data bench-dashboard bench-load
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -42,8 +43,9 @@ schema-check: $(STAMP)
 	$(BIN)/python -m schema.export --check schema.graphql
 	$(BIN)/python -m schema.export --trusted --check trusted-documents.json
 
+# Prints the 15 slowest tests: the place to look when the run grows past its ten minutes.
 pytest: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15
 
 test: lint typecheck imports schema-check pytest
 
@@ -51,6 +53,11 @@ test: lint typecheck imports schema-check pytest
 # clients the project did not write (graphql-ws and graphql-http under Node, npm ci'd into tests/acceptance/node; gql).
 acceptance: $(STAMP)
 	$(BIN)/pytest -q tests/acceptance
+
+# The schema fuzz at length (`make test` runs it with FUZZ_CASES=3): FUZZ_CASES documents per operation and viewer.
+FUZZ_CASES ?= 100
+fuzz: $(STAMP)
+	FUZZ_CASES=$(FUZZ_CASES) $(BIN)/pytest -q --durations=15 tests/test_fuzz.py
 
 clean:
 	rm -rf $(VENV) data/*.db data/*.db-* .pytest_cache .mypy_cache .ruff_cache tests/acceptance/node/node_modules

@@ -1,14 +1,28 @@
-"""Test harness: a fresh database per test on SQLite, and the same tests on PostgreSQL.
+"""Test harness: a fresh database per test, on SQLite by default, on PostgreSQL for the tests that opt in.
 
-PostgreSQL runs in a database of its own per run (PG_TEST_URL names the server); it is
-migrated once and truncated between tests. Outside CI an unreachable server skips those
-tests with the reason; with CI=true it fails the run.
+Which database a test runs on:
+- A test that uses `database_url` (directly, or through `settings`, `state`, `api`, `chain`) runs on SQLite only.
+- `@pytest.mark.postgres_too` (on a test, a class, or a module's `pytestmark`) runs it on SQLite and on PostgreSQL:
+  ids end in `[sqlite]` / `[postgres]`. Opt in what depends on PostgreSQL's behaviour (concurrency, row locks,
+  SKIP LOCKED, lengths and ranges it enforces, driver errors) and one smoke test per area file.
+- `@pytest.mark.postgres_only` runs it on PostgreSQL only: what SQLite cannot do at all (several instances on one
+  database, killed connections, lock timeouts).
+- `@pytest.mark.postgres_preferred` runs it once: on PostgreSQL when it is reachable (always in CI), else on
+  SQLite. For long explorations (the schema fuzz, the money machine) that are worth one database's time per run.
+The PostgreSQL runs carry the `postgres` marker, so `-m "not postgres"` leaves them out (and with them the
+postgres_preferred tests, when PostgreSQL is reachable).
+
+SQLite copies a migrated template file per test; `state` copies a second template that already holds the demo
+chain (seeded once per run, with every store open all day). PostgreSQL runs in a database of its own per run
+(PG_TEST_URL names the server); it is migrated once, and truncated and seeded per test. Outside CI an unreachable
+PostgreSQL or Redis skips those tests with the reason; with CI=true it fails the run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import os
 import secrets
 import shutil
@@ -16,6 +30,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +40,18 @@ import pytest
 import redis.asyncio as aioredis
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import event, select, text, update
+from sqlalchemy import event, make_url, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+import app as app_module
 import models
 from app import create_app
 from resolvers.state import AppState, build_state
-from services.platform.config import Settings
-from services.platform.db import create_engine, create_sessionmaker
+from schema import build_schema
+from services.access.auth import start_session
+from services.members.accounts import member_for_identity
+from services.platform.config import CHAIN_TZ, Settings
+from services.platform.db import create_engine, create_sessionmaker, write_transaction
 from services.platform.migrate import upgrade
 from services.seed import DEMO_PASSWORD, seed_demo
 
@@ -54,6 +73,15 @@ async def _pg_reachable() -> str | None:
         return f"PostgreSQL not reachable at {PG_URL}: {exc}"
     await conn.close()
     return None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_schema_per_mode() -> Iterator[None]:
+    """Every app a test makes shares one built schema per mode, as a server process has one: building it takes
+    a fifth of a second, and graphql-core's validation cache is keyed by the schema it validated against."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(app_module, "build_schema", functools.cache(build_schema))
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -109,9 +137,25 @@ def pg_database(pg_problem: str | None) -> Iterator[str]:
     asyncio.run(drop())
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """SQLite unless the test opts in to PostgreSQL (see the module docstring)."""
+    if "database_url" not in metafunc.fixturenames:
+        return
+    postgres = pytest.param("postgres", marks=pytest.mark.postgres)
+    marked = {m.name for m in metafunc.definition.iter_markers()}
+    if "postgres_only" in marked:
+        metafunc.parametrize("database_url", [postgres], indirect=True)
+    elif marked & {"postgres_too", "postgres_preferred"}:
+        metafunc.parametrize("database_url", ["sqlite", postgres], indirect=True)
+
+
+@pytest.fixture
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
+    """An empty migrated database: SQLite, or PostgreSQL for the tests marked to run there."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        preferred = request.node.get_closest_marker("postgres_preferred")
+        if preferred and (IN_CI or not request.getfixturevalue("pg_problem")):
+            pytest.skip("runs once, on PostgreSQL, in this run")
         path = tmp_path / "test.db"
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         return f"sqlite+aiosqlite:///{path}"
@@ -125,13 +169,13 @@ async def _truncate(engine: AsyncEngine) -> None:
         await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
 
 
-@pytest.fixture
-def settings(database_url: str, tmp_path: Path, test_keys: tuple[str, str]) -> Settings:
+def make_settings(database_url: str, data_dir: Path, test_keys: tuple[str, str]) -> Settings:
+    """The settings every test app runs with, over `database_url`."""
     pem, pii = test_keys
     return Settings(
         env="test",
         database_url=database_url,
-        data_dir=tmp_path / "data",
+        data_dir=data_dir,
         jwt_private_key=pem,
         pii_key=pii,
         # Real argon2id, cheaper parameters: dozens of hashes per test.
@@ -142,14 +186,57 @@ def settings(database_url: str, tmp_path: Path, test_keys: tuple[str, str]) -> S
 
 
 @pytest.fixture
-async def state(settings: Settings) -> AsyncIterator[AppState]:
-    st = build_state(settings)
-    if st.engine.dialect.name == "postgresql":
-        await _truncate(st.engine)
+def settings(database_url: str, tmp_path: Path, test_keys: tuple[str, str]) -> Settings:
+    return make_settings(database_url, tmp_path / "data", test_keys)
+
+
+async def _seed(st: AppState) -> None:
     async with st.sessionmaker() as session, session.begin():
         await seed_demo(session, st.security)
         # A closed store takes no order for now; tests run at any hour, so here the demo stores never close.
         await session.execute(update(models.Store).values(hours=ALL_DAY))
+
+
+class DemoTemplate:
+    """The migrated SQLite template with the demo chain seeded into it, made once per run. The demo schedules
+    today's recurring jobs, so it is made again if the chain's day turns while the run goes on."""
+
+    def __init__(self, empty: Path, directory: Path) -> None:
+        self.empty, self.directory = empty, directory
+        self.made: dict[str, Path] = {}
+
+    async def path(self, settings: Settings) -> Path:
+        day = datetime.now(CHAIN_TZ).date().isoformat()
+        if day not in self.made:
+            path = self.directory / f"demo-{day}.db"
+            shutil.copy(self.empty, path)
+            st = build_state(replace(settings, database_url=f"sqlite+aiosqlite:///{path}"))
+            try:
+                await _seed(st)
+            finally:
+                await st.engine.dispose()
+            self.made[day] = path
+        return self.made[day]
+
+
+@pytest.fixture(scope="session")
+def sqlite_demo_template(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> DemoTemplate:
+    return DemoTemplate(sqlite_template, tmp_path_factory.mktemp("demo"))
+
+
+@pytest.fixture
+async def state(settings: Settings, request: pytest.FixtureRequest) -> AsyncIterator[AppState]:
+    """The app's state over the test's database, which holds the demo chain."""
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite":
+        template: DemoTemplate = request.getfixturevalue("sqlite_demo_template")
+        assert url.database
+        shutil.copy(await template.path(settings), url.database)
+        st = build_state(settings)
+    else:
+        st = build_state(settings)
+        await _truncate(st.engine)
+        await _seed(st)
     yield st
     await st.engine.dispose()
 
@@ -163,13 +250,32 @@ class Chain:
     roles: dict[str, int]
 
 
-@pytest.fixture
-async def chain(state: AppState) -> Chain:
+async def chain_of(state: AppState) -> Chain:
     async with state.sessionmaker() as session:
         stores = {s.code: s.id for s in (await session.scalars(select(models.Store))).all()}
         staff = {s.username: s.id for s in (await session.scalars(select(models.Staff))).all()}
         roles = {r.code: r.id for r in (await session.scalars(select(models.Role))).all()}
     return Chain(stores, staff, roles)
+
+
+@pytest.fixture
+async def chain(state: AppState) -> Chain:
+    return await chain_of(state)
+
+
+async def mint_token(state: AppState, who: str) -> str:
+    """An access token for a staff username, or for a member when `who` is `member:<code>`, made as sign-in makes
+    it (a sessions row and its token family) but without the request: for tests whose subject is not sign-in."""
+    async with write_transaction(state.sessionmaker) as session:
+        if who.startswith("member:"):
+            identity = await state.identity_providers["local"].exchange(who.removeprefix("member:"))
+            member, _ = await member_for_identity(session, state.cipher, identity, store_id=None)
+            tokens = await start_session(session, state.security, member_id=member.id)
+        else:
+            staff_id = await session.scalar(select(models.Staff.id).where(models.Staff.username == who))
+            assert staff_id is not None, who
+            tokens = await start_session(session, state.security, staff_id=staff_id)
+    return tokens.access_token
 
 
 async def fresh_engine(database_url: str, sqlite_template: Path, tmp_path: Path) -> AsyncEngine:
@@ -304,7 +410,7 @@ async def table_counts(state: AppState) -> dict[str, int]:
     return counts
 
 
-__all__ = ["Api", "Chain", "count_statements", "gid", "pk", "replace", "table_counts"]
+__all__ = ["Api", "Chain", "chain_of", "count_statements", "gid", "mint_token", "pk", "replace", "table_counts"]
 
 
 REDIS_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/0")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from models import AuditLog, AuditOutcome, Staff
@@ -17,6 +18,7 @@ async def _entries(state, operation):
         )
 
 
+@pytest.mark.postgres_too
 async def test_successful_change_and_its_entry_commit_together(api, state, chain):
     target = gid("Staff", chain.staff["sh01.clerk"])
     response = await api.post(

@@ -21,6 +21,7 @@ REFRESH = (
 )
 
 
+@pytest.mark.postgres_too
 async def test_staff_login_returns_tokens_and_me_shows_role_permissions_and_store(api):
     result = await api.login("sh01.clerk")
     assert result["errors"] == []
@@ -166,6 +167,7 @@ def _staff_gid(chain, username):
     return gid("Staff", chain.staff[username])
 
 
+@pytest.mark.postgres_too
 async def test_two_concurrent_refreshes_of_one_token_succeed_at_most_once(api):
     import asyncio
 

@@ -29,6 +29,7 @@ def bad_store(code="SH99", name="ok", lat=31.0, hours=None):
     return CREATE_STORE, {"code": code, "name": name, "lat": lat, "hours": hours or []}
 
 
+@pytest.mark.postgres_too
 async def test_login_with_over_long_username_or_password_is_coded(api):
     assert (await api.login(LONG))["errors"][0] == {
         "code": "INVALID_INPUT",
@@ -38,6 +39,7 @@ async def test_login_with_over_long_username_or_password_is_coded(api):
     assert (await api.login("sh01.clerk", "p" * 500))["errors"][0]["code"] == "INVALID_INPUT"
 
 
+@pytest.mark.postgres_too
 @pytest.mark.parametrize(
     ("case", "expected"),
     [

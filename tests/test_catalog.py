@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
 from models import Product, Sku, StoreListing
@@ -16,6 +17,7 @@ ADOPT = """mutation($store: ID!, $items: [AdoptItemInput!]!) { adoptSkus(input: 
   errors { code field } listings { id price onShelf sku { barcode } } } }"""
 
 
+@pytest.mark.postgres_too
 async def test_hq_creates_a_product_with_skus_and_stores_adopt_them_in_one_action(api, state, chain):
     library = await make_library(state, products=1, skus_per_product=1)
     body = await api.gql(
@@ -83,6 +85,7 @@ async def test_hq_widens_the_band_and_pushes_a_price_to_every_store(api, state, 
         }
 
 
+@pytest.mark.postgres_too
 async def test_a_barcode_that_exists_already_is_refused(api, state):
     library = await make_library(state, products=1, skus_per_product=1)
     await api.token("hq.admin")
@@ -127,6 +130,7 @@ async def test_store_own_products_need_hq_policy_and_stay_in_their_store(api, st
     assert other_store["errors"][0]["extensions"]["code"] == "FORBIDDEN"
 
 
+@pytest.mark.postgres_too
 async def test_products_search_by_name_barcode_and_category_subtree(api, state):
     library = await make_library(state, products=4, skus_per_product=1)
     query = "query($f: ProductFilterInput) { products(first: 50, filter: $f) { edges { node { name } } } }"

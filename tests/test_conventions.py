@@ -30,6 +30,7 @@ async def test_unexpected_errors_are_masked_with_the_request_id_and_logged_in_fu
     assert any("req-12345678" in r.getMessage() and r.exc_info for r in caplog.records)
 
 
+@pytest.mark.postgres_too
 async def test_failed_mutation_is_rolled_back_masked_and_audited(api, state, monkeypatch, chain):
     from sqlalchemy import select
 
@@ -55,6 +56,7 @@ async def test_failed_mutation_is_rolled_back_masked_and_audited(api, state, mon
     del roles
 
 
+@pytest.mark.postgres_too
 async def test_health_and_readiness(api):
     assert (await api.http.get("/healthz")).json() == {"status": "ok"}
     ready = await api.http.get("/readyz")

@@ -6,6 +6,7 @@ import asyncio
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import func, select
 
 from models import BalanceLot, Member, OnlineTopUp, Order, StockLevel, Store, TopUpStatus
@@ -73,6 +74,7 @@ async def test_an_address_out_of_range_is_refused_and_writes_nothing(api, state,
     assert level.reserved == 0
 
 
+@pytest.mark.postgres_too
 async def test_a_delivery_order_is_paid_dispatched_and_received_with_its_address_kept_secret(api, state, chain):
     sh01 = chain.stores["SH01"]
     sku = await _listed(state, sh01, price=1500)
@@ -175,6 +177,7 @@ TOP_UP = """mutation($key: String!, $plan: ID, $amount: Int, $s: ID) { topUpOnli
   payment { provider params } } }"""
 
 
+@pytest.mark.postgres_too
 async def test_an_online_top_up_is_credited_once_from_the_providers_notification(api, state, chain):
     hz01 = chain.stores["HZ01"]
     plan = (await api.gql('mutation { createTopUpPlan(input: {name: "充500送50", payAmount: 50000, bonusAmount: 5000})'

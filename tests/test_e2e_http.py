@@ -50,6 +50,7 @@ async def server(state):
         yield url
 
 
+@pytest.mark.postgres_too
 async def test_store_tablet_signs_in_and_reads_its_store_over_http(server):
     async with httpx.AsyncClient(base_url=f"http://{server}") as http:
         login = await http.post(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import delete, select
 
 from models import GroupBuy, GroupBuyStatus, Job, JobStatus, Order, OrderStatus, StockLevel, utcnow
@@ -36,6 +37,7 @@ async def _boom_job(state, monkeypatch, now: datetime) -> None:
         await jobs.enqueue(session, kind="test.boom", dedupe_key="test.boom:1", due_at=now, payload={"order_id": 7})
 
 
+@pytest.mark.postgres_too
 async def test_a_job_that_keeps_failing_backs_off_gives_up_and_is_listed_for_hq_only(api, state, monkeypatch):
     now = datetime(2026, 11, 22, 20, 0, tzinfo=UTC)
     await _boom_job(state, monkeypatch, now)
@@ -84,6 +86,7 @@ async def test_the_runner_reports_failed_jobs_by_kind_to_the_metric(state, monke
     assert 'chain_jobs_failed{kind="orders.refund"} 0.0' in scraped
 
 
+@pytest.mark.postgres_too
 async def test_a_group_expiry_whose_refund_fails_releases_the_stock_and_retries_the_refund_on_its_own(
     api, state, chain
 ):

@@ -43,9 +43,8 @@ def _code(body: dict[str, Any]) -> str:
     return str(body["errors"][0]["extensions"]["code"])
 
 
+@pytest.mark.postgres_only
 async def test_a_connection_killed_mid_transaction_writes_nothing_and_the_retry_works(api, state, chain):
-    if state.engine.dialect.name != "postgresql":
-        pytest.skip("pg_terminate_backend is PostgreSQL's")
     store, sku = await _given(state, chain)
     token = await api.token("member:killed")
     fired: list[str] = []
@@ -72,9 +71,8 @@ async def test_a_connection_killed_mid_transaction_writes_nothing_and_the_retry_
     assert await _reconciles(state, store, sku) == (10, 2)
 
 
+@pytest.mark.postgres_only
 async def test_a_lock_held_too_long_fails_retryable_and_changes_nothing(api, settings, state, chain):
-    if state.engine.dialect.name != "postgresql":
-        pytest.skip("lock_timeout is PostgreSQL's")
     store, sku = await _given(state, chain)
     impatient = build_state(replace(settings, db_lock_timeout_ms=300))
     token = await api.token("member:waiting")
@@ -96,6 +94,7 @@ async def test_a_lock_held_too_long_fails_retryable_and_changes_nothing(api, set
         await impatient.engine.dispose()
 
 
+@pytest.mark.postgres_too
 async def test_a_provider_that_times_out_on_prepay_leaves_no_order_and_no_hold(api, state, chain):
     store, sku = await _given(state, chain)
     provider = state.payment_providers["sandbox"]
@@ -109,6 +108,7 @@ async def test_a_provider_that_times_out_on_prepay_leaves_no_order_and_no_hold(a
     assert placed["order"]["payable"] == 2000
 
 
+@pytest.mark.postgres_too
 async def test_a_refund_whose_answer_was_lost_is_retried_and_money_moves_once(api, state, chain):
     store, sku = await _given(state, chain)
     token = await api.token("member:refund-retry")
@@ -151,9 +151,8 @@ async def _kill_pooled(state) -> int:
 STORES = "{ stores(first: 3) { edges { node { code } } } }"
 
 
+@pytest.mark.postgres_only
 async def test_a_pooled_connection_the_server_dropped_while_idle_is_replaced_unseen(api, state, monkeypatch):
-    if state.engine.dialect.name != "postgresql":
-        pytest.skip("pg_terminate_backend is PostgreSQL's")
     assert "errors" not in await api.gql(STORES, as_="hq.admin")
     assert await _kill_pooled(state) >= 1
     monkeypatch.setattr(db, "IDLE_PING_S", 0.0)  # every pooled connection counts as idle: pinged before use
@@ -161,9 +160,8 @@ async def test_a_pooled_connection_the_server_dropped_while_idle_is_replaced_uns
     assert "errors" not in after and len(after["data"]["stores"]["edges"]) == 3
 
 
+@pytest.mark.postgres_only
 async def test_after_a_database_restart_one_request_fails_retryable_and_the_next_works(api, state, monkeypatch):
-    if state.engine.dialect.name != "postgresql":
-        pytest.skip("pg_terminate_backend is PostgreSQL's")
     token = await api.token("hq.admin")
     monkeypatch.setattr(db, "IDLE_PING_S", 3600.0)  # recently used connections are trusted without a ping
     assert "errors" not in await api.gql(STORES, as_="hq.admin")

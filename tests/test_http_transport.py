@@ -297,6 +297,7 @@ async def test_a_request_error_is_400_without_data_for_graphql_response_json_and
     assert all(codes) and (code is None or codes == [code])
 
 
+@pytest.mark.postgres_too
 async def test_several_operations_without_a_name_run_none_of_them(api, state):
     body = {"query": "mutation A { logout { ok } } query B { __typename }"}
     token = await api.token("hq.admin")

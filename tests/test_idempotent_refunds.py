@@ -189,6 +189,7 @@ async def _money(state, order_id, member_id, sku, store):
             "on_hand": on_hand}  # fmt: skip
 
 
+@pytest.mark.postgres_too
 async def test_the_stated_rule_1757_of_2800_cash_and_3000_stored_value(api, state, chain):
     order_id, skus, member_id, store = await _mixed_sale(api, state, chain)
     one = [{"skuId": gid("Sku", skus[0]), "quantity": 1}]
@@ -233,6 +234,7 @@ async def test_the_cashier_may_choose_the_tenders_within_what_each_paid(api, sta
     assert cash["data"]["refundOrder"]["refund"]["tenders"] == [{"method": "CASH", "amount": 1757}]
 
 
+@pytest.mark.postgres_too
 async def test_a_refund_replayed_ten_times_at_once_moves_money_once(api, state, chain):
     order_id, skus, member_id, store = await _mixed_sale(api, state, chain)
     before = await _money(state, order_id, member_id, skus[0], store)
@@ -337,6 +339,7 @@ RECEIVE_T = """mutation($idempotencyKey: String!, $id: ID!, $lines: [StockLineIn
 REUSED = [{"code": "IDEMPOTENCY_KEY_REUSED", "field": "idempotencyKey"}]
 
 
+@pytest.mark.postgres_too
 async def test_points_adjusted_twice_with_one_key_move_once(api, state, chain):
     _, member_id, _ = await _shop(state, chain)
     variables = {"m": gid("Member", member_id), "p": 100, "idempotencyKey": "hq-adj-1"}
@@ -348,6 +351,7 @@ async def test_points_adjusted_twice_with_one_key_move_once(api, state, chain):
         assert (await session.get(Member, member_id)).points_balance == 100
 
 
+@pytest.mark.postgres_too
 async def test_coupons_claimed_and_issued_with_one_key_are_given_once(api, state, chain):
     from models import CouponKind, MemberCoupon
     from tests.marketing_givens import template
@@ -368,6 +372,7 @@ async def test_coupons_claimed_and_issued_with_one_key_are_given_once(api, state
     assert sorted(held) == [claimable, claimable]  # one claimed, one issued; nothing of `other`
 
 
+@pytest.mark.postgres_too
 async def test_a_transfer_requested_shipped_and_received_with_replayed_keys_moves_stock_once(api, state, chain):
     library = await make_library(state, products=1, skus_per_product=1)
     sku = library.sku_ids[0]

@@ -33,8 +33,7 @@ PLACE = """mutation($s: ID!, $k: ID!, $key: String!) { placeOrder(input: {storeI
 
 @pytest.fixture
 async def two_instances(state, settings, redis_url):
-    if state.engine.dialect.name != "postgresql":
-        pytest.skip("several instances share one PostgreSQL (SQLite is one process's database)")
+    """Several instances share one PostgreSQL (SQLite is one process's database): the tests are postgres_only."""
     prefix = f"test-{uuid.uuid4().hex[:8]}:"
     instances = [build_state(replace(settings, redis_url=redis_url)) for _ in range(2)]
     for instance in instances:
@@ -51,6 +50,7 @@ async def _sign_in(url: str, who: str) -> str:
         return await Api(http).token(who)
 
 
+@pytest.mark.postgres_only
 async def test_members_on_two_instances_never_oversell_and_both_tablets_hear_every_order(state, chain, two_instances):
     store = chain.stores["SH01"]
     library = await make_library(state, products=1, skus_per_product=1, price=1000)
@@ -100,6 +100,7 @@ async def test_members_on_two_instances_never_oversell_and_both_tablets_hear_eve
     assert (level.on_hand, level.reserved) == (9, 9) == tuple(ledger)
 
 
+@pytest.mark.postgres_only
 async def test_each_due_job_runs_once_across_two_instances(state, chain, two_instances):
     store = chain.stores["SH02"]
     library = await make_library(state, products=1, skus_per_product=1, price=1000)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import delete, select
 
 from models import Job, JobStatus, Member, PointsEntry
@@ -12,6 +13,7 @@ from services.platform import jobs
 from services.platform.db import write_transaction
 
 
+@pytest.mark.postgres_too
 async def test_rfm_job_segments_members_once_and_schedules_tomorrow(state):
     now = datetime(2026, 11, 22, 20, 0, tzinfo=UTC)  # 04:00 on the 23rd in Shanghai: the 3 a.m. run is due
     async with write_transaction(state.sessionmaker) as session:
@@ -31,6 +33,7 @@ async def test_rfm_job_segments_members_once_and_schedules_tomorrow(state):
     assert "members.rfm:2026-11-24" in pending
 
 
+@pytest.mark.postgres_too
 async def test_points_expiry_job_runs_when_due_and_schedules_next_year(state):
     async with write_transaction(state.sessionmaker) as session:
         member = Member(name="m")
@@ -54,6 +57,7 @@ async def test_points_expiry_job_runs_when_due_and_schedules_next_year(state):
     assert "points.expire:2026" in keys
 
 
+@pytest.mark.postgres_too
 async def test_a_failing_job_is_retried_later_and_does_not_block_others(state, monkeypatch):
     async def broken(session, payload, env):
         raise RuntimeError("boom")

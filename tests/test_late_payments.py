@@ -66,6 +66,7 @@ def _today(tz: str = "Asia/Shanghai") -> str:
     return datetime.now(ZoneInfo(tz)).date().isoformat()
 
 
+@pytest.mark.postgres_too
 async def test_a_payment_that_lands_after_cancel_is_acknowledged_recorded_and_refunded_once(api, state, chain):
     sh01 = chain.stores["SH01"]
     sandbox = state.payment_providers["sandbox"]
@@ -101,6 +102,7 @@ async def test_a_payment_that_lands_after_cancel_is_acknowledged_recorded_and_re
     assert shown[0]["paidAt"] and shown[0]["refundedAt"]
 
 
+@pytest.mark.postgres_too
 async def test_a_duplicate_payment_is_refunded_and_the_order_is_paid_once(api, state, chain):
     sh01 = chain.stores["SH01"]
     sandbox = state.payment_providers["sandbox"]
@@ -281,6 +283,7 @@ async def test_order_payments_take_the_same_statements_for_2_and_12_orders(api, 
     assert counts[0] == counts[1]
 
 
+@pytest.mark.postgres_too
 async def test_over_a_real_server_a_late_payment_is_refunded_by_the_running_apps_job(state, chain):
     fast = build_state(replace(state.settings, jobs_interval_s=0.2))
     sandbox = fast.payment_providers["sandbox"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from models import Member
 from services.members import points, stored_value
 from services.members.accounts import relate
@@ -38,6 +40,7 @@ async def _member_with_history(api, state, chain, code: str = "ledger-alice:1380
     return member_id, signed["tokens"]["accessToken"]
 
 
+@pytest.mark.postgres_too
 async def test_a_member_reads_their_points_and_stored_value_history_with_the_balance_after_each_row(api, state, chain):
     member_id, token = await _member_with_history(api, state, chain)
     library = await make_library(state, products=1, skus_per_product=1, price=2000)

@@ -161,6 +161,7 @@ async def test_with_redis_two_instances_share_one_count(redis_url):
     assert [await local.incr("k", 60) for _ in range(3)] == [1, 2, 3]
 
 
+@pytest.mark.postgres_too
 async def test_text_with_a_nul_character_is_refused_before_it_reaches_the_database(api):
     literal = await api.gql('{ skuByBarcode(barcode: "69\\u0000") { id } }')
     variable = await api.gql("query($b: String!) { skuByBarcode(barcode: $b) { id } }", {"b": "69\x00"})

@@ -35,6 +35,7 @@ async def _subscribe(url: str, token: str, store_id: str):
     return ws
 
 
+@pytest.mark.postgres_too
 async def test_a_subscriber_gets_stock_changed_after_commit_and_nothing_for_a_rollback(api, state, chain):
     library = await make_library(state, products=1, skus_per_product=1)
     sku = library.sku_ids[0]
@@ -78,6 +79,7 @@ async def test_a_bad_token_on_the_websocket_is_rejected(state):
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
 
 
+@pytest.mark.postgres_too
 async def test_with_redis_a_subscriber_on_a_second_instance_receives_the_change(state, chain, settings, redis_url):
     library = await make_library(state, products=1, skus_per_product=1)
     sku = library.sku_ids[0]

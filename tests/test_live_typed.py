@@ -6,6 +6,7 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
 import websockets
 from websockets.typing import Subprotocol
 
@@ -68,6 +69,7 @@ async def test_a_low_stock_line_change_is_published_to_stock_changed(api, state,
 ORDER_EVENTS = "subscription($s: ID!) { orderEvents(storeId: $s) { status order { id status payable } } }"
 
 
+@pytest.mark.postgres_too
 async def test_order_events_carry_the_status_enum_and_the_order(api, state, chain):
     from tests.test_typed_api import _day_of_sales
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
@@ -27,6 +28,7 @@ async def _member(state, **values) -> int:
         return member.id
 
 
+@pytest.mark.postgres_too
 async def test_one_hundred_concurrent_redemptions_of_one_point_from_fifty_succeed_fifty_times(state):
     member_id = await _member(state)
     async with write_transaction(state.sessionmaker) as session:
@@ -141,6 +143,7 @@ def test_member_codes_expire_and_must_be_signed_with_our_key():
             raise AssertionError(f"{bad} was accepted")
 
 
+@pytest.mark.postgres_too
 def test_loyalty_ledger_state_machine(database_url, sqlite_template, tmp_path):
     """Random earn, redeem, expire, top-up, spend and refund keep balances equal to their ledgers, never negative."""
     pg = database_url.startswith("postgresql")

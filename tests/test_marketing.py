@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, insert, select
 
 from models import (
@@ -72,6 +73,7 @@ async def _pay(api, state, order: Order) -> None:
     }
 
 
+@pytest.mark.postgres_too
 async def test_two_hundred_buyers_for_a_flash_sale_of_twenty_limit_one_each(state, chain):
     menu = await given_menu(state, chain, on_hand=200)
     flash = await campaign(state, K.FLASH_SALE, items=[ItemSpec(menu.a, price=990, quota=20, per_member_limit=1)])
@@ -105,6 +107,7 @@ async def test_an_unpaid_flash_order_gives_its_place_back(state, chain):
     assert again.payable == 990
 
 
+@pytest.mark.postgres_too
 async def test_a_coupon_cannot_be_used_twice_even_by_two_orders_at_once(state, chain):
     menu = await given_menu(state, chain)
     coupon = await give_coupon(state, menu.plain, CouponKind.AMOUNT_OFF, amount_off=500)
@@ -124,6 +127,7 @@ async def test_a_coupon_cannot_be_used_twice_even_by_two_orders_at_once(state, c
     assert used.status is MemberCouponStatus.USED and count == 1
 
 
+@pytest.mark.postgres_too
 async def test_issuing_to_a_segment_of_ten_thousand_is_a_bounded_number_of_statements(state, chain):
     from tests.factories import HQ
 
@@ -231,6 +235,7 @@ async def test_a_group_that_fills_completes(api, state, chain):
     assert seen["data"]["groupBuy"] == {"status": "COMPLETED", "paid": 3, "size": 3}
 
 
+@pytest.mark.postgres_too
 async def test_a_group_that_times_out_refunds_every_paid_member_once_even_with_two_runners(api, state, chain):
     menu = await given_menu(state, chain, on_hand=10)
     campaign_id = await _group_campaign(state, menu, 4)

@@ -105,6 +105,7 @@ async def test_another_store_cannot_see_a_member_related_only_to_sh01(api, chain
     assert [e["node"]["id"] for e in hq["data"]["members"]["edges"]] == [member["id"]]
 
 
+@pytest.mark.postgres_too
 async def test_no_plaintext_phone_in_the_database_or_the_logs(api, state, caplog):
     caplog.set_level(logging.DEBUG)
     for phone in PHONES:

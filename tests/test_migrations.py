@@ -1,11 +1,13 @@
 """Alembic is the only way tables are made: the migrated database matches the models exactly."""
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 import models
 
 
+@pytest.mark.postgres_too
 async def test_models_and_migrations_agree(state):
     def diff(sync_conn):
         ctx = MigrationContext.configure(sync_conn, opts={"compare_type": True})

@@ -1,4 +1,4 @@
-"""The money path as a Hypothesis state machine (issue #14's Proof), on SQLite and PostgreSQL.
+"""The money path as a Hypothesis state machine (issue #14's Proof), once per run: on PostgreSQL, else SQLite.
 
 Members place pickup orders (sometimes with stored value or points) and pay them through the sandbox's signed
 notification: on time, late (after a cancel or an expiry), twice (a second transaction), out of order, replayed.
@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
@@ -516,6 +517,7 @@ async def _given(state: AppState) -> tuple[list[int], int]:
     return library.sku_ids, store
 
 
+@pytest.mark.postgres_preferred
 async def test_the_money_path_keeps_its_books(state: AppState) -> None:
     skus, store = await _given(state)
 

@@ -8,11 +8,13 @@ from dataclasses import replace
 
 import httpx
 import orjson
+import pytest
 
 from app import create_app
 from services.platform.logs import JsonFormatter
 
 
+@pytest.mark.postgres_too
 async def test_metrics_count_operations_by_name_and_outcome_and_show_the_pool(api, state):
     # Labelled by operation name when it is a trusted document's (here the HQ console's "Stores"), else "other".
     await api.gql("query Stores { stores(first: 1) { edges { cursor } } }", as_="hq.admin")

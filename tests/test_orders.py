@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 import websockets
 from sqlalchemy import func, select
 from websockets.typing import Subprotocol
@@ -53,6 +54,7 @@ async def _place(state, member_id, store_id, sku, key, qty=1):
         return placed.order.id
 
 
+@pytest.mark.postgres_too
 async def test_one_hundred_concurrent_orders_for_twenty_units_make_twenty_orders(state, chain):
     store = chain.stores["SH01"]
     sku = await _given_sku(state, store, on_hand=20)
@@ -75,6 +77,7 @@ async def test_one_hundred_concurrent_orders_for_twenty_units_make_twenty_orders
     assert count == 20 and (level.on_hand, level.reserved) == (20, 20) == tuple(ledger)
 
 
+@pytest.mark.postgres_too
 async def test_the_same_key_ten_times_at_once_is_one_order(state, chain):
     store = chain.stores["SH02"]
     sku = await _given_sku(state, store, on_hand=50)
@@ -94,6 +97,7 @@ async def _pay(api: Api, state, provider_ref: str, amount: int, *, tamper: bool 
     return await api.http.post("/payments/notify/sandbox", content=body, headers=headers)
 
 
+@pytest.mark.postgres_too
 async def test_a_notification_five_times_is_one_payment_and_forged_or_wrong_ones_change_nothing(api, state, chain):
     store = chain.stores["SH01"]
     sku = await _given_sku(state, store, on_hand=5)
@@ -122,6 +126,7 @@ async def test_a_notification_five_times_is_one_payment_and_forged_or_wrong_ones
     assert sales == [-2] and m.points_balance == 30 and m.total_spend == 3000 and m.visit_count == 1
 
 
+@pytest.mark.postgres_too
 async def test_an_expired_order_releases_its_stock_once_even_with_two_runners(state, chain):
     store = chain.stores["SH03"]
     sku = await _given_sku(state, store, on_hand=4)
@@ -313,6 +318,7 @@ async def test_a_short_store_says_which_lines_and_the_quote_points_to_the_neares
     }
 
 
+@pytest.mark.postgres_too
 async def test_counter_sales_and_online_orders_racing_for_the_last_units_never_oversell(state, chain):
     from models import PaymentMethod
     from services.orders import pos

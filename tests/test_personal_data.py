@@ -294,6 +294,7 @@ async def _notify(api, state, order_gid: str, amount: int) -> None:
     }
 
 
+@pytest.mark.postgres_too
 async def test_deletion_refunds_paid_orders_not_handed_over_and_erases_personal_data_everywhere(api, state, chain):
     sh01 = chain.stores["SH01"]
     sku = await _sku_in(state, sh01, price=1500, on_hand=10)

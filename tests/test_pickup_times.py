@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import func, select, update
 
 from models import Order, Store, StoreStatus, utcnow
@@ -56,6 +57,7 @@ async def test_a_pickup_at_three_in_the_morning_or_in_the_past_is_refused(api, s
     assert await table_counts(state) == before
 
 
+@pytest.mark.postgres_too
 async def test_a_pickup_inside_the_hours_is_kept_on_the_order(api, state, chain):
     menu = await given_menu(state, chain)
     await _hours(state, menu.store, "08:00", "22:00")

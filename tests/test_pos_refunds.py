@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from sqlalchemy import func, select
 
 from models import BalanceEntry, Member, Order, OrderStatus, PointsEntry, StockLevel, StockMovement
@@ -49,6 +50,7 @@ async def _snapshot(state, sku, member_id, store):
             "spend": member.total_spend}  # fmt: skip
 
 
+@pytest.mark.postgres_too
 async def test_a_counter_sale_with_mixed_tenders_completes_once_even_when_retried(api, state, chain):
     sku, member_id, store = await _given(state, chain, balance=1000, points=500)
     variables = {"key": "tablet-3-0042", "k": gid("Sku", sku), "q": 2, "m": gid("Member", member_id), "p": 300,

@@ -214,6 +214,7 @@ async def test_the_quote_suggests_the_best_coupon_without_applying_it(state, cha
     assert q.suggested_coupon.discount == 1000 and q.coupon is None and q.total == 10000
 
 
+@pytest.mark.postgres_too
 async def test_quote_then_place_order_charges_exactly_the_quoted_total(state, chain):
     """Hypothesis carts with promotions and coupons: the order costs what its quote said, to the fen."""
     menu = await given_menu(state, chain)

@@ -168,6 +168,7 @@ async def test_another_stores_private_sku_is_answered_as_a_missing_sku(api, stat
     assert errors, foreign  # refused, as data or as FORBIDDEN
 
 
+@pytest.mark.postgres_too
 async def test_hq_and_the_owning_store_still_use_the_private_sku(api, private):
     """The control: the same writes pass for those who may see the SKU, so the refusals above are about scope."""
     query, make = SKU_WRITES["receiveStock"]

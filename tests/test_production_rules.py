@@ -74,6 +74,7 @@ async def test_a_strong_password_is_accepted(api, chain, password):
     assert (await api.login("sh01.lily", password))["errors"] == []
 
 
+@pytest.mark.postgres_too
 async def test_reset_and_change_apply_the_same_rules_and_keep_the_old_password(api, chain):
     reset = await api.gql(
         'mutation($id: ID!) { resetStaffPassword(input: {id: $id, newPassword: "sh01.clerk-2026"}) { errors { code field } } }',

@@ -55,8 +55,10 @@ SALES = """query($s: ID, $from: Date, $to: Date) { salesReport(storeId: $s, from
   totals { orders net } freshness { pendingEvents } } }"""
 
 
-async def test_a_pos_sale_reaches_the_sales_report_through_the_running_apps_own_fold(state, chain, monkeypatch):
-    monkeypatch.setitem(jobs.PERIODIC, "facts.fold", replace(jobs.PERIODIC["facts.fold"], every_s=0.2))
+@pytest.mark.postgres_too
+async def test_a_pos_sale_reaches_the_sales_report_through_the_running_apps_own_fold(state, chain):
+    # The app folds every settings.facts_interval_s (10 s by default): short here, so the wait below is bounded.
+    fast = replace(state, settings=replace(state.settings, facts_interval_s=0.2))
     menu = await given_menu(state, chain)
     store = gid("Store", menu.store)
     today = utcnow().date()
@@ -66,7 +68,7 @@ async def test_a_pos_sale_reaches_the_sales_report_through_the_running_apps_own_
         "to": (today + timedelta(days=1)).isoformat(),
     }
     async with (
-        serving_with_lifespan(create_app(state=state)) as server,
+        serving_with_lifespan(create_app(state=fast)) as server,
         httpx.AsyncClient(base_url=f"http://{server}") as http,
     ):
         api = Api(http)

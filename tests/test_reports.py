@@ -6,6 +6,7 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select, update
@@ -70,6 +71,7 @@ def _store_viewer(store_id: int) -> Viewer:
                   permissions=frozenset({"report.view", "order.refund"}))  # fmt: skip
 
 
+@pytest.mark.postgres_too
 async def test_report_totals_equal_the_ledgers_for_hq_and_for_each_store(state, chain):
     """Hypothesis order sets (counter and online, discounted, refunded in part or whole); two runners fold the facts."""
     menu = await given_menu(state, chain, on_hand=5000)
@@ -154,6 +156,7 @@ async def test_store_b_cannot_read_store_a_reports_or_csv(api, state, chain):
     assert clerk["errors"][0]["extensions"]["code"] == "FORBIDDEN"
 
 
+@pytest.mark.postgres_too
 async def test_the_sales_report_is_chart_ready(api, state, chain):
     menu = await given_menu(state, chain)
     async with write_transaction(state.sessionmaker) as session:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from models import Member, Payment, PaymentMethod, PaymentStatus, Refund
@@ -35,6 +36,7 @@ async def _brute_force(state, store_id: int, start: datetime, end: datetime) -> 
     return int(paid) - refunded
 
 
+@pytest.mark.postgres_too
 async def test_settlement_matches_payments_minus_refunds_and_a_closed_day_stays_closed(api, state, chain):
     library = await make_library(state, products=1, skus_per_product=1, price=1000)
     sku = library.sku_ids[0]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import gid
 from tests.marketing_givens import given_menu
 
@@ -9,6 +11,7 @@ TWICE = """{ a: store(id: "%s") { stockLevels(first: 5) { edges { node { isLow }
   b: store(id: "%s") { staff { id } stockLevels(first: 5) { edges { node { isLow } } } } }"""
 
 
+@pytest.mark.postgres_too
 async def test_a_forbidden_sibling_does_not_cancel_a_shared_loader_load(api, state, chain):
     """`b.staff` is FORBIDDEN for a clerk (non-null, so graphql-core cancels `b`'s other fields); `b.stockLevels`
     waited on the same loader future as `a.stockLevels`, which must still answer (was a 500, CancelledError)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from models import Staff, Store, StoreStatus
 from tests.conftest import count_statements
 
@@ -56,6 +58,7 @@ LOW_LEVELS = """query($n: Int!) { stores(first: $n) { edges { node { code
 } } } }"""
 
 
+@pytest.mark.postgres_too
 async def test_hq_low_stock_across_stores_is_constant_in_statements(api, state, chain):
     from tests.factories import list_in_store, make_library
 

@@ -27,6 +27,7 @@ async def given(state, chain):
     return library
 
 
+@pytest.mark.postgres_too
 async def test_a_receipt_retried_with_its_key_moves_stock_once(api, state, chain, given):
     variables = {
         "s": gid("Store", chain.stores["SH01"]),

@@ -34,6 +34,7 @@ async def _ledger_matches(state, store_id, sku_id):
     return level, tuple(sums)
 
 
+@pytest.mark.postgres_too
 async def test_fifty_concurrent_reservations_of_ten_units_succeed_exactly_ten_times(state, chain):
     library = await make_library(state, products=1, skus_per_product=1)
     sku = library.sku_ids[0]
@@ -62,6 +63,7 @@ async def test_fifty_concurrent_reservations_of_ten_units_succeed_exactly_ten_ti
             await stock.commit(session, store, [stock.Line(sku, 10)], stock.Ref("order", round_))
 
 
+@pytest.mark.postgres_too
 async def test_a_failed_multi_line_change_moves_nothing(state, chain):
     library = await make_library(state, products=1, skus_per_product=2)
     a, b = library.sku_ids
@@ -88,6 +90,7 @@ async def test_stocktake_records_the_differences(state, chain):
         assert level.on_hand == expected == sums[0]
 
 
+@pytest.mark.postgres_too
 def test_stock_ledger_state_machine(database_url, sqlite_template, tmp_path):
     """Random receipts, adjustments, reservations, sales and transfers keep every invariant."""
     pg = database_url.startswith("postgresql")

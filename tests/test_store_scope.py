@@ -59,6 +59,7 @@ async def test_hq_sees_every_stores_staff(api):
     assert len(body["data"]["staffMembers"]["edges"]) == 3 + 9 * 2
 
 
+@pytest.mark.postgres_too
 async def test_another_stores_audit_log_is_forbidden_and_own_list_has_only_own_store(api, chain, state):
     await api.login("sh02.clerk")  # an SH02 entry
     await api.login("sh01.clerk")  # an SH01 entry

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from models import Store, StoreStatus
 from services.org.stores import distance_km, is_open_at
 
@@ -48,6 +50,7 @@ async def test_unknown_time_zone_is_refused(api, chain):
     assert body["data"]["updateStore"]["errors"] == [{"code": "INVALID_INPUT", "field": "timezone"}]
 
 
+@pytest.mark.postgres_too
 async def test_stores_filter_by_city_status_and_search(api):
     async def codes(filter_):
         body = await api.gql(
@@ -77,6 +80,7 @@ async def test_stores_paginate_with_cursors_without_gaps_or_repeats(api):
     assert len(seen) == len(set(seen)) == 9
 
 
+@pytest.mark.postgres_too
 async def test_nearby_stores_are_ordered_by_distance_within_the_radius(api):
     body = await api.gql(
         "{ nearbyStores(lat: 31.2335, lng: 121.4737, radiusKm: 8) { edges { node { code distanceKm } } } }"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from models import StockLevel, StockMovement
@@ -37,6 +38,7 @@ async def given_sh01_has_stock(state, chain):
     return sku
 
 
+@pytest.mark.postgres_too
 async def test_a_transfer_walks_every_state_and_moves_stock_out_and_in_exactly_once(api, state, chain):
     sku = await given_sh01_has_stock(state, chain)
     sh01, sh02 = chain.stores["SH01"], chain.stores["SH02"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+import pytest
+
 from models import Member, PaymentMethod
 from models import MemberCoupon as MemberCouponModel
 from services.members import stored_value
@@ -44,6 +46,7 @@ async def _day_of_sales(state, chain) -> dict[str, int]:
     return orders
 
 
+@pytest.mark.postgres_too
 async def test_settlement_is_typed_with_global_store_ids_open_and_closed(api, state, chain):
     await _day_of_sales(state, chain)
     sh01, hz01 = chain.stores["SH01"], chain.stores["HZ01"]

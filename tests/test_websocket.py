@@ -344,6 +344,7 @@ async def test_a_mutation_on_a_revoked_socket_is_refused_even_before_the_close(a
 # 4c. Each operation its own context -----------------------------------------------------------------------------
 
 
+@pytest.mark.postgres_too
 @pytest.mark.parametrize("at_once", [3, 10])
 async def test_concurrent_mutations_on_one_socket_each_run_in_their_own_transaction(api, state, chain, at_once):
     library = await make_library(state, products=1, skus_per_product=1)
@@ -368,6 +369,7 @@ async def test_concurrent_mutations_on_one_socket_each_run_in_their_own_transact
     assert sorted(moves) == [-1] * at_once + [20]
 
 
+@pytest.mark.postgres_too
 async def test_with_redis_a_sign_out_on_one_instance_closes_the_socket_on_another(
     api, state, chain, settings, redis_url
 ):

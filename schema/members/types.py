@@ -377,7 +377,7 @@ class CreateTopUpPlanInput:
 class TopUpStoredValueInput:
     member_id: strawberry.ID
     idempotency_key: str
-    tenders: list[Annotated[TenderInput, strawberry.lazy("schema.orders.api.types")]] = strawberry.field(
+    tenders: list[Annotated[TenderInput, strawberry.lazy("schema.orders.types")]] = strawberry.field(
         description="How it was paid (cash, card, WeChat, Alipay): adds up to the plan's price or the amount"
     )
     plan_id: strawberry.ID | None = None

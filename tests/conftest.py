@@ -43,8 +43,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import event, make_url, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-import app as app_module
 import models
+import web.views as views_module  # where the app builds its schema
 from app import create_app
 from resolvers.state import AppState, build_state
 from schema import build_schema
@@ -80,7 +80,7 @@ def one_schema_per_mode() -> Iterator[None]:
     """Every app a test makes shares one built schema per mode, as a server process has one: building it takes
     a fifth of a second, and graphql-core's validation cache is keyed by the schema it validated against."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(app_module, "build_schema", functools.cache(build_schema))
+        patch.setattr(views_module, "build_schema", functools.cache(build_schema))
         yield
 
 

@@ -101,6 +101,15 @@ async def serving(state: AppState) -> AsyncIterator[str]:
         yield url
 
 
+async def until_subscribers(state: AppState, count: int, within: float = 5) -> int:
+    """Wait (bounded) until `count` subscriptions listen: a loaded machine takes longer than a fixed sleep."""
+    for _ in range(int(within / 0.05)):
+        if subscribers(state) == count:
+            break
+        await asyncio.sleep(0.05)
+    return subscribers(state)
+
+
 def subscribers(state: AppState) -> int:
     """Live broker subscriptions of this instance that a socket's running subscriptions hold (one each)."""
     assert isinstance(state.broker, InProcessBroker)
@@ -274,13 +283,11 @@ async def test_a_revoked_session_closes_its_socket_at_once_and_ends_its_subscrip
         ws = await connect(url, token)
         await send(ws, "stock", STOCK_CHANGED, {"s": store})
         await send(ws, "orders", ORDER_EVENTS, {"s": store})
-        await asyncio.sleep(0.3)  # both subscriptions are listening
-        assert subscribers(state) == 2
+        assert await until_subscribers(state, 2) == 2  # both subscriptions are listening
         await revoke(api, chain, token, refresh)
         code, waited = await closed_with(ws, 5)
         assert code == 4403 and waited < 3
-        await asyncio.sleep(0.2)
-        assert subscribers(state) == 0  # the running subscriptions ended with the socket
+        assert await until_subscribers(state, 0) == 0  # the running subscriptions ended with the socket
         assert not state.broker._subscribers  # so did the instance's wait for revocations: no socket needs it
 
 
@@ -290,13 +297,12 @@ async def test_a_revocation_nobody_announced_closes_the_socket_at_the_next_check
     async with serving(watched) as url:
         ws = await connect(url, token)
         await send(ws, "stock", STOCK_CHANGED, {"s": gid("Store", chain.stores["SH01"])})
-        await asyncio.sleep(0.3)
+        assert await until_subscribers(state, 1) == 1
         async with state.sessionmaker() as session, session.begin():  # e.g. an instance without the shared broker
             await session.execute(update(AuthSession).where(AuthSession.staff_id == chain.staff["sh01.clerk"])
                                   .values(revoked_at=utcnow(), revoke_reason="TEST"))  # fmt: skip
         code, waited = await closed_with(ws, 5)
-        await asyncio.sleep(0.2)
-        assert subscribers(state) == 0
+        assert await until_subscribers(state, 0) == 0
     assert code == 4403 and waited < 0.5 + 2
 
 
@@ -312,8 +318,7 @@ async def test_a_socket_closes_when_its_access_token_expires(api, state, chain):
         await send(ws, "stock", STOCK_CHANGED, {"s": gid("Store", chain.stores["SH01"])})
         code, _ = await closed_with(ws, 5)
         closed_at = time.time()
-        await asyncio.sleep(0.2)
-        assert subscribers(state) == 0
+        assert await until_subscribers(state, 0) == 0
     assert code == 4403 and expires_at <= closed_at < expires_at + 2.5
 
 
@@ -409,12 +414,10 @@ async def test_a_members_sign_out_closes_the_members_socket(api, state, how):
     async with serving(checking_every(state, 60)) as url:
         ws = await connect(url, token)
         await send(ws, "mine", "subscription { myOrderUpdates { orderId status } }")
-        await asyncio.sleep(0.3)
-        assert subscribers(state) == 1
+        assert await until_subscribers(state, 1) == 1
         mutation, field = SIGN_OUTS[how]
         answer = (await api.post(mutation, token=token)).json()
         assert "errors" not in answer and answer["data"][field] in ({"ok": True}, {"errors": []})
         code, waited = await closed_with(ws, 5)
-        await asyncio.sleep(0.2)
-        assert subscribers(state) == 0
+        assert await until_subscribers(state, 0) == 0
     assert code == 4403 and waited < 3

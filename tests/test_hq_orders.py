@@ -166,6 +166,8 @@ async def test_the_list_pages_newest_first_and_reports_each_order(api, state, ch
     assert too_many["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     backwards = await api.gql(LIST, {"f": {"from": "2026-01-12", "to": "2026-01-11"}}, as_="hq.admin")
     assert backwards["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    for far in ({"to": "9999-12-31"}, {"from": "0001-01-01"}):
+        assert (await api.gql(LIST, {"f": far}, as_="hq.admin"))["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
 
 
 @pytest.mark.parametrize("who", ["sh01.manager", "sh01.clerk"])
@@ -337,3 +339,30 @@ async def test_hq_list_with_timelines_costs_the_same_statements_for_10_and_100_o
         assert {tuple(s["kind"] for s in e["node"]["timeline"]) for e in edges} == {("PLACED",), ("PLACED", "STATUS")}
         counts[n] = counter.count
     assert counts[10] == counts[100], counts
+
+
+async def test_a_counter_sale_timeline_names_the_clerk_and_the_refunding_manager(api, state, chain):
+    given = await _given(state, chain)
+    await _refund(api, given)
+    seen = await api.gql(TIMELINE, {"id": given.ids["pos_hz01"]}, as_="hq.analyst")
+    clerk, manager = gid("Staff", chain.staff["hz01.clerk"]), gid("Staff", chain.staff["hz01.manager"])
+    steps = [
+        (s["kind"], s["actor"], s["fromStatus"], s["status"], s["amount"], s["staff"]["id"] if s["staff"] else None)
+        for s in seen["data"]["node"]["timeline"]
+    ]
+    assert steps == [
+        ("PLACED", "STAFF", None, "CREATED", None, clerk),
+        ("PAYMENT", "STAFF", None, None, 1500, clerk),
+        ("STATUS", "STAFF", "CREATED", "PAID", None, clerk),
+        ("STATUS", "STAFF", "PAID", "COMPLETED", None, clerk),
+        ("REFUND", "STAFF", None, None, 1500, manager),
+        ("STATUS", "STAFF", "COMPLETED", "REFUNDED", None, manager),
+    ]
+    # An order the expiry job cancels: the chain itself moved it.
+    async with write_transaction(state.sessionmaker) as session:
+        await orders.expire(session, pk(given.ids["web_hz01"]), datetime(2100, 1, 1, tzinfo=CHAIN_TZ))
+    expired = await api.gql(TIMELINE, {"id": given.ids["web_hz01"]}, as_="hq.admin")
+    assert [(s["kind"], s["actor"], s["status"]) for s in expired["data"]["node"]["timeline"]] == [
+        ("PLACED", "MEMBER", "CREATED"),
+        ("STATUS", "SYSTEM", "CANCELLED"),
+    ]

@@ -35,6 +35,7 @@ from services.orders.states import PICKUP
 from services.platform.config import CHAIN_TZ
 from services.platform.errors import AccessDenied, DomainError, ErrorCode
 from services.platform.pagination import AnySelect, Page, keyset_page
+from services.platform.validation import business_day
 
 CSV_MAX_ROWS = 5000
 CSV_COLUMNS = (
@@ -92,6 +93,9 @@ def _start_of(day: date) -> datetime:
 
 
 def _check(f: OrderFilter) -> None:
+    for day, name in ((f.since, "filter.from"), (f.until, "filter.to")):
+        if day is not None:
+            business_day(day, name)
     if f.since is not None and f.until is not None and f.since > f.until:
         raise DomainError(ErrorCode.INVALID_INPUT, "The first day comes after the last.", "filter.from")
     if f.min_total is not None and f.max_total is not None and f.min_total > f.max_total:
@@ -275,8 +279,9 @@ async def timelines(session: AsyncSession, order_ids: Sequence[int]) -> list[lis
         found[r.order_id].append(
             TimelineEntry("REFUND", r.created_at, staff_id=r.staff_id, amount=r.amount, ref_id=r.id)
         )
-    rank = {"PLACED": 0, "PAYMENT": 1, "STATUS": 2, PICKUP: 2, "REFUND": 3}
+    # By time; at one instant a payment comes before the move it causes, a refund before its status change.
+    rank = {"PAYMENT": 1, "STATUS": 2, PICKUP: 2, "REFUND": 1}
     return [
-        sorted([_placed(by_id[i]), *found[i]], key=lambda e: (e.at, rank[e.kind], e.ref_id or 0)) if i in by_id else []
+        [_placed(by_id[i]), *sorted(found[i], key=lambda e: (e.at, rank[e.kind], e.ref_id or 0))] if i in by_id else []
         for i in ids
     ]

@@ -73,6 +73,7 @@ class Order(Base):
         Index("ix_orders_store_id_id", "store_id", "id"),
         Index("ix_orders_member_id_id", "member_id", "id"),
         Index("ix_orders_status_expires_at", "status", "expires_at"),
+        Index("ix_orders_created_at", "created_at"),
         CheckConstraint("payable >= 0", name="payable_not_negative"),
     )
 
@@ -154,6 +155,23 @@ class Payment(Base):
     refunded_at: Mapped[datetime | None]
     provider_refund_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[Timestamp]
+
+
+class OrderStatusChange(Base):
+    """Every move of an order through the state machine (and every hand-over at the counter, `via` PICKUP), with
+    who made it: a staff account, the member, or neither (the chain itself: a job, a provider notification)."""
+
+    __tablename__ = "order_status_changes"
+    __table_args__ = (Index("ix_order_status_changes_order_id_id", "order_id", "id"),)
+
+    id: Mapped[intpk]
+    order_id: Mapped[int] = mapped_column(BigId, ForeignKey("orders.id"))
+    from_status: Mapped[OrderStatus | None] = mapped_column(str_enum(OrderStatus))
+    to_status: Mapped[OrderStatus] = mapped_column(str_enum(OrderStatus))
+    staff_id: Mapped[int | None] = mapped_column(BigId)
+    member_id: Mapped[int | None] = mapped_column(BigId)
+    via: Mapped[str32 | None]
+    at: Mapped[Timestamp]
 
 
 class Refund(Base):

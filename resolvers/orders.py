@@ -12,12 +12,16 @@ from resolvers.context import Context
 from services.access.scope import counter_store
 from services.inventory import levels as inventory
 from services.members import top_ups
-from services.orders import late_payments, pos, refunds, settlement
+from services.orders import late_payments, listing, pos, refunds, settlement
 from services.orders import lifecycle as orders
 from services.orders import states as order_states
 from services.orders.lifecycle import DeliveryAddress as DeliveryAddress
 from services.orders.lifecycle import Placed as Placed
 from services.orders.lifecycle import PlaceOrder as PlaceOrder
+from services.orders.listing import OrderFilter as OrderFilter
+from services.orders.listing import TimelineEntry as TimelineEntry
+from services.orders.listing import order_no as order_no
+from services.orders.listing import total_of as total_of
 from services.orders.pos import Tender as Tender
 from services.orders.refunds import TENDERS as TENDERS
 from services.orders.refunds import RefundPlan as RefundPlan
@@ -90,11 +94,16 @@ async def my_orders(ctx: Context, *, first: int | None, after: str | None) -> Pa
         return await orders.member_orders(session, ctx.viewer, first=first, after=after)
 
 
-async def store_orders(
-    ctx: Context, store_id: int, *, status: OrderStatus | None, first: int | None, after: str | None
+async def order_list(
+    ctx: Context, f: OrderFilter, *, store_id: int | None, first: int | None, after: str | None
 ) -> Page[Order]:
     async with ctx.read() as session:
-        return await orders.store_orders(session, ctx.viewer, store_id, status=status, first=first, after=after)
+        return await listing.list_orders(session, ctx.viewer, f, store_id=store_id, first=first, after=after)
+
+
+async def orders_csv(ctx: Context, f: OrderFilter) -> str:
+    async with ctx.read() as session:
+        return await listing.orders_csv(session, ctx.viewer, f)
 
 
 async def late_payments_page(

@@ -81,6 +81,9 @@ def order_ops(Op, only, ALL, STAFF):
            ALL, _listed),
         Op("myOrders", "{ myOrders { edges { node { id } } } }", only("member")),
         Op("orders", "query($store: ID!) { orders(storeId: $store) { edges { node { id } } } }", only(*STAFF), _listed),
+        Op("orders.filtered", "query($store: ID!) { orders(filter: {storeIds: [$store], hasRefund: false}) { edges { node { id timeline { kind } } } } }",
+           only(*STAFF), _listed),
+        Op("ordersCsv", "{ ordersCsv(filter: {channel: POS}) }", only("hq_analyst", "hq_operator", "hq_admin")),
         Op("placeOrder", "mutation($store: ID!, $sku: ID!) { placeOrder(input: {storeId: $store, lines: [{skuId: $sku, quantity: 1}],"
            ' idempotencyKey: "m-1"}) { errors { code } } }', only("member"), _listed, payload="placeOrder"),
         Op("latePayments", "{ latePayments { edges { node { id } } } }", only(*STAFF)),

@@ -53,6 +53,7 @@ from resolvers.loaders.orders import (
     PaymentsByOrderLoader,
     RefundByIdLoader,
     RefundsByOrderLoader,
+    TimelineByOrderLoader,
 )
 from resolvers.loaders.org import RoleByIdLoader, SettingsCache, StaffByIdLoader, StaffByStoreLoader, StoreByIdLoader
 from resolvers.loaders.platform import FailedJobNodeLoader
@@ -110,6 +111,7 @@ class Loaders:
     payment_by_id = _Lazy(lambda x: PaymentByIdLoader(x.sessionmaker, x.viewer))
     refunds_by_order = _Lazy(lambda x: RefundsByOrderLoader(x.sessionmaker, x.viewer))
     refund_by_id = _Lazy(lambda x: RefundByIdLoader(x.sessionmaker, x.viewer))
+    timeline_by_order = _Lazy(lambda x: TimelineByOrderLoader(x.sessionmaker, x.viewer))
     campaign_items_by_campaign = _Lazy(lambda x: CampaignItemsByCampaignLoader(x.sessionmaker, x.viewer))
     coupon_template_by_id = _Lazy(lambda x: CouponTemplateByIdLoader(x.sessionmaker, x.viewer))
     points_ledger = _Lazy(lambda x: PointsLedgerLoader(x.sessionmaker, x.viewer))

@@ -15,6 +15,7 @@ from models import (
 from resolvers.loaders.base import ScopedLoader, by_key, grouped
 from services.access.permissions import Perm
 from services.access.scope import restrict
+from services.orders.listing import TimelineEntry, timelines
 
 
 class OrderByIdLoader(ScopedLoader):
@@ -75,3 +76,11 @@ class RefundByIdLoader(ScopedLoader):
         else:
             stmt = restrict(stmt, self.viewer, Refund.store_id, Perm.ORDER_READ)
         return by_key(keys, await self._rows(stmt), lambda r: r.id)
+
+
+class TimelineByOrderLoader(ScopedLoader):
+    """Timelines of orders already loaded through a scoped path: four statements for a whole page of orders."""
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[list[TimelineEntry]]:
+        async with self.sessionmaker() as session:
+            return await timelines(session, keys)

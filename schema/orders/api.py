@@ -7,13 +7,14 @@ from datetime import date
 import strawberry
 from strawberry.scalars import JSON
 
-from models import Fulfilment, OrderStatus, PaymentMethod
+from models import Channel, Fulfilment, OrderStatus, PaymentMethod
 from resolvers import DomainError, ErrorCode, Perm
 from resolvers import orders as order_resolvers
 from resolvers.context import Context
 from resolvers.orders import (
     CartLine,
     DeliveryAddress,
+    OrderFilter,
     PlaceOrder,
     Prepay,
     RefundRequest,
@@ -27,6 +28,7 @@ from schema.orders.types import (
     CloseSettlementInput,
     OnlineTopUp,
     Order,
+    OrderFilterInput,
     OrderIdInput,
     OrderPayload,
     Payment,
@@ -72,6 +74,28 @@ def payment_request(ctx: Context, prepay: Prepay | None) -> PaymentRequest | Non
         return None
     params: JSON = prepay.client_params  # type: ignore[assignment]
     return PaymentRequest(provider=order_resolvers.provider(ctx).name, params=params)
+
+
+def order_filter(given: OrderFilterInput | None, status: OrderStatus | None) -> OrderFilter:
+    f = given or OrderFilterInput()
+    statuses = [OrderStatus(s) for s in f.statuses] if f.statuses is not None else None
+    if status is not None:  # both apply: the one status, if the list has it
+        statuses = [s for s in statuses if s == status] if statuses is not None else [OrderStatus(status)]
+    return OrderFilter(
+        store_ids=[decode_id(s, "Store", f"filter.storeIds[{i}]") for i, s in enumerate(f.store_ids)]
+        if f.store_ids is not None
+        else None,
+        city=f.city,
+        since=f.from_,
+        until=f.to,
+        statuses=statuses,
+        channel=Channel(f.channel) if f.channel else None,
+        fulfilment=Fulfilment(f.fulfilment) if f.fulfilment else None,
+        member_id=decode_optional_id(f.member_id, "Member", "filter.memberId"),
+        min_total=f.min_total,
+        max_total=f.max_total,
+        has_refund=f.has_refund,
+    )
 
 
 def _cart(lines: list[CartLineInput]) -> list[CartLine]:
@@ -128,23 +152,37 @@ class OrderQuery:
         )
         return Connection[Payment].of(page, Payment.from_model)
 
-    @strawberry.field(extensions=requires(Perm.ORDER_READ), description="A store's orders, newest first.")
+    @strawberry.field(
+        extensions=requires(Perm.ORDER_READ),
+        description="统一订单管理: orders newest first, HQ every store's, a store's staff their own; narrowed by "
+        "`filter`. `storeId` (the tablet's) names one store and refuses another store's.",
+    )
     async def orders(
         self,
         info: strawberry.Info[Context, None],
-        store_id: strawberry.ID,
+        store_id: strawberry.ID | None = None,
         status: OrderStatus | None = None,
+        filter: OrderFilterInput | None = None,
         first: int | None = 20,
         after: str | None = None,
     ) -> Connection[Order]:
-        page = await order_resolvers.store_orders(
+        page = await order_resolvers.order_list(
             info.context,
-            decode_id(store_id, "Store", "storeId"),
-            status=OrderStatus(status) if status else None,
+            order_filter(filter, status),
+            store_id=decode_optional_id(store_id, "Store", "storeId"),
             first=first,
             after=after,
         )
         return Connection[Order].of(page, Order.from_model)
+
+    @strawberry.field(
+        extensions=requires(Perm.ORDER_READ),
+        description="HQ: the filtered order list as CSV, newest first (order_no, store_code, city, created_at_local, "
+        "channel, fulfilment, status, member_phone masked, items, total_fen, paid_fen, refunded_fen); at most "
+        "5000 rows, more is refused: narrow the filter.",
+    )
+    async def orders_csv(self, info: strawberry.Info[Context, None], filter: OrderFilterInput | None = None) -> str:
+        return await order_resolvers.orders_csv(info.context, order_filter(filter, None))
 
     @strawberry.field(
         extensions=requires(Perm.ORDER_REFUND),

@@ -25,6 +25,7 @@ from resolvers.orders import (
     Quote,
     QuoteLine,
     RefundPlan,
+    TimelineEntry,
 )
 from schema.catalog.types import Sku
 from schema.core.common import UserError, global_id
@@ -251,6 +252,9 @@ class Order(Loaded, relay.Node):
     stored_value_used: int
     payable: int = strawberry.field(description="What the provider (or the counter) takes, fen")
     delivery_fee: int = strawberry.field(description="In payable, fen")
+    total: int = strawberry.field(
+        description="fen: goods and delivery after discounts, however paid (points, stored value, money)"
+    )
     pickup_code: str | None = strawberry.field(description="Shown to the member; the store verifies it")
     pickup_at: datetime | None
     expires_at: datetime | None
@@ -276,6 +280,7 @@ class Order(Loaded, relay.Node):
             stored_value_used=m.stored_value_used,
             payable=m.payable,
             delivery_fee=m.delivery_fee,
+            total=order_resolvers.total_of(m),
             pickup_code=m.pickup_code,
             pickup_at=m.pickup_at,
             expires_at=m.expires_at,
@@ -292,6 +297,10 @@ class Order(Loaded, relay.Node):
     async def load(cls, ctx: Context, pk: int) -> Self | None:
         m = await ctx.loaders.order_by_id.load(pk)
         return cls.from_model(m) if m else None
+
+    @strawberry.field(description="The order number on receipts and in the provider's records")
+    def number(self) -> str:
+        return order_resolvers.order_no(self.id)
 
     @strawberry.field(description="QR payload for the pickup code")
     def pickup_qr(self) -> str | None:
@@ -329,6 +338,86 @@ class Order(Loaded, relay.Node):
     )
     async def payments(self, info: strawberry.Info[Context, None]) -> list[Payment]:
         return [Payment.from_model(p) for p in await info.context.loaders.payments_by_order.load(self.id)]
+
+    @strawberry.field(
+        description="Every step, oldest first: placed, each payment, each status change, each hand-over at the "
+        "counter, each refund; with who (staff, the member, or the chain itself) and when."
+    )
+    async def timeline(self, info: strawberry.Info[Context, None]) -> list[OrderTimelineEvent]:
+        entries = await info.context.loaders.timeline_by_order.load(self.id)
+        return [OrderTimelineEvent.of(e) for e in entries]
+
+
+@strawberry.enum(name="OrderTimelineKind", description="What happened to an order.")
+class OrderTimelineKind(enum.Enum):
+    PLACED = strawberry.enum_value("PLACED", description="The order was made (online or at the counter)")
+    PAYMENT = strawberry.enum_value("PAYMENT", description="Money (or points, stored value) was taken")
+    STATUS = strawberry.enum_value("STATUS", description="The order moved to another status")
+    PICKUP = strawberry.enum_value("PICKUP", description="Goods were handed over at the counter (核销)")
+    REFUND = strawberry.enum_value("REFUND", description="Money was given back")
+
+
+@strawberry.enum(name="OrderActor", description="Who made a step of an order's timeline.")
+class OrderActor(enum.Enum):
+    STAFF = "STAFF"
+    MEMBER = "MEMBER"
+    SYSTEM = strawberry.enum_value("SYSTEM", description="The chain itself: a job, or the payment provider's word")
+
+
+@strawberry.type(description="One step of an order's life.")
+class OrderTimelineEvent:
+    kind: OrderTimelineKind
+    at: datetime
+    actor: OrderActor
+    status: OrderStatus | None = strawberry.field(description="The status after a PLACED, STATUS or PICKUP step")
+    from_status: OrderStatus | None = strawberry.field(description="The status before a STATUS step")
+    amount: int | None = strawberry.field(description="fen, of a PAYMENT or REFUND")
+    method: PaymentMethod | None = strawberry.field(description="Of a PAYMENT")
+    staff_id: strawberry.Private[int | None]
+
+    @classmethod
+    def of(cls, e: TimelineEntry) -> Self:
+        if e.staff_id is not None:
+            actor = OrderActor.STAFF
+        elif e.member_id is not None:
+            actor = OrderActor.MEMBER
+        else:
+            actor = OrderActor.SYSTEM
+        return cls(
+            kind=OrderTimelineKind(e.kind),
+            at=e.at,
+            actor=actor,
+            status=e.status,
+            from_status=e.from_status,
+            amount=e.amount,
+            method=PaymentMethod(e.method) if e.method else None,
+            staff_id=e.staff_id,
+        )
+
+    @strawberry.field(description="The staff account that made it (null for the member or the chain, or out of scope)")
+    async def staff(self, info: strawberry.Info[Context, None]) -> Staff | None:
+        if self.staff_id is None or not info.context.viewer.is_staff:
+            return None
+        return await Staff.load(info.context, self.staff_id)
+
+
+@strawberry.input(description="Narrow the order list; every part is optional and all apply together.")
+class OrderFilterInput:
+    store_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Any of these stores (another store's id, for a store's staff, matches nothing)"
+    )
+    city: str | None = not_personal(default=None, description="Stores in this city")
+    from_: date | None = strawberry.field(
+        default=None, name="from", description="First day, in the chain's time zone (created)"
+    )
+    to: date | None = strawberry.field(default=None, description="Last day, included, in the chain's time zone")
+    statuses: list[OrderStatus] | None = None
+    channel: Channel | None = None
+    fulfilment: Fulfilment | None = None
+    member_id: strawberry.ID | None = None
+    min_total: int | None = strawberry.field(default=None, description="fen, included")
+    max_total: int | None = strawberry.field(default=None, description="fen, included")
+    has_refund: bool | None = strawberry.field(default=None, description="Only orders with (or without) a refund")
 
 
 @strawberry.input

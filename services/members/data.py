@@ -42,6 +42,7 @@ from services.access.pii import PiiCipher, erased, mask_phone
 from services.access.scope import SYSTEM, Viewer
 from services.orders import lifecycle as orders
 from services.orders import refunds
+from services.orders.states import Actor
 from services.platform.errors import AccessDenied, DomainError, ErrorCode
 from services.platform.payments import PaymentProvider
 
@@ -350,7 +351,7 @@ async def delete_account(
     paid = [o.id for o in open_orders if o.status is not OrderStatus.CREATED]
     # Unpaid orders: cancelled, and everything they hold goes back (stock, points, stored value, coupons).
     for order_id in unpaid:
-        await orders.release(session, order_id)
+        await orders.release(session, order_id, by=Actor(member_id=member_id))
     to_refund: list[tuple[int, dict[int, int] | None]] = []
     for order_id in paid:
         lines = (await session.scalars(select(OrderLine).where(OrderLine.order_id == order_id))).all()

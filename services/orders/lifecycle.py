@@ -42,7 +42,7 @@ from services.marketing import group_places, promotions, referrals
 from services.members import points, stored_value
 from services.members.accounts import may_see, record_purchase
 from services.orders import late_payments
-from services.orders.states import move
+from services.orders.states import CHAIN, PICKUP, Actor, actor, move, record
 from services.org.settings import ChainSettings, get_settings
 from services.org.stores import distance_km, is_open_at, next_opening
 from services.platform import idempotency, jobs
@@ -101,23 +101,6 @@ async def quote_for(
 async def member_orders(session: AsyncSession, viewer: Viewer, *, first: int | None, after: str | None) -> Page[Order]:
     """The signed-in member's own orders, newest first."""
     stmt = select(Order).where(Order.member_id == viewer.member_id)
-    return await keyset_page(session, stmt, Order.id, first=first, after=after, descending=True)
-
-
-async def store_orders(
-    session: AsyncSession,
-    viewer: Viewer,
-    store_id: int,
-    *,
-    status: OrderStatus | None,
-    first: int | None,
-    after: str | None,
-) -> Page[Order]:
-    """A store's orders (its staff and HQ holding order.read), newest first."""
-    require_store(viewer, store_id, Perm.ORDER_READ)
-    stmt = select(Order).where(Order.store_id == store_id)
-    if status is not None:
-        stmt = stmt.where(Order.status == status)
     return await keyset_page(session, stmt, Order.id, first=first, after=after, descending=True)
 
 
@@ -471,8 +454,10 @@ async def mark_paid(session: AsyncSession, order_id: int, at: datetime, *, reser
     current = await session.get(Order, order_id)
     assert current is not None
     code = await _new_pickup_code(session) if current.fulfilment is Fulfilment.PICKUP else None
+    # At the counter the clerk takes the money; online the member pays (the provider only tells us so).
+    by = Actor(staff_id=current.staff_id) if current.channel is Channel.POS else Actor(member_id=current.member_id)
     order = await move(
-        session, order_id, OrderStatus.PAID, only_from={OrderStatus.CREATED}, paid_at=at, pickup_code=code
+        session, order_id, OrderStatus.PAID, only_from={OrderStatus.CREATED}, by=by, paid_at=at, pickup_code=code
     )
     lines = (await session.scalars(select(OrderLine).where(OrderLine.order_id == order.id))).all()
     moving = [stock.Line(x.sku_id, x.quantity) for x in lines]
@@ -579,9 +564,10 @@ async def release(
     *,
     reason: OrderStatus = OrderStatus.CANCELLED,
     providers: Mapping[str, PaymentProvider] | None = None,
+    by: Actor = CHAIN,
 ) -> Order:
     """Cancel an unpaid order: stock, points and stored value go back, once; its provider payment is closed."""
-    order = await move(session, order_id, reason, only_from={OrderStatus.CREATED}, cancelled_at=utcnow())
+    order = await move(session, order_id, reason, only_from={OrderStatus.CREATED}, by=by, cancelled_at=utcnow())
     lines = (await session.scalars(select(OrderLine).where(OrderLine.order_id == order.id))).all()
     await stock.release(
         session, order.store_id, [stock.Line(x.sku_id, x.quantity) for x in lines], stock.Ref("order", order.id)
@@ -629,7 +615,7 @@ async def cancel_by_member(
     order = await session.get(Order, order_id)
     if order is None or order.member_id != viewer.member_id:
         raise DomainError(ErrorCode.NOT_FOUND, "No such order.", "id")
-    return await release(session, order_id, providers=providers)
+    return await release(session, order_id, providers=providers, by=actor(viewer))
 
 
 async def _own_store_order(session: AsyncSession, viewer: Viewer, order_id: int) -> Order:
@@ -642,18 +628,18 @@ async def _own_store_order(session: AsyncSession, viewer: Viewer, order_id: int)
 
 async def mark_preparing(session: AsyncSession, viewer: Viewer, order_id: int) -> Order:
     order = await _own_store_order(session, viewer, order_id)
-    return await move(session, order.id, OrderStatus.PREPARING)
+    return await move(session, order.id, OrderStatus.PREPARING, by=actor(viewer))
 
 
 async def mark_ready(session: AsyncSession, viewer: Viewer, order_id: int) -> Order:
     order = await _own_store_order(session, viewer, order_id)
-    return await move(session, order.id, OrderStatus.READY)
+    return await move(session, order.id, OrderStatus.READY, by=actor(viewer))
 
 
 async def dispatch(session: AsyncSession, viewer: Viewer, order_id: int, at: datetime | None = None) -> Order:
     """A delivery order leaves the store with the rider."""
     order = await _own_store_order(session, viewer, order_id)
-    return await move(session, order.id, OrderStatus.DELIVERING, dispatched_at=at or utcnow())
+    return await move(session, order.id, OrderStatus.DELIVERING, by=actor(viewer), dispatched_at=at or utcnow())
 
 
 async def confirm_delivery(session: AsyncSession, viewer: Viewer, order_id: int, at: datetime | None = None) -> Order:
@@ -663,8 +649,9 @@ async def confirm_delivery(session: AsyncSession, viewer: Viewer, order_id: int,
         raise DomainError(ErrorCode.NOT_FOUND, "No such order.", "id")
     if not viewer.is_member:
         require_store(viewer, order.store_id, Perm.ORDER_PICKUP)
+    done, by = at or utcnow(), actor(viewer)
     order = await move(
-        session, order.id, OrderStatus.COMPLETED, only_from={OrderStatus.DELIVERING}, completed_at=at or utcnow()
+        session, order.id, OrderStatus.COMPLETED, only_from={OrderStatus.DELIVERING}, by=by, completed_at=done
     )
     for line in (await session.scalars(select(OrderLine).where(OrderLine.order_id == order.id))).all():
         line.picked_up = line.quantity - line.refunded
@@ -701,13 +688,13 @@ async def verify_pickup(
         scope=f"verifyPickup:{store_id}",
         key=key,
         request=request,
-        run=lambda: _hand_over(session, found, quantities),
+        run=lambda: _hand_over(session, found, quantities, actor(viewer)),
         save=lambda o: {"order_id": o.id},
         load=load,
     )
 
 
-async def _hand_over(session: AsyncSession, order: Order, quantities: dict[int, int] | None) -> Order:
+async def _hand_over(session: AsyncSession, order: Order, quantities: dict[int, int] | None, by: Actor) -> Order:
     if order.status not in {OrderStatus.PAID, OrderStatus.PREPARING, OrderStatus.READY}:
         raise DomainError(ErrorCode.INVALID_TRANSITION, f"A {order.status.value} order cannot be picked up.", "code")
     lines = (
@@ -720,5 +707,6 @@ async def _hand_over(session: AsyncSession, order: Order, quantities: dict[int, 
         line.picked_up += take
     await session.flush()
     if all(line.picked_up == line.quantity for line in lines):
-        order = await move(session, order.id, OrderStatus.COMPLETED, completed_at=utcnow())
+        return await move(session, order.id, OrderStatus.COMPLETED, by=by, via=PICKUP, completed_at=utcnow())
+    record(session, order, order.status, by, PICKUP)  # some lines handed over: the status stays
     return order

@@ -16,7 +16,7 @@ from services.marketing import promotions
 from services.members import points, stored_value
 from services.members.accounts import may_see
 from services.orders.lifecycle import mark_paid
-from services.orders.states import move
+from services.orders.states import actor, move
 from services.org.settings import get_settings
 from services.platform import idempotency
 from services.platform.errors import DomainError, ErrorCode
@@ -163,4 +163,4 @@ async def _sell(session: AsyncSession, viewer: Viewer, request: Checkout, now: d
         )
     await session.flush()
     await mark_paid(session, order.id, now, reserved=False)
-    return await move(session, order.id, OrderStatus.COMPLETED, completed_at=now)
+    return await move(session, order.id, OrderStatus.COMPLETED, by=actor(viewer), completed_at=now)

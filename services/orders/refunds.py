@@ -52,7 +52,7 @@ from services.analytics import facts
 from services.inventory import stock
 from services.marketing import promotions
 from services.members import points, stored_value
-from services.orders.states import move
+from services.orders.states import actor, move
 from services.org.settings import get_settings
 from services.platform import idempotency, jobs
 from services.platform.errors import DomainError, ErrorCode
@@ -344,7 +344,8 @@ async def _make(
         )
     await session.flush()
     facts.record(session, FactEventKind.REFUND, order.id, refund.id)
-    order = await move(session, order.id, OrderStatus.REFUNDED if p.completes else OrderStatus.PARTIALLY_REFUNDED)
+    target = OrderStatus.REFUNDED if p.completes else OrderStatus.PARTIALLY_REFUNDED
+    order = await move(session, order.id, target, by=actor(viewer))
     if p.completes:  # the whole order came back: its coupon returns to the wallet if it is still valid
         refund.coupon_returned = await promotions.give_back_coupon(session, order, when_valid_at=utcnow())
     await session.flush()

@@ -5,13 +5,14 @@ Every change is announced (after commit) to the order's store tablets and to the
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Fulfilment, Order, OrderStatus
+from models import Fulfilment, Order, OrderStatus, OrderStatusChange
 from services.access.permissions import Perm
 from services.access.scope import Viewer, require_store
 from services.platform.errors import AccessDenied, DomainError, ErrorCode
@@ -34,6 +35,37 @@ ONLY_FOR: dict[OrderStatus, frozenset[Fulfilment]] = {
     S.READY: frozenset({Fulfilment.PICKUP}),
     S.DELIVERING: frozenset({Fulfilment.DELIVERY}),
 }
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who moves an order: a staff account, a member, or neither (the chain itself: a job, a provider's word)."""
+
+    staff_id: int | None = None
+    member_id: int | None = None
+
+
+CHAIN = Actor()
+PICKUP = "PICKUP"  # `via` of a hand-over at the counter (核销), whole or partial
+
+
+def actor(viewer: Viewer) -> Actor:
+    """The viewer as the one who moves an order (the SYSTEM viewer, like any other without an account: the chain)."""
+    return Actor(staff_id=viewer.staff_id, member_id=viewer.member_id)
+
+
+def record(session: AsyncSession, order: Order, before: OrderStatus | None, by: Actor, via: str | None = None) -> None:
+    """One step of the order's timeline: `before` -> its status now, by whom."""
+    session.add(
+        OrderStatusChange(
+            order_id=order.id,
+            from_status=before,
+            to_status=order.status,
+            staff_id=by.staff_id,
+            member_id=by.member_id,
+            via=via,
+        )
+    )
 
 
 def order_topic(store_id: int) -> str:
@@ -78,9 +110,14 @@ async def move(
     target: OrderStatus,
     *,
     only_from: set[OrderStatus] | None = None,
+    by: Actor = CHAIN,
+    via: str | None = None,
     **values: Any,
 ) -> Order:
-    """Move an order to `target` if the machine allows it from its current status; else INVALID_TRANSITION."""
+    """Move an order to `target` if the machine allows it from its current status; else INVALID_TRANSITION.
+    The move is recorded with who made it (`by`), for the order's timeline."""
+    current = await session.get(Order, order_id)
+    before = current.status if current is not None else None
     sources = allowed_from(target) & (only_from or set(OrderStatus))
     result: CursorResult[tuple[()]] = await session.execute(  # type: ignore[assignment]
         update(Order)
@@ -98,5 +135,6 @@ async def move(
     if result.rowcount != 1:
         what = f"{order.status.value} {order.fulfilment.value}" if target in ONLY_FOR else order.status.value
         raise DomainError(ErrorCode.INVALID_TRANSITION, f"A {what} order cannot become {target.value}.", "id")
+    record(session, order, before, by, via)
     announce(session, order)
     return order

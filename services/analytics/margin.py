@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Member, SkuDayFact, Store, StoreSkuDayFact
@@ -124,7 +124,7 @@ async def members_by_home(
     session: AsyncSession, stores: list[int] | None, since: Any, until: Any
 ) -> tuple[list[MemberPlace], list[MemberPlace]]:
     """Members by home store and by the home store's city (store scope: its own store's members only)."""
-    new = func.sum(func.cast((Member.joined_at >= since) & (Member.joined_at < until), type_=Member.id.type))
+    new = func.sum(case(((Member.joined_at >= since) & (Member.joined_at < until), 1), else_=0))
     stmt = (
         select(Member.home_store_id, Store.city, func.count(), func.coalesce(new, 0))
         .join(Store, Store.id == Member.home_store_id)

@@ -16,7 +16,6 @@ from services.orders import pos, refunds
 from services.platform.db import write_transaction
 from services.platform.migrate import alembic_config, upgrade
 from services.pricing.engine import CartLine
-from tests.conftest import gid
 from tests.factories import HQ, list_in_store
 from tests.marketing_givens import given_menu
 from tests.test_reports import _store_viewer
@@ -34,8 +33,9 @@ async def _set_cost(state, sku: int, cost: int) -> None:
 
 async def _sell(state, store: int, sku: int, qty: int, key: str, price: int) -> int:
     async with write_transaction(state.sessionmaker) as session:
-        order = await pos.checkout(session, HQ, pos.Checkout(store, key, [CartLine(sku, qty)],
-                                                             [pos.Tender(PaymentMethod.CASH, price * qty)]))  # fmt: skip
+        order = await pos.checkout(
+            session, HQ, pos.Checkout(store, key, [CartLine(sku, qty)], [pos.Tender(PaymentMethod.CASH, price * qty)])
+        )
         return order.id
 
 
@@ -45,8 +45,15 @@ async def test_a_line_keeps_the_cost_it_was_sold_at_and_a_refund_takes_back_its_
     order = await _sell(state, menu.store, menu.a, 3, "m-1", 10000)
     await _set_cost(state, menu.a, 7000)  # a purchase receipt moves the average afterwards
     async with write_transaction(state.sessionmaker) as session:
-        await refunds.refund_order(session, _store_viewer(menu.store), state.payment_providers, order_id=order,
-                                   quantities={menu.a: 1}, restock=True, reason=None)  # fmt: skip
+        await refunds.refund_order(
+            session,
+            _store_viewer(menu.store),
+            state.payment_providers,
+            order_id=order,
+            quantities={menu.a: 1},
+            restock=True,
+            reason=None,
+        )
     await facts.refresh_all(state.sessionmaker)
     async with state.sessionmaker() as session:
         assert await session.scalar(select(OrderLine.unit_cost).where(OrderLine.order_id == order)) == 3000
@@ -60,8 +67,15 @@ async def test_hq_sees_margin_a_store_manager_only_when_allowed_and_a_clerk_neve
     await _set_cost(state, menu.a, 4000)
     order = await _sell(state, menu.store, menu.a, 2, "m-2", 10000)
     async with write_transaction(state.sessionmaker) as session:
-        await refunds.refund_order(session, _store_viewer(menu.store), state.payment_providers, order_id=order,
-                                   quantities={menu.a: 1}, restock=True, reason=None)  # fmt: skip
+        await refunds.refund_order(
+            session,
+            _store_viewer(menu.store),
+            state.payment_providers,
+            order_id=order,
+            quantities={menu.a: 1},
+            restock=True,
+            reason=None,
+        )
     await facts.refresh_all(state.sessionmaker)
     # Sold 2 x 10000 at cost 4000, one refunded: (20000 - 10000) - (8000 - 4000) = 6000, margin 0.6.
     expected = {"net": 20000, "refunds": 10000, "cost": 8000, "refundedCost": 4000, "grossProfit": 6000, "margin": 0.6}
@@ -73,25 +87,41 @@ async def test_hq_sees_margin_a_store_manager_only_when_allowed_and_a_clerk_neve
         assert {p["figures"]["grossProfit"] for p in report["byHour"]} == {None}  # no cost is kept by hour
         assert report["topProducts"] == [{"quantity": 2, "grossProfit": 6000, "margin": 0.6}]
         assert [c["grossProfit"] for c in report["byCategory"]] == [6000]
-    hq_rank = await api.gql("{ storeRanking(metric: GROSS_PROFIT) { rows { figures { grossProfit } store { code } }"
-                            " csv } }", as_="hq.analyst")  # fmt: skip
+    hq_rank = await api.gql(
+        "{ storeRanking(metric: GROSS_PROFIT) { rows { figures { grossProfit } store { code } } csv } }",
+        as_="hq.analyst",
+    )
     assert hq_rank["data"]["storeRanking"]["rows"][0] == {"figures": {"grossProfit": 6000}, "store": {"code": "SH01"}}
     assert "gross_profit" in hq_rank["data"]["storeRanking"]["csv"]
 
     refused = await api.gql(MARGIN, as_="sh01.manager")
     assert refused["errors"] and {e["extensions"]["code"] for e in refused["errors"]} == {"FORBIDDEN"}
     hidden = refused["data"]["salesReport"]  # every cost field refused (null with its error), the sales shown
-    assert hidden["totals"] == {"net": 20000, "refunds": 10000, "cost": None, "refundedCost": None,
-                                "grossProfit": None, "margin": None}  # fmt: skip
+    assert hidden["totals"] == {
+        "net": 20000,
+        "refunds": 10000,
+        "cost": None,
+        "refundedCost": None,
+        "grossProfit": None,
+        "margin": None,
+    }
     assert hidden["topProducts"] == [{"quantity": 2, "grossProfit": None, "margin": None}]
-    assert (await api.gql(PLAIN, as_="sh01.manager"))["data"]["salesReport"]["totals"] == {"net": 20000,
-                                                                                         "refunds": 10000}  # fmt: skip
-    assert "gross_profit" not in (await api.gql("{ salesReport { csv } }", as_="sh01.manager"))["data"]["salesReport"]["csv"]
+    assert (await api.gql(PLAIN, as_="sh01.manager"))["data"]["salesReport"]["totals"] == {
+        "net": 20000,
+        "refunds": 10000,
+    }
+    assert (
+        "gross_profit"
+        not in (await api.gql("{ salesReport { csv } }", as_="sh01.manager"))["data"]["salesReport"]["csv"]
+    )
     ranked = await api.gql("{ storeRanking(metric: GROSS_PROFIT) { rows { rank } } }", as_="sh01.manager")
     assert ranked["errors"][0]["extensions"]["code"] == "FORBIDDEN"
 
-    on = await api.gql("mutation { updateChainSettings(input: {storesSeeMargin: true}) { errors { code }"
-                       " settings { storesSeeMargin } } }", as_="hq.admin")  # fmt: skip
+    on = await api.gql(
+        "mutation { updateChainSettings(input: {storesSeeMargin: true}) { errors { code }"
+        " settings { storesSeeMargin } } }",
+        as_="hq.admin",
+    )
     assert on["data"]["updateChainSettings"] == {"errors": [], "settings": {"storesSeeMargin": True}}
     allowed = await api.gql(MARGIN, as_="sh01.manager")
     assert allowed["data"]["salesReport"]["totals"] == expected
@@ -123,14 +153,23 @@ async def test_stores_are_ranked_within_their_city_and_cities_against_each_other
     assert shanghai["totals"] == {"net": 3 * price, "orders": 2}
     assert shanghai["averagePerStore"] == {"net": 3 * price // 4}
     assert [(s["rankInCity"], s["store"]["code"], s["figures"]["net"]) for s in shanghai["stores"][:2]] == [
-        (1, "SH02", 2 * price), (2, "SH01", price)]  # fmt: skip
+        (1, "SH02", 2 * price),
+        (2, "SH01", price),
+    ]
     assert [s["rankInCity"] for s in shanghai["stores"]] == [1, 2, 3, 4]
     assert hangzhou["stores"][0]["store"]["code"] == "HZ01" and hangzhou["totals"]["net"] == price
 
     own = await api.gql(CITIES, {"m": "NET"}, as_="sh01.manager")
-    assert own["data"]["cityComparison"] == [{"city": "上海", "storeCount": 4, "rank": 1, "totals": None,
-                                              "averagePerStore": None, "stores": [
-                                                  {"rankInCity": 2, "store": {"code": "SH01"}, "figures": {"net": price}}]}]  # fmt: skip
+    assert own["data"]["cityComparison"] == [
+        {
+            "city": "上海",
+            "storeCount": 4,
+            "rank": 1,
+            "totals": None,
+            "averagePerStore": None,
+            "stores": [{"rankInCity": 2, "store": {"code": "SH01"}, "figures": {"net": price}}],
+        }
+    ]
     refused = await api.gql(CITIES, {"m": "GROSS_PROFIT"}, as_="sh01.manager")
     assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     by_profit = await api.gql(CITIES, {"m": "GROSS_PROFIT"}, as_="hq.admin")

@@ -55,23 +55,37 @@ async def _raw(session, store_ids: list[int] | None) -> dict[str, int]:
     units = await session.scalar(
         select(func.coalesce(func.sum(OrderLine.quantity), 0)).join(Order, Order.id == OrderLine.order_id).where(*where)
     )
-    return {"orders": int(count), "gmv": int(gmv), "discounts": int(discounts), "net": int(gmv) - int(discounts),
-            "paid": int(paid or 0), "refunds": int(refunded or 0), "units": int(units or 0),
-            **await _raw_margin(session, where, refund_where)}  # fmt: skip
+    return {
+        "orders": int(count),
+        "gmv": int(gmv),
+        "discounts": int(discounts),
+        "net": int(gmv) - int(discounts),
+        "paid": int(paid or 0),
+        "refunds": int(refunded or 0),
+        "units": int(units or 0),
+        **await _raw_margin(session, where, refund_where),
+    }
 
 
 async def _raw_margin(session, where: list[Any], refund_where: list[Any]) -> dict[str, int]:
     """Gross profit the long way: every sold line's takings less its kept unit cost x units, less each refunded
     part (the refund's goods amount less the same unit cost x the units it took back)."""
-    lines = (await session.execute(
-        select(OrderLine.order_id, OrderLine.sku_id, OrderLine.line_total, OrderLine.unit_cost, OrderLine.quantity)
-        .join(Order, Order.id == OrderLine.order_id).where(*where))).all()  # fmt: skip
+    lines = (
+        await session.execute(
+            select(OrderLine.order_id, OrderLine.sku_id, OrderLine.line_total, OrderLine.unit_cost, OrderLine.quantity)
+            .join(Order, Order.id == OrderLine.order_id)
+            .where(*where)
+        )
+    ).all()
     unit_cost = {(o, k): c for o, k, _, c, _ in lines}
     sold = sum(total - cost * qty for _, _, total, cost, qty in lines)
     refunded = 0
-    for order_id, refund_lines in (await session.execute(select(Refund.order_id, Refund.lines).where(*refund_where))).all():
-        refunded += sum(int(x["amount"]) - unit_cost[(order_id, int(x["skuId"]))] * int(x["quantity"])
-                        for x in refund_lines)  # fmt: skip
+    for order_id, refund_lines in (
+        await session.execute(select(Refund.order_id, Refund.lines).where(*refund_where))
+    ).all():
+        refunded += sum(
+            int(x["amount"]) - unit_cost[(order_id, int(x["skuId"]))] * int(x["quantity"]) for x in refund_lines
+        )
     return {"gross_profit": sold - refunded, "cost": sum(cost * qty for _, _, _, cost, qty in lines)}
 
 
@@ -81,9 +95,17 @@ def _reported(r: reports.SalesReport) -> dict[str, int]:
     assert sum(c.gross_profit for c in r.by_category) == t.gross_profit  # by category, from the SKU facts
     assert sum(p.gross_profit for p in r.top_products) == t.gross_profit  # by product
     assert sum(p.figures.gross_profit for p in r.series) == t.gross_profit  # by day
-    return {"orders": t.orders, "gmv": t.gmv, "discounts": t.discounts, "net": t.net, "paid": t.net,
-            "refunds": t.refunds, "units": sum(p.quantity for p in r.top_products),
-            "gross_profit": t.gross_profit, "cost": t.cost}  # fmt: skip
+    return {
+        "orders": t.orders,
+        "gmv": t.gmv,
+        "discounts": t.discounts,
+        "net": t.net,
+        "paid": t.net,
+        "refunds": t.refunds,
+        "units": sum(p.quantity for p in r.top_products),
+        "gross_profit": t.gross_profit,
+        "cost": t.cost,
+    }
 
 
 def _store_viewer(store_id: int) -> Viewer:
@@ -103,8 +125,13 @@ async def test_report_totals_equal_the_ledgers_for_hq_and_for_each_store(state, 
     await campaign(state, CampaignKind.LIMITED_DISCOUNT, items=[ItemSpec(menu.c, percent=75)])
     stores, skus = [menu.store, menu.other_store], [menu.a, menu.b, menu.c]
     checked: list[int] = []
-    sale = st.tuples(st.sampled_from(stores), st.dictionaries(st.sampled_from(skus), st.integers(1, 3), min_size=1),
-                     st.booleans(), st.sampled_from(["none", "one", "all"]), st.integers(0, 12000))  # fmt: skip
+    sale = st.tuples(
+        st.sampled_from(stores),
+        st.dictionaries(st.sampled_from(skus), st.integers(1, 3), min_size=1),
+        st.booleans(),
+        st.sampled_from(["none", "one", "all"]),
+        st.integers(0, 12000),
+    )
 
     def examples(run: Any, sessionmaker: Any) -> None:
         provider = state.payment_providers["sandbox"]

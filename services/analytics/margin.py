@@ -18,9 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Member, SkuDayFact, Store, StoreSkuDayFact
 from services.access.permissions import Perm
-from services.access.scope import Viewer, require
+from services.access.scope import Viewer
 from services.org.settings import get_settings
-from services.platform.errors import AccessDenied
 
 
 async def sees_margin(session: AsyncSession, viewer: Viewer) -> bool:
@@ -30,12 +29,6 @@ async def sees_margin(session: AsyncSession, viewer: Viewer) -> bool:
     if viewer.is_hq:
         return viewer.can(Perm.CATALOG_VIEW_COST)
     return viewer.store_id is not None and (await get_settings(session)).stores_see_margin
-
-
-async def require_margin(session: AsyncSession, viewer: Viewer) -> None:
-    require(viewer, Perm.REPORT_VIEW)
-    if not await sees_margin(session, viewer):
-        raise AccessDenied("Cost and margin are not shown to this role.")
 
 
 @dataclass
@@ -104,10 +97,6 @@ async def cost_by_store(session: AsyncSession, start: date, end: date) -> dict[i
         .group_by(StoreSkuDayFact.store_id)
     )
     return {int(r.store_id): Cost(int(r.cost), int(r.refunded_cost)) for r in rows.all()}
-
-
-async def store_cities(session: AsyncSession) -> dict[int, str]:
-    return {int(i): str(c) for i, c in (await session.execute(select(Store.id, Store.city))).all()}
 
 
 @dataclass

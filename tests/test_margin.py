@@ -16,6 +16,7 @@ from services.orders import pos, refunds
 from services.platform.db import write_transaction
 from services.platform.migrate import alembic_config, upgrade
 from services.pricing.engine import CartLine
+from tests.conftest import gid
 from tests.factories import HQ, list_in_store
 from tests.marketing_givens import given_menu
 from tests.test_reports import _store_viewer
@@ -216,3 +217,17 @@ async def test_the_migration_backfills_line_costs_and_fact_costs_from_the_skus(s
         assert await session.scalar(select(OrderLine.unit_cost).where(OrderLine.sku_id == menu.a)) == 2500
         for model in (StoreSkuDayFact, SkuDayFact):
             assert await session.scalar(select(model.cost).where(model.sku_id == menu.a)) == 5000
+
+
+async def test_a_lines_unit_cost_is_shown_only_with_catalog_view_cost(api, state, chain):
+    menu = await given_menu(state, chain)
+    await _set_cost(state, menu.a, 3300)
+    order = await _sell(state, menu.store, menu.a, 1, "u-1", 10000)
+    query = "query($id: ID!) { node(id: $id) { ... on Order { lines { quantity unitCost } } } }"
+    variables = {"id": gid("Order", order)}
+    for who in ("hq.admin", "hq.analyst"):
+        body = await api.gql(query, variables, as_=who)
+        assert body["data"]["node"]["lines"] == [{"quantity": 1, "unitCost": 3300}], (who, body)
+    manager = await api.gql(query, variables, as_="sh01.manager")
+    assert manager["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert manager["data"]["node"]["lines"] == [{"quantity": 1, "unitCost": None}]

@@ -82,7 +82,7 @@ class ChainHourFact(Base):
 
 
 class SkuFigures:
-    """What a SKU did on a day: units and money sold and refunded (its category kept for category reports)."""
+    """What a SKU did on a day: units, money and cost sold and refunded (its category kept for category reports)."""
 
     category_id: Mapped[int] = mapped_column(BigId)
     quantity: Mapped[int] = mapped_column(BigInteger(), default=0)
@@ -90,6 +90,10 @@ class SkuFigures:
     net: Mapped[int] = mapped_column(BigInteger(), default=0)
     refunded_quantity: Mapped[int] = mapped_column(BigInteger(), default=0)
     refunds: Mapped[int] = mapped_column(BigInteger(), default=0)
+    # Cost of the units sold (order_lines.unit_cost x quantity) and of the units refunded (the same unit cost x
+    # refunded quantity): gross profit = (net - refunds) - (cost - refunded_cost).
+    cost: Mapped[int] = mapped_column(BigInteger(), default=0, server_default="0")
+    refunded_cost: Mapped[int] = mapped_column(BigInteger(), default=0, server_default="0")
 
 
 class StoreSkuDayFact(SkuFigures, Base):

@@ -122,6 +122,8 @@ class OrderLine(Base):
     list_price: Mapped[int] = mapped_column(BigInteger())
     unit_price: Mapped[int] = mapped_column(BigInteger())
     line_total: Mapped[int] = mapped_column(BigInteger())
+    # The SKU's cost price (fen, per unit) when the line was sold: margin reports read this, never today's cost.
+    unit_cost: Mapped[int] = mapped_column(BigInteger(), default=0, server_default="0")
     # Every price rule that applied to this line, in order: [{"rule": ..., "amount": ..., "reason": ...}]
     adjustments: Mapped[list[dict[str, Any]]] = mapped_column(JSON(), default=list)
     picked_up: Mapped[int] = mapped_column(default=0)

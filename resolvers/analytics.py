@@ -9,8 +9,11 @@ from sqlalchemy import select
 
 from models import Campaign, CouponTemplate
 from resolvers.context import Context
-from services.analytics import recommendations, reports
+from services.analytics import margin, recommendations, regions, reports
 from services.analytics.facts import Freshness as Freshness
+from services.analytics.margin import MemberPlace as MemberPlace
+from services.analytics.regions import City as City
+from services.analytics.regions import Comparison as Comparison
 from services.analytics.reports import Figures as Figures
 from services.analytics.reports import Point as Point
 from services.analytics.reports import Ranked as Ranked
@@ -30,10 +33,17 @@ async def sales(
 
 async def ranking(
     ctx: Context, *, start: date, end: date, metric: str, first: int
-) -> tuple[list[reports.StoreRank], dict[int, str]]:
+) -> tuple[list[reports.StoreRank], dict[int, str], bool]:
+    """The rows, the stores' codes, and whether the viewer sees their cost and margin."""
     async with ctx.read() as session:
         rows = await reports.ranking(session, ctx.viewer, start=start, end=end, metric=metric, first=first)
-        return rows, await reports.store_names(session, [r.store_id for r in rows])
+        codes = await reports.store_names(session, [r.store_id for r in rows])
+        return rows, codes, await margin.sees_margin(session, ctx.viewer)
+
+
+async def cities(ctx: Context, *, start: date, end: date, metric: str) -> regions.Comparison:
+    async with ctx.read() as session:
+        return await regions.compare_cities(session, ctx.viewer, start=start, end=end, metric=metric)
 
 
 async def inventory(

@@ -112,6 +112,7 @@ def report_ops(Op, only, ALL, STAFF):
     return [
         Op("salesReport", "{ salesReport { totals { net } csv } }", only(*READERS)),
         Op("storeRanking", "{ storeRanking { rows { rank } csv } }", only(*READERS)),
+        Op("cityComparison", "{ cityComparison { city storeCount stores { rankInCity } } }", only(*READERS)),
         Op("inventoryReport", "{ inventoryReport { rows { onHand } csv } }", only(*READERS)),
         Op("memberReport", "{ memberReport { totalMembers csv } }", only(*READERS)),
         Op("marketingReport", "{ marketingReport { rows { name } csv } }", only(*READERS)),

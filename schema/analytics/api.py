@@ -12,12 +12,14 @@ from resolvers import analytics as report_resolvers
 from resolvers.analytics import period
 from resolvers.context import Context
 from schema.analytics.types import (
+    CityComparison,
     Granularity,
     InventoryReport,
     InventoryRow,
     LabelCount,
     MarketingReport,
     MarketingReportRow,
+    MemberPlaceCount,
     MemberReport,
     RankMetric,
     Recommendation,
@@ -26,6 +28,7 @@ from schema.analytics.types import (
     SalesReport,
     StoreRanking,
     StoreRankRow,
+    city_comparison,
 )
 from schema.core.common import Long, decode_id, decode_optional_id
 from schema.core.permissions import requires
@@ -66,21 +69,37 @@ class ReportQuery:
         first: int = 20,
     ) -> StoreRanking:
         start, end = period(from_, to)
-        rows, codes = await report_resolvers.ranking(
+        rows, codes, shown = await report_resolvers.ranking(
             info.context, start=start, end=end, metric=metric.value, first=first
         )
         return StoreRanking(
             rows=[
                 StoreRankRow(
                     rank=r.rank,
-                    figures=SalesFigures.of(r.figures),
-                    previous=SalesFigures.of(r.previous),
+                    figures=SalesFigures.of(r.figures, shown),
+                    previous=SalesFigures.of(r.previous, shown),
                     store_id=r.store_id,
                 )
                 for r in rows
             ],
             codes=codes,
+            margin_visible=shown,
         )
+
+    @strawberry.field(
+        extensions=requires(Perm.REPORT_VIEW),
+        description="Stores compared within and across cities: city totals, per-store averages, each store's rank "
+        "in its city (a store's manager: their own store's rank only)",
+    )
+    async def city_comparison(
+        self,
+        info: strawberry.Info[Context, None],
+        from_: Annotated[date | None, strawberry.argument(name="from")] = None,
+        to: date | None = None,
+        metric: RankMetric = RankMetric.NET,
+    ) -> list[CityComparison]:
+        start, end = period(from_, to)
+        return city_comparison(await report_resolvers.cities(info.context, start=start, end=end, metric=metric.value))
 
     @strawberry.field(extensions=requires(Perm.REPORT_VIEW))
     async def inventory_report(
@@ -133,6 +152,8 @@ class ReportQuery:
             levels=[LabelCount(label=n, count=c) for n, c in r.levels],
             segments=[LabelCount(label=n, count=c) for n, c in r.segments],
             stored_value_outstanding=Long(r.stored_value_outstanding),
+            by_home_store=[MemberPlaceCount.of(p) for p in r.by_home_store],
+            by_city=[MemberPlaceCount.of(p) for p in r.by_city],
         )
 
     @strawberry.field(extensions=requires(Perm.REPORT_VIEW), description="Every campaign's and coupon's cost and reach")

@@ -8,7 +8,8 @@ from typing import Self
 
 import strawberry
 
-from resolvers.analytics import Figures, Point, Ranked, to_csv
+from resolvers import AccessDenied
+from resolvers.analytics import City, Comparison, Figures, MemberPlace, Point, Ranked, to_csv
 from resolvers.analytics import Freshness as FreshnessValue
 from resolvers.analytics import SalesReport as SalesReportValue
 from resolvers.context import Context
@@ -32,6 +33,7 @@ class RankMetric(Enum):
     AVERAGE_ORDER_VALUE = "AVERAGE_ORDER_VALUE"
     REFUNDS = "REFUNDS"
     DISCOUNTS = "DISCOUNTS"
+    GROSS_PROFIT = "GROSS_PROFIT"
 
 
 @strawberry.type(description="How current the facts behind a report are: complete up to `asOf`.")
@@ -44,10 +46,48 @@ class Freshness:
         return cls(as_of=f.as_of, pending_events=f.pending)
 
 
+MARGIN_HIDDEN = "Cost and margin are not shown to this role."
+
+
+@strawberry.type
+class CostShown:
+    """Cost, gross profit and margin: FORBIDDEN unless the viewer sees margin (HQ with catalog.view_cost, a store
+    while the chain setting stores_see_margin is on); null where no cost is kept (by hour, channel, fulfilment)."""
+
+    visible: strawberry.Private[bool]
+    costed: strawberry.Private[bool]
+    value: strawberry.Private[Figures | Ranked]
+
+    def _shown(self) -> Figures | Ranked | None:
+        if not self.visible:
+            raise AccessDenied(MARGIN_HIDDEN)
+        return self.value if self.costed else None
+
+    @strawberry.field(description="Cost of the goods sold (each line's unit cost at the time of sale), fen")
+    def cost(self) -> Long | None:
+        v = self._shown()
+        return None if v is None else Long(v.cost)
+
+    @strawberry.field(description="Cost of the goods refunded (the same unit cost x units refunded), fen")
+    def refunded_cost(self) -> Long | None:
+        v = self._shown()
+        return None if v is None else Long(v.refunded_cost)
+
+    @strawberry.field(description="毛利: (net - refunds) - (cost - refunded cost), fen")
+    def gross_profit(self) -> Long | None:
+        v = self._shown()
+        return None if v is None else Long(v.gross_profit)
+
+    @strawberry.field(description="利润率: gross profit / (net - refunds), a fraction; null when nothing was sold")
+    def margin(self) -> float | None:
+        v = self._shown()
+        return None if v is None else v.margin
+
+
 @strawberry.type(
     description="Sales figures in fen (orders a count). net = after discounts; refunds the day they happen."
 )
-class SalesFigures:
+class SalesFigures(CostShown):
     orders: int
     gmv: Long
     discounts: Long
@@ -58,7 +98,7 @@ class SalesFigures:
     net_after_refunds: Long
 
     @classmethod
-    def of(cls, f: Figures) -> Self:
+    def of(cls, f: Figures, visible: bool = False, costed: bool = True) -> Self:
         return cls(
             orders=f.orders,
             gmv=Long(f.gmv),
@@ -68,6 +108,9 @@ class SalesFigures:
             refund_count=f.refund_count,
             average_order_value=f.average_order_value,
             net_after_refunds=Long(f.net_after_refunds),
+            visible=visible,
+            costed=costed,
+            value=f,
         )
 
 
@@ -77,12 +120,12 @@ class SalesPoint:
     figures: SalesFigures
 
     @classmethod
-    def of(cls, p: Point) -> Self:
-        return cls(label=p.label, figures=SalesFigures.of(p.figures))
+    def of(cls, p: Point, visible: bool = False, costed: bool = True) -> Self:
+        return cls(label=p.label, figures=SalesFigures.of(p.figures, visible, costed))
 
 
 @strawberry.type
-class RankedItem:
+class RankedItem(CostShown):
     label: str
     quantity: Long
     net: Long
@@ -95,10 +138,18 @@ class RankedItem:
         return await Sku.load(info.context, self.key) if self.is_sku else None
 
 
-def _ranked(rows: list[Ranked], is_sku: bool) -> list[RankedItem]:
+def _ranked(rows: list[Ranked], is_sku: bool, visible: bool) -> list[RankedItem]:
     return [
         RankedItem(
-            label=r.label, quantity=Long(r.quantity), net=Long(r.net), refunds=Long(r.refunds), key=r.key, is_sku=is_sku
+            label=r.label,
+            quantity=Long(r.quantity),
+            net=Long(r.net),
+            refunds=Long(r.refunds),
+            key=r.key,
+            is_sku=is_sku,
+            visible=visible,
+            costed=True,
+            value=r,
         )
         for r in rows
     ]
@@ -126,25 +177,28 @@ class SalesReport:
 
     @classmethod
     def of(cls, r: SalesReportValue) -> Self:
+        shown = r.margin_visible
         return cls(
             from_=r.start,
             to=r.end,
-            totals=SalesFigures.of(r.totals),
-            previous=SalesFigures.of(r.previous),
+            totals=SalesFigures.of(r.totals, shown),
+            previous=SalesFigures.of(r.previous, shown),
             net_change=_change(r.totals.net, r.previous.net),
-            series=[SalesPoint.of(p) for p in r.series],
-            by_hour=[SalesPoint.of(p) for p in r.by_hour],
-            by_channel=[SalesPoint.of(p) for p in r.by_channel],
-            by_fulfilment=[SalesPoint.of(p) for p in r.by_fulfilment],
-            by_category=_ranked(r.by_category, False),
-            top_products=_ranked(r.top_products, True),
+            series=[SalesPoint.of(p, shown) for p in r.series],
+            by_hour=[SalesPoint.of(p, shown, costed=False) for p in r.by_hour],
+            by_channel=[SalesPoint.of(p, shown, costed=False) for p in r.by_channel],
+            by_fulfilment=[SalesPoint.of(p, shown, costed=False) for p in r.by_fulfilment],
+            by_category=_ranked(r.by_category, False, shown),
+            top_products=_ranked(r.top_products, True, shown),
             freshness=Freshness.of(r.freshness),
             report=r,
         )
 
-    @strawberry.field(description="The series as CSV")
+    @strawberry.field(description="The series as CSV (with cost and gross profit for viewers who see margin)")
     def csv(self) -> str:
         header = ["period", "orders", "gmv", "discounts", "net", "refunds", "net_after_refunds"]
+        shown = self.report.margin_visible
+        header += ["cost", "refunded_cost", "gross_profit"] if shown else []
         rows = [
             (
                 p.label,
@@ -154,6 +208,7 @@ class SalesReport:
                 p.figures.net,
                 p.figures.refunds,
                 p.figures.net_after_refunds,
+                *((p.figures.cost, p.figures.refunded_cost, p.figures.gross_profit) if shown else ()),
             )
             for p in self.report.series
         ]
@@ -176,10 +231,13 @@ class StoreRankRow:
 class StoreRanking:
     rows: list[StoreRankRow]
     codes: strawberry.Private[dict[int, str]]
+    margin_visible: strawberry.Private[bool] = False
 
     @strawberry.field
     def csv(self) -> str:
         header = ["rank", "store", "orders", "gmv", "net", "refunds", "average_order_value", "previous_net"]
+        shown = self.margin_visible
+        header += ["gross_profit"] if shown else []
         return to_csv(
             header,
             [
@@ -192,10 +250,51 @@ class StoreRanking:
                     r.figures.refunds,
                     r.figures.average_order_value,
                     r.previous.net,
+                    *((r.figures.value.gross_profit,) if shown else ()),
                 )
                 for r in self.rows
             ],
         )
+
+
+@strawberry.type(description="A store within its city: its rank there (1 = best by the metric) and its figures")
+class CityStoreRow:
+    rank_in_city: int
+    figures: SalesFigures
+    store_id: strawberry.Private[int]
+
+    @strawberry.field
+    async def store(self, info: strawberry.Info[Context, None]) -> Store | None:
+        return await Store.load(info.context, self.store_id)
+
+
+@strawberry.type(description="A city's stores compared (a store's manager: their own row only, no city totals)")
+class CityComparison:
+    city: str
+    store_count: int = strawberry.field(description="Stores in the city")
+    rank: int = strawberry.field(description="The city among cities, by its total")
+    totals: SalesFigures | None = strawberry.field(description="The city's stores together (HQ only)")
+    average_per_store: SalesFigures | None = strawberry.field(description="Per-store average (HQ only)")
+    stores: list[CityStoreRow]
+
+    @classmethod
+    def of(cls, c: City, visible: bool) -> Self:
+        average = c.average
+        return cls(
+            city=c.city,
+            store_count=c.store_count,
+            rank=c.rank,
+            totals=None if c.totals is None else SalesFigures.of(c.totals, visible),
+            average_per_store=None if average is None else SalesFigures.of(average, visible),
+            stores=[
+                CityStoreRow(rank_in_city=r.rank, figures=SalesFigures.of(r.figures, visible), store_id=r.store_id)
+                for r in c.rows
+            ],
+        )
+
+
+def city_comparison(value: Comparison) -> list[CityComparison]:
+    return [CityComparison.of(c, value.margin_visible) for c in value.cities]
 
 
 @strawberry.type
@@ -261,6 +360,22 @@ class LabelCount:
     count: int
 
 
+@strawberry.type(description="Members whose home store is this store (or in this city)")
+class MemberPlaceCount:
+    city: str
+    members: int
+    new_members: int = strawberry.field(description="Of them, joined in the period")
+    store_id: strawberry.Private[int | None]
+
+    @strawberry.field(description="The home store (null for a city's row)")
+    async def store(self, info: strawberry.Info[Context, None]) -> Store | None:
+        return None if self.store_id is None else await Store.load(info.context, self.store_id)
+
+    @classmethod
+    def of(cls, p: MemberPlace) -> Self:
+        return cls(city=p.key, members=p.members, new_members=p.new_members, store_id=p.store_id)
+
+
 @strawberry.type
 class MemberReport:
     new_members: list[LabelCount] = strawberry.field(description="New members by day (chain time)")
@@ -270,6 +385,8 @@ class MemberReport:
     levels: list[LabelCount]
     segments: list[LabelCount] = strawberry.field(description="RFM segments")
     stored_value_outstanding: Long = strawberry.field(description="Stored value still owed to members, fen")
+    by_home_store: list[MemberPlaceCount] = strawberry.field(description="Members by home store (a store: its own)")
+    by_city: list[MemberPlaceCount] = strawberry.field(description="Members by their home store's city")
 
     @strawberry.field
     def csv(self) -> str:

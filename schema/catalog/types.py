@@ -241,6 +241,7 @@ class ChainSettingsType:
     delivery_radius_km: int = strawberry.field(description="How far from the store deliveries go (0: no delivery)")
     store_campaign_kinds: list[str] = strawberry.field(description="Campaign kinds a store may run on its own")
     store_campaign_max_discount_pct: int = strawberry.field(description="The deepest discount a store campaign gives")
+    stores_see_margin: bool = strawberry.field(description="Store managers see their own store's cost and margin")
 
     @classmethod
     def of(cls, value: ChainSettingsValue) -> Self:
@@ -360,6 +361,7 @@ class UpdateChainSettingsInput:
     delivery_radius_km: int | None = None
     store_campaign_kinds: list[str] | None = None
     store_campaign_max_discount_pct: int | None = None
+    stores_see_margin: bool | None = None
 
 
 @strawberry.input

@@ -17,6 +17,7 @@ from models import Order as OrderModel
 from models import OrderLine as OrderLineModel
 from models import Payment as PaymentModel
 from models import Refund as RefundModel
+from resolvers import Perm
 from resolvers import orders as order_resolvers
 from resolvers.context import Context
 from resolvers.orders import (
@@ -30,6 +31,7 @@ from resolvers.orders import (
 from schema.catalog.types import Sku
 from schema.core.common import UserError, global_id
 from schema.core.node import Loaded
+from schema.core.permissions import requires
 from schema.core.personal import Sensitivity, not_personal, personal
 from schema.members.types import Member, StoredValue
 from schema.org.types import Staff, Store
@@ -170,6 +172,14 @@ class OrderLine:
     refunded_quantity: int = strawberry.field(description="Units refunded so far")
     refundable_quantity: int = strawberry.field(description="Units that can still be refunded (0 unless paid)")
     sku_id: strawberry.Private[int]
+    cost: strawberry.Private[int] = 0
+
+    @strawberry.field(
+        extensions=requires(Perm.CATALOG_VIEW_COST),
+        description="The SKU's cost price per unit when this line was sold, fen (catalog.view_cost).",
+    )
+    def unit_cost(self) -> int | None:
+        return self.cost
 
     @classmethod
     def from_model(cls, m: OrderLineModel, order_status: OrderStatus) -> Self:
@@ -183,6 +193,7 @@ class OrderLine:
             refunded_quantity=m.refunded,
             refundable_quantity=order_resolvers.refundable_quantity(m, order_status),
             adjustments=[PriceAdjustment.of(a) for a in m.adjustments],
+            cost=m.unit_cost,
         )
 
     @strawberry.field

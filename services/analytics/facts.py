@@ -83,6 +83,17 @@ async def _categories(session: AsyncSession, sku_ids: Iterable[int]) -> dict[int
     return {int(k): int(v) for k, v in rows.all()}
 
 
+async def _refund_costs(session: AsyncSession, order_ids: Iterable[int]) -> dict[tuple[int, int], int]:
+    """The unit cost each refunded order's lines kept: a refund takes back cost in proportion to its units."""
+    ids = list(set(order_ids))
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(OrderLine.order_id, OrderLine.sku_id, OrderLine.unit_cost).where(OrderLine.order_id.in_(ids))
+    )
+    return {(int(o), int(k)): int(c) for o, k, c in rows.all()}
+
+
 async def _fold(session: AsyncSession, events: list[FactEvent]) -> _Deltas:
     deltas = _Deltas()
     order_ids = {e.order_id for e in events}
@@ -115,7 +126,12 @@ async def _fold(session: AsyncSession, events: list[FactEvent]) -> _Deltas:
         (
             await session.execute(
                 select(
-                    OrderLine.order_id, OrderLine.sku_id, OrderLine.quantity, OrderLine.list_price, OrderLine.line_total
+                    OrderLine.order_id,
+                    OrderLine.sku_id,
+                    OrderLine.quantity,
+                    OrderLine.list_price,
+                    OrderLine.line_total,
+                    OrderLine.unit_cost,
                 ).where(OrderLine.order_id.in_(sale_ids))
             )
         ).all()
@@ -131,6 +147,7 @@ async def _fold(session: AsyncSession, events: list[FactEvent]) -> _Deltas:
         ).all()
     }
     refund_skus = [int(x["skuId"]) for r in refunds.values() for x in r.lines]
+    costs = await _refund_costs(session, [r.order_id for r in refunds.values()])
     categories = await _categories(session, [line.sku_id for line in lines] + refund_skus)
     by_order: dict[int, list[Any]] = defaultdict(list)
     for line in lines:
@@ -163,6 +180,7 @@ async def _fold(session: AsyncSession, events: list[FactEvent]) -> _Deltas:
                     quantity=line.quantity,
                     gmv=line.list_price * line.quantity,
                     net=line.line_total,
+                    cost=line.unit_cost * line.quantity,
                 )
         else:
             refund = refunds[event.refund_id or 0]
@@ -180,6 +198,7 @@ async def _fold(session: AsyncSession, events: list[FactEvent]) -> _Deltas:
                     categories[sku],
                     refunded_quantity=int(x["quantity"]),
                     refunds=int(x.get("amount", 0)),
+                    refunded_cost=costs.get((refund.order_id, sku), 0) * int(x["quantity"]),
                 )
     return deltas
 
@@ -200,7 +219,7 @@ async def _upsert(
     await session.execute(stmt, rows)  # executemany: compiled once, sent in batches
 
 
-SKU_MEASURES = ["quantity", "gmv", "net", "refunded_quantity", "refunds"]
+SKU_MEASURES = ["quantity", "gmv", "net", "refunded_quantity", "refunds", "cost", "refunded_cost"]
 
 
 async def refresh(session: AsyncSession, limit: int = BATCH) -> int:

@@ -42,6 +42,17 @@ from models import (
 from services.access.permissions import Perm
 from services.access.scope import Viewer, require
 from services.analytics.facts import Freshness, freshness
+from services.analytics.margin import (
+    Cost,
+    MemberPlace,
+    cost_by_day,
+    cost_by_store,
+    cost_total,
+    gross_profit,
+    margin_rate,
+    members_by_home,
+    sees_margin,
+)
 from services.inventory.levels import available_expr, threshold_expr
 from services.org.settings import get_settings
 from services.platform.config import CHAIN_TZ
@@ -85,6 +96,9 @@ class Figures:
     net: int = 0
     refunds: int = 0
     refund_count: int = 0
+    # From the SKU facts, filled only for viewers who see margin (services/analytics/margin.py).
+    cost: int = 0
+    refunded_cost: int = 0
 
     @property
     def average_order_value(self) -> int:
@@ -93,6 +107,23 @@ class Figures:
     @property
     def net_after_refunds(self) -> int:
         return self.net - self.refunds
+
+    @property
+    def costs(self) -> Cost:
+        return Cost(self.cost, self.refunded_cost)
+
+    @property
+    def gross_profit(self) -> int:
+        return gross_profit(self.net_after_refunds, self.costs)
+
+    @property
+    def margin(self) -> float | None:
+        return margin_rate(self.net_after_refunds, self.costs)
+
+    def with_cost(self, cost: Cost | None) -> Figures:
+        if cost is not None:
+            self.cost, self.refunded_cost = cost.cost, cost.refunded_cost
+        return self
 
     def add(self, other: Figures) -> None:
         for name, value in asdict(other).items():
@@ -112,6 +143,16 @@ class Ranked:
     quantity: int
     net: int
     refunds: int
+    cost: int = 0
+    refunded_cost: int = 0
+
+    @property
+    def gross_profit(self) -> int:
+        return gross_profit(self.net - self.refunds, Cost(self.cost, self.refunded_cost))
+
+    @property
+    def margin(self) -> float | None:
+        return margin_rate(self.net - self.refunds, Cost(self.cost, self.refunded_cost))
 
 
 @dataclass
@@ -127,6 +168,7 @@ class SalesReport:
     by_category: list[Ranked]
     top_products: list[Ranked]
     freshness: Freshness
+    margin_visible: bool = False
 
 
 _MEASURES = ("orders", "gmv", "discounts", "net", "refunds", "refund_count")
@@ -176,6 +218,8 @@ async def _ranked_skus(
             func.sum(model.quantity).label("quantity"),
             func.sum(model.net).label("net"),
             func.sum(model.refunds).label("refunds"),
+            func.sum(model.cost).label("cost"),
+            func.sum(model.refunded_cost).label("refunded_cost"),
         )
         .join(Category if by_category else Sku, joined)
         .where(*_where_days(model, stores, start, end))
@@ -184,7 +228,7 @@ async def _ranked_skus(
         .limit(first)
     )
     return [
-        Ranked(int(r.key), str(r.label), int(r.quantity), int(r.net), int(r.refunds))
+        Ranked(int(r.key), str(r.label), int(r.quantity), int(r.net), int(r.refunds), int(r.cost), int(r.refunded_cost))
         for r in (await session.execute(stmt)).all()
     ]
 
@@ -204,6 +248,8 @@ async def sales(
     if granularity not in GRANULARITIES:
         raise DomainError(ErrorCode.INVALID_INPUT, "Group by DAY, WEEK or MONTH.", "granularity")
     where = _where_days(StoreDayFact, stores, start, end)
+    visible = await sees_margin(session, viewer)
+    costs = await cost_by_day(session, stores, start, end) if visible else {}
     series: dict[str, Figures] = {}
     for row in (
         await session.execute(
@@ -213,7 +259,7 @@ async def sales(
             .order_by(StoreDayFact.day)
         )
     ).all():
-        series.setdefault(bucket(row.day, granularity), Figures()).add(_figures(row))
+        series.setdefault(bucket(row.day, granularity), Figures()).add(_figures(row).with_cost(costs.get(row.day)))
     by: dict[str, list[Point]] = {}
     for dimension in ("channel", "fulfilment"):
         column = getattr(StoreDayFact, dimension)
@@ -236,11 +282,12 @@ async def sales(
     for point in series.values():
         totals.add(point)
     before = previous_period(start, end)
+    previous = await _totals(session, stores, *before)
     return SalesReport(
         start=start,
         end=end,
         totals=totals,
-        previous=await _totals(session, stores, *before),
+        previous=previous.with_cost(await cost_total(session, stores, *before) if visible else None),
         series=[Point(label, figures) for label, figures in series.items()],
         by_hour=[Point(f"{h:02d}", by_hour.get(h, Figures())) for h in range(24)],
         by_channel=by["channel"],
@@ -248,10 +295,43 @@ async def sales(
         by_category=await _ranked_skus(session, stores, start, end, by_category=True, first=top),
         top_products=await _ranked_skus(session, stores, start, end, by_category=False, first=top),
         freshness=await freshness(session),
+        margin_visible=visible,
     )
 
 
-RANK_METRICS = ("NET", "GMV", "ORDERS", "AVERAGE_ORDER_VALUE", "REFUNDS", "DISCOUNTS")
+RANK_METRICS = ("NET", "GMV", "ORDERS", "AVERAGE_ORDER_VALUE", "REFUNDS", "DISCOUNTS", "GROSS_PROFIT")
+COST_METRICS = ("GROSS_PROFIT",)
+
+
+def metric_value(f: Figures, metric: str) -> int:
+    if metric == "AVERAGE_ORDER_VALUE":
+        return f.average_order_value
+    if metric == "GROSS_PROFIT":
+        return f.gross_profit
+    return int(getattr(f, metric.lower()))
+
+
+async def check_metric(session: AsyncSession, viewer: Viewer, metric: str) -> bool:
+    """A ranking metric is known, and one built on cost only for viewers who see margin; returns whether they do."""
+    if metric not in RANK_METRICS:
+        raise DomainError(ErrorCode.INVALID_INPUT, "Rank by " + ", ".join(RANK_METRICS) + ".", "metric")
+    visible = await sees_margin(session, viewer)
+    if metric in COST_METRICS and not visible:
+        raise AccessDenied("Cost and margin are not shown to this role.")
+    return visible
+
+
+async def per_store(session: AsyncSession, start: date, end: date, *, costed: bool) -> dict[int, Figures]:
+    """Every store's figures over a period (with cost when `costed`); stores with no sales are absent."""
+    rows = (
+        await session.execute(
+            select(StoreDayFact.store_id, *_sums(StoreDayFact))
+            .where(*_where_days(StoreDayFact, None, start, end))
+            .group_by(StoreDayFact.store_id)
+        )
+    ).all()
+    costs = await cost_by_store(session, start, end) if costed else {}
+    return {int(r.store_id): _figures(r).with_cost(costs.get(int(r.store_id))) for r in rows}
 
 
 @dataclass
@@ -268,25 +348,10 @@ async def ranking(
     """Stores ranked by a metric over a period (a store's manager sees their own store's place only)."""
     require(viewer, Perm.REPORT_VIEW)
     check_period(start, end)
-    if metric not in RANK_METRICS:
-        raise DomainError(ErrorCode.INVALID_INPUT, "Rank by " + ", ".join(RANK_METRICS) + ".", "metric")
-
-    async def per_store(a: date, b: date) -> dict[int, Figures]:
-        rows = (
-            await session.execute(
-                select(StoreDayFact.store_id, *_sums(StoreDayFact))
-                .where(*_where_days(StoreDayFact, None, a, b))
-                .group_by(StoreDayFact.store_id)
-            )
-        ).all()
-        return {int(r.store_id): _figures(r) for r in rows}
-
-    now, before = await per_store(start, end), await per_store(*previous_period(start, end))
-
-    def value(f: Figures) -> int:
-        return f.average_order_value if metric == "AVERAGE_ORDER_VALUE" else int(getattr(f, metric.lower()))
-
-    ordered = sorted(now.items(), key=lambda kv: (-value(kv[1]), kv[0]))
+    costed = await check_metric(session, viewer, metric)
+    now = await per_store(session, start, end, costed=costed)
+    before = await per_store(session, *previous_period(start, end), costed=costed)
+    ordered = sorted(now.items(), key=lambda kv: (-metric_value(kv[1], metric), kv[0]))
     ranks = [StoreRank(sid, i + 1, f, before.get(sid, Figures())) for i, (sid, f) in enumerate(ordered)]
     if not viewer.is_hq:
         return [r for r in ranks if r.store_id == viewer.store_id]
@@ -390,6 +455,8 @@ class MemberReport:
     segments: list[tuple[str, int]]
     stored_value_outstanding: int
     extra: dict[str, int] = field(default_factory=dict)
+    by_home_store: list[MemberPlace] = field(default_factory=list)
+    by_city: list[MemberPlace] = field(default_factory=list)
 
 
 async def members(
@@ -445,6 +512,7 @@ async def members(
         left = func.coalesce(func.sum(BalanceLot.principal_left + BalanceLot.bonus_left), 0)
         owed = await session.scalar(select(left).where(BalanceLot.issuer_store_id.in_(stores)))
     total = await session.scalar(select(func.count()).select_from(Member).where(known))
+    by_home_store, by_city = await members_by_home(session, stores, since, until)
     return MemberReport(
         new_members=sorted(per_day.items()),
         total_members=int(total or 0),
@@ -453,6 +521,8 @@ async def members(
         levels=[(str(n), int(c)) for n, c in levels],
         segments=[(str(s), int(c)) for s, c in segments],
         stored_value_outstanding=int(owed or 0),
+        by_home_store=by_home_store,
+        by_city=by_city,
     )
 
 

@@ -17,7 +17,6 @@ from models import (
     Member,
     MemberCoupon,
     Order,
-    OrderLine,
     OrderStatus,
     PointsMallItem,
     Sku,
@@ -32,6 +31,7 @@ from services.inventory import stock
 from services.marketing import coupons
 from services.members import points
 from services.orders.lifecycle import mark_paid  # an exchanged item is an order, paid in points
+from services.orders.lines import add_lines
 from services.platform import idempotency
 from services.platform.errors import AccessDenied, DomainError, ErrorCode
 from services.platform.validation import text
@@ -182,17 +182,8 @@ async def _item_order(
     session.add(order)
     await session.flush()
     exchanged = {"rule": "POINTS_MALL", "amount": -price, "reason": f"积分兑换 {item.points_cost}", "source_id": None}
-    session.add(
-        OrderLine(
-            order_id=order.id,
-            sku_id=item.sku_id,
-            quantity=1,
-            list_price=price,
-            unit_price=0,
-            line_total=0,
-            adjustments=[exchanged],
-        )
-    )
+    line = {"sku_id": item.sku_id, "quantity": 1, "list_price": price, "unit_price": 0, "line_total": 0}
+    await add_lines(session, order.id, [line | {"adjustments": [exchanged]}])
     await stock.reserve(session, store.id, [stock.Line(item.sku_id, 1)], stock.Ref("order", order.id))
     await session.flush()
     return await mark_paid(session, order.id, now)

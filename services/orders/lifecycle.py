@@ -42,6 +42,7 @@ from services.marketing import group_places, promotions, referrals
 from services.members import points, stored_value
 from services.members.accounts import may_see, record_purchase
 from services.orders import late_payments
+from services.orders.lines import add_lines
 from services.orders.states import CHAIN, PICKUP, Actor, actor, move, record
 from services.org.settings import ChainSettings, get_settings
 from services.org.stores import distance_km, is_open_at, next_opening
@@ -300,19 +301,20 @@ async def _create_order(
     )
     session.add(order)
     await session.flush()
-    session.add_all(
+    await add_lines(
+        session,
+        order.id,
         [
-            OrderLine(
-                order_id=order.id,
-                sku_id=q.sku_id,
-                quantity=q.quantity,
-                list_price=q.list_price,
-                unit_price=q.unit_price,
-                line_total=q.line_total,
-                adjustments=stored(q.adjustments),
-            )
+            {
+                "sku_id": q.sku_id,
+                "quantity": q.quantity,
+                "list_price": q.list_price,
+                "unit_price": q.unit_price,
+                "line_total": q.line_total,
+                "adjustments": stored(q.adjustments),
+            }
             for q in priced.lines
-        ]
+        ],
     )
     return order
 

@@ -9,13 +9,14 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Channel, Fulfilment, Order, OrderLine, OrderStatus, Payment, PaymentMethod, PaymentStatus, utcnow
+from models import Channel, Fulfilment, Order, OrderStatus, Payment, PaymentMethod, PaymentStatus, utcnow
 from services.access.permissions import Perm
 from services.access.scope import Viewer, require_store
 from services.marketing import promotions
 from services.members import points, stored_value
 from services.members.accounts import may_see
 from services.orders.lifecycle import mark_paid
+from services.orders.lines import add_lines
 from services.orders.states import actor, move
 from services.org.settings import get_settings
 from services.platform import idempotency
@@ -115,20 +116,21 @@ async def _sell(session: AsyncSession, viewer: Viewer, request: Checkout, now: d
     )
     session.add(order)
     await session.flush()
-    session.add_all(
+    await add_lines(
+        session,
+        order.id,
         [
-            OrderLine(
-                order_id=order.id,
-                sku_id=q.sku_id,
-                quantity=q.quantity,
-                list_price=q.list_price,
-                unit_price=q.unit_price,
-                line_total=q.line_total,
-                picked_up=q.quantity,
-                adjustments=stored(q.adjustments),
-            )
+            {
+                "sku_id": q.sku_id,
+                "quantity": q.quantity,
+                "list_price": q.list_price,
+                "unit_price": q.unit_price,
+                "line_total": q.line_total,
+                "picked_up": q.quantity,
+                "adjustments": stored(q.adjustments),
+            }
             for q in priced.lines
-        ]
+        ],
     )
     await promotions.claim(session, order, priced, now)
     if request.use_points and member_id is not None:

@@ -33,6 +33,9 @@ class ChainSettings:
     # Marketing: the campaign kinds a store may run on its own, and the deepest discount it may give.
     store_campaign_kinds: tuple[str, ...] = ("LIMITED_DISCOUNT", "FULL_REDUCTION")
     store_campaign_max_discount_pct: int = 30
+    # Reports: whether store managers see cost, gross profit and margin for their own store (HQ always may, with
+    # catalog.view_cost).
+    stores_see_margin: bool = False
 
 
 async def get_settings(session: AsyncSession) -> ChainSettings:

@@ -57,7 +57,7 @@ acceptance: $(STAMP)
 # The schema fuzz at length (`make test` runs it with FUZZ_CASES=3): FUZZ_CASES documents per operation and viewer.
 FUZZ_CASES ?= 100
 fuzz: $(STAMP)
-	FUZZ_CASES=$(FUZZ_CASES) $(BIN)/pytest -q --durations=15 tests/test_fuzz.py
+	FUZZ_CASES=$(FUZZ_CASES) $(BIN)/pytest -q --durations=15 tests/api/test_fuzz.py
 
 clean:
 	rm -rf $(VENV) data/*.db data/*.db-* .pytest_cache .mypy_cache .ruff_cache tests/acceptance/node/node_modules

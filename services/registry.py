@@ -3,7 +3,7 @@ schedule (services/platform/jobs.py: `@job`, `@daily`, `@periodic`), imported so
 
 services/platform/jobs.py knows no domain; whatever starts a runner or seeds the schedule imports this module first: the
 app (app.py) and the operator commands (services/cli.py). A domain that registers a new job module adds it here;
-tests/test_job_registry.py fails when a kind the code enqueues has no handler once this module is imported.
+tests/platform/test_job_registry.py fails when a kind the code enqueues has no handler once this module is imported.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@
     name: str = not_personal()  # a store's name
 
 The audit log keeps a mutation's input redacted by these declarations, and the request's logs leave the
-hidden values out (schema/core/transaction.py). tests/test_personal_data.py walks every input type of the schema
+hidden values out (schema/core/transaction.py). tests/access/test_personal_data.py walks every input type of the schema
 and fails on a field whose name suggests personal data but that declares nothing.
 """
 

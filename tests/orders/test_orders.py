@@ -21,9 +21,9 @@ from services.platform import jobs
 from services.platform.db import write_transaction
 from services.platform.errors import DomainError
 from services.pricing.engine import CartLine
+from tests.api.test_e2e_http import running_server
 from tests.conftest import Api, count_statements, gid, pk
 from tests.factories import list_in_store, make_library
-from tests.test_e2e_http import running_server
 
 PLACE = """mutation($s: ID!, $k: ID!, $q: Int!, $key: String!) { placeOrder(input: {storeId: $s, lines: [{skuId: $k, quantity: $q}],
   idempotencyKey: $key}) { errors { code field } order { id status payable pickupCode } payment { provider params } } }"""

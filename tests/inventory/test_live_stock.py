@@ -15,9 +15,9 @@ from websockets.typing import Subprotocol
 from app import create_app
 from resolvers.state import build_state
 from services.platform.events import RedisBroker
+from tests.api.test_e2e_http import running_server
 from tests.conftest import Api, gid
 from tests.factories import list_in_store, make_library
-from tests.test_e2e_http import running_server
 
 SUBSCRIBE = "subscription($s: ID!) { stockChanged(storeId: $s) { onHand available sku { barcode } } }"
 RECEIVE = """mutation($idempotencyKey: String!, $s: ID!, $k: ID!, $q: Int!) { receiveStock(input: {idempotencyKey: $idempotencyKey, storeId: $s, lines: [{skuId: $k, quantity: $q}]}) { errors { code } } }"""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # What the runner may build on: the platform (infrastructure), never a domain nor access. Payment providers are
 # gateway adapters in the platform (JobEnv hands them to the handlers that refund). import-linter's contract
 # "services/platform imports no domain" (pyproject.toml) says the same for the whole platform package.

@@ -30,7 +30,7 @@ from tests.factories import list_in_store, make_library
 RECEIVE = """mutation($idempotencyKey: String!, $store: ID!, $sku: ID!) {
   receiveStock(input: {idempotencyKey: $idempotencyKey, storeId: $store, lines: [{skuId: $sku, quantity: 1}]}) {
     errors { code } } }"""
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def _movements(url: str) -> int:

@@ -12,7 +12,7 @@ import pytest
 
 from services.org import stores as store_service
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def test_unexpected_errors_are_masked_with_the_request_id_and_logged_in_full(api, monkeypatch, caplog):

@@ -20,9 +20,9 @@ from models import CampaignKind, Job, JobStatus, Order, OrderStatus, StockLevel,
 from resolvers.state import build_state
 from services.platform import jobs
 from services.platform.events import RedisBroker
+from tests.api.test_e2e_http import running_server
 from tests.conftest import Api, gid, pk
 from tests.factories import list_in_store, make_library
-from tests.test_e2e_http import running_server
 
 # 40 orders queue on one stock row across two servers: on a busy CI machine some take longer than httpx's 5 s default.
 SLOW = httpx.Timeout(60.0)

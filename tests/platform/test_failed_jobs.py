@@ -14,8 +14,8 @@ from services.marketing import group_buys
 from services.platform import jobs
 from services.platform.db import write_transaction
 from services.platform.errors import DomainError, ErrorCode
+from tests.marketing.test_marketing import _group_campaign, _member, _members, _pay
 from tests.marketing_givens import given_menu
-from tests.test_marketing import _group_campaign, _member, _members, _pay
 
 FAILED = """query($n: Int) { failedJobs(first: $n) { edges { node { id kind attempts lastError payload dueAt } }
   pageInfo { hasNextPage } } }"""

@@ -27,9 +27,9 @@ from resolvers.state import AppState, build_state
 from schema.core.trusted import documents
 from services.access.auth import SESSION_REVOKED
 from services.platform.events import InProcessBroker, RedisBroker
+from tests.api.test_e2e_http import running_server
 from tests.conftest import Api, Chain, gid
 from tests.factories import list_in_store, make_library
-from tests.test_e2e_http import running_server
 
 PROTOCOL = [Subprotocol("graphql-transport-ws")]
 STOCK_CHANGED = "subscription($s: ID!) { stockChanged(storeId: $s) { onHand } }"

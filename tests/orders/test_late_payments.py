@@ -19,9 +19,9 @@ from resolvers.state import build_state
 from services.platform import jobs
 from services.platform.errors import DomainError, ErrorCode
 from services.platform.payments import SandboxProvider
+from tests.api.test_e2e_http import running_server
 from tests.conftest import Api, count_statements, gid, pk
 from tests.factories import list_in_store, make_library
-from tests.test_e2e_http import running_server
 
 PLACE = """mutation($s: ID!, $k: ID!, $q: Int!, $key: String!) { placeOrder(input: {storeId: $s,
   lines: [{skuId: $k, quantity: $q}], idempotencyKey: $key}) {

@@ -11,9 +11,9 @@ import websockets
 from websockets.typing import Subprotocol
 
 from app import create_app
+from tests.api.test_e2e_http import running_server
 from tests.conftest import gid
 from tests.factories import list_in_store, make_library
-from tests.test_e2e_http import running_server
 
 
 async def _subscribe(url: str, token: str, query: str, variables: dict[str, str]):
@@ -71,7 +71,7 @@ ORDER_EVENTS = "subscription($s: ID!) { orderEvents(storeId: $s) { status order 
 
 @pytest.mark.postgres_too
 async def test_order_events_carry_the_status_enum_and_the_order(api, state, chain):
-    from tests.test_typed_api import _day_of_sales
+    from tests.api.test_typed_api import _day_of_sales
 
     orders = await _day_of_sales(state, chain)
     store = gid("Store", chain.stores["SH01"])

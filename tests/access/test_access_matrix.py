@@ -22,11 +22,11 @@ from models import RoleScope
 from resolvers.state import build_state
 from services.access.roles import create_role
 from services.platform.config import Settings
+from tests.access.matrix_inventory import inventory_ops
+from tests.access.matrix_marketing import marketing_ops, report_ops
+from tests.access.matrix_members import member_ops
+from tests.access.matrix_orders import order_ops
 from tests.conftest import Api, Chain, DemoTemplate, chain_of, gid, make_settings, mint_token
-from tests.matrix_inventory import inventory_ops
-from tests.matrix_marketing import marketing_ops, report_ops
-from tests.matrix_members import member_ops
-from tests.matrix_orders import order_ops
 
 VIEWERS = {
     "anonymous": None,

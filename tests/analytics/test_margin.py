@@ -3,7 +3,7 @@
 Order lines keep their SKU's cost at the time of sale; the SKU facts fold cost and refunded cost; HQ (with
 catalog.view_cost) sees cost, gross profit and margin next to sales; a store's manager only while the chain
 setting storesSeeMargin is on; a clerk never. cityComparison ranks each store within its city. (The Hypothesis
-recomputation of margin from raw orders is in tests/test_reports.py, beside the sales one.)
+recomputation of margin from raw orders is in tests/analytics/test_reports.py, beside the sales one.)
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from services.orders import pos, refunds
 from services.platform.db import write_transaction
 from services.platform.migrate import alembic_config, upgrade
 from services.pricing.engine import CartLine
+from tests.analytics.test_reports import _store_viewer
 from tests.conftest import gid
 from tests.factories import HQ, list_in_store
 from tests.marketing_givens import given_menu
-from tests.test_reports import _store_viewer
 
 MARGIN = """{ salesReport { totals { net refunds cost refundedCost grossProfit margin }
   series { figures { grossProfit } } byHour { figures { grossProfit } }

@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from app import create_app
 from resolvers.state import build_state
 from schema import schema
+from tests.access.test_access_matrix import VIEWERS
 from tests.conftest import Api, in_own_loop
-from tests.test_access_matrix import VIEWERS
 
 CASES = int(os.environ.get("FUZZ_CASES", "3"))
 LEAKS = re.compile(r"Traceback|File \"/|sqlalchemy|asyncpg|aiosqlite|SELECT .* FROM|INSERT INTO|UPDATE \w+ SET|"

@@ -17,7 +17,7 @@ from resolvers.state import build_state
 from services.seed import DemoRefused, seed_demo
 from tests.conftest import gid
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_seed_demo_refuses_in_production_and_writes_nothing(tmp_path):

@@ -49,7 +49,7 @@ async def serving_with_lifespan(app: Starlette) -> AsyncIterator[str]:
         await asyncio.wait_for(task, 10)
 
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 SALES = """query($s: ID, $from: Date, $to: Date) { salesReport(storeId: $s, from: $from, to: $to) {
   totals { orders net } freshness { pendingEvents } } }"""

@@ -258,3 +258,35 @@ async def test_a_warehouse_is_invisible_to_members_and_sells_nothing(api, state,
     )
     assert pos["data"]["posCheckout"]["errors"] == [{"code": "WAREHOUSE_CANNOT_SELL", "field": "storeId"}]
     assert await _on_hand(state, pk(wid), library.sku_ids[0]) == (5, 5)
+
+
+async def test_staff_posted_at_the_warehouse_ship_it_and_the_receiving_store_may_not(api, state, chain):
+    g = await _given(api, state, chain)
+    made = await api.gql(
+        'mutation($r: ID!, $s: ID!) { createStaff(input: {username: "wh.keeper", displayName: "仓管",'
+        ' password: "demo-pass-2026", roleId: $r, storeId: $s}) { errors { code } } }',
+        {"r": gid("Role", chain.roles["STORE_MANAGER"]), "s": g["w"]},
+        as_="hq.admin",
+    )
+    assert made["data"]["createStaff"]["errors"] == []
+    asked = await api.gql(
+        "mutation($s: ID!, $w: ID!, $k: ID!, $idempotencyKey: String!) { requestReplenishment(input: {storeId: $s,"
+        " warehouseId: $w, lines: [{skuId: $k, quantity: 5}], idempotencyKey: $idempotencyKey}) { transfer { id } } }",
+        {"s": g["s"], "w": g["w"], "k": gid("Sku", g["a"])},
+        as_="sh01.manager",
+    )
+    tid = asked["data"]["requestReplenishment"]["transfer"]["id"]
+    await api.gql(DECIDE, {"id": tid}, as_="hq.admin")
+    refused = await api.gql(SHIP, {"id": tid}, as_="sh01.manager")
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    shipped = await api.gql(SHIP, {"id": tid}, as_="wh.keeper")
+    assert shipped["data"]["shipTransfer"]["transfer"]["status"] == "SHIPPED"
+    assert await _on_hand(state, pk(g["w"]), g["a"]) == (95, 95)
+    # The warehouse's own staff cannot sell there either.
+    pos = await api.gql(
+        'mutation($s: ID!, $k: ID!) { posCheckout(input: {clientOrderId: "wh-2", storeId: $s,'
+        " lines: [{skuId: $k, quantity: 1}], tenders: [{method: CASH, amount: 1000}]}) { errors { code } } }",
+        {"s": g["w"], "k": gid("Sku", g["a"])},
+        as_="wh.keeper",
+    )
+    assert pos["data"]["posCheckout"]["errors"] == [{"code": "WAREHOUSE_CANNOT_SELL"}]

@@ -282,6 +282,13 @@ async def test_staff_posted_at_the_warehouse_ship_it_and_the_receiving_store_may
     shipped = await api.gql(SHIP, {"id": tid}, as_="wh.keeper")
     assert shipped["data"]["shipTransfer"]["transfer"]["status"] == "SHIPPED"
     assert await _on_hand(state, pk(g["w"]), g["a"]) == (95, 95)
+    # Only damage named: the rest arrived.
+    damaged = [{"skuId": gid("Sku", g["a"]), "quantity": 1}]
+    received = await api.gql(RECEIVE, {"id": tid, "damaged": damaged}, as_="sh01.manager")
+    line = received["data"]["receiveTransfer"]["transfer"]["lines"][0]
+    assert (line["receivedQuantity"], line["damagedQuantity"], line["shortQuantity"]) == (4, 1, 0)
+    assert await _on_hand(state, chain.stores["SH01"], g["a"]) == (7, 7)
+    assert await _on_hand(state, pk(g["w"]), g["a"]) == (95, 95)
     # The warehouse's own staff cannot sell there either.
     pos = await api.gql(
         'mutation($s: ID!, $k: ID!) { posCheckout(input: {clientOrderId: "wh-2", storeId: $s,'

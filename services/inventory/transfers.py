@@ -254,6 +254,9 @@ async def receive(
         received_by=viewer.staff_id,
         received_at=utcnow(),
     )
+    if damaged and quantities is None:  # counted damaged, the rest arrived
+        shipped = {line.sku_id: line.shipped_quantity or 0 for line in await _lines(session, transfer_id)}
+        quantities = {sku: max(qty - damaged.get(sku, 0), 0) for sku, qty in shipped.items()}
     arrived = await _count_lines(session, transfer_id, quantities, stage="received")
     if arrived:
         ref = stock.Ref("transfer", transfer.id, viewer.staff_id)

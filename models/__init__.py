@@ -16,10 +16,13 @@ from models.catalog import CatalogStatus, Category, Product, Sku, StoreListing
 from models.inventory import (
     AdjustmentReason,
     MovementKind,
+    PurchaseReceipt,
+    PurchaseReceiptLine,
     StockLevel,
     StockMovement,
     Transfer,
     TransferLine,
+    TransferPurpose,
     TransferStatus,
 )
 from models.marketing import (
@@ -72,7 +75,7 @@ from models.orders import (
     Refund,
     Settlement,
 )
-from models.org import Role, RoleScope, Setting, Staff, Store, StoreStatus
+from models.org import Role, RoleScope, Setting, Staff, Store, StoreKind, StoreStatus
 from models.platform import IdempotencyKey, Job, JobStatus
 
 __all__ = [
@@ -131,6 +134,8 @@ __all__ = [
     "PointsKind",
     "PointsMallItem",
     "Product",
+    "PurchaseReceipt",
+    "PurchaseReceiptLine",
     "Referral",
     "RefreshToken",
     "Refund",
@@ -146,6 +151,7 @@ __all__ = [
     "Store",
     "StoreDayFact",
     "StoreHourFact",
+    "StoreKind",
     "StoreListing",
     "StoreSkuDayFact",
     "StoreStatus",
@@ -153,6 +159,7 @@ __all__ = [
     "TopUpStatus",
     "Transfer",
     "TransferLine",
+    "TransferPurpose",
     "TransferStatus",
     "utcnow",
 ]

@@ -27,6 +27,13 @@ class StoreStatus(enum.StrEnum):
     CLOSED = "CLOSED"
 
 
+class StoreKind(enum.StrEnum):
+    """A STORE sells; a WAREHOUSE holds stock, ships replenishment and receives purchases, and sells nothing."""
+
+    STORE = "STORE"
+    WAREHOUSE = "WAREHOUSE"
+
+
 class RoleScope(enum.StrEnum):
     HQ = "HQ"
     STORE = "STORE"
@@ -49,6 +56,11 @@ class Store(Base):
     hours: Mapped[list[dict[str, Any]]] = mapped_column(JSON(), default=list)
     status: Mapped[StoreStatus] = mapped_column(
         Enum(StoreStatus, native_enum=False, length=16, validate_strings=True), default=StoreStatus.PREPARING
+    )
+    kind: Mapped[StoreKind] = mapped_column(
+        Enum(StoreKind, native_enum=False, length=16, validate_strings=True),
+        default=StoreKind.STORE,
+        server_default=StoreKind.STORE.value,
     )
     created_at: Mapped[Timestamp]
     updated_at: Mapped[Timestamp]

@@ -6,19 +6,25 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from models import AdjustmentReason, StockMovement, Transfer
+from models import AdjustmentReason, PurchaseReceipt, PurchaseReceiptLine, StockMovement, Transfer
 from resolvers.context import Context
 from resolvers.loaders.inventory import LevelView
 from services.access.permissions import Perm
 from services.access.scope import require_store
 from services.inventory import levels as inventory
-from services.inventory import stock, transfers
+from services.inventory import purchases, replenishment, stock, transfers
 from services.inventory.levels import MovementFilter as MovementFilter
 from services.inventory.levels import Suggestion as Suggestion
+from services.inventory.purchases import Purchase as Purchase
+from services.inventory.purchases import PurchaseLine as PurchaseLine
 from services.inventory.stock import Line as Line
 from services.inventory.transfers import LineQuantity as LineQuantity
 from services.inventory.transfers import TransferFilter as TransferFilter
 from services.platform.pagination import Page, decode_cursor, page_size
+
+# Under names of their own (the stock levels' Suggestion is the transfer one).
+ReplenishmentRequest = replenishment.Request
+ReplenishmentSuggestion = replenishment.Suggestion
 
 
 async def store_levels(
@@ -106,18 +112,51 @@ async def request_transfer(
     )
 
 
-async def decide_transfer(ctx: Context, transfer_id: int, approve: bool) -> Transfer:
-    return await transfers.decide(ctx.session, ctx.viewer, transfer_id=transfer_id, approve=approve)
+async def decide_transfer(
+    ctx: Context, transfer_id: int, approve: bool, quantities: dict[int, int] | None = None
+) -> Transfer:
+    return await transfers.decide(
+        ctx.session, ctx.viewer, transfer_id=transfer_id, approve=approve, quantities=quantities
+    )
 
 
 async def ship_transfer(ctx: Context, transfer_id: int, quantities: dict[int, int] | None, key: str) -> Transfer:
     return await transfers.once(ctx.session, ctx.viewer, "shipTransfer", key, transfer_id, quantities, transfers.ship)
 
 
-async def receive_transfer(ctx: Context, transfer_id: int, quantities: dict[int, int] | None, key: str) -> Transfer:
+async def receive_transfer(
+    ctx: Context, transfer_id: int, quantities: dict[int, int] | None, key: str, damaged: dict[int, int] | None = None
+) -> Transfer:
     return await transfers.once(
-        ctx.session, ctx.viewer, "receiveTransfer", key, transfer_id, quantities, transfers.receive
+        ctx.session, ctx.viewer, "receiveTransfer", key, transfer_id, quantities, transfers.receive, damaged
     )
+
+
+async def replenishment_suggestions(
+    ctx: Context, store_id: int, sku_ids: list[int] | None
+) -> list[replenishment.Suggestion]:
+    async with ctx.read() as session:
+        return await replenishment.suggestions(session, ctx.viewer, store_id=store_id, sku_ids=sku_ids)
+
+
+async def set_stock_bounds(
+    ctx: Context, store_id: int, sku_id: int, min_level: int | None, max_level: int | None
+) -> replenishment.Suggestion:
+    return await replenishment.set_bounds(
+        ctx.session, ctx.viewer, store_id=store_id, sku_id=sku_id, min_level=min_level, max_level=max_level
+    )
+
+
+async def request_replenishment(ctx: Context, request: replenishment.Request, key: str) -> Transfer:
+    return await replenishment.request_once(ctx.session, ctx.viewer, request, key=key)
+
+
+async def receive_purchase(
+    ctx: Context, purchase: purchases.Purchase, key: str
+) -> tuple[PurchaseReceipt, list[PurchaseReceiptLine]]:
+    """The receipt and its lines (with each SKU's cost before and after)."""
+    receipt = await purchases.receive_once(ctx.session, ctx.viewer, purchase, key=key)
+    return receipt, await purchases.receipt_lines(ctx.session, receipt.id)
 
 
 async def cancel_transfer(ctx: Context, transfer_id: int) -> Transfer:

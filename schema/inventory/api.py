@@ -4,20 +4,35 @@ from __future__ import annotations
 
 import strawberry
 
-from models import AdjustmentReason, MovementKind, TransferStatus
+from models import AdjustmentReason, MovementKind, TransferPurpose, TransferStatus
 from resolvers import Perm
 from resolvers import inventory as inventory_resolvers
 from resolvers.context import Context
-from resolvers.inventory import Line, LineQuantity, MovementFilter, TransferFilter
+from resolvers.inventory import (
+    Line,
+    LineQuantity,
+    MovementFilter,
+    Purchase,
+    PurchaseLine,
+    ReplenishmentRequest,
+    TransferFilter,
+)
 from schema.core.common import Connection, decode_id, decode_optional_id
 from schema.core.permissions import IsStaff, only, requires
 from schema.core.transaction import MutationTransaction
 from schema.inventory.types import (
     AdjustStockInput,
     DecideTransferInput,
+    PurchaseReceipt,
+    PurchaseReceiptPayload,
+    ReceivePurchaseInput,
     ReceiveStockInput,
+    ReplenishmentSuggestion,
+    RequestReplenishmentInput,
     RequestTransferInput,
     SetLowStockThresholdInput,
+    SetStockBoundsInput,
+    StockBoundsPayload,
     StockDifference,
     StockLevel,
     StockLevelsPayload,
@@ -93,6 +108,7 @@ class InventoryQuery:
         flt = TransferFilter(
             store_id=decode_optional_id(f.store_id, "Store", "storeId"),
             status=TransferStatus(f.status) if f.status else None,
+            purpose=TransferPurpose(f.purpose) if f.purpose else None,
         )
         page = await inventory_resolvers.transfer_list(info.context, flt, first=first, after=after)
         return Connection[Transfer].of(page, Transfer.from_model)
@@ -106,6 +122,20 @@ class InventoryQuery:
     ) -> list[TransferSuggestion]:
         rows = await inventory_resolvers.suggestions(info.context, decode_id(store_id, "Store", "storeId"))
         return [TransferSuggestion.of(s) for s in rows]
+
+    @strawberry.field(
+        extensions=requires(Perm.STOCK_READ),
+        description="What a store should ask a warehouse for now: its SKUs with min/max (or those named), with the "
+        "numbers behind each suggestion.",
+    )
+    async def replenishment_suggestions(
+        self, info: strawberry.Info[Context, None], store_id: strawberry.ID, sku_ids: list[strawberry.ID] | None = None
+    ) -> list[ReplenishmentSuggestion]:
+        skus = None if sku_ids is None else [decode_id(s, "Sku", f"skuIds[{i}]") for i, s in enumerate(sku_ids)]
+        rows = await inventory_resolvers.replenishment_suggestions(
+            info.context, decode_id(store_id, "Store", "storeId"), skus
+        )
+        return [ReplenishmentSuggestion.of(s) for s in rows]
 
 
 @strawberry.type
@@ -171,7 +201,7 @@ class InventoryMutation:
         self, info: strawberry.Info[Context, None], input: DecideTransferInput
     ) -> TransferPayload:
         transfer = await inventory_resolvers.decide_transfer(
-            info.context, decode_id(input.id, "Transfer"), input.approve
+            info.context, decode_id(input.id, "Transfer"), input.approve, _quantities(input.lines)
         )
         return TransferPayload(transfer=Transfer.from_model(transfer))
 
@@ -189,7 +219,11 @@ class InventoryMutation:
         self, info: strawberry.Info[Context, None], input: TransferQuantitiesInput
     ) -> TransferPayload:
         transfer = await inventory_resolvers.receive_transfer(
-            info.context, decode_id(input.id, "Transfer"), _quantities(input.lines), input.idempotency_key
+            info.context,
+            decode_id(input.id, "Transfer"),
+            _quantities(input.lines),
+            input.idempotency_key,
+            _quantities(input.damaged),
         )
         return TransferPayload(transfer=Transfer.from_model(transfer))
 
@@ -197,3 +231,58 @@ class InventoryMutation:
     async def cancel_transfer(self, info: strawberry.Info[Context, None], input: TransferIdInput) -> TransferPayload:
         transfer = await inventory_resolvers.cancel_transfer(info.context, decode_id(input.id, "Transfer"))
         return TransferPayload(transfer=Transfer.from_model(transfer))
+
+    @strawberry.mutation(
+        extensions=[*requires(Perm.STOCK_ADJUST), MutationTransaction()],
+        description="A store's min/max for one SKU, which drive replenishment suggestions.",
+    )
+    async def set_stock_bounds(
+        self, info: strawberry.Info[Context, None], input: SetStockBoundsInput
+    ) -> StockBoundsPayload:
+        suggestion = await inventory_resolvers.set_stock_bounds(
+            info.context,
+            decode_id(input.store_id, "Store", "storeId"),
+            decode_id(input.sku_id, "Sku", "skuId"),
+            input.min_level,
+            input.max_level,
+        )
+        return StockBoundsPayload(suggestion=ReplenishmentSuggestion.of(suggestion))
+
+    @strawberry.mutation(
+        extensions=[*requires(Perm.TRANSFER_REQUEST), MutationTransaction()],
+        description="A store asks a warehouse for stock (a transfer of purpose REPLENISHMENT); lines left out take "
+        "the suggestion. HQ decides it with decideTransfer; it ships and is received as a transfer.",
+    )
+    async def request_replenishment(
+        self, info: strawberry.Info[Context, None], input: RequestReplenishmentInput
+    ) -> TransferPayload:
+        lines = None if input.lines is None else [LineQuantity(x.sku_id, x.quantity) for x in _lines(input.lines)]
+        request = ReplenishmentRequest(
+            store_id=decode_id(input.store_id, "Store", "storeId"),
+            warehouse_id=decode_id(input.warehouse_id, "Store", "warehouseId"),
+            lines=lines,
+            wanted_date=input.wanted_date,
+            note=input.note,
+        )
+        transfer = await inventory_resolvers.request_replenishment(info.context, request, input.idempotency_key)
+        return TransferPayload(transfer=Transfer.from_model(transfer))
+
+    @strawberry.mutation(
+        extensions=[*requires(Perm.PURCHASE_RECEIVE), MutationTransaction()],
+        description="Goods from a supplier received at a warehouse: stock in, and each SKU's moving average cost.",
+    )
+    async def receive_purchase(
+        self, info: strawberry.Info[Context, None], input: ReceivePurchaseInput
+    ) -> PurchaseReceiptPayload:
+        purchase = Purchase(
+            warehouse_id=decode_id(input.warehouse_id, "Store", "warehouseId"),
+            supplier_name=input.supplier_name,
+            supplier_code=input.supplier_code,
+            lines=[
+                PurchaseLine(decode_id(x.sku_id, "Sku", f"lines[{i}].skuId"), x.quantity, x.unit_cost)
+                for i, x in enumerate(input.lines)
+            ],
+            note=input.note,
+        )
+        receipt, lines = await inventory_resolvers.receive_purchase(info.context, purchase, input.idempotency_key)
+        return PurchaseReceiptPayload(receipt=PurchaseReceipt.of(receipt, lines))

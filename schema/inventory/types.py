@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Self
 
 import strawberry
 from strawberry import relay
 
-from models import AdjustmentReason, MovementKind, TransferStatus
+from models import AdjustmentReason, MovementKind, TransferPurpose, TransferStatus
+from models import PurchaseReceipt as PurchaseReceiptModel
+from models import PurchaseReceiptLine as PurchaseReceiptLineModel
 from models import StockMovement as StockMovementModel
 from models import Transfer as TransferModel
 from models import TransferLine as TransferLineModel
 from resolvers.context import Context
+from resolvers.inventory import ReplenishmentSuggestion as ReplenishmentSuggestionView
 from resolvers.inventory import Suggestion
 from resolvers.loaders.inventory import LevelView
 from schema.catalog.types import Sku
@@ -25,6 +28,7 @@ from schema.org.types import Staff, Store
 strawberry.enum(MovementKind, name="MovementKind")
 strawberry.enum(AdjustmentReason, name="AdjustmentReason")
 strawberry.enum(TransferStatus, name="TransferStatus")
+strawberry.enum(TransferPurpose, name="TransferPurpose")
 
 
 @strawberry.type
@@ -132,19 +136,33 @@ class StockMovement(Loaded, relay.Node):
 
 @strawberry.type
 class TransferLine:
-    quantity: int
+    quantity: int = strawberry.field(description="The quantity to ship (as approved)")
+    suggested_quantity: int | None = strawberry.field(description="Replenishment: what the system suggested")
+    requested_quantity: int | None = strawberry.field(
+        description="What the store asked for (HQ may approve another quantity)"
+    )
     shipped_quantity: int | None
     received_quantity: int | None
+    damaged_quantity: int | None = strawberry.field(description="Replenishment: arrived damaged, written off")
     sku_id: strawberry.Private[int]
 
     @classmethod
     def from_model(cls, m: TransferLineModel) -> Self:
         return cls(
             quantity=m.quantity,
+            suggested_quantity=m.suggested_quantity,
+            requested_quantity=m.requested_quantity if m.requested_quantity is not None else m.quantity,
             shipped_quantity=m.shipped_quantity,
             received_quantity=m.received_quantity,
+            damaged_quantity=m.damaged_quantity,
             sku_id=m.sku_id,
         )
+
+    @strawberry.field(description="Replenishment: shipped, neither received nor damaged (back to the warehouse).")
+    def short_quantity(self) -> int | None:
+        if self.damaged_quantity is None or self.shipped_quantity is None or self.received_quantity is None:
+            return None
+        return self.shipped_quantity - self.received_quantity - self.damaged_quantity
 
     @strawberry.field(description="Shipped minus received, once received.")
     def difference(self) -> int | None:
@@ -161,6 +179,8 @@ class TransferLine:
 class Transfer(Loaded, relay.Node):
     id: relay.NodeID[int]
     status: TransferStatus
+    purpose: TransferPurpose
+    wanted_date: date | None
     note: str | None
     created_at: datetime
     decided_at: datetime | None
@@ -175,6 +195,8 @@ class Transfer(Loaded, relay.Node):
         return cls(
             id=m.id,
             status=m.status,
+            purpose=m.purpose,
+            wanted_date=m.wanted_date,
             note=m.note,
             created_at=m.created_at,
             decided_at=m.decided_at,
@@ -293,6 +315,9 @@ class RequestTransferInput:
 class DecideTransferInput:
     id: strawberry.ID
     approve: bool
+    lines: list[StockLineInput] | None = strawberry.field(
+        default=None, description="Approved quantities per SKU, when HQ changes what was requested"
+    )
 
 
 @strawberry.input
@@ -301,6 +326,9 @@ class TransferQuantitiesInput:
     idempotency_key: str = strawberry.field(description="The same key again returns the transfer; stock moves once")
     lines: list[StockLineInput] | None = strawberry.field(
         default=None, description="Per-SKU quantities when they differ from the document"
+    )
+    damaged: list[StockLineInput] | None = strawberry.field(
+        default=None, description="Receiving a replenishment: units that arrived damaged (written off at the warehouse)"
     )
 
 
@@ -313,6 +341,7 @@ class TransferIdInput:
 class TransferFilterInput:
     store_id: strawberry.ID | None = None
     status: TransferStatus | None = None
+    purpose: TransferPurpose | None = None
 
 
 @strawberry.type
@@ -337,3 +366,127 @@ class StocktakePayload:
 class TransferPayload:
     errors: list[UserError] = strawberry.field(default_factory=list)
     transfer: Transfer | None = None
+
+
+@strawberry.type
+class ReplenishmentSuggestion:
+    available: int
+    min_level: int | None
+    max_level: int | None
+    sold_last_14_days: int
+    quantity: int = strawberry.field(description="Suggested: refill to max (or a week of sales) once at min")
+    sku_id: strawberry.Private[int]
+
+    @classmethod
+    def of(cls, s: ReplenishmentSuggestionView) -> Self:
+        return cls(
+            available=s.available,
+            min_level=s.min_level,
+            max_level=s.max_level,
+            sold_last_14_days=s.sold_last_14_days,
+            quantity=s.quantity,
+            sku_id=s.sku_id,
+        )
+
+    @strawberry.field
+    async def sku(self, info: strawberry.Info[Context, None]) -> Sku | None:
+        return await Sku.load(info.context, self.sku_id)
+
+
+@strawberry.input
+class SetStockBoundsInput:
+    store_id: strawberry.ID
+    sku_id: strawberry.ID
+    min_level: int | None = strawberry.field(default=None, description="At or under this, replenish")
+    max_level: int | None = strawberry.field(default=None, description="Replenish up to this")
+
+
+@strawberry.type
+class StockBoundsPayload:
+    errors: list[UserError] = strawberry.field(default_factory=list)
+    suggestion: ReplenishmentSuggestion | None = None
+
+
+@strawberry.input
+class RequestReplenishmentInput:
+    store_id: strawberry.ID
+    warehouse_id: strawberry.ID
+    idempotency_key: str = strawberry.field(description="The same key again returns the first request")
+    lines: list[StockLineInput] | None = strawberry.field(
+        default=None, description="Left out: every suggested line with its suggested quantity"
+    )
+    wanted_date: date | None = None
+    note: str | None = not_personal(default=None)
+
+
+@strawberry.input
+class PurchaseLineInput:
+    sku_id: strawberry.ID
+    quantity: int
+    unit_cost: int = strawberry.field(description="Fen per unit")
+
+
+@strawberry.input
+class ReceivePurchaseInput:
+    warehouse_id: strawberry.ID
+    supplier_name: str = not_personal()
+    lines: list[PurchaseLineInput]
+    idempotency_key: str = strawberry.field(description="The same key again returns the first receipt; moves once")
+    supplier_code: str | None = not_personal(default=None)
+    note: str | None = not_personal(default=None)
+
+
+@strawberry.type
+class PurchaseReceiptLine:
+    quantity: int
+    unit_cost: int
+    on_hand_before: int = strawberry.field(description="The SKU's on hand in every location just before")
+    cost_before: int
+    cost_after: int = strawberry.field(description="The SKU's moving average cost after this receipt")
+    sku_id: strawberry.Private[int]
+
+    @classmethod
+    def from_model(cls, m: PurchaseReceiptLineModel) -> Self:
+        return cls(
+            quantity=m.quantity,
+            unit_cost=m.unit_cost,
+            on_hand_before=m.on_hand_before,
+            cost_before=m.cost_before,
+            cost_after=m.cost_after,
+            sku_id=m.sku_id,
+        )
+
+    @strawberry.field
+    async def sku(self, info: strawberry.Info[Context, None]) -> Sku | None:
+        return await Sku.load(info.context, self.sku_id)
+
+
+@strawberry.type
+class PurchaseReceipt:
+    supplier_name: str
+    supplier_code: str | None
+    note: str | None
+    created_at: datetime
+    lines: list[PurchaseReceiptLine]
+    warehouse_id: strawberry.Private[int]
+
+    @classmethod
+    def of(cls, m: PurchaseReceiptModel, lines: list[PurchaseReceiptLineModel]) -> Self:
+        return cls(
+            supplier_name=m.supplier_name,
+            supplier_code=m.supplier_code,
+            note=m.note,
+            created_at=m.created_at,
+            lines=[PurchaseReceiptLine.from_model(line) for line in lines],
+            warehouse_id=m.warehouse_id,
+        )
+
+    @strawberry.field
+    async def warehouse(self, info: strawberry.Info[Context, None]) -> Store | None:
+        return await Store.load(info.context, self.warehouse_id)
+
+
+@strawberry.type
+class PurchaseReceiptPayload:
+    errors: list[UserError] = strawberry.field(default_factory=list)
+    receipt: PurchaseReceipt | None = None

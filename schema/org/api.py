@@ -47,6 +47,7 @@ def _fields(data: CreateStoreInput | UpdateStoreInput) -> StoreFields:
         lng=data.lng,
         timezone=data.timezone,
         hours=hours,
+        kind=getattr(data, "kind", None),
     )
 
 
@@ -61,7 +62,7 @@ class StoreQuery:
         after: str | None = None,
     ) -> Connection[Store]:
         f = filter or StoreFilterInput()
-        flt = StoreFilter(city=f.city, status=f.status, search=f.search)
+        flt = StoreFilter(kind=f.kind, city=f.city, status=f.status, search=f.search)
         page = await org_resolvers.stores(info.context, flt, first=first, after=after)
         return Connection[Store].of(page, Store.from_model)
 

@@ -9,7 +9,7 @@ import strawberry
 from strawberry import relay
 
 from models import Role as RoleModel
-from models import RoleScope, StoreStatus
+from models import RoleScope, StoreKind, StoreStatus
 from models import Staff as StaffModel
 from models import Store as StoreModel
 from resolvers import Perm
@@ -34,6 +34,7 @@ MenuCategoryRef = Annotated["MenuCategory", strawberry.lazy("schema.catalog.type
 
 # The Python enums as GraphQL enums (registered once, here); annotations name the Python enums themselves.
 strawberry.enum(StoreStatus, name="StoreStatus")
+strawberry.enum(StoreKind, name="StoreKind")
 strawberry.enum(RoleScope, name="RoleScope")
 
 
@@ -123,6 +124,7 @@ class Store(Loaded, relay.Node):
     lng: float
     timezone: str
     status: StoreStatus
+    kind: StoreKind = strawberry.field(description="STORE sells; WAREHOUSE holds stock and ships replenishment")
     hours: list[OpeningHours]
     created_at: datetime
     distance_km: float | None = strawberry.field(
@@ -143,6 +145,7 @@ class Store(Loaded, relay.Node):
             lng=m.lng,
             timezone=m.timezone,
             status=m.status,
+            kind=m.kind,
             hours=[OpeningHours(**h) for h in m.hours],
             created_at=m.created_at,
             distance_km=round(distance_km, 3) if distance_km is not None else None,
@@ -228,6 +231,7 @@ class Store(Loaded, relay.Node):
 
 @strawberry.input
 class StoreFilterInput:
+    kind: StoreKind | None = None
     city: str | None = None
     status: StoreStatus | None = None
     search: str | None = strawberry.field(default=None, description="Part of the name or code")
@@ -244,6 +248,7 @@ class CreateStoreInput:
     phone: str | None = not_personal(default=None)
     timezone: str = "Asia/Shanghai"
     hours: list[OpeningHoursInput] = strawberry.field(default_factory=list)
+    kind: StoreKind = StoreKind.STORE
 
 
 @strawberry.input

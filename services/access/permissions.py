@@ -24,6 +24,7 @@ class Perm(StrEnum):
     STOCK_ADJUST = "stock.adjust"
     TRANSFER_REQUEST = "transfer.request"
     TRANSFER_APPROVE = "transfer.approve"
+    PURCHASE_RECEIVE = "purchase.receive"
     ORDER_READ = "order.read"
     ORDER_CHECKOUT = "order.checkout"
     ORDER_PICKUP = "order.pickup"
@@ -51,7 +52,8 @@ PERMISSIONS: dict[Perm, str] = {
     Perm.STOCK_READ: "See stock levels and movements",
     Perm.STOCK_ADJUST: "Record receipts, adjustments and stocktakes",
     Perm.TRANSFER_REQUEST: "Request stock transfers between stores",
-    Perm.TRANSFER_APPROVE: "Approve or reject transfers",
+    Perm.TRANSFER_APPROVE: "Approve or reject transfers and replenishment requests (editing quantities)",
+    Perm.PURCHASE_RECEIVE: "Receive purchases from suppliers at a warehouse (moves stock in, sets moving average cost)",
     Perm.ORDER_READ: "See orders",
     Perm.ORDER_CHECKOUT: "Sell at the POS",
     Perm.ORDER_PICKUP: "Prepare and verify pickup orders",

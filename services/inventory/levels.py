@@ -12,7 +12,17 @@ from sqlalchemy import ColumnElement, and_, func, literal, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from models import AdjustmentReason, MovementKind, Sku, StockLevel, StockMovement, Store, StoreListing, StoreStatus
+from models import (
+    AdjustmentReason,
+    MovementKind,
+    Sku,
+    StockLevel,
+    StockMovement,
+    Store,
+    StoreKind,
+    StoreListing,
+    StoreStatus,
+)
 from services.access.permissions import Perm
 from services.access.scope import Viewer, acted_in, require_store, restrict
 from services.access.visible import require_visible
@@ -302,6 +312,7 @@ async def stores_with_stock(
             StockLevel.sku_id.in_(list(needs)),
             StockLevel.store_id != near_store_id,
             Store.status == StoreStatus.OPEN,
+            Store.kind == StoreKind.STORE,  # a member is never sent to a warehouse
             StoreListing.on_shelf.is_(True),
         )
     )

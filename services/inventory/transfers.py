@@ -3,18 +3,37 @@
 Each step belongs to one role of one store: the short store (or HQ) asks, HQ decides, the sending
 store ships (stock out), the receiving store receives (stock in, differences kept). A step is a
 conditional status update, so a double click never ships twice.
+
+A replenishment (purpose REPLENISHMENT, see services/inventory/replenishment.py) is a transfer from a warehouse to
+a store and runs the same steps; HQ may edit its quantities when approving (any transfer's, in fact), and on
+receipt its differences go back to the warehouse's ledger: short units return to the warehouse's stock (TRANSFER_IN),
+damaged ones return and are written off there (ADJUSTMENT, reason DAMAGE).
+
+Another store's staff see no transfer of other stores: its id behaves as one that does not exist.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Protocol
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Sku, Store, StoreStatus, Transfer, TransferLine, TransferStatus, utcnow
+from models import (
+    AdjustmentReason,
+    Sku,
+    Store,
+    StoreKind,
+    StoreStatus,
+    Transfer,
+    TransferLine,
+    TransferPurpose,
+    TransferStatus,
+    utcnow,
+)
 from services.access.permissions import Perm
 from services.access.scope import Viewer, acted_in, idempotency_scope, require, require_store
 from services.access.visible import require_visible
@@ -41,8 +60,10 @@ async def request(
     to_store_id: int,
     lines: list[LineQuantity],
     note: str | None,
+    purpose: TransferPurpose = TransferPurpose.TRANSFER,
+    wanted_date: date | None = None,
 ) -> tuple[Transfer, list[TransferLine]]:
-    """The receiving store's manager, or HQ, asks for stock from another store."""
+    """The receiving store's manager, or HQ, asks for stock from another store (or, replenishing, a warehouse)."""
     require_store(viewer, to_store_id, Perm.TRANSFER_REQUEST)
     if from_store_id == to_store_id:
         raise DomainError(ErrorCode.INVALID_INPUT, "A transfer goes between two different stores.", "fromStoreId")
@@ -56,6 +77,11 @@ async def request(
             raise DomainError(ErrorCode.NOT_FOUND, "No such store.", field)
         if stores[store_id].status is not StoreStatus.OPEN:
             raise DomainError(ErrorCode.STORE_NOT_OPEN, "Both stores must be open.", field)
+    if purpose is TransferPurpose.REPLENISHMENT:
+        if stores[from_store_id].kind is not StoreKind.WAREHOUSE:
+            raise DomainError(ErrorCode.NOT_A_WAREHOUSE, "Replenishment comes from a warehouse.", "warehouseId")
+        if stores[to_store_id].kind is not StoreKind.STORE:
+            raise DomainError(ErrorCode.INVALID_INPUT, "Replenishment goes to a store.", "storeId")
     sku_ids = [line.sku_id for line in lines]
     if len(set(sku_ids)) != len(sku_ids):
         raise DomainError(ErrorCode.INVALID_INPUT, "Each SKU once per transfer.", "lines")
@@ -67,6 +93,8 @@ async def request(
         from_store_id=from_store_id,
         to_store_id=to_store_id,
         status=TransferStatus.REQUESTED,
+        purpose=purpose,
+        wanted_date=wanted_date,
         note=optional_text(note, "note", max_len=255),
         requested_by=viewer.staff_id,
     )
@@ -98,9 +126,16 @@ async def _step(
     return transfer
 
 
-async def _load(session: AsyncSession, transfer_id: int) -> Transfer:
+async def _load(session: AsyncSession, transfer_id: int, viewer: Viewer | None = None) -> Transfer:
+    """The transfer; with a viewer, only one HQ or either end's staff may see (else it does not exist)."""
     transfer = await session.get(Transfer, transfer_id)
-    if transfer is None:
+    hidden = (
+        viewer is not None
+        and transfer is not None
+        and not viewer.is_hq
+        and viewer.store_id not in (transfer.from_store_id, transfer.to_store_id)
+    )
+    if transfer is None or hidden:
         raise DomainError(ErrorCode.NOT_FOUND, "No such transfer.", "id")
     return transfer
 
@@ -115,13 +150,40 @@ async def _lines(session: AsyncSession, transfer_id: int) -> list[TransferLine]:
     )
 
 
-async def decide(session: AsyncSession, viewer: Viewer, *, transfer_id: int, approve: bool) -> Transfer:
+async def decide(
+    session: AsyncSession,
+    viewer: Viewer,
+    *,
+    transfer_id: int,
+    approve: bool,
+    quantities: dict[int, int] | None = None,
+) -> Transfer:
+    """HQ approves (optionally with its own quantity per SKU; the store's stays as requested) or rejects."""
     require(viewer, Perm.TRANSFER_APPROVE)
-    await _load(session, transfer_id)
+    await _load(session, transfer_id, viewer)
+    if quantities and not approve:
+        raise DomainError(ErrorCode.INVALID_INPUT, "Quantities go with an approval.", "lines")
     target = TransferStatus.APPROVED if approve else TransferStatus.REJECTED
-    return await _step(
+    transfer = await _step(
         session, transfer_id, {TransferStatus.REQUESTED}, target, decided_by=viewer.staff_id, decided_at=utcnow()
     )
+    if quantities:
+        await _edit(session, transfer_id, quantities)
+    return transfer
+
+
+async def _edit(session: AsyncSession, transfer_id: int, quantities: dict[int, int]) -> None:
+    lines = {line.sku_id: line for line in await _lines(session, transfer_id)}
+    if set(quantities) - set(lines):
+        raise DomainError(ErrorCode.INVALID_INPUT, "Edit only the SKUs the request has.", "lines")
+    for sku_id, qty in quantities.items():
+        if not 0 < qty <= 1_000_000:
+            raise DomainError(ErrorCode.INVALID_INPUT, "Approved quantities must be positive.", "lines")
+        line = lines[sku_id]
+        if line.requested_quantity is None:
+            line.requested_quantity = line.quantity
+        line.quantity = qty
+    await session.flush()
 
 
 async def _count_lines(
@@ -141,10 +203,18 @@ async def _count_lines(
 
 
 async def ship(
-    session: AsyncSession, viewer: Viewer, *, transfer_id: int, quantities: dict[int, int] | None = None
+    session: AsyncSession,
+    viewer: Viewer,
+    *,
+    transfer_id: int,
+    quantities: dict[int, int] | None = None,
+    damaged: dict[int, int] | None = None,
 ) -> Transfer:
-    """The sending store ships (all, or fewer per line): its stock goes out now."""
-    transfer = await _load(session, transfer_id)
+    """The sending store ships (all, or fewer per line): its stock goes out now. (For a replenishment the sender is a
+    warehouse: HQ with stock.adjust, or staff posted at that warehouse, ship it.)"""
+    if damaged:
+        raise DomainError(ErrorCode.INVALID_INPUT, "Damage is counted on receipt.", "damaged")
+    transfer = await _load(session, transfer_id, viewer)
     require_store(viewer, transfer.from_store_id, Perm.STOCK_ADJUST)
     transfer = await _step(
         session,
@@ -163,10 +233,18 @@ async def ship(
 
 
 async def receive(
-    session: AsyncSession, viewer: Viewer, *, transfer_id: int, quantities: dict[int, int] | None = None
+    session: AsyncSession,
+    viewer: Viewer,
+    *,
+    transfer_id: int,
+    quantities: dict[int, int] | None = None,
+    damaged: dict[int, int] | None = None,
 ) -> Transfer:
-    """The receiving store counts what arrived: its stock goes in, differences stay on the lines."""
-    transfer = await _load(session, transfer_id)
+    """The receiving store counts what arrived: its stock goes in, differences stay on the lines. A replenishment's
+    differences go back to the warehouse: short units into its stock, damaged ones in and written off."""
+    transfer = await _load(session, transfer_id, viewer)
+    if damaged and transfer.purpose is not TransferPurpose.REPLENISHMENT:
+        raise DomainError(ErrorCode.INVALID_INPUT, "Damage is recorded on replenishments.", "damaged")
     require_store(viewer, transfer.to_store_id, Perm.STOCK_ADJUST)
     transfer = await _step(
         session,
@@ -176,17 +254,48 @@ async def receive(
         received_by=viewer.staff_id,
         received_at=utcnow(),
     )
+    if damaged and quantities is None:  # counted damaged, the rest arrived
+        shipped = {line.sku_id: line.shipped_quantity or 0 for line in await _lines(session, transfer_id)}
+        quantities = {sku: max(qty - damaged.get(sku, 0), 0) for sku, qty in shipped.items()}
     arrived = await _count_lines(session, transfer_id, quantities, stage="received")
     if arrived:
         ref = stock.Ref("transfer", transfer.id, viewer.staff_id)
         await stock.transfer_in(session, transfer.to_store_id, arrived, ref)
+    if transfer.purpose is TransferPurpose.REPLENISHMENT:
+        await _back_to_warehouse(session, viewer, transfer, damaged or {})
     await session.flush()
     return transfer
 
 
+async def _back_to_warehouse(
+    session: AsyncSession, viewer: Viewer, transfer: Transfer, damaged: dict[int, int]
+) -> None:
+    """Short (shipped - received - damaged) returns to the warehouse's stock; damaged returns and is written off."""
+    short: list[stock.Line] = []
+    lines = await _lines(session, transfer.id)
+    if set(damaged) - {line.sku_id for line in lines}:
+        raise DomainError(ErrorCode.INVALID_INPUT, "Damage only on the SKUs shipped.", "damaged")
+    for line in lines:
+        bad = damaged.get(line.sku_id, 0)
+        missing = (line.shipped_quantity or 0) - (line.received_quantity or 0) - bad
+        if bad < 0 or missing < 0:
+            raise DomainError(ErrorCode.INVALID_INPUT, "Received plus damaged cannot exceed shipped.", "damaged")
+        line.damaged_quantity = bad
+        if missing + bad:
+            short.append(stock.Line(line.sku_id, missing + bad))
+    if not short:
+        return
+    ref = stock.Ref("transfer", transfer.id, viewer.staff_id, "not received: back to the warehouse")
+    await stock.transfer_in(session, transfer.from_store_id, short, ref)
+    write_off = {sku: -qty for sku, qty in damaged.items() if qty}
+    if write_off:
+        note = stock.Ref("transfer", transfer.id, viewer.staff_id, "damaged in replenishment: written off")
+        await stock.adjust(session, transfer.from_store_id, write_off, AdjustmentReason.DAMAGE, note)
+
+
 async def cancel(session: AsyncSession, viewer: Viewer, *, transfer_id: int) -> Transfer:
     """Before shipping, the requesting store or HQ may cancel."""
-    transfer = await _load(session, transfer_id)
+    transfer = await _load(session, transfer_id, viewer)
     if not (viewer.is_hq and viewer.can(Perm.TRANSFER_APPROVE)):
         require_store(viewer, transfer.to_store_id, Perm.TRANSFER_REQUEST)
     return await _step(
@@ -207,6 +316,7 @@ def visible_transfers(viewer: Viewer) -> AnySelect:
 class TransferFilter:
     store_id: int | None = None
     status: TransferStatus | None = None
+    purpose: TransferPurpose | None = None
 
 
 async def list_transfers(
@@ -218,12 +328,20 @@ async def list_transfers(
         stmt = stmt.where(or_(Transfer.from_store_id == flt.store_id, Transfer.to_store_id == flt.store_id))
     if flt.status is not None:
         stmt = stmt.where(Transfer.status == flt.status)
+    if flt.purpose is not None:
+        stmt = stmt.where(Transfer.purpose == flt.purpose)
     return await keyset_page(session, stmt, Transfer.id, first=first, after=after, descending=True)
 
 
 class _Step(Protocol):
     async def __call__(
-        self, session: AsyncSession, viewer: Viewer, *, transfer_id: int, quantities: dict[int, int] | None = None
+        self,
+        session: AsyncSession,
+        viewer: Viewer,
+        *,
+        transfer_id: int,
+        quantities: dict[int, int] | None = None,
+        damaged: dict[int, int] | None = None,
     ) -> Transfer: ...
 
 
@@ -235,15 +353,21 @@ async def once(
     transfer_id: int,
     quantities: dict[int, int] | None,
     step: _Step,
+    damaged: dict[int, int] | None = None,
 ) -> Transfer:
     """Ship or receive once per idempotency key: a replay returns the transfer, moving no stock again."""
-    request = {"transfer": transfer_id, "quantities": None if quantities is None else sorted(quantities.items())}
+    request: dict[str, Any] = {
+        "transfer": transfer_id,
+        "quantities": None if quantities is None else sorted(quantities.items()),
+    }
+    if damaged:
+        request["damaged"] = sorted(damaged.items())
     transfer = await idempotency.once(
         session,
         scope=idempotency_scope(viewer, operation),
         key=key,
         request=request,
-        run=lambda: step(session, viewer, transfer_id=transfer_id, quantities=quantities),
+        run=lambda: step(session, viewer, transfer_id=transfer_id, quantities=quantities, damaged=damaged),
         save=lambda t: {"transfer_id": t.id},
         load=lambda r: _load(session, int(r["transfer_id"])),
     )

@@ -45,7 +45,7 @@ from services.orders import late_payments
 from services.orders.lines import add_lines
 from services.orders.states import CHAIN, PICKUP, Actor, actor, move, record
 from services.org.settings import ChainSettings, get_settings
-from services.org.stores import distance_km, is_open_at, next_opening
+from services.org.stores import distance_km, is_open_at, next_opening, require_selling
 from services.platform import idempotency, jobs
 from services.platform.errors import AccessDenied, DomainError, ErrorCode
 from services.platform.pagination import Page, keyset_page
@@ -212,6 +212,7 @@ async def _open_store(session: AsyncSession, request: PlaceOrder, now: datetime)
     store = await session.get(Store, request.store_id)
     if store is None or store.status is not StoreStatus.OPEN:
         raise DomainError(ErrorCode.STORE_NOT_OPEN, "This store is not taking orders.", "storeId")
+    require_selling(store)
     if request.group_buy_id is None:  # a group's orders wait for the group; they are collected once it completes
         check_pickup_time(store, request.fulfilment, request.pickup_at, now)
     return store

@@ -9,7 +9,17 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Channel, Fulfilment, Order, OrderStatus, Payment, PaymentMethod, PaymentStatus, utcnow
+from models import (
+    Channel,
+    Fulfilment,
+    Order,
+    OrderStatus,
+    Payment,
+    PaymentMethod,
+    PaymentStatus,
+    Store,
+    utcnow,
+)
 from services.access.permissions import Perm
 from services.access.scope import Viewer, require_store
 from services.marketing import promotions
@@ -19,6 +29,7 @@ from services.orders.lifecycle import mark_paid
 from services.orders.lines import add_lines
 from services.orders.states import actor, move
 from services.org.settings import get_settings
+from services.org.stores import require_selling
 from services.platform import idempotency
 from services.platform.errors import DomainError, ErrorCode
 from services.pricing.engine import CartLine, quote, stored
@@ -74,6 +85,10 @@ async def checkout(session: AsyncSession, viewer: Viewer, request: Checkout, *, 
 
 
 async def _sell(session: AsyncSession, viewer: Viewer, request: Checkout, now: datetime) -> Order:
+    store = await session.get(Store, request.store_id)
+    if store is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such store.", "storeId")
+    require_selling(store)
     member_id = request.member_id
     if member_id is not None and not await may_see(session, viewer, member_id, Perm.MEMBER_LOOKUP):
         raise DomainError(ErrorCode.NOT_FOUND, "Identify the member at this store first.", "memberId")

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import ColumnElement, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Store, StoreStatus, utcnow
+from models import Store, StoreKind, StoreStatus, utcnow
 from services.access.scope import Viewer, acted_in
 from services.platform.errors import DomainError, ErrorCode
 from services.platform.pagination import AnySelect, Page, keyset_page, offset_page
@@ -32,13 +32,22 @@ TRANSITIONS: dict[StoreStatus, set[StoreStatus]] = {
 
 
 def visible_condition(viewer: Viewer) -> ColumnElement[bool]:
-    """Stores still being prepared are seen only by HQ and by their own staff."""
+    """Stores still being prepared are seen only by HQ and by their own staff; warehouses only by staff (a store asks
+    one for replenishment): to members and visitors a warehouse does not exist."""
     if viewer.is_hq:
         return true()
     public = Store.status != StoreStatus.PREPARING
     if viewer.is_staff and viewer.store_id is not None:
         return or_(public, Store.id == viewer.store_id)
-    return public
+    if viewer.is_staff:
+        return public
+    return public & (Store.kind == StoreKind.STORE)
+
+
+def require_selling(store: Store, field: str = "storeId") -> None:
+    """A warehouse holds stock and sells nothing: no order, no POS sale, no quote there."""
+    if store.kind is not StoreKind.STORE:
+        raise DomainError(ErrorCode.WAREHOUSE_CANNOT_SELL, "A warehouse does not sell.", field)
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,7 @@ class StoreFields:
     lng: float | None = None
     timezone: str | None = None
     hours: list[dict[str, Any]] | None = None
+    kind: StoreKind | None = None  # on creation only: STORE unless said
 
 
 def _check_hours(hours: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -97,7 +107,9 @@ async def create_store(session: AsyncSession, *, fields: StoreFields) -> Store:
             raise DomainError(ErrorCode.INVALID_INPUT, f"{required} is required.", required)
     if await session.scalar(select(Store.id).where(Store.code == code)) is not None:
         raise DomainError(ErrorCode.DUPLICATE, f"A store with code {code} exists.", "code")
-    store = Store(code=code, status=StoreStatus.PREPARING, hours=[], timezone="Asia/Shanghai")
+    store = Store(
+        code=code, status=StoreStatus.PREPARING, hours=[], timezone="Asia/Shanghai", kind=fields.kind or StoreKind.STORE
+    )
     _apply(store, fields)
     session.add(store)
     await session.flush()
@@ -136,6 +148,7 @@ async def set_status(session: AsyncSession, *, store_id: int, status: StoreStatu
 
 @dataclass(frozen=True)
 class StoreFilter:
+    kind: StoreKind | None = None
     city: str | None = None
     status: StoreStatus | None = None
     search: str | None = None
@@ -143,6 +156,8 @@ class StoreFilter:
 
 def _filtered(viewer: Viewer, flt: StoreFilter) -> AnySelect:
     stmt = select(Store).where(visible_condition(viewer))
+    if flt.kind:
+        stmt = stmt.where(Store.kind == flt.kind)
     if flt.city:
         stmt = stmt.where(Store.city == flt.city)
     if flt.status:
@@ -189,6 +204,7 @@ async def nearby_stores(
         await session.scalars(
             select(Store).where(
                 Store.status == StoreStatus.OPEN,
+                Store.kind == StoreKind.STORE,
                 Store.lat.between(lat - dlat, lat + dlat),
                 Store.lng.between(lng - dlng, lng + dlng),
             )

@@ -57,6 +57,22 @@ async def given_outgoing_transfer(chain, state) -> dict[str, Any]:
     return {**base, "id": gid("Transfer", transfer.id)}
 
 
+async def given_warehouse(chain, state) -> dict[str, Any]:
+    """An open warehouse holding 10 of each of given_stock's SKUs."""
+    from models import StoreKind, StoreStatus
+    from services.inventory import stock
+    from services.org import stores
+
+    base = await given_stock(chain, state)
+    async with write_transaction(state.sessionmaker) as session:
+        fields = stores.StoreFields(code="WH01", name="华东仓", city="上海", address="嘉定区1号", lat=31.38, lng=121.25,
+                                    kind=StoreKind.WAREHOUSE)  # fmt: skip
+        warehouse = await stores.create_store(session, fields=fields)
+        await stores.set_status(session, store_id=warehouse.id, status=StoreStatus.OPEN)
+        await stock.receive(session, warehouse.id, [stock.Line(s, 10) for s in base["sku_ids"]], stock.Ref("seed"))
+    return {"store": base["store"], "sku": base["sku"], "warehouse": gid("Store", warehouse.id)}
+
+
 def _vars(keys: tuple[str, ...], extra: dict[str, Any] | None = None):
     async def build(chain, state):
         given = await given_stock(chain, state)
@@ -138,6 +154,16 @@ def inventory_ops(Op, only, ALL, STAFF):
            only(*STOCK_ADJUST), _transfer_vars(ship=True), payload="receiveTransfer"),
         Op("cancelTransfer", "mutation($id: ID!) { cancelTransfer(input: {id: $id}) { errors { code } } }",
            only(*STOCK_ADJUST), _transfer_vars(), payload="cancelTransfer"),
+        Op("replenishmentSuggestions", "query($store: ID!) { replenishmentSuggestions(storeId: $store) { quantity } }",
+           only(*STAFF), _vars(("store",))),
+        Op("setStockBounds", "mutation($store: ID!, $sku: ID!) { setStockBounds(input: {storeId: $store, skuId: $sku, minLevel: 2, maxLevel: 8}) { errors { code } } }",
+           only(*STOCK_ADJUST), _vars(("store", "sku")), payload="setStockBounds"),
+        Op("requestReplenishment", "mutation($idempotencyKey: String!, $store: ID!, $warehouse: ID!, $sku: ID!) { requestReplenishment(input: {idempotencyKey: $idempotencyKey, storeId: $store, warehouseId: $warehouse,"
+           " lines: [{skuId: $sku, quantity: 1}]}) { errors { code } } }", only(*STOCK_ADJUST), given_warehouse,
+           payload="requestReplenishment"),
+        Op("receivePurchase", "mutation($idempotencyKey: String!, $warehouse: ID!, $sku: ID!) { receivePurchase(input: {idempotencyKey: $idempotencyKey, warehouseId: $warehouse, supplierName: \"上海乳业\","
+           " lines: [{skuId: $sku, quantity: 5, unitCost: 480}]}) { errors { code } } }", only("hq_admin"), given_warehouse,
+           payload="receivePurchase"),
     ]  # fmt: skip
 
 

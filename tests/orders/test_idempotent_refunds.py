@@ -27,6 +27,7 @@ from tests.factories import list_in_store, make_library
 # Mutations that move money, stock, points, stored value, coupons or cards: each needs a required key.
 VALUE_MOVING = {
     "receiveStock", "adjustStock", "submitStocktake", "requestTransfer", "shipTransfer", "receiveTransfer",
+    "requestReplenishment", "receivePurchase",
     "topUpStoredValue", "adjustPoints", "placeOrder", "topUpOnline", "posCheckout", "refundOrder", "claimCoupon",
     "issueCoupons", "openGroupBuy", "joinGroupBuy", "exchangePoints", "verifyPickup",
 }  # fmt: skip
@@ -59,6 +60,7 @@ NOT_VALUE_MOVING = {
             "setListingPrice",
             "setListingsOnShelf",
             "setLowStockThreshold",
+            "setStockBounds",
             "createMemberLevel",
             "updateMemberLevel",
             "setLevelPrice",

@@ -34,10 +34,20 @@ async def make_library(state: AppState, *, products: int = 3, skus_per_product: 
         for p in range(products):
             category = coffee if p % 2 == 0 else food
             product, skus = await catalog.create_product(
-                session, HQ, name=f"商品{p}", category_id=category.id,
-                skus=[catalog.SkuFields(barcode=f"690{p:05d}{s:02d}", base_price=price, cost_price=price // 2,
-                                        spec={"size": ["M", "L", "XL"][s % 3]}) for s in range(skus_per_product)],
-            )  # fmt: skip
+                session,
+                HQ,
+                name=f"商品{p}",
+                category_id=category.id,
+                skus=[
+                    catalog.SkuFields(
+                        barcode=f"690{p:05d}{s:02d}",
+                        base_price=price,
+                        cost_price=price // 2,
+                        spec={"size": ["M", "L", "XL"][s % 3]},
+                    )
+                    for s in range(skus_per_product)
+                ],
+            )
             product_ids.append(product.id)
             sku_ids += [s.id for s in skus]
     return Library({"饮品": drinks.id, "咖啡": coffee.id, "食品": food.id}, sku_ids, product_ids)

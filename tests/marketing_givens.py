@@ -55,24 +55,42 @@ async def given_menu(state: AppState, chain: Any, *, on_hand: int = 500) -> Menu
         session.add_all([plain, gold])
         await session.flush()
         a, b, c = library.sku_ids
-        return Menu(store, other, a, b, c, library.category_ids["咖啡"], library.category_ids["食品"], plain.id, gold.id,
-                    levels["金卡"])  # fmt: skip
+        return Menu(
+            store,
+            other,
+            a,
+            b,
+            c,
+            library.category_ids["咖啡"],
+            library.category_ids["食品"],
+            plain.id,
+            gold.id,
+            levels["金卡"],
+        )
 
 
 async def campaign(state: AppState, kind: CampaignKind, **terms: Any) -> int:
     now = utcnow()
-    spec = promotions.NewCampaign(kind=kind, name=terms.pop("name", kind.value.lower()),
-                                  starts_at=terms.pop("starts_at", now - timedelta(hours=1)),
-                                  ends_at=terms.pop("ends_at", now + timedelta(days=1)), **terms)  # fmt: skip
+    spec = promotions.NewCampaign(
+        kind=kind,
+        name=terms.pop("name", kind.value.lower()),
+        starts_at=terms.pop("starts_at", now - timedelta(hours=1)),
+        ends_at=terms.pop("ends_at", now + timedelta(days=1)),
+        **terms,
+    )
     async with write_transaction(state.sessionmaker) as session:
         return (await promotions.create(session, HQ, spec)).id
 
 
 async def template(state: Any, kind: CouponKind, **terms: Any) -> int:
     now = utcnow()
-    spec = coupons.NewTemplate(name=terms.pop("name", kind.value.lower()), kind=kind,
-                               valid_from=terms.pop("valid_from", now - timedelta(hours=1)),
-                               valid_until=terms.pop("valid_until", now + timedelta(days=30)), **terms)  # fmt: skip
+    spec = coupons.NewTemplate(
+        name=terms.pop("name", kind.value.lower()),
+        kind=kind,
+        valid_from=terms.pop("valid_from", now - timedelta(hours=1)),
+        valid_until=terms.pop("valid_until", now + timedelta(days=30)),
+        **terms,
+    )
     async with write_transaction(state.sessionmaker) as session:
         return (await coupons.create_template(session, HQ, spec)).id
 
@@ -93,5 +111,6 @@ async def give_coupon(state: Any, member_id: int, kind: CouponKind, **terms: Any
 
 async def price(state: Any, store: int, member: int | None, cart: dict[int, int], coupon: int | None = None) -> Quote:
     async with state.sessionmaker() as session:
-        return await quote(session, store_id=store, lines=[CartLine(k, v) for k, v in cart.items()], member_id=member,
-                           coupon_id=coupon)  # fmt: skip
+        return await quote(
+            session, store_id=store, lines=[CartLine(k, v) for k, v in cart.items()], member_id=member, coupon_id=coupon
+        )

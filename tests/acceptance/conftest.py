@@ -91,11 +91,30 @@ def new_keys() -> dict[str, str]:
 
 # What the app reads from the environment (services/platform/config.py, README's table): never inherited from the caller's shell.
 APP_SETTINGS = frozenset(
-    {"APP_ENV", "DATABASE_URL", "REDIS_URL", "DATA_DIR", "JWT_PRIVATE_KEY", "PII_KEY", "ACCESS_TOKEN_TTL",
-     "REFRESH_TOKEN_TTL", "SEED_DEMO", "LOG_JSON", "LOG_LEVEL", "CORS_ORIGINS", "WECHAT_APP_ID", "WECHAT_APP_SECRET",
-     "RUN_JOBS", "METRICS_TOKEN", "DB_LOCK_TIMEOUT_MS", "DB_STATEMENT_TIMEOUT_MS", "WS_SESSION_CHECK_S",
-     "FACTS_INTERVAL_S", "JOBS_INTERVAL_S"}
-)  # fmt: skip
+    {
+        "APP_ENV",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "DATA_DIR",
+        "JWT_PRIVATE_KEY",
+        "PII_KEY",
+        "ACCESS_TOKEN_TTL",
+        "REFRESH_TOKEN_TTL",
+        "SEED_DEMO",
+        "LOG_JSON",
+        "LOG_LEVEL",
+        "CORS_ORIGINS",
+        "WECHAT_APP_ID",
+        "WECHAT_APP_SECRET",
+        "RUN_JOBS",
+        "METRICS_TOKEN",
+        "DB_LOCK_TIMEOUT_MS",
+        "DB_STATEMENT_TIMEOUT_MS",
+        "WS_SESSION_CHECK_S",
+        "FACTS_INTERVAL_S",
+        "JOBS_INTERVAL_S",
+    }
+)
 
 
 def base_env(data_dir: Path, database_url: str) -> dict[str, str]:
@@ -177,8 +196,9 @@ def _wait_ready(server: Server, process: subprocess.Popen[bytes]) -> None:
     pytest.fail(f"the server was not ready within {STARTUP_TIMEOUT_S:.0f} s:\n{server.log_tail()}")
 
 
-def post(server: Server, query: str, variables: dict[str, Any] | None = None, token: str | None = None,
-         **extra: Any) -> dict[str, Any]:  # fmt: skip
+def post(
+    server: Server, query: str, variables: dict[str, Any] | None = None, token: str | None = None, **extra: Any
+) -> dict[str, Any]:
     """One GraphQL request over plain HTTP (for setup that is not itself under test)."""
     headers = {"authorization": f"Bearer {token}"} if token else {}
     body: dict[str, Any] = {"query": query, "variables": variables or {}, **extra}
@@ -320,8 +340,11 @@ def node() -> Path:
     if not _installed_is_current():
         done = subprocess.run(
             [shutil.which("npm") or "npm", "ci", "--no-audit", "--no-fund"],
-            cwd=NODE_DIR, capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
+            cwd=NODE_DIR,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         if done.returncode != 0:
             message = f"npm ci failed in {NODE_DIR}:\n{done.stdout}\n{done.stderr}"
             if IN_CI:

@@ -81,8 +81,14 @@ def next_pickup_time(tz: ZoneInfo, hours: list[dict[str, Any]], now: datetime) -
 def sandbox_notification(server: Server, prepay_id: str, amount: int) -> tuple[dict[str, str], bytes]:
     """What the sandbox provider sends when the payer pays, signed as services/platform/payments.py documents: HMAC-SHA256
     of the body under sha256("sandbox-pay:" + the deployment's PII_KEY bytes), in x-sandbox-signature."""
-    body = json.dumps({"out_trade_no": prepay_id.removeprefix("sbx_"), "transaction_id": f"acc_{secrets.token_hex(6)}",
-                       "amount": amount, "trade_state": "SUCCESS"}).encode()  # fmt: skip
+    body = json.dumps(
+        {
+            "out_trade_no": prepay_id.removeprefix("sbx_"),
+            "transaction_id": f"acc_{secrets.token_hex(6)}",
+            "amount": amount,
+            "trade_state": "SUCCESS",
+        }
+    ).encode()
     secret = hashlib.sha256(b"sandbox-pay:" + server.pii_key).digest()
     return {"x-sandbox-signature": hmac.new(secret, body, hashlib.sha256).hexdigest()}, body
 
@@ -152,21 +158,35 @@ async def test_a_business_day_over_the_socket_ends_in_the_settlement_and_the_fol
     hq = await sign_in(server, "hq.admin")
     manager = await sign_in(server, "sh02.manager")
     clerk = await sign_in(server, "sh02.clerk")
-    store = (await manager("{ me { ... on StaffViewer { store { id code timezone hours { weekday opens closes } } } } }"))[
-        "me"]["store"]  # fmt: skip
+    store = (
+        await manager("{ me { ... on StaffViewer { store { id code timezone hours { weekday opens closes } } } } }")
+    )["me"]["store"]
     tz = ZoneInfo(store["timezone"])
 
     # HQ adds a product to the library; the store adopts it at its own price inside HQ's band.
     categories = (await hq("{ categories { id name } }"))["categories"]
     barcode = f"69{secrets.randbelow(10**11):011d}"
-    product = ok((await hq(
-        "mutation($c: ID!, $b: String!) { createProduct(input: {name: \"验收拿铁\", categoryId: $c, "
-        "skus: [{barcode: $b, basePrice: 1800, costPrice: 600}]}) { errors { code field } product { id skus { id } } } }",
-        c=categories[0]["id"], b=barcode))["createProduct"])["product"]  # fmt: skip
+    product = ok(
+        (
+            await hq(
+                'mutation($c: ID!, $b: String!) { createProduct(input: {name: "验收拿铁", categoryId: $c, '
+                "skus: [{barcode: $b, basePrice: 1800, costPrice: 600}]}) { errors { code field } product { id skus { id } } } }",
+                c=categories[0]["id"],
+                b=barcode,
+            )
+        )["createProduct"]
+    )["product"]
     sku = product["skus"][0]["id"]
-    listing = ok((await manager(
-        "mutation($s: ID!, $k: ID!) { adoptSkus(input: {storeId: $s, items: [{skuId: $k, price: 1900}]}) "
-        "{ errors { code field } listings { price onShelf } } }", s=store["id"], k=sku))["adoptSkus"])  # fmt: skip
+    listing = ok(
+        (
+            await manager(
+                "mutation($s: ID!, $k: ID!) { adoptSkus(input: {storeId: $s, items: [{skuId: $k, price: 1900}]}) "
+                "{ errors { code field } listings { price onShelf } } }",
+                s=store["id"],
+                k=sku,
+            )
+        )["adoptSkus"]
+    )
     assert listing["listings"] == [{"price": 1900, "onShelf": True}]
 
     # Goods received; the tablet's retry with the same idempotency key moves stock once.
@@ -183,22 +203,40 @@ async def test_a_business_day_over_the_socket_ends_in_the_settlement_and_the_fol
     await feed.start()
     try:
         # A member signs in (development: the local provider), quotes and orders for pickup at an open hour.
-        signed = (await Gql(server)(
-            "mutation($c: String!, $s: ID) { memberSignIn(input: {provider: \"local\", code: $c, storeId: $s}) "
-            "{ errors { code } tokens { accessToken } member { id } } }", c=MEMBER_CODE, s=store["id"]))["memberSignIn"]  # fmt: skip
+        signed = (
+            await Gql(server)(
+                'mutation($c: String!, $s: ID) { memberSignIn(input: {provider: "local", code: $c, storeId: $s}) '
+                "{ errors { code } tokens { accessToken } member { id } } }",
+                c=MEMBER_CODE,
+                s=store["id"],
+            )
+        )["memberSignIn"]
         member = Gql(server, ok(signed)["tokens"]["accessToken"])
         member_id = signed["member"]["id"]
         lines = [{"skuId": sku, "quantity": 2}]
-        quote = (await member(
-            "query($s: ID!, $l: [CartLineInput!]!) { quote(input: {storeId: $s, lines: $l}) "
-            "{ total lines { unitPrice available } } }", s=store["id"], l=lines))["quote"]  # fmt: skip
+        quote = (
+            await member(
+                "query($s: ID!, $l: [CartLineInput!]!) { quote(input: {storeId: $s, lines: $l}) "
+                "{ total lines { unitPrice available } } }",
+                s=store["id"],
+                l=lines,
+            )
+        )["quote"]
         assert quote["lines"][0]["available"] is True and quote["total"] > 0
         pickup_at = next_pickup_time(tz, store["hours"], datetime.now(UTC))
-        placed = ok((await member(
-            "mutation($s: ID!, $l: [CartLineInput!]!, $key: String!, $at: DateTime) { placeOrder(input: {storeId: $s, "
-            "lines: $l, idempotencyKey: $key, pickupAt: $at}) { errors { code field message } "
-            "order { id status payable } payment { provider params } } }",
-            s=store["id"], l=lines, key=f"cart-{secrets.token_hex(4)}", at=pickup_at.isoformat()))["placeOrder"])  # fmt: skip
+        placed = ok(
+            (
+                await member(
+                    "mutation($s: ID!, $l: [CartLineInput!]!, $key: String!, $at: DateTime) { placeOrder(input: {storeId: $s, "
+                    "lines: $l, idempotencyKey: $key, pickupAt: $at}) { errors { code field message } "
+                    "order { id status payable } payment { provider params } } }",
+                    s=store["id"],
+                    l=lines,
+                    key=f"cart-{secrets.token_hex(4)}",
+                    at=pickup_at.isoformat(),
+                )
+            )["placeOrder"]
+        )
         order = placed["order"]
         assert order["status"] == "CREATED" and order["payable"] == quote["total"]
         assert placed["payment"]["provider"] == "sandbox"
@@ -209,24 +247,40 @@ async def test_a_business_day_over_the_socket_ends_in_the_settlement_and_the_fol
             for _ in range(2):
                 answer = await http.post(f"{server.url}/payments/notify/sandbox", content=body, headers=headers)
                 assert answer.json() == {"code": "SUCCESS"}
-            forged = await http.post(f"{server.url}/payments/notify/sandbox", content=body.replace(b'"amount": ', b'"amount": 1'),
-                                     headers=headers)  # fmt: skip
+            forged = await http.post(
+                f"{server.url}/payments/notify/sandbox",
+                content=body.replace(b'"amount": ', b'"amount": 1'),
+                headers=headers,
+            )
             assert forged.status_code == 400
         await feed.wait_for(order["id"], "PAID")
 
         # The tablet prepares it, and hands it over against the member's pickup code.
-        ready = ok((await manager(
-            "mutation($id: ID!) { markOrderReady(input: {id: $id}) { errors { code } order { status } } }",
-            id=order["id"]))["markOrderReady"])  # fmt: skip
+        ready = ok(
+            (
+                await manager(
+                    "mutation($id: ID!) { markOrderReady(input: {id: $id}) { errors { code } order { status } } }",
+                    id=order["id"],
+                )
+            )["markOrderReady"]
+        )
         assert ready["order"]["status"] == "READY"
         await feed.wait_for(order["id"], "READY")
-        mine = (await member("query($id: ID!) { node(id: $id) { ... on Order { status pickupCode } } }", id=order["id"]))[
-            "node"]  # fmt: skip
+        mine = (
+            await member("query($id: ID!) { node(id: $id) { ... on Order { status pickupCode } } }", id=order["id"])
+        )["node"]
         assert mine["status"] == "READY" and mine["pickupCode"]
-        handed = ok((await clerk(
-            "mutation($c: String!, $s: ID, $k: String!) { verifyPickup(input: {code: $c, storeId: $s, idempotencyKey: $k})"
-            " { errors { code } order { id status } } }",
-            c=mine["pickupCode"], s=store["id"], k=f"pickup-{secrets.token_hex(4)}"))["verifyPickup"])  # fmt: skip
+        handed = ok(
+            (
+                await clerk(
+                    "mutation($c: String!, $s: ID, $k: String!) { verifyPickup(input: {code: $c, storeId: $s, idempotencyKey: $k})"
+                    " { errors { code } order { id status } } }",
+                    c=mine["pickupCode"],
+                    s=store["id"],
+                    k=f"pickup-{secrets.token_hex(4)}",
+                )
+            )["verifyPickup"]
+        )
         assert handed["order"] == {"id": order["id"], "status": "COMPLETED"}
         await feed.wait_for(order["id"], "COMPLETED")
     finally:
@@ -234,31 +288,53 @@ async def test_a_business_day_over_the_socket_ends_in_the_settlement_and_the_fol
 
     # At the counter: the member shows the rotating code, the clerk identifies them and sells for cash.
     code = (await member("{ myMemberCode { code expiresAt } }"))["myMemberCode"]["code"]
-    identified = ok((await clerk(
-        "mutation($c: String, $s: ID) { identifyMember(input: {code: $c, storeId: $s}) { errors { code } member { id } } }",
-        c=code, s=store["id"]))["identifyMember"])  # fmt: skip
+    identified = ok(
+        (
+            await clerk(
+                "mutation($c: String, $s: ID) { identifyMember(input: {code: $c, storeId: $s}) { errors { code } member { id } } }",
+                c=code,
+                s=store["id"],
+            )
+        )["identifyMember"]
+    )
     assert identified["member"]["id"] == member_id
     pos_lines = [{"skuId": sku, "quantity": 3}]
-    pos_quote = (await clerk(
-        "query($s: ID!, $l: [CartLineInput!]!, $m: ID) { quote(input: {storeId: $s, lines: $l, memberId: $m}) { total } }",
-        s=store["id"], l=pos_lines, m=member_id))["quote"]  # fmt: skip
+    pos_quote = (
+        await clerk(
+            "query($s: ID!, $l: [CartLineInput!]!, $m: ID) { quote(input: {storeId: $s, lines: $l, memberId: $m}) { total } }",
+            s=store["id"],
+            l=pos_lines,
+            m=member_id,
+        )
+    )["quote"]
     # Paid partly in cash, partly by card.
     card = 1000
     cash = pos_quote["total"] - card
-    sale = ok((await clerk(
-        "mutation($s: ID, $l: [CartLineInput!]!, $m: ID, $t: [TenderInput!]!, $c: String!) { posCheckout(input: "
-        "{storeId: $s, clientOrderId: $c, lines: $l, memberId: $m, tenders: $t}) { errors { code field message } "
-        "order { id status payable } } }",
-        s=store["id"], l=pos_lines, m=member_id, c=f"pos-{secrets.token_hex(4)}",
-        t=[{"method": "CASH", "amount": cash}, {"method": "CARD", "amount": card}]))["posCheckout"])["order"]  # fmt: skip
+    sale = ok(
+        (
+            await clerk(
+                "mutation($s: ID, $l: [CartLineInput!]!, $m: ID, $t: [TenderInput!]!, $c: String!) { posCheckout(input: "
+                "{storeId: $s, clientOrderId: $c, lines: $l, memberId: $m, tenders: $t}) { errors { code field message } "
+                "order { id status payable } } }",
+                s=store["id"],
+                l=pos_lines,
+                m=member_id,
+                c=f"pos-{secrets.token_hex(4)}",
+                t=[{"method": "CASH", "amount": cash}, {"method": "CARD", "amount": card}],
+            )
+        )["posCheckout"]
+    )["order"]
     assert sale["status"] == "COMPLETED" and sale["payable"] == pos_quote["total"]
 
     # One of the three comes back: the preview tells the cashier what goes back to which tender, the refund does
     # exactly that, and the tablet's retry after a lost answer (same key) gives nothing back twice.
     refund_lines = [{"skuId": sku, "quantity": 1}]
-    preview = (await manager(
-        "query($i: RefundPreviewInput!) { refundPreview(input: $i) { amount tenders { method amount } } }",
-        i={"id": sale["id"], "lines": refund_lines}))["refundPreview"]  # fmt: skip
+    preview = (
+        await manager(
+            "query($i: RefundPreviewInput!) { refundPreview(input: $i) { amount tenders { method amount } } }",
+            i={"id": sale["id"], "lines": refund_lines},
+        )
+    )["refundPreview"]
     refund_doc = (
         "mutation($id: ID!, $l: [CartLineInput!], $k: String!) { refundOrder(input: {id: $id, lines: $l, "
         'idempotencyKey: $k, reason: "acceptance"}) { errors { code field } refund { id amount tenders { method '
@@ -278,11 +354,18 @@ async def test_a_business_day_over_the_socket_ends_in_the_settlement_and_the_fol
 
     # A counter top-up paid in cash goes into the drawer's takings.
     top_up = 5000
-    topped = ok((await manager(
-        "mutation($m: ID!, $k: String!, $t: [TenderInput!]!, $a: Int) { topUpStoredValue(input: {memberId: $m, "
-        "idempotencyKey: $k, tenders: $t, amount: $a}) { errors { code field message } } }",
-        m=member_id, k=f"topup-{secrets.token_hex(4)}", t=[{"method": "CASH", "amount": top_up}], a=top_up,
-    ))["topUpStoredValue"])  # fmt: skip
+    topped = ok(
+        (
+            await manager(
+                "mutation($m: ID!, $k: String!, $t: [TenderInput!]!, $a: Int) { topUpStoredValue(input: {memberId: $m, "
+                "idempotencyKey: $k, tenders: $t, amount: $a}) { errors { code field message } } }",
+                m=member_id,
+                k=f"topup-{secrets.token_hex(4)}",
+                t=[{"method": "CASH", "amount": top_up}],
+                a=top_up,
+            )
+        )["topUpStoredValue"]
+    )
     assert topped["errors"] == []
 
     # A lost answer: the member orders again, the answer never arrives, and the same request (same key) brings the
@@ -296,37 +379,57 @@ async def test_a_business_day_over_the_socket_ends_in_the_settlement_and_the_fol
     cart = f"cart-{secrets.token_hex(4)}"
     lost = ok((await member(place, s=store["id"], l=one, key=cart, at=pickup_at.isoformat()))["placeOrder"])
     replay = ok((await member(place, s=store["id"], l=one, key=cart, at=pickup_at.isoformat()))["placeOrder"])
-    again = ok((await member(
-        "mutation($id: ID!) { payOrder(input: {id: $id}) { errors { code } order { id } payment { params } } }",
-        id=lost["order"]["id"]))["payOrder"])  # fmt: skip
+    again = ok(
+        (
+            await member(
+                "mutation($id: ID!) { payOrder(input: {id: $id}) { errors { code } order { id } payment { params } } }",
+                id=lost["order"]["id"],
+            )
+        )["payOrder"]
+    )
     assert replay["order"]["id"] == lost["order"]["id"] == again["order"]["id"]
     prepay = lost["payment"]["params"]["prepayId"]
     assert replay["payment"]["params"]["prepayId"] == again["payment"]["params"]["prepayId"] == prepay
     headers, body = sandbox_notification(server, again["payment"]["params"]["prepayId"], lost["order"]["payable"])
     async with httpx.AsyncClient(timeout=30) as http:
         assert (await http.post(f"{server.url}/payments/notify/sandbox", content=body, headers=headers)).json() == {
-            "code": "SUCCESS"}  # fmt: skip
+            "code": "SUCCESS"
+        }
 
     # A late payment: the member cancels while their payment is in flight; the provider's notification still comes.
     # It is acknowledged, shown on the order, and given back through the provider by the running app's own job.
-    late = ok((await member(place, s=store["id"], l=one, key=f"cart-{secrets.token_hex(4)}",
-                            at=pickup_at.isoformat()))["placeOrder"])  # fmt: skip
-    cancelled = ok((await member("mutation($id: ID!) { cancelMyOrder(input: {id: $id}) { errors { code } "
-                                 "order { status } } }", id=late["order"]["id"]))["cancelMyOrder"])  # fmt: skip
+    late = ok(
+        (await member(place, s=store["id"], l=one, key=f"cart-{secrets.token_hex(4)}", at=pickup_at.isoformat()))[
+            "placeOrder"
+        ]
+    )
+    cancelled = ok(
+        (
+            await member(
+                "mutation($id: ID!) { cancelMyOrder(input: {id: $id}) { errors { code } order { status } } }",
+                id=late["order"]["id"],
+            )
+        )["cancelMyOrder"]
+    )
     assert cancelled["order"]["status"] == "CANCELLED"
     headers, body = sandbox_notification(server, late["payment"]["params"]["prepayId"], late["order"]["payable"])
     async with httpx.AsyncClient(timeout=30) as http:
         assert (await http.post(f"{server.url}/payments/notify/sandbox", content=body, headers=headers)).json() == {
-            "code": "SUCCESS"}  # fmt: skip
+            "code": "SUCCESS"
+        }
     late_payments = await refunded_late(member, late["order"]["id"])
     assert [(p["state"], p["amount"]) for p in late_payments] == [("REFUNDED_LATE", late["order"]["payable"])]
 
     # The day's settlement, in the store's time zone, reconciles with the cash counted at the counter.
     today = datetime.now(tz).date()
-    day = (await manager(
-        "query($s: ID!, $d: Date!) { settlement(storeId: $s, date: $d) { closed takings { method amount } "
-        "refunds { method amount } topUpTakings { method amount } latePayments { received refunded } net } }",
-        s=store["id"], d=today.isoformat()))["settlement"]  # fmt: skip
+    day = (
+        await manager(
+            "query($s: ID!, $d: Date!) { settlement(storeId: $s, date: $d) { closed takings { method amount } "
+            "refunds { method amount } topUpTakings { method amount } latePayments { received refunded } net } }",
+            s=store["id"],
+            d=today.isoformat(),
+        )
+    )["settlement"]
     takings = {t["method"]: t["amount"] for t in day["takings"]}
     given_back = {t["method"]: t["amount"] for t in day["refunds"]}
     counted_cash = cash + top_up - back["CASH"]
@@ -352,8 +455,11 @@ async def refunded_late(member: Gql, order_id: str) -> list[dict[str, Any]]:
     """The order's payments once the running app's job has given the late one back (JOBS_INTERVAL_S), polled."""
     deadline = time.monotonic() + FOLD_WAIT_S
     while True:
-        node = (await member("query($id: ID!) { node(id: $id) { ... on Order { payments { state amount } } } }",
-                             id=order_id))["node"]  # fmt: skip
+        node = (
+            await member(
+                "query($id: ID!) { node(id: $id) { ... on Order { payments { state amount } } } }", id=order_id
+            )
+        )["node"]
         if node["payments"] and all(p["state"] != "LATE" for p in node["payments"]):
             return list(node["payments"])
         assert time.monotonic() < deadline, f"the running app did not refund the late payment: {node}"

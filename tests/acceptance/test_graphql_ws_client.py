@@ -17,8 +17,11 @@ FORBIDDEN_CLOSE = 4403
 
 def store_and_sku(server: Server, token: str) -> tuple[str, str]:
     """The signed-in staff member's store and one SKU it lists."""
-    body = post(server, "{ me { ... on StaffViewer { store { id listings(first: 1) { edges { node { sku { id } } } } } } } }",
-                token=token)  # fmt: skip
+    body = post(
+        server,
+        "{ me { ... on StaffViewer { store { id listings(first: 1) { edges { node { sku { id } } } } } } } }",
+        token=token,
+    )
     store = body["data"]["me"]["store"]
     return store["id"], store["listings"]["edges"][0]["node"]["sku"]["id"]
 
@@ -26,8 +29,14 @@ def store_and_sku(server: Server, token: str) -> tuple[str, str]:
 def run_ws_client(node: Path, server: Server, token: str) -> dict[str, Any]:
     """ws_client.mjs as the staff member whose access token this is (a store's staff: they have a store)."""
     store_id, sku_id = store_and_sku(server, token)
-    args = {"wsUrl": server.ws, "httpUrl": server.graphql, "token": token, "storeId": store_id, "skuId": sku_id,
-            "boundMs": REVOKE_BOUND_MS}  # fmt: skip
+    args = {
+        "wsUrl": server.ws,
+        "httpUrl": server.graphql,
+        "token": token,
+        "storeId": store_id,
+        "skuId": sku_id,
+        "boundMs": REVOKE_BOUND_MS,
+    }
     result: dict[str, Any] = run_node(node, "ws_client.mjs", args, timeout=REVOKE_BOUND_MS / 1000 + 60)
     result["storeId"], result["skuId"] = store_id, sku_id
     return result

@@ -48,8 +48,10 @@ def test_a_malformed_request_gets_a_coded_json_4xx(dev_server, body):
 def test_sibling_fields_refused_for_one_store_answer_without_a_500(dev_server):
     token = staff_login(dev_server, "sh01.clerk")["accessToken"]
     store = "U3RvcmU6MQ=="  # the issue's reproduction, verbatim
-    query = (f'{{ a: store(id:"{store}") {{ stockLevels(first:5){{edges{{node{{isLow}}}}}} }} '
-             f'b: store(id:"{store}") {{ staff{{id}} stockLevels(first:5){{edges{{node{{isLow}}}}}} }} }}')  # fmt: skip
+    query = (
+        f'{{ a: store(id:"{store}") {{ stockLevels(first:5){{edges{{node{{isLow}}}}}} }} '
+        f'b: store(id:"{store}") {{ staff{{id}} stockLevels(first:5){{edges{{node{{isLow}}}}}} }} }}'
+    )
     for _ in range(10):
         response = httpx.post(dev_server.graphql, json={"query": query}, headers={"authorization": f"Bearer {token}"})
         assert response.status_code == 200, response.text
@@ -110,18 +112,25 @@ def next_local(tz: ZoneInfo, hour: int, days: int) -> datetime:
 @pytest.mark.parametrize(("hour", "days"), [(3, 1), (12, -2)], ids=["03:00-tomorrow", "two-days-ago"])
 def test_a_pickup_time_outside_the_stores_hours_or_in_the_past_is_refused(dev_server, hour, days):
     manager = staff_login(dev_server, "sh01.manager")["accessToken"]
-    store = post(dev_server, "{ me { ... on StaffViewer { store { id timezone listings(first: 1) { edges { node "
-                 "{ sku { id } } } } } } } }", token=manager)["data"]["me"]["store"]  # fmt: skip
+    store = post(
+        dev_server,
+        "{ me { ... on StaffViewer { store { id timezone listings(first: 1) { edges { node { sku { id } } } } } } } }",
+        token=manager,
+    )["data"]["me"]["store"]
     member = member_sign_in(dev_server, "probe-pickup:13800138002")["accessToken"]
     at = next_local(ZoneInfo(store["timezone"]), hour, days)
     placed = post(
         dev_server,
         "mutation($s: ID!, $k: ID!, $key: String!, $at: DateTime) { placeOrder(input: {storeId: $s, idempotencyKey: "
         "$key, lines: [{skuId: $k, quantity: 1}], pickupAt: $at}) { errors { code field } order { id } } }",
-        {"s": store["id"], "k": store["listings"]["edges"][0]["node"]["sku"]["id"], "key": secrets.token_hex(6),
-         "at": at.isoformat()},
+        {
+            "s": store["id"],
+            "k": store["listings"]["edges"][0]["node"]["sku"]["id"],
+            "key": secrets.token_hex(6),
+            "at": at.isoformat(),
+        },
         token=member,
-    )  # fmt: skip
+    )
     payload = placed["data"]["placeOrder"]
     assert payload["order"] is None and payload["errors"], placed
     assert all((e["field"] or "").endswith("pickupAt") for e in payload["errors"]), placed

@@ -153,8 +153,11 @@ def test_production_keeps_metrics_graphiql_and_the_demo_accounts_shut(production
     page = httpx.get(server.graphql, headers={"accept": "text/html"}, timeout=10)
     assert "graphiql" not in page.text.lower()
     seeded = subprocess.run(
-        [sys.executable, "-m", "services.cli", "seed-demo"], cwd=ROOT, env={**server.env, "SEED_DEMO": "1"},
-        capture_output=True, text=True,
+        [sys.executable, "-m", "services.cli", "seed-demo"],
+        cwd=ROOT,
+        env={**server.env, "SEED_DEMO": "1"},
+        capture_output=True,
+        text=True,
         timeout=60,
-    )  # fmt: skip
+    )
     assert seeded.returncode != 0, f"seed-demo ran under APP_ENV=production:\n{seeded.stdout}{seeded.stderr}"

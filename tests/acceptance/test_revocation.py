@@ -77,11 +77,14 @@ def staff_id_and_store(server: Server, token: str) -> tuple[str, str]:
     ("username", "mutation"),
     [
         ("sh03.clerk", "mutation($id: ID!) { setStaffActive(input: {id: $id, active: false}) { errors { code } } }"),
-        ("sh04.clerk", "mutation($id: ID!, $p: String!) { resetStaffPassword(input: {id: $id, newPassword: $p}) "
-                       "{ errors { code } } }"),
+        (
+            "sh04.clerk",
+            "mutation($id: ID!, $p: String!) { resetStaffPassword(input: {id: $id, newPassword: $p}) "
+            "{ errors { code } } }",
+        ),
     ],
     ids=["disabled", "password-reset"],
-)  # fmt: skip
+)
 async def test_a_revoked_staff_members_socket_closes_with_4403_within_the_bound(dev_server, username, mutation):
     hq = staff_login(dev_server, "hq.admin")["accessToken"]
     token = staff_login(dev_server, username)["accessToken"]

@@ -38,8 +38,14 @@ async def given_transfer(chain, state, *, approve: bool = False, ship: bool = Fa
     """A transfer of one unit from SH02 to SH01 (requested by HQ), optionally approved and shipped."""
     base = await given_stock(chain, state)
     async with write_transaction(state.sessionmaker) as session:
-        transfer, _ = await transfers.request(session, HQ, from_store_id=chain.stores["SH02"], to_store_id=chain.stores["SH01"],
-                                              lines=[transfers.LineQuantity(base["sku_ids"][0], 1)], note=None)  # fmt: skip
+        transfer, _ = await transfers.request(
+            session,
+            HQ,
+            from_store_id=chain.stores["SH02"],
+            to_store_id=chain.stores["SH01"],
+            lines=[transfers.LineQuantity(base["sku_ids"][0], 1)],
+            note=None,
+        )
         if approve or ship:
             await transfers.decide(session, HQ, transfer_id=transfer.id, approve=True)
         if ship:
@@ -51,8 +57,14 @@ async def given_outgoing_transfer(chain, state) -> dict[str, Any]:
     """An approved transfer of one unit from SH01 to SH02, waiting for SH01 to ship it."""
     base = await given_stock(chain, state)
     async with write_transaction(state.sessionmaker) as session:
-        transfer, _ = await transfers.request(session, HQ, from_store_id=chain.stores["SH01"], to_store_id=chain.stores["SH02"],
-                                              lines=[transfers.LineQuantity(base["sku_ids"][0], 1)], note=None)  # fmt: skip
+        transfer, _ = await transfers.request(
+            session,
+            HQ,
+            from_store_id=chain.stores["SH01"],
+            to_store_id=chain.stores["SH02"],
+            lines=[transfers.LineQuantity(base["sku_ids"][0], 1)],
+            note=None,
+        )
         await transfers.decide(session, HQ, transfer_id=transfer.id, approve=True)
     return {**base, "id": gid("Transfer", transfer.id)}
 
@@ -65,8 +77,15 @@ async def given_warehouse(chain, state) -> dict[str, Any]:
 
     base = await given_stock(chain, state)
     async with write_transaction(state.sessionmaker) as session:
-        fields = stores.StoreFields(code="WH01", name="华东仓", city="上海", address="嘉定区1号", lat=31.38, lng=121.25,
-                                    kind=StoreKind.WAREHOUSE)  # fmt: skip
+        fields = stores.StoreFields(
+            code="WH01",
+            name="华东仓",
+            city="上海",
+            address="嘉定区1号",
+            lat=31.38,
+            lng=121.25,
+            kind=StoreKind.WAREHOUSE,
+        )
         warehouse = await stores.create_store(session, fields=fields)
         await stores.set_status(session, store_id=warehouse.id, status=StoreStatus.OPEN)
         await stock.receive(session, warehouse.id, [stock.Line(s, 10) for s in base["sku_ids"]], stock.Ref("seed"))
@@ -105,66 +124,196 @@ def inventory_ops(Op, only, ALL, STAFF):
         Op("chainSettings", "{ chainSettings { priceBandPercent } }", only(*STAFF)),
         Op("catalogCsv", "{ catalogCsv }", only(*CATALOG)),
         Op("lowStock", "{ lowStock { edges { node { onHand } } } }", only(*STAFF)),
-        Op("stockMovements", "query($store: ID!) { stockMovements(storeId: $store) { edges { node { quantity } } } }",
-           only(*STAFF), _vars(("store",))),
+        Op(
+            "stockMovements",
+            "query($store: ID!) { stockMovements(storeId: $store) { edges { node { quantity } } } }",
+            only(*STAFF),
+            _vars(("store",)),
+        ),
         Op("transfers", "{ transfers { edges { node { status } } } }", only(*STAFF)),
-        Op("transferSuggestions", "query($store: ID!) { transferSuggestions(storeId: $store) { quantity } }",
-           only(*STAFF), _vars(("store",))),
-        Op("createCategory", 'mutation { createCategory(input: {name: "茶饮"}) { errors { code } } }', only(*CATALOG),
-           payload="createCategory"),
-        Op("updateCategory", 'mutation($category: ID!) { updateCategory(input: {id: $category, name: "小食"}) { errors { code } } }',
-           only(*CATALOG), _vars(("category",)), payload="updateCategory"),
-        Op("createProduct", 'mutation($category: ID!) { createProduct(input: {name: "豆浆", categoryId: $category,'
-           ' skus: [{barcode: "6912345000009", basePrice: 300}]}) { errors { code } } }', only(*CATALOG),
-           _vars(("category",)), payload="createProduct"),
-        Op("updateProduct", 'mutation($product: ID!) { updateProduct(input: {id: $product, name: "新名字"}) { errors { code } } }',
-           only(*CATALOG), _vars(("product",)), payload="updateProduct"),
-        Op("addSku", 'mutation($product: ID!) { addSku(input: {productId: $product, sku: {barcode: "6912345000010",'
-           " basePrice: 1000}}) { errors { code } } }", only(*CATALOG), _vars(("product",)), payload="addSku"),
-        Op("updateSku", "mutation($sku: ID!) { updateSku(input: {id: $sku, costPrice: 420}) { errors { code } } }",
-           only(*CATALOG), _vars(("sku",)), payload="updateSku"),
-        Op("pushPrice", "mutation($sku: ID!) { pushPrice(input: {skuId: $sku, price: 1100}) { errors { code } } }",
-           only(*CATALOG), _vars(("sku",)), payload="pushPrice"),
-        Op("importCatalogCsv", f'mutation {{ importCatalogCsv(input: {{csv: "{csv}"}}) {{ errors {{ code }} }} }}',
-           only(*CATALOG), payload="importCatalogCsv"),
-        Op("updateChainSettings", "mutation { updateChainSettings(input: {priceBandPercent: 30}) { errors { code } } }",
-           only("hq_admin"), payload="updateChainSettings"),
-        Op("adoptSkus", "mutation($store: ID!, $sku: ID!) { adoptSkus(input: {storeId: $store, items: [{skuId: $sku}]}) { errors { code } } }",
-           only(*LISTING), _adopt_vars, payload="adoptSkus"),
-        Op("setListingPrice", "mutation($listing: ID!) { setListingPrice(input: {id: $listing, price: 1050}) { errors { code } } }",
-           only(*LISTING), _vars(("listing",)), payload="setListingPrice"),
-        Op("setListingsOnShelf", "mutation($listing: ID!) { setListingsOnShelf(input: {ids: [$listing], onShelf: false}) { errors { code } } }",
-           only(*LISTING), _vars(("listing",)), payload="setListingsOnShelf"),
-        Op("receiveStock", "mutation($idempotencyKey: String!, $store: ID!, $sku: ID!) { receiveStock(input: {idempotencyKey: $idempotencyKey, storeId: $store, lines: [{skuId: $sku, quantity: 2}]}) { errors { code } } }",
-           only(*STOCK_ADJUST), _vars(("store", "sku")), payload="receiveStock"),
-        Op("adjustStock", "mutation($idempotencyKey: String!, $store: ID!, $sku: ID!) { adjustStock(input: {idempotencyKey: $idempotencyKey, storeId: $store, lines: [{skuId: $sku, delta: -1}], reason: DAMAGE}) { errors { code } } }",
-           only(*STOCK_ADJUST), _vars(("store", "sku")), payload="adjustStock"),
-        Op("submitStocktake", "mutation($idempotencyKey: String!, $store: ID!, $sku: ID!) { submitStocktake(input: {idempotencyKey: $idempotencyKey, storeId: $store, counts: [{skuId: $sku, quantity: 9}]}) { errors { code } } }",
-           only(*STOCK_ADJUST), _vars(("store", "sku")), payload="submitStocktake"),
-        Op("setLowStockThreshold", "mutation($store: ID!, $sku: ID!) { setLowStockThreshold(input: {storeId: $store, skuId: $sku, threshold: 3}) { errors { code } } }",
-           only(*STOCK_ADJUST), _vars(("store", "sku")), payload="setLowStockThreshold"),
-        Op("requestTransfer", "mutation($idempotencyKey: String!, $store: ID!, $other: ID!, $sku: ID!) { requestTransfer(input: {idempotencyKey: $idempotencyKey, fromStoreId: $other, toStoreId: $store,"
-           " lines: [{skuId: $sku, quantity: 1}]}) { errors { code } } }", only(*STOCK_ADJUST), _vars(("store", "other", "sku")),
-           payload="requestTransfer"),
-        Op("decideTransfer", "mutation($id: ID!) { decideTransfer(input: {id: $id, approve: true}) { errors { code } } }",
-           only("hq_admin"), _transfer_vars(), payload="decideTransfer"),
-        Op("shipTransfer", "mutation($idempotencyKey: String!, $id: ID!) { shipTransfer(input: {idempotencyKey: $idempotencyKey, id: $id}) { errors { code } } }",
-           only(*STOCK_ADJUST), _outgoing, payload="shipTransfer"),
-        Op("receiveTransfer", "mutation($idempotencyKey: String!, $id: ID!) { receiveTransfer(input: {idempotencyKey: $idempotencyKey, id: $id}) { errors { code } } }",
-           only(*STOCK_ADJUST), _transfer_vars(ship=True), payload="receiveTransfer"),
-        Op("cancelTransfer", "mutation($id: ID!) { cancelTransfer(input: {id: $id}) { errors { code } } }",
-           only(*STOCK_ADJUST), _transfer_vars(), payload="cancelTransfer"),
-        Op("replenishmentSuggestions", "query($store: ID!) { replenishmentSuggestions(storeId: $store) { quantity } }",
-           only(*STAFF), _vars(("store",))),
-        Op("setStockBounds", "mutation($store: ID!, $sku: ID!) { setStockBounds(input: {storeId: $store, skuId: $sku, minLevel: 2, maxLevel: 8}) { errors { code } } }",
-           only(*STOCK_ADJUST), _vars(("store", "sku")), payload="setStockBounds"),
-        Op("requestReplenishment", "mutation($idempotencyKey: String!, $store: ID!, $warehouse: ID!, $sku: ID!) { requestReplenishment(input: {idempotencyKey: $idempotencyKey, storeId: $store, warehouseId: $warehouse,"
-           " lines: [{skuId: $sku, quantity: 1}]}) { errors { code } } }", only(*STOCK_ADJUST), given_warehouse,
-           payload="requestReplenishment"),
-        Op("receivePurchase", "mutation($idempotencyKey: String!, $warehouse: ID!, $sku: ID!) { receivePurchase(input: {idempotencyKey: $idempotencyKey, warehouseId: $warehouse, supplierName: \"上海乳业\","
-           " lines: [{skuId: $sku, quantity: 5, unitCost: 480}]}) { errors { code } } }", only("hq_admin"), given_warehouse,
-           payload="receivePurchase"),
-    ]  # fmt: skip
+        Op(
+            "transferSuggestions",
+            "query($store: ID!) { transferSuggestions(storeId: $store) { quantity } }",
+            only(*STAFF),
+            _vars(("store",)),
+        ),
+        Op(
+            "createCategory",
+            'mutation { createCategory(input: {name: "茶饮"}) { errors { code } } }',
+            only(*CATALOG),
+            payload="createCategory",
+        ),
+        Op(
+            "updateCategory",
+            'mutation($category: ID!) { updateCategory(input: {id: $category, name: "小食"}) { errors { code } } }',
+            only(*CATALOG),
+            _vars(("category",)),
+            payload="updateCategory",
+        ),
+        Op(
+            "createProduct",
+            'mutation($category: ID!) { createProduct(input: {name: "豆浆", categoryId: $category,'
+            ' skus: [{barcode: "6912345000009", basePrice: 300}]}) { errors { code } } }',
+            only(*CATALOG),
+            _vars(("category",)),
+            payload="createProduct",
+        ),
+        Op(
+            "updateProduct",
+            'mutation($product: ID!) { updateProduct(input: {id: $product, name: "新名字"}) { errors { code } } }',
+            only(*CATALOG),
+            _vars(("product",)),
+            payload="updateProduct",
+        ),
+        Op(
+            "addSku",
+            'mutation($product: ID!) { addSku(input: {productId: $product, sku: {barcode: "6912345000010",'
+            " basePrice: 1000}}) { errors { code } } }",
+            only(*CATALOG),
+            _vars(("product",)),
+            payload="addSku",
+        ),
+        Op(
+            "updateSku",
+            "mutation($sku: ID!) { updateSku(input: {id: $sku, costPrice: 420}) { errors { code } } }",
+            only(*CATALOG),
+            _vars(("sku",)),
+            payload="updateSku",
+        ),
+        Op(
+            "pushPrice",
+            "mutation($sku: ID!) { pushPrice(input: {skuId: $sku, price: 1100}) { errors { code } } }",
+            only(*CATALOG),
+            _vars(("sku",)),
+            payload="pushPrice",
+        ),
+        Op(
+            "importCatalogCsv",
+            f'mutation {{ importCatalogCsv(input: {{csv: "{csv}"}}) {{ errors {{ code }} }} }}',
+            only(*CATALOG),
+            payload="importCatalogCsv",
+        ),
+        Op(
+            "updateChainSettings",
+            "mutation { updateChainSettings(input: {priceBandPercent: 30}) { errors { code } } }",
+            only("hq_admin"),
+            payload="updateChainSettings",
+        ),
+        Op(
+            "adoptSkus",
+            "mutation($store: ID!, $sku: ID!) { adoptSkus(input: {storeId: $store, items: [{skuId: $sku}]}) { errors { code } } }",
+            only(*LISTING),
+            _adopt_vars,
+            payload="adoptSkus",
+        ),
+        Op(
+            "setListingPrice",
+            "mutation($listing: ID!) { setListingPrice(input: {id: $listing, price: 1050}) { errors { code } } }",
+            only(*LISTING),
+            _vars(("listing",)),
+            payload="setListingPrice",
+        ),
+        Op(
+            "setListingsOnShelf",
+            "mutation($listing: ID!) { setListingsOnShelf(input: {ids: [$listing], onShelf: false}) { errors { code } } }",
+            only(*LISTING),
+            _vars(("listing",)),
+            payload="setListingsOnShelf",
+        ),
+        Op(
+            "receiveStock",
+            "mutation($idempotencyKey: String!, $store: ID!, $sku: ID!) { receiveStock(input: {idempotencyKey: $idempotencyKey, storeId: $store, lines: [{skuId: $sku, quantity: 2}]}) { errors { code } } }",
+            only(*STOCK_ADJUST),
+            _vars(("store", "sku")),
+            payload="receiveStock",
+        ),
+        Op(
+            "adjustStock",
+            "mutation($idempotencyKey: String!, $store: ID!, $sku: ID!) { adjustStock(input: {idempotencyKey: $idempotencyKey, storeId: $store, lines: [{skuId: $sku, delta: -1}], reason: DAMAGE}) { errors { code } } }",
+            only(*STOCK_ADJUST),
+            _vars(("store", "sku")),
+            payload="adjustStock",
+        ),
+        Op(
+            "submitStocktake",
+            "mutation($idempotencyKey: String!, $store: ID!, $sku: ID!) { submitStocktake(input: {idempotencyKey: $idempotencyKey, storeId: $store, counts: [{skuId: $sku, quantity: 9}]}) { errors { code } } }",
+            only(*STOCK_ADJUST),
+            _vars(("store", "sku")),
+            payload="submitStocktake",
+        ),
+        Op(
+            "setLowStockThreshold",
+            "mutation($store: ID!, $sku: ID!) { setLowStockThreshold(input: {storeId: $store, skuId: $sku, threshold: 3}) { errors { code } } }",
+            only(*STOCK_ADJUST),
+            _vars(("store", "sku")),
+            payload="setLowStockThreshold",
+        ),
+        Op(
+            "requestTransfer",
+            "mutation($idempotencyKey: String!, $store: ID!, $other: ID!, $sku: ID!) { requestTransfer(input: {idempotencyKey: $idempotencyKey, fromStoreId: $other, toStoreId: $store,"
+            " lines: [{skuId: $sku, quantity: 1}]}) { errors { code } } }",
+            only(*STOCK_ADJUST),
+            _vars(("store", "other", "sku")),
+            payload="requestTransfer",
+        ),
+        Op(
+            "decideTransfer",
+            "mutation($id: ID!) { decideTransfer(input: {id: $id, approve: true}) { errors { code } } }",
+            only("hq_admin"),
+            _transfer_vars(),
+            payload="decideTransfer",
+        ),
+        Op(
+            "shipTransfer",
+            "mutation($idempotencyKey: String!, $id: ID!) { shipTransfer(input: {idempotencyKey: $idempotencyKey, id: $id}) { errors { code } } }",
+            only(*STOCK_ADJUST),
+            _outgoing,
+            payload="shipTransfer",
+        ),
+        Op(
+            "receiveTransfer",
+            "mutation($idempotencyKey: String!, $id: ID!) { receiveTransfer(input: {idempotencyKey: $idempotencyKey, id: $id}) { errors { code } } }",
+            only(*STOCK_ADJUST),
+            _transfer_vars(ship=True),
+            payload="receiveTransfer",
+        ),
+        Op(
+            "cancelTransfer",
+            "mutation($id: ID!) { cancelTransfer(input: {id: $id}) { errors { code } } }",
+            only(*STOCK_ADJUST),
+            _transfer_vars(),
+            payload="cancelTransfer",
+        ),
+        Op(
+            "replenishmentSuggestions",
+            "query($store: ID!) { replenishmentSuggestions(storeId: $store) { quantity } }",
+            only(*STAFF),
+            _vars(("store",)),
+        ),
+        Op(
+            "setStockBounds",
+            "mutation($store: ID!, $sku: ID!) { setStockBounds(input: {storeId: $store, skuId: $sku, minLevel: 2, maxLevel: 8}) { errors { code } } }",
+            only(*STOCK_ADJUST),
+            _vars(("store", "sku")),
+            payload="setStockBounds",
+        ),
+        Op(
+            "requestReplenishment",
+            "mutation($idempotencyKey: String!, $store: ID!, $warehouse: ID!, $sku: ID!) { requestReplenishment(input: {idempotencyKey: $idempotencyKey, storeId: $store, warehouseId: $warehouse,"
+            " lines: [{skuId: $sku, quantity: 1}]}) { errors { code } } }",
+            only(*STOCK_ADJUST),
+            given_warehouse,
+            payload="requestReplenishment",
+        ),
+        Op(
+            "receivePurchase",
+            'mutation($idempotencyKey: String!, $warehouse: ID!, $sku: ID!) { receivePurchase(input: {idempotencyKey: $idempotencyKey, warehouseId: $warehouse, supplierName: "上海乳业",'
+            " lines: [{skuId: $sku, quantity: 5, unitCost: 480}]}) { errors { code } } }",
+            only("hq_admin"),
+            given_warehouse,
+            payload="receivePurchase",
+        ),
+    ]
 
 
 async def _adopt_vars(chain, state):

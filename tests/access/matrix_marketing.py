@@ -20,14 +20,20 @@ VALID = 'validFrom: "2020-01-01T00:00:00+00:00", validUntil: "2030-02-01T00:00:0
 
 
 def _sh01_manager(chain) -> Viewer:
-    return Viewer(kind=ViewerKind.STAFF, role_code="STORE_MANAGER", role_scope=RoleScope.STORE,
-                  store_id=chain.stores["SH01"], permissions=frozenset({"marketing.manage"}))  # fmt: skip
+    return Viewer(
+        kind=ViewerKind.STAFF,
+        role_code="STORE_MANAGER",
+        role_scope=RoleScope.STORE,
+        store_id=chain.stores["SH01"],
+        permissions=frozenset({"marketing.manage"}),
+    )
 
 
 async def _member(state, subject: str) -> int:
     async with write_transaction(state.sessionmaker) as session:
-        member, _ = await members.member_for_identity(session, state.cipher, ExternalIdentity("local", subject),
-                                                      store_id=None)  # fmt: skip
+        member, _ = await members.member_for_identity(
+            session, state.cipher, ExternalIdentity("local", subject), store_id=None
+        )
         return member.id
 
 
@@ -44,8 +50,9 @@ async def _local_campaign(chain, state) -> dict[str, Any]:
 
     from models import utcnow
 
-    spec = promotions.NewCampaign(CampaignKind.FULL_REDUCTION, "本店满减", utcnow(), utcnow() + timedelta(days=1),
-                                  tiers=[(10000, 1000)])  # fmt: skip
+    spec = promotions.NewCampaign(
+        CampaignKind.FULL_REDUCTION, "本店满减", utcnow(), utcnow() + timedelta(days=1), tiers=[(10000, 1000)]
+    )
     async with write_transaction(state.sessionmaker) as session:
         return {"id": gid("Campaign", (await promotions.create(session, _sh01_manager(chain), spec)).id)}
 
@@ -55,8 +62,9 @@ async def _local_template(chain, state) -> dict[str, Any]:
 
     from models import utcnow
 
-    spec = coupons.NewTemplate("本店券", CouponKind.THRESHOLD_OFF, utcnow(), utcnow() + timedelta(days=1),
-                               threshold=10000, amount_off=1000)  # fmt: skip
+    spec = coupons.NewTemplate(
+        "本店券", CouponKind.THRESHOLD_OFF, utcnow(), utcnow() + timedelta(days=1), threshold=10000, amount_off=1000
+    )
     async with write_transaction(state.sessionmaker) as session:
         return {"id": gid("CouponTemplate", (await coupons.create_template(session, _sh01_manager(chain), spec)).id)}
 
@@ -71,10 +79,16 @@ async def _group_campaign(chain, state) -> dict[str, Any]:
     library = await make_library(state, products=1, skus_per_product=1)
     await list_in_store(state, chain.stores["SH01"], library.sku_ids, on_hand=10)
     sku = library.sku_ids[0]
-    campaign_id = await campaign(state, CampaignKind.GROUP_BUY, items=[ItemSpec(sku, price=500)], group_size=3,
-                                 group_minutes=30)  # fmt: skip
-    return {"c": gid("Campaign", campaign_id), "store": gid("Store", chain.stores["SH01"]), "sku": gid("Sku", sku),
-            "campaign_id": campaign_id, "sku_id": sku}  # fmt: skip
+    campaign_id = await campaign(
+        state, CampaignKind.GROUP_BUY, items=[ItemSpec(sku, price=500)], group_size=3, group_minutes=30
+    )
+    return {
+        "c": gid("Campaign", campaign_id),
+        "store": gid("Store", chain.stores["SH01"]),
+        "sku": gid("Sku", sku),
+        "campaign_id": campaign_id,
+        "sku_id": sku,
+    }
 
 
 async def _open_group(chain, state) -> dict[str, Any]:
@@ -82,10 +96,14 @@ async def _open_group(chain, state) -> dict[str, Any]:
     leader = await _member(state, "group-leader")
     async with write_transaction(state.sessionmaker) as session:
         joined = await group_buys.open_group(
-            session, Viewer(kind=ViewerKind.MEMBER, member_id=leader), state.payment_providers["sandbox"],
-            campaign_id=given["campaign_id"], store_id=chain.stores["SH01"], sku_id=given["sku_id"],
+            session,
+            Viewer(kind=ViewerKind.MEMBER, member_id=leader),
+            state.payment_providers["sandbox"],
+            campaign_id=given["campaign_id"],
+            store_id=chain.stores["SH01"],
+            sku_id=given["sku_id"],
             idempotency_key="leader",
-        )  # fmt: skip
+        )
     return {"code": joined.group.share_code}
 
 
@@ -102,8 +120,9 @@ async def _mall_item(chain, state) -> dict[str, Any]:
     me = await _member(state, "matrix-member")
     async with write_transaction(state.sessionmaker) as session:
         await points.adjust(session, me, 100, note="matrix", staff_id=None)
-        item = await points_mall.create_item(session, HQ, name="券", points_cost=10, stock_count=5, sku_id=None,
-                                             coupon_template_id=coupon)  # fmt: skip
+        item = await points_mall.create_item(
+            session, HQ, name="券", points_cost=10, stock_count=5, sku_id=None, coupon_template_id=coupon
+        )
     return {"i": gid("PointsMallItem", item.id)}
 
 
@@ -131,33 +150,91 @@ def marketing_ops(Op, only, ALL, STAFF):
         Op("myCoupons", "{ myCoupons { edges { node { id } } } }", only("member")),
         Op("groupBuy", 'query { groupBuy(shareCode: "NOSUCHCODE") { status } }', only("member")),
         Op("pointsMall", "{ pointsMall { id } }", ALL),
-        Op("campaignEffect", "query($id: ID!) { campaignEffect(campaignId: $id) { orders } }",
-           only("store_manager", "hq_analyst", "hq_operator", "hq_admin"), _hq_campaign),
+        Op(
+            "campaignEffect",
+            "query($id: ID!) { campaignEffect(campaignId: $id) { orders } }",
+            only("store_manager", "hq_analyst", "hq_operator", "hq_admin"),
+            _hq_campaign,
+        ),
         Op("myShareCode", "{ myShareCode }", only("member")),
-        Op("createCampaign", f'mutation {{ createCampaign(input: {{kind: FULL_REDUCTION, name: "满减", {WINDOW},'
-           ' tiers: [{threshold: 10000, off: 1000}]}) { errors { code } } }', only(*MARKETERS),
-           payload="createCampaign"),
-        Op("endCampaign", "mutation($id: ID!) { endCampaign(input: {id: $id}) { errors { code } } }",
-           only(*MARKETERS), _local_campaign, payload="endCampaign"),
-        Op("createCouponTemplate", f'mutation {{ createCouponTemplate(input: {{name: "券", kind: THRESHOLD_OFF, {VALID},'
-           " threshold: 10000, amountOff: 1000}) { errors { code } } }", only(*MARKETERS),
-           payload="createCouponTemplate"),
-        Op("endCouponTemplate", "mutation($id: ID!) { endCouponTemplate(input: {id: $id}) { errors { code } } }",
-           only(*MARKETERS), _local_template, payload="endCouponTemplate"),
-        Op("claimCoupon", "mutation($idempotencyKey: String!, $t: ID!) { claimCoupon(input: {idempotencyKey: $idempotencyKey, templateId: $t}) { errors { code } } }",
-           only("member"), _template, payload="claimCoupon"),
-        Op("issueCoupons", 'mutation($idempotencyKey: String!, $t: ID!) { issueCoupons(input: {idempotencyKey: $idempotencyKey, templateId: $t, segment: "VIP"}) { errors { code } } }',
-           only(*HQ_MARKETERS), _template, payload="issueCoupons"),
-        Op("openGroupBuy", "mutation($c: ID!, $store: ID!, $sku: ID!) { openGroupBuy(input: {campaignId: $c,"
-           ' storeId: $store, skuId: $sku, idempotencyKey: "g-1"}) { errors { code } } }', only("member"),
-           _group_campaign, payload="openGroupBuy"),
-        Op("joinGroupBuy", 'mutation($code: String!) { joinGroupBuy(input: {shareCode: $code, idempotencyKey: "j-1"})'
-           " { errors { code } } }", only("member"), _open_group, payload="joinGroupBuy"),
-        Op("acceptReferral", "mutation($code: String!) { acceptReferral(input: {code: $code}) { errors { code } } }",
-           only("member"), _share_code, payload="acceptReferral"),
-        Op("createPointsMallItem", 'mutation($t: ID!) { createPointsMallItem(input: {name: "x", pointsCost: 10,'
-           " stock: 1, couponTemplateId: $t}) { errors { code } } }", only(*HQ_MARKETERS), _template,
-           payload="createPointsMallItem"),
-        Op("exchangePoints", 'mutation($i: ID!) { exchangePoints(input: {itemId: $i, idempotencyKey: "x-1"})'
-           " { errors { code } } }", only("member"), _mall_item, payload="exchangePoints"),
-    ]  # fmt: skip
+        Op(
+            "createCampaign",
+            f'mutation {{ createCampaign(input: {{kind: FULL_REDUCTION, name: "满减", {WINDOW},'
+            " tiers: [{threshold: 10000, off: 1000}]}) { errors { code } } }",
+            only(*MARKETERS),
+            payload="createCampaign",
+        ),
+        Op(
+            "endCampaign",
+            "mutation($id: ID!) { endCampaign(input: {id: $id}) { errors { code } } }",
+            only(*MARKETERS),
+            _local_campaign,
+            payload="endCampaign",
+        ),
+        Op(
+            "createCouponTemplate",
+            f'mutation {{ createCouponTemplate(input: {{name: "券", kind: THRESHOLD_OFF, {VALID},'
+            " threshold: 10000, amountOff: 1000}) { errors { code } } }",
+            only(*MARKETERS),
+            payload="createCouponTemplate",
+        ),
+        Op(
+            "endCouponTemplate",
+            "mutation($id: ID!) { endCouponTemplate(input: {id: $id}) { errors { code } } }",
+            only(*MARKETERS),
+            _local_template,
+            payload="endCouponTemplate",
+        ),
+        Op(
+            "claimCoupon",
+            "mutation($idempotencyKey: String!, $t: ID!) { claimCoupon(input: {idempotencyKey: $idempotencyKey, templateId: $t}) { errors { code } } }",
+            only("member"),
+            _template,
+            payload="claimCoupon",
+        ),
+        Op(
+            "issueCoupons",
+            'mutation($idempotencyKey: String!, $t: ID!) { issueCoupons(input: {idempotencyKey: $idempotencyKey, templateId: $t, segment: "VIP"}) { errors { code } } }',
+            only(*HQ_MARKETERS),
+            _template,
+            payload="issueCoupons",
+        ),
+        Op(
+            "openGroupBuy",
+            "mutation($c: ID!, $store: ID!, $sku: ID!) { openGroupBuy(input: {campaignId: $c,"
+            ' storeId: $store, skuId: $sku, idempotencyKey: "g-1"}) { errors { code } } }',
+            only("member"),
+            _group_campaign,
+            payload="openGroupBuy",
+        ),
+        Op(
+            "joinGroupBuy",
+            'mutation($code: String!) { joinGroupBuy(input: {shareCode: $code, idempotencyKey: "j-1"})'
+            " { errors { code } } }",
+            only("member"),
+            _open_group,
+            payload="joinGroupBuy",
+        ),
+        Op(
+            "acceptReferral",
+            "mutation($code: String!) { acceptReferral(input: {code: $code}) { errors { code } } }",
+            only("member"),
+            _share_code,
+            payload="acceptReferral",
+        ),
+        Op(
+            "createPointsMallItem",
+            'mutation($t: ID!) { createPointsMallItem(input: {name: "x", pointsCost: 10,'
+            " stock: 1, couponTemplateId: $t}) { errors { code } } }",
+            only(*HQ_MARKETERS),
+            _template,
+            payload="createPointsMallItem",
+        ),
+        Op(
+            "exchangePoints",
+            'mutation($i: ID!) { exchangePoints(input: {itemId: $i, idempotencyKey: "x-1"}) { errors { code } } }',
+            only("member"),
+            _mall_item,
+            payload="exchangePoints",
+        ),
+    ]

@@ -30,18 +30,29 @@ async def given_order(chain, state, *, paid: bool, delivery: bool = False, dispa
             assert shop is not None
             where = orders.DeliveryAddress("Li Lei", "13800000000", "1 Road", shop.lat, shop.lng)
         placed = await orders.place_order(
-            session, Viewer(kind=ViewerKind.MEMBER, member_id=member.id), state.payment_providers["sandbox"],
-            orders.PlaceOrder(store, [CartLine(library.sku_ids[0], 1)], "matrix",
-                              fulfilment=Fulfilment.DELIVERY if delivery else Fulfilment.PICKUP, delivery=where),
+            session,
+            Viewer(kind=ViewerKind.MEMBER, member_id=member.id),
+            state.payment_providers["sandbox"],
+            orders.PlaceOrder(
+                store,
+                [CartLine(library.sku_ids[0], 1)],
+                "matrix",
+                fulfilment=Fulfilment.DELIVERY if delivery else Fulfilment.PICKUP,
+                delivery=where,
+            ),
             cipher=state.cipher,
-        )  # fmt: skip
+        )
         order = placed.order
         if paid:
             order = await orders.mark_paid(session, order.id, order.created_at)
         if dispatched:
             order = await orders.dispatch(session, HQ, order.id)
-    return {"id": gid("Order", order.id), "code": order.pickup_code, "store": gid("Store", store),
-            "sku": gid("Sku", library.sku_ids[0])}  # fmt: skip
+    return {
+        "id": gid("Order", order.id),
+        "code": order.pickup_code,
+        "store": gid("Store", store),
+        "sku": gid("Sku", library.sku_ids[0]),
+    }
 
 
 def _vars(*keys: str, paid: bool = True, delivery: bool = False, dispatched: bool = False):
@@ -65,8 +76,11 @@ async def _sold(chain, state):
     listed = await _listed(chain, state)
     sku = pk(listed["sku"])
     async with write_transaction(state.sessionmaker) as session:
-        order = await pos.checkout(session, HQ, pos.Checkout(chain.stores["SH01"], "sold-1", [CartLine(sku, 1)],
-                                                             [pos.Tender(PaymentMethod.CASH, 1000)]))  # fmt: skip
+        order = await pos.checkout(
+            session,
+            HQ,
+            pos.Checkout(chain.stores["SH01"], "sold-1", [CartLine(sku, 1)], [pos.Tender(PaymentMethod.CASH, 1000)]),
+        )
     return {"id": gid("Order", order.id)}
 
 
@@ -77,41 +91,117 @@ async def _store_only(chain, state):
 def order_ops(Op, only, ALL, STAFF):
     PICKUP = ("clerk", "store_manager", "hq_admin")
     return [
-        Op("quote", "query($store: ID!, $sku: ID!) { quote(input: {storeId: $store, lines: [{skuId: $sku, quantity: 1}]}) { total } }",
-           ALL, _listed),
+        Op(
+            "quote",
+            "query($store: ID!, $sku: ID!) { quote(input: {storeId: $store, lines: [{skuId: $sku, quantity: 1}]}) { total } }",
+            ALL,
+            _listed,
+        ),
         Op("myOrders", "{ myOrders { edges { node { id } } } }", only("member")),
         Op("orders", "query($store: ID!) { orders(storeId: $store) { edges { node { id } } } }", only(*STAFF), _listed),
-        Op("orders.filtered", "query($store: ID!) { orders(filter: {storeIds: [$store], hasRefund: false}) { edges { node { id timeline { kind } } } } }",
-           only(*STAFF), _listed),
+        Op(
+            "orders.filtered",
+            "query($store: ID!) { orders(filter: {storeIds: [$store], hasRefund: false}) { edges { node { id timeline { kind } } } } }",
+            only(*STAFF),
+            _listed,
+        ),
         Op("ordersCsv", "{ ordersCsv(filter: {channel: POS}) }", only("hq_analyst", "hq_operator", "hq_admin")),
-        Op("placeOrder", "mutation($store: ID!, $sku: ID!) { placeOrder(input: {storeId: $store, lines: [{skuId: $sku, quantity: 1}],"
-           ' idempotencyKey: "m-1"}) { errors { code } } }', only("member"), _listed, payload="placeOrder"),
+        Op(
+            "placeOrder",
+            "mutation($store: ID!, $sku: ID!) { placeOrder(input: {storeId: $store, lines: [{skuId: $sku, quantity: 1}],"
+            ' idempotencyKey: "m-1"}) { errors { code } } }',
+            only("member"),
+            _listed,
+            payload="placeOrder",
+        ),
         Op("latePayments", "{ latePayments { edges { node { id } } } }", only(*STAFF)),
-        Op("payOrder", "mutation($id: ID!) { payOrder(input: {id: $id}) { errors { code } } }", only("member"),
-           _vars("id", paid=False), payload="payOrder"),
-        Op("cancelMyOrder", "mutation($id: ID!) { cancelMyOrder(input: {id: $id}) { errors { code } } }", only("member"),
-           _vars("id", paid=False), payload="cancelMyOrder"),
-        Op("posCheckout", "mutation($store: ID!, $sku: ID!) { posCheckout(input: {clientOrderId: \"c-1\", storeId: $store,"
-           ' lines: [{skuId: $sku, quantity: 1}], tenders: [{method: CASH, amount: 1000}]}) { errors { code } } }',
-           only(*PICKUP), _listed, payload="posCheckout"),
-        Op("refundOrder", "mutation($idempotencyKey: String!, $id: ID!) { refundOrder(input: {idempotencyKey: $idempotencyKey, id: $id}) { errors { code } } }",
-           only("store_manager", "hq_admin"), _sold, payload="refundOrder"),
-        Op("refundPreview", "query($id: ID!) { refundPreview(input: {id: $id}) { amount tenders { method amount } } }",
-           only("store_manager", "hq_admin"), _sold),
-        Op("settlement", 'query($store: ID!) { settlement(storeId: $store, date: "2026-01-01") { closed figures } }',
-           only("store_manager", "hq_analyst", "hq_admin"), _store_only),
-        Op("closeSettlement", 'mutation($store: ID!) { closeSettlement(input: {storeId: $store, date: "2026-01-01"}) { errors { code } } }',
-           only("hq_analyst", "hq_admin"), _store_only, payload="closeSettlement"),
-        Op("markOrderPreparing", "mutation($id: ID!) { markOrderPreparing(input: {id: $id}) { errors { code } } }",
-           only(*PICKUP), _vars("id"), payload="markOrderPreparing"),
-        Op("markOrderReady", "mutation($id: ID!) { markOrderReady(input: {id: $id}) { errors { code } } }",
-           only(*PICKUP), _vars("id"), payload="markOrderReady"),
-        Op("dispatchOrder", "mutation($id: ID!) { dispatchOrder(input: {id: $id}) { errors { code } } }",
-           only(*PICKUP), _vars("id", delivery=True), payload="dispatchOrder"),
-        Op("confirmDelivery", "mutation($id: ID!) { confirmDelivery(input: {id: $id}) { errors { code } } }",
-           only("member", *PICKUP), _vars("id", delivery=True, dispatched=True), payload="confirmDelivery"),
-        Op("topUpOnline", 'mutation { topUpOnline(input: {idempotencyKey: "t-1", amount: 1000}) { errors { code } } }',
-           only("member"), payload="topUpOnline"),
-        Op("verifyPickup", "mutation($code: String!, $store: ID!) { verifyPickup(input: {code: $code, storeId: $store, idempotencyKey: \"p-1\"}) { errors { code } } }",
-           only(*PICKUP), _vars("code", "store"), payload="verifyPickup"),
-    ]  # fmt: skip
+        Op(
+            "payOrder",
+            "mutation($id: ID!) { payOrder(input: {id: $id}) { errors { code } } }",
+            only("member"),
+            _vars("id", paid=False),
+            payload="payOrder",
+        ),
+        Op(
+            "cancelMyOrder",
+            "mutation($id: ID!) { cancelMyOrder(input: {id: $id}) { errors { code } } }",
+            only("member"),
+            _vars("id", paid=False),
+            payload="cancelMyOrder",
+        ),
+        Op(
+            "posCheckout",
+            'mutation($store: ID!, $sku: ID!) { posCheckout(input: {clientOrderId: "c-1", storeId: $store,'
+            " lines: [{skuId: $sku, quantity: 1}], tenders: [{method: CASH, amount: 1000}]}) { errors { code } } }",
+            only(*PICKUP),
+            _listed,
+            payload="posCheckout",
+        ),
+        Op(
+            "refundOrder",
+            "mutation($idempotencyKey: String!, $id: ID!) { refundOrder(input: {idempotencyKey: $idempotencyKey, id: $id}) { errors { code } } }",
+            only("store_manager", "hq_admin"),
+            _sold,
+            payload="refundOrder",
+        ),
+        Op(
+            "refundPreview",
+            "query($id: ID!) { refundPreview(input: {id: $id}) { amount tenders { method amount } } }",
+            only("store_manager", "hq_admin"),
+            _sold,
+        ),
+        Op(
+            "settlement",
+            'query($store: ID!) { settlement(storeId: $store, date: "2026-01-01") { closed figures } }',
+            only("store_manager", "hq_analyst", "hq_admin"),
+            _store_only,
+        ),
+        Op(
+            "closeSettlement",
+            'mutation($store: ID!) { closeSettlement(input: {storeId: $store, date: "2026-01-01"}) { errors { code } } }',
+            only("hq_analyst", "hq_admin"),
+            _store_only,
+            payload="closeSettlement",
+        ),
+        Op(
+            "markOrderPreparing",
+            "mutation($id: ID!) { markOrderPreparing(input: {id: $id}) { errors { code } } }",
+            only(*PICKUP),
+            _vars("id"),
+            payload="markOrderPreparing",
+        ),
+        Op(
+            "markOrderReady",
+            "mutation($id: ID!) { markOrderReady(input: {id: $id}) { errors { code } } }",
+            only(*PICKUP),
+            _vars("id"),
+            payload="markOrderReady",
+        ),
+        Op(
+            "dispatchOrder",
+            "mutation($id: ID!) { dispatchOrder(input: {id: $id}) { errors { code } } }",
+            only(*PICKUP),
+            _vars("id", delivery=True),
+            payload="dispatchOrder",
+        ),
+        Op(
+            "confirmDelivery",
+            "mutation($id: ID!) { confirmDelivery(input: {id: $id}) { errors { code } } }",
+            only("member", *PICKUP),
+            _vars("id", delivery=True, dispatched=True),
+            payload="confirmDelivery",
+        ),
+        Op(
+            "topUpOnline",
+            'mutation { topUpOnline(input: {idempotencyKey: "t-1", amount: 1000}) { errors { code } } }',
+            only("member"),
+            payload="topUpOnline",
+        ),
+        Op(
+            "verifyPickup",
+            'mutation($code: String!, $store: ID!) { verifyPickup(input: {code: $code, storeId: $store, idempotencyKey: "p-1"}) { errors { code } } }',
+            only(*PICKUP),
+            _vars("code", "store"),
+            payload="verifyPickup",
+        ),
+    ]

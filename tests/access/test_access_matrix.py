@@ -271,9 +271,17 @@ async def test_access(test_keys, sqlite_demo_template, givens_dir, tmp_path, op:
 
 
 BY_NAME = {op.name: op for op in OPS}
-ON_POSTGRES = [("stores", "anonymous"), ("permissions", "hq_analyst"), ("createStore", "hq_admin"),
-               ("createStore", "store_manager"), ("placeOrder", "member"), ("refundOrder", "clerk"),
-               ("refundOrder", "store_manager"), ("identifyMember", "hq_analyst"), ("adjustStock", "store_manager")]  # fmt: skip
+ON_POSTGRES = [
+    ("stores", "anonymous"),
+    ("permissions", "hq_analyst"),
+    ("createStore", "hq_admin"),
+    ("createStore", "store_manager"),
+    ("placeOrder", "member"),
+    ("refundOrder", "clerk"),
+    ("refundOrder", "store_manager"),
+    ("identifyMember", "hq_analyst"),
+    ("adjustStock", "store_manager"),
+]
 
 
 @pytest.mark.postgres_only

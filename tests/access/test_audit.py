@@ -51,8 +51,10 @@ async def test_refused_mutation_is_logged_with_its_code_and_changes_nothing(api,
 
 
 async def test_forbidden_and_unauthenticated_attempts_are_logged(api, state, chain):
-    await api.gql('mutation { createRole(input: {code: "X_Y", name: "x", scope: HQ, permissions: []}) { errors { code } } }',
-                  as_="sh01.manager")  # fmt: skip
+    await api.gql(
+        'mutation { createRole(input: {code: "X_Y", name: "x", scope: HQ, permissions: []}) { errors { code } } }',
+        as_="sh01.manager",
+    )
     await api.gql(
         'mutation { createRole(input: {code: "X_Y", name: "x", scope: HQ, permissions: []}) { errors { code } } }'
     )
@@ -74,8 +76,10 @@ async def test_failed_login_is_logged_without_the_password(api, state, chain):
 
 async def test_refresh_tokens_and_sign_in_codes_never_reach_the_log(api, state):
     tokens = (await api.login("sh01.clerk"))["tokens"]
-    await api.gql("mutation($t: String!) { refreshToken(input: {refreshToken: $t}) { errors { code } } }",
-                  {"t": tokens["refreshToken"]})  # fmt: skip
+    await api.gql(
+        "mutation($t: String!) { refreshToken(input: {refreshToken: $t}) { errors { code } } }",
+        {"t": tokens["refreshToken"]},
+    )
     await api.member_sign_in("openid-secret:13911112222")
     async with state.sessionmaker() as session:
         dump = str([e.input for e in (await session.scalars(select(AuditLog))).all()])

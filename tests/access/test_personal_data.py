@@ -77,8 +77,13 @@ def test_every_input_field_that_may_hold_personal_data_declares_whether_it_does(
 
 # --- redaction in the audit log and the logs -------------------------------------------------------------------
 
-CONTACT: dict[str, Any] = {"contactName": "李雷", "phone": "13912345678", "address": "南京西路1700号 12楼", "lat": 31.2260,
-           "lng": 121.4480}  # fmt: skip
+CONTACT: dict[str, Any] = {
+    "contactName": "李雷",
+    "phone": "13912345678",
+    "address": "南京西路1700号 12楼",
+    "lat": 31.2260,
+    "lng": 121.4480,
+}
 PROFILE_NAME, BIRTHDAY = "韩梅梅", "1991-07-08"
 PLACE = """mutation($s: ID!, $l: [CartLineInput!]!, $key: String!, $d: DeliveryAddressInput, $sv: Int) {
   placeOrder(input: {storeId: $s, lines: $l, idempotencyKey: $key, fulfilment: DELIVERY, delivery: $d,
@@ -164,12 +169,23 @@ async def test_orders_and_profiles_leave_no_personal_values_in_the_audit_log_or_
 
 
 def test_redaction_follows_the_declaration_into_nested_and_listed_inputs():
-    plan: Plan = {"delivery": {"phone": Sensitivity.PHONE, "address": Sensitivity.PERSONAL},
-            "people": {"name": Sensitivity.PERSONAL}, "code": Sensitivity.SECRET}  # fmt: skip
-    given = {"delivery": {"phone": "13912345678", "address": "a street"}, "code": "s3cret", "note": "kept",
-             "people": [{"name": "Li"}, {"name": None}]}  # fmt: skip
-    assert redact(given, plan) == {"delivery": {"phone": "139****5678", "address": "[REDACTED]"}, "note": "kept",
-                                   "code": "[REDACTED]", "people": [{"name": "[REDACTED]"}, {"name": None}]}  # fmt: skip
+    plan: Plan = {
+        "delivery": {"phone": Sensitivity.PHONE, "address": Sensitivity.PERSONAL},
+        "people": {"name": Sensitivity.PERSONAL},
+        "code": Sensitivity.SECRET,
+    }
+    given = {
+        "delivery": {"phone": "13912345678", "address": "a street"},
+        "code": "s3cret",
+        "note": "kept",
+        "people": [{"name": "Li"}, {"name": None}],
+    }
+    assert redact(given, plan) == {
+        "delivery": {"phone": "139****5678", "address": "[REDACTED]"},
+        "note": "kept",
+        "code": "[REDACTED]",
+        "people": [{"name": "[REDACTED]"}, {"name": None}],
+    }
     assert hidden_values(given, plan) == {"13912345678", "a street", "s3cret", "Li"}
 
 
@@ -191,8 +207,15 @@ async def _member_id(state, token_code: str) -> int:
 async def _stored_value(state, member_id: int, store_id: int, *, principal: int, bonus: int, spend: int = 0) -> None:
     """A counter top-up, and some of it spent at the counter before (principal goes first)."""
     async with write_transaction(state.sessionmaker) as session:
-        await stored_value.top_up(session, member_id, principal=principal, bonus=bonus, store_id=store_id,
-                                  ref_type="counter_top_up", ref_id=None)  # fmt: skip
+        await stored_value.top_up(
+            session,
+            member_id,
+            principal=principal,
+            bonus=bonus,
+            store_id=store_id,
+            ref_type="counter_top_up",
+            ref_id=None,
+        )
         if spend:
             await stored_value.spend(session, member_id, spend, store_id=store_id, ref_type="counter", ref_id=None)
 
@@ -201,21 +224,34 @@ async def _books_balance(state, member_id: int, sku: int, store_id: int) -> None
     """Balances equal their ledgers (and the lots), and stock equals its movements."""
     async with state.sessionmaker() as session:
         member = await session.get(Member, member_id)
-        ledger = (await session.execute(
-            select(func.coalesce(func.sum(BalanceEntry.principal), 0), func.coalesce(func.sum(BalanceEntry.bonus), 0))
-            .where(BalanceEntry.member_id == member_id))).one()  # fmt: skip
-        lots = (await session.execute(
-            select(func.coalesce(func.sum(BalanceLot.principal_left), 0), func.coalesce(func.sum(BalanceLot.bonus_left), 0))
-            .where(BalanceLot.member_id == member_id))).one()  # fmt: skip
+        ledger = (
+            await session.execute(
+                select(
+                    func.coalesce(func.sum(BalanceEntry.principal), 0), func.coalesce(func.sum(BalanceEntry.bonus), 0)
+                ).where(BalanceEntry.member_id == member_id)
+            )
+        ).one()
+        lots = (
+            await session.execute(
+                select(
+                    func.coalesce(func.sum(BalanceLot.principal_left), 0),
+                    func.coalesce(func.sum(BalanceLot.bonus_left), 0),
+                ).where(BalanceLot.member_id == member_id)
+            )
+        ).one()
         points_sum = await session.scalar(
             select(func.coalesce(func.sum(PointsEntry.points), 0)).where(PointsEntry.member_id == member_id)
         )
         level = await session.scalar(
             select(StockLevel).where(StockLevel.store_id == store_id, StockLevel.sku_id == sku)
         )
-        moved = (await session.execute(
-            select(func.sum(StockMovement.quantity), func.sum(StockMovement.reserved_delta))
-            .where(StockMovement.store_id == store_id, StockMovement.sku_id == sku))).one()  # fmt: skip
+        moved = (
+            await session.execute(
+                select(func.sum(StockMovement.quantity), func.sum(StockMovement.reserved_delta)).where(
+                    StockMovement.store_id == store_id, StockMovement.sku_id == sku
+                )
+            )
+        ).one()
     assert (member.balance_principal, member.balance_bonus) == tuple(ledger) == tuple(lots)
     assert member.points_balance == points_sum
     assert (level.on_hand, level.reserved) == tuple(moved)
@@ -225,10 +261,13 @@ async def _jobs_settled(state) -> None:
     """Every job due in the next day runs: none failed, none waits to be retried."""
     await jobs.run_due(state.sessionmaker, utcnow() + timedelta(days=1), providers=state.payment_providers)
     async with state.sessionmaker() as session:
-        stuck = (await session.execute(
-            select(Job.kind, Job.status, Job.attempts, Job.last_error)
-            .where(Job.kind == "orders.expire", (Job.status != JobStatus.DONE) | (Job.last_error.is_not(None)))
-        )).all()  # fmt: skip
+        stuck = (
+            await session.execute(
+                select(Job.kind, Job.status, Job.attempts, Job.last_error).where(
+                    Job.kind == "orders.expire", (Job.status != JobStatus.DONE) | (Job.last_error.is_not(None))
+                )
+            )
+        ).all()
     assert stuck == []
 
 
@@ -316,10 +355,20 @@ async def test_deletion_refunds_paid_orders_not_handed_over_and_erases_personal_
 
     # An entry written before inputs were redacted by declaration, naming the member in clear.
     async with write_transaction(state.sessionmaker) as session:
-        record(session, AuditEntry(request_id="legacy", actor_kind="STAFF", operation="registerMember",
-                                   outcome=AuditOutcome.OK, staff_id=chain.staff["sh01.clerk"], store_id=sh01,
-                                   target_ids=(gid("Member", member_id),), ip="10.0.0.7",
-                                   input={"phone": "137****7000", "name": PROFILE_NAME, "storeId": store}))  # fmt: skip
+        record(
+            session,
+            AuditEntry(
+                request_id="legacy",
+                actor_kind="STAFF",
+                operation="registerMember",
+                outcome=AuditOutcome.OK,
+                staff_id=chain.staff["sh01.clerk"],
+                store_id=sh01,
+                target_ids=(gid("Member", member_id),),
+                ip="10.0.0.7",
+                input={"phone": "137****7000", "name": PROFILE_NAME, "storeId": store},
+            ),
+        )
     # An order on its way keeps its address until it arrives: the deletion waits, changing nothing.
     before = await table_counts(state)
     on_its_way = (await api.post(DELETE, token=token)).json()["data"]["deleteMyAccount"]
@@ -345,12 +394,16 @@ async def test_deletion_refunds_paid_orders_not_handed_over_and_erases_personal_
     assert level.on_hand == 9 and level.reserved == 0  # 4 sold, 3 came back: the delivered unit kept is gone
     assert refunded.delivery_enc is None and kept.delivery_enc is None  # orders stay, anonymised
     assert refunded.member_id == member_id and all(s.ip is None and s.revoked_at for s in sessions)
-    seen = await api.gql("query($id: ID!) { node(id: $id) { ... on Order { status payable delivery { phone } } } }",
-                         {"id": riding["id"]}, as_="hq.admin")  # fmt: skip
+    seen = await api.gql(
+        "query($id: ID!) { node(id: $id) { ... on Order { status payable delivery { phone } } } }",
+        {"id": riding["id"]},
+        as_="hq.admin",
+    )
     assert seen["data"]["node"]["delivery"] is None and seen["data"]["node"]["status"] == "PARTIALLY_REFUNDED"
 
-    entries = await api.gql("{ auditLogs(first: 100) { edges { node { operation actorKind input ip targetIds } } } }",
-                            as_="hq.admin")  # fmt: skip
+    entries = await api.gql(
+        "{ auditLogs(first: 100) { edges { node { operation actorKind input ip targetIds } } } }", as_="hq.admin"
+    )
     nodes = [e["node"] for e in entries["data"]["auditLogs"]["edges"]]
     assert {"placeOrder", "updateMyProfile", "revealMemberPhone", "memberSignIn", "deleteMyAccount"} <= {
         n["operation"] for n in nodes
@@ -385,11 +438,13 @@ async def test_the_export_holds_every_kind_of_data_kept_about_the_member(api, st
     tag = await api.gql('mutation { createMemberTag(input: {name: "咖啡控"}) { tag { id } } }', as_="hq.admin")
     tagged = await api.gql(
         "mutation($t: ID!, $m: ID!) { tagMembers(input: {tagId: $t, memberIds: [$m]}) { changed } }",
-        {"t": tag["data"]["createMemberTag"]["tag"]["id"], "m": gid("Member", member_id)}, as_="hq.admin",
-    )  # fmt: skip
+        {"t": tag["data"]["createMemberTag"]["tag"]["id"], "m": gid("Member", member_id)},
+        as_="hq.admin",
+    )
     assert tagged["data"]["tagMembers"]["changed"] == 1
-    placed = await api.post(PLACE, {"s": gid("Store", sh01), "l": _lines(sku, 2), "key": "e-1", "d": CONTACT, "sv": 100},
-                            token)  # fmt: skip
+    placed = await api.post(
+        PLACE, {"s": gid("Store", sh01), "l": _lines(sku, 2), "key": "e-1", "d": CONTACT, "sv": 100}, token
+    )
     order = placed.json()["data"]["placeOrder"]["order"]
     await _notify(api, state, order["id"], order["payable"])
     refunded = await api.gql(REFUND, {"id": order["id"], "lines": _lines(sku, 1)}, as_="sh01.manager")
@@ -417,25 +472,38 @@ async def test_the_export_holds_every_kind_of_data_kept_about_the_member(api, st
 
 async def test_a_deleted_members_paid_place_in_a_forming_group_is_refunded_and_given_up(api, state, chain):
     menu = await given_menu(state, chain, on_hand=10)
-    campaign_id = await campaign(state, CampaignKind.GROUP_BUY, items=[ItemSpec(menu.a, price=6000)], group_size=3,
-                                 group_minutes=30)  # fmt: skip
+    campaign_id = await campaign(
+        state, CampaignKind.GROUP_BUY, items=[ItemSpec(menu.a, price=6000)], group_size=3, group_minutes=30
+    )
     async with write_transaction(state.sessionmaker) as session:
         leader, joiner = Member(name="团长"), Member(name="团员")
         session.add_all([leader, joiner])
     provider = state.payment_providers["sandbox"]
     async with write_transaction(state.sessionmaker) as session:
-        opened = await group_buys.open_group(session, Viewer(kind=ViewerKind.MEMBER, member_id=leader.id), provider,
-                                             campaign_id=campaign_id, store_id=menu.store, sku_id=menu.a,
-                                             idempotency_key="grp-0")  # fmt: skip
+        opened = await group_buys.open_group(
+            session,
+            Viewer(kind=ViewerKind.MEMBER, member_id=leader.id),
+            provider,
+            campaign_id=campaign_id,
+            store_id=menu.store,
+            sku_id=menu.a,
+            idempotency_key="grp-0",
+        )
     async with write_transaction(state.sessionmaker) as session:
-        joined = await group_buys.join_group(session, Viewer(kind=ViewerKind.MEMBER, member_id=joiner.id), provider,
-                                             share_code=opened.group.share_code, idempotency_key="grp-1")  # fmt: skip
+        joined = await group_buys.join_group(
+            session,
+            Viewer(kind=ViewerKind.MEMBER, member_id=joiner.id),
+            provider,
+            share_code=opened.group.share_code,
+            idempotency_key="grp-1",
+        )
     for order in (opened.placed.order, joined.placed.order):
         await _notify(api, state, gid("Order", order.id), order.payable)
 
     async with write_transaction(state.sessionmaker) as session:
-        await member_data.delete_account(session, state.cipher, Viewer(kind=ViewerKind.MEMBER, member_id=joiner.id),
-                                         state.payment_providers)  # fmt: skip
+        await member_data.delete_account(
+            session, state.cipher, Viewer(kind=ViewerKind.MEMBER, member_id=joiner.id), state.payment_providers
+        )
     async with state.sessionmaker() as session:
         group = await session.get(GroupBuy, opened.group.id)
         refunded = await session.get(Order, joined.placed.order.id)

@@ -31,14 +31,26 @@ async def private(state, chain) -> dict[str, str]:
     now = utcnow()
     async with write_transaction(state.sessionmaker) as session:
         _, skus = await catalog.create_product(
-            session, HQ, name="SH02 特调", category_id=library.category_ids["咖啡"], store_id=chain.stores["SH02"],
+            session,
+            HQ,
+            name="SH02 特调",
+            category_id=library.category_ids["咖啡"],
+            store_id=chain.stores["SH02"],
             skus=[catalog.SkuFields(barcode="SH02-0001", base_price=3000)],
-        )  # fmt: skip
+        )
         template = await coupons.create_template(
-            session, HQ, coupons.NewTemplate(name="SH02 券", kind=CouponKind.THRESHOLD_OFF, threshold=5000,
-                                             amount_off=500, valid_from=now, valid_until=now + timedelta(days=30),
-                                             store_ids=[chain.stores["SH02"]]),
-        )  # fmt: skip
+            session,
+            HQ,
+            coupons.NewTemplate(
+                name="SH02 券",
+                kind=CouponKind.THRESHOLD_OFF,
+                threshold=5000,
+                amount_off=500,
+                valid_from=now,
+                valid_until=now + timedelta(days=30),
+                store_ids=[chain.stores["SH02"]],
+            ),
+        )
         await session.execute(
             update(CouponTemplate).where(CouponTemplate.id == template.id).values(owner_store_id=chain.stores["SH02"])
         )

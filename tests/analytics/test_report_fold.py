@@ -129,16 +129,24 @@ async def test_run_jobs_folds_pending_report_events(state, chain, tmp_path):
 
     menu = await given_menu(state, chain)
     async with write_transaction(state.sessionmaker) as session:
-        await pos.checkout(session, HQ, pos.Checkout(menu.store, "cli-1", [CartLine(menu.a, 1)],
-                                                     [pos.Tender(PaymentMethod.CASH, 10000)]))  # fmt: skip
+        await pos.checkout(
+            session,
+            HQ,
+            pos.Checkout(menu.store, "cli-1", [CartLine(menu.a, 1)], [pos.Tender(PaymentMethod.CASH, 10000)]),
+        )
     async with state.sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(FactEvent)) == 1
     url = state.engine.url.render_as_string(hide_password=False)
     env = {**os.environ, "DATABASE_URL": url, "DATA_DIR": str(tmp_path), "APP_ENV": "development", "LOG_JSON": "0"}
     done = await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-m", "services.cli", "run-jobs"], cwd=ROOT, env=env, capture_output=True,
-        text=True, timeout=120,
-    )  # fmt: skip
+        subprocess.run,
+        [sys.executable, "-m", "services.cli", "run-jobs"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert "folded 1 report events" in done.stdout
     async with state.sessionmaker() as session:

@@ -44,13 +44,20 @@ SOLD = [s for s in OrderStatus if s not in (OrderStatus.CREATED, OrderStatus.CAN
 async def _raw(session, store_ids: list[int] | None) -> dict[str, int]:
     """The brute-force figures, straight from orders, lines, payments and refunds."""
     where = [Order.status.in_(SOLD)] + ([Order.store_id.in_(store_ids)] if store_ids else [])
-    count, gmv, discounts = (await session.execute(
-        select(func.count(), func.coalesce(func.sum(Order.subtotal), 0), func.coalesce(func.sum(Order.discount_total), 0))
-        .where(*where))).one()  # fmt: skip
+    count, gmv, discounts = (
+        await session.execute(
+            select(
+                func.count(),
+                func.coalesce(func.sum(Order.subtotal), 0),
+                func.coalesce(func.sum(Order.discount_total), 0),
+            ).where(*where)
+        )
+    ).one()
     paid = await session.scalar(
-        select(func.coalesce(func.sum(Payment.amount), 0)).join(Order, Order.id == Payment.order_id)
+        select(func.coalesce(func.sum(Payment.amount), 0))
+        .join(Order, Order.id == Payment.order_id)
         .where(Payment.status == PaymentStatus.SUCCEEDED, *where)
-    )  # fmt: skip
+    )
     refund_where = [Refund.store_id.in_(store_ids)] if store_ids else []
     refunded = await session.scalar(select(func.coalesce(func.sum(Refund.amount), 0)).where(*refund_where))
     units = await session.scalar(
@@ -112,8 +119,13 @@ def _reported(r: reports.SalesReport) -> dict[str, int]:
 def _store_viewer(store_id: int) -> Viewer:
     from models import RoleScope
 
-    return Viewer(kind=ViewerKind.STAFF, role_code="STORE_MANAGER", role_scope=RoleScope.STORE, store_id=store_id,
-                  permissions=frozenset({"report.view", "order.refund"}))  # fmt: skip
+    return Viewer(
+        kind=ViewerKind.STAFF,
+        role_code="STORE_MANAGER",
+        role_scope=RoleScope.STORE,
+        store_id=store_id,
+        permissions=frozenset({"report.view", "order.refund"}),
+    )
 
 
 @pytest.mark.postgres_too
@@ -143,32 +155,54 @@ async def test_report_totals_equal_the_ledgers_for_hq_and_for_each_store(state, 
             async with write_transaction(sessionmaker) as session:  # the cost moves (purchase receipts) between sales
                 await session.execute(update(Sku).where(Sku.id == next(iter(cart))).values(cost_price=cost))
                 if online:
-                    placed = await orders.place_order(session, Viewer(kind=ViewerKind.MEMBER, member_id=menu.gold),
-                                                      provider, orders.PlaceOrder(store, lines, f"o-{n}"))  # fmt: skip
+                    placed = await orders.place_order(
+                        session,
+                        Viewer(kind=ViewerKind.MEMBER, member_id=menu.gold),
+                        provider,
+                        orders.PlaceOrder(store, lines, f"o-{n}"),
+                    )
                     order = await orders.apply_notification(
-                        session, provider.name, Notification(f"ORD{placed.order.id:012d}", f"t{n}",
-                                                             placed.order.payable, True))  # fmt: skip
+                        session,
+                        provider.name,
+                        Notification(f"ORD{placed.order.id:012d}", f"t{n}", placed.order.payable, True),
+                    )
                 else:
                     from services.pricing.engine import quote
 
                     total = (await quote(session, store_id=store, lines=lines, member_id=None)).total
-                    order = await pos.checkout(session, HQ, pos.Checkout(store, f"p-{n}", lines,
-                                                                         [pos.Tender(PaymentMethod.CASH, total)]))  # fmt: skip
+                    order = await pos.checkout(
+                        session, HQ, pos.Checkout(store, f"p-{n}", lines, [pos.Tender(PaymentMethod.CASH, total)])
+                    )
             if refund != "none":
                 first = next(iter(cart))
                 async with write_transaction(sessionmaker) as session:
-                    await refunds.refund_order(session, _store_viewer(store), state.payment_providers, order_id=order.id,
-                                               quantities=None if refund == "all" else {first: 1}, restock=True,
-                                               reason=None)  # fmt: skip
+                    await refunds.refund_order(
+                        session,
+                        _store_viewer(store),
+                        state.payment_providers,
+                        order_id=order.id,
+                        quantities=None if refund == "all" else {first: 1},
+                        restock=True,
+                        reason=None,
+                    )
 
         async def check() -> None:
             await asyncio.gather(facts.refresh_all(sessionmaker), facts.refresh_all(sessionmaker))
             today = utcnow().date()
             async with sessionmaker() as session:
-                for scope, viewer, store_id in ((None, HQ, None), ([menu.store], _store_viewer(menu.store), None),
-                                                ([menu.other_store], HQ, menu.other_store)):  # fmt: skip
-                    report = await reports.sales(session, viewer, store_id=store_id, start=today - timedelta(days=1),
-                                                 end=today + timedelta(days=1), top=50)  # fmt: skip
+                for scope, viewer, store_id in (
+                    (None, HQ, None),
+                    ([menu.store], _store_viewer(menu.store), None),
+                    ([menu.other_store], HQ, menu.other_store),
+                ):
+                    report = await reports.sales(
+                        session,
+                        viewer,
+                        store_id=store_id,
+                        start=today - timedelta(days=1),
+                        end=today + timedelta(days=1),
+                        top=50,
+                    )
                     assert _reported(report) == await _raw(session, scope)
                     assert report.freshness.pending == 0
 
@@ -190,20 +224,25 @@ async def test_store_b_cannot_read_store_a_reports_or_csv(api, state, chain):
     menu = await given_menu(state, chain)
     async with write_transaction(state.sessionmaker) as session:
         for store in (menu.store, menu.other_store):
-            await pos.checkout(session, HQ, pos.Checkout(store, f"s-{store}", [CartLine(menu.a, 1)],
-                                                         [pos.Tender(PaymentMethod.CASH, 10000)]))  # fmt: skip
+            await pos.checkout(
+                session,
+                HQ,
+                pos.Checkout(store, f"s-{store}", [CartLine(menu.a, 1)], [pos.Tender(PaymentMethod.CASH, 10000)]),
+            )
     await facts.refresh_all(state.sessionmaker)
     sh01 = gid("Store", menu.store)
     for name in ("salesReport", "inventoryReport", "memberReport", "marketingReport"):
         refused = await api.gql(f"query($s: ID) {{ {name}(storeId: $s) {{ csv }} }}", {"s": sh01}, as_="sh02.manager")
         assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN", (name, refused)
-    own = await api.gql("{ salesReport { totals { orders net } csv } storeRanking { rows { store { code } } csv } }",
-                        as_="sh02.manager")  # fmt: skip
+    own = await api.gql(
+        "{ salesReport { totals { orders net } csv } storeRanking { rows { store { code } } csv } }", as_="sh02.manager"
+    )
     assert own["data"]["salesReport"]["totals"] == {"orders": 1, "net": 10000}
     assert own["data"]["storeRanking"]["rows"] == [{"store": {"code": "SH02"}}]
     assert "SH01" not in own["data"]["storeRanking"]["csv"] and own["data"]["salesReport"]["csv"].count("\n") == 2
-    everything = await api.gql("{ salesReport { totals { orders } } storeRanking { rows { rank store { code } } } }",
-                               as_="hq.analyst")  # fmt: skip
+    everything = await api.gql(
+        "{ salesReport { totals { orders } } storeRanking { rows { rank store { code } } } }", as_="hq.analyst"
+    )
     assert everything["data"]["salesReport"]["totals"]["orders"] == 2
     assert len(everything["data"]["storeRanking"]["rows"]) == 2
     clerk = await api.gql("{ salesReport { csv } }", as_="sh02.clerk")
@@ -214,12 +253,20 @@ async def test_store_b_cannot_read_store_a_reports_or_csv(api, state, chain):
 async def test_the_sales_report_is_chart_ready(api, state, chain):
     menu = await given_menu(state, chain)
     async with write_transaction(state.sessionmaker) as session:
-        await pos.checkout(session, HQ, pos.Checkout(menu.store, "c-1", [CartLine(menu.a, 2), CartLine(menu.b, 1)],
-                                                     [pos.Tender(PaymentMethod.CASH, 25000)]))  # fmt: skip
+        await pos.checkout(
+            session,
+            HQ,
+            pos.Checkout(
+                menu.store, "c-1", [CartLine(menu.a, 2), CartLine(menu.b, 1)], [pos.Tender(PaymentMethod.CASH, 25000)]
+            ),
+        )
     await facts.refresh_all(state.sessionmaker)
-    body = await api.gql("""{ salesReport(granularity: MONTH) { series { label figures { orders net } }
+    body = await api.gql(
+        """{ salesReport(granularity: MONTH) { series { label figures { orders net } }
       byHour { label figures { orders } } byChannel { label } byCategory { label net } topProducts { quantity sku { id } }
-      previous { net } netChange freshness { pendingEvents } } }""", as_="hq.admin")  # fmt: skip
+      previous { net } netChange freshness { pendingEvents } } }""",
+        as_="hq.admin",
+    )
     report = body["data"]["salesReport"]
     assert [p["figures"] for p in report["series"]] == [{"orders": 1, "net": 25000}]
     assert len(report["byHour"]) == 24 and sum(p["figures"]["orders"] for p in report["byHour"]) == 1
@@ -231,26 +278,42 @@ async def test_the_sales_report_is_chart_ready(api, state, chain):
 async def test_inventory_and_member_reports(api, state, chain):
     menu = await given_menu(state, chain, on_hand=10)
     async with write_transaction(state.sessionmaker) as session:
-        await session.execute(update(StockLevel).where(StockLevel.sku_id == menu.c, StockLevel.store_id == menu.store)
-                              .values(on_hand=0))  # fmt: skip
-        await pos.checkout(session, HQ, pos.Checkout(menu.store, "i-1", [CartLine(menu.a, 4)],
-                                                     [pos.Tender(PaymentMethod.CASH, 40000)]))  # fmt: skip
+        await session.execute(
+            update(StockLevel).where(StockLevel.sku_id == menu.c, StockLevel.store_id == menu.store).values(on_hand=0)
+        )
+        await pos.checkout(
+            session, HQ, pos.Checkout(menu.store, "i-1", [CartLine(menu.a, 4)], [pos.Tender(PaymentMethod.CASH, 40000)])
+        )
     await facts.refresh_all(state.sessionmaker)
-    body = await api.gql("query($s: ID) { inventoryReport(storeId: $s, from: \"2026-01-01\") { rows { onHand listed"
-                         " outOfStock stockoutRate lowStock sold } } memberReport { totalMembers levels { label count } } }",
-                         {"s": gid("Store", menu.store)}, as_="hq.admin")  # fmt: skip
+    body = await api.gql(
+        'query($s: ID) { inventoryReport(storeId: $s, from: "2026-01-01") { rows { onHand listed'
+        " outOfStock stockoutRate lowStock sold } } memberReport { totalMembers levels { label count } } }",
+        {"s": gid("Store", menu.store)},
+        as_="hq.admin",
+    )
     row = body["data"]["inventoryReport"]["rows"][0]
     assert len(body["data"]["inventoryReport"]["rows"]) == 1
-    assert row == {"onHand": 6 + 10, "listed": 3, "outOfStock": 1, "stockoutRate": round(1 / 3, 4), "lowStock": 1,
-                   "sold": 4}  # fmt: skip
+    assert row == {
+        "onHand": 6 + 10,
+        "listed": 3,
+        "outOfStock": 1,
+        "stockoutRate": round(1 / 3, 4),
+        "lowStock": 1,
+        "sold": 4,
+    }
     assert body["data"]["memberReport"]["totalMembers"] >= 2
 
 
 async def _sold_together(state, store: int, carts: list[list[int]]) -> None:
     async with write_transaction(state.sessionmaker) as session:
         for i, cart in enumerate(carts):
-            await pos.checkout(session, HQ, pos.Checkout(store, f"r-{i}", [CartLine(s, 1) for s in cart],
-                                                         [pos.Tender(PaymentMethod.CASH, 1000 * len(cart))]))  # fmt: skip
+            await pos.checkout(
+                session,
+                HQ,
+                pos.Checkout(
+                    store, f"r-{i}", [CartLine(s, 1) for s in cart], [pos.Tender(PaymentMethod.CASH, 1000 * len(cart))]
+                ),
+            )
 
 
 async def test_recommendations_follow_the_cart_and_never_offer_what_is_not_there(api, state, chain):
@@ -284,8 +347,12 @@ async def test_a_member_is_offered_what_they_buy(api, state, chain):
     viewer = Viewer(kind=ViewerKind.MEMBER, member_id=menu.plain)
     for n in range(2):
         async with write_transaction(state.sessionmaker) as session:
-            placed = await orders.place_order(session, viewer, state.payment_providers["sandbox"],
-                                              orders.PlaceOrder(menu.store, [CartLine(menu.c, 1)], f"mine-{n}"))  # fmt: skip
+            placed = await orders.place_order(
+                session,
+                viewer,
+                state.payment_providers["sandbox"],
+                orders.PlaceOrder(menu.store, [CartLine(menu.c, 1)], f"mine-{n}"),
+            )
             await orders.mark_paid(session, placed.order.id, utcnow())
             await relate(session, menu.plain, menu.store)
     async with state.sessionmaker() as session:

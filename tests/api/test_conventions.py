@@ -21,8 +21,9 @@ async def test_unexpected_errors_are_masked_with_the_request_id_and_logged_in_fu
 
     monkeypatch.setattr(store_service, "list_stores", broken)
     with caplog.at_level(logging.ERROR, logger="chain.graphql"):
-        response = await api.http.post("/graphql", json={"query": "{ stores { edges { cursor } } }"},
-                                        headers={"x-request-id": "req-12345678"})  # fmt: skip
+        response = await api.http.post(
+            "/graphql", json={"query": "{ stores { edges { cursor } } }"}, headers={"x-request-id": "req-12345678"}
+        )
     error = response.json()["errors"][0]
     assert error["message"] == "Internal server error."
     assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR", "requestId": "req-12345678"}
@@ -91,8 +92,13 @@ async def test_request_id_is_echoed_or_made(api):
 
 
 def test_schema_graphql_is_current():
-    result = subprocess.run([sys.executable, "-m", "schema.export", "--check", "schema.graphql"], cwd=ROOT,
-                            capture_output=True, text=True, check=False)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "schema.export", "--check", "schema.graphql"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -102,8 +108,13 @@ def test_trusted_documents_are_current_and_valid_against_the_schema():
     from schema import schema
     from schema.core.trusted import documents
 
-    result = subprocess.run([sys.executable, "-m", "schema.export", "--trusted", "--check", "trusted-documents.json"],
-                            cwd=ROOT, capture_output=True, text=True, check=False)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "schema.export", "--trusted", "--check", "trusted-documents.json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert len(documents()) >= 25
     for document in documents().values():
@@ -134,9 +145,7 @@ def _unwired_services_functions(root: Path) -> list[str]:
         if parts[0] == "services":
             defined += [(path, n) for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
         for node in ast.walk(tree):
-            name = (
-                node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else None
-            )  # fmt: skip
+            name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else None
             names = [a.name.rsplit(".", 1)[-1] for a in node.names] if isinstance(node, ast.ImportFrom) else [name]
             for n in names:
                 if n:
@@ -210,7 +219,8 @@ def test_enums_are_registered_not_aliased():
         f"{path.relative_to(ROOT)}:{node.lineno}"
         for path in _code_files()
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
+        if isinstance(node, ast.Assign)
+        and isinstance(node.value, ast.Call)
         and ast.unparse(node.value.func) == "strawberry.enum"
-    ]  # fmt: skip
+    ]
     assert aliases == []

@@ -55,9 +55,11 @@ async def test_store_tablet_signs_in_and_reads_its_store_over_http(server):
     async with httpx.AsyncClient(base_url=f"http://{server}") as http:
         login = await http.post(
             "/graphql",
-            json={"query": 'mutation { login(input: {username: "sh01.manager", password: "demo-pass-2026"})'
-                           " { tokens { accessToken } } }"},
-        )  # fmt: skip
+            json={
+                "query": 'mutation { login(input: {username: "sh01.manager", password: "demo-pass-2026"})'
+                " { tokens { accessToken } } }"
+            },
+        )
         token = login.json()["data"]["login"]["tokens"]["accessToken"]
         me = await http.post(
             "/graphql",
@@ -74,8 +76,15 @@ async def test_graphql_transport_ws_answers_a_query(server):
     async with websockets.connect(f"ws://{server}/graphql", subprotocols=[Subprotocol("graphql-transport-ws")]) as ws:
         await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
         assert json.loads(await ws.recv())["type"] == "connection_ack"
-        await ws.send(json.dumps({"id": "1", "type": "subscribe",
-                                  "payload": {"query": "{ stores(first: 2) { edges { node { code } } } }"}}))  # fmt: skip
+        await ws.send(
+            json.dumps(
+                {
+                    "id": "1",
+                    "type": "subscribe",
+                    "payload": {"query": "{ stores(first: 2) { edges { node { code } } } }"},
+                }
+            )
+        )
         message = json.loads(await asyncio.wait_for(ws.recv(), 5))
         assert message["type"] == "next"
         assert [e["node"]["code"] for e in message["payload"]["data"]["stores"]["edges"]] == ["SH01", "SH02"]

@@ -23,8 +23,11 @@ from tests.access.test_access_matrix import VIEWERS
 from tests.conftest import Api, in_own_loop
 
 CASES = int(os.environ.get("FUZZ_CASES", "3"))
-LEAKS = re.compile(r"Traceback|File \"/|sqlalchemy|asyncpg|aiosqlite|SELECT .* FROM|INSERT INTO|UPDATE \w+ SET|"
-                   r"psycopg|IntegrityError|ProgrammingError|DataError", re.IGNORECASE)  # fmt: skip
+LEAKS = re.compile(
+    r"Traceback|File \"/|sqlalchemy|asyncpg|aiosqlite|SELECT .* FROM|INSERT INTO|UPDATE \w+ SET|"
+    r"psycopg|IntegrityError|ProgrammingError|DataError",
+    re.IGNORECASE,
+)
 OPERATIONS = [op.ok() for op in schemathesis.graphql.from_file(schema.as_str()).get_all_operations()]  # type: ignore[union-attr]
 
 
@@ -52,8 +55,7 @@ async def test_no_generated_document_breaks_the_server_or_leaks_its_insides(stat
             return response.status_code, response.text
 
         def fuzz(operation: Any) -> None:
-            @settings(max_examples=CASES, deadline=None, database=None,
-                      suppress_health_check=list(HealthCheck))  # fmt: skip
+            @settings(max_examples=CASES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
             @given(operation.as_strategy())
             def one(case: Any) -> None:
                 status, text = run(send({"query": case.body}))

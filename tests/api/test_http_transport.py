@@ -50,11 +50,13 @@ async def prod(state: AppState) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-async def _run(http: httpx.AsyncClient, name: str, variables: dict[str, Any] | None = None,
-               token: str | None = None) -> httpx.Response:  # fmt: skip
+async def _run(
+    http: httpx.AsyncClient, name: str, variables: dict[str, Any] | None = None, token: str | None = None
+) -> httpx.Response:
     headers = {"authorization": f"Bearer {token}"} if token else {}
-    return await http.post("/graphql", json={"documentId": _document(name), "variables": variables or {}},
-                           headers=headers)  # fmt: skip
+    return await http.post(
+        "/graphql", json={"documentId": _document(name), "variables": variables or {}}, headers=headers
+    )
 
 
 # --- item 3: every front end signs in over HTTP in production with its own manifest -------------------------------
@@ -74,9 +76,11 @@ def test_every_front_end_has_a_manifest_with_its_sign_in_and_names_are_unique():
 
 @pytest.mark.parametrize(
     ("login", "username", "document", "variables"),
-    [("TabletLogin", "sh01.clerk", "StoreStockLevels", {"storeId": "SH01", "first": 5}),
-     ("HqLogin", "hq.admin", "Stores", {"first": 5})],
-)  # fmt: skip
+    [
+        ("TabletLogin", "sh01.clerk", "StoreStockLevels", {"storeId": "SH01", "first": 5}),
+        ("HqLogin", "hq.admin", "Stores", {"first": 5}),
+    ],
+)
 async def test_in_production_staff_sign_in_with_their_front_ends_login_document_and_run_its_documents(
     prod, chain: Chain, login, username, document, variables
 ):
@@ -111,8 +115,15 @@ async def test_in_production_a_member_signs_in_with_the_mini_programs_document_a
 
 PYTHON_TEXT = ("Traceback", "unhashable", "object is not", "NoneType", "'str'", "'int'", "'list'", "'dict'", "slice")
 TYPENAME = "{ __typename }"
-BAD_EXTENSIONS: list[Any] = ["x", [], True, 1, {"persistedQuery": "x"}, {"persistedQuery": {"sha256Hash": 5}},
-                            {"persistedQuery": []}]  # fmt: skip
+BAD_EXTENSIONS: list[Any] = [
+    "x",
+    [],
+    True,
+    1,
+    {"persistedQuery": "x"},
+    {"persistedQuery": {"sha256Hash": 5}},
+    {"persistedQuery": []},
+]
 BAD_OPERATION_NAMES: list[Any] = [5, [], {}, True, ["a", "b"]]
 BAD_VARIABLES: list[Any] = ["x", "{}", [], 5, True]
 BAD_QUERIES: list[Any] = [5, {}, [], True]
@@ -130,7 +141,7 @@ MALFORMED_BODIES: list[Any] = [
     5,
     "query",
     True,
-]  # fmt: skip
+]
 MALFORMED_RAW = [b"", b"{", b'{"query": "{ __typename }"', b"\xff\xfe", b"[1, 2", b'{"query": "\\ud800"}', b"null"]
 MALFORMED_GET = [
     {"query": TYPENAME, "variables": "{"},
@@ -203,11 +214,23 @@ def _media(response: httpx.Response) -> str:
 
 @pytest.mark.parametrize(
     ("accept", "expected"),
-    [(None, JSON), ("", JSON), ("*/*", JSON), (JSON, JSON), ("application/*", JSON), ("text/html", JSON),
-     (GRAPHQL_RESPONSE, GRAPHQL_RESPONSE), (f"{GRAPHQL_RESPONSE}, {JSON};q=0.9", GRAPHQL_RESPONSE),
-     (f"{JSON}, {GRAPHQL_RESPONSE};q=0.5", JSON), (f"{GRAPHQL_RESPONSE};q=0, */*", JSON),
-     (f"text/html, {GRAPHQL_RESPONSE}", GRAPHQL_RESPONSE), (f"{GRAPHQL_RESPONSE}, {JSON}", JSON), ("garbage", JSON), ("a/b;q=x", JSON)],
-)  # fmt: skip
+    [
+        (None, JSON),
+        ("", JSON),
+        ("*/*", JSON),
+        (JSON, JSON),
+        ("application/*", JSON),
+        ("text/html", JSON),
+        (GRAPHQL_RESPONSE, GRAPHQL_RESPONSE),
+        (f"{GRAPHQL_RESPONSE}, {JSON};q=0.9", GRAPHQL_RESPONSE),
+        (f"{JSON}, {GRAPHQL_RESPONSE};q=0.5", JSON),
+        (f"{GRAPHQL_RESPONSE};q=0, */*", JSON),
+        (f"text/html, {GRAPHQL_RESPONSE}", GRAPHQL_RESPONSE),
+        (f"{GRAPHQL_RESPONSE}, {JSON}", JSON),
+        ("garbage", JSON),
+        ("a/b;q=x", JSON),
+    ],
+)
 async def test_the_answer_has_the_media_type_the_client_accepts(api, accept, expected):
     response = await _post(api, {"query": TYPENAME}, accept=accept)
     assert response.status_code == 200 and _media(response) == expected
@@ -218,15 +241,17 @@ async def test_the_answer_has_the_media_type_the_client_accepts(api, accept, exp
 @pytest.mark.parametrize("content_type", [JSON, f"{JSON}; charset=utf-8", f"{JSON};charset=UTF-8"])
 async def test_utf8_json_is_accepted_with_or_without_a_charset_and_answered_in_utf8(api, content_type):
     query = '{ __type(name: "Run🏃Swim🏊") { name } }'
-    response = await api.http.post("/graphql", content=orjson.dumps({"query": query}),
-                                   headers={"content-type": content_type})  # fmt: skip
+    response = await api.http.post(
+        "/graphql", content=orjson.dumps({"query": query}), headers={"content-type": content_type}
+    )
     assert response.status_code == 200 and response.content.decode("utf-8")
     assert response.json() == {"data": {"__type": None}}
 
 
 async def test_another_charset_or_no_content_type_is_415(api):
-    latin = await api.http.post("/graphql", content=b'{"query": "{ __typename }"}',
-                                headers={"content-type": f"{JSON}; charset=latin-1"})  # fmt: skip
+    latin = await api.http.post(
+        "/graphql", content=b'{"query": "{ __typename }"}', headers={"content-type": f"{JSON}; charset=latin-1"}
+    )
     _assert_coded_refusal(latin)
     assert latin.status_code == 415
     bare = await api.http.post("/graphql")
@@ -237,12 +262,16 @@ async def test_another_charset_or_no_content_type_is_415(api):
 @pytest.mark.parametrize("accept", [JSON, GRAPHQL_RESPONSE])
 @pytest.mark.parametrize(
     "body",
-    [{"query": TYPENAME, "variables": None}, {"query": TYPENAME, "operationName": None},
-     {"query": TYPENAME, "extensions": None}, {"query": TYPENAME, "extensions": {"some": "value"}},
-     {"query": "query Query { __typename }", "operationName": "Query"},
-     {"query": "query Type($name: String!) { __type(name: $name) { name } }", "variables": {"name": "sometype"}}],
+    [
+        {"query": TYPENAME, "variables": None},
+        {"query": TYPENAME, "operationName": None},
+        {"query": TYPENAME, "extensions": None},
+        {"query": TYPENAME, "extensions": {"some": "value"}},
+        {"query": "query Query { __typename }", "operationName": "Query"},
+        {"query": "query Type($name: String!) { __type(name: $name) { name } }", "variables": {"name": "sometype"}},
+    ],
     ids=repr,
-)  # fmt: skip
+)
 async def test_well_formed_parameters_run_without_errors(api, body, accept):
     response = await _post(api, body, accept=accept)
     assert response.status_code == 200 and _media(response) == accept
@@ -251,8 +280,10 @@ async def test_well_formed_parameters_run_without_errors(api, body, accept):
 
 @pytest.mark.parametrize("accept", [JSON, GRAPHQL_RESPONSE])
 async def test_get_runs_queries_with_url_encoded_variables(api, accept):
-    params = {"query": "query Type($name: String!) { __type(name: $name) { name } }",
-              "variables": '{"name": "sometype"}'}  # fmt: skip
+    params = {
+        "query": "query Type($name: String!) { __type(name: $name) { name } }",
+        "variables": '{"name": "sometype"}',
+    }
     response = await api.http.get("/graphql", params=params, headers={"accept": accept})
     assert response.status_code == 200 and _media(response) == accept
     assert response.json() == {"data": {"__type": None}}
@@ -265,27 +296,39 @@ async def test_a_mutation_over_get_is_405_with_allow_post_and_does_not_run(api, 
     _assert_coded_refusal(response)
     assert response.status_code == 405 and response.headers["allow"] == "POST"
     assert _codes(response.json()) == ["METHOD_NOT_ALLOWED"]
-    named = await api.http.get("/graphql", params={"query": "query Q { __typename } mutation M { logout { ok } }",
-                                                   "operationName": "M"})  # fmt: skip
+    named = await api.http.get(
+        "/graphql", params={"query": "query Q { __typename } mutation M { logout { ok } }", "operationName": "M"}
+    )
     assert named.status_code == 405
-    query = await api.http.get("/graphql", params={"query": "query Q { __typename } mutation M { logout { ok } }",
-                                                   "operationName": "Q"})  # fmt: skip
+    query = await api.http.get(
+        "/graphql", params={"query": "query Q { __typename } mutation M { logout { ok } }", "operationName": "Q"}
+    )
     assert query.status_code == 200 and query.json() == {"data": {"__typename": "Query"}}
 
 
 @pytest.mark.parametrize(
     ("body", "code"),
-    [({"query": "{"}, "GRAPHQL_PARSE_FAILED"),
-     ({"query": UNKNOWN_FIELD}, "GRAPHQL_PARSE_FAILED"),  # graphql-http's "validation failure" does not parse
-     ({"query": "{ nosuchfield }"}, "GRAPHQL_VALIDATION_FAILED"),
-     ({"query": COERCION_FAILURE, "variables": {"id": None}}, None),
-     ({"query": "query A { __typename } query B { __typename }"}, "OPERATION_NAME_REQUIRED"),
-     ({"query": "query A { __typename }", "operationName": "B"}, "OPERATION_NOT_FOUND"),
-     ({"query": "fragment F on Query { __typename }"}, "OPERATION_NOT_FOUND"),
-     ({"query": "subscription { chainStockChanged { onHand } }"}, "BAD_REQUEST")],
-    ids=["parse", "audit's unknown field", "validation", "variable coercion", "several operations, no name", "unknown name",
-         "no operation", "subscription"],
-)  # fmt: skip
+    [
+        ({"query": "{"}, "GRAPHQL_PARSE_FAILED"),
+        ({"query": UNKNOWN_FIELD}, "GRAPHQL_PARSE_FAILED"),  # graphql-http's "validation failure" does not parse
+        ({"query": "{ nosuchfield }"}, "GRAPHQL_VALIDATION_FAILED"),
+        ({"query": COERCION_FAILURE, "variables": {"id": None}}, None),
+        ({"query": "query A { __typename } query B { __typename }"}, "OPERATION_NAME_REQUIRED"),
+        ({"query": "query A { __typename }", "operationName": "B"}, "OPERATION_NOT_FOUND"),
+        ({"query": "fragment F on Query { __typename }"}, "OPERATION_NOT_FOUND"),
+        ({"query": "subscription { chainStockChanged { onHand } }"}, "BAD_REQUEST"),
+    ],
+    ids=[
+        "parse",
+        "audit's unknown field",
+        "validation",
+        "variable coercion",
+        "several operations, no name",
+        "unknown name",
+        "no operation",
+        "subscription",
+    ],
+)
 async def test_a_request_error_is_400_without_data_for_graphql_response_json_and_200_for_json(api, body, code):
     strict = await _post(api, body, accept=GRAPHQL_RESPONSE)
     assert strict.status_code == 400 and _media(strict) == GRAPHQL_RESPONSE, strict.text
@@ -330,8 +373,7 @@ async def test_the_projects_own_refusals_are_json_in_the_accepted_media_type(api
 
 
 async def test_a_get_can_name_a_trusted_document_and_production_answers_graphiql_with_a_json_404(api, state):
-    response = await api.http.get("/graphql", params={"documentId": _document("TopUpPlans")},
-                                  headers={"accept": "*/*"})  # fmt: skip
+    response = await api.http.get("/graphql", params={"documentId": _document("TopUpPlans")}, headers={"accept": "*/*"})
     assert response.status_code == 200 and "topUpPlans" in response.json()["data"]
     app = create_app(state=production_state(state))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://prod") as http:

@@ -51,9 +51,13 @@ async def test_tokens_at_the_limit_parse_and_one_more_is_refused(api, state):
 
 @pytest.mark.parametrize(
     ("who", "budget"),
-    [(None, "cost_anonymous"), ("member:costly", "cost_member"), ("sh01.clerk", "cost_store_staff"),
-     ("hq.analyst", "cost_hq")],
-)  # fmt: skip
+    [
+        (None, "cost_anonymous"),
+        ("member:costly", "cost_member"),
+        ("sh01.clerk", "cost_store_staff"),
+        ("hq.analyst", "cost_hq"),
+    ],
+)
 async def test_each_kind_of_viewer_has_its_own_cost_budget(api, state, who, budget):
     cost = 1 + 3 * 7  # stores(first: 7) { edges { node { code } } }
     await _with_limits(api, state, **{budget: cost})
@@ -101,8 +105,11 @@ async def test_production_hides_the_schema_and_members_run_only_trusted_document
         anonymous = await prod.post("{ __typename }")
         assert anonymous.status_code == 400 and _codes(anonymous.json()) == ["TRUSTED_DOCUMENT_REQUIRED"]
         my_orders = next(h for h, d in documents().items() if d.name == "MyOrders")
-        trusted = await http.post("/graphql", json={"documentId": my_orders, "variables": {"first": 5}},
-                                  headers={"authorization": f"Bearer {member_token}"})  # fmt: skip
+        trusted = await http.post(
+            "/graphql",
+            json={"documentId": my_orders, "variables": {"first": 5}},
+            headers={"authorization": f"Bearer {member_token}"},
+        )
         assert trusted.status_code == 200 and trusted.json()["data"]["myOrders"]["edges"] == []
         unknown = await http.post("/graphql", json={"documentId": "sha256:" + "0" * 64})
         assert unknown.status_code == 400 and _codes(unknown.json()) == ["TRUSTED_DOCUMENT_NOT_FOUND"]

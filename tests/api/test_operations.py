@@ -46,8 +46,11 @@ async def test_every_log_line_carries_the_operation_and_the_request_id(api):
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     try:
-        await api.http.post("/graphql", json={"query": "query StoreList { stores(first: 1) { edges { cursor } } }"},
-                            headers={"x-request-id": "req-12345678"})  # fmt: skip
+        await api.http.post(
+            "/graphql",
+            json={"query": "query StoreList { stores(first: 1) { edges { cursor } } }"},
+            headers={"x-request-id": "req-12345678"},
+        )
     finally:
         logger.removeHandler(handler)
     lines = [orjson.loads(line) for line in stream.getvalue().splitlines()]

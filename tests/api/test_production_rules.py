@@ -22,10 +22,21 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_seed_demo_refuses_in_production_and_writes_nothing(tmp_path):
     db = tmp_path / "prod.db"
-    env = {**os.environ, "APP_ENV": "production", "DATABASE_URL": f"sqlite+aiosqlite:///{db}",
-           "DATA_DIR": str(tmp_path), "SEED_DEMO": "1"}  # fmt: skip
-    done = subprocess.run([sys.executable, "-m", "services.cli", "seed-demo"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    env = {
+        **os.environ,
+        "APP_ENV": "production",
+        "DATABASE_URL": f"sqlite+aiosqlite:///{db}",
+        "DATA_DIR": str(tmp_path),
+        "SEED_DEMO": "1",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "services.cli", "seed-demo"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode != 0
     assert "APP_ENV=production" in done.stderr and "password" in done.stderr
     assert "demo-pass-2026" not in done.stdout + done.stderr
@@ -58,18 +69,22 @@ WEAK = [
 
 @pytest.mark.parametrize("password", WEAK)
 async def test_weak_staff_passwords_are_refused_and_nothing_is_created(api, state, chain, password):
-    body = await api.gql(CREATE, {"u": "sh01.lily", "p": password, "r": gid("Role", chain.roles["CLERK"])},
-                         as_="sh01.manager")  # fmt: skip
-    assert body["data"]["createStaff"] == {"errors": [{"code": "PASSWORD_TOO_WEAK", "field": "password"}],
-                                           "staff": None}  # fmt: skip
+    body = await api.gql(
+        CREATE, {"u": "sh01.lily", "p": password, "r": gid("Role", chain.roles["CLERK"])}, as_="sh01.manager"
+    )
+    assert body["data"]["createStaff"] == {
+        "errors": [{"code": "PASSWORD_TOO_WEAK", "field": "password"}],
+        "staff": None,
+    }
     async with state.sessionmaker() as session:
         assert await session.scalar(select(func.count()).where(Staff.username == "sh01.lily")) == 0
 
 
 @pytest.mark.parametrize("password", ["a-long-password", "demo-pass-2026", "tea leaves at dawn"])
 async def test_a_strong_password_is_accepted(api, chain, password):
-    body = await api.gql(CREATE, {"u": "sh01.lily", "p": password, "r": gid("Role", chain.roles["CLERK"])},
-                         as_="sh01.manager")  # fmt: skip
+    body = await api.gql(
+        CREATE, {"u": "sh01.lily", "p": password, "r": gid("Role", chain.roles["CLERK"])}, as_="sh01.manager"
+    )
     assert body["data"]["createStaff"] == {"errors": [], "staff": {"username": "sh01.lily"}}
     assert (await api.login("sh01.lily", password))["errors"] == []
 
@@ -78,8 +93,9 @@ async def test_a_strong_password_is_accepted(api, chain, password):
 async def test_reset_and_change_apply_the_same_rules_and_keep_the_old_password(api, chain):
     reset = await api.gql(
         'mutation($id: ID!) { resetStaffPassword(input: {id: $id, newPassword: "sh01.clerk-2026"}) { errors { code field } } }',
-        {"id": gid("Staff", chain.staff["sh01.clerk"])}, as_="sh01.manager",
-    )  # fmt: skip
+        {"id": gid("Staff", chain.staff["sh01.clerk"])},
+        as_="sh01.manager",
+    )
     assert reset["data"]["resetStaffPassword"]["errors"] == [{"code": "PASSWORD_TOO_WEAK", "field": "newPassword"}]
     change = await api.gql(
         'mutation { changeMyPassword(input: {currentPassword: "demo-pass-2026", newPassword: "password123"}) {'
@@ -125,8 +141,19 @@ async def test_phone_reveals_are_rate_limited_per_staff_member(api):
 
 def test_seed_demo_is_skipped_quietly_in_production_when_seed_demo_is_off(tmp_path):
     """`make run` in production with SEED_DEMO=0 goes on to serve; the refusal is for asking for the demo."""
-    env = {**os.environ, "APP_ENV": "production", "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'p.db'}",
-           "DATA_DIR": str(tmp_path), "SEED_DEMO": "0"}  # fmt: skip
-    done = subprocess.run([sys.executable, "-m", "services.cli", "seed-demo"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    env = {
+        **os.environ,
+        "APP_ENV": "production",
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'p.db'}",
+        "DATA_DIR": str(tmp_path),
+        "SEED_DEMO": "0",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "services.cli", "seed-demo"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0 and "not loaded" in done.stdout

@@ -13,13 +13,28 @@ DEEP = "query($n: Int!) { stores(first: $n) { edges { node { code staff { userna
 async def _grow_chain_to(state, chain, total: int) -> None:
     async with state.sessionmaker() as session, session.begin():
         for i in range(len(chain.stores), total):
-            store = Store(code=f"X{i:03d}", name=f"Store {i}", city="上海", address="addr", lat=31.0, lng=121.0,
-                          status=StoreStatus.OPEN, hours=[])  # fmt: skip
+            store = Store(
+                code=f"X{i:03d}",
+                name=f"Store {i}",
+                city="上海",
+                address="addr",
+                lat=31.0,
+                lng=121.0,
+                status=StoreStatus.OPEN,
+                hours=[],
+            )
             session.add(store)
             await session.flush()
             for suffix, role in (("manager", "STORE_MANAGER"), ("clerk", "CLERK")):
-                session.add(Staff(username=f"x{i:03d}.{suffix}", display_name=suffix, password_hash="x",
-                                  role_id=chain.roles[role], store_id=store.id))  # fmt: skip
+                session.add(
+                    Staff(
+                        username=f"x{i:03d}.{suffix}",
+                        display_name=suffix,
+                        password_hash="x",
+                        role_id=chain.roles[role],
+                        store_id=store.id,
+                    )
+                )
 
 
 async def test_stores_with_staff_and_roles_take_the_same_statements_for_5_and_50_stores(api, state, chain):

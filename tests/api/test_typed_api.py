@@ -33,15 +33,18 @@ async def _day_of_sales(state, chain) -> dict[str, int]:
         session.add(member)
         await session.flush()
         await relate(session, member.id, sh01)
-        await stored_value.top_up(session, member.id, principal=5000, bonus=500, store_id=hz01, ref_type="seed",
-                                  ref_id=None)  # fmt: skip
-        sales = [("a", 2, [pos.Tender(PaymentMethod.CASH, 2000)], None),
-                 ("b", 3, [pos.Tender(PaymentMethod.CARD, 1000), pos.Tender(PaymentMethod.STORED_VALUE, 2000)],
-                  member.id)]  # fmt: skip
+        await stored_value.top_up(
+            session, member.id, principal=5000, bonus=500, store_id=hz01, ref_type="seed", ref_id=None
+        )
+        sales = [
+            ("a", 2, [pos.Tender(PaymentMethod.CASH, 2000)], None),
+            ("b", 3, [pos.Tender(PaymentMethod.CARD, 1000), pos.Tender(PaymentMethod.STORED_VALUE, 2000)], member.id),
+        ]
         orders = {}
         for key, qty, tenders, member_id in sales:
-            order = await pos.checkout(session, HQ, pos.Checkout(sh01, key, [CartLine(sku, qty)], tenders, member_id),
-                                       now=NOON)  # fmt: skip
+            order = await pos.checkout(
+                session, HQ, pos.Checkout(sh01, key, [CartLine(sku, qty)], tenders, member_id), now=NOON
+            )
             orders[key] = order.id
     return orders
 
@@ -67,8 +70,9 @@ async def test_settlement_is_typed_with_global_store_ids_open_and_closed(api, st
     closed = await api.gql(
         "mutation($s: ID!, $d: Date!) { closeSettlement(input: {storeId: $s, date: $d}) { errors { code } settlement {"
         " closed store { id } takings { method amount } storedValueByIssuer { issuer { id } total } net } } }",
-        variables, as_="hq.admin",
-    )  # fmt: skip
+        variables,
+        as_="hq.admin",
+    )
     frozen = closed["data"]["closeSettlement"]["settlement"]
     assert (
         frozen["closed"] is True and frozen["store"]["id"] == day["store"]["id"] and frozen["takings"] == day["takings"]
@@ -84,8 +88,10 @@ async def test_a_refund_says_what_went_back_to_each_tender_as_a_typed_list(api, 
       idempotencyKey: $idempotencyKey}) { errors { code } refund { amount tenders { method amount } } } }"""
     body = await api.gql(doc, {"id": gid("Order", orders["b"])}, as_="sh01.manager")
     refund = body["data"]["refundOrder"]["refund"]
-    assert refund == {"amount": 3000, "tenders": [{"method": "CARD", "amount": 1000},
-                                                          {"method": "STORED_VALUE", "amount": 2000}]}  # fmt: skip
+    assert refund == {
+        "amount": 3000,
+        "tenders": [{"method": "CARD", "amount": 1000}, {"method": "STORED_VALUE", "amount": 2000}],
+    }
 
 
 NODE = """query($id: ID!) { node(id: $id) { id __typename
@@ -115,9 +121,22 @@ async def test_campaigns_coupon_templates_and_member_coupons_refetch_by_node_wit
         session.add_all([mall, retired])
         await session.flush()
         mall_id, retired_id = mall.id, retired.id
-        local_template = CouponTemplate(**{c: getattr(await session.get(CouponTemplate, template_id), c)
-                                           for c in ("name", "kind", "threshold", "amount_off", "percent", "valid_from",
-                                                     "valid_until", "per_member_limit")}, owner_store_id=menu.store)  # fmt: skip
+        local_template = CouponTemplate(
+            **{
+                c: getattr(await session.get(CouponTemplate, template_id), c)
+                for c in (
+                    "name",
+                    "kind",
+                    "threshold",
+                    "amount_off",
+                    "percent",
+                    "valid_from",
+                    "valid_until",
+                    "per_member_limit",
+                )
+            },
+            owner_store_id=menu.store,
+        )
         session.add(local_template)
         await session.flush()
         local_template_id = local_template.id
@@ -134,8 +153,11 @@ async def test_campaigns_coupon_templates_and_member_coupons_refetch_by_node_wit
         assert "errors" not in body, body
         return body["data"]["node"]
 
-    assert await node("Campaign", hq_campaign) == {"id": gid("Campaign", hq_campaign), "__typename": "Campaign",
-                                                   "name": "full_reduction"}  # fmt: skip
+    assert await node("Campaign", hq_campaign) == {
+        "id": gid("Campaign", hq_campaign),
+        "__typename": "Campaign",
+        "name": "full_reduction",
+    }
     assert await node("Campaign", referral) is None  # anonymous: not a campaign the mini-program shows
     assert (await node("Campaign", referral, as_="hq.operator"))["__typename"] == "Campaign"
     assert (await node("Campaign", local, as_="sh01.manager"))["name"] == "SH01 only"
@@ -144,8 +166,12 @@ async def test_campaigns_coupon_templates_and_member_coupons_refetch_by_node_wit
     assert (await node("CouponTemplate", local_template_id, as_="sh01.manager"))["amountOff"] == 300
     assert await node("CouponTemplate", local_template_id, as_="sh02.manager") is None
     mine = await node("MemberCoupon", coupon, token=alice_token)
-    assert mine == {"id": gid("MemberCoupon", coupon), "__typename": "MemberCoupon", "status": "AVAILABLE",
-                    "template": {"id": gid("CouponTemplate", template_id)}}  # fmt: skip
+    assert mine == {
+        "id": gid("MemberCoupon", coupon),
+        "__typename": "MemberCoupon",
+        "status": "AVAILABLE",
+        "template": {"id": gid("CouponTemplate", template_id)},
+    }
     assert await node("MemberCoupon", coupon, token=bob_token) is None
     assert (await node("MemberCoupon", coupon, as_="hq.admin"))["status"] == "AVAILABLE"
     assert await node("MemberCoupon", coupon, as_="sh02.manager") is None  # alice is not known at SH02
@@ -161,15 +187,24 @@ PUBLIC_RULES = """{ publicChainSettings { pointsPerYuan pointValueFen maxPointsS
 async def test_members_and_visitors_read_the_public_rules_and_staff_keep_the_full_settings(api, state, chain):
     changed = await api.gql(
         "mutation { updateChainSettings(input: {pointsPerYuan: 2, freeDeliveryOverFen: 8800, deliveryFeeFen: 600}) {"
-        " errors { code } } }", as_="hq.admin",
-    )  # fmt: skip
+        " errors { code } } }",
+        as_="hq.admin",
+    )
     assert changed["data"]["updateChainSettings"]["errors"] == []
     anonymous = (await api.post(PUBLIC_RULES)).json()
     assert "errors" not in anonymous, anonymous
     rules = anonymous["data"]["publicChainSettings"]
     assert rules["pointsPerYuan"] == 2 and rules["freeDeliveryOverFen"] == 8800 and rules["deliveryFeeFen"] == 600
-    assert set(rules) == {"pointsPerYuan", "pointValueFen", "maxPointsSharePct", "birthdayMultiplierPct",
-                          "deliveryFeeFen", "freeDeliveryOverFen", "deliveryRadiusKm", "unpaidOrderMinutes"}  # fmt: skip
+    assert set(rules) == {
+        "pointsPerYuan",
+        "pointValueFen",
+        "maxPointsSharePct",
+        "birthdayMultiplierPct",
+        "deliveryFeeFen",
+        "freeDeliveryOverFen",
+        "deliveryRadiusKm",
+        "unpaidOrderMinutes",
+    }
     member = await api.gql(PUBLIC_RULES, as_="member:rules-reader")
     assert member["data"]["publicChainSettings"] == rules
     staff_only = "{ chainSettings { priceBandPercent pointsPerYuan storeCampaignKinds } }"

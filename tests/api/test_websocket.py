@@ -57,14 +57,16 @@ async def connect(url: str, token: str | None = None) -> ClientConnection:
     return ws
 
 
-async def send(ws: ClientConnection, op_id: str, query: str | None = None, variables: dict[str, Any] | None = None,
-               **extra: Any) -> None:  # fmt: skip
+async def send(
+    ws: ClientConnection, op_id: str, query: str | None = None, variables: dict[str, Any] | None = None, **extra: Any
+) -> None:
     payload = {"variables": variables or {}, **extra} | ({"query": query} if query is not None else {})
     await ws.send(json.dumps({"id": op_id, "type": "subscribe", "payload": payload}))
 
 
-async def result(ws: ClientConnection, op_id: str, query: str | None = None, variables: dict[str, Any] | None = None,
-                 **extra: Any) -> dict[str, Any]:  # fmt: skip
+async def result(
+    ws: ClientConnection, op_id: str, query: str | None = None, variables: dict[str, Any] | None = None, **extra: Any
+) -> dict[str, Any]:
     """Run one operation: its `next` payload, or `{"errors": ...}` from an `error` message."""
     await send(ws, op_id, query, variables, **extra)
     message = await receive(ws)
@@ -149,8 +151,12 @@ async def test_only_graphql_transport_ws_is_spoken(state):
 
 async def test_a_malformed_subscribe_closes_with_4400(state):
     async with serving(state) as url:
-        for payload in ("text", {"query": 1}, {"query": "{ __typename }", "variables": []},
-                        {"query": "{ __typename }", "operationName": 5}):  # fmt: skip
+        for payload in (
+            "text",
+            {"query": 1},
+            {"query": "{ __typename }", "variables": []},
+            {"query": "{ __typename }", "operationName": 5},
+        ):
             ws = await connect(url)
             await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
             code, _ = await closed_with(ws, 5)
@@ -244,26 +250,34 @@ async def _logout(api: Api, chain: Chain, token: str, refresh: str) -> None:
 
 
 async def _disable(api: Api, chain: Chain, token: str, refresh: str) -> None:
-    body = await api.gql("mutation($id: ID!) { setStaffActive(input: {id: $id, active: false}) { errors { code } } }",
-                         {"id": gid("Staff", chain.staff["sh01.clerk"])}, as_="sh01.manager")  # fmt: skip
+    body = await api.gql(
+        "mutation($id: ID!) { setStaffActive(input: {id: $id, active: false}) { errors { code } } }",
+        {"id": gid("Staff", chain.staff["sh01.clerk"])},
+        as_="sh01.manager",
+    )
     assert body["data"]["setStaffActive"]["errors"] == []
 
 
 async def _reset_password(api: Api, chain: Chain, token: str, refresh: str) -> None:
     body = await api.gql(
         "mutation($id: ID!, $p: String!) { resetStaffPassword(input: {id: $id, newPassword: $p}) { errors { code } } }",
-        {"id": gid("Staff", chain.staff["sh01.clerk"]), "p": NEW_PASSWORD}, as_="sh01.manager",
-    )  # fmt: skip
+        {"id": gid("Staff", chain.staff["sh01.clerk"]), "p": NEW_PASSWORD},
+        as_="sh01.manager",
+    )
     assert body["data"]["resetStaffPassword"]["errors"] == []
 
 
 async def _change_password(api: Api, chain: Chain, token: str, refresh: str) -> None:
     """The clerk changes the password from another device: every other session ends, the socket's too."""
     other, _ = await _staff_session(api, "sh01.clerk")
-    body = (await api.post(
-        "mutation($c: String!, $p: String!) { changeMyPassword(input: {currentPassword: $c, newPassword: $p})"
-        " { errors { code } } }", {"c": "demo-pass-2026", "p": NEW_PASSWORD}, token=other,
-    )).json()  # fmt: skip
+    body = (
+        await api.post(
+            "mutation($c: String!, $p: String!) { changeMyPassword(input: {currentPassword: $c, newPassword: $p})"
+            " { errors { code } } }",
+            {"c": "demo-pass-2026", "p": NEW_PASSWORD},
+            token=other,
+        )
+    ).json()
     assert body["data"]["changeMyPassword"]["errors"] == []
 
 
@@ -299,8 +313,11 @@ async def test_a_revocation_nobody_announced_closes_the_socket_at_the_next_check
         await send(ws, "stock", STOCK_CHANGED, {"s": gid("Store", chain.stores["SH01"])})
         assert await until_subscribers(state, 1) == 1
         async with state.sessionmaker() as session, session.begin():  # e.g. an instance without the shared broker
-            await session.execute(update(AuthSession).where(AuthSession.staff_id == chain.staff["sh01.clerk"])
-                                  .values(revoked_at=utcnow(), revoke_reason="TEST"))  # fmt: skip
+            await session.execute(
+                update(AuthSession)
+                .where(AuthSession.staff_id == chain.staff["sh01.clerk"])
+                .values(revoked_at=utcnow(), revoke_reason="TEST")
+            )
         code, waited = await closed_with(ws, 5)
         assert await until_subscribers(state, 0) == 0
     assert code == 4403 and waited < 0.5 + 2
@@ -334,8 +351,11 @@ async def test_a_mutation_on_a_revoked_socket_is_refused_even_before_the_close(a
             "levels"
         ] == [{"onHand": 4}]
         async with state.sessionmaker() as session, session.begin():  # revoked, not announced, not yet checked
-            await session.execute(update(AuthSession).where(AuthSession.staff_id == chain.staff["sh01.manager"])
-                                  .values(revoked_at=utcnow(), revoke_reason="TEST"))  # fmt: skip
+            await session.execute(
+                update(AuthSession)
+                .where(AuthSession.staff_id == chain.staff["sh01.manager"])
+                .values(revoked_at=utcnow(), revoke_reason="TEST")
+            )
         refused = await result(ws, "2", ADJUST, {**variables, "idempotencyKey": "ws-2"})
         assert (
             codes(refused) == ["UNAUTHENTICATED"] and refused["errors"][0]["extensions"]["reason"] == "SESSION_REVOKED"
@@ -386,10 +406,11 @@ async def test_with_redis_a_sign_out_on_one_instance_closes_the_socket_on_anothe
     token, _ = await _staff_session(api, "sh01.clerk")
     try:
         async with (
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(state=instances[0])), base_url="http://a")
-            as http,
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=create_app(state=instances[0])), base_url="http://a"
+            ) as http,
             serving(instances[1]) as url_b,
-        ):  # fmt: skip
+        ):
             ws = await connect(url_b, token)
             await send(ws, "stock", STOCK_CHANGED, {"s": gid("Store", chain.stores["SH01"])})
             await asyncio.sleep(0.5)  # the subscriptions reach Redis

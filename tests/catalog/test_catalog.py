@@ -22,11 +22,25 @@ async def test_hq_creates_a_product_with_skus_and_stores_adopt_them_in_one_actio
     library = await make_library(state, products=1, skus_per_product=1)
     body = await api.gql(
         CREATE_PRODUCT,
-        {"cat": gid("Category", library.category_ids["咖啡"]),
-         "skus": [{"barcode": "6901234567001", "basePrice": 2800, "costPrice": 900, "spec": [{"name": "size", "value": "M"}]},
-                  {"barcode": "6901234567002", "basePrice": 3200, "costPrice": 1000, "spec": [{"name": "size", "value": "L"}]}]},
+        {
+            "cat": gid("Category", library.category_ids["咖啡"]),
+            "skus": [
+                {
+                    "barcode": "6901234567001",
+                    "basePrice": 2800,
+                    "costPrice": 900,
+                    "spec": [{"name": "size", "value": "M"}],
+                },
+                {
+                    "barcode": "6901234567002",
+                    "basePrice": 3200,
+                    "costPrice": 1000,
+                    "spec": [{"name": "size", "value": "L"}],
+                },
+            ],
+        },
         as_="hq.operator",
-    )  # fmt: skip
+    )
     product = body["data"]["createProduct"]["product"]
     assert [s["priceBand"] for s in product["skus"]] == [{"min": 2240, "max": 3360}, {"min": 2560, "max": 3840}]
     skus = (
@@ -61,8 +75,11 @@ async def test_price_outside_the_band_and_adopting_twice_are_coded_and_write_not
     listing_id = ok["data"]["adoptSkus"]["listings"][0]["id"]
     again = await api.gql(ADOPT, {"store": store, "items": [{"skuId": sku_a}]}, as_="sh01.manager")
     assert again["data"]["adoptSkus"]["errors"][0]["code"] == "ALREADY_LISTED"
-    low = await api.gql("mutation($id: ID!) { setListingPrice(input: {id: $id, price: 799}) { errors { code } listing { price } } }",
-                        {"id": listing_id}, as_="sh01.manager")  # fmt: skip
+    low = await api.gql(
+        "mutation($id: ID!) { setListingPrice(input: {id: $id, price: 799}) { errors { code } listing { price } } }",
+        {"id": listing_id},
+        as_="sh01.manager",
+    )
     assert low["data"]["setListingPrice"] == {"errors": [{"code": "PRICE_OUT_OF_BAND"}], "listing": None}
 
 
@@ -76,8 +93,11 @@ async def test_hq_widens_the_band_and_pushes_a_price_to_every_store(api, state, 
         as_="hq.admin",
     )
     assert settings["data"]["updateChainSettings"]["settings"]["priceBandPercent"] == 50
-    pushed = await api.gql("mutation($id: ID!) { pushPrice(input: {skuId: $id, price: 1290}) { errors { code } storesUpdated sku { basePrice } } }",
-                           {"id": gid("Sku", sku)}, as_="hq.operator")  # fmt: skip
+    pushed = await api.gql(
+        "mutation($id: ID!) { pushPrice(input: {skuId: $id, price: 1290}) { errors { code } storesUpdated sku { basePrice } } }",
+        {"id": gid("Sku", sku)},
+        as_="hq.operator",
+    )
     assert pushed["data"]["pushPrice"] == {"errors": [], "storesUpdated": 3, "sku": {"basePrice": 1290}}
     async with state.sessionmaker() as session:
         assert set((await session.scalars(select(StoreListing.price).where(StoreListing.sku_id == sku))).all()) == {
@@ -90,8 +110,11 @@ async def test_a_barcode_that_exists_already_is_refused(api, state):
     library = await make_library(state, products=1, skus_per_product=1)
     await api.token("hq.admin")
     before = await table_counts(state)
-    body = await api.gql(CREATE_PRODUCT, {"cat": gid("Category", library.category_ids["食品"]),
-                                          "skus": [{"barcode": "6900000000", "basePrice": 100}]}, as_="hq.admin")  # fmt: skip
+    body = await api.gql(
+        CREATE_PRODUCT,
+        {"cat": gid("Category", library.category_ids["食品"]), "skus": [{"barcode": "6900000000", "basePrice": 100}]},
+        as_="hq.admin",
+    )
     assert body["data"]["createProduct"]["errors"] == [{"code": "DUPLICATE", "field": "skus[0].barcode"}]
     assert await table_counts(state) == before
 
@@ -112,8 +135,11 @@ async def test_cost_price_is_only_for_catalog_view_cost(api, state):
 
 async def test_store_own_products_need_hq_policy_and_stay_in_their_store(api, state, chain):
     library = await make_library(state, products=1, skus_per_product=1)
-    variables = {"cat": gid("Category", library.category_ids["食品"]), "store": gid("Store", chain.stores["SH01"]),
-                 "skus": [{"barcode": "SH01-0001", "basePrice": 1500}]}  # fmt: skip
+    variables = {
+        "cat": gid("Category", library.category_ids["食品"]),
+        "store": gid("Store", chain.stores["SH01"]),
+        "skus": [{"barcode": "SH01-0001", "basePrice": 1500}],
+    }
     refused = await api.gql(CREATE_PRODUCT, variables, as_="sh01.manager")
     assert refused["data"]["createProduct"]["errors"] == [{"code": "NOT_ALLOWED_BY_POLICY", "field": "storeId"}]
     await allow_store_products(state)
@@ -152,8 +178,11 @@ CSV_GOOD = """product,category,barcode,spec,base_price,cost_price,min_price,max_
 
 
 async def test_catalog_csv_imports_exports_and_round_trips(api, state):
-    body = await api.gql("mutation($c: String!) { importCatalogCsv(input: {csv: $c}) { errors { code } rowErrors { row } productsCreated skusCreated skusUpdated } }",
-                         {"c": CSV_GOOD}, as_="hq.admin")  # fmt: skip
+    body = await api.gql(
+        "mutation($c: String!) { importCatalogCsv(input: {csv: $c}) { errors { code } rowErrors { row } productsCreated skusCreated skusUpdated } }",
+        {"c": CSV_GOOD},
+        as_="hq.admin",
+    )
     assert body["data"]["importCatalogCsv"] == {
         "errors": [],
         "rowErrors": [],
@@ -163,8 +192,11 @@ async def test_catalog_csv_imports_exports_and_round_trips(api, state):
     }
     exported = (await api.gql("{ catalogCsv }", as_="hq.admin"))["data"]["catalogCsv"]
     assert "6909990000011" in exported and "饮品/咖啡" in exported and "5.50" in exported
-    again = await api.gql("mutation($c: String!) { importCatalogCsv(input: {csv: $c}) { errors { code } skusCreated skusUpdated } }",
-                          {"c": exported}, as_="hq.admin")  # fmt: skip
+    again = await api.gql(
+        "mutation($c: String!) { importCatalogCsv(input: {csv: $c}) { errors { code } skusCreated skusUpdated } }",
+        {"c": exported},
+        as_="hq.admin",
+    )
     assert again["data"]["importCatalogCsv"] == {"errors": [], "skusCreated": 0, "skusUpdated": 3}
     without_cost = (await api.gql("{ catalogCsv }", as_="hq.operator"))["data"]["catalogCsv"]
     assert "5.50" in without_cost  # the operator holds catalog.view_cost too
@@ -179,8 +211,11 @@ async def test_a_csv_with_bad_rows_reports_every_row_and_writes_nothing(api, sta
     )
     await api.token("hq.admin")
     before = await table_counts(state)
-    body = await api.gql("mutation($c: String!) { importCatalogCsv(input: {csv: $c}) { errors { code field } rowErrors { row column message } skusCreated } }",
-                         {"c": bad}, as_="hq.admin")  # fmt: skip
+    body = await api.gql(
+        "mutation($c: String!) { importCatalogCsv(input: {csv: $c}) { errors { code field } rowErrors { row column message } skusCreated } }",
+        {"c": bad},
+        as_="hq.admin",
+    )
     result = body["data"]["importCatalogCsv"]
     assert result["errors"] == [{"code": "CSV_INVALID", "field": "csv"}]
     assert [(e["row"], e["column"]) for e in result["rowErrors"]] == [

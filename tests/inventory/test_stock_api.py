@@ -73,8 +73,9 @@ async def test_stocktake_and_low_stock(api, chain, given):
     ]
     body = await api.gql(
         "mutation($idempotencyKey: String!, $s: ID!, $c: [StockLineInput!]!) { submitStocktake(input: {idempotencyKey: $idempotencyKey, storeId: $s, counts: $c}) { errors { code } differences { quantity level { onHand isLow } } } }",
-        {"s": store, "c": counts}, as_="sh01.manager",
-    )  # fmt: skip
+        {"s": store, "c": counts},
+        as_="sh01.manager",
+    )
     assert body["data"]["submitStocktake"]["differences"] == [
         {"quantity": -6, "level": {"onHand": 4, "isLow": True}},
         {"quantity": 2, "level": {"onHand": 12, "isLow": False}},
@@ -95,8 +96,9 @@ async def test_stocktake_and_low_stock(api, chain, given):
     assert {e["node"]["store"]["code"] for e in own_only["data"]["lowStock"]["edges"]} == {"SH02"}
     threshold = await api.gql(
         "mutation($s: ID!, $k: ID!) { setLowStockThreshold(input: {storeId: $s, skuId: $k, threshold: 2}) { levels { lowThreshold isLow } } }",
-        {"s": store, "k": gid("Sku", given.sku_ids[0])}, as_="sh01.manager",
-    )  # fmt: skip
+        {"s": store, "k": gid("Sku", given.sku_ids[0])},
+        as_="sh01.manager",
+    )
     assert threshold["data"]["setLowStockThreshold"]["levels"] == [{"lowThreshold": 2, "isLow": False}]
 
 
@@ -128,8 +130,10 @@ async def test_the_menu_shows_prices_and_availability_never_counts(api, state, c
     )
     after = await api.gql("query($s: ID!) { store(id: $s) { menu { edges { node { listingId } } } } }", {"s": store})
     assert listing not in [e["node"]["listingId"] for e in after["data"]["store"]["menu"]["edges"]]
-    search = await api.gql('query($s: ID!, $c: ID) { store(id: $s) { menu(categoryId: $c, search: "商品") { edges { node { price } } } } }',
-                           {"s": gid("Store", chain.stores["SH01"]), "c": gid("Category", given.category_ids["饮品"])})  # fmt: skip
+    search = await api.gql(
+        'query($s: ID!, $c: ID) { store(id: $s) { menu(categoryId: $c, search: "商品") { edges { node { price } } } } }',
+        {"s": gid("Store", chain.stores["SH01"]), "c": gid("Category", given.category_ids["饮品"])},
+    )
     assert len(search["data"]["store"]["menu"]["edges"]) == 4
 
 
@@ -144,10 +148,16 @@ async def test_another_stores_listings_stock_and_ledger_are_out_of_reach(api, st
         "query($s: ID!) { transferSuggestions(storeId: $s) { quantity } }",
     ):
         assert codes(await api.gql(query, {"s": a}, as_=who)) == {"FORBIDDEN"}, query
-    own = await api.gql("query($s: ID!) { stockMovements(storeId: $s, first: 1) { edges { node { id } } } store(id: $s) { listings(first: 1) { edges { node { id stock { id } } } } } }",
-                        {"s": a}, as_="sh01.manager")  # fmt: skip
-    ids = [own["data"]["stockMovements"]["edges"][0]["node"]["id"], own["data"]["store"]["listings"]["edges"][0]["node"]["id"],
-           own["data"]["store"]["listings"]["edges"][0]["node"]["stock"]["id"]]  # fmt: skip
+    own = await api.gql(
+        "query($s: ID!) { stockMovements(storeId: $s, first: 1) { edges { node { id } } } store(id: $s) { listings(first: 1) { edges { node { id stock { id } } } } } }",
+        {"s": a},
+        as_="sh01.manager",
+    )
+    ids = [
+        own["data"]["stockMovements"]["edges"][0]["node"]["id"],
+        own["data"]["store"]["listings"]["edges"][0]["node"]["id"],
+        own["data"]["store"]["listings"]["edges"][0]["node"]["stock"]["id"],
+    ]
     for node_id in ids:
         assert (await api.gql("query($id: ID!) { node(id: $id) { id } }", {"id": node_id}, as_=who))["data"][
             "node"

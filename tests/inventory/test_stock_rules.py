@@ -245,6 +245,10 @@ def test_stock_ledger_state_machine(database_url, sqlite_template, tmp_path):
 
     run_state_machine_as_test(
         StockMachine,
-        settings=settings(max_examples=12 if pg else 20, stateful_step_count=15, deadline=None,
-                          suppress_health_check=list(HealthCheck)),
-    )  # fmt: skip
+        settings=settings(
+            max_examples=12 if pg else 20,
+            stateful_step_count=15,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+        ),
+    )

@@ -109,8 +109,11 @@ async def test_wrong_state_receive_is_a_coded_error(api, state, chain):
 
 async def test_rejected_and_cancelled_transfers_move_nothing(api, state, chain):
     sku = await given_sh01_has_stock(state, chain)
-    args = {"from": gid("Store", chain.stores["SH01"]), "to": gid("Store", chain.stores["SH02"]),
-            "lines": [{"skuId": gid("Sku", sku), "quantity": 2}]}  # fmt: skip
+    args = {
+        "from": gid("Store", chain.stores["SH01"]),
+        "to": gid("Store", chain.stores["SH02"]),
+        "lines": [{"skuId": gid("Sku", sku), "quantity": 2}],
+    }
     first = (await api.gql(REQUEST, args, as_="sh02.manager"))["data"]["requestTransfer"]["transfer"]["id"]
     second = (await api.gql(REQUEST, args, as_="hq.admin"))["data"]["requestTransfer"]["transfer"]["id"]
     assert (await api.gql(DECIDE, {"id": first, "ok": False}, as_="hq.admin"))["data"]["decideTransfer"]["transfer"][
@@ -129,11 +132,25 @@ async def test_rejected_and_cancelled_transfers_move_nothing(api, state, chain):
 
 async def test_a_store_cannot_request_stock_for_another_store_or_ship_more_than_it_has(api, state, chain):
     sku = await given_sh01_has_stock(state, chain)
-    for_other = await api.gql(REQUEST, {"from": gid("Store", chain.stores["SH01"]), "to": gid("Store", chain.stores["SH03"]),
-                                        "lines": [{"skuId": gid("Sku", sku), "quantity": 1}]}, as_="sh02.manager")  # fmt: skip
+    for_other = await api.gql(
+        REQUEST,
+        {
+            "from": gid("Store", chain.stores["SH01"]),
+            "to": gid("Store", chain.stores["SH03"]),
+            "lines": [{"skuId": gid("Sku", sku), "quantity": 1}],
+        },
+        as_="sh02.manager",
+    )
     assert codes(for_other) == {"FORBIDDEN"}
-    big = await api.gql(REQUEST, {"from": gid("Store", chain.stores["SH01"]), "to": gid("Store", chain.stores["SH02"]),
-                                  "lines": [{"skuId": gid("Sku", sku), "quantity": 50}]}, as_="sh02.manager")  # fmt: skip
+    big = await api.gql(
+        REQUEST,
+        {
+            "from": gid("Store", chain.stores["SH01"]),
+            "to": gid("Store", chain.stores["SH02"]),
+            "lines": [{"skuId": gid("Sku", sku), "quantity": 50}],
+        },
+        as_="sh02.manager",
+    )
     tid = big["data"]["requestTransfer"]["transfer"]["id"]
     await api.gql(DECIDE, {"id": tid, "ok": True}, as_="hq.admin")
     short = await api.gql(SHIP, {"id": tid}, as_="sh01.manager")
@@ -154,8 +171,9 @@ async def test_transfer_suggestions_prefer_surplus_in_the_same_city_nearest_firs
     await list_in_store(state, chain.stores["SH03"], [sku], on_hand=6)  # no surplus
     body = await api.gql(
         "query($s: ID!) { transferSuggestions(storeId: $s) { fromStore { code } quantity shortBy sameCity distanceKm } }",
-        {"s": gid("Store", chain.stores["SH02"])}, as_="sh02.manager",
-    )  # fmt: skip
+        {"s": gid("Store", chain.stores["SH02"])},
+        as_="sh02.manager",
+    )
     rows = body["data"]["transferSuggestions"]
     assert [r["fromStore"]["code"] for r in rows] == ["SH01", "SH04", "HZ01"]
     assert rows[0]["sameCity"] and not rows[2]["sameCity"]

@@ -35,8 +35,9 @@ async def _member_with_history(api, state, chain, code: str = "ledger-alice:1380
     async with write_transaction(state.sessionmaker) as session:
         await relate(session, member_id, sh01)
         await points.adjust(session, member_id, 500, note="Welcome gift", staff_id=None)
-        await stored_value.top_up(session, member_id, principal=3000, bonus=300, store_id=hz01,
-                                  ref_type="counter_top_up", ref_id=None)  # fmt: skip
+        await stored_value.top_up(
+            session, member_id, principal=3000, bonus=300, store_id=hz01, ref_type="counter_top_up", ref_id=None
+        )
     return member_id, signed["tokens"]["accessToken"]
 
 
@@ -45,9 +46,17 @@ async def test_a_member_reads_their_points_and_stored_value_history_with_the_bal
     member_id, token = await _member_with_history(api, state, chain)
     library = await make_library(state, products=1, skus_per_product=1, price=2000)
     await list_in_store(state, chain.stores["SH01"], library.sku_ids, on_hand=5)
-    sale = await api.gql(CHECKOUT, {"key": "ledger-1", "k": gid("Sku", library.sku_ids[0]), "m": gid("Member", member_id),
-                                    "p": 200, "t": [{"method": "CASH", "amount": 800},
-                                                    {"method": "STORED_VALUE", "amount": 1000}]}, as_="sh01.clerk")  # fmt: skip
+    sale = await api.gql(
+        CHECKOUT,
+        {
+            "key": "ledger-1",
+            "k": gid("Sku", library.sku_ids[0]),
+            "m": gid("Member", member_id),
+            "p": 200,
+            "t": [{"method": "CASH", "amount": 800}, {"method": "STORED_VALUE", "amount": 1000}],
+        },
+        as_="sh01.clerk",
+    )
     assert sale["data"]["posCheckout"]["errors"] == [], sale
     order_id = sale["data"]["posCheckout"]["order"]["id"]
 
@@ -144,8 +153,15 @@ async def test_ledgers_of_a_page_of_members_take_the_same_statements_for_3_and_3
             await session.flush()
             for j in range(3):
                 await points.adjust(session, member.id, 10 + j, note="seed", staff_id=None)
-            await stored_value.top_up(session, member.id, principal=1000, bonus=0, store_id=chain.stores["SH01"],
-                                      ref_type="counter_top_up", ref_id=None)  # fmt: skip
+            await stored_value.top_up(
+                session,
+                member.id,
+                principal=1000,
+                bonus=0,
+                store_id=chain.stores["SH01"],
+                ref_type="counter_top_up",
+                ref_id=None,
+            )
     token = await api.token("hq.admin")
     counts = {}
     for n in (3, 30):

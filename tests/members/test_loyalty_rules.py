@@ -61,8 +61,9 @@ async def test_points_earned_follow_level_multiplier_and_birthday(state):
         on_birthday = await points.earn(
             session, member_id, 12_345, store_id=None, ref_type="order", ref_id=1, at=birthday
         )
-        other_day = await points.earn(session, member_id, 12_345, store_id=None, ref_type="order", ref_id=2,
-                                      at=birthday + timedelta(days=3))  # fmt: skip
+        other_day = await points.earn(
+            session, member_id, 12_345, store_id=None, ref_type="order", ref_id=2, at=birthday + timedelta(days=3)
+        )
     assert (on_birthday, other_day) == (123 * 150 // 100 * 2, 123 * 150 // 100)
 
 
@@ -99,8 +100,13 @@ async def test_spend_takes_principal_first_oldest_lot_first_and_records_the_issu
         moved = await stored_value.spend(session, member_id, 60_000, store_id=sz01, ref_type="order", ref_id=9)
     assert (moved.principal, moved.bonus) == (60_000, 0)
     async with state.sessionmaker() as session:
-        spent = (await session.execute(select(BalanceEntry.issuer_store_id, BalanceEntry.principal, BalanceEntry.store_id)
-                                       .where(BalanceEntry.kind == "SPEND").order_by(BalanceEntry.lot_id))).all()  # fmt: skip
+        spent = (
+            await session.execute(
+                select(BalanceEntry.issuer_store_id, BalanceEntry.principal, BalanceEntry.store_id)
+                .where(BalanceEntry.kind == "SPEND")
+                .order_by(BalanceEntry.lot_id)
+            )
+        ).all()
     assert [tuple(r) for r in spent] == [(sh01, -50_000, sz01), (hz01, -10_000, sz01)]
     async with write_transaction(state.sessionmaker) as session:
         moved = await stored_value.spend(session, member_id, 12_000, store_id=sz01, ref_type="order", ref_id=10)
@@ -211,8 +217,17 @@ def test_loyalty_ledger_state_machine(database_url, sqlite_template, tmp_path):
         @rule(principal=st.integers(min_value=1, max_value=100_000), bonus_pct=st.sampled_from([0, 5, 10]))
         def top_up(self, principal, bonus_pct):
             bonus = principal * bonus_pct // 100
-            self._run(lambda s: stored_value.top_up(s, self.member_id, principal=principal, bonus=bonus, store_id=None,
-                                                    ref_type="topup", ref_id=self._next_ref()))  # fmt: skip
+            self._run(
+                lambda s: stored_value.top_up(
+                    s,
+                    self.member_id,
+                    principal=principal,
+                    bonus=bonus,
+                    store_id=None,
+                    ref_type="topup",
+                    ref_id=self._next_ref(),
+                )
+            )
             self.principal += principal
             self.bonus += bonus
 
@@ -252,10 +267,22 @@ def test_loyalty_ledger_state_machine(database_url, sqlite_template, tmp_path):
                             PointsEntry.member_id == self.member_id
                         )
                     )
-                    p, b = (await session.execute(select(func.coalesce(func.sum(BalanceEntry.principal), 0), func.coalesce(func.sum(BalanceEntry.bonus), 0))
-                                                  .where(BalanceEntry.member_id == self.member_id))).one()  # fmt: skip
-                    lots = (await session.execute(select(func.coalesce(func.sum(BalanceLot.principal_left), 0), func.coalesce(func.sum(BalanceLot.bonus_left), 0))
-                                                  .where(BalanceLot.member_id == self.member_id))).one()  # fmt: skip
+                    p, b = (
+                        await session.execute(
+                            select(
+                                func.coalesce(func.sum(BalanceEntry.principal), 0),
+                                func.coalesce(func.sum(BalanceEntry.bonus), 0),
+                            ).where(BalanceEntry.member_id == self.member_id)
+                        )
+                    ).one()
+                    lots = (
+                        await session.execute(
+                            select(
+                                func.coalesce(func.sum(BalanceLot.principal_left), 0),
+                                func.coalesce(func.sum(BalanceLot.bonus_left), 0),
+                            ).where(BalanceLot.member_id == self.member_id)
+                        )
+                    ).one()
                     negative = await session.scalar(
                         select(func.count())
                         .select_from(PointsEntry)
@@ -274,6 +301,10 @@ def test_loyalty_ledger_state_machine(database_url, sqlite_template, tmp_path):
 
     run_state_machine_as_test(
         LoyaltyMachine,
-        settings=settings(max_examples=12 if pg else 25, stateful_step_count=20, deadline=None,
-                          suppress_health_check=list(HealthCheck)),
-    )  # fmt: skip
+        settings=settings(
+            max_examples=12 if pg else 25,
+            stateful_step_count=20,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+        ),
+    )

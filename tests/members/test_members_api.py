@@ -76,8 +76,9 @@ async def test_phones_are_masked_for_every_staff_role_and_each_reveal_is_audited
             )
         ).all()
     assert [(r.outcome.value, r.staff_id) for r in reveals if r.outcome.value == "OK"] == [
-        ("OK", chain.staff["sh01.manager"]), ("OK", chain.staff["hq.admin"]),
-    ]  # fmt: skip
+        ("OK", chain.staff["sh01.manager"]),
+        ("OK", chain.staff["hq.admin"]),
+    ]
     assert all(member["id"] in r.target_ids for r in reveals)
 
 
@@ -92,8 +93,11 @@ async def test_another_store_cannot_see_a_member_related_only_to_sh01(api, chain
         ] == "NOT_FOUND"
     listing = await api.gql("{ members(first: 100) { edges { node { id } } } }", as_="sh02.manager")
     assert listing["data"]["members"]["edges"] == []
-    other = await api.gql("query($s: ID) { members(filter: {storeId: $s}) { edges { node { id } } } }",
-                          {"s": gid("Store", chain.stores["SH01"])}, as_="sh02.manager")  # fmt: skip
+    other = await api.gql(
+        "query($s: ID) { members(filter: {storeId: $s}) { edges { node { id } } } }",
+        {"s": gid("Store", chain.stores["SH01"])},
+        as_="sh02.manager",
+    )
     assert codes(other) == {"FORBIDDEN"}
     own = await api.gql("{ members(first: 100) { edges { node { id } } } }", as_="sh01.manager")
     assert [e["node"]["id"] for e in own["data"]["members"]["edges"]] == [member["id"]]

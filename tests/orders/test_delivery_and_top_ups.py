@@ -79,8 +79,9 @@ async def test_a_delivery_order_is_paid_dispatched_and_received_with_its_address
     sh01 = chain.stores["SH01"]
     sku = await _listed(state, sh01, price=1500)
     token = await api.token("member:deliver")
-    placed = await api.post(PLACE, {"s": gid("Store", sh01), "l": _lines(sku, 2), "key": "d-1", "d": NEAR_SH01},
-                            token=token)  # fmt: skip
+    placed = await api.post(
+        PLACE, {"s": gid("Store", sh01), "l": _lines(sku, 2), "key": "d-1", "d": NEAR_SH01}, token=token
+    )
     order = placed.json()["data"]["placeOrder"]["order"]
     assert order["payable"] == 3600 and order["deliveryFee"] == 600 and order["pickupCode"] is None
     assert order["delivery"] == {"contactName": "李雷", "phone": "13912345678", "address": "南京西路1700号 12楼"}
@@ -90,14 +91,20 @@ async def test_a_delivery_order_is_paid_dispatched_and_received_with_its_address
     assert b"13912345678" not in sealed and "南京西路".encode() not in sealed
     assert (await _notify(api, state, f"ORD{order_id:012d}", 3600)).json() == {"code": "SUCCESS"}
 
-    ready = await api.gql("mutation($id: ID!) { markOrderReady(input: {id: $id}) { errors { code } } }",
-                          {"id": order["id"]}, as_="sh01.clerk")  # fmt: skip
+    ready = await api.gql(
+        "mutation($id: ID!) { markOrderReady(input: {id: $id}) { errors { code } } }",
+        {"id": order["id"]},
+        as_="sh01.clerk",
+    )
     assert ready["data"]["markOrderReady"]["errors"] == [{"code": "INVALID_TRANSITION"}]
     dispatch = "mutation($id: ID!) { dispatchOrder(input: {id: $id}) { errors { code } order { status } } }"
     other = await api.gql(dispatch, {"id": order["id"]}, as_="sh02.clerk")
     assert other["errors"][0]["extensions"]["code"] == "FORBIDDEN"
-    early = await api.gql("mutation($id: ID!) { confirmDelivery(input: {id: $id}) { errors { code } } }",
-                          {"id": order["id"]}, as_="member:deliver")  # fmt: skip
+    early = await api.gql(
+        "mutation($id: ID!) { confirmDelivery(input: {id: $id}) { errors { code } } }",
+        {"id": order["id"]},
+        as_="member:deliver",
+    )
     assert early["data"]["confirmDelivery"]["errors"] == [{"code": "INVALID_TRANSITION"}]
     out = await api.gql(dispatch, {"id": order["id"]}, as_="sh01.clerk")
     assert out["data"]["dispatchOrder"] == {"errors": [], "order": {"status": "DELIVERING"}}
@@ -106,13 +113,17 @@ async def test_a_delivery_order_is_paid_dispatched_and_received_with_its_address
     seen_by_hq = (await api.gql(DELIVERY, {"id": order["id"]}, as_="hq.analyst"))["data"]["node"]
     assert seen_by_store["delivery"]["phone"] == "13912345678" and seen_by_hq["delivery"]["phone"] == "139****5678"
     assert (await api.gql(DELIVERY, {"id": order["id"]}, as_="sh02.manager"))["data"]["node"] is None
-    stranger = await api.gql("mutation($id: ID!) { confirmDelivery(input: {id: $id}) { errors { code } } }",
-                             {"id": order["id"]}, as_="member:someone-else")  # fmt: skip
+    stranger = await api.gql(
+        "mutation($id: ID!) { confirmDelivery(input: {id: $id}) { errors { code } } }",
+        {"id": order["id"]},
+        as_="member:someone-else",
+    )
     assert stranger["data"]["confirmDelivery"]["errors"] == [{"code": "NOT_FOUND"}]
     received = await api.gql(
         "mutation($id: ID!) { confirmDelivery(input: {id: $id}) { errors { code } order { status lines { pickedUp } } } }",
-        {"id": order["id"]}, as_="member:deliver",
-    )  # fmt: skip
+        {"id": order["id"]},
+        as_="member:deliver",
+    )
     assert received["data"]["confirmDelivery"]["order"] == {"status": "COMPLETED", "lines": [{"pickedUp": 2}]}
     async with state.sessionmaker() as session:
         member = await session.scalar(
@@ -129,16 +140,20 @@ async def test_a_mini_program_refund_goes_back_through_the_provider_with_the_fee
     sh01 = chain.stores["SH01"]
     sku = await _listed(state, sh01, price=1500)
     token = await api.token("member:refund")
-    placed = await api.post(PLACE, {"s": gid("Store", sh01), "l": _lines(sku, 2), "key": "r-1", "d": NEAR_SH01},
-                            token=token)  # fmt: skip
+    placed = await api.post(
+        PLACE, {"s": gid("Store", sh01), "l": _lines(sku, 2), "key": "r-1", "d": NEAR_SH01}, token=token
+    )
     order = placed.json()["data"]["placeOrder"]["order"]
     ref = f"ORD{pk(order['id']):012d}"
     await _notify(api, state, ref, 3600)
     refund = """mutation($idempotencyKey: String!, $id: ID!, $l: [CartLineInput!]) { refundOrder(input: {idempotencyKey: $idempotencyKey, id: $id, lines: $l}) {
       errors { code } refund { amount byMethod pointsTakenBack } order { status } } }"""
     first = await api.gql(refund, {"id": order["id"], "l": _lines(sku, 1)}, as_="sh01.manager")
-    assert first["data"]["refundOrder"]["refund"] == {"amount": 1500, "byMethod": {"WECHAT_PAY": 1500},
-                                                      "pointsTakenBack": 15}  # fmt: skip
+    assert first["data"]["refundOrder"]["refund"] == {
+        "amount": 1500,
+        "byMethod": {"WECHAT_PAY": 1500},
+        "pointsTakenBack": 15,
+    }
     rest = await api.gql(refund, {"id": order["id"]}, as_="sh01.manager")
     # The last of the goods takes the delivery fee back with it.
     assert rest["data"]["refundOrder"]["refund"]["amount"] == 2100
@@ -157,14 +172,18 @@ async def test_a_refused_provider_refund_changes_nothing(api, state, chain):
     sh01 = chain.stores["SH01"]
     sku = await _listed(state, sh01, price=1500)
     token = await api.token("member:refused")
-    placed = await api.post(PLACE, {"s": gid("Store", sh01), "l": _lines(sku, 1), "key": "x-1", "d": NEAR_SH01},
-                            token=token)  # fmt: skip
+    placed = await api.post(
+        PLACE, {"s": gid("Store", sh01), "l": _lines(sku, 1), "key": "x-1", "d": NEAR_SH01}, token=token
+    )
     order = placed.json()["data"]["placeOrder"]["order"]
     ref = f"ORD{pk(order['id']):012d}"
     await _notify(api, state, ref, 2100)
     state.payment_providers["sandbox"].prepaid[ref] = 100  # the provider believes less was paid
-    refused = await api.gql("mutation($idempotencyKey: String!, $id: ID!) { refundOrder(input: {idempotencyKey: $idempotencyKey, id: $id}) { errors { code } } }",
-                            {"id": order["id"]}, as_="sh01.manager")  # fmt: skip
+    refused = await api.gql(
+        "mutation($idempotencyKey: String!, $id: ID!) { refundOrder(input: {idempotencyKey: $idempotencyKey, id: $id}) { errors { code } } }",
+        {"id": order["id"]},
+        as_="sh01.manager",
+    )
     assert refused["data"]["refundOrder"]["errors"] == [{"code": "PAYMENT_REFUND_REFUSED"}]
     async with state.sessionmaker() as session:
         still = await session.get(Order, pk(order["id"]))
@@ -180,8 +199,13 @@ TOP_UP = """mutation($key: String!, $plan: ID, $amount: Int, $s: ID) { topUpOnli
 @pytest.mark.postgres_too
 async def test_an_online_top_up_is_credited_once_from_the_providers_notification(api, state, chain):
     hz01 = chain.stores["HZ01"]
-    plan = (await api.gql('mutation { createTopUpPlan(input: {name: "充500送50", payAmount: 50000, bonusAmount: 5000})'
-                          " { plan { id } } }", as_="hq.admin"))["data"]["createTopUpPlan"]["plan"]["id"]  # fmt: skip
+    plan = (
+        await api.gql(
+            'mutation { createTopUpPlan(input: {name: "充500送50", payAmount: 50000, bonusAmount: 5000})'
+            " { plan { id } } }",
+            as_="hq.admin",
+        )
+    )["data"]["createTopUpPlan"]["plan"]["id"]
     variables = {"key": "top-1", "plan": plan, "s": gid("Store", hz01)}
     started = (await api.gql(TOP_UP, variables, as_="member:topper"))["data"]["topUpOnline"]
     assert started["topUp"]["amount"] == 50000 and started["topUp"]["bonus"] == 5000

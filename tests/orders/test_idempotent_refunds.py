@@ -26,11 +26,27 @@ from tests.factories import list_in_store, make_library
 
 # Mutations that move money, stock, points, stored value, coupons or cards: each needs a required key.
 VALUE_MOVING = {
-    "receiveStock", "adjustStock", "submitStocktake", "requestTransfer", "shipTransfer", "receiveTransfer",
-    "requestReplenishment", "receivePurchase",
-    "topUpStoredValue", "adjustPoints", "placeOrder", "topUpOnline", "posCheckout", "refundOrder", "claimCoupon",
-    "issueCoupons", "openGroupBuy", "joinGroupBuy", "exchangePoints", "verifyPickup",
-}  # fmt: skip
+    "receiveStock",
+    "adjustStock",
+    "submitStocktake",
+    "requestTransfer",
+    "shipTransfer",
+    "receiveTransfer",
+    "requestReplenishment",
+    "receivePurchase",
+    "topUpStoredValue",
+    "adjustPoints",
+    "placeOrder",
+    "topUpOnline",
+    "posCheckout",
+    "refundOrder",
+    "claimCoupon",
+    "issueCoupons",
+    "openGroupBuy",
+    "joinGroupBuy",
+    "exchangePoints",
+    "verifyPickup",
+}
 # The rest, each with why a retry cannot move value twice (or why nothing of value moves).
 NOT_VALUE_MOVING = {
     **dict.fromkeys(
@@ -166,10 +182,16 @@ async def _shop(state, chain, *, prices=(1757, 4043), sv=3000):
 
 
 async def _sell(api, skus, member_id, *, cash, sv, key):
-    sale = await api.gql(CHECKOUT, {
-        "key": key, "m": gid("Member", member_id), "lines": [{"skuId": gid("Sku", s), "quantity": 1} for s in skus],
-        "t": [{"method": "CASH", "amount": cash}, {"method": "STORED_VALUE", "amount": sv}],
-    }, as_="sh01.clerk")  # fmt: skip
+    sale = await api.gql(
+        CHECKOUT,
+        {
+            "key": key,
+            "m": gid("Member", member_id),
+            "lines": [{"skuId": gid("Sku", s), "quantity": 1} for s in skus],
+            "t": [{"method": "CASH", "amount": cash}, {"method": "STORED_VALUE", "amount": sv}],
+        },
+        as_="sh01.clerk",
+    )
     assert sale["data"]["posCheckout"]["errors"] == [], sale
     return sale["data"]["posCheckout"]["order"]["id"]
 
@@ -185,10 +207,15 @@ async def _money(state, order_id, member_id, sku, store):
     async with state.sessionmaker() as session:
         rows = (await session.scalars(select(Refund).where(Refund.order_id == pk(order_id)))).all()
         member = await session.get(Member, member_id)
-        on_hand = await session.scalar(select(StockLevel.on_hand).where(StockLevel.sku_id == sku,
-                                                                        StockLevel.store_id == store))  # fmt: skip
-    return {"refunds": len(rows), "refunded": sum(r.amount for r in rows), "principal": member.balance_principal,
-            "on_hand": on_hand}  # fmt: skip
+        on_hand = await session.scalar(
+            select(StockLevel.on_hand).where(StockLevel.sku_id == sku, StockLevel.store_id == store)
+        )
+    return {
+        "refunds": len(rows),
+        "refunded": sum(r.amount for r in rows),
+        "principal": member.balance_principal,
+        "on_hand": on_hand,
+    }
 
 
 @pytest.mark.postgres_too
@@ -198,9 +225,12 @@ async def test_the_stated_rule_1757_of_2800_cash_and_3000_stored_value(api, stat
     preview = await api.gql(PREVIEW, {"id": order_id, "lines": one}, as_="sh01.manager")
     # 1757 x 2800/5800 = 848.2, 1757 x 3000/5800 = 908.8: the fen left over goes to the larger remainder.
     assert preview["data"]["refundPreview"] == {
-        "amount": 1757, "tenders": [{"method": "CASH", "amount": 848}, {"method": "STORED_VALUE", "amount": 909}],
-        "storedValue": 909, "completesOrder": False, "lines": [{"quantity": 1, "amount": 1757}],
-    }  # fmt: skip
+        "amount": 1757,
+        "tenders": [{"method": "CASH", "amount": 848}, {"method": "STORED_VALUE", "amount": 909}],
+        "storedValue": 909,
+        "completesOrder": False,
+        "lines": [{"quantity": 1, "amount": 1757}],
+    }
     assert (await _money(state, order_id, member_id, skus[0], store))["refunds"] == 0  # a preview moves nothing
     made = await api.gql(REFUND, {"id": order_id, "lines": one, "idempotencyKey": "r-1757"}, as_="sh01.manager")
     refund = made["data"]["refundOrder"]["refund"]
@@ -224,15 +254,18 @@ async def test_the_stated_rule_1757_of_2800_cash_and_3000_stored_value(api, stat
 async def test_the_cashier_may_choose_the_tenders_within_what_each_paid(api, state, chain):
     order_id, skus, member_id, store = await _mixed_sale(api, state, chain)
     one = [{"skuId": gid("Sku", skus[0]), "quantity": 1}]
-    too_much = await api.gql(REFUND, {"id": order_id, "lines": one, "t": [{"method": "CASH", "amount": 2801}]},
-                             as_="sh01.manager")  # fmt: skip
+    too_much = await api.gql(
+        REFUND, {"id": order_id, "lines": one, "t": [{"method": "CASH", "amount": 2801}]}, as_="sh01.manager"
+    )
     assert too_much["data"]["refundOrder"]["errors"] == [{"code": "INVALID_INPUT", "field": "tenders"}]
-    short = await api.gql(REFUND, {"id": order_id, "lines": one, "t": [{"method": "CASH", "amount": 1000}]},
-                          as_="sh01.manager")  # fmt: skip
+    short = await api.gql(
+        REFUND, {"id": order_id, "lines": one, "t": [{"method": "CASH", "amount": 1000}]}, as_="sh01.manager"
+    )
     assert short["data"]["refundOrder"]["errors"] == [{"code": "INVALID_INPUT", "field": "tenders"}]
     assert (await _money(state, order_id, member_id, skus[0], store))["refunds"] == 0
-    cash = await api.gql(REFUND, {"id": order_id, "lines": one, "t": [{"method": "CASH", "amount": 1757}]},
-                         as_="sh01.manager")  # fmt: skip
+    cash = await api.gql(
+        REFUND, {"id": order_id, "lines": one, "t": [{"method": "CASH", "amount": 1757}]}, as_="sh01.manager"
+    )
     assert cash["data"]["refundOrder"]["refund"]["tenders"] == [{"method": "CASH", "amount": 1757}]
 
 
@@ -245,8 +278,12 @@ async def test_a_refund_replayed_ten_times_at_once_moves_money_once(api, state, 
     assert [a["data"]["refundOrder"]["errors"] for a in answers] == [[]] * 10, answers
     assert len({a["data"]["refundOrder"]["refund"]["id"] for a in answers}) == 1
     after = await _money(state, order_id, member_id, skus[0], store)
-    assert after == {"refunds": 1, "refunded": 1757, "principal": before["principal"] + 909,
-                     "on_hand": before["on_hand"] + 1}  # fmt: skip
+    assert after == {
+        "refunds": 1,
+        "refunded": 1757,
+        "principal": before["principal"] + 909,
+        "on_hand": before["on_hand"] + 1,
+    }
     # The same key with another request: refused, nothing moves.
     other = {**variables, "lines": [{"skuId": gid("Sku", skus[1]), "quantity": 1}]}
     reused = await api.gql(REFUND, other, as_="sh01.manager")
@@ -259,11 +296,15 @@ async def test_refunds_are_nodes_on_the_order_and_loaded_in_constant_statements(
     skus, member_id, _ = await _shop(state, chain, prices=(1000, 2000), sv=4000)
     for i in range(4):
         order_id = await _sell(api, skus, member_id, cash=2000 + 100 * i, sv=1000 - 100 * i, key=f"sale-{i}")
-        made = await api.gql(REFUND, {"id": order_id, "lines": [{"skuId": gid("Sku", skus[0]), "quantity": 1}]},
-                             as_="sh01.manager")  # fmt: skip
+        made = await api.gql(
+            REFUND, {"id": order_id, "lines": [{"skuId": gid("Sku", skus[0]), "quantity": 1}]}, as_="sh01.manager"
+        )
         order_ids.append((order_id, made["data"]["refundOrder"]["refund"]["id"]))
-    node = await api.gql("query($id: ID!) { node(id: $id) { ... on Refund { id amount order { id } } } }",
-                         {"id": order_ids[0][1]}, as_="sh01.manager")  # fmt: skip
+    node = await api.gql(
+        "query($id: ID!) { node(id: $id) { ... on Refund { id amount order { id } } } }",
+        {"id": order_ids[0][1]},
+        as_="sh01.manager",
+    )
     assert node["data"]["node"] == {"id": order_ids[0][1], "amount": 1000, "order": {"id": order_ids[0][0]}}
     hidden = await api.gql("query($id: ID!) { node(id: $id) { id } }", {"id": order_ids[0][1]}, as_="sh02.manager")
     assert hidden["data"]["node"] is None  # another store's refund is like one that does not exist
@@ -381,25 +422,32 @@ async def test_a_transfer_requested_shipped_and_received_with_replayed_keys_move
     sh01, sh02 = chain.stores["SH01"], chain.stores["SH02"]
     await list_in_store(state, sh01, [sku], on_hand=20)
     await list_in_store(state, sh02, [sku], on_hand=1)
-    ask = {"from": gid("Store", sh01), "to": gid("Store", sh02), "lines": [{"skuId": gid("Sku", sku), "quantity": 8}],
-           "idempotencyKey": "ask-1"}  # fmt: skip
+    ask = {
+        "from": gid("Store", sh01),
+        "to": gid("Store", sh02),
+        "lines": [{"skuId": gid("Sku", sku), "quantity": 8}],
+        "idempotencyKey": "ask-1",
+    }
     asked = [await api.gql(REQUEST_T, ask, as_="sh02.manager") for _ in range(2)]
     tid = asked[0]["data"]["requestTransfer"]["transfer"]["id"]
     assert asked[1]["data"]["requestTransfer"]["transfer"]["id"] == tid
     decide = "mutation($id: ID!) { decideTransfer(input: {id: $id, approve: true}) { errors { code } } }"
     assert (await api.gql(decide, {"id": tid}, as_="hq.admin"))["data"]["decideTransfer"]["errors"] == []
-    shipped = await asyncio.gather(*(api.gql(SHIP_T, {"id": tid, "idempotencyKey": "ship-1"}, as_="sh01.manager")
-                                     for _ in range(3)))  # fmt: skip
+    shipped = await asyncio.gather(
+        *(api.gql(SHIP_T, {"id": tid, "idempotencyKey": "ship-1"}, as_="sh01.manager") for _ in range(3))
+    )
     assert [s["data"]["shipTransfer"]["transfer"]["status"] for s in shipped] == ["SHIPPED"] * 3
     got = {"id": tid, "idempotencyKey": "recv-1"}
     received = [await api.gql(RECEIVE_T, got, as_="sh02.manager") for _ in range(2)]
     assert [r["data"]["receiveTransfer"]["transfer"]["status"] for r in received] == ["RECEIVED"] * 2
-    reused = await api.gql(RECEIVE_T, {**got, "lines": [{"skuId": gid("Sku", sku), "quantity": 7}]},
-                           as_="sh02.manager")  # fmt: skip
+    reused = await api.gql(RECEIVE_T, {**got, "lines": [{"skuId": gid("Sku", sku), "quantity": 7}]}, as_="sh02.manager")
     assert reused["data"]["receiveTransfer"]["errors"] == REUSED
     async with state.sessionmaker() as session:
-        levels = dict((await session.execute(select(StockLevel.store_id, StockLevel.on_hand)
-                                             .where(StockLevel.sku_id == sku))).all())  # fmt: skip
+        levels = dict(
+            (
+                await session.execute(select(StockLevel.store_id, StockLevel.on_hand).where(StockLevel.sku_id == sku))
+            ).all()
+        )
     assert levels == {sh01: 12, sh02: 9}
 
 
@@ -409,12 +457,17 @@ async def test_refunds_line_by_line_give_every_tender_back_exactly_what_it_paid(
 
     async with write_transaction(state.sessionmaker) as session:
         await points_service.adjust(session, member_id, 500, note="seed", staff_id=None)
-    sale = await api.gql("""mutation($lines: [CartLineInput!]!, $t: [TenderInput!]!, $m: ID) {
+    sale = await api.gql(
+        """mutation($lines: [CartLineInput!]!, $t: [TenderInput!]!, $m: ID) {
       posCheckout(input: {clientOrderId: "three", lines: $lines, tenders: $t, memberId: $m, usePoints: 300}) {
-        errors { code field } order { id } } }""", {
-        "m": gid("Member", member_id), "lines": [{"skuId": gid("Sku", s), "quantity": 1} for s in skus],
-        "t": [{"method": "CASH", "amount": 3499}, {"method": "STORED_VALUE", "amount": 3000}],
-    }, as_="sh01.clerk")  # fmt: skip
+        errors { code field } order { id } } }""",
+        {
+            "m": gid("Member", member_id),
+            "lines": [{"skuId": gid("Sku", s), "quantity": 1} for s in skus],
+            "t": [{"method": "CASH", "amount": 3499}, {"method": "STORED_VALUE", "amount": 3000}],
+        },
+        as_="sh01.clerk",
+    )
     assert sale["data"]["posCheckout"]["errors"] == [], sale
     order_id = sale["data"]["posCheckout"]["order"]["id"]
     back: dict[str, int] = {}

@@ -97,8 +97,9 @@ async def test_a_payment_that_lands_after_cancel_is_acknowledged_recorded_and_re
 
     seen = await api.gql(PAYMENTS, {"id": placed["order"]["id"]}, as_="member:late")
     shown = seen["data"]["node"]["payments"]
-    assert [(p["method"], p["amount"], p["state"], p["providerReference"], p["providerTransactionId"])
-            for p in shown] == [("WECHAT_PAY", 3000, "REFUNDED_LATE", ref, "T-LATE")]  # fmt: skip
+    assert [
+        (p["method"], p["amount"], p["state"], p["providerReference"], p["providerTransactionId"]) for p in shown
+    ] == [("WECHAT_PAY", 3000, "REFUNDED_LATE", ref, "T-LATE")]
     assert shown[0]["paidAt"] and shown[0]["refundedAt"]
 
 
@@ -234,14 +235,18 @@ async def test_counter_top_up_tenders_must_add_up_and_land_in_the_takings(api, s
     sh01 = chain.stores["SH01"]
     registered = await api.gql(
         'mutation($s: ID!) { registerMember(input: {phone: "13700137000", storeId: $s}) { member { id } } }',
-        {"s": gid("Store", sh01)}, as_="sh01.clerk",
-    )  # fmt: skip
+        {"s": gid("Store", sh01)},
+        as_="sh01.clerk",
+    )
     member = registered["data"]["registerMember"]["member"]["id"]
     base = {"m": member, "k": "tu-1"}
     short = await api.gql(TOP_UP, {**base, "a": 10_000, "t": [{"method": "CASH", "amount": 9_000}]}, as_="sh01.clerk")
     assert short["data"]["topUpStoredValue"]["errors"] == [{"code": "INVALID_INPUT", "field": "tenders"}]
-    sv = await api.gql(TOP_UP, {**base, "k": "tu-2", "a": 10_000, "t": [{"method": "STORED_VALUE", "amount": 10_000}]},
-                       as_="sh01.clerk")  # fmt: skip
+    sv = await api.gql(
+        TOP_UP,
+        {**base, "k": "tu-2", "a": 10_000, "t": [{"method": "STORED_VALUE", "amount": 10_000}]},
+        as_="sh01.clerk",
+    )
     assert sv["data"]["topUpStoredValue"]["errors"] == [{"code": "INVALID_INPUT", "field": "tenders"}]
     none = await api.gql(TOP_UP, {**base, "k": "tu-3", "a": 10_000, "t": []}, as_="sh01.clerk")
     assert none["data"]["topUpStoredValue"]["errors"] == [{"code": "INVALID_INPUT", "field": "tenders"}]
@@ -251,11 +256,15 @@ async def test_counter_top_up_tenders_must_add_up_and_land_in_the_takings(api, s
     retry = await api.gql(TOP_UP, {**base, "k": "tu-4", "a": 10_000, "t": tenders}, as_="sh01.clerk")
     assert done["data"]["topUpStoredValue"]["member"]["storedValue"]["total"] == 10_000
     assert retry["data"]["topUpStoredValue"] == done["data"]["topUpStoredValue"]
-    other = await api.gql(TOP_UP, {**base, "k": "tu-4", "a": 10_000, "t": [{"method": "CASH", "amount": 10_000}]},
-                          as_="sh01.clerk")  # fmt: skip
+    other = await api.gql(
+        TOP_UP, {**base, "k": "tu-4", "a": 10_000, "t": [{"method": "CASH", "amount": 10_000}]}, as_="sh01.clerk"
+    )
     assert [e["code"] for e in other["data"]["topUpStoredValue"]["errors"]] == ["IDEMPOTENCY_KEY_REUSED"]
-    plan = await api.gql(TOP_UP, {**base, "k": "tu-5", "p": gid("TopUpPlan", 1), "t": [{"method": "ALIPAY",
-                         "amount": 20_000}]}, as_="sh01.clerk")  # fmt: skip
+    plan = await api.gql(
+        TOP_UP,
+        {**base, "k": "tu-5", "p": gid("TopUpPlan", 1), "t": [{"method": "ALIPAY", "amount": 20_000}]},
+        as_="sh01.clerk",
+    )
     assert plan["data"]["topUpStoredValue"]["member"]["storedValue"]["total"] == 10_000 + 21_000
 
     figures = (await api.gql(SETTLEMENT, {"s": gid("Store", sh01), "d": _today()}, as_="hq.admin"))["data"]

@@ -67,12 +67,27 @@ STEPS = int(os.environ.get("MONEY_MACHINE_STEPS", "30"))
 PHASES = (Phase.generate,) if not os.environ.get("MONEY_MACHINE_SHRINK") else tuple(Phase)
 MEMBERS = ("member:mm-a", "member:mm-b")
 PRICES = (1500, 2390)
-SOLD = {OrderStatus.PAID, OrderStatus.PREPARING, OrderStatus.READY, OrderStatus.DELIVERING, OrderStatus.COMPLETED,
-        OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED}  # fmt: skip
+SOLD = {
+    OrderStatus.PAID,
+    OrderStatus.PREPARING,
+    OrderStatus.READY,
+    OrderStatus.DELIVERING,
+    OrderStatus.COMPLETED,
+    OrderStatus.PARTIALLY_REFUNDED,
+    OrderStatus.REFUNDED,
+}
 TAKEN = (PaymentStatus.SUCCEEDED, PaymentStatus.LATE, PaymentStatus.REFUNDED_LATE)
 # Refusals a rule may meet in a legal sequence (refunding a cancelled order, cancelling a paid one, ...).
-REFUSALS = {"INVALID_TRANSITION", "INVALID_INPUT", "INSUFFICIENT_BALANCE", "INSUFFICIENT_POINTS", "ORDER_NOT_PAYABLE",
-            "NOT_FOUND", "OUT_OF_STOCK", "INSUFFICIENT_STOCK"}  # fmt: skip
+REFUSALS = {
+    "INVALID_TRANSITION",
+    "INVALID_INPUT",
+    "INSUFFICIENT_BALANCE",
+    "INSUFFICIENT_POINTS",
+    "ORDER_NOT_PAYABLE",
+    "NOT_FOUND",
+    "OUT_OF_STOCK",
+    "INSUFFICIENT_STOCK",
+}
 
 PLACE = """mutation($s: ID!, $lines: [CartLineInput!]!, $key: String!, $sv: Int!, $p: Int!) { placeOrder(input: {
   storeId: $s, lines: $lines, idempotencyKey: $key, useStoredValue: $sv, usePoints: $p}) {
@@ -154,17 +169,28 @@ class MoneyMachine(RuleBasedStateMachine):
 
     # ------------------------------------------------------------------------------------------------ rules
 
-    @rule(target=orders, who=st.sampled_from(MEMBERS), qty=st.lists(st.integers(0, 2), min_size=2, max_size=2),
-          sv=st.sampled_from([0, 0, 300, 10**9]), points=st.sampled_from([0, 0, 100]), replay=st.booleans(),
-          pay=st.sampled_from(["now", "now", "later"]))  # fmt: skip
+    @rule(
+        target=orders,
+        who=st.sampled_from(MEMBERS),
+        qty=st.lists(st.integers(0, 2), min_size=2, max_size=2),
+        sv=st.sampled_from([0, 0, 300, 10**9]),
+        points=st.sampled_from([0, 0, 100]),
+        replay=st.booleans(),
+        pay=st.sampled_from(["now", "now", "later"]),
+    )
     def place(self, who: str, qty: list[int], sv: int, points: int, replay: bool, pay: str) -> Any:
         env = self.env
         lines = [{"skuId": gid("Sku", s), "quantity": q} for s, q in zip(env.skus, qty, strict=True) if q]
         if not lines:
             lines = [{"skuId": gid("Sku", env.skus[0]), "quantity": 1}]
         balance, point_balance = self._member_balances(env.members[who])
-        variables = {"s": gid("Store", env.store), "lines": lines, "key": _key(),
-                     "sv": min(sv, balance, sum(PRICES) * 2 - 1), "p": min(points, point_balance)}  # fmt: skip
+        variables = {
+            "s": gid("Store", env.store),
+            "lines": lines,
+            "key": _key(),
+            "sv": min(sv, balance, sum(PRICES) * 2 - 1),
+            "p": min(points, point_balance),
+        }
         placed = self._gql(PLACE, variables, who)["placeOrder"]
         if not _ok(placed, "placeOrder"):
             return NO_ORDER
@@ -245,8 +271,9 @@ class MoneyMachine(RuleBasedStateMachine):
             return
 
         async def first_line(session: Any) -> int:
-            line = await session.scalar(select(OrderLine).where(OrderLine.order_id == pk(order[0]))
-                                        .order_by(OrderLine.id).limit(1))  # fmt: skip
+            line = await session.scalar(
+                select(OrderLine).where(OrderLine.order_id == pk(order[0])).order_by(OrderLine.id).limit(1)
+            )
             return int(line.sku_id)
 
         variables: dict[str, Any] = {"id": order[0], "idempotencyKey": _key()}
@@ -270,23 +297,36 @@ class MoneyMachine(RuleBasedStateMachine):
             assert all(p == payloads[0] for p in payloads), payloads
             assert sum(t["amount"] for t in payloads[0]["refund"]["tenders"]) == payloads[0]["refund"]["amount"]
 
-    @rule(who=st.sampled_from(MEMBERS), amount=st.sampled_from([1000, 5000]),
-          split=st.sampled_from(["CASH", "CARD", "WECHAT_PAY", "ALIPAY", "CASH+CARD", "ALIPAY+CASH"]), replay=st.booleans())  # fmt: skip
+    @rule(
+        who=st.sampled_from(MEMBERS),
+        amount=st.sampled_from([1000, 5000]),
+        split=st.sampled_from(["CASH", "CARD", "WECHAT_PAY", "ALIPAY", "CASH+CARD", "ALIPAY+CASH"]),
+        replay=st.booleans(),
+    )
     def counter_top_up(self, who: str, amount: int, split: str, replay: bool) -> None:
         if self._member_balances(self.env.members[who])[0] >= 20_000:
             return  # enough to spend; more top-ups would crowd out the other rules
         methods = split.split("+")
         shares = [amount // len(methods)] * len(methods)
         shares[0] += amount - sum(shares)
-        variables = {"m": gid("Member", self.env.members[who]), "a": amount, "k": _key(),
-                     "t": [{"method": m, "amount": a} for m, a in zip(methods, shares, strict=True)]}  # fmt: skip
+        variables = {
+            "m": gid("Member", self.env.members[who]),
+            "a": amount,
+            "k": _key(),
+            "t": [{"method": m, "amount": a} for m, a in zip(methods, shares, strict=True)],
+        }
         done = self._gql(TOP_UP, variables, "sh01.clerk")["topUpStoredValue"]
         assert done["errors"] == [], done
         if replay:
             assert self._gql(TOP_UP, variables, "sh01.clerk")["topUpStoredValue"] == done
 
-    @rule(target=orders, who=st.sampled_from([None, *MEMBERS]), qty=st.integers(1, 3), sv_share=st.sampled_from([0, 1, 2]),
-          replay=st.booleans())  # fmt: skip
+    @rule(
+        target=orders,
+        who=st.sampled_from([None, *MEMBERS]),
+        qty=st.integers(1, 3),
+        sv_share=st.sampled_from([0, 1, 2]),
+        replay=st.booleans(),
+    )
     def pos_checkout(self, who: str | None, qty: int, sv_share: int, replay: bool) -> Any:
         """A counter sale paid cash + card (+ stored value for a member who has it)."""
         env = self.env
@@ -396,28 +436,40 @@ async def _check(env: Env) -> None:
             if order.status in SOLD:
                 assert paid[order.id] == total, (order.id, order.status, paid[order.id], total)
             else:
-                assert not any(p.order_id == order.id and p.provider and p.status is PaymentStatus.SUCCEEDED
-                               for p in payments), order.id  # fmt: skip
+                assert not any(
+                    p.order_id == order.id and p.provider and p.status is PaymentStatus.SUCCEEDED for p in payments
+                ), order.id
             assert refunded[order.id] <= paid[order.id], (order.id, refunded[order.id], paid[order.id])
             if order.status is OrderStatus.REFUNDED:
                 assert refunded[order.id] == paid[order.id], (order.id, refunded[order.id], paid[order.id])
 
         # No reservation outlives its order: reserved = the lines of open (unpaid) orders.
         open_lines: dict[tuple[int, int], int] = defaultdict(int)
-        for line in await session.scalars(select(OrderLine).join(Order, Order.id == OrderLine.order_id)
-                                          .where(Order.status == OrderStatus.CREATED)):  # fmt: skip
+        for line in await session.scalars(
+            select(OrderLine).join(Order, Order.id == OrderLine.order_id).where(Order.status == OrderStatus.CREATED)
+        ):
             open_lines[(orders[line.order_id].store_id, line.sku_id)] += line.quantity
         levels = {(lv.store_id, lv.sku_id): lv.reserved for lv in await session.scalars(select(StockLevel))}
         assert {k: v for k, v in levels.items() if v} == {k: v for k, v in open_lines.items() if v}
 
         # Stored value: each member's balance = the sum of their lots = the sum of their ledger.
         for member in await session.scalars(select(Member)):
-            lots = (await session.execute(select(func.coalesce(func.sum(BalanceLot.principal_left), 0),
-                                                 func.coalesce(func.sum(BalanceLot.bonus_left), 0))
-                                          .where(BalanceLot.member_id == member.id))).one()  # fmt: skip
-            entries = (await session.execute(select(func.coalesce(func.sum(BalanceEntry.principal), 0),
-                                                    func.coalesce(func.sum(BalanceEntry.bonus), 0))
-                                             .where(BalanceEntry.member_id == member.id))).one()  # fmt: skip
+            lots = (
+                await session.execute(
+                    select(
+                        func.coalesce(func.sum(BalanceLot.principal_left), 0),
+                        func.coalesce(func.sum(BalanceLot.bonus_left), 0),
+                    ).where(BalanceLot.member_id == member.id)
+                )
+            ).one()
+            entries = (
+                await session.execute(
+                    select(
+                        func.coalesce(func.sum(BalanceEntry.principal), 0),
+                        func.coalesce(func.sum(BalanceEntry.bonus), 0),
+                    ).where(BalanceEntry.member_id == member.id)
+                )
+            ).one()
             balance = (member.balance_principal, member.balance_bonus)
             assert balance == tuple(lots) == tuple(entries), (member.id, balance, tuple(lots), tuple(entries))
 
@@ -428,8 +480,10 @@ async def _check(env: Env) -> None:
         ledger = await _ledger(session, env.store, start, end, payments, refunds)
     figures = await env.api.gql(SETTLEMENT, {"s": gid("Store", env.store), "d": day.isoformat()}, as_="hq.admin")
     figures = figures["data"]["settlement"]["figures"]
-    shown = {k: ({m: v for m, v in figures[k].items() if v} if k in ("takings", "topUpTakings", "refunds")
-                 else figures[k]) for k in ledger}  # fmt: skip
+    shown = {
+        k: ({m: v for m, v in figures[k].items() if v} if k in ("takings", "topUpTakings", "refunds") else figures[k])
+        for k in ledger
+    }
     assert shown == ledger
 
 
@@ -444,8 +498,9 @@ def _in(at: datetime | None, start: datetime, end: datetime) -> bool:
     return start <= at < end
 
 
-async def _ledger(session: Any, store_id: int, start: datetime, end: datetime, payments: list[Payment],
-                  refunds: list[Refund]) -> dict[str, Any]:  # fmt: skip
+async def _ledger(
+    session: Any, store_id: int, start: datetime, end: datetime, payments: list[Payment], refunds: list[Refund]
+) -> dict[str, Any]:
     """The day's figures summed row by row from the ledgers (payments, refunds, counter top-ups, balance entries)."""
     takings: dict[str, int] = defaultdict(int)
     for p in payments:
@@ -470,8 +525,9 @@ async def _ledger(session: Any, store_id: int, start: datetime, end: datetime, p
                 late_out += p.amount
                 back[p.method.value] += p.amount
     sold = [0, 0]
-    for e in await session.scalars(select(BalanceEntry).where(BalanceEntry.store_id == store_id,
-                                                              BalanceEntry.kind == BalanceKind.TOP_UP)):  # fmt: skip
+    for e in await session.scalars(
+        select(BalanceEntry).where(BalanceEntry.store_id == store_id, BalanceEntry.kind == BalanceKind.TOP_UP)
+    ):
         if _in(e.created_at, start, end):
             sold[0] += e.principal
             sold[1] += e.bonus
@@ -492,13 +548,20 @@ async def _ledger(session: Any, store_id: int, start: datetime, end: datetime, p
 
 async def _summary(state: AppState) -> dict[str, Any]:
     async with state.sessionmaker() as session:
-        payments = (await session.execute(select(Payment.status, func.count()).where(Payment.provider.is_not(None))
-                                          .group_by(Payment.status))).all()  # fmt: skip
+        payments = (
+            await session.execute(
+                select(Payment.status, func.count()).where(Payment.provider.is_not(None)).group_by(Payment.status)
+            )
+        ).all()
         orders = (await session.execute(select(Order.status, func.count()).group_by(Order.status))).all()
         refunds = await session.scalar(select(func.count()).select_from(Refund))
         top_ups = await session.scalar(select(func.count()).select_from(CounterTopUp))
-    return {"provider payments": {s.value: n for s, n in payments}, "orders": {s.value: n for s, n in orders},
-            "refunds": refunds, "counter top-ups": top_ups}  # fmt: skip
+    return {
+        "provider payments": {s.value: n for s, n in payments},
+        "orders": {s.value: n for s, n in orders},
+        "refunds": refunds,
+        "counter top-ups": top_ups,
+    }
 
 
 async def _given(state: AppState) -> tuple[list[int], int]:
@@ -512,8 +575,11 @@ async def _given(state: AppState) -> tuple[list[int], int]:
     await list_in_store(state, store, library.sku_ids, on_hand=100_000)
     async with state.sessionmaker() as session, session.begin():
         for sku, price in zip(library.sku_ids, PRICES, strict=True):
-            await session.execute(update(StoreListing).where(StoreListing.store_id == store,
-                                                             StoreListing.sku_id == sku).values(price=price))  # fmt: skip
+            await session.execute(
+                update(StoreListing)
+                .where(StoreListing.store_id == store, StoreListing.sku_id == sku)
+                .values(price=price)
+            )
     return library.sku_ids, store
 
 
@@ -526,8 +592,9 @@ async def test_the_money_path_keeps_its_books(state: AppState) -> None:
         own = build_state(state.settings)  # an engine, sandbox and app of this loop's own, over the same database
 
         async def open_env() -> tuple[Env, httpx.AsyncClient]:
-            http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(state=own)),
-                                     base_url="http://testserver")  # fmt: skip
+            http = httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=create_app(state=own)), base_url="http://testserver"
+            )
             api = Api(http)
             members = {}
             for who in MEMBERS:
@@ -543,9 +610,16 @@ async def test_the_money_path_keeps_its_books(state: AppState) -> None:
         try:
             MoneyMachine.env = env
             SEEN.clear()
-            run_state_machine_as_test(MoneyMachine, settings=settings(
-                max_examples=EXAMPLES, stateful_step_count=STEPS, deadline=None, phases=PHASES,
-                suppress_health_check=list(HealthCheck)))  # fmt: skip
+            run_state_machine_as_test(
+                MoneyMachine,
+                settings=settings(
+                    max_examples=EXAMPLES,
+                    stateful_step_count=STEPS,
+                    deadline=None,
+                    phases=PHASES,
+                    suppress_health_check=list(HealthCheck),
+                ),
+            )
             print("money machine saw:", loop.run_until_complete(_summary(own)), dict(SEEN))  # with -s: what ran
         finally:
             loop.run_until_complete(http.aclose())

@@ -49,8 +49,12 @@ def _member_viewer(member_id: int) -> Viewer:
 
 async def _place(state, member_id, store_id, sku, key, qty=1):
     async with write_transaction(state.sessionmaker) as session:
-        placed = await orders.place_order(session, _member_viewer(member_id), state.payment_providers["sandbox"],
-                                          orders.PlaceOrder(store_id, [CartLine(sku, qty)], key))  # fmt: skip
+        placed = await orders.place_order(
+            session,
+            _member_viewer(member_id),
+            state.payment_providers["sandbox"],
+            orders.PlaceOrder(store_id, [CartLine(sku, qty)], key),
+        )
         return placed.order.id
 
 
@@ -71,8 +75,13 @@ async def test_one_hundred_concurrent_orders_for_twenty_units_make_twenty_orders
     assert sum(results) == 20
     async with state.sessionmaker() as session:
         level = await session.scalar(select(StockLevel).where(StockLevel.sku_id == sku, StockLevel.store_id == store))
-        ledger = (await session.execute(select(func.sum(StockMovement.quantity), func.sum(StockMovement.reserved_delta))
-                                        .where(StockMovement.sku_id == sku, StockMovement.store_id == store))).one()  # fmt: skip
+        ledger = (
+            await session.execute(
+                select(func.sum(StockMovement.quantity), func.sum(StockMovement.reserved_delta)).where(
+                    StockMovement.sku_id == sku, StockMovement.store_id == store
+                )
+            )
+        ).one()
         count = await session.scalar(select(func.count()).select_from(Order))
     assert count == 20 and (level.on_hand, level.reserved) == (20, 20) == tuple(ledger)
 
@@ -235,11 +244,26 @@ async def test_a_member_orders_pays_and_picks_up_end_to_end_over_http_and_websoc
                 )
             )
             assert json.loads(await ws.recv())["type"] == "connection_ack"
-            await ws.send(json.dumps({"id": "o", "type": "subscribe", "payload": {
-                "query": "subscription($s: ID!) { orderEvents(storeId: $s) { orderId status } }", "variables": {"s": gid("Store", store)}}}))  # fmt: skip
+            await ws.send(
+                json.dumps(
+                    {
+                        "id": "o",
+                        "type": "subscribe",
+                        "payload": {
+                            "query": "subscription($s: ID!) { orderEvents(storeId: $s) { orderId status } }",
+                            "variables": {"s": gid("Store", store)},
+                        },
+                    }
+                )
+            )
             await asyncio.sleep(0.3)
-            quote = (await api.post("query($s: ID!, $k: ID!) { quote(input: {storeId: $s, lines: [{skuId: $k, quantity: 2}]}) { total lines { unitPrice adjustments { rule } } } }",
-                                    {"s": gid("Store", store), "k": gid("Sku", sku)}, token=member_token)).json()  # fmt: skip
+            quote = (
+                await api.post(
+                    "query($s: ID!, $k: ID!) { quote(input: {storeId: $s, lines: [{skuId: $k, quantity: 2}]}) { total lines { unitPrice adjustments { rule } } } }",
+                    {"s": gid("Store", store), "k": gid("Sku", sku)},
+                    token=member_token,
+                )
+            ).json()
             assert quote["data"]["quote"]["total"] == 5600
             placed = (
                 await api.post(
@@ -282,8 +306,11 @@ async def test_a_member_orders_pays_and_picks_up_end_to_end_over_http_and_websoc
         async with state.sessionmaker() as session:
             tz = (await session.get(Store, store)).timezone
         today = datetime.now(ZoneInfo(tz)).date().isoformat()
-        day = await api.gql("query($s: ID!, $d: Date!) { settlement(storeId: $s, date: $d) { closed figures } }",
-                            {"s": gid("Store", store), "d": today}, as_="hq.analyst")  # fmt: skip
+        day = await api.gql(
+            "query($s: ID!, $d: Date!) { settlement(storeId: $s, date: $d) { closed figures } }",
+            {"s": gid("Store", store), "d": today},
+            as_="hq.analyst",
+        )
     figures = day["data"]["settlement"]["figures"]
     assert figures["takings"]["WECHAT_PAY"] == 5600 and figures["net"] == 5600 and figures["discounts"] == 0
     async with state.sessionmaker() as session:
@@ -304,13 +331,19 @@ async def test_a_short_store_says_which_lines_and_the_quote_points_to_the_neares
     await list_in_store(state, chain.stores["SH03"], [a], on_hand=9)  # lacks b
     token = await api.token("member:shorty")
     lines = [{"skuId": gid("Sku", a), "quantity": 1}, {"skuId": gid("Sku", b), "quantity": 3}]
-    quote = await api.post("query($s: ID!, $l: [CartLineInput!]!) { quote(input: {storeId: $s, lines: $l}) { lines { available } alternativeStores { code } } }",
-                           {"s": gid("Store", chain.stores["SH02"]), "l": lines}, token=token)  # fmt: skip
+    quote = await api.post(
+        "query($s: ID!, $l: [CartLineInput!]!) { quote(input: {storeId: $s, lines: $l}) { lines { available } alternativeStores { code } } }",
+        {"s": gid("Store", chain.stores["SH02"]), "l": lines},
+        token=token,
+    )
     data = quote.json()["data"]["quote"]
     assert [x["available"] for x in data["lines"]] == [True, False]
     assert [s["code"] for s in data["alternativeStores"]] == ["SH01", "SH04"]
-    placed = await api.post("mutation($s: ID!, $l: [CartLineInput!]!) { placeOrder(input: {storeId: $s, lines: $l, idempotencyKey: \"s-1\"}) { errors { code } unavailableSkuIds order { id } } }",
-                            {"s": gid("Store", chain.stores["SH02"]), "l": lines}, token=token)  # fmt: skip
+    placed = await api.post(
+        'mutation($s: ID!, $l: [CartLineInput!]!) { placeOrder(input: {storeId: $s, lines: $l, idempotencyKey: "s-1"}) { errors { code } unavailableSkuIds order { id } } }',
+        {"s": gid("Store", chain.stores["SH02"]), "l": lines},
+        token=token,
+    )
     assert placed.json()["data"]["placeOrder"] == {
         "errors": [{"code": "OUT_OF_STOCK"}],
         "unavailableSkuIds": [gid("Sku", b)],
@@ -351,8 +384,13 @@ async def test_counter_sales_and_online_orders_racing_for_the_last_units_never_o
     assert sum(results) == 20
     async with state.sessionmaker() as session:
         level = await session.scalar(select(StockLevel).where(StockLevel.sku_id == sku, StockLevel.store_id == store))
-        ledger = (await session.execute(select(func.sum(StockMovement.quantity), func.sum(StockMovement.reserved_delta))
-                                        .where(StockMovement.sku_id == sku, StockMovement.store_id == store))).one()  # fmt: skip
+        ledger = (
+            await session.execute(
+                select(func.sum(StockMovement.quantity), func.sum(StockMovement.reserved_delta)).where(
+                    StockMovement.sku_id == sku, StockMovement.store_id == store
+                )
+            )
+        ).one()
     assert level.on_hand - level.reserved == 0 and (level.on_hand, level.reserved) == tuple(ledger)
 
 

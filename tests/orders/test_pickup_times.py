@@ -29,9 +29,14 @@ async def _hours(state, store_id: int, opens: str, closes: str) -> None:
 
 
 def _order(menu: Any, key: str, pickup_at: datetime | None) -> dict[str, Any]:
-    return {"in": {"storeId": gid("Store", menu.store), "idempotencyKey": key,
-                   "lines": [{"skuId": gid("Sku", menu.a), "quantity": 1}],
-                   "pickupAt": pickup_at.isoformat() if pickup_at else None}}  # fmt: skip
+    return {
+        "in": {
+            "storeId": gid("Store", menu.store),
+            "idempotencyKey": key,
+            "lines": [{"skuId": gid("Sku", menu.a), "quantity": 1}],
+            "pickupAt": pickup_at.isoformat() if pickup_at else None,
+        }
+    }
 
 
 async def _orders(state) -> int:
@@ -46,8 +51,11 @@ async def test_a_pickup_at_three_in_the_morning_or_in_the_past_is_refused(api, s
     before = await table_counts(state)
     tomorrow = utcnow().astimezone(SHANGHAI).date() + timedelta(days=1)
     three_am = datetime(tomorrow.year, tomorrow.month, tomorrow.day, 3, 0, tzinfo=SHANGHAI)
-    for key, when in (("night", three_am), ("past", utcnow() - timedelta(days=2)),
-                      ("far", three_am + timedelta(days=9, hours=9))):  # fmt: skip
+    for key, when in (
+        ("night", three_am),
+        ("past", utcnow() - timedelta(days=2)),
+        ("far", three_am + timedelta(days=9, hours=9)),
+    ):
         body = await api.gql(PLACE, _order(menu, key, when), as_=MEMBER)
         errors = body["data"]["placeOrder"]["errors"]
         assert [(e["code"], e["field"]) for e in errors] == [("PICKUP_TIME_INVALID", "pickupAt")], key
@@ -73,8 +81,11 @@ async def test_a_closed_store_refuses_an_order_for_now_and_the_quote_says_when_i
     local = utcnow().astimezone(SHANGHAI)
     opens_at = (local + timedelta(hours=2)).replace(second=0, microsecond=0)
     await _hours(state, menu.store, opens_at.strftime("%H:%M"), (local + timedelta(hours=3)).strftime("%H:%M"))
-    quoted = await api.gql(QUOTE, {"in": {"storeId": gid("Store", menu.store),
-                                          "lines": [{"skuId": gid("Sku", menu.a), "quantity": 1}]}}, as_=MEMBER)  # fmt: skip
+    quoted = await api.gql(
+        QUOTE,
+        {"in": {"storeId": gid("Store", menu.store), "lines": [{"skuId": gid("Sku", menu.a), "quantity": 1}]}},
+        as_=MEMBER,
+    )
     assert quoted["data"]["quote"]["openNow"] is False
     assert datetime.fromisoformat(quoted["data"]["quote"]["nextOpening"]) == opens_at
     before = await _orders(state)
@@ -90,16 +101,20 @@ async def test_a_closed_store_refuses_an_order_for_now_and_the_quote_says_when_i
 
 async def test_an_open_store_quotes_open_now_and_takes_an_order_for_now(api, state, chain):
     menu = await given_menu(state, chain)
-    quoted = await api.gql(QUOTE, {"in": {"storeId": gid("Store", menu.store),
-                                          "lines": [{"skuId": gid("Sku", menu.a), "quantity": 1}]}}, as_=MEMBER)  # fmt: skip
+    quoted = await api.gql(
+        QUOTE,
+        {"in": {"storeId": gid("Store", menu.store), "lines": [{"skuId": gid("Sku", menu.a), "quantity": 1}]}},
+        as_=MEMBER,
+    )
     assert quoted["data"]["quote"]["openNow"] is True
     body = await api.gql(PLACE, _order(menu, "asap", None), as_=MEMBER)
     assert body["data"]["placeOrder"]["errors"] == []
 
 
 def _store(hours: list[tuple[int, str, str]], status: StoreStatus = StoreStatus.OPEN) -> Store:
-    return Store(status=status, timezone="Asia/Shanghai",
-                 hours=[{"weekday": d, "opens": o, "closes": c} for d, o, c in hours])  # fmt: skip
+    return Store(
+        status=status, timezone="Asia/Shanghai", hours=[{"weekday": d, "opens": o, "closes": c} for d, o, c in hours]
+    )
 
 
 def test_next_opening_in_the_stores_time_zone():
@@ -127,8 +142,12 @@ def test_next_opening_in_the_stores_time_zone():
 async def test_a_closed_store_takes_no_delivery_and_a_delivery_takes_no_pickup_time(api, state, chain):
     menu = await given_menu(state, chain)
     local = utcnow().astimezone(SHANGHAI)
-    await _hours(state, menu.store, (local + timedelta(hours=2)).strftime("%H:%M"),
-                 (local + timedelta(hours=3)).strftime("%H:%M"))  # fmt: skip
+    await _hours(
+        state,
+        menu.store,
+        (local + timedelta(hours=2)).strftime("%H:%M"),
+        (local + timedelta(hours=3)).strftime("%H:%M"),
+    )
     delivery = {
         "contactName": "王",
         "phone": "13800138111",

@@ -46,15 +46,25 @@ async def _snapshot(state, sku, member_id, store):
     async with state.sessionmaker() as session:
         level = await session.scalar(select(StockLevel).where(StockLevel.sku_id == sku, StockLevel.store_id == store))
         member = await session.get(Member, member_id)
-    return {"on_hand": level.on_hand, "points": member.points_balance, "principal": member.balance_principal,
-            "spend": member.total_spend}  # fmt: skip
+    return {
+        "on_hand": level.on_hand,
+        "points": member.points_balance,
+        "principal": member.balance_principal,
+        "spend": member.total_spend,
+    }
 
 
 @pytest.mark.postgres_too
 async def test_a_counter_sale_with_mixed_tenders_completes_once_even_when_retried(api, state, chain):
     sku, member_id, store = await _given(state, chain, balance=1000, points=500)
-    variables = {"key": "tablet-3-0042", "k": gid("Sku", sku), "q": 2, "m": gid("Member", member_id), "p": 300,
-                 "t": [{"method": "CASH", "amount": 2700}, {"method": "STORED_VALUE", "amount": 1000}]}  # fmt: skip
+    variables = {
+        "key": "tablet-3-0042",
+        "k": gid("Sku", sku),
+        "q": 2,
+        "m": gid("Member", member_id),
+        "p": 300,
+        "t": [{"method": "CASH", "amount": 2700}, {"method": "STORED_VALUE", "amount": 1000}],
+    }
     results = await asyncio.gather(*(api.gql(CHECKOUT, variables, as_="sh01.clerk") for _ in range(3)))
     orders = {r["data"]["posCheckout"]["order"]["id"] for r in results}
     assert len(orders) == 1
@@ -79,13 +89,26 @@ async def test_a_counter_sale_with_mixed_tenders_completes_once_even_when_retrie
 async def test_a_full_refund_reverses_exactly_what_the_sale_did(api, state, chain):
     sku, member_id, store = await _given(state, chain, balance=1000, points=500)
     before = await _snapshot(state, sku, member_id, store)
-    sale = await api.gql(CHECKOUT, {"key": "r-1", "k": gid("Sku", sku), "q": 2, "m": gid("Member", member_id), "p": 300,
-                                    "t": [{"method": "CARD", "amount": 2700}, {"method": "STORED_VALUE", "amount": 1000}]},
-                         as_="sh01.clerk")  # fmt: skip
+    sale = await api.gql(
+        CHECKOUT,
+        {
+            "key": "r-1",
+            "k": gid("Sku", sku),
+            "q": 2,
+            "m": gid("Member", member_id),
+            "p": 300,
+            "t": [{"method": "CARD", "amount": 2700}, {"method": "STORED_VALUE", "amount": 1000}],
+        },
+        as_="sh01.clerk",
+    )
     order_id = sale["data"]["posCheckout"]["order"]["id"]
     refunded = await api.gql(REFUND, {"id": order_id}, as_="sh01.manager")
-    assert refunded["data"]["refundOrder"]["refund"] == {"amount": 4000, "byMethod": {"CARD": 2700, "STORED_VALUE": 1000, "POINTS": 300},
-                                                         "restocked": True, "pointsTakenBack": 37}  # fmt: skip
+    assert refunded["data"]["refundOrder"]["refund"] == {
+        "amount": 4000,
+        "byMethod": {"CARD": 2700, "STORED_VALUE": 1000, "POINTS": 300},
+        "restocked": True,
+        "pointsTakenBack": 37,
+    }
     assert refunded["data"]["refundOrder"]["order"]["status"] == "REFUNDED"
     assert await _snapshot(state, sku, member_id, store) == before
     again = await api.gql(REFUND, {"id": order_id}, as_="sh01.manager")

@@ -24,9 +24,13 @@ async def _brute_force(state, store_id: int, start: datetime, end: datetime) -> 
     async with state.sessionmaker() as session:
         paid = await session.scalar(
             select(func.coalesce(func.sum(Payment.amount), 0)).where(
-                Payment.store_id == store_id, Payment.status == PaymentStatus.SUCCEEDED, Payment.method != PaymentMethod.POINTS,
-                Payment.paid_at >= start, Payment.paid_at < end)
-        )  # fmt: skip
+                Payment.store_id == store_id,
+                Payment.status == PaymentStatus.SUCCEEDED,
+                Payment.method != PaymentMethod.POINTS,
+                Payment.paid_at >= start,
+                Payment.paid_at < end,
+            )
+        )
         refunds = (
             await session.scalars(
                 select(Refund).where(Refund.store_id == store_id, Refund.created_at >= start, Refund.created_at < end)
@@ -64,8 +68,9 @@ async def test_settlement_matches_payments_minus_refunds_and_a_closed_day_stays_
         ]
         orders = {}
         for store, key, qty, tenders, member_id in sales:
-            order = await pos.checkout(session, HQ, pos.Checkout(store, key, [CartLine(sku, qty)], tenders, member_id),
-                                       now=YESTERDAY_NOON)  # fmt: skip
+            order = await pos.checkout(
+                session, HQ, pos.Checkout(store, key, [CartLine(sku, qty)], tenders, member_id), now=YESTERDAY_NOON
+            )
             orders[key] = order.id
     day = date(2026, 11, 21)
     start, end = YESTERDAY_NOON - timedelta(hours=12), YESTERDAY_NOON + timedelta(hours=12)
@@ -83,11 +88,17 @@ async def test_settlement_matches_payments_minus_refunds_and_a_closed_day_stays_
     ]["figures"]
     assert hz["net"] == 1000 == await _brute_force(state, hz01, start, end)
 
-    closed = await api.gql("mutation($s: ID!, $d: Date!) { closeSettlement(input: {storeId: $s, date: $d}) { errors { code } settlement { closed figures } } }",
-                           {"s": gid("Store", sh01), "d": day.isoformat()}, as_="hq.admin")  # fmt: skip
+    closed = await api.gql(
+        "mutation($s: ID!, $d: Date!) { closeSettlement(input: {storeId: $s, date: $d}) { errors { code } settlement { closed figures } } }",
+        {"s": gid("Store", sh01), "d": day.isoformat()},
+        as_="hq.admin",
+    )
     assert closed["data"]["closeSettlement"]["settlement"]["figures"] == figures
-    refund = await api.gql("mutation($idempotencyKey: String!, $id: ID!) { refundOrder(input: {idempotencyKey: $idempotencyKey, id: $id}) { errors { code } refund { amount } } }",
-                           {"id": gid("Order", orders["a"])}, as_="sh01.manager")  # fmt: skip
+    refund = await api.gql(
+        "mutation($idempotencyKey: String!, $id: ID!) { refundOrder(input: {idempotencyKey: $idempotencyKey, id: $id}) { errors { code } refund { amount } } }",
+        {"id": gid("Order", orders["a"])},
+        as_="sh01.manager",
+    )
     assert refund["data"]["refundOrder"]["refund"]["amount"] == 2000
     after = (await api.gql(SETTLEMENT, {"s": gid("Store", sh01), "d": day.isoformat()}, as_="sh01.manager"))["data"][
         "settlement"

@@ -112,8 +112,9 @@ def test_distance_is_great_circle():
 
 
 def test_opening_hours_follow_the_store_time_zone_and_cross_midnight():
-    store = Store(status=StoreStatus.OPEN, timezone="Asia/Shanghai",
-                  hours=[{"weekday": 0, "opens": "22:00", "closes": "02:00"}])  # fmt: skip
+    store = Store(
+        status=StoreStatus.OPEN, timezone="Asia/Shanghai", hours=[{"weekday": 0, "opens": "22:00", "closes": "02:00"}]
+    )
     # Monday 23:30 and Tuesday 01:30 in Shanghai are open; Tuesday 03:00 is not.
     assert is_open_at(store, datetime(2026, 11, 23, 15, 30, tzinfo=UTC))
     assert is_open_at(store, datetime(2026, 11, 23, 17, 30, tzinfo=UTC))

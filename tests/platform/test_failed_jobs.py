@@ -75,8 +75,9 @@ async def test_the_runner_reports_failed_jobs_by_kind_to_the_metric(state, monke
         job = await session.scalar(select(Job).where(Job.kind == "test.boom"))
         assert job is not None
         job.status, job.attempts = JobStatus.FAILED, jobs.MAX_ATTEMPTS
-    task = asyncio.create_task(jobs.runner(state.sessionmaker, interval_s=0.05,
-                                           report_failed=state.metrics.set_failed_jobs))  # fmt: skip
+    task = asyncio.create_task(
+        jobs.runner(state.sessionmaker, interval_s=0.05, report_failed=state.metrics.set_failed_jobs)
+    )
     try:
         await asyncio.sleep(0.5)
     finally:
@@ -95,11 +96,21 @@ async def test_a_group_expiry_whose_refund_fails_releases_the_stock_and_retries_
     people = await _members(state, 2)
     provider = state.payment_providers["sandbox"]
     async with write_transaction(state.sessionmaker) as session:
-        opened = await group_buys.open_group(session, _member(people[0]), provider, campaign_id=campaign_id,
-                                             store_id=menu.store, sku_id=menu.a, idempotency_key="f-0")  # fmt: skip
+        opened = await group_buys.open_group(
+            session,
+            _member(people[0]),
+            provider,
+            campaign_id=campaign_id,
+            store_id=menu.store,
+            sku_id=menu.a,
+            idempotency_key="f-0",
+        )
     async with write_transaction(state.sessionmaker) as session:
-        unpaid = (await group_buys.join_group(session, _member(people[1]), provider,
-                                              share_code=opened.group.share_code, idempotency_key="f-1")).placed.order  # fmt: skip
+        unpaid = (
+            await group_buys.join_group(
+                session, _member(people[1]), provider, share_code=opened.group.share_code, idempotency_key="f-1"
+            )
+        ).placed.order
     paid = opened.placed.order
     await _pay(api, state, paid)
     # The provider does not answer the paid member's refund (closing the unpaid member's payment order works).
@@ -117,8 +128,9 @@ async def test_a_group_expiry_whose_refund_fails_releases_the_stock_and_retries_
         async with state.sessionmaker() as session:
             group = await session.get(GroupBuy, opened.group.id)
             statuses = [(await session.get(Order, o.id, populate_existing=True)).status for o in (paid, unpaid)]
-            level = await session.scalar(select(StockLevel).where(StockLevel.sku_id == menu.a,
-                                                                  StockLevel.store_id == menu.store))  # fmt: skip
+            level = await session.scalar(
+                select(StockLevel).where(StockLevel.sku_id == menu.a, StockLevel.store_id == menu.store)
+            )
             refund_job = await session.scalar(select(Job).where(Job.kind == "orders.refund"))
         return group.status, statuses, (level.on_hand, level.reserved), refund_job
 

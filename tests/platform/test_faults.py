@@ -33,8 +33,13 @@ async def _given(state, chain, on_hand: int = 10) -> tuple[int, int]:
 async def _reconciles(state, store: int, sku: int) -> tuple[int, int]:
     async with state.sessionmaker() as session:
         level = await session.scalar(select(StockLevel).where(StockLevel.sku_id == sku, StockLevel.store_id == store))
-        ledger = (await session.execute(select(func.sum(StockMovement.quantity), func.sum(StockMovement.reserved_delta))
-                                        .where(StockMovement.sku_id == sku, StockMovement.store_id == store))).one()  # fmt: skip
+        ledger = (
+            await session.execute(
+                select(func.sum(StockMovement.quantity), func.sum(StockMovement.reserved_delta)).where(
+                    StockMovement.sku_id == sku, StockMovement.store_id == store
+                )
+            )
+        ).one()
     assert (level.on_hand, level.reserved) == tuple(ledger)
     return level.on_hand, level.reserved
 
@@ -82,13 +87,17 @@ async def test_a_lock_held_too_long_fails_retryable_and_changes_nothing(api, set
             async with state.engine.connect() as holder:
                 await holder.execute(text("BEGIN"))
                 await holder.execute(text("SELECT 1 FROM stock_levels WHERE sku_id = :k FOR UPDATE"), {"k": sku})
-                blocked = (await Api(http).post(PLACE, {"s": gid("Store", store), "k": gid("Sku", sku), "key": "l-1"},
-                                                token=token)).json()  # fmt: skip
+                blocked = (
+                    await Api(http).post(
+                        PLACE, {"s": gid("Store", store), "k": gid("Sku", sku), "key": "l-1"}, token=token
+                    )
+                ).json()
                 await holder.execute(text("ROLLBACK"))
             assert _code(blocked) == "TEMPORARILY_UNAVAILABLE"
             assert await _reconciles(state, store, sku) == (10, 0)
-            later = (await Api(http).post(PLACE, {"s": gid("Store", store), "k": gid("Sku", sku), "key": "l-1"},
-                                          token=token)).json()  # fmt: skip
+            later = (
+                await Api(http).post(PLACE, {"s": gid("Store", store), "k": gid("Sku", sku), "key": "l-1"}, token=token)
+            ).json()
             assert later["data"]["placeOrder"]["order"]["payable"] == 2000
     finally:
         await impatient.engine.dispose()
@@ -112,14 +121,16 @@ async def test_a_provider_that_times_out_on_prepay_leaves_no_order_and_no_hold(a
 async def test_a_refund_whose_answer_was_lost_is_retried_and_money_moves_once(api, state, chain):
     store, sku = await _given(state, chain)
     token = await api.token("member:refund-retry")
-    order = (await api.post(PLACE, {"s": gid("Store", store), "k": gid("Sku", sku), "key": "r-1"},
-                            token=token)).json()["data"]["placeOrder"]["order"]  # fmt: skip
+    order = (await api.post(PLACE, {"s": gid("Store", store), "k": gid("Sku", sku), "key": "r-1"}, token=token)).json()[
+        "data"
+    ]["placeOrder"]["order"]
     provider = state.payment_providers["sandbox"]
     ref = f"ORD{pk(order['id']):012d}"
     headers, body = provider.notification(provider_ref=ref, amount=2000)
     for _ in range(2):  # the provider answers twice
         assert (await api.http.post("/payments/notify/sandbox", content=body, headers=headers)).json() == {
-            "code": "SUCCESS"}  # fmt: skip
+            "code": "SUCCESS"
+        }
     refund = "mutation($idempotencyKey: String!, $id: ID!) { refundOrder(input: {idempotencyKey: $idempotencyKey, id: $id}) { errors { code } refund { amount } } }"
     provider.time_out_next, provider.time_out_after_done = 1, True
     lost = (await api.gql(refund, {"id": order["id"]}, as_="sh01.manager"))["data"]["refundOrder"]
@@ -141,8 +152,12 @@ async def _kill_pooled(state) -> int:
     killer = create_async_engine(db.normalise_url(state.settings.database_url), poolclass=NullPool)
     try:
         async with killer.connect() as conn:
-            killed = await conn.scalar(text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                                            "WHERE datname = current_database() AND pid <> pg_backend_pid()"))  # fmt: skip
+            killed = await conn.scalar(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
     finally:
         await killer.dispose()
     return int(killed or 0)

@@ -64,9 +64,18 @@ async def test_members_on_two_instances_never_oversell_and_both_tablets_hear_eve
             ws = await websockets.connect(f"ws://{url}/graphql", subprotocols=[Subprotocol("graphql-transport-ws")])
             await ws.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {clerk}"}}))
             assert json.loads(await ws.recv())["type"] == "connection_ack"
-            await ws.send(json.dumps({"id": "o", "type": "subscribe", "payload": {
-                "query": "subscription($s: ID!) { orderEvents(storeId: $s) { orderId status } }",
-                "variables": {"s": gid("Store", store)}}}))  # fmt: skip
+            await ws.send(
+                json.dumps(
+                    {
+                        "id": "o",
+                        "type": "subscribe",
+                        "payload": {
+                            "query": "subscription($s: ID!) { orderEvents(storeId: $s) { orderId status } }",
+                            "variables": {"s": gid("Store", store)},
+                        },
+                    }
+                )
+            )
             sockets.append(ws)
         await asyncio.sleep(0.5)
         try:
@@ -75,9 +84,16 @@ async def test_members_on_two_instances_never_oversell_and_both_tablets_hear_eve
 
                 async def attempt(i: int) -> str | None:
                     url = (url_a, url_b)[i % 2]
-                    body = (await http.post(f"http://{url}/graphql", json={"query": PLACE, "variables": {
-                        "s": gid("Store", store), "k": gid("Sku", sku), "key": f"k-{i}"}},
-                        headers={"authorization": f"Bearer {tokens[i % 8]}"})).json()  # fmt: skip
+                    body = (
+                        await http.post(
+                            f"http://{url}/graphql",
+                            json={
+                                "query": PLACE,
+                                "variables": {"s": gid("Store", store), "k": gid("Sku", sku), "key": f"k-{i}"},
+                            },
+                            headers={"authorization": f"Bearer {tokens[i % 8]}"},
+                        )
+                    ).json()
                     order = body["data"]["placeOrder"]["order"]
                     return order["id"] if order else None
 
@@ -85,9 +101,11 @@ async def test_members_on_two_instances_never_oversell_and_both_tablets_hear_eve
                 assert len(placed) == 10
                 paid = placed[0]
                 headers, note = state.payment_providers["sandbox"].notification(
-                    provider_ref=f"ORD{pk(paid):012d}", amount=1000)  # fmt: skip
-                assert (await http.post(f"http://{url_b}/payments/notify/sandbox", content=note, headers=headers)).json() == {
-                    "code": "SUCCESS"}  # fmt: skip
+                    provider_ref=f"ORD{pk(paid):012d}", amount=1000
+                )
+                assert (
+                    await http.post(f"http://{url_b}/payments/notify/sandbox", content=note, headers=headers)
+                ).json() == {"code": "SUCCESS"}
             heard = [json.loads(await asyncio.wait_for(ws.recv(), 5)) for ws in sockets]
             assert [h["payload"]["data"]["orderEvents"] for h in heard] == [{"orderId": paid, "status": "PAID"}] * 2
         finally:
@@ -95,8 +113,13 @@ async def test_members_on_two_instances_never_oversell_and_both_tablets_hear_eve
                 await ws.close()
     async with state.sessionmaker() as session:
         level = await session.scalar(select(StockLevel).where(StockLevel.sku_id == sku, StockLevel.store_id == store))
-        ledger = (await session.execute(select(func.sum(StockMovement.quantity), func.sum(StockMovement.reserved_delta))
-                                        .where(StockMovement.sku_id == sku))).one()  # fmt: skip
+        ledger = (
+            await session.execute(
+                select(func.sum(StockMovement.quantity), func.sum(StockMovement.reserved_delta)).where(
+                    StockMovement.sku_id == sku
+                )
+            )
+        ).one()
     assert (level.on_hand, level.reserved) == (9, 9) == tuple(ledger)
 
 
@@ -113,8 +136,9 @@ async def test_each_due_job_runs_once_across_two_instances(state, chain, two_ins
     ):
         api = Api(http)
         for i in range(6):
-            body = await api.gql(PLACE, {"s": gid("Store", store), "k": gid("Sku", sku), "key": f"j-{i}"},
-                                 as_=f"member:jobs-{i}")  # fmt: skip
+            body = await api.gql(
+                PLACE, {"s": gid("Store", store), "k": gid("Sku", sku), "key": f"j-{i}"}, as_=f"member:jobs-{i}"
+            )
             assert body["data"]["placeOrder"]["order"]
     leader = await _group_with_a_paid_leader(state, store, sku)
     later = utcnow() + timedelta(minutes=40)
@@ -123,10 +147,12 @@ async def test_each_due_job_runs_once_across_two_instances(state, chain, two_ins
     )
     async with state.sessionmaker() as session:
         expiries = (await session.scalars(select(Job).where(Job.kind == "orders.expire"))).all()
-        cancelled = await session.scalar(select(func.count()).select_from(Order).where(
-            Order.status == OrderStatus.CANCELLED))  # fmt: skip
-        releases = await session.scalar(select(func.count()).select_from(StockMovement).where(
-            StockMovement.kind == "RELEASE"))  # fmt: skip
+        cancelled = await session.scalar(
+            select(func.count()).select_from(Order).where(Order.status == OrderStatus.CANCELLED)
+        )
+        releases = await session.scalar(
+            select(func.count()).select_from(StockMovement).where(StockMovement.kind == "RELEASE")
+        )
         level = await session.scalar(select(StockLevel).where(StockLevel.sku_id == sku, StockLevel.store_id == store))
         group_jobs = (await session.scalars(select(Job).where(Job.kind == "groups.expire"))).all()
         refunded = await session.get(Order, leader)
@@ -149,16 +175,23 @@ async def _group_with_a_paid_leader(state, store: int, sku: int) -> int:
     from services.platform.payments import Notification
     from tests.marketing_givens import campaign
 
-    campaign_id = await campaign(state, CampaignKind.GROUP_BUY, items=[ItemSpec(sku, price=600)], group_size=3,
-                                 group_minutes=30)  # fmt: skip
+    campaign_id = await campaign(
+        state, CampaignKind.GROUP_BUY, items=[ItemSpec(sku, price=600)], group_size=3, group_minutes=30
+    )
     provider = state.payment_providers["sandbox"]
     async with write_transaction(state.sessionmaker) as session:
         member = Member(name="团长")
         session.add(member)
         await session.flush()
-        opened = await group_buys.open_group(session, Viewer(kind=ViewerKind.MEMBER, member_id=member.id), provider,
-                                             campaign_id=campaign_id, store_id=store, sku_id=sku,
-                                             idempotency_key="lead")  # fmt: skip
+        opened = await group_buys.open_group(
+            session,
+            Viewer(kind=ViewerKind.MEMBER, member_id=member.id),
+            provider,
+            campaign_id=campaign_id,
+            store_id=store,
+            sku_id=sku,
+            idempotency_key="lead",
+        )
         order = opened.placed.order
         await orders.apply_notification(session, provider.name, Notification(f"ORD{order.id:012d}", "t", 600, True))
     return order.id

@@ -87,10 +87,22 @@ print(json.dumps({{"handlers": sorted(jobs.HANDLERS), "seeders": sorted(jobs.SEE
 
 
 def _registered(setup: str, tmp_path: Path) -> dict[str, list[str]]:
-    env = {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/registry.db", "DATA_DIR": str(tmp_path),
-           "APP_ENV": "development", "LOG_JSON": "0", "REDIS_URL": ""}  # fmt: skip
-    done = subprocess.run([sys.executable, "-c", REGISTERED.format(setup=setup)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/registry.db",
+        "DATA_DIR": str(tmp_path),
+        "APP_ENV": "development",
+        "LOG_JSON": "0",
+        "REDIS_URL": "",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", REGISTERED.format(setup=setup)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     registered: dict[str, list[str]] = json.loads(done.stdout.strip().splitlines()[-1])
     return registered

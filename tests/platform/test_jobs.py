@@ -17,12 +17,32 @@ from services.platform.db import write_transaction
 async def test_rfm_job_segments_members_once_and_schedules_tomorrow(state):
     now = datetime(2026, 11, 22, 20, 0, tzinfo=UTC)  # 04:00 on the 23rd in Shanghai: the 3 a.m. run is due
     async with write_transaction(state.sessionmaker) as session:
-        session.add_all([
-            Member(name="vip", visit_count=12, total_spend=800_000, last_visit_at=now - timedelta(days=3), joined_at=now - timedelta(days=400)),
-            Member(name="lost", visit_count=4, total_spend=10_000, last_visit_at=now - timedelta(days=300), joined_at=now - timedelta(days=400)),
-            Member(name="new", visit_count=0, joined_at=now - timedelta(days=2)),
-            Member(name="at risk", visit_count=3, total_spend=5_000, last_visit_at=now - timedelta(days=120), joined_at=now - timedelta(days=400)),
-        ])  # fmt: skip
+        session.add_all(
+            [
+                Member(
+                    name="vip",
+                    visit_count=12,
+                    total_spend=800_000,
+                    last_visit_at=now - timedelta(days=3),
+                    joined_at=now - timedelta(days=400),
+                ),
+                Member(
+                    name="lost",
+                    visit_count=4,
+                    total_spend=10_000,
+                    last_visit_at=now - timedelta(days=300),
+                    joined_at=now - timedelta(days=400),
+                ),
+                Member(name="new", visit_count=0, joined_at=now - timedelta(days=2)),
+                Member(
+                    name="at risk",
+                    visit_count=3,
+                    total_spend=5_000,
+                    last_visit_at=now - timedelta(days=120),
+                    joined_at=now - timedelta(days=400),
+                ),
+            ]
+        )
         await jobs.ensure_recurring(session, now)
     assert await jobs.run_due(state.sessionmaker, now) >= 1
     assert await jobs.run_due(state.sessionmaker, now) == 0  # everything due ran, once

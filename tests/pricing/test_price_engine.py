@@ -120,8 +120,13 @@ async def _other_store_only(state, m):
 
 
 async def _ended(state, m):
-    await campaign(state, K.FULL_REDUCTION, tiers=[(100, 50)], starts_at=utcnow() - timedelta(days=2),
-                   ends_at=utcnow() - timedelta(days=1))  # fmt: skip
+    await campaign(
+        state,
+        K.FULL_REDUCTION,
+        tiers=[(100, 50)],
+        starts_at=utcnow() - timedelta(days=2),
+        ends_at=utcnow() - timedelta(days=1),
+    )
 
 
 def _item(sku: int, **terms: Any):
@@ -133,40 +138,108 @@ def _item(sku: int, **terms: Any):
 CASES = [
     Case("list price", _nothing, lambda m: {m.a: 1, m.b: 2}, "none", 20000, lambda m: {m.a: [], m.b: []}),
     Case("level discount", _nothing, lambda m: {m.a: 1}, "gold", 9500, lambda m: {m.a: ["LEVEL_DISCOUNT"]}),
-    Case("limited discount beats level discount, no stacking", _limited_pct, lambda m: {m.a: 1}, "gold", 8000,
-         lambda m: {m.a: ["LIMITED_DISCOUNT"]}),
-    Case("level price beats limited discount", _level_price, lambda m: {m.a: 1}, "gold", 7000,
-         lambda m: {m.a: ["LEVEL_PRICE"]}),
-    Case("flash sale replaces level price and skips full reduction", _flash, lambda m: {m.a: 2, m.b: 1}, "gold",
-         2 * 5000 + 4750 - 1000, lambda m: {m.a: ["FLASH_SALE"], m.b: ["LEVEL_DISCOUNT", "FULL_REDUCTION"]}),
+    Case(
+        "limited discount beats level discount, no stacking",
+        _limited_pct,
+        lambda m: {m.a: 1},
+        "gold",
+        8000,
+        lambda m: {m.a: ["LIMITED_DISCOUNT"]},
+    ),
+    Case(
+        "level price beats limited discount",
+        _level_price,
+        lambda m: {m.a: 1},
+        "gold",
+        7000,
+        lambda m: {m.a: ["LEVEL_PRICE"]},
+    ),
+    Case(
+        "flash sale replaces level price and skips full reduction",
+        _flash,
+        lambda m: {m.a: 2, m.b: 1},
+        "gold",
+        2 * 5000 + 4750 - 1000,
+        lambda m: {m.a: ["FLASH_SALE"], m.b: ["LEVEL_DISCOUNT", "FULL_REDUCTION"]},
+    ),
     Case("flash sale needs a member", _flash_sold_out, lambda m: {m.a: 1}, "none", 10000, lambda m: {m.a: []}),
-    Case("flash sale over the member's quantity is not given", _flash_sold_out, lambda m: {m.a: 2}, "plain", 20000,
-         lambda m: {m.a: []}),
-    Case("full reduction takes the best tier, shared by lines", _tiers, lambda m: {m.a: 2, m.b: 1}, "none",
-         25000 - 3000, lambda m: {m.a: ["FULL_REDUCTION"], m.b: ["FULL_REDUCTION"]}),
+    Case(
+        "flash sale over the member's quantity is not given",
+        _flash_sold_out,
+        lambda m: {m.a: 2},
+        "plain",
+        20000,
+        lambda m: {m.a: []},
+    ),
+    Case(
+        "full reduction takes the best tier, shared by lines",
+        _tiers,
+        lambda m: {m.a: 2, m.b: 1},
+        "none",
+        25000 - 3000,
+        lambda m: {m.a: ["FULL_REDUCTION"], m.b: ["FULL_REDUCTION"]},
+    ),
     Case("full reduction below the threshold", _tiers, lambda m: {m.b: 1}, "none", 5000, lambda m: {m.b: []}),
-    Case("full reduction only on its category", _tiers_in_category, lambda m: {m.a: 1, m.b: 1}, "none", 14000,
-         lambda m: {m.a: ["FULL_REDUCTION"], m.b: []}),
-    Case("the best of two full reductions, not both", _two_reductions, lambda m: {m.a: 1}, "none", 8500,
-         lambda m: {m.a: ["FULL_REDUCTION"]}),
-    Case("full reduction then a stackable coupon on what is left", _reduction_and_stackable_coupon,
-         lambda m: {m.a: 1, m.c: 1}, "plain", 12000 - 1000 - 500,
-         lambda m: {m.a: ["FULL_REDUCTION", "COUPON"], m.c: ["FULL_REDUCTION", "COUPON"]}),
-    Case("a coupon that does not stack skips promoted lines", _reduction_and_lone_coupon, lambda m: {m.a: 1, m.b: 1},
-         "plain", 15000 - 1000 - 800, lambda m: {m.a: ["FULL_REDUCTION"], m.b: ["COUPON"]}),
+    Case(
+        "full reduction only on its category",
+        _tiers_in_category,
+        lambda m: {m.a: 1, m.b: 1},
+        "none",
+        14000,
+        lambda m: {m.a: ["FULL_REDUCTION"], m.b: []},
+    ),
+    Case(
+        "the best of two full reductions, not both",
+        _two_reductions,
+        lambda m: {m.a: 1},
+        "none",
+        8500,
+        lambda m: {m.a: ["FULL_REDUCTION"]},
+    ),
+    Case(
+        "full reduction then a stackable coupon on what is left",
+        _reduction_and_stackable_coupon,
+        lambda m: {m.a: 1, m.c: 1},
+        "plain",
+        12000 - 1000 - 500,
+        lambda m: {m.a: ["FULL_REDUCTION", "COUPON"], m.c: ["FULL_REDUCTION", "COUPON"]},
+    ),
+    Case(
+        "a coupon that does not stack skips promoted lines",
+        _reduction_and_lone_coupon,
+        lambda m: {m.a: 1, m.b: 1},
+        "plain",
+        15000 - 1000 - 800,
+        lambda m: {m.a: ["FULL_REDUCTION"], m.b: ["COUPON"]},
+    ),
     Case("percentage coupon with a cap", _percent_cap, lambda m: {m.a: 1}, "plain", 7000, lambda m: {m.a: ["COUPON"]}),
-    Case("free item coupon", _free_item, lambda m: {m.a: 1, m.c: 2}, "plain", 12000,
-         lambda m: {m.a: [], m.c: ["COUPON"]}),
+    Case(
+        "free item coupon", _free_item, lambda m: {m.a: 1, m.c: 2}, "plain", 12000, lambda m: {m.a: [], m.c: ["COUPON"]}
+    ),
     Case("never below zero", _coupon_bigger_than_cart, lambda m: {m.b: 1}, "plain", 0, lambda m: {m.b: ["COUPON"]}),
-    Case("everything at once, in order", _everything, lambda m: {m.a: 1, m.b: 1, m.c: 1}, "gold",
-         # A 9500 (level), B 4000 (limited), C 1000 (flash, locked); 满120 on 13500 of A+B; then 90% of the rest.
-         1000 + (13500 - 1200) - (13500 - 1200) // 10,
-         lambda m: {m.a: ["LEVEL_DISCOUNT", "FULL_REDUCTION", "COUPON"],
-                    m.b: ["LIMITED_DISCOUNT", "FULL_REDUCTION", "COUPON"], m.c: ["FLASH_SALE"]}),
-    Case("another store's campaign does not apply here", _other_store_only, lambda m: {m.a: 1}, "none", 10000,
-         lambda m: {m.a: []}),
+    Case(
+        "everything at once, in order",
+        _everything,
+        lambda m: {m.a: 1, m.b: 1, m.c: 1},
+        "gold",
+        # A 9500 (level), B 4000 (limited), C 1000 (flash, locked); 满120 on 13500 of A+B; then 90% of the rest.
+        1000 + (13500 - 1200) - (13500 - 1200) // 10,
+        lambda m: {
+            m.a: ["LEVEL_DISCOUNT", "FULL_REDUCTION", "COUPON"],
+            m.b: ["LIMITED_DISCOUNT", "FULL_REDUCTION", "COUPON"],
+            m.c: ["FLASH_SALE"],
+        },
+    ),
+    Case(
+        "another store's campaign does not apply here",
+        _other_store_only,
+        lambda m: {m.a: 1},
+        "none",
+        10000,
+        lambda m: {m.a: []},
+    ),
     Case("an ended campaign does not apply", _ended, lambda m: {m.a: 1}, "none", 10000, lambda m: {m.a: []}),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
@@ -185,10 +258,17 @@ async def test_price_engine_case(state, chain, case: Case):
 async def test_coupons_refused_with_a_code_when_expired_used_or_out_of_scope(state, chain):
     menu = await given_menu(state, chain)
     now = utcnow()
-    expired = await give_coupon(state, menu.plain, CouponKind.AMOUNT_OFF, amount_off=100,
-                                valid_from=now - timedelta(days=3), valid_until=now + timedelta(seconds=1))  # fmt: skip
-    elsewhere = await give_coupon(state, menu.plain, CouponKind.AMOUNT_OFF, amount_off=100,
-                                  store_ids=[menu.other_store])  # fmt: skip
+    expired = await give_coupon(
+        state,
+        menu.plain,
+        CouponKind.AMOUNT_OFF,
+        amount_off=100,
+        valid_from=now - timedelta(days=3),
+        valid_until=now + timedelta(seconds=1),
+    )
+    elsewhere = await give_coupon(
+        state, menu.plain, CouponKind.AMOUNT_OFF, amount_off=100, store_ids=[menu.other_store]
+    )
     high = await give_coupon(state, menu.plain, CouponKind.THRESHOLD_OFF, threshold=50000, amount_off=100)
     not_mine = await give_coupon(state, menu.gold, CouponKind.AMOUNT_OFF, amount_off=100)
     async with write_transaction(state.sessionmaker) as session:
@@ -200,8 +280,12 @@ async def test_coupons_refused_with_a_code_when_expired_used_or_out_of_scope(sta
         with pytest.raises(DomainError) as refused:
             await price(state, menu.store, menu.plain, {menu.a: 1}, coupon)
         codes[name] = (refused.value.code.value, refused.value.field)
-    assert codes == {"expired": ("COUPON_EXPIRED", "couponId"), "elsewhere": ("COUPON_NOT_APPLICABLE", "couponId"),
-                     "threshold": ("COUPON_NOT_APPLICABLE", "couponId"), "not mine": ("NOT_FOUND", "couponId")}  # fmt: skip
+    assert codes == {
+        "expired": ("COUPON_EXPIRED", "couponId"),
+        "elsewhere": ("COUPON_NOT_APPLICABLE", "couponId"),
+        "threshold": ("COUPON_NOT_APPLICABLE", "couponId"),
+        "not mine": ("NOT_FOUND", "couponId"),
+    }
 
 
 async def test_the_quote_suggests_the_best_coupon_without_applying_it(state, chain):
@@ -221,9 +305,12 @@ async def test_quote_then_place_order_charges_exactly_the_quoted_total(state, ch
     await campaign(state, K.LIMITED_DISCOUNT, items=[_item(menu.b, percent=85)])
     await campaign(state, K.FULL_REDUCTION, tiers=[(8000, 700), (20000, 2500)])
     await campaign(state, K.FLASH_SALE, items=[_item(menu.c, price=999, quota=1000, per_member_limit=1000)])
-    terms = {CouponKind.THRESHOLD_OFF: {"threshold": 6000, "amount_off": 777},
-             CouponKind.PERCENT_OFF: {"percent": 88, "cap": 1500}, CouponKind.AMOUNT_OFF: {"amount_off": 333},
-             CouponKind.FREE_ITEM: {"free_sku_id": menu.b}}  # fmt: skip
+    terms = {
+        CouponKind.THRESHOLD_OFF: {"threshold": 6000, "amount_off": 777},
+        CouponKind.PERCENT_OFF: {"percent": 88, "cap": 1500},
+        CouponKind.AMOUNT_OFF: {"amount_off": 333},
+        CouponKind.FREE_ITEM: {"free_sku_id": menu.b},
+    }
     checked: list[int] = []
 
     def examples(run: Any, sessionmaker: Any) -> None:
@@ -239,10 +326,13 @@ async def test_quote_then_place_order_charges_exactly_the_quoted_total(state, ch
                 return
             async with write_transaction(world.sessionmaker) as session:
                 placed = await orders.place_order(
-                    session, viewer, world.payment_providers["sandbox"],
-                    orders.PlaceOrder(menu.store, [CartLine(k, v) for k, v in cart.items()], f"h-{len(checked)}",
-                                      coupon_id=coupon),
-                )  # fmt: skip
+                    session,
+                    viewer,
+                    world.payment_providers["sandbox"],
+                    orders.PlaceOrder(
+                        menu.store, [CartLine(k, v) for k, v in cart.items()], f"h-{len(checked)}", coupon_id=coupon
+                    ),
+                )
                 order = placed.order
             assert order.payable + order.points_value + order.stored_value_used == quoted.total
             assert (order.subtotal, order.discount_total) == (quoted.subtotal, quoted.discount_total)
@@ -282,23 +372,49 @@ def test_price_engine_properties(lines, level_pct, limited, tiers, coupon_kind, 
 
     now = utcnow()
     level = MemberLevel(id=1, name="L", discount_percent=level_pct)
-    fr = Campaign(id=1, kind=CampaignKind.FULL_REDUCTION, name="fr", status=CampaignStatus.ACTIVE,
-                  rules={"tiers": [{"threshold": t, "off": t * pct // 100 or 1} for t, pct in tiers]})  # fmt: skip
+    fr = Campaign(
+        id=1,
+        kind=CampaignKind.FULL_REDUCTION,
+        name="fr",
+        status=CampaignStatus.ACTIVE,
+        rules={"tiers": [{"threshold": t, "off": t * pct // 100 or 1} for t, pct in tiers]},
+    )
     ld = Campaign(id=2, kind=CampaignKind.LIMITED_DISCOUNT, name="ld", status=CampaignStatus.ACTIVE, rules={})
     items = {
         (2, sku): CampaignItem(id=10 + sku, campaign_id=2, sku_id=sku, percent=pct) for sku, pct in limited.items()
     }
-    ctx = PricingContext(store_id=1, member=Member(id=1), level=level, level_prices={}, campaigns=[fr, ld], items=items,
-                         bought={}, group_campaign_id=None, at=now)  # fmt: skip
+    ctx = PricingContext(
+        store_id=1,
+        member=Member(id=1),
+        level=level,
+        level_prices={},
+        campaigns=[fr, ld],
+        items=items,
+        bought={},
+        group_campaign_id=None,
+        at=now,
+    )
     quote_lines = [QuoteLine(i, qty, p, p, True, category_id=cat) for i, (p, qty, cat) in enumerate(lines)]
     q = price_lines(ctx, quote_lines)
     if coupon_kind is not None:
-        template = CouponTemplate(id=1, name="c", kind=coupon_kind, threshold=coupon_amount // 3,
-                                  amount_off=coupon_amount, percent=max(1, 100 - coupon_amount % 100), cap=None,
-                                  free_sku_id=0, store_ids=None, category_ids=None, sku_ids=None, stackable=stackable,
-                                  status=CampaignStatus.ACTIVE)  # fmt: skip
-        member_coupon = MemberCoupon(id=1, status=MemberCouponStatus.AVAILABLE, valid_from=now - timedelta(1),
-                                     valid_until=now + timedelta(1))  # fmt: skip
+        template = CouponTemplate(
+            id=1,
+            name="c",
+            kind=coupon_kind,
+            threshold=coupon_amount // 3,
+            amount_off=coupon_amount,
+            percent=max(1, 100 - coupon_amount % 100),
+            cap=None,
+            free_sku_id=0,
+            store_ids=None,
+            category_ids=None,
+            sku_ids=None,
+            stackable=stackable,
+            status=CampaignStatus.ACTIVE,
+        )
+        member_coupon = MemberCoupon(
+            id=1, status=MemberCouponStatus.AVAILABLE, valid_from=now - timedelta(1), valid_until=now + timedelta(1)
+        )
         try:
             apply_coupon(ctx, q, member_coupon, template)
         except DomainError as exc:

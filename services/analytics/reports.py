@@ -233,6 +233,47 @@ async def _ranked_skus(
     ]
 
 
+async def _sales_series(
+    session: AsyncSession, where: list[Any], granularity: str, costs: dict[date, Cost]
+) -> dict[str, Figures]:
+    """The day facts summed per day, folded into DAY, WEEK or MONTH buckets (with the day's cost when visible)."""
+    series: dict[str, Figures] = {}
+    for row in (
+        await session.execute(
+            select(StoreDayFact.day, *_sums(StoreDayFact))
+            .where(*where)
+            .group_by(StoreDayFact.day)
+            .order_by(StoreDayFact.day)
+        )
+    ).all():
+        series.setdefault(bucket(row.day, granularity), Figures()).add(_figures(row).with_cost(costs.get(row.day)))
+    return series
+
+
+async def _sales_by(session: AsyncSession, where: list[Any], dimension: str) -> list[Point]:
+    """The day facts split by one dimension (channel or fulfilment)."""
+    column = getattr(StoreDayFact, dimension)
+    rows = (
+        await session.execute(
+            select(column.label("k"), *_sums(StoreDayFact)).where(*where).group_by(column).order_by(column)
+        )
+    ).all()
+    return [Point(str(r.k), _figures(r)) for r in rows]
+
+
+async def _sales_by_hour(session: AsyncSession, stores: list[int] | None, start: date, end: date) -> dict[int, Figures]:
+    """Orders and net per hour of the day (chain-wide facts when no store scope)."""
+    hourly: Any = ChainHourFact if stores is None else StoreHourFact
+    hours = (
+        await session.execute(
+            select(hourly.hour, func.sum(hourly.orders), func.sum(hourly.net))
+            .where(*_where_days(hourly, stores, start, end))
+            .group_by(hourly.hour)
+        )
+    ).all()
+    return {int(h): Figures(orders=int(o), net=int(n)) for h, o, n in hours}
+
+
 async def sales(
     session: AsyncSession,
     viewer: Viewer,
@@ -250,34 +291,9 @@ async def sales(
     where = _where_days(StoreDayFact, stores, start, end)
     visible = await sees_margin(session, viewer)
     costs = await cost_by_day(session, stores, start, end) if visible else {}
-    series: dict[str, Figures] = {}
-    for row in (
-        await session.execute(
-            select(StoreDayFact.day, *_sums(StoreDayFact))
-            .where(*where)
-            .group_by(StoreDayFact.day)
-            .order_by(StoreDayFact.day)
-        )
-    ).all():
-        series.setdefault(bucket(row.day, granularity), Figures()).add(_figures(row).with_cost(costs.get(row.day)))
-    by: dict[str, list[Point]] = {}
-    for dimension in ("channel", "fulfilment"):
-        column = getattr(StoreDayFact, dimension)
-        rows = (
-            await session.execute(
-                select(column.label("k"), *_sums(StoreDayFact)).where(*where).group_by(column).order_by(column)
-            )
-        ).all()
-        by[dimension] = [Point(str(r.k), _figures(r)) for r in rows]
-    hourly: Any = ChainHourFact if stores is None else StoreHourFact
-    hours = (
-        await session.execute(
-            select(hourly.hour, func.sum(hourly.orders), func.sum(hourly.net))
-            .where(*_where_days(hourly, stores, start, end))
-            .group_by(hourly.hour)
-        )
-    ).all()
-    by_hour = {int(h): Figures(orders=int(o), net=int(n)) for h, o, n in hours}
+    series = await _sales_series(session, where, granularity, costs)
+    by = {dimension: await _sales_by(session, where, dimension) for dimension in ("channel", "fulfilment")}
+    by_hour = await _sales_by_hour(session, stores, start, end)
     totals = Figures()
     for point in series.values():
         totals.add(point)

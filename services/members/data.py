@@ -116,6 +116,54 @@ def _exported_profile(cipher: PiiCipher, member: Member) -> dict[str, Any]:
     }
 
 
+def _exported_delivery(cipher: PiiCipher, order: Order) -> dict[str, Any] | None:
+    """The order's delivery address, decrypted (None for pickup orders)."""
+    if order.delivery_enc is None:
+        return None
+    where = orders.open_delivery(cipher, order.delivery_enc)
+    return {
+        "contactName": where.contact_name,
+        "phone": where.phone,
+        "address": where.address,
+        "lat": where.lat,
+        "lng": where.lng,
+    }
+
+
+def _exported_order(cipher: PiiCipher, o: Order, lines: list[OrderLine]) -> dict[str, Any]:
+    """One order with its lines and delivery address."""
+    return {
+        "id": o.id,
+        "storeId": o.store_id,
+        "channel": o.channel.value,
+        "fulfilment": o.fulfilment.value,
+        "status": o.status.value,
+        "subtotal": o.subtotal,
+        "discountTotal": o.discount_total,
+        "pointsUsed": o.points_used,
+        "storedValueUsed": o.stored_value_used,
+        "deliveryFee": o.delivery_fee,
+        "payable": o.payable,
+        "pickupAt": _iso(o.pickup_at),
+        "delivery": _exported_delivery(cipher, o),
+        "createdAt": _iso(o.created_at),
+        "paidAt": _iso(o.paid_at),
+        "completedAt": _iso(o.completed_at),
+        "cancelledAt": _iso(o.cancelled_at),
+        "lines": [
+            {
+                "skuId": x.sku_id,
+                "quantity": x.quantity,
+                "unitPrice": x.unit_price,
+                "lineTotal": x.line_total,
+                "pickedUp": x.picked_up,
+                "refunded": x.refunded,
+            }
+            for x in lines
+        ],
+    }
+
+
 async def _exported_purchases(session: AsyncSession, cipher: PiiCipher, member_id: int) -> dict[str, Any]:
     """The member's orders (with their lines and delivery addresses), payments and refunds."""
     order_rows = await _rows(session, select(Order).where(Order.member_id == member_id).order_by(Order.id))
@@ -124,53 +172,8 @@ async def _exported_purchases(session: AsyncSession, cipher: PiiCipher, member_i
     payments = await _rows(session, select(Payment).where(Payment.order_id.in_(order_ids)).order_by(Payment.id))
     refunds_ = await _rows(session, select(Refund).where(Refund.order_id.in_(order_ids)).order_by(Refund.id))
 
-    def delivery(order: Order) -> dict[str, Any] | None:
-        if order.delivery_enc is None:
-            return None
-        where = orders.open_delivery(cipher, order.delivery_enc)
-        return {
-            "contactName": where.contact_name,
-            "phone": where.phone,
-            "address": where.address,
-            "lat": where.lat,
-            "lng": where.lng,
-        }
-
     return {
-        "orders": [
-            {
-                "id": o.id,
-                "storeId": o.store_id,
-                "channel": o.channel.value,
-                "fulfilment": o.fulfilment.value,
-                "status": o.status.value,
-                "subtotal": o.subtotal,
-                "discountTotal": o.discount_total,
-                "pointsUsed": o.points_used,
-                "storedValueUsed": o.stored_value_used,
-                "deliveryFee": o.delivery_fee,
-                "payable": o.payable,
-                "pickupAt": _iso(o.pickup_at),
-                "delivery": delivery(o),
-                "createdAt": _iso(o.created_at),
-                "paidAt": _iso(o.paid_at),
-                "completedAt": _iso(o.completed_at),
-                "cancelledAt": _iso(o.cancelled_at),
-                "lines": [
-                    {
-                        "skuId": x.sku_id,
-                        "quantity": x.quantity,
-                        "unitPrice": x.unit_price,
-                        "lineTotal": x.line_total,
-                        "pickedUp": x.picked_up,
-                        "refunded": x.refunded,
-                    }
-                    for x in lines
-                    if x.order_id == o.id
-                ],
-            }
-            for o in order_rows
-        ],
+        "orders": [_exported_order(cipher, o, [x for x in lines if x.order_id == o.id]) for o in order_rows],
         "payments": [
             {
                 "orderId": p.order_id,

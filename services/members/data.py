@@ -199,6 +199,54 @@ async def _exported_purchases(session: AsyncSession, cipher: PiiCipher, member_i
     }
 
 
+def _exported_store(s: MemberStore) -> dict[str, Any]:
+    """The member's standing at one store."""
+    return {
+        "storeId": s.store_id,
+        "registered": s.registered,
+        "purchases": s.purchase_count,
+        "spend": s.spend,
+        "firstSeenAt": _iso(s.first_seen_at),
+        "lastPurchaseAt": _iso(s.last_purchase_at),
+    }
+
+
+def _exported_top_up(t: OnlineTopUp) -> dict[str, Any]:
+    """One online top-up."""
+    return {
+        "amount": t.amount,
+        "bonus": t.bonus,
+        "status": t.status.value,
+        "storeId": t.store_id,
+        "paidAt": _iso(t.paid_at),
+        "createdAt": _iso(t.created_at),
+    }
+
+
+def _exported_balance_entry(b: BalanceEntry) -> dict[str, Any]:
+    """One stored value movement."""
+    return {
+        "at": _iso(b.created_at),
+        "kind": b.kind.value,
+        "principal": b.principal,
+        "bonus": b.bonus,
+        "storeId": b.store_id,
+    }
+
+
+def _exported_coupon(c: MemberCoupon) -> dict[str, Any]:
+    """One coupon the member holds or held."""
+    return {
+        "templateId": c.template_id,
+        "status": c.status.value,
+        "source": c.source.value,
+        "validFrom": _iso(c.valid_from),
+        "validUntil": _iso(c.valid_until),
+        "usedOrderId": c.used_order_id,
+        "claimedAt": _iso(c.created_at),
+    }
+
+
 async def _exported_account(session: AsyncSession, member_id: int) -> dict[str, Any]:
     """The rest of the member's account: stores, points, stored value, top-ups, coupons, sign-ins, referrals,
     group buys, tags and sessions."""
@@ -228,55 +276,15 @@ async def _exported_account(session: AsyncSession, member_id: int) -> dict[str, 
     return {
         "identities": [{"provider": i.provider, "subject": i.subject, "since": _iso(i.created_at)} for i in identities],
         "sessions": [{"startedAt": _iso(s.created_at), "endedAt": _iso(s.revoked_at), "ip": s.ip} for s in sessions],
-        "stores": [
-            {
-                "storeId": s.store_id,
-                "registered": s.registered,
-                "purchases": s.purchase_count,
-                "spend": s.spend,
-                "firstSeenAt": _iso(s.first_seen_at),
-                "lastPurchaseAt": _iso(s.last_purchase_at),
-            }
-            for s in stores
-        ],
+        "stores": [_exported_store(s) for s in stores],
         "tags": list(tags),
-        "topUps": [
-            {
-                "amount": t.amount,
-                "bonus": t.bonus,
-                "status": t.status.value,
-                "storeId": t.store_id,
-                "paidAt": _iso(t.paid_at),
-                "createdAt": _iso(t.created_at),
-            }
-            for t in top_ups
-        ],
+        "topUps": [_exported_top_up(t) for t in top_ups],
         "points": [
             {"at": _iso(p.created_at), "kind": p.kind.value, "points": p.points, "storeId": p.store_id, "note": p.note}
             for p in points
         ],
-        "storedValue": [
-            {
-                "at": _iso(b.created_at),
-                "kind": b.kind.value,
-                "principal": b.principal,
-                "bonus": b.bonus,
-                "storeId": b.store_id,
-            }
-            for b in balance
-        ],
-        "coupons": [
-            {
-                "templateId": c.template_id,
-                "status": c.status.value,
-                "source": c.source.value,
-                "validFrom": _iso(c.valid_from),
-                "validUntil": _iso(c.valid_until),
-                "usedOrderId": c.used_order_id,
-                "claimedAt": _iso(c.created_at),
-            }
-            for c in coupons
-        ],
+        "storedValue": [_exported_balance_entry(b) for b in balance],
+        "coupons": [_exported_coupon(c) for c in coupons],
         "referrals": [
             {
                 "role": "REFERRER" if r.referrer_id == member_id else "REFERRED",

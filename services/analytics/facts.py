@@ -146,11 +146,10 @@ def _fold_refund(
         )
 
 
-async def _fold(session: AsyncSession, events: list[FactEvent]) -> _Deltas:
-    deltas = _Deltas()
-    order_ids = {e.order_id for e in events}
+async def _order_rows(session: AsyncSession, order_ids: set[int]) -> dict[int, Any]:
+    """The batch's orders by id."""
     # Plain rows, not ORM objects: a batch is thousands of orders and this is the job's hot loop.
-    orders = {
+    return {
         o.id: o
         for o in (
             await session.execute(
@@ -168,6 +167,12 @@ async def _fold(session: AsyncSession, events: list[FactEvent]) -> _Deltas:
             )
         ).all()
     }
+
+
+async def _fold(session: AsyncSession, events: list[FactEvent]) -> _Deltas:
+    deltas = _Deltas()
+    order_ids = {e.order_id for e in events}
+    orders = await _order_rows(session, order_ids)
     store_ids = {o.store_id for o in orders.values()}
     zones = {
         sid: ZoneInfo(tz)

@@ -94,11 +94,62 @@ async def _refund_costs(session: AsyncSession, order_ids: Iterable[int]) -> dict
     return {(int(o), int(k)): int(c) for o, k, c in rows.all()}
 
 
-async def _fold(session: AsyncSession, events: list[FactEvent]) -> _Deltas:
-    deltas = _Deltas()
-    order_ids = {e.order_id for e in events}
+def _fold_sale(deltas: _Deltas, order: Any, zone: ZoneInfo, lines: list[Any], categories: dict[int, Any]) -> None:
+    """Add one paid order to its store day, its hours and its SKU days."""
+    local = (order.paid_at or order.created_at).astimezone(zone)
+    day = local.date()
+    cell = deltas.store_day[(day, order.store_id, order.channel.value, order.fulfilment.value)]
+    net = order.subtotal - order.discount_total
+    for name, value in (
+        ("orders", 1),
+        ("gmv", order.subtotal),
+        ("discounts", order.discount_total),
+        ("net", net),
+        ("members", 1 if order.member_id else 0),
+    ):
+        cell[name] += value
+    for hour in (deltas.store_hour[(order.store_id, day, local.hour)], deltas.chain_hour[(day, local.hour)]):
+        hour["orders"] += 1
+        hour["net"] += net
+    for line in lines:
+        deltas.add_sku(
+            order.store_id,
+            day,
+            line.sku_id,
+            categories[line.sku_id],
+            quantity=line.quantity,
+            gmv=line.list_price * line.quantity,
+            net=line.line_total,
+            cost=line.unit_cost * line.quantity,
+        )
+
+
+def _fold_refund(
+    deltas: _Deltas, order: Any, zone: ZoneInfo, refund: Refund, categories: dict[int, Any], costs: dict[Any, int]
+) -> None:
+    """Add one refund to its store day and SKU days."""
+    day = refund.created_at.astimezone(zone).date()
+    goods = sum(int(x.get("amount", 0)) for x in refund.lines)
+    cell = deltas.store_day[(day, order.store_id, order.channel.value, order.fulfilment.value)]
+    cell["refunds"] += goods
+    cell["refund_count"] += 1
+    for x in refund.lines:
+        sku = int(x["skuId"])
+        deltas.add_sku(
+            order.store_id,
+            day,
+            sku,
+            categories[sku],
+            refunded_quantity=int(x["quantity"]),
+            refunds=int(x.get("amount", 0)),
+            refunded_cost=costs.get((refund.order_id, sku), 0) * int(x["quantity"]),
+        )
+
+
+async def _order_rows(session: AsyncSession, order_ids: set[int]) -> dict[int, Any]:
+    """The batch's orders by id."""
     # Plain rows, not ORM objects: a batch is thousands of orders and this is the job's hot loop.
-    orders = {
+    return {
         o.id: o
         for o in (
             await session.execute(
@@ -116,6 +167,12 @@ async def _fold(session: AsyncSession, events: list[FactEvent]) -> _Deltas:
             )
         ).all()
     }
+
+
+async def _fold(session: AsyncSession, events: list[FactEvent]) -> _Deltas:
+    deltas = _Deltas()
+    order_ids = {e.order_id for e in events}
+    orders = await _order_rows(session, order_ids)
     store_ids = {o.store_id for o in orders.values()}
     zones = {
         sid: ZoneInfo(tz)
@@ -156,50 +213,9 @@ async def _fold(session: AsyncSession, events: list[FactEvent]) -> _Deltas:
         order = orders[event.order_id]
         zone = zones[order.store_id]
         if event.kind is FactEventKind.SALE:
-            local = (order.paid_at or order.created_at).astimezone(zone)
-            day = local.date()
-            cell = deltas.store_day[(day, order.store_id, order.channel.value, order.fulfilment.value)]
-            net = order.subtotal - order.discount_total
-            for name, value in (
-                ("orders", 1),
-                ("gmv", order.subtotal),
-                ("discounts", order.discount_total),
-                ("net", net),
-                ("members", 1 if order.member_id else 0),
-            ):
-                cell[name] += value
-            for hour in (deltas.store_hour[(order.store_id, day, local.hour)], deltas.chain_hour[(day, local.hour)]):
-                hour["orders"] += 1
-                hour["net"] += net
-            for line in by_order[order.id]:
-                deltas.add_sku(
-                    order.store_id,
-                    day,
-                    line.sku_id,
-                    categories[line.sku_id],
-                    quantity=line.quantity,
-                    gmv=line.list_price * line.quantity,
-                    net=line.line_total,
-                    cost=line.unit_cost * line.quantity,
-                )
+            _fold_sale(deltas, order, zone, by_order[order.id], categories)
         else:
-            refund = refunds[event.refund_id or 0]
-            day = refund.created_at.astimezone(zone).date()
-            goods = sum(int(x.get("amount", 0)) for x in refund.lines)
-            cell = deltas.store_day[(day, order.store_id, order.channel.value, order.fulfilment.value)]
-            cell["refunds"] += goods
-            cell["refund_count"] += 1
-            for x in refund.lines:
-                sku = int(x["skuId"])
-                deltas.add_sku(
-                    order.store_id,
-                    day,
-                    sku,
-                    categories[sku],
-                    refunded_quantity=int(x["quantity"]),
-                    refunds=int(x.get("amount", 0)),
-                    refunded_cost=costs.get((refund.order_id, sku), 0) * int(x["quantity"]),
-                )
+            _fold_refund(deltas, order, zone, refunds[event.refund_id or 0], categories, costs)
     return deltas
 
 

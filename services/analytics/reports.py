@@ -233,6 +233,47 @@ async def _ranked_skus(
     ]
 
 
+async def _sales_series(
+    session: AsyncSession, where: list[Any], granularity: str, costs: dict[date, Cost]
+) -> dict[str, Figures]:
+    """The day facts summed per day, folded into DAY, WEEK or MONTH buckets (with the day's cost when visible)."""
+    series: dict[str, Figures] = {}
+    for row in (
+        await session.execute(
+            select(StoreDayFact.day, *_sums(StoreDayFact))
+            .where(*where)
+            .group_by(StoreDayFact.day)
+            .order_by(StoreDayFact.day)
+        )
+    ).all():
+        series.setdefault(bucket(row.day, granularity), Figures()).add(_figures(row).with_cost(costs.get(row.day)))
+    return series
+
+
+async def _sales_by(session: AsyncSession, where: list[Any], dimension: str) -> list[Point]:
+    """The day facts split by one dimension (channel or fulfilment)."""
+    column = getattr(StoreDayFact, dimension)
+    rows = (
+        await session.execute(
+            select(column.label("k"), *_sums(StoreDayFact)).where(*where).group_by(column).order_by(column)
+        )
+    ).all()
+    return [Point(str(r.k), _figures(r)) for r in rows]
+
+
+async def _sales_by_hour(session: AsyncSession, stores: list[int] | None, start: date, end: date) -> dict[int, Figures]:
+    """Orders and net per hour of the day (chain-wide facts when no store scope)."""
+    hourly: Any = ChainHourFact if stores is None else StoreHourFact
+    hours = (
+        await session.execute(
+            select(hourly.hour, func.sum(hourly.orders), func.sum(hourly.net))
+            .where(*_where_days(hourly, stores, start, end))
+            .group_by(hourly.hour)
+        )
+    ).all()
+    return {int(h): Figures(orders=int(o), net=int(n)) for h, o, n in hours}
+
+
 async def sales(
     session: AsyncSession,
     viewer: Viewer,
@@ -250,34 +291,9 @@ async def sales(
     where = _where_days(StoreDayFact, stores, start, end)
     visible = await sees_margin(session, viewer)
     costs = await cost_by_day(session, stores, start, end) if visible else {}
-    series: dict[str, Figures] = {}
-    for row in (
-        await session.execute(
-            select(StoreDayFact.day, *_sums(StoreDayFact))
-            .where(*where)
-            .group_by(StoreDayFact.day)
-            .order_by(StoreDayFact.day)
-        )
-    ).all():
-        series.setdefault(bucket(row.day, granularity), Figures()).add(_figures(row).with_cost(costs.get(row.day)))
-    by: dict[str, list[Point]] = {}
-    for dimension in ("channel", "fulfilment"):
-        column = getattr(StoreDayFact, dimension)
-        rows = (
-            await session.execute(
-                select(column.label("k"), *_sums(StoreDayFact)).where(*where).group_by(column).order_by(column)
-            )
-        ).all()
-        by[dimension] = [Point(str(r.k), _figures(r)) for r in rows]
-    hourly: Any = ChainHourFact if stores is None else StoreHourFact
-    hours = (
-        await session.execute(
-            select(hourly.hour, func.sum(hourly.orders), func.sum(hourly.net))
-            .where(*_where_days(hourly, stores, start, end))
-            .group_by(hourly.hour)
-        )
-    ).all()
-    by_hour = {int(h): Figures(orders=int(o), net=int(n)) for h, o, n in hours}
+    series = await _sales_series(session, where, granularity, costs)
+    by = {dimension: await _sales_by(session, where, dimension) for dimension in ("channel", "fulfilment")}
+    by_hour = await _sales_by_hour(session, stores, start, end)
     totals = Figures()
     for point in series.values():
         totals.add(point)
@@ -459,16 +475,8 @@ class MemberReport:
     by_city: list[MemberPlace] = field(default_factory=list)
 
 
-async def members(
-    session: AsyncSession, viewer: Viewer, *, store_id: int | None, start: date, end: date
-) -> MemberReport:
-    """New members by day, active in the period, repurchase rate, levels, RFM segments, stored value owed."""
-    stores = report_stores(viewer, store_id)
-    check_period(start, end)
-    since, until = _start_of(start), _start_of(end + timedelta(days=1))
-    known: Any = Member.deleted_at.is_(None)
-    if stores is not None:
-        known = and_(known, Member.id.in_(select(MemberStore.member_id).where(MemberStore.store_id.in_(stores))))
+async def _joined_per_day(session: AsyncSession, known: Any, since: datetime, until: datetime) -> dict[str, int]:
+    """New members counted per chain-local day."""
     joined = (
         await session.scalars(
             select(Member.joined_at).where(known, Member.joined_at >= since, Member.joined_at < until)
@@ -477,6 +485,13 @@ async def members(
     per_day: dict[str, int] = defaultdict(int)
     for at in joined:
         per_day[at.astimezone(CHAIN_TZ).date().isoformat()] += 1
+    return per_day
+
+
+async def _repurchase_counts(
+    session: AsyncSession, stores: list[int] | None, since: datetime, until: datetime
+) -> tuple[Any, Any, Any]:
+    """Members active in the period, members who bought at least once, and at least twice."""
     relation = select(MemberStore.member_id, MemberStore.purchase_count, MemberStore.last_purchase_at)
     if stores is not None:
         relation = relation.where(MemberStore.store_id.in_(stores))
@@ -488,6 +503,29 @@ async def members(
     )
     buyers = await session.scalar(select(func.count(func.distinct(rel.c.member_id))).where(rel.c.purchase_count >= 1))
     again = await session.scalar(select(func.count(func.distinct(rel.c.member_id))).where(rel.c.purchase_count >= 2))
+    return active, buyers, again
+
+
+async def _stored_value_owed(session: AsyncSession, stores: list[int] | None) -> Any:
+    """Stored value still owed: every balance chain-wide, or the lots the scoped stores issued."""
+    if stores is None:
+        return await session.scalar(select(func.coalesce(func.sum(Member.balance_principal + Member.balance_bonus), 0)))
+    left = func.coalesce(func.sum(BalanceLot.principal_left + BalanceLot.bonus_left), 0)
+    return await session.scalar(select(left).where(BalanceLot.issuer_store_id.in_(stores)))
+
+
+async def members(
+    session: AsyncSession, viewer: Viewer, *, store_id: int | None, start: date, end: date
+) -> MemberReport:
+    """New members by day, active in the period, repurchase rate, levels, RFM segments, stored value owed."""
+    stores = report_stores(viewer, store_id)
+    check_period(start, end)
+    since, until = _start_of(start), _start_of(end + timedelta(days=1))
+    known: Any = Member.deleted_at.is_(None)
+    if stores is not None:
+        known = and_(known, Member.id.in_(select(MemberStore.member_id).where(MemberStore.store_id.in_(stores))))
+    per_day = await _joined_per_day(session, known, since, until)
+    active, buyers, again = await _repurchase_counts(session, stores, since, until)
     levels = (
         await session.execute(
             select(func.coalesce(MemberLevel.name, "-"), func.count())
@@ -506,11 +544,7 @@ async def members(
             .order_by(Member.segment)
         )
     ).all()
-    if stores is None:
-        owed = await session.scalar(select(func.coalesce(func.sum(Member.balance_principal + Member.balance_bonus), 0)))
-    else:
-        left = func.coalesce(func.sum(BalanceLot.principal_left + BalanceLot.bonus_left), 0)
-        owed = await session.scalar(select(left).where(BalanceLot.issuer_store_id.in_(stores)))
+    owed = await _stored_value_owed(session, stores)
     total = await session.scalar(select(func.count()).select_from(Member).where(known))
     by_home_store, by_city = await members_by_home(session, stores, since, until)
     return MemberReport(

@@ -116,6 +116,54 @@ def _exported_profile(cipher: PiiCipher, member: Member) -> dict[str, Any]:
     }
 
 
+def _exported_delivery(cipher: PiiCipher, order: Order) -> dict[str, Any] | None:
+    """The order's delivery address, decrypted (None for pickup orders)."""
+    if order.delivery_enc is None:
+        return None
+    where = orders.open_delivery(cipher, order.delivery_enc)
+    return {
+        "contactName": where.contact_name,
+        "phone": where.phone,
+        "address": where.address,
+        "lat": where.lat,
+        "lng": where.lng,
+    }
+
+
+def _exported_order(cipher: PiiCipher, o: Order, lines: list[OrderLine]) -> dict[str, Any]:
+    """One order with its lines and delivery address."""
+    return {
+        "id": o.id,
+        "storeId": o.store_id,
+        "channel": o.channel.value,
+        "fulfilment": o.fulfilment.value,
+        "status": o.status.value,
+        "subtotal": o.subtotal,
+        "discountTotal": o.discount_total,
+        "pointsUsed": o.points_used,
+        "storedValueUsed": o.stored_value_used,
+        "deliveryFee": o.delivery_fee,
+        "payable": o.payable,
+        "pickupAt": _iso(o.pickup_at),
+        "delivery": _exported_delivery(cipher, o),
+        "createdAt": _iso(o.created_at),
+        "paidAt": _iso(o.paid_at),
+        "completedAt": _iso(o.completed_at),
+        "cancelledAt": _iso(o.cancelled_at),
+        "lines": [
+            {
+                "skuId": x.sku_id,
+                "quantity": x.quantity,
+                "unitPrice": x.unit_price,
+                "lineTotal": x.line_total,
+                "pickedUp": x.picked_up,
+                "refunded": x.refunded,
+            }
+            for x in lines
+        ],
+    }
+
+
 async def _exported_purchases(session: AsyncSession, cipher: PiiCipher, member_id: int) -> dict[str, Any]:
     """The member's orders (with their lines and delivery addresses), payments and refunds."""
     order_rows = await _rows(session, select(Order).where(Order.member_id == member_id).order_by(Order.id))
@@ -124,53 +172,8 @@ async def _exported_purchases(session: AsyncSession, cipher: PiiCipher, member_i
     payments = await _rows(session, select(Payment).where(Payment.order_id.in_(order_ids)).order_by(Payment.id))
     refunds_ = await _rows(session, select(Refund).where(Refund.order_id.in_(order_ids)).order_by(Refund.id))
 
-    def delivery(order: Order) -> dict[str, Any] | None:
-        if order.delivery_enc is None:
-            return None
-        where = orders.open_delivery(cipher, order.delivery_enc)
-        return {
-            "contactName": where.contact_name,
-            "phone": where.phone,
-            "address": where.address,
-            "lat": where.lat,
-            "lng": where.lng,
-        }
-
     return {
-        "orders": [
-            {
-                "id": o.id,
-                "storeId": o.store_id,
-                "channel": o.channel.value,
-                "fulfilment": o.fulfilment.value,
-                "status": o.status.value,
-                "subtotal": o.subtotal,
-                "discountTotal": o.discount_total,
-                "pointsUsed": o.points_used,
-                "storedValueUsed": o.stored_value_used,
-                "deliveryFee": o.delivery_fee,
-                "payable": o.payable,
-                "pickupAt": _iso(o.pickup_at),
-                "delivery": delivery(o),
-                "createdAt": _iso(o.created_at),
-                "paidAt": _iso(o.paid_at),
-                "completedAt": _iso(o.completed_at),
-                "cancelledAt": _iso(o.cancelled_at),
-                "lines": [
-                    {
-                        "skuId": x.sku_id,
-                        "quantity": x.quantity,
-                        "unitPrice": x.unit_price,
-                        "lineTotal": x.line_total,
-                        "pickedUp": x.picked_up,
-                        "refunded": x.refunded,
-                    }
-                    for x in lines
-                    if x.order_id == o.id
-                ],
-            }
-            for o in order_rows
-        ],
+        "orders": [_exported_order(cipher, o, [x for x in lines if x.order_id == o.id]) for o in order_rows],
         "payments": [
             {
                 "orderId": p.order_id,
@@ -193,6 +196,54 @@ async def _exported_purchases(session: AsyncSession, cipher: PiiCipher, member_i
             }
             for r in refunds_
         ],
+    }
+
+
+def _exported_store(s: MemberStore) -> dict[str, Any]:
+    """The member's standing at one store."""
+    return {
+        "storeId": s.store_id,
+        "registered": s.registered,
+        "purchases": s.purchase_count,
+        "spend": s.spend,
+        "firstSeenAt": _iso(s.first_seen_at),
+        "lastPurchaseAt": _iso(s.last_purchase_at),
+    }
+
+
+def _exported_top_up(t: OnlineTopUp) -> dict[str, Any]:
+    """One online top-up."""
+    return {
+        "amount": t.amount,
+        "bonus": t.bonus,
+        "status": t.status.value,
+        "storeId": t.store_id,
+        "paidAt": _iso(t.paid_at),
+        "createdAt": _iso(t.created_at),
+    }
+
+
+def _exported_balance_entry(b: BalanceEntry) -> dict[str, Any]:
+    """One stored value movement."""
+    return {
+        "at": _iso(b.created_at),
+        "kind": b.kind.value,
+        "principal": b.principal,
+        "bonus": b.bonus,
+        "storeId": b.store_id,
+    }
+
+
+def _exported_coupon(c: MemberCoupon) -> dict[str, Any]:
+    """One coupon the member holds or held."""
+    return {
+        "templateId": c.template_id,
+        "status": c.status.value,
+        "source": c.source.value,
+        "validFrom": _iso(c.valid_from),
+        "validUntil": _iso(c.valid_until),
+        "usedOrderId": c.used_order_id,
+        "claimedAt": _iso(c.created_at),
     }
 
 
@@ -225,55 +276,15 @@ async def _exported_account(session: AsyncSession, member_id: int) -> dict[str, 
     return {
         "identities": [{"provider": i.provider, "subject": i.subject, "since": _iso(i.created_at)} for i in identities],
         "sessions": [{"startedAt": _iso(s.created_at), "endedAt": _iso(s.revoked_at), "ip": s.ip} for s in sessions],
-        "stores": [
-            {
-                "storeId": s.store_id,
-                "registered": s.registered,
-                "purchases": s.purchase_count,
-                "spend": s.spend,
-                "firstSeenAt": _iso(s.first_seen_at),
-                "lastPurchaseAt": _iso(s.last_purchase_at),
-            }
-            for s in stores
-        ],
+        "stores": [_exported_store(s) for s in stores],
         "tags": list(tags),
-        "topUps": [
-            {
-                "amount": t.amount,
-                "bonus": t.bonus,
-                "status": t.status.value,
-                "storeId": t.store_id,
-                "paidAt": _iso(t.paid_at),
-                "createdAt": _iso(t.created_at),
-            }
-            for t in top_ups
-        ],
+        "topUps": [_exported_top_up(t) for t in top_ups],
         "points": [
             {"at": _iso(p.created_at), "kind": p.kind.value, "points": p.points, "storeId": p.store_id, "note": p.note}
             for p in points
         ],
-        "storedValue": [
-            {
-                "at": _iso(b.created_at),
-                "kind": b.kind.value,
-                "principal": b.principal,
-                "bonus": b.bonus,
-                "storeId": b.store_id,
-            }
-            for b in balance
-        ],
-        "coupons": [
-            {
-                "templateId": c.template_id,
-                "status": c.status.value,
-                "source": c.source.value,
-                "validFrom": _iso(c.valid_from),
-                "validUntil": _iso(c.valid_until),
-                "usedOrderId": c.used_order_id,
-                "claimedAt": _iso(c.created_at),
-            }
-            for c in coupons
-        ],
+        "storedValue": [_exported_balance_entry(b) for b in balance],
+        "coupons": [_exported_coupon(c) for c in coupons],
         "referrals": [
             {
                 "role": "REFERRER" if r.referrer_id == member_id else "REFERRED",

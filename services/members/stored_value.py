@@ -81,6 +81,39 @@ async def top_up(
     return lot
 
 
+async def _open_lots(session: AsyncSession, member_id: int) -> list[BalanceLot]:
+    """The member's lots with anything left, oldest first."""
+    return list(
+        (
+            await session.scalars(
+                select(BalanceLot)
+                .where(BalanceLot.member_id == member_id, (BalanceLot.principal_left > 0) | (BalanceLot.bonus_left > 0))
+                .order_by(BalanceLot.id)
+            )
+        ).all()
+    )
+
+
+def _take_from_lots(member_id: int, lots: list[BalanceLot], principal: int, bonus: int) -> dict[int, list[int]]:
+    """Take the principal, then the bonus, from the lots in order; returns [principal, bonus] taken per lot id."""
+    takes: dict[int, list[int]] = {lot.id: [0, 0] for lot in lots}
+    for index, need in ((0, principal), (1, bonus)):
+        for lot in lots:
+            if need == 0:
+                break
+            available = lot.principal_left if index == 0 else lot.bonus_left
+            take = min(available, need)
+            takes[lot.id][index] += take
+            need -= take
+            if index == 0:
+                lot.principal_left -= take
+            else:
+                lot.bonus_left -= take
+        if need:
+            raise RuntimeError(f"member {member_id}: lots do not cover the balance")
+    return takes
+
+
 async def spend(
     session: AsyncSession,
     member_id: int,
@@ -103,30 +136,8 @@ async def spend(
     bonus = amount - principal
     # The member row is the lock: concurrent spends of one member queue here, and the guard re-checks.
     await _change_member(session, member_id, -principal, -bonus)
-    lots = list(
-        (
-            await session.scalars(
-                select(BalanceLot)
-                .where(BalanceLot.member_id == member_id, (BalanceLot.principal_left > 0) | (BalanceLot.bonus_left > 0))
-                .order_by(BalanceLot.id)
-            )
-        ).all()
-    )
-    takes: dict[int, list[int]] = {lot.id: [0, 0] for lot in lots}
-    for index, need in ((0, principal), (1, bonus)):
-        for lot in lots:
-            if need == 0:
-                break
-            available = lot.principal_left if index == 0 else lot.bonus_left
-            take = min(available, need)
-            takes[lot.id][index] += take
-            need -= take
-            if index == 0:
-                lot.principal_left -= take
-            else:
-                lot.bonus_left -= take
-        if need:
-            raise RuntimeError(f"member {member_id}: lots do not cover the balance")
+    lots = await _open_lots(session, member_id)
+    takes = _take_from_lots(member_id, lots, principal, bonus)
     now = at or utcnow()
     by_id = {lot.id: lot for lot in lots}
     rows = [
@@ -150,14 +161,8 @@ async def spend(
     return Movement(principal, bonus)
 
 
-async def refund(
-    session: AsyncSession, *, ref_type: str, ref_id: int, amount: int | None = None, store_id: int | None
-) -> Movement:
-    """Give back what a spend took (all, or `amount` fen of it): bonus first, then principal, newest lot first.
-
-    Refunds are the spend unwound in reverse, so a partial refund returns bonus before the member's own money
-    is counted back. What was already refunded for this ref is never refunded twice.
-    """
+async def _outstanding(session: AsyncSession, ref_type: str, ref_id: int) -> list[tuple[int, int, int, int, int]]:
+    """What spends for this ref still owe back, per lot (newest first): member, lot, issuer, principal, bonus."""
     entries = (
         await session.execute(
             select(
@@ -172,19 +177,34 @@ async def refund(
             .order_by(BalanceEntry.lot_id.desc())
         )
     ).all()
-    outstanding = [
-        (r.member_id, r.lot_id, r.issuer_store_id, -int(r.p), -int(r.b)) for r in entries if r.p < 0 or r.b < 0
-    ]
-    total = sum(p + b for *_, p, b in outstanding)
-    want = total if amount is None else amount
-    if want <= 0 or want > total:
-        raise DomainError(ErrorCode.INVALID_INPUT, f"At most {total} fen can be refunded.", "amount")
+    return [(r.member_id, r.lot_id, r.issuer_store_id, -int(r.p), -int(r.b)) for r in entries if r.p < 0 or r.b < 0]
+
+
+def _split_refund(outstanding: list[tuple[int, int, int, int, int]], want: int) -> dict[int, list[int]]:
+    """Spread `want` fen over the outstanding lots: bonus first, then principal; [principal, bonus] per lot id."""
     give: dict[int, list[int]] = {lot_id: [0, 0] for _, lot_id, *_ in outstanding}
     for index in (1, 0):  # bonus first, then principal
         for _member, lot_id, _issuer, p, b in outstanding:
             take = min((p, b)[index], want)
             give[lot_id][index] += take
             want -= take
+    return give
+
+
+async def refund(
+    session: AsyncSession, *, ref_type: str, ref_id: int, amount: int | None = None, store_id: int | None
+) -> Movement:
+    """Give back what a spend took (all, or `amount` fen of it): bonus first, then principal, newest lot first.
+
+    Refunds are the spend unwound in reverse, so a partial refund returns bonus before the member's own money
+    is counted back. What was already refunded for this ref is never refunded twice.
+    """
+    outstanding = await _outstanding(session, ref_type, ref_id)
+    total = sum(p + b for *_, p, b in outstanding)
+    want = total if amount is None else amount
+    if want <= 0 or want > total:
+        raise DomainError(ErrorCode.INVALID_INPUT, f"At most {total} fen can be refunded.", "amount")
+    give = _split_refund(outstanding, want)
     back_p = back_b = 0
     rows = []
     for member_id, lot_id, issuer, _p, _b in outstanding:

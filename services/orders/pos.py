@@ -84,6 +84,59 @@ async def checkout(session: AsyncSession, viewer: Viewer, request: Checkout, *, 
     )
 
 
+def _check_tenders(request: Checkout, total: int, points_value: int) -> tuple[int, int]:
+    """The tenders are positive, add up to the total (with the points), and stored value has a member.
+
+    Returns the counter amount (cash, cards, wallets) and the stored value amount.
+    """
+    counter = sum(t.amount for t in request.tenders if t.method in COUNTER_METHODS)
+    sv = sum(t.amount for t in request.tenders if t.method is PaymentMethod.STORED_VALUE)
+    if any(t.amount <= 0 or t.method is PaymentMethod.POINTS for t in request.tenders):
+        raise DomainError(ErrorCode.INVALID_INPUT, "Tenders are positive amounts; points go in usePoints.", "tenders")
+    if counter + sv + points_value != total:
+        raise DomainError(ErrorCode.INVALID_INPUT, f"The tenders must add up to {total - points_value} fen.", "tenders")
+    if sv and request.member_id is None:
+        raise DomainError(ErrorCode.INVALID_INPUT, "Stored value needs a member.", "tenders")
+    return counter, sv
+
+
+async def _take_payments(
+    session: AsyncSession, order: Order, request: Checkout, points_value: int, sv: int, now: datetime
+) -> None:
+    """Redeem the points, spend the stored value, and record a succeeded payment for each."""
+    member_id = request.member_id
+    if request.use_points and member_id is not None:
+        await points.redeem(
+            session, member_id, request.use_points, store_id=order.store_id, ref_type="order", ref_id=order.id
+        )
+        session.add(
+            Payment(
+                order_id=order.id,
+                method=PaymentMethod.POINTS,
+                amount=points_value,
+                status=PaymentStatus.SUCCEEDED,
+                store_id=order.store_id,
+                paid_at=now,
+            )
+        )
+    if sv and member_id is not None:
+        await stored_value.spend(
+            session, member_id, sv, store_id=order.store_id, ref_type="order", ref_id=order.id, at=now
+        )
+    for tender in request.tenders:
+        session.add(
+            Payment(
+                order_id=order.id,
+                method=tender.method,
+                amount=tender.amount,
+                store_id=order.store_id,
+                status=PaymentStatus.SUCCEEDED,
+                provider_txn=tender.reference,
+                paid_at=now,
+            )
+        )
+
+
 async def _sell(session: AsyncSession, viewer: Viewer, request: Checkout, now: datetime) -> Order:
     store = await session.get(Store, request.store_id)
     if store is None:
@@ -104,16 +157,7 @@ async def _sell(session: AsyncSession, viewer: Viewer, request: Checkout, now: d
     if request.use_points and (member_id is None or request.use_points > priced.points_usable):
         raise DomainError(ErrorCode.INVALID_INPUT, f"At most {priced.points_usable} points may be used.", "usePoints")
     points_value = request.use_points * (await get_settings(session)).point_value_fen
-    counter = sum(t.amount for t in request.tenders if t.method in COUNTER_METHODS)
-    sv = sum(t.amount for t in request.tenders if t.method is PaymentMethod.STORED_VALUE)
-    if any(t.amount <= 0 or t.method is PaymentMethod.POINTS for t in request.tenders):
-        raise DomainError(ErrorCode.INVALID_INPUT, "Tenders are positive amounts; points go in usePoints.", "tenders")
-    if counter + sv + points_value != priced.total:
-        raise DomainError(
-            ErrorCode.INVALID_INPUT, f"The tenders must add up to {priced.total - points_value} fen.", "tenders"
-        )
-    if sv and member_id is None:
-        raise DomainError(ErrorCode.INVALID_INPUT, "Stored value needs a member.", "tenders")
+    counter, sv = _check_tenders(request, priced.total, points_value)
     order = Order(
         store_id=request.store_id,
         member_id=member_id,
@@ -148,36 +192,7 @@ async def _sell(session: AsyncSession, viewer: Viewer, request: Checkout, now: d
         ],
     )
     await promotions.claim(session, order, priced, now)
-    if request.use_points and member_id is not None:
-        await points.redeem(
-            session, member_id, request.use_points, store_id=order.store_id, ref_type="order", ref_id=order.id
-        )
-        session.add(
-            Payment(
-                order_id=order.id,
-                method=PaymentMethod.POINTS,
-                amount=points_value,
-                status=PaymentStatus.SUCCEEDED,
-                store_id=order.store_id,
-                paid_at=now,
-            )
-        )
-    if sv and member_id is not None:
-        await stored_value.spend(
-            session, member_id, sv, store_id=order.store_id, ref_type="order", ref_id=order.id, at=now
-        )
-    for tender in request.tenders:
-        session.add(
-            Payment(
-                order_id=order.id,
-                method=tender.method,
-                amount=tender.amount,
-                store_id=order.store_id,
-                status=PaymentStatus.SUCCEEDED,
-                provider_txn=tender.reference,
-                paid_at=now,
-            )
-        )
+    await _take_payments(session, order, request, points_value, sv, now)
     await session.flush()
     await mark_paid(session, order.id, now, reserved=False)
     return await move(session, order.id, OrderStatus.COMPLETED, by=actor(viewer), completed_at=now)

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -359,28 +360,23 @@ def price_lines(ctx: PricingContext, lines: list[QuoteLine]) -> Quote:
     return result
 
 
-async def _context(
-    session: AsyncSession,
-    store_id: int,
-    member: Member | None,
-    sku_ids: list[int],
-    at: datetime,
-    group_campaign_id: int | None,
-) -> PricingContext:
-    level = await session.get(MemberLevel, member.level_id) if member and member.level_id else None
-    level_prices = (
-        dict(
-            (
-                await session.execute(
-                    select(LevelPrice.sku_id, LevelPrice.price).where(
-                        LevelPrice.level_id == level.id, LevelPrice.sku_id.in_(sku_ids)
-                    )
+async def _level_prices(session: AsyncSession, level: MemberLevel, sku_ids: list[int]) -> dict[Any, Any]:
+    """The member level's own prices for these SKUs."""
+    return dict(
+        (
+            await session.execute(
+                select(LevelPrice.sku_id, LevelPrice.price).where(
+                    LevelPrice.level_id == level.id, LevelPrice.sku_id.in_(sku_ids)
                 )
-            ).all()
-        )
-        if level
-        else {}
+            )
+        ).all()
     )
+
+
+async def _running_campaigns(
+    session: AsyncSession, store_id: int, at: datetime, group_campaign_id: int | None
+) -> list[Campaign]:
+    """Active price campaigns running at `at` in this store (plus the group-buy campaign asked for)."""
     running = (
         await session.scalars(
             select(Campaign).where(
@@ -392,31 +388,46 @@ async def _context(
             )
         )
     ).all()
-    campaigns = [c for c in running if c.store_ids is None or store_id in c.store_ids]
-    ids = [c.id for c in campaigns]
-    items = (
+    return [c for c in running if c.store_ids is None or store_id in c.store_ids]
+
+
+async def _campaign_items(session: AsyncSession, ids: list[int], sku_ids: list[int]) -> Sequence[CampaignItem]:
+    """The campaigns' items for these SKUs."""
+    return (
+        await session.scalars(
+            select(CampaignItem).where(CampaignItem.campaign_id.in_(ids), CampaignItem.sku_id.in_(sku_ids))
+        )
+    ).all()
+
+
+async def _flash_bought(session: AsyncSession, flash: list[int], member: Member) -> dict[Any, Any]:
+    """How much the member already bought of each quota (flash sale) item."""
+    return dict(
         (
-            await session.scalars(
-                select(CampaignItem).where(CampaignItem.campaign_id.in_(ids), CampaignItem.sku_id.in_(sku_ids))
+            await session.execute(
+                select(CampaignBuyer.item_id, CampaignBuyer.bought).where(
+                    CampaignBuyer.item_id.in_(flash), CampaignBuyer.member_id == member.id
+                )
             )
         ).all()
-        if ids
-        else []
     )
+
+
+async def _context(
+    session: AsyncSession,
+    store_id: int,
+    member: Member | None,
+    sku_ids: list[int],
+    at: datetime,
+    group_campaign_id: int | None,
+) -> PricingContext:
+    level = await session.get(MemberLevel, member.level_id) if member and member.level_id else None
+    level_prices = await _level_prices(session, level, sku_ids) if level else {}
+    campaigns = await _running_campaigns(session, store_id, at, group_campaign_id)
+    ids = [c.id for c in campaigns]
+    items = await _campaign_items(session, ids, sku_ids) if ids else []
     flash = [i.id for i in items if i.quota is not None]
-    bought = (
-        dict(
-            (
-                await session.execute(
-                    select(CampaignBuyer.item_id, CampaignBuyer.bought).where(
-                        CampaignBuyer.item_id.in_(flash), CampaignBuyer.member_id == member.id
-                    )
-                )
-            ).all()
-        )
-        if member and flash
-        else {}
-    )
+    bought = await _flash_bought(session, flash, member) if member and flash else {}
     return PricingContext(
         store_id=store_id,
         member=member,

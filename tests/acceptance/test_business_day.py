@@ -2,7 +2,9 @@
 client) over HTTP and the graphql-transport-ws websocket only: HQ adds a product, a store adopts it and receives
 stock, a member quotes, orders for pickup and pays through the sandbox's signed notification, the tablet's live
 feed sees the order, the clerk hands it over, sells at the counter to the member by their member code, refunds a
-line, and the day's settlement and sales report (after the running app's own fold) show all of it."""
+line, and the day's settlement and sales report (after the running app's own fold) show all of it; the report's
+margin shows the day, HQ lists the day's orders of every store with their timelines (the store's manager only its
+own), and a replenishment goes from a warehouse's purchase to the store's receipt."""
 
 from __future__ import annotations
 
@@ -450,6 +452,62 @@ async def test_a_business_day_over_the_socket_ends_in_the_settlement_and_the_fol
     own = (await manager(SALES_REPORT, s=store["id"], d=today.isoformat()))["salesReport"]
     assert own["totals"] == totals
 
+    # The margin shows the day for HQ: the lines kept their cost at the time of sale, refunds took theirs back.
+    margin = (await hq(MARGIN_REPORT, s=store["id"], d=today.isoformat()))["salesReport"]["totals"]
+    assert margin["cost"] > 0 and margin["netAfterRefunds"] == totals["netAfterRefunds"]
+    assert margin["grossProfit"] == margin["netAfterRefunds"] - (margin["cost"] - margin["refundedCost"]), margin
+
+    # HQ sees the day's orders of every store in one list (统一订单管理), each with its timeline: who did what, when.
+    day_filter = {"from": today.isoformat(), "to": today.isoformat()}
+    listed = {e["node"]["id"]: e["node"] for e in (await hq(HQ_ORDERS, f=day_filter))["orders"]["edges"]}
+    assert {order["id"], lost["order"]["id"], sale["id"]} <= set(listed)
+    assert ("PLACED", "STAFF") in {(s["kind"], s["actor"]) for s in listed[sale["id"]]["timeline"]}, listed[sale["id"]]
+    assert "MEMBER" in {s["actor"] for s in listed[order["id"]]["timeline"]}
+    # The store's manager, through the same field, sees only the store's own orders.
+    mine = (await manager(HQ_ORDERS, f=day_filter))["orders"]["edges"]
+    assert mine and {e["node"]["store"]["id"] for e in mine} == {store["id"]}
+
+    await replenish_from_a_warehouse(hq, manager, store["id"], sku)
+
+
+async def replenish_from_a_warehouse(hq: Gql, manager: Gql, store_id: str, sku: str) -> None:
+    """HQ opens a warehouse and buys into it (the SKU's cost becomes the moving average); the store asks for stock,
+    HQ approves and ships, the store receives with one unit damaged: every step over the socket, each once."""
+    warehouse = ok(
+        (
+            await hq(
+                'mutation { createStore(input: {code: "WH-ACC", name: "验收仓", city: "上海", address: "嘉定区1号", '
+                "lat: 31.38, lng: 121.25, kind: WAREHOUSE}) { errors { code field } store { id kind } } }"
+            )
+        )["createStore"]
+    )["store"]
+    ok((await hq(OPEN_STORE, id=warehouse["id"]))["setStoreStatus"])
+    bought = ok((await hq(PURCHASE, w=warehouse["id"], k=sku, key=f"po-{secrets.token_hex(4)}"))["receivePurchase"])[
+        "receipt"
+    ]["lines"][0]
+    before, cost_before = bought["onHandBefore"], bought["costBefore"]
+    assert (bought["quantity"], cost_before) == (30, 600)
+    assert bought["costAfter"] == (before * cost_before + 30 * 660 + (before + 30) // 2) // (before + 30)
+
+    asked = ok(
+        (await manager(REPLENISH, s=store_id, w=warehouse["id"], k=sku, key=f"rq-{secrets.token_hex(4)}"))[
+            "requestReplenishment"
+        ]
+    )["transfer"]
+    ok((await hq(DECIDE_TRANSFER, id=asked["id"]))["decideTransfer"])
+    ok((await hq(SHIP_TRANSFER, id=asked["id"], key=f"sh-{secrets.token_hex(4)}"))["shipTransfer"])
+    received = ok(
+        (
+            await manager(
+                RECEIVE_TRANSFER, id=asked["id"], key=f"rc-{secrets.token_hex(4)}", d=[{"skuId": sku, "quantity": 1}]
+            )
+        )["receiveTransfer"]
+    )["transfer"]
+    assert received["status"] == "RECEIVED"
+    assert [(x["shippedQuantity"], x["receivedQuantity"], x["damagedQuantity"]) for x in received["lines"]] == [
+        (10, 9, 1)
+    ]
+
 
 async def refunded_late(member: Gql, order_id: str) -> list[dict[str, Any]]:
     """The order's payments once the running app's job has given the late one back (JOBS_INTERVAL_S), polled."""
@@ -469,6 +527,36 @@ async def refunded_late(member: Gql, order_id: str) -> list[dict[str, Any]]:
 SALES_REPORT = (
     "query($s: ID, $d: Date) { salesReport(storeId: $s, from: $d, to: $d) { totals { orders net refunds refundCount "
     "netAfterRefunds } series { label figures { orders net } } freshness { asOf pendingEvents } } }"
+)
+
+
+OPEN_STORE = "mutation($id: ID!) { setStoreStatus(input: {id: $id, status: OPEN}) { errors { code field } } }"
+PURCHASE = (
+    'mutation($w: ID!, $k: ID!, $key: String!) { receivePurchase(input: {warehouseId: $w, supplierName: "验收乳业", '
+    "idempotencyKey: $key, lines: [{skuId: $k, quantity: 30, unitCost: 660}]}) { errors { code field } "
+    "receipt { lines { quantity onHandBefore costBefore costAfter } } } }"
+)
+REPLENISH = (
+    "mutation($s: ID!, $w: ID!, $k: ID!, $key: String!) { requestReplenishment(input: {storeId: $s, warehouseId: $w, "
+    "idempotencyKey: $key, lines: [{skuId: $k, quantity: 10}]}) { errors { code field } transfer { id status } } }"
+)
+DECIDE_TRANSFER = "mutation($id: ID!) { decideTransfer(input: {id: $id, approve: true}) { errors { code field } transfer { status } } }"
+SHIP_TRANSFER = (
+    "mutation($id: ID!, $key: String!) { shipTransfer(input: {id: $id, idempotencyKey: $key}) "
+    "{ errors { code field } transfer { status } } }"
+)
+RECEIVE_TRANSFER = (
+    "mutation($id: ID!, $key: String!, $d: [StockLineInput!]) { receiveTransfer(input: {id: $id, idempotencyKey: $key, "
+    "damaged: $d}) { errors { code field } transfer { status lines { shippedQuantity receivedQuantity "
+    "damagedQuantity } } } }"
+)
+MARGIN_REPORT = (
+    "query($s: ID, $d: Date) { salesReport(storeId: $s, from: $d, to: $d) { totals { netAfterRefunds cost "
+    "refundedCost grossProfit margin } } }"
+)
+HQ_ORDERS = (
+    "query($f: OrderFilterInput) { orders(filter: $f, first: 100) { edges { node { id store { id } "
+    "timeline { kind actor at } } } } }"
 )
 
 

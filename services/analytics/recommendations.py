@@ -39,7 +39,6 @@ WINDOW_DAYS = 90
 SOLD = [s for s in OrderStatus if s not in (OrderStatus.CREATED, OrderStatus.CANCELLED)]
 
 
-@jobs.daily("recs.copurchase", hour=4)
 async def recompute_co_purchases(session: AsyncSession, now: datetime | None = None) -> int:
     """Count, over the last 90 days of paid orders, how many orders held each pair of SKUs (one statement)."""
     since = (now or utcnow()) - timedelta(days=WINDOW_DAYS)
@@ -54,6 +53,10 @@ async def recompute_co_purchases(session: AsyncSession, now: datetime | None = N
     await session.execute(delete(CoPurchase))
     result = await session.execute(insert(CoPurchase).from_select(["sku_id", "other_sku_id", "orders"], pairs))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+# The daily job runs it (registered here, in its own domain; services/registry.py imports this module).
+jobs.daily("recs.copurchase", hour=4)(recompute_co_purchases)
 
 
 @dataclass(frozen=True)

@@ -347,7 +347,6 @@ async def grant_automatic(
     return given
 
 
-@jobs.daily("coupons.birthday", hour=0)
 async def grant_birthdays(session: AsyncSession, now: datetime) -> int:
     """The daily birthday gift: members born on today's date (chain time), once a year per template."""
     today = now.astimezone(CHAIN_TZ).date()
@@ -370,6 +369,10 @@ async def grant_birthdays(session: AsyncSession, now: datetime) -> int:
             if exc.code is not ErrorCode.COUPONS_EXHAUSTED:
                 raise
     return given
+
+
+# The daily job runs it (registered here, in its own domain; services/registry.py imports this module).
+jobs.daily("coupons.birthday", hour=0)(grant_birthdays)
 
 
 async def claim_once(

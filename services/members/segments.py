@@ -16,7 +16,6 @@ VIP_VISITS = 10
 LOYAL_VISITS = 5
 
 
-@jobs.daily("members.rfm", hour=3)
 async def recompute(session: AsyncSession, now: datetime | None = None) -> int:
     """Set every member's segment in one statement; running it twice the same day changes nothing."""
     now = now or utcnow()
@@ -40,3 +39,7 @@ async def recompute(session: AsyncSession, now: datetime | None = None) -> int:
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+# The daily job runs it (registered here, in its own domain; services/registry.py imports this module).
+jobs.daily("members.rfm", hour=3)(recompute)

@@ -42,7 +42,7 @@ from services.marketing import group_places, promotions, referrals
 from services.members import points, stored_value
 from services.members.accounts import may_see, record_purchase
 from services.orders import late_payments
-from services.orders.lines import add_lines
+from services.orders.lines import add_lines, priced_rows
 from services.orders.states import CHAIN, PICKUP, Actor, actor, move, record
 from services.org.settings import ChainSettings, get_settings
 from services.org.stores import distance_km, is_open_at, next_opening, require_selling
@@ -51,7 +51,7 @@ from services.platform.errors import AccessDenied, DomainError, ErrorCode
 from services.platform.pagination import Page, keyset_page
 from services.platform.payments import Notification, PaymentProvider, Prepay
 from services.platform.validation import text
-from services.pricing.engine import CartLine, Quote, quote, stored
+from services.pricing.engine import CartLine, Quote, quote
 
 REF_PREFIX = "ORD"  # our out-trade-no for an order's provider payment
 DELIVERY_CONTEXT = b"order.delivery"
@@ -302,21 +302,7 @@ async def _create_order(
     )
     session.add(order)
     await session.flush()
-    await add_lines(
-        session,
-        order.id,
-        [
-            {
-                "sku_id": q.sku_id,
-                "quantity": q.quantity,
-                "list_price": q.list_price,
-                "unit_price": q.unit_price,
-                "line_total": q.line_total,
-                "adjustments": stored(q.adjustments),
-            }
-            for q in priced.lines
-        ],
-    )
+    await add_lines(session, order.id, priced_rows(priced.lines))
     return order
 
 

@@ -26,13 +26,13 @@ from services.marketing import promotions
 from services.members import points, stored_value
 from services.members.accounts import may_see
 from services.orders.lifecycle import mark_paid
-from services.orders.lines import add_lines
+from services.orders.lines import add_lines, priced_rows
 from services.orders.states import actor, move
 from services.org.settings import get_settings
 from services.org.stores import require_selling
 from services.platform import idempotency
 from services.platform.errors import DomainError, ErrorCode
-from services.pricing.engine import CartLine, quote, stored
+from services.pricing.engine import CartLine, quote
 
 COUNTER_METHODS = {PaymentMethod.CASH, PaymentMethod.CARD, PaymentMethod.WECHAT_PAY, PaymentMethod.ALIPAY}
 
@@ -175,22 +175,7 @@ async def _sell(session: AsyncSession, viewer: Viewer, request: Checkout, now: d
     )
     session.add(order)
     await session.flush()
-    await add_lines(
-        session,
-        order.id,
-        [
-            {
-                "sku_id": q.sku_id,
-                "quantity": q.quantity,
-                "list_price": q.list_price,
-                "unit_price": q.unit_price,
-                "line_total": q.line_total,
-                "picked_up": q.quantity,
-                "adjustments": stored(q.adjustments),
-            }
-            for q in priced.lines
-        ],
-    )
+    await add_lines(session, order.id, priced_rows(priced.lines, handed_over=True))
     await promotions.claim(session, order, priced, now)
     await _take_payments(session, order, request, points_value, sv, now)
     await session.flush()

@@ -12,6 +12,7 @@ from services.access.keys import load_keys
 from services.access.limits import Limits as Limits
 from services.access.pii import PiiCipher
 from services.access.security import Security
+from services.access.viewer_cache import ViewerCache
 from services.members.code import MemberCodes
 from services.platform.config import Settings as Settings
 from services.platform.db import create_engine, create_read_sessionmaker, create_sessionmaker
@@ -38,6 +39,7 @@ class AppState:
     limits: Limits = field(default_factory=Limits)
     rate_counter: Counter = field(default_factory=LocalCounter)
     metrics: Metrics = field(default_factory=Metrics)
+    viewers: ViewerCache = field(default_factory=ViewerCache)
 
 
 class LifespanState(TypedDict):
@@ -72,4 +74,5 @@ def build_state(settings: Settings) -> AppState:
         payment_providers=payment_providers,
         rate_counter=create_counter(settings.redis_url),
         metrics=Metrics(engine),
+        viewers=ViewerCache(ttl_s=settings.session_cache_s),
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from functools import partial
 from typing import Any, cast
 from urllib.parse import parse_qsl
 
@@ -17,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from resolvers.state import AppState
 from schema.core import trusted
 from schema.core.errors import RETRYABLE, transient
-from services.access.auth import authenticate
+from services.access.auth import session_viewer
 from services.access.scope import Viewer
 from services.platform import logs
 from services.platform.errors import Unauthenticated
@@ -99,8 +100,7 @@ class ViewerGate:
             try:
                 if scheme.lower() != "bearer" or not token:
                     raise Unauthenticated("Use an Authorization: Bearer token.", reason="TOKEN_INVALID")
-                async with self.state.read_sessionmaker() as session:
-                    viewer = await authenticate(session, self.state.security, token.strip())
+                viewer = await self.state.viewers.check(token.strip(), partial(self._authenticate, token.strip()))
             except Unauthenticated as exc:
                 body = {"errors": [{"message": exc.message, "extensions": {"code": exc.code, "reason": exc.reason}}]}
                 response = JSONResponse(body, status_code=401, headers={"www-authenticate": "Bearer"})
@@ -116,6 +116,11 @@ class ViewerGate:
                 return
             scope.setdefault("state", {})["viewer"] = viewer
         await self.app(scope, receive, send)
+
+    async def _authenticate(self, token: str) -> tuple[Viewer, float]:
+        claims = self.state.security.decode_access_token(token)
+        async with self.state.read_sessionmaker() as session:
+            return await session_viewer(session, claims), claims.expires_at
 
 
 # Parameters of a GraphQL-over-HTTP request: the JSON type each must have when present and not null.

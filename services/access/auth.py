@@ -20,6 +20,8 @@ from services.platform.validation import text
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._\-]{2,63}$")
 # Published when sessions end ({"sessionIds": [...]}), so every instance closes their websockets at once.
 SESSION_REVOKED = "session.revoked"
+# Published when roles or placements change, so every instance forgets the viewers it remembered.
+ACCESS_CHANGED = "access.changed"
 
 
 class PersistentRefusal(DomainError):
@@ -165,8 +167,12 @@ _MEMBER_SESSION = (
 
 
 async def authenticate(session: AsyncSession, security: Security, token: str) -> Viewer:
-    """Turn a bearer token into the viewer, checking on every request that the session still stands."""
-    claims = security.decode_access_token(token)
+    """Turn a bearer token into the viewer, checking that the session still stands."""
+    return await session_viewer(session, security.decode_access_token(token))
+
+
+async def session_viewer(session: AsyncSession, claims: AccessClaims) -> Viewer:
+    """The viewer of verified access-token claims, if their session still stands."""
     if claims.kind == "staff":
         staff_row = (
             await session.execute(_STAFF_SESSION, {"subject": claims.subject_id, "session": claims.session_id})

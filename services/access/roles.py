@@ -8,9 +8,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Role, RoleScope
+from services.access.auth import ACCESS_CHANGED
 from services.access.permissions import BUILTIN_ROLES, PERMISSIONS, Perm
 from services.access.scope import Viewer
 from services.platform.errors import DomainError, ErrorCode
+from services.platform.events import emit
 from services.platform.validation import text
 
 _CODE = re.compile(r"^[A-Z][A-Z0-9_]{1,63}$")
@@ -84,6 +86,7 @@ async def update_role(session: AsyncSession, *, role_id: int, name: str | None, 
         role.name = text(name, "name", max_len=128)
     if permissions is not None:
         role.permissions = _check_permissions(permissions, role.scope)
+        emit(session, ACCESS_CHANGED, {"roleId": role.id})
     await session.flush()
     return role
 

@@ -9,12 +9,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from zxcvbn import zxcvbn
 
 from models import AuthSession, Role, RoleScope, Staff, Store, utcnow
-from services.access.auth import USERNAME, revoke_sessions
+from services.access.auth import ACCESS_CHANGED, USERNAME, revoke_sessions
 from services.access.permissions import Perm
 from services.access.roles import can_assign
 from services.access.scope import Viewer, acted_in, require_store, restrict
 from services.access.security import Security
 from services.platform.errors import AccessDenied, DomainError, ErrorCode
+from services.platform.events import emit
 from services.platform.pagination import AnySelect, Page, keyset_page
 from services.platform.validation import text
 
@@ -140,6 +141,7 @@ async def update_staff(
         staff.store_id = await _placement(session, viewer, role, target_store)
         staff.role_id = role.id
         acted_in(staff.store_id)  # where the account now belongs (an HQ role: no store)
+        emit(session, ACCESS_CHANGED, {"staffId": staff.id})
     await session.flush()
     return staff
 

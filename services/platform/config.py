@@ -51,6 +51,8 @@ class Settings:
     db_statement_timeout_ms: int = 30_000
     # A signed-in websocket re-checks its session this often (seconds), besides revocations announced at once.
     ws_session_check_s: float = 5.0
+    # How long a request's session check is remembered per token (0: every request reads the session).
+    session_cache_s: float = 5.0
 
     @property
     def is_production(self) -> bool:
@@ -84,4 +86,5 @@ class Settings:
             db_lock_timeout_ms=int(os.environ.get("DB_LOCK_TIMEOUT_MS", "5000")),
             db_statement_timeout_ms=int(os.environ.get("DB_STATEMENT_TIMEOUT_MS", "30000")),
             ws_session_check_s=float(os.environ.get("WS_SESSION_CHECK_S", "5")),
+            session_cache_s=float(os.environ.get("SESSION_CACHE_S", "5")),
         )

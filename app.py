@@ -73,7 +73,7 @@ def _lifespan(settings: Settings, state: AppState) -> Callable[[Starlette], Abst
     async def lifespan(_: Starlette) -> AsyncIterator[LifespanState]:
         log.info("chain-bff starting (%s, %s)", settings.env, state.engine.url.get_backend_name())
         job_runner = _start_jobs(settings, state) if settings.run_jobs else None
-        announcements = asyncio.create_task(state.viewers.follow(state.broker))
+        announcements = asyncio.create_task(state.follow_announcements())
         try:
             yield LifespanState(chain=state)
         finally:

@@ -88,7 +88,7 @@ async def _publish(ctx: Context, operation: str, events: list[Event]) -> None:
     """After the commit: a lost event must not turn a committed change into an error."""
     if not events:
         return
-    ctx.app.viewers.apply_all(events)  # this instance forgets ended sessions before it answers; others on the broadcast
+    ctx.app.forget(events)  # this instance forgets ended sessions before it answers; the others on the broadcast
     try:
         await ctx.app.broker.publish(events)
     except Exception:

@@ -64,7 +64,7 @@ class Context:
 def with_viewer(ctx: Context, viewer: Viewer) -> None:
     """Switch a (websocket) context to a newly authenticated viewer, with loaders scoped to it."""
     ctx.viewer = viewer
-    ctx.loaders = Loaders(ctx.app.read_sessionmaker, viewer)
+    ctx.loaders = Loaders(ctx.app.read_sessionmaker, viewer, ctx.app.chain_settings)
 
 
 def for_operation(ctx: Context, viewer: Viewer) -> Context:
@@ -73,7 +73,7 @@ def for_operation(ctx: Context, viewer: Viewer) -> Context:
     return replace(
         ctx,
         viewer=viewer,
-        loaders=Loaders(ctx.app.read_sessionmaker, viewer),
+        loaders=Loaders(ctx.app.read_sessionmaker, viewer, ctx.app.chain_settings),
         tx=None,
         audit_targets=[],
         acting=Acting(),
@@ -91,5 +91,5 @@ def build_context(app: AppState, request: Request | WebSocket, response: Respons
         viewer=viewer,
         request_id=state.get("request_id", "-"),
         ip=client.host if client else None,
-        loaders=Loaders(app.read_sessionmaker, viewer),
+        loaders=Loaders(app.read_sessionmaker, viewer, app.chain_settings),
     )

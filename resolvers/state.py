@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass, field
 from typing import TypedDict
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from services.access.auth import ACCESS_CHANGED, SESSION_REVOKED
 from services.access.identity import IdentityProvider, LocalIdentityProvider, WeChatIdentityProvider
 from services.access.keys import load_keys
 from services.access.limits import Limits as Limits
@@ -14,13 +17,18 @@ from services.access.pii import PiiCipher
 from services.access.security import Security
 from services.access.viewer_cache import ViewerCache
 from services.members.code import MemberCodes
+from services.org.settings import SETTINGS_CHANGED, SettingsMemo
 from services.platform.config import Settings as Settings
 from services.platform.db import create_engine, create_read_sessionmaker, create_sessionmaker
 from services.platform.events import Broker as Broker
-from services.platform.events import create_broker
+from services.platform.events import Event, create_broker
 from services.platform.metrics import Metrics
 from services.platform.payments import PaymentProvider, configured_providers
 from services.platform.ratelimit import Counter, LocalCounter, create_counter
+
+log = logging.getLogger("chain.app")
+# The topics that make something an instance remembers wrong.
+ANNOUNCED = (SESSION_REVOKED, ACCESS_CHANGED, SETTINGS_CHANGED)
 
 
 @dataclass
@@ -39,7 +47,30 @@ class AppState:
     limits: Limits = field(default_factory=Limits)
     rate_counter: Counter = field(default_factory=LocalCounter)
     metrics: Metrics = field(default_factory=Metrics)
+    # What the instance remembers between requests, dropped by the announcements below (ANNOUNCED).
     viewers: ViewerCache = field(default_factory=ViewerCache)
+    chain_settings: SettingsMemo = field(default_factory=SettingsMemo)
+
+    def forget(self, events: list[Event]) -> None:
+        """What a change committed here announced, applied here at once (before the broadcast reaches the others)."""
+        for event in events:
+            self.viewers.apply(event)
+            self.chain_settings.apply(event)
+
+    async def follow_announcements(self) -> None:
+        """For the app's life: apply what any instance announces (through Redis when configured)."""
+        await asyncio.gather(*(self._follow(topic) for topic in ANNOUNCED))
+
+    async def _follow(self, topic: str) -> None:
+        while True:
+            try:
+                async for event in self.broker.subscribe(topic):
+                    self.forget([event])
+            except Exception:  # the broker went away: forget everything remembered, then listen again
+                log.exception("announcements on %s stopped; listening again", topic)
+                self.viewers.clear()
+                self.chain_settings.forget()
+                await asyncio.sleep(1.0)
 
 
 class LifespanState(TypedDict):

@@ -27,6 +27,7 @@ from schema.core import websocket
 from schema.core.limits import parse_cached
 from schema.core.websocket import SessionWatch, SocketHandler, TextWebSocketAdapter
 from services.platform.errors import Unauthenticated
+from web.caching import cached_get
 from web.refusals import GRAPHQL_RESPONSE, JSON, HttpRefusal, refusal, response_media_type
 
 NO_ACK_PAYLOAD = cast(UnsetType, UNSET)
@@ -86,13 +87,18 @@ class GraphQLView(GraphQL[Context, None]):
             return
         media_type = response_media_type(Headers(scope=scope).get("accept"))
         response: Response
+        request = Request(scope, receive)
         try:
-            response = await self.run(Request(scope, receive))
+            response = await self.run(request)
         except HttpRefusal as refused:
             response = refused.response(media_type)
         except HTTPException as exc:
             response = refusal(exc.status_code, _HTTP_CODES.get(exc.status_code, "BAD_REQUEST"), exc.reason, media_type)
         response.headers["vary"] = "Accept"
+        settings = self.state.settings
+        response = cached_get(
+            request, response, max_age_s=settings.public_max_age_s, stale_while_revalidate_s=settings.public_swr_s
+        )
         await response(scope, receive, send)
 
     def encode_json(self, data: object) -> bytes:

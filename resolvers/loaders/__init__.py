@@ -58,6 +58,7 @@ from resolvers.loaders.orders import (
 from resolvers.loaders.org import RoleByIdLoader, SettingsCache, StaffByIdLoader, StaffByStoreLoader, StoreByIdLoader
 from resolvers.loaders.platform import FailedJobNodeLoader
 from services.access.scope import Viewer
+from services.org.settings import SettingsMemo
 
 
 class _Lazy(Generic[L]):
@@ -78,10 +79,12 @@ class _Lazy(Generic[L]):
 class Loaders:
     """The request's loaders; built in the context factory, never at import."""
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], viewer: Viewer) -> None:
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], viewer: Viewer, settings: SettingsMemo | None = None
+    ) -> None:
         self.sessionmaker = sessionmaker
         self.viewer = viewer
-        self.settings = SettingsCache(sessionmaker)
+        self.settings = SettingsCache(sessionmaker, settings)
 
     store_by_id = _Lazy(lambda x: StoreByIdLoader(x.sessionmaker, x.viewer))
     staff_by_id = _Lazy(lambda x: StaffByIdLoader(x.sessionmaker, x.viewer))

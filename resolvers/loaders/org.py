@@ -17,7 +17,7 @@ from models import (
 from resolvers.loaders.base import ScopedLoader, by_key, grouped
 from services.access.permissions import Perm
 from services.access.scope import restrict
-from services.org.settings import ChainSettings, get_settings
+from services.org.settings import ChainSettings, SettingsMemo, get_settings
 from services.org.stores import visible_condition
 
 
@@ -56,16 +56,20 @@ class RoleByIdLoader(ScopedLoader):
 
 
 class SettingsCache:
-    """The chain settings, read at most once per request."""
+    """The chain settings, read at most once per request: from the instance's memo when it has one."""
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], memo: SettingsMemo | None = None) -> None:
         self.sessionmaker = sessionmaker
+        self.memo = memo
         self._value: ChainSettings | None = None
         self._lock = asyncio.Lock()
 
     async def get(self) -> ChainSettings:
         async with self._lock:
             if self._value is None:
-                async with self.sessionmaker() as session:
-                    self._value = await get_settings(session)
+                if self.memo is not None:
+                    self._value = await self.memo.get(self.sessionmaker)
+                else:
+                    async with self.sessionmaker() as session:
+                        self._value = await get_settings(session)
             return self._value

@@ -9,18 +9,14 @@ session ids are kept for as long as an entry could live.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
 from services.access.auth import ACCESS_CHANGED, SESSION_REVOKED
 from services.access.scope import Viewer
-from services.platform.events import Broker, Event
-
-log = logging.getLogger("chain.sessions")
+from services.platform.events import Event
 
 
 class ViewerCache:
@@ -84,22 +80,3 @@ class ViewerCache:
             self.sessions_ended([int(i) for i in event.payload.get("sessionIds", [])])
         elif event.topic == ACCESS_CHANGED:
             self.clear()
-
-    def apply_all(self, events: list[Event]) -> None:
-        """What a committed change of this instance announced, applied here at once (before the broadcast)."""
-        for event in events:
-            self.apply(event)
-
-    async def follow(self, broker: Broker) -> None:
-        """Apply the announcements for the app's life (a task of the lifespan)."""
-        await asyncio.gather(self._follow(broker, SESSION_REVOKED), self._follow(broker, ACCESS_CHANGED))
-
-    async def _follow(self, broker: Broker, topic: str) -> None:
-        while True:
-            try:
-                async for event in broker.subscribe(topic):
-                    self.apply(event)
-            except Exception:  # the broker went away: forget everything, then listen again
-                log.exception("announcements on %s stopped; listening again", topic)
-                self.clear()
-                await asyncio.sleep(1.0)

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import Setting, utcnow
 from services.platform.errors import DomainError, ErrorCode
+from services.platform.events import Event, emit
+
+# Published when HQ changes the settings, so every instance's remembered copy is dropped.
+SETTINGS_CHANGED = "settings.changed"
 
 
 @dataclass(frozen=True)
@@ -83,5 +89,35 @@ async def update_settings(session: AsyncSession, **changes: Any) -> ChainSetting
             session.add(Setting(key=key, value=asdict(updated)[key]))
         else:
             row.value, row.updated_at = asdict(updated)[key], utcnow()
+    emit(session, SETTINGS_CHANGED, {"keys": sorted(given)})
     await session.flush()
     return updated
+
+
+class SettingsMemo:
+    """The settings for reads outside a transaction (loaders, the menu), remembered by the instance until a change is
+    announced, and at most `ttl_s` in case an announcement is lost. Writes read the table in their own transaction."""
+
+    def __init__(self, ttl_s: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl_s = ttl_s
+        self._clock = clock
+        self._value: tuple[float, ChainSettings] | None = None
+        self._generation = 0
+
+    async def get(self, sessionmaker: async_sessionmaker[AsyncSession]) -> ChainSettings:
+        if self._value is not None and self._value[0] > self._clock():
+            return self._value[1]
+        generation = self._generation
+        async with sessionmaker() as session:
+            value = await get_settings(session)
+        if generation == self._generation:  # no change was announced while this read ran
+            self._value = (self._clock() + self.ttl_s, value)
+        return value
+
+    def forget(self) -> None:
+        self._generation += 1
+        self._value = None
+
+    def apply(self, event: Event) -> None:
+        if event.topic == SETTINGS_CHANGED:
+            self.forget()

@@ -20,6 +20,7 @@ from services.access.viewer_cache import ViewerCache
 from services.platform.events import Event, RedisBroker
 from tests.api.test_e2e_http import running_server
 from tests.conftest import Api, count_statements, gid
+from tests.factories import list_in_store, make_library
 
 ME = "{ me { ... on StaffViewer { staff { username } } } }"
 LOGOUT = "mutation { logout { errors { code } } }"
@@ -160,3 +161,26 @@ async def test_given_two_instances_when_a_session_ends_on_one_then_the_other_ref
         for instance in instances:
             await instance.broker.close()
             await instance.engine.dispose()
+
+
+STOCK = "query($s: ID!) { node(id: $s) { ... on Store { stockLevels { edges { node { lowThreshold } } } } } }"
+SET_LOW = "mutation($n: Int!) { updateChainSettings(input: {defaultLowStockThreshold: $n}) { errors { code } } }"
+
+
+async def test_given_remembered_chain_settings_when_hq_changes_them_then_the_next_read_shows_the_change(
+    state, chain, api
+):
+    library = await make_library(state, products=1, skus_per_product=2)
+    await list_in_store(state, chain.stores["SH01"], library.sku_ids, on_hand=10)
+    store = gid("Store", chain.stores["SH01"])
+
+    async def thresholds() -> set[int]:
+        body = await api.gql(STOCK, {"s": store}, as_="sh01.manager")
+        return {e["node"]["lowThreshold"] for e in body["data"]["node"]["stockLevels"]["edges"]}
+
+    assert await thresholds() == {5}
+    with count_statements(state.engine) as counter:
+        assert await thresholds() == {5}
+    assert not [s for s in counter.statements if "FROM settings" in s]  # remembered by the instance
+    assert (await api.gql(SET_LOW, {"n": 9}, as_="hq.admin"))["data"]["updateChainSettings"]["errors"] == []
+    assert await thresholds() == {9}

@@ -385,6 +385,27 @@ async def test_a_get_can_name_a_trusted_document_and_production_answers_graphiql
         assert text.status_code == 400 and _codes(text.json()) == ["TRUSTED_DOCUMENT_REQUIRED"]
 
 
+async def test_given_a_public_read_over_get_then_a_cdn_may_keep_it_a_second_and_a_revalidation_is_a_304(api, chain):
+    params = {"documentId": _document("TopUpPlans")}
+    first = await api.http.get("/graphql", params=params)
+    assert first.status_code == 200 and first.headers["etag"].startswith('"')
+    assert first.headers["cache-control"] == "public, max-age=1, stale-while-revalidate=30"
+    assert "Authorization" in first.headers["vary"]
+    again = await api.http.get("/graphql", params=params, headers={"if-none-match": first.headers["etag"]})
+    assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == first.headers["etag"]
+    # Another answer (other variables) has another tag; a stale tag gets the whole answer.
+    changed = await api.http.get("/graphql", params=params, headers={"if-none-match": '"stale"'})
+    assert changed.status_code == 200 and changed.json() == first.json()
+    # Signed in: private to the client, always revalidated; POST and errors carry no validators.
+    token = await api.token("member:cache-reader")
+    mine = await api.http.get("/graphql", params=params, headers={"authorization": f"Bearer {token}"})
+    assert mine.headers["cache-control"] == "private, no-cache" and "etag" in mine.headers
+    posted = await api.http.post("/graphql", json=params)
+    assert posted.status_code == 200 and "etag" not in posted.headers and "cache-control" not in posted.headers
+    bad = await api.http.get("/graphql", params={"query": "{ nope }"})
+    assert "etag" not in bad.headers
+
+
 # --- item 7: what production keeps to itself ----------------------------------------------------------------------
 
 STORES_BY = "query($f: StoreFilterInput) { stores(filter: $f) { edges { cursor } } }"

@@ -106,4 +106,5 @@ def build_state(settings: Settings) -> AppState:
         rate_counter=create_counter(settings.redis_url),
         metrics=Metrics(engine),
         viewers=ViewerCache(ttl_s=settings.session_cache_s),
+        chain_settings=SettingsMemo(ttl_s=settings.settings_cache_s),
     )

@@ -185,6 +185,7 @@ def make_settings(database_url: str, data_dir: Path, test_keys: tuple[str, str])
         # Statement counts and revocation tests expect every request to read its session; the cache has its own tests
         # (tests/access/test_viewer_cache.py), and the acceptance servers run with the default.
         session_cache_s=0.0,
+        settings_cache_s=0.0,
     )
 
 

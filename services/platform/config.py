@@ -53,6 +53,8 @@ class Settings:
     ws_session_check_s: float = 5.0
     # How long a request's session check is remembered per token (0: every request reads the session).
     session_cache_s: float = 5.0
+    # How long an instance may keep the chain settings if a change's announcement is lost (0: read per request).
+    settings_cache_s: float = 30.0
     # Public reads over GET: how long a shared cache (a CDN) may serve an answer, and serve it stale while it refreshes.
     public_max_age_s: int = 1
     public_swr_s: int = 30
@@ -90,6 +92,7 @@ class Settings:
             db_statement_timeout_ms=int(os.environ.get("DB_STATEMENT_TIMEOUT_MS", "30000")),
             ws_session_check_s=float(os.environ.get("WS_SESSION_CHECK_S", "5")),
             session_cache_s=float(os.environ.get("SESSION_CACHE_S", "5")),
+            settings_cache_s=float(os.environ.get("SETTINGS_CACHE_S", "30")),
             public_max_age_s=int(os.environ.get("PUBLIC_MAX_AGE_S", "1")),
             public_swr_s=int(os.environ.get("PUBLIC_SWR_S", "30")),
         )

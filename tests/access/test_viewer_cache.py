@@ -17,6 +17,7 @@ from resolvers.state import build_state
 from services.access.auth import ACCESS_CHANGED, SESSION_REVOKED
 from services.access.scope import Viewer, ViewerKind
 from services.access.viewer_cache import ViewerCache
+from services.org.settings import SettingsMemo
 from services.platform.events import Event, RedisBroker
 from tests.api.test_e2e_http import running_server
 from tests.conftest import Api, count_statements, gid
@@ -170,6 +171,7 @@ SET_LOW = "mutation($n: Int!) { updateChainSettings(input: {defaultLowStockThres
 async def test_given_remembered_chain_settings_when_hq_changes_them_then_the_next_read_shows_the_change(
     state, chain, api
 ):
+    state.chain_settings = SettingsMemo(ttl_s=30)
     library = await make_library(state, products=1, skus_per_product=2)
     await list_in_store(state, chain.stores["SH01"], library.sku_ids, on_hand=10)
     store = gid("Store", chain.stores["SH01"])

@@ -40,6 +40,7 @@ from models import (
 from services.access import audit, auth
 from services.access.pii import PiiCipher, erased, mask_phone
 from services.access.scope import SYSTEM, Viewer
+from services.members import attributes, browsing
 from services.orders import lifecycle as orders
 from services.orders import refunds
 from services.orders.states import Actor
@@ -77,6 +78,8 @@ _EXPORT_SECTIONS = (
     "coupons",
     "referrals",
     "groupBuys",
+    "attributes",
+    "browsingHistory",
 )
 
 
@@ -89,6 +92,8 @@ async def export_data(session: AsyncSession, cipher: PiiCipher, viewer: Viewer) 
     parts = {"member": _exported_profile(cipher, member)}
     parts |= await _exported_purchases(session, cipher, member_id)
     parts |= await _exported_account(session, member_id)
+    parts["attributes"] = await attributes.exported(session, cipher, member_id)
+    parts["browsingHistory"] = await browsing.exported(session, member_id)
     return {section: parts[section] for section in _EXPORT_SECTIONS}
 
 
@@ -401,6 +406,8 @@ async def delete_account(
     )
     await session.execute(delete(MemberIdentity).where(MemberIdentity.member_id == member_id))
     await session.execute(delete(MemberTagLink).where(MemberTagLink.member_id == member_id))
+    values |= await attributes.erase(session, cipher, member_id)
+    await browsing.erase(session, member_id)
     await auth.revoke_sessions(session, member_id=member_id, reason="ACCOUNT_DELETED")
     await session.execute(update(AuthSession).where(AuthSession.member_id == member_id).values(**erased(AuthSession)))
     await audit.forget_member(session, member_id, values)

@@ -89,7 +89,7 @@ async def export_data(session: AsyncSession, cipher: PiiCipher, viewer: Viewer) 
     member = await session.get(Member, member_id)
     if member is None or member.deleted_at is not None:
         raise DomainError(ErrorCode.MEMBER_DELETED, "This account was deleted.")
-    parts = {"member": _exported_profile(cipher, member)}
+    parts: dict[str, Any] = {"member": _exported_profile(cipher, member)}
     parts |= await _exported_purchases(session, cipher, member_id)
     parts |= await _exported_account(session, member_id)
     parts["attributes"] = await attributes.exported(session, cipher, member_id)

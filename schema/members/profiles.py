@@ -115,7 +115,7 @@ class ProductView:
 
 @strawberry.input
 class DefineMemberAttributeInput:
-    code: str = strawberry.field(description="Stable key, letters, digits and underscores (skin_type)")
+    code: str = not_personal(description="Stable key, letters, digits and underscores (skin_type)")
     name: str = not_personal()
     kind: AttributeKind
     sensitivity: AttributeSensitivity = AttributeSensitivity.PERSONAL

@@ -347,6 +347,8 @@ async def reveal(
     )
     if row is None and not await _visible(session, viewer, member_id):
         raise DomainError(ErrorCode.NOT_FOUND, "No such member.", "memberId")
+    if row is None and await session.get(MemberAttribute, attribute_id) is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such attribute.", "attributeId")
     if not viewer.is_hq:
         acted_in(viewer.store_id)
     return plain(cipher, row) if row is not None else None

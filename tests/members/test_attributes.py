@@ -208,3 +208,24 @@ async def test_a_member_list_showing_attributes_is_constant_in_statements(api, s
     assert len(edges) == n and all(len(e["node"]["attributes"]) == 2 for e in edges)
     # viewer, page, attribute values, attribute definitions, viewed categories: the same for 10 and 100.
     assert counter.count == 5, counter.statements
+
+
+async def test_a_retired_attribute_leaves_the_profile_and_the_stores_list_but_hq_still_sees_it(api):
+    _allergy, skin, _height, member = await given_attributes_and_a_member_of_sh01(api)
+    await api.gql(SET, {"m": member, "v": [{"attributeId": skin["id"], "value": "干性"}]}, as_="sh01.manager")
+    retire = """mutation($id: ID!) { updateMemberAttribute(input: {id: $id, active: false}) {
+      errors { code } attribute { active } } }"""
+    assert (await api.gql(retire, {"id": skin["id"]}, as_="hq.operator"))["data"]["updateMemberAttribute"] == {
+        "errors": [],
+        "attribute": {"active": False},
+    }
+    listed = "{ memberAttributes { code } }"
+    assert "skin_type" not in {
+        a["code"] for a in (await api.gql(listed, as_="sh01.manager"))["data"]["memberAttributes"]
+    }
+    assert "skin_type" in {a["code"] for a in (await api.gql(listed, as_="hq.operator"))["data"]["memberAttributes"]}
+    profile = "query($id: ID!) { node(id: $id) { ... on Member { attributes { attribute { code } } } } }"
+    shown = (await api.gql(profile, {"id": member}, as_="sh01.manager"))["data"]["node"]["attributes"]
+    assert shown == []
+    refused = await api.gql(SET, {"m": member, "v": [{"attributeId": skin["id"], "value": "油性"}]}, as_="sh01.manager")
+    assert refused["data"]["setMemberAttributes"]["errors"] == [{"code": "NOT_FOUND", "field": "values.0.attributeId"}]

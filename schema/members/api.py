@@ -11,7 +11,6 @@ from resolvers import members as member_resolvers
 from resolvers.context import Context
 from resolvers.members import MemberFilter, ProfileChanges
 from resolvers.orders import Tender
-from resolvers.profiles import AttributeFilter
 from schema.core.common import Connection, decode_id, decode_optional_id
 from schema.core.permissions import IsMember, RateLimit, only, requires
 from schema.core.transaction import MutationTransaction
@@ -42,6 +41,7 @@ from schema.members.types import (
     TopUpStoredValueInput,
     UpdateMemberLevelInput,
     UpdateMyProfileInput,
+    attribute_filters,
 )
 
 
@@ -77,12 +77,7 @@ class MemberQuery:
             max_spend=f.max_spend,
             phone=f.phone,
             name=f.name,
-            attributes=tuple(
-                AttributeFilter(
-                    decode_id(a.attribute_id, "MemberAttribute", "attributes"), a.equals, a.at_least, a.at_most
-                )
-                for a in f.attributes or ()
-            ),
+            attributes=attribute_filters(f.attributes),
         )
         page = await member_resolvers.search(info.context, flt, first=first, after=after)
         return Connection[Member].of(page, Member.from_model)

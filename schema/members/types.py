@@ -17,7 +17,8 @@ from resolvers import members as member_resolvers
 from resolvers import profiles as profile_resolvers
 from resolvers.context import Context
 from resolvers.members import BalanceRow, PointsRow
-from schema.core.common import Connection, UserError
+from resolvers.profiles import AttributeFilter
+from schema.core.common import Connection, UserError, decode_id
 from schema.core.node import Loaded
 from schema.core.personal import Sensitivity, not_personal, personal
 from schema.org.types import Store
@@ -338,6 +339,14 @@ class MemberAttributeFilterInput:
     equals: str | None = personal(default=None)
     at_least: str | None = personal(default=None)
     at_most: str | None = personal(default=None)
+
+
+def attribute_filters(given: list[MemberAttributeFilterInput] | None) -> tuple[AttributeFilter, ...]:
+    """The attribute filters of a member search or a coupon audience, ids decoded."""
+    return tuple(
+        AttributeFilter(decode_id(a.attribute_id, "MemberAttribute", "attributes"), a.equals, a.at_least, a.at_most)
+        for a in given or ()
+    )
 
 
 @strawberry.input

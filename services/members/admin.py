@@ -12,9 +12,9 @@ from models import LevelPrice, Member, MemberLevel, MemberStore, MemberTag, Memb
 from services.access.permissions import Perm
 from services.access.pii import PiiCipher, normalise_phone
 from services.access.scope import Viewer, require
-from services.members import attributes as member_attributes
+from services.members import attribute_values as member_attributes
 from services.members.accounts import visible_members
-from services.members.attributes import AttributeFilter
+from services.members.attribute_values import AttributeFilter
 from services.platform.db import insert_new
 from services.platform.errors import AccessDenied, DomainError, ErrorCode
 from services.platform.pagination import Page, keyset_page

@@ -10,11 +10,8 @@ logs never hold them.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, func, select
@@ -32,18 +29,14 @@ from services.access.permissions import Perm
 from services.access.pii import PiiCipher
 from services.access.scope import Viewer, ViewerKind, acted_in, require
 from services.members.accounts import visible_members
+from services.members.attribute_values import AttributeFilter as AttributeFilter
+from services.members.attribute_values import Parsed, index, mask, parse
 from services.platform.errors import AccessDenied, DomainError, ErrorCode, Unauthenticated
 from services.platform.validation import text
 
 MAX_CHOICES = 50
-MAX_TEXT = 200
 MAX_ATTRIBUTES = 100
-EARLIEST, LATEST = date(1900, 1, 1), date(2100, 12, 31)
 _ENC_CONTEXT = b"member-attribute"
-
-
-def _invalid(message: str, field: str) -> DomainError:
-    return DomainError(ErrorCode.ATTRIBUTE_VALUE_INVALID, message, field)
 
 
 @dataclass(frozen=True)
@@ -135,54 +128,6 @@ async def list_attributes(session: AsyncSession, viewer: Viewer) -> list[MemberA
     return list((await session.scalars(stmt)).all())
 
 
-@dataclass(frozen=True)
-class Parsed:
-    text: str
-    number: float | None = None
-
-
-def parse(attribute: MemberAttribute, raw: str, field: str = "value") -> Parsed:
-    """Check a value against its attribute's kind; the result is the value's one normal form."""
-    value = raw.strip()
-    if not value:
-        raise _invalid(f"{attribute.name}: give a value (or null to clear it).", field)
-    if attribute.kind is AttributeKind.TEXT:
-        if len(value) > MAX_TEXT:
-            raise _invalid(f"{attribute.name}: at most {MAX_TEXT} characters.", field)
-        return Parsed(value)
-    if attribute.kind is AttributeKind.CHOICE:
-        if value not in attribute.choices:
-            raise _invalid(f"{attribute.name}: one of {', '.join(attribute.choices)}.", field)
-        return Parsed(value)
-    if attribute.kind is AttributeKind.NUMBER:
-        try:
-            number = Decimal(value)
-        except InvalidOperation:
-            raise _invalid(f"{attribute.name}: a number, e.g. 42 or 3.5.", field) from None
-        if not number.is_finite() or abs(number) >= Decimal("1e12") or math.isinf(float(number)):
-            raise _invalid(f"{attribute.name}: a number below a trillion.", field)
-        normal = format(number.normalize(), "f") if number != 0 else "0"
-        return Parsed(normal, float(number))
-    try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        raise _invalid(f"{attribute.name}: a date as YYYY-MM-DD.", field) from None
-    if not EARLIEST <= day <= LATEST:
-        raise _invalid(f"{attribute.name}: a date from {EARLIEST} to {LATEST}.", field)
-    return Parsed(day.isoformat())
-
-
-def mask(attribute: MemberAttribute, value: str) -> str:
-    """How staff see a sensitive value: a text's first character, everything else hidden (花生过敏 -> 花***)."""
-    if attribute.kind is AttributeKind.TEXT and len(value) > 1:
-        return value[0] + "***"
-    return "****"
-
-
-def _index(cipher: PiiCipher, attribute_id: int, value: str) -> str:
-    return cipher.index(f"member-attribute:{attribute_id}:{value}")
-
-
 def _stored(cipher: PiiCipher, attribute: MemberAttribute, parsed: Parsed) -> dict[str, Any]:
     """The columns a value is kept in: in clear for PERSONAL attributes, encrypted, indexed and masked for SENSITIVE."""
     if attribute.sensitivity is AttributeSensitivity.SENSITIVE:
@@ -190,7 +135,7 @@ def _stored(cipher: PiiCipher, attribute: MemberAttribute, parsed: Parsed) -> di
             "value_text": None,
             "value_number": None,
             "value_enc": cipher.encrypt(parsed.text, context=_ENC_CONTEXT),
-            "value_index": _index(cipher, attribute.id, parsed.text),
+            "value_index": index(cipher, attribute.id, parsed.text),
             "value_mask": mask(attribute, parsed.text),
         }
     return {
@@ -359,41 +304,6 @@ async def _visible(session: AsyncSession, viewer: Viewer, member_id: int) -> boo
         select(Member.id).where(Member.id == member_id, visible_members(viewer, Perm.MEMBER_READ_PII))
     )
     return found is not None
-
-
-@dataclass(frozen=True)
-class AttributeFilter:
-    attribute_id: int
-    equals: str | None = None
-    at_least: str | None = None
-    at_most: str | None = None
-
-
-async def condition(session: AsyncSession, cipher: PiiCipher, flt: AttributeFilter) -> ColumnElement[bool]:
-    """Members whose value of the attribute matches: exactly (sensitive ones through their keyed index), or within
-    a range for PERSONAL numbers and dates."""
-    attribute = await session.get(MemberAttribute, flt.attribute_id)
-    if attribute is None:
-        raise DomainError(ErrorCode.NOT_FOUND, "No such attribute.", "attributes")
-    v = MemberAttributeValue
-    where: list[ColumnElement[bool]] = [v.attribute_id == attribute.id]
-    sensitive = attribute.sensitivity is AttributeSensitivity.SENSITIVE
-    if flt.equals is not None:
-        normal = parse(attribute, flt.equals, "attributes").text
-        where.append(v.value_index == _index(cipher, attribute.id, normal) if sensitive else v.value_text == normal)
-    ranged = attribute.kind in (AttributeKind.NUMBER, AttributeKind.DATE)
-    for bound, low in ((flt.at_least, True), (flt.at_most, False)):
-        if bound is None:
-            continue
-        if sensitive or not ranged:
-            raise DomainError(
-                ErrorCode.INVALID_INPUT, "Ranges are for numbers and dates that are not sensitive.", "attributes"
-            )
-        p = parse(attribute, bound, "attributes")
-        column: Any = v.value_number if attribute.kind is AttributeKind.NUMBER else v.value_text
-        key: Any = p.number if attribute.kind is AttributeKind.NUMBER else p.text
-        where.append(column >= key if low else column <= key)
-    return Member.id.in_(select(v.member_id).where(*where))
 
 
 async def exported(session: AsyncSession, cipher: PiiCipher, member_id: int) -> list[dict[str, Any]]:

@@ -229,3 +229,25 @@ async def test_a_retired_attribute_leaves_the_profile_and_the_stores_list_but_hq
     assert shown == []
     refused = await api.gql(SET, {"m": member, "v": [{"attributeId": skin["id"], "value": "油性"}]}, as_="sh01.manager")
     assert refused["data"]["setMemberAttributes"]["errors"] == [{"code": "NOT_FOUND", "field": "values.0.attributeId"}]
+
+
+async def test_hq_issues_a_coupon_to_the_members_with_an_attribute_value_once_per_key(api, state):
+    from models import CouponKind, IdempotencyKey
+    from tests.marketing_givens import template
+
+    allergy, skin, _height, member = await given_attributes_and_a_member_of_sh01(api)
+    values = [{"attributeId": allergy["id"], "value": ALLERGY}, {"attributeId": skin["id"], "value": "油性"}]
+    await api.gql(SET, {"m": member, "v": values}, as_="sh01.manager")
+    template_id = gid("CouponTemplate", await template(state, CouponKind.AMOUNT_OFF, amount_off=500))
+    issue = """mutation($t: ID!, $k: String!, $a: [MemberAttributeFilterInput!]) { issueCoupons(input: {templateId: $t,
+      idempotencyKey: $k, attributes: $a}) { errors { code field } issued } }"""
+    oily = [{"attributeId": skin["id"], "equals": "油性"}, {"attributeId": allergy["id"], "equals": ALLERGY}]
+    first = await api.gql(issue, {"t": template_id, "k": "oily-1", "a": oily}, as_="hq.operator")
+    again = await api.gql(issue, {"t": template_id, "k": "oily-1", "a": oily}, as_="hq.operator")
+    assert first["data"]["issueCoupons"] == again["data"]["issueCoupons"] == {"errors": [], "issued": 1}
+    dry = [{"attributeId": skin["id"], "equals": "干性"}]
+    none = await api.gql(issue, {"t": template_id, "k": "dry-1", "a": dry}, as_="hq.operator")
+    assert none["data"]["issueCoupons"] == {"errors": [], "issued": 0}
+    async with state.sessionmaker() as session:
+        kept = " ".join(f"{r.fingerprint} {r.result}" for r in (await session.scalars(select(IdempotencyKey))).all())
+    assert ALLERGY not in kept and "油性" not in kept

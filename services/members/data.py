@@ -391,6 +391,12 @@ async def delete_account(
             restock=True,
             reason=DELETION_REASON,
         )
+    await _erase(session, cipher, member_id, values)
+
+
+async def _erase(session: AsyncSession, cipher: PiiCipher, member_id: int, values: set[str]) -> None:
+    """Erase the member's personal data (columns declared personal, sign-ins, tags, attribute values, views,
+    sessions) and the personal `values` from the audit entries about them."""
     now = utcnow()
     await session.execute(
         update(Member)

@@ -77,9 +77,12 @@ from models.orders import (
 )
 from models.org import Role, RoleScope, Setting, Staff, Store, StoreKind, StoreStatus
 from models.platform import IdempotencyKey, Job, JobStatus
+from models.profiles import AttributeKind, AttributeSensitivity, MemberAttribute, MemberAttributeValue, ProductView
 
 __all__ = [
     "AdjustmentReason",
+    "AttributeKind",
+    "AttributeSensitivity",
     "AuditLog",
     "AuditOutcome",
     "AuthSession",
@@ -113,6 +116,8 @@ __all__ = [
     "JobStatus",
     "LevelPrice",
     "Member",
+    "MemberAttribute",
+    "MemberAttributeValue",
     "MemberCoupon",
     "MemberCouponStatus",
     "MemberIdentity",
@@ -134,6 +139,7 @@ __all__ = [
     "PointsKind",
     "PointsMallItem",
     "Product",
+    "ProductView",
     "PurchaseReceipt",
     "PurchaseReceiptLine",
     "Referral",

@@ -104,7 +104,7 @@ async def claim_coupon(ctx: Context, template_id: int, key: str) -> MemberCoupon
 
 
 async def issue_coupons(ctx: Context, template_id: int, audience: Audience, key: str) -> int:
-    return await coupons.issue_once(ctx.session, ctx.viewer, template_id, audience, key=key)
+    return await coupons.issue_once(ctx.session, ctx.viewer, template_id, audience, key=key, cipher=ctx.app.cipher)
 
 
 async def open_group_buy(ctx: Context, *, campaign_id: int, store_id: int, sku_id: int, key: str) -> Joined:

@@ -21,6 +21,7 @@ from schema.core.subscriptions import Subscription
 from schema.inventory.api import InventoryMutation, InventoryQuery
 from schema.marketing.api import MarketingMutation, MarketingQuery
 from schema.members.api import MemberMutation, MemberQuery
+from schema.members.profiles import ProfileMutation, ProfileQuery
 from schema.orders.api import OrderMutation, OrderQuery, SettlementMutation, SettlementQuery
 from schema.org.api import StaffMutation, StaffQuery, StoreMutation, StoreQuery
 
@@ -35,6 +36,7 @@ Query = merge_types(
         CatalogQuery,
         InventoryQuery,
         MemberQuery,
+        ProfileQuery,
         OrderQuery,
         MarketingQuery,
         ReportQuery,
@@ -52,6 +54,7 @@ Mutation = merge_types(
         CatalogMutation,
         InventoryMutation,
         MemberMutation,
+        ProfileMutation,
         OrderMutation,
         MarketingMutation,
         SettlementMutation,

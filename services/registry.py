@@ -12,11 +12,12 @@ from types import ModuleType
 
 from services.analytics import facts, recommendations
 from services.marketing import coupons, group_buys
-from services.members import points, segments
+from services.members import browsing, points, segments
 from services.orders import late_payments, refunds
 from services.orders import lifecycle as orders
 
 JOB_DOMAINS: tuple[ModuleType, ...] = (
+    browsing,
     coupons,
     facts,
     group_buys,

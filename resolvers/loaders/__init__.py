@@ -57,6 +57,7 @@ from resolvers.loaders.orders import (
 )
 from resolvers.loaders.org import RoleByIdLoader, SettingsCache, StaffByIdLoader, StaffByStoreLoader, StoreByIdLoader
 from resolvers.loaders.platform import FailedJobNodeLoader
+from resolvers.loaders.profiles import AttributeValuesByMemberLoader, CategoriesViewedLoader, MemberAttributeByIdLoader
 from services.access.scope import Viewer
 from services.org.settings import SettingsMemo
 
@@ -124,3 +125,6 @@ class Loaders:
     member_coupon_node = _Lazy(lambda x: MemberCouponNodeLoader(x.sessionmaker, x.viewer))
     points_mall_item_node = _Lazy(lambda x: PointsMallItemNodeLoader(x.sessionmaker, x.viewer))
     failed_job_node = _Lazy(lambda x: FailedJobNodeLoader(x.sessionmaker, x.viewer))
+    member_attribute_by_id = _Lazy(lambda x: MemberAttributeByIdLoader(x.sessionmaker, x.viewer))
+    attribute_values_by_member = _Lazy(lambda x: AttributeValuesByMemberLoader(x.sessionmaker, x.viewer))
+    categories_viewed = _Lazy(lambda x: CategoriesViewedLoader(x.sessionmaker, x.viewer))

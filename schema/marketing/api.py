@@ -43,6 +43,7 @@ from schema.marketing.types import (
     PointsMallItem,
     PointsMallItemPayload,
 )
+from schema.members.types import attribute_filters
 from schema.orders.api import payment_request
 from schema.orders.types import Order
 
@@ -236,6 +237,7 @@ class MarketingMutation:
             segment=input.segment,
             level_id=decode_optional_id(input.level_id, "MemberLevel", "levelId"),
             member_ids=_ids(input.member_ids, "Member", "memberIds"),
+            attributes=attribute_filters(input.attributes),
         )
         count = await marketing_resolvers.issue_coupons(
             info.context, decode_id(input.template_id, "CouponTemplate", "templateId"), audience, input.idempotency_key

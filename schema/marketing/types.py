@@ -28,6 +28,7 @@ from schema.catalog.types import Sku
 from schema.core.common import Long, UserError
 from schema.core.node import Loaded
 from schema.core.personal import not_personal, personal
+from schema.members.types import MemberAttributeFilterInput
 from schema.orders.types import Order, PaymentRequest
 from schema.org.types import Store
 
@@ -405,6 +406,9 @@ class IssueCouponsInput:
     segment: str | None = None
     level_id: strawberry.ID | None = None
     member_ids: list[strawberry.ID] | None = None
+    attributes: list[MemberAttributeFilterInput] | None = strawberry.field(
+        default=None, description="Members whose attribute values match all of these (肤质 油性)"
+    )
 
 
 @strawberry.type

@@ -41,6 +41,7 @@ from schema.members.types import (
     TopUpStoredValueInput,
     UpdateMemberLevelInput,
     UpdateMyProfileInput,
+    attribute_filters,
 )
 
 
@@ -76,6 +77,7 @@ class MemberQuery:
             max_spend=f.max_spend,
             phone=f.phone,
             name=f.name,
+            attributes=attribute_filters(f.attributes),
         )
         page = await member_resolvers.search(info.context, flt, first=first, after=after)
         return Connection[Member].of(page, Member.from_model)

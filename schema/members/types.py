@@ -14,14 +14,17 @@ from models import MemberLevel as MemberLevelModel
 from models import MemberTag as MemberTagModel
 from models import TopUpPlan as TopUpPlanModel
 from resolvers import members as member_resolvers
+from resolvers import profiles as profile_resolvers
 from resolvers.context import Context
 from resolvers.members import BalanceRow, PointsRow
-from schema.core.common import Connection, UserError
+from resolvers.profiles import AttributeFilter
+from schema.core.common import Connection, UserError, decode_id
 from schema.core.node import Loaded
 from schema.core.personal import Sensitivity, not_personal, personal
 from schema.org.types import Store
 
 if TYPE_CHECKING:
+    from schema.members.profiles import MemberAttributeValue, ViewedCategory
     from schema.orders.types import Order, TenderInput
 
 # The Python enums as GraphQL enums (registered once, here); annotations name the Python enums themselves.
@@ -29,6 +32,8 @@ strawberry.enum(Gender, name="Gender")
 strawberry.enum(PointsKind, name="PointsKind", description="Why points moved")
 strawberry.enum(BalanceKind, name="StoredValueKind", description="Why stored value moved")
 OrderRef = Annotated["Order", strawberry.lazy("schema.orders.api")]
+AttributeValueRef = Annotated["MemberAttributeValue", strawberry.lazy("schema.members.profiles")]
+ViewedCategoryRef = Annotated["ViewedCategory", strawberry.lazy("schema.members.profiles")]
 
 # What a ledger row says when staff left no note: by its kind and what it refers to.
 _REASONS = {
@@ -280,6 +285,22 @@ class Member(Loaded, relay.Node):
         last: datetime | None = stats.last_purchase_at
         return last
 
+    @strawberry.field(
+        description="The attributes HQ declared that this member has a value for; SENSITIVE ones masked to staff."
+    )
+    async def attributes(self, info: strawberry.Info[Context, None]) -> list[AttributeValueRef]:
+        from schema.members.profiles import MemberAttributeValue
+
+        return [MemberAttributeValue.of(v) for v in await profile_resolvers.values(info.context, self.id)]
+
+    @strawberry.field(
+        description="The categories the member looked at most in the mini-program, 90 days (staff with member.read)."
+    )
+    async def viewed_categories(self, info: strawberry.Info[Context, None]) -> list[ViewedCategoryRef]:
+        from schema.members.profiles import ViewedCategory
+
+        return [ViewedCategory.of(c) for c in await profile_resolvers.categories_viewed(info.context, self.id)]
+
     @strawberry.field(description="积分明细: points history, newest first (the member; staff with member.read).")
     async def points_ledger(
         self, info: strawberry.Info[Context, None], first: int | None = 20, after: str | None = None
@@ -307,6 +328,25 @@ class MemberFilterInput:
     max_spend: int | None = None
     phone: str | None = personal(Sensitivity.PHONE, default=None, description="Exact phone number")
     name: str | None = personal(default=None)
+    attributes: list[MemberAttributeFilterInput] | None = strawberry.field(
+        default=None, description="Members whose attribute values match all of these"
+    )
+
+
+@strawberry.input(description="An attribute's value: exactly (SENSITIVE ones too), or a range of a NUMBER or DATE.")
+class MemberAttributeFilterInput:
+    attribute_id: strawberry.ID
+    equals: str | None = personal(default=None)
+    at_least: str | None = personal(default=None)
+    at_most: str | None = personal(default=None)
+
+
+def attribute_filters(given: list[MemberAttributeFilterInput] | None) -> tuple[AttributeFilter, ...]:
+    """The attribute filters of a member search or a coupon audience, ids decoded."""
+    return tuple(
+        AttributeFilter(decode_id(a.attribute_id, "MemberAttribute", "attributes"), a.equals, a.at_least, a.at_most)
+        for a in given or ()
+    )
 
 
 @strawberry.input

@@ -33,6 +33,7 @@ class Perm(StrEnum):
     MEMBER_READ = "member.read"
     MEMBER_READ_PII = "member.read_pii"
     MEMBER_MANAGE = "member.manage"
+    MEMBER_ATTRIBUTES_EDIT = "member.attributes.edit"
     MARKETING_MANAGE = "marketing.manage"
     REPORT_VIEW = "report.view"
     SETTLEMENT_VIEW = "settlement.view"
@@ -62,6 +63,7 @@ PERMISSIONS: dict[Perm, str] = {
     Perm.MEMBER_READ: "Browse and search members",
     Perm.MEMBER_READ_PII: "See members' unmasked personal data (each reveal is audited)",
     Perm.MEMBER_MANAGE: "Change member levels, tags and rules",
+    Perm.MEMBER_ATTRIBUTES_EDIT: "Fill in the attributes HQ declares for members in scope (sensitive ones stay masked)",
     Perm.MARKETING_MANAGE: "Run coupons and promotions (store roles: their own store's, of the kinds HQ allows)",
     Perm.REPORT_VIEW: "See reports (own store for store roles)",
     Perm.SETTLEMENT_VIEW: "See daily settlements",
@@ -86,6 +88,7 @@ _HQ_OPERATOR = {
     Perm.MEMBER_LOOKUP,
     Perm.MEMBER_READ,
     Perm.MEMBER_MANAGE,
+    Perm.MEMBER_ATTRIBUTES_EDIT,
     Perm.MARKETING_MANAGE,
     Perm.REPORT_VIEW,
 }
@@ -113,6 +116,7 @@ _STORE_MANAGER = {
     Perm.MEMBER_LOOKUP,
     Perm.MEMBER_READ,
     Perm.MEMBER_READ_PII,
+    Perm.MEMBER_ATTRIBUTES_EDIT,
     Perm.MARKETING_MANAGE,
     Perm.REPORT_VIEW,
     Perm.SETTLEMENT_VIEW,

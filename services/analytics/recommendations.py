@@ -1,7 +1,8 @@
 """Recommendations (智能推荐) for the mini-program, in the store the member chose.
 
 Three sources, in this order: bought together with what is in the cart (co-occurrence counted over recent
-orders by a nightly job), for this member (what they buy again, and what sells in their categories here), and
+orders by a nightly job), for this member (what they buy again, then what they looked at in the mini-program, a
+weaker signal, and what sells here in the categories they buy or look at), and
 popular in this store this week. Cold start (no cart, no history) falls back to popular. Only SKUs on shelf
 and available in that store are ever suggested, and never what is already in the cart.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +25,7 @@ from models import (
     OrderLine,
     OrderStatus,
     Product,
+    ProductView,
     Sku,
     StockLevel,
     Store,
@@ -142,7 +145,10 @@ async def _for_you(session: AsyncSession, member_id: int, store_id: int, now: da
     )
     mine = (await session.execute(history)).all()
     found = [Suggestion(int(s), "FOR_YOU", int(n)) for s, _c, n in sorted(mine, key=lambda r: -r.n)]
-    categories = {int(c) for _s, c, _n in mine}
+    looked = await _viewed(session, member_id, now, pool)
+    # Views are the weaker signal: what was looked at comes after what was bought, its categories count too.
+    found += [Suggestion(int(s), "FOR_YOU", int(n)) for s, _c, n in looked]
+    categories = {int(c) for _s, c, _n in mine} | {int(c) for _s, c, _n in looked}
     if categories:
         in_categories = (
             select(StoreSkuDayFact.sku_id, func.sum(StoreSkuDayFact.quantity).label("n"))
@@ -157,6 +163,21 @@ async def _for_you(session: AsyncSession, member_id: int, store_id: int, now: da
         )
         found += [Suggestion(int(s), "FOR_YOU", int(n)) for s, n in (await session.execute(in_categories)).all()]
     return found
+
+
+async def _viewed(session: AsyncSession, member_id: int, now: datetime, pool: int) -> list[Any]:
+    """The SKUs of the products the member looked at in the mini-program over the last 90 days, most viewed first."""
+    views = func.count(func.distinct(ProductView.id))
+    looked = await session.execute(
+        select(Sku.id, Product.category_id, views.label("n"))
+        .join(Product, Product.id == ProductView.product_id)
+        .join(Sku, Sku.product_id == Product.id)
+        .where(ProductView.member_id == member_id, ProductView.viewed_at >= now - timedelta(days=WINDOW_DAYS))
+        .group_by(Sku.id, Product.category_id)
+        .order_by(views.desc(), Sku.id)
+        .limit(pool)
+    )
+    return list(looked.all())
 
 
 async def _popular(session: AsyncSession, store_id: int, now: datetime, pool: int) -> list[Suggestion]:

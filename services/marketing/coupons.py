@@ -28,9 +28,12 @@ from models import (
     utcnow,
 )
 from services.access.permissions import Perm
+from services.access.pii import PiiCipher
 from services.access.scope import Viewer, idempotency_scope, require
 from services.access.visible import require_visible, template_condition
 from services.marketing.promotions import runs_in
+from services.members import attribute_values
+from services.members.attribute_values import AttributeFilter
 from services.org.settings import get_settings
 from services.platform import idempotency, jobs
 from services.platform.config import CHAIN_TZ
@@ -40,6 +43,7 @@ from services.platform.pagination import Page, keyset_page
 from services.platform.validation import text
 
 MAX_LIST = 10_000
+MAX_ATTRIBUTE_FILTERS = 10
 
 
 @dataclass(frozen=True)
@@ -286,22 +290,30 @@ async def claim(session: AsyncSession, viewer: Viewer, template_id: int, now: da
 
 @dataclass(frozen=True)
 class Audience:
-    """Who a batch issue reaches: a segment, a level, and/or a list of members (all that are given must match)."""
+    """Who a batch issue reaches: a segment, a level, a list of members, and/or members' attribute values (肤质 油性);
+    all that are given must match."""
 
     segment: str | None = None
     level_id: int | None = None
     member_ids: list[int] | None = None
+    attributes: tuple[AttributeFilter, ...] = ()
 
 
 async def issue(
-    session: AsyncSession, viewer: Viewer, template_id: int, audience: Audience, now: datetime | None = None
+    session: AsyncSession,
+    viewer: Viewer,
+    template_id: int,
+    audience: Audience,
+    now: datetime | None = None,
+    cipher: PiiCipher | None = None,
 ) -> int:
-    """HQ issues a coupon to a segment, a level or a list of members in one statement; returns how many got one."""
+    """HQ issues a coupon to a segment, a level, a list of members or members by attribute value in one statement;
+    returns how many got one."""
     require(viewer, Perm.MARKETING_MANAGE)
     if not viewer.is_hq:
         raise AccessDenied("HQ issues coupons to members in bulk.")
-    if audience.segment is None and audience.level_id is None and not audience.member_ids:
-        raise _invalid("Say who gets it: a segment, a level or members.", "segment")
+    if audience.segment is None and audience.level_id is None and not audience.member_ids and not audience.attributes:
+        raise _invalid("Say who gets it: a segment, a level, members or attribute values.", "segment")
     if audience.member_ids is not None and len(audience.member_ids) > MAX_LIST:
         raise _invalid(f"At most {MAX_LIST} members per list; use a segment or a level for more.", "memberIds")
     conditions = []
@@ -311,6 +323,11 @@ async def issue(
         conditions.append(Member.level_id == audience.level_id)
     if audience.member_ids:
         conditions.append(Member.id.in_(audience.member_ids))
+    if audience.attributes and cipher is None:
+        raise RuntimeError("attribute audiences need the PII cipher (sensitive values are matched by keyed index)")
+    for flt in audience.attributes[:MAX_ATTRIBUTE_FILTERS]:
+        assert cipher is not None
+        conditions.append(await attribute_values.condition(session, cipher, flt))
     template = await _template(session, template_id)
     return await grant(session, template, and_(*conditions), CouponSource.ISSUE, now or utcnow())
 
@@ -404,14 +421,17 @@ async def issue_once(
     *,
     key: str,
     now: datetime | None = None,
+    cipher: PiiCipher | None = None,
 ) -> int:
     """`issue` once per idempotency key: a retried batch issues nothing more and answers the first count."""
-    request = {
+    request: dict[str, Any] = {
         "template": template_id,
         "segment": audience.segment,
         "level": audience.level_id,
         "members": None if audience.member_ids is None else sorted(audience.member_ids),
     }
+    if audience.attributes and cipher is not None:  # values kept only as keyed hashes
+        request["attributes"] = attribute_values.fingerprint(cipher, audience.attributes)
 
     async def load(stored: dict[str, Any]) -> int:
         return int(stored["issued"])
@@ -421,7 +441,7 @@ async def issue_once(
         scope=idempotency_scope(viewer, "issueCoupons"),
         key=key,
         request=request,
-        run=lambda: issue(session, viewer, template_id, audience, now),
+        run=lambda: issue(session, viewer, template_id, audience, now, cipher),
         save=lambda n: {"issued": n},
         load=load,
     )

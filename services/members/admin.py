@@ -12,12 +12,15 @@ from models import LevelPrice, Member, MemberLevel, MemberStore, MemberTag, Memb
 from services.access.permissions import Perm
 from services.access.pii import PiiCipher, normalise_phone
 from services.access.scope import Viewer, require
+from services.members import attribute_values as member_attributes
 from services.members.accounts import visible_members
+from services.members.attribute_values import AttributeFilter
 from services.platform.db import insert_new
 from services.platform.errors import AccessDenied, DomainError, ErrorCode
 from services.platform.pagination import Page, keyset_page
 from services.platform.validation import text
 
+MAX_ATTRIBUTE_FILTERS = 10
 SEGMENTS = ("NEW", "VIP", "LOYAL", "REGULAR", "AT_RISK", "LOST")
 
 
@@ -160,6 +163,7 @@ class MemberFilter:
     max_spend: int | None = None
     phone: str | None = None
     name: str | None = None
+    attributes: tuple[AttributeFilter, ...] = ()
 
 
 async def search(
@@ -192,4 +196,6 @@ async def search(
         stmt = stmt.where(Member.phone_index == cipher.index(normalise_phone(flt.phone)))
     if flt.name:
         stmt = stmt.where(func.lower(Member.name).like(f"%{text(flt.name, 'name', max_len=64).lower()}%"))
+    for attribute in flt.attributes[:MAX_ATTRIBUTE_FILTERS]:
+        stmt = stmt.where(await member_attributes.condition(session, cipher, attribute))
     return await keyset_page(session, stmt, Member.id, first=first, after=after, descending=True)

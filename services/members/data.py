@@ -40,6 +40,7 @@ from models import (
 from services.access import audit, auth
 from services.access.pii import PiiCipher, erased, mask_phone
 from services.access.scope import SYSTEM, Viewer
+from services.members import attributes, browsing
 from services.orders import lifecycle as orders
 from services.orders import refunds
 from services.orders.states import Actor
@@ -77,6 +78,8 @@ _EXPORT_SECTIONS = (
     "coupons",
     "referrals",
     "groupBuys",
+    "attributes",
+    "browsingHistory",
 )
 
 
@@ -86,9 +89,11 @@ async def export_data(session: AsyncSession, cipher: PiiCipher, viewer: Viewer) 
     member = await session.get(Member, member_id)
     if member is None or member.deleted_at is not None:
         raise DomainError(ErrorCode.MEMBER_DELETED, "This account was deleted.")
-    parts = {"member": _exported_profile(cipher, member)}
+    parts: dict[str, Any] = {"member": _exported_profile(cipher, member)}
     parts |= await _exported_purchases(session, cipher, member_id)
     parts |= await _exported_account(session, member_id)
+    parts["attributes"] = await attributes.exported(session, cipher, member_id)
+    parts["browsingHistory"] = await browsing.exported(session, member_id)
     return {section: parts[section] for section in _EXPORT_SECTIONS}
 
 
@@ -386,6 +391,12 @@ async def delete_account(
             restock=True,
             reason=DELETION_REASON,
         )
+    await _erase(session, cipher, member_id, values)
+
+
+async def _erase(session: AsyncSession, cipher: PiiCipher, member_id: int, values: set[str]) -> None:
+    """Erase the member's personal data (columns declared personal, sign-ins, tags, attribute values, views,
+    sessions) and the personal `values` from the audit entries about them."""
     now = utcnow()
     await session.execute(
         update(Member)
@@ -401,6 +412,8 @@ async def delete_account(
     )
     await session.execute(delete(MemberIdentity).where(MemberIdentity.member_id == member_id))
     await session.execute(delete(MemberTagLink).where(MemberTagLink.member_id == member_id))
+    values |= await attributes.erase(session, cipher, member_id)
+    await browsing.erase(session, member_id)
     await auth.revoke_sessions(session, member_id=member_id, reason="ACCOUNT_DELETED")
     await session.execute(update(AuthSession).where(AuthSession.member_id == member_id).values(**erased(AuthSession)))
     await audit.forget_member(session, member_id, values)

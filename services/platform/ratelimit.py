@@ -36,6 +36,10 @@ RULES: dict[str, tuple[Rule, ...]] = {
     # script walking phone numbers or a member list is stopped within the minute and held to a few hundred a day.
     "memberPhoneLookup": (Rule("viewer", 20, 60), Rule("viewer", 200, 86_400), Rule("ip", 120, 60)),
     "revealMemberPhone": (Rule("viewer", 10, 60), Rule("viewer", 100, 86_400)),
+    # Revealing a sensitive member attribute (过敏) is paced like a phone reveal.
+    "revealMemberAttribute": (Rule("viewer", 10, 60), Rule("viewer", 100, 86_400)),
+    # The mini-program batches product views: a few batches a minute per member is browsing; more is a script.
+    "recordProductViews": (Rule("viewer", 20, 60), Rule("ip", 600, 60)),
 }
 
 

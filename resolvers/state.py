@@ -13,6 +13,7 @@ from services.access.limits import Limits as Limits
 from services.access.pii import PiiCipher
 from services.access.security import Security
 from services.members.code import MemberCodes
+from services.messaging.providers import MessageProvider, configured_message_provider, install
 from services.platform.config import Settings as Settings
 from services.platform.db import create_engine, create_read_sessionmaker, create_sessionmaker
 from services.platform.events import Broker as Broker
@@ -38,6 +39,8 @@ class AppState:
     limits: Limits = field(default_factory=Limits)
     rate_counter: Counter = field(default_factory=LocalCounter)
     metrics: Metrics = field(default_factory=Metrics)
+    # Where the sending job delivers messages (services/messaging/providers.py); None: they wait.
+    message_provider: MessageProvider | None = None
 
 
 class LifespanState(TypedDict):
@@ -72,4 +75,5 @@ def build_state(settings: Settings) -> AppState:
         payment_providers=payment_providers,
         rate_counter=create_counter(settings.redis_url),
         metrics=Metrics(engine),
+        message_provider=install(configured_message_provider(settings)),
     )

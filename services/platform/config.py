@@ -19,6 +19,12 @@ def _bool(name: str, default: bool) -> bool:
     return raw.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _pairs(raw: str) -> tuple[tuple[str, str], ...]:
+    """`a=1,b=2` as (("a", "1"), ("b", "2"))."""
+    pairs = (item.split("=", 1) for item in raw.split(",") if "=" in item)
+    return tuple((k.strip(), v.strip()) for k, v in pairs)
+
+
 @dataclass(frozen=True)
 class Settings:
     env: str = "development"
@@ -51,6 +57,10 @@ class Settings:
     db_statement_timeout_ms: int = 30_000
     # A signed-in websocket re-checks its session this often (seconds), besides revocations announced at once.
     ws_session_check_s: float = 5.0
+    # How often each instance's job sends queued messages to members (seconds).
+    messages_interval_s: float = 10.0
+    # WeChat subscribe messages: our template key -> the template id registered in the WeChat console.
+    wechat_message_templates: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
     @property
     def is_production(self) -> bool:
@@ -84,4 +94,6 @@ class Settings:
             db_lock_timeout_ms=int(os.environ.get("DB_LOCK_TIMEOUT_MS", "5000")),
             db_statement_timeout_ms=int(os.environ.get("DB_STATEMENT_TIMEOUT_MS", "30000")),
             ws_session_check_s=float(os.environ.get("WS_SESSION_CHECK_S", "5")),
+            messages_interval_s=float(os.environ.get("MESSAGES_INTERVAL_S", "10")),
+            wechat_message_templates=_pairs(os.environ.get("WECHAT_MESSAGE_TEMPLATES", "")),
         )

@@ -21,6 +21,7 @@ from schema.core.subscriptions import Subscription
 from schema.inventory.api import InventoryMutation, InventoryQuery
 from schema.marketing.api import MarketingMutation, MarketingQuery
 from schema.members.api import MemberMutation, MemberQuery
+from schema.messaging.api import MessagingMutation, MessagingQuery
 from schema.orders.api import OrderMutation, OrderQuery, SettlementMutation, SettlementQuery
 from schema.org.api import StaffMutation, StaffQuery, StoreMutation, StoreQuery
 
@@ -37,6 +38,7 @@ Query = merge_types(
         MemberQuery,
         OrderQuery,
         MarketingQuery,
+        MessagingQuery,
         ReportQuery,
         RecommendationQuery,
         SettlementQuery,
@@ -54,6 +56,7 @@ Mutation = merge_types(
         MemberMutation,
         OrderMutation,
         MarketingMutation,
+        MessagingMutation,
         SettlementMutation,
     ),
 )

@@ -79,7 +79,7 @@ async def absorb(sessionmaker: async_sessionmaker[AsyncSession], now: datetime |
                 if member_id is None or ref is None:
                     continue  # e.g. a walk-in's order: nobody to tell
                 variables = {name: str(row.payload.get(source, "")) for name, source in trigger.variables.items()}
-                key = f"{trigger.template_key}:{ref}"
+                key = f"{trigger.template_key}:{member_id}:{ref}"
                 await enqueue(session, int(member_id), trigger.topic, trigger.template_key, variables, key, now=now)
         if rows:
             await session.execute(delete(MessageTrigger).where(MessageTrigger.id.in_([r.id for r in rows])))
@@ -90,9 +90,9 @@ async def notify(
     session: AsyncSession, member_id: int, template_key: str, variables: Mapping[str, str], ref: str
 ) -> MessageStatus | None:
     """A time-driven trigger's message (points or a card expiring, a birthday coupon): its topic is its built-in
-    template's; once per `ref`."""
+    template's; once per member and `ref`."""
     topic = BUILT_IN[template_key].topic
-    return await enqueue(session, member_id, topic, template_key, variables, f"{template_key}:{ref}")
+    return await enqueue(session, member_id, topic, template_key, variables, f"{template_key}:{member_id}:{ref}")
 
 
 async def warn_points_expiring(session: AsyncSession, now: datetime) -> int:
@@ -105,7 +105,7 @@ async def warn_points_expiring(session: AsyncSession, now: datetime) -> int:
     warned = 0
     for member_id, left in sorted((await points.remaining_of_year(session, year)).items()):
         variables = {"points": str(left), "date": last_day}
-        warned += await notify(session, member_id, "points.expiring", variables, f"{year}:{member_id}") is not None
+        warned += await notify(session, member_id, "points.expiring", variables, str(year)) is not None
     return warned
 
 
@@ -121,7 +121,7 @@ async def announce_birthday_coupons(session: AsyncSession, now: datetime) -> int
     )
     told = 0
     for member_id, name in (await session.execute(stmt)).all():
-        ref = f"{local.year}:{member_id}"
+        ref = str(local.year)
         told += await notify(session, member_id, "birthday.coupon", {"coupon": name}, ref) is not None
     return told
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 
@@ -14,7 +15,7 @@ from services.org.settings import update_settings
 from services.platform.db import write_transaction
 
 
-async def member_agreeing_to(state: AppState, *topics: MessageTopic, name: str = "顾客", **fields: object) -> int:
+async def member_agreeing_to(state: AppState, *topics: MessageTopic, name: str = "顾客", **fields: Any) -> int:
     """A member who said yes to `topics` and no to every other topic."""
     async with write_transaction(state.sessionmaker) as session:
         member = Member(name=name, level_id=1, **fields)

@@ -6,7 +6,9 @@ every message the provider was handed belongs to a member who agreed to its topi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 
@@ -55,7 +57,7 @@ def others(topic: MessageTopic) -> list[MessageTopic]:
     return [t for t in MessageTopic if t is not topic]
 
 
-async def _pair(state, topic: MessageTopic, **fields: object) -> tuple[int, int]:
+async def _pair(state, topic: MessageTopic, **fields: Any) -> tuple[int, int]:
     """(agrees only to `topic`, agrees to everything but `topic`)."""
     return (
         await member_agreeing_to(state, topic, **fields),
@@ -131,7 +133,7 @@ async def _hq_sends(api, state, pairs: dict[str, tuple[int, int]]) -> None:
         session.add_all([tag, level])
         await session.flush()
         session.add_all([MemberTagLink(member_id=m, tag_id=tag.id) for m in pairs["send:tag_id"]])
-    audiences = {
+    audiences: dict[str, dict[str, Any]] = {
         "send:member_ids": {"ids": [gid("Member", m) for m in pairs["send:member_ids"]]},
         "send:segment": {"seg": "WALK"},
         "send:tag_id": {"tag": gid("MemberTag", tag.id)},
@@ -200,8 +202,8 @@ async def test_every_trigger_and_every_send_path_reaches_only_members_who_agreed
     assert len(provider.sent) == len(all_sent)
 
 
-def topics_of(messages: list[Message] | object) -> dict[int, MessageTopic]:
-    return {m.id: m.topic for m in messages}  # type: ignore[attr-defined]
+def topics_of(messages: Sequence[Message]) -> dict[int, MessageTopic]:
+    return {m.id: m.topic for m in messages}
 
 
 async def test_consent_withdrawn_before_the_job_sends_suppresses_the_queued_message(state):

@@ -25,7 +25,7 @@ from models import (
 )
 from services.access.permissions import Perm
 from services.access.scope import Viewer, idempotency_scope, require
-from services.messaging.outbox import BUILT_IN, NAME, check_variables, enqueue, placeholders
+from services.messaging.outbox import BUILT_IN, NAME, check_variables, placeholders, queue_message
 from services.platform import idempotency
 from services.platform.errors import AccessDenied, DomainError, ErrorCode, Unauthenticated
 from services.platform.pagination import Page, keyset_page
@@ -185,7 +185,7 @@ async def send_message(
         session.add(send)
         await session.flush()
         for member_id in members:
-            await enqueue(
+            await queue_message(
                 session, member_id, template.topic, template.key, values, f"send:{send.id}:{member_id}", send_id=send.id
             )
         return send

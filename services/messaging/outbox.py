@@ -1,4 +1,4 @@
-"""The one way a message is made: `enqueue`. Every trigger and every send path calls it, so no message reaches a
+"""The one way a message is made: `queue_message`. Every trigger and every send path calls it, so no message reaches a
 member without their consent for its topic: without it the message is kept as SUPPRESSED_CONSENT and never sent
 (the sending job checks consent, the daily cap and quiet hours again when it sends)."""
 
@@ -90,7 +90,7 @@ async def consented(session: AsyncSession, member_ids: list[int], topic: Message
     return set((await session.scalars(stmt)).all())
 
 
-async def enqueue(
+async def queue_message(
     session: AsyncSession,
     member_id: int,
     topic: MessageTopic,

@@ -151,7 +151,11 @@ async def send_due(
             return total
 
 
-@jobs.periodic("messages.send", every_s=SEND_INTERVAL_S)
 async def send_queued(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
     """Each instance's sending pass, through the provider the app installed (services/messaging/providers.py)."""
     return await send_due(sessionmaker, installed())
+
+
+# Each instance's runner repeats it (registered here; services/registry.py imports this module; the app passes its
+# MESSAGES_INTERVAL_S setting as the interval).
+jobs.periodic("messages.send", every_s=SEND_INTERVAL_S)(send_queued)

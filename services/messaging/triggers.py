@@ -1,5 +1,5 @@
 """What triggers a message without HQ asking: events (a table: event topic -> message topic and template) and
-daily checks (points expiring in 30 days, birthday coupons). All of them end in `outbox.enqueue`.
+daily checks (points expiring in 30 days, birthday coupons). All of them end in `outbox.queue_message`.
 
 Events become messages transactionally: when a session that emitted a listed event commits, the event is kept in
 `message_triggers` in the same transaction (a rolled-back change triggers nothing); the sending job turns those
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from models import CouponTemplate, CouponTrigger, MemberCoupon, MessageStatus, MessageTopic, MessageTrigger, utcnow
 from services.members import points
-from services.messaging.outbox import BUILT_IN, enqueue
+from services.messaging.outbox import BUILT_IN, queue_message
 from services.platform import jobs
 from services.platform.config import CHAIN_TZ
 from services.platform.db import write_transaction
@@ -80,7 +80,9 @@ async def absorb(sessionmaker: async_sessionmaker[AsyncSession], now: datetime |
                     continue  # e.g. a walk-in's order: nobody to tell
                 variables = {name: str(row.payload.get(source, "")) for name, source in trigger.variables.items()}
                 key = f"{trigger.template_key}:{member_id}:{ref}"
-                await enqueue(session, int(member_id), trigger.topic, trigger.template_key, variables, key, now=now)
+                await queue_message(
+                    session, int(member_id), trigger.topic, trigger.template_key, variables, key, now=now
+                )
         if rows:
             await session.execute(delete(MessageTrigger).where(MessageTrigger.id.in_([r.id for r in rows])))
     return len(rows)
@@ -92,7 +94,7 @@ async def notify(
     """A time-driven trigger's message (points or a card expiring, a birthday coupon): its topic is its built-in
     template's; once per member and `ref`."""
     topic = BUILT_IN[template_key].topic
-    return await enqueue(session, member_id, topic, template_key, variables, f"{template_key}:{member_id}:{ref}")
+    return await queue_message(session, member_id, topic, template_key, variables, f"{template_key}:{member_id}:{ref}")
 
 
 async def warn_points_expiring(session: AsyncSession, now: datetime) -> int:

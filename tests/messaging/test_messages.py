@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 
 from models import Message, MessageStatus, MessageTopic, Order, Store, utcnow
 from services.messaging import triggers
-from services.messaging.outbox import enqueue
+from services.messaging.outbox import queue_message
 from services.messaging.providers import Outgoing, SandboxMessageProvider, SendFailed, WeChatSubscribeProvider
 from services.messaging.sending import MAX_ATTEMPTS
 from services.orders import lifecycle as orders
@@ -121,7 +121,7 @@ async def test_templates_declare_every_placeholder_and_a_triggers_template_keeps
     await message_settings(state)
     member = await member_agreeing_to(state, MessageTopic.ORDER_UPDATES)
     async with write_transaction(state.sessionmaker) as session:
-        await enqueue(session, member, MessageTopic.ORDER_UPDATES, "order.ready", {"order": "A12"}, "t1")
+        await queue_message(session, member, MessageTopic.ORDER_UPDATES, "order.ready", {"order": "A12"}, "t1")
     provider = SandboxMessageProvider()
     await send_pass(state, provider)
     assert [(m.title, m.text) for m in provider.sent] == [("取餐", "A12 好了")]
@@ -136,7 +136,7 @@ async def test_the_daily_cap_suppresses_and_quiet_hours_wait_in_the_members_time
     late = datetime(2026, 12, 3, 23, 30, tzinfo=tokyo)  # 22:30 in Shanghai: quiet in Tokyo only
     async with write_transaction(state.sessionmaker) as session:
         for n in range(3):
-            await enqueue(
+            await queue_message(
                 session, member, MessageTopic.EXPIRY, "card.expiring", {"card": f"c{n}", "date": "x"}, f"q{n}", now=late
             )
     provider = SandboxMessageProvider()
@@ -164,8 +164,12 @@ async def test_a_failing_provider_is_retried_with_backoff_then_the_message_fails
     member = await member_agreeing_to(state, *MessageTopic)
     now = utcnow()
     async with write_transaction(state.sessionmaker) as session:
-        await enqueue(session, member, MessageTopic.EXPIRY, "card.expiring", {"card": "a", "date": "x"}, "r1", now=now)
-        await enqueue(session, member, MessageTopic.EXPIRY, "card.expiring", {"card": "b", "date": "x"}, "r2", now=now)
+        await queue_message(
+            session, member, MessageTopic.EXPIRY, "card.expiring", {"card": "a", "date": "x"}, "r1", now=now
+        )
+        await queue_message(
+            session, member, MessageTopic.EXPIRY, "card.expiring", {"card": "b", "date": "x"}, "r2", now=now
+        )
     provider = SandboxMessageProvider(fail_next=3)
     await send_pass(state, provider, now)  # both fail once
     first, second = await messages_of(state, member)
@@ -178,7 +182,9 @@ async def test_a_failing_provider_is_retried_with_backoff_then_the_message_fails
         (MessageStatus.SENT, 2),
     ]
     async with write_transaction(state.sessionmaker) as session:
-        await enqueue(session, member, MessageTopic.EXPIRY, "card.expiring", {"card": "c", "date": "x"}, "r3", now=now)
+        await queue_message(
+            session, member, MessageTopic.EXPIRY, "card.expiring", {"card": "c", "date": "x"}, "r3", now=now
+        )
     down = SandboxMessageProvider(fail_next=100)
     for n in range(MAX_ATTEMPTS + 1):
         await send_pass(state, down, now + timedelta(hours=n + 1))

@@ -4,6 +4,8 @@ WeChat subscribe-message adapter's requests."""
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -11,14 +13,24 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select, update
 
+from app import create_app
 from models import Message, MessageStatus, MessageTopic, Order, Store, utcnow
 from services.messaging import triggers
 from services.messaging.outbox import queue_message
-from services.messaging.providers import Outgoing, SandboxMessageProvider, SendFailed, WeChatSubscribeProvider
+from services.messaging.providers import (
+    Outgoing,
+    SandboxMessageProvider,
+    SendFailed,
+    WeChatSubscribeProvider,
+    installed,
+)
 from services.messaging.sending import MAX_ATTEMPTS
 from services.orders import lifecycle as orders
+from services.platform.config import Settings
 from services.platform.db import write_transaction
+from services.platform.events import emit
 from services.pricing.engine import CartLine
+from tests.api.test_e2e_http import running_server
 from tests.conftest import count_statements, gid, pk, table_counts
 from tests.factories import list_in_store, make_library
 from tests.messaging.givens import member_agreeing_to, message_settings, messages_of, send_pass
@@ -276,3 +288,24 @@ async def test_the_wechat_adapter_builds_subscribe_message_requests_and_sorts_it
     with pytest.raises(SendFailed) as no_openid:
         await provider.send(Outgoing(8, 2, None, "order.ready", "t", "x", {"order": "1"}))
     assert no_openid.value.permanent
+
+
+async def test_the_running_apps_job_sends_on_its_messages_interval(state, monkeypatch):
+    """The app's runner repeats the sending pass every MESSAGES_INTERVAL_S (README): here 0.2 s, far below the
+    10 s default, and the message goes out through the provider the app installed."""
+    monkeypatch.setenv("MESSAGES_INTERVAL_S", "0.2")
+    assert Settings.from_env().messages_interval_s == 0.2
+    state.settings = replace(state.settings, messages_interval_s=0.2, jobs_interval_s=60, facts_interval_s=60)
+    await message_settings(state)
+    member = await member_agreeing_to(state, MessageTopic.SERVICE_REPLIES)
+    async with write_transaction(state.sessionmaker) as session:
+        emit(session, "care.ticket.replied", {"member_id": member, "ticket_id": 5})
+    provider = state.message_provider
+    assert isinstance(provider, SandboxMessageProvider) and installed() is provider
+    async with running_server(create_app(state=state), lifespan="on"):
+        for _ in range(40):
+            if provider.sent:
+                break
+            await asyncio.sleep(0.1)
+    assert [(m.member_id, m.text) for m in provider.sent] == [(member, "We replied to your feedback 5.")]
+    assert [m.status for m in await messages_of(state, member)] == [MessageStatus.SENT]

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from models import (
@@ -149,6 +150,7 @@ async def _hq_sends(api, state, pairs: dict[str, tuple[int, int]]) -> None:
         assert sent["data"]["sendMessage"]["errors"] == [], sent
 
 
+@pytest.mark.postgres_too
 async def test_every_trigger_and_every_send_path_reaches_only_members_who_agreed_to_its_topic(api, state, chain):
     await message_settings(state, cap=50, quiet=(0, 0))
     topics = {

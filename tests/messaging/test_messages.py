@@ -139,6 +139,7 @@ async def test_templates_declare_every_placeholder_and_a_triggers_template_keeps
     assert [(m.title, m.text) for m in provider.sent] == [("取餐", "A12 好了")]
 
 
+@pytest.mark.postgres_too
 async def test_the_daily_cap_suppresses_and_quiet_hours_wait_in_the_members_time_zone(state, chain):
     await message_settings(state, cap=2, quiet=(22, 8))
     async with write_transaction(state.sessionmaker) as session:
@@ -223,6 +224,7 @@ async def test_the_message_log_is_flat_in_statements_at_10_and_100_rows(api, sta
     assert counts[10] == counts[100], counts
 
 
+@pytest.mark.postgres_too
 async def test_a_sends_effect_counts_sent_messages_and_paid_orders_within_n_days_after(api, state, chain):
     await message_settings(state)
     template = await _template(api)

@@ -272,3 +272,24 @@ async def effect(session: AsyncSession, send_id: int, days: int) -> Effect:
         orders=len(orders),
         days=days,
     )
+
+
+async def exported(session: AsyncSession, member_id: int) -> dict[str, Any]:
+    """The member's data export's part: their answers per topic and every message kept for them."""
+    consents = (await session.scalars(select(MessageConsent).where(MessageConsent.member_id == member_id))).all()
+    messages = (await session.scalars(select(Message).where(Message.member_id == member_id).order_by(Message.id))).all()
+    return {
+        "messageConsents": [
+            {"topic": c.topic.value, "granted": c.granted, "at": c.updated_at.isoformat()} for c in consents
+        ],
+        "messages": [
+            {
+                "topic": m.topic.value,
+                "status": m.status.value,
+                "title": m.title,
+                "text": m.text,
+                "at": (m.sent_at or m.created_at).isoformat(),
+            }
+            for m in messages
+        ],
+    }

@@ -78,8 +78,9 @@ async def test_a_member_agrees_per_topic_and_sees_only_what_reached_them(api, st
     inbox = (await api.gql("{ myMessages { edges { node { text status topic } } } }", as_=who))["data"]["myMessages"]
     assert [e["node"] for e in inbox["edges"]] == [{"text": "Hello you", "status": "SENT", "topic": "PROMOTIONS"}]
     export = (await api.gql("{ myDataExport }", as_=who))["data"]["myDataExport"]
-    assert {"topic": "PROMOTIONS", "granted": True} == {
-        k: export["messageConsents"][0][k] for k in ("topic", "granted")
+    assert {k: export["messageConsents"][0][k] for k in ("topic", "granted")} == {
+        "topic": "PROMOTIONS",
+        "granted": True,
     }
     assert [(m["status"], m["text"]) for m in export["messages"]] == [("SENT", "Hello you")]
     # a member cannot read HQ's log, nor another member's message by id

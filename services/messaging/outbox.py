@@ -81,11 +81,18 @@ def check_variables(declared: tuple[str, ...] | list[str], given: Mapping[str, s
 
 
 async def consented(session: AsyncSession, member_ids: list[int], topic: MessageTopic) -> set[int]:
-    """Which of these members said yes to `topic` (no answer is no)."""
+    """Which of these members said yes to `topic` (no answer is no; a deleted account says no)."""
     if not member_ids:
         return set()
-    stmt = select(MessageConsent.member_id).where(
-        MessageConsent.member_id.in_(member_ids), MessageConsent.topic == topic, MessageConsent.granted.is_(True)
+    stmt = (
+        select(MessageConsent.member_id)
+        .join(Member, Member.id == MessageConsent.member_id)
+        .where(
+            MessageConsent.member_id.in_(member_ids),
+            MessageConsent.topic == topic,
+            MessageConsent.granted.is_(True),
+            Member.deleted_at.is_(None),
+        )
     )
     return set((await session.scalars(stmt)).all())
 

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from models import MemberIdentity, Message, MessageConsent, MessageStatus, utcnow
+from models import Member, MemberIdentity, Message, MessageConsent, MessageStatus, utcnow
 from services.messaging import triggers
 from services.messaging.outbox import Wording, local_day_start, member_zones, quiet_until, render, wording
 from services.messaging.providers import MessageProvider, Outgoing, SendFailed, installed
@@ -43,9 +43,9 @@ class Batch:
 async def _batch_facts(session: AsyncSession, rows: list[Message], now: datetime) -> Batch:
     ids = sorted({m.member_id for m in rows})
     consents = await session.execute(
-        select(MessageConsent.member_id, MessageConsent.topic).where(
-            MessageConsent.member_id.in_(ids), MessageConsent.granted.is_(True)
-        )
+        select(MessageConsent.member_id, MessageConsent.topic)
+        .join(Member, Member.id == MessageConsent.member_id)
+        .where(MessageConsent.member_id.in_(ids), MessageConsent.granted.is_(True), Member.deleted_at.is_(None))
     )
     sent = await session.execute(
         select(Message.member_id, Message.sent_at).where(

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from app import create_app
-from models import Message, MessageStatus, MessageTopic, Order, Store, utcnow
+from models import Member, Message, MessageStatus, MessageTopic, Order, Store, utcnow
 from services.messaging import triggers
 from services.messaging.outbox import queue_message
 from services.messaging.providers import (
@@ -22,6 +22,7 @@ from services.messaging.providers import (
     SandboxMessageProvider,
     SendFailed,
     WeChatSubscribeProvider,
+    configured_message_provider,
     installed,
 )
 from services.messaging.sending import MAX_ATTEMPTS
@@ -317,3 +318,23 @@ async def test_the_running_apps_job_sends_on_its_messages_interval(state, monkey
             await asyncio.sleep(0.1)
     assert [(m.member_id, m.text) for m in provider.sent] == [(member, "We replied to your feedback 5.")]
     assert [m.status for m in await messages_of(state, member)] == [MessageStatus.SENT]
+
+
+async def test_a_deleted_account_gets_no_message_whatever_it_had_agreed_to(state):
+    await message_settings(state)
+    member = await member_agreeing_to(state, *MessageTopic)
+    async with write_transaction(state.sessionmaker) as session:
+        await triggers.notify(session, member, "card.expiring", {"card": "a", "date": "x"}, "before")
+        await session.execute(update(Member).where(Member.id == member).values(deleted_at=utcnow()))
+        await triggers.notify(session, member, "card.expiring", {"card": "b", "date": "x"}, "after")
+    provider = SandboxMessageProvider()
+    await send_pass(state, provider)
+    assert provider.sent == []
+    assert [m.status for m in await messages_of(state, member)] == [MessageStatus.SUPPRESSED_CONSENT] * 2
+
+
+def test_the_provider_is_wechat_where_configured_the_sandbox_in_development_and_none_in_bare_production():
+    wechat = Settings(wechat_app_id="wx1", wechat_app_secret="s", wechat_message_templates=(("order.ready", "T1"),))
+    assert isinstance(configured_message_provider(wechat), WeChatSubscribeProvider)
+    assert isinstance(configured_message_provider(Settings()), SandboxMessageProvider)
+    assert configured_message_provider(Settings(env="production")) is None

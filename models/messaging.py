@@ -74,6 +74,7 @@ class Message(Base):
     __table_args__ = (
         UniqueConstraint("dedupe_key"),
         Index("ix_messages_status_due_at", "status", "due_at"),
+        Index("ix_messages_status_id", "status", "id"),  # HQ's log filtered by status, newest first
         Index("ix_messages_member_id_id", "member_id", "id"),
         Index("ix_messages_send_id", "send_id"),
     )

@@ -95,6 +95,7 @@ def _start_jobs(settings: Settings, state: AppState) -> asyncio.Task[None]:
             providers=state.payment_providers,
             facts_interval_s=settings.facts_interval_s,
             report_failed=state.metrics.set_failed_jobs,
+            intervals={"messages.send": settings.messages_interval_s},
         )
     )
 

@@ -62,6 +62,15 @@ from models.members import (
     TopUpPlan,
     TopUpStatus,
 )
+from models.messaging import (
+    Message,
+    MessageConsent,
+    MessageSend,
+    MessageStatus,
+    MessageTemplate,
+    MessageTopic,
+    MessageTrigger,
+)
 from models.orders import (
     Channel,
     Fulfilment,
@@ -125,6 +134,13 @@ __all__ = [
     "MemberStore",
     "MemberTag",
     "MemberTagLink",
+    "Message",
+    "MessageConsent",
+    "MessageSend",
+    "MessageStatus",
+    "MessageTemplate",
+    "MessageTopic",
+    "MessageTrigger",
     "MovementKind",
     "OnlineTopUp",
     "Order",

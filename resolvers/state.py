@@ -17,6 +17,7 @@ from services.access.pii import PiiCipher
 from services.access.security import Security
 from services.access.viewer_cache import ViewerCache
 from services.members.code import MemberCodes
+from services.messaging.providers import MessageProvider, configured_message_provider, install
 from services.org.settings import SETTINGS_CHANGED, SettingsMemo
 from services.platform.config import Settings as Settings
 from services.platform.db import create_engine, create_read_sessionmaker, create_sessionmaker
@@ -72,6 +73,9 @@ class AppState:
                 self.chain_settings.forget()
                 await asyncio.sleep(1.0)
 
+    # Where the sending job delivers messages (services/messaging/providers.py); None: they wait.
+    message_provider: MessageProvider | None = None
+
 
 class LifespanState(TypedDict):
     """What the app's lifespan yields: Starlette gives a copy to every request as `request.state` (`.chain`)."""
@@ -107,4 +111,5 @@ def build_state(settings: Settings) -> AppState:
         metrics=Metrics(engine),
         viewers=ViewerCache(ttl_s=settings.session_cache_s),
         chain_settings=SettingsMemo(ttl_s=settings.settings_cache_s),
+        message_provider=install(configured_message_provider(settings)),
     )

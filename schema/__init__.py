@@ -22,6 +22,7 @@ from schema.inventory.api import InventoryMutation, InventoryQuery
 from schema.marketing.api import MarketingMutation, MarketingQuery
 from schema.members.api import MemberMutation, MemberQuery
 from schema.members.profiles import ProfileMutation, ProfileQuery
+from schema.messaging.api import MessagingMutation, MessagingQuery
 from schema.orders.api import OrderMutation, OrderQuery, SettlementMutation, SettlementQuery
 from schema.org.api import StaffMutation, StaffQuery, StoreMutation, StoreQuery
 
@@ -39,6 +40,7 @@ Query = merge_types(
         ProfileQuery,
         OrderQuery,
         MarketingQuery,
+        MessagingQuery,
         ReportQuery,
         RecommendationQuery,
         SettlementQuery,
@@ -57,6 +59,7 @@ Mutation = merge_types(
         ProfileMutation,
         OrderMutation,
         MarketingMutation,
+        MessagingMutation,
         SettlementMutation,
     ),
 )

@@ -13,6 +13,7 @@ from types import ModuleType
 from services.analytics import facts, recommendations
 from services.marketing import coupons, group_buys
 from services.members import browsing, points, segments
+from services.messaging import sending, triggers
 from services.orders import late_payments, refunds
 from services.orders import lifecycle as orders
 
@@ -27,4 +28,6 @@ JOB_DOMAINS: tuple[ModuleType, ...] = (
     recommendations,
     refunds,
     segments,
+    sending,
+    triggers,
 )

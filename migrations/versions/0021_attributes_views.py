@@ -1,7 +1,7 @@
 """member attributes and values, product views
 
 Revision ID: 0021_attributes_views
-Revises: 0015_warehouses_replenishment
+Revises: 0020_messages
 Create Date: 2026-12-03 10:13:36.104190
 """
 
@@ -14,7 +14,7 @@ import models.base
 
 
 revision: str = "0021_attributes_views"
-down_revision: str | None = "0015_warehouses_replenishment"
+down_revision: str | None = '0020_messages'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -46,6 +46,7 @@ from resolvers.loaders.members import (
     PointsLedgerLoader,
     TagsByMemberLoader,
 )
+from resolvers.loaders.messaging import MessageByIdLoader, MessageSendByIdLoader, MessageTemplateByIdLoader
 from resolvers.loaders.orders import (
     OrderByIdLoader,
     OrderLinesByOrderLoader,
@@ -95,6 +96,9 @@ class Loaders:
     member_level_by_id = _Lazy(lambda x: MemberLevelByIdLoader(x.sessionmaker, x.viewer))
     tags_by_member = _Lazy(lambda x: TagsByMemberLoader(x.sessionmaker, x.viewer))
     member_store_stats = _Lazy(lambda x: MemberStoreStatsLoader(x.sessionmaker, x.viewer))
+    message_by_id = _Lazy(lambda x: MessageByIdLoader(x.sessionmaker, x.viewer))
+    message_send_by_id = _Lazy(lambda x: MessageSendByIdLoader(x.sessionmaker, x.viewer))
+    message_template_by_id = _Lazy(lambda x: MessageTemplateByIdLoader(x.sessionmaker, x.viewer))
     audit_log_by_id = _Lazy(lambda x: AuditLogByIdLoader(x.sessionmaker, x.viewer))
     category_by_id = _Lazy(lambda x: CategoryByIdLoader(x.sessionmaker, x.viewer))
     categories_by_parent = _Lazy(lambda x: CategoriesByParentLoader(x.sessionmaker, x.viewer))

@@ -242,6 +242,9 @@ class ChainSettingsType:
     store_campaign_kinds: list[str] = strawberry.field(description="Campaign kinds a store may run on its own")
     store_campaign_max_discount_pct: int = strawberry.field(description="The deepest discount a store campaign gives")
     stores_see_margin: bool = strawberry.field(description="Store managers see their own store's cost and margin")
+    message_cap_per_day: int = strawberry.field(description="Messages a member gets at most per their local day")
+    quiet_hours_start: int = strawberry.field(description="Hour (member's time zone) quiet hours begin; no messages")
+    quiet_hours_end: int = strawberry.field(description="Hour quiet hours end (equal to the start: none)")
 
     @classmethod
     def of(cls, value: ChainSettingsValue) -> Self:
@@ -362,6 +365,9 @@ class UpdateChainSettingsInput:
     store_campaign_kinds: list[str] | None = None
     store_campaign_max_discount_pct: int | None = None
     stores_see_margin: bool | None = None
+    message_cap_per_day: int | None = None
+    quiet_hours_start: int | None = None
+    quiet_hours_end: int | None = None
 
 
 @strawberry.input

@@ -37,6 +37,7 @@ class Perm(StrEnum):
     MARKETING_MANAGE = "marketing.manage"
     REPORT_VIEW = "report.view"
     SETTLEMENT_VIEW = "settlement.view"
+    MESSAGE_MANAGE = "message.manage"
 
 
 # What each permission lets a role do.
@@ -67,6 +68,7 @@ PERMISSIONS: dict[Perm, str] = {
     Perm.MARKETING_MANAGE: "Run coupons and promotions (store roles: their own store's, of the kinds HQ allows)",
     Perm.REPORT_VIEW: "See reports (own store for store roles)",
     Perm.SETTLEMENT_VIEW: "See daily settlements",
+    Perm.MESSAGE_MANAGE: "Write message templates, send messages to members who agreed, read the message log (HQ)",
 }
 
 
@@ -91,6 +93,7 @@ _HQ_OPERATOR = {
     Perm.MEMBER_ATTRIBUTES_EDIT,
     Perm.MARKETING_MANAGE,
     Perm.REPORT_VIEW,
+    Perm.MESSAGE_MANAGE,
 }
 _HQ_ANALYST = {
     Perm.STAFF_READ,

@@ -41,6 +41,7 @@ from services.access import audit, auth
 from services.access.pii import PiiCipher, erased, mask_phone
 from services.access.scope import SYSTEM, Viewer
 from services.members import attributes, browsing
+from services.messaging import admin as messaging
 from services.orders import lifecycle as orders
 from services.orders import refunds
 from services.orders.states import Actor
@@ -80,6 +81,8 @@ _EXPORT_SECTIONS = (
     "groupBuys",
     "attributes",
     "browsingHistory",
+    "messageConsents",
+    "messages",
 )
 
 
@@ -94,6 +97,7 @@ async def export_data(session: AsyncSession, cipher: PiiCipher, viewer: Viewer) 
     parts |= await _exported_account(session, member_id)
     parts["attributes"] = await attributes.exported(session, cipher, member_id)
     parts["browsingHistory"] = await browsing.exported(session, member_id)
+    parts |= await messaging.exported(session, member_id)
     return {section: parts[section] for section in _EXPORT_SECTIONS}
 
 

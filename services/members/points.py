@@ -228,14 +228,14 @@ def _remaining_by_year(entries: list[tuple[PointsKind, int, int | None]]) -> dic
     return dict(left)
 
 
-async def expire_year(session: AsyncSession, year: int) -> int:
-    """Expire what is left of points earned in `year` (run after the end of year+1). Idempotent."""
+async def remaining_of_year(session: AsyncSession, year: int) -> dict[int, int]:
+    """Points earned in `year` that each member still holds (those with none left are not listed)."""
     members = (
         await session.scalars(
             select(PointsEntry.member_id).where(PointsEntry.earned_year == year, PointsEntry.points > 0).distinct()
         )
     ).all()
-    expired = 0
+    left: dict[int, int] = {}
     for member_id in members:
         entries = (
             await session.execute(
@@ -246,8 +246,16 @@ async def expire_year(session: AsyncSession, year: int) -> int:
         ).all()
         remaining = _remaining_by_year([(k, p, y) for k, p, y in entries]).get(year, 0)
         if remaining > 0:
-            await _apply(session, member_id, -remaining, PointsKind.EXPIRE, earned_year=year, note=f"earned in {year}")
-            expired += remaining
+            left[member_id] = remaining
+    return left
+
+
+async def expire_year(session: AsyncSession, year: int) -> int:
+    """Expire what is left of points earned in `year` (run after the end of year+1). Idempotent."""
+    expired = 0
+    for member_id, remaining in (await remaining_of_year(session, year)).items():
+        await _apply(session, member_id, -remaining, PointsKind.EXPIRE, earned_year=year, note=f"earned in {year}")
+        expired += remaining
     return expired
 
 

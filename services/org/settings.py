@@ -42,6 +42,11 @@ class ChainSettings:
     # Reports: whether store managers see cost, gross profit and margin for their own store (HQ always may, with
     # catalog.view_cost).
     stores_see_margin: bool = False
+    # Messages to members: at most this many a member's local day, none between quiet_hours_start and
+    # quiet_hours_end (hours, the member's time zone; equal hours: no quiet hours). Held ones go out when it ends.
+    message_cap_per_day: int = 3
+    quiet_hours_start: int = 22
+    quiet_hours_end: int = 8
 
 
 async def get_settings(session: AsyncSession) -> ChainSettings:
@@ -71,6 +76,9 @@ async def update_settings(session: AsyncSession, **changes: Any) -> ChainSetting
         ("free_delivery_over_fen", 0, 10_000_000),
         ("delivery_radius_km", 0, 50),
         ("store_campaign_max_discount_pct", 0, 90),
+        ("message_cap_per_day", 0, 50),
+        ("quiet_hours_start", 0, 23),
+        ("quiet_hours_end", 0, 23),
     ):
         if not low <= getattr(updated, name) <= high:
             field = "".join(w.capitalize() if i else w for i, w in enumerate(name.split("_")))

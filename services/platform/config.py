@@ -19,6 +19,12 @@ def _bool(name: str, default: bool) -> bool:
     return raw.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _pairs(raw: str) -> tuple[tuple[str, str], ...]:
+    """`a=1,b=2` as (("a", "1"), ("b", "2"))."""
+    pairs = (item.split("=", 1) for item in raw.split(",") if "=" in item)
+    return tuple((k.strip(), v.strip()) for k, v in pairs)
+
+
 @dataclass(frozen=True)
 class Settings:
     env: str = "development"
@@ -58,6 +64,10 @@ class Settings:
     # Public reads over GET: how long a shared cache (a CDN) may serve an answer, and serve it stale while it refreshes.
     public_max_age_s: int = 1
     public_swr_s: int = 30
+    # How often each instance's job sends queued messages to members (seconds).
+    messages_interval_s: float = 10.0
+    # WeChat subscribe messages: our template key -> the template id registered in the WeChat console.
+    wechat_message_templates: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
     @property
     def is_production(self) -> bool:
@@ -95,4 +105,6 @@ class Settings:
             settings_cache_s=float(os.environ.get("SETTINGS_CACHE_S", "30")),
             public_max_age_s=int(os.environ.get("PUBLIC_MAX_AGE_S", "1")),
             public_swr_s=int(os.environ.get("PUBLIC_SWR_S", "30")),
+            messages_interval_s=float(os.environ.get("MESSAGES_INTERVAL_S", "10")),
+            wechat_message_templates=_pairs(os.environ.get("WECHAT_MESSAGE_TEMPLATES", "")),
         )

@@ -31,6 +31,12 @@ def emit(session: AsyncSession, topic: str, payload: dict[str, Any]) -> None:
     session.info.setdefault(_PENDING, []).append(Event(topic, payload))
 
 
+def pending(info: dict[Any, Any]) -> list[Event]:
+    """What a session (its `info`) has emitted so far and not yet published; for hooks that run before the commit."""
+    events: list[Event] = info.get(_PENDING, [])
+    return events
+
+
 def take_pending(session: AsyncSession) -> list[Event]:
     events: list[Event] = session.info.pop(_PENDING, [])
     return events

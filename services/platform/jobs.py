@@ -261,12 +261,14 @@ async def runner(
     providers: Mapping[str, PaymentProvider] | None = None,
     facts_interval_s: float | None = None,
     report_failed: Callable[[dict[str, int]], None] | None = None,
+    intervals: Mapping[str, float] | None = None,
 ) -> None:
     """The app's background loops (started in the lifespan): due jobs every `interval_s`, their events out through
     `broker`, and after each pass the count of FAILED jobs by kind to `report_failed` (the metrics gauge); beside
     it each registered periodic work on its own interval (read from PERIODIC when the runner starts).
     `facts_interval_s`, when given, is the interval of the report fold (registered as "facts.fold"; the app passes
-    its FACTS_INTERVAL_S setting)."""
+    its FACTS_INTERVAL_S setting); `intervals` overrides other periodic work's interval by name (the app's
+    MESSAGES_INTERVAL_S for "messages.send")."""
 
     async def jobs_pass() -> None:
         await run_due(sessionmaker, broker=broker, providers=providers)
@@ -274,7 +276,9 @@ async def runner(
             async with sessionmaker() as session:
                 report_failed(await failed_counts(session))
 
-    intervals = {} if facts_interval_s is None else {"facts.fold": facts_interval_s}
+    intervals = dict(intervals or {})
+    if facts_interval_s is not None:
+        intervals["facts.fold"] = facts_interval_s
 
     def loop(name: str, p: Periodic) -> Awaitable[None]:
         return _every(intervals.get(name, p.every_s), name, lambda: p.work(sessionmaker))

@@ -113,6 +113,8 @@ APP_SETTINGS = frozenset(
         "WS_SESSION_CHECK_S",
         "FACTS_INTERVAL_S",
         "JOBS_INTERVAL_S",
+        "MESSAGES_INTERVAL_S",
+        "WECHAT_MESSAGE_TEMPLATES",
     }
 )
 
@@ -135,6 +137,8 @@ def base_env(data_dir: Path, database_url: str) -> dict[str, str]:
             "FACTS_INTERVAL_S": "2",
             # The job runner (README: every 30 s), sooner so a late payment's refund comes within the test's wait.
             "JOBS_INTERVAL_S": "1",
+            # The message sending job (README: every 10 s), sooner so the day's promotion goes out within its wait.
+            "MESSAGES_INTERVAL_S": "1",
             **new_keys(),
         }
     )

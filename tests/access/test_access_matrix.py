@@ -25,6 +25,7 @@ from services.platform.config import Settings
 from tests.access.matrix_inventory import inventory_ops
 from tests.access.matrix_marketing import marketing_ops, report_ops
 from tests.access.matrix_members import member_ops
+from tests.access.matrix_messaging import messaging_ops
 from tests.access.matrix_orders import order_ops
 from tests.access.matrix_profiles import profile_ops
 from tests.conftest import Api, Chain, DemoTemplate, chain_of, gid, make_settings, mint_token
@@ -199,6 +200,7 @@ OPS += order_ops(Op, only, ALL, STAFF)
 OPS += marketing_ops(Op, only, ALL, STAFF)
 OPS += report_ops(Op, only, ALL, STAFF)
 OPS += profile_ops(Op, only, ALL, STAFF)
+OPS += messaging_ops(Op, only, ALL, STAFF)
 
 CASES = [pytest.param(op, viewer, id=f"{op.name}-{viewer}") for op in OPS for viewer in VIEWERS]
 

@@ -125,9 +125,11 @@ def test_every_enqueued_kind_has_a_handler_once_the_entry_point_is_loaded(setup,
     handlers = set(registered["handlers"])
     assert not ENQUEUED - handlers, f"no handler for {sorted(ENQUEUED - handlers)}"
     assert set(registered["seeders"]) <= handlers
-    # Daily work schedules itself; the points expiry seeds two years; the runner folds reports on an interval.
-    assert {"members.rfm", "coupons.birthday", "recs.copurchase", "points.expire"} <= set(registered["seeders"])
-    assert registered["periodic"] == ["facts.fold"]
+    # Daily work schedules itself; the points expiry seeds two years; the runner folds reports and sends messages
+    # on an interval.
+    daily = {"members.rfm", "coupons.birthday", "recs.copurchase", "points.expire"}
+    assert daily | {"messages.points_expiring", "messages.birthday_coupon"} <= set(registered["seeders"])
+    assert registered["periodic"] == ["facts.fold", "messages.send"]
 
 
 def test_the_runner_alone_registers_nothing(tmp_path):

@@ -1,0 +1,1 @@
+"""Messages to members: consent, templates, sends, the message log."""

@@ -64,6 +64,7 @@ from models.members import (
 )
 from models.orders import (
     Channel,
+    Exchange,
     Fulfilment,
     Order,
     OrderLine,
@@ -102,6 +103,7 @@ __all__ = [
     "CouponSource",
     "CouponTemplate",
     "CouponTrigger",
+    "Exchange",
     "FactEvent",
     "FactEventKind",
     "Fulfilment",

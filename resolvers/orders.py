@@ -15,7 +15,7 @@ from services.members import top_ups
 from services.orders import exchanges, late_payments, listing, pos, refunds, settlement
 from services.orders import lifecycle as orders
 from services.orders import states as order_states
-from services.orders.exchanges import Done as ExchangeDone
+from services.orders.exchanges import Exchanged as Exchanged
 from services.orders.exchanges import ExchangeRequest as ExchangeRequest
 from services.orders.exchanges import Receipt as Receipt
 from services.orders.lifecycle import DeliveryAddress as DeliveryAddress
@@ -203,7 +203,7 @@ async def refund(ctx: Context, request: RefundRequest, key: str) -> tuple[Refund
     return made, order
 
 
-async def exchange(ctx: Context, request: ExchangeRequest, key: str) -> tuple[ExchangeDone, Receipt]:
+async def exchange(ctx: Context, request: ExchangeRequest, key: str) -> tuple[Exchanged, Receipt]:
     """An exchange at the counter, and its receipt."""
     done = await exchanges.exchange_at_counter(
         ctx.session, ctx.viewer, ctx.app.payment_providers, ctx.app.member_codes, request, idempotency_key=key

@@ -87,7 +87,7 @@ class ExchangeRequest:
 
 
 @dataclass
-class Done:
+class Exchanged:
     """An exchange as made: its record, the order after it, the lines it sold, and the refund of a difference."""
 
     exchange: Exchange
@@ -131,7 +131,7 @@ async def exchange_at_counter(
     request: ExchangeRequest,
     *,
     idempotency_key: str,
-) -> Done:
+) -> Exchanged:
     """Make the exchange once per key: a replay returns the first exchange and moves nothing; the same key with
     another request is IDEMPOTENCY_KEY_REUSED. Staff who sell and refund, in the order's own store only: another
     store's order is NOT_FOUND, as an id that does not exist."""
@@ -142,7 +142,7 @@ async def exchange_at_counter(
         raise DomainError(ErrorCode.NOT_FOUND, "No such order.", "orderId")
     acted_in(order.store_id)
 
-    async def load(stored: dict[str, object]) -> Done:
+    async def load(stored: dict[str, object]) -> Exchanged:
         return await _done(session, int(str(stored["exchange_id"])))
 
     return await idempotency.once(
@@ -166,14 +166,14 @@ def _shown_member(codes: MemberCodes, code: str | None) -> int | None:
         raise DomainError(refused.code, refused.message, "memberCode") from refused
 
 
-async def _done(session: AsyncSession, exchange_id: int) -> Done:
+async def _done(session: AsyncSession, exchange_id: int) -> Exchanged:
     exchange = await session.get(Exchange, exchange_id)
     assert exchange is not None
     order = await session.get(Order, exchange.order_id)
     assert order is not None
     sold = (await session.scalars(select(OrderLine).where(OrderLine.exchange_id == exchange_id))).all()
     refund = await session.get(Refund, exchange.refund_id) if exchange.refund_id is not None else None
-    return Done(exchange, order, list(sold), refund)
+    return Exchanged(exchange, order, list(sold), refund)
 
 
 def _returning(lines: Sequence[OrderLine], returns: Mapping[int, int]) -> list[tuple[OrderLine, int]]:
@@ -241,7 +241,7 @@ async def _exchange(
     providers: dict[str, PaymentProvider],
     request: ExchangeRequest,
     shown: int | None,
-) -> Done:
+) -> Exchanged:
     now = utcnow()
     order = await session.get(Order, request.order_id, with_for_update=True, populate_existing=True)
     assert order is not None  # checked by exchange_at_counter, in this transaction
@@ -286,7 +286,7 @@ async def _exchange(
     await _member_spend(session, order, difference)
     facts.record(session, FactEventKind.EXCHANGE, order.id, exchange_id=exchange.id)
     await session.flush()
-    return Done(exchange, order, sold, refund)
+    return Exchanged(exchange, order, sold, refund)
 
 
 async def _move_goods(
@@ -399,7 +399,7 @@ async def _member_spend(session: AsyncSession, order: Order, difference: int) ->
     await session.execute(update(Member).where(Member.id == order.member_id).values(total_spend=spend))
 
 
-async def receipt(session: AsyncSession, done: Done) -> Receipt:
+async def receipt(session: AsyncSession, done: Exchanged) -> Receipt:
     """The exchange's receipt: returned lines (negative), new lines, the difference and how it was settled."""
     ex = done.exchange
     sku_ids = {int(x["skuId"]) for x in ex.returned} | {x.sku_id for x in done.sold}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
+from uuid import uuid4
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -12,8 +13,10 @@ from sqlalchemy import func, select
 from models import (
     Exchange,
     Member,
+    Order,
     OrderLine,
     Payment,
+    PaymentMethod,
     PointsEntry,
     Refund,
     Role,
@@ -23,9 +26,10 @@ from models import (
     StockMovement,
 )
 from services.members import stored_value
+from services.members.stored_value import MAX_TOP_UP
 from services.members.accounts import relate
 from services.platform.db import write_transaction
-from tests.conftest import gid, mint_token, pk
+from tests.conftest import gid, in_own_loop, mint_token, pk
 from tests.factories import list_in_store, make_library
 
 CHECKOUT = """mutation($key: String!, $lines: [CartLineInput!]!, $t: [TenderInput!]!, $m: ID, $store: ID) {
@@ -164,7 +168,9 @@ async def test_given_a_counter_sale_when_the_member_takes_a_dearer_item_and_pays
     assert done["exchange"]["paid"] == [{"method": "CASH", "amount": 1000}] and done["exchange"]["refunded"] == []
     assert done["exchange"]["pointsEarned"] == 10
     assert [(x["quantity"], x["amount"]) for x in done["receipt"]["lines"]] == [(-1, -2000), (1, 3000)]
-    assert done["receipt"]["settled"] == [{"method": "CASH", "amount": 1000}] and "CASH 10.00" in done["receipt"]["text"]
+    assert (
+        done["receipt"]["settled"] == [{"method": "CASH", "amount": 1000}] and "CASH 10.00" in done["receipt"]["text"]
+    )
     assert done["order"]["status"] == "COMPLETED" and done["order"]["payable"] == 5000
     assert ("EXCHANGE", 1000, "STAFF") in {(t["kind"], t["amount"], t["actor"]) for t in done["order"]["timeline"]}
     after = await _world(state, member, store, [a, b])
@@ -332,3 +338,180 @@ async def test_the_settlement_counts_a_paid_difference_as_taking_and_a_refunded_
     assert day["exchanges"] == {"count": 2, "returned": 5000, "sold": 4500, "paid": 1000, "refunded": 1500}
     assert day["net"] == 2000 + 3000 + 1000 - 1500
     assert pk(one["id"]) != pk(two["id"])
+
+
+async def _recomputed(session, store_id: int) -> dict[str, object]:
+    """The store's figures the long way, from raw rows: every line ever sold on its orders (the exchanges' too) and
+    what of each came back; every payment and refund by method; every exchange."""
+    lines = (
+        await session.execute(
+            select(
+                OrderLine.quantity, OrderLine.refunded, OrderLine.list_price, OrderLine.line_total, OrderLine.unit_cost
+            )
+            .join(Order, Order.id == OrderLine.order_id)
+            .where(Order.store_id == store_id)
+        )
+    ).all()
+    taken: dict[str, int] = {}
+    for method, amount in (
+        await session.execute(select(Payment.method, Payment.amount).where(Payment.store_id == store_id))
+    ).all():
+        taken[method.value] = taken.get(method.value, 0) + amount
+    given: dict[str, int] = {}
+    for by_method in (await session.scalars(select(Refund.by_method).where(Refund.store_id == store_id))).all():
+        for method, amount in by_method.items():
+            given[method] = given.get(method, 0) + amount
+    exchanges = (await session.scalars(select(Exchange).where(Exchange.store_id == store_id))).all()
+    orders = await session.scalar(select(func.count()).select_from(Order).where(Order.store_id == store_id))
+    return {
+        "orders": orders,
+        "gmv": sum(q * p for q, _, p, _, _ in lines),
+        "net": sum(t for *_, t, _ in lines),
+        # What came back is worth its line's total shared by unit, cumulatively (refunds.paid_for).
+        "refunds": sum(t * r // q for q, r, _, t, _ in lines),
+        "cost": sum(c * q for q, *_, c in lines),
+        "refunded_cost": sum(c * r for q, r, *_, c in lines),
+        "takings": {m: v for m, v in taken.items() if v},
+        "given_back": {m: v for m, v in given.items() if v},
+        # Money held = what the goods still with the members are worth (no points, no delivery fees here).
+        "held": sum(t - t * r // q for q, r, _, t, _ in lines),
+        "exchanges": {
+            "count": len(exchanges),
+            "returned": sum(x.returned_value for x in exchanges),
+            "sold": sum(x.sold_value for x in exchanges),
+            "paid": sum(x.difference for x in exchanges if x.difference > 0),
+            "refunded": -sum(x.difference for x in exchanges if x.difference < 0),
+        },
+    }
+
+
+async def test_after_any_sales_exchanges_and_refunds_the_settlement_and_report_equal_a_recomputation(state, chain):
+    """Hypothesis: counter sales (cash, card, stored value), exchanges either way (paid in cash, card or stored
+    value with the member's code), partial refunds; then the day's settlement and the folded sales report equal the
+    figures recomputed from raw rows, and the order's tenders hold what its remaining lines are worth."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from services.analytics import facts, reports
+    from services.orders import exchanges, pos, refunds, settlement
+    from services.orders.refunds import RefundRequest
+    from services.pricing.engine import CartLine, quote
+    from tests.factories import HQ
+
+    library = await make_library(state, products=3, skus_per_product=1, price=1000)
+    skus = library.sku_ids
+    store = chain.stores["HZ01"]  # a store of its own: the other tests' rows stay out of its day
+    await list_in_store(state, store, skus, on_hand=100000)
+    async with write_transaction(state.sessionmaker) as session:
+        from models import Sku, Store, StoreListing
+
+        for sku, price in zip(skus, (1000, 1990, 333), strict=True):
+            (await session.get(Sku, sku)).cost_price = price // 3
+            listing = await session.scalar(
+                select(StoreListing).where(StoreListing.sku_id == sku, StoreListing.store_id == store)
+            )
+            listing.price = price
+        member = Member(name="性质会员", level_id=1, points_balance=0)
+        session.add(member)
+        await session.flush()
+        await relate(session, member.id, store)
+        await stored_value.top_up(
+            session, member.id, principal=MAX_TOP_UP, bonus=0, store_id=store, ref_type="seed", ref_id=None
+        )
+        tz = ZoneInfo((await session.get(Store, store)).timezone)
+    member_id = member.id
+    made: list[int] = []
+    differences: list[int] = []
+    cart = st.dictionaries(st.sampled_from(skus), st.integers(1, 3), min_size=1, max_size=2)
+    pay = st.sampled_from(["CASH", "CARD", "STORED_VALUE"])
+    step = st.one_of(
+        st.tuples(st.just("sale"), cart, pay, st.booleans()),
+        st.tuples(st.just("exchange"), st.integers(0, 50), st.integers(1, 3), cart, pay),
+        st.tuples(st.just("refund"), st.integers(0, 50)),
+    )
+
+    def tenders(method: str, amount: int, member: int | None) -> list[pos.Tender]:
+        chosen = method if (method != "STORED_VALUE" or member) else "CASH"
+        return [pos.Tender(PaymentMethod(chosen), amount)] if amount else []
+
+    def examples(run, sessionmaker) -> None:
+        async def sale(items: dict[int, int], method: str, with_member: bool) -> None:
+            who = member_id if with_member else None
+            async with write_transaction(sessionmaker) as session:
+                lines = [CartLine(k, q) for k, q in items.items()]
+                total = (await quote(session, store_id=store, lines=lines, member_id=who)).total
+                request = pos.Checkout(store, f"s-{len(made)}-{uuid4().hex}", lines, tenders(method, total, who), who)
+                made.append((await pos.checkout(session, HQ, request)).id)
+
+        async def exchange(pick: int, qty: int, items: dict[int, int], method: str) -> None:
+            async with write_transaction(sessionmaker) as session:
+                order = await session.get(Order, made[pick % len(made)])
+                lines = (await session.scalars(select(OrderLine).where(OrderLine.order_id == order.id))).all()
+                line = next((x for x in lines if x.quantity > x.refunded), None)
+                if line is None or order.status.value not in ("COMPLETED", "PARTIALLY_REFUNDED"):
+                    return
+                qty = min(qty, line.quantity - line.refunded)
+                new = [CartLine(k, q) for k, q in items.items()]
+                sold = (await quote(session, store_id=store, lines=new, member_id=order.member_id)).goods_total
+                difference = sold - refunds.paid_for(line, qty)
+                request = exchanges.ExchangeRequest(
+                    order.id,
+                    {line.id: qty},
+                    new,
+                    tenders(method, max(difference, 0), order.member_id),
+                    state.member_codes.issue(order.member_id)[0] if order.member_id else None,
+                )
+                await exchanges.exchange_at_counter(
+                    session, HQ, {}, state.member_codes, request, idempotency_key=uuid4().hex
+                )
+                differences.append(difference)
+
+        async def refund(pick: int) -> None:
+            async with write_transaction(sessionmaker) as session:
+                order = await session.get(Order, made[pick % len(made)])
+                lines = (await session.scalars(select(OrderLine).where(OrderLine.order_id == order.id))).all()
+                line = next((x for x in lines if x.quantity > x.refunded), None)
+                if line is None:
+                    return
+                request = RefundRequest(order.id, {line.sku_id: 1})
+                await refunds.refund_order_once(session, HQ, {}, request, idempotency_key=uuid4().hex)
+
+        async def check() -> None:
+            await facts.refresh_all(sessionmaker)
+            today = datetime.now(tz).date()
+            async with sessionmaker() as session:
+                raw = await _recomputed(session, store)
+                shop = await session.get(Store, store)
+                day = await settlement.compute(session, shop, today)
+                report = await reports.sales(session, HQ, store_id=store, start=today, end=today)
+                for order_id in made:
+                    _, _, held = await refunds.held_tenders(session, order_id)
+                    lines = (await session.scalars(select(OrderLine).where(OrderLine.order_id == order_id))).all()
+                    assert sum(held.values()) == sum(
+                        x.line_total - x.line_total * x.refunded // x.quantity for x in lines
+                    )
+            assert {m: v for m, v in day["takings"].items() if v} == raw["takings"]
+            assert {m: v for m, v in day["refunds"].items() if v} == raw["given_back"]
+            assert day["net"] == raw["held"] == sum(raw["takings"].values()) - sum(raw["given_back"].values())
+            assert (
+                day.get("exchanges", {"count": 0, "returned": 0, "sold": 0, "paid": 0, "refunded": 0})
+                == raw["exchanges"]
+            )
+            t = report.totals
+            got = {"orders": t.orders, "gmv": t.gmv, "net": t.net, "refunds": t.refunds, "cost": t.cost}
+            got["refunded_cost"] = t.refunded_cost
+            assert got == {k: raw[k] for k in got}, (got, raw)
+            assert report.freshness.pending == 0
+
+        @settings(max_examples=15, deadline=None, database=None)
+        @given(first=st.tuples(cart, pay, st.booleans()), steps=st.lists(step, max_size=6))
+        def example(first, steps) -> None:
+            run(sale(*first))
+            for kind, *args in steps:
+                run({"sale": sale, "exchange": exchange, "refund": refund}[kind](*args))
+            run(check())
+
+        example()
+
+    await in_own_loop(state, examples)
+    assert len(made) >= 15 and len(differences) >= 3, differences

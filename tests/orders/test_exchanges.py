@@ -26,8 +26,8 @@ from models import (
     StockMovement,
 )
 from services.members import stored_value
-from services.members.stored_value import MAX_TOP_UP
 from services.members.accounts import relate
+from services.members.stored_value import MAX_TOP_UP
 from services.platform.db import write_transaction
 from tests.conftest import gid, in_own_loop, mint_token, pk
 from tests.factories import list_in_store, make_library

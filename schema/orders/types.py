@@ -840,8 +840,10 @@ class ExchangeAtCounterInput:
     tenders: list[TenderInput] = strawberry.field(
         default_factory=list, description="When the member pays a difference: adding up to it exactly"
     )
-    member_code: str | None = strawberry.field(
-        default=None, description="The member's rotating code: needed to pay a difference with their stored value"
+    member_code: str | None = personal(
+        Sensitivity.SECRET,
+        default=None,
+        description="The member's rotating code: needed to pay a difference with their stored value",
     )
 
 

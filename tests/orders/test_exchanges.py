@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
+from typing import Any
 from uuid import uuid4
 from zoneinfo import ZoneInfo
 
@@ -56,13 +57,14 @@ async def _given(state, chain, *, balance=0, prices=(2000, 3000, 1500)):
         from models import Sku, StoreListing
 
         for sku, price in zip(skus, prices, strict=False):
-            (await session.get(Sku, sku)).base_price = price
+            (await session.get_one(Sku, sku)).base_price = price
     await list_in_store(state, store, skus[: len(prices)], on_hand=10)
     async with write_transaction(state.sessionmaker) as session:
         for sku, price in zip(skus, prices, strict=False):
             listing = await session.scalar(
                 select(StoreListing).where(StoreListing.sku_id == sku, StoreListing.store_id == store)
             )
+            assert listing is not None
             listing.price = price
         member = Member(name="换货会员", level_id=1, points_balance=0)
         session.add(member)
@@ -326,7 +328,7 @@ async def test_the_settlement_counts_a_paid_difference_as_taking_and_a_refunded_
     async with state.sessionmaker() as session:
         from models import Store
 
-        tz = ZoneInfo((await session.get(Store, store)).timezone)
+        tz = ZoneInfo((await session.get_one(Store, store)).timezone)
     day = (
         await api.gql(
             SETTLEMENT, {"s": gid("Store", store), "d": datetime.now(tz).date().isoformat()}, as_="sh01.manager"
@@ -406,10 +408,11 @@ async def test_after_any_sales_exchanges_and_refunds_the_settlement_and_report_e
         from models import Sku, Store, StoreListing
 
         for sku, price in zip(skus, (1000, 1990, 333), strict=True):
-            (await session.get(Sku, sku)).cost_price = price // 3
+            (await session.get_one(Sku, sku)).cost_price = price // 3
             listing = await session.scalar(
                 select(StoreListing).where(StoreListing.sku_id == sku, StoreListing.store_id == store)
             )
+            assert listing is not None
             listing.price = price
         member = Member(name="性质会员", level_id=1, points_balance=0)
         session.add(member)
@@ -418,7 +421,7 @@ async def test_after_any_sales_exchanges_and_refunds_the_settlement_and_report_e
         await stored_value.top_up(
             session, member.id, principal=MAX_TOP_UP, bonus=0, store_id=store, ref_type="seed", ref_id=None
         )
-        tz = ZoneInfo((await session.get(Store, store)).timezone)
+        tz = ZoneInfo((await session.get_one(Store, store)).timezone)
     member_id = member.id
     made: list[int] = []
     differences: list[int] = []
@@ -445,7 +448,7 @@ async def test_after_any_sales_exchanges_and_refunds_the_settlement_and_report_e
 
         async def exchange(pick: int, qty: int, items: dict[int, int], method: str) -> None:
             async with write_transaction(sessionmaker) as session:
-                order = await session.get(Order, made[pick % len(made)])
+                order = await session.get_one(Order, made[pick % len(made)])
                 lines = (await session.scalars(select(OrderLine).where(OrderLine.order_id == order.id))).all()
                 line = next((x for x in lines if x.quantity > x.refunded), None)
                 if line is None or order.status.value not in ("COMPLETED", "PARTIALLY_REFUNDED"):
@@ -468,7 +471,7 @@ async def test_after_any_sales_exchanges_and_refunds_the_settlement_and_report_e
 
         async def refund(pick: int) -> None:
             async with write_transaction(sessionmaker) as session:
-                order = await session.get(Order, made[pick % len(made)])
+                order = await session.get_one(Order, made[pick % len(made)])
                 lines = (await session.scalars(select(OrderLine).where(OrderLine.order_id == order.id))).all()
                 line = next((x for x in lines if x.quantity > x.refunded), None)
                 if line is None:
@@ -481,7 +484,7 @@ async def test_after_any_sales_exchanges_and_refunds_the_settlement_and_report_e
             today = datetime.now(tz).date()
             async with sessionmaker() as session:
                 raw = await _recomputed(session, store)
-                shop = await session.get(Store, store)
+                shop = await session.get_one(Store, store)
                 day = await settlement.compute(session, shop, today)
                 report = await reports.sales(session, HQ, store_id=store, start=today, end=today)
                 for order_id in made:
@@ -507,8 +510,9 @@ async def test_after_any_sales_exchanges_and_refunds_the_settlement_and_report_e
         @given(first=st.tuples(cart, pay, st.booleans()), steps=st.lists(step, max_size=6))
         def example(first, steps) -> None:
             run(sale(*first))
+            steps_by_kind: dict[str, Any] = {"sale": sale, "exchange": exchange, "refund": refund}
             for kind, *args in steps:
-                run({"sale": sale, "exchange": exchange, "refund": refund}[kind](*args))
+                run(steps_by_kind[kind](*args))
             run(check())
 
         example()

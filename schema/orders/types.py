@@ -354,7 +354,7 @@ class Order(Loaded, relay.Node):
 
     @strawberry.field(
         description="Every step, oldest first: placed, each payment, each status change, each hand-over at the "
-        "counter, each refund; with who (staff, the member, or the chain itself) and when."
+        "counter, each refund, each exchange; with who (staff, the member, or the chain itself) and when."
     )
     async def timeline(self, info: strawberry.Info[Context, None]) -> list[OrderTimelineEvent]:
         entries = await info.context.loaders.timeline_by_order.load(self.id)

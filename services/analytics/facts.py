@@ -94,14 +94,20 @@ async def _categories(session: AsyncSession, sku_ids: Iterable[int]) -> dict[int
 
 
 async def _refund_costs(session: AsyncSession, order_ids: Iterable[int]) -> dict[tuple[int, int], int]:
-    """The unit cost each refunded order's lines kept: a refund takes back cost in proportion to its units."""
+    """The unit cost each refunded order's lines kept: a refund takes back cost in proportion to its units. By
+    (order, SKU), and by (0, line id) for refunds that name their lines (an exchange may sell a SKU the order had)."""
     ids = list(set(order_ids))
     if not ids:
         return {}
     rows = await session.execute(
-        select(OrderLine.order_id, OrderLine.sku_id, OrderLine.unit_cost).where(OrderLine.order_id.in_(ids))
+        select(OrderLine.id, OrderLine.order_id, OrderLine.sku_id, OrderLine.unit_cost)
+        .where(OrderLine.order_id.in_(ids))
+        .order_by(OrderLine.id.desc())
     )
-    return {(int(o), int(k)): int(c) for o, k, c in rows.all()}
+    costs: dict[tuple[int, int], int] = {}
+    for line_id, order_id, sku_id, cost in rows.all():
+        costs[(0, int(line_id))] = costs[(int(order_id), int(sku_id))] = int(cost)
+    return costs
 
 
 def _fold_sale(deltas: _Deltas, order: Any, zone: ZoneInfo, lines: list[Any], categories: dict[int, Any]) -> None:
@@ -152,7 +158,8 @@ def _fold_refund(
             categories[sku],
             refunded_quantity=int(x["quantity"]),
             refunds=int(x.get("amount", 0)),
-            refunded_cost=costs.get((refund.order_id, sku), 0) * int(x["quantity"]),
+            refunded_cost=costs.get((0, int(x["lineId"])) if "lineId" in x else (refund.order_id, sku), 0)
+            * int(x["quantity"]),
         )
 
 

@@ -110,7 +110,7 @@ class RefundPlan:
 
     @property
     def refunded_lines(self) -> list[dict[str, int]]:
-        return [{"skuId": x.sku_id, "quantity": q, "amount": paid_for(x, q)} for x, q in self.taking]
+        return [{"skuId": x.sku_id, "quantity": q, "amount": paid_for(x, q), "lineId": x.id} for x, q in self.taking]
 
 
 def split(amount: int, left: Mapping[PaymentMethod, int], point_value: int = 1) -> dict[PaymentMethod, int]:

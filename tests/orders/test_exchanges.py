@@ -9,7 +9,7 @@ from uuid import uuid4
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from models import (
     Exchange,
@@ -22,9 +22,12 @@ from models import (
     Refund,
     Role,
     RoleScope,
+    Sku,
     Staff,
     StockLevel,
     StockMovement,
+    Store,
+    StoreListing,
 )
 from services.members import stored_value
 from services.members.accounts import relate
@@ -405,8 +408,6 @@ async def test_after_any_sales_exchanges_and_refunds_the_settlement_and_report_e
     store = chain.stores["HZ01"]  # a store of its own: the other tests' rows stay out of its day
     await list_in_store(state, store, skus, on_hand=100000)
     async with write_transaction(state.sessionmaker) as session:
-        from models import Sku, Store, StoreListing
-
         for sku, price in zip(skus, (1000, 1990, 333), strict=True):
             (await session.get_one(Sku, sku)).cost_price = price // 3
             listing = await session.scalar(
@@ -429,7 +430,7 @@ async def test_after_any_sales_exchanges_and_refunds_the_settlement_and_report_e
     pay = st.sampled_from(["CASH", "CARD", "STORED_VALUE"])
     step = st.one_of(
         st.tuples(st.just("sale"), cart, pay, st.booleans()),
-        st.tuples(st.just("exchange"), st.integers(0, 50), st.integers(1, 3), cart, pay),
+        st.tuples(st.just("exchange"), st.integers(0, 50), st.integers(1, 3), cart, pay, st.integers(0, 900)),
         st.tuples(st.just("refund"), st.integers(0, 50)),
     )
 
@@ -446,8 +447,10 @@ async def test_after_any_sales_exchanges_and_refunds_the_settlement_and_report_e
                 request = pos.Checkout(store, f"s-{len(made)}-{uuid4().hex}", lines, tenders(method, total, who), who)
                 made.append((await pos.checkout(session, HQ, request)).id)
 
-        async def exchange(pick: int, qty: int, items: dict[int, int], method: str) -> None:
+        async def exchange(pick: int, qty: int, items: dict[int, int], method: str, cost: int) -> None:
             async with write_transaction(sessionmaker) as session:
+                # The cost moves between sales (purchase receipts): a SKU's lines on one order may differ in cost.
+                await session.execute(update(Sku).where(Sku.id == next(iter(items))).values(cost_price=cost))
                 order = await session.get_one(Order, made[pick % len(made)])
                 lines = (await session.scalars(select(OrderLine).where(OrderLine.order_id == order.id))).all()
                 line = next((x for x in lines if x.quantity > x.refunded), None)

@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -45,6 +46,7 @@ from models import (
     Product,
     Refund,
     Sku,
+    Store,
     utcnow,
 )
 from services.access.permissions import Perm
@@ -424,4 +426,6 @@ async def receipt(session: AsyncSession, done: Exchanged) -> Receipt:
     count = await session.scalar(
         select(func.count()).select_from(Exchange).where(Exchange.order_id == ex.order_id, Exchange.id <= ex.id)
     )
-    return Receipt(f"{order_no(ex.order_id)}-X{count}", ex.created_at, lines, ex.difference, settled)
+    zone = await session.scalar(select(Store.timezone).where(Store.id == ex.store_id))
+    at = ex.created_at.astimezone(ZoneInfo(zone)) if zone else ex.created_at  # the store's local time, as printed
+    return Receipt(f"{order_no(ex.order_id)}-X{count}", at, lines, ex.difference, settled)

@@ -73,6 +73,7 @@ from models.messaging import (
 )
 from models.orders import (
     Channel,
+    Exchange,
     Fulfilment,
     Order,
     OrderLine,
@@ -114,6 +115,7 @@ __all__ = [
     "CouponSource",
     "CouponTemplate",
     "CouponTrigger",
+    "Exchange",
     "FactEvent",
     "FactEventKind",
     "Fulfilment",

@@ -19,6 +19,7 @@ from models.base import Base, BigId, Timestamp, intpk, str_enum
 class FactEventKind(enum.StrEnum):
     SALE = "SALE"
     REFUND = "REFUND"
+    EXCHANGE = "EXCHANGE"
 
 
 class FactEvent(Base):
@@ -28,6 +29,7 @@ class FactEvent(Base):
     kind: Mapped[FactEventKind] = mapped_column(str_enum(FactEventKind))
     order_id: Mapped[int] = mapped_column(BigId)
     refund_id: Mapped[int | None] = mapped_column(BigId)
+    exchange_id: Mapped[int | None] = mapped_column(BigId)
     created_at: Mapped[Timestamp]
 
 

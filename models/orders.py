@@ -128,6 +128,8 @@ class OrderLine(Base):
     adjustments: Mapped[list[dict[str, Any]]] = mapped_column(JSON(), default=list)
     picked_up: Mapped[int] = mapped_column(default=0)
     refunded: Mapped[int] = mapped_column(default=0)
+    # The exchange at the counter that sold this line (换货), or none: a line of the order's own sale.
+    exchange_id: Mapped[int | None] = mapped_column(BigId)
 
 
 class Payment(Base):
@@ -200,6 +202,33 @@ class Refund(Base):
     points_given_back: Mapped[int] = mapped_column(BigInteger(), default=0, server_default="0")
     coupon_returned: Mapped[bool] = mapped_column(default=False, server_default=false())
     reason: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[Timestamp]
+
+
+class Exchange(Base):
+    """An exchange at the counter (换货): lines of an order came back and new lines were sold on the same order,
+    the difference paid with tenders (payments on the order) or given back by the refund rule (a refund row)."""
+
+    __tablename__ = "exchanges"
+    __table_args__ = (
+        Index("ix_exchanges_order_id", "order_id"),
+        Index("ix_exchanges_store_id_created_at", "store_id", "created_at"),
+    )
+
+    id: Mapped[intpk]
+    order_id: Mapped[int] = mapped_column(BigId, ForeignKey("orders.id"))
+    store_id: Mapped[int] = mapped_column(BigId)
+    staff_id: Mapped[int | None] = mapped_column(BigId)
+    # [{"lineId", "skuId", "quantity", "amount", "unitCost"}]: the units that came back and what they were worth.
+    returned: Mapped[list[dict[str, int]]] = mapped_column(JSON(), default=list)
+    returned_value: Mapped[int] = mapped_column(BigInteger())
+    sold_value: Mapped[int] = mapped_column(BigInteger())
+    # sold_value - returned_value: above zero the member paid it (paid_by_method), below zero it went back (refund_id).
+    difference: Mapped[int] = mapped_column(BigInteger())
+    paid_by_method: Mapped[dict[str, int]] = mapped_column(JSON(), default=dict)
+    refund_id: Mapped[int | None] = mapped_column(BigId)
+    points_earned: Mapped[int] = mapped_column(BigInteger(), default=0)
+    points_taken_back: Mapped[int] = mapped_column(BigInteger(), default=0)
     created_at: Mapped[Timestamp]
 
 

@@ -12,9 +12,12 @@ from resolvers.context import Context
 from services.access.scope import counter_store
 from services.inventory import levels as inventory
 from services.members import top_ups
-from services.orders import late_payments, listing, pos, refunds, settlement
+from services.orders import exchanges, late_payments, listing, pos, refunds, settlement
 from services.orders import lifecycle as orders
 from services.orders import states as order_states
+from services.orders.exchanges import Exchanged as Exchanged
+from services.orders.exchanges import ExchangeRequest as ExchangeRequest
+from services.orders.exchanges import Receipt as Receipt
 from services.orders.lifecycle import DeliveryAddress as DeliveryAddress
 from services.orders.lifecycle import Placed as Placed
 from services.orders.lifecycle import PlaceOrder as PlaceOrder
@@ -198,6 +201,14 @@ async def refund(ctx: Context, request: RefundRequest, key: str) -> tuple[Refund
     order = await ctx.session.get(Order, made.order_id, populate_existing=True)
     assert order is not None
     return made, order
+
+
+async def exchange(ctx: Context, request: ExchangeRequest, key: str) -> tuple[Exchanged, Receipt]:
+    """An exchange at the counter, and its receipt."""
+    done = await exchanges.exchange_at_counter(
+        ctx.session, ctx.viewer, ctx.app.payment_providers, ctx.app.member_codes, request, idempotency_key=key
+    )
+    return done, await exchanges.receipt(ctx.session, done)
 
 
 async def mark_preparing(ctx: Context, order_id: int) -> Order:

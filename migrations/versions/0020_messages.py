@@ -1,7 +1,7 @@
 """messages to members: consent, templates, sends, messages, triggers
 
 Revision ID: 0020_messages
-Revises: 0015_warehouses_replenishment
+Revises: 0019_exchanges
 Create Date: 2026-12-03 10:11:45.996566
 """
 
@@ -14,7 +14,7 @@ import models.base
 
 
 revision: str = '0020_messages'
-down_revision: str | None = '0015_warehouses_replenishment'
+down_revision: str | None = '0019_exchanges'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

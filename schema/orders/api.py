@@ -26,6 +26,8 @@ from schema.core.transaction import MutationTransaction
 from schema.orders.types import (
     CartLineInput,
     CloseSettlementInput,
+    ExchangeAtCounterInput,
+    ExchangePayload,
     OnlineTopUp,
     Order,
     OrderFilterInput,
@@ -281,6 +283,29 @@ class OrderMutation:
     async def refund_order(self, info: strawberry.Info[Context, None], input: RefundOrderInput) -> RefundPayload:
         refund, order = await order_resolvers.refund(info.context, refund_request(input), input.idempotency_key)
         return RefundPayload(refund=Refund.from_model(refund), order=Order.from_model(order))
+
+    @strawberry.mutation(
+        extensions=[*requires(Perm.ORDER_CHECKOUT, Perm.ORDER_REFUND), MutationTransaction()],
+        description="换货: return some lines of an order and sell others in one step, the difference paid by tenders "
+        "or given back by the refund rule; the order's own store only.",
+    )
+    async def exchange_at_counter(
+        self, info: strawberry.Info[Context, None], input: ExchangeAtCounterInput
+    ) -> ExchangePayload:
+        returns: dict[int, int] = {}
+        for x in input.return_lines:
+            if x.line_id in returns:
+                raise DomainError(ErrorCode.INVALID_INPUT, "Name each line once.", "returnLines")
+            returns[x.line_id] = x.quantity
+        request = order_resolvers.ExchangeRequest(
+            order_id=decode_id(input.order_id, "Order", "orderId"),
+            returns=returns,
+            new_lines=_cart(input.new_lines),
+            tenders=[Tender(PaymentMethod(t.method), t.amount, t.reference) for t in input.tenders],
+            member_code=input.member_code,
+        )
+        done, receipt = await order_resolvers.exchange(info.context, request, input.idempotency_key)
+        return ExchangePayload.of(done, receipt)
 
     @strawberry.mutation(extensions=[*requires(Perm.ORDER_PICKUP), MutationTransaction()])
     async def mark_order_preparing(self, info: strawberry.Info[Context, None], input: OrderIdInput) -> OrderPayload:

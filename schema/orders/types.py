@@ -163,6 +163,7 @@ class QuoteType:
 
 @strawberry.type
 class OrderLine:
+    line_id: int = strawberry.field(description="The line's number in its order (what an exchange names)")
     quantity: int
     list_price: int
     unit_price: int
@@ -184,6 +185,7 @@ class OrderLine:
     @classmethod
     def from_model(cls, m: OrderLineModel, order_status: OrderStatus) -> Self:
         return cls(
+            line_id=m.id,
             quantity=m.quantity,
             list_price=m.list_price,
             unit_price=m.unit_price,
@@ -352,7 +354,7 @@ class Order(Loaded, relay.Node):
 
     @strawberry.field(
         description="Every step, oldest first: placed, each payment, each status change, each hand-over at the "
-        "counter, each refund; with who (staff, the member, or the chain itself) and when."
+        "counter, each refund, each exchange; with who (staff, the member, or the chain itself) and when."
     )
     async def timeline(self, info: strawberry.Info[Context, None]) -> list[OrderTimelineEvent]:
         entries = await info.context.loaders.timeline_by_order.load(self.id)
@@ -366,6 +368,9 @@ class OrderTimelineKind(enum.Enum):
     STATUS = strawberry.enum_value("STATUS", description="The order moved to another status")
     PICKUP = strawberry.enum_value("PICKUP", description="Goods were handed over at the counter (核销)")
     REFUND = strawberry.enum_value("REFUND", description="Money was given back")
+    EXCHANGE = strawberry.enum_value(
+        "EXCHANGE", description="Lines were exchanged at the counter (amount: the difference, negative when given back)"
+    )
 
 
 @strawberry.enum(name="OrderActor", description="Who made a step of an order's timeline.")
@@ -755,6 +760,9 @@ class SettlementType:
     late_payments: LatePaymentFigures = strawberry.field(
         description="Money that arrived for orders that could no longer take it, and what of it went back"
     )
+    exchanges: ExchangeFigures = strawberry.field(
+        description="The day's exchanges at the counter (a paid difference is in takings, a refunded one in refunds)"
+    )
     figures: JSON = strawberry.field(
         description="The same figures as one JSON object with raw store ids",
         deprecation_reason="Use the typed fields: store, takings, refunds, storedValueByIssuer { issuer } ...",
@@ -784,6 +792,7 @@ class SettlementType:
                 received=int(figures.get("latePayments", {}).get("received", 0)),
                 refunded=int(figures.get("latePayments", {}).get("refunded", 0)),
             ),
+            exchanges=ExchangeFigures(**{k: int(v) for k, v in figures.get("exchanges", {}).items()}),
             figures=dict(figures),  # type: ignore[arg-type]
             store_id=store_id,
         )
@@ -791,6 +800,15 @@ class SettlementType:
     @strawberry.field
     async def store(self, info: strawberry.Info[Context, None]) -> Store | None:
         return await Store.load(info.context, self.store_id)
+
+
+@strawberry.type(description="A day's exchanges at the counter, fen.")
+class ExchangeFigures:
+    count: int = 0
+    returned: int = strawberry.field(default=0, description="What the returned units had cost the members")
+    sold: int = strawberry.field(default=0, description="What the new lines cost")
+    paid: int = strawberry.field(default=0, description="Differences the members paid (in takings)")
+    refunded: int = strawberry.field(default=0, description="Differences given back (in refunds)")
 
 
 @strawberry.input
@@ -803,3 +821,117 @@ class CloseSettlementInput:
 class SettlementPayload:
     errors: list[UserError] = strawberry.field(default_factory=list)
     settlement: SettlementType | None = None
+
+
+@strawberry.input(description="Units of one line of the order coming back.")
+class ReturnLineInput:
+    line_id: int = strawberry.field(description="The order line's number (OrderLine.lineId)")
+    quantity: int
+
+
+@strawberry.input(description="换货: lines of an order come back and new ones go out, the difference settled at once.")
+class ExchangeAtCounterInput:
+    order_id: strawberry.ID
+    idempotency_key: str = strawberry.field(
+        description="The same key again returns the first exchange and moves nothing twice"
+    )
+    return_lines: list[ReturnLineInput]
+    new_lines: list[CartLineInput]
+    tenders: list[TenderInput] = strawberry.field(
+        default_factory=list, description="When the member pays a difference: adding up to it exactly"
+    )
+    member_code: str | None = personal(
+        Sensitivity.SECRET,
+        default=None,
+        description="The member's rotating code: needed to pay a difference with their stored value",
+    )
+
+
+@strawberry.type(description="Units that came back in an exchange and what they had cost the member.")
+class ExchangedLine:
+    line_id: int
+    quantity: int
+    amount: int = strawberry.field(description="fen")
+    sku_id: strawberry.Private[int]
+
+    @strawberry.field
+    async def sku(self, info: strawberry.Info[Context, None]) -> Sku | None:
+        return await Sku.load(info.context, self.sku_id)
+
+
+@strawberry.type(
+    description="An exchange at the counter: what came back, what went out, and how the difference was settled."
+)
+class Exchange:
+    number: str = strawberry.field(description="The receipt's number")
+    returned: list[ExchangedLine]
+    sold: list[OrderLine] = strawberry.field(description="The new lines, now on the order")
+    returned_value: int = strawberry.field(description="fen")
+    sold_value: int = strawberry.field(description="fen")
+    difference: int = strawberry.field(description="sold less returned, fen: above 0 paid, below 0 given back")
+    paid: list[MethodAmount] = strawberry.field(description="What the member paid the difference with")
+    refunded: list[RefundTender] = strawberry.field(description="Where the difference went back, by the refund rule")
+    points_earned: int
+    points_taken_back: int
+    created_at: datetime
+
+
+@strawberry.type(description="One line of an exchange's receipt: negative quantity and amount for what came back.")
+class ReceiptLine:
+    name: str
+    quantity: int
+    amount: int = strawberry.field(description="fen")
+
+
+@strawberry.type(description="The one receipt of an exchange.")
+class ExchangeReceipt:
+    number: str
+    at: datetime
+    lines: list[ReceiptLine]
+    difference: int = strawberry.field(description="fen")
+    settled: list[MethodAmount] = strawberry.field(description="By method; negative: given back")
+    text: str = strawberry.field(description="The receipt as printed")
+
+
+@strawberry.type
+class ExchangePayload:
+    errors: list[UserError] = strawberry.field(default_factory=list)
+    exchange: Exchange | None = None
+    receipt: ExchangeReceipt | None = None
+    order: Order | None = None
+
+    @staticmethod
+    def of(done: order_resolvers.Exchanged, receipt: order_resolvers.Receipt) -> ExchangePayload:
+        ex = done.exchange
+        return ExchangePayload(
+            exchange=Exchange(
+                number=receipt.number,
+                returned=[
+                    ExchangedLine(
+                        line_id=int(x["lineId"]),
+                        quantity=int(x["quantity"]),
+                        amount=int(x["amount"]),
+                        sku_id=int(x["skuId"]),
+                    )
+                    for x in ex.returned
+                ],
+                sold=[OrderLine.from_model(x, done.order.status) for x in done.sold],
+                returned_value=ex.returned_value,
+                sold_value=ex.sold_value,
+                difference=ex.difference,
+                paid=MethodAmount.listed(ex.paid_by_method),
+                refunded=tenders_of(done.refund.by_method) if done.refund is not None else [],
+                points_earned=ex.points_earned,
+                points_taken_back=ex.points_taken_back,
+                created_at=ex.created_at,
+            ),
+            receipt=ExchangeReceipt(
+                number=receipt.number,
+                at=receipt.at,
+                lines=[ReceiptLine(name=x.name, quantity=x.quantity, amount=x.amount) for x in receipt.lines],
+                difference=receipt.difference,
+                settled=[MethodAmount(method=PaymentMethod(m), amount=a) for m, a in receipt.settled],
+                text=receipt.text,
+            ),
+            order=Order.from_model(done.order),
+        )

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import (
     ChainHourFact,
+    Exchange,
     FactEvent,
     FactEventKind,
     Order,
@@ -39,9 +40,18 @@ from services.platform.db import dialect_insert, write_transaction
 BATCH = 2000
 
 
-def record(session: AsyncSession, kind: FactEventKind, order_id: int, refund_id: int | None = None) -> None:
-    """Queue what a sale or refund did, for the facts (an insert in the caller's transaction)."""
-    session.add(FactEvent(kind=kind, order_id=order_id, refund_id=refund_id, created_at=utcnow()))
+def record(
+    session: AsyncSession,
+    kind: FactEventKind,
+    order_id: int,
+    refund_id: int | None = None,
+    *,
+    exchange_id: int | None = None,
+) -> None:
+    """Queue what a sale, refund or exchange did, for the facts (an insert in the caller's transaction)."""
+    session.add(
+        FactEvent(kind=kind, order_id=order_id, refund_id=refund_id, exchange_id=exchange_id, created_at=utcnow())
+    )
 
 
 @dataclass(frozen=True)
@@ -84,14 +94,20 @@ async def _categories(session: AsyncSession, sku_ids: Iterable[int]) -> dict[int
 
 
 async def _refund_costs(session: AsyncSession, order_ids: Iterable[int]) -> dict[tuple[int, int], int]:
-    """The unit cost each refunded order's lines kept: a refund takes back cost in proportion to its units."""
+    """The unit cost each refunded order's lines kept: a refund takes back cost in proportion to its units. By
+    (order, SKU), and by (0, line id) for refunds that name their lines (an exchange may sell a SKU the order had)."""
     ids = list(set(order_ids))
     if not ids:
         return {}
     rows = await session.execute(
-        select(OrderLine.order_id, OrderLine.sku_id, OrderLine.unit_cost).where(OrderLine.order_id.in_(ids))
+        select(OrderLine.id, OrderLine.order_id, OrderLine.sku_id, OrderLine.unit_cost)
+        .where(OrderLine.order_id.in_(ids))
+        .order_by(OrderLine.id.desc())
     )
-    return {(int(o), int(k)): int(c) for o, k, c in rows.all()}
+    costs: dict[tuple[int, int], int] = {}
+    for line_id, order_id, sku_id, cost in rows.all():
+        costs[(0, int(line_id))] = costs[(int(order_id), int(sku_id))] = int(cost)
+    return costs
 
 
 def _fold_sale(deltas: _Deltas, order: Any, zone: ZoneInfo, lines: list[Any], categories: dict[int, Any]) -> None:
@@ -142,8 +158,77 @@ def _fold_refund(
             categories[sku],
             refunded_quantity=int(x["quantity"]),
             refunds=int(x.get("amount", 0)),
-            refunded_cost=costs.get((refund.order_id, sku), 0) * int(x["quantity"]),
+            refunded_cost=costs.get((0, int(x["lineId"])) if "lineId" in x else (refund.order_id, sku), 0)
+            * int(x["quantity"]),
         )
+
+
+def _fold_exchange(
+    deltas: _Deltas, order: Any, zone: ZoneInfo, exchange: Exchange, sold: list[Any], categories: dict[int, Any]
+) -> None:
+    """Add one exchange at the counter: its returned units as refunds (with the cost their lines kept), its new lines
+    as sales, on the exchange's day and hour, in the order's channel; not a new order."""
+    local = exchange.created_at.astimezone(zone)
+    day = local.date()
+    cell = deltas.store_day[(day, order.store_id, order.channel.value, order.fulfilment.value)]
+    gmv = sum(x.list_price * x.quantity for x in sold)
+    net = sum(x.line_total for x in sold)
+    for name, value in (
+        ("gmv", gmv),
+        ("discounts", gmv - net),
+        ("net", net),
+        ("refunds", exchange.returned_value),
+        ("refund_count", 1),
+    ):
+        cell[name] += value
+    for hour in (deltas.store_hour[(order.store_id, day, local.hour)], deltas.chain_hour[(day, local.hour)]):
+        hour["net"] += net
+    for x in exchange.returned:
+        sku = int(x["skuId"])
+        deltas.add_sku(
+            order.store_id,
+            day,
+            sku,
+            categories[sku],
+            refunded_quantity=int(x["quantity"]),
+            refunds=int(x["amount"]),
+            refunded_cost=int(x["unitCost"]) * int(x["quantity"]),
+        )
+    for line in sold:
+        deltas.add_sku(
+            order.store_id,
+            day,
+            line.sku_id,
+            categories[line.sku_id],
+            quantity=line.quantity,
+            gmv=line.list_price * line.quantity,
+            net=line.line_total,
+            cost=line.unit_cost * line.quantity,
+        )
+
+
+async def _exchange_rows(
+    session: AsyncSession, exchange_ids: list[int]
+) -> tuple[dict[int, Exchange], dict[int, list[Any]]]:
+    """The batch's exchanges by id, and the lines each sold."""
+    if not exchange_ids:
+        return {}, {}
+    exchanges = {x.id: x for x in (await session.scalars(select(Exchange).where(Exchange.id.in_(exchange_ids)))).all()}
+    sold: dict[int, list[Any]] = defaultdict(list)
+    for line in (
+        await session.execute(
+            select(
+                OrderLine.exchange_id,
+                OrderLine.sku_id,
+                OrderLine.quantity,
+                OrderLine.list_price,
+                OrderLine.line_total,
+                OrderLine.unit_cost,
+            ).where(OrderLine.exchange_id.in_(exchange_ids))
+        )
+    ).all():
+        sold[int(line.exchange_id)].append(line)
+    return exchanges, sold
 
 
 async def _order_rows(session: AsyncSession, order_ids: set[int]) -> dict[int, Any]:
@@ -189,7 +274,7 @@ async def _fold(session: AsyncSession, events: list[FactEvent]) -> _Deltas:
                     OrderLine.list_price,
                     OrderLine.line_total,
                     OrderLine.unit_cost,
-                ).where(OrderLine.order_id.in_(sale_ids))
+                ).where(OrderLine.order_id.in_(sale_ids), OrderLine.exchange_id.is_(None))
             )
         ).all()
         if sale_ids
@@ -205,7 +290,10 @@ async def _fold(session: AsyncSession, events: list[FactEvent]) -> _Deltas:
     }
     refund_skus = [int(x["skuId"]) for r in refunds.values() for x in r.lines]
     costs = await _refund_costs(session, [r.order_id for r in refunds.values()])
-    categories = await _categories(session, [line.sku_id for line in lines] + refund_skus)
+    exchanges, exchanged = await _exchange_rows(session, [e.exchange_id for e in events if e.exchange_id is not None])
+    exchange_skus = [int(r["skuId"]) for x in exchanges.values() for r in x.returned]
+    exchange_skus += [line.sku_id for sold in exchanged.values() for line in sold]
+    categories = await _categories(session, [line.sku_id for line in lines] + refund_skus + exchange_skus)
     by_order: dict[int, list[Any]] = defaultdict(list)
     for line in lines:
         by_order[line.order_id].append(line)
@@ -214,6 +302,9 @@ async def _fold(session: AsyncSession, events: list[FactEvent]) -> _Deltas:
         zone = zones[order.store_id]
         if event.kind is FactEventKind.SALE:
             _fold_sale(deltas, order, zone, by_order[order.id], categories)
+        elif event.kind is FactEventKind.EXCHANGE:
+            exchange = exchanges[event.exchange_id or 0]
+            _fold_exchange(deltas, order, zone, exchange, exchanged[exchange.id], categories)
         else:
             _fold_refund(deltas, order, zone, refunds[event.refund_id or 0], categories, costs)
     return deltas

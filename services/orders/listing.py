@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import (
     Channel,
+    Exchange,
     Fulfilment,
     Member,
     Order,
@@ -224,7 +225,8 @@ def to_csv(rows: Any) -> str:
 @dataclass(frozen=True)
 class TimelineEntry:
     """One step of an order's life. `kind`: PLACED, STATUS (a move of the state machine), PICKUP (a hand-over at
-    the counter, whole or partial), PAYMENT, REFUND. Who: a staff account, the member, or neither (the chain)."""
+    the counter, whole or partial), PAYMENT, REFUND, EXCHANGE (at the counter; `amount` the difference, negative when
+    it went back). Who: a staff account, the member, or neither (the chain)."""
 
     kind: str
     at: datetime
@@ -249,7 +251,7 @@ def _placed(o: Order) -> TimelineEntry:
 
 
 async def timelines(session: AsyncSession, order_ids: Sequence[int]) -> list[list[TimelineEntry]]:
-    """Each order's timeline, oldest first, in four statements for any number of orders. The ids come from a
+    """Each order's timeline, oldest first, in five statements for any number of orders. The ids come from a
     path that was already scoped (an order the viewer was shown); an unknown id has an empty timeline."""
     ids = list(order_ids)
     by_id = {o.id: o for o in (await session.scalars(select(Order).where(Order.id.in_(ids)))).all()}
@@ -279,8 +281,13 @@ async def timelines(session: AsyncSession, order_ids: Sequence[int]) -> list[lis
         found[r.order_id].append(
             TimelineEntry("REFUND", r.created_at, staff_id=r.staff_id, amount=r.amount, ref_id=r.id)
         )
-    # By time; at one instant a payment comes before the move it causes, a refund before its status change.
-    rank = {"PAYMENT": 1, "STATUS": 2, PICKUP: 2, "REFUND": 1}
+    for x in (await session.scalars(select(Exchange).where(Exchange.order_id.in_(ids)))).all():
+        found[x.order_id].append(
+            TimelineEntry("EXCHANGE", x.created_at, staff_id=x.staff_id, amount=x.difference, ref_id=x.id)
+        )
+    # By time; at one instant a payment comes before the move it causes, a refund before its status change, an
+    # exchange before the payment or refund of its difference.
+    rank = {"EXCHANGE": 0, "PAYMENT": 1, "STATUS": 2, PICKUP: 2, "REFUND": 1}
     return [
         [_placed(by_id[i]), *sorted(found[i], key=lambda e: (e.at, rank[e.kind], e.ref_id or 0))] if i in by_id else []
         for i in ids

@@ -110,7 +110,7 @@ class RefundPlan:
 
     @property
     def refunded_lines(self) -> list[dict[str, int]]:
-        return [{"skuId": x.sku_id, "quantity": q, "amount": _paid_for(x, q)} for x, q in self.taking]
+        return [{"skuId": x.sku_id, "quantity": q, "amount": paid_for(x, q), "lineId": x.id} for x, q in self.taking]
 
 
 def split(amount: int, left: Mapping[PaymentMethod, int], point_value: int = 1) -> dict[PaymentMethod, int]:
@@ -153,29 +153,13 @@ async def plan(session: AsyncSession, viewer: Viewer, request: RefundRequest, *,
     lines = list(
         (await session.scalars(select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.id))).all()
     )
-    if request.quantities is not None and set(request.quantities) - {x.sku_id for x in lines}:
-        raise DomainError(ErrorCode.INVALID_INPUT, "That item is not on this order.", "lines")
-    taking: list[tuple[OrderLine, int]] = []
-    for line in lines:
-        left = line.quantity - line.refunded
-        qty = left if request.quantities is None else request.quantities.get(line.sku_id, 0)
-        if not 0 <= qty <= left:
-            raise DomainError(ErrorCode.INVALID_INPUT, f"At most {left} of this line can be refunded.", "lines")
-        if qty:
-            taking.append((line, qty))
-    if not taking:
-        raise DomainError(ErrorCode.INVALID_INPUT, "Nothing to refund.", "lines")
-    goods = sum(_paid_for(line, qty) for line, qty in taking)
+    taking = _taking(lines, request.quantities)
+    goods = sum(paid_for(line, qty) for line, qty in taking)
     taken = {line.id: qty for line, qty in taking}
     completes = all(line.refunded + taken.get(line.id, 0) == line.quantity for line in lines)
     amount = goods + (order.delivery_fee if completes else 0)
 
-    succeeded = select(Payment).where(Payment.order_id == order.id, Payment.status == PaymentStatus.SUCCEEDED)
-    payments = list((await session.scalars(succeeded.order_by(Payment.id))).all())
-    earlier = list((await session.scalars(select(Refund.by_method).where(Refund.order_id == order.id))).all())
-    held = {
-        m: sum(x.amount for x in payments if x.method is m) - sum(r.get(m.value, 0) for r in earlier) for m in TENDERS
-    }
+    payments, earlier, held = await held_tenders(session, order.id)
     if amount > sum(max(v, 0) for v in held.values()):
         raise DomainError(ErrorCode.INVALID_INPUT, "More than was paid would be refunded.", "lines")
     settings = await get_settings(session)
@@ -185,7 +169,7 @@ async def plan(session: AsyncSession, viewer: Viewer, request: RefundRequest, *,
         shares = _chosen(request, held, amount)
     by_method = {m.value: shares[m] for m in TENDERS if shares.get(m)}
     given_back = by_method.get(PaymentMethod.POINTS.value, 0) // settings.point_value_fen
-    taken_back = await _points_to_take_back(session, order, by_method, given_back) if order.member_id else 0
+    taken_back = await points_to_take_back(session, order, by_method, given_back) if order.member_id else 0
     coupon = completes and await _coupon_comes_back(session, order, utcnow())
     return RefundPlan(
         order=order,
@@ -199,8 +183,42 @@ async def plan(session: AsyncSession, viewer: Viewer, request: RefundRequest, *,
         coupon_returned=coupon,
         completes=completes,
         payments=payments,
-        earlier_refunds=len(earlier),
+        earlier_refunds=earlier,
     )
+
+
+def _taking(lines: list[OrderLine], quantities: Mapping[int, int] | None) -> list[tuple[OrderLine, int]]:
+    """The units each line gives back: everything left, or the SKUs' quantities asked for, oldest line first (an
+    exchange may have sold a SKU the order already had, on a line of its own)."""
+    if quantities is not None and set(quantities) - {x.sku_id for x in lines}:
+        raise DomainError(ErrorCode.INVALID_INPUT, "That item is not on this order.", "lines")
+    wanted = dict(quantities or {})
+    taking: list[tuple[OrderLine, int]] = []
+    for line in lines:
+        left = line.quantity - line.refunded
+        qty = left if quantities is None else min(max(wanted.get(line.sku_id, 0), 0), left)
+        wanted[line.sku_id] = wanted.get(line.sku_id, 0) - qty
+        if qty:
+            taking.append((line, qty))
+    over = next((k for k in quantities or {} if wanted[k] != 0), None)
+    if over is not None:
+        most = sum(x.quantity - x.refunded for x in lines if x.sku_id == over)
+        raise DomainError(ErrorCode.INVALID_INPUT, f"At most {most} of this line can be refunded.", "lines")
+    if not taking:
+        raise DomainError(ErrorCode.INVALID_INPUT, "Nothing to refund.", "lines")
+    return taking
+
+
+async def held_tenders(session: AsyncSession, order_id: int) -> tuple[list[Payment], int, dict[PaymentMethod, int]]:
+    """The order's succeeded payments, how many refunds it had, and what each tender still holds (paid less given
+    back): what the refund rule shares a refund over."""
+    succeeded = select(Payment).where(Payment.order_id == order_id, Payment.status == PaymentStatus.SUCCEEDED)
+    payments = list((await session.scalars(succeeded.order_by(Payment.id))).all())
+    earlier = list((await session.scalars(select(Refund.by_method).where(Refund.order_id == order_id))).all())
+    held = {
+        m: sum(x.amount for x in payments if x.method is m) - sum(r.get(m.value, 0) for r in earlier) for m in TENDERS
+    }
+    return payments, len(earlier), held
 
 
 def _chosen(request: RefundRequest, left: Mapping[PaymentMethod, int], amount: int) -> dict[PaymentMethod, int]:
@@ -355,20 +373,31 @@ async def _make(
 
 
 def _ask_providers(providers: dict[str, PaymentProvider], p: RefundPlan) -> None:
+    ask_providers(providers, p.order.id, p.payments, p.by_method, p.earlier_refunds + 1)
+
+
+def ask_providers(
+    providers: dict[str, PaymentProvider],
+    order_id: int,
+    payments: list[Payment],
+    by_method: Mapping[str, int],
+    nth: int,
+) -> None:
+    """Ask each provider that took money for the order to give its share of the order's `nth` refund back."""
     for method in EXTERNAL:
-        take = p.by_method.get(method.value, 0)
-        provider_payment = next((x for x in p.payments if x.method is method and x.provider), None)
+        take = by_method.get(method.value, 0)
+        provider_payment = next((x for x in payments if x.method is method and x.provider), None)
         if take and provider_payment is not None:
             provider = providers.get(provider_payment.provider or "")
             if provider is None:  # never record money as returned that was not
                 raise DomainError(ErrorCode.PAYMENT_REFUND_REFUSED, "The payment provider is not available.")
             # The refund's id at the provider is the order's n-th refund, not our row id: a retry after a lost
             # answer (our transaction rolled back) asks for the same refund again, and the provider does it once.
-            refund_ref = f"R{p.order.id}-{p.earlier_refunds + 1}"
+            refund_ref = f"R{order_id}-{nth}"
             provider.refund(provider_ref=provider_payment.provider_ref or "", refund_ref=refund_ref, amount=take)
 
 
-def _paid_for(line: OrderLine, qty: int) -> int:
+def paid_for(line: OrderLine, qty: int) -> int:
     """What `qty` more units of a line cost the member: its total (order discounts included) shared by unit,
     counted cumulatively so the last unit takes the rounding and the whole line refunds to the fen."""
     return line.line_total * (line.refunded + qty) // line.quantity - line.line_total * line.refunded // line.quantity
@@ -379,7 +408,7 @@ def refundable_quantity(line: OrderLine, order_status: OrderStatus) -> int:
     return line.quantity - line.refunded if order_status in REFUNDABLE else 0
 
 
-async def _points_to_take_back(
+async def points_to_take_back(
     session: AsyncSession, order: Order, by_method: Mapping[str, int], given_back: int
 ) -> int:
     """Earned points in proportion to the money refunded, at most what the member will hold."""

@@ -19,6 +19,7 @@ from models import (
     BalanceEntry,
     BalanceKind,
     CounterTopUp,
+    Exchange,
     Order,
     Payment,
     PaymentMethod,
@@ -56,7 +57,7 @@ async def compute(session: AsyncSession, store: Store, day: date) -> dict[str, A
     ).one()
     (sold_principal, sold_bonus), by_issuer = await _stored_value(session, store, start, end)
     money = [m.value for m in PaymentMethod if m is not PaymentMethod.POINTS]
-    return {
+    figures = {
         "storeId": store.id,
         "businessDay": day.isoformat(),
         # By method, counter top-ups included (so the CASH drawer reconciles); topUpTakings shows that part.
@@ -74,6 +75,10 @@ async def compute(session: AsyncSession, store: Store, day: date) -> dict[str, A
         # to the member, in storedValueSold).
         "net": sum(takings[m] for m in money) - sum(refunds[m] for m in money) - sum(top_up_takings.values()),
     }
+    exchanges = await _exchanges(session, store, start, end)
+    if exchanges["count"]:  # only days with exchanges carry them, so days closed before exchanges still reconcile
+        figures["exchanges"] = exchanges
+    return figures
 
 
 async def _takings(
@@ -118,6 +123,29 @@ async def _refunds(session: AsyncSession, store: Store, start: datetime, end: da
         for name, amount in row.by_method.items():
             refunds[name] += amount
     return refunds
+
+
+async def _exchanges(session: AsyncSession, store: Store, start: datetime, end: datetime) -> dict[str, int]:
+    """The day's exchanges at the counter: how many, what came back and went out, and the differences. A paid
+    difference is in the takings (payments on the order), a refunded one in the refunds (a refund row)."""
+    count, returned, sold, paid, refunded = (
+        await session.execute(
+            select(
+                func.count(),
+                func.coalesce(func.sum(Exchange.returned_value), 0),
+                func.coalesce(func.sum(Exchange.sold_value), 0),
+                func.coalesce(func.sum(Exchange.difference).filter(Exchange.difference > 0), 0),
+                func.coalesce(-func.sum(Exchange.difference).filter(Exchange.difference < 0), 0),
+            ).where(Exchange.store_id == store.id, Exchange.created_at >= start, Exchange.created_at < end)
+        )
+    ).one()
+    return {
+        "count": int(count),
+        "returned": int(returned),
+        "sold": int(sold),
+        "paid": int(paid),
+        "refunded": int(refunded),
+    }
 
 
 async def _late_payments(

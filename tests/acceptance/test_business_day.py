@@ -26,6 +26,7 @@ from gql.transport.websockets import WebsocketsTransport
 
 from tests.acceptance.conftest import DEMO_PASSWORD, MEMBER_CODE, Server
 from tests.acceptance.day_attributes import profile_the_member
+from tests.acceptance.day_exchanges import exchange_at_the_counter
 from tests.acceptance.day_messages import send_a_promotion_to_members_who_agreed
 
 # The running app folds report events every FACTS_INTERVAL_S (2 s here; README's default is 10 s); at most this long.
@@ -470,6 +471,7 @@ async def test_a_business_day_over_the_socket_ends_in_the_settlement_and_the_fol
     assert mine and {e["node"]["store"]["id"] for e in mine} == {store["id"]}
 
     await replenish_from_a_warehouse(hq, manager, store["id"], sku)
+    await exchange_at_the_counter(hq, manager, clerk, store["id"], sku, member_id, sale["id"], today)
     await profile_the_member(hq, manager, clerk, member, member_id, store["id"])
     await send_a_promotion_to_members_who_agreed(hq, member, server)
 

@@ -84,6 +84,18 @@ async def _sold(chain, state):
     return {"id": gid("Order", order.id)}
 
 
+async def _exchangeable(chain, state):
+    """A completed counter sale of one unit at SH01: the order, its line and its SKU (to exchange like for like)."""
+    from sqlalchemy import select
+
+    from models import OrderLine
+
+    sold = await _sold(chain, state)
+    async with state.sessionmaker() as session:
+        line = (await session.scalars(select(OrderLine).where(OrderLine.order_id == pk(sold["id"])))).one()
+    return {"id": sold["id"], "line": line.id, "sku": gid("Sku", line.sku_id)}
+
+
 async def _store_only(chain, state):
     return {"store": gid("Store", chain.stores["SH01"])}
 
@@ -143,6 +155,15 @@ def order_ops(Op, only, ALL, STAFF):
             only("store_manager", "hq_admin"),
             _sold,
             payload="refundOrder",
+        ),
+        Op(
+            "exchangeAtCounter",
+            "mutation($id: ID!, $line: Int!, $sku: ID!) { exchangeAtCounter(input: {orderId: $id, idempotencyKey: "
+            '"x-1", returnLines: [{lineId: $line, quantity: 1}], newLines: [{skuId: $sku, quantity: 1}]}) '
+            "{ errors { code } } }",
+            only("store_manager", "hq_admin"),
+            _exchangeable,
+            payload="exchangeAtCounter",
         ),
         Op(
             "refundPreview",

@@ -27,6 +27,7 @@ from tests.factories import list_in_store, make_library
 # Mutations that move money, stock, points, stored value, coupons or cards: each needs a required key.
 VALUE_MOVING = {
     "receiveStock",
+    "exchangeAtCounter",
     "adjustStock",
     "submitStocktake",
     "requestTransfer",

@@ -12,6 +12,19 @@ from models.analytics import (
     StoreSkuDayFact,
 )
 from models.base import Base, utcnow
+from models.care import (
+    FollowUpOutcome,
+    FollowUpRule,
+    FollowUpRuleKind,
+    FollowUpSource,
+    FollowUpStatus,
+    FollowUpTask,
+    Rating,
+    Ticket,
+    TicketEntry,
+    TicketEntryKind,
+    TicketStatus,
+)
 from models.catalog import CatalogStatus, Category, Product, Sku, StoreListing
 from models.inventory import (
     AdjustmentReason,
@@ -104,6 +117,12 @@ __all__ = [
     "CouponTrigger",
     "FactEvent",
     "FactEventKind",
+    "FollowUpOutcome",
+    "FollowUpRule",
+    "FollowUpRuleKind",
+    "FollowUpSource",
+    "FollowUpStatus",
+    "FollowUpTask",
     "Fulfilment",
     "Gender",
     "GroupBuy",
@@ -136,6 +155,7 @@ __all__ = [
     "Product",
     "PurchaseReceipt",
     "PurchaseReceiptLine",
+    "Rating",
     "Referral",
     "RefreshToken",
     "Refund",
@@ -155,6 +175,10 @@ __all__ = [
     "StoreListing",
     "StoreSkuDayFact",
     "StoreStatus",
+    "Ticket",
+    "TicketEntry",
+    "TicketEntryKind",
+    "TicketStatus",
     "TopUpPlan",
     "TopUpStatus",
     "Transfer",

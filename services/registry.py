@@ -11,6 +11,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from services.analytics import facts, recommendations
+from services.care import follow_ups
 from services.marketing import coupons, group_buys
 from services.members import points, segments
 from services.orders import late_payments, refunds
@@ -19,6 +20,7 @@ from services.orders import lifecycle as orders
 JOB_DOMAINS: tuple[ModuleType, ...] = (
     coupons,
     facts,
+    follow_ups,
     group_buys,
     late_payments,
     orders,

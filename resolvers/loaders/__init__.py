@@ -13,6 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from resolvers.loaders.access import AuditLogByIdLoader
 from resolvers.loaders.base import L
+from resolvers.loaders.care import (
+    CareMemberLoader,
+    FollowUpTaskByIdLoader,
+    TicketByIdLoader,
+    TicketEntriesByTicketLoader,
+)
 from resolvers.loaders.catalog import (
     CategoriesByParentLoader,
     CategoryByIdLoader,
@@ -121,3 +127,7 @@ class Loaders:
     member_coupon_node = _Lazy(lambda x: MemberCouponNodeLoader(x.sessionmaker, x.viewer))
     points_mall_item_node = _Lazy(lambda x: PointsMallItemNodeLoader(x.sessionmaker, x.viewer))
     failed_job_node = _Lazy(lambda x: FailedJobNodeLoader(x.sessionmaker, x.viewer))
+    follow_up_task_by_id = _Lazy(lambda x: FollowUpTaskByIdLoader(x.sessionmaker, x.viewer))
+    ticket_by_id = _Lazy(lambda x: TicketByIdLoader(x.sessionmaker, x.viewer))
+    ticket_entries_by_ticket = _Lazy(lambda x: TicketEntriesByTicketLoader(x.sessionmaker, x.viewer))
+    care_member_by_id = _Lazy(lambda x: CareMemberLoader(x.sessionmaker, x.viewer))

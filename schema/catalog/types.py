@@ -242,6 +242,7 @@ class ChainSettingsType:
     store_campaign_kinds: list[str] = strawberry.field(description="Campaign kinds a store may run on its own")
     store_campaign_max_discount_pct: int = strawberry.field(description="The deepest discount a store campaign gives")
     stores_see_margin: bool = strawberry.field(description="Store managers see their own store's cost and margin")
+    complaint_sla_hours: int = strawberry.field(description="A complaint is due this many hours after it is filed")
 
     @classmethod
     def of(cls, value: ChainSettingsValue) -> Self:
@@ -362,6 +363,7 @@ class UpdateChainSettingsInput:
     store_campaign_kinds: list[str] | None = None
     store_campaign_max_discount_pct: int | None = None
     stores_see_margin: bool | None = None
+    complaint_sla_hours: int | None = None
 
 
 @strawberry.input

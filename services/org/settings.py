@@ -36,6 +36,8 @@ class ChainSettings:
     # Reports: whether store managers see cost, gross profit and margin for their own store (HQ always may, with
     # catalog.view_cost).
     stores_see_margin: bool = False
+    # After-sales: a complaint is due this many hours after it is filed (its SLA).
+    complaint_sla_hours: int = 24
 
 
 async def get_settings(session: AsyncSession) -> ChainSettings:
@@ -65,6 +67,7 @@ async def update_settings(session: AsyncSession, **changes: Any) -> ChainSetting
         ("free_delivery_over_fen", 0, 10_000_000),
         ("delivery_radius_km", 0, 50),
         ("store_campaign_max_discount_pct", 0, 90),
+        ("complaint_sla_hours", 1, 720),
     ):
         if not low <= getattr(updated, name) <= high:
             field = "".join(w.capitalize() if i else w for i, w in enumerate(name.split("_")))

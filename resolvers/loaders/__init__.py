@@ -16,6 +16,7 @@ from resolvers.loaders.base import L
 from resolvers.loaders.care import (
     CareMemberLoader,
     FollowUpTaskByIdLoader,
+    StoreServiceLoader,
     TicketByIdLoader,
     TicketEntriesByTicketLoader,
 )
@@ -131,3 +132,4 @@ class Loaders:
     ticket_by_id = _Lazy(lambda x: TicketByIdLoader(x.sessionmaker, x.viewer))
     ticket_entries_by_ticket = _Lazy(lambda x: TicketEntriesByTicketLoader(x.sessionmaker, x.viewer))
     care_member_by_id = _Lazy(lambda x: CareMemberLoader(x.sessionmaker, x.viewer))
+    store_service = _Lazy(lambda x: StoreServiceLoader(x.sessionmaker, x.viewer))

@@ -3,14 +3,18 @@ by services/care/scope.py, so another store's rows never load."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 
 from sqlalchemy import or_, select
 
 from models import FollowUpTask, Member, Ticket, TicketEntry
 from resolvers.loaders.base import ScopedLoader, by_key, grouped
 from services.access.pii import mask_phone
+from services.analytics import service
+from services.analytics.service import ServiceFigures
 from services.care.scope import tasks_seen, tickets_seen
 
 
@@ -59,3 +63,18 @@ class CareMemberLoader(ScopedLoader):
             rows = (await session.execute(stmt)).all()
         found = [CareMember(r.id, r.name, mask_phone(prefix=r.phone_prefix, last4=r.phone_last4)) for r in rows]
         return by_key(keys, found, lambda m: m.id)
+
+
+class StoreServiceLoader(ScopedLoader):
+    """Complaints and ratings of stores over a period (the rows of a store report already in scope)."""
+
+    async def batch_load_fn(self, keys: Sequence[tuple[int, date, date]]) -> list[ServiceFigures]:
+        periods: dict[tuple[date, date], list[int]] = defaultdict(list)
+        for store_id, start, end in keys:
+            periods[(start, end)].append(store_id)
+        found: dict[tuple[int, date, date], ServiceFigures] = {}
+        async with self.sessionmaker() as session:
+            for (start, end), stores in periods.items():
+                figures = await service.by_store(session, self.viewer, stores, start, end)
+                found.update({(s, start, end): f for s, f in figures.items()})
+        return [found.get(k, ServiceFigures()) for k in keys]

@@ -135,7 +135,7 @@ class Ticket(Base):
     store_id: Mapped[int] = mapped_column(BigId, ForeignKey("stores.id"))
     member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"))
     order_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("orders.id"))
-    subject: Mapped[str] = mapped_column(String(200), info=personal())
+    subject: Mapped[str] = mapped_column(String(200), info=personal(), default="")  # erased: ""
     text: Mapped[str | None] = mapped_column(String(2000), info=personal())
     photo_urls: Mapped[list[str]] = mapped_column(JSON(), default=list)
     status: Mapped[TicketStatus] = mapped_column(str_enum(TicketStatus), default=TicketStatus.OPEN)

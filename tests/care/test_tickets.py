@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select, update
 
-from models import Order, Refund, Ticket, TicketEntry, TicketEntryKind, utcnow
+from models import Order, Rating, Refund, Ticket, TicketEntry, TicketEntryKind, utcnow
 from services.analytics import facts
 from services.care import tickets as ticket_service
 from services.platform.db import write_transaction
@@ -181,3 +181,19 @@ async def test_ticket_lists_take_the_same_statements_for_10_and_100_tickets(api,
         assert len(edges) == n and all(len(e["node"]["entries"]) == 2 for e in edges)
         counts[n] = counter.count
     assert counts[10] == counts[100], counts
+
+
+async def test_what_a_member_wrote_is_erased_with_the_account_and_the_counts_stay(api, state, chain):
+    shop = await given_shop(api, state, chain)
+    ticket_id = await _ticket(api, shop.orders[ANN])
+    await api.gql(REPLY, {"id": ticket_id, "t": "您好"}, as_="sh01.manager")
+    await api.gql(RATE, {"o": shop.orders[ANN], "stars": 2}, as_=f"member:{ANN}")
+    # The refund of the handed-over counter sale is not due; the account goes.
+    gone = await api.gql("mutation { deleteMyAccount { errors { code } deleted } }", as_=f"member:{ANN}")
+    assert gone["data"]["deleteMyAccount"] == {"errors": [], "deleted": True}
+    async with state.sessionmaker() as session:
+        ticket = await session.get(Ticket, pk(ticket_id))
+        texts = (await session.scalars(select(TicketEntry.text).where(TicketEntry.ticket_id == pk(ticket_id)))).all()
+        rating = (await session.execute(select(Rating.stars, Rating.text))).one()
+    assert ticket is not None and (ticket.subject, ticket.text, ticket.status) == ("", None, "IN_PROGRESS")
+    assert list(texts) == [None, None] and tuple(rating) == (2, None)

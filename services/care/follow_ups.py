@@ -115,16 +115,16 @@ async def create(session: AsyncSession, viewer: Viewer, spec: NewFollowUps, key:
         raise DomainError(ErrorCode.INVALID_INPUT, "The due time is in the past.", "dueAt")
     now = utcnow()
     rows = select(
-        literal(spec.store_id),
+        literal(spec.store_id, FollowUpTask.store_id.type),
         Member.id,
-        literal(spec.assignee_id),
+        literal(spec.assignee_id, FollowUpTask.assignee_id.type),
         literal(spec.audience.source.value),
         literal(f"batch:{spec.store_id}:{key}:") + cast(Member.id, String),
         literal(text(spec.script, "script", max_len=1000)),
         literal(spec.due_at, FollowUpTask.due_at.type),
         literal(FollowUpStatus.OPEN.value),
         literal(0),
-        literal(viewer.staff_id),
+        literal(viewer.staff_id, FollowUpTask.created_by.type),
         literal(now, FollowUpTask.created_at.type),
     ).where(*_who(spec.store_id, spec.audience))
     columns = [

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from sqlalchemy import func, select, update
 
 from models import AuditLog, CouponKind, FollowUpTask, Member, MemberCoupon, utcnow
@@ -45,6 +47,7 @@ async def _tasks_for(api, chain, shop, who: str = "hq.operator") -> list[dict]:
     return [e["node"] for e in edges]
 
 
+@pytest.mark.postgres_too
 async def test_tasks_from_an_audience_once_per_key_seen_only_by_the_store(api, state, chain):
     shop = await given_shop(api, state, chain, codes=(ANN, BOB))
     async with write_transaction(state.sessionmaker) as session:
@@ -88,6 +91,7 @@ async def test_the_phone_is_revealed_for_the_call_and_the_reveal_is_audited(api,
     assert "13800000001" not in str(entry.__dict__)
 
 
+@pytest.mark.postgres_too
 async def test_a_coupon_given_on_the_call_is_issued_once_and_completion_shows_by_store(api, state, chain):
     shop = await given_shop(api, state, chain, codes=(ANN, BOB))
     coupon = await template(state, CouponKind.AMOUNT_OFF, amount_off=500, per_member_limit=5)
@@ -118,6 +122,7 @@ async def test_a_coupon_given_on_the_call_is_issued_once_and_completion_shows_by
     assert (await api.gql(COMPLETION, as_="sh02.manager"))["data"]["followUpCompletion"] == []
 
 
+@pytest.mark.postgres_too
 async def test_event_rules_make_one_task_per_refund_over_the_amount_and_per_first_visit(api, state, chain):
     shop = await given_shop(api, state, chain)
     made = await api.gql(RULE, {"k": "REFUND_OVER", "min": 3000}, as_="hq.operator")

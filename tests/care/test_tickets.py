@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from sqlalchemy import func, select, update
 
 from models import Order, Rating, Refund, Ticket, TicketEntry, TicketEntryKind, utcnow
@@ -46,6 +48,7 @@ async def _ticket(api, order: str) -> str:
     return ticket_id
 
 
+@pytest.mark.postgres_too
 async def test_a_complaint_is_replied_to_and_resolved_with_a_partial_refund_once(api, state, chain):
     shop = await given_shop(api, state, chain)
     made = await api.gql(COMPLAIN, {"o": shop.orders[ANN]}, as_=f"member:{ANN}")
@@ -123,6 +126,7 @@ async def test_escalated_tickets_are_hqs_and_hq_sees_overdue_tickets_across_stor
     assert (await api.gql(LIST, {"f": {"overdue": True}}, as_="hq.operator"))["data"]["tickets"]["edges"] == []
 
 
+@pytest.mark.postgres_too
 async def test_ratings_once_per_order_and_per_store_next_to_sales(api, state, chain):
     shop = await given_shop(api, state, chain, codes=(ANN, BOB))
     assert (await api.gql(RATE, {"o": shop.orders[ANN], "stars": 4}, as_=f"member:{ANN}"))["data"]["submitRating"][

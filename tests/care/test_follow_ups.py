@@ -6,9 +6,9 @@ and record the outcome; a coupon given is issued once per key; HQ sees completio
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
-
 from sqlalchemy import func, select, update
 
 from models import AuditLog, CouponKind, FollowUpTask, Member, MemberCoupon, utcnow
@@ -37,13 +37,13 @@ def _due() -> str:
     return (utcnow() + timedelta(days=2)).isoformat()
 
 
-async def _tasks_for(api, chain, shop, who: str = "hq.operator") -> list[dict]:
+async def _tasks_for(api, chain, shop, who: str = "hq.operator") -> list[dict[str, Any]]:
     members = [gid("Member", m) for m in shop.members.values()]
     made = await api.gql(
         CREATE, {"s": gid("Store", chain.stores["SH01"]), "a": {"memberIds": members}, "due": _due()}, as_=who
     )
     assert made["data"]["createFollowUps"]["errors"] == [], made
-    edges: list[dict] = (await api.gql(TASKS, as_="sh01.clerk"))["data"]["followUpTasks"]["edges"]
+    edges: list[dict[str, Any]] = (await api.gql(TASKS, as_="sh01.clerk"))["data"]["followUpTasks"]["edges"]
     return [e["node"] for e in edges]
 
 

@@ -6,14 +6,14 @@ does not exist); HQ sees overdue tickets across stores; ratings and complaints s
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
-
 from sqlalchemy import func, select, update
 
 from models import Order, Rating, Refund, Ticket, TicketEntry, TicketEntryKind, utcnow
 from services.analytics import facts
-from services.care import tickets as ticket_service
+from services.platform import events as platform_events
 from services.platform.db import write_transaction
 from tests.care.givens import given_shop
 from tests.conftest import count_statements, gid, pk
@@ -150,8 +150,13 @@ async def test_a_staff_reply_emits_the_event_the_message_trigger_will_use(api, s
     shop = await given_shop(api, state, chain)
     ticket_id = await _ticket(api, shop.orders[ANN])
     seen: list[tuple[str, dict[str, int]]] = []
-    real = ticket_service.events.emit
-    monkeypatch.setattr(ticket_service.events, "emit", lambda s, t, p: (seen.append((t, p)), real(s, t, p)))
+    real = platform_events.emit
+
+    def recording(session: Any, topic: str, payload: dict[str, int]) -> None:
+        seen.append((topic, payload))
+        real(session, topic, payload)
+
+    monkeypatch.setattr(platform_events, "emit", recording)
     await api.gql(REPLY, {"id": ticket_id, "t": "您好"}, as_="sh01.manager")
     assert seen == [("care.ticket.replied", {"member_id": shop.members[ANN], "ticket_id": seen[0][1]["ticket_id"]})]
 

@@ -46,7 +46,8 @@ async def create_rule(ctx: Context, spec: follow_ups.NewRule) -> FollowUpRule:
     return await follow_ups.create_rule(ctx.session, ctx.viewer, spec)
 
 
-async def reveal_phone(ctx: Context, task_id: int) -> str | None:
+async def reveal_phone(ctx: Context, task_id: int) -> tuple[int, str | None]:
+    """The member whose number it is (for the audit entry's targets) and the number."""
     return await follow_ups.reveal_phone(ctx.session, ctx.app.cipher, ctx.viewer, task_id)
 
 

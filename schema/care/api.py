@@ -46,7 +46,7 @@ from schema.care.types import (
     TicketPayload,
     TicketTextInput,
 )
-from schema.core.common import Connection, decode_id, decode_optional_id
+from schema.core.common import Connection, decode_id, decode_optional_id, global_id
 from schema.core.permissions import IsMember, RateLimit, only, requires
 from schema.core.transaction import MutationTransaction
 
@@ -178,7 +178,8 @@ class CareMutation:
     async def reveal_follow_up_phone(
         self, info: strawberry.Info[Context, None], input: FollowUpIdInput
     ) -> FollowUpPhonePayload:
-        phone = await care_resolvers.reveal_phone(info.context, decode_id(input.id, "FollowUpTask"))
+        member_id, phone = await care_resolvers.reveal_phone(info.context, decode_id(input.id, "FollowUpTask"))
+        info.context.audit_targets.append(str(global_id("Member", member_id)))
         return FollowUpPhonePayload(phone=phone)
 
     @strawberry.mutation(

@@ -205,11 +205,14 @@ async def _task(session: AsyncSession, viewer: Viewer, task_id: int, *, open_onl
     return task
 
 
-async def reveal_phone(session: AsyncSession, cipher: PiiCipher, viewer: Viewer, task_id: int) -> str | None:
-    """The member's full number for the call, while the task is open (the mutation's audit entry records it)."""
+async def reveal_phone(
+    session: AsyncSession, cipher: PiiCipher, viewer: Viewer, task_id: int
+) -> tuple[int, str | None]:
+    """Whose number, and the full number for the call, while the task is open (the mutation's audit entry records
+    the reveal, naming the member)."""
     task = await _task(session, viewer, task_id)
     blob = await session.scalar(select(Member.phone_enc).where(Member.id == task.member_id))
-    return cipher.decrypt(blob) if blob else None
+    return task.member_id, cipher.decrypt(blob) if blob else None
 
 
 @dataclass(frozen=True)

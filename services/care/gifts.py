@@ -12,6 +12,8 @@ from services.members import points
 from services.platform.errors import DomainError, ErrorCode
 
 MAX_POINTS = 100_000
+# A store gives at most this many points on one complaint; more is HQ's call (escalate).
+STORE_MAX_POINTS = 1_000
 
 
 async def give_coupon(session: AsyncSession, template_id: int, member_id: int, store_id: int, field: str) -> int:
@@ -27,9 +29,15 @@ async def give_coupon(session: AsyncSession, template_id: int, member_id: int, s
     return given
 
 
-async def give_points(session: AsyncSession, member_id: int, amount: int, *, note: str, staff_id: int | None) -> int:
-    """Points as a goodwill gesture: an ADJUST entry on the member's ledger."""
+async def give_points(
+    session: AsyncSession, member_id: int, amount: int, *, note: str, staff_id: int | None, by_hq: bool
+) -> int:
+    """Points as a goodwill gesture: an ADJUST entry on the member's ledger (a store's at most STORE_MAX_POINTS)."""
     if not 0 < amount <= MAX_POINTS:
         raise DomainError(ErrorCode.INVALID_INPUT, f"Give 1 to {MAX_POINTS} points.", "points")
+    if not by_hq and amount > STORE_MAX_POINTS:
+        raise DomainError(
+            ErrorCode.NOT_ALLOWED_BY_POLICY, f"A store gives at most {STORE_MAX_POINTS} points; escalate.", "points"
+        )
     await points.adjust(session, member_id, amount, note=note, staff_id=staff_id)
     return amount

@@ -270,7 +270,12 @@ async def _resolve(
         )
     if r.points is not None:
         ticket.points_given = await gifts.give_points(
-            session, ticket.member_id, r.points, note=f"complaint {ticket.id}", staff_id=viewer.staff_id
+            session,
+            ticket.member_id,
+            r.points,
+            note=f"complaint {ticket.id}",
+            staff_id=viewer.staff_id,
+            by_hq=viewer.is_hq,
         )
     if r.refund:  # last: the payment provider is asked once every other write has succeeded
         ticket.refund_id = await _refund(session, viewer, providers, ticket, r)

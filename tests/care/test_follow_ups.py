@@ -88,6 +88,7 @@ async def test_the_phone_is_revealed_for_the_call_and_the_reveal_is_audited(api,
     async with state.sessionmaker() as session:
         entry = await session.scalar(select(AuditLog).where(AuditLog.operation == "revealFollowUpPhone"))
     assert entry is not None and entry.staff_id == chain.staff["sh01.clerk"] and entry.store_id == chain.stores["SH01"]
+    assert gid("Member", shop.members[ANN]) in entry.target_ids and task["id"] in entry.target_ids
     assert "13800000001" not in str(entry.__dict__)
 
 

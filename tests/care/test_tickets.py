@@ -74,6 +74,9 @@ async def test_a_complaint_is_replied_to_and_resolved_with_a_partial_refund_once
     assert clerk["errors"][0]["extensions"]["code"] == "FORBIDDEN"
 
     variables = {"id": ticket["id"], "lines": one, "refund": True, "points": 50, "idempotencyKey": "resolve-1"}
+    # A store gives at most 1,000 points on a complaint: refused as a whole, the refund with it.
+    generous = await api.gql(RESOLVE, {**variables, "points": 5000, "idempotencyKey": "too-much"}, as_="sh01.manager")
+    assert generous["data"]["resolveTicket"]["errors"] == [{"code": "NOT_ALLOWED_BY_POLICY", "field": "points"}]
     first = await api.gql(RESOLVE, variables, as_="sh01.manager")
     again = await api.gql(RESOLVE, variables, as_="sh01.manager")
     assert first["data"]["resolveTicket"]["errors"] == [] and first == again

@@ -209,3 +209,20 @@ async def test_what_a_member_wrote_is_erased_with_the_account_and_the_counts_sta
         rating = (await session.execute(select(Rating.stars, Rating.text))).one()
     assert ticket is not None and (ticket.subject, ticket.text, ticket.status) == ("", None, "IN_PROGRESS")
     assert list(texts) == [None, None] and tuple(rating) == (2, None)
+
+
+async def test_the_sla_is_the_chains_setting(api, state, chain):
+    shop = await given_shop(api, state, chain)
+    changed = await api.gql(
+        "mutation { updateChainSettings(input: {complaintSlaHours: 2}) { errors { code } settings { complaintSlaHours } } }",
+        as_="hq.admin",
+    )
+    assert changed["data"]["updateChainSettings"] == {"errors": [], "settings": {"complaintSlaHours": 2}}
+    ticket_id = await _ticket(api, shop.orders[ANN])
+    async with state.sessionmaker() as session:
+        row = await session.get(Ticket, pk(ticket_id))
+    assert row is not None and row.due_at - row.created_at == timedelta(hours=2)
+    bad = await api.gql(
+        "mutation { updateChainSettings(input: {complaintSlaHours: 0}) { errors { field } } }", as_="hq.admin"
+    )
+    assert bad["data"]["updateChainSettings"]["errors"] == [{"field": "complaintSlaHours"}]

@@ -12,6 +12,19 @@ from models.analytics import (
     StoreSkuDayFact,
 )
 from models.base import Base, utcnow
+from models.care import (
+    FollowUpOutcome,
+    FollowUpRule,
+    FollowUpRuleKind,
+    FollowUpSource,
+    FollowUpStatus,
+    FollowUpTask,
+    Rating,
+    Ticket,
+    TicketEntry,
+    TicketEntryKind,
+    TicketStatus,
+)
 from models.catalog import CatalogStatus, Category, Product, Sku, StoreListing
 from models.inventory import (
     AdjustmentReason,
@@ -118,6 +131,12 @@ __all__ = [
     "Exchange",
     "FactEvent",
     "FactEventKind",
+    "FollowUpOutcome",
+    "FollowUpRule",
+    "FollowUpRuleKind",
+    "FollowUpSource",
+    "FollowUpStatus",
+    "FollowUpTask",
     "Fulfilment",
     "Gender",
     "GroupBuy",
@@ -160,6 +179,7 @@ __all__ = [
     "ProductView",
     "PurchaseReceipt",
     "PurchaseReceiptLine",
+    "Rating",
     "Referral",
     "RefreshToken",
     "Refund",
@@ -179,6 +199,10 @@ __all__ = [
     "StoreListing",
     "StoreSkuDayFact",
     "StoreStatus",
+    "Ticket",
+    "TicketEntry",
+    "TicketEntryKind",
+    "TicketStatus",
     "TopUpPlan",
     "TopUpStatus",
     "Transfer",

@@ -20,6 +20,7 @@ from services.analytics.reports import Ranked as Ranked
 from services.analytics.reports import SalesReport as SalesReport
 from services.analytics.reports import period as period
 from services.analytics.reports import to_csv as to_csv
+from services.analytics.service import ServiceFigures as ServiceFigures
 
 
 async def sales(

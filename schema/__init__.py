@@ -11,6 +11,7 @@ from strawberry.tools import merge_types
 
 from schema.access.api import AuditQuery, AuthMutation, AuthQuery, JobQuery
 from schema.analytics.api import RecommendationQuery, ReportQuery
+from schema.care.api import CareMutation, CareQuery
 from schema.catalog.api import CatalogMutation, CatalogQuery
 from schema.core.common import LONG_SCALAR, Long
 from schema.core.errors import ErrorPresenter
@@ -41,6 +42,7 @@ Query = merge_types(
         OrderQuery,
         MarketingQuery,
         MessagingQuery,
+        CareQuery,
         ReportQuery,
         RecommendationQuery,
         SettlementQuery,
@@ -60,6 +62,7 @@ Mutation = merge_types(
         OrderMutation,
         MarketingMutation,
         MessagingMutation,
+        CareMutation,
         SettlementMutation,
     ),
 )

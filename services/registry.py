@@ -11,6 +11,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from services.analytics import facts, recommendations
+from services.care import follow_ups
 from services.marketing import coupons, group_buys
 from services.members import browsing, points, segments
 from services.messaging import sending, triggers
@@ -21,6 +22,7 @@ JOB_DOMAINS: tuple[ModuleType, ...] = (
     browsing,
     coupons,
     facts,
+    follow_ups,
     group_buys,
     late_payments,
     orders,

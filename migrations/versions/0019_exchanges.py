@@ -1,7 +1,7 @@
 """exchanges at the counter (换货): the exchange record, the lines it sold, its report events
 
 Revision ID: 0019_exchanges
-Revises: 0015_warehouses_replenishment
+Revises: 0018_care
 Create Date: 2026-12-03 10:30:00
 """
 
@@ -14,7 +14,7 @@ import models.base
 
 
 revision: str = "0019_exchanges"
-down_revision: str | None = '0015_warehouses_replenishment'
+down_revision: str | None = '0018_care'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -13,6 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from resolvers.loaders.access import AuditLogByIdLoader
 from resolvers.loaders.base import L
+from resolvers.loaders.care import (
+    CareMemberLoader,
+    FollowUpTaskByIdLoader,
+    StoreServiceLoader,
+    TicketByIdLoader,
+    TicketEntriesByTicketLoader,
+)
 from resolvers.loaders.catalog import (
     CategoriesByParentLoader,
     CategoryByIdLoader,
@@ -132,3 +139,8 @@ class Loaders:
     member_attribute_by_id = _Lazy(lambda x: MemberAttributeByIdLoader(x.sessionmaker, x.viewer))
     attribute_values_by_member = _Lazy(lambda x: AttributeValuesByMemberLoader(x.sessionmaker, x.viewer))
     categories_viewed = _Lazy(lambda x: CategoriesViewedLoader(x.sessionmaker, x.viewer))
+    follow_up_task_by_id = _Lazy(lambda x: FollowUpTaskByIdLoader(x.sessionmaker, x.viewer))
+    ticket_by_id = _Lazy(lambda x: TicketByIdLoader(x.sessionmaker, x.viewer))
+    ticket_entries_by_ticket = _Lazy(lambda x: TicketEntriesByTicketLoader(x.sessionmaker, x.viewer))
+    care_member_by_id = _Lazy(lambda x: CareMemberLoader(x.sessionmaker, x.viewer))
+    store_service = _Lazy(lambda x: StoreServiceLoader(x.sessionmaker, x.viewer))

@@ -79,6 +79,7 @@ class ReportQuery:
                     figures=SalesFigures.of(r.figures, shown),
                     previous=SalesFigures.of(r.previous, shown),
                     store_id=r.store_id,
+                    period=(start, end),
                 )
                 for r in rows
             ],

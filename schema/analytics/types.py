@@ -9,7 +9,7 @@ from typing import Self
 import strawberry
 
 from resolvers import AccessDenied
-from resolvers.analytics import City, Comparison, Figures, MemberPlace, Point, Ranked, to_csv
+from resolvers.analytics import City, Comparison, Figures, MemberPlace, Point, Ranked, ServiceFigures, to_csv
 from resolvers.analytics import Freshness as FreshnessValue
 from resolvers.analytics import SalesReport as SalesReportValue
 from resolvers.context import Context
@@ -221,10 +221,28 @@ class StoreRankRow:
     figures: SalesFigures
     previous: SalesFigures
     store_id: strawberry.Private[int]
+    period: strawberry.Private[tuple[date, date] | None] = None
 
     @strawberry.field
     async def store(self, info: strawberry.Info[Context, None]) -> Store | None:
         return await Store.load(info.context, self.store_id)
+
+    @strawberry.field(description="Complaints and ratings of the store over the period, next to its sales")
+    async def service(self, info: strawberry.Info[Context, None]) -> StoreService | None:
+        if self.period is None:
+            return None
+        return StoreService.of(await info.context.loaders.store_service.load((self.store_id, *self.period)))
+
+
+@strawberry.type(description="After-sales figures of a store over a period")
+class StoreService:
+    complaints: int = strawberry.field(description="Complaints filed")
+    ratings: int = strawberry.field(description="Ratings given")
+    average_rating: float | None = strawberry.field(description="Average stars, 1-5 (null: no ratings)")
+
+    @classmethod
+    def of(cls, f: ServiceFigures) -> Self:
+        return cls(complaints=f.complaints, ratings=f.ratings, average_rating=f.average_rating)
 
 
 @strawberry.type

@@ -245,6 +245,7 @@ class ChainSettingsType:
     message_cap_per_day: int = strawberry.field(description="Messages a member gets at most per their local day")
     quiet_hours_start: int = strawberry.field(description="Hour (member's time zone) quiet hours begin; no messages")
     quiet_hours_end: int = strawberry.field(description="Hour quiet hours end (equal to the start: none)")
+    complaint_sla_hours: int = strawberry.field(description="A complaint is due this many hours after it is filed")
 
     @classmethod
     def of(cls, value: ChainSettingsValue) -> Self:
@@ -368,6 +369,7 @@ class UpdateChainSettingsInput:
     message_cap_per_day: int | None = None
     quiet_hours_start: int | None = None
     quiet_hours_end: int | None = None
+    complaint_sla_hours: int | None = None
 
 
 @strawberry.input

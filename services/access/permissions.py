@@ -38,6 +38,9 @@ class Perm(StrEnum):
     REPORT_VIEW = "report.view"
     SETTLEMENT_VIEW = "settlement.view"
     MESSAGE_MANAGE = "message.manage"
+    CARE_FOLLOW_UP = "care.follow_up"
+    CARE_MANAGE = "care.manage"
+    CARE_TICKET = "care.ticket"
 
 
 # What each permission lets a role do.
@@ -69,6 +72,11 @@ PERMISSIONS: dict[Perm, str] = {
     Perm.REPORT_VIEW: "See reports (own store for store roles)",
     Perm.SETTLEMENT_VIEW: "See daily settlements",
     Perm.MESSAGE_MANAGE: "Write message templates, send messages to members who agreed, read the message log (HQ)",
+    Perm.CARE_FOLLOW_UP: "Work follow-up calls (回访): see the store's tasks, reveal the member's phone for the call "
+    "(audited), record the outcome",
+    Perm.CARE_MANAGE: "Create follow-up tasks and event rules (store roles: their own store's); see completion "
+    "by store",
+    Perm.CARE_TICKET: "Handle complaints: reply, start, escalate and resolve (a refund also needs order.refund)",
 }
 
 
@@ -81,6 +89,8 @@ class BuiltinRole:
 
 
 _HQ_OPERATOR = {
+    Perm.CARE_MANAGE,
+    Perm.CARE_TICKET,
     Perm.STAFF_READ,
     Perm.CATALOG_MANAGE,
     Perm.CATALOG_VIEW_COST,
@@ -105,6 +115,9 @@ _HQ_ANALYST = {
     Perm.SETTLEMENT_VIEW,
 }
 _STORE_MANAGER = {
+    Perm.CARE_FOLLOW_UP,
+    Perm.CARE_MANAGE,
+    Perm.CARE_TICKET,
     Perm.STAFF_READ,
     Perm.STAFF_MANAGE,
     Perm.AUDIT_VIEW,
@@ -124,7 +137,15 @@ _STORE_MANAGER = {
     Perm.REPORT_VIEW,
     Perm.SETTLEMENT_VIEW,
 }
-_CLERK = {Perm.STOCK_READ, Perm.ORDER_READ, Perm.ORDER_CHECKOUT, Perm.ORDER_PICKUP, Perm.MEMBER_LOOKUP}
+_CLERK = {
+    Perm.STOCK_READ,
+    Perm.ORDER_READ,
+    Perm.ORDER_CHECKOUT,
+    Perm.ORDER_PICKUP,
+    Perm.MEMBER_LOOKUP,
+    Perm.CARE_FOLLOW_UP,
+    Perm.CARE_TICKET,
+}
 
 BUILTIN_ROLES: tuple[BuiltinRole, ...] = (
     BuiltinRole("HQ_ADMIN", "HQ admin", RoleScope.HQ, frozenset(Perm)),

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import (
     AuthSession,
     BalanceEntry,
+    FollowUpTask,
     GroupBuy,
     GroupBuyStatus,
     Member,
@@ -33,8 +34,11 @@ from models import (
     OrderStatus,
     Payment,
     PointsEntry,
+    Rating,
     Referral,
     Refund,
+    Ticket,
+    TicketEntry,
     utcnow,
 )
 from services.access import audit, auth
@@ -352,6 +356,17 @@ async def _leave_open_group(session: AsyncSession, order_id: int) -> None:
         )
 
 
+async def _forget_links_and_feedback(session: AsyncSession, member_id: int) -> None:
+    """The member's identities and tags go; what they wrote in ratings, complaints and replies, and the notes of calls
+    to them, are erased (the counts stay for the stores' figures)."""
+    await session.execute(delete(MemberIdentity).where(MemberIdentity.member_id == member_id))
+    await session.execute(delete(MemberTagLink).where(MemberTagLink.member_id == member_id))
+    for model in (Rating, Ticket, FollowUpTask):
+        await session.execute(update(model).where(model.member_id == member_id).values(**erased(model)))
+    theirs = select(Ticket.id).where(Ticket.member_id == member_id)
+    await session.execute(update(TicketEntry).where(TicketEntry.ticket_id.in_(theirs)).values(**erased(TicketEntry)))
+
+
 async def delete_account(
     session: AsyncSession, cipher: PiiCipher, viewer: Viewer, providers: Mapping[str, PaymentProvider]
 ) -> None:
@@ -414,8 +429,7 @@ async def _erase(session: AsyncSession, cipher: PiiCipher, member_id: int, value
         .values(**erased(Order))
         .execution_options(synchronize_session=False)
     )
-    await session.execute(delete(MemberIdentity).where(MemberIdentity.member_id == member_id))
-    await session.execute(delete(MemberTagLink).where(MemberTagLink.member_id == member_id))
+    await _forget_links_and_feedback(session, member_id)
     values |= await attributes.erase(session, cipher, member_id)
     await browsing.erase(session, member_id)
     await auth.revoke_sessions(session, member_id=member_id, reason="ACCOUNT_DELETED")

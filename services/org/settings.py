@@ -47,6 +47,8 @@ class ChainSettings:
     message_cap_per_day: int = 3
     quiet_hours_start: int = 22
     quiet_hours_end: int = 8
+    # After-sales: a complaint is due this many hours after it is filed (its SLA).
+    complaint_sla_hours: int = 24
 
 
 async def get_settings(session: AsyncSession) -> ChainSettings:
@@ -79,6 +81,7 @@ async def update_settings(session: AsyncSession, **changes: Any) -> ChainSetting
         ("message_cap_per_day", 0, 50),
         ("quiet_hours_start", 0, 23),
         ("quiet_hours_end", 0, 23),
+        ("complaint_sla_hours", 1, 720),
     ):
         if not low <= getattr(updated, name) <= high:
             field = "".join(w.capitalize() if i else w for i, w in enumerate(name.split("_")))

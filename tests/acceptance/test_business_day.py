@@ -26,6 +26,7 @@ from gql.transport.websockets import WebsocketsTransport
 
 from tests.acceptance.conftest import DEMO_PASSWORD, MEMBER_CODE, Server
 from tests.acceptance.day_attributes import profile_the_member
+from tests.acceptance.day_care import resolve_a_complaint_with_a_refund
 from tests.acceptance.day_exchanges import exchange_at_the_counter
 from tests.acceptance.day_messages import send_a_promotion_to_members_who_agreed
 
@@ -474,6 +475,9 @@ async def test_a_business_day_over_the_socket_ends_in_the_settlement_and_the_fol
     await exchange_at_the_counter(hq, manager, clerk, store["id"], sku, member_id, sale["id"], today)
     await profile_the_member(hq, manager, clerk, member, member_id, store["id"])
     await send_a_promotion_to_members_who_agreed(hq, member, server)
+    await resolve_a_complaint_with_a_refund(
+        hq, manager, clerk, member, await sign_in(server, "sh01.manager"), order["id"], sku
+    )
 
 
 async def replenish_from_a_warehouse(hq: Gql, manager: Gql, store_id: str, sku: str) -> None:

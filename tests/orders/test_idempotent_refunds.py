@@ -47,6 +47,8 @@ VALUE_MOVING = {
     "joinGroupBuy",
     "exchangePoints",
     "verifyPickup",
+    "completeFollowUp",
+    "resolveTicket",
 }
 # The rest, each with why a retry cannot move value twice (or why nothing of value moves).
 NOT_VALUE_MOVING = {
@@ -114,6 +116,14 @@ NOT_VALUE_MOVING = {
     "acceptReferral": "once per member by rule (REFERRAL_NOT_ALLOWED on a second try)",
     "deleteMyAccount": "once: the account and its sessions end, so a replay is UNAUTHENTICATED",
     "closeSettlement": "one settlement per store and day (unique), frozen figures; moves no value",
+    "createFollowUps": "makes call tasks, once per key (it takes one) and once per member and batch (unique); no value",
+    "createFollowUpRule": "sets a rule the daily job applies (one task per rule and event, unique); no value moves",
+    "revealFollowUpPhone": "shows a number (audited); nothing changes",
+    "submitRating": "once per order (DUPLICATE on a second try); no value moves",
+    **dict.fromkeys(
+        ["fileComplaint", "addToMyTicket", "replyToTicket", "startTicket", "escalateTicket"],
+        "a ticket and its entries: words and a status change (INVALID_TRANSITION on a replay); no value moves",
+    ),
 }
 
 

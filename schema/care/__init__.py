@@ -1,0 +1,1 @@
+"""After-sales service: follow-up calls, ratings and complaint tickets."""

@@ -1,0 +1,1 @@
+"""After-sales service (售后服务): follow-up calls, ratings and complaint tickets."""

@@ -12,6 +12,7 @@ from models.analytics import (
     StoreSkuDayFact,
 )
 from models.base import Base, utcnow
+from models.brand import PageKind, PageTemplate, StorePage, StorePageStatus, TemplateStatus
 from models.catalog import CatalogStatus, Category, Product, Sku, StoreListing
 from models.inventory import (
     AdjustmentReason,
@@ -127,6 +128,8 @@ __all__ = [
     "OrderPromotion",
     "OrderStatus",
     "OrderStatusChange",
+    "PageKind",
+    "PageTemplate",
     "Payment",
     "PaymentMethod",
     "PaymentStatus",
@@ -153,8 +156,11 @@ __all__ = [
     "StoreHourFact",
     "StoreKind",
     "StoreListing",
+    "StorePage",
+    "StorePageStatus",
     "StoreSkuDayFact",
     "StoreStatus",
+    "TemplateStatus",
     "TopUpPlan",
     "TopUpStatus",
     "Transfer",

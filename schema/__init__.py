@@ -11,6 +11,7 @@ from strawberry.tools import merge_types
 
 from schema.access.api import AuditQuery, AuthMutation, AuthQuery, JobQuery
 from schema.analytics.api import RecommendationQuery, ReportQuery
+from schema.brand.api import BrandMutation, BrandQuery
 from schema.catalog.api import CatalogMutation, CatalogQuery
 from schema.core.common import LONG_SCALAR, Long
 from schema.core.errors import ErrorPresenter
@@ -41,6 +42,7 @@ Query = merge_types(
         RecommendationQuery,
         SettlementQuery,
         JobQuery,
+        BrandQuery,
     ),
 )
 Mutation = merge_types(
@@ -55,6 +57,7 @@ Mutation = merge_types(
         OrderMutation,
         MarketingMutation,
         SettlementMutation,
+        BrandMutation,
     ),
 )
 

@@ -242,6 +242,7 @@ class ChainSettingsType:
     store_campaign_kinds: list[str] = strawberry.field(description="Campaign kinds a store may run on its own")
     store_campaign_max_discount_pct: int = strawberry.field(description="The deepest discount a store campaign gives")
     stores_see_margin: bool = strawberry.field(description="Store managers see their own store's cost and margin")
+    store_pages_need_approval: bool = strawberry.field(description="A store's page goes live only once HQ approves")
 
     @classmethod
     def of(cls, value: ChainSettingsValue) -> Self:
@@ -362,6 +363,7 @@ class UpdateChainSettingsInput:
     store_campaign_kinds: list[str] | None = None
     store_campaign_max_discount_pct: int | None = None
     stores_see_margin: bool | None = None
+    store_pages_need_approval: bool | None = None
 
 
 @strawberry.input

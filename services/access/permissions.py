@@ -36,6 +36,8 @@ class Perm(StrEnum):
     MARKETING_MANAGE = "marketing.manage"
     REPORT_VIEW = "report.view"
     SETTLEMENT_VIEW = "settlement.view"
+    BRAND_MANAGE = "brand.manage"
+    PAGE_EDIT = "page.edit"
 
 
 # What each permission lets a role do.
@@ -65,6 +67,8 @@ PERMISSIONS: dict[Perm, str] = {
     Perm.MARKETING_MANAGE: "Run coupons and promotions (store roles: their own store's, of the kinds HQ allows)",
     Perm.REPORT_VIEW: "See reports (own store for store roles)",
     Perm.SETTLEMENT_VIEW: "See daily settlements",
+    Perm.BRAND_MANAGE: "Design the mini-program's page templates (draft, publish, roll back) and approve stores' pages",
+    Perm.PAGE_EDIT: "Fill the store's page in the slots HQ's template opens (photos, notice, featured items)",
 }
 
 
@@ -88,6 +92,7 @@ _HQ_OPERATOR = {
     Perm.MEMBER_MANAGE,
     Perm.MARKETING_MANAGE,
     Perm.REPORT_VIEW,
+    Perm.BRAND_MANAGE,
 }
 _HQ_ANALYST = {
     Perm.STAFF_READ,
@@ -116,6 +121,7 @@ _STORE_MANAGER = {
     Perm.MARKETING_MANAGE,
     Perm.REPORT_VIEW,
     Perm.SETTLEMENT_VIEW,
+    Perm.PAGE_EDIT,
 }
 _CLERK = {Perm.STOCK_READ, Perm.ORDER_READ, Perm.ORDER_CHECKOUT, Perm.ORDER_PICKUP, Perm.MEMBER_LOOKUP}
 

@@ -36,6 +36,8 @@ class ChainSettings:
     # Reports: whether store managers see cost, gross profit and margin for their own store (HQ always may, with
     # catalog.view_cost).
     stores_see_margin: bool = False
+    # Brand: a store's page (notice, photos, featured items) goes live only once HQ approves it.
+    store_pages_need_approval: bool = True
 
 
 async def get_settings(session: AsyncSession) -> ChainSettings:

@@ -125,7 +125,7 @@ async def test_given_a_published_template_when_the_manager_fills_it_and_hq_appro
     a, b, c = g["skus"]
     await publish(api, sections(category=g["category"]), logo="https://cdn.example.com/logo.png")
     slots = [
-        {"key": "notice", "items": [{"kind": "TEXT", "text": "本周六店庆，全场饮品第二杯半价"}]},
+        {"key": "notice", "items": [{"kind": "TEXT", "text": "本周六店庆 全场饮品第二杯半价"}]},
         {
             "key": "featured",
             "items": [{"kind": "SKU", "skuId": gid("Sku", a)}, {"kind": "SKU", "skuId": gid("Sku", b)}],
@@ -150,7 +150,7 @@ async def test_given_a_published_template_when_the_manager_fills_it_and_hq_appro
     assert page["store"]["code"] == "SH01" and page["template"]["logoUrl"] == "https://cdn.example.com/logo.png"
     assert [s["key"] for s in page["sections"]] == ["banner", "categories", "campaigns", "featured", "notice", "menu"]
     got = by_key(page)
-    assert got["notice"]["filledByStore"] and got["notice"]["content"][0]["text"] == "本周六店庆，全场饮品第二杯半价"
+    assert got["notice"]["filledByStore"] and got["notice"]["content"][0]["text"] == "本周六店庆 全场饮品第二杯半价"
     assert got["categories"]["content"][0]["category"]["name"] == "咖啡"
     featured = got["featured"]["items"]
     assert [pk(i["sku"]["id"]) for i in featured] == [a, b]
@@ -278,7 +278,8 @@ async def test_templates_are_hq_business_and_the_page_is_public(api, state, chai
     slots = [{"key": "notice", "items": [{"kind": "TEXT", "text": "x"}]}]
     clerk = await api.gql(SAVE_PAGE, {"s": g["s"], "slots": slots}, as_="sh01.clerk")
     assert clerk["errors"][0]["extensions"]["code"] == "FORBIDDEN"
-    for who in (None, "member:someone", "sh02.clerk"):
+    viewers: list[str | None] = [None, "member:someone", "sh02.clerk"]
+    for who in viewers:
         assert (await api.gql(PUBLIC_PAGE, {"s": g["s"]}, as_=who))["data"]["storePage"]["store"]["code"] == "SH01"
 
 

@@ -279,8 +279,8 @@ async def test_templates_are_hq_business_and_the_page_is_public(api, state, chai
     clerk = await api.gql(SAVE_PAGE, {"s": g["s"], "slots": slots}, as_="sh01.clerk")
     assert clerk["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     viewers: list[str | None] = [None, "member:someone", "sh02.clerk"]
-    for who in viewers:
-        assert (await api.gql(PUBLIC_PAGE, {"s": g["s"]}, as_=who))["data"]["storePage"]["store"]["code"] == "SH01"
+    for viewer in viewers:
+        assert (await api.gql(PUBLIC_PAGE, {"s": g["s"]}, as_=viewer))["data"]["storePage"]["store"]["code"] == "SH01"
 
 
 async def publish_wide(state, n: int, library: Any) -> None:

@@ -228,7 +228,6 @@ class PageSection:
     content: list[PageItem] = strawberry.field(description="Images, texts and categories")
     items: list[PagePricedItem] = strawberry.field(description="Featured items (门店特色推荐) on the menu, priced")
     campaigns: list[Campaign] = strawberry.field(description="Campaigns running in the store now")
-    menu: list[PageMenuSection] = strawberry.field(description="The menu by category, priced, with availability")
 
     @classmethod
     def of(cls, store_id: int, s: ResolvedSection) -> Self:
@@ -240,7 +239,6 @@ class PageSection:
             content=[PageItem.of(i) for i in s.content],
             items=[PagePricedItem.of(store_id, p) for p in s.items],
             campaigns=[Campaign.from_model(c) for c in s.campaigns],
-            menu=[PageMenuSection.of(store_id, g) for g in s.menu],
         )
 
 
@@ -249,6 +247,10 @@ class StorePage:
     kind: PageKind
     template: PageTemplate
     sections: list[PageSection]
+    menu: list[PageMenuSection] = strawberry.field(
+        description="The menu by category, priced for the viewer, with availability, for the template's MENU section "
+        "(which marks its place among the sections); empty when the template has none"
+    )
     store_id: strawberry.Private[int]
 
     @classmethod
@@ -257,6 +259,7 @@ class StorePage:
             kind=page.kind,
             template=PageTemplate.from_model(page.template),
             sections=[PageSection.of(page.store_id, s) for s in page.sections],
+            menu=[PageMenuSection.of(page.store_id, g) for g in page.menu],
             store_id=page.store_id,
         )
 

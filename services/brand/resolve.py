@@ -45,7 +45,6 @@ class ResolvedSection:
     content: list[Item] = field(default_factory=list)  # images, texts and categories, as chosen
     items: list[PricedItem] = field(default_factory=list)  # featured SKUs on the menu, priced
     campaigns: list[Campaign] = field(default_factory=list)
-    menu: list[MenuGroup] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -54,6 +53,7 @@ class ResolvedPage:
     kind: PageKind
     template: PageTemplate
     sections: list[ResolvedSection]
+    menu: list[MenuGroup]  # where the template has a MENU section: the menu by category (the section marks its place)
 
 
 def chosen(section: Section, store_items: list[Item] | None) -> tuple[list[Item], bool]:
@@ -116,11 +116,9 @@ async def resolve(
                 resolved.append(ResolvedSection(s, by_store, items=found))
             case SectionKind.CAMPAIGN_STRIP:
                 resolved.append(ResolvedSection(s, False, campaigns=running[: s.max_items]))
-            case SectionKind.MENU:
-                resolved.append(ResolvedSection(s, False, menu=_groups([priced(r) for r in menu[: s.max_items]])))
             case _:
                 resolved.append(ResolvedSection(s, by_store, content=items))
-    return ResolvedPage(store_id, kind, template, resolved)
+    return ResolvedPage(store_id, kind, template, resolved, _groups([priced(r) for r in menu]))
 
 
 def _has(sections: list[Section], kind: SectionKind) -> bool:

@@ -331,12 +331,14 @@ async def test_store_page_statements_do_not_grow_with_sections_or_items(api, sta
     assert counts[0] == counts[1], counts
 
 
+MANIFEST = json.loads((Path(__file__).parents[2] / "trusted-documents.json").read_text())
+
+
 async def test_the_mini_programs_trusted_store_page_document_runs_for_a_visitor_and_a_member(api, state, chain):
     """Within the anonymous cost budget, with everything the page shows."""
     g = await given_store(state, chain)
     await publish(api, sections(category=g["category"]))
-    manifest = json.loads(Path("trusted-documents.json").read_text())
-    body = next(op["body"] for op in manifest["operations"] if op["name"] == "StorePage")
+    body = next(op["body"] for op in MANIFEST["operations"] if op["name"] == "StorePage")
     member = await gold_member(api, state)
     for viewer in (None, member):
         answer = await api.gql(body, {"storeId": g["s"]}, as_=viewer)

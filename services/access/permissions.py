@@ -124,6 +124,8 @@ _STORE_MANAGER = {
     Perm.PAGE_EDIT,
 }
 _CLERK = {Perm.STOCK_READ, Perm.ORDER_READ, Perm.ORDER_CHECKOUT, Perm.ORDER_PICKUP, Perm.MEMBER_LOOKUP}
+# Posted at a warehouse: receives purchases, ships the replenishment HQ approved, counts stock; sells nothing.
+_WAREHOUSE_KEEPER = {Perm.STOCK_READ, Perm.STOCK_ADJUST, Perm.PURCHASE_RECEIVE}
 
 BUILTIN_ROLES: tuple[BuiltinRole, ...] = (
     BuiltinRole("HQ_ADMIN", "HQ admin", RoleScope.HQ, frozenset(Perm)),
@@ -131,4 +133,5 @@ BUILTIN_ROLES: tuple[BuiltinRole, ...] = (
     BuiltinRole("HQ_ANALYST", "HQ analyst", RoleScope.HQ, frozenset(_HQ_ANALYST)),
     BuiltinRole("STORE_MANAGER", "Store manager", RoleScope.STORE, frozenset(_STORE_MANAGER)),
     BuiltinRole("CLERK", "Clerk", RoleScope.STORE, frozenset(_CLERK)),
+    BuiltinRole("WAREHOUSE_KEEPER", "Warehouse keeper", RoleScope.STORE, frozenset(_WAREHOUSE_KEEPER)),
 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select
@@ -243,8 +243,7 @@ async def save_draft(session: AsyncSession, viewer: Viewer, spec: TemplateSpec) 
         )
         session.add(draft)
     draft.sections = [s.stored() for s in sections]
-    draft.theme = {"primary_color": theme.primary_color, "accent_color": theme.accent_color}
-    draft.theme["background_color"] = theme.background_color
+    draft.theme = asdict(theme)
     draft.logo_url = url(spec.logo_url, "logoUrl")
     draft.created_by = viewer.staff_id
     await session.flush()

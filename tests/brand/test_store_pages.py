@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select, update
 
 from models import CampaignKind, Member, MemberLevel, PageKind
@@ -120,6 +121,7 @@ def by_key(page: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {s["key"]: s for s in page["sections"]}
 
 
+@pytest.mark.postgres_too
 async def test_given_a_published_template_when_the_manager_fills_it_and_hq_approves_then_a_member_sees_it(
     api, state, chain
 ):
@@ -240,6 +242,7 @@ async def test_given_hq_rules_when_a_store_fills_outside_them_then_it_is_refused
     assert await table_counts(state) == before
 
 
+@pytest.mark.postgres_too
 async def test_given_versions_when_hq_rolls_back_then_the_earlier_version_is_live_again_as_a_new_one(api, state, chain):
     g = await given_store(state, chain)
     first = await publish(api, sections())

@@ -25,7 +25,6 @@ from gql.transport.httpx import HTTPXAsyncTransport
 from gql.transport.websockets import WebsocketsTransport
 
 from tests.acceptance.conftest import DEMO_PASSWORD, MEMBER_CODE, Server
-from tests.acceptance.day_pages import fill_the_store_page
 
 # The running app folds report events every FACTS_INTERVAL_S (2 s here; README's default is 10 s); at most this long.
 FOLD_WAIT_S = 35.0
@@ -469,6 +468,8 @@ async def test_a_business_day_over_the_socket_ends_in_the_settlement_and_the_fol
     assert mine and {e["node"]["store"]["id"] for e in mine} == {store["id"]}
 
     await replenish_from_a_warehouse(hq, manager, store["id"], sku)
+    from tests.acceptance.day_pages import fill_the_store_page
+
     await fill_the_store_page(hq, manager, member, store["id"], sku)
 
 

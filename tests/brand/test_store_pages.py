@@ -350,3 +350,28 @@ async def test_the_mini_programs_trusted_store_page_document_runs_for_a_visitor_
         assert {i["sku"]["id"] for m in answer["data"]["storePage"]["menu"] for i in m["items"]} == {
             gid("Sku", s) for s in g["skus"]
         }
+
+
+async def test_the_home_page_has_its_own_template_and_a_warehouse_has_no_page(api, state, chain):
+    g = await given_store(state, chain)
+    await publish(api, sections())
+    home = [
+        {
+            "key": "banner",
+            "kind": "BANNER_CAROUSEL",
+            "items": [{"kind": "IMAGE", "url": "https://cdn.example.com/h.jpg"}],
+        }
+    ]
+    saved = await api.gql(SAVE_TEMPLATE, {"input": {"kind": "HOME", "sections": home}}, as_="hq.operator")
+    assert saved["data"]["savePageTemplate"]["template"]["version"] == 1  # versions count per kind
+    assert (await api.gql(PUBLISH, {"kind": "HOME"}, as_="hq.operator"))["data"]["publishPageTemplate"]["errors"] == []
+    query = (
+        "query($s: ID!, $k: PageKind!) { storePage(storeId: $s, kind: $k) { kind sections { key content { url } } } }"
+    )
+    page = (await api.gql(query, {"s": g["s"], "k": "HOME"}))["data"]["storePage"]
+    assert page == {
+        "kind": "HOME",
+        "sections": [{"key": "banner", "content": [{"url": "https://cdn.example.com/h.jpg"}]}],
+    }
+    warehouse = await api.gql(query, {"s": gid("Store", chain.stores["WHSH"]), "k": "STORE"}, as_="member:someone")
+    assert warehouse["data"]["storePage"] is None  # invisible to members, as everywhere

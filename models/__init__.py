@@ -12,6 +12,7 @@ from models.analytics import (
     StoreSkuDayFact,
 )
 from models.base import Base, utcnow
+from models.brand import PageKind, PageTemplate, StorePage, StorePageStatus, TemplateStatus
 from models.care import (
     FollowUpOutcome,
     FollowUpRule,
@@ -169,6 +170,8 @@ __all__ = [
     "OrderPromotion",
     "OrderStatus",
     "OrderStatusChange",
+    "PageKind",
+    "PageTemplate",
     "Payment",
     "PaymentMethod",
     "PaymentStatus",
@@ -197,8 +200,11 @@ __all__ = [
     "StoreHourFact",
     "StoreKind",
     "StoreListing",
+    "StorePage",
+    "StorePageStatus",
     "StoreSkuDayFact",
     "StoreStatus",
+    "TemplateStatus",
     "Ticket",
     "TicketEntry",
     "TicketEntryKind",

@@ -4,6 +4,7 @@ made of are re-exported here (`X as X`) for schema/, which imports no service.""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import date
 from typing import Any
 
 from models import AdjustmentReason, PurchaseReceipt, PurchaseReceiptLine, StockMovement, Transfer
@@ -157,6 +158,20 @@ async def receive_purchase(
     """The receipt and its lines (with each SKU's cost before and after)."""
     receipt = await purchases.receive_once(ctx.session, ctx.viewer, purchase, key=key)
     return receipt, await purchases.receipt_lines(ctx.session, receipt.id)
+
+
+async def purchase_receipts(
+    ctx: Context, warehouse_id: int, since: date | None, until: date | None, *, first: int | None, after: str | None
+) -> Page[PurchaseReceipt]:
+    async with ctx.read() as session:
+        return await purchases.list_receipts(
+            session, ctx.viewer, warehouse_id=warehouse_id, since=since, until=until, first=first, after=after
+        )
+
+
+async def receipt_lines(ctx: Context, receipt_id: int) -> list[PurchaseReceiptLine]:
+    found: list[PurchaseReceiptLine] = await ctx.loaders.purchase_receipt_lines.load(receipt_id)
+    return found
 
 
 async def cancel_transfer(ctx: Context, transfer_id: int) -> Transfer:

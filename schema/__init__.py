@@ -11,6 +11,7 @@ from strawberry.tools import merge_types
 
 from schema.access.api import AuditQuery, AuthMutation, AuthQuery, JobQuery
 from schema.analytics.api import RecommendationQuery, ReportQuery
+from schema.brand.api import BrandMutation, BrandQuery
 from schema.care.api import CareMutation, CareQuery
 from schema.catalog.api import CatalogMutation, CatalogQuery
 from schema.core.common import LONG_SCALAR, Long
@@ -47,6 +48,7 @@ Query = merge_types(
         RecommendationQuery,
         SettlementQuery,
         JobQuery,
+        BrandQuery,
     ),
 )
 Mutation = merge_types(
@@ -64,6 +66,7 @@ Mutation = merge_types(
         MessagingMutation,
         CareMutation,
         SettlementMutation,
+        BrandMutation,
     ),
 )
 

@@ -1,4 +1,5 @@
-"""The demo chain: nine stores in three cities, HQ staff, and a manager and clerk per store."""
+"""The demo chain: nine stores in three cities, a warehouse with its keeper, HQ staff, and a manager and clerk per
+store."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import services.registry  # noqa: F401  (imports every domain, so their jobs are registered)
-from models import MemberLevel, Role, RoleScope, Sku, Staff, Store, StoreStatus, TopUpPlan
+from models import MemberLevel, Role, RoleScope, Sku, Staff, Store, StoreKind, StoreStatus, TopUpPlan
 from services.access.permissions import PERMISSIONS
 from services.access.roles import sync_builtin_roles
 from services.access.scope import Viewer, ViewerKind
@@ -32,6 +33,9 @@ DEMO_STORES: tuple[tuple[str, str, str, str, float, float], ...] = (
     ("SZ01", "观前街店", "苏州", "姑苏区观前街88号", 31.3101, 120.6255),
     ("SZ02", "金鸡湖店", "苏州", "工业园区苏州大道东268号", 31.3180, 120.6728),
 )
+# The demo warehouse (stores order replenishment from it; it receives purchases) and its keeper's account.
+DEMO_WAREHOUSE = ("WHSH", "华东仓", "上海", "嘉定区仓储路88号", 31.3758, 121.2650)
+WAREHOUSE_KEEPER = "whsh.keeper"
 HQ_ACCOUNTS = (
     ("hq.admin", "总部管理员", "HQ_ADMIN"),
     ("hq.operator", "总部运营", "HQ_OPERATOR"),
@@ -60,6 +64,7 @@ def demo_sign_ins() -> list[SignIn]:
     for code, *_ in DEMO_STORES:
         rows.append(SignIn(f"{code.lower()}.manager", DEMO_PASSWORD, "STORE_MANAGER", code))
         rows.append(SignIn(f"{code.lower()}.clerk", DEMO_PASSWORD, "CLERK", code))
+    rows.append(SignIn(WAREHOUSE_KEEPER, DEMO_PASSWORD, "WAREHOUSE_KEEPER", DEMO_WAREHOUSE[0]))
     return rows
 
 
@@ -112,6 +117,7 @@ async def seed_demo(session: AsyncSession, security: Security) -> bool:
                     store_id=store.id,
                 )
             )
+    await _seed_warehouse(session, roles["WAREHOUSE_KEEPER"], password_hash)
     for name, threshold, discount, multiplier in DEMO_LEVELS:
         session.add(
             MemberLevel(
@@ -127,6 +133,34 @@ async def seed_demo(session: AsyncSession, security: Security) -> bool:
     await ensure_recurring(session)
     await session.flush()
     return True
+
+
+async def _seed_warehouse(session: AsyncSession, keeper_role: int, password_hash: str) -> None:
+    """The demo warehouse, open, and its keeper (a staff account posted there: receives and ships, nothing else)."""
+    code, name, city, address, lat, lng = DEMO_WAREHOUSE
+    warehouse = Store(
+        code=code,
+        name=name,
+        city=city,
+        address=address,
+        lat=lat,
+        lng=lng,
+        status=StoreStatus.OPEN,
+        kind=StoreKind.WAREHOUSE,
+        hours=WEEK_HOURS,
+        timezone="Asia/Shanghai",
+    )
+    session.add(warehouse)
+    await session.flush()
+    session.add(
+        Staff(
+            username=WAREHOUSE_KEEPER,
+            display_name=f"{name}仓管",
+            password_hash=password_hash,
+            role_id=keeper_role,
+            store_id=warehouse.id,
+        )
+    )
 
 
 DEMO_MENU: tuple[tuple[str, str, tuple[tuple[str, str, int], ...]], ...] = (
@@ -160,7 +194,8 @@ async def seed_demo_catalog(session: AsyncSession) -> bool:
             ],
         )
         sku_ids += [s.id for s in created]
-    for store_id in (await session.scalars(select(Store.id).order_by(Store.id))).all():
-        await adopt(session, hq, store_id=store_id, items=[Adoption(s) for s in sku_ids])
+    for store_id, kind in (await session.execute(select(Store.id, Store.kind).order_by(Store.id))).all():
+        if kind is StoreKind.STORE:  # a warehouse lists nothing: it holds stock for the stores
+            await adopt(session, hq, store_id=store_id, items=[Adoption(s) for s in sku_ids])
         await stock.receive(session, store_id, [stock.Line(s, 30) for s in sku_ids], stock.Ref("demo"))
     return True

@@ -30,6 +30,7 @@ from resolvers.loaders.catalog import (
 )
 from resolvers.loaders.inventory import (
     AvailabilityByStoreSkuLoader,
+    PurchaseReceiptLinesLoader,
     StockLevelByIdLoader,
     StockLevelByStoreSkuLoader,
     StockLevelsByStoreLoader,
@@ -120,6 +121,7 @@ class Loaders:
     stock_movement_by_id = _Lazy(lambda x: StockMovementByIdLoader(x.sessionmaker, x.viewer))
     transfer_by_id = _Lazy(lambda x: TransferByIdLoader(x.sessionmaker, x.viewer))
     transfer_lines_by_transfer = _Lazy(lambda x: TransferLinesByTransferLoader(x.sessionmaker, x.viewer))
+    purchase_receipt_lines = _Lazy(lambda x: PurchaseReceiptLinesLoader(x.sessionmaker, x.viewer))
     order_by_id = _Lazy(lambda x: OrderByIdLoader(x.sessionmaker, x.viewer))
     order_lines_by_order = _Lazy(lambda x: OrderLinesByOrderLoader(x.sessionmaker, x.viewer))
     payments_by_order = _Lazy(lambda x: PaymentsByOrderLoader(x.sessionmaker, x.viewer))

@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import (
+    PurchaseReceiptLine,
     StockLevel,
     StockMovement,
     Transfer,
@@ -138,3 +139,15 @@ class TransferLinesByTransferLoader(ScopedLoader):
             select(TransferLine).where(TransferLine.transfer_id.in_(keys)).order_by(TransferLine.id)
         )
         return grouped(keys, rows, lambda line: line.transfer_id)
+
+
+class PurchaseReceiptLinesLoader(ScopedLoader):
+    """The lines of purchase receipts already loaded through a scoped path (purchaseReceipts), in SKU order."""
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[list[PurchaseReceiptLine]]:
+        rows = await self._rows(
+            select(PurchaseReceiptLine)
+            .where(PurchaseReceiptLine.receipt_id.in_(keys))
+            .order_by(PurchaseReceiptLine.receipt_id, PurchaseReceiptLine.sku_id)
+        )
+        return grouped(keys, rows, lambda line: line.receipt_id)

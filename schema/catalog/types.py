@@ -246,6 +246,7 @@ class ChainSettingsType:
     quiet_hours_start: int = strawberry.field(description="Hour (member's time zone) quiet hours begin; no messages")
     quiet_hours_end: int = strawberry.field(description="Hour quiet hours end (equal to the start: none)")
     complaint_sla_hours: int = strawberry.field(description="A complaint is due this many hours after it is filed")
+    store_pages_need_approval: bool = strawberry.field(description="A store's page goes live only once HQ approves")
 
     @classmethod
     def of(cls, value: ChainSettingsValue) -> Self:
@@ -370,6 +371,7 @@ class UpdateChainSettingsInput:
     quiet_hours_start: int | None = None
     quiet_hours_end: int | None = None
     complaint_sla_hours: int | None = None
+    store_pages_need_approval: bool | None = None
 
 
 @strawberry.input

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import date
+from typing import Annotated
+
 import strawberry
 
 from models import AdjustmentReason, MovementKind, TransferPurpose, TransferStatus
@@ -136,6 +139,25 @@ class InventoryQuery:
             info.context, decode_id(store_id, "Store", "storeId"), skus
         )
         return [ReplenishmentSuggestion.of(s) for s in rows]
+
+    @strawberry.field(
+        extensions=requires(Perm.STOCK_READ),
+        description="A warehouse's purchase receipts (进货单), newest first, with their lines and cost: HQ, and the "
+        "warehouse's own staff. `from`/`to` are the warehouse's local days, both included.",
+    )
+    async def purchase_receipts(
+        self,
+        info: strawberry.Info[Context, None],
+        warehouse_id: strawberry.ID,
+        from_: Annotated[date | None, strawberry.argument(name="from")] = None,
+        to: date | None = None,
+        first: int | None = 20,
+        after: str | None = None,
+    ) -> Connection[PurchaseReceipt]:
+        page = await inventory_resolvers.purchase_receipts(
+            info.context, decode_id(warehouse_id, "Store", "warehouseId"), from_, to, first=first, after=after
+        )
+        return Connection[PurchaseReceipt].of(page, PurchaseReceipt.of)
 
 
 @strawberry.type

@@ -14,12 +14,13 @@ from models import PurchaseReceiptLine as PurchaseReceiptLineModel
 from models import StockMovement as StockMovementModel
 from models import Transfer as TransferModel
 from models import TransferLine as TransferLineModel
+from resolvers import inventory as inventory_resolvers
 from resolvers.context import Context
 from resolvers.inventory import ReplenishmentSuggestion as ReplenishmentSuggestionView
 from resolvers.inventory import Suggestion
 from resolvers.loaders.inventory import LevelView
 from schema.catalog.types import Sku
-from schema.core.common import UserError
+from schema.core.common import Long, UserError, global_id
 from schema.core.node import Loaded
 from schema.core.personal import not_personal
 from schema.org.types import Staff, Store
@@ -461,25 +462,42 @@ class PurchaseReceiptLine:
         return await Sku.load(info.context, self.sku_id)
 
 
-@strawberry.type
+@strawberry.type(description="Goods bought from a supplier, received at a warehouse (进货单).")
 class PurchaseReceipt:
+    id: strawberry.ID
     supplier_name: str
     supplier_code: str | None
     note: str | None
     created_at: datetime
-    lines: list[PurchaseReceiptLine]
     warehouse_id: strawberry.Private[int]
+    pk: strawberry.Private[int]
+    given_lines: strawberry.Private[list[PurchaseReceiptLineModel] | None] = None
 
     @classmethod
-    def of(cls, m: PurchaseReceiptModel, lines: list[PurchaseReceiptLineModel]) -> Self:
+    def of(cls, m: PurchaseReceiptModel, lines: list[PurchaseReceiptLineModel] | None = None) -> Self:
         return cls(
+            id=strawberry.ID(str(global_id("PurchaseReceipt", m.id))),
             supplier_name=m.supplier_name,
             supplier_code=m.supplier_code,
             note=m.note,
             created_at=m.created_at,
-            lines=[PurchaseReceiptLine.from_model(line) for line in lines],
             warehouse_id=m.warehouse_id,
+            pk=m.id,
+            given_lines=lines,
         )
+
+    async def _lines(self, ctx: Context) -> list[PurchaseReceiptLineModel]:
+        if self.given_lines is not None:
+            return self.given_lines
+        return await inventory_resolvers.receipt_lines(ctx, self.pk)
+
+    @strawberry.field(description="In SKU order")
+    async def lines(self, info: strawberry.Info[Context, None]) -> list[PurchaseReceiptLine]:
+        return [PurchaseReceiptLine.from_model(line) for line in await self._lines(info.context)]
+
+    @strawberry.field(description="What the receipt cost: the sum of quantity x unit cost, fen")
+    async def total_cost(self, info: strawberry.Info[Context, None]) -> Long:
+        return Long(sum(line.quantity * line.unit_cost for line in await self._lines(info.context)))
 
     @strawberry.field
     async def warehouse(self, info: strawberry.Info[Context, None]) -> Store | None:

@@ -41,6 +41,8 @@ class Perm(StrEnum):
     CARE_FOLLOW_UP = "care.follow_up"
     CARE_MANAGE = "care.manage"
     CARE_TICKET = "care.ticket"
+    BRAND_MANAGE = "brand.manage"
+    PAGE_EDIT = "page.edit"
 
 
 # What each permission lets a role do.
@@ -77,6 +79,8 @@ PERMISSIONS: dict[Perm, str] = {
     Perm.CARE_MANAGE: "Create follow-up tasks and event rules (store roles: their own store's); see completion "
     "by store",
     Perm.CARE_TICKET: "Handle complaints: reply, start, escalate and resolve (a refund also needs order.refund)",
+    Perm.BRAND_MANAGE: "Design the mini-program's page templates (draft, publish, roll back) and approve stores' pages",
+    Perm.PAGE_EDIT: "Fill the store's page in the slots HQ's template opens (photos, notice, featured items)",
 }
 
 
@@ -104,6 +108,7 @@ _HQ_OPERATOR = {
     Perm.MARKETING_MANAGE,
     Perm.REPORT_VIEW,
     Perm.MESSAGE_MANAGE,
+    Perm.BRAND_MANAGE,
 }
 _HQ_ANALYST = {
     Perm.STAFF_READ,
@@ -136,6 +141,7 @@ _STORE_MANAGER = {
     Perm.MARKETING_MANAGE,
     Perm.REPORT_VIEW,
     Perm.SETTLEMENT_VIEW,
+    Perm.PAGE_EDIT,
 }
 _CLERK = {
     Perm.STOCK_READ,
@@ -146,6 +152,8 @@ _CLERK = {
     Perm.CARE_FOLLOW_UP,
     Perm.CARE_TICKET,
 }
+# Posted at a warehouse: receives purchases, ships the replenishment HQ approved, counts stock; sells nothing.
+_WAREHOUSE_KEEPER = {Perm.STOCK_READ, Perm.STOCK_ADJUST, Perm.PURCHASE_RECEIVE}
 
 BUILTIN_ROLES: tuple[BuiltinRole, ...] = (
     BuiltinRole("HQ_ADMIN", "HQ admin", RoleScope.HQ, frozenset(Perm)),
@@ -153,4 +161,5 @@ BUILTIN_ROLES: tuple[BuiltinRole, ...] = (
     BuiltinRole("HQ_ANALYST", "HQ analyst", RoleScope.HQ, frozenset(_HQ_ANALYST)),
     BuiltinRole("STORE_MANAGER", "Store manager", RoleScope.STORE, frozenset(_STORE_MANAGER)),
     BuiltinRole("CLERK", "Clerk", RoleScope.STORE, frozenset(_CLERK)),
+    BuiltinRole("WAREHOUSE_KEEPER", "Warehouse keeper", RoleScope.STORE, frozenset(_WAREHOUSE_KEEPER)),
 )

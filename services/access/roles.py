@@ -25,6 +25,7 @@ HQ_ONLY = frozenset(
         Perm.CATALOG_MANAGE,
         Perm.TRANSFER_APPROVE,
         Perm.MEMBER_MANAGE,
+        Perm.BRAND_MANAGE,
     }
 )
 

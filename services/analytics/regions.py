@@ -14,7 +14,7 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Store
+from models import Store, StoreKind
 from services.access.permissions import Perm
 from services.access.scope import Viewer, require
 from services.analytics.reports import Figures, check_metric, check_period, metric_value, per_store
@@ -67,7 +67,9 @@ async def compare_cities(
     check_period(start, end)
     costed = await check_metric(session, viewer, metric)
     figures = await per_store(session, start, end, costed=costed)
-    stores = (await session.execute(select(Store.id, Store.city).order_by(Store.id))).all()
+    stores = (
+        await session.execute(select(Store.id, Store.city).where(Store.kind == StoreKind.STORE).order_by(Store.id))
+    ).all()  # warehouses sell nothing: they are no city's stores
     by_city: dict[str, list[CityStore]] = defaultdict(list)
     for store_id, city in stores:
         by_city[str(city)].append(CityStore(int(store_id), 0, figures.get(int(store_id), Figures())))

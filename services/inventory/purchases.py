@@ -14,19 +14,22 @@ two receipts of one SKU apply one after the other. Each receipt line keeps on_ha
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import PurchaseReceipt, PurchaseReceiptLine, Sku, StockLevel, Store, StoreKind
 from services.access.permissions import Perm
-from services.access.scope import Viewer, acted_in, idempotency_scope, require_store
+from services.access.scope import Viewer, acted_in, idempotency_scope, require, require_store, restrict
 from services.access.visible import require_visible
 from services.inventory import stock
 from services.platform import idempotency
 from services.platform.errors import DomainError, ErrorCode
-from services.platform.validation import optional_text, text
+from services.platform.pagination import Page, keyset_page
+from services.platform.validation import business_day, optional_text, text
 
 MAX_LINES = 200
 MAX_UNIT_COST = 100_000_000  # 1,000,000 yuan a unit
@@ -159,3 +162,40 @@ async def receipt_lines(session: AsyncSession, receipt_id: int) -> list[Purchase
             )
         ).all()
     )
+
+
+def _day_start(day: date, tz: ZoneInfo) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=tz).astimezone(UTC)
+
+
+async def list_receipts(
+    session: AsyncSession,
+    viewer: Viewer,
+    *,
+    warehouse_id: int,
+    since: date | None,
+    until: date | None,
+    first: int | None,
+    after: str | None,
+) -> Page[PurchaseReceipt]:
+    """A warehouse's purchase receipts (进货单), newest first, received from `since` to `until` (the warehouse's local
+    days, both included): HQ and the warehouse's own staff (stock.read); other staff see none, as for a warehouse
+    that does not exist."""
+    require(viewer, Perm.STOCK_READ)
+    stmt = restrict(
+        select(PurchaseReceipt).where(PurchaseReceipt.warehouse_id == warehouse_id),
+        viewer,
+        PurchaseReceipt.warehouse_id,
+        Perm.STOCK_READ,
+    )
+    if since is not None or until is not None:
+        if since is not None and until is not None and until < business_day(since, "from"):
+            raise DomainError(ErrorCode.INVALID_INPUT, "The range ends before it starts.", "to")
+        warehouse = await session.get(Store, warehouse_id)
+        tz = ZoneInfo(warehouse.timezone if warehouse else "Asia/Shanghai")
+        if since is not None:
+            stmt = stmt.where(PurchaseReceipt.created_at >= _day_start(business_day(since, "from"), tz))
+        if until is not None:
+            end = business_day(until, "to") + timedelta(days=1)
+            stmt = stmt.where(PurchaseReceipt.created_at < _day_start(end, tz))
+    return await keyset_page(session, stmt, PurchaseReceipt.id, first=first, after=after, descending=True)

@@ -49,6 +49,8 @@ class ChainSettings:
     quiet_hours_end: int = 8
     # After-sales: a complaint is due this many hours after it is filed (its SLA).
     complaint_sla_hours: int = 24
+    # Brand: a store's page (notice, photos, featured items) goes live only once HQ approves it.
+    store_pages_need_approval: bool = True
 
 
 async def get_settings(session: AsyncSession) -> ChainSettings:

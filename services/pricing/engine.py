@@ -441,6 +441,43 @@ async def _context(
     )
 
 
+@dataclass(frozen=True)
+class ShelfPrice:
+    """What one unit costs this member (or a visitor) now, before cart-level rules, and the rule that set it."""
+
+    price: int
+    rule: str | None
+    reason: str | None
+
+
+async def shelf_prices(
+    session: AsyncSession,
+    *,
+    store_id: int,
+    member_id: int | None,
+    listed: dict[int, tuple[int, int]],
+    at: datetime | None = None,
+) -> dict[int, ShelfPrice]:
+    """One unit of each listed SKU (sku id -> (store price, category id)) priced by the line rules a quote runs
+    (2 and 3: flash sale, level price or discount, limited-time discount), for a page that shows the member's price.
+    Cart-level rules (full reduction, coupons) need a cart and are left to `quote`. A fixed number of statements
+    whatever the number of SKUs."""
+    if not listed:
+        return {}
+    member = await session.get(Member, member_id) if member_id is not None else None
+    if member is not None and member.deleted_at is not None:
+        member = None
+    ctx = await _context(session, store_id, member, list(listed), at or utcnow(), None)
+    prices = {}
+    for sku_id, (price, category_id) in listed.items():
+        line = QuoteLine(sku_id, 1, price, price, True, category_id=category_id)
+        if not _locking_rule(ctx, line):
+            _member_price_rule(ctx, line)
+        last = line.adjustments[-1] if line.adjustments else None
+        prices[sku_id] = ShelfPrice(line.unit_price, last.rule if last else None, last.reason if last else None)
+    return prices
+
+
 def _merge(lines: Sequence[CartLine]) -> list[CartLine]:
     totals: dict[int, int] = {}
     for i, line in enumerate(lines):

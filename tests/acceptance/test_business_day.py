@@ -478,6 +478,9 @@ async def test_a_business_day_over_the_socket_ends_in_the_settlement_and_the_fol
     await resolve_a_complaint_with_a_refund(
         hq, manager, clerk, member, await sign_in(server, "sh01.manager"), order["id"], sku
     )
+    from tests.acceptance.day_pages import fill_the_store_page
+
+    await fill_the_store_page(hq, manager, member, store["id"], sku)
 
 
 async def replenish_from_a_warehouse(hq: Gql, manager: Gql, store_id: str, sku: str) -> None:

@@ -306,6 +306,12 @@ def inventory_ops(Op, only, ALL, STAFF):
             payload="requestReplenishment",
         ),
         Op(
+            "purchaseReceipts",
+            "query($warehouse: ID!) { purchaseReceipts(warehouseId: $warehouse) { edges { node { totalCost } } } }",
+            only(*STAFF),
+            given_warehouse,
+        ),
+        Op(
             "receivePurchase",
             'mutation($idempotencyKey: String!, $warehouse: ID!, $sku: ID!) { receivePurchase(input: {idempotencyKey: $idempotencyKey, warehouseId: $warehouse, supplierName: "上海乳业",'
             " lines: [{skuId: $sku, quantity: 5, unitCost: 480}]}) { errors { code } } }",

@@ -1,0 +1,1 @@
+"""Brand: page templates, store pages, the resolved store page."""

@@ -12,6 +12,7 @@ from models.analytics import (
     StoreSkuDayFact,
 )
 from models.base import Base, utcnow
+from models.cards import CardEntry, CardKind, CardMove, CardProduct, CardSale, CardSaleStatus, CardStatus, MemberCard
 from models.catalog import CatalogStatus, Category, Product, Sku, StoreListing
 from models.inventory import (
     AdjustmentReason,
@@ -92,6 +93,13 @@ __all__ = [
     "CampaignItem",
     "CampaignKind",
     "CampaignStatus",
+    "CardEntry",
+    "CardKind",
+    "CardMove",
+    "CardProduct",
+    "CardSale",
+    "CardSaleStatus",
+    "CardStatus",
     "CatalogStatus",
     "Category",
     "ChainHourFact",
@@ -113,6 +121,7 @@ __all__ = [
     "JobStatus",
     "LevelPrice",
     "Member",
+    "MemberCard",
     "MemberCoupon",
     "MemberCouponStatus",
     "MemberIdentity",

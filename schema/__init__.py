@@ -11,6 +11,7 @@ from strawberry.tools import merge_types
 
 from schema.access.api import AuditQuery, AuthMutation, AuthQuery, JobQuery
 from schema.analytics.api import RecommendationQuery, ReportQuery
+from schema.cards.api import CardMutation, CardQuery
 from schema.catalog.api import CatalogMutation, CatalogQuery
 from schema.core.common import LONG_SCALAR, Long
 from schema.core.errors import ErrorPresenter
@@ -37,6 +38,7 @@ Query = merge_types(
         MemberQuery,
         OrderQuery,
         MarketingQuery,
+        CardQuery,
         ReportQuery,
         RecommendationQuery,
         SettlementQuery,
@@ -54,6 +56,7 @@ Mutation = merge_types(
         MemberMutation,
         OrderMutation,
         MarketingMutation,
+        CardMutation,
         SettlementMutation,
     ),
 )

@@ -11,12 +11,14 @@ from __future__ import annotations
 from types import ModuleType
 
 from services.analytics import facts, recommendations
+from services.cards import cards
 from services.marketing import coupons, group_buys
 from services.members import points, segments
 from services.orders import late_payments, refunds
 from services.orders import lifecycle as orders
 
 JOB_DOMAINS: tuple[ModuleType, ...] = (
+    cards,
     coupons,
     facts,
     group_buys,

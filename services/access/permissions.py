@@ -36,6 +36,7 @@ class Perm(StrEnum):
     MARKETING_MANAGE = "marketing.manage"
     REPORT_VIEW = "report.view"
     SETTLEMENT_VIEW = "settlement.view"
+    CARD_MANAGE = "card.manage"
 
 
 # What each permission lets a role do.
@@ -65,6 +66,7 @@ PERMISSIONS: dict[Perm, str] = {
     Perm.MARKETING_MANAGE: "Run coupons and promotions (store roles: their own store's, of the kinds HQ allows)",
     Perm.REPORT_VIEW: "See reports (own store for store roles)",
     Perm.SETTLEMENT_VIEW: "See daily settlements",
+    Perm.CARD_MANAGE: "Define card products (次卡, 月卡/季卡, 礼品卡): price, validity, stores, limits",
 }
 
 
@@ -88,6 +90,7 @@ _HQ_OPERATOR = {
     Perm.MEMBER_MANAGE,
     Perm.MARKETING_MANAGE,
     Perm.REPORT_VIEW,
+    Perm.CARD_MANAGE,
 }
 _HQ_ANALYST = {
     Perm.STAFF_READ,

@@ -23,6 +23,7 @@ HQ_ONLY = frozenset(
         Perm.CATALOG_MANAGE,
         Perm.TRANSFER_APPROVE,
         Perm.MEMBER_MANAGE,
+        Perm.CARD_MANAGE,
     }
 )
 

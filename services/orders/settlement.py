@@ -29,6 +29,7 @@ from models import (
 )
 from services.access.permissions import Perm
 from services.access.scope import Viewer, acted_in, require_store
+from services.cards import queries as card_queries
 from services.platform.errors import AccessDenied, DomainError, ErrorCode
 from services.platform.validation import business_day
 
@@ -55,6 +56,11 @@ async def compute(session: AsyncSession, store: Store, day: date) -> dict[str, A
         )
     ).one()
     (sold_principal, sold_bonus), by_issuer = await _stored_value(session, store, start, end)
+    cards = await card_queries.day_figures(session, store.id, start, end)
+    for name, amount in cards["saleTakings"].items():
+        takings[name] += amount
+    for name, amount in cards["refunds"].items():
+        refunds[name] += amount
     money = [m.value for m in PaymentMethod if m is not PaymentMethod.POINTS]
     return {
         "storeId": store.id,
@@ -72,7 +78,14 @@ async def compute(session: AsyncSession, store: Store, day: date) -> dict[str, A
         "storedValueByIssuer": dict(by_issuer),
         # Net of sales: money taken less money given back, without the stored value sold at the counter (a debt
         # to the member, in storedValueSold).
-        "net": sum(takings[m] for m in money) - sum(refunds[m] for m in money) - sum(top_up_takings.values()),
+        # Cards (卡项): sold here (a liability until used), their counter sales' and refunds' part of the takings and
+        # refunds, value used here by issuing store, and the day's clearing with the rest of the chain.
+        "cards": cards,
+        "net": sum(takings[m] for m in money)
+        - sum(refunds[m] for m in money)
+        - sum(top_up_takings.values())
+        - sum(cards["saleTakings"].values())
+        + sum(cards["refunds"].values()),
     }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import select
@@ -59,6 +59,7 @@ def _check(spec: ProductSpec) -> None:
 async def create(session: AsyncSession, viewer: Viewer, spec: ProductSpec) -> CardProduct:
     """HQ defines a card product."""
     require(viewer, Perm.CARD_MANAGE)
+    spec = replace(spec, kind=CardKind(spec.kind))
     _check(spec)
     if spec.store_ids:
         found = set((await session.scalars(select(Store.id).where(Store.id.in_(spec.store_ids)))).all())

@@ -22,6 +22,7 @@ from models import RoleScope
 from resolvers.state import build_state
 from services.access.roles import create_role
 from services.platform.config import Settings
+from tests.access.matrix_cards import card_ops
 from tests.access.matrix_inventory import inventory_ops
 from tests.access.matrix_marketing import marketing_ops, report_ops
 from tests.access.matrix_members import member_ops
@@ -197,6 +198,7 @@ OPS += member_ops(Op, only, ALL, STAFF)
 OPS += order_ops(Op, only, ALL, STAFF)
 OPS += marketing_ops(Op, only, ALL, STAFF)
 OPS += report_ops(Op, only, ALL, STAFF)
+OPS += card_ops(Op, only, ALL, STAFF)
 
 CASES = [pytest.param(op, viewer, id=f"{op.name}-{viewer}") for op in OPS for viewer in VIEWERS]
 

@@ -25,6 +25,7 @@ from gql.transport.httpx import HTTPXAsyncTransport
 from gql.transport.websockets import WebsocketsTransport
 
 from tests.acceptance.conftest import DEMO_PASSWORD, MEMBER_CODE, Server
+from tests.acceptance.day_cards import use_a_card_bought_in_another_store
 
 # The running app folds report events every FACTS_INTERVAL_S (2 s here; README's default is 10 s); at most this long.
 FOLD_WAIT_S = 35.0
@@ -468,6 +469,9 @@ async def test_a_business_day_over_the_socket_ends_in_the_settlement_and_the_fol
     assert mine and {e["node"]["store"]["id"] for e in mine} == {store["id"]}
 
     await replenish_from_a_warehouse(hq, manager, store["id"], sku)
+    await use_a_card_bought_in_another_store(
+        hq, clerk, member, member_id, store["id"], sku, lambda who: sign_in(server, who)
+    )
 
 
 async def replenish_from_a_warehouse(hq: Gql, manager: Gql, store_id: str, sku: str) -> None:

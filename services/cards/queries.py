@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -91,7 +91,6 @@ class StoreCards:
     outstanding_value: int = 0
     receivable: int = 0  # value used here of cards other stores issued
     payable: int = 0  # value used elsewhere of cards this store issued
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def clearing(self) -> int:
@@ -101,6 +100,12 @@ class StoreCards:
 
 def _sum(kind: CardMove, column: Any = CardEntry.value) -> Any:
     return func.coalesce(func.sum(case((CardEntry.kind == kind, column), else_=0)), 0)
+
+
+def _elsewhere() -> Any:
+    """Value of uses made in a store other than the card's issuer (positive fen)."""
+    away = (CardEntry.kind == CardMove.USE) & (CardEntry.store_id != CardEntry.issuer_store_id)
+    return -func.coalesce(func.sum(case((away, CardEntry.value), else_=0)), 0)
 
 
 async def report(
@@ -113,58 +118,9 @@ async def report(
     out = {sid: StoreCards(sid) for sid in (await session.scalars(stores)).all()}
     period = [CardEntry.created_at >= since] if since else []
     period += [CardEntry.created_at < until] if until else []
-    issued = (
-        select(
-            CardEntry.issuer_store_id,
-            _sum(CardMove.ISSUE, 1),
-            _sum(CardMove.ISSUE),
-            -_sum(CardMove.REFUND),
-            -_sum(CardMove.EXPIRE),
-            -func.coalesce(func.sum(case((CardEntry.kind == CardMove.USE, CardEntry.value), else_=0)), 0),
-            -func.coalesce(
-                func.sum(
-                    case(
-                        (
-                            (CardEntry.kind == CardMove.USE) & (CardEntry.store_id != CardEntry.issuer_store_id),
-                            CardEntry.value,
-                        ),
-                        else_=0,
-                    )
-                ),
-                0,
-            ),
-        )
-        .where(*period)
-        .group_by(CardEntry.issuer_store_id)
-    )
-    for sid, count, sold, refunded, expired, _used, payable in (await session.execute(issued)).all():
-        if sid in out:
-            row = out[sid]
-            row.sold_count, row.sold_value, row.refunded_value, row.expired_value = (
-                int(count),
-                int(sold),
-                int(refunded),
-                int(expired),
-            )
-            row.payable = int(payable)
+    await _by_issuer(session, out, period)
     used = (
-        select(
-            CardEntry.store_id,
-            -_sum(CardMove.USE, CardEntry.units),
-            -_sum(CardMove.USE),
-            -func.coalesce(
-                func.sum(
-                    case(
-                        (
-                            (CardEntry.kind == CardMove.USE) & (CardEntry.store_id != CardEntry.issuer_store_id),
-                            CardEntry.value,
-                        ),
-                        else_=0,
-                    )
-                ),
-                0,
-            ),
-        )
+        select(CardEntry.store_id, -_sum(CardMove.USE, CardEntry.units), -_sum(CardMove.USE), _elsewhere())
         .where(*period)
         .group_by(CardEntry.store_id)
     )
@@ -176,6 +132,27 @@ async def report(
         if sid in out:
             out[sid].outstanding_value = int(left)
     return list(out.values())
+
+
+async def _by_issuer(session: AsyncSession, out: dict[int, StoreCards], period: list[Any]) -> None:
+    """What each store issued: cards sold, value sold, refunded and expired, and its cards' value used elsewhere."""
+    issued = (
+        select(
+            CardEntry.issuer_store_id,
+            _sum(CardMove.ISSUE, 1),
+            _sum(CardMove.ISSUE),
+            -_sum(CardMove.REFUND),
+            -_sum(CardMove.EXPIRE),
+            _elsewhere(),
+        )
+        .where(*period)
+        .group_by(CardEntry.issuer_store_id)
+    )
+    for sid, count, sold, refunded, expired, payable in (await session.execute(issued)).all():
+        if sid in out:
+            row = out[sid]
+            row.sold_count, row.sold_value = int(count), int(sold)
+            row.refunded_value, row.expired_value, row.payable = int(refunded), int(expired), int(payable)
 
 
 async def day_figures(session: AsyncSession, store_id: int, start: datetime, end: datetime) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from models import CardKind
 from services.cards import ledger, products
 from services.platform.db import write_transaction
 from tests.access.matrix_members import given_member
@@ -19,11 +20,13 @@ async def given_cards(chain, state) -> dict[str, Any]:
             session,
             HQ,
             products.ProductSpec(
-                name="十杯", kind="COUNT", price=10_000, uses=10, sku_ids=[pk(base["sku"])], validity_days=30
+                name="十杯", kind=CardKind.COUNT, price=10_000, uses=10, sku_ids=[pk(base["sku"])], validity_days=30
             ),
         )
         gift = await products.create(
-            session, HQ, products.ProductSpec(name="礼品卡", kind="GIFT", price=5000, face_value=5000, validity_days=30)
+            session,
+            HQ,
+            products.ProductSpec(name="礼品卡", kind=CardKind.GIFT, price=5000, face_value=5000, validity_days=30),
         )
         member_id, sh01 = pk(base["member"]), chain.stores["SH01"]
         card = await ledger.issue(session, count, member_id=member_id, store_id=sh01, ref_type="test", ref_id=0)

@@ -313,6 +313,7 @@ async def test_a_members_cards_take_the_same_statements_for_10_and_100(api, stat
             from services.cards import ledger
 
             made = await session.get(CardProduct, pk(product))
+            assert made is not None
             for _ in range(n - (0 if n == 10 else 10)):
                 await ledger.issue(
                     session, made, member_id=pk(member), store_id=chain.stores["SH01"], ref_type="test", ref_id=0

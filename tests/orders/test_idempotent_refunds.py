@@ -89,6 +89,7 @@ NOT_VALUE_MOVING = {
             "endCouponTemplate",
             "createPointsMallItem",
             "setMemberLevel",
+            "createCardProduct",
         ],
         "sets terms, prices or master data (a replay sets the same again); no balance moves",
     ),
@@ -113,6 +114,7 @@ NOT_VALUE_MOVING = {
     "acceptReferral": "once per member by rule (REFERRAL_NOT_ALLOWED on a second try)",
     "deleteMyAccount": "once: the account and its sessions end, so a replay is UNAUTHENTICATED",
     "closeSettlement": "one settlement per store and day (unique), frozen figures; moves no value",
+    "shareGiftCard": "shows the gift card's share code (the same one again until it is claimed); moves nothing",
 }
 
 

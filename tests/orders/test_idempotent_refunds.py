@@ -46,6 +46,10 @@ VALUE_MOVING = {
     "joinGroupBuy",
     "exchangePoints",
     "verifyPickup",
+    "sellCard",
+    "buyCard",
+    "refundCard",
+    "redeemGiftCard",
 }
 # The rest, each with why a retry cannot move value twice (or why nothing of value moves).
 NOT_VALUE_MOVING = {

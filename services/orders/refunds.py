@@ -31,6 +31,7 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import (
+    CardEntry,
     FactEventKind,
     Member,
     MemberCoupon,
@@ -150,6 +151,9 @@ async def plan(session: AsyncSession, viewer: Viewer, request: RefundRequest, *,
     require_store(viewer, order.store_id, Perm.ORDER_REFUND)
     if order.status not in REFUNDABLE:
         raise DomainError(ErrorCode.INVALID_TRANSITION, f"A {order.status.value} order cannot be refunded.", "id")
+    if await _card_paid(session, order.id):
+        # The card's uses are not given back through an order refund (yet): refusing keeps money and card books right.
+        raise DomainError(ErrorCode.CARD_NOT_USABLE, "A card paid for this order; it cannot be refunded here.", "id")
     lines = list(
         (await session.scalars(select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.id))).all()
     )
@@ -412,3 +416,11 @@ async def _coupon_comes_back(session: AsyncSession, order: Order, at: datetime) 
         )
     )
     return bool(used)
+
+
+async def _card_paid(session: AsyncSession, order_id: int) -> bool:
+    """Whether a card (卡项) paid for some of this order's lines."""
+    found = await session.scalar(
+        select(CardEntry.id).where(CardEntry.ref_type == "order", CardEntry.ref_id == order_id).limit(1)
+    )
+    return found is not None

@@ -323,3 +323,18 @@ async def test_a_members_cards_take_the_same_statements_for_10_and_100(api, stat
         assert len(got["data"]["myCards"]["edges"]) == n
         counts.append(counter.count)
     assert counts[0] == counts[1]
+
+
+async def test_an_order_a_card_paid_for_is_not_refunded_through_the_order(api, state, chain):
+    coffee, _cake, product = await _given(api, state, chain)
+    member = await _member_at(api, chain, "member:no-order-refund", "SH01")
+    card = (await _sell(api, chain, member, product))["card"]
+    variables = {"s": gid("Store", chain.stores["SH01"]), "l": _lines((coffee, 1)), "m": member, "c": [card["id"]]}
+    sale = await api.gql(CHECKOUT, {**variables, "t": [], "key": "paid-by-card"}, as_="sh01.clerk")
+    order = sale["data"]["posCheckout"]["order"]["id"]
+    refund = """mutation($id: ID!, $idempotencyKey: String!) { refundOrder(input: {id: $id,
+      idempotencyKey: $idempotencyKey}) { errors { code field } } }"""
+    refused = await api.gql(refund, {"id": order}, as_="sh01.manager")
+    assert refused["data"]["refundOrder"]["errors"] == [{"code": "CARD_NOT_USABLE", "field": "id"}]
+    seen = (await api.gql(CARD, {"id": card["id"]}, as_="member:no-order-refund"))["data"]["node"]
+    assert seen["unitsLeft"] == 9

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, ClassVar
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
@@ -230,6 +231,7 @@ class CardMachine(RuleBasedStateMachine):
         self.run(check())
 
 
+@pytest.mark.postgres_preferred
 async def test_cards_keep_their_books_across_stores(state, chain) -> None:
     library = await make_library(state, products=1, skus_per_product=1, price=1500)
     stores = [chain.stores[c] for c in ("SH01", "SH02", "HZ01")]

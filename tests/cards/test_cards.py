@@ -36,6 +36,8 @@ REFUND = """mutation($id: ID!, $m: PaymentMethod!, $s: ID, $idempotencyKey: Stri
   refundCard(input: {cardId: $id, method: $m, storeId: $s, idempotencyKey: $idempotencyKey}) {
     errors { code field } amount method card { status unitsLeft valueLeft } } }"""
 USES = """query($s: ID!) { cardUses(storeId: $s) { edges { node { kind units store { code } } } } }"""
+pytestmark = pytest.mark.postgres_too
+
 MY_CARDS = """query($left: Boolean!) { myCards(withUsesLeft: $left, first: 100) { edges { node {
   id kind unitsLeft product { name } issuer { code } history { kind units store { code } } } } } }"""
 
@@ -107,7 +109,6 @@ async def test_hq_defines_card_products_and_store_staff_cannot(api, state, chain
     assert invalid["data"]["createCardProduct"]["errors"] == [{"code": "INVALID_INPUT", "field": "perDayLimit"}]
 
 
-@pytest.mark.postgres_too
 async def test_a_card_bought_in_one_store_pays_in_another_and_settlement_clears_between_them(api, state, chain):
     coffee, cake, product = await _given(api, state, chain)
     member = await _member_at(api, chain, "member:commuter", "SH01", "SH02")

@@ -184,15 +184,17 @@ async def expire(session: AsyncSession, now: datetime) -> int:
             )
         card.status = CardStatus.EXPIRED
     await session.flush()
-    soon = await expiring_cards(session, 30)
+    soon = await expiring_cards(session, 30, now=now)
     log.info("cards expired", extra={"expired": len(due), "expiring_within_30_days": len(soon)})
     return len(due)
 
 
-async def expiring_cards(session: AsyncSession, within_days: int) -> list[tuple[int, int, datetime]]:
+async def expiring_cards(
+    session: AsyncSession, within_days: int, *, now: datetime | None = None
+) -> list[tuple[int, int, datetime]]:
     """(member id, card id, expires at) of active cards with something left that end within `within_days`: for the
     "card expiring in 30 days" message."""
-    now = utcnow()
+    now = now or utcnow()
     rows = await session.execute(
         select(MemberCard.member_id, MemberCard.id, MemberCard.expires_at)
         .where(

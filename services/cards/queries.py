@@ -221,3 +221,36 @@ async def cards_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int])
         MemberCard.member_id.in_(select(Member.id).where(visible_members(viewer, Perm.MEMBER_LOOKUP))),
     )
     return list((await session.scalars(stmt)).all())
+
+
+async def exported(session: AsyncSession, member_id: int) -> dict[str, Any]:
+    """The member's cards and their own card moves, for their data export."""
+    cards = (await session.scalars(select(MemberCard).where(MemberCard.member_id == member_id))).all()
+    moves = (
+        await session.scalars(select(CardEntry).where(CardEntry.member_id == member_id).order_by(CardEntry.id))
+    ).all()
+    return {
+        "cards": [
+            {
+                "id": c.id,
+                "productId": c.product_id,
+                "kind": c.kind.value,
+                "status": c.status.value,
+                "unitsLeft": c.units_left,
+                "valueLeft": c.value_left,
+                "expiresAt": c.expires_at.isoformat(),
+                "moves": [
+                    {
+                        "kind": e.kind.value,
+                        "units": e.units,
+                        "value": e.value,
+                        "storeId": e.store_id,
+                        "at": e.created_at.isoformat(),
+                    }
+                    for e in moves
+                    if e.card_id == c.id
+                ],
+            }
+            for c in cards
+        ]
+    }

@@ -40,6 +40,7 @@ from models import (
 from services.access import audit, auth
 from services.access.pii import PiiCipher, erased, mask_phone
 from services.access.scope import SYSTEM, Viewer
+from services.cards import queries as card_queries
 from services.orders import lifecycle as orders
 from services.orders import refunds
 from services.orders.states import Actor
@@ -77,6 +78,7 @@ _EXPORT_SECTIONS = (
     "coupons",
     "referrals",
     "groupBuys",
+    "cards",
 )
 
 
@@ -89,6 +91,7 @@ async def export_data(session: AsyncSession, cipher: PiiCipher, viewer: Viewer) 
     parts = {"member": _exported_profile(cipher, member)}
     parts |= await _exported_purchases(session, cipher, member_id)
     parts |= await _exported_account(session, member_id)
+    parts |= await card_queries.exported(session, member_id)
     return {section: parts[section] for section in _EXPORT_SECTIONS}
 
 

@@ -190,6 +190,8 @@ async def test_a_card_bought_online_is_issued_once_when_the_payment_arrives(api,
     assert [(e["node"]["unitsLeft"], e["node"]["issuer"]["code"]) for e in mine] == [(10, "SH02")]
     again = (await api.gql(buy, variables, as_="member:online"))["data"]["buyCard"]
     assert again["sale"]["status"] == "PAID" and again["payment"] is None and again["sale"]["cardId"]
+    export = (await api.gql("{ myDataExport }", as_="member:online"))["data"]["myDataExport"]
+    assert [(c["unitsLeft"], [m["kind"] for m in c["moves"]]) for c in export["cards"]] == [(10, ["ISSUE"])]
 
 
 async def test_unused_uses_are_refunded_pro_rata_once_at_the_issuing_store(api, state, chain):

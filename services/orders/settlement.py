@@ -78,15 +78,20 @@ async def compute(session: AsyncSession, store: Store, day: date) -> dict[str, A
         "storedValueByIssuer": dict(by_issuer),
         # Net of sales: money taken less money given back, without the stored value sold at the counter (a debt
         # to the member, in storedValueSold).
-        # Cards (卡项): sold here (a liability until used), their counter sales' and refunds' part of the takings and
-        # refunds, value used here by issuing store, and the day's clearing with the rest of the chain.
-        "cards": cards,
         "net": sum(takings[m] for m in money)
         - sum(refunds[m] for m in money)
         - sum(top_up_takings.values())
         - sum(cards["saleTakings"].values())
         + sum(cards["refunds"].values()),
-    }
+    } | _cards_if_any(cards)
+
+
+def _cards_if_any(cards: dict[str, Any]) -> dict[str, Any]:
+    """Cards (卡项): sold here (a liability until used), their counter sales' and refunds' part of the takings and
+    refunds, value used here by issuing store, and the day's clearing with the rest of the chain. Only on days
+    with card activity, so a day closed before cards existed recomputes to the same frozen figures."""
+    busy = cards["saleTakings"] or cards["refunds"] or cards["sold"] or cards["usedByIssuer"] or cards["clearing"]
+    return {"cards": cards} if busy else {}
 
 
 async def _takings(

@@ -12,6 +12,7 @@ from sqlalchemy import func, select, update
 
 from models import CardEntry, CardSale, MemberCard, PointsEntry, utcnow
 from services.cards import cards as card_service
+from services.integrity import check_database
 from services.platform.db import write_transaction
 from tests.conftest import count_statements, gid, pk
 from tests.factories import list_in_store, make_library
@@ -280,6 +281,9 @@ async def test_the_daily_job_expires_what_is_left_once(api, state, chain):
     seen = (await api.gql(CARD, {"id": card["id"]}, as_="member:late"))["data"]["node"]
     assert seen["status"] == "EXPIRED" and seen["unitsLeft"] == 0
     assert [h["kind"] for h in seen["history"]] == ["EXPIRE", "ISSUE"]
+    async with state.sessionmaker() as session:
+        checks = {c.name: c for c in await check_database(session)}
+    assert checks["cards = ledger"].ok and checks["cards = ledger"].rows == 1
 
 
 async def test_hq_card_report_sums_clearing_to_zero_and_shows_the_liability(api, state, chain):

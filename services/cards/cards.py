@@ -167,7 +167,6 @@ async def expire(session: AsyncSession, now: datetime) -> int:
             select(MemberCard)
             .where(MemberCard.status == CardStatus.ACTIVE, MemberCard.expires_at <= now)
             .order_by(MemberCard.id)
-            .limit(1000)
             .with_for_update()
         )
     ).all()

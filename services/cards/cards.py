@@ -13,14 +13,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import CardKind, CardMove, CardProduct, CardStatus, MemberCard, PaymentMethod, utcnow
+from models import CardKind, CardMove, CardProduct, CardStatus, MemberCard, PaymentMethod, Store, utcnow
 from services.access.permissions import Perm
 from services.access.scope import Viewer, counter_store, require_store
 from services.cards import ledger
 from services.members import points
 from services.platform import idempotency, jobs
 from services.platform.errors import AccessDenied, DomainError, ErrorCode
-from services.pricing.engine import CardUse
+from services.pricing.engine import CardUse, used_today
 
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 log = logging.getLogger(__name__)
@@ -34,8 +34,7 @@ async def use_for_order(
     product says so earns points for the goods it paid; by default a use earns none (the sale did)."""
     cards: dict[int, MemberCard] = {}
     for use in uses:
-        card = cards.get(use.card_id) or await session.get(MemberCard, use.card_id, with_for_update=True)
-        assert card is not None
+        card = cards.get(use.card_id) or await _locked(session, use.card_id, uses, store_id, at)
         cards[card.id] = card
         await ledger.take(
             session,
@@ -53,6 +52,20 @@ async def use_for_order(
         paid = sum(u.amount for u in uses if u.card_id == card.id)
         if product is not None and product.earns_points_on_use and paid:
             await points.earn(session, card.member_id, paid, store_id=store_id, ref_type="card", ref_id=order_id, at=at)
+
+
+async def _locked(
+    session: AsyncSession, card_id: int, uses: Sequence[CardUse], store_id: int, at: datetime
+) -> MemberCard:
+    """The card, locked: concurrent sales with one card queue here, and its per-day limit is checked again."""
+    card = await session.get(MemberCard, card_id, with_for_update=True, populate_existing=True)
+    assert card is not None
+    if card.per_day_limit is not None and card.kind is not CardKind.GIFT:
+        store = await session.get(Store, store_id)
+        used = (await used_today(session, [card_id], store.timezone if store else "Asia/Shanghai", at)).get(card_id, 0)
+        if used + sum(u.units for u in uses if u.card_id == card_id) > card.per_day_limit:
+            raise DomainError(ErrorCode.CARD_LIMIT_REACHED, "This card's uses for today are spent.", "cardIds")
+    return card
 
 
 @dataclass(frozen=True)

@@ -620,7 +620,7 @@ async def card_holds(
         ).all()
     }
     store = await session.get(Store, store_id)
-    used = await _used_today(session, list(rows), store.timezone if store else "Asia/Shanghai", at)
+    used = await used_today(session, list(rows), store.timezone if store else "Asia/Shanghai", at)
     holds = []
     for i, card_id in enumerate(dict.fromkeys(card_ids)):
         if card_id not in rows:
@@ -648,7 +648,7 @@ def valid_in(product: CardProduct, store: Store | None) -> bool:
     return product.city is None or product.city == store.city
 
 
-async def _used_today(session: AsyncSession, card_ids: list[int], timezone: str, at: datetime) -> dict[int, int]:
+async def used_today(session: AsyncSession, card_ids: list[int], timezone: str, at: datetime) -> dict[int, int]:
     """Uses each card made today (the store's day), net of uses given back."""
     if not card_ids:
         return {}

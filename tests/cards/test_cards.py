@@ -345,3 +345,18 @@ async def test_an_order_a_card_paid_for_is_not_refunded_through_the_order(api, s
     assert refused["data"]["refundOrder"]["errors"] == [{"code": "CARD_NOT_USABLE", "field": "id"}]
     seen = (await api.gql(CARD, {"id": card["id"]}, as_="member:no-order-refund"))["data"]["node"]
     assert seen["unitsLeft"] == 9
+
+
+async def test_a_card_whose_product_says_so_earns_points_for_the_goods_it_pays(api, state, chain):
+    coffee, _cake, _count_card = await _given(api, state, chain)
+    earning = await _product(
+        api, name="积分卡", kind="COUNT", price=5000, uses=5, skuIds=[gid("Sku", coffee)], earnsPointsOnUse=True
+    )
+    member = await _member_at(api, chain, "member:earner", "SH01")
+    card = (await _sell(api, chain, member, earning, amount=5000))["card"]
+    variables = {"s": gid("Store", chain.stores["SH01"]), "l": _lines((coffee, 2)), "m": member, "c": [card["id"]]}
+    sale = await api.gql(CHECKOUT, {**variables, "t": [], "key": "earn-1"}, as_="sh01.clerk")
+    assert sale["data"]["posCheckout"]["errors"] == []
+    async with state.sessionmaker() as session:
+        earned = await session.scalar(select(func.sum(PointsEntry.points)).where(PointsEntry.ref_type == "card"))
+    assert earned == 30  # the 3000 fen of coffee the card paid, at the chain's rate

@@ -38,6 +38,7 @@ class CardMove(enum.StrEnum):
     EXPIRE = "EXPIRE"
     GIFT_OUT = "GIFT_OUT"
     GIFT_IN = "GIFT_IN"
+    RETURN = "RETURN"  # uses given back when goods a card paid for are refunded
 
 
 class CardSaleStatus(enum.StrEnum):
@@ -120,6 +121,9 @@ class CardEntry(Base):
     store_id: Mapped[int] = mapped_column(BigId)
     issuer_store_id: Mapped[int] = mapped_column(BigId)
     sku_id: Mapped[int | None] = mapped_column(BigId)
+    # Fen of goods the move paid (a use, negative) or took back (a return, positive): an order refund gives a
+    # card back what it paid for the returned units.
+    goods: Mapped[int] = mapped_column(BigInteger(), default=0, server_default="0")
     ref_type: Mapped[str32 | None]
     ref_id: Mapped[int | None] = mapped_column(BigId)
     idempotency_key: Mapped[str | None] = mapped_column(String(64))

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import CardKind, CardMove, CardProduct, CardStatus, MemberCard, PaymentMethod, Store, utcnow
+from models import CardEntry, CardKind, CardMove, CardProduct, CardStatus, MemberCard, PaymentMethod, Store, utcnow
 from services.access.permissions import Perm
 from services.access.scope import Viewer, counter_store, require_store
 from services.cards import ledger
@@ -46,6 +46,7 @@ async def use_for_order(
             ref_id=order_id,
             sku_id=use.sku_id,
             at=at,
+            goods=use.amount,
         )
     for card in cards.values():
         product = await session.get(CardProduct, card.product_id)
@@ -66,6 +67,61 @@ async def _locked(
         if used + sum(u.units for u in uses if u.card_id == card_id) > card.per_day_limit:
             raise DomainError(ErrorCode.CARD_LIMIT_REACHED, "This card's uses for today are spent.", "cardIds")
     return card
+
+
+async def paid_for_order(session: AsyncSession, order_id: int) -> dict[int, int]:
+    """Fen of each SKU's goods that cards paid on this order and have not had back; a card that can no longer take
+    uses back (refunded or expired since) makes the order's card part unreturnable."""
+    rows = (
+        await session.execute(
+            select(CardEntry.sku_id, func.sum(CardEntry.goods))
+            .where(CardEntry.ref_type == "order", CardEntry.ref_id == order_id)
+            .where(CardEntry.kind.in_([CardMove.USE, CardMove.RETURN]))
+            .group_by(CardEntry.sku_id)
+        )
+    ).all()
+    if rows and await session.scalar(
+        select(func.count())
+        .select_from(CardEntry)
+        .join(MemberCard, MemberCard.id == CardEntry.card_id)
+        .where(CardEntry.ref_type == "order", CardEntry.ref_id == order_id)
+        .where(MemberCard.status.in_([CardStatus.REFUNDED, CardStatus.EXPIRED]))
+    ):
+        raise DomainError(ErrorCode.CARD_NOT_USABLE, "A card that paid for this order has ended.", "id")
+    return {int(sku): -int(goods) for sku, goods in rows if sku is not None and goods}
+
+
+async def return_to_cards(session: AsyncSession, order_id: int, goods_by_sku: dict[int, int], store_id: int) -> None:
+    """Give back to the cards what they paid for refunded goods: per SKU, newest use first, each card the uses and
+    value its fen of goods stand for, pro rata."""
+    for sku_id, want in goods_by_sku.items():
+        rows = (
+            await session.execute(
+                select(
+                    CardEntry.card_id, func.sum(CardEntry.units), func.sum(CardEntry.value), func.sum(CardEntry.goods)
+                )
+                .where(CardEntry.ref_type == "order", CardEntry.ref_id == order_id, CardEntry.sku_id == sku_id)
+                .where(CardEntry.kind.in_([CardMove.USE, CardMove.RETURN]))
+                .group_by(CardEntry.card_id)
+                .order_by(CardEntry.card_id.desc())
+            )
+        ).all()
+        for card_id, units, value, goods in rows:
+            open_units, open_value, open_goods = -int(units), -int(value), -int(goods)
+            back = min(want, open_goods)
+            if back <= 0:
+                continue
+            whole = back == open_goods
+            moved = ledger.Moved(
+                open_units if whole else open_units * back // open_goods,
+                open_value if whole else open_value * back // open_goods,
+            )
+            card = await session.get(MemberCard, card_id, with_for_update=True, populate_existing=True)
+            assert card is not None
+            await ledger.give_back(
+                session, card, moved, goods=back, sku_id=sku_id, store_id=store_id, order_id=order_id
+            )
+            want -= back
 
 
 @dataclass(frozen=True)

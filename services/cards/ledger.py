@@ -111,6 +111,7 @@ async def take(
     sku_id: int | None = None,
     key: str | None = None,
     at: datetime | None = None,
+    goods: int = 0,
 ) -> Moved:
     """Take `units` (and their value) off the card: a use, a refund or an expiry. Never below zero."""
     if units <= 0:
@@ -131,8 +132,32 @@ async def take(
         )
     at = at or utcnow()
     rows = [(kind, card.member_id, -units, -value, sku_id)]
-    await _entries(session, card, rows, store_id, at, ref_type=ref_type, ref_id=ref_id, key=key)
+    await _entries(session, card, rows, store_id, at, ref_type=ref_type, ref_id=ref_id, key=key, goods=-goods)
     return Moved(units, value)
+
+
+async def give_back(
+    session: AsyncSession, card: MemberCard, moved: Moved, *, goods: int, sku_id: int, store_id: int, order_id: int
+) -> None:
+    """Uses (and their value) come back to a card when goods it paid for are refunded; a used-up card is usable
+    again. Never above what the card held."""
+    result: CursorResult[tuple[()]] = await session.execute(  # type: ignore[assignment]
+        update(MemberCard)
+        .where(
+            MemberCard.id == card.id,
+            MemberCard.units_left + moved.units <= MemberCard.units_total,
+            MemberCard.value_left + moved.value <= MemberCard.value_total,
+        )
+        .values(units_left=MemberCard.units_left + moved.units, value_left=MemberCard.value_left + moved.value)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise DomainError(ErrorCode.CARD_NOT_USABLE, "The card cannot take these uses back.", "lines")
+    card.units_left, card.value_left = card.units_left + moved.units, card.value_left + moved.value
+    if card.status is CardStatus.USED_UP and card.units_left > 0:
+        card.status = CardStatus.ACTIVE
+    rows = [(CardMove.RETURN, card.member_id, moved.units, moved.value, sku_id)]
+    await _entries(session, card, rows, store_id, utcnow(), ref_type="order", ref_id=order_id, goods=goods)
 
 
 async def hand_over(session: AsyncSession, card: MemberCard, to_member: int, *, key: str, at: datetime) -> None:
@@ -156,6 +181,7 @@ async def _entries(
     ref_type: str | None,
     ref_id: int | None,
     key: str | None = None,
+    goods: int = 0,
 ) -> None:
     await session.execute(
         insert(CardEntry),
@@ -169,6 +195,7 @@ async def _entries(
                 "store_id": store_id,
                 "issuer_store_id": card.issuer_store_id,
                 "sku_id": sku_id,
+                "goods": goods,
                 "ref_type": ref_type,
                 "ref_id": ref_id,
                 "idempotency_key": key,

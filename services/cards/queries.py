@@ -20,6 +20,9 @@ from services.members.accounts import may_see, visible_members
 from services.platform.errors import AccessDenied, DomainError, ErrorCode
 from services.platform.pagination import AnySelect, Page, keyset_page
 
+# Uses, and uses given back when the goods they paid for are refunded: both count where they happen.
+USES = (CardMove.USE, CardMove.RETURN)
+
 
 async def my_cards(
     session: AsyncSession, viewer: Viewer, *, with_left: bool, first: int | None, after: str | None
@@ -67,7 +70,7 @@ async def card_uses(
 ) -> Page[CardEntry]:
     """Card uses at this store's counter, newest first."""
     require_store(viewer, store_id, Perm.ORDER_READ)
-    stmt = select(CardEntry).where(CardEntry.store_id == store_id, CardEntry.kind == CardMove.USE)
+    stmt = select(CardEntry).where(CardEntry.store_id == store_id, CardEntry.kind.in_(USES))
     return await keyset_page(
         session, visible_entries(stmt, viewer), CardEntry.id, first=first, after=after, descending=True
     )
@@ -102,9 +105,14 @@ def _sum(kind: CardMove, column: Any = CardEntry.value) -> Any:
     return func.coalesce(func.sum(case((CardEntry.kind == kind, column), else_=0)), 0)
 
 
+def _used(column: Any) -> Any:
+    """Uses net of those given back by order refunds (negative: taken off the cards)."""
+    return func.coalesce(func.sum(case((CardEntry.kind.in_(USES), column), else_=0)), 0)
+
+
 def _elsewhere() -> Any:
     """Value of uses made in a store other than the card's issuer (positive fen)."""
-    away = (CardEntry.kind == CardMove.USE) & (CardEntry.store_id != CardEntry.issuer_store_id)
+    away = CardEntry.kind.in_(USES) & (CardEntry.store_id != CardEntry.issuer_store_id)
     return -func.coalesce(func.sum(case((away, CardEntry.value), else_=0)), 0)
 
 
@@ -120,7 +128,7 @@ async def report(
     period += [CardEntry.created_at < until] if until else []
     await _by_issuer(session, out, period)
     used = (
-        select(CardEntry.store_id, -_sum(CardMove.USE, CardEntry.units), -_sum(CardMove.USE), _elsewhere())
+        select(CardEntry.store_id, -_used(CardEntry.units), -_used(CardEntry.value), _elsewhere())
         .where(*period)
         .group_by(CardEntry.store_id)
     )
@@ -191,7 +199,7 @@ async def day_figures(session: AsyncSession, store_id: int, start: datetime, end
     for issuer, value in (
         await session.execute(
             select(CardEntry.issuer_store_id, func.sum(CardEntry.value))
-            .where(CardEntry.store_id == store_id, CardEntry.kind == CardMove.USE, *in_day)
+            .where(CardEntry.store_id == store_id, CardEntry.kind.in_(USES), *in_day)
             .group_by(CardEntry.issuer_store_id)
         )
     ).all():
@@ -200,7 +208,7 @@ async def day_figures(session: AsyncSession, store_id: int, start: datetime, end
         select(func.coalesce(func.sum(CardEntry.value), 0)).where(
             CardEntry.issuer_store_id == store_id,
             CardEntry.store_id != store_id,
-            CardEntry.kind == CardMove.USE,
+            CardEntry.kind.in_(USES),
             *in_day,
         )
     )

@@ -31,7 +31,6 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import (
-    CardEntry,
     FactEventKind,
     Member,
     MemberCoupon,
@@ -50,6 +49,7 @@ from models import (
 from services.access.permissions import Perm
 from services.access.scope import SYSTEM, Viewer, require_store
 from services.analytics import facts
+from services.cards import cards as member_cards
 from services.inventory import stock
 from services.marketing import promotions
 from services.members import points, stored_value
@@ -108,6 +108,7 @@ class RefundPlan:
     completes: bool
     payments: list[Payment] = field(default_factory=list)
     earlier_refunds: int = 0
+    to_cards: dict[int, int] = field(default_factory=dict)  # sku id -> fen of goods going back to the cards
 
     @property
     def refunded_lines(self) -> list[dict[str, int]]:
@@ -151,9 +152,6 @@ async def plan(session: AsyncSession, viewer: Viewer, request: RefundRequest, *,
     require_store(viewer, order.store_id, Perm.ORDER_REFUND)
     if order.status not in REFUNDABLE:
         raise DomainError(ErrorCode.INVALID_TRANSITION, f"A {order.status.value} order cannot be refunded.", "id")
-    if await _card_paid(session, order.id):
-        # The card's uses are not given back through an order refund (yet): refusing keeps money and card books right.
-        raise DomainError(ErrorCode.CARD_NOT_USABLE, "A card paid for this order; it cannot be refunded here.", "id")
     lines = list(
         (await session.scalars(select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.id))).all()
     )
@@ -172,7 +170,8 @@ async def plan(session: AsyncSession, viewer: Viewer, request: RefundRequest, *,
     goods = sum(_paid_for(line, qty) for line, qty in taking)
     taken = {line.id: qty for line, qty in taking}
     completes = all(line.refunded + taken.get(line.id, 0) == line.quantity for line in lines)
-    amount = goods + (order.delivery_fee if completes else 0)
+    to_cards = await _to_cards(session, order.id, taking)
+    amount = goods - sum(to_cards.values()) + (order.delivery_fee if completes else 0)
 
     succeeded = select(Payment).where(Payment.order_id == order.id, Payment.status == PaymentStatus.SUCCEEDED)
     payments = list((await session.scalars(succeeded.order_by(Payment.id))).all())
@@ -204,6 +203,7 @@ async def plan(session: AsyncSession, viewer: Viewer, request: RefundRequest, *,
         completes=completes,
         payments=payments,
         earlier_refunds=len(earlier),
+        to_cards=to_cards,
     )
 
 
@@ -323,6 +323,8 @@ async def _make(
     )
     session.add(refund)
     await session.flush()
+    if p.to_cards:
+        await member_cards.return_to_cards(session, order.id, p.to_cards, order.store_id)
     if by_method.get("STORED_VALUE"):
         await stored_value.refund(
             session, ref_type="order", ref_id=order.id, amount=by_method["STORED_VALUE"], store_id=order.store_id
@@ -335,7 +337,8 @@ async def _make(
                 session, order.member_id, p.points_taken_back, ref_type="order", ref_id=order.id
             )
         # Lifetime spend counted the goods (points value included, delivery fee not); the refunded goods leave it.
-        spend_left = case((Member.total_spend > p.goods, Member.total_spend - p.goods), else_=0)
+        money_goods = p.goods - sum(p.to_cards.values())  # spend counted money, not what cards paid
+        spend_left = case((Member.total_spend > money_goods, Member.total_spend - money_goods), else_=0)
         await session.execute(update(Member).where(Member.id == order.member_id).values(total_spend=spend_left))
     for line, qty in p.taking:
         line.refunded += qty
@@ -418,9 +421,8 @@ async def _coupon_comes_back(session: AsyncSession, order: Order, at: datetime) 
     return bool(used)
 
 
-async def _card_paid(session: AsyncSession, order_id: int) -> bool:
-    """Whether a card (卡项) paid for some of this order's lines."""
-    found = await session.scalar(
-        select(CardEntry.id).where(CardEntry.ref_type == "order", CardEntry.ref_id == order_id).limit(1)
-    )
-    return found is not None
+async def _to_cards(session: AsyncSession, order_id: int, taking: list[tuple[OrderLine, int]]) -> dict[int, int]:
+    """What of the returned units' price goes back to the cards (卡项) that paid for them: cards first, then money."""
+    card_paid = await member_cards.paid_for_order(session, order_id)
+    back = {line.sku_id: min(_paid_for(line, qty), card_paid.get(line.sku_id, 0)) for line, qty in taking}
+    return {sku: fen for sku, fen in back.items() if fen > 0}

@@ -332,19 +332,35 @@ async def test_a_members_cards_take_the_same_statements_for_10_and_100(api, stat
     assert counts[0] == counts[1]
 
 
-async def test_an_order_a_card_paid_for_is_not_refunded_through_the_order(api, state, chain):
-    coffee, _cake, product = await _given(api, state, chain)
-    member = await _member_at(api, chain, "member:no-order-refund", "SH01")
+async def test_refunding_goods_a_card_paid_for_gives_the_uses_back_to_the_card_and_money_to_the_money(
+    api, state, chain
+):
+    coffee, cake, product = await _given(api, state, chain)
+    member = await _member_at(api, chain, "member:returns", "SH01")
     card = (await _sell(api, chain, member, product))["card"]
-    variables = {"s": gid("Store", chain.stores["SH01"]), "l": _lines((coffee, 1)), "m": member, "c": [card["id"]]}
-    sale = await api.gql(CHECKOUT, {**variables, "t": [], "key": "paid-by-card"}, as_="sh01.clerk")
+    lines = _lines((coffee, 2), (cake, 1))
+    variables = {"s": gid("Store", chain.stores["SH01"]), "l": lines, "m": member, "c": [card["id"]]}
+    sale = await api.gql(
+        CHECKOUT, {**variables, "t": [{"method": "CASH", "amount": 2000}], "key": "mixed"}, as_="sh01.clerk"
+    )
     order = sale["data"]["posCheckout"]["order"]["id"]
-    refund = """mutation($id: ID!, $idempotencyKey: String!) { refundOrder(input: {id: $id,
-      idempotencyKey: $idempotencyKey}) { errors { code field } } }"""
-    refused = await api.gql(refund, {"id": order}, as_="sh01.manager")
-    assert refused["data"]["refundOrder"]["errors"] == [{"code": "CARD_NOT_USABLE", "field": "id"}]
-    seen = (await api.gql(CARD, {"id": card["id"]}, as_="member:no-order-refund"))["data"]["node"]
-    assert seen["unitsLeft"] == 9
+    refund = """mutation($id: ID!, $l: [CartLineInput!], $idempotencyKey: String!) { refundOrder(input: {id: $id,
+      lines: $l, idempotencyKey: $idempotencyKey}) { errors { code field } refund { amount byMethod } } }"""
+    one_coffee = {"id": order, "l": _lines((coffee, 1)), "idempotencyKey": "back-1"}
+    first = (await api.gql(refund, one_coffee, as_="sh01.manager"))["data"]["refundOrder"]
+    again = (await api.gql(refund, one_coffee, as_="sh01.manager"))["data"]["refundOrder"]
+    assert first == again and first["refund"] == {"amount": 0, "byMethod": {}}  # the card paid: no money back
+    seen = (await api.gql(CARD, {"id": card["id"]}, as_="member:returns"))["data"]["node"]
+    assert (seen["unitsLeft"], seen["valueLeft"]) == (9, 9000)
+    assert [h["kind"] for h in seen["history"]] == ["RETURN", "USE", "ISSUE"]
+    rest = {"id": order, "l": None, "idempotencyKey": "back-2"}
+    last = (await api.gql(refund, rest, as_="sh01.manager"))["data"]["refundOrder"]
+    assert last["refund"] == {"amount": 2000, "byMethod": {"CASH": 2000}}  # the cake was paid in cash
+    seen = (await api.gql(CARD, {"id": card["id"]}, as_="member:returns"))["data"]["node"]
+    assert (seen["unitsLeft"], seen["valueLeft"], seen["status"]) == (10, 10_000, "ACTIVE")
+    async with state.sessionmaker() as session:
+        checks = {c.name: c for c in await check_database(session)}
+    assert checks["cards = ledger"].ok
 
 
 async def test_a_card_whose_product_says_so_earns_points_for_the_goods_it_pays(api, state, chain):

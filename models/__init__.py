@@ -13,6 +13,7 @@ from models.analytics import (
 )
 from models.base import Base, utcnow
 from models.brand import PageKind, PageTemplate, StorePage, StorePageStatus, TemplateStatus
+from models.cards import CardEntry, CardKind, CardMove, CardProduct, CardSale, CardSaleStatus, CardStatus, MemberCard
 from models.care import (
     FollowUpOutcome,
     FollowUpRule,
@@ -119,6 +120,13 @@ __all__ = [
     "CampaignItem",
     "CampaignKind",
     "CampaignStatus",
+    "CardEntry",
+    "CardKind",
+    "CardMove",
+    "CardProduct",
+    "CardSale",
+    "CardSaleStatus",
+    "CardStatus",
     "CatalogStatus",
     "Category",
     "ChainHourFact",
@@ -149,6 +157,7 @@ __all__ = [
     "Member",
     "MemberAttribute",
     "MemberAttributeValue",
+    "MemberCard",
     "MemberCoupon",
     "MemberCouponStatus",
     "MemberIdentity",

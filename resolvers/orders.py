@@ -52,6 +52,7 @@ async def price(
     member_id: int | None,
     fulfilment: Fulfilment,
     coupon_id: int | None = None,
+    card_ids: list[int] | None = None,
 ) -> Quote:
     """A quote for the member signed in, or (at the POS) for a member the store knows, or a walk-in."""
     async with ctx.read() as session:
@@ -65,6 +66,7 @@ async def price(
             member_id=member_id,
             fulfilment=fulfilment,
             coupon_id=coupon_id,
+            card_ids=card_ids or (),
         )
 
 
@@ -180,6 +182,7 @@ async def pos_checkout(
     member_id: int | None,
     use_points: int,
     coupon_id: int | None,
+    card_ids: list[int] | None = None,
 ) -> Order:
     request = pos.Checkout(
         store_id=counter_store(ctx.viewer, store_id),
@@ -189,6 +192,7 @@ async def pos_checkout(
         member_id=member_id,
         use_points=use_points,
         coupon_id=coupon_id,
+        card_ids=card_ids or (),
     )
     return await pos.checkout(ctx.session, ctx.viewer, request)
 

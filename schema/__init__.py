@@ -12,6 +12,7 @@ from strawberry.tools import merge_types
 from schema.access.api import AuditQuery, AuthMutation, AuthQuery, JobQuery
 from schema.analytics.api import RecommendationQuery, ReportQuery
 from schema.brand.api import BrandMutation, BrandQuery
+from schema.cards.api import CardMutation, CardQuery
 from schema.care.api import CareMutation, CareQuery
 from schema.catalog.api import CatalogMutation, CatalogQuery
 from schema.core.common import LONG_SCALAR, Long
@@ -44,6 +45,7 @@ Query = merge_types(
         MarketingQuery,
         MessagingQuery,
         CareQuery,
+        CardQuery,
         ReportQuery,
         RecommendationQuery,
         SettlementQuery,
@@ -65,6 +67,7 @@ Mutation = merge_types(
         MarketingMutation,
         MessagingMutation,
         CareMutation,
+        CardMutation,
         SettlementMutation,
         BrandMutation,
     ),

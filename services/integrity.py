@@ -5,6 +5,7 @@ Each check reads the database as it is and names every row that breaks its rule:
 - stock: every level's on hand and reserved equal the sums of its movements;
 - points: every member's balance equals the sum of their points ledger;
 - stored value: every member's principal and bonus equal their ledger's sums and what their lots have left;
+- cards: every card's uses and value left equal the sums of its ledger, and never go below zero;
 - settlements: every closed day's frozen figures equal a recomputation from the orders, payments and top-ups.
 A late provider notification for a day already closed shows up in the last check: the money is real, the
 frozen day did not see it (the late payment is reconciled on the day it arrived, see services/orders/late_payments.py).
@@ -19,7 +20,18 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import BalanceEntry, BalanceLot, Member, PointsEntry, Settlement, StockLevel, StockMovement, Store
+from models import (
+    BalanceEntry,
+    BalanceLot,
+    CardEntry,
+    Member,
+    MemberCard,
+    PointsEntry,
+    Settlement,
+    StockLevel,
+    StockMovement,
+    Store,
+)
 from services.orders.settlement import compute
 from services.platform.migrate import alembic_config
 
@@ -149,6 +161,33 @@ async def _stored_value(session: AsyncSession) -> Check:
     return check
 
 
+async def _cards(session: AsyncSession) -> Check:
+    check = Check("cards = ledger")
+    ledger = (
+        select(CardEntry.card_id, func.sum(CardEntry.units).label("units"), func.sum(CardEntry.value).label("value"))
+        .group_by(CardEntry.card_id)
+        .subquery()
+    )
+    rows = (
+        await session.execute(
+            select(
+                MemberCard.id,
+                MemberCard.units_left,
+                MemberCard.value_left,
+                func.coalesce(ledger.c.units, 0),
+                func.coalesce(ledger.c.value, 0),
+            ).outerjoin(ledger, ledger.c.card_id == MemberCard.id)
+        )
+    ).all()
+    check.rows = len(rows)
+    check.findings = [
+        f"card {c}: left {u} uses, {v} fen; ledger {lu}, {lv}"
+        for c, u, v, lu, lv in rows
+        if (u, v) != (lu, lv) or u < 0 or v < 0
+    ]
+    return check
+
+
 async def _settlements(session: AsyncSession) -> Check:
     check = Check("closed settlements unchanged")
     rows = (await session.execute(select(Settlement, Store).join(Store, Store.id == Settlement.store_id))).all()
@@ -161,7 +200,7 @@ async def _settlements(session: AsyncSession) -> Check:
     return check
 
 
-CHECKS = (_migrations, _stock, _points, _stored_value, _settlements)
+CHECKS = (_migrations, _stock, _points, _stored_value, _cards, _settlements)
 
 
 async def check_database(session: AsyncSession) -> list[Check]:

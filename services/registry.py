@@ -11,6 +11,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from services.analytics import facts, recommendations
+from services.cards import cards
 from services.care import follow_ups
 from services.marketing import coupons, group_buys
 from services.members import browsing, points, segments
@@ -20,6 +21,7 @@ from services.orders import lifecycle as orders
 
 JOB_DOMAINS: tuple[ModuleType, ...] = (
     browsing,
+    cards,
     coupons,
     facts,
     follow_ups,

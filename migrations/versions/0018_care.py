@@ -1,7 +1,7 @@
 """after-sales service: follow-up tasks and rules, ratings, complaint tickets
 
 Revision ID: 0018_care
-Revises: 0016_store_pages
+Revises: 0017_cards
 Create Date: 2026-12-03 10:11:39.423345
 """
 
@@ -14,7 +14,7 @@ import models.base
 
 
 revision: str = '0018_care'
-down_revision: str | None = '0016_store_pages'
+down_revision: str | None = '0017_cards'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

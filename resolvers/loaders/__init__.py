@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from resolvers.loaders.access import AuditLogByIdLoader
 from resolvers.loaders.base import L
+from resolvers.loaders.cards import CardHistoryLoader, CardProductByIdLoader, MemberCardByIdLoader
 from resolvers.loaders.care import (
     CareMemberLoader,
     FollowUpTaskByIdLoader,
@@ -133,6 +134,9 @@ class Loaders:
     coupon_template_by_id = _Lazy(lambda x: CouponTemplateByIdLoader(x.sessionmaker, x.viewer))
     points_ledger = _Lazy(lambda x: PointsLedgerLoader(x.sessionmaker, x.viewer))
     balance_ledger = _Lazy(lambda x: BalanceLedgerLoader(x.sessionmaker, x.viewer))
+    card_product_by_id = _Lazy(lambda x: CardProductByIdLoader(x.sessionmaker, x.viewer))
+    member_card_by_id = _Lazy(lambda x: MemberCardByIdLoader(x.sessionmaker, x.viewer))
+    card_history = _Lazy(lambda x: CardHistoryLoader(x.sessionmaker, x.viewer))
     campaign_node = _Lazy(lambda x: CampaignNodeLoader(x.sessionmaker, x.viewer))
     coupon_template_node = _Lazy(lambda x: CouponTemplateNodeLoader(x.sessionmaker, x.viewer))
     member_coupon_node = _Lazy(lambda x: MemberCouponNodeLoader(x.sessionmaker, x.viewer))

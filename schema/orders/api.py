@@ -104,6 +104,10 @@ def _cart(lines: list[CartLineInput]) -> list[CartLine]:
     return [CartLine(decode_id(x.sku_id, "Sku", f"lines[{i}].skuId"), x.quantity) for i, x in enumerate(lines)]
 
 
+def _card_ids(ids: list[strawberry.ID] | None) -> list[int]:
+    return [decode_id(x, "MemberCard", f"cardIds[{i}]") for i, x in enumerate(ids or [])]
+
+
 @strawberry.type
 class OrderQuery:
     @strawberry.field(
@@ -117,6 +121,7 @@ class OrderQuery:
             member_id=decode_optional_id(input.member_id, "Member", "memberId"),
             fulfilment=Fulfilment(input.fulfilment),
             coupon_id=decode_optional_id(input.coupon_id, "MemberCoupon", "couponId"),
+            card_ids=_card_ids(input.card_ids),
         )
         result = QuoteType.of(q)
         result.alternative_stores = [
@@ -273,6 +278,7 @@ class OrderMutation:
             member_id=decode_optional_id(input.member_id, "Member", "memberId"),
             use_points=input.use_points,
             coupon_id=decode_optional_id(input.coupon_id, "MemberCoupon", "couponId"),
+            card_ids=_card_ids(input.card_ids),
         )
         return OrderPayload(order=Order.from_model(order))
 

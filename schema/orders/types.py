@@ -123,6 +123,14 @@ class QuoteCoupon:
         )
 
 
+@strawberry.type(description="What one of the member's cards pays on one line (cardIds)")
+class QuoteCardUse:
+    card_id: strawberry.ID = strawberry.field(description="The MemberCard")
+    sku_id: strawberry.ID
+    units: int = strawberry.field(description="Uses taken (a gift card: fen)")
+    amount: int = strawberry.field(description="Fen of the line the card pays")
+
+
 @strawberry.type(name="Quote")
 class QuoteType:
     lines: list[QuoteLineType]
@@ -135,6 +143,10 @@ class QuoteType:
     stored_value_usable: int
     coupon: QuoteCoupon | None = strawberry.field(description="The coupon applied (couponId)")
     suggested_coupon: QuoteCoupon | None = strawberry.field(description="The best coupon in the wallet for this cart")
+    card_uses: list[QuoteCardUse] = strawberry.field(
+        default_factory=list, description="What the cards handed over pay, line by line (after promotions and coupons)"
+    )
+    card_paid: int = strawberry.field(default=0, description="Fen the cards pay; the tenders pay total - cardPaid")
     alternative_stores: list[Store] = strawberry.field(
         default_factory=list, description="When lines are short here: stores that have them all, nearest first"
     )
@@ -158,6 +170,16 @@ class QuoteType:
             stored_value_usable=q.stored_value_usable,
             coupon=QuoteCoupon.of(q.coupon),
             suggested_coupon=QuoteCoupon.of(q.suggested_coupon),
+            card_uses=[
+                QuoteCardUse(
+                    card_id=strawberry.ID(str(global_id("MemberCard", u.card_id))),
+                    sku_id=strawberry.ID(str(global_id("Sku", u.sku_id))),
+                    units=u.units,
+                    amount=u.amount,
+                )
+                for u in q.card_uses
+            ],
+            card_paid=q.card_paid,
         )
 
 
@@ -449,6 +471,9 @@ class QuoteInput:
     member_id: strawberry.ID | None = strawberry.field(default=None, description="POS: a member the store knows")
     fulfilment: Fulfilment = Fulfilment.PICKUP
     coupon_id: strawberry.ID | None = strawberry.field(default=None, description="A MemberCoupon to apply")
+    card_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="POS: the member's cards (MemberCard) to pay eligible lines, in this order"
+    )
 
 
 @strawberry.input
@@ -511,6 +536,10 @@ class PosCheckoutInput:
     member_id: strawberry.ID | None = strawberry.field(default=None, description="From identifyMember")
     use_points: int = 0
     coupon_id: strawberry.ID | None = strawberry.field(default=None, description="The member's coupon to apply")
+    card_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None,
+        description="The member's cards (MemberCard) to pay eligible lines, in this order; the tenders pay the rest",
+    )
 
 
 @strawberry.input(description="A tender the cashier chose to give the refund back to, and how much.")

@@ -43,6 +43,7 @@ class Perm(StrEnum):
     CARE_TICKET = "care.ticket"
     BRAND_MANAGE = "brand.manage"
     PAGE_EDIT = "page.edit"
+    CARD_MANAGE = "card.manage"
 
 
 # What each permission lets a role do.
@@ -81,6 +82,7 @@ PERMISSIONS: dict[Perm, str] = {
     Perm.CARE_TICKET: "Handle complaints: reply, start, escalate and resolve (a refund also needs order.refund)",
     Perm.BRAND_MANAGE: "Design the mini-program's page templates (draft, publish, roll back) and approve stores' pages",
     Perm.PAGE_EDIT: "Fill the store's page in the slots HQ's template opens (photos, notice, featured items)",
+    Perm.CARD_MANAGE: "Define card products (次卡, 月卡/季卡, 礼品卡): price, validity, stores, limits",
 }
 
 
@@ -109,6 +111,7 @@ _HQ_OPERATOR = {
     Perm.REPORT_VIEW,
     Perm.MESSAGE_MANAGE,
     Perm.BRAND_MANAGE,
+    Perm.CARD_MANAGE,
 }
 _HQ_ANALYST = {
     Perm.STAFF_READ,

@@ -26,6 +26,7 @@ HQ_ONLY = frozenset(
         Perm.TRANSFER_APPROVE,
         Perm.MEMBER_MANAGE,
         Perm.BRAND_MANAGE,
+        Perm.CARD_MANAGE,
     }
 )
 

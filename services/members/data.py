@@ -44,6 +44,7 @@ from models import (
 from services.access import audit, auth
 from services.access.pii import PiiCipher, erased, mask_phone
 from services.access.scope import SYSTEM, Viewer
+from services.cards import queries as card_queries
 from services.members import attributes, browsing
 from services.messaging import admin as messaging
 from services.orders import lifecycle as orders
@@ -87,6 +88,7 @@ _EXPORT_SECTIONS = (
     "browsingHistory",
     "messageConsents",
     "messages",
+    "cards",
 )
 
 
@@ -102,6 +104,7 @@ async def export_data(session: AsyncSession, cipher: PiiCipher, viewer: Viewer) 
     parts["attributes"] = await attributes.exported(session, cipher, member_id)
     parts["browsingHistory"] = await browsing.exported(session, member_id)
     parts |= await messaging.exported(session, member_id)
+    parts |= await card_queries.exported(session, member_id)
     return {section: parts[section] for section in _EXPORT_SECTIONS}
 
 

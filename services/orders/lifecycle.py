@@ -88,6 +88,7 @@ async def quote_for(
     member_id: int | None,
     fulfilment: Fulfilment,
     coupon_id: int | None = None,
+    card_ids: Sequence[int] = (),
 ) -> Quote:
     """A quote for the member signed in, or (at the POS) for a member the store knows, or a walk-in."""
     if viewer.is_member:
@@ -95,7 +96,13 @@ async def quote_for(
     elif member_id is not None and not await may_see(session, viewer, member_id, Perm.MEMBER_LOOKUP):
         raise AccessDenied("Identify the member at this store first.")
     return await quote(
-        session, store_id=store_id, lines=lines, member_id=member_id, fulfilment=fulfilment, coupon_id=coupon_id
+        session,
+        store_id=store_id,
+        lines=lines,
+        member_id=member_id,
+        fulfilment=fulfilment,
+        coupon_id=coupon_id,
+        card_ids=card_ids,
     )
 
 

@@ -22,6 +22,7 @@ from models import (
 )
 from services.access.permissions import Perm
 from services.access.scope import Viewer, require_store
+from services.cards import cards as member_cards
 from services.marketing import promotions
 from services.members import points, stored_value
 from services.members.accounts import may_see
@@ -53,6 +54,7 @@ class Checkout:
     member_id: int | None = None
     use_points: int = 0
     coupon_id: int | None = None
+    card_ids: Sequence[int] = ()  # the member's cards (卡项) to pay eligible lines, in the order handed over
 
 
 async def checkout(session: AsyncSession, viewer: Viewer, request: Checkout, *, now: datetime | None = None) -> Order:
@@ -60,13 +62,15 @@ async def checkout(session: AsyncSession, viewer: Viewer, request: Checkout, *, 
     require_store(viewer, request.store_id, Perm.ORDER_CHECKOUT)
     now = now or utcnow()
     scope = f"pos:{request.store_id}"
-    fingerprint = {
+    fingerprint: dict[str, Any] = {
         "lines": sorted((x.sku_id, x.quantity) for x in request.lines),
         "member": request.member_id,
         "tenders": sorted((t.method.value, t.amount) for t in request.tenders),
         "points": request.use_points,
         "coupon": request.coupon_id,
     }
+    if request.card_ids:
+        fingerprint["cards"] = list(request.card_ids)
 
     async def load(stored: dict[str, Any]) -> Order:
         existing = await session.get(Order, int(stored["order_id"]))
@@ -153,11 +157,13 @@ async def _sell(session: AsyncSession, viewer: Viewer, request: Checkout, now: d
         at=now,
         coupon_id=request.coupon_id,
         suggest_coupon=False,
+        card_ids=request.card_ids,
     )
     if request.use_points and (member_id is None or request.use_points > priced.points_usable):
         raise DomainError(ErrorCode.INVALID_INPUT, f"At most {priced.points_usable} points may be used.", "usePoints")
     points_value = request.use_points * (await get_settings(session)).point_value_fen
-    counter, sv = _check_tenders(request, priced.total, points_value)
+    # Cards pay their lines first (a tender, not a discount); the tenders and points pay the rest.
+    counter, sv = _check_tenders(request, priced.total - priced.card_paid, points_value)
     order = Order(
         store_id=request.store_id,
         member_id=member_id,
@@ -178,6 +184,7 @@ async def _sell(session: AsyncSession, viewer: Viewer, request: Checkout, now: d
     await add_lines(session, order.id, priced_rows(priced.lines, handed_over=True))
     await promotions.claim(session, order, priced, now)
     await _take_payments(session, order, request, points_value, sv, now)
+    await member_cards.use_for_order(session, priced.card_uses, store_id=order.store_id, order_id=order.id, at=now)
     await session.flush()
     await mark_paid(session, order.id, now, reserved=False)
     return await move(session, order.id, OrderStatus.COMPLETED, by=actor(viewer), completed_at=now)

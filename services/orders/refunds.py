@@ -49,6 +49,7 @@ from models import (
 from services.access.permissions import Perm
 from services.access.scope import SYSTEM, Viewer, require_store
 from services.analytics import facts
+from services.cards import cards as member_cards
 from services.inventory import stock
 from services.marketing import promotions
 from services.members import points, stored_value
@@ -107,6 +108,7 @@ class RefundPlan:
     completes: bool
     payments: list[Payment] = field(default_factory=list)
     earlier_refunds: int = 0
+    to_cards: dict[int, int] = field(default_factory=dict)  # sku id -> fen of goods going back to the cards
 
     @property
     def refunded_lines(self) -> list[dict[str, int]]:
@@ -157,7 +159,8 @@ async def plan(session: AsyncSession, viewer: Viewer, request: RefundRequest, *,
     goods = sum(paid_for(line, qty) for line, qty in taking)
     taken = {line.id: qty for line, qty in taking}
     completes = all(line.refunded + taken.get(line.id, 0) == line.quantity for line in lines)
-    amount = goods + (order.delivery_fee if completes else 0)
+    to_cards = await _to_cards(session, order.id, taking)
+    amount = goods - sum(to_cards.values()) + (order.delivery_fee if completes else 0)
 
     payments, earlier, held = await held_tenders(session, order.id)
     if amount > sum(max(v, 0) for v in held.values()):
@@ -184,6 +187,7 @@ async def plan(session: AsyncSession, viewer: Viewer, request: RefundRequest, *,
         completes=completes,
         payments=payments,
         earlier_refunds=earlier,
+        to_cards=to_cards,
     )
 
 
@@ -337,6 +341,8 @@ async def _make(
     )
     session.add(refund)
     await session.flush()
+    if p.to_cards:
+        await member_cards.return_to_cards(session, order.id, p.to_cards, order.store_id)
     if by_method.get("STORED_VALUE"):
         await stored_value.refund(
             session, ref_type="order", ref_id=order.id, amount=by_method["STORED_VALUE"], store_id=order.store_id
@@ -349,7 +355,8 @@ async def _make(
                 session, order.member_id, p.points_taken_back, ref_type="order", ref_id=order.id
             )
         # Lifetime spend counted the goods (points value included, delivery fee not); the refunded goods leave it.
-        spend_left = case((Member.total_spend > p.goods, Member.total_spend - p.goods), else_=0)
+        money_goods = p.goods - sum(p.to_cards.values())  # spend counted money, not what cards paid
+        spend_left = case((Member.total_spend > money_goods, Member.total_spend - money_goods), else_=0)
         await session.execute(update(Member).where(Member.id == order.member_id).values(total_spend=spend_left))
     for line, qty in p.taking:
         line.refunded += qty
@@ -441,3 +448,10 @@ async def _coupon_comes_back(session: AsyncSession, order: Order, at: datetime) 
         )
     )
     return bool(used)
+
+
+async def _to_cards(session: AsyncSession, order_id: int, taking: list[tuple[OrderLine, int]]) -> dict[int, int]:
+    """What of the returned units' price goes back to the cards (卡项) that paid for them: cards first, then money."""
+    card_paid = await member_cards.paid_for_order(session, order_id)
+    back = {line.sku_id: min(paid_for(line, qty), card_paid.get(line.sku_id, 0)) for line, qty in taking}
+    return {sku: fen for sku, fen in back.items() if fen > 0}

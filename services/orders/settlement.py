@@ -30,6 +30,7 @@ from models import (
 )
 from services.access.permissions import Perm
 from services.access.scope import Viewer, acted_in, require_store
+from services.cards import queries as card_queries
 from services.platform.errors import AccessDenied, DomainError, ErrorCode
 from services.platform.validation import business_day
 
@@ -56,6 +57,11 @@ async def compute(session: AsyncSession, store: Store, day: date) -> dict[str, A
         )
     ).one()
     (sold_principal, sold_bonus), by_issuer = await _stored_value(session, store, start, end)
+    cards = await card_queries.day_figures(session, store.id, start, end)
+    for name, amount in cards["saleTakings"].items():
+        takings[name] += amount
+    for name, amount in cards["refunds"].items():
+        refunds[name] += amount
     money = [m.value for m in PaymentMethod if m is not PaymentMethod.POINTS]
     figures = {
         "storeId": store.id,
@@ -73,12 +79,24 @@ async def compute(session: AsyncSession, store: Store, day: date) -> dict[str, A
         "storedValueByIssuer": dict(by_issuer),
         # Net of sales: money taken less money given back, without the stored value sold at the counter (a debt
         # to the member, in storedValueSold).
-        "net": sum(takings[m] for m in money) - sum(refunds[m] for m in money) - sum(top_up_takings.values()),
-    }
+        "net": sum(takings[m] for m in money)
+        - sum(refunds[m] for m in money)
+        - sum(top_up_takings.values())
+        - sum(cards["saleTakings"].values())
+        + sum(cards["refunds"].values()),
+    } | _cards_if_any(cards)
     exchanges = await _exchanges(session, store, start, end)
     if exchanges["count"]:  # only days with exchanges carry them, so days closed before exchanges still reconcile
         figures["exchanges"] = exchanges
     return figures
+
+
+def _cards_if_any(cards: dict[str, Any]) -> dict[str, Any]:
+    """Cards (卡项): sold here (a liability until used), their counter sales' and refunds' part of the takings and
+    refunds, value used here by issuing store, and the day's clearing with the rest of the chain. Only on days
+    with card activity, so a day closed before cards existed recomputes to the same frozen figures."""
+    busy = cards["saleTakings"] or cards["refunds"] or cards["sold"] or cards["usedByIssuer"] or cards["clearing"]
+    return {"cards": cards} if busy else {}
 
 
 async def _takings(

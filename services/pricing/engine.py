@@ -10,8 +10,14 @@ Precedence, in this order (each rule sees the result of the ones before it, and 
 4. Full reduction (满减): the best tier of the best campaign over its eligible, unlocked lines.
 5. One coupon (优惠券), on its eligible, unlocked lines; a coupon that is not stackable skips lines a promotion
    (limited-time discount or full reduction) already discounted. Thresholds count what is left after 1-4.
-6. A delivery order adds the delivery fee (waived over `free_delivery_over_fen` of goods); no discount touches it.
-7. Points pay at most `max_points_share_pct` of the goods; stored value may pay the rest, fee included.
+6. Cards (卡项) the member hands over pay for eligible lines at what is left of them after 1-5: a count or period
+   card one unit per use (within its uses left and its per-day limit), a gift card in fen. A card is a tender, not a
+   discount: the lines keep their price, the quote says what each card covers (`card_uses`, `card_paid`).
+7. A delivery order adds the delivery fee (waived over `free_delivery_over_fen` of goods); no discount touches it.
+8. Points pay at most `max_points_share_pct` of the goods the cards left; stored value may pay the rest, fee included.
+
+Points are earned on money and stored value paid, so a card's *use* earns none (its *sale* was the purchase),
+unless HQ's card product says `earns_points_on_use`.
 
 Order-level discounts (4, 5) are allocated to their lines in proportion to the lines' totals (largest remainder),
 so every line carries its share: the sum of line discounts is the order's discount, and no line goes below zero.
@@ -22,10 +28,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, time
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import (
@@ -34,18 +41,25 @@ from models import (
     CampaignItem,
     CampaignKind,
     CampaignStatus,
+    CardEntry,
+    CardKind,
+    CardMove,
+    CardProduct,
+    CardStatus,
     CatalogStatus,
     CouponKind,
     CouponTemplate,
     Fulfilment,
     LevelPrice,
     Member,
+    MemberCard,
     MemberCoupon,
     MemberCouponStatus,
     MemberLevel,
     Product,
     Sku,
     StockLevel,
+    Store,
     StoreListing,
     utcnow,
 )
@@ -108,6 +122,26 @@ class AppliedCoupon:
     discount: int
 
 
+@dataclass(frozen=True)
+class CardUse:
+    """What one card pays on one line: units (uses, or fen for a gift card) and the fen of goods covered."""
+
+    card_id: int
+    sku_id: int
+    units: int
+    amount: int
+
+
+@dataclass
+class CardHold:
+    """A card handed over at the counter, as far as it can pay now."""
+
+    card_id: int
+    kind: CardKind
+    sku_ids: list[int] | None
+    units: int  # uses (or fen) it may pay today: left, within the per-day limit
+
+
 @dataclass
 class Quote:
     store_id: int
@@ -119,6 +153,12 @@ class Quote:
     points_usable: int = 0
     points_value_usable: int = 0
     stored_value_usable: int = 0
+    card_uses: list[CardUse] = field(default_factory=list)
+
+    @property
+    def card_paid(self) -> int:
+        """Fen of goods the cards pay."""
+        return sum(u.amount for u in self.card_uses)
 
     @property
     def subtotal(self) -> int:
@@ -501,6 +541,7 @@ async def quote(
     suggest_coupon: bool = True,
     group_campaign_id: int | None = None,
     flash_campaign_id: int | None = None,
+    card_ids: Sequence[int] = (),
 ) -> Quote:
     """Price a cart in a store for a member (or a walk-in) at a moment, explaining every adjustment."""
     at = at or utcnow()
@@ -524,6 +565,10 @@ async def quote(
         )
     result = price_lines(ctx, quote_lines)
     await _coupon_rule(session, ctx, result, coupon_id, suggest_coupon)
+    if card_ids:
+        if member is None:
+            raise DomainError(ErrorCode.CARD_NOT_USABLE, "Cards need a member.", "cardIds")
+        result.card_uses = cover_with_cards(result.lines, await card_holds(session, store_id, member.id, card_ids, at))
     _delivery_and_balances(result, await get_settings(session), fulfilment, member)
     return result
 
@@ -567,7 +612,88 @@ def _delivery_and_balances(
         waived = 0 < settings.free_delivery_over_fen <= result.goods_total
         result.delivery_fee = 0 if waived else settings.delivery_fee_fen
     if member is not None:
-        share = result.goods_total * settings.max_points_share_pct // 100
+        share = (result.goods_total - result.card_paid) * settings.max_points_share_pct // 100
         result.points_usable = min(member.points_balance, share // settings.point_value_fen)
         result.points_value_usable = result.points_usable * settings.point_value_fen
-        result.stored_value_usable = min(member.balance_principal + member.balance_bonus, result.total)
+        due = result.total - result.card_paid
+        result.stored_value_usable = min(member.balance_principal + member.balance_bonus, due)
+
+
+def cover_with_cards(lines: list[QuoteLine], holds: list[CardHold]) -> list[CardUse]:
+    """Rule 6: each card, in the order handed over, pays what it can of the eligible lines' remaining value."""
+    left = {line.sku_id: [line.quantity, line.line_total] for line in lines}  # units and fen not yet covered
+    uses: list[CardUse] = []
+    for hold in holds:
+        budget = hold.units
+        for line in lines:
+            if budget <= 0:
+                break
+            units_open, fen_open = left[line.sku_id]
+            if fen_open <= 0 or (hold.sku_ids and line.sku_id not in hold.sku_ids):
+                continue
+            if hold.kind is CardKind.GIFT:
+                units = amount = min(budget, fen_open)
+            else:
+                units = min(budget, units_open)
+                amount = fen_open if units == units_open else fen_open * units // units_open
+            left[line.sku_id] = [units_open - (0 if hold.kind is CardKind.GIFT else units), fen_open - amount]
+            budget -= units
+            uses.append(CardUse(hold.card_id, line.sku_id, units, amount))
+    return uses
+
+
+async def card_holds(
+    session: AsyncSession, store_id: int, member_id: int, card_ids: Sequence[int], at: datetime
+) -> list[CardHold]:
+    """The member's cards named, each checked usable here and now, with what it may still pay today."""
+    rows = {
+        card.id: (card, product)
+        for card, product in (
+            await session.execute(
+                select(MemberCard, CardProduct)
+                .join(CardProduct, CardProduct.id == MemberCard.product_id)
+                .where(MemberCard.id.in_(list(card_ids)), MemberCard.member_id == member_id)
+            )
+        ).all()
+    }
+    store = await session.get(Store, store_id)
+    used = await used_today(session, list(rows), store.timezone if store else "Asia/Shanghai", at)
+    holds = []
+    for i, card_id in enumerate(dict.fromkeys(card_ids)):
+        if card_id not in rows:
+            raise DomainError(ErrorCode.NOT_FOUND, "No such card.", f"cardIds[{i}]")
+        card, product = rows[card_id]
+        if card.status is not CardStatus.ACTIVE or card.expires_at <= at or card.units_left <= 0:
+            raise DomainError(ErrorCode.CARD_NOT_USABLE, "This card cannot be used now.", f"cardIds[{i}]")
+        if not valid_in(product, store):
+            raise DomainError(ErrorCode.CARD_NOT_USABLE, "This card is not valid in this store.", f"cardIds[{i}]")
+        units = card.units_left
+        if card.per_day_limit is not None and card.kind is not CardKind.GIFT:
+            units = min(units, card.per_day_limit - used.get(card_id, 0))
+        if units <= 0:
+            raise DomainError(ErrorCode.CARD_LIMIT_REACHED, "This card's uses for today are spent.", f"cardIds[{i}]")
+        holds.append(CardHold(card_id, card.kind, product.sku_ids, units))
+    return holds
+
+
+def valid_in(product: CardProduct, store: Store | None) -> bool:
+    """Whether a card product is valid in a store: every store, the stores listed, or the stores of a city."""
+    if store is None:
+        return False
+    if product.store_ids is not None and store.id not in product.store_ids:
+        return False
+    return product.city is None or product.city == store.city
+
+
+async def used_today(session: AsyncSession, card_ids: list[int], timezone: str, at: datetime) -> dict[int, int]:
+    """Uses each card made today (the store's day), net of uses given back."""
+    if not card_ids:
+        return {}
+    tz = ZoneInfo(timezone)
+    start = datetime.combine(at.astimezone(tz).date(), time.min, tzinfo=tz)
+    rows = await session.execute(
+        select(CardEntry.card_id, func.sum(CardEntry.units))
+        .where(CardEntry.card_id.in_(card_ids), CardEntry.kind == CardMove.USE, CardEntry.created_at >= start)
+        .group_by(CardEntry.card_id)
+    )
+    return {int(card_id): -int(units) for card_id, units in rows.all()}

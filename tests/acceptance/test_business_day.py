@@ -26,9 +26,11 @@ from gql.transport.websockets import WebsocketsTransport
 
 from tests.acceptance.conftest import DEMO_PASSWORD, MEMBER_CODE, Server
 from tests.acceptance.day_attributes import profile_the_member
+from tests.acceptance.day_cards import use_a_card_bought_in_another_store
 from tests.acceptance.day_care import resolve_a_complaint_with_a_refund
 from tests.acceptance.day_exchanges import exchange_at_the_counter
 from tests.acceptance.day_messages import send_a_promotion_to_members_who_agreed
+from tests.acceptance.day_pages import fill_the_store_page
 
 # The running app folds report events every FACTS_INTERVAL_S (2 s here; README's default is 10 s); at most this long.
 FOLD_WAIT_S = 35.0
@@ -478,9 +480,10 @@ async def test_a_business_day_over_the_socket_ends_in_the_settlement_and_the_fol
     await resolve_a_complaint_with_a_refund(
         hq, manager, clerk, member, await sign_in(server, "sh01.manager"), order["id"], sku
     )
-    from tests.acceptance.day_pages import fill_the_store_page
-
     await fill_the_store_page(hq, manager, member, store["id"], sku)
+    await use_a_card_bought_in_another_store(
+        hq, clerk, member, member_id, store["id"], sku, lambda who: sign_in(server, who)
+    )
 
 
 async def replenish_from_a_warehouse(hq: Gql, manager: Gql, store_id: str, sku: str) -> None:

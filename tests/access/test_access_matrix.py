@@ -23,6 +23,7 @@ from resolvers.state import build_state
 from services.access.roles import create_role
 from services.platform.config import Settings
 from tests.access.matrix_brand import brand_ops
+from tests.access.matrix_cards import card_ops
 from tests.access.matrix_care import care_ops
 from tests.access.matrix_inventory import inventory_ops
 from tests.access.matrix_marketing import marketing_ops, report_ops
@@ -205,6 +206,7 @@ OPS += profile_ops(Op, only, ALL, STAFF)
 OPS += messaging_ops(Op, only, ALL, STAFF)
 OPS += care_ops(Op, only, ALL, STAFF)
 OPS += brand_ops(Op, only, ALL, STAFF)
+OPS += card_ops(Op, only, ALL, STAFF)
 
 CASES = [pytest.param(op, viewer, id=f"{op.name}-{viewer}") for op in OPS for viewer in VIEWERS]
 

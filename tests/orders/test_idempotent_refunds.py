@@ -49,6 +49,10 @@ VALUE_MOVING = {
     "verifyPickup",
     "completeFollowUp",
     "resolveTicket",
+    "sellCard",
+    "buyCard",
+    "refundCard",
+    "redeemGiftCard",
 }
 # The rest, each with why a retry cannot move value twice (or why nothing of value moves).
 NOT_VALUE_MOVING = {
@@ -92,6 +96,7 @@ NOT_VALUE_MOVING = {
             "endCouponTemplate",
             "createPointsMallItem",
             "setMemberLevel",
+            "createCardProduct",
         ],
         "sets terms, prices or master data (a replay sets the same again); no balance moves",
     ),
@@ -124,6 +129,7 @@ NOT_VALUE_MOVING = {
         ["fileComplaint", "addToMyTicket", "replyToTicket", "startTicket", "escalateTicket"],
         "a ticket and its entries: words and a status change (INVALID_TRANSITION on a replay); no value moves",
     ),
+    "shareGiftCard": "shows the gift card's share code (the same one again until it is claimed); moves nothing",
 }
 
 

@@ -110,6 +110,21 @@ async def _refund_costs(session: AsyncSession, order_ids: Iterable[int]) -> dict
     return costs
 
 
+def _fold_lines(deltas: _Deltas, store_id: int, day: Any, lines: list[Any], categories: dict[int, Any]) -> None:
+    """Lines sold (in an order or an exchange) into their SKU days, with the cost each line kept."""
+    for line in lines:
+        deltas.add_sku(
+            store_id,
+            day,
+            line.sku_id,
+            categories[line.sku_id],
+            quantity=line.quantity,
+            gmv=line.list_price * line.quantity,
+            net=line.line_total,
+            cost=line.unit_cost * line.quantity,
+        )
+
+
 def _fold_sale(deltas: _Deltas, order: Any, zone: ZoneInfo, lines: list[Any], categories: dict[int, Any]) -> None:
     """Add one paid order to its store day, its hours and its SKU days."""
     local = (order.paid_at or order.created_at).astimezone(zone)
@@ -127,17 +142,7 @@ def _fold_sale(deltas: _Deltas, order: Any, zone: ZoneInfo, lines: list[Any], ca
     for hour in (deltas.store_hour[(order.store_id, day, local.hour)], deltas.chain_hour[(day, local.hour)]):
         hour["orders"] += 1
         hour["net"] += net
-    for line in lines:
-        deltas.add_sku(
-            order.store_id,
-            day,
-            line.sku_id,
-            categories[line.sku_id],
-            quantity=line.quantity,
-            gmv=line.list_price * line.quantity,
-            net=line.line_total,
-            cost=line.unit_cost * line.quantity,
-        )
+    _fold_lines(deltas, order.store_id, day, lines, categories)
 
 
 def _fold_refund(
@@ -194,17 +199,7 @@ def _fold_exchange(
             refunds=int(x["amount"]),
             refunded_cost=int(x["unitCost"]) * int(x["quantity"]),
         )
-    for line in sold:
-        deltas.add_sku(
-            order.store_id,
-            day,
-            line.sku_id,
-            categories[line.sku_id],
-            quantity=line.quantity,
-            gmv=line.list_price * line.quantity,
-            net=line.line_total,
-            cost=line.unit_cost * line.quantity,
-        )
+    _fold_lines(deltas, order.store_id, day, sold, categories)
 
 
 async def _exchange_rows(

@@ -37,7 +37,7 @@ async def exchange_at_the_counter(
         (
             await hq(
                 'mutation { createRole(input: {code: "COUNTER_LEAD", name: "柜台组长", scope: STORE, permissions: '
-                '["order.checkout", "order.refund", "order.read", "order.pickup", "stock.read", "member.lookup"]}) '
+                '["order.checkout", "order.refund", "order.read", "order.pickup", "stock.read", "member.lookup", "care.follow_up", "care.ticket"]}) '
                 "{ errors { code field } role { id } } }"
             )
         )["createRole"]

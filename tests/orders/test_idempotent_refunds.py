@@ -53,6 +53,7 @@ VALUE_MOVING = {
     "buyCard",
     "refundCard",
     "redeemGiftCard",
+    "sendMessage",  # no value, but a retried send must not message members twice
 }
 # The rest, each with why a retry cannot move value twice (or why nothing of value moves).
 NOT_VALUE_MOVING = {
@@ -130,6 +131,25 @@ NOT_VALUE_MOVING = {
         "a ticket and its entries: words and a status change (INVALID_TRANSITION on a replay); no value moves",
     ),
     "shareGiftCard": "shows the gift card's share code (the same one again until it is claimed); moves nothing",
+    **dict.fromkeys(
+        ["defineMemberAttribute", "updateMemberAttribute", "createMessageTemplate", "updateMessageTemplate"],
+        "HQ's definitions: a code is unique (DUPLICATE on a second create), an edit sets the same values again",
+    ),
+    **dict.fromkeys(
+        ["setMemberAttributes", "setMyAttributes", "setMessageConsent", "clearMyBrowsingHistory"],
+        "sets a member's values or consents to what was sent (a replay sets the same); no value moves",
+    ),
+    "recordProductViews": "one view per member, product and minute (unique, insert-or-ignore); no value moves",
+    "revealMemberAttribute": "shows a value (audited); nothing changes",
+    **dict.fromkeys(
+        ["savePageTemplate", "saveStorePage", "submitStorePage"],
+        "saves a draft to what was sent, or submits it (INVALID_TRANSITION on a replay); no value moves",
+    ),
+    **dict.fromkeys(
+        ["publishPageTemplate", "rollBackPageTemplate"],
+        "publishes the draft or a copy of version N: a replay publishes the same content again; no value moves",
+    ),
+    "decideStorePage": "decides a submitted page once (a replay finds it no longer submitted); no value moves",
 }
 
 

@@ -252,19 +252,19 @@ async def expire(session: AsyncSession, now: datetime) -> int:
             )
         card.status = CardStatus.EXPIRED
     await session.flush()
-    soon = await expiring_cards(session, 30, now=now)
-    log.info("cards expired", extra={"expired": len(due), "expiring_within_30_days": len(soon)})
+    log.info("cards expired", extra={"expired": len(due)})
     return len(due)
 
 
 async def expiring_cards(
     session: AsyncSession, within_days: int, *, now: datetime | None = None
-) -> list[tuple[int, int, datetime]]:
-    """(member id, card id, expires at) of active cards with something left that end within `within_days`: for the
-    "card expiring in 30 days" message."""
+) -> list[tuple[int, int, str, datetime]]:
+    """(member id, card id, card name, expires at) of active cards with something left that end within
+    `within_days`: for the "card expiring in 30 days" message."""
     now = now or utcnow()
     rows = await session.execute(
-        select(MemberCard.member_id, MemberCard.id, MemberCard.expires_at)
+        select(MemberCard.member_id, MemberCard.id, CardProduct.name, MemberCard.expires_at)
+        .join(CardProduct, CardProduct.id == MemberCard.product_id)
         .where(
             MemberCard.status == CardStatus.ACTIVE,
             MemberCard.units_left > 0,
@@ -273,7 +273,7 @@ async def expiring_cards(
         )
         .order_by(MemberCard.expires_at, MemberCard.id)
     )
-    return [(int(m), int(c), e) for m, c, e in rows.all()]
+    return [(int(m), int(c), str(n), e) for m, c, n, e in rows.all()]
 
 
 # The daily job runs it (registered here, in its own domain; services/registry.py imports this module).

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from models import CouponTemplate, CouponTrigger, MemberCoupon, MessageStatus, MessageTopic, MessageTrigger, utcnow
+from services.cards import cards as member_cards
 from services.members import points
 from services.messaging.outbox import BUILT_IN, queue_message
 from services.platform import jobs
@@ -111,6 +112,15 @@ async def warn_points_expiring(session: AsyncSession, now: datetime) -> int:
     return warned
 
 
+async def warn_cards_expiring(session: AsyncSession, now: datetime) -> int:
+    """Members whose cards (卡项) with uses or value left end within 30 days: once per card."""
+    warned = 0
+    for member_id, card_id, name, expires_at in await member_cards.expiring_cards(session, 30, now=now):
+        variables = {"card": name, "date": expires_at.astimezone(CHAIN_TZ).date().isoformat()}
+        warned += await notify(session, member_id, "card.expiring", variables, str(card_id)) is not None
+    return warned
+
+
 async def announce_birthday_coupons(session: AsyncSession, now: datetime) -> int:
     """Members given a birthday coupon today (the coupons.birthday job, at midnight) hear of it."""
     local = now.astimezone(CHAIN_TZ)
@@ -132,3 +142,4 @@ async def announce_birthday_coupons(session: AsyncSession, now: datetime) -> int
 # (hour 0) and outside the default quiet hours.
 jobs.daily("messages.points_expiring", hour=10)(warn_points_expiring)
 jobs.daily("messages.birthday_coupon", hour=9)(announce_birthday_coupons)
+jobs.daily("messages.cards_expiring", hour=10)(warn_cards_expiring)

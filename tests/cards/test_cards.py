@@ -273,7 +273,7 @@ async def test_the_daily_job_expires_what_is_left_once(api, state, chain):
     async with write_transaction(state.sessionmaker) as session:
         soon = utcnow() + timedelta(days=10)
         await session.execute(update(MemberCard).where(MemberCard.id == pk(card["id"])).values(expires_at=soon))
-        assert await card_service.expiring_cards(session, 30) == [(pk(member), pk(card["id"]), soon)]
+        assert await card_service.expiring_cards(session, 30) == [(pk(member), pk(card["id"]), "十杯咖啡", soon)]
     later = utcnow() + timedelta(days=11)
     for _ in range(2):
         async with write_transaction(state.sessionmaker) as session:

@@ -14,10 +14,13 @@ import pytest
 from sqlalchemy import select
 
 from models import (
+    CardKind,
+    CardProduct,
     CouponKind,
     CouponTemplate,
     CouponTrigger,
     Member,
+    MemberCard,
     MemberLevel,
     MemberTag,
     MemberTagLink,
@@ -100,11 +103,29 @@ async def _points_expiring(state, member_ids: tuple[int, int]) -> None:
         assert await triggers.warn_points_expiring(session, datetime(year, 12, 12, tzinfo=CHAIN_TZ)) >= 2
 
 
-async def _card_expiring(state, member_ids: tuple[int, int]) -> None:
-    """The cards feature (lands later) calls the generic time-driven entry."""
+async def _card_expiring(state, chain, member_ids: tuple[int, int]) -> None:
+    """Each member holds a count card with uses left that ends in 20 days; the daily job warns of it."""
+    now = utcnow()
     async with write_transaction(state.sessionmaker) as session:
+        product = CardProduct(name="十杯咖啡", kind=CardKind.COUNT, price=10_000, uses=10, validity_days=365)
+        session.add(product)
+        await session.flush()
         for member_id in member_ids:
-            await triggers.notify(session, member_id, "card.expiring", {"card": "次卡", "date": "2027-01-01"}, "c1")
+            session.add(
+                MemberCard(
+                    product_id=product.id,
+                    member_id=member_id,
+                    issuer_store_id=chain.stores["SH01"],
+                    kind=CardKind.COUNT,
+                    units_total=10,
+                    units_left=4,
+                    value_total=10_000,
+                    value_left=4_000,
+                    expires_at=now + timedelta(days=20),
+                )
+            )
+    async with write_transaction(state.sessionmaker) as session:
+        assert await triggers.warn_cards_expiring(session, now) >= 2
 
 
 async def _birthday_coupon(state, member_ids: tuple[int, int]) -> None:
@@ -176,7 +197,7 @@ async def test_every_trigger_and_every_send_path_reaches_only_members_who_agreed
     await _order_ready(state, chain, pairs["order.ready"])
     await _care_replied(state, pairs["care.replied"])
     await _points_expiring(state, pairs["points.expiring"])
-    await _card_expiring(state, pairs["card.expiring"])
+    await _card_expiring(state, chain, pairs["card.expiring"])
     await _birthday_coupon(state, pairs["birthday.coupon"])
     await _hq_sends(api, state, pairs)
 

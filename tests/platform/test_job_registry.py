@@ -128,7 +128,9 @@ def test_every_enqueued_kind_has_a_handler_once_the_entry_point_is_loaded(setup,
     # Daily work schedules itself; the points expiry seeds two years; the runner folds reports and sends messages
     # on an interval.
     daily = {"members.rfm", "coupons.birthday", "recs.copurchase", "points.expire"}
-    assert daily | {"messages.points_expiring", "messages.birthday_coupon"} <= set(registered["seeders"])
+    assert daily | {"messages.points_expiring", "messages.birthday_coupon", "messages.cards_expiring"} <= set(
+        registered["seeders"]
+    )
     assert registered["periodic"] == ["facts.fold", "messages.send"]
 
 

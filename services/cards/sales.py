@@ -8,9 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import CardSale, CardSaleStatus, MemberCard, Store, StoreStatus, utcnow
@@ -21,7 +20,7 @@ from services.members.accounts import may_see
 from services.orders.pos import COUNTER_METHODS, Tender
 from services.platform import idempotency
 from services.platform.errors import AccessDenied, DomainError, ErrorCode
-from services.platform.payments import Notification, PaymentProvider, Prepay
+from services.platform.payments import Notification, PaymentProvider, Prepay, paid_once
 
 REF_PREFIX = "CRD"
 
@@ -162,18 +161,10 @@ async def apply_notification(
     session: AsyncSession, provider: str, note: Notification, at: datetime | None = None
 ) -> CardSale:
     """Issue the card of a paid sale once; a repeat changes nothing; a wrong amount changes nothing."""
-    sale = await session.scalar(
-        select(CardSale)
-        .where(CardSale.provider == provider, CardSale.provider_ref == note.provider_ref)
-        .with_for_update()
-    )
-    if sale is None:
-        raise DomainError(ErrorCode.NOT_FOUND, "No such payment.")
-    if sale.status is CardSaleStatus.PAID or not note.succeeded:
+    row, newly = await paid_once(session, CardSale, CardSaleStatus.PAID, provider, note, at, "card")
+    sale = cast(CardSale, row)
+    if not newly:
         return sale
-    if note.amount != sale.amount:
-        raise DomainError(ErrorCode.PAYMENT_AMOUNT_MISMATCH, "The amount paid does not match the card.")
-    sale.status, sale.provider_txn, sale.paid_at = CardSaleStatus.PAID, note.provider_txn, at or utcnow()
     product = await products.for_sale_paid(session, sale.product_id)
     card = await ledger.issue(
         session, product, member_id=sale.member_id, store_id=sale.store_id, ref_type="card_sale", ref_id=sale.id

@@ -12,12 +12,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import CounterTopUp, Member, OnlineTopUp, Store, StoreStatus, TopUpPlan, TopUpStatus, utcnow
+from models import CounterTopUp, Member, OnlineTopUp, Store, StoreStatus, TopUpPlan, TopUpStatus
 from services.access.permissions import Perm
 from services.access.scope import Viewer, counter_store, require_store
 from services.members import accounts as members
@@ -25,7 +24,7 @@ from services.members import stored_value
 from services.orders.pos import COUNTER_METHODS, Tender
 from services.platform import idempotency
 from services.platform.errors import AccessDenied, DomainError, ErrorCode
-from services.platform.payments import Notification, PaymentProvider, Prepay
+from services.platform.payments import Notification, PaymentProvider, Prepay, paid_once
 
 REF_PREFIX = "TOP"
 
@@ -114,18 +113,10 @@ async def apply_notification(
     session: AsyncSession, provider: str, note: Notification, at: datetime | None = None
 ) -> OnlineTopUp:
     """Credit a paid top-up once; a repeat changes nothing; a wrong amount changes nothing."""
-    top_up = await session.scalar(
-        select(OnlineTopUp)
-        .where(OnlineTopUp.provider == provider, OnlineTopUp.provider_ref == note.provider_ref)
-        .with_for_update()
-    )
-    if top_up is None:
-        raise DomainError(ErrorCode.NOT_FOUND, "No such payment.")
-    if top_up.status is TopUpStatus.PAID or not note.succeeded:
+    row, newly = await paid_once(session, OnlineTopUp, TopUpStatus.PAID, provider, note, at, "top-up")
+    top_up = cast(OnlineTopUp, row)
+    if not newly:
         return top_up
-    if note.amount != top_up.amount:
-        raise DomainError(ErrorCode.PAYMENT_AMOUNT_MISMATCH, "The amount paid does not match the top-up.")
-    top_up.status, top_up.provider_txn, top_up.paid_at = TopUpStatus.PAID, note.provider_txn, at or utcnow()
     await session.flush()
     await stored_value.top_up(
         session,

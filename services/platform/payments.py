@@ -11,9 +11,12 @@ import hmac
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 import orjson
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.platform.errors import DomainError, ErrorCode
 
@@ -30,6 +33,25 @@ class Notification:
     provider_txn: str
     amount: int
     succeeded: bool
+
+
+async def paid_once(
+    session: AsyncSession, model: Any, paid: Any, provider: str, note: Notification, at: datetime | None, what: str
+) -> tuple[Any, bool]:
+    """The online purchase (a row of `model`: provider, provider_ref, status, amount, provider_txn, paid_at) that
+    `note` is about, locked, and whether the note pays it now: marked `paid` once; a repeat or a failed payment
+    changes nothing; a wrong amount changes nothing and is refused."""
+    row = await session.scalar(
+        select(model).where(model.provider == provider, model.provider_ref == note.provider_ref).with_for_update()
+    )
+    if row is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such payment.")
+    if row.status is paid or not note.succeeded:
+        return row, False
+    if note.amount != row.amount:
+        raise DomainError(ErrorCode.PAYMENT_AMOUNT_MISMATCH, f"The amount paid does not match the {what}.")
+    row.status, row.provider_txn, row.paid_at = paid, note.provider_txn, at or datetime.now(UTC)
+    return row, True
 
 
 class PaymentProvider(Protocol):

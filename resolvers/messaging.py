@@ -77,4 +77,4 @@ async def message_send(ctx: Context, send_id: int) -> MessageSend | None:
 
 async def send_effect(ctx: Context, send_id: int, days: int) -> Effect:
     async with ctx.read() as session:
-        return await admin.effect(session, send_id, days)
+        return await admin.effect(session, ctx.viewer, send_id, days)

@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import (
+    PurchaseReceipt,
     PurchaseReceiptLine,
     StockLevel,
     StockMovement,
@@ -142,12 +143,15 @@ class TransferLinesByTransferLoader(ScopedLoader):
 
 
 class PurchaseReceiptLinesLoader(ScopedLoader):
-    """The lines of purchase receipts already loaded through a scoped path (purchaseReceipts), in SKU order."""
+    """The lines of purchase receipts at the warehouses the viewer reads stock of (as purchaseReceipts lists them), in
+    SKU order."""
 
     async def batch_load_fn(self, keys: Sequence[int]) -> list[list[PurchaseReceiptLine]]:
-        rows = await self._rows(
+        stmt = (
             select(PurchaseReceiptLine)
+            .join(PurchaseReceipt, PurchaseReceipt.id == PurchaseReceiptLine.receipt_id)
             .where(PurchaseReceiptLine.receipt_id.in_(keys))
             .order_by(PurchaseReceiptLine.receipt_id, PurchaseReceiptLine.sku_id)
         )
+        rows = await self._rows(restrict(stmt, self.viewer, PurchaseReceipt.warehouse_id, Perm.STOCK_READ))
         return grouped(keys, rows, lambda line: line.receipt_id)

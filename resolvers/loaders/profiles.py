@@ -11,15 +11,17 @@ from resolvers.loaders.base import ScopedLoader, by_key, grouped
 from services.access.permissions import Perm
 from services.members import browsing
 from services.members.accounts import visible_members
-from services.members.attributes import readable_members
+from services.members.attributes import readable_definitions, readable_members
 from services.members.browsing import CategoryInterest
 
 
 class MemberAttributeByIdLoader(ScopedLoader):
-    """Attribute definitions (not personal: every signed-in viewer may read them)."""
+    """Attribute definitions (not personal), as `memberAttributes` lists them to the viewer."""
 
     async def batch_load_fn(self, keys: Sequence[int]) -> list[MemberAttribute | None]:
-        rows = await self._rows(select(MemberAttribute).where(MemberAttribute.id.in_(keys)))
+        rows = await self._rows(
+            select(MemberAttribute).where(MemberAttribute.id.in_(keys), readable_definitions(self.viewer))
+        )
         return by_key(keys, rows, lambda a: a.id)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Self
 
@@ -73,7 +74,7 @@ class CardProduct(Loaded, relay.Node):
 
     @strawberry.field(description="The SKUs it pays for; empty: any (gift cards)")
     async def skus(self, info: strawberry.Info[Context, None]) -> list[Sku]:
-        found = [await Sku.load(info.context, s) for s in self.sku_ids or []]
+        found = await asyncio.gather(*(Sku.load(info.context, s) for s in self.sku_ids or []))  # one loader batch
         return [s for s in found if s is not None]
 
     @strawberry.field(description="The stores where it is valid; empty: every store (or every store of `city`)")

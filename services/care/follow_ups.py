@@ -230,7 +230,7 @@ async def complete(session: AsyncSession, viewer: Viewer, task_id: int, result: 
         if result.coupon_template_id is None:
             raise DomainError(ErrorCode.INVALID_INPUT, "Say which coupon was given.", "couponTemplateId")
         task.coupons_given = await gifts.give_coupon(
-            session, result.coupon_template_id, task.member_id, task.store_id, "couponTemplateId"
+            session, viewer, result.coupon_template_id, task.member_id, task.store_id, "couponTemplateId"
         )
         task.coupon_template_id = result.coupon_template_id
     elif result.coupon_template_id is not None:

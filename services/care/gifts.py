@@ -7,6 +7,8 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import CouponSource, CouponTemplate, Member, utcnow
+from services.access.scope import Viewer
+from services.access.visible import require_visible
 from services.marketing import coupons
 from services.members import points
 from services.platform.errors import DomainError, ErrorCode
@@ -16,11 +18,14 @@ MAX_POINTS = 100_000
 STORE_MAX_POINTS = 1_000
 
 
-async def give_coupon(session: AsyncSession, template_id: int, member_id: int, store_id: int, field: str) -> int:
-    """One coupon of the template to the member (1), through coupons.grant; refused when it cannot be given."""
+async def give_coupon(
+    session: AsyncSession, viewer: Viewer, template_id: int, member_id: int, store_id: int, field: str
+) -> int:
+    """One coupon of the template to the member (1), through coupons.grant; refused when it cannot be given. Another
+    store's own template is NOT_FOUND, as an id that does not exist."""
+    await require_visible(session, viewer, CouponTemplate, [template_id], field)
     template = await session.get(CouponTemplate, template_id)
-    if template is None:
-        raise DomainError(ErrorCode.NOT_FOUND, "No such coupon.", field)
+    assert template is not None
     if template.store_ids and store_id not in template.store_ids:
         raise DomainError(ErrorCode.COUPON_NOT_APPLICABLE, "This coupon is not given in this store.", field)
     given = await coupons.grant(session, template, Member.id == member_id, CouponSource.ISSUE, utcnow())

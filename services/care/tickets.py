@@ -266,7 +266,7 @@ async def _resolve(
     words = text(r.text, "text", max_len=2000)
     if r.coupon_template_id is not None:
         ticket.coupons_given = await gifts.give_coupon(
-            session, r.coupon_template_id, ticket.member_id, ticket.store_id, "couponTemplateId"
+            session, viewer, r.coupon_template_id, ticket.member_id, ticket.store_id, "couponTemplateId"
         )
     if r.points is not None:
         ticket.points_given = await gifts.give_points(

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy import ColumnElement, delete, false, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import (
@@ -122,10 +122,18 @@ async def list_attributes(session: AsyncSession, viewer: Viewer) -> list[MemberA
     """The declared attributes: every signed-in viewer sees the active ones; HQ managing members also retired ones."""
     if viewer.kind is ViewerKind.ANONYMOUS:
         raise Unauthenticated()
-    stmt = select(MemberAttribute).order_by(MemberAttribute.id)
-    if not (viewer.is_hq and viewer.can(Perm.MEMBER_MANAGE)):
-        stmt = stmt.where(MemberAttribute.active.is_(True))
+    stmt = select(MemberAttribute).where(readable_definitions(viewer)).order_by(MemberAttribute.id)
     return list((await session.scalars(stmt)).all())
+
+
+def readable_definitions(viewer: Viewer) -> ColumnElement[bool]:
+    """Which attribute definitions the viewer reads (in lists and by id): none signed out, the active ones signed
+    in, retired ones too for HQ managing members."""
+    if viewer.kind is ViewerKind.ANONYMOUS:
+        return false()
+    if viewer.is_hq and viewer.can(Perm.MEMBER_MANAGE):
+        return true()
+    return MemberAttribute.active.is_(True)
 
 
 def _stored(cipher: PiiCipher, attribute: MemberAttribute, parsed: Parsed) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import CatalogStatus, Member, Product, ProductView, Store, utcnow
 from services.access.scope import Viewer
 from services.catalog.products import visible_products
+from services.org import stores
 from services.platform import jobs
 from services.platform.db import insert_new
 from services.platform.errors import AccessDenied, DomainError, ErrorCode
@@ -54,7 +55,8 @@ async def record_views(
     member_id = _own(viewer)
     if not 1 <= len(product_ids) <= MAX_BATCH:
         raise DomainError(ErrorCode.INVALID_INPUT, f"Send 1 to {MAX_BATCH} products at a time.", "productIds")
-    if store_id is not None and await session.get(Store, store_id) is None:
+    visible = select(Store.id).where(Store.id == store_id, stores.visible_condition(viewer))
+    if store_id is not None and await session.scalar(visible) is None:  # a warehouse is as absent as a random id
         raise DomainError(ErrorCode.NOT_FOUND, "No such store.", "storeId")
     known = (
         await session.scalars(

@@ -234,8 +234,9 @@ class Effect:
     days: int
 
 
-async def effect(session: AsyncSession, send_id: int, days: int) -> Effect:
+async def effect(session: AsyncSession, viewer: Viewer, send_id: int, days: int) -> Effect:
     """A send's counts by status, and the paid orders its recipients placed within `days` after their message."""
+    require_hq(viewer)
     if not 1 <= days <= 90:
         raise DomainError(ErrorCode.INVALID_INPUT, "Count 1 to 90 days.", "days")
     by_status = dict(

@@ -40,9 +40,7 @@ from models import (
     Order,
     OrderLine,
     OrderStatus,
-    Payment,
     PaymentMethod,
-    PaymentStatus,
     Product,
     Refund,
     Sku,
@@ -59,7 +57,7 @@ from services.members.code import MemberCodes
 from services.orders import refunds
 from services.orders.lines import add_lines, priced_rows
 from services.orders.listing import order_no
-from services.orders.pos import COUNTER_METHODS, Tender
+from services.orders.pos import COUNTER_METHODS, Tender, add_tender_payments
 from services.org.settings import get_settings
 from services.platform import idempotency
 from services.platform.errors import DomainError, ErrorCode
@@ -330,17 +328,7 @@ async def _take_difference(
     paid: dict[str, int] = {}
     for tender in tenders:
         paid[tender.method.value] = paid.get(tender.method.value, 0) + tender.amount
-        session.add(
-            Payment(
-                order_id=order.id,
-                method=tender.method,
-                amount=tender.amount,
-                store_id=order.store_id,
-                status=PaymentStatus.SUCCEEDED,
-                provider_txn=tender.reference,
-                paid_at=now,
-            )
-        )
+    add_tender_payments(session, order, tenders, now)
     exchange.paid_by_method = paid
     order.payable += counter
     order.stored_value_used += sv

@@ -127,7 +127,12 @@ async def _take_payments(
         await stored_value.spend(
             session, member_id, sv, store_id=order.store_id, ref_type="order", ref_id=order.id, at=now
         )
-    for tender in request.tenders:
+    add_tender_payments(session, order, request.tenders, now)
+
+
+def add_tender_payments(session: AsyncSession, order: Order, tenders: Sequence[Tender], now: datetime) -> None:
+    """A succeeded payment on the order for each counter tender (cash, card, ...), at the order's store."""
+    for tender in tenders:
         session.add(
             Payment(
                 order_id=order.id,

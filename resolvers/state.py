@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -25,11 +25,12 @@ from services.platform.events import Broker as Broker
 from services.platform.events import Event, create_broker
 from services.platform.metrics import Metrics
 from services.platform.payments import PaymentProvider, configured_providers
+from services.platform.public_reads import PUBLIC_CHANGED, PublicReads
 from services.platform.ratelimit import Counter, LocalCounter, create_counter
 
 log = logging.getLogger("chain.app")
 # The topics that make something an instance remembers wrong.
-ANNOUNCED = (SESSION_REVOKED, ACCESS_CHANGED, SETTINGS_CHANGED)
+ANNOUNCED = (SESSION_REVOKED, ACCESS_CHANGED, SETTINGS_CHANGED, PUBLIC_CHANGED)
 
 
 @dataclass
@@ -51,12 +52,15 @@ class AppState:
     # What the instance remembers between requests, dropped by the announcements below (ANNOUNCED).
     viewers: ViewerCache = field(default_factory=ViewerCache)
     chain_settings: SettingsMemo = field(default_factory=SettingsMemo)
+    # The public documents' answers (web/public_cache.py): a store's menu, nearby stores, a store's page.
+    public_reads: PublicReads[Any] = field(default_factory=PublicReads)
 
     def forget(self, events: list[Event]) -> None:
         """What a change committed here announced, applied here at once (before the broadcast reaches the others)."""
         for event in events:
             self.viewers.apply(event)
             self.chain_settings.apply(event)
+            self.public_reads.apply(event)
 
     async def follow_announcements(self) -> None:
         """For the app's life: apply what any instance announces (through Redis when configured)."""
@@ -71,6 +75,7 @@ class AppState:
                 log.exception("announcements on %s stopped; listening again", topic)
                 self.viewers.clear()
                 self.chain_settings.forget()
+                self.public_reads.clear()
                 await asyncio.sleep(1.0)
 
     # Where the sending job delivers messages (services/messaging/providers.py); None: they wait.
@@ -111,5 +116,6 @@ def build_state(settings: Settings) -> AppState:
         metrics=Metrics(engine),
         viewers=ViewerCache(ttl_s=settings.session_cache_s),
         chain_settings=SettingsMemo(ttl_s=settings.settings_cache_s),
+        public_reads=PublicReads(ttl_s=settings.public_cache_s),
         message_provider=install(configured_message_provider(settings)),
     )

@@ -186,6 +186,9 @@ def make_settings(database_url: str, data_dir: Path, test_keys: tuple[str, str])
         # (tests/access/test_viewer_cache.py), and the acceptance servers run with the default.
         session_cache_s=0.0,
         settings_cache_s=0.0,
+        # Fixtures write through their own sessions, which announce nothing; tests/api/test_public_cache.py turns
+        # it on.
+        public_cache_s=0.0,
     )
 
 

@@ -64,6 +64,7 @@ class Endpoints:
             note = provider.verify_notification({k.lower(): v for k, v in request.headers.items()}, body)
             async with write_transaction(state.sessionmaker) as session:
                 await notifications.apply(session, provider.name, note)
+                await session.flush()
                 events = take_pending(session)
         except DomainError as exc:
             log.warning("payment notification refused: %s", exc.code)

@@ -28,6 +28,7 @@ from schema.core.limits import parse_cached
 from schema.core.websocket import SessionWatch, SocketHandler, TextWebSocketAdapter
 from services.platform.errors import Unauthenticated
 from web.caching import cached_get
+from web.public_cache import PublicAnswers
 from web.refusals import GRAPHQL_RESPONSE, JSON, HttpRefusal, refusal, response_media_type
 
 NO_ACK_PAYLOAD = cast(UnsetType, UNSET)
@@ -80,6 +81,7 @@ class GraphQLView(GraphQL[Context, None]):
         )
         self.state = state
         self.sessions = SessionWatch(state.broker)
+        self.public = PublicAnswers(state)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -89,7 +91,7 @@ class GraphQLView(GraphQL[Context, None]):
         response: Response
         request = Request(scope, receive)
         try:
-            response = await self.run(request)
+            response = await self.public.answer(request, lambda: self.run(request))
         except HttpRefusal as refused:
             response = refused.response(media_type)
         except HTTPException as exc:

@@ -68,6 +68,16 @@ def _document_id(data: dict[str, Any]) -> str | None:
     return given if given.startswith("sha256:") else f"sha256:{given}"
 
 
+def document_of(data: dict[str, Any]) -> tuple[str, Document] | None:
+    """The trusted document a request names (its id and the document), or None (query text, an unknown id)."""
+    try:
+        document_id = _document_id(data)
+    except Refused:
+        return None
+    document = documents().get(document_id) if document_id is not None else None
+    return (document_id, document) if document_id is not None and document is not None else None
+
+
 def admit(data: dict[str, Any], viewer: Viewer | None, *, production: bool) -> dict[str, Any]:
     """The request `data` ({query, variables, operationName, documentId, extensions}) with a named document's
     text put in as `query`; raises `Refused` when this viewer may not run what it asks for."""

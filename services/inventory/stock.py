@@ -19,6 +19,7 @@ from models import AdjustmentReason, MovementKind, Sku, StockLevel, StockMovemen
 from services.access.permissions import Perm
 from services.access.scope import Viewer, require, require_store
 from services.org.settings import ChainSettings, get_settings, update_settings
+from services.platform import public_reads
 from services.platform.db import insert_new
 from services.platform.errors import AccessDenied, DomainError, ErrorCode
 from services.platform.events import emit
@@ -129,18 +130,30 @@ async def _move(
             for sku_id, d_on_hand, d_reserved in changes
         ],
     )
-    await announce(session, [c[0] for c in changes], kind.value, store_id=store_id)
+    moved: dict[int, tuple[int, int]] = {}
+    for sku_id, d_on_hand, d_reserved in changes:
+        on_hand_before, reserved_before = moved.get(sku_id, (0, 0))
+        moved[sku_id] = (on_hand_before + d_on_hand, reserved_before + d_reserved)
+    await announce(session, list(moved), kind.value, store_id=store_id, moved=moved)
 
 
 # The kind of an event that changed what stockChanged shows without moving stock (a low-stock line).
 THRESHOLD_CHANGED = "THRESHOLD"
 
 
-async def announce(session: AsyncSession, sku_ids: list[int], kind: str, *, store_id: int | None) -> None:
+async def announce(
+    session: AsyncSession,
+    sku_ids: list[int],
+    kind: str,
+    *,
+    store_id: int | None,
+    moved: dict[int, tuple[int, int]] | None = None,
+) -> None:
     """Publish (after commit) the levels of `sku_ids` in one store, or in every store when `store_id` is None:
-    every change to what stockChanged shows (on hand, reserved, the low-stock line) goes through here."""
+    every change to what stockChanged shows (on hand, reserved, the low-stock line) goes through here. `moved`:
+    what each SKU's on hand and reserved just moved by, to tell whether its availability band moved with them."""
     where = StockLevel.sku_id.in_(sku_ids)
-    await _emit_levels(session, where if store_id is None else where & (StockLevel.store_id == store_id), kind)
+    await _emit_levels(session, where if store_id is None else where & (StockLevel.store_id == store_id), kind, moved)
 
 
 async def announce_default_followers(session: AsyncSession) -> None:
@@ -148,7 +161,12 @@ async def announce_default_followers(session: AsyncSession) -> None:
     await _emit_levels(session, StockLevel.low_threshold.is_(None) & Sku.low_stock_default.is_(None), THRESHOLD_CHANGED)
 
 
-async def _emit_levels(session: AsyncSession, where: ColumnElement[bool], kind: str) -> None:
+async def _emit_levels(
+    session: AsyncSession, where: ColumnElement[bool], kind: str, moved: dict[int, tuple[int, int]] | None = None
+) -> None:
+    from services.inventory.levels import availability  # levels builds on this module
+
+    bands_moved: set[int] = set()
     default = (await get_settings(session)).default_low_stock_threshold
     levels = (
         await session.execute(
@@ -165,6 +183,10 @@ async def _emit_levels(session: AsyncSession, where: ColumnElement[bool], kind: 
         )
     ).all()
     for row in levels:
+        d_on_hand, d_reserved = (moved or {}).get(row.sku_id, (0, 0))
+        before = availability(row.on_hand - d_on_hand - (row.reserved - d_reserved), row.threshold)
+        if moved is None or before != availability(row.on_hand - row.reserved, row.threshold):
+            bands_moved.add(row.store_id)  # what a member's menu shows of it (in stock, low, sold out) moved
         emit(
             session,
             stock_topic(row.store_id),
@@ -178,6 +200,7 @@ async def _emit_levels(session: AsyncSession, where: ColumnElement[bool], kind: 
                 "kind": kind,
             },
         )
+    public_reads.changed(session.info, [public_reads.store_tag(s) for s in bands_moved])
 
 
 async def receive(session: AsyncSession, store_id: int, lines: Iterable[Line], ref: Ref) -> None:

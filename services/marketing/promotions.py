@@ -234,6 +234,17 @@ def runs_in(store_ids: list[int] | None, store_id: int | None) -> bool:
     return store_id is None or store_ids is None or store_id in store_ids
 
 
+async def next_change(session: AsyncSession, at: datetime) -> datetime | None:
+    """The next moment after `at` a campaign starts or ends (what is running changes by the clock, not by a write):
+    a remembered menu or page is good until then at most."""
+    active = Campaign.status == CampaignStatus.ACTIVE
+    starts = select(func.min(Campaign.starts_at)).where(active, Campaign.starts_at > at).scalar_subquery()
+    ends = select(func.min(Campaign.ends_at)).where(active, Campaign.ends_at > at).scalar_subquery()
+    first, then = (await session.execute(select(starts, ends))).one()
+    found: list[datetime] = [t for t in (first, then) if t is not None]
+    return min(found) if found else None
+
+
 async def running(session: AsyncSession, store_id: int, at: datetime) -> list[Campaign]:
     """What the mini-program shows in a store at `at` (public): the active campaigns of the public kinds there."""
     rows = (

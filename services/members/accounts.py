@@ -29,6 +29,7 @@ from services.access.pii import PiiCipher, mask_phone, normalise_phone
 from services.access.scope import Viewer, counter_store, require
 from services.marketing import coupons
 from services.members.code import MemberCodes
+from services.platform import public_reads
 from services.platform.db import insert_new
 from services.platform.errors import AccessDenied, DomainError, ErrorCode
 from services.platform.validation import optional_text
@@ -288,3 +289,4 @@ async def apply_level_up(session: AsyncSession, member_id: int) -> None:
     reached_threshold = await session.scalar(select(MemberLevel.spend_threshold).where(MemberLevel.id == reached))
     if row.spend_threshold is None or (reached_threshold or 0) > row.spend_threshold:
         await session.execute(update(Member).where(Member.id == member_id).values(level_id=reached))
+        public_reads.changed(session.info, [public_reads.member_tag(member_id)])  # their pages now price anew

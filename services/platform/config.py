@@ -63,6 +63,9 @@ class Settings:
     settings_cache_s: float = 30.0
     # Public reads over GET: how long a shared cache (a CDN) may serve an answer, and serve it stale while it refreshes.
     public_max_age_s: int = 1
+    # How long an instance may keep a public read's answer (a menu, nearby stores, a store's page) when no
+    # announced change drops it sooner; 0: never kept.
+    public_cache_s: float = 60.0
     public_swr_s: int = 30
     # How often each instance's job sends queued messages to members (seconds).
     messages_interval_s: float = 10.0
@@ -104,6 +107,7 @@ class Settings:
             session_cache_s=float(os.environ.get("SESSION_CACHE_S", "5")),
             settings_cache_s=float(os.environ.get("SETTINGS_CACHE_S", "30")),
             public_max_age_s=int(os.environ.get("PUBLIC_MAX_AGE_S", "1")),
+            public_cache_s=float(os.environ.get("PUBLIC_CACHE_S", "60")),
             public_swr_s=int(os.environ.get("PUBLIC_SWR_S", "30")),
             messages_interval_s=float(os.environ.get("MESSAGES_INTERVAL_S", "10")),
             wechat_message_templates=_pairs(os.environ.get("WECHAT_MESSAGE_TEMPLATES", "")),

@@ -16,6 +16,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from services.platform import public_reads
+
 
 def normalise_url(url: str) -> str:
     """Accept plain postgresql:// and sqlite:// URLs and pick the async driver."""
@@ -109,6 +111,7 @@ def _ping_if_idle(dialect: Dialect, dbapi_conn: Any, record: Any, _proxy: Any) -
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    public_reads.watch_writes()  # every session's writes name what public reads they change
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 

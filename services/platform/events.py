@@ -38,6 +38,8 @@ def pending(info: dict[Any, Any]) -> list[Event]:
 
 
 def take_pending(session: AsyncSession) -> list[Event]:
+    """What the session emitted, to publish once it commits. Flush first when taken before the commit: a flush
+    names what it wrote (services/platform/public_reads.py)."""
     events: list[Event] = session.info.pop(_PENDING, [])
     return events
 

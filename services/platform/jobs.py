@@ -192,6 +192,7 @@ async def _run_one(
         else:
             await handler(session, dict(job.payload), env)
             job.status, job.done_at = JobStatus.DONE, utcnow()
+        await session.flush()
         events.extend(take_pending(session))
         return job.id
 

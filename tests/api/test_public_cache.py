@@ -1,0 +1,230 @@
+"""The public reads remembered whole (web/public_cache.py): a store's menu asked again costs no SQL, and what a
+member sees is never behind a committed change of what it shows: availability moving band, a price, a product's
+name, a campaign starting; on this instance at once and on another as the broadcast arrives (within a second).
+Staff, query text and answers with errors always run."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from app import create_app
+from models import utcnow
+from resolvers.state import AppState, build_state
+from schema.core import trusted
+from services.platform.events import RedisBroker
+from services.platform.public_reads import PublicReads, changed
+from tests.api.test_e2e_http import running_server
+from tests.conftest import Api, Chain, count_statements, gid
+from tests.factories import list_in_store, make_library
+
+ADJUST = """mutation($key: String!, $s: ID!, $k: ID!, $d: Int!) { adjustStock(input: {idempotencyKey: $key,
+  storeId: $s, lines: [{skuId: $k, delta: $d}], reason: DAMAGE}) { errors { code } } }"""
+PRICE = "mutation($id: ID!, $p: Int!) { setListingPrice(input: {id: $id, price: $p}) { errors { code } } }"
+RENAME = "mutation($id: ID!, $n: String!) { updateProduct(input: {id: $id, name: $n}) { errors { code } } }"
+CAMPAIGN = """mutation($in: CreateCampaignInput!) { createCampaign(input: $in) { errors { code message } } }"""
+
+
+def document_id(name: str) -> str:
+    return next(h for h, d in trusted.documents().items() if d.name == name and d.front_end == trusted.MINI_PROGRAM)
+
+
+class MiniProgram:
+    """Sends the mini-program's trusted documents by id, as it does in production."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+
+    async def run(self, name: str, variables: dict[str, Any], token: str | None = None) -> dict[str, Any]:
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        body = {"documentId": document_id(name), "variables": variables}
+        response = await self.http.post("/graphql", json=body, headers=headers)
+        assert response.status_code == 200, response.text
+        answer: dict[str, Any] = response.json()
+        assert "errors" not in answer, answer
+        return answer
+
+    async def menu(self, store: str) -> dict[str, dict[str, Any]]:
+        """The store's menu, by SKU id."""
+        answer = await self.run("StoreMenu", {"storeId": store, "first": 50})
+        edges = answer["data"]["store"]["menu"]["edges"]
+        return {e["node"]["sku"]["id"]: e["node"] for e in edges}
+
+
+@pytest.fixture
+async def shop(state: AppState, chain: Chain) -> dict[str, Any]:
+    """A store listing three SKUs, 50 of each on hand; the cache on."""
+    state.public_reads = PublicReads(ttl_s=60)
+    library = await make_library(state, products=2, skus_per_product=2)
+    store = chain.stores["SH01"]
+    skus = library.sku_ids[:3]
+    await list_in_store(state, store, skus, on_hand=50)
+    return {"store": store, "store_id": gid("Store", store), "skus": skus, "products": library.product_ids}
+
+
+@pytest.fixture
+async def clients(state: AppState) -> AsyncIterator[tuple[MiniProgram, Api]]:
+    app = create_app(state=state)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http:
+        yield MiniProgram(http), Api(http)
+
+
+async def test_a_menu_asked_again_is_answered_without_sql_and_identically(state, shop, clients):
+    mini, _ = clients
+    first = await mini.run("StoreMenu", {"storeId": shop["store_id"]})
+    with count_statements(state.engine) as counter:
+        again = await mini.run("StoreMenu", {"storeId": shop["store_id"]})
+        nearby = await mini.run("NearbyStores", {"lat": 31.23, "lng": 121.47})
+        nearby_again = await mini.run("NearbyStores", {"lat": 31.23, "lng": 121.47})
+    assert again == first and nearby_again == nearby
+    assert counter.count == 1 + 0  # the first NearbyStores only: the menu and the second NearbyStores from memory
+    # Other variables are another answer.
+    assert (await mini.run("StoreMenu", {"storeId": shop["store_id"], "first": 1}))["data"] != first["data"]
+
+
+async def test_a_stock_move_shows_when_its_band_moves_and_costs_nothing_when_it_does_not(state, shop, clients):
+    mini, api = clients
+    sku = gid("Sku", shop["skus"][0])
+    assert (await mini.menu(shop["store_id"]))[sku]["availability"] == "IN_STOCK"
+    moved = {"s": shop["store_id"], "k": sku}
+    body = await api.gql(ADJUST, {**moved, "d": -1, "key": uuid.uuid4().hex}, as_="hq.admin")
+    assert body["data"]["adjustStock"]["errors"] == []
+    with count_statements(state.engine) as counter:  # 49 left: still in stock, the answer is still good
+        assert (await mini.menu(shop["store_id"]))[sku]["availability"] == "IN_STOCK"
+    assert counter.count == 0
+    body = await api.gql(ADJUST, {**moved, "d": -49, "key": uuid.uuid4().hex}, as_="hq.admin")
+    assert body["data"]["adjustStock"]["errors"] == []
+    assert (await mini.menu(shop["store_id"]))[sku]["availability"] == "SOLD_OUT"
+
+
+async def test_a_price_and_a_product_name_show_at_once(state, shop, clients):
+    mini, api = clients
+    sku = gid("Sku", shop["skus"][0])
+    item = (await mini.menu(shop["store_id"]))[sku]
+    body = await api.gql(PRICE, {"id": item["listingId"], "p": item["price"] + 100}, as_="hq.admin")
+    assert body["data"]["setListingPrice"]["errors"] == [], body
+    item_after = (await mini.menu(shop["store_id"]))[sku]
+    assert item_after["price"] == item["price"] + 100
+    product = item["sku"]["product"]["id"]
+    body = await api.gql(RENAME, {"id": product, "n": "新名字"}, as_="hq.admin")
+    assert body["data"]["updateProduct"]["errors"] == [], body
+    assert (await mini.menu(shop["store_id"]))[sku]["sku"]["product"]["name"] == "新名字"
+
+
+async def test_a_campaign_shows_when_it_starts_though_nothing_was_written_then(state, shop, clients):
+    mini, api = clients
+    starts = utcnow() + timedelta(seconds=1.5)
+    campaign = {
+        "kind": "FULL_REDUCTION",
+        "name": "满100减10",
+        "startsAt": starts.isoformat(),
+        "endsAt": (starts + timedelta(hours=1)).isoformat(),
+        "tiers": [{"threshold": 10000, "off": 1000}],
+    }
+    body = await api.gql(CAMPAIGN, {"in": campaign}, as_="hq.admin")
+    assert body["data"]["createCampaign"]["errors"] == [], body
+    before = await mini.run("StoreMenu", {"storeId": shop["store_id"]})
+    assert before["data"]["runningCampaigns"] == []
+    await asyncio.sleep(max(0.0, (starts - utcnow()).total_seconds()) + 0.1)
+    after = await mini.run("StoreMenu", {"storeId": shop["store_id"]})
+    assert [c["name"] for c in after["data"]["runningCampaigns"]] == ["满100减10"]
+
+
+async def test_staff_and_query_text_always_run(state, shop, clients):
+    mini, api = clients
+    token = await api.token("sh01.manager")
+    body = {"documentId": document_id("StoreMenu"), "variables": {"storeId": shop["store_id"]}}
+    headers = {"authorization": f"Bearer {token}"}
+    assert (await mini.http.post("/graphql", json=body, headers=headers)).status_code == 200
+    query = "query($s: ID!) { store(id: $s) { menu { edges { node { price } } } } }"
+    await api.post(query, {"s": shop["store_id"]})
+    with count_statements(state.engine) as counter:
+        assert (await mini.http.post("/graphql", json=body, headers=headers)).status_code == 200
+        assert (await api.post(query, {"s": shop["store_id"]})).status_code == 200
+    assert counter.count >= 2
+
+
+async def test_an_answer_made_while_a_change_commits_is_not_kept():
+    reads: PublicReads[str] = PublicReads(ttl_s=60)
+    started = asyncio.Event()
+    release = asyncio.Event()
+
+    async def make() -> tuple[str, bool, float | None]:
+        started.set()
+        await release.wait()
+        return "old", True, None
+
+    making = asyncio.create_task(reads.get_or_make("k", ["store:1"], make))
+    await started.wait()
+    info: dict[Any, Any] = {}
+    changed(info, ["store:1"])
+    for event in info["pending_events"]:
+        reads.apply(event)  # the change's announcement overtakes the read
+    release.set()
+    assert await making == "old"
+    assert reads.get("k") is None
+
+
+async def test_identical_requests_arriving_together_make_the_answer_once():
+    reads: PublicReads[int] = PublicReads(ttl_s=60)
+    made = 0
+
+    async def make() -> tuple[int, bool, float | None]:
+        nonlocal made
+        made += 1
+        await asyncio.sleep(0.05)
+        return made, True, None
+
+    answers = await asyncio.gather(*(reads.get_or_make("k", ["catalog"], make) for _ in range(20)))
+    assert answers == [1] * 20 and made == 1
+
+
+@pytest.mark.postgres_only
+async def test_given_two_instances_a_stock_move_on_one_shows_on_the_other_within_a_second(
+    state, settings, shop, redis_url
+):
+    prefix = f"test-{uuid.uuid4().hex[:8]}:"
+    instances = [build_state(replace(settings, redis_url=redis_url, public_cache_s=60.0)) for _ in range(2)]
+    for instance in instances:
+        await instance.broker.close()
+        instance.broker = RedisBroker(redis_url, channel_prefix=prefix)
+    a, b = instances
+    sku = gid("Sku", shop["skus"][0])
+    try:
+        async with (
+            running_server(create_app(state=a), lifespan="on") as url_a,
+            running_server(create_app(state=b), lifespan="on") as url_b,
+            httpx.AsyncClient(base_url=f"http://{url_a}", timeout=30) as http_a,
+            httpx.AsyncClient(base_url=f"http://{url_b}", timeout=30) as http_b,
+        ):
+            on_b = MiniProgram(http_b)
+            assert (await on_b.menu(shop["store_id"]))[sku]["availability"] == "IN_STOCK"
+            with count_statements(b.engine) as counter:
+                assert (await on_b.menu(shop["store_id"]))[sku]["availability"] == "IN_STOCK"
+            # B remembers it (for 60 s); B's own background work may run meanwhile, the menu's statements do not.
+            assert not [s for s in counter.statements if "store_listings" in s], counter.statements
+            await asyncio.sleep(0.3)  # both instances listen to the broadcast
+            moved = {"s": shop["store_id"], "k": sku, "d": -50, "key": uuid.uuid4().hex}
+            body = await Api(http_a).gql(ADJUST, moved, as_="hq.admin")
+            assert body["data"]["adjustStock"]["errors"] == []
+            committed = time.monotonic()
+            seen = []
+            while time.monotonic() - committed < 1.0:
+                seen.append((await on_b.menu(shop["store_id"]))[sku]["availability"])
+                if seen[-1] == "SOLD_OUT":
+                    break
+                await asyncio.sleep(0.02)
+            assert seen[-1] == "SOLD_OUT", seen  # within a second on B, though B would keep it for 60
+    finally:
+        for instance in instances:
+            await instance.broker.close()
+            await instance.engine.dispose()
+

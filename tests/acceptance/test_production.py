@@ -5,8 +5,10 @@ is closed (4403) and its subscription ends; the production leaks of the issue st
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
+import uuid
 from typing import Any
 
 import httpx
@@ -20,6 +22,7 @@ from tests.acceptance.conftest import (
     ROOT,
     Production,
     Server,
+    manifest,
     manifest_document,
     post,
 )
@@ -161,3 +164,57 @@ def test_production_keeps_metrics_graphiql_and_the_demo_accounts_shut(production
         timeout=60,
     )
     assert seeded.returncode != 0, f"seed-demo ran under APP_ENV=production:\n{seeded.stdout}{seeded.stderr}"
+
+
+def test_a_members_menu_is_served_from_memory_and_shows_a_stock_move_at_once(production, member_token):
+    """The mini-program's menu by GET (as a CDN in front would fetch it): validators and a public Cache-Control
+    without a token; a sell-out at the counter shows on the next read though the answer is remembered."""
+    server = production.server
+    menu = next(op for op in manifest() if op["frontEnd"] == "mini_program" and op["name"] == "StoreMenu")
+    tablet = staff_sign_in(server, "store_tablet")
+    store_id = post(server, "{ me { ... on StaffViewer { staff { store { id } } } } }", token=tablet)["data"]["me"][
+        "staff"
+    ]["store"]["id"]
+    levels = post(
+        server,
+        "query($s: ID!) { store(id: $s) { stockLevels(first: 50) { edges { node { onHand reserved sku { id } } } } } }",
+        {"s": store_id},
+        token=tablet,
+    )["data"]["store"]["stockLevels"]["edges"]
+
+    def read(token: str | None = None) -> tuple[httpx.Response, dict[str, str]]:
+        params = {"documentId": menu["id"], "variables": json.dumps({"storeId": store_id, "first": 50})}
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        response = httpx.get(server.graphql, params=params, headers=headers, timeout=30)
+        assert response.status_code == 200 and "errors" not in response.json(), response.text
+        edges = response.json()["data"]["store"]["menu"]["edges"]
+        return response, {e["node"]["sku"]["id"]: e["node"]["availability"] for e in edges}
+
+    first, shown = read()
+    assert first.headers["cache-control"].startswith("public, max-age=")
+    again = httpx.get(first.request.url, headers={"if-none-match": first.headers["etag"]}, timeout=30)
+    assert again.status_code == 304
+    level = next(
+        e["node"] for e in levels if shown.get(e["node"]["sku"]["id"]) == "IN_STOCK" and not e["node"]["reserved"]
+    )
+    sku, on_hand = level["sku"]["id"], level["onHand"]
+    _, as_member = read(member_token)
+    assert as_member[sku] == "IN_STOCK"
+
+    def adjust(delta: int) -> None:
+        body = post(
+            server,
+            "mutation($s: ID!, $k: ID!, $d: Int!, $key: String!) { adjustStock(input: {storeId: $s, reason: DAMAGE, "
+            "idempotencyKey: $key, lines: [{skuId: $k, delta: $d}]}) { errors { code } } }",
+            {"s": store_id, "k": sku, "d": delta, "key": uuid.uuid4().hex},
+            token=tablet,
+        )
+        assert body["data"]["adjustStock"]["errors"] == [], body
+
+    adjust(-on_hand)
+    try:
+        assert read()[1][sku] == "SOLD_OUT"
+        assert read(member_token)[1][sku] == "SOLD_OUT"
+    finally:
+        adjust(on_hand)
+    assert read()[1][sku] == "IN_STOCK"

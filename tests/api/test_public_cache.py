@@ -227,4 +227,3 @@ async def test_given_two_instances_a_stock_move_on_one_shows_on_the_other_within
         for instance in instances:
             await instance.broker.close()
             await instance.engine.dispose()
-

@@ -3,7 +3,6 @@ and the store's own changes (goods received, adjustments, stocktakes), each once
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,17 +26,13 @@ from services.access.permissions import Perm
 from services.access.scope import Viewer, acted_in, require_store, restrict
 from services.access.visible import require_visible
 from services.inventory import stock
+from services.inventory.stock import Availability as Availability
+from services.inventory.stock import availability as availability
 from services.org.settings import get_settings
 from services.org.stores import distance_km
 from services.platform import idempotency
 from services.platform.errors import DomainError, ErrorCode
 from services.platform.pagination import AnySelect, Page, keyset_page
-
-
-class Availability(enum.StrEnum):
-    IN_STOCK = "IN_STOCK"
-    LOW = "LOW"
-    SOLD_OUT = "SOLD_OUT"
 
 
 def threshold_expr(default: int) -> ColumnElement[int]:
@@ -47,12 +42,6 @@ def threshold_expr(default: int) -> ColumnElement[int]:
 
 def available_expr() -> ColumnElement[int]:
     return StockLevel.on_hand - StockLevel.reserved
-
-
-def availability(available: int, threshold: int) -> Availability:
-    if available <= 0:
-        return Availability.SOLD_OUT
-    return Availability.LOW if available <= threshold else Availability.IN_STOCK
 
 
 def level_query(default_threshold: int, *, low_only: bool) -> AnySelect:

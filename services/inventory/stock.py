@@ -8,6 +8,7 @@ never wait on each other's rows crosswise. The same statements are correct on SQ
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -45,6 +46,20 @@ class OutOfStock(DomainError):
     def __init__(self, sku_id: int, message: str = "Not enough stock.") -> None:
         super().__init__(ErrorCode.OUT_OF_STOCK, message, "lines")
         self.sku_id = sku_id
+
+
+class Availability(enum.StrEnum):
+    """What a member sees of a level: the band its available quantity is in."""
+
+    IN_STOCK = "IN_STOCK"
+    LOW = "LOW"
+    SOLD_OUT = "SOLD_OUT"
+
+
+def availability(available: int, threshold: int) -> Availability:
+    if available <= 0:
+        return Availability.SOLD_OUT
+    return Availability.LOW if available <= threshold else Availability.IN_STOCK
 
 
 def stock_topic(store_id: int) -> str:
@@ -164,8 +179,6 @@ async def announce_default_followers(session: AsyncSession) -> None:
 async def _emit_levels(
     session: AsyncSession, where: ColumnElement[bool], kind: str, moved: dict[int, tuple[int, int]] | None = None
 ) -> None:
-    from services.inventory.levels import availability  # levels builds on this module
-
     bands_moved: set[int] = set()
     default = (await get_settings(session)).default_low_stock_threshold
     levels = (

@@ -85,7 +85,7 @@ class PublicAnswers:
         self.state = state
         self.clock = CampaignClock(state)
 
-    def _plan(self, request: Request) -> tuple[Any, list[str]] | None:
+    def _plan(self, request: Request) -> tuple[Any, list[str], str] | None:
         """The key and tags of a request for a public document, or None when it must run."""
         if not self.state.public_reads.on:
             return None
@@ -112,13 +112,17 @@ class PublicAnswers:
         if member is not None:
             tags.append(member_tag(member))
         media = request.headers.get("accept", "")
-        return (document_id, orjson.dumps(variables, option=orjson.OPT_SORT_KEYS), media, member), tags
+        key = (document_id, orjson.dumps(variables, option=orjson.OPT_SORT_KEYS), media, member)
+        return key, tags, document.name
 
     async def answer(self, request: Request, run: Callable[[], Awaitable[Response]]) -> Response:
         plan = self._plan(request)
         if plan is None:
             return await run()
-        key, tags = plan
+        key, tags, name = plan
+        reads = self.state.public_reads
+        answer = reads.get(key)
+        self.state.metrics.public_reads.labels(name, "made" if answer is None else "hit").inc()
 
         async def make() -> tuple[Answer, bool, float | None]:
             response = await run()
@@ -128,5 +132,6 @@ class PublicAnswers:
             content_type = response.headers.get("content-type", "application/json")
             return Answer(body, response.status_code, content_type), keep, until
 
-        answer = await self.state.public_reads.get_or_make(key, tags, make)
+        if answer is None:
+            answer = await reads.get_or_make(key, tags, make)
         return Response(answer.body, status_code=answer.status, headers={"content-type": answer.content_type})

@@ -54,6 +54,12 @@ class Metrics:
         self.http = Counter(
             "chain_http_requests_total", "HTTP requests", ["route", "method", "status"], registry=self.registry
         )
+        self.public_reads = Counter(
+            "chain_public_reads_total",
+            "Public documents answered from the instance's memory (hit) or made by GraphQL (made)",
+            ["document", "source"],
+            registry=self.registry,
+        )
         self.jobs_failed = Gauge(
             "chain_jobs_failed",
             "Jobs that gave up after their retries (FAILED), by kind",

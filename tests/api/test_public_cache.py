@@ -86,6 +86,9 @@ async def test_a_menu_asked_again_is_answered_without_sql_and_identically(state,
         nearby_again = await mini.run("NearbyStores", {"lat": 31.23, "lng": 121.47})
     assert again == first and nearby_again == nearby
     assert counter.count == 1 + 0  # the first NearbyStores only: the menu and the second NearbyStores from memory
+    page = (await mini.http.get("/metrics")).text
+    assert 'chain_public_reads_total{document="StoreMenu",source="hit"} 1.0' in page
+    assert 'chain_public_reads_total{document="StoreMenu",source="made"} 1.0' in page
     # Other variables are another answer.
     assert (await mini.run("StoreMenu", {"storeId": shop["store_id"], "first": 1}))["data"] != first["data"]
 

@@ -2,6 +2,11 @@
 
     BENCH_DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1:5432/bench make bench-dashboard
 
+And its throughput with many HQ users at once, over a chain already loaded (e.g. `bench.generate --small`), with the
+report cache off and on (`--concurrent`; 20 users unless `--users N`):
+
+    .venv/bin/python -m bench.dashboard --concurrent --url postgresql+asyncpg://postgres@127.0.0.1:5432/bench
+
 Loads the chain (bench/generate.py) to 100k orders, times the dashboard, grows it to 1M, times it again.
 The dashboard reads only the daily facts, so the ratio should stay near 1 (the goal: at most 1.2).
 Requests go through the whole app (HTTP semantics via httpx's ASGI transport, auth, GraphQL, SQL).
@@ -9,6 +14,7 @@ Requests go through the whole app (HTTP semantics via httpx's ASGI transport, au
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import platform
@@ -69,6 +75,49 @@ async def time_dashboard(url: str, runs: int = 40, warmup: int = 5) -> dict[str,
         "p90_ms": samples[int(len(samples) * 0.9) - 1],
         "mean_ms": statistics.fmean(samples),
         "orders_in_period": orders,
+    }
+
+
+async def dashboard_throughput(url: str, users: int = 20, seconds: float = 10.0, **changes: Any) -> dict[str, float]:
+    """Requests per second with `users` HQ users asking for the dashboard one request after another, all at once, for
+    `seconds`; `changes` override settings (the report cache). Sign-ins are rate limited per account, so the users
+    share a few sessions of hq.admin (the report cache keys on scope, not on the session)."""
+    settings = replace(Settings.from_env(), database_url=url, run_jobs=False, log_json=False, **changes)
+    state = build_state(settings)
+    app = create_app(state=state)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench", timeout=120) as http:
+        tokens = []
+        for _ in range(min(users, 5)):
+            login = await http.post(
+                "/graphql",
+                json={
+                    "query": 'mutation($p: String!) { login(input: {username: "hq.admin",'
+                    " password: $p}) { tokens { accessToken } } }",
+                    "variables": {"p": DEMO_PASSWORD},
+                },
+            )
+            tokens.append(login.json()["data"]["login"]["tokens"]["accessToken"])
+        done: list[float] = []
+        deadline = time.perf_counter() + seconds
+
+        async def user(token: str) -> None:
+            headers = {"authorization": f"Bearer {token}"}
+            while time.perf_counter() < deadline:
+                start = time.perf_counter()
+                body = (await http.post("/graphql", json={"query": DASHBOARD}, headers=headers)).json()
+                assert "errors" not in body, body
+                done.append(time.perf_counter() - start)
+
+        began = time.perf_counter()
+        await asyncio.gather(*(user(tokens[i % len(tokens)]) for i in range(users)))
+        elapsed = time.perf_counter() - began
+    await state.engine.dispose()
+    done.sort()
+    return {
+        "requests": len(done),
+        "req_per_s": len(done) / elapsed,
+        "p50_ms": statistics.median(done) * 1000,
+        "p90_ms": done[int(len(done) * 0.9) - 1] * 1000,
     }
 
 
@@ -137,5 +186,18 @@ async def main() -> None:
     write_results(url, small, large, {"first": first, "second": second})
 
 
+async def concurrent(url: str, users: int) -> None:
+    for label, changes in (("report cache off", {"report_cache_s": 0.0}), ("report cache on", {})):
+        print(f"{users} HQ users, {label}:", await dashboard_throughput(url, users, **changes), flush=True)
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    parser = argparse.ArgumentParser(prog="python -m bench.dashboard")
+    parser.add_argument("--url", default=os.environ.get("BENCH_DATABASE_URL"))
+    parser.add_argument("--concurrent", action="store_true", help="throughput of many HQ users, cache off and on")
+    parser.add_argument("--users", type=int, default=20)
+    args = parser.parse_args()
+    if args.concurrent:
+        asyncio.run(concurrent(args.url, args.users))
+    else:
+        asyncio.run(main())

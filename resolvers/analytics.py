@@ -9,11 +9,14 @@ from sqlalchemy import select
 
 from models import Campaign, CouponTemplate
 from resolvers.context import Context
-from services.analytics import margin, recommendations, regions, reports
+from services.access.permissions import Perm
+from services.access.scope import require
+from services.analytics import margin, recommendations, regions, report_cache, reports
 from services.analytics.facts import Freshness as Freshness
 from services.analytics.margin import MemberPlace as MemberPlace
 from services.analytics.regions import City as City
 from services.analytics.regions import Comparison as Comparison
+from services.analytics.report_cache import Reads
 from services.analytics.reports import Figures as Figures
 from services.analytics.reports import Point as Point
 from services.analytics.reports import Ranked as Ranked
@@ -23,23 +26,46 @@ from services.analytics.reports import to_csv as to_csv
 from services.analytics.service import ServiceFigures as ServiceFigures
 
 
+def _reads(stores: list[int] | None, start: date, end: date) -> Reads:
+    """A report over start..end reads these stores' facts from the previous period's first day to its last."""
+    return Reads(None if stores is None else frozenset(stores), reports.previous_period(start, end)[0], end)
+
+
 async def sales(
     ctx: Context, *, store_id: int | None, start: date, end: date, granularity: str, top: int
 ) -> reports.SalesReport:
-    async with ctx.read() as session:
-        return await reports.sales(
-            session, ctx.viewer, store_id=store_id, start=start, end=end, granularity=granularity, top=top
-        )
+    """Shared by the viewers of one scope (the HQ dashboard) until a fold changes its facts: the scope is decided,
+    and refused, here on every request before the cache is asked."""
+    stores = reports.report_stores(ctx.viewer, store_id)
+    reports.check_period(start, end)
+
+    async def compute() -> reports.SalesReport:
+        async with ctx.read() as session:
+            return await reports.sales(
+                session, ctx.viewer, store_id=store_id, start=start, end=end, granularity=granularity, top=top
+            )
+
+    key = ("sales", report_cache.scope(ctx.viewer, stores), start, end, granularity, top)
+    return await ctx.app.report_cache.get(key, _reads(stores, start, end), compute)
 
 
 async def ranking(
     ctx: Context, *, start: date, end: date, metric: str, first: int
 ) -> tuple[list[reports.StoreRank], dict[int, str], bool]:
-    """The rows, the stores' codes, and whether the viewer sees their cost and margin."""
-    async with ctx.read() as session:
-        rows = await reports.ranking(session, ctx.viewer, start=start, end=end, metric=metric, first=first)
-        codes = await reports.store_names(session, [r.store_id for r in rows])
-        return rows, codes, await margin.sees_margin(session, ctx.viewer)
+    """The rows, the stores' codes, and whether the viewer sees their cost and margin; shared like `sales` (a store's
+    place reads every store's facts, whoever asks)."""
+    require(ctx.viewer, Perm.REPORT_VIEW)
+    reports.check_period(start, end)
+
+    async def compute() -> tuple[list[reports.StoreRank], dict[int, str], bool]:
+        async with ctx.read() as session:
+            rows = await reports.ranking(session, ctx.viewer, start=start, end=end, metric=metric, first=first)
+            codes = await reports.store_names(session, [r.store_id for r in rows])
+            return rows, codes, await margin.sees_margin(session, ctx.viewer)
+
+    own = None if ctx.viewer.is_hq else [s for s in (ctx.viewer.store_id,) if s is not None]
+    key = ("ranking", report_cache.scope(ctx.viewer, own), start, end, metric, first)
+    return await ctx.app.report_cache.get(key, _reads(None, start, end), compute)
 
 
 async def cities(ctx: Context, *, start: date, end: date, metric: str) -> regions.Comparison:

@@ -16,6 +16,8 @@ from services.access.limits import Limits as Limits
 from services.access.pii import PiiCipher
 from services.access.security import Security
 from services.access.viewer_cache import ViewerCache
+from services.analytics.facts import FACTS_FOLDED
+from services.analytics.report_cache import ReportCache
 from services.members.code import MemberCodes
 from services.messaging.providers import MessageProvider, configured_message_provider, install
 from services.org.settings import SETTINGS_CHANGED, SettingsMemo
@@ -29,7 +31,7 @@ from services.platform.ratelimit import Counter, LocalCounter, create_counter
 
 log = logging.getLogger("chain.app")
 # The topics that make something an instance remembers wrong.
-ANNOUNCED = (SESSION_REVOKED, ACCESS_CHANGED, SETTINGS_CHANGED)
+ANNOUNCED = (SESSION_REVOKED, ACCESS_CHANGED, SETTINGS_CHANGED, FACTS_FOLDED)
 
 
 @dataclass
@@ -51,12 +53,14 @@ class AppState:
     # What the instance remembers between requests, dropped by the announcements below (ANNOUNCED).
     viewers: ViewerCache = field(default_factory=ViewerCache)
     chain_settings: SettingsMemo = field(default_factory=SettingsMemo)
+    report_cache: ReportCache = field(default_factory=ReportCache)
 
     def forget(self, events: list[Event]) -> None:
         """What a change committed here announced, applied here at once (before the broadcast reaches the others)."""
         for event in events:
             self.viewers.apply(event)
             self.chain_settings.apply(event)
+            self.report_cache.apply(event)
 
     async def follow_announcements(self) -> None:
         """For the app's life: apply what any instance announces (through Redis when configured)."""
@@ -71,6 +75,7 @@ class AppState:
                 log.exception("announcements on %s stopped; listening again", topic)
                 self.viewers.clear()
                 self.chain_settings.forget()
+                self.report_cache.clear()
                 await asyncio.sleep(1.0)
 
     # Where the sending job delivers messages (services/messaging/providers.py); None: they wait.
@@ -111,5 +116,6 @@ def build_state(settings: Settings) -> AppState:
         metrics=Metrics(engine),
         viewers=ViewerCache(ttl_s=settings.session_cache_s),
         chain_settings=SettingsMemo(ttl_s=settings.settings_cache_s),
+        report_cache=ReportCache(ttl_s=settings.report_cache_s),
         message_provider=install(configured_message_provider(settings)),
     )

@@ -235,7 +235,7 @@ async def test_the_cache_computes_once_and_keeps_nothing_an_announcement_overtoo
 
 
 async def test_a_fold_drops_the_answers_that_read_its_stores_and_days_and_settings_drop_all():
-    cache, computed = ReportCache(ttl_s=60), []
+    cache, computed = ReportCache(ttl_s=60), list[str]()
     jan = (date(2026, 1, 1), date(2026, 1, 31))
     answers = {
         "chain": Reads(None, *jan),

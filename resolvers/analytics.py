@@ -7,7 +7,7 @@ from datetime import date
 
 from sqlalchemy import select
 
-from models import Campaign, CouponTemplate
+from models import Campaign, CouponTemplate, Store
 from resolvers.context import Context
 from services.access.permissions import Perm
 from services.access.scope import require
@@ -24,6 +24,7 @@ from services.analytics.reports import SalesReport as SalesReport
 from services.analytics.reports import period as period
 from services.analytics.reports import to_csv as to_csv
 from services.analytics.service import ServiceFigures as ServiceFigures
+from services.org.stores import visible_condition
 
 
 def _reads(stores: list[int] | None, start: date, end: date) -> Reads:
@@ -57,15 +58,23 @@ async def ranking(
     require(ctx.viewer, Perm.REPORT_VIEW)
     reports.check_period(start, end)
 
-    async def compute() -> tuple[list[reports.StoreRank], dict[int, str], bool]:
+    async def compute() -> tuple[list[reports.StoreRank], dict[int, str], bool, list[Store]]:
         async with ctx.read() as session:
             rows = await reports.ranking(session, ctx.viewer, start=start, end=end, metric=metric, first=first)
-            codes = await reports.store_names(session, [r.store_id for r in rows])
-            return rows, codes, await margin.sees_margin(session, ctx.viewer)
+            ids = [r.store_id for r in rows]
+            codes = await reports.store_names(session, ids)
+            stores = await session.scalars(select(Store).where(Store.id.in_(ids), visible_condition(ctx.viewer)))
+            return rows, codes, await margin.sees_margin(session, ctx.viewer), list(stores.all())
 
     own = None if ctx.viewer.is_hq else [s for s in (ctx.viewer.store_id,) if s is not None]
     key = ("ranking", report_cache.scope(ctx.viewer, own), start, end, metric, first)
-    return await ctx.app.report_cache.get(key, _reads(None, start, end), compute)
+    rows, codes, shown, stores = await ctx.app.report_cache.get(key, _reads(None, start, end), compute)
+    # The rows' stores as the ranking read them (its viewers' scope sees the same stores): a dashboard names every
+    # ranked store, and a shared answer then reads nothing. A store renamed since shows its new name when the
+    # answer is next computed (the next fold of its facts, or the TTL).
+    for store in stores:
+        ctx.loaders.store_by_id.prime(store.id, store)
+    return rows, codes, shown
 
 
 async def cities(ctx: Context, *, start: date, end: date, metric: str) -> regions.Comparison:

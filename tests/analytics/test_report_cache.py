@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from app import create_app
+from bench.dashboard import DASHBOARD
 from models import PaymentMethod, utcnow
 from resolvers.state import AppState, build_state
 from services.access.viewer_cache import ViewerCache
@@ -95,6 +96,17 @@ async def test_given_the_dashboard_asked_once_then_the_next_ask_reads_nothing_an
         body["data"]["salesReport"]["freshness"].pop("asOf")  # the time it was read
     assert first == uncached
     assert first["data"]["salesReport"]["totals"]["orders"] == 2
+
+
+async def test_the_whole_hq_dashboard_asked_again_reads_nothing(cached, chain, api):
+    """The bench's document: the sales report and the store ranking with each ranked store's code and name."""
+    await _sold(cached, chain)
+    first = await api.gql(DASHBOARD, as_="hq.admin")
+    assert "errors" not in first and len(first["data"]["storeRanking"]["rows"]) == 2
+    with count_statements(cached.engine) as counter:
+        again = await api.gql(DASHBOARD, as_="hq.admin")
+    assert counter.count == 0, counter.statements
+    assert again == first
 
 
 async def test_given_a_cached_dashboard_when_another_hq_session_asks_then_it_is_shared(cached, chain, api):

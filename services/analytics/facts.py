@@ -39,7 +39,7 @@ from models import (
 )
 from services.platform import jobs
 from services.platform.db import dialect_insert, write_transaction
-from services.platform.events import Broker, emit, take_pending
+from services.platform.events import Broker, Event, emit, take_pending
 
 log = logging.getLogger("chain.facts")
 BATCH = 2000
@@ -375,7 +375,7 @@ FOLD_INTERVAL_S = 10.0
 
 @jobs.periodic("facts.fold", every_s=FOLD_INTERVAL_S)
 async def refresh_all(
-    sessionmaker: async_sessionmaker[AsyncSession], broker: Broker | None = None, batch: int = BATCH
+    sessionmaker: async_sessionmaker[AsyncSession], broker: Broker | None = None, *, batch: int = BATCH
 ) -> int:
     """Fold everything pending, a batch per transaction, each announced through `broker` once committed."""
     total = 0
@@ -390,7 +390,7 @@ async def refresh_all(
             return total
 
 
-async def _announce(broker: Broker, folded: list[Any]) -> None:
+async def _announce(broker: Broker, folded: list[Event]) -> None:
     """A lost announcement must not stop the fold: caches that miss it forget the entry at their TTL, and a broker
     that went away makes every instance's listener forget everything (resolvers/state.py)."""
     try:

@@ -27,9 +27,10 @@ from services.analytics.service import ServiceFigures as ServiceFigures
 from services.org.stores import visible_condition
 
 
-def _reads(stores: list[int] | None, start: date, end: date) -> Reads:
+def _reads(stores: list[int] | None, start: date, end: date, pending: int = 0) -> Reads:
     """A report over start..end reads these stores' facts from the previous period's first day to its last."""
-    return Reads(None if stores is None else frozenset(stores), reports.previous_period(start, end)[0], end)
+    first = reports.previous_period(start, end)[0]
+    return Reads(None if stores is None else frozenset(stores), first, end, pending > 0)
 
 
 async def sales(
@@ -47,7 +48,7 @@ async def sales(
             )
 
     key = ("sales", report_cache.scope(ctx.viewer, stores), start, end, granularity, top)
-    return await ctx.app.report_cache.get(key, _reads(stores, start, end), compute)
+    return await ctx.app.report_cache.get(key, compute, lambda r: _reads(stores, start, end, r.freshness.pending))
 
 
 async def ranking(
@@ -68,7 +69,7 @@ async def ranking(
 
     own = None if ctx.viewer.is_hq else [s for s in (ctx.viewer.store_id,) if s is not None]
     key = ("ranking", report_cache.scope(ctx.viewer, own), start, end, metric, first)
-    rows, codes, shown, stores = await ctx.app.report_cache.get(key, _reads(None, start, end), compute)
+    rows, codes, shown, stores = await ctx.app.report_cache.get(key, compute, lambda _: _reads(None, start, end))
     # The rows' stores as the ranking read them (its viewers' scope sees the same stores): a dashboard names every
     # ranked store, and a shared answer then reads nothing. A store renamed since shows its new name when the
     # answer is next computed (the next fold of its facts, or the TTL).

@@ -10,7 +10,8 @@ after its commit) and the entries that read any of them are dropped; a change of
 see margin) drops every entry. An answer that was being computed while an announcement arrived is not kept, and a
 request arriving after it does not wait for that answer. The TTL bounds what a lost announcement can cost.
 
-A cached answer keeps the freshness it was read with: complete up to `as_of`, never later than its figures are.
+A cached answer keeps the freshness it was read with: complete up to `as_of`, never later than its figures are; one
+that counted pending events is dropped by the next fold, whatever it folds, so its count does not linger.
 Concurrent misses for one key compute once; the others wait for that answer.
 """
 
@@ -41,13 +42,17 @@ def scope(viewer: Viewer, stores: Iterable[int] | None) -> Hashable:
 
 @dataclass(frozen=True)
 class Reads:
-    """The facts an answer was read from: its stores (None: every store) and its days, first..last inclusive."""
+    """The facts an answer was read from: its stores (None: every store) and its days, first..last inclusive; and
+    whether it counted events still pending (its freshness then changes with any fold, whatever it folds)."""
 
     stores: frozenset[int] | None
     first: date
     last: date
+    pending: bool = False
 
     def touched_by(self, stores: set[int], days: set[date]) -> bool:
+        if self.pending:
+            return True
         in_days = any(self.first <= day <= self.last for day in days)
         return in_days and (self.stores is None or not self.stores.isdisjoint(stores))
 
@@ -69,8 +74,9 @@ class ReportCache:
         self._computing: dict[Hashable, tuple[int, asyncio.Task[Any]]] = {}
         self._generation = 0  # bumped by every drop: answers started before it are neither kept nor joined
 
-    async def get(self, key: Hashable, reads: Reads, compute: Callable[[], Awaitable[T]]) -> T:
-        """The answer remembered for `key`, or the one `compute()` gives (computed once for concurrent askers)."""
+    async def get(self, key: Hashable, compute: Callable[[], Awaitable[T]], reads: Callable[[T], Reads]) -> T:
+        """The answer remembered for `key`, or the one `compute()` gives (computed once for concurrent askers), kept
+        until an announcement touches what `reads(answer)` says it read."""
         if self.ttl_s <= 0:
             return await compute()
         entry = self._entries.get(key)
@@ -79,21 +85,21 @@ class ReportCache:
             return cast(T, entry.value)
         running = self._computing.get(key)
         if running is None or running[0] != self._generation:
-            task = asyncio.ensure_future(self._compute(key, reads, compute, self._generation))
+            task = asyncio.ensure_future(self._compute(key, compute, reads, self._generation))
             running = self._computing[key] = (self._generation, task)
         # Shielded: an asker that goes away (a closed connection) does not cancel the answer the others wait for.
         return cast(T, await asyncio.shield(running[1]))
 
     async def _compute(
-        self, key: Hashable, reads: Reads, compute: Callable[[], Awaitable[Any]], generation: int
-    ) -> Any:
+        self, key: Hashable, compute: Callable[[], Awaitable[T]], reads: Callable[[T], Reads], generation: int
+    ) -> T:
         try:
             value = await compute()
         finally:
             if self._computing.get(key, (None,))[0] == generation:
                 del self._computing[key]
         if generation == self._generation:  # no announcement overtook it
-            self._entries[key] = _Entry(self._clock() + self.ttl_s, reads, value)
+            self._entries[key] = _Entry(self._clock() + self.ttl_s, reads(value), value)
             self._entries.move_to_end(key)
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)

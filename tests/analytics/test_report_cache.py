@@ -181,6 +181,28 @@ async def test_given_the_cache_on_when_sales_are_folded_then_the_next_dashboard_
         follower.cancel()
 
 
+async def test_a_cached_answer_that_counted_pending_events_does_not_keep_counting_them(cached, chain, api):
+    menu = await _sold(cached, chain)
+    follower = asyncio.create_task(cached.follow_announcements())
+    try:
+
+        async def pending() -> int:
+            body = await api.gql(SALES, _window(), as_="sh02.manager")
+            return int(body["data"]["salesReport"]["freshness"]["pendingEvents"])
+
+        await _sell(cached, menu.store, menu.a, 1, "p-1")  # SH01's: not in SH02's figures, but pending chain-wide
+        assert await pending() == 1
+        assert len(cached.report_cache) == 1
+        await _fold(cached)  # folds SH01's facts only; SH02's answer said one event was pending
+        for _ in range(100):
+            if len(cached.report_cache) == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert await pending() == 0
+    finally:
+        follower.cancel()
+
+
 @pytest.mark.postgres_too
 async def test_a_sale_reaches_the_cached_dashboard_through_the_running_apps_own_fold(state, chain):
     """The running app (lifespan: its runner folds every 0.2 s here, its follower listens): with a cache that would
@@ -228,7 +250,7 @@ async def test_the_cache_computes_once_and_keeps_nothing_an_announcement_overtoo
         await release.wait()
         return n
 
-    asks = [asyncio.create_task(cache.get("k", reads, compute)) for _ in range(20)]
+    asks = [asyncio.create_task(cache.get("k", compute, lambda _: reads)) for _ in range(20)]
     await asyncio.sleep(0)
     release.set()
     assert await asyncio.gather(*asks) == [1] * 20 and len(calls) == 1 and len(cache) == 1
@@ -236,14 +258,14 @@ async def test_the_cache_computes_once_and_keeps_nothing_an_announcement_overtoo
     # announcement does not wait for it.
     cache.clear()
     release.clear()
-    early = asyncio.create_task(cache.get("k", reads, compute))
+    early = asyncio.create_task(cache.get("k", compute, lambda _: reads))
     await asyncio.sleep(0)
     cache.apply(Event(FACTS_FOLDED, {"stores": [1], "days": ["2026-01-15"]}))
-    late = asyncio.create_task(cache.get("k", reads, compute))
+    late = asyncio.create_task(cache.get("k", compute, lambda _: reads))
     await asyncio.sleep(0)
     release.set()
     assert sorted(await asyncio.gather(early, late)) == [2, 3] and len(cache) == 1
-    assert await cache.get("k", reads, compute) == 3
+    assert await cache.get("k", compute, lambda _: reads) == 3
 
 
 async def test_a_fold_drops_the_answers_that_read_its_stores_and_days_and_settings_drop_all():
@@ -254,6 +276,8 @@ async def test_a_fold_drops_the_answers_that_read_its_stores_and_days_and_settin
         "store 1": Reads(frozenset({1}), *jan),
         "store 2": Reads(frozenset({2}), *jan),
         "store 1 in march": Reads(frozenset({1}), date(2026, 3, 1), date(2026, 3, 31)),
+        # Store 2's answer that counted pending events: any fold changes its freshness.
+        "store 2 while events pended": Reads(frozenset({2}), *jan, pending=True),
     }
 
     async def ask_all() -> list[str]:
@@ -264,14 +288,17 @@ async def test_a_fold_drops_the_answers_that_read_its_stores_and_days_and_settin
                 computed.append(key)
                 return key
 
-            assert await cache.get(key, reads, compute) == key
+            def read(_: str, reads: Reads = reads) -> Reads:
+                return reads
+
+            assert await cache.get(key, compute, read) == key
         return computed
 
-    assert len(await ask_all()) == 4
+    assert len(await ask_all()) == 5
     cache.apply(Event(FACTS_FOLDED, {"stores": [1], "days": ["2026-01-31"]}))
-    assert await ask_all() == ["chain", "store 1"]
+    assert await ask_all() == ["chain", "store 1", "store 2 while events pended"]
     cache.apply(Event(SETTINGS_CHANGED, {"keys": ["storesSeeMargin"]}))
-    assert len(await ask_all()) == 4
+    assert len(await ask_all()) == 5
 
 
 async def test_an_answer_is_kept_no_longer_than_the_ttl_and_a_failure_is_not_kept():
@@ -286,12 +313,12 @@ async def test_an_answer_is_kept_no_longer_than_the_ttl_and_a_failure_is_not_kep
         return len(calls)
 
     with pytest.raises(RuntimeError):
-        await cache.get("k", reads, compute)
-    assert await cache.get("k", reads, compute) == 2
+        await cache.get("k", compute, lambda _: reads)
+    assert await cache.get("k", compute, lambda _: reads) == 2
     now[0] += 4.9
-    assert await cache.get("k", reads, compute) == 2
+    assert await cache.get("k", compute, lambda _: reads) == 2
     now[0] += 0.2
-    assert await cache.get("k", reads, compute) == 3
+    assert await cache.get("k", compute, lambda _: reads) == 3
 
 
 @pytest.mark.postgres_only

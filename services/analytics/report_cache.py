@@ -86,6 +86,7 @@ class ReportCache:
         running = self._computing.get(key)
         if running is None or running[0] != self._generation:
             task = asyncio.ensure_future(self._compute(key, compute, reads, self._generation))
+            task.add_done_callback(_retrieved)  # a failure whose askers all went away is not logged as lost
             running = self._computing[key] = (self._generation, task)
         # Shielded: an asker that goes away (a closed connection) does not cancel the answer the others wait for.
         return cast(T, await asyncio.shield(running[1]))
@@ -127,3 +128,8 @@ class ReportCache:
             )
         elif event.topic == SETTINGS_CHANGED:
             self.clear()
+
+
+def _retrieved(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        task.exception()

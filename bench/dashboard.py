@@ -2,6 +2,12 @@
 
     BENCH_DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1:5432/bench make bench-dashboard
 
+And its throughput with many HQ users at once, over a chain already loaded (e.g. `bench.generate --small`), with the
+report cache off and on (`--concurrent`; 20 users unless `--users N`; in this process, or with `--served` through
+`uvicorn --workers <CPUs>` as in production):
+
+    .venv/bin/python -m bench.dashboard --concurrent [--served] --url postgresql+asyncpg://postgres@127.0.0.1:5432/bench
+
 Loads the chain (bench/generate.py) to 100k orders, times the dashboard, grows it to 1M, times it again.
 The dashboard reads only the daily facts, so the ratio should stay near 1 (the goal: at most 1.2).
 Requests go through the whole app (HTTP semantics via httpx's ASGI transport, auth, GraphQL, SQL).
@@ -9,10 +15,12 @@ Requests go through the whole app (HTTP semantics via httpx's ASGI transport, au
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import platform
 import statistics
+import sys
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -70,6 +78,98 @@ async def time_dashboard(url: str, runs: int = 40, warmup: int = 5) -> dict[str,
         "mean_ms": statistics.fmean(samples),
         "orders_in_period": orders,
     }
+
+
+async def _sign_in(http: httpx.AsyncClient) -> str:
+    login = await http.post(
+        "/graphql",
+        json={
+            "query": 'mutation($p: String!) { login(input: {username: "hq.admin", password: $p}) { tokens { accessToken } } }',
+            "variables": {"p": DEMO_PASSWORD},
+        },
+    )
+    token: str = login.json()["data"]["login"]["tokens"]["accessToken"]
+    return token
+
+
+async def _drive(http: httpx.AsyncClient, users: int, seconds: float) -> dict[str, float]:
+    """`users` HQ users asking for the dashboard one request after another, all at once, for `seconds`. Sign-ins are
+    rate limited per account, so the users share a few sessions of hq.admin (the report cache keys on scope, not on
+    the session)."""
+    tokens = [await _sign_in(http) for _ in range(min(users, 5))]
+    done: list[float] = []
+    deadline = time.perf_counter() + seconds
+
+    async def user(token: str) -> None:
+        headers = {"authorization": f"Bearer {token}"}
+        while time.perf_counter() < deadline:
+            start = time.perf_counter()
+            body = (await http.post("/graphql", json={"query": DASHBOARD}, headers=headers)).json()
+            assert "errors" not in body, body
+            done.append(time.perf_counter() - start)
+
+    began = time.perf_counter()
+    await asyncio.gather(*(user(tokens[i % len(tokens)]) for i in range(users)))
+    elapsed = time.perf_counter() - began
+    done.sort()
+    return {
+        "requests": len(done),
+        "req_per_s": round(len(done) / elapsed, 1),
+        "p50_ms": round(statistics.median(done) * 1000),
+        "p90_ms": round(done[int(len(done) * 0.9) - 1] * 1000),
+    }
+
+
+async def dashboard_throughput(url: str, users: int = 20, seconds: float = 15.0, **changes: Any) -> dict[str, float]:
+    """The dashboard's throughput in this process (ASGI, no server); `changes` override settings (the report cache)."""
+    settings = replace(Settings.from_env(), database_url=url, run_jobs=False, log_json=False, **changes)
+    state = build_state(settings)
+    app = create_app(state=state)
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://bench", timeout=120
+        ) as http:
+            cpu = time.process_time()
+            result = await _drive(http, users, seconds)
+            # This process's CPU per request (the app and the driver; not PostgreSQL's): steadier than req/s on a
+            # machine shared with other work.
+            result["app_cpu_ms"] = round((time.process_time() - cpu) * 1000 / result["requests"], 1)
+            return result
+    finally:
+        await state.engine.dispose()
+
+
+async def served_throughput(
+    url: str, users: int = 20, seconds: float = 15.0, cache_s: float = 60.0
+) -> dict[str, float]:
+    """The same through `uvicorn --workers <CPUs>` (each worker with its own cache), the driver in this process."""
+    port = 8790
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "RUN_JOBS": "0",
+        "LOG_LEVEL": "WARNING",
+        "APP_ENV": "development",
+        "REPORT_CACHE_S": str(cache_s),
+    }
+    workers = str(os.cpu_count() or 2)
+    server = await asyncio.create_subprocess_exec(
+        *[sys.executable, "-m", "uvicorn", "app:app", "--port", str(port), "--workers", workers, "--no-access-log"],
+        cwd=Path(__file__).parents[1],
+        env=env,
+    )
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120) as http:
+            for _ in range(200):
+                try:
+                    await http.get("/healthz")
+                    break
+                except httpx.HTTPError:
+                    await asyncio.sleep(0.1)
+            return await _drive(http, users, seconds)
+    finally:
+        server.terminate()
+        await server.wait()
 
 
 def _machine() -> str:
@@ -137,5 +237,23 @@ async def main() -> None:
     write_results(url, small, large, {"first": first, "second": second})
 
 
+async def concurrent(url: str, users: int, served: bool) -> None:
+    for label, cache_s in (("report cache off", 0.0), ("report cache on", 60.0)):
+        if served:
+            result = await served_throughput(url, users, cache_s=cache_s)
+        else:
+            result = await dashboard_throughput(url, users, report_cache_s=cache_s)
+        print(f"{users} HQ users, {label}{' (uvicorn)' if served else ''}:", result, flush=True)
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    parser = argparse.ArgumentParser(prog="python -m bench.dashboard")
+    parser.add_argument("--url", default=os.environ.get("BENCH_DATABASE_URL"))
+    parser.add_argument("--concurrent", action="store_true", help="throughput of many HQ users, cache off and on")
+    parser.add_argument("--users", type=int, default=20)
+    parser.add_argument("--served", action="store_true", help="through uvicorn --workers <CPUs>, not in process")
+    args = parser.parse_args()
+    if args.concurrent:
+        asyncio.run(concurrent(args.url, args.users, args.served))
+    else:
+        asyncio.run(main())

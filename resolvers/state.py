@@ -16,6 +16,8 @@ from services.access.limits import Limits as Limits
 from services.access.pii import PiiCipher
 from services.access.security import Security
 from services.access.viewer_cache import ViewerCache
+from services.analytics.facts import FACTS_FOLDED
+from services.analytics.report_cache import ReportCache
 from services.members.code import MemberCodes
 from services.messaging.providers import MessageProvider, configured_message_provider, install
 from services.org.settings import SETTINGS_CHANGED, SettingsMemo
@@ -30,7 +32,7 @@ from services.platform.ratelimit import Counter, LocalCounter, create_counter
 
 log = logging.getLogger("chain.app")
 # The topics that make something an instance remembers wrong.
-ANNOUNCED = (SESSION_REVOKED, ACCESS_CHANGED, SETTINGS_CHANGED, PUBLIC_CHANGED)
+ANNOUNCED = (SESSION_REVOKED, ACCESS_CHANGED, SETTINGS_CHANGED, PUBLIC_CHANGED, FACTS_FOLDED)
 
 
 @dataclass
@@ -54,6 +56,7 @@ class AppState:
     chain_settings: SettingsMemo = field(default_factory=SettingsMemo)
     # The public documents' answers (web/public_cache.py): a store's menu, nearby stores, a store's page.
     public_reads: PublicReads[Any] = field(default_factory=PublicReads)
+    report_cache: ReportCache = field(default_factory=ReportCache)
 
     def forget(self, events: list[Event]) -> None:
         """What a change committed here announced, applied here at once (before the broadcast reaches the others)."""
@@ -61,6 +64,7 @@ class AppState:
             self.viewers.apply(event)
             self.chain_settings.apply(event)
             self.public_reads.apply(event)
+            self.report_cache.apply(event)
 
     async def follow_announcements(self) -> None:
         """For the app's life: apply what any instance announces (through Redis when configured)."""
@@ -76,6 +80,7 @@ class AppState:
                 self.viewers.clear()
                 self.chain_settings.forget()
                 self.public_reads.clear()
+                self.report_cache.clear()
                 await asyncio.sleep(1.0)
 
     # Where the sending job delivers messages (services/messaging/providers.py); None: they wait.
@@ -117,5 +122,6 @@ def build_state(settings: Settings) -> AppState:
         viewers=ViewerCache(ttl_s=settings.session_cache_s),
         chain_settings=SettingsMemo(ttl_s=settings.settings_cache_s),
         public_reads=PublicReads(ttl_s=settings.public_cache_s),
+        report_cache=ReportCache(ttl_s=settings.report_cache_s),
         message_provider=install(configured_message_provider(settings)),
     )

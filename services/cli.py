@@ -56,7 +56,7 @@ async def _run_jobs(settings: Settings) -> None:
     try:
         sessionmaker = create_sessionmaker(engine)
         ran = await run_due(sessionmaker, broker=broker, providers=providers)
-        folded = await refresh_all(sessionmaker)
+        folded = await refresh_all(sessionmaker, broker)
     finally:
         await broker.close()
         await engine.dispose()

@@ -182,13 +182,14 @@ def make_settings(database_url: str, data_dir: Path, test_keys: tuple[str, str])
         argon2_time_cost=1,
         argon2_memory_kib=1024,
         log_json=False,
-        # Statement counts and revocation tests expect every request to read its session; the cache has its own tests
+        # Statement counts and revocation tests expect every request to read its session; the caches have their own tests
         # (tests/access/test_viewer_cache.py), and the acceptance servers run with the default.
         session_cache_s=0.0,
         settings_cache_s=0.0,
         # Fixtures write through their own sessions, which announce nothing; tests/api/test_public_cache.py turns
         # it on.
         public_cache_s=0.0,
+        report_cache_s=0.0,  # reports computed per request; tests/analytics/test_report_cache.py turns it on
     )
 
 

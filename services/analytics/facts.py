@@ -2,11 +2,14 @@
 
 `refresh` takes a batch of pending events (SKIP LOCKED, so several instances share the work and none counts an
 event twice), adds what they did to the fact tables with one upsert per table, and deletes them, all in one
-transaction. The app's job runner calls it every few seconds; reports say how many events are still pending.
+transaction, announcing the stores and days it changed (`facts.folded`, published after the commit: cached reports
+that read them are dropped, services/analytics/report_cache.py). The app's job runner calls it every few seconds;
+reports say how many events are still pending.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -36,8 +39,12 @@ from models import (
 )
 from services.platform import jobs
 from services.platform.db import dialect_insert, write_transaction
+from services.platform.events import Broker, Event, emit, take_pending
 
+log = logging.getLogger("chain.facts")
 BATCH = 2000
+# Announced by every fold that changed facts: {"stores": [store ids], "days": ["YYYY-MM-DD" business days]}.
+FACTS_FOLDED = "facts.folded"
 
 
 def record(
@@ -76,6 +83,11 @@ class _Deltas:
         self.chain_hour: dict[Cell, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self.store_sku: dict[Cell, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self.sku: dict[Cell, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+
+    def touched(self) -> tuple[list[int], list[str]]:
+        """The stores and business days whose facts this fold changes (every event adds to a store's day)."""
+        cells = [(store_id, day) for day, store_id, *_ in self.store_day] + [(s, d) for s, d, *_ in self.store_sku]
+        return sorted({s for s, _ in cells}), sorted({d.isoformat() for _, d in cells})
 
     def add_sku(self, store_id: int, day: Any, sku_id: int, category_id: int, **values: int) -> None:
         for cell in (self.store_sku[(store_id, day, sku_id, category_id)], self.sku[(day, sku_id, category_id)]):
@@ -350,6 +362,8 @@ async def refresh(session: AsyncSession, limit: int = BATCH) -> int:
     )
     await _upsert(session, SkuDayFact, ["day", "sku_id", "category_id"], deltas.sku, SKU_MEASURES)
     await session.execute(delete(FactEvent).where(FactEvent.id.in_([e.id for e in events])))
+    stores, days = deltas.touched()
+    emit(session, FACTS_FOLDED, {"stores": stores, "days": days})
     return len(events)
 
 
@@ -360,12 +374,26 @@ FOLD_INTERVAL_S = 10.0
 
 
 @jobs.periodic("facts.fold", every_s=FOLD_INTERVAL_S)
-async def refresh_all(sessionmaker: async_sessionmaker[AsyncSession], batch: int = BATCH) -> int:
-    """Fold everything pending, a batch per transaction."""
+async def refresh_all(
+    sessionmaker: async_sessionmaker[AsyncSession], broker: Broker | None = None, *, batch: int = BATCH
+) -> int:
+    """Fold everything pending, a batch per transaction, each announced through `broker` once committed."""
     total = 0
     while True:
         async with write_transaction(sessionmaker) as session:
             done = await refresh(session, batch)
+            folded = take_pending(session)
+        if broker is not None and folded:
+            await _announce(broker, folded)
         total += done
         if done < batch:
             return total
+
+
+async def _announce(broker: Broker, folded: list[Event]) -> None:
+    """A lost announcement must not stop the fold: caches that miss it forget the entry at their TTL, and a broker
+    that went away makes every instance's listener forget everything (resolvers/state.py)."""
+    try:
+        await broker.publish(folded)
+    except Exception:
+        log.exception("could not announce a committed fold")

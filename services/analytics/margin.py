@@ -22,6 +22,12 @@ from services.access.scope import Viewer
 from services.org.settings import get_settings
 
 
+def margin_inputs(viewer: Viewer) -> tuple[bool, bool, bool]:
+    """What `sees_margin` decides by, besides the chain setting: viewers alike in these (and in their stores) see the
+    same figures (services/analytics/report_cache.py, which forgets everything when the settings change)."""
+    return viewer.can(Perm.REPORT_VIEW), viewer.is_hq, viewer.can(Perm.CATALOG_VIEW_COST)
+
+
 async def sees_margin(session: AsyncSession, viewer: Viewer) -> bool:
     """The one rule for cost and margin in reports."""
     if not viewer.can(Perm.REPORT_VIEW):

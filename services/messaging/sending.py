@@ -20,6 +20,7 @@ from services.messaging.providers import MessageProvider, Outgoing, SendFailed, 
 from services.org.settings import ChainSettings, get_settings
 from services.platform import jobs
 from services.platform.db import write_transaction
+from services.platform.events import Broker
 
 BATCH = 50
 MAX_ATTEMPTS = 5
@@ -151,8 +152,9 @@ async def send_due(
             return total
 
 
-async def send_queued(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
-    """Each instance's sending pass, through the provider the app installed (services/messaging/providers.py)."""
+async def send_queued(sessionmaker: async_sessionmaker[AsyncSession], broker: Broker | None = None) -> int:
+    """Each instance's sending pass, through the provider the app installed (services/messaging/providers.py); it
+    announces nothing, so the runner's broker goes unused."""
     return await send_due(sessionmaker, installed())
 
 

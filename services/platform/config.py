@@ -61,6 +61,9 @@ class Settings:
     session_cache_s: float = 5.0
     # How long an instance may keep the chain settings if a change's announcement is lost (0: read per request).
     settings_cache_s: float = 30.0
+    # How long an instance may keep a computed report (the HQ dashboard) if the fold's announcement is lost; every fold
+    # that changes its facts drops it sooner (0: computed per request).
+    report_cache_s: float = 60.0
     # Public reads over GET: how long a shared cache (a CDN) may serve an answer, and serve it stale while it refreshes.
     public_max_age_s: int = 1
     # How long an instance may keep a public read's answer (a menu, nearby stores, a store's page) when no
@@ -106,6 +109,7 @@ class Settings:
             ws_session_check_s=float(os.environ.get("WS_SESSION_CHECK_S", "5")),
             session_cache_s=float(os.environ.get("SESSION_CACHE_S", "5")),
             settings_cache_s=float(os.environ.get("SETTINGS_CACHE_S", "30")),
+            report_cache_s=float(os.environ.get("REPORT_CACHE_S", "60")),
             public_max_age_s=int(os.environ.get("PUBLIC_MAX_AGE_S", "1")),
             public_cache_s=float(os.environ.get("PUBLIC_CACHE_S", "60")),
             public_swr_s=int(os.environ.get("PUBLIC_SWR_S", "30")),

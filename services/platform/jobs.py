@@ -46,8 +46,9 @@ Handler = Callable[[AsyncSession, dict[str, Any], JobEnv], Awaitable[None]]
 Seeder = Callable[[AsyncSession, datetime], Awaitable[None]]
 # Work done once a day as of the run's time; what it returns is not used.
 DailyWork = Callable[[AsyncSession, datetime], Awaitable[Any]]
-# Work each runner repeats on an interval, given the sessionmaker (it opens its own transactions).
-PeriodicWork = Callable[[async_sessionmaker[AsyncSession]], Awaitable[Any]]
+# Work each runner repeats on an interval, given the sessionmaker (it opens its own transactions) and the broker that
+# publishes what they announce once each commits (None: nothing listens, e.g. a test's runner).
+PeriodicWork = Callable[[async_sessionmaker[AsyncSession], Broker | None], Awaitable[Any]]
 
 
 @dataclass(frozen=True)
@@ -104,8 +105,8 @@ def daily(kind: str, *, hour: int) -> Callable[[W], W]:
 
 
 def periodic(name: str, *, every_s: float) -> Callable[[P], P]:
-    """Decorator: each runner calls `work(sessionmaker)` every `every_s` seconds (not a job row: every instance
-    runs it, so the work must be safe to run concurrently)."""
+    """Decorator: each runner calls `work(sessionmaker, broker)` every `every_s` seconds (not a job row: every
+    instance runs it, so the work must be safe to run concurrently)."""
 
     def decorate(work: P) -> P:
         if name in PERIODIC and PERIODIC[name].work is not work:
@@ -282,7 +283,7 @@ async def runner(
         intervals["facts.fold"] = facts_interval_s
 
     def loop(name: str, p: Periodic) -> Awaitable[None]:
-        return _every(intervals.get(name, p.every_s), name, lambda: p.work(sessionmaker))
+        return _every(intervals.get(name, p.every_s), name, lambda: p.work(sessionmaker, broker))
 
     await asyncio.gather(
         _every(interval_s, "job runner", jobs_pass), *(loop(name, p) for name, p in list(PERIODIC.items()))

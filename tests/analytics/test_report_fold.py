@@ -104,7 +104,7 @@ async def test_the_runner_folds_on_its_own_interval(state, chain, monkeypatch, i
     """`runner` starts the fold loop beside the job loop; the default interval is the one the fold registered with (10 s)."""
     calls: list[float] = []
 
-    async def fake_fold(_: object) -> int:
+    async def fake_fold(*_: object) -> int:
         calls.append(asyncio.get_running_loop().time())
         return 0
 

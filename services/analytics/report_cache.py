@@ -30,6 +30,7 @@ from services.analytics.facts import FACTS_FOLDED
 from services.analytics.margin import margin_inputs
 from services.org.settings import SETTINGS_CHANGED
 from services.platform.events import Event
+from services.platform.public_reads import ALL, PUBLIC_CHANGED
 
 T = TypeVar("T")
 
@@ -128,6 +129,8 @@ class ReportCache:
             )
         elif event.topic == SETTINGS_CHANGED:
             self.clear()
+        elif event.topic == PUBLIC_CHANGED and {"stores", ALL} & set(event.payload.get("tags", [])):
+            self.clear()  # a store renamed or opened: the rankings name their stores as they read them
 
 
 def _retrieved(task: asyncio.Task[Any]) -> None:

@@ -109,6 +109,19 @@ async def test_the_whole_hq_dashboard_asked_again_reads_nothing(cached, chain, a
     assert again == first
 
 
+async def test_a_store_renamed_shows_its_new_name_in_the_cached_ranking(cached, chain, api):
+    """The ranking names its stores as it read them; a store's rename is announced and the answer made again."""
+    menu = await _sold(cached, chain)
+    first = await api.gql(DASHBOARD, as_="hq.admin")
+    assert "errors" not in first, first
+    rename = "mutation($id: ID!) { updateStore(input: {id: $id, name: \"改名门店\"}) { errors { code } } }"
+    body = await api.gql(rename, {"id": gid("Store", menu.store)}, as_="hq.admin")
+    assert body["data"]["updateStore"]["errors"] == [], body
+    again = await api.gql(DASHBOARD, as_="hq.admin")
+    names = [row["store"]["name"] for row in again["data"]["storeRanking"]["rows"]]
+    assert "改名门店" in names, names
+
+
 async def test_given_a_cached_dashboard_when_another_hq_session_asks_then_it_is_shared(cached, chain, api):
     await _sold(cached, chain)
     first = (await api.post(SALES, _window(), await api.token("hq.admin"))).json()

@@ -5,7 +5,7 @@ mini-program's trusted StoreMenu) and HQ's store list with stock. In one process
     .venv/bin/python -m bench.profile_reads --url postgresql+asyncpg://postgres@127.0.0.1:5432/lean_bench
 
 Needs bench data (`python -m bench.generate --url ... --small` is enough). Statements are counted on the engine's
-`before_cursor_execute`; CPU is `time.process_time`, the best of three rounds of `--n` requests after a warm-up.
+`before_cursor_execute`; CPU is `time.process_time`, the best of `--rounds` rounds of `--n` requests after a warm-up.
 With `--show` it prints each document's statements once.
 """
 
@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import gc
 import json
 import os
+import pstats
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -72,7 +74,7 @@ async def _token(client: httpx.AsyncClient, document: str, path: tuple[str, ...]
     return str(body)
 
 
-async def measure(url: str, n: int, show: bool) -> list[tuple[str, float, float, float]]:
+async def measure(url: str, n: int, rounds: int, show: bool) -> list[tuple[str, float, float, float, float]]:
     os.environ.update(DATABASE_URL=url, RUN_JOBS="0", LOG_LEVEL="WARNING", APP_ENV="development")
     from app import create_app
     from resolvers.state import build_state
@@ -82,7 +84,7 @@ async def measure(url: str, n: int, show: bool) -> list[tuple[str, float, float,
     app = create_app(state=state)
     gc.collect()
     gc.freeze()  # as app:app does for the server
-    rows: list[tuple[str, float, float, float]] = []
+    rows: list[tuple[str, float, float, float, float]] = []
     trips = [0]
     _count_round_trips(trips)
     async with (
@@ -118,7 +120,7 @@ async def measure(url: str, n: int, show: bool) -> list[tuple[str, float, float,
                 async def send(b: dict[str, Any] = body, h: dict[str, str] = headers) -> httpx.Response:
                     return await client.post("/graphql", json=b, headers=h)
 
-                rows.append((label, *await _cost(send, statements, trips, n)))
+                rows.append((label, *await _cost(send, statements, trips, n, rounds)))
                 if show:
                     await send()
                     statements.clear()
@@ -132,21 +134,30 @@ async def measure(url: str, n: int, show: bool) -> list[tuple[str, float, float,
 
 
 async def _cost(
-    send: Callable[[], Awaitable[httpx.Response]], statements: list[str], trips: list[int], n: int
-) -> tuple[float, float, float]:
-    """(statements, round trips per request, best CPU ms per request of three rounds)."""
+    send: Callable[[], Awaitable[httpx.Response]], statements: list[str], trips: list[int], n: int, rounds: int
+) -> tuple[float, float, float, float]:
+    """(statements, round trips, best CPU ms, Python function calls) per request. CPU: the best of `rounds` rounds,
+    because other processes on the machine only ever add to a round's time; the calls (counted by cProfile) do not
+    depend on the machine at all, and show a change too small for the CPU figure to tell from noise."""
     for _ in range(20):
         response = await send()
     assert response.status_code == 200 and "errors" not in response.json(), response.text[:300]
     statements.clear()
     trips[0] = 0
     best = float("inf")
-    for _ in range(3):
+    for _ in range(rounds):
         start = time.process_time()
         for _ in range(n):
             await send()
         best = min(best, (time.process_time() - start) / n * 1000)
-    return len(statements) / (3 * n), trips[0] / (3 * n), best
+    counts = len(statements) / (rounds * n), trips[0] / (rounds * n)
+    profile = cProfile.Profile()
+    profile.enable()
+    for _ in range(n):
+        await send()
+    profile.disable()
+    calls = pstats.Stats(profile).total_calls  # type: ignore[attr-defined]
+    return *counts, best, calls / n
 
 
 def main() -> None:
@@ -154,12 +165,13 @@ def main() -> None:
     parser.add_argument(
         "--url", default=os.environ.get("BENCH_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/bench")
     )
-    parser.add_argument("--n", type=int, default=200)
+    parser.add_argument("--n", type=int, default=50, help="requests a round")
+    parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--show", action="store_true", help="print each document's statements")
     args = parser.parse_args()
-    print("| request | statements | round trips | CPU ms |\n|---|---|---|---|")
-    for label, count, trips, cpu in asyncio.run(measure(args.url, args.n, args.show)):
-        print(f"| {label} | {count:.2f} | {trips:.2f} | {cpu:.2f} |")
+    print("| request | statements | round trips | CPU ms | Python calls |\n|---|---|---|---|---|")
+    for label, count, trips, cpu, calls in asyncio.run(measure(args.url, args.n, args.rounds, args.show)):
+        print(f"| {label} | {count:.2f} | {trips:.2f} | {cpu:.2f} | {calls:,.0f} |")
 
 
 if __name__ == "__main__":

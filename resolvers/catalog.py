@@ -15,7 +15,7 @@ from services.catalog.products import SkuFields as SkuFields
 from services.inventory import stock
 from services.inventory.levels import Availability as Availability
 from services.org.settings import ChainSettings as ChainSettings
-from services.platform.pagination import Page, keyset_page
+from services.platform.pagination import Page
 
 
 async def products(
@@ -40,13 +40,18 @@ async def store_listings(
 async def menu(
     ctx: Context, store_id: int, *, category_id: int | None, search: str | None, first: int | None, after: str | None
 ) -> Page[StoreListing]:
-    """A store's menu is public, but only for a store the viewer can see."""
+    """A store's menu is public, but only for a store the viewer can see. The page brings each item's SKU and
+    product, primed into their loaders: an item's `sku { product }` costs no statement of its own."""
     if await ctx.loaders.store_by_id.load(store_id) is None:
         return Page(rows=[], has_next=False, cursors=[])
     async with ctx.read() as session:
         categories = await catalog_service.category_subtree(session, category_id) if category_id is not None else None
-        stmt = listings.menu_query(store_id, search, categories)
-        return await keyset_page(session, stmt, StoreListing.id, first=first, after=after)
+        page = await listings.menu_page(session, ctx.viewer, store_id, search, categories, first=first, after=after)
+    for row in page.rows:
+        ctx.loaders.sku_by_id.prime(row.listing.sku_id, row.sku)
+        if row.product is not None:
+            ctx.loaders.product_by_id.prime(row.product.id, row.product)
+    return Page(rows=[row.listing for row in page.rows], has_next=page.has_next, cursors=page.cursors)
 
 
 async def menu_categories(ctx: Context, store_id: int) -> list[tuple[Category, int]]:

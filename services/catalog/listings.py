@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import CatalogStatus, Category, Product, Sku, Store, StoreListing, utcnow
 from services.access.permissions import Perm
 from services.access.scope import Viewer, acted_in, require, require_store
-from services.catalog.products import money
+from services.catalog.products import money, visible_products
 from services.inventory.stock import ensure_levels
 from services.org.settings import ChainSettings, get_settings
 from services.platform.errors import DomainError, ErrorCode
@@ -187,6 +187,38 @@ def menu_query(store_id: int, search: str | None, category_ids: list[int] | None
     """What a member can buy in a store: on shelf, active SKU of an active product."""
     stmt = listing_query(store_id, ListingFilter(on_shelf=True, search=search), category_ids)
     return stmt.where(Sku.status == CatalogStatus.ACTIVE, Product.status == CatalogStatus.ACTIVE)
+
+
+@dataclass(frozen=True)
+class MenuRow:
+    """A menu item with its SKU and product, or None for both where the viewer may not see the product."""
+
+    listing: StoreListing
+    sku: Sku | None
+    product: Product | None
+
+
+async def menu_page(
+    session: AsyncSession,
+    viewer: Viewer,
+    store_id: int,
+    search: str | None,
+    category_ids: list[int] | None,
+    *,
+    first: int | None,
+    after: str | None,
+) -> Page[MenuRow]:
+    """A page of the menu, each item's SKU and product read by the same statement: the menu joins them anyway, and a
+    member asks for them on every item (a statement of their own cost a round trip per page)."""
+    stmt = menu_query(store_id, search, category_ids).add_columns(
+        Sku, Product, visible_products(viewer).label("visible")
+    )
+    page = await keyset_page(session, stmt, StoreListing.id, first=first, after=after, whole_rows=True)
+    rows = [
+        MenuRow(listing, sku if visible else None, product if visible else None)
+        for listing, sku, product, visible in page.rows
+    ]
+    return Page(rows=rows, has_next=page.has_next, cursors=page.cursors)
 
 
 async def menu_categories(session: AsyncSession, store_id: int) -> list[tuple[Category, int]]:

@@ -127,7 +127,7 @@ async def measure(url: str, n: int, rounds: int, show: bool) -> list[tuple[str, 
                     await send()
                     print(f"-- {label}")
                     for s in statements:
-                        print("   ", " ".join(s.split())[:300])
+                        print("   ", " ".join(s.split())[:3000])
         finally:
             event.remove(engine.sync_engine, "before_cursor_execute", on_execute)
     return rows
@@ -141,7 +141,7 @@ async def _cost(
     depend on the machine at all, and show a change too small for the CPU figure to tell from noise."""
     for _ in range(20):
         response = await send()
-    assert response.status_code == 200 and "errors" not in response.json(), response.text[:300]
+    assert response.status_code == 200 and "errors" not in response.json(), response.text[:3000]
     statements.clear()
     trips[0] = 0
     best = float("inf")

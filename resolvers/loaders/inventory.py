@@ -18,6 +18,7 @@ from models import (
     TransferLine,
 )
 from resolvers.loaders.base import ScopedLoader, by_key, grouped
+from resolvers.loaders.catalog import SkuByIdLoader
 from resolvers.loaders.org import SettingsCache
 from services.access.permissions import Perm
 from services.access.scope import Viewer, restrict
@@ -78,7 +79,18 @@ class AvailabilityByStoreSkuLoader(_LevelLoader):
 
 
 class StockLevelsByStoreLoader(_LevelLoader):
-    """A page of levels per store; key (store_id, low_only, first, after_id). One statement per distinct page shape."""
+    """A page of levels per store; key (store_id, low_only, first, after_id). One statement per distinct page shape,
+    which also reads each level's SKU and primes the SKU loader: a level's `sku` costs no statement of its own."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        viewer: Viewer,
+        settings: SettingsCache,
+        skus: SkuByIdLoader,
+    ) -> None:
+        super().__init__(sessionmaker, viewer, settings)
+        self.skus = skus
 
     async def batch_load_fn(self, keys: Sequence[tuple[int, bool, int, int | None]]) -> list[Page[LevelView]]:
         default = (await self.settings.get()).default_low_stock_threshold
@@ -96,10 +108,12 @@ class StockLevelsByStoreLoader(_LevelLoader):
                     first=first,
                     after_id=after_id,
                     dialect=dialect_name(session),
+                    with_skus=True,
                 )
                 per_store: dict[int, list[LevelView]] = defaultdict(list)
-                for level, threshold in (await session.execute(stmt)).all():
+                for level, threshold, sku, visible in (await session.execute(stmt)).all():
                     per_store[level.store_id].append(LevelView(level, threshold))
+                    self.skus.prime(sku.id, sku if visible else None)
                 for store_id in store_ids:
                     views = per_store.get(store_id, [])
                     shown = views[:first]

@@ -10,6 +10,7 @@ from services.catalog import listings
 from services.catalog import products as catalog_service
 from services.catalog.listings import Adoption as Adoption
 from services.catalog.listings import ListingFilter as ListingFilter
+from services.catalog.listings import MenuRow as MenuRow
 from services.catalog.products import ProductFilter as ProductFilter
 from services.catalog.products import SkuFields as SkuFields
 from services.inventory import stock
@@ -39,19 +40,14 @@ async def store_listings(
 
 async def menu(
     ctx: Context, store_id: int, *, category_id: int | None, search: str | None, first: int | None, after: str | None
-) -> Page[StoreListing]:
-    """A store's menu is public, but only for a store the viewer can see. The page brings each item's SKU and
-    product, primed into their loaders: an item's `sku { product }` costs no statement of its own."""
+) -> Page[MenuRow]:
+    """A store's menu is public, but only for a store the viewer can see. Each item comes with its SKU and product
+    (as the viewer may see them): an item's `sku { product }` costs no statement, and no loader, of its own."""
     if await ctx.loaders.store_by_id.load(store_id) is None:
         return Page(rows=[], has_next=False, cursors=[])
     async with ctx.read() as session:
         categories = await catalog_service.category_subtree(session, category_id) if category_id is not None else None
-        page = await listings.menu_page(session, ctx.viewer, store_id, search, categories, first=first, after=after)
-    for row in page.rows:
-        ctx.loaders.sku_by_id.prime(row.listing.sku_id, row.sku)
-        if row.product is not None:
-            ctx.loaders.product_by_id.prime(row.product.id, row.product)
-    return Page(rows=[row.listing for row in page.rows], has_next=page.has_next, cursors=page.cursors)
+        return await listings.menu_page(session, ctx.viewer, store_id, search, categories, first=first, after=after)
 
 
 async def menu_categories(ctx: Context, store_id: int) -> list[tuple[Category, int]]:

@@ -42,12 +42,16 @@ async def menu(
     ctx: Context, store_id: int, *, category_id: int | None, search: str | None, first: int | None, after: str | None
 ) -> Page[MenuRow]:
     """A store's menu is public, but only for a store the viewer can see. Each item comes with its SKU and product
-    (as the viewer may see them): an item's `sku { product }` costs no statement, and no loader, of its own."""
+    (as the viewer may see them) and its availability: an item's `sku { product }` and `availability` cost no
+    statement, and no loader, of their own."""
     if await ctx.loaders.store_by_id.load(store_id) is None:
         return Page(rows=[], has_next=False, cursors=[])
+    default = (await ctx.loaders.settings.get()).default_low_stock_threshold
     async with ctx.read() as session:
         categories = await catalog_service.category_subtree(session, category_id) if category_id is not None else None
-        return await listings.menu_page(session, ctx.viewer, store_id, search, categories, first=first, after=after)
+        return await listings.menu_page(
+            session, ctx.viewer, store_id, search, categories, default_threshold=default, first=first, after=after
+        )
 
 
 async def menu_categories(ctx: Context, store_id: int) -> list[tuple[Category, int]]:

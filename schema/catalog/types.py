@@ -203,10 +203,9 @@ class StoreListing(Loaded, relay.Node):
 class MenuItem:
     listing_id: strawberry.ID
     price: int = strawberry.field(description="The store's price, fen")
-    # Read with the item (a plain value: no resolver, no loader); null where the viewer may not see the product.
+    availability: Availability
+    # Read with the item (plain values: no resolver, no loader); null where the viewer may not see the product.
     sku: Sku | None
-    store_id: strawberry.Private[int]
-    sku_id: strawberry.Private[int]
 
     @classmethod
     def from_row(cls, row: MenuRow) -> Self:
@@ -214,15 +213,9 @@ class MenuItem:
         return cls(
             listing_id=strawberry.ID(str(global_id("StoreListing", m.id))),
             price=m.price,
+            availability=row.availability,
             sku=Sku.from_model(row.sku, row.product) if row.sku is not None else None,
-            store_id=m.store_id,
-            sku_id=m.sku_id,
         )
-
-    @strawberry.field
-    async def availability(self, info: strawberry.Info[Context, None]) -> Availability:
-        found: Availability = await info.context.loaders.availability_by_store_sku.load((self.store_id, self.sku_id))
-        return found
 
 
 @strawberry.type

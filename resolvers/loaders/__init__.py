@@ -118,7 +118,7 @@ class Loaders:
     stock_level_by_id = _Lazy(lambda x: StockLevelByIdLoader(x.sessionmaker, x.viewer, x.settings))
     stock_level_by_store_sku = _Lazy(lambda x: StockLevelByStoreSkuLoader(x.sessionmaker, x.viewer, x.settings))
     availability_by_store_sku = _Lazy(lambda x: AvailabilityByStoreSkuLoader(x.sessionmaker, x.viewer, x.settings))
-    stock_levels_by_store = _Lazy(lambda x: StockLevelsByStoreLoader(x.sessionmaker, x.viewer, x.settings, x.sku_by_id))
+    stock_levels_by_store = _Lazy(lambda x: StockLevelsByStoreLoader(x.sessionmaker, x.viewer, x.settings))
     stock_movement_by_id = _Lazy(lambda x: StockMovementByIdLoader(x.sessionmaker, x.viewer))
     transfer_by_id = _Lazy(lambda x: TransferByIdLoader(x.sessionmaker, x.viewer))
     transfer_lines_by_transfer = _Lazy(lambda x: TransferLinesByTransferLoader(x.sessionmaker, x.viewer))

@@ -11,6 +11,7 @@ from strawberry import relay
 from models import AdjustmentReason, MovementKind, TransferPurpose, TransferStatus
 from models import PurchaseReceipt as PurchaseReceiptModel
 from models import PurchaseReceiptLine as PurchaseReceiptLineModel
+from models import Sku as SkuModel
 from models import StockMovement as StockMovementModel
 from models import Transfer as TransferModel
 from models import TransferLine as TransferLineModel
@@ -41,6 +42,9 @@ class StockLevel(Loaded, relay.Node):
     updated_at: datetime | None
     store_id: strawberry.Private[int]
     sku_id: strawberry.Private[int]
+    # The SKU when the level's statement read it (a store's page of levels): `sku` needs no loader then.
+    sku_model: strawberry.Private[SkuModel | None] = None
+    sku_read: strawberry.Private[bool] = False
 
     @classmethod
     def from_view(cls, view: LevelView) -> Self:
@@ -53,6 +57,8 @@ class StockLevel(Loaded, relay.Node):
             updated_at=m.updated_at,
             store_id=m.store_id,
             sku_id=m.sku_id,
+            sku_model=view.sku,
+            sku_read=view.sku_read,
         )
 
     @classmethod
@@ -82,6 +88,8 @@ class StockLevel(Loaded, relay.Node):
 
     @strawberry.field
     async def sku(self, info: strawberry.Info[Context, None]) -> Sku | None:
+        if self.sku_read:
+            return Sku.from_model(self.sku_model) if self.sku_model is not None else None
         return await Sku.load(info.context, self.sku_id)
 
     @strawberry.field

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Annotated, Self
+from typing import TYPE_CHECKING, Annotated, Self, cast
 
 import strawberry
 from strawberry import relay
@@ -158,10 +158,12 @@ class Sku(Loaded, relay.Node):
         return PriceBand(min=low, max=high)
 
     @strawberry.field
-    async def product(self, info: strawberry.Info[Context, None]) -> Product | None:
+    def product(self, info: strawberry.Info[Context, None]) -> Product | None:
+        """Synchronous where the SKU's statement read the product (a menu item's: no coroutine, no task each);
+        otherwise the loader's coroutine, which graphql-core awaits as it would an async resolver's."""
         if self.product_model is not None:
             return Product.from_model(self.product_model)
-        return await Product.load(info.context, self.model.product_id)
+        return cast("Product | None", Product.load(info.context, self.model.product_id))
 
 
 @strawberry.type

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import strawberry
 from strawberry import relay
@@ -87,10 +87,13 @@ class StockLevel(Loaded, relay.Node):
         return self.on_hand - self.reserved <= self.low_threshold
 
     @strawberry.field
-    async def sku(self, info: strawberry.Info[Context, None]) -> Sku | None:
+    def sku(self, info: strawberry.Info[Context, None]) -> Sku | None:
+        """Synchronous where the level's statement read the SKU (HQ's store list asks it of a hundred levels: no
+        coroutine, no task each); otherwise the loader's coroutine, which graphql-core awaits as it would an async
+        resolver's."""
         if self.sku_read:
             return Sku.from_model(self.sku_model) if self.sku_model is not None else None
-        return await Sku.load(info.context, self.sku_id)
+        return cast("Sku | None", Sku.load(info.context, self.sku_id))
 
     @strawberry.field
     async def store(self, info: strawberry.Info[Context, None]) -> Store | None:

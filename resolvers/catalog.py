@@ -10,12 +10,13 @@ from services.catalog import listings
 from services.catalog import products as catalog_service
 from services.catalog.listings import Adoption as Adoption
 from services.catalog.listings import ListingFilter as ListingFilter
+from services.catalog.listings import MenuRow as MenuRow
 from services.catalog.products import ProductFilter as ProductFilter
 from services.catalog.products import SkuFields as SkuFields
 from services.inventory import stock
 from services.inventory.levels import Availability as Availability
 from services.org.settings import ChainSettings as ChainSettings
-from services.platform.pagination import Page, keyset_page
+from services.platform.pagination import Page
 
 
 async def products(
@@ -39,14 +40,18 @@ async def store_listings(
 
 async def menu(
     ctx: Context, store_id: int, *, category_id: int | None, search: str | None, first: int | None, after: str | None
-) -> Page[StoreListing]:
-    """A store's menu is public, but only for a store the viewer can see."""
+) -> Page[MenuRow]:
+    """A store's menu is public, but only for a store the viewer can see. Each item comes with its SKU and product
+    (as the viewer may see them) and its availability: an item's `sku { product }` and `availability` cost no
+    statement, and no loader, of their own."""
     if await ctx.loaders.store_by_id.load(store_id) is None:
         return Page(rows=[], has_next=False, cursors=[])
+    default = (await ctx.loaders.settings.get()).default_low_stock_threshold
     async with ctx.read() as session:
         categories = await catalog_service.category_subtree(session, category_id) if category_id is not None else None
-        stmt = listings.menu_query(store_id, search, categories)
-        return await keyset_page(session, stmt, StoreListing.id, first=first, after=after)
+        return await listings.menu_page(
+            session, ctx.viewer, store_id, search, categories, default_threshold=default, first=first, after=after
+        )
 
 
 async def menu_categories(ctx: Context, store_id: int) -> list[tuple[Category, int]]:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from models import (
     PurchaseReceipt,
     PurchaseReceiptLine,
+    Sku,
     StockLevel,
     StockMovement,
     Transfer,
@@ -28,10 +29,13 @@ from services.platform.pagination import Page, encode_cursor
 
 @dataclass(frozen=True)
 class LevelView:
-    """A stock level with its effective low-stock line."""
+    """A stock level with its effective low-stock line, and its SKU when the statement read it too (`sku_read`; the
+    SKU is None where the viewer may not see its product)."""
 
     level: StockLevel
     threshold: int
+    sku: Sku | None = None
+    sku_read: bool = False
 
 
 class _LevelLoader(ScopedLoader):
@@ -78,7 +82,8 @@ class AvailabilityByStoreSkuLoader(_LevelLoader):
 
 
 class StockLevelsByStoreLoader(_LevelLoader):
-    """A page of levels per store; key (store_id, low_only, first, after_id). One statement per distinct page shape."""
+    """A page of levels per store; key (store_id, low_only, first, after_id). One statement per distinct page shape,
+    which also reads each level's SKU: a level's `sku` costs no statement, and no loader, of its own."""
 
     async def batch_load_fn(self, keys: Sequence[tuple[int, bool, int, int | None]]) -> list[Page[LevelView]]:
         default = (await self.settings.get()).default_low_stock_threshold
@@ -96,10 +101,11 @@ class StockLevelsByStoreLoader(_LevelLoader):
                     first=first,
                     after_id=after_id,
                     dialect=dialect_name(session),
+                    with_skus=True,
                 )
                 per_store: dict[int, list[LevelView]] = defaultdict(list)
-                for level, threshold in (await session.execute(stmt)).all():
-                    per_store[level.store_id].append(LevelView(level, threshold))
+                for level, threshold, sku, visible in (await session.execute(stmt)).all():
+                    per_store[level.store_id].append(LevelView(level, threshold, sku if visible else None, True))
                 for store_id in store_ids:
                     views = per_store.get(store_id, [])
                     shown = views[:first]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Annotated, Self
+from typing import TYPE_CHECKING, Annotated, Self, cast
 
 import strawberry
 from strawberry import relay
@@ -14,7 +14,7 @@ from models import Product as ProductModel
 from models import Sku as SkuModel
 from models import StoreListing as StoreListingModel
 from resolvers import Perm
-from resolvers.catalog import Availability, SkuFields, price_band
+from resolvers.catalog import Availability, MenuRow, SkuFields, price_band
 from resolvers.catalog import ChainSettings as ChainSettingsValue
 from resolvers.context import Context
 from schema.core.common import UserError, global_id
@@ -122,9 +122,11 @@ class Sku(Loaded, relay.Node):
     low_stock_default: int | None
     status: CatalogStatus
     model: strawberry.Private[SkuModel]
+    # The SKU's product when the statement that read the SKU read it too (a menu item's): `product` needs no loader.
+    product_model: strawberry.Private[ProductModel | None] = None
 
     @classmethod
-    def from_model(cls, m: SkuModel) -> Self:
+    def from_model(cls, m: SkuModel, product: ProductModel | None = None) -> Self:
         return cls(
             id=m.id,
             barcode=m.barcode,
@@ -134,6 +136,7 @@ class Sku(Loaded, relay.Node):
             low_stock_default=m.low_stock_default,
             status=m.status,
             model=m,
+            product_model=product,
         )
 
     @classmethod
@@ -155,8 +158,12 @@ class Sku(Loaded, relay.Node):
         return PriceBand(min=low, max=high)
 
     @strawberry.field
-    async def product(self, info: strawberry.Info[Context, None]) -> Product | None:
-        return await Product.load(info.context, self.model.product_id)
+    def product(self, info: strawberry.Info[Context, None]) -> Product | None:
+        """Synchronous where the SKU's statement read the product (a menu item's: no coroutine, no task each);
+        otherwise the loader's coroutine, which graphql-core awaits as it would an async resolver's."""
+        if self.product_model is not None:
+            return Product.from_model(self.product_model)
+        return cast("Product | None", Product.load(info.context, self.model.product_id))
 
 
 @strawberry.type
@@ -198,26 +205,19 @@ class StoreListing(Loaded, relay.Node):
 class MenuItem:
     listing_id: strawberry.ID
     price: int = strawberry.field(description="The store's price, fen")
-    store_id: strawberry.Private[int]
-    sku_id: strawberry.Private[int]
+    availability: Availability
+    # Read with the item (plain values: no resolver, no loader); null where the viewer may not see the product.
+    sku: Sku | None
 
     @classmethod
-    def from_model(cls, m: StoreListingModel) -> Self:
+    def from_row(cls, row: MenuRow) -> Self:
+        m = row.listing
         return cls(
             listing_id=strawberry.ID(str(global_id("StoreListing", m.id))),
             price=m.price,
-            store_id=m.store_id,
-            sku_id=m.sku_id,
+            availability=row.availability,
+            sku=Sku.from_model(row.sku, row.product) if row.sku is not None else None,
         )
-
-    @strawberry.field
-    async def availability(self, info: strawberry.Info[Context, None]) -> Availability:
-        found: Availability = await info.context.loaders.availability_by_store_sku.load((self.store_id, self.sku_id))
-        return found
-
-    @strawberry.field
-    async def sku(self, info: strawberry.Info[Context, None]) -> Sku | None:
-        return await Sku.load(info.context, self.sku_id)
 
 
 @strawberry.type

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import strawberry
 from strawberry import relay
@@ -11,6 +11,7 @@ from strawberry import relay
 from models import AdjustmentReason, MovementKind, TransferPurpose, TransferStatus
 from models import PurchaseReceipt as PurchaseReceiptModel
 from models import PurchaseReceiptLine as PurchaseReceiptLineModel
+from models import Sku as SkuModel
 from models import StockMovement as StockMovementModel
 from models import Transfer as TransferModel
 from models import TransferLine as TransferLineModel
@@ -41,6 +42,9 @@ class StockLevel(Loaded, relay.Node):
     updated_at: datetime | None
     store_id: strawberry.Private[int]
     sku_id: strawberry.Private[int]
+    # The SKU when the level's statement read it (a store's page of levels): `sku` needs no loader then.
+    sku_model: strawberry.Private[SkuModel | None] = None
+    sku_read: strawberry.Private[bool] = False
 
     @classmethod
     def from_view(cls, view: LevelView) -> Self:
@@ -53,6 +57,8 @@ class StockLevel(Loaded, relay.Node):
             updated_at=m.updated_at,
             store_id=m.store_id,
             sku_id=m.sku_id,
+            sku_model=view.sku,
+            sku_read=view.sku_read,
         )
 
     @classmethod
@@ -81,8 +87,13 @@ class StockLevel(Loaded, relay.Node):
         return self.on_hand - self.reserved <= self.low_threshold
 
     @strawberry.field
-    async def sku(self, info: strawberry.Info[Context, None]) -> Sku | None:
-        return await Sku.load(info.context, self.sku_id)
+    def sku(self, info: strawberry.Info[Context, None]) -> Sku | None:
+        """Synchronous where the level's statement read the SKU (HQ's store list asks it of a hundred levels: no
+        coroutine, no task each); otherwise the loader's coroutine, which graphql-core awaits as it would an async
+        resolver's."""
+        if self.sku_read:
+            return Sku.from_model(self.sku_model) if self.sku_model is not None else None
+        return cast("Sku | None", Sku.load(info.context, self.sku_id))
 
     @strawberry.field
     async def store(self, info: strawberry.Info[Context, None]) -> Store | None:

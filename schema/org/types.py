@@ -214,7 +214,7 @@ class Store(Loaded, relay.Node):
             first=first,
             after=after,
         )
-        return Connection[MenuItem].of(page, MenuItem.from_model)
+        return Connection[MenuItem].of(page, MenuItem.from_row)
 
     @strawberry.field(description="The menu's categories with how many items each holds.")
     async def menu_categories(self, info: strawberry.Info[Context, None]) -> list[MenuCategoryRef]:

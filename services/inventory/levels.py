@@ -14,6 +14,7 @@ from sqlalchemy.orm import aliased
 from models import (
     AdjustmentReason,
     MovementKind,
+    Product,
     Sku,
     StockLevel,
     StockMovement,
@@ -24,7 +25,7 @@ from models import (
 )
 from services.access.permissions import Perm
 from services.access.scope import Viewer, acted_in, require_store, restrict
-from services.access.visible import require_visible
+from services.access.visible import owned_condition, require_visible
 from services.inventory import stock
 from services.inventory.stock import Availability as Availability
 from services.inventory.stock import availability as availability
@@ -253,8 +254,11 @@ def levels_for_stores_query(
     first: int,
     after_id: int | None,
     dialect: str,
+    with_skus: bool = False,
 ) -> AnySelect:
     """(StockLevel, threshold) rows: the first `first`+1 levels of each store in one statement, for the loader.
+    `with_skus` adds each level's SKU and whether the viewer may see its product (`visible`): a level's `sku`, which
+    HQ's store list asks of every level, then costs no statement of its own.
 
     PostgreSQL reads each store's page from the (store_id, id) index with a LATERAL join: 20 stores of 2,000
     SKUs read 120 index entries, where ranking every level of those stores read 40,000 (10 ms against 0.5).
@@ -267,21 +271,33 @@ def levels_for_stores_query(
         wanted = select(Store.id.label("wanted_id")).where(Store.id.in_(store_ids)).subquery("wanted")
         page = base.where(StockLevel.store_id == wanted.c.wanted_id).order_by(StockLevel.id).limit(first + 1)
         levels = page.lateral("levels")
-        return (
+        stmt = (
             select(aliased(StockLevel, levels), levels.c.threshold)
             .select_from(wanted)
             .join(levels, true())
             .order_by(levels.c.store_id, levels.c.id)
         )
+        return _with_skus(stmt, levels.c.sku_id, viewer) if with_skus else stmt
     ranked = (
         base.where(StockLevel.store_id.in_(store_ids))
         .add_columns(func.row_number().over(partition_by=StockLevel.store_id, order_by=StockLevel.id).label("rank"))
         .subquery()
     )
-    return (
+    stmt = (
         select(aliased(StockLevel, ranked), ranked.c.threshold)
         .where(ranked.c.rank <= first + 1)
         .order_by(ranked.c.store_id, ranked.c.id)
+    )
+    return _with_skus(stmt, ranked.c.sku_id, viewer) if with_skus else stmt
+
+
+def _with_skus(stmt: AnySelect, sku_id: ColumnElement[int], viewer: Viewer) -> AnySelect:
+    """Each row's SKU (its own alias: the level's page joins skus inside) and whether the viewer sees its product."""
+    sku = aliased(Sku, name="level_sku")
+    return (
+        stmt.add_columns(sku, owned_condition(viewer, Product.owner_store_id).label("visible"))
+        .join(sku, sku.id == sku_id)
+        .join(Product, Product.id == sku.product_id)
     )
 
 

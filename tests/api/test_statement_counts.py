@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from models import Staff, Store, StoreStatus
@@ -137,3 +139,94 @@ async def test_a_skus_product_costs_no_statement_of_its_own(api, state, chain):
     names = {e["node"]["sku"]["product"]["name"] for e in body["data"]["store"]["menu"]["edges"]}
     assert len(names) == 5
     assert counts["sku { barcode }"] == counts["sku { barcode product { name } }"], counts
+
+
+# The documents bench/load.py measures (issue #18): a member's menu and HQ's store list with stock.
+BENCHED_MENU = """query($s: ID!, $n: Int!) { store(id: $s) { menu(first: $n) { edges { node { listingId price
+  sku { barcode product { name } } } } } } }"""
+BENCHED_STORES = """query($n: Int!) { stores(first: $n) { edges { node { code name stockLevels(first: 5) { edges { node {
+  onHand reserved sku { barcode } } } } } } } }"""
+
+
+def _tables(statements: list[str]) -> list[str]:
+    """The first table each statement reads: what a count below is made of, in the failure message."""
+    return [found.group(1) if (found := re.search(r"\bFROM\s+(\w+)", s)) else s.split()[0] for s in statements]
+
+
+@pytest.mark.postgres_too
+async def test_the_benched_menu_takes_two_statements_and_its_page_brings_skus_products_and_availability(
+    api, state, chain
+):
+    """The store, then one page statement with each item's SKU, product and stock level; the chain settings (for the
+    low-stock line) are read only because tests turn the instance's memo off."""
+    from tests.conftest import gid
+    from tests.factories import list_in_store, make_library
+
+    library = await make_library(state, products=50, skus_per_product=2)
+    await list_in_store(state, chain.stores["SH01"], library.sku_ids, on_hand=3)
+    for n in (10, 100):
+        with count_statements(state.engine) as counter:
+            body = (await api.post(BENCHED_MENU, {"s": gid("Store", chain.stores["SH01"]), "n": n})).json()
+        assert "errors" not in body, body
+        edges = body["data"]["store"]["menu"]["edges"]
+        assert len(edges) == n and all(e["node"]["sku"]["product"]["name"] for e in edges)
+        tables = _tables(counter.statements)
+        assert [t for t in tables if t != "settings"] == ["stores", "store_listings"], tables
+
+
+@pytest.mark.postgres_too
+async def test_the_mini_programs_store_menu_takes_four_statements_at_any_size(api, state, chain):
+    """StoreMenu (trusted): running campaigns, the store, the menu's categories, the page (availability in it)."""
+    from tests.conftest import gid
+    from tests.factories import list_in_store, make_library
+
+    document = _trusted("StoreMenu")
+    library = await make_library(state, products=50, skus_per_product=2)
+    await list_in_store(state, chain.stores["SH01"], library.sku_ids, on_hand=3)
+    counts = {}
+    for n in (5, 60):
+        with count_statements(state.engine) as counter:
+            body = (await api.post(document, {"storeId": gid("Store", chain.stores["SH01"]), "first": n})).json()
+        assert "errors" not in body, body
+        menu = body["data"]["store"]["menu"]["edges"]
+        assert len(menu) == n and {e["node"]["availability"] for e in menu} == {"LOW"}
+        assert all(e["node"]["sku"]["product"]["name"] for e in menu)
+        tables = [t for t in _tables(counter.statements) if t != "settings"]
+        counts[n] = len(tables)
+        assert sorted(tables) == ["campaigns", "categories", "store_listings", "stores"], tables
+    assert counts[5] == counts[60] == 4
+
+
+@pytest.mark.postgres_too
+async def test_the_benched_store_list_takes_the_same_three_statements_for_5_and_50_stores(api, state, chain):
+    """The viewer check, the stores page, and one statement for every store's first levels with their SKUs."""
+    from tests.factories import list_in_store, make_library
+
+    await _grow_chain_to(state, chain, 50)
+    library = await make_library(state, products=3, skus_per_product=2)
+    async with state.sessionmaker() as session:
+        from sqlalchemy import select
+
+        store_ids = list((await session.scalars(select(Store.id).order_by(Store.id))).all())
+    for store_id in store_ids:
+        await list_in_store(state, store_id, library.sku_ids, on_hand=4)
+    token = await api.token("hq.admin")
+    for n in (5, 50):
+        with count_statements(state.engine) as counter:
+            body = (await api.post(BENCHED_STORES, {"n": n}, token=token)).json()
+        assert "errors" not in body, body
+        edges = body["data"]["stores"]["edges"]
+        assert len(edges) == n
+        levels = [level["node"] for e in edges for level in e["node"]["stockLevels"]["edges"]]
+        assert levels and all(level["sku"]["barcode"] for level in levels)
+        tables = [t for t in _tables(counter.statements) if t != "settings"]
+        assert len(tables) == 3, tables
+
+
+def _trusted(name: str) -> str:
+    import json
+    from pathlib import Path
+
+    manifest = json.loads((Path(__file__).resolve().parents[2] / "trusted-documents.json").read_text())
+    body: str = next(op["body"] for op in manifest["operations"] if op["name"] == name)
+    return body

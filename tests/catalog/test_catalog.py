@@ -156,6 +156,45 @@ async def test_store_own_products_need_hq_policy_and_stay_in_their_store(api, st
     assert other_store["errors"][0]["extensions"]["code"] == "FORBIDDEN"
 
 
+MENU = """query($s: ID!) { store(id: $s) { menu(first: 10) { edges { node { price availability
+  sku { barcode product { name } } } } } } }"""
+
+
+@pytest.mark.postgres_too
+async def test_a_menu_item_shows_its_sku_to_those_who_may_see_the_product_and_its_availability_to_all(
+    api, state, chain
+):
+    """The menu's page reads each item's SKU, product and stock level itself (no loader): the store's own product is
+    listed, but only its store's staff and HQ see what it is; sold out, low and in stock read from its level."""
+    library = await make_library(state, products=2, skus_per_product=1)
+    await list_in_store(state, chain.stores["SH01"], library.sku_ids[:1], on_hand=50)
+    await list_in_store(state, chain.stores["SH01"], library.sku_ids[1:], on_hand=2)
+    await allow_store_products(state)
+    variables = {
+        "cat": gid("Category", library.category_ids["食品"]),
+        "store": gid("Store", chain.stores["SH01"]),
+        "skus": [{"barcode": "SH01-0001", "basePrice": 1500}],
+    }
+    created = await api.gql(CREATE_PRODUCT, variables, as_="sh01.manager")
+    assert created["data"]["createProduct"]["errors"] == []
+    async with state.sessionmaker() as session:
+        own_sku = await session.scalar(select(Sku.id).where(Sku.barcode == "SH01-0001"))
+    await list_in_store(state, chain.stores["SH01"], [own_sku])  # listed, none in stock
+
+    async def menu(who: str | None) -> list[tuple[str, str | None]]:
+        body = await api.gql(MENU, {"s": gid("Store", chain.stores["SH01"])}, as_=who)
+        assert "errors" not in body, body
+        return [
+            (e["node"]["availability"], e["node"]["sku"] and e["node"]["sku"]["product"]["name"])
+            for e in body["data"]["store"]["menu"]["edges"]
+        ]
+
+    assert await menu("sh01.clerk") == [("IN_STOCK", "商品0"), ("LOW", "商品1"), ("SOLD_OUT", "拿铁")]
+    assert await menu("hq.admin") == [("IN_STOCK", "商品0"), ("LOW", "商品1"), ("SOLD_OUT", "拿铁")]
+    for who in ("member:m1", None, "sh02.manager"):
+        assert await menu(who) == [("IN_STOCK", "商品0"), ("LOW", "商品1"), ("SOLD_OUT", None)], who
+
+
 @pytest.mark.postgres_too
 async def test_products_search_by_name_barcode_and_category_subtree(api, state):
     library = await make_library(state, products=4, skus_per_product=1)

@@ -6,22 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
-from dataclasses import replace
 
 import httpx
 import pytest
 
 from app import create_app
-from resolvers.state import build_state
 from services.access.auth import ACCESS_CHANGED, SESSION_REVOKED
 from services.access.scope import Viewer, ViewerKind
 from services.access.viewer_cache import ViewerCache
 from services.org.settings import SettingsMemo
-from services.platform.events import Event, RedisBroker
-from tests.api.test_e2e_http import running_server
+from services.platform.events import Event
 from tests.conftest import Api, count_statements, gid
 from tests.factories import list_in_store, make_library
+from tests.instances import two_instances
 
 ME = "{ me { ... on StaffViewer { staff { username } } } }"
 LOGOUT = "mutation { logout { errors { code } } }"
@@ -133,35 +130,19 @@ async def test_given_the_cache_on_when_a_clerk_is_disabled_then_their_next_reque
 
 @pytest.mark.postgres_only
 async def test_given_two_instances_when_a_session_ends_on_one_then_the_other_refuses_it(state, settings, redis_url):
-    prefix = f"test-{uuid.uuid4().hex[:8]}:"
-    instances = [build_state(replace(settings, redis_url=redis_url, session_cache_s=30.0)) for _ in range(2)]
-    for instance in instances:
-        await instance.broker.close()
-        instance.broker = RedisBroker(redis_url, channel_prefix=prefix)
-    a, b = instances
-    try:
-        async with (
-            running_server(create_app(state=a), lifespan="on") as url_a,
-            running_server(create_app(state=b), lifespan="on") as url_b,
-            httpx.AsyncClient(base_url=f"http://{url_a}", timeout=30) as http_a,
-            httpx.AsyncClient(base_url=f"http://{url_b}", timeout=30) as http_b,
-        ):
-            token = await Api(http_a).token("sh01.manager")
-            assert (await Api(http_b).post(ME, token=token)).status_code == 200  # B now remembers it (for 30 s)
-            await asyncio.sleep(0.3)  # both instances listen to the broadcast
-            assert (await Api(http_a).post(LOGOUT, token=token)).json()["data"]["logout"]["errors"] == []
-            statuses = []
-            deadline = time.monotonic() + 1.0
-            while time.monotonic() < deadline:
-                statuses.append((await Api(http_b).post(ME, token=token)).status_code)
-                if statuses[-1] == 401:
-                    break
-                await asyncio.sleep(0.02)
-            assert statuses[-1] == 401, statuses  # within a second on B, though B would remember it for 30
-    finally:
-        for instance in instances:
-            await instance.broker.close()
-            await instance.engine.dispose()
+    async with two_instances(settings, redis_url, session_cache_s=30.0) as (a, b):
+        token = await a.api.token("sh01.manager")
+        assert (await b.api.post(ME, token=token)).status_code == 200  # B now remembers it (for 30 s)
+        await asyncio.sleep(0.3)  # both instances listen to the broadcast
+        assert (await a.api.post(LOGOUT, token=token)).json()["data"]["logout"]["errors"] == []
+        statuses = []
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            statuses.append((await b.api.post(ME, token=token)).status_code)
+            if statuses[-1] == 401:
+                break
+            await asyncio.sleep(0.02)
+        assert statuses[-1] == 401, statuses  # within a second on B, though B would remember it for 30
 
 
 STOCK = "query($s: ID!) { node(id: $s) { ... on Store { stockLevels { edges { node { lowThreshold } } } } } }"

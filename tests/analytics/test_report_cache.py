@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
@@ -16,7 +15,7 @@ import pytest
 from app import create_app
 from bench.dashboard import DASHBOARD
 from models import PaymentMethod, utcnow
-from resolvers.state import AppState, build_state
+from resolvers.state import AppState
 from services.access.viewer_cache import ViewerCache
 from services.analytics import report_cache
 from services.analytics.facts import FACTS_FOLDED
@@ -25,12 +24,12 @@ from services.orders import pos
 from services.org.settings import SETTINGS_CHANGED
 from services.platform import jobs
 from services.platform.db import write_transaction
-from services.platform.events import Event, RedisBroker
+from services.platform.events import Event
 from services.pricing.engine import CartLine, quote
 from tests.analytics.test_report_fold import serving_with_lifespan
-from tests.api.test_e2e_http import running_server
 from tests.conftest import Api, count_statements, gid, mint_token
 from tests.factories import HQ
+from tests.instances import two_instances
 from tests.marketing_givens import Menu, given_menu
 
 SALES = """query($s: ID, $from: Date, $to: Date) { salesReport(storeId: $s, from: $from, to: $to, top: 5) {
@@ -114,7 +113,7 @@ async def test_a_store_renamed_shows_its_new_name_in_the_cached_ranking(cached, 
     menu = await _sold(cached, chain)
     first = await api.gql(DASHBOARD, as_="hq.admin")
     assert "errors" not in first, first
-    rename = "mutation($id: ID!) { updateStore(input: {id: $id, name: \"改名门店\"}) { errors { code } } }"
+    rename = 'mutation($id: ID!) { updateStore(input: {id: $id, name: "改名门店"}) { errors { code } } }'
     body = await api.gql(rename, {"id": gid("Store", menu.store)}, as_="hq.admin")
     assert body["data"]["updateStore"]["errors"] == [], body
     again = await api.gql(DASHBOARD, as_="hq.admin")
@@ -337,48 +336,30 @@ async def test_an_answer_is_kept_no_longer_than_the_ttl_and_a_failure_is_not_kep
 @pytest.mark.postgres_only
 async def test_given_two_instances_when_one_folds_then_the_others_cached_dashboard_drops(state, chain, redis_url):
     menu = await _sold(state, chain)
-    prefix = f"test-{uuid.uuid4().hex[:8]}:"
-    settings = replace(state.settings, redis_url=redis_url, run_jobs=False, report_cache_s=60.0)
-    instances = [build_state(settings) for _ in range(2)]
-    for instance in instances:
-        await instance.broker.close()
-        instance.broker = RedisBroker(redis_url, channel_prefix=prefix)
-    a, b = instances
-    try:
-        async with (
-            running_server(create_app(state=a), lifespan="on") as url_a,
-            running_server(create_app(state=b), lifespan="on") as url_b,
-            httpx.AsyncClient(base_url=f"http://{url_a}", timeout=30) as http_a,
-            httpx.AsyncClient(base_url=f"http://{url_b}", timeout=30) as http_b,
-        ):
-            api_b = Api(http_b)
-            assert (await _totals(api_b, "hq.admin"))["orders"] == 2
-            assert len(b.report_cache) == 1  # B remembers it (for a minute)
-            await asyncio.sleep(0.3)  # both instances listen to the broadcast
-            sale = await Api(http_a).gql(
-                "mutation($in: PosCheckoutInput!) { posCheckout(input: $in) { errors { code } } }",
-                {
-                    "in": {
-                        "clientOrderId": "two-1",
-                        "storeId": gid("Store", menu.store),
-                        "lines": [{"skuId": gid("Sku", menu.a), "quantity": 1}],
-                        "tenders": [{"method": "CASH", "amount": 10000}],
-                    }
-                },
-                as_="sh01.clerk",
-            )
-            assert sale["data"]["posCheckout"]["errors"] == [], sale
-            assert (await _totals(api_b, "hq.admin"))["orders"] == 2  # not folded yet
-            await _fold(a)  # A's runner folds: committed, then announced through Redis
-            seen: list[int] = []
-            deadline = time.monotonic() + 2.0
-            while time.monotonic() < deadline:
-                seen.append((await _totals(api_b, "hq.admin"))["orders"])
-                if seen[-1] == 3:
-                    break
-                await asyncio.sleep(0.02)
-            assert seen[-1] == 3, seen  # within moments on B, though B would keep its answer for a minute
-    finally:
-        for instance in instances:
-            await instance.broker.close()
-            await instance.engine.dispose()
+    async with two_instances(state.settings, redis_url, run_jobs=False, report_cache_s=60.0) as (a, b):
+        assert (await _totals(b.api, "hq.admin"))["orders"] == 2
+        assert len(b.state.report_cache) == 1  # B remembers it (for a minute)
+        await asyncio.sleep(0.3)  # both instances listen to the broadcast
+        sale = await a.api.gql(
+            "mutation($in: PosCheckoutInput!) { posCheckout(input: $in) { errors { code } } }",
+            {
+                "in": {
+                    "clientOrderId": "two-1",
+                    "storeId": gid("Store", menu.store),
+                    "lines": [{"skuId": gid("Sku", menu.a), "quantity": 1}],
+                    "tenders": [{"method": "CASH", "amount": 10000}],
+                }
+            },
+            as_="sh01.clerk",
+        )
+        assert sale["data"]["posCheckout"]["errors"] == [], sale
+        assert (await _totals(b.api, "hq.admin"))["orders"] == 2  # not folded yet
+        await _fold(a.state)  # A's runner folds: committed, then announced through Redis
+        seen: list[int] = []
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            seen.append((await _totals(b.api, "hq.admin"))["orders"])
+            if seen[-1] == 3:
+                break
+            await asyncio.sleep(0.02)
+        assert seen[-1] == 3, seen  # within moments on B, though B would keep its answer for a minute

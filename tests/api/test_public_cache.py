@@ -9,7 +9,6 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -18,13 +17,12 @@ import pytest
 
 from app import create_app
 from models import utcnow
-from resolvers.state import AppState, build_state
+from resolvers.state import AppState
 from schema.core import trusted
-from services.platform.events import RedisBroker
 from services.platform.public_reads import PublicReads, changed
-from tests.api.test_e2e_http import running_server
 from tests.conftest import Api, Chain, count_statements, gid
 from tests.factories import list_in_store, make_library
+from tests.instances import two_instances
 
 ADJUST = """mutation($key: String!, $s: ID!, $k: ID!, $d: Int!) { adjustStock(input: {idempotencyKey: $key,
   storeId: $s, lines: [{skuId: $k, delta: $d}], reason: DAMAGE}) { errors { code } } }"""
@@ -194,39 +192,23 @@ async def test_identical_requests_arriving_together_make_the_answer_once():
 async def test_given_two_instances_a_stock_move_on_one_shows_on_the_other_within_a_second(
     state, settings, shop, redis_url
 ):
-    prefix = f"test-{uuid.uuid4().hex[:8]}:"
-    instances = [build_state(replace(settings, redis_url=redis_url, public_cache_s=60.0)) for _ in range(2)]
-    for instance in instances:
-        await instance.broker.close()
-        instance.broker = RedisBroker(redis_url, channel_prefix=prefix)
-    a, b = instances
     sku = gid("Sku", shop["skus"][0])
-    try:
-        async with (
-            running_server(create_app(state=a), lifespan="on") as url_a,
-            running_server(create_app(state=b), lifespan="on") as url_b,
-            httpx.AsyncClient(base_url=f"http://{url_a}", timeout=30) as http_a,
-            httpx.AsyncClient(base_url=f"http://{url_b}", timeout=30) as http_b,
-        ):
-            on_b = MiniProgram(http_b)
+    async with two_instances(settings, redis_url, public_cache_s=60.0) as (a, b):
+        on_b = MiniProgram(b.http)
+        assert (await on_b.menu(shop["store_id"]))[sku]["availability"] == "IN_STOCK"
+        with count_statements(b.state.engine) as counter:
             assert (await on_b.menu(shop["store_id"]))[sku]["availability"] == "IN_STOCK"
-            with count_statements(b.engine) as counter:
-                assert (await on_b.menu(shop["store_id"]))[sku]["availability"] == "IN_STOCK"
-            # B remembers it (for 60 s); B's own background work may run meanwhile, the menu's statements do not.
-            assert not [s for s in counter.statements if "store_listings" in s], counter.statements
-            await asyncio.sleep(0.3)  # both instances listen to the broadcast
-            moved = {"s": shop["store_id"], "k": sku, "d": -50, "key": uuid.uuid4().hex}
-            body = await Api(http_a).gql(ADJUST, moved, as_="hq.admin")
-            assert body["data"]["adjustStock"]["errors"] == []
-            committed = time.monotonic()
-            seen = []
-            while time.monotonic() - committed < 1.0:
-                seen.append((await on_b.menu(shop["store_id"]))[sku]["availability"])
-                if seen[-1] == "SOLD_OUT":
-                    break
-                await asyncio.sleep(0.02)
-            assert seen[-1] == "SOLD_OUT", seen  # within a second on B, though B would keep it for 60
-    finally:
-        for instance in instances:
-            await instance.broker.close()
-            await instance.engine.dispose()
+        # B remembers it (for 60 s); B's own background work may run meanwhile, the menu's statements do not.
+        assert not [s for s in counter.statements if "store_listings" in s], counter.statements
+        await asyncio.sleep(0.3)  # both instances listen to the broadcast
+        moved = {"s": shop["store_id"], "k": sku, "d": -50, "key": uuid.uuid4().hex}
+        body = await a.api.gql(ADJUST, moved, as_="hq.admin")
+        assert body["data"]["adjustStock"]["errors"] == []
+        committed = time.monotonic()
+        seen = []
+        while time.monotonic() - committed < 1.0:
+            seen.append((await on_b.menu(shop["store_id"]))[sku]["availability"])
+            if seen[-1] == "SOLD_OUT":
+                break
+            await asyncio.sleep(0.02)
+        assert seen[-1] == "SOLD_OUT", seen  # within a second on B, though B would keep it for 60

@@ -80,7 +80,8 @@ POS = """mutation($s: ID!, $k: ID!, $key: String!) { posCheckout(input: {storeId
   lines: [{skuId: $k, quantity: 1}], tenders: [{method: CASH, amount: 1000}]}) { errors { code } order { id } } }"""
 COUNT = """mutation($s: ID!, $k: ID!, $q: Int!, $key: String!) { submitStocktake(input: {storeId: $s,
   counts: [{skuId: $k, quantity: $q}], idempotencyKey: $key}) { errors { code message } } }"""
-NEARBY = "NearbyStores"
+STORE_DASHBOARD = """query($s: ID!) { salesReport(storeId: $s, top: 10) { totals { orders net } previous { net }
+  series { label figures { net } } byHour { label figures { orders } } topProducts { label quantity } } }"""
 STORE_MENU = "StoreMenu"
 
 
@@ -613,6 +614,11 @@ def scenarios(app: Server, base: Server, config: Config) -> dict[str, list[Conte
         "dashboard": [
             Contender(
                 "ours: HQ dashboard, 20 HQ users", app, graphql_load([{"query": DASHBOARD}], t["hq"]), connections=20
+            ),
+            Contender(
+                "ours: a store's dashboard, as HQ",
+                app,
+                graphql_load([{"query": STORE_DASHBOARD, "variables": v} for v in by_store], t["hq"]),
             ),
         ],
         "writes": [

@@ -72,6 +72,9 @@ async def _counts(url: str) -> dict[str, int]:
                 "stores": await count(Store),
                 "skus": await count(Sku),
                 "listings": await count(StoreListing),
+                "listing_stores": int(
+                    await session.scalar(select(func.count(func.distinct(StoreListing.store_id)))) or 0
+                ),
                 "members": await count(Member),
                 "orders": await count(Order),
             }
@@ -175,8 +178,9 @@ def write_results(
     def describe(c: Chain) -> str:
         n = c.counts
         return (
-            f"{n['stores']:,} stores, {n['skus']:,} SKUs, {n['listings']:,} listings ({n['listings'] // max(n['stores'], 1)}"
-            f" a store), {n['members']:,} members, {n['orders']:,} orders"
+            f"{n['stores']:,} stores, {n['skus']:,} SKUs, {n['listings']:,} listings"
+            f" ({n['listings'] // max(n['listing_stores'], 1)} in each of {n['listing_stores']:,} stores),"
+            f" {n['members']:,} members, {n['orders']:,} orders"
         )
 
     one, ten = alone[small.url]["p50_ms"], alone[large.url]["p50_ms"]
@@ -189,7 +193,8 @@ def write_results(
 
 - Date: {datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
 - Machine: {_machine()}
-- Data: {describe(small)} ({small.url.split("/")[-1]}); {describe(large)} ({large.url.split("/")[-1]}). The same
+- Data: {describe(small)} ({small.url.split("/")[-1]});
+  {describe(large)} ({large.url.split("/")[-1]}). The same
   400 SKUs are listed in every store at both sizes (all 2,000 at 5,000 stores would be 10 million listings and as
   many stock levels; the menu reads a store's first page either way), orders over 30 days.
 - Setup: one `uvicorn --workers {WORKERS}` app per set, both up throughout; wrk `-t1 -c{CONNECTIONS}` (`-c4` for the

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 
-.PHONY: run test lint typecheck imports pytest fuzz acceptance migrate schema schema-check seed jobs clean bench-data bench-dashboard bench-load
+.PHONY: run test lint typecheck imports pytest fuzz acceptance migrate schema schema-check seed jobs clean bench-data bench-dashboard bench-setup bench-load bench-scale-data bench-scale
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -70,6 +70,18 @@ bench-data: $(STAMP)
 bench-dashboard: $(STAMP)
 	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python -m bench.dashboard
 
-bench-load: $(STAMP)
-	$(BIN)/pip install -q -e '.[bench]'
+# wrk, the C load generator the load benches drive (Debian/Ubuntu package `wrk`).
+bench-setup:
+	@which wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+
+bench-load: $(STAMP) bench-setup
 	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python -m bench.load
+
+# Growth 500 -> 5,000 stores: two databases loaded once by bench-scale-data (about 5 and 20 minutes), then measured.
+BENCH_SCALE_URLS ?= postgresql+asyncpg://postgres@127.0.0.1:5432/bench500 postgresql+asyncpg://postgres@127.0.0.1:5432/bench5000
+bench-scale-data: $(STAMP)
+	$(BIN)/python -m bench.generate --url $(word 1,$(BENCH_SCALE_URLS)) --stores 500 --listed 400 --members 200000 --orders 200000
+	$(BIN)/python -m bench.generate --url $(word 2,$(BENCH_SCALE_URLS)) --stores 5000 --listed 400 --members 200000 --orders 200000
+
+bench-scale: $(STAMP) bench-setup
+	$(BIN)/python -m bench.scale $(BENCH_SCALE_URLS)

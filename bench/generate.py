@@ -3,6 +3,8 @@ paid orders spread over the last days, with their lines, payments and report fac
 
     python -m bench.generate --url postgresql+asyncpg://postgres@127.0.0.1/bench --orders 1000000   # the full set
     python -m bench.generate --url sqlite+aiosqlite:///data/bench.db --small                         # a small set
+    python -m bench.generate --url postgresql+asyncpg://postgres@127.0.0.1/bench5000 --stores 5000 --listed 400 \
+        --members 200000 --orders 200000                                                             # the growth set
 
 Run again with a larger --orders to add orders to an existing set (the benches grow 100k to 1M this way).
 Rows are written in large multi-row INSERTs; the report facts are folded by the same job the app runs.
@@ -14,7 +16,7 @@ import argparse
 import asyncio
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -62,6 +64,7 @@ class Size:
     members: int
     orders: int
     days: int = 30
+    listed: int | None = None  # SKUs each store lists (the library's first ones); None: every SKU everywhere
 
 
 FULL = Size(stores=500, skus=2000, members=200_000, orders=1_000_000)
@@ -109,12 +112,12 @@ async def _library(engine: AsyncEngine, size: Size, rng: random.Random) -> None:
                     "lat": 31.0 + (i % 50) / 100,
                     "lng": 121.0 + (i // 50) / 100,
                     "status": StoreStatus.OPEN,
-                    "hours": [],
+                    "hours": [{"weekday": d, "opens": "00:00", "closes": "00:00"} for d in range(7)],
                 }
                 for i in range(size.stores)
             ],
         )
-        skus = (await session.execute(select(Sku.id, Sku.base_price))).all()
+        skus = (await session.execute(select(Sku.id, Sku.base_price).order_by(Sku.id))).all()[: size.listed]
         stores = (await session.scalars(select(Store.id).where(Store.code.like(f"{PREFIX}%")))).all()
         for store_id in stores:
             await _bulk(
@@ -165,7 +168,7 @@ async def _orders(engine: AsyncEngine, size: Size, rng: random.Random) -> int:
         )
         next_id = int(await session.scalar(select(func.coalesce(func.max(Order.id), 0))) or 0) + 1
         stores = list((await session.scalars(select(Store.id).where(Store.code.like(f"{PREFIX}%")))).all())
-        prices = dict((await session.execute(select(Sku.id, Sku.base_price))).all())
+        prices = dict((await session.execute(select(Sku.id, Sku.base_price).order_by(Sku.id))).all()[: size.listed])
         member_ids = list((await session.scalars(select(Member.id))).all())
     sku_ids = list(prices)
     now = utcnow()
@@ -278,10 +281,18 @@ def main() -> None:
     parser.add_argument("--url", required=True)
     parser.add_argument("--small", action="store_true", help="20 stores, 200 SKUs, 5,000 members, 50,000 orders")
     parser.add_argument("--orders", type=int, help="total orders wanted (default: the set's)")
+    parser.add_argument("--stores", type=int, help="stores (default: the set's; only when the library is first made)")
+    parser.add_argument("--members", type=int, help="total members wanted (default: the set's)")
+    parser.add_argument("--listed", type=int, help="SKUs each store lists (default: all of the library's)")
     args = parser.parse_args()
     size = SMALL if args.small else FULL
-    if args.orders:
-        size = Size(size.stores, size.skus, size.members, args.orders, size.days)
+    size = replace(
+        size,
+        stores=args.stores or size.stores,
+        members=args.members or size.members,
+        orders=args.orders or size.orders,
+        listed=args.listed or size.listed,
+    )
     asyncio.run(generate(args.url, size))
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import functools
 import os
 import secrets
@@ -191,6 +192,16 @@ def make_settings(database_url: str, data_dir: Path, test_keys: tuple[str, str])
         public_cache_s=0.0,
         report_cache_s=0.0,  # reports computed per request; tests/analytics/test_report_cache.py turns it on
     )
+
+
+# The caches make_settings turns off, as deployed: what a suite that must hold "with caching on" runs with.
+CACHES = ("session_cache_s", "settings_cache_s", "public_cache_s", "report_cache_s")
+
+
+def with_caches(settings: Settings) -> Settings:
+    """`settings` with every per-instance cache at its deployed default."""
+    defaults: dict[str, float] = {f.name: f.default for f in dataclasses.fields(Settings) if f.name in CACHES}  # type: ignore[misc]
+    return dataclasses.replace(settings, **defaults)  # type: ignore[arg-type]
 
 
 @pytest.fixture

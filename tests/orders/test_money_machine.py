@@ -57,7 +57,7 @@ from services.orders.settlement import day_bounds
 from services.platform import jobs
 from services.platform.errors import DomainError, ErrorCode
 from services.platform.payments import SandboxProvider
-from tests.conftest import Api, gid, pk
+from tests.conftest import Api, gid, pk, with_caches
 from tests.factories import list_in_store, make_library
 
 EXAMPLES = int(os.environ.get("MONEY_MACHINE_EXAMPLES", "20"))
@@ -589,7 +589,8 @@ async def test_the_money_path_keeps_its_books(state: AppState) -> None:
 
     def thread() -> None:
         loop = asyncio.new_event_loop()
-        own = build_state(state.settings)  # an engine, sandbox and app of this loop's own, over the same database
+        # An engine, sandbox and app of this loop's own, over the same database, with every cache on as deployed.
+        own = build_state(with_caches(state.settings))
 
         async def open_env() -> tuple[Env, httpx.AsyncClient]:
             http = httpx.AsyncClient(

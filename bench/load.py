@@ -485,7 +485,7 @@ async def in_process(url: str, config: Config, n: int = 100) -> list[tuple[str, 
     from dataclasses import replace
 
     os.environ["DATABASE_URL"] = url  # bench.baseline's engine, made on import
-    from app import create_app
+    from app import GC_YOUNG_THRESHOLD, create_app
     from bench import baseline
     from resolvers.state import build_state
     from services.platform.config import Settings
@@ -494,6 +494,7 @@ async def in_process(url: str, config: Config, n: int = 100) -> list[tuple[str, 
     app = create_app(state=state)
     gc.collect()
     gc.freeze()  # as app:app does for the server
+    gc.set_threshold(GC_YOUNG_THRESHOLD, 50, 100)
     counted = [0]
 
     def count(*_: Any) -> None:

@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 from sqlalchemy import event, select
 
+from app import GC_YOUNG_THRESHOLD
 from bench.load import MENU, STORES, _gid
 from models import Store
 
@@ -84,6 +85,7 @@ async def measure(url: str, n: int, rounds: int, show: bool) -> list[tuple[str, 
     app = create_app(state=state)
     gc.collect()
     gc.freeze()  # as app:app does for the server
+    gc.set_threshold(GC_YOUNG_THRESHOLD, 50, 100)
     rows: list[tuple[str, float, float, float, float]] = []
     trips = [0]
     _count_round_trips(trips)

@@ -39,6 +39,20 @@ async def _grow_chain_to(state, chain, total: int) -> None:
                 )
 
 
+async def _fifty_stores_listing(state, chain, on_hand) -> None:
+    """Given 50 stores, each listing the same six SKUs with `on_hand(i)` of each in the i-th store."""
+    from sqlalchemy import select
+
+    from tests.factories import list_in_store, make_library
+
+    await _grow_chain_to(state, chain, 50)
+    library = await make_library(state, products=3, skus_per_product=2)
+    async with state.sessionmaker() as session:
+        store_ids = list((await session.scalars(select(Store.id).order_by(Store.id))).all())
+    for i, store_id in enumerate(store_ids):
+        await list_in_store(state, store_id, library.sku_ids, on_hand=on_hand(i))
+
+
 async def test_stores_with_staff_and_roles_take_the_same_statements_for_5_and_50_stores(api, state, chain):
     await _grow_chain_to(state, chain, 50)
     token = await api.token("hq.admin")
@@ -78,16 +92,7 @@ LOW_LEVELS = """query($n: Int!) { stores(first: $n) { edges { node { code
 
 @pytest.mark.postgres_too
 async def test_hq_low_stock_across_stores_is_constant_in_statements(api, state, chain):
-    from tests.factories import list_in_store, make_library
-
-    await _grow_chain_to(state, chain, 50)
-    library = await make_library(state, products=3, skus_per_product=2)
-    async with state.sessionmaker() as session:
-        from sqlalchemy import select
-
-        store_ids = list((await session.scalars(select(Store.id).order_by(Store.id))).all())
-    for i, store_id in enumerate(store_ids):
-        await list_in_store(state, store_id, library.sku_ids, on_hand=2 + (i % 7))
+    await _fifty_stores_listing(state, chain, on_hand=lambda i: 2 + (i % 7))
     token = await api.token("hq.admin")
     counts = {}
     for n in (5, 50):
@@ -200,16 +205,7 @@ async def test_the_mini_programs_store_menu_takes_four_statements_at_any_size(ap
 @pytest.mark.postgres_too
 async def test_the_benched_store_list_takes_the_same_three_statements_for_5_and_50_stores(api, state, chain):
     """The viewer check, the stores page, and one statement for every store's first levels with their SKUs."""
-    from tests.factories import list_in_store, make_library
-
-    await _grow_chain_to(state, chain, 50)
-    library = await make_library(state, products=3, skus_per_product=2)
-    async with state.sessionmaker() as session:
-        from sqlalchemy import select
-
-        store_ids = list((await session.scalars(select(Store.id).order_by(Store.id))).all())
-    for store_id in store_ids:
-        await list_in_store(state, store_id, library.sku_ids, on_hand=4)
+    await _fifty_stores_listing(state, chain, on_hand=lambda i: 4)
     token = await api.token("hq.admin")
     for n in (5, 50):
         with count_statements(state.engine) as counter:

@@ -47,7 +47,9 @@ RESULTS = Path(__file__).with_name("RESULTS.md")
 
 
 async def time_dashboard(url: str, runs: int = 40, warmup: int = 5) -> dict[str, float]:
-    settings = replace(Settings.from_env(), database_url=url, run_jobs=False, log_json=False)
+    """The dashboard computed afresh each time (the report cache off): what HQ waits for after each fold, and what
+    must not grow with the orders (the cache would hide it)."""
+    settings = replace(Settings.from_env(), database_url=url, run_jobs=False, log_json=False, report_cache_s=0.0)
     state = build_state(settings)
     app = create_app(state=state)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as http:

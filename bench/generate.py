@@ -245,6 +245,12 @@ async def _orders(engine: AsyncEngine, size: Size, rng: random.Random) -> int:
     return made
 
 
+async def _analyze(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(text("ANALYZE"))
+
+
 async def generate(url: str, size: Size, seed: int = 7) -> dict[str, float]:
     engine = create_engine(url)
     timings: dict[str, float] = {}
@@ -262,14 +268,14 @@ async def generate(url: str, size: Size, seed: int = 7) -> dict[str, float]:
         t1 = time.perf_counter()
         made = await _orders(engine, size, rng)
         timings["orders_s"] = time.perf_counter() - t1
+        # Bulk loads leave the planner's statistics behind (it estimated 1 product of 2,000 and chose nested loops
+        # 30x slower than the right plan; it took 900,000 pending fact events for one, and the fold's delete of a
+        # batch outran the statement timeout); a real chain's tables are analysed by autovacuum as they grow.
+        await _analyze(engine)
         t2 = time.perf_counter()
         folded = await facts.refresh_all(create_sessionmaker(engine), batch=10_000)
         timings["facts_s"] = time.perf_counter() - t2
-        # Bulk loads leave the planner's statistics behind (it estimated 1 product of 2,000 and chose nested loops
-        # 30x slower than the right plan); a real chain's tables are analysed by autovacuum as they grow.
-        async with engine.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text("ANALYZE"))
+        await _analyze(engine)
         print(f"{made:,} orders added, {folded:,} fact events folded; {timings}", flush=True)
     finally:
         await engine.dispose()

@@ -28,12 +28,13 @@ class Event:
 
 def emit(session: AsyncSession, topic: str, payload: dict[str, Any]) -> None:
     """Queue an event on the session; it is published only if the transaction commits."""
-    session.info.setdefault(_PENDING, []).append(Event(topic, payload))
+    pending(session.info).append(Event(topic, payload))
 
 
 def pending(info: dict[Any, Any]) -> list[Event]:
-    """What a session (its `info`) has emitted so far and not yet published; for hooks that run before the commit."""
-    events: list[Event] = info.get(_PENDING, [])
+    """What a session (its `info`) has emitted so far and not yet published: the queue itself, for hooks that read
+    it before the commit or add to it from a flush."""
+    events: list[Event] = info.setdefault(_PENDING, [])
     return events
 
 

@@ -113,7 +113,7 @@ def changed(info: dict[Any, Any], tags: Iterable[str]) -> None:
         if queued.topic == PUBLIC_CHANGED:
             events[i] = Event(PUBLIC_CHANGED, {"tags": sorted(set(queued.payload["tags"]) | new)})
             return
-    info.setdefault("pending_events", events).append(Event(PUBLIC_CHANGED, {"tags": sorted(new)}))
+    events.append(Event(PUBLIC_CHANGED, {"tags": sorted(new)}))
 
 
 def _flushed(session: Session, _context: Any) -> None:

@@ -34,7 +34,9 @@ class FactEvent(Base):
 
 
 class StoreDayFact(Base):
-    """Per store, day, channel and fulfilment: orders, GMV (list prices), discounts, net sales, refunds."""
+    """Per store, day, channel and fulfilment: orders, GMV (list prices), discounts, net sales, refunds, and the units
+    and cost of goods sold and refunded (the SKU facts' figures summed, so a store's margin, ranking and stock turnover
+    read one row per store day, not one per SKU: at a million orders the SKU facts are millions of rows)."""
 
     __tablename__ = "fact_store_day"
     __table_args__ = (
@@ -54,6 +56,10 @@ class StoreDayFact(Base):
     refunds: Mapped[int] = mapped_column(BigInteger(), default=0)
     refund_count: Mapped[int] = mapped_column(BigInteger(), default=0)
     members: Mapped[int] = mapped_column(BigInteger(), default=0)  # orders with a member
+    quantity: Mapped[int] = mapped_column(BigInteger(), default=0, server_default="0")  # units sold
+    refunded_quantity: Mapped[int] = mapped_column(BigInteger(), default=0, server_default="0")
+    cost: Mapped[int] = mapped_column(BigInteger(), default=0, server_default="0")  # unit cost kept x units
+    refunded_cost: Mapped[int] = mapped_column(BigInteger(), default=0, server_default="0")
 
 
 class StoreHourFact(Base):

@@ -45,6 +45,8 @@ log = logging.getLogger("chain.facts")
 BATCH = 2000
 # Announced by every fold that changed facts: {"stores": [store ids], "days": ["YYYY-MM-DD" business days]}.
 FACTS_FOLDED = "facts.folded"
+# The SKU figures a store's day carries too, summed over its SKUs (margin, ranking and turnover read them per store).
+STORE_DAY_GOODS = ("quantity", "refunded_quantity", "cost", "refunded_cost")
 
 
 def record(
@@ -89,10 +91,15 @@ class _Deltas:
         cells = [(store_id, day) for day, store_id, *_ in self.store_day] + [(s, d) for s, d, *_ in self.store_sku]
         return sorted({s for s, _ in cells}), sorted({d.isoformat() for _, d in cells})
 
-    def add_sku(self, store_id: int, day: Any, sku_id: int, category_id: int, **values: int) -> None:
+    def add_sku(
+        self, store_day: dict[str, int], store_id: int, day: Any, sku_id: int, category_id: int, **values: int
+    ) -> None:
+        """Add a SKU's figures to its store's SKU day and the chain's, and its units and cost to the store's day."""
         for cell in (self.store_sku[(store_id, day, sku_id, category_id)], self.sku[(day, sku_id, category_id)]):
             for name, value in values.items():
                 cell[name] += value
+        for name in STORE_DAY_GOODS:
+            store_day[name] += values.get(name, 0)
 
 
 async def _categories(session: AsyncSession, sku_ids: Iterable[int]) -> dict[int, int]:
@@ -122,10 +129,13 @@ async def _refund_costs(session: AsyncSession, order_ids: Iterable[int]) -> dict
     return costs
 
 
-def _fold_lines(deltas: _Deltas, store_id: int, day: Any, lines: list[Any], categories: dict[int, Any]) -> None:
+def _fold_lines(
+    deltas: _Deltas, cell: dict[str, int], store_id: int, day: Any, lines: list[Any], categories: dict[int, Any]
+) -> None:
     """Lines sold (in an order or an exchange) into their SKU days, with the cost each line kept."""
     for line in lines:
         deltas.add_sku(
+            cell,
             store_id,
             day,
             line.sku_id,
@@ -154,7 +164,7 @@ def _fold_sale(deltas: _Deltas, order: Any, zone: ZoneInfo, lines: list[Any], ca
     for hour in (deltas.store_hour[(order.store_id, day, local.hour)], deltas.chain_hour[(day, local.hour)]):
         hour["orders"] += 1
         hour["net"] += net
-    _fold_lines(deltas, order.store_id, day, lines, categories)
+    _fold_lines(deltas, cell, order.store_id, day, lines, categories)
 
 
 def _fold_refund(
@@ -169,6 +179,7 @@ def _fold_refund(
     for x in refund.lines:
         sku = int(x["skuId"])
         deltas.add_sku(
+            cell,
             order.store_id,
             day,
             sku,
@@ -203,6 +214,7 @@ def _fold_exchange(
     for x in exchange.returned:
         sku = int(x["skuId"])
         deltas.add_sku(
+            cell,
             order.store_id,
             day,
             sku,
@@ -211,7 +223,7 @@ def _fold_exchange(
             refunds=int(x["amount"]),
             refunded_cost=int(x["unitCost"]) * int(x["quantity"]),
         )
-    _fold_lines(deltas, order.store_id, day, sold, categories)
+    _fold_lines(deltas, cell, order.store_id, day, sold, categories)
 
 
 async def _exchange_rows(
@@ -334,6 +346,7 @@ async def _upsert(
 
 
 SKU_MEASURES = ["quantity", "gmv", "net", "refunded_quantity", "refunds", "cost", "refunded_cost"]
+STORE_DAY_MEASURES = ["orders", "gmv", "discounts", "net", "refunds", "refund_count", "members", *STORE_DAY_GOODS]
 
 
 async def refresh(session: AsyncSession, limit: int = BATCH) -> int:
@@ -353,7 +366,7 @@ async def refresh(session: AsyncSession, limit: int = BATCH) -> int:
         StoreDayFact,
         ["day", "store_id", "channel", "fulfilment"],
         deltas.store_day,
-        ["orders", "gmv", "discounts", "net", "refunds", "refund_count", "members"],
+        STORE_DAY_MEASURES,
     )
     await _upsert(session, StoreHourFact, ["store_id", "day", "hour"], deltas.store_hour, ["orders", "net"])
     await _upsert(session, ChainHourFact, ["day", "hour"], deltas.chain_hour, ["orders", "net"])

@@ -1,9 +1,10 @@
 """Margin (利润率) and stores compared by city (按地区比较各门店业绩), read from the daily facts.
 
-Cost lives in the SKU facts only (each order line keeps its unit cost at the time of sale; a refund takes back
-that unit cost times the units it returns), so gross profit is (net - refunds) - (cost - refunded cost) for any
-store, day, category or product, and needs no order to be read. Who sees it is decided here: HQ staff holding
-`catalog.view_cost`, a store's manager (their own store) only while the chain setting `stores_see_margin` is on.
+Cost is folded into the SKU facts (each order line keeps its unit cost at the time of sale; a refund takes back
+that unit cost times the units it returns) and, summed, into each store's day, so gross profit is
+(net - refunds) - (cost - refunded cost) for any store, day, category or product, and needs no order to be read.
+Who sees it is decided here: HQ staff holding `catalog.view_cost`, a store's manager (their own store) only while
+the chain setting `stores_see_margin` is on.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Member, SkuDayFact, Store, StoreSkuDayFact
+from models import Member, SkuDayFact, Store, StoreDayFact
 from services.access.permissions import Perm
 from services.access.scope import Viewer
 from services.org.settings import get_settings
@@ -64,11 +65,13 @@ def margin_rate(net_after_refunds: int, cost: Cost) -> float | None:
     return round(gross_profit(net_after_refunds, cost) / net_after_refunds, 4)
 
 
-def _sku_model(stores: list[int] | None) -> Any:
-    return SkuDayFact if stores is None else StoreSkuDayFact
+def _cost_model(stores: list[int] | None) -> Any:
+    """The chain's cost by day from the SKU facts (a row per SKU and day); some stores' from their store days (a row per
+    store, day and channel: far fewer than their SKU days)."""
+    return SkuDayFact if stores is None else StoreDayFact
 
 
-def _cost_sums(model: Any) -> list[Any]:
+def cost_sums(model: Any) -> list[Any]:
     return [
         func.coalesce(func.sum(model.cost), 0).label("cost"),
         func.coalesce(func.sum(model.refunded_cost), 0).label("refunded_cost"),
@@ -83,26 +86,17 @@ def _where(model: Any, stores: list[int] | None, start: date, end: date) -> list
 
 
 async def cost_by_day(session: AsyncSession, stores: list[int] | None, start: date, end: date) -> dict[date, Cost]:
-    model = _sku_model(stores)
+    model = _cost_model(stores)
     rows = await session.execute(
-        select(model.day, *_cost_sums(model)).where(*_where(model, stores, start, end)).group_by(model.day)
+        select(model.day, *cost_sums(model)).where(*_where(model, stores, start, end)).group_by(model.day)
     )
     return {r.day: Cost(int(r.cost), int(r.refunded_cost)) for r in rows.all()}
 
 
 async def cost_total(session: AsyncSession, stores: list[int] | None, start: date, end: date) -> Cost:
-    model = _sku_model(stores)
-    row = (await session.execute(select(*_cost_sums(model)).where(*_where(model, stores, start, end)))).one()
+    model = _cost_model(stores)
+    row = (await session.execute(select(*cost_sums(model)).where(*_where(model, stores, start, end)))).one()
     return Cost(int(row.cost), int(row.refunded_cost))
-
-
-async def cost_by_store(session: AsyncSession, start: date, end: date) -> dict[int, Cost]:
-    rows = await session.execute(
-        select(StoreSkuDayFact.store_id, *_cost_sums(StoreSkuDayFact))
-        .where(*_where(StoreSkuDayFact, None, start, end))
-        .group_by(StoreSkuDayFact.store_id)
-    )
-    return {int(r.store_id): Cost(int(r.cost), int(r.refunded_cost)) for r in rows.all()}
 
 
 @dataclass

@@ -46,7 +46,7 @@ from services.analytics.margin import (
     Cost,
     MemberPlace,
     cost_by_day,
-    cost_by_store,
+    cost_sums,
     cost_total,
     gross_profit,
     margin_rate,
@@ -341,13 +341,15 @@ async def per_store(session: AsyncSession, start: date, end: date, *, costed: bo
     """Every store's figures over a period (with cost when `costed`); stores with no sales are absent."""
     rows = (
         await session.execute(
-            select(StoreDayFact.store_id, *_sums(StoreDayFact))
+            select(StoreDayFact.store_id, *_sums(StoreDayFact), *(cost_sums(StoreDayFact) if costed else ()))
             .where(*_where_days(StoreDayFact, None, start, end))
             .group_by(StoreDayFact.store_id)
         )
     ).all()
-    costs = await cost_by_store(session, start, end) if costed else {}
-    return {int(r.store_id): _figures(r).with_cost(costs.get(int(r.store_id))) for r in rows}
+    return {
+        int(r.store_id): _figures(r).with_cost(Cost(int(r.cost), int(r.refunded_cost)) if costed else None)
+        for r in rows
+    }
 
 
 @dataclass
@@ -419,11 +421,11 @@ async def inventory(
     )
     if stores is not None:
         stock_stmt = stock_stmt.where(StockLevel.store_id.in_(stores))
-    net_units = func.sum(StoreSkuDayFact.quantity - StoreSkuDayFact.refunded_quantity)
+    net_units = func.sum(StoreDayFact.quantity - StoreDayFact.refunded_quantity)
     sold_stmt = (
-        select(StoreSkuDayFact.store_id, net_units)
-        .where(*_where_days(StoreSkuDayFact, stores, start, end))
-        .group_by(StoreSkuDayFact.store_id)
+        select(StoreDayFact.store_id, net_units)
+        .where(*_where_days(StoreDayFact, stores, start, end))
+        .group_by(StoreDayFact.store_id)
     )
     sold = {int(k): int(v) for k, v in (await session.execute(sold_stmt)).all()}
     moved: dict[tuple[int, str], int] = defaultdict(int)

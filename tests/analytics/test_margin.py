@@ -8,9 +8,10 @@ recomputation of margin from raw orders is in tests/analytics/test_reports.py, b
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select, update
 
-from models import Member, OrderLine, PaymentMethod, Sku, SkuDayFact, StoreSkuDayFact
+from models import Member, OrderLine, PaymentMethod, Sku, SkuDayFact, StoreDayFact, StoreSkuDayFact
 from services.analytics import facts
 from services.orders import pos, refunds
 from services.platform.db import write_transaction
@@ -196,6 +197,7 @@ async def test_members_by_home_store_and_city(api, state, chain):
     assert [(r["city"], r["members"]) for r in own["byCity"]] == [("上海", by_store["SH01"][1])]
 
 
+@pytest.mark.postgres_too
 async def test_the_migration_backfills_line_costs_and_fact_costs_from_the_skus(state, chain):
     """Lines sold before lines kept their cost get their SKU's cost price; the SKU facts the same cost x units."""
     from alembic import command
@@ -217,6 +219,9 @@ async def test_the_migration_backfills_line_costs_and_fact_costs_from_the_skus(s
         assert await session.scalar(select(OrderLine.unit_cost).where(OrderLine.sku_id == menu.a)) == 2500
         for model in (StoreSkuDayFact, SkuDayFact):
             assert await session.scalar(select(model.cost).where(model.sku_id == menu.a)) == 5000
+        # 0022 gave the store's day the sum of its SKU days (the given menu sold nothing else in this store).
+        day = select(StoreDayFact.quantity, StoreDayFact.cost).where(StoreDayFact.store_id == menu.store)
+        assert (await session.execute(day)).all() == [(2, 5000)]
 
 
 async def test_a_lines_unit_cost_is_shown_only_with_catalog_view_cost(api, state, chain):

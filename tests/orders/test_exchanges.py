@@ -376,6 +376,7 @@ async def _recomputed(session, store_id: int) -> dict[str, object]:
         "refunds": sum(t * r // q for q, r, _, t, _ in lines),
         "cost": sum(c * q for q, *_, c in lines),
         "refunded_cost": sum(c * r for q, r, *_, c in lines),
+        "units": sum(q - r for q, r, *_ in lines),
         "takings": {m: v for m, v in taken.items() if v},
         "given_back": {m: v for m, v in given.items() if v},
         # Money held = what the goods still with the members are worth (no points, no delivery fees here).
@@ -508,6 +509,11 @@ async def test_after_any_sales_exchanges_and_refunds_the_settlement_and_report_e
             got["refunded_cost"] = t.refunded_cost
             assert got == {k: raw[k] for k in got}, (got, raw)
             assert report.freshness.pending == 0
+            # The store's own row in rankings and stock turnover (read from its store days, not its SKU days).
+            ranked = (await reports.per_store(session, today, today, costed=True))[store]
+            assert (ranked.net, ranked.cost, ranked.refunded_cost) == (raw["net"], raw["cost"], raw["refunded_cost"])
+            (turnover,) = await reports.inventory(session, HQ, store_id=store, start=today, end=today)
+            assert turnover.sold == raw["units"]
 
         @settings(max_examples=15, deadline=None, database=None)
         @given(first=st.tuples(cart, pay, st.booleans()), steps=st.lists(step, max_size=6))

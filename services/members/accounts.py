@@ -239,10 +239,11 @@ async def update_profile(session: AsyncSession, viewer: Viewer, changes: Profile
 
 
 async def reveal_phone(session: AsyncSession, cipher: PiiCipher, viewer: Viewer, *, member_id: int) -> str | None:
-    """The full phone number, for staff holding member.read_pii for this member (the caller audits it)."""
+    """The full phone number, for staff holding member.read_pii for this member (the caller audits it). A member
+    outside the viewer's scope is, to them, a member that does not exist (as for revealMemberAttribute)."""
     require(viewer, Perm.MEMBER_READ_PII)
     if not await may_see(session, viewer, member_id, Perm.MEMBER_READ_PII):
-        raise AccessDenied("This member is not in your scope.")
+        raise DomainError(ErrorCode.NOT_FOUND, "No such member.", "memberId")
     blob = await session.scalar(select(Member.phone_enc).where(Member.id == member_id))
     return cipher.decrypt(blob) if blob else None
 

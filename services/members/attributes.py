@@ -28,7 +28,7 @@ from models import (
 from services.access.permissions import Perm
 from services.access.pii import PiiCipher
 from services.access.scope import Viewer, ViewerKind, acted_in, require
-from services.members.accounts import visible_members
+from services.members.accounts import may_see, visible_members
 from services.members.attribute_values import AttributeFilter as AttributeFilter
 from services.members.attribute_values import Parsed, index, mask, parse
 from services.platform.errors import AccessDenied, DomainError, ErrorCode, Unauthenticated
@@ -298,20 +298,13 @@ async def reveal(
             visible_members(viewer, Perm.MEMBER_READ_PII),
         )
     )
-    if row is None and not await _visible(session, viewer, member_id):
+    if row is None and not await may_see(session, viewer, member_id, Perm.MEMBER_READ_PII):
         raise DomainError(ErrorCode.NOT_FOUND, "No such member.", "memberId")
     if row is None and await session.get(MemberAttribute, attribute_id) is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such attribute.", "attributeId")
     if not viewer.is_hq:
         acted_in(viewer.store_id)
     return plain(cipher, row) if row is not None else None
-
-
-async def _visible(session: AsyncSession, viewer: Viewer, member_id: int) -> bool:
-    found = await session.scalar(
-        select(Member.id).where(Member.id == member_id, visible_members(viewer, Perm.MEMBER_READ_PII))
-    )
-    return found is not None
 
 
 async def exported(session: AsyncSession, cipher: PiiCipher, member_id: int) -> list[dict[str, Any]]:

@@ -126,23 +126,27 @@ async def report(
     out = {sid: StoreCards(sid) for sid in (await session.scalars(stores)).all()}
     period = [CardEntry.created_at >= since] if since else []
     period += [CardEntry.created_at < until] if until else []
-    await _by_issuer(session, out, period)
+    await _by_issuer(session, viewer, out, period)
     used = (
         select(CardEntry.store_id, -_used(CardEntry.units), -_used(CardEntry.value), _elsewhere())
         .where(*period)
         .group_by(CardEntry.store_id)
     )
-    for sid, uses, value, receivable in (await session.execute(used)).all():
-        if sid in out:
-            out[sid].uses, out[sid].used_value, out[sid].receivable = int(uses), int(value), int(receivable)
+    for sid, uses, value, receivable in (await session.execute(_scoped(used, viewer, CardEntry.store_id))).all():
+        out[sid].uses, out[sid].used_value, out[sid].receivable = int(uses), int(value), int(receivable)
     owed = select(MemberCard.issuer_store_id, func.sum(MemberCard.value_left)).group_by(MemberCard.issuer_store_id)
-    for sid, left in (await session.execute(owed)).all():
-        if sid in out:
-            out[sid].outstanding_value = int(left)
+    for sid, left in (await session.execute(_scoped(owed, viewer, MemberCard.issuer_store_id))).all():
+        out[sid].outstanding_value = int(left)
     return list(out.values())
 
 
-async def _by_issuer(session: AsyncSession, out: dict[int, StoreCards], period: list[Any]) -> None:
+def _scoped(stmt: Any, viewer: Viewer, column: Any) -> Any:
+    """A sum over the viewer's stores only, in the database: a store's manager never makes it add up the chain's
+    cards. The joined stores keep rows for stores closed or deleted since out of HQ's report."""
+    return restrict(stmt, viewer, column, Perm.REPORT_VIEW).join(Store, Store.id == column)
+
+
+async def _by_issuer(session: AsyncSession, viewer: Viewer, out: dict[int, StoreCards], period: list[Any]) -> None:
     """What each store issued: cards sold, value sold, refunded and expired, and its cards' value used elsewhere."""
     issued = (
         select(
@@ -156,11 +160,12 @@ async def _by_issuer(session: AsyncSession, out: dict[int, StoreCards], period: 
         .where(*period)
         .group_by(CardEntry.issuer_store_id)
     )
-    for sid, count, sold, refunded, expired, payable in (await session.execute(issued)).all():
-        if sid in out:
-            row = out[sid]
-            row.sold_count, row.sold_value = int(count), int(sold)
-            row.refunded_value, row.expired_value, row.payable = int(refunded), int(expired), int(payable)
+    for sid, count, sold, refunded, expired, payable in (
+        await session.execute(_scoped(issued, viewer, CardEntry.issuer_store_id))
+    ).all():
+        row = out[sid]
+        row.sold_count, row.sold_value = int(count), int(sold)
+        row.refunded_value, row.expired_value, row.payable = int(refunded), int(expired), int(payable)
 
 
 async def day_figures(session: AsyncSession, store_id: int, start: datetime, end: datetime) -> dict[str, Any]:

@@ -8,7 +8,8 @@ report cache off and on (`--concurrent`; 20 users unless `--users N`; in this pr
 
     .venv/bin/python -m bench.dashboard --concurrent [--served] --url postgresql+asyncpg://postgres@127.0.0.1:5432/bench
 
-Loads the chain (bench/generate.py) to 100k orders, times the dashboard, grows it to 1M, times it again.
+Loads the chain (bench/generate.py) to 100k orders, keeps a copy of that database (`<name>_100k`), grows the
+original to 1M, then times the two in turn for 3 rounds (`--compare URL_100K URL_1M` times databases loaded earlier).
 The dashboard reads only the daily facts, so the ratio should stay near 1 (the goal: at most 1.2).
 Requests go through the whole app (HTTP semantics via httpx's ASGI transport, auth, GraphQL, SQL).
 """
@@ -28,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from app import create_app
 from bench.generate import FULL, Size, generate
@@ -191,24 +194,39 @@ def _machine() -> str:
     return f"{cpu}, {os.cpu_count()} CPUs, {memory} RAM, {system}"
 
 
-def write_results(url: str, small: dict[str, Any], large: dict[str, Any], loads: dict[str, Any]) -> None:
-    ratio = large["p50_ms"] / small["p50_ms"]
+def write_results(
+    urls: tuple[str, str], rounds: list[tuple[dict[str, Any], dict[str, Any]]], loads: dict[str, Any]
+) -> None:
+    ratios = [large["p50_ms"] / small["p50_ms"] for small, large in rounds]
+    rows = "\n".join(
+        f"| {i} | {small['p50_ms']:.1f} | {small['p90_ms']:.1f} | {large['p50_ms']:.1f} | {large['p90_ms']:.1f} | "
+        f"{ratio:.2f} |"
+        for i, ((small, large), ratio) in enumerate(zip(rounds, ratios, strict=True), 1)
+    )
+    small, large = rounds[-1]
+    loaded = (
+        f"Loading took {loads['first']:.0f} s to 100k and {loads['second']:.0f} s more to 1M (orders, lines, payments, "
+        "and folding the report facts with the app's own job)."
+        if loads
+        else "Timed over databases loaded earlier."
+    )
     section = f"""## HQ dashboard: 100,000 vs 1,000,000 orders
 
 - Date: {datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
 - Machine: {_machine()}
-- Database: {url.split("@")[-1].split("?")[0]} ({url.split(":")[0]}); chain: {FULL.stores} stores, {FULL.skus} SKUs
-  listed in every store, {FULL.members:,} members, orders over the last {FULL.days} days
+- Databases: {" and ".join(u.split("@")[-1].split("?")[0] for u in urls)} ({urls[0].split(":")[0]}); chain:
+  {FULL.stores} stores, {FULL.skus} SKUs listed in every store, {FULL.members:,} members, orders over the last
+  {FULL.days} days; {small["orders_in_period"]:,} and {large["orders_in_period"]:,} orders in the 30-day window
 - Dashboard: one GraphQL request (sales report: totals, previous period, daily series, by hour, channel, fulfilment,
-  category, top products; store ranking top 10), signed in as HQ, through the whole app; {40} timed runs after 5 warm-up
+  category, top products; store ranking top 10 with cost), signed in as HQ, through the whole app, computed afresh
+  (report cache off); the two databases timed in turn, {ROUND_RUNS} runs each per round after 5 warm-up
 
-| orders | p50 ms | p90 ms | mean ms | orders in the 30-day window |
-|---|---|---|---|---|
-| 100,000 | {small["p50_ms"]:.1f} | {small["p90_ms"]:.1f} | {small["mean_ms"]:.1f} | {small["orders_in_period"]:,} |
-| 1,000,000 | {large["p50_ms"]:.1f} | {large["p90_ms"]:.1f} | {large["mean_ms"]:.1f} | {large["orders_in_period"]:,} |
+| round | 100k p50 ms | 100k p90 ms | 1M p50 ms | 1M p90 ms | ratio (p50) |
+|---|---|---|---|---|---|
+{rows}
 
-**Ratio (p50, 1M / 100k): {ratio:.2f}** (goal: at most 1.2). Loading took {loads["first"]:.0f} s to 100k and
-{loads["second"]:.0f} s more to 1M (orders, lines, payments, and folding the report facts with the app's own job).
+**Ratio (p50, 1M / 100k), median of {len(ratios)} rounds: {statistics.median(ratios):.2f}** (goal: at most 1.2).
+{loaded}
 """
     RESULTS.write_text(_merge(RESULTS.read_text() if RESULTS.exists() else "", section))
     print(section)
@@ -224,19 +242,45 @@ def _merge(existing: str, section: str) -> str:
     return "\n\n".join([header.rstrip(), *[b.rstrip() for b in body], section.rstrip()]) + "\n"
 
 
+ROUND_RUNS = 20
+
+
+async def compare(small_url: str, large_url: str, loads: dict[str, Any], rounds: int = 3) -> None:
+    """Both databases timed in turn, round by round, and the ratio taken within each round: a machine busy with other
+    work slows both sides of a round alike, where timing 100k before loading 1M would compare two moments."""
+    results = []
+    for i in range(rounds):
+        small = await time_dashboard(small_url, runs=ROUND_RUNS)
+        large = await time_dashboard(large_url, runs=ROUND_RUNS)
+        print(f"round {i + 1}: 100k {small} 1M {large}", flush=True)
+        results.append((small, large))
+    write_results((small_url, large_url), results, loads)
+
+
+async def _copy_database(url: str, copy: str) -> None:
+    """`copy` made anew from `url`'s database as it is now (PostgreSQL's CREATE DATABASE ... TEMPLATE)."""
+    source, target = url.rsplit("/", 1)[1].split("?")[0], copy.rsplit("/", 1)[1].split("?")[0]
+    admin = create_async_engine(url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{target}"'))
+            await conn.execute(text(f'CREATE DATABASE "{target}" TEMPLATE "{source}"'))
+    finally:
+        await admin.dispose()
+
+
 async def main() -> None:
+    """Load 100k orders, keep a copy of that database, grow the original to 1M, then time the two in turn."""
     url = os.environ.get("BENCH_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/bench")
+    small_url = url.split("?")[0] + "_100k"
     t0 = time.perf_counter()
     await generate(url, Size(FULL.stores, FULL.skus, FULL.members, 100_000, FULL.days))
     first = time.perf_counter() - t0
-    small = await time_dashboard(url)
-    print("100k:", small, flush=True)
+    await _copy_database(url, small_url)
     t1 = time.perf_counter()
     await generate(url, FULL)
     second = time.perf_counter() - t1
-    large = await time_dashboard(url)
-    print("1M:", large, flush=True)
-    write_results(url, small, large, {"first": first, "second": second})
+    await compare(small_url, url, {"first": first, "second": second})
 
 
 async def concurrent(url: str, users: int, served: bool) -> None:
@@ -254,8 +298,14 @@ if __name__ == "__main__":
     parser.add_argument("--concurrent", action="store_true", help="throughput of many HQ users, cache off and on")
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--served", action="store_true", help="through uvicorn --workers <CPUs>, not in process")
+    parser.add_argument(
+        "--compare", nargs=2, metavar=("URL_100K", "URL_1M"), help="only time two databases loaded earlier, in turn"
+    )
     args = parser.parse_args()
-    if args.concurrent:
+    if args.compare:
+        small_url, large_url = args.compare
+        asyncio.run(compare(small_url, large_url, loads={}))
+    elif args.concurrent:
         asyncio.run(concurrent(args.url, args.users, args.served))
     else:
         asyncio.run(main())

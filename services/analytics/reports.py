@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import (
@@ -337,19 +337,35 @@ async def check_metric(session: AsyncSession, viewer: Viewer, metric: str) -> bo
     return visible
 
 
-async def per_store(session: AsyncSession, start: date, end: date, *, costed: bool) -> dict[int, Figures]:
-    """Every store's figures over a period (with cost when `costed`); stores with no sales are absent."""
-    rows = (
-        await session.execute(
-            select(StoreDayFact.store_id, *_sums(StoreDayFact), *(cost_sums(StoreDayFact) if costed else ()))
-            .where(*_where_days(StoreDayFact, None, start, end))
-            .group_by(StoreDayFact.store_id)
-        )
-    ).all()
-    return {
-        int(r.store_id): _figures(r).with_cost(Cost(int(r.cost), int(r.refunded_cost)) if costed else None)
-        for r in rows
-    }
+def _per_store(start: date, end: date, stores: list[int] | None, *, costed: bool) -> Any:
+    return (
+        select(StoreDayFact.store_id, *_sums(StoreDayFact), *(cost_sums(StoreDayFact) if costed else ()))
+        .where(*_where_days(StoreDayFact, stores, start, end))
+        .group_by(StoreDayFact.store_id)
+    )
+
+
+def _store_figures(row: Any, costed: bool) -> Figures:
+    return _figures(row).with_cost(Cost(int(row.cost), int(row.refunded_cost)) if costed else None)
+
+
+async def per_store(
+    session: AsyncSession, start: date, end: date, *, costed: bool, stores: list[int] | None = None
+) -> dict[int, Figures]:
+    """Every store's (or these stores') figures over a period, with cost when `costed`; stores with no sales are
+    absent."""
+    rows = (await session.execute(_per_store(start, end, stores, costed=costed))).all()
+    return {int(r.store_id): _store_figures(r, costed) for r in rows}
+
+
+def _metric_sql(metric: str) -> Any:
+    """`metric_value` in SQL, over a store's summed days (integer division, as `average_order_value`)."""
+    total = {m: func.coalesce(func.sum(getattr(StoreDayFact, m)), 0) for m in (*_MEASURES, "cost", "refunded_cost")}
+    if metric == "AVERAGE_ORDER_VALUE":
+        return case((total["orders"] > 0, total["net"] // total["orders"]), else_=0)
+    if metric == "GROSS_PROFIT":
+        return total["net"] - total["refunds"] - (total["cost"] - total["refunded_cost"])
+    return total[metric.lower()]
 
 
 @dataclass
@@ -367,13 +383,22 @@ async def ranking(
     require(viewer, Perm.REPORT_VIEW)
     check_period(start, end)
     costed = await check_metric(session, viewer, metric)
-    now = await per_store(session, start, end, costed=costed)
-    before = await per_store(session, *previous_period(start, end), costed=costed)
-    ordered = sorted(now.items(), key=lambda kv: (-metric_value(kv[1], metric), kv[0]))
-    ranks = [StoreRank(sid, i + 1, f, before.get(sid, Figures())) for i, (sid, f) in enumerate(ordered)]
-    if not viewer.is_hq:
-        return [r for r in ranks if r.store_id == viewer.store_id]
-    return ranks[: max(1, min(first, 500))]
+    # Ranked in the database (a window over every store's summed days), so only the rows shown come back: HQ's top
+    # `first`, or a manager's own store with its place among all of them.
+    place = func.row_number().over(order_by=(_metric_sql(metric).desc(), StoreDayFact.store_id))
+    ranked = _per_store(start, end, None, costed=costed).add_columns(place.label("place")).subquery()
+    shown = select(ranked).order_by(ranked.c.place)
+    if viewer.is_hq:
+        shown = shown.where(ranked.c.place <= max(1, min(first, 500)))
+    else:
+        shown = shown.where(ranked.c.store_id == viewer.store_id)
+    rows = (await session.execute(shown)).all()
+    ids = [int(r.store_id) for r in rows]
+    before = await per_store(session, *previous_period(start, end), costed=costed, stores=ids) if ids else {}
+    return [
+        StoreRank(int(r.store_id), int(r.place), _store_figures(r, costed), before.get(int(r.store_id), Figures()))
+        for r in rows
+    ]
 
 
 @dataclass

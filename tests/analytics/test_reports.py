@@ -205,6 +205,7 @@ async def test_report_totals_equal_the_ledgers_for_hq_and_for_each_store(state, 
                     )
                     assert _reported(report) == await _raw(session, scope)
                     assert report.freshness.pending == 0
+                await _check_ranking(session, today - timedelta(days=1), today + timedelta(days=1), menu.store)
 
         @settings(max_examples=12, deadline=None, database=None)
         @given(sales=st.lists(sale, min_size=1, max_size=5))
@@ -218,6 +219,21 @@ async def test_report_totals_equal_the_ledgers_for_hq_and_for_each_store(state, 
 
     await in_own_loop(state, examples)
     assert len(checked) >= 12
+
+
+async def _check_ranking(session: Any, start: Any, end: Any, own: int) -> None:
+    """The ranking made in SQL equals every store's figures sorted in Python by `metric_value`, for every metric, and a
+    store's manager gets their own store's row with the same place."""
+    everyone = await reports.per_store(session, start, end, costed=True)
+    for metric in reports.RANK_METRICS:
+        expected = sorted(everyone, key=lambda sid: (-reports.metric_value(everyone[sid], metric), sid))
+        ranked = await reports.ranking(session, HQ, start=start, end=end, metric=metric, first=50)
+        assert [(r.store_id, r.rank, r.figures) for r in ranked] == [
+            (sid, i + 1, everyone[sid]) for i, sid in enumerate(expected)
+        ], metric
+        mine = await reports.ranking(session, _store_viewer(own), start=start, end=end, metric=metric)
+        assert [(r.store_id, r.rank) for r in mine] == [(sid, i + 1) for i, sid in enumerate(expected) if sid == own]
+        assert [r.figures for r in mine] == [everyone[own]] if own in everyone else mine == []
 
 
 async def test_store_b_cannot_read_store_a_reports_or_csv(api, state, chain):

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Member, SkuDayFact, Store, StoreDayFact
+from models import Member, Store
 from services.access.permissions import Perm
 from services.access.scope import Viewer
 from services.org.settings import get_settings
@@ -65,38 +64,11 @@ def margin_rate(net_after_refunds: int, cost: Cost) -> float | None:
     return round(gross_profit(net_after_refunds, cost) / net_after_refunds, 4)
 
 
-def _cost_model(stores: list[int] | None) -> Any:
-    """The chain's cost by day from the SKU facts (a row per SKU and day); some stores' from their store days (a row per
-    store, day and channel: far fewer than their SKU days)."""
-    return SkuDayFact if stores is None else StoreDayFact
-
-
 def cost_sums(model: Any) -> list[Any]:
     return [
         func.coalesce(func.sum(model.cost), 0).label("cost"),
         func.coalesce(func.sum(model.refunded_cost), 0).label("refunded_cost"),
     ]
-
-
-def _where(model: Any, stores: list[int] | None, start: date, end: date) -> list[Any]:
-    where = [model.day >= start, model.day <= end]
-    if stores is not None:
-        where.append(model.store_id.in_(stores))
-    return where
-
-
-async def cost_by_day(session: AsyncSession, stores: list[int] | None, start: date, end: date) -> dict[date, Cost]:
-    model = _cost_model(stores)
-    rows = await session.execute(
-        select(model.day, *cost_sums(model)).where(*_where(model, stores, start, end)).group_by(model.day)
-    )
-    return {r.day: Cost(int(r.cost), int(r.refunded_cost)) for r in rows.all()}
-
-
-async def cost_total(session: AsyncSession, stores: list[int] | None, start: date, end: date) -> Cost:
-    model = _cost_model(stores)
-    row = (await session.execute(select(*cost_sums(model)).where(*_where(model, stores, start, end)))).one()
-    return Cost(int(row.cost), int(row.refunded_cost))
 
 
 @dataclass

@@ -45,9 +45,7 @@ from services.analytics.facts import Freshness, freshness
 from services.analytics.margin import (
     Cost,
     MemberPlace,
-    cost_by_day,
     cost_sums,
-    cost_total,
     gross_profit,
     margin_rate,
     members_by_home,
@@ -197,68 +195,74 @@ def _where_days(model: Any, stores: list[int] | None, start: date, end: date) ->
     return where
 
 
-async def _totals(session: AsyncSession, stores: list[int] | None, start: date, end: date) -> Figures:
-    row = (
-        await session.execute(select(*_sums(StoreDayFact)).where(*_where_days(StoreDayFact, stores, start, end)))
-    ).one()
-    return _figures(row)
+async def _totals(session: AsyncSession, stores: list[int] | None, start: date, end: date, *, costed: bool) -> Figures:
+    where = _where_days(StoreDayFact, stores, start, end)
+    row = (await session.execute(select(*_sums(StoreDayFact), *cost_sums(StoreDayFact)).where(*where))).one()
+    return _store_figures(row, costed)
 
 
 async def _ranked_skus(
-    session: AsyncSession, stores: list[int] | None, start: date, end: date, *, by_category: bool, first: int
-) -> list[Ranked]:
+    session: AsyncSession, stores: list[int] | None, start: date, end: date, *, first: int
+) -> tuple[list[Ranked], list[Ranked]]:
+    """Categories and products ranked by net sales, from one pass over the SKU facts (summed per SKU in the database,
+    a row per SKU sold), then named."""
     model: Any = SkuDayFact if stores is None else StoreSkuDayFact
-    key = model.category_id if by_category else model.sku_id
-    name_col = Category.name if by_category else Sku.barcode
-    joined = Category.id == model.category_id if by_category else Sku.id == model.sku_id
-    stmt = (
-        select(
-            key.label("key"),
-            func.max(name_col).label("label"),
-            func.sum(model.quantity).label("quantity"),
-            func.sum(model.net).label("net"),
-            func.sum(model.refunds).label("refunds"),
-            func.sum(model.cost).label("cost"),
-            func.sum(model.refunded_cost).label("refunded_cost"),
-        )
-        .join(Category if by_category else Sku, joined)
-        .where(*_where_days(model, stores, start, end))
-        .group_by(key)
-        .order_by(func.sum(model.net).desc(), key)
-        .limit(first)
-    )
-    return [
-        Ranked(int(r.key), str(r.label), int(r.quantity), int(r.net), int(r.refunds), int(r.cost), int(r.refunded_cost))
-        for r in (await session.execute(stmt)).all()
-    ]
-
-
-async def _sales_series(
-    session: AsyncSession, where: list[Any], granularity: str, costs: dict[date, Cost]
-) -> dict[str, Figures]:
-    """The day facts summed per day, folded into DAY, WEEK or MONTH buckets (with the day's cost when visible)."""
-    series: dict[str, Figures] = {}
-    for row in (
-        await session.execute(
-            select(StoreDayFact.day, *_sums(StoreDayFact))
-            .where(*where)
-            .group_by(StoreDayFact.day)
-            .order_by(StoreDayFact.day)
-        )
-    ).all():
-        series.setdefault(bucket(row.day, granularity), Figures()).add(_figures(row).with_cost(costs.get(row.day)))
-    return series
-
-
-async def _sales_by(session: AsyncSession, where: list[Any], dimension: str) -> list[Point]:
-    """The day facts split by one dimension (channel or fulfilment)."""
-    column = getattr(StoreDayFact, dimension)
+    measures = ("quantity", "net", "refunds", "cost", "refunded_cost")
     rows = (
         await session.execute(
-            select(column.label("k"), *_sums(StoreDayFact)).where(*where).group_by(column).order_by(column)
+            select(model.sku_id, model.category_id, *(func.sum(getattr(model, m)).label(m) for m in measures))
+            .where(*_where_days(model, stores, start, end))
+            .group_by(model.sku_id, model.category_id)
         )
     ).all()
-    return [Point(str(r.k), _figures(r)) for r in rows]
+    totals: dict[str, dict[int, list[int]]] = {
+        "category": defaultdict(lambda: [0] * 5),
+        "sku": defaultdict(lambda: [0] * 5),
+    }
+    for row in rows:
+        for kind, key in (("category", row.category_id), ("sku", row.sku_id)):
+            sums = totals[kind][int(key)]
+            for i, m in enumerate(measures):
+                sums[i] += int(getattr(row, m))
+
+    async def ranked(kind: str, name: Any, key: Any) -> list[Ranked]:
+        top = sorted(totals[kind].items(), key=lambda kv: (-kv[1][1], kv[0]))[:first]
+        labels: dict[int, str] = {}
+        if top:
+            labels = {
+                int(k): str(v) for k, v in (await session.execute(select(key, name).where(key.in_(dict(top))))).all()
+            }
+        return [Ranked(k, labels.get(k, ""), *sums) for k, sums in top]
+
+    return await ranked("category", Category.name, Category.id), await ranked("sku", Sku.barcode, Sku.id)
+
+
+async def _store_days(
+    session: AsyncSession, where: list[Any], granularity: str, costed: bool
+) -> tuple[dict[str, Figures], dict[str, list[Point]]]:
+    """The period's store days summed per day, channel and fulfilment in one pass: the series in DAY, WEEK or MONTH
+    buckets (with cost when `costed`), and the split by channel and by fulfilment (no cost: it is kept per day)."""
+    rows = (
+        await session.execute(
+            select(
+                StoreDayFact.day,
+                StoreDayFact.channel,
+                StoreDayFact.fulfilment,
+                *_sums(StoreDayFact),
+                *cost_sums(StoreDayFact),
+            )
+            .where(*where)
+            .group_by(StoreDayFact.day, StoreDayFact.channel, StoreDayFact.fulfilment)
+            .order_by(StoreDayFact.day)
+        )
+    ).all()
+    series: dict[str, Figures] = {}
+    split: dict[str, dict[str, Figures]] = {"channel": {}, "fulfilment": {}}
+    for row in rows:
+        series.setdefault(bucket(row.day, granularity), Figures()).add(_store_figures(row, costed))
+        for dimension, points in split.items():
+            points.setdefault(str(getattr(row, dimension)), Figures()).add(_figures(row))
+    return series, {d: [Point(k, f) for k, f in sorted(points.items())] for d, points in split.items()}
 
 
 async def _sales_by_hour(session: AsyncSession, stores: list[int] | None, start: date, end: date) -> dict[int, Figures]:
@@ -290,26 +294,23 @@ async def sales(
         raise DomainError(ErrorCode.INVALID_INPUT, "Group by DAY, WEEK or MONTH.", "granularity")
     where = _where_days(StoreDayFact, stores, start, end)
     visible = await sees_margin(session, viewer)
-    costs = await cost_by_day(session, stores, start, end) if visible else {}
-    series = await _sales_series(session, where, granularity, costs)
-    by = {dimension: await _sales_by(session, where, dimension) for dimension in ("channel", "fulfilment")}
+    series, by = await _store_days(session, where, granularity, visible)
     by_hour = await _sales_by_hour(session, stores, start, end)
     totals = Figures()
     for point in series.values():
         totals.add(point)
-    before = previous_period(start, end)
-    previous = await _totals(session, stores, *before)
+    by_category, top_products = await _ranked_skus(session, stores, start, end, first=top)
     return SalesReport(
         start=start,
         end=end,
         totals=totals,
-        previous=previous.with_cost(await cost_total(session, stores, *before) if visible else None),
+        previous=await _totals(session, stores, *previous_period(start, end), costed=visible),
         series=[Point(label, figures) for label, figures in series.items()],
         by_hour=[Point(f"{h:02d}", by_hour.get(h, Figures())) for h in range(24)],
         by_channel=by["channel"],
         by_fulfilment=by["fulfilment"],
-        by_category=await _ranked_skus(session, stores, start, end, by_category=True, first=top),
-        top_products=await _ranked_skus(session, stores, start, end, by_category=False, first=top),
+        by_category=by_category,
+        top_products=top_products,
         freshness=await freshness(session),
         margin_visible=visible,
     )

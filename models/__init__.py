@@ -2,6 +2,7 @@
 
 from models.access import AuditLog, AuditOutcome, AuthSession, RefreshToken
 from models.analytics import (
+    ChainDayFact,
     ChainHourFact,
     CoPurchase,
     FactEvent,
@@ -129,6 +130,7 @@ __all__ = [
     "CardStatus",
     "CatalogStatus",
     "Category",
+    "ChainDayFact",
     "ChainHourFact",
     "Channel",
     "CoPurchase",

@@ -33,19 +33,11 @@ class FactEvent(Base):
     created_at: Mapped[Timestamp]
 
 
-class StoreDayFact(Base):
-    """Per store, day, channel and fulfilment: orders, GMV (list prices), discounts, net sales, refunds, and the units
-    and cost of goods sold and refunded (the SKU facts' figures summed, so a store's margin, ranking and stock turnover
-    read one row per store day, not one per SKU: at a million orders the SKU facts are millions of rows)."""
+class DayFigures:
+    """What sold on a day in a channel and fulfilment: orders, GMV (list prices), discounts, net sales, refunds, and
+    the units and cost of goods sold and refunded (the SKU facts' figures summed, so a store's margin, ranking and stock
+    turnover read one row per store day, not one per SKU: at a million orders the SKU facts are millions of rows)."""
 
-    __tablename__ = "fact_store_day"
-    __table_args__ = (
-        UniqueConstraint("day", "store_id", "channel", "fulfilment"),
-        Index("ix_fact_store_day_store_id_day", "store_id", "day"),
-    )
-
-    id: Mapped[intpk]
-    store_id: Mapped[int] = mapped_column(BigId)
     day: Mapped[date] = mapped_column(Date())
     channel: Mapped[str] = mapped_column(String(16))
     fulfilment: Mapped[str] = mapped_column(String(16))
@@ -60,6 +52,29 @@ class StoreDayFact(Base):
     refunded_quantity: Mapped[int] = mapped_column(BigInteger(), default=0, server_default="0")
     cost: Mapped[int] = mapped_column(BigInteger(), default=0, server_default="0")  # unit cost kept x units
     refunded_cost: Mapped[int] = mapped_column(BigInteger(), default=0, server_default="0")
+
+
+class StoreDayFact(DayFigures, Base):
+    """Per store, day, channel and fulfilment."""
+
+    __tablename__ = "fact_store_day"
+    __table_args__ = (
+        UniqueConstraint("day", "store_id", "channel", "fulfilment"),
+        Index("ix_fact_store_day_store_id_day", "store_id", "day"),
+    )
+
+    id: Mapped[intpk]
+    store_id: Mapped[int] = mapped_column(BigId)
+
+
+class ChainDayFact(DayFigures, Base):
+    """The chain-wide roll-up of the one above by day, channel and fulfilment (HQ's sales report reads this: a few
+    rows a day, where every store's rows are thousands)."""
+
+    __tablename__ = "fact_chain_day"
+    __table_args__ = (UniqueConstraint("day", "channel", "fulfilment"),)
+
+    id: Mapped[intpk]
 
 
 class StoreHourFact(Base):

@@ -21,6 +21,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import (
+    ChainDayFact,
     ChainHourFact,
     Exchange,
     FactEvent,
@@ -85,6 +86,14 @@ class _Deltas:
         self.chain_hour: dict[Cell, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self.store_sku: dict[Cell, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self.sku: dict[Cell, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+
+    def chain_day(self) -> dict[Cell, dict[str, int]]:
+        """The store days' deltas rolled up by day, channel and fulfilment."""
+        cells: dict[Cell, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for (day, _store, channel, fulfilment), values in self.store_day.items():
+            for name, value in values.items():
+                cells[(day, channel, fulfilment)][name] += value
+        return cells
 
     def touched(self) -> tuple[list[int], list[str]]:
         """The stores and business days whose facts this fold changes (every event adds to a store's day)."""
@@ -334,8 +343,10 @@ async def _upsert(
 ) -> None:
     if not cells:
         return
+    # In key order: folds running at once on several instances lock the rows they share in the same order.
     rows = [
-        dict(zip(keys, cell, strict=True)) | {m: values.get(m, 0) for m in measures} for cell, values in cells.items()
+        dict(zip(keys, cell, strict=True)) | {m: values.get(m, 0) for m in measures}
+        for cell, values in sorted(cells.items())
     ]
     stmt = dialect_insert(session, model)
     unique = [k for k in keys if k != "category_id"]
@@ -368,6 +379,7 @@ async def refresh(session: AsyncSession, limit: int = BATCH) -> int:
         deltas.store_day,
         STORE_DAY_MEASURES,
     )
+    await _upsert(session, ChainDayFact, ["day", "channel", "fulfilment"], deltas.chain_day(), STORE_DAY_MEASURES)
     await _upsert(session, StoreHourFact, ["store_id", "day", "hour"], deltas.store_hour, ["orders", "net"])
     await _upsert(session, ChainHourFact, ["day", "hour"], deltas.chain_hour, ["orders", "net"])
     await _upsert(

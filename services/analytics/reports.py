@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import (
     BalanceLot,
     Category,
+    ChainDayFact,
     ChainHourFact,
     Member,
     MemberLevel,
@@ -195,9 +196,15 @@ def _where_days(model: Any, stores: list[int] | None, start: date, end: date) ->
     return where
 
 
+def _day_model(stores: list[int] | None) -> Any:
+    """The chain's days for the whole chain (a few rows a day), the store days for some stores."""
+    return ChainDayFact if stores is None else StoreDayFact
+
+
 async def _totals(session: AsyncSession, stores: list[int] | None, start: date, end: date, *, costed: bool) -> Figures:
-    where = _where_days(StoreDayFact, stores, start, end)
-    row = (await session.execute(select(*_sums(StoreDayFact), *cost_sums(StoreDayFact)).where(*where))).one()
+    model = _day_model(stores)
+    where = _where_days(model, stores, start, end)
+    row = (await session.execute(select(*_sums(model), *cost_sums(model)).where(*where))).one()
     return _store_figures(row, costed)
 
 
@@ -237,23 +244,18 @@ async def _ranked_skus(
     return await ranked("category", Category.name, Category.id), await ranked("sku", Sku.barcode, Sku.id)
 
 
-async def _store_days(
-    session: AsyncSession, where: list[Any], granularity: str, costed: bool
+async def _days(
+    session: AsyncSession, stores: list[int] | None, start: date, end: date, granularity: str, costed: bool
 ) -> tuple[dict[str, Figures], dict[str, list[Point]]]:
-    """The period's store days summed per day, channel and fulfilment in one pass: the series in DAY, WEEK or MONTH
-    buckets (with cost when `costed`), and the split by channel and by fulfilment (no cost: it is kept per day)."""
+    """The period's days summed per day, channel and fulfilment in one pass: the series in DAY, WEEK or MONTH buckets
+    (with cost when `costed`), and the split by channel and by fulfilment (no cost: it is kept per day)."""
+    model = _day_model(stores)
     rows = (
         await session.execute(
-            select(
-                StoreDayFact.day,
-                StoreDayFact.channel,
-                StoreDayFact.fulfilment,
-                *_sums(StoreDayFact),
-                *cost_sums(StoreDayFact),
-            )
-            .where(*where)
-            .group_by(StoreDayFact.day, StoreDayFact.channel, StoreDayFact.fulfilment)
-            .order_by(StoreDayFact.day)
+            select(model.day, model.channel, model.fulfilment, *_sums(model), *cost_sums(model))
+            .where(*_where_days(model, stores, start, end))
+            .group_by(model.day, model.channel, model.fulfilment)
+            .order_by(model.day)
         )
     ).all()
     series: dict[str, Figures] = {}
@@ -292,9 +294,8 @@ async def sales(
     check_period(start, end)
     if granularity not in GRANULARITIES:
         raise DomainError(ErrorCode.INVALID_INPUT, "Group by DAY, WEEK or MONTH.", "granularity")
-    where = _where_days(StoreDayFact, stores, start, end)
     visible = await sees_margin(session, viewer)
-    series, by = await _store_days(session, where, granularity, visible)
+    series, by = await _days(session, stores, start, end, granularity, visible)
     by_hour = await _sales_by_hour(session, stores, start, end)
     totals = Figures()
     for point in series.values():

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select, update
 
-from models import Member, OrderLine, PaymentMethod, Sku, SkuDayFact, StoreDayFact, StoreSkuDayFact
+from models import ChainDayFact, Member, OrderLine, PaymentMethod, Sku, SkuDayFact, StoreDayFact, StoreSkuDayFact
 from services.analytics import facts
 from services.orders import pos, refunds
 from services.platform.db import write_transaction
@@ -222,6 +222,9 @@ async def test_the_migration_backfills_line_costs_and_fact_costs_from_the_skus(s
         # 0022 gave the store's day the sum of its SKU days (the given menu sold nothing else in this store).
         day = select(StoreDayFact.quantity, StoreDayFact.cost).where(StoreDayFact.store_id == menu.store)
         assert (await session.execute(day)).all() == [(2, 5000)]
+        # 0023 rolled the store days up into the chain's.
+        chain_day = select(ChainDayFact.orders, ChainDayFact.quantity, ChainDayFact.cost)
+        assert (await session.execute(chain_day)).all() == [(1, 2, 5000)]
 
 
 async def test_a_lines_unit_cost_is_shown_only_with_catalog_view_cost(api, state, chain):

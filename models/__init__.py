@@ -27,7 +27,7 @@ from models.care import (
     TicketEntryKind,
     TicketStatus,
 )
-from models.catalog import CatalogStatus, Category, Product, Sku, StoreListing
+from models.catalog import CatalogStatus, Category, Product, Sku, SkuRow, StoreListing
 from models.inventory import (
     AdjustmentReason,
     MovementKind,
@@ -201,6 +201,7 @@ __all__ = [
     "Settlement",
     "Sku",
     "SkuDayFact",
+    "SkuRow",
     "Staff",
     "StockLevel",
     "StockMovement",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -83,6 +84,34 @@ class Sku(Base):
     created_at: Mapped[Timestamp]
 
     product: Mapped[Product] = relationship(back_populates="skus", lazy="raise")
+
+
+@dataclass(frozen=True, slots=True)
+class SkuRow:
+    """A SKU's columns but its spec (JSON) and creation time, as plain values: what a list that shows SKUs reads of
+    each (building ORM entities, and decoding a JSON nobody asked for, cost more than the list's SQL)."""
+
+    id: int
+    product_id: int
+    barcode: str
+    base_price: int
+    cost_price: int
+    min_price: int | None
+    max_price: int | None
+    low_stock_default: int | None
+    status: CatalogStatus
+
+    FIELDS = (
+        "id",
+        "product_id",
+        "barcode",
+        "base_price",
+        "cost_price",
+        "min_price",
+        "max_price",
+        "low_stock_default",
+        "status",
+    )
 
 
 class StoreListing(Base):

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Self, cast
 import strawberry
 from strawberry import relay
 
-from models import CatalogStatus
+from models import CatalogStatus, SkuRow
 from models import Category as CategoryModel
 from models import Product as ProductModel
 from models import Sku as SkuModel
@@ -121,12 +121,13 @@ class Sku(Loaded, relay.Node):
     max_price: int | None
     low_stock_default: int | None
     status: CatalogStatus
-    model: strawberry.Private[SkuModel]
+    # The whole SKU, or its columns but the spec where a list read only those (a SkuRow: `spec` then loads it).
+    model: strawberry.Private[SkuModel | SkuRow]
     # The SKU's product when the statement that read the SKU read it too (a menu item's): `product` needs no loader.
     product_model: strawberry.Private[ProductModel | None] = None
 
     @classmethod
-    def from_model(cls, m: SkuModel, product: ProductModel | None = None) -> Self:
+    def from_model(cls, m: SkuModel | SkuRow, product: ProductModel | None = None) -> Self:
         return cls(
             id=m.id,
             barcode=m.barcode,
@@ -145,8 +146,15 @@ class Sku(Loaded, relay.Node):
         return cls.from_model(m) if m else None
 
     @strawberry.field
-    def spec(self) -> list[SpecValue]:
-        return [SpecValue(name=k, value=str(v)) for k, v in self.model.spec.items()]
+    def spec(self, info: strawberry.Info[Context, None]) -> list[SpecValue]:
+        """Synchronous where the SKU was read whole; a SkuRow's SKU (a list that left the JSON out) loads it."""
+        if isinstance(self.model, SkuModel):
+            return _spec_values(self.model)
+        return cast("list[SpecValue]", self._load_spec(info.context))
+
+    async def _load_spec(self, ctx: Context) -> list[SpecValue]:
+        whole = await ctx.loaders.sku_by_id.load(self.id)
+        return _spec_values(whole) if whole is not None else []
 
     @strawberry.field(extensions=requires(Perm.CATALOG_VIEW_COST), description="Cost price, fen (catalog.view_cost).")
     def cost_price(self) -> int | None:
@@ -164,6 +172,10 @@ class Sku(Loaded, relay.Node):
         if self.product_model is not None:
             return Product.from_model(self.product_model)
         return cast("Product | None", Product.load(info.context, self.model.product_id))
+
+
+def _spec_values(sku: SkuModel) -> list[SpecValue]:
+    return [SpecValue(name=k, value=str(v)) for k, v in sku.spec.items()]
 
 
 @strawberry.type

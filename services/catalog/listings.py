@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import CatalogStatus, Category, Product, Sku, StockLevel, Store, StoreListing, utcnow
+from models import CatalogStatus, Category, Product, Sku, SkuRow, StockLevel, Store, StoreListing, utcnow
 from services.access.permissions import Perm
 from services.access.scope import Viewer, acted_in, require, require_store
 from services.catalog.products import money, visible_products
@@ -21,7 +21,7 @@ from services.platform.validation import text
 MAX_BATCH = 500
 
 
-def price_band(sku: Sku, settings: ChainSettings) -> tuple[int, int]:
+def price_band(sku: Sku | SkuRow, settings: ChainSettings) -> tuple[int, int]:
     """The lowest and highest store price HQ allows for this SKU."""
     if sku.min_price is not None and sku.max_price is not None:
         return sku.min_price, sku.max_price

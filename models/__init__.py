@@ -27,7 +27,7 @@ from models.care import (
     TicketEntryKind,
     TicketStatus,
 )
-from models.catalog import CatalogStatus, Category, Product, Sku, SkuRow, StoreListing
+from models.catalog import CatalogStatus, Category, Product, ProductRow, Sku, SkuRow, StoreListing
 from models.inventory import (
     AdjustmentReason,
     MovementKind,
@@ -188,6 +188,7 @@ __all__ = [
     "PointsKind",
     "PointsMallItem",
     "Product",
+    "ProductRow",
     "ProductView",
     "PurchaseReceipt",
     "PurchaseReceiptLine",

@@ -114,6 +114,21 @@ class SkuRow:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ProductRow:
+    """A product's columns as plain values (a menu page reads one with each item)."""
+
+    id: int
+    name: str
+    description: str | None
+    images: list[str]
+    status: CatalogStatus
+    category_id: int
+    owner_store_id: int | None
+
+    FIELDS = ("id", "name", "description", "images", "status", "category_id", "owner_store_id")
+
+
 class StoreListing(Base):
     """A library SKU adopted by a store: its price there and whether it is on the shelf."""
 

@@ -152,8 +152,9 @@ def restrict(stmt: AnySelect, viewer: Viewer, column: StoreColumn, permission: P
 
 
 def scope_key(viewer: Viewer) -> tuple[Any, ...]:
-    """All that `restrict`, `store_condition` and `visible.owned_condition` read of a viewer: a statement built with
-    them for one viewer serves every viewer with the same key (services cache built statements under it)."""
+    """All that the scope conditions (`restrict`, `store_condition`, `visible.owned_condition`, the stores'
+    `visible_condition`) read of a viewer: its kind, scope, store and permissions, never who it is. A statement built
+    with them for one viewer serves every viewer with the same key (services/platform/statements.py)."""
     return (viewer.kind, viewer.role_scope, viewer.store_id, viewer.permissions)
 
 

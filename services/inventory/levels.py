@@ -47,6 +47,7 @@ from services.org.stores import distance_km
 from services.platform import idempotency
 from services.platform.errors import DomainError, ErrorCode
 from services.platform.pagination import AnySelect, Page, keyset_page
+from services.platform.statements import built_once
 
 
 def threshold_expr(default: int) -> ColumnElement[int]:
@@ -308,37 +309,29 @@ def _pages(
     return ranked, select().where(ranked.c.rank <= limit).order_by(ranked.c.store_id, ranked.c.id)
 
 
-_PAGE_STATEMENTS: dict[tuple[Any, ...], AnySelect] = {}
-
-
 def level_pages(viewer: Viewer, default: int, *, low_only: bool, after: bool, dialect: str) -> AnySelect:
     """Each store's first levels, for the loader of a store's page: executed with `store_ids`, `page_limit` (the page
     size + 1) and, when `after`, `after_id`. A row holds the level's columns, its threshold, its SKU's columns but
-    the spec (`sku_` + SkuRow's fields) and whether the viewer may see the SKU's product (`visible`): a level's
-    `sku`, which HQ's store list asks of every level, costs no statement of its own.
+    the spec (`sku_` + SkuRow's fields, in their order) and whether the viewer may see the SKU's product (`visible`):
+    a level's `sku`, which HQ's store list asks of every level, costs no statement of its own. Built once per shape
+    and viewer scope (a LATERAL and its aliases cost more CPU to build than to run)."""
 
-    Built once per shape and viewer scope, then reused with other values: building it (a LATERAL and its aliases)
-    cost HQ's store list more CPU than SQLAlchemy's compiled-statement cache saves.
-    """
-    key = (scope_key(viewer), default, low_only, after, dialect)
-    stmt = _PAGE_STATEMENTS.get(key)
-    if stmt is None:
-        if len(_PAGE_STATEMENTS) >= 512:
-            _PAGE_STATEMENTS.clear()
+    def build() -> AnySelect:
         after_id = StockLevel.id > bindparam("after_id", type_=BigInteger) if after else None
         ids = bindparam("store_ids", expanding=True, type_=BigInteger)
         limit = bindparam("page_limit", type_=Integer)
         levels, stmt = _pages(viewer, default, ids, limit, after_id, low_only=low_only, dialect=dialect)
         sku = aliased(Sku, name="level_sku")
         c = levels.c
-        stmt = _PAGE_STATEMENTS[key] = (
+        return (
             stmt.add_columns(c.id, c.store_id, c.sku_id, c.on_hand, c.reserved, c.updated_at, c.threshold)
             .add_columns(*(getattr(sku, name).label(f"sku_{name}") for name in SkuRow.FIELDS))
             .add_columns(owned_condition(viewer, Product.owner_store_id).label("visible"))
             .join(sku, sku.id == c.sku_id)
             .join(Product, Product.id == sku.product_id)
         )
-    return stmt
+
+    return built_once(("level_pages", scope_key(viewer), default, low_only, after, dialect), build)
 
 
 async def stores_with_stock(

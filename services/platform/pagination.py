@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeAlias, TypeVar
 
-from sqlalchemy import Select
+from sqlalchemy import BigInteger, Integer, Select, bindparam
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -66,7 +66,8 @@ async def keyset_page(
 ) -> Page[Any]:
     """One page of `stmt` ordered by the unique integer `key`.
 
-    Rows are the first selected entity, or with `whole_rows` the full result rows (the entity first).
+    Rows are the first selected entity, or with `whole_rows` the full result rows (the entity, or the key itself,
+    first).
     """
     size = page_size(first)
     if after is not None:
@@ -77,7 +78,37 @@ async def keyset_page(
     has_next = len(rows) > size
     rows = rows[:size]
     entities = [r[0] for r in rows] if whole_rows else rows
-    return Page(rows=rows, has_next=has_next, cursors=[encode_cursor(getattr(e, key.key)) for e in entities])
+    return Page(
+        rows=rows,
+        has_next=has_next,
+        cursors=[encode_cursor(e if isinstance(e, int) else getattr(e, key.key)) for e in entities],
+    )
+
+
+def keyset_statement(
+    stmt: AnySelect, key: InstrumentedAttribute[int], *, after: bool, descending: bool = False
+) -> AnySelect:
+    """`stmt` as a page after any key (when `after`) of any size, for a statement built once
+    (services/platform/statements.py): `keyset_rows` runs it with the values."""
+    if after:
+        last = bindparam("after_id", type_=BigInteger)
+        stmt = stmt.where(key < last if descending else key > last)
+    return stmt.order_by(key.desc() if descending else key.asc()).limit(bindparam("page_limit", type_=Integer))
+
+
+async def keyset_rows(
+    session: AsyncSession, stmt: AnySelect, values: dict[str, Any], *, first: int | None, after: str | None
+) -> Page[Any]:
+    """One page of a `keyset_statement` (built with `after` set as `after` is here): the result rows, whose first
+    column is the key."""
+    size = page_size(first)
+    values = {**values, "page_limit": size + 1}
+    if after is not None:
+        values["after_id"] = decode_cursor(after)
+    rows = list((await session.execute(stmt, values)).all())
+    has_next = len(rows) > size
+    rows = rows[:size]
+    return Page(rows=rows, has_next=has_next, cursors=[encode_cursor(r[0]) for r in rows])
 
 
 def offset_page(items: Sequence[T], *, first: int | None, after: str | None) -> Page[T]:

@@ -253,7 +253,9 @@ async def menu_page(
             return keyset_statement(stmt, StoreListing.id, after=after is not None)
 
         key = ("menu_page", scope_key(viewer), default_threshold, after is not None)
-        page = await keyset_rows(session, built_once(key, build), {"store_id": store_id}, first=first, after=after)
+        stmt = built_once(key, build)
+        values = {"store_id": store_id}
+        page = await keyset_rows(session, stmt, StoreListing.id, values, first=first, after=after, whole_rows=True)
     else:
         stmt = _menu_page_statement(viewer, store_id, search, category_ids, default_threshold)
         page = await keyset_page(session, stmt, StoreListing.id, first=first, after=after, whole_rows=True)

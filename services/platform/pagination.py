@@ -75,6 +75,10 @@ async def keyset_page(
         stmt = stmt.where(key < last if descending else key > last)
     stmt = stmt.order_by(key.desc() if descending else key.asc()).limit(size + 1)
     rows: list[Any] = list((await session.execute(stmt)).all() if whole_rows else (await session.scalars(stmt)).all())
+    return _page(rows, size, key, whole_rows)
+
+
+def _page(rows: list[Any], size: int, key: InstrumentedAttribute[int], whole_rows: bool) -> Page[Any]:
     has_next = len(rows) > size
     rows = rows[:size]
     entities = [r[0] for r in rows] if whole_rows else rows
@@ -97,18 +101,24 @@ def keyset_statement(
 
 
 async def keyset_rows(
-    session: AsyncSession, stmt: AnySelect, values: dict[str, Any], *, first: int | None, after: str | None
+    session: AsyncSession,
+    stmt: AnySelect,
+    key: InstrumentedAttribute[int],
+    values: dict[str, Any],
+    *,
+    first: int | None,
+    after: str | None,
+    whole_rows: bool = False,
 ) -> Page[Any]:
-    """One page of a `keyset_statement` (built with `after` set as `after` is here): the result rows, whose first
-    column is the key."""
+    """One page of a `keyset_statement` (built with `after` set as `after` is here) run with `values`: rows as
+    `keyset_page` gives them."""
     size = page_size(first)
     values = {**values, "page_limit": size + 1}
     if after is not None:
         values["after_id"] = decode_cursor(after)
-    rows = list((await session.execute(stmt, values)).all())
-    has_next = len(rows) > size
-    rows = rows[:size]
-    return Page(rows=rows, has_next=has_next, cursors=[encode_cursor(r[0]) for r in rows])
+    result = await session.execute(stmt, values)
+    rows: list[Any] = list(result.all() if whole_rows else result.scalars().all())
+    return _page(rows, size, key, whole_rows)
 
 
 def offset_page(items: Sequence[T], *, first: int | None, after: str | None) -> Page[T]:

@@ -109,7 +109,7 @@ class StockLevelsByStoreLoader(_LevelLoader):
                 per_store: dict[int, list[LevelView]] = defaultdict(list)
                 for r in await session.execute(stmt, params):
                     # The row: the level's columns, its threshold, its SKU's (in SkuRow's order), then `visible`.
-                    sku = SkuRow(*r[7:16]) if r.visible else None
+                    sku = SkuRow(*r[7 : 7 + len(SkuRow.FIELDS)]) if r.visible else None
                     per_store[r.store_id].append(
                         LevelView(
                             r.id, r.store_id, r.sku_id, r.on_hand, r.reserved, r.updated_at, r.threshold, sku, True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -88,8 +89,9 @@ class Sku(Base):
 
 @dataclass(frozen=True, slots=True)
 class SkuRow:
-    """A SKU's columns but its spec (JSON) and creation time, as plain values: what a list that shows SKUs reads of
-    each (building ORM entities, and decoding a JSON nobody asked for, cost more than the list's SQL)."""
+    """A SKU's columns as plain values, its spec as the JSON text stored (decoded only when asked): what a list that
+    shows SKUs reads of each (building ORM entities, and decoding a JSON nobody asked for, cost more than the list's
+    SQL)."""
 
     id: int
     product_id: int
@@ -100,6 +102,7 @@ class SkuRow:
     max_price: int | None
     low_stock_default: int | None
     status: CatalogStatus
+    spec_json: str | None  # the last column read: `spec` as text
 
     FIELDS = (
         "id",
@@ -112,6 +115,11 @@ class SkuRow:
         "low_stock_default",
         "status",
     )
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        found: dict[str, Any] = json.loads(self.spec_json) if self.spec_json else {}
+        return found
 
 
 @dataclass(frozen=True, slots=True)

@@ -121,7 +121,7 @@ class Sku(Loaded, relay.Node):
     max_price: int | None
     low_stock_default: int | None
     status: CatalogStatus
-    # The whole SKU, or its columns but the spec where a list read only those (a SkuRow: `spec` then loads it).
+    # The whole SKU, or a list's SkuRow (its spec decoded only when asked).
     model: strawberry.Private[SkuModel | SkuRow]
     # The SKU's product when the statement that read the SKU read it too (a menu item's): `product` needs no loader.
     product_model: strawberry.Private[ProductModel | ProductRow | None] = None
@@ -146,15 +146,8 @@ class Sku(Loaded, relay.Node):
         return cls.from_model(m) if m else None
 
     @strawberry.field
-    def spec(self, info: strawberry.Info[Context, None]) -> list[SpecValue]:
-        """Synchronous where the SKU was read whole; a SkuRow's SKU (a list that left the JSON out) loads it."""
-        if isinstance(self.model, SkuModel):
-            return _spec_values(self.model)
-        return cast("list[SpecValue]", self._load_spec(info.context))
-
-    async def _load_spec(self, ctx: Context) -> list[SpecValue]:
-        whole = await ctx.loaders.sku_by_id.load(self.id)
-        return _spec_values(whole) if whole is not None else []
+    def spec(self) -> list[SpecValue]:
+        return [SpecValue(name=k, value=str(v)) for k, v in self.model.spec.items()]
 
     @strawberry.field(extensions=requires(Perm.CATALOG_VIEW_COST), description="Cost price, fen (catalog.view_cost).")
     def cost_price(self) -> int | None:
@@ -172,10 +165,6 @@ class Sku(Loaded, relay.Node):
         if self.product_model is not None:
             return Product.from_model(self.product_model)
         return cast("Product | None", Product.load(info.context, self.model.product_id))
-
-
-def _spec_values(sku: SkuModel) -> list[SpecValue]:
-    return [SpecValue(name=k, value=str(v)) for k, v in sku.spec.items()]
 
 
 @strawberry.type

@@ -11,7 +11,14 @@ from models import CatalogStatus, Category, Product, ProductRow, Sku, SkuRow, St
 from services.access.permissions import Perm
 from services.access.scope import Viewer, acted_in, require, require_store, scope_key
 from services.catalog.products import money, visible_products
-from services.inventory.levels import Availability, availability, available_expr, threshold_expr
+from services.inventory.levels import (
+    SKU_ROW_WIDTH,
+    Availability,
+    availability,
+    available_expr,
+    sku_row_columns,
+    threshold_expr,
+)
 from services.inventory.stock import ensure_levels
 from services.org.settings import ChainSettings, get_settings
 from services.platform.errors import DomainError, ErrorCode
@@ -205,20 +212,20 @@ class MenuRow:
     availability: Availability
 
 
-_SKU = slice(2, 2 + len(SkuRow.FIELDS))
+_SKU = slice(2, 2 + SKU_ROW_WIDTH)
 _PRODUCT = slice(_SKU.stop, _SKU.stop + len(ProductRow.FIELDS))
 
 
 def _menu_page_statement(
     viewer: Viewer, store_id: int | BindParameter[int], search: str | None, category_ids: list[int] | None, default: int
 ) -> AnySelect:
-    """The menu's rows: the listing's id and price, its SKU's columns (but the spec) and its product's, whether the
+    """The menu's rows: the listing's id and price, its SKU's columns (the spec as text) and its product's, whether the
     viewer may see the product, the available quantity and the low-stock line."""
     level = and_(StockLevel.store_id == StoreListing.store_id, StockLevel.sku_id == StoreListing.sku_id)
     return (
         menu_query(store_id, search, category_ids)
         .with_only_columns(StoreListing.id, StoreListing.price)
-        .add_columns(*(getattr(Sku, name) for name in SkuRow.FIELDS))
+        .add_columns(*sku_row_columns())
         .add_columns(*(getattr(Product, name) for name in ProductRow.FIELDS))
         .add_columns(
             visible_products(viewer).label("visible"),

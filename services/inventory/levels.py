@@ -13,8 +13,10 @@ from sqlalchemy import (
     ColumnElement,
     FromClause,
     Integer,
+    Text,
     and_,
     bindparam,
+    cast,
     func,
     literal,
     select,
@@ -259,6 +261,16 @@ async def transfer_suggestions(
     return suggestions[:limit]
 
 
+def sku_row_columns(sku: Any = Sku) -> list[ColumnElement[Any]]:
+    """A SkuRow's columns, in its order, of `sku` (the entity or an alias): its spec as the JSON's text, which only
+    a query asking for the spec decodes."""
+    names = [getattr(sku, name).label(f"sku_{name}") for name in SkuRow.FIELDS]
+    return [*names, cast(sku.spec, Text).label("sku_spec_json")]
+
+
+SKU_ROW_WIDTH = len(SkuRow.FIELDS) + 1
+
+
 def store_level_pages(
     viewer: Viewer,
     default: int,
@@ -296,7 +308,7 @@ def store_level_pages(
 def level_pages(viewer: Viewer, default: int, *, low_only: bool, after: bool, dialect: str) -> AnySelect:
     """Each store's first levels, for the loader of a store's page: executed with `store_ids`, `page_limit` (the page
     size + 1) and, when `after`, `after_id`. A row holds the level's columns, its threshold, its SKU's columns but
-    the spec (`sku_` + SkuRow's fields, in their order) and whether the viewer may see the SKU's product (`visible`):
+    the spec as text (`sku_row_columns`) and whether the viewer may see the SKU's product (`visible`):
     a level's `sku`, which HQ's store list asks of every level, costs no statement of its own. Built once per shape
     and viewer scope (a LATERAL and its aliases cost more CPU to build than to run)."""
 
@@ -309,7 +321,7 @@ def level_pages(viewer: Viewer, default: int, *, low_only: bool, after: bool, di
         c = levels.c
         return (
             stmt.add_columns(c.id, c.store_id, c.sku_id, c.on_hand, c.reserved, c.updated_at, c.threshold)
-            .add_columns(*(getattr(sku, name).label(f"sku_{name}") for name in SkuRow.FIELDS))
+            .add_columns(*sku_row_columns(sku))
             .add_columns(owned_condition(viewer, Product.owner_store_id).label("visible"))
             .join(sku, sku.id == c.sku_id)
             .join(Product, Product.id == sku.product_id)

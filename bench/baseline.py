@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import select
+from sqlalchemy.orm import aliased
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,7 +24,7 @@ from models import Product, RoleScope, Sku, StockLevel, Store, StoreListing, Sto
 from services.access.permissions import Perm
 from services.access.scope import Viewer, ViewerKind
 from services.catalog.listings import menu_query
-from services.inventory.levels import levels_for_stores_query
+from services.inventory.levels import store_level_pages
 from services.platform.db import create_engine, create_sessionmaker
 
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite+aiosqlite:///data/bench.db"))
@@ -33,6 +34,12 @@ HQ = Viewer(kind=ViewerKind.STAFF, role_scope=RoleScope.HQ, permissions=frozense
 
 def _gid(type_name: str, pk: int) -> str:
     return base64.b64encode(f"{type_name}:{pk}".encode()).decode()
+
+
+def levels_for_stores_query(store_ids: list[int], default: int, *, first: int, dialect: str) -> Any:
+    """(StockLevel, threshold) rows: the first `first`+1 levels of each store, as whole rows, in one statement."""
+    levels, stmt = store_level_pages(HQ, default, store_ids, first + 1, None, low_only=False, dialect=dialect)
+    return stmt.add_columns(aliased(StockLevel, levels), levels.c.threshold)
 
 
 def _json(data: Any) -> Response:
@@ -81,15 +88,7 @@ async def store_list(request: Request) -> Response:
         stores = (await session.scalars(select(Store).order_by(Store.id).limit(first))).all()
         rows = (
             await session.execute(
-                levels_for_stores_query(
-                    HQ,
-                    [s.id for s in stores],
-                    5,
-                    low_only=False,
-                    first=levels_first,
-                    after_id=None,
-                    dialect=engine.dialect.name,
-                )
+                levels_for_stores_query([s.id for s in stores], 5, first=levels_first, dialect=engine.dialect.name)
             )
         ).all()
         barcodes = dict(
@@ -121,4 +120,4 @@ async def store_list(request: Request) -> Response:
 
 
 app = Starlette(routes=[Route("/menu", menu), Route("/stores", store_list)])
-__all__ = ["StockLevel", "app"]
+__all__ = ["app"]

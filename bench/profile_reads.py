@@ -132,6 +132,38 @@ async def measure(url: str, n: int, rounds: int, show: bool) -> list[tuple[str, 
                         print("   ", " ".join(s.split())[:3000])
         finally:
             event.remove(engine.sync_engine, "before_cursor_execute", on_execute)
+    await state.engine.dispose()
+    rows.extend(await _baseline(store_pk, statements, trips, n, rounds))
+    return rows
+
+
+async def _baseline(
+    store_pk: int, statements: list[str], trips: list[int], n: int, rounds: int
+) -> list[tuple[str, float, float, float, float]]:
+    """The hand-written handlers (bench/baseline.py) measured the same way: the floor the ratios are taken against."""
+    from bench import baseline  # its engine is made on import, from DATABASE_URL
+
+    def on_execute(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    rows: list[tuple[str, float, float, float, float]] = []
+    event.listen(baseline.engine.sync_engine, "before_cursor_execute", on_execute)
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=baseline.app), base_url="http://bench"
+        ) as client:
+            for label, path in (
+                ("baseline: the menu", f"/menu?store={store_pk}"),
+                ("baseline: the store list", "/stores"),
+            ):
+
+                async def send(p: str = path) -> httpx.Response:
+                    return await client.get(p)
+
+                rows.append((label, *await _cost(send, statements, trips, n, rounds)))
+    finally:
+        event.remove(baseline.engine.sync_engine, "before_cursor_execute", on_execute)
+        await baseline.engine.dispose()
     return rows
 
 
@@ -172,8 +204,14 @@ def main() -> None:
     parser.add_argument("--show", action="store_true", help="print each document's statements")
     args = parser.parse_args()
     print("| request | statements | round trips | CPU ms | Python calls |\n|---|---|---|---|---|")
-    for label, count, trips, cpu, calls in asyncio.run(measure(args.url, args.n, args.rounds, args.show)):
+    rows = asyncio.run(measure(args.url, args.n, args.rounds, args.show))
+    for label, count, trips, cpu, calls in rows:
         print(f"| {label} | {count:.2f} | {trips:.2f} | {cpu:.2f} | {calls:,.0f} |")
+    ms = {label: cpu for label, _, _, cpu, _ in rows}
+    menu, stores = ms[rows[0][0]] / ms["baseline: the menu"], ms[rows[2][0]] / ms["baseline: the store list"]
+    print(
+        f"\nCPU ratio to the baseline, in process (no HTTP server's share in either): menu {menu:.2f}x, stores {stores:.2f}x"
+    )
 
 
 if __name__ == "__main__":

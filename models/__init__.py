@@ -28,7 +28,7 @@ from models.care import (
     TicketEntryKind,
     TicketStatus,
 )
-from models.catalog import CatalogStatus, Category, Product, Sku, StoreListing
+from models.catalog import CatalogStatus, Category, Product, ProductRow, Sku, SkuRow, StoreListing
 from models.inventory import (
     AdjustmentReason,
     MovementKind,
@@ -190,6 +190,7 @@ __all__ = [
     "PointsKind",
     "PointsMallItem",
     "Product",
+    "ProductRow",
     "ProductView",
     "PurchaseReceipt",
     "PurchaseReceiptLine",
@@ -203,6 +204,7 @@ __all__ = [
     "Settlement",
     "Sku",
     "SkuDayFact",
+    "SkuRow",
     "Staff",
     "StockLevel",
     "StockMovement",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import enum
+import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -83,6 +85,56 @@ class Sku(Base):
     created_at: Mapped[Timestamp]
 
     product: Mapped[Product] = relationship(back_populates="skus", lazy="raise")
+
+
+@dataclass(frozen=True, slots=True)
+class SkuRow:
+    """A SKU's columns as plain values, its spec as the JSON text stored (decoded only when asked): what a list that
+    shows SKUs reads of each (building ORM entities, and decoding a JSON nobody asked for, cost more than the list's
+    SQL)."""
+
+    id: int
+    product_id: int
+    barcode: str
+    base_price: int
+    cost_price: int
+    min_price: int | None
+    max_price: int | None
+    low_stock_default: int | None
+    status: CatalogStatus
+    spec_json: str | None  # the last column read: `spec` as text
+
+    FIELDS = (
+        "id",
+        "product_id",
+        "barcode",
+        "base_price",
+        "cost_price",
+        "min_price",
+        "max_price",
+        "low_stock_default",
+        "status",
+    )
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        found: dict[str, Any] = json.loads(self.spec_json) if self.spec_json else {}
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class ProductRow:
+    """A product's columns as plain values (a menu page reads one with each item)."""
+
+    id: int
+    name: str
+    description: str | None
+    images: list[str]
+    status: CatalogStatus
+    category_id: int
+    owner_store_id: int | None
+
+    FIELDS = ("id", "name", "description", "images", "status", "category_id", "owner_store_id")
 
 
 class StoreListing(Base):

@@ -3,7 +3,7 @@ types are made of are re-exported here (`X as X`) for schema/, which imports no 
 
 from __future__ import annotations
 
-from models import CatalogStatus, Category, Product, Sku, StoreListing
+from models import CatalogStatus, Category, Product, Sku, SkuRow, StoreListing
 from resolvers.context import Context
 from services.catalog import csv_io as catalog_csv
 from services.catalog import listings
@@ -74,7 +74,7 @@ async def sku_by_barcode(ctx: Context, barcode: str) -> Sku | None:
     return None
 
 
-def price_band(sku: Sku, settings: ChainSettings) -> tuple[int, int]:
+def price_band(sku: Sku | SkuRow, settings: ChainSettings) -> tuple[int, int]:
     return listings.price_band(sku, settings)
 
 

@@ -41,7 +41,7 @@ async def low_stock(ctx: Context, store_id: int | None, *, first: int | None, af
     async with ctx.read() as session:
         page = await inventory.low_stock(session, ctx.viewer, store_id=store_id, first=first, after=after)
     return Page(
-        rows=[LevelView(r.StockLevel, r.threshold) for r in page.rows], has_next=page.has_next, cursors=page.cursors
+        rows=[LevelView.of(r.StockLevel, r.threshold) for r in page.rows], has_next=page.has_next, cursors=page.cursors
     )
 
 
@@ -79,7 +79,7 @@ async def chain_stock_changes(ctx: Context) -> AsyncIterator[dict[str, Any]]:
 async def levels_after(ctx: Context, store_id: int, sku_ids: list[int]) -> list[LevelView]:
     """Fresh levels after a change: read in the mutation's own transaction, so they include it."""
     rows = await inventory.levels_of(ctx.session, store_id, sku_ids)
-    return [LevelView(r.StockLevel, r.threshold) for r in rows]
+    return [LevelView.of(r.StockLevel, r.threshold) for r in rows]
 
 
 async def receive_stock(ctx: Context, store_id: int, lines: list[stock.Line], note: str | None, key: str) -> list[int]:

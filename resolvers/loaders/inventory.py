@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -12,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from models import (
     PurchaseReceipt,
     PurchaseReceiptLine,
-    Sku,
+    SkuRow,
     StockLevel,
     StockMovement,
     Transfer,
@@ -22,20 +23,29 @@ from resolvers.loaders.base import ScopedLoader, by_key, grouped
 from resolvers.loaders.org import SettingsCache
 from services.access.permissions import Perm
 from services.access.scope import Viewer, restrict
-from services.inventory.levels import Availability, availability, level_query, levels_for_stores_query
+from services.inventory.levels import SKU_ROW_WIDTH, Availability, availability, level_pages, level_query
 from services.platform.db import dialect_name
 from services.platform.pagination import Page, encode_cursor
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LevelView:
-    """A stock level with its effective low-stock line, and its SKU when the statement read it too (`sku_read`; the
-    SKU is None where the viewer may not see its product)."""
+    """A stock level's values with its effective low-stock line, and its SKU when the statement read it too
+    (`sku_read`; the SKU is None where the viewer may not see its product)."""
 
-    level: StockLevel
+    id: int
+    store_id: int
+    sku_id: int
+    on_hand: int
+    reserved: int
+    updated_at: datetime | None
     threshold: int
-    sku: Sku | None = None
+    sku: SkuRow | None = None
     sku_read: bool = False
+
+    @classmethod
+    def of(cls, level: StockLevel, threshold: int) -> LevelView:
+        return cls(level.id, level.store_id, level.sku_id, level.on_hand, level.reserved, level.updated_at, threshold)
 
 
 class _LevelLoader(ScopedLoader):
@@ -49,18 +59,18 @@ class _LevelLoader(ScopedLoader):
             where
         )
         async with self.sessionmaker() as session:
-            return [LevelView(r.StockLevel, r.threshold) for r in (await session.execute(stmt)).all()]
+            return [LevelView.of(r.StockLevel, r.threshold) for r in (await session.execute(stmt)).all()]
 
 
 class StockLevelByIdLoader(_LevelLoader):
     async def batch_load_fn(self, keys: Sequence[int]) -> list[LevelView | None]:
-        return by_key(keys, await self._levels(StockLevel.id.in_(keys)), lambda v: v.level.id)
+        return by_key(keys, await self._levels(StockLevel.id.in_(keys)), lambda v: v.id)
 
 
 class StockLevelByStoreSkuLoader(_LevelLoader):
     async def batch_load_fn(self, keys: Sequence[tuple[int, int]]) -> list[LevelView | None]:
         rows = await self._levels(tuple_(StockLevel.store_id, StockLevel.sku_id).in_(list(keys)))
-        return by_key(keys, rows, lambda v: (v.level.store_id, v.level.sku_id))
+        return by_key(keys, rows, lambda v: (v.store_id, v.sku_id))
 
 
 class AvailabilityByStoreSkuLoader(_LevelLoader):
@@ -92,25 +102,24 @@ class StockLevelsByStoreLoader(_LevelLoader):
             shapes[(low_only, first, after_id)].append(store_id)
         pages: dict[tuple[int, bool, int, int | None], Page[LevelView]] = {}
         async with self.sessionmaker() as session:
+            dialect = dialect_name(session)
             for (low_only, first, after_id), store_ids in shapes.items():
-                stmt = levels_for_stores_query(
-                    self.viewer,
-                    store_ids,
-                    default,
-                    low_only=low_only,
-                    first=first,
-                    after_id=after_id,
-                    dialect=dialect_name(session),
-                    with_skus=True,
-                )
+                stmt = level_pages(self.viewer, default, low_only=low_only, after=after_id is not None, dialect=dialect)
+                params = {"store_ids": store_ids, "page_limit": first + 1, "after_id": after_id}
                 per_store: dict[int, list[LevelView]] = defaultdict(list)
-                for level, threshold, sku, visible in (await session.execute(stmt)).all():
-                    per_store[level.store_id].append(LevelView(level, threshold, sku if visible else None, True))
+                for r in await session.execute(stmt, params):
+                    # The row: the level's columns, its threshold, its SKU's (SkuRow's), then `visible`.
+                    sku = SkuRow(*r[7 : 7 + SKU_ROW_WIDTH]) if r.visible else None
+                    per_store[r.store_id].append(
+                        LevelView(
+                            r.id, r.store_id, r.sku_id, r.on_hand, r.reserved, r.updated_at, r.threshold, sku, True
+                        )
+                    )
                 for store_id in store_ids:
                     views = per_store.get(store_id, [])
                     shown = views[:first]
                     pages[(store_id, low_only, first, after_id)] = Page(
-                        rows=shown, has_next=len(views) > first, cursors=[encode_cursor(v.level.id) for v in shown]
+                        rows=shown, has_next=len(views) > first, cursors=[encode_cursor(v.id) for v in shown]
                     )
         return [pages[k] for k in keys]
 

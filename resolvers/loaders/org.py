@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import BigInteger, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import (
@@ -16,15 +16,23 @@ from models import (
 )
 from resolvers.loaders.base import ScopedLoader, by_key, grouped
 from services.access.permissions import Perm
-from services.access.scope import restrict
+from services.access.scope import restrict, scope_key
 from services.org.settings import ChainSettings, SettingsMemo, get_settings
 from services.org.stores import visible_condition
+from services.platform.pagination import AnySelect
+from services.platform.statements import built_once
 
 
 class StoreByIdLoader(ScopedLoader):
     async def batch_load_fn(self, keys: Sequence[int]) -> list[Store | None]:
-        rows = await self._rows(select(Store).where(Store.id.in_(keys), visible_condition(self.viewer)))
+        stmt = built_once(("stores_by_id", scope_key(self.viewer)), self._statement)
+        async with self.sessionmaker() as session:
+            rows = (await session.scalars(stmt, {"ids": keys})).all()
         return by_key(keys, rows, lambda s: s.id)
+
+    def _statement(self) -> AnySelect:
+        ids = bindparam("ids", expanding=True, type_=BigInteger)
+        return select(Store).where(Store.id.in_(ids), visible_condition(self.viewer))
 
 
 class StaffByIdLoader(ScopedLoader):

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Self, cast
 import strawberry
 from strawberry import relay
 
-from models import CatalogStatus
+from models import CatalogStatus, ProductRow, SkuRow
 from models import Category as CategoryModel
 from models import Product as ProductModel
 from models import Sku as SkuModel
@@ -81,7 +81,7 @@ class Product(Loaded, relay.Node):
     owner_store_id: strawberry.Private[int | None]
 
     @classmethod
-    def from_model(cls, m: ProductModel) -> Self:
+    def from_model(cls, m: ProductModel | ProductRow) -> Self:
         return cls(
             id=m.id,
             name=m.name,
@@ -121,12 +121,13 @@ class Sku(Loaded, relay.Node):
     max_price: int | None
     low_stock_default: int | None
     status: CatalogStatus
-    model: strawberry.Private[SkuModel]
+    # The whole SKU, or a list's SkuRow (its spec decoded only when asked).
+    model: strawberry.Private[SkuModel | SkuRow]
     # The SKU's product when the statement that read the SKU read it too (a menu item's): `product` needs no loader.
-    product_model: strawberry.Private[ProductModel | None] = None
+    product_model: strawberry.Private[ProductModel | ProductRow | None] = None
 
     @classmethod
-    def from_model(cls, m: SkuModel, product: ProductModel | None = None) -> Self:
+    def from_model(cls, m: SkuModel | SkuRow, product: ProductModel | ProductRow | None = None) -> Self:
         return cls(
             id=m.id,
             barcode=m.barcode,
@@ -211,10 +212,9 @@ class MenuItem:
 
     @classmethod
     def from_row(cls, row: MenuRow) -> Self:
-        m = row.listing
         return cls(
-            listing_id=strawberry.ID(str(global_id("StoreListing", m.id))),
-            price=m.price,
+            listing_id=strawberry.ID(str(global_id("StoreListing", row.listing_id))),
+            price=row.price,
             availability=row.availability,
             sku=Sku.from_model(row.sku, row.product) if row.sku is not None else None,
         )

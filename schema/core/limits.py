@@ -156,11 +156,22 @@ class _NulFinder(Visitor):
             self.found = True
 
 
+# A document's verdict, by the document's identity (parse_cached hands out one object per text; hashing one walks
+# it). The entry holds the document, so its id is not reused while the entry lives.
+_NUL_IN_DOCUMENT: dict[int, tuple[DocumentNode, bool]] = {}
+
+
 def nul_in(document: DocumentNode, variables: dict[str, Any]) -> bool:
-    """Text with a NUL character: no database column takes it (PostgreSQL refuses), so no input may carry one."""
-    finder = _NulFinder()
-    visit(document, finder)
-    return finder.found or _has_nul(variables)
+    """Text with a NUL character: no database column takes it (PostgreSQL refuses), so no input may carry one. A
+    document is walked once (graphql-core's visitor costs more than a small query's execution of a field or two)."""
+    entry = _NUL_IN_DOCUMENT.get(id(document))
+    if entry is None or entry[0] is not document:
+        if len(_NUL_IN_DOCUMENT) >= 4096:
+            _NUL_IN_DOCUMENT.clear()
+        finder = _NulFinder()
+        visit(document, finder)
+        entry = _NUL_IN_DOCUMENT[id(document)] = (document, finder.found)
+    return entry[1] or _has_nul(variables)
 
 
 def _aliases(node: Any) -> Iterator[FieldNode]:

@@ -8,10 +8,9 @@ from typing import Any, Self, cast
 import strawberry
 from strawberry import relay
 
-from models import AdjustmentReason, MovementKind, TransferPurpose, TransferStatus
+from models import AdjustmentReason, MovementKind, SkuRow, TransferPurpose, TransferStatus
 from models import PurchaseReceipt as PurchaseReceiptModel
 from models import PurchaseReceiptLine as PurchaseReceiptLineModel
-from models import Sku as SkuModel
 from models import StockMovement as StockMovementModel
 from models import Transfer as TransferModel
 from models import TransferLine as TransferLineModel
@@ -43,21 +42,20 @@ class StockLevel(Loaded, relay.Node):
     store_id: strawberry.Private[int]
     sku_id: strawberry.Private[int]
     # The SKU when the level's statement read it (a store's page of levels): `sku` needs no loader then.
-    sku_model: strawberry.Private[SkuModel | None] = None
+    sku_row: strawberry.Private[SkuRow | None] = None
     sku_read: strawberry.Private[bool] = False
 
     @classmethod
     def from_view(cls, view: LevelView) -> Self:
-        m = view.level
         return cls(
-            id=m.id,
-            on_hand=m.on_hand,
-            reserved=m.reserved,
+            id=view.id,
+            on_hand=view.on_hand,
+            reserved=view.reserved,
             low_threshold=view.threshold,
-            updated_at=m.updated_at,
-            store_id=m.store_id,
-            sku_id=m.sku_id,
-            sku_model=view.sku,
+            updated_at=view.updated_at,
+            store_id=view.store_id,
+            sku_id=view.sku_id,
+            sku_row=view.sku,
             sku_read=view.sku_read,
         )
 
@@ -92,7 +90,7 @@ class StockLevel(Loaded, relay.Node):
         coroutine, no task each); otherwise the loader's coroutine, which graphql-core awaits as it would an async
         resolver's."""
         if self.sku_read:
-            return Sku.from_model(self.sku_model) if self.sku_model is not None else None
+            return Sku.from_model(self.sku_row) if self.sku_row is not None else None
         return cast("Sku | None", Sku.load(info.context, self.sku_id))
 
     @strawberry.field

@@ -151,6 +151,13 @@ def restrict(stmt: AnySelect, viewer: Viewer, column: StoreColumn, permission: P
     return stmt.where(store_condition(viewer, column, permission))
 
 
+def scope_key(viewer: Viewer) -> tuple[Any, ...]:
+    """All that the scope conditions (`restrict`, `store_condition`, `visible.owned_condition`, the stores'
+    `visible_condition`) read of a viewer: its kind, scope, store and permissions, never who it is. A statement built
+    with them for one viewer serves every viewer with the same key (services/platform/statements.py)."""
+    return (viewer.kind, viewer.role_scope, viewer.store_id, viewer.permissions)
+
+
 def idempotency_scope(viewer: Viewer, operation: str) -> str:
     """Idempotency keys (services/platform/idempotency.py) are scoped by who may replay them: a member, a store's
     staff, or HQ."""

@@ -4,24 +4,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import BigInteger, BindParameter, and_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import CatalogStatus, Category, Product, Sku, StockLevel, Store, StoreListing, utcnow
+from models import CatalogStatus, Category, Product, ProductRow, Sku, SkuRow, StockLevel, Store, StoreListing, utcnow
 from services.access.permissions import Perm
-from services.access.scope import Viewer, acted_in, require, require_store
+from services.access.scope import Viewer, acted_in, require, require_store, scope_key
 from services.catalog.products import money, visible_products
-from services.inventory.levels import Availability, availability, available_expr, threshold_expr
+from services.inventory.levels import (
+    SKU_ROW_WIDTH,
+    Availability,
+    availability,
+    available_expr,
+    sku_row_columns,
+    threshold_expr,
+)
 from services.inventory.stock import ensure_levels
 from services.org.settings import ChainSettings, get_settings
 from services.platform.errors import DomainError, ErrorCode
-from services.platform.pagination import AnySelect, Page, keyset_page
+from services.platform.pagination import AnySelect, Page, keyset_page, keyset_rows, keyset_statement
+from services.platform.statements import built_once
 from services.platform.validation import text
 
 MAX_BATCH = 500
 
 
-def price_band(sku: Sku, settings: ChainSettings) -> tuple[int, int]:
+def price_band(sku: Sku | SkuRow, settings: ChainSettings) -> tuple[int, int]:
     """The lowest and highest store price HQ allows for this SKU."""
     if sku.min_price is not None and sku.max_price is not None:
         return sku.min_price, sku.max_price
@@ -160,7 +168,9 @@ class ListingFilter:
     category_id: int | None = None
 
 
-def listing_query(store_id: int, flt: ListingFilter, category_ids: list[int] | None = None) -> AnySelect:
+def listing_query(
+    store_id: int | BindParameter[int], flt: ListingFilter, category_ids: list[int] | None = None
+) -> AnySelect:
     stmt = (
         select(StoreListing)
         .join(Sku, Sku.id == StoreListing.sku_id)
@@ -184,21 +194,46 @@ async def list_listings(
     return await keyset_page(session, listing_query(store_id, flt), StoreListing.id, first=first, after=after)
 
 
-def menu_query(store_id: int, search: str | None, category_ids: list[int] | None) -> AnySelect:
+def menu_query(store_id: int | BindParameter[int], search: str | None, category_ids: list[int] | None) -> AnySelect:
     """What a member can buy in a store: on shelf, active SKU of an active product."""
     stmt = listing_query(store_id, ListingFilter(on_shelf=True, search=search), category_ids)
     return stmt.where(Sku.status == CatalogStatus.ACTIVE, Product.status == CatalogStatus.ACTIVE)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MenuRow:
     """A menu item with its SKU and product, or None for both where the viewer may not see the product, and what
     anyone may know of its stock."""
 
-    listing: StoreListing
-    sku: Sku | None
-    product: Product | None
+    listing_id: int
+    price: int
+    sku: SkuRow | None
+    product: ProductRow | None
     availability: Availability
+
+
+_SKU = slice(2, 2 + SKU_ROW_WIDTH)
+_PRODUCT = slice(_SKU.stop, _SKU.stop + len(ProductRow.FIELDS))
+
+
+def _menu_page_statement(
+    viewer: Viewer, store_id: int | BindParameter[int], search: str | None, category_ids: list[int] | None, default: int
+) -> AnySelect:
+    """The menu's rows: the listing's id and price, its SKU's columns (the spec as text) and its product's, whether the
+    viewer may see the product, the available quantity and the low-stock line."""
+    level = and_(StockLevel.store_id == StoreListing.store_id, StockLevel.sku_id == StoreListing.sku_id)
+    return (
+        menu_query(store_id, search, category_ids)
+        .with_only_columns(StoreListing.id, StoreListing.price)
+        .add_columns(*sku_row_columns())
+        .add_columns(*(getattr(Product, name) for name in ProductRow.FIELDS))
+        .add_columns(
+            visible_products(viewer).label("visible"),
+            available_expr().label("available"),
+            threshold_expr(default).label("threshold"),
+        )
+        .outerjoin(StockLevel, level)
+    )
 
 
 async def menu_page(
@@ -214,28 +249,32 @@ async def menu_page(
 ) -> Page[MenuRow]:
     """A page of the menu, each item's SKU, product and availability read by the same statement: the menu joins the
     SKU and product anyway, a store's level of a SKU is one index entry, and a member asks for them on every item (a
-    statement of their own each cost a round trip per page). No level reads as sold out."""
-    level = and_(StockLevel.store_id == StoreListing.store_id, StockLevel.sku_id == StoreListing.sku_id)
-    stmt = (
-        menu_query(store_id, search, category_ids)
-        .add_columns(
-            Sku,
-            Product,
-            visible_products(viewer).label("visible"),
-            available_expr().label("available"),
-            threshold_expr(default_threshold).label("threshold"),
-        )
-        .outerjoin(StockLevel, level)
-    )
-    page = await keyset_page(session, stmt, StoreListing.id, first=first, after=after, whole_rows=True)
+    statement of their own each cost a round trip per page). No level reads as sold out.
+
+    A store's whole menu (no search, no category: what the mini-program opens on) runs a statement built once per
+    viewer scope and page shape; a search or a category builds its own."""
+    if search is None and category_ids is None:
+
+        def build() -> AnySelect:
+            stmt = _menu_page_statement(viewer, bindparam("store_id", type_=BigInteger), None, None, default_threshold)
+            return keyset_statement(stmt, StoreListing.id, after=after is not None)
+
+        key = ("menu_page", scope_key(viewer), default_threshold, after is not None)
+        stmt = built_once(key, build)
+        values = {"store_id": store_id}
+        page = await keyset_rows(session, stmt, StoreListing.id, values, first=first, after=after, whole_rows=True)
+    else:
+        stmt = _menu_page_statement(viewer, store_id, search, category_ids, default_threshold)
+        page = await keyset_page(session, stmt, StoreListing.id, first=first, after=after, whole_rows=True)
     rows = [
         MenuRow(
-            listing,
-            sku if visible else None,
-            product if visible else None,
-            availability(available, threshold) if available is not None else Availability.SOLD_OUT,
+            r[0],
+            r[1],
+            SkuRow(*r[_SKU]) if r.visible else None,
+            ProductRow(*r[_PRODUCT]) if r.visible else None,
+            availability(r.available, r.threshold) if r.available is not None else Availability.SOLD_OUT,
         )
-        for listing, sku, product, visible, available, threshold in page.rows
+        for r in page.rows
     ]
     return Page(rows=rows, has_next=page.has_next, cursors=page.cursors)
 

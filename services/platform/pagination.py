@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeAlias, TypeVar
 
-from sqlalchemy import Select
+from sqlalchemy import BigInteger, Integer, Select, bindparam
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -66,7 +66,8 @@ async def keyset_page(
 ) -> Page[Any]:
     """One page of `stmt` ordered by the unique integer `key`.
 
-    Rows are the first selected entity, or with `whole_rows` the full result rows (the entity first).
+    Rows are the first selected entity, or with `whole_rows` the full result rows (the entity, or the key itself,
+    first).
     """
     size = page_size(first)
     if after is not None:
@@ -74,10 +75,50 @@ async def keyset_page(
         stmt = stmt.where(key < last if descending else key > last)
     stmt = stmt.order_by(key.desc() if descending else key.asc()).limit(size + 1)
     rows: list[Any] = list((await session.execute(stmt)).all() if whole_rows else (await session.scalars(stmt)).all())
+    return _page(rows, size, key, whole_rows)
+
+
+def _page(rows: list[Any], size: int, key: InstrumentedAttribute[int], whole_rows: bool) -> Page[Any]:
     has_next = len(rows) > size
     rows = rows[:size]
     entities = [r[0] for r in rows] if whole_rows else rows
-    return Page(rows=rows, has_next=has_next, cursors=[encode_cursor(getattr(e, key.key)) for e in entities])
+    return Page(
+        rows=rows,
+        has_next=has_next,
+        cursors=[encode_cursor(e if isinstance(e, int) else getattr(e, key.key)) for e in entities],
+    )
+
+
+def keyset_statement(
+    stmt: AnySelect, key: InstrumentedAttribute[int], *, after: bool, descending: bool = False
+) -> AnySelect:
+    """`stmt` as a page after any key (when `after`) of any size, for a statement built once
+    (services/platform/statements.py): `keyset_rows` runs it with the values."""
+    if after:
+        last = bindparam("after_id", type_=BigInteger)
+        stmt = stmt.where(key < last if descending else key > last)
+    return stmt.order_by(key.desc() if descending else key.asc()).limit(bindparam("page_limit", type_=Integer))
+
+
+async def keyset_rows(
+    session: AsyncSession,
+    stmt: AnySelect,
+    key: InstrumentedAttribute[int],
+    values: dict[str, Any],
+    *,
+    first: int | None,
+    after: str | None,
+    whole_rows: bool = False,
+) -> Page[Any]:
+    """One page of a `keyset_statement` (built with `after` set as `after` is here) run with `values`: rows as
+    `keyset_page` gives them."""
+    size = page_size(first)
+    values = {**values, "page_limit": size + 1}
+    if after is not None:
+        values["after_id"] = decode_cursor(after)
+    result = await session.execute(stmt, values)
+    rows: list[Any] = list(result.all() if whole_rows else result.scalars().all())
+    return _page(rows, size, key, whole_rows)
 
 
 def offset_page(items: Sequence[T], *, first: int | None, after: str | None) -> Page[T]:

@@ -219,6 +219,26 @@ async def test_the_benched_store_list_takes_the_same_three_statements_for_5_and_
         assert len(tables) == 3, tables
 
 
+@pytest.mark.postgres_too
+async def test_a_levels_sku_spec_costs_no_statement_of_its_own(api, state, chain):
+    """The store list reads each level's SKU as plain values with its spec as the JSON's text (decoded only when a
+    query asks for it, as the store tablet's StoreStockLevels does): the same three statements with the spec."""
+    await _fifty_stores_listing(state, chain, on_hand=lambda i: 4)
+    token = await api.token("hq.admin")
+    with_spec = BENCHED_STORES.replace("sku { barcode }", "sku { barcode spec { name value } }")
+    for n in (5, 50):
+        with count_statements(state.engine) as counter:
+            body = (await api.post(with_spec, {"n": n}, token=token)).json()
+        assert "errors" not in body, body
+        levels = [level["node"] for e in body["data"]["stores"]["edges"] for level in e["node"]["stockLevels"]["edges"]]
+        assert levels and all(
+            level["sku"]["spec"] in ([{"name": "size", "value": "M"}], [{"name": "size", "value": "L"}])
+            for level in levels
+        )
+        tables = [t for t in _tables(counter.statements) if t != "settings"]
+        assert len(tables) == 3, tables
+
+
 def _trusted(name: str) -> str:
     import json
     from pathlib import Path

@@ -28,7 +28,7 @@ from models.care import (
     TicketEntryKind,
     TicketStatus,
 )
-from models.catalog import CatalogStatus, Category, Product, ProductRow, Sku, SkuRow, StoreListing
+from models.catalog import CatalogStatus, Category, CategoryRow, Product, ProductRow, Sku, SkuRow, StoreListing
 from models.inventory import (
     AdjustmentReason,
     MovementKind,
@@ -130,6 +130,7 @@ __all__ = [
     "CardStatus",
     "CatalogStatus",
     "Category",
+    "CategoryRow",
     "ChainDayFact",
     "ChainHourFact",
     "Channel",

@@ -123,6 +123,16 @@ class SkuRow:
 
 
 @dataclass(frozen=True, slots=True)
+class CategoryRow:
+    """A category's columns as plain values (a menu's categories, read with their item counts)."""
+
+    id: int
+    name: str
+    sort: int
+    parent_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class ProductRow:
     """A product's columns as plain values (a menu page reads one with each item)."""
 

@@ -3,7 +3,7 @@ types are made of are re-exported here (`X as X`) for schema/, which imports no 
 
 from __future__ import annotations
 
-from models import CatalogStatus, Category, Product, Sku, SkuRow, StoreListing
+from models import CatalogStatus, Category, CategoryRow, Product, Sku, SkuRow, StoreListing
 from resolvers.context import Context
 from services.catalog import csv_io as catalog_csv
 from services.catalog import listings
@@ -54,7 +54,7 @@ async def menu(
         )
 
 
-async def menu_categories(ctx: Context, store_id: int) -> list[tuple[Category, int]]:
+async def menu_categories(ctx: Context, store_id: int) -> list[tuple[CategoryRow, int]]:
     if await ctx.loaders.store_by_id.load(store_id) is None:
         return []
     async with ctx.read() as session:

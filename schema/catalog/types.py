@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Self, cast
 import strawberry
 from strawberry import relay
 
-from models import CatalogStatus, ProductRow, SkuRow
+from models import CatalogStatus, CategoryRow, ProductRow, SkuRow
 from models import Category as CategoryModel
 from models import Product as ProductModel
 from models import Sku as SkuModel
@@ -41,7 +41,7 @@ class Category(Loaded, relay.Node):
     parent_id: strawberry.Private[int | None]
 
     @classmethod
-    def from_model(cls, m: CategoryModel) -> Self:
+    def from_model(cls, m: CategoryModel | CategoryRow) -> Self:
         return cls(id=m.id, name=m.name, sort=m.sort, parent_id=m.parent_id)
 
     @classmethod

@@ -8,13 +8,16 @@ viewer scope: services/access/scope.py `scope_key`) with bound parameters for th
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import TypeVar
 
 S = TypeVar("S")
-MAX_BUILT = 1024  # shapes x viewer scopes; past it the cache starts again (a scope is a store, not a person)
+# Shapes x viewer scopes (a store's staff are one scope): the least recently used goes first past this many, so a
+# chain of thousands of stores keeps its busy stores' statements.
+MAX_BUILT = 4096
 
-_built: dict[Hashable, object] = {}
+_built: OrderedDict[Hashable, object] = OrderedDict()
 
 
 def built_once(key: Hashable, build: Callable[[], S]) -> S:
@@ -22,7 +25,9 @@ def built_once(key: Hashable, build: Callable[[], S]) -> S:
     made)."""
     found = _built.get(key)
     if found is None:
-        if len(_built) >= MAX_BUILT:
-            _built.clear()
         found = _built[key] = build()
+        if len(_built) > MAX_BUILT:
+            _built.popitem(last=False)
+    else:
+        _built.move_to_end(key)
     return found  # type: ignore[return-value]

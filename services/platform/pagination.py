@@ -69,13 +69,8 @@ async def keyset_page(
     Rows are the first selected entity, or with `whole_rows` the full result rows (the entity, or the key itself,
     first).
     """
-    size = page_size(first)
-    if after is not None:
-        last = decode_cursor(after)
-        stmt = stmt.where(key < last if descending else key > last)
-    stmt = stmt.order_by(key.desc() if descending else key.asc()).limit(size + 1)
-    rows: list[Any] = list((await session.execute(stmt)).all() if whole_rows else (await session.scalars(stmt)).all())
-    return _page(rows, size, key, whole_rows)
+    paged = keyset_statement(stmt, key, after=after is not None, descending=descending)
+    return await keyset_rows(session, paged, key, {}, first=first, after=after, whole_rows=whole_rows)
 
 
 def _page(rows: list[Any], size: int, key: InstrumentedAttribute[int], whole_rows: bool) -> Page[Any]:

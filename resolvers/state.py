@@ -18,6 +18,7 @@ from services.access.security import Security
 from services.access.viewer_cache import ViewerCache
 from services.analytics.facts import FACTS_FOLDED
 from services.analytics.report_cache import ReportCache
+from services.inventory.levels import bands
 from services.members.code import MemberCodes
 from services.messaging.providers import MessageProvider, configured_message_provider, install
 from services.org.settings import SETTINGS_CHANGED, SettingsMemo
@@ -27,7 +28,7 @@ from services.platform.events import Broker as Broker
 from services.platform.events import Event, create_broker
 from services.platform.metrics import Metrics
 from services.platform.payments import PaymentProvider, configured_providers
-from services.platform.public_reads import PUBLIC_CHANGED, PublicReads
+from services.platform.public_reads import PUBLIC_CHANGED, Bands, PublicReads
 from services.platform.ratelimit import Counter, LocalCounter, create_counter
 
 log = logging.getLogger("chain.app")
@@ -57,6 +58,20 @@ class AppState:
     # The public documents' answers (web/public_cache.py): a store's menu, nearby stores, a store's page.
     public_reads: PublicReads[Any] = field(default_factory=PublicReads)
     report_cache: ReportCache = field(default_factory=ReportCache)
+
+    def __post_init__(self) -> None:
+        if self.public_reads.bands is None:
+            self.public_reads.bands = self.read_bands
+
+    async def read_bands(self, moved: dict[int, set[int]]) -> Bands:
+        """The bands of SKUs that moved, by store, read afresh (one statement): what the public reads write in."""
+        default = (await self.chain_settings.get(self.read_sessionmaker)).default_low_stock_threshold
+        async with self.read_sessionmaker() as session:
+            found = await bands(session, default, [(s, k) for s, skus in moved.items() for k in skus])
+        read: Bands = {}
+        for (store_id, sku_id), band in found.items():
+            read.setdefault(store_id, {})[sku_id] = band.value
+        return read
 
     def forget(self, events: list[Event]) -> None:
         """What a change committed here announced, applied here at once (before the broadcast reaches the others)."""

@@ -4,14 +4,16 @@ since (services/platform/public_reads.py says how a change is known, on every in
 delay). Staff, query text, other documents and answers with errors always run.
 
 A remembered answer is the bytes GraphQL answered: the same `ETag` follows (web/caching.py), so a CDN in front and
-the client's `If-None-Match` get their 304s too.
+the client's `If-None-Match` get their 304s too. The documents that show a store's stock show it only as the
+`availability` beside an item's `sku { id }`, neither filtered nor ordered by it: a band move is written into the
+remembered answer there (`write_bands`) instead of making it again.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -21,18 +23,22 @@ from starlette.responses import Response
 from models import utcnow
 from resolvers.state import AppState
 from schema.core import trusted
-from schema.core.common import decode_id
+from schema.core.common import decode_id, global_id
 from services.access.scope import Viewer
 from services.marketing.promotions import next_change
 from services.platform.errors import DomainError
-from services.platform.public_reads import member_tag, store_tag
+from services.platform.public_reads import ShowsStock, member_tag, store_tag
 
 # What each public document is made of: its tags given its variables (ValueError/DomainError: not remembered).
 CATALOG, CAMPAIGNS, PRICES, PAGES, STORES = "catalog", "campaigns", "prices", "pages", "stores"
 
 
+def _store_id(variables: dict[str, Any]) -> int:
+    return decode_id(variables["storeId"], "Store", "storeId")
+
+
 def _store(variables: dict[str, Any]) -> str:
-    return store_tag(decode_id(variables["storeId"], "Store", "storeId"))
+    return store_tag(_store_id(variables))
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,12 +46,16 @@ class PublicDocument:
     tags: Callable[[dict[str, Any]], list[str]]
     # Priced for the member asking (their level, their flash-sale allowance): remembered per member.
     per_member: bool = False
+    # The store whose stock bands it shows (as `availability` beside `sku { id }`), or None.
+    shows_stock_of: Callable[[dict[str, Any]], int] | None = None
 
 
 PUBLIC_DOCUMENTS: dict[str, PublicDocument] = {
-    "StoreMenu": PublicDocument(lambda v: [_store(v), CATALOG, CAMPAIGNS]),
+    "StoreMenu": PublicDocument(lambda v: [_store(v), CATALOG, CAMPAIGNS], shows_stock_of=_store_id),
     "NearbyStores": PublicDocument(lambda v: [STORES]),
-    "StorePage": PublicDocument(lambda v: [_store(v), CATALOG, CAMPAIGNS, PRICES, PAGES], per_member=True),
+    "StorePage": PublicDocument(
+        lambda v: [_store(v), CATALOG, CAMPAIGNS, PRICES, PAGES], per_member=True, shows_stock_of=_store_id
+    ),
 }
 
 
@@ -54,6 +64,34 @@ class Answer:
     body: bytes
     status: int
     content_type: str
+
+
+def write_bands(answer: Answer, bands: dict[int, str]) -> Answer:
+    """`answer` with these SKUs' availability ({SKU id: band}) written in wherever an item shows one beside its
+    `sku { id }`; the same answer when none of them is in it."""
+    ids = {str(global_id("Sku", sku)): band for sku, band in bands.items()}
+    data = orjson.loads(answer.body)
+    if not _write(data, ids):
+        return answer
+    return replace(answer, body=orjson.dumps(data))
+
+
+def _write(node: Any, ids: dict[str, str]) -> bool:
+    if isinstance(node, list):
+        return any([_write(n, ids) for n in node])  # a list, not a generator: every item is written
+    if not isinstance(node, dict):
+        return False
+    written = False
+    sku = node.get("sku")
+    if "availability" in node and isinstance(sku, dict):
+        band = ids.get(str(sku.get("id")))
+        if band is not None and node["availability"] != band:
+            node["availability"] = band
+            written = True
+    for value in node.values():
+        if isinstance(value, dict | list):
+            written = _write(value, ids) or written
+    return written
 
 
 class CampaignClock:
@@ -85,7 +123,7 @@ class PublicAnswers:
         self.state = state
         self.clock = CampaignClock(state)
 
-    def _plan(self, request: Request) -> tuple[Any, list[str], str] | None:
+    def _plan(self, request: Request) -> tuple[Any, list[str], str, ShowsStock[Answer] | None] | None:
         """The key and tags of a request for a public document, or None when it must run."""
         if not self.state.public_reads.on:
             return None
@@ -106,6 +144,7 @@ class PublicAnswers:
         variables = data.get("variables") or {}
         try:
             tags = public.tags(variables)
+            stock = None if public.shows_stock_of is None else ShowsStock(public.shows_stock_of(variables), write_bands)
         except (KeyError, TypeError, ValueError, DomainError):
             return None  # GraphQL answers the bad variables
         member = viewer.member_id if viewer is not None and public.per_member else None
@@ -113,14 +152,16 @@ class PublicAnswers:
             tags.append(member_tag(member))
         media = request.headers.get("accept", "")
         key = (document_id, orjson.dumps(variables, option=orjson.OPT_SORT_KEYS), media, member)
-        return key, tags, document.name
+        return key, tags, document.name, stock
 
     async def answer(self, request: Request, run: Callable[[], Awaitable[Response]]) -> Response:
         plan = self._plan(request)
         if plan is None:
             return await run()
-        key, tags, name = plan
+        key, tags, name, stock = plan
         reads = self.state.public_reads
+        if stock is not None:
+            await reads.settled(stock.store_id)
         answer = reads.get(key)
         self.state.metrics.public_reads.labels(name, "made" if answer is None else "hit").inc()
 
@@ -133,5 +174,5 @@ class PublicAnswers:
             return Answer(body, response.status_code, content_type), keep, until
 
         if answer is None:
-            answer = await reads.get_or_make(key, tags, make)
+            answer = await reads.get_or_make(key, tags, make, stock)
         return Response(answer.body, status_code=answer.status, headers={"content-type": answer.content_type})

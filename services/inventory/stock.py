@@ -179,7 +179,7 @@ async def announce_default_followers(session: AsyncSession) -> None:
 async def _emit_levels(
     session: AsyncSession, where: ColumnElement[bool], kind: str, moved: dict[int, tuple[int, int]] | None = None
 ) -> None:
-    bands_moved: set[int] = set()
+    bands_moved: dict[int, set[int]] = {}
     default = (await get_settings(session)).default_low_stock_threshold
     levels = (
         await session.execute(
@@ -199,7 +199,7 @@ async def _emit_levels(
         d_on_hand, d_reserved = (moved or {}).get(row.sku_id, (0, 0))
         before = availability(row.on_hand - d_on_hand - (row.reserved - d_reserved), row.threshold)
         if moved is None or before != availability(row.on_hand - row.reserved, row.threshold):
-            bands_moved.add(row.store_id)  # what a member's menu shows of it (in stock, low, sold out) moved
+            bands_moved.setdefault(row.store_id, set()).add(row.sku_id)  # what a member's menu shows of it moved
         emit(
             session,
             stock_topic(row.store_id),
@@ -213,7 +213,7 @@ async def _emit_levels(
                 "kind": kind,
             },
         )
-    public_reads.changed(session.info, [public_reads.store_tag(s) for s in bands_moved])
+    public_reads.changed(session.info, [], stock=bands_moved)
 
 
 async def receive(session: AsyncSession, store_id: int, lines: Iterable[Line], ref: Ref) -> None:

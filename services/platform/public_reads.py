@@ -8,6 +8,11 @@ generation is dropped. Writes name their tags without anyone remembering to: a s
 wrote (the tables in TABLE_TAGS) and what a bulk statement touched; stock moves name their store only when an
 item's availability band moves (services/inventory/stock.py).
 
+A band move is not a reason to make an answer again: an answer that shows a store's stock says so (`shows_stock`,
+with how to write a band into it), and when SKUs of that store move band, each instance reads their bands afresh
+(one statement, whichever instance committed them and in whatever order the announcements arrive) and writes them
+into the answers it keeps. A store's menu under a steady stream of sales is made once, not once per sale.
+
 An answer started before a change and finished after it is not remembered (its generations no longer match), so
 the staleness a member can see is the broadcast's delay, and `ttl_s` bounds it should an announcement be lost.
 """
@@ -15,10 +20,11 @@ the staleness a member can see is the broadcast's delay, and `ttl_s` bounds it s
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import event, inspect
@@ -26,15 +32,29 @@ from sqlalchemy.orm import ORMExecuteState, Session
 
 from services.platform.events import Event, pending
 
+log = logging.getLogger("chain.public_reads")
+
 PUBLIC_CHANGED = "public.changed"
 # Every remembered answer carries it; a write whose rows are not known (a bulk statement) touches it.
 ALL = "all"
 
+# Band moves are written into the answers kept (see above) up to this many (store, SKU) pairs in one change; past it
+# (a chain-wide low-stock line, say) the stores' answers are made again.
+MAX_BANDS_WRITTEN = 1000
+
 V = TypeVar("V")
+# The bands of SKUs that moved, by store: {store id: {SKU id: band}} (read afresh by the app, see PublicReads).
+Bands = dict[int, dict[int, str]]
+BandReader = Callable[[dict[int, set[int]]], Awaitable[Bands]]
 
 
 def store_tag(store_id: int) -> str:
     return f"store:{store_id}"
+
+
+def stock_tag(store_id: int) -> str:
+    """What an answer showing a store's stock bands is made of besides the store (moved by its band moves only)."""
+    return f"stock:{store_id}"
 
 
 def member_tag(member_id: int) -> str:
@@ -103,17 +123,29 @@ BULK_TAGS: dict[str, list[str]] = {
 }
 
 
-def changed(info: dict[Any, Any], tags: Iterable[str]) -> None:
-    """Add `tags` to the session's one pending `public.changed` event (published only if the session commits)."""
+def changed(info: dict[Any, Any], tags: Iterable[str], stock: Mapping[int, Iterable[int]] | None = None) -> None:
+    """Add `tags`, and the SKUs whose availability band moved by store (`stock`), to the session's one pending
+    `public.changed` event (published only if the session commits)."""
     new = set(tags)
-    if not new:
+    moved = {str(s): {int(k) for k in skus} for s, skus in (stock or {}).items()}
+    moved = {s: skus for s, skus in moved.items() if skus}
+    if not new and not moved:
         return
     events = pending(info)
     for i, queued in enumerate(events):
         if queued.topic == PUBLIC_CHANGED:
-            events[i] = Event(PUBLIC_CHANGED, {"tags": sorted(set(queued.payload["tags"]) | new)})
-            return
-    events.append(Event(PUBLIC_CHANGED, {"tags": sorted(new)}))
+            new |= set(queued.payload["tags"])
+            for s, skus in queued.payload.get("stock", {}).items():
+                moved.setdefault(s, set()).update(skus)
+            del events[i]
+            break
+    if sum(len(skus) for skus in moved.values()) > MAX_BANDS_WRITTEN:
+        new.update(stock_tag(int(s)) for s in moved)  # too many to write in: the stores' answers are made again
+        moved = {}
+    payload: dict[str, Any] = {"tags": sorted(new)}
+    if moved:
+        payload["stock"] = {s: sorted(skus) for s, skus in sorted(moved.items())}
+    events.append(Event(PUBLIC_CHANGED, payload))
 
 
 def _flushed(session: Session, _context: Any) -> None:
@@ -142,23 +174,44 @@ def watch_writes() -> None:
 
 
 @dataclass(frozen=True, slots=True)
+class ShowsStock(Generic[V]):
+    """An answer shows the bands of this store's stock, and `write` writes moved bands ({SKU id: band}) into it."""
+
+    store_id: int
+    write: Callable[[V, dict[int, str]], V]
+
+
+@dataclass(frozen=True, slots=True)
 class _Entry(Generic[V]):
     expires: float
     made_under: tuple[tuple[str, int], ...]
     value: V
+    stock: ShowsStock[V] | None
 
 
 class PublicReads(Generic[V]):
     """Answers by key, each made of tagged things, valid while no tag of theirs has moved on and for `ttl_s` at
-    most (or until `until`, a clock time the answer itself changes: a campaign starting or ending)."""
+    most (or until `until`, a clock time the answer itself changes: a campaign starting or ending). `bands` reads
+    the bands of moved SKUs afresh; without it, a band move drops the store's answers instead of being written in."""
 
-    def __init__(self, ttl_s: float = 60.0, max_entries: int = 20_000, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        ttl_s: float = 60.0,
+        max_entries: int = 20_000,
+        clock: Callable[[], float] = time.monotonic,
+        bands: BandReader | None = None,
+    ):
         self.ttl_s = ttl_s
         self.max_entries = max_entries
+        self.bands = bands
         self._clock = clock
         self._generations: dict[str, int] = {}
         self._entries: OrderedDict[Any, _Entry[V]] = OrderedDict()
         self._making: dict[Any, asyncio.Future[V]] = {}
+        self._showing: dict[int, set[Any]] = {}  # store -> keys of kept answers that show its stock
+        self._moved: dict[int, set[int]] = {}  # band moves waiting for their read
+        self._reading: set[int] = set()  # the stores whose band moves are being read
+        self._writer: asyncio.Task[None] | None = None
 
     @property
     def on(self) -> bool:
@@ -170,28 +223,40 @@ class PublicReads(Generic[V]):
     def current(self, made_under: tuple[tuple[str, int], ...]) -> bool:
         return all(self._generations.get(t, 0) == g for t, g in made_under)
 
+    def _drop(self, key: Any, entry: _Entry[V]) -> None:
+        if entry.stock is not None:
+            self._showing.get(entry.stock.store_id, set()).discard(key)
+
     def get(self, key: Any) -> V | None:
         entry = self._entries.get(key)
         if entry is None:
             return None
         if entry.expires <= self._clock() or not self.current(entry.made_under):
             del self._entries[key]
+            self._drop(key, entry)
             return None
         self._entries.move_to_end(key)
         return entry.value
 
     async def get_or_make(
-        self, key: Any, tags: Iterable[str], make: Callable[[], Awaitable[tuple[V, bool, float | None]]]
+        self,
+        key: Any,
+        tags: Iterable[str],
+        make: Callable[[], Awaitable[tuple[V, bool, float | None]]],
+        stock: ShowsStock[V] | None = None,
     ) -> V:
         """The remembered answer for `key`, or the one `make()` returns as (value, keep, until) and remembers when
-        `keep` and no tag moved while it was made. Requests for one key arriving together make it once."""
+        `keep` and no tag moved while it was made. Requests for one key arriving together make it once. `stock`:
+        the answer shows a store's stock bands, which band moves write into it."""
+        if stock is not None:
+            await self.settled(stock.store_id)
         found = self.get(key)
         if found is not None:
             return found
         making = self._making.get(key)
         if making is not None:
             return await asyncio.shield(making)
-        made_under = self.made_under(tags)
+        made_under = self.made_under([*tags, stock_tag(stock.store_id)] if stock is not None else tags)
         future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
         self._making[key] = future
         try:
@@ -208,10 +273,12 @@ class PublicReads(Generic[V]):
             expires = self._clock() + self.ttl_s
             if until is not None:
                 expires = min(expires, until)
-            self._entries[key] = _Entry(expires, made_under, value)
+            self._entries[key] = _Entry(expires, made_under, value, stock)
             self._entries.move_to_end(key)
+            if stock is not None:
+                self._showing.setdefault(stock.store_id, set()).add(key)
             while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+                self._drop(*self._entries.popitem(last=False))
         return value
 
     def invalidate(self, tags: Iterable[str]) -> None:
@@ -221,7 +288,72 @@ class PublicReads(Generic[V]):
     def clear(self) -> None:
         self.invalidate([ALL])
         self._entries.clear()
+        self._showing.clear()
 
     def apply(self, event: Event) -> None:
         if event.topic == PUBLIC_CHANGED:
             self.invalidate(event.payload.get("tags", []))
+            stock = event.payload.get("stock")
+            if stock:
+                self.stock_moved({int(s): {int(k) for k in skus} for s, skus in stock.items()})
+
+    def stock_moved(self, moved: dict[int, set[int]]) -> None:
+        """These SKUs moved band in these stores: their bands are read afresh and written into the answers kept (in
+        the background, one read at a time, each read covering every move announced while the one before ran)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if self.bands is None or loop is None:
+            self.invalidate(stock_tag(s) for s in moved)
+            return
+        for store_id, skus in moved.items():
+            self._moved.setdefault(store_id, set()).update(skus)
+        if self._writer is None or self._writer.done():
+            self._writer = loop.create_task(self._write_moves(self.bands))
+
+    async def settled(self, store_id: int) -> None:
+        """Wait while band moves announced for this store are being read and written in: the instance that made a
+        change answers with it at once (a stocktake's own screen, then the menu), the others within the broadcast."""
+        while store_id in self._moved or store_id in self._reading:
+            writer = self._writer
+            if writer is None or writer.done():  # nothing is reading them (cancelled): make the answers again
+                self.invalidate(stock_tag(s) for s in [*self._moved, *self._reading])
+                self._moved, self._reading = {}, set()
+                return
+            await asyncio.wait([writer])
+
+    async def _write_moves(self, read: BandReader) -> None:
+        while self._moved:
+            moved, self._moved = self._moved, {}
+            self._reading = set(moved)
+            try:
+                found = await read(moved)
+            except Exception:  # the database went away: make the stores' answers again when next asked
+                log.exception("reading moved stock bands failed; dropping the stores' answers")
+                self.invalidate(stock_tag(s) for s in moved)
+                continue
+            finally:
+                self._reading = set()
+            self._write_bands(found)
+
+    def _write_bands(self, found: Bands) -> None:
+        """Synchronous, so no request sees a store's answers between its generation moving and its bands written:
+        every kept answer of the store that was current is written and moves on with the generation. Requests for
+        the store wait while its bands are read (`settled`), so an answer being made now was begun before the
+        read, may hold a band older than it, and is not kept."""
+        for store_id, bands in found.items():
+            tag = stock_tag(store_id)
+            was = self._generations.get(tag, 0)
+            self._generations[tag] = now = was + 1
+            keys = self._showing.get(store_id, set())
+            for key in list(keys):
+                entry = self._entries.get(key)
+                if entry is None or entry.stock is None:
+                    keys.discard(key)
+                    continue
+                if dict(entry.made_under).get(tag) != was:
+                    continue  # dropped when next asked
+                value = entry.stock.write(entry.value, bands)
+                made_under = tuple((t, now if t == tag else g) for t, g in entry.made_under)
+                self._entries[key] = replace(entry, value=value, made_under=made_under)

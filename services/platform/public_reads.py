@@ -8,7 +8,7 @@ generation is dropped. Writes name their tags without anyone remembering to: a s
 wrote (the tables in TABLE_TAGS) and what a bulk statement touched; stock moves name their store only when an
 item's availability band moves (services/inventory/stock.py).
 
-A band move is not a reason to make an answer again: an answer that shows a store's stock says so (`shows_stock`,
+A band move is not a reason to make an answer again: an answer that shows a store's stock says so (`ShowsStock`,
 with how to write a band into it), and when SKUs of that store move band, each instance reads their bands afresh
 (one statement, whichever instance committed them and in whatever order the announcements arrive) and writes them
 into the answers it keeps. A store's menu under a steady stream of sales is made once, not once per sale.
@@ -132,20 +132,21 @@ def changed(info: dict[Any, Any], tags: Iterable[str], stock: Mapping[int, Itera
     if not new and not moved:
         return
     events = pending(info)
-    for i, queued in enumerate(events):
-        if queued.topic == PUBLIC_CHANGED:
-            new |= set(queued.payload["tags"])
-            for s, skus in queued.payload.get("stock", {}).items():
-                moved.setdefault(s, set()).update(skus)
-            del events[i]
-            break
+    at = next((i for i, queued in enumerate(events) if queued.topic == PUBLIC_CHANGED), None)
+    if at is not None:
+        new |= set(events[at].payload["tags"])
+        for s, skus in events[at].payload.get("stock", {}).items():
+            moved.setdefault(s, set()).update(skus)
     if sum(len(skus) for skus in moved.values()) > MAX_BANDS_WRITTEN:
         new.update(stock_tag(int(s)) for s in moved)  # too many to write in: the stores' answers are made again
         moved = {}
     payload: dict[str, Any] = {"tags": sorted(new)}
     if moved:
         payload["stock"] = {s: sorted(skus) for s, skus in sorted(moved.items())}
-    events.append(Event(PUBLIC_CHANGED, payload))
+    if at is None:
+        events.append(Event(PUBLIC_CHANGED, payload))
+    else:
+        events[at] = Event(PUBLIC_CHANGED, payload)
 
 
 def _flushed(session: Session, _context: Any) -> None:

@@ -19,7 +19,7 @@ from app import create_app
 from models import utcnow
 from resolvers.state import AppState
 from schema.core import trusted
-from services.platform.public_reads import PublicReads, ShowsStock, changed
+from services.platform.public_reads import MAX_BANDS_WRITTEN, PublicReads, ShowsStock, changed
 from tests.brand.test_store_pages import publish, sections
 from tests.conftest import Api, Chain, count_statements, gid
 from tests.factories import list_in_store, make_library
@@ -272,6 +272,18 @@ def _announce(reads: PublicReads[Any], stock: dict[int, list[int]]) -> None:
     changed(info, [], stock=stock)
     for event in info["pending_events"]:
         reads.apply(event)
+
+
+def test_a_changes_band_moves_go_in_its_one_announcement_up_to_a_bound_past_which_the_stores_are_made_again():
+    info: dict[Any, Any] = {}
+    changed(info, ["catalog"])
+    changed(info, [], stock={1: [7], 2: []})
+    changed(info, ["store:3"], stock={1: [8]})
+    [event] = info["pending_events"]
+    assert event.payload == {"tags": ["catalog", "store:3"], "stock": {"1": [7, 8]}}
+    changed(info, [], stock={2: range(MAX_BANDS_WRITTEN)})  # a chain-wide low-stock line, say
+    [event] = info["pending_events"]
+    assert event.payload == {"tags": ["catalog", "stock:1", "stock:2", "store:3"]}
 
 
 async def test_band_moves_announced_in_any_order_leave_the_band_the_database_holds():

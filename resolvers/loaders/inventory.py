@@ -23,7 +23,7 @@ from resolvers.loaders.base import ScopedLoader, by_key, grouped
 from resolvers.loaders.org import SettingsCache
 from services.access.permissions import Perm
 from services.access.scope import Viewer, restrict
-from services.inventory.levels import SKU_ROW_WIDTH, Availability, bands, level_pages, level_query
+from services.inventory.levels import LEVEL_PAGE_SKU, Availability, bands, level_pages, level_query
 from services.platform.db import dialect_name
 from services.platform.pagination import Page, encode_cursor
 
@@ -100,8 +100,7 @@ class StockLevelsByStoreLoader(_LevelLoader):
                 params = {"store_ids": store_ids, "page_limit": first + 1, "after_id": after_id}
                 per_store: dict[int, list[LevelView]] = defaultdict(list)
                 for r in await session.execute(stmt, params):
-                    # The row: the level's columns, its threshold, its SKU's (SkuRow's), then `visible`.
-                    sku = SkuRow(*r[7 : 7 + SKU_ROW_WIDTH]) if r.visible else None
+                    sku = SkuRow(*r[LEVEL_PAGE_SKU]) if r.visible else None
                     per_store[r.store_id].append(
                         LevelView(
                             r.id, r.store_id, r.sku_id, r.on_hand, r.reserved, r.updated_at, r.threshold, sku, True

@@ -291,6 +291,9 @@ def sku_row_columns(sku: Any = Sku) -> list[ColumnElement[Any]]:
 
 
 SKU_ROW_WIDTH = len(SkuRow.FIELDS) + 1
+# A row of `level_pages`: these level columns, then a SkuRow's (at LEVEL_PAGE_SKU), then `visible`.
+LEVEL_PAGE_FIELDS = ("id", "store_id", "sku_id", "on_hand", "reserved", "updated_at", "threshold")
+LEVEL_PAGE_SKU = slice(len(LEVEL_PAGE_FIELDS), len(LEVEL_PAGE_FIELDS) + SKU_ROW_WIDTH)
 
 
 def store_level_pages(
@@ -342,7 +345,7 @@ def level_pages(viewer: Viewer, default: int, *, low_only: bool, after: bool, di
         sku = aliased(Sku, name="level_sku")
         c = levels.c
         return (
-            stmt.add_columns(c.id, c.store_id, c.sku_id, c.on_hand, c.reserved, c.updated_at, c.threshold)
+            stmt.add_columns(*(c[name] for name in LEVEL_PAGE_FIELDS))
             .add_columns(*sku_row_columns(sku))
             .add_columns(owned_condition(viewer, Product.owner_store_id).label("visible"))
             .join(sku, sku.id == c.sku_id)

@@ -301,6 +301,8 @@ class PublicReads(Generic[V]):
     def stock_moved(self, moved: dict[int, set[int]]) -> None:
         """These SKUs moved band in these stores: their bands are read afresh and written into the answers kept (in
         the background, one read at a time, each read covering every move announced while the one before ran)."""
+        if not self.on:
+            return  # nothing is kept to write them into
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:

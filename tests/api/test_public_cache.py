@@ -304,6 +304,15 @@ async def test_band_moves_announced_in_any_order_leave_the_band_the_database_hol
     assert await _kept(reads, "menu", {}) == {7: "SOLD_OUT", 8: "IN_STOCK"}  # kept, not made again
 
 
+async def test_with_nothing_kept_a_band_move_reads_nothing():
+    bands = Bands("SOLD_OUT")
+    reads: PublicReads[dict[int, str]] = PublicReads(ttl_s=0, bands=bands)  # PUBLIC_CACHE_S=0
+    _announce(reads, {1: [7]})
+    await reads.settled(1)
+    await asyncio.sleep(0.01)
+    assert bands.reads == 0
+
+
 async def test_while_bands_are_read_the_store_waits_and_an_answer_being_made_is_not_kept():
     bands = Bands("SOLD_OUT")
     bands.held = asyncio.Event()

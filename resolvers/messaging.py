@@ -76,5 +76,6 @@ async def message_send(ctx: Context, send_id: int) -> MessageSend | None:
 
 
 async def send_effect(ctx: Context, send_id: int, days: int) -> Effect:
-    async with ctx.read() as session:
-        return await admin.effect(session, ctx.viewer, send_id, days)
+    admin.check_effect_days(days)
+    effect: Effect = await ctx.loaders.message_send_effect.load((send_id, days))
+    return effect

@@ -55,7 +55,12 @@ from resolvers.loaders.members import (
     PointsLedgerLoader,
     TagsByMemberLoader,
 )
-from resolvers.loaders.messaging import MessageByIdLoader, MessageSendByIdLoader, MessageTemplateByIdLoader
+from resolvers.loaders.messaging import (
+    MessageByIdLoader,
+    MessageSendByIdLoader,
+    MessageSendEffectLoader,
+    MessageTemplateByIdLoader,
+)
 from resolvers.loaders.orders import (
     OrderByIdLoader,
     OrderLinesByOrderLoader,
@@ -107,6 +112,7 @@ class Loaders:
     member_store_stats = _Lazy(lambda x: MemberStoreStatsLoader(x.sessionmaker, x.viewer))
     message_by_id = _Lazy(lambda x: MessageByIdLoader(x.sessionmaker, x.viewer))
     message_send_by_id = _Lazy(lambda x: MessageSendByIdLoader(x.sessionmaker, x.viewer))
+    message_send_effect = _Lazy(lambda x: MessageSendEffectLoader(x.sessionmaker, x.viewer))
     message_template_by_id = _Lazy(lambda x: MessageTemplateByIdLoader(x.sessionmaker, x.viewer))
     audit_log_by_id = _Lazy(lambda x: AuditLogByIdLoader(x.sessionmaker, x.viewer))
     category_by_id = _Lazy(lambda x: CategoryByIdLoader(x.sessionmaker, x.viewer))

@@ -3,9 +3,10 @@ templates, its sends to a segment, tag, level or list of members, the message lo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, select
@@ -234,45 +235,62 @@ class Effect:
     days: int
 
 
-async def effect(session: AsyncSession, viewer: Viewer, send_id: int, days: int) -> Effect:
-    """A send's counts by status, and the paid orders its recipients placed within `days` after their message."""
-    require_hq(viewer)
+def check_effect_days(days: int) -> None:
     if not 1 <= days <= 90:
         raise DomainError(ErrorCode.INVALID_INPUT, "Count 1 to 90 days.", "days")
-    by_status = dict(
-        (
-            await session.execute(
-                select(Message.status, func.count()).where(Message.send_id == send_id).group_by(Message.status)
-            )
-        ).all()
+
+
+async def effects(
+    session: AsyncSession, viewer: Viewer, keys: Sequence[tuple[int, int]]
+) -> dict[tuple[int, int], Effect]:
+    """Sends' effects by (send id, days): each send's messages by status, and the paid orders its recipients placed
+    within `days` after their message. Two statements for any number of sends."""
+    require_hq(viewer)
+    for _, days in keys:
+        check_effect_days(days)
+    send_ids = sorted({send_id for send_id, _ in keys})
+    by_status: dict[int, dict[MessageStatus, int]] = defaultdict(dict)
+    last_sent: dict[int, datetime] = {}
+    rows = await session.execute(
+        select(Message.send_id, Message.status, func.count(), func.max(Message.sent_at))
+        .where(Message.send_id.in_(send_ids))
+        .group_by(Message.send_id, Message.status)
     )
-    last_sent = await session.scalar(
-        select(func.max(Message.sent_at)).where(Message.send_id == send_id, Message.status == MessageStatus.SENT)
-    )
-    orders: set[int] = set()
-    if last_sent is not None:
+    for send_id, status, count, latest in rows:
+        if send_id is None:
+            continue  # not asked (the statement names its sends): for the type checker
+        by_status[send_id][status] = int(count)
+        if status == MessageStatus.SENT and latest is not None:
+            last_sent[send_id] = latest
+    followed: dict[int, list[tuple[int, datetime, datetime]]] = defaultdict(list)  # send -> (order, placed, sent)
+    if last_sent:
+        longest = max(last_sent.values()) + timedelta(days=max(days for _, days in keys))
         stmt = (
-            select(Order.id, Order.created_at, Message.sent_at)
+            select(Message.send_id, Order.id, Order.created_at, Message.sent_at)
             .join(Message, and_(Message.member_id == Order.member_id, Order.created_at >= Message.sent_at))
             .where(
-                Message.send_id == send_id,
+                Message.send_id.in_(list(last_sent)),
                 Message.status == MessageStatus.SENT,
                 Order.paid_at.is_not(None),
-                Order.created_at < last_sent + timedelta(days=days),
+                Order.created_at < longest,
             )
         )
-        window = timedelta(days=days)
-        rows = (await session.execute(stmt)).all()
-        orders = {oid for oid, placed, sent in rows if sent is not None and placed < sent + window}
-    suppressed = by_status.get(MessageStatus.SUPPRESSED_CONSENT, 0) + by_status.get(MessageStatus.SUPPRESSED_CAP, 0)
-    return Effect(
-        queued=int(by_status.get(MessageStatus.QUEUED, 0)),
-        sent=int(by_status.get(MessageStatus.SENT, 0)),
-        suppressed=int(suppressed),
-        failed=int(by_status.get(MessageStatus.FAILED, 0)),
-        orders=len(orders),
-        days=days,
-    )
+        for send_id, order_id, placed, sent in await session.execute(stmt):
+            if send_id is not None and sent is not None:  # as above; a SENT message has its time
+                followed[send_id].append((order_id, placed, sent))
+    found: dict[tuple[int, int], Effect] = {}
+    for send_id, days in keys:
+        counts, window = by_status[send_id], timedelta(days=days)
+        orders = {order_id for order_id, placed, sent in followed[send_id] if placed < sent + window}
+        found[(send_id, days)] = Effect(
+            queued=counts.get(MessageStatus.QUEUED, 0),
+            sent=counts.get(MessageStatus.SENT, 0),
+            suppressed=counts.get(MessageStatus.SUPPRESSED_CONSENT, 0) + counts.get(MessageStatus.SUPPRESSED_CAP, 0),
+            failed=counts.get(MessageStatus.FAILED, 0),
+            orders=len(orders),
+            days=days,
+        )
+    return found
 
 
 async def exported(session: AsyncSession, member_id: int) -> dict[str, Any]:

@@ -231,6 +231,27 @@ async def test_the_message_log_is_flat_in_statements_at_10_and_100_rows(api, sta
     assert counts[10] == counts[100], counts
 
 
+async def test_a_log_showing_each_messages_send_and_its_effect_is_flat_in_statements_over_sends(api, state):
+    template = await _template(api)
+    members = [await member_agreeing_to(state, MessageTopic.PROMOTIONS, name=f"m{n}") for n in range(12)]
+    for n, member in enumerate(members):  # a send each
+        sent = await api.gql(SEND, {"t": template, "ids": [gid("Member", member)], "key": f"one-{n}"}, as_="hq.admin")
+        assert sent["data"]["sendMessage"]["errors"] == []
+    log = """query($n: Int) { messages(filter: {status: QUEUED}, first: $n) { edges { node { send { id
+      week: effect(days: 7) { queued sent } month: effect(days: 30) { queued days } } } } } }"""
+    token = await api.token("hq.admin")
+    counts = {}
+    for n in (3, 12):
+        with count_statements(state.engine) as counter:
+            body = (await api.post(log, {"n": n}, token=token)).json()
+        assert "errors" not in body, body
+        sends = [e["node"]["send"] for e in body["data"]["messages"]["edges"]]
+        assert len({s["id"] for s in sends}) == n
+        assert all(s["week"] == {"queued": 1, "sent": 0} and s["month"] == {"queued": 1, "days": 30} for s in sends)
+        counts[n] = counter.count
+    assert counts[3] == counts[12], counts
+
+
 @pytest.mark.postgres_too
 async def test_a_sends_effect_counts_sent_messages_and_paid_orders_within_n_days_after(api, state, chain):
     await message_settings(state)
@@ -256,11 +277,19 @@ async def test_a_sends_effect_counts_sent_messages_and_paid_orders_within_n_days
     async with state.sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(Order).where(Order.member_id == buyer)) == 3
     effect = await api.gql(
-        "query($id: ID!) { messageSend(id: $id) { effect(days: 7) { sent suppressed orders days } } }",
+        """query($id: ID!) { messageSend(id: $id) { effect(days: 7) { sent suppressed orders days }
+          month: effect(days: 30) { orders } } }""",
         {"id": send["send"]["id"]},
         as_="hq.admin",
     )
     assert effect["data"]["messageSend"]["effect"] == {"sent": 2, "suppressed": 0, "orders": 2, "days": 7}
+    assert effect["data"]["messageSend"]["month"] == {"orders": 3}  # each window counted on its own, in one batch
+    bad = await api.gql(
+        "query($id: ID!) { messageSend(id: $id) { effect(days: 91) { orders } } }",
+        {"id": send["send"]["id"]},
+        as_="hq.admin",
+    )
+    assert bad["errors"][0]["extensions"]["reason"] == "INVALID_INPUT", bad
 
 
 async def test_the_wechat_adapter_builds_subscribe_message_requests_and_sorts_its_failures():

@@ -164,10 +164,26 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
+# The sequences of the tables' ids (owned by their columns), by their quoted names.
+_OWNED_SEQUENCES = """SELECT s.oid::regclass::text FROM pg_class s
+  JOIN pg_depend d ON d.objid = s.oid AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+  JOIN pg_namespace n ON n.oid = s.relnamespace WHERE s.relkind = 'S' AND n.nspname = current_schema()"""
+_EMPTYING: dict[str, str] = {}  # database URL -> the script that empties it
+
+
 async def _truncate(engine: AsyncEngine) -> None:
-    tables = ", ".join(f'"{t.name}"' for t in models.Base.metadata.sorted_tables)
+    """Empty every table and restart its ids, as TRUNCATE ... RESTART IDENTITY would: a DELETE per table (children
+    first) and a setval per id sequence, sent as one script. A TRUNCATE of the 75 tables took half a second per test
+    on PostgreSQL (a new file for each table); deleting the rows a test left takes a few milliseconds."""
     async with engine.begin() as conn:
-        await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        key = engine.url.render_as_string()
+        if key not in _EMPTYING:
+            sequences = (await conn.execute(text(_OWNED_SEQUENCES))).scalars().all()
+            deletes = [f'DELETE FROM "{t.name}";' for t in reversed(models.Base.metadata.sorted_tables)]
+            restarts = ["SELECT setval('{}', 1, false);".format(name.replace("'", "''")) for name in sequences]
+            _EMPTYING[key] = "".join(deletes + restarts)
+        raw = await conn.get_raw_connection()
+        await raw.driver_connection.execute(_EMPTYING[key])  # type: ignore[union-attr]
 
 
 def make_settings(database_url: str, data_dir: Path, test_keys: tuple[str, str]) -> Settings:

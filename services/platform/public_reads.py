@@ -310,6 +310,12 @@ class PublicReads(Generic[V]):
         if self.bands is None or loop is None:
             self.invalidate(stock_tag(s) for s in moved)
             return
+        # A store with no answer kept has nothing to write into (an instance running only jobs, say): an answer of
+        # its being made now is not kept, and the next one reads the change.
+        self.invalidate(stock_tag(s) for s in moved if not self._showing.get(s))
+        moved = {s: skus for s, skus in moved.items() if self._showing.get(s)}
+        if not moved:
+            return
         for store_id, skus in moved.items():
             self._moved.setdefault(store_id, set()).update(skus)
         if self._writer is None or self._writer.done():

@@ -313,6 +313,26 @@ async def test_with_nothing_kept_a_band_move_reads_nothing():
     assert bands.reads == 0
 
 
+async def test_a_store_with_no_answer_kept_reads_nothing_and_drops_the_one_being_made():
+    bands = Bands("SOLD_OUT")
+    reads: PublicReads[dict[int, str]] = PublicReads(ttl_s=60, bands=bands)
+    await _kept(reads, "store 1", {7: "IN_STOCK"})
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def slow() -> tuple[dict[int, str], bool, float | None]:
+        started.set()
+        await release.wait()
+        return {7: "IN_STOCK"}, True, None
+
+    making = asyncio.create_task(reads.get_or_make("store 2", ["store:2"], slow, _shows(2)))
+    await started.wait()
+    _announce(reads, {2: [7]})  # store 2 keeps nothing yet: no read
+    await reads.settled(2)
+    release.set()
+    await making
+    assert bands.reads == 0 and reads.get("store 2") is None  # begun before the change: not kept
+
+
 async def test_while_bands_are_read_the_store_waits_and_an_answer_being_made_is_not_kept():
     bands = Bands("SOLD_OUT")
     bands.held = asyncio.Event()

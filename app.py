@@ -80,6 +80,7 @@ def _lifespan(settings: Settings, state: AppState) -> Callable[[Starlette], Abst
             announcements.cancel()
             if job_runner is not None:
                 job_runner.cancel()
+            await state.public_reads.close()
             await state.broker.close()
             await state.engine.dispose()
 

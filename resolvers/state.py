@@ -18,7 +18,7 @@ from services.access.security import Security
 from services.access.viewer_cache import ViewerCache
 from services.analytics.facts import FACTS_FOLDED
 from services.analytics.report_cache import ReportCache
-from services.inventory.levels import bands
+from services.catalog.listings import listing_bands
 from services.members.code import MemberCodes
 from services.messaging.providers import MessageProvider, configured_message_provider, install
 from services.org.settings import SETTINGS_CHANGED, SettingsMemo
@@ -64,13 +64,12 @@ class AppState:
             self.public_reads.bands = self.read_bands
 
     async def read_bands(self, moved: dict[int, set[int]]) -> Bands:
-        """The bands of SKUs that moved, by store, read afresh (one statement): what the public reads write in."""
-        default = (await self.chain_settings.get(self.read_sessionmaker)).default_low_stock_threshold
+        """The bands of SKUs that moved, by store and listing, read afresh: what the public reads write in."""
         async with self.read_sessionmaker() as session:
-            found = await bands(session, default, [(s, k) for s, skus in moved.items() for k in skus])
-        read: Bands = {}
-        for (store_id, sku_id), band in found.items():
-            read.setdefault(store_id, {})[sku_id] = band.value
+            found = await listing_bands(session, [(s, k) for s, skus in moved.items() for k in skus])
+        read: Bands = {store_id: {} for store_id in moved}  # a store none of whose moved SKUs it lists: nothing
+        for store_id, listings in found.items():
+            read[store_id] = {listing_id: band.value for listing_id, band in listings.items()}
         return read
 
     def forget(self, events: list[Event]) -> None:

@@ -5,7 +5,7 @@ delay). Staff, query text, other documents and answers with errors always run.
 
 A remembered answer is the bytes GraphQL answered: the same `ETag` follows (web/caching.py), so a CDN in front and
 the client's `If-None-Match` get their 304s too. The documents that show a store's stock show it only as the
-`availability` beside an item's `sku { id }`, neither filtered nor ordered by it: a band move is written into the
+`availability` beside an item's `listingId`, neither filtered nor ordered by it: a band move is written into the
 remembered answer there (`write_bands`) instead of making it again.
 """
 
@@ -46,7 +46,7 @@ class PublicDocument:
     tags: Callable[[dict[str, Any]], list[str]]
     # Priced for the member asking (their level, their flash-sale allowance): remembered per member.
     per_member: bool = False
-    # The store whose stock bands it shows (as `availability` beside `sku { id }`), or None.
+    # The store whose stock bands it shows (as `availability` beside `listingId`), or None.
     shows_stock_of: Callable[[dict[str, Any]], int] | None = None
 
 
@@ -66,14 +66,21 @@ class Answer:
     content_type: str
 
 
-def write_bands(answer: Answer, bands: dict[int, str]) -> Answer:
-    """`answer` with these SKUs' availability ({SKU id: band}) written in wherever an item shows one beside its
-    `sku { id }`; the same answer when none of them is in it."""
-    ids = {str(global_id("Sku", sku)): band for sku, band in bands.items()}
+class _Unwritable(Exception):
+    """An item shows an availability without the listing id that says which it is."""
+
+
+def write_bands(answer: Answer, bands: dict[int, str]) -> Answer | None:
+    """`answer` with these listings' availability ({listing id: band}) written in wherever an item shows one beside
+    its `listingId`; the same answer when none of them is in it; None when an item's availability cannot be told
+    apart (no listing id beside it): the answer is then made again."""
+    ids = {str(global_id("StoreListing", listing)): band for listing, band in bands.items()}
     data = orjson.loads(answer.body)
-    if not _write(data, ids):
-        return answer
-    return replace(answer, body=orjson.dumps(data))
+    try:
+        written = _write(data, ids)
+    except _Unwritable:
+        return None
+    return replace(answer, body=orjson.dumps(data)) if written else answer
 
 
 def _write(node: Any, ids: dict[str, str]) -> bool:
@@ -82,9 +89,11 @@ def _write(node: Any, ids: dict[str, str]) -> bool:
     if not isinstance(node, dict):
         return False
     written = False
-    sku = node.get("sku")
-    if "availability" in node and isinstance(sku, dict):
-        band = ids.get(str(sku.get("id")))
+    if "availability" in node:
+        listing = node.get("listingId")
+        if not isinstance(listing, str):
+            raise _Unwritable
+        band = ids.get(listing)
         if band is not None and node["availability"] != band:
             node["availability"] = band
             written = True

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import BigInteger, BindParameter, and_, bindparam, func, select, update
+from sqlalchemy import BigInteger, BindParameter, and_, bindparam, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import (
@@ -284,11 +285,41 @@ async def menu_page(
             r[1],
             SkuRow(*r[_SKU]) if r.visible else None,
             ProductRow(*r[_PRODUCT]) if r.visible else None,
-            availability(r.available, r.threshold) if r.available is not None else Availability.SOLD_OUT,
+            _band(r.available, r.threshold),
         )
         for r in page.rows
     ]
     return Page(rows=rows, has_next=page.has_next, cursors=page.cursors)
+
+
+def _band(available: int | None, threshold: int) -> Availability:
+    """What a member sees of a listed SKU's stock; no level reads as sold out."""
+    return Availability.SOLD_OUT if available is None else availability(available, threshold)
+
+
+async def listing_bands(session: AsyncSession, pairs: Sequence[tuple[int, int]]) -> dict[int, dict[int, Availability]]:
+    """The bands of the listings of these (store, SKU) pairs, by store and listing id, as the menu shows them: what
+    the public reads write into the menus they keep when the SKUs move band. The chain's low-stock line is read in
+    the same session, so a line changed just before is the one applied."""
+    if not pairs:
+        return {}
+    default = (await get_settings(session)).default_low_stock_threshold
+    level = and_(StockLevel.store_id == StoreListing.store_id, StockLevel.sku_id == StoreListing.sku_id)
+    stmt = (
+        select(
+            StoreListing.id,
+            StoreListing.store_id,
+            available_expr().label("available"),
+            threshold_expr(default).label("threshold"),
+        )
+        .join(Sku, Sku.id == StoreListing.sku_id)
+        .outerjoin(StockLevel, level)
+        .where(tuple_(StoreListing.store_id, StoreListing.sku_id).in_(list(pairs)))
+    )
+    found: dict[int, dict[int, Availability]] = {}
+    for r in await session.execute(stmt):
+        found.setdefault(r.store_id, {})[r.id] = _band(r.available, r.threshold)
+    return found
 
 
 async def menu_categories(session: AsyncSession, store_id: int) -> list[tuple[CategoryRow, int]]:

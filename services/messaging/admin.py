@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import (
@@ -264,16 +264,17 @@ async def effects(
             last_sent[send_id] = latest
     followed: dict[int, list[tuple[int, datetime, datetime]]] = defaultdict(list)  # send -> (order, placed, sent)
     if last_sent:
-        longest = max(last_sent.values()) + timedelta(days=max(days for _, days in keys))
+        longest: dict[int, int] = defaultdict(int)  # send -> the most days asked of it
+        for send_id, days in keys:
+            longest[send_id] = max(longest[send_id], days)
+        within = [
+            and_(Message.send_id == send_id, Order.created_at < sent + timedelta(days=longest[send_id]))
+            for send_id, sent in last_sent.items()
+        ]
         stmt = (
             select(Message.send_id, Order.id, Order.created_at, Message.sent_at)
             .join(Message, and_(Message.member_id == Order.member_id, Order.created_at >= Message.sent_at))
-            .where(
-                Message.send_id.in_(list(last_sent)),
-                Message.status == MessageStatus.SENT,
-                Order.paid_at.is_not(None),
-                Order.created_at < longest,
-            )
+            .where(Message.status == MessageStatus.SENT, Order.paid_at.is_not(None), or_(*within))
         )
         for send_id, order_id, placed, sent in await session.execute(stmt):
             if send_id is not None and sent is not None:  # as above; a SENT message has its time

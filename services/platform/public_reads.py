@@ -41,9 +41,12 @@ ALL = "all"
 # Band moves are written into the answers kept (see above) up to this many (store, SKU) pairs in one change; past it
 # (a chain-wide low-stock line, say) the stores' answers are made again.
 MAX_BANDS_WRITTEN = 1000
+# How long a request for a store waits for its moved bands to be read before its answers are made again instead.
+SETTLE_S = 1.0
 
 V = TypeVar("V")
-# The bands of SKUs that moved, by store: {store id: {SKU id: band}} (read afresh by the app, see PublicReads).
+# The bands of SKUs that moved, by store and listing: {store id: {listing id: band}} (read afresh by the app, see
+# PublicReads; a listing is a SKU on a store's menu, and the answers show it by its listing id).
 Bands = dict[int, dict[int, str]]
 BandReader = Callable[[dict[int, set[int]]], Awaitable[Bands]]
 
@@ -176,10 +179,11 @@ def watch_writes() -> None:
 
 @dataclass(frozen=True, slots=True)
 class ShowsStock(Generic[V]):
-    """An answer shows the bands of this store's stock, and `write` writes moved bands ({SKU id: band}) into it."""
+    """An answer shows the bands of this store's stock, and `write` writes moved bands into it (the bands by
+    listing: {listing id: band}), or returns None when it cannot (the answer is then made again)."""
 
     store_id: int
-    write: Callable[[V, dict[int, str]], V]
+    write: Callable[[V, dict[int, str]], V | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,10 +212,12 @@ class PublicReads(Generic[V]):
         self._clock = clock
         self._generations: dict[str, int] = {}
         self._entries: OrderedDict[Any, _Entry[V]] = OrderedDict()
-        self._making: dict[Any, asyncio.Future[V]] = {}
+        self._making: dict[Any, tuple[asyncio.Future[V], tuple[tuple[str, int], ...]]] = {}
         self._showing: dict[int, set[Any]] = {}  # store -> keys of kept answers that show its stock
         self._moved: dict[int, set[int]] = {}  # band moves waiting for their read
+        self._moved_written: asyncio.Future[None] | None = None  # done when they are written (or dropped)
         self._reading: set[int] = set()  # the stores whose band moves are being read
+        self._reading_written: asyncio.Future[None] | None = None
         self._writer: asyncio.Task[None] | None = None
 
     @property
@@ -247,19 +253,20 @@ class PublicReads(Generic[V]):
         stock: ShowsStock[V] | None = None,
     ) -> V:
         """The remembered answer for `key`, or the one `make()` returns as (value, keep, until) and remembers when
-        `keep` and no tag moved while it was made. Requests for one key arriving together make it once. `stock`:
-        the answer shows a store's stock bands, which band moves write into it."""
+        `keep` and no tag moved while it was made. Requests for one key arriving together make it once; one joins
+        an answer being made only if nothing it is made of has changed since it began. `stock`: the answer shows a
+        store's stock bands, which band moves write into it."""
         if stock is not None:
             await self.settled(stock.store_id)
         found = self.get(key)
         if found is not None:
             return found
-        making = self._making.get(key)
-        if making is not None:
-            return await asyncio.shield(making)
         made_under = self.made_under([*tags, stock_tag(stock.store_id)] if stock is not None else tags)
+        making = self._making.get(key)
+        if making is not None and making[1] == made_under:  # begun since the last change it is made of
+            return await asyncio.shield(making[0])
         future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
-        self._making[key] = future
+        self._making[key] = (future, made_under)
         try:
             value, keep, until = await make()
         except BaseException as exc:
@@ -267,7 +274,7 @@ class PublicReads(Generic[V]):
             future.exception()  # retrieved: waiters, if any, re-raise it
             raise
         finally:
-            if self._making.get(key) is future:
+            if key in self._making and self._making[key][0] is future:
                 del self._making[key]
         future.set_result(value)
         if keep and self.on and self.current(made_under):
@@ -318,39 +325,78 @@ class PublicReads(Generic[V]):
             return
         for store_id, skus in moved.items():
             self._moved.setdefault(store_id, set()).update(skus)
+        if sum(len(skus) for skus in self._moved.values()) > MAX_BANDS_WRITTEN:
+            self._drop_moved()  # more than one read should carry: the stores' answers are made again
+            return
+        if self._moved_written is None:
+            self._moved_written = loop.create_future()
         if self._writer is None or self._writer.done():
             self._writer = loop.create_task(self._write_moves(self.bands))
 
     async def settled(self, store_id: int) -> None:
-        """Wait while band moves announced for this store are being read and written in: the instance that made a
-        change answers with it at once (a stocktake's own screen, then the menu), the others within the broadcast."""
-        while store_id in self._moved or store_id in self._reading:
-            writer = self._writer
-            if writer is None or writer.done():  # nothing is reading them (cancelled): make the answers again
-                self.invalidate(stock_tag(s) for s in [*self._moved, *self._reading])
-                self._moved, self._reading = {}, set()
+        """Wait while band moves announced for this store are being read and written in (the read under way, then
+        the one it waits for): the instance that made a change answers with it at once (a stocktake's own screen,
+        then the menu), the others within the broadcast. Past SETTLE_S, the store's answers are made again."""
+        deadline: float | None = None
+        while True:
+            if store_id in self._reading:
+                written = self._reading_written
+            elif store_id in self._moved:
+                written = self._moved_written
+            else:
                 return
-            await asyncio.wait([writer])
+            now = time.monotonic()
+            deadline = now + SETTLE_S if deadline is None else deadline
+            if written is None or now >= deadline:
+                break
+            try:
+                await asyncio.wait_for(asyncio.shield(written), deadline - now)
+            except TimeoutError:
+                break
+        self.invalidate([stock_tag(store_id)])  # the read is late: this store's answers are made again
+
+    async def close(self) -> None:
+        """Stop writing bands in (the app is stopping): what waits is dropped."""
+        if self._writer is not None and not self._writer.done():
+            self._writer.cancel()
+            await asyncio.gather(self._writer, return_exceptions=True)
+
+    def _drop_moved(self) -> None:
+        """Make again, when next asked, the answers of the stores whose band moves wait for a read."""
+        self.invalidate(stock_tag(s) for s in self._moved)
+        self._moved = {}
+        if self._moved_written is not None and not self._moved_written.done():
+            self._moved_written.set_result(None)
+        self._moved_written = None
 
     async def _write_moves(self, read: BandReader) -> None:
-        while self._moved:
-            moved, self._moved = self._moved, {}
-            self._reading = set(moved)
-            try:
-                found = await read(moved)
-            except Exception:  # the database went away: make the stores' answers again when next asked
-                log.exception("reading moved stock bands failed; dropping the stores' answers")
-                self.invalidate(stock_tag(s) for s in moved)
-                continue
-            finally:
-                self._reading = set()
-            self._write_bands(found)
+        try:
+            while self._moved:
+                moved, self._moved = self._moved, {}
+                self._reading, self._reading_written = set(moved), self._moved_written
+                self._moved_written = None
+                written: set[int] = set()
+                try:
+                    written = self._write_bands(await read(moved))
+                except Exception:  # the database went away, say
+                    log.exception("reading or writing moved stock bands failed; the stores' answers are made again")
+                finally:
+                    # A store not written (a failure, a cancel) has its answers made again when next asked.
+                    self.invalidate(stock_tag(s) for s in moved if s not in written)
+                    done, self._reading, self._reading_written = self._reading_written, set(), None
+                    if done is not None and not done.done():
+                        done.set_result(None)
+        finally:
+            if self._moved:  # stopped with moves waiting
+                self._drop_moved()
 
-    def _write_bands(self, found: Bands) -> None:
-        """Synchronous, so no request sees a store's answers between its generation moving and its bands written:
-        every kept answer of the store that was current is written and moves on with the generation. Requests for
-        the store wait while its bands are read (`settled`), so an answer being made now was begun before the
-        read, may hold a band older than it, and is not kept."""
+    def _write_bands(self, found: Bands) -> set[int]:
+        """Write the bands read into the store's answers; the stores written. Synchronous, so no request sees a
+        store's answers between its generation moving and its bands written: every kept answer of the store that
+        was current is written and moves on with the generation; one that cannot be written (`write` returns None)
+        stays behind and is made again when next asked. Requests for the store wait while its bands are read
+        (`settled`), so an answer being made now was begun before the read, may show a band older than it, and is
+        not kept."""
         for store_id, bands in found.items():
             tag = stock_tag(store_id)
             was = self._generations.get(tag, 0)
@@ -363,6 +409,13 @@ class PublicReads(Generic[V]):
                     continue
                 if dict(entry.made_under).get(tag) != was:
                     continue  # dropped when next asked
-                value = entry.stock.write(entry.value, bands)
+                try:
+                    value = entry.stock.write(entry.value, bands)
+                except Exception:
+                    log.exception("writing moved stock bands into a public answer failed; it is made again")
+                    continue
+                if value is None:
+                    continue
                 made_under = tuple((t, now if t == tag else g) for t, g in entry.made_under)
                 self._entries[key] = replace(entry, value=value, made_under=made_under)
+        return set(found)

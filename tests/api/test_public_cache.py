@@ -8,22 +8,27 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
 
 import httpx
+import orjson
 import pytest
+from sqlalchemy import select
 
 from app import create_app
-from models import utcnow
+from models import Sku, utcnow
 from resolvers.state import AppState
 from schema.core import trusted
+from schema.core.common import global_id
 from services.platform.public_reads import MAX_BANDS_WRITTEN, PublicReads, ShowsStock, changed
 from tests.brand.test_store_pages import publish, sections
+from tests.catalog.test_catalog import CREATE_PRODUCT
 from tests.conftest import Api, Chain, count_statements, gid
-from tests.factories import list_in_store, make_library
+from tests.factories import allow_store_products, list_in_store, make_library
 from tests.instances import two_instances
+from web.public_cache import Answer, write_bands
 
 ADJUST = """mutation($key: String!, $s: ID!, $k: ID!, $d: Int!) { adjustStock(input: {idempotencyKey: $key,
   storeId: $s, lines: [{skuId: $k, delta: $d}], reason: DAMAGE}) { errors { code } } }"""
@@ -131,29 +136,58 @@ def items(answer: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
+def makes_a_menu(statement: str) -> bool:
+    """A statement of making a menu or page (it reads the products); reading moved bands does not."""
+    return "JOIN products" in statement or "FROM products" in statement
+
+
 @pytest.mark.parametrize("document", ["StoreMenu", "StorePage"])
 async def test_band_moves_are_written_into_the_kept_answer_which_then_equals_a_fresh_one(
     state, shop, clients, document
 ):
-    """Selling out one SKU and bringing another down to its low line: the kept answer is not made again (no
-    statement reads the menu), yet it is what the document run afresh answers."""
+    """Selling out one SKU, bringing another down to its low line and selling out the store's own product (whose
+    SKU a member is not shown): the kept answer is not made again, yet it is what the document run afresh answers."""
     mini, api = clients
     await publish(api, sections(category=shop["category"]))
+    await allow_store_products(state)
+    own = {"cat": shop["category"], "store": shop["store_id"], "skus": [{"barcode": "SH01-OWN", "basePrice": 900}]}
+    assert (await api.gql(CREATE_PRODUCT, own, as_="sh01.manager"))["data"]["createProduct"]["errors"] == []
+    async with state.sessionmaker() as session:
+        own_sku = await session.scalar(select(Sku.id).where(Sku.barcode == "SH01-OWN"))
+    assert own_sku is not None
+    await list_in_store(state, shop["store"], [own_sku], on_hand=50)
     variables = {"storeId": shop["store_id"]}
-    before = await mini.run(document, variables)
+    with count_statements(state.engine) as made:
+        before = await mini.run(document, variables)
+    assert [s for s in made.statements if makes_a_menu(s)]
+    listing = {i["sku"] and i["sku"]["id"]: i["listingId"] for i in items(before)}  # None: the store's own
     sold_out, low = gid("Sku", shop["skus"][0]), gid("Sku", shop["skus"][1])
-    assert {i["availability"] for i in items(before) if i["sku"]["id"] in (sold_out, low)} == {"IN_STOCK"}
-    for sku, delta in ((sold_out, -50), (low, -47)):  # 3 left, under the chain's line of 5
+    assert {i["availability"] for i in items(before)} == {"IN_STOCK"}
+    for sku, delta in ((sold_out, -50), (low, -47), (gid("Sku", own_sku), -50)):  # low: 3, under the line of 5
         moved = {"s": shop["store_id"], "k": sku, "d": delta, "key": uuid.uuid4().hex}
         assert (await api.gql(ADJUST, moved, as_="hq.admin"))["data"]["adjustStock"]["errors"] == []
     with count_statements(state.engine) as counter:
         after = await mini.run(document, variables)
-    assert not [s for s in counter.statements if "store_listings" in s], counter.statements  # not made again
-    shown = {i["sku"]["id"]: i["availability"] for i in items(after)}
-    assert shown[sold_out] == "SOLD_OUT" and shown[low] == "LOW", shown
+    assert not [s for s in counter.statements if makes_a_menu(s)], counter.statements  # written in, not made again
+    shown = {i["listingId"]: i["availability"] for i in items(after)}
+    assert (shown[listing[sold_out]], shown[listing[low]], shown[listing[None]]) == ("SOLD_OUT", "LOW", "SOLD_OUT")
     text = trusted.documents()[document_id(document)].body
     fresh = await api.gql(text, variables)  # by query text: never remembered
     assert after == fresh
+
+
+def test_an_answer_whose_items_cannot_be_told_apart_is_not_written_but_made_again():
+    answer = Answer(b'{"data":{"items":[{"availability":"IN_STOCK","price":100}]}}', 200, "application/json")
+    assert write_bands(answer, {1: "SOLD_OUT"}) is None
+    listed = Answer(
+        orjson.dumps(
+            {"data": {"items": [{"listingId": str(global_id("StoreListing", 1)), "availability": "IN_STOCK"}]}}
+        ),
+        200,
+        "application/json",
+    )
+    assert orjson.loads(write_bands(listed, {1: "SOLD_OUT"}).body)["data"]["items"][0]["availability"] == "SOLD_OUT"  # type: ignore[union-attr]
+    assert write_bands(listed, {2: "SOLD_OUT"}) is listed  # not in it: the same answer
 
 
 async def test_a_price_and_a_product_name_show_at_once(state, shop, clients):
@@ -241,8 +275,9 @@ async def test_identical_requests_arriving_together_make_the_answer_once():
 class Bands:
     """A band reader over a stock that tests set, which holds a read until it is let go when asked to."""
 
-    def __init__(self, band: str) -> None:
+    def __init__(self, band: str, delay: float = 0.0) -> None:
         self.band = band
+        self.delay = delay  # how long a read takes
         self.reads = 0
         self.held: asyncio.Event | None = None
         self.reading = asyncio.Event()
@@ -253,18 +288,19 @@ class Bands:
         self.reading.set()
         if self.held is not None:
             await self.held.wait()
+        await asyncio.sleep(self.delay)
         return {store: {sku: band for sku in skus} for store, skus in moved.items()}
 
 
-def _shows(store: int) -> ShowsStock[dict[int, str]]:
-    return ShowsStock(store, lambda value, bands: {**value, **bands})
+def _shows(store: int, write: Callable[[dict[int, str], dict[int, str]], dict[int, str]] | None = None) -> Any:
+    return ShowsStock(store, write or (lambda value, bands: {**value, **bands}))
 
 
-async def _kept(reads: PublicReads[dict[int, str]], key: str, value: dict[int, str]) -> dict[int, str]:
+async def _kept(reads: PublicReads[dict[int, str]], key: str, value: dict[int, str], store: int = 1) -> dict[int, str]:
     async def make() -> tuple[dict[int, str], bool, float | None]:
         return value, True, None
 
-    return await reads.get_or_make(key, ["store:1"], make, _shows(1))
+    return await reads.get_or_make(key, [f"store:{store}"], make, _shows(store))
 
 
 def _announce(reads: PublicReads[Any], stock: dict[int, list[int]]) -> None:
@@ -361,6 +397,79 @@ async def test_while_bands_are_read_the_store_waits_and_an_answer_being_made_is_
     assert await asked == {7: "SOLD_OUT"}
 
 
+async def test_a_store_waits_for_its_own_bands_only_while_other_stores_keep_moving():
+    """Store 2 moves every 5 ms and each read takes 10 ms, so band reads never stop; store 1's request waits for the
+    read that holds store 1, not for the reads to stop (it would give up past a second and make its answer again)."""
+    bands = Bands("SOLD_OUT", delay=0.01)
+    reads: PublicReads[dict[int, str]] = PublicReads(ttl_s=60, bands=bands)
+    await _kept(reads, "one", {7: "IN_STOCK"}, store=1)
+    await _kept(reads, "two", {7: "IN_STOCK"}, store=2)
+    moving = True
+
+    async def store_2_selling() -> None:
+        while moving:
+            _announce(reads, {2: [7]})
+            await asyncio.sleep(0.005)
+
+    selling = asyncio.create_task(store_2_selling())
+    await asyncio.sleep(0.03)
+    _announce(reads, {1: [7]})
+    await reads.settled(1)
+    assert reads.get("one") == {7: "SOLD_OUT"}  # written in, not given up on and dropped
+    moving = False
+    await selling
+
+
+async def test_a_failed_write_or_a_stop_drops_the_answers_not_written_and_no_request_waits():
+    def failing(value: dict[int, str], bands: dict[int, str]) -> dict[int, str]:
+        raise ValueError("a broken answer")
+
+    bands = Bands("SOLD_OUT")
+    reads: PublicReads[dict[int, str]] = PublicReads(ttl_s=60, bands=bands)
+
+    async def broken() -> tuple[dict[int, str], bool, float | None]:
+        return {7: "IN_STOCK"}, True, None
+
+    await reads.get_or_make("broken", ["store:1"], broken, _shows(1, failing))
+    await _kept(reads, "fine", {7: "IN_STOCK"}, store=2)
+    _announce(reads, {1: [7], 2: [7]})
+    await reads.settled(1)
+    assert reads.get("broken") is None  # made again when next asked
+    assert reads.get("fine") == {7: "SOLD_OUT"}  # the other store is written all the same
+    # Stopped while reading: the stores it held are dropped, and a request for them goes on at once.
+    bands.held = asyncio.Event()
+    bands.reading.clear()
+    await _kept(reads, "fine", {7: "IN_STOCK"}, store=2)
+    _announce(reads, {2: [8]})
+    await bands.reading.wait()
+    await reads.close()
+    await asyncio.wait_for(reads.settled(2), 0.5)
+    assert reads.get("fine") is None
+
+
+async def test_a_request_does_not_join_an_answer_begun_before_a_change_it_is_made_of():
+    reads: PublicReads[str] = PublicReads(ttl_s=60)
+    started, release = asyncio.Event(), asyncio.Event()
+    made = 0
+
+    async def make() -> tuple[str, bool, float | None]:
+        nonlocal made
+        made += 1
+        if made == 1:
+            started.set()
+            await release.wait()
+            return "before the change", True, None
+        return "after the change", True, None
+
+    first = asyncio.create_task(reads.get_or_make("k", ["catalog"], make))
+    await started.wait()
+    reads.invalidate(["catalog"])  # a product renamed, say, while the first was being made
+    assert await reads.get_or_make("k", ["catalog"], make) == "after the change"
+    release.set()
+    assert await first == "before the change"
+    assert reads.get("k") == "after the change"
+
+
 @pytest.mark.postgres_only
 async def test_given_two_instances_a_stock_move_on_one_shows_on_the_other_within_a_second(
     state, settings, shop, redis_url
@@ -387,5 +496,5 @@ async def test_given_two_instances_a_stock_move_on_one_shows_on_the_other_within
                 await asyncio.sleep(0.02)
         assert seen[-1] == "SOLD_OUT", seen  # within a second on B, though B would keep it for 60
         # B read the moved band and wrote it into the menu it keeps: it did not make the menu again.
-        assert not [s for s in counter.statements if "store_listings" in s], counter.statements
+        assert not [s for s in counter.statements if "JOIN products" in s], counter.statements
         assert [s for s in counter.statements if "stock_levels" in s], counter.statements

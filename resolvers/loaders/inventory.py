@@ -23,7 +23,7 @@ from resolvers.loaders.base import ScopedLoader, by_key, grouped
 from resolvers.loaders.org import SettingsCache
 from services.access.permissions import Perm
 from services.access.scope import Viewer, restrict
-from services.inventory.levels import LEVEL_PAGE_SKU, Availability, bands, level_pages, level_query
+from services.inventory.levels import LEVEL_PAGE_SKU, Availability, availability, level_pages, level_query
 from services.platform.db import dialect_name
 from services.platform.pagination import Page, encode_cursor
 
@@ -78,9 +78,17 @@ class AvailabilityByStoreSkuLoader(_LevelLoader):
 
     async def batch_load_fn(self, keys: Sequence[tuple[int, int]]) -> list[Availability]:
         default = (await self.settings.get()).default_low_stock_threshold
+        stmt = level_query(default, low_only=False).where(
+            tuple_(StockLevel.store_id, StockLevel.sku_id).in_(list(keys))
+        )
         async with self.sessionmaker() as session:
-            found = await bands(session, default, keys)
-        return [found[k] for k in keys]
+            found = {
+                (r.StockLevel.store_id, r.StockLevel.sku_id): availability(
+                    r.StockLevel.on_hand - r.StockLevel.reserved, r.threshold
+                )
+                for r in (await session.execute(stmt)).all()
+            }
+        return [found.get(k, Availability.SOLD_OUT) for k in keys]
 
 
 class StockLevelsByStoreLoader(_LevelLoader):

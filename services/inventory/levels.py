@@ -21,7 +21,6 @@ from sqlalchemy import (
     literal,
     select,
     true,
-    tuple_,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -60,27 +59,6 @@ def threshold_expr(default: int) -> ColumnElement[int]:
 
 def available_expr() -> ColumnElement[int]:
     return StockLevel.on_hand - StockLevel.reserved
-
-
-async def bands(
-    session: AsyncSession, default_threshold: int, pairs: Sequence[tuple[int, int]]
-) -> dict[tuple[int, int], Availability]:
-    """What anyone may know of these (store, SKU) levels: the band each one's available quantity is in, by one
-    statement; a SKU a store holds no level of reads as sold out."""
-    if not pairs:
-        return {}
-    stmt = (
-        select(
-            StockLevel.store_id,
-            StockLevel.sku_id,
-            available_expr().label("available"),
-            threshold_expr(default_threshold).label("threshold"),
-        )
-        .join(Sku, Sku.id == StockLevel.sku_id)
-        .where(tuple_(StockLevel.store_id, StockLevel.sku_id).in_(list(pairs)))
-    )
-    found = {(r.store_id, r.sku_id): availability(r.available, r.threshold) for r in await session.execute(stmt)}
-    return {pair: found.get(pair, Availability.SOLD_OUT) for pair in pairs}
 
 
 def level_query(default_threshold: int, *, low_only: bool) -> AnySelect:

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import Setting, utcnow
+from services.platform import public_reads
 from services.platform.errors import DomainError, ErrorCode
 from services.platform.events import Event, emit
 
@@ -103,6 +104,9 @@ async def update_settings(session: AsyncSession, **changes: Any) -> ChainSetting
         else:
             row.value, row.updated_at = asdict(updated)[key], utcnow()
     emit(session, SETTINGS_CHANGED, {"keys": sorted(given)})
+    # Named in the public reads' announcement too: an instance that hears it before settings.changed (another
+    # channel) forgets the settings before it makes a menu again with the old low-stock line.
+    public_reads.changed(session.info, [public_reads.SETTINGS])
     await session.flush()
     return updated
 
@@ -132,5 +136,5 @@ class SettingsMemo:
         self._value = None
 
     def apply(self, event: Event) -> None:
-        if event.topic == SETTINGS_CHANGED:
+        if event.topic == SETTINGS_CHANGED or public_reads.names(event, public_reads.SETTINGS):
             self.forget()

@@ -37,6 +37,8 @@ log = logging.getLogger("chain.public_reads")
 PUBLIC_CHANGED = "public.changed"
 # Every remembered answer carries it; a write whose rows are not known (a bulk statement) touches it.
 ALL = "all"
+# The chain settings changed: what the instance remembers of them is forgotten with the answers (SettingsMemo).
+SETTINGS = "settings"
 
 # Band moves are written into the answers kept (see above) up to this many (store, SKU) pairs in one change; past it
 # (a chain-wide low-stock line, say) the stores' answers are made again.
@@ -124,6 +126,11 @@ BULK_TAGS: dict[str, list[str]] = {
     "level_prices": ["prices"],
     "page_templates": ["pages"],
 }
+
+
+def names(event: Event, tag: str) -> bool:
+    """Whether `event` is a public.changed announcement naming `tag`."""
+    return event.topic == PUBLIC_CHANGED and tag in event.payload.get("tags", ())
 
 
 def changed(info: dict[Any, Any], tags: Iterable[str], stock: Mapping[int, Iterable[int]] | None = None) -> None:

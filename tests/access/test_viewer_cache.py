@@ -14,8 +14,10 @@ from app import create_app
 from services.access.auth import ACCESS_CHANGED, SESSION_REVOKED
 from services.access.scope import Viewer, ViewerKind
 from services.access.viewer_cache import ViewerCache
-from services.org.settings import SettingsMemo
-from services.platform.events import Event
+from services.org.settings import SettingsMemo, update_settings
+from services.platform.db import write_transaction
+from services.platform.events import Event, pending
+from services.platform.public_reads import PUBLIC_CHANGED
 from tests.conftest import Api, count_statements, gid
 from tests.factories import list_in_store, make_library
 from tests.instances import two_instances
@@ -167,3 +169,17 @@ async def test_given_remembered_chain_settings_when_hq_changes_them_then_the_nex
     assert not [s for s in counter.statements if "FROM settings" in s]  # remembered by the instance
     assert (await api.gql(SET_LOW, {"n": 9}, as_="hq.admin"))["data"]["updateChainSettings"]["errors"] == []
     assert await thresholds() == {9}
+
+
+async def test_remembered_settings_are_forgotten_by_whichever_announcement_of_a_change_arrives_first(state):
+    """settings.changed and public.changed travel on two channels: an instance that hears the public one first
+    must not make a menu again with the old low-stock line."""
+    memo = SettingsMemo(ttl_s=30)
+    assert (await memo.get(state.read_sessionmaker)).default_low_stock_threshold == 5
+    async with write_transaction(state.sessionmaker) as session:
+        await update_settings(session, default_low_stock_threshold=9)
+        announced = list(pending(session.info))
+    for event in announced:
+        if event.topic == PUBLIC_CHANGED:
+            memo.apply(event)  # settings.changed has not arrived yet
+    assert (await memo.get(state.read_sessionmaker)).default_low_stock_threshold == 9
